@@ -1,0 +1,270 @@
+/* conn.c - connections of one worker. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "util.h"
+
+/* A worker has exactly one pool. Keeping it here instead of a pointer in
+ * every connection saves 8 bytes per idle connection. */
+static struct conn_pool *conn_the_pool;
+
+struct conn_pool *conn_pool_of(const struct conn *c)
+{
+	(void)c;
+	return conn_the_pool;
+}
+
+int conn_pool_init(struct conn_pool *p, struct loop *l,
+		   const struct proto *proto, struct stats_counters *stats,
+		   int nslots, int max_active)
+{
+	memset(p, 0, sizeof(*p));
+	p->loop = l;
+	p->proto = proto;
+	p->stats = stats;
+	p->nslots = nslots;
+	p->max_active = max_active < nslots ? max_active : nslots;
+	/* calloc of a large table maps zero pages: only the pages under
+	 * open connections are ever touched, so the table costs memory in
+	 * proportion to the connections, not to the fd limit. */
+	p->slots = calloc((size_t)nslots, sizeof(*p->slots));
+	p->scratch_len = CONN_SCRATCH_LEN;
+	p->scratch = malloc(p->scratch_len);
+	if (!p->slots || !p->scratch) {
+		free(p->slots);
+		free(p->scratch);
+		return -1;
+	}
+	conn_the_pool = p;
+	return 0;
+}
+
+void conn_pool_close_all(struct conn_pool *p)
+{
+	for (int fd = 0; fd < p->nslots && p->active > 0; fd++)
+		if (p->slots[fd].w.fn)
+			conn_close(&p->slots[fd]);
+}
+
+void conn_pool_free(struct conn_pool *p)
+{
+	conn_pool_close_all(p);
+	free(p->slots);
+	free(p->scratch);
+	if (conn_the_pool == p)
+		conn_the_pool = NULL;
+	memset(p, 0, sizeof(*p));
+}
+
+static int conn_flush(struct conn *c)
+{
+	struct conn_pool *p = conn_the_pool;
+	struct conn_out *o = c->out;
+
+	while (o->off < o->len) {
+		ssize_t n = send(c->w.fd, o->data + o->off, o->len - o->off,
+				 MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		o->off += (uint32_t)n;
+		c->bytes_out += (uint64_t)n;
+		p->stats->bytes_out += (uint64_t)n;
+	}
+	free(o);
+	c->out = NULL;
+	return 0;
+}
+
+static void conn_io(struct loop_watch *w, uint32_t events)
+{
+	struct conn *c = util_container_of(w, struct conn, w);
+	struct conn_pool *p = conn_the_pool;
+
+	if (c->out) {
+		int r;
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		r = conn_flush(c);
+		if (r < 0) {
+			conn_close(c);
+			return;
+		}
+		if (r > 0)
+			return;
+		/* Drained: read again, and let the protocol go on. */
+		if (loop_mod(p->loop, &c->w, EPOLLIN) < 0) {
+			conn_close(c);
+			return;
+		}
+		if (p->proto->on_drained)
+			p->proto->on_drained(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		p->proto->on_readable(c);
+}
+
+int conn_open(struct conn_pool *p, int fd)
+{
+	struct conn *c;
+
+	if (fd >= p->nslots || p->active >= p->max_active) {
+		p->stats->rejected++;
+		return -1;
+	}
+	c = &p->slots[fd];
+	memset(c, 0, sizeof(*c));
+	if (loop_add(p->loop, &c->w, fd, EPOLLIN, conn_io) < 0) {
+		c->w.fn = NULL;
+		p->stats->rejected++;
+		return -1;
+	}
+	c->start_ms = loop_now(p->loop);
+	p->active++;
+	p->stats->accepted++;
+	p->stats->active = (uint64_t)p->active;
+	if (p->proto->on_open)
+		p->proto->on_open(c);
+	return 0;
+}
+
+void conn_close(struct conn *c)
+{
+	struct conn_pool *p = conn_the_pool;
+
+	if (!c->w.fn)
+		return;
+	if (p->proto->on_close)
+		p->proto->on_close(c);
+	free(c->out);
+	c->out = NULL;
+	loop_forget(p->loop, &c->w);
+	close(c->w.fd);
+	c->w.fn = NULL;
+	p->active--;
+	p->stats->closed++;
+	p->stats->active = (uint64_t)p->active;
+	if (p->on_slot_free)
+		p->on_slot_free(p->arg);
+}
+
+ssize_t conn_read(struct conn *c, char **data)
+{
+	struct conn_pool *p = conn_the_pool;
+	ssize_t n;
+
+	do
+		n = recv(c->w.fd, p->scratch, p->scratch_len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
+	c->bytes_in += (uint64_t)n;
+	p->stats->bytes_in += (uint64_t)n;
+	*data = p->scratch;
+	return n;
+}
+
+int conn_send(struct conn *c, const void *data, size_t len)
+{
+	struct conn_pool *p = conn_the_pool;
+	size_t done = 0;
+
+	if (!c->out) {
+		while (done < len) {
+			ssize_t n = send(c->w.fd, (const char *)data + done,
+					 len - done, MSG_NOSIGNAL);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				conn_close(c);
+				return -1;
+			}
+			done += (size_t)n;
+			c->bytes_out += (uint64_t)n;
+			p->stats->bytes_out += (uint64_t)n;
+		}
+		if (done == len)
+			return 0;
+	}
+	/* The socket is full: keep the rest and stop reading until it has
+	 * gone, so one slow reader holds at most what it was sent. */
+	size_t rest = len - done;
+	size_t have = c->out ? c->out->len - c->out->off : 0;
+
+	if (have + rest > UINT32_MAX) {
+		conn_close(c);
+		return -1;
+	}
+	struct conn_out *o = malloc(sizeof(*o) + have + rest);
+
+	if (!o) {
+		conn_close(c);
+		return -1;
+	}
+	if (have)
+		memcpy(o->data, c->out->data + c->out->off, have);
+	memcpy(o->data + have, (const char *)data + done, rest);
+	o->off = 0;
+	o->len = (uint32_t)(have + rest);
+	free(c->out);
+	c->out = o;
+	if (loop_mod(p->loop, &c->w, EPOLLOUT) < 0) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_describe(const struct conn *c, uint64_t now_ms,
+		   struct stats_conn *rec)
+{
+	struct conn_pool *p = conn_the_pool;
+	socklen_t len = sizeof(rec->local);
+	struct tcp_info ti;
+	socklen_t tlen = sizeof(ti);
+
+	memset(rec, 0, sizeof(*rec));
+	getsockname(c->w.fd, &rec->local.sa, &len);
+	len = sizeof(rec->remote);
+	getpeername(c->w.fd, &rec->remote.sa, &len);
+	rec->tcp_state = getsockopt(c->w.fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 ?
+				 ti.tcpi_state : -1;
+	rec->worker = p->worker_id;
+	rec->age_ms = now_ms - c->start_ms;
+	rec->bytes_in = c->bytes_in;
+	rec->bytes_out = c->bytes_out;
+}
+
+void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
+		  void *arg)
+{
+	int seen = 0;
+
+	for (int fd = 0; fd < p->nslots && seen < p->active; fd++) {
+		struct conn *c = &p->slots[fd];
+
+		if (!c->w.fn)
+			continue;
+		seen++;
+		if (fn(c, arg))
+			return;
+	}
+}

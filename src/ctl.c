@@ -1,0 +1,455 @@
+/* ctl.c - the stats socket server. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ctl.h"
+#include "log.h"
+#include "stats.h"
+#include "util.h"
+
+/* A client that says nothing is dropped after this long. */
+#define CTL_READ_TIMEOUT_MS 5000
+/* After the answer, unread input is drained for at most this long and
+ * this much before the close: closing with unread input would send a
+ * reset that can destroy the answer before the client has read it. */
+#define CTL_LINGER_MS 1000
+#define CTL_LINGER_BYTES (4u << 20)
+#define CTL_MAX_CLIENTS 128
+
+enum ctl_state { CTL_READING, CTL_WAITING, CTL_WRITING, CTL_LINGERING };
+
+struct ctl_client {
+	struct loop_watch w;
+	struct loop_timer timer;
+	struct ctl *ctl;
+	enum ctl_state state;
+	struct buf in, out;
+	size_t drained;
+	int gone; /* hung up while its answer was being prepared */
+	struct ctl_client *prev, *next;
+};
+
+struct ctl {
+	struct loop_watch w;
+	struct loop *loop;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ctl_handler fn;
+	void *arg;
+	struct ctl_client *clients;
+	int nclients;
+};
+
+/* --- command parsing --- */
+
+static const struct {
+	const char *name;
+	enum ctl_kind kind;
+} ctl_commands[] = {
+	{ "stats", CTL_STATS },         { "workers", CTL_WORKERS },
+	{ "connections", CTL_CONNECTIONS }, { "limits", CTL_LIMITS },
+	{ "ping", CTL_PING },           { "help", CTL_HELP },
+};
+
+/* A printable, bounded copy of untrusted text for an error message. */
+static void ctl_quote(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 5 < outlen; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (isprint(ch) && ch != '\'' && ch != '\\')
+			out[j++] = (char)ch;
+		else
+			j += (size_t)snprintf(out + j, outlen - j, "\\x%02x", ch);
+	}
+	out[j] = '\0';
+}
+
+int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
+	      size_t errlen)
+{
+	char word[32], arg[32], q[48];
+	size_t i = 0, wl = 0, al = 0;
+
+	memset(cmd, 0, sizeof(*cmd));
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+			   line[len - 1] == '\t'))
+		len--;
+	for (size_t k = 0; k < len; k++)
+		if (!isprint((unsigned char)line[k]) && line[k] != '\t') {
+			ctl_quote(line, len < 16 ? len : 16, q, sizeof(q));
+			snprintf(err, errlen,
+				 "malformed command '%s': not printable text (try 'help')",
+				 q);
+			return -1;
+		}
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	while (i < len && line[i] != ' ' && line[i] != '\t') {
+		if (wl + 1 < sizeof(word))
+			word[wl] = line[i];
+		wl++;
+		i++;
+	}
+	while (i < len && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	while (i < len && line[i] != ' ' && line[i] != '\t') {
+		if (al + 1 < sizeof(arg))
+			arg[al] = line[i];
+		al++;
+		i++;
+	}
+	if (wl == 0) {
+		cmd->kind = CTL_STATS; /* an empty line asks for stats */
+		return 0;
+	}
+	word[wl < sizeof(word) ? wl : sizeof(word) - 1] = '\0';
+	arg[al < sizeof(arg) ? al : sizeof(arg) - 1] = '\0';
+
+	size_t c;
+
+	for (c = 0; c < UTIL_ARRAY_LEN(ctl_commands); c++)
+		if (wl < sizeof(word) && strcasecmp(word, ctl_commands[c].name) == 0)
+			break;
+	if (c == UTIL_ARRAY_LEN(ctl_commands)) {
+		ctl_quote(line, wl, q, sizeof(q));
+		snprintf(err, errlen, "unknown command '%s' (try 'help')", q);
+		return -1;
+	}
+	cmd->kind = ctl_commands[c].kind;
+	if (i < len) {
+		snprintf(err, errlen, "%s: too many arguments",
+			 ctl_commands[c].name);
+		return -1;
+	}
+	if (cmd->kind == CTL_CONNECTIONS) {
+		char *end;
+		unsigned long long v;
+
+		cmd->limit = CTL_CONNECTIONS_DEFAULT;
+		if (al == 0)
+			return 0;
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (al >= sizeof(arg) || !isdigit((unsigned char)arg[0]) ||
+		    *end || errno || v < 1 || v > CTL_CONNECTIONS_MAX) {
+			snprintf(err, errlen,
+				 "connections: LIMIT must be a number 1..%d",
+				 CTL_CONNECTIONS_MAX);
+			return -1;
+		}
+		cmd->limit = v;
+		return 0;
+	}
+	if (al > 0) {
+		snprintf(err, errlen, "%s: takes no argument",
+			 ctl_commands[c].name);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- clients --- */
+
+static void ctl_client_free(struct ctl_client *cl)
+{
+	struct ctl *c = cl->ctl;
+
+	loop_timer_disarm(c->loop, &cl->timer);
+	loop_forget(c->loop, &cl->w);
+	close(cl->w.fd);
+	buf_free(&cl->in);
+	buf_free(&cl->out);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		c->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	c->nclients--;
+	free(cl);
+}
+
+static void ctl_linger(struct ctl_client *cl)
+{
+	shutdown(cl->w.fd, SHUT_WR);
+	cl->state = CTL_LINGERING;
+	loop_mod(cl->ctl->loop, &cl->w, EPOLLIN);
+	loop_timer_arm(cl->ctl->loop, &cl->timer, CTL_LINGER_MS);
+}
+
+static void ctl_flush(struct ctl_client *cl)
+{
+	while (buf_pending(&cl->out) > 0) {
+		ssize_t n = buf_write_fd(&cl->out, cl->w.fd);
+
+		if (n < 0) {
+			ctl_client_free(cl);
+			return;
+		}
+		if (n == 0) {
+			loop_mod(cl->ctl->loop, &cl->w, EPOLLOUT);
+			return;
+		}
+	}
+	ctl_linger(cl);
+}
+
+void ctl_reply(struct ctl_client *cl, json_t *doc)
+{
+	char *text;
+
+	if (cl->gone) {
+		json_decref(doc);
+		ctl_client_free(cl);
+		return;
+	}
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!text || buf_append(&cl->out, text, strlen(text)) < 0 ||
+	    buf_append(&cl->out, "\n", 1) < 0) {
+		free(text);
+		ctl_client_free(cl);
+		return;
+	}
+	free(text);
+	cl->state = CTL_WRITING;
+	/* The answer's own deadline: a client that stops reading is dropped. */
+	loop_timer_arm(cl->ctl->loop, &cl->timer, CTL_READ_TIMEOUT_MS);
+	ctl_flush(cl);
+}
+
+static void ctl_error(struct ctl_client *cl, const char *msg)
+{
+	ctl_reply(cl, stats_json_error("%s", msg));
+}
+
+static void ctl_command(struct ctl_client *cl, const char *line, size_t len)
+{
+	struct ctl_cmd cmd;
+	char err[160];
+
+	loop_timer_disarm(cl->ctl->loop, &cl->timer);
+	if (ctl_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+		ctl_error(cl, err);
+		return;
+	}
+	cl->state = CTL_WAITING;
+	/* Nothing is read while the answer is prepared. */
+	loop_mod(cl->ctl->loop, &cl->w, 0);
+	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
+}
+
+static void ctl_read(struct ctl_client *cl)
+{
+	ssize_t n = buf_read_fd(&cl->in, cl->w.fd,
+				CTL_MAX_LINE + 1 - buf_pending(&cl->in));
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n < 0) {
+		ctl_client_free(cl);
+		return;
+	}
+	const char *line = buf_head(&cl->in);
+	const char *nl = memchr(line, '\n', buf_pending(&cl->in));
+
+	if (nl) {
+		ctl_command(cl, line, (size_t)(nl - line));
+		return;
+	}
+	if (n == 0) {
+		/* EOF ends the line too, so `printf stats | nc -U` works. */
+		if (buf_pending(&cl->in) == 0) {
+			ctl_client_free(cl);
+			return;
+		}
+		ctl_command(cl, line, buf_pending(&cl->in));
+		return;
+	}
+	if (buf_pending(&cl->in) > CTL_MAX_LINE)
+		ctl_error(cl, "command too long");
+}
+
+static void ctl_discard(struct ctl_client *cl)
+{
+	char tmp[4096];
+	ssize_t n = read(cl->w.fd, tmp, sizeof(tmp));
+
+	if (n > 0)
+		cl->drained += (size_t)n;
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
+	    cl->drained > CTL_LINGER_BYTES)
+		ctl_client_free(cl);
+}
+
+static void ctl_client_io(struct loop_watch *w, uint32_t events)
+{
+	struct ctl_client *cl = util_container_of(w, struct ctl_client, w);
+
+	switch (cl->state) {
+	case CTL_READING:
+		ctl_read(cl);
+		break;
+	case CTL_WRITING:
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			ctl_flush(cl);
+		break;
+	case CTL_LINGERING:
+		ctl_discard(cl);
+		break;
+	case CTL_WAITING:
+		/* Only a hang-up or an error can wake us here (no events are
+		 * asked for). The handler still owns the client and will
+		 * reply; stop the level-triggered reports until then. */
+		loop_del(cl->ctl->loop, &cl->w);
+		cl->gone = 1;
+		break;
+	}
+}
+
+static void ctl_client_timeout(struct loop_timer *t)
+{
+	struct ctl_client *cl = util_container_of(t, struct ctl_client, timer);
+
+	if (cl->state == CTL_READING)
+		log_debug("stats socket: client sent no command in %d ms",
+			  CTL_READ_TIMEOUT_MS);
+	/* A client still waiting for the workers keeps its slot: the
+	 * handler's own deadline answers it. */
+	if (cl->state != CTL_WAITING)
+		ctl_client_free(cl);
+}
+
+static void ctl_accept(struct loop_watch *w, uint32_t events)
+{
+	struct ctl *c = util_container_of(w, struct ctl, w);
+
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct ctl_client *cl;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warn("stats socket: accept: %s",
+					 strerror(errno));
+			return;
+		}
+		if (c->nclients >= CTL_MAX_CLIENTS ||
+		    !(cl = calloc(1, sizeof(*cl)))) {
+			static const char busy[] =
+				"{\"error\":\"too many stats clients\"}\n";
+
+			if (write(fd, busy, sizeof(busy) - 1) < 0)
+				log_debug("stats socket: busy answer lost");
+			close(fd);
+			continue;
+		}
+		cl->ctl = c;
+		cl->state = CTL_READING;
+		loop_timer_init(&cl->timer, ctl_client_timeout);
+		if (loop_add(c->loop, &cl->w, fd, EPOLLIN, ctl_client_io) < 0) {
+			close(fd);
+			free(cl);
+			continue;
+		}
+		cl->next = c->clients;
+		if (c->clients)
+			c->clients->prev = cl;
+		c->clients = cl;
+		c->nclients++;
+		loop_timer_arm(c->loop, &cl->timer, CTL_READ_TIMEOUT_MS);
+	}
+}
+
+/* A socket file is stale when nothing accepts on it any more. */
+static int ctl_path_in_use(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return 0;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return r == 0;
+}
+
+struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
+		     ctl_handler fn, void *arg, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	struct ctl *c;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "stats socket %s: path too long", path);
+		return NULL;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen,
+				 "stats socket %s: exists and is not a socket",
+				 path);
+			return NULL;
+		}
+		if (ctl_path_in_use(path)) {
+			snprintf(err, errlen,
+				 "stats socket %s: another server is answering there (is reuseportd already running?)",
+				 path);
+			return NULL;
+		}
+		unlink(path); /* left by a run that crashed */
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, mode) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "stats socket %s: %s", path,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
+		snprintf(err, errlen, "stats socket %s: %s", path,
+			 strerror(errno ? errno : ENOMEM));
+		close(fd);
+		unlink(path);
+		free(c);
+		return NULL;
+	}
+	c->loop = l;
+	c->fn = fn;
+	c->arg = arg;
+	memcpy(c->path, path, strlen(path) + 1);
+	return c;
+}
+
+void ctl_close(struct ctl *c)
+{
+	if (!c)
+		return;
+	while (c->clients)
+		ctl_client_free(c->clients);
+	loop_del(c->loop, &c->w);
+	close(c->w.fd);
+	unlink(c->path);
+	free(c);
+}

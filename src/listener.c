@@ -1,0 +1,201 @@
+/* listener.c - SO_REUSEPORT listeners and accepting. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+
+/* Connections taken per readiness event before the loop moves on. */
+#define LST_ACCEPT_BATCH 64
+/* How long to wait before accepting again when out of descriptors. */
+#define LST_RETRY_MS 100
+
+static int lst_socket(const struct addr *a, int reuseport, char *err,
+		      size_t errlen)
+{
+	char name[ADDR_STRLEN];
+	int one = 1;
+	int fd = socket(a->u.sa.sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	addr_format(&a->u.sa, name, sizeof(name));
+	if (fd < 0) {
+		snprintf(err, errlen, "socket for %s: %s", name, strerror(errno));
+		return -1;
+	}
+	/* SO_REUSEADDR: a restart must not wait for the TIME_WAIT of the
+	 * previous run's connections. IPV6_V6ONLY: [::]:P and 0.0.0.0:P are
+	 * two listen addresses, as in nginx. TCP_NODELAY is inherited by the
+	 * accepted sockets, which saves a syscall per connection. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (reuseport &&
+	     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    (a->u.sa.sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+		snprintf(err, errlen, "setsockopt on %s: %s", name,
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, &a->u.sa, a->len) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "cannot listen on %s: %s%s", name,
+			 strerror(e),
+			 e == EADDRINUSE ? " (another process holds this port)" :
+			 e == EACCES ? " (ports below 1024 need root)" : "");
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int lst_check_free(const struct addr *a, char *err, size_t errlen)
+{
+	int fd = lst_socket(a, 0, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int lst_open(const struct addr *a, int backlog, char *err, size_t errlen)
+{
+	char name[ADDR_STRLEN];
+	int fd = lst_socket(a, 1, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	if (listen(fd, backlog) < 0) {
+		snprintf(err, errlen, "listen on %s: %s",
+			 addr_format(&a->u.sa, name, sizeof(name)),
+			 strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void lst_pause(struct lst_set *s)
+{
+	if (s->paused)
+		return;
+	s->paused = 1;
+	s->stats->accept_paused++;
+	for (int i = 0; i < s->n; i++)
+		loop_mod(s->loop, &s->items[i].w, 0);
+}
+
+void lst_set_resume(struct lst_set *s)
+{
+	if (!s->paused || s->stopped || !s->can_accept(s->arg))
+		return;
+	s->paused = 0;
+	loop_timer_disarm(s->loop, &s->retry);
+	for (int i = 0; i < s->n; i++)
+		loop_mod(s->loop, &s->items[i].w, EPOLLIN);
+}
+
+static void lst_retry(struct loop_timer *t)
+{
+	struct lst_set *s = util_container_of(t, struct lst_set, retry);
+
+	lst_set_resume(s);
+}
+
+static void lst_accept(struct loop_watch *w, uint32_t events)
+{
+	struct lst *ls = util_container_of(w, struct lst, w);
+	struct lst_set *s = ls->set;
+
+	(void)events;
+	for (int i = 0; i < LST_ACCEPT_BATCH; i++) {
+		if (!s->can_accept(s->arg)) {
+			/* At the cap: leave the rest queued in the kernel
+			 * until a connection closes (lst_set_resume). */
+			lst_pause(s);
+			return;
+		}
+		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			if (s->on_accept(s->arg, fd) < 0)
+				close(fd);
+			continue;
+		}
+		switch (errno) {
+		case EAGAIN:
+		case EINTR:
+			return;
+		case ECONNABORTED:
+		case EPROTO:
+		case EPERM:
+		case ENETDOWN:
+		case ENOPROTOOPT:
+		case EHOSTDOWN:
+		case ENONET:
+		case EHOSTUNREACH:
+		case EOPNOTSUPP:
+		case ENETUNREACH:
+			continue; /* that connection failed, not the listener */
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* Out of descriptors or memory: spinning on a ready
+			 * listener would burn the CPU, so stop and retry
+			 * shortly; the connection waits in the queue. */
+			log_warn("accept: %s; pausing %d ms", strerror(errno),
+				 LST_RETRY_MS);
+			lst_pause(s);
+			loop_timer_arm(s->loop, &s->retry, LST_RETRY_MS);
+			return;
+		default:
+			log_error("accept: %s", strerror(errno));
+			return;
+		}
+	}
+}
+
+int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
+		  struct stats_counters *stats, int (*can_accept)(void *),
+		  int (*on_accept)(void *, int), void *arg)
+{
+	memset(s, 0, sizeof(*s));
+	s->loop = l;
+	s->stats = stats;
+	s->can_accept = can_accept;
+	s->on_accept = on_accept;
+	s->arg = arg;
+	loop_timer_init(&s->retry, lst_retry);
+	for (int i = 0; i < n; i++) {
+		s->items[i].set = s;
+		if (loop_add(l, &s->items[i].w, fds[i], EPOLLIN, lst_accept) < 0)
+			return -1;
+		s->n++;
+	}
+	return 0;
+}
+
+void lst_set_stop(struct lst_set *s)
+{
+	if (s->stopped)
+		return;
+	s->stopped = 1;
+	loop_timer_disarm(s->loop, &s->retry);
+	for (int i = 0; i < s->n; i++) {
+		loop_del(s->loop, &s->items[i].w);
+		close(s->items[i].w.fd);
+	}
+}

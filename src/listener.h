@@ -1,0 +1,56 @@
+/* listener.h - SO_REUSEPORT listening sockets and accepting with overload
+ * handling.
+ *
+ * The master opens one listening socket per worker slot and listen
+ * address and keeps its own reference; a worker only accepts on the one
+ * it inherits. Closing the last reference of a listener resets every
+ * connection waiting in its accept queue, so the master's reference is
+ * what lets a respawned worker take over the same queue without a loss. */
+#ifndef RP_LISTENER_H
+#define RP_LISTENER_H
+
+#include "addr.h"
+#include "config.h"
+#include "loop.h"
+#include "stats.h"
+
+/* Fails with EADDRINUSE if anything already holds addr, including another
+ * SO_REUSEPORT group (which a plain SO_REUSEPORT bind would silently join
+ * and steal connections from). Binds without listening: it never enters a
+ * group. */
+int lst_check_free(const struct addr *a, char *err, size_t errlen);
+/* A listening SO_REUSEPORT socket on a (port 0: the kernel picks one, read
+ * it back with getsockname). Returns the fd, or -1 with a reason. */
+int lst_open(const struct addr *a, int backlog, char *err, size_t errlen);
+
+struct lst_set;
+
+struct lst {
+	struct loop_watch w;
+	struct lst_set *set;
+};
+
+struct lst_set {
+	struct loop *loop;
+	struct lst items[CFG_MAX_LISTEN];
+	int n;
+	int paused;   /* accepting stopped: at the cap or out of fds */
+	int stopped;  /* for good (draining or exiting) */
+	struct loop_timer retry;
+	struct stats_counters *stats;
+	/* 1 when one more connection can be taken */
+	int (*can_accept)(void *arg);
+	/* takes the fd (0) or refuses it (-1: the set closes it) */
+	int (*on_accept)(void *arg, int fd);
+	void *arg;
+};
+
+int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
+		  struct stats_counters *stats, int (*can_accept)(void *),
+		  int (*on_accept)(void *, int), void *arg);
+/* A connection slot freed up: accept again if paused for that. */
+void lst_set_resume(struct lst_set *s);
+/* Stops accepting and closes this process's references. */
+void lst_set_stop(struct lst_set *s);
+
+#endif

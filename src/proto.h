@@ -1,0 +1,23 @@
+/* proto.h - what a protocol implements. A protocol sees connections and
+ * the conn_ helpers, never the master, the channel or the listeners. */
+#ifndef RP_PROTO_H
+#define RP_PROTO_H
+
+struct conn;
+
+struct proto {
+	const char *name;
+	/* Called once per worker before the first connection; 0 or -1. */
+	int (*init)(void);
+	void (*on_open)(struct conn *c);
+	/* The socket is readable (or hung up: a read tells which). */
+	void (*on_readable)(struct conn *c);
+	/* The output queued by conn_send has drained completely. */
+	void (*on_drained)(struct conn *c);
+	/* The connection is about to be closed: free protocol state. */
+	void (*on_close)(struct conn *c);
+};
+
+extern const struct proto proto_echo;
+
+#endif

@@ -1,0 +1,29 @@
+/* proto_echo.c - the echo service (RFC 862): every byte read is written
+ * back. An idle echo connection holds no buffer at all: data is read into
+ * the worker's scratch space and written back at once; only what the
+ * socket does not take is kept, and the connection is not read again
+ * until that is gone (conn_send's back-pressure). */
+#include "autoconfig.h"
+
+#include "conn.h"
+
+/* One read per readiness event: epoll is level-triggered, so a busy
+ * connection is served again next turn, after its neighbours. */
+static void echo_readable(struct conn *c)
+{
+	char *data;
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	conn_send(c, data, (size_t)n);
+}
+
+const struct proto proto_echo = {
+	.name = "echo",
+	.on_readable = echo_readable,
+};

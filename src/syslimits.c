@@ -1,0 +1,85 @@
+/* syslimits.c - kernel and process limits. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "syslimits.h"
+#include "log.h"
+#include "util.h"
+
+/* Descriptors a worker keeps for itself: listeners, the channel, the
+ * epoll and signal fds, a file being sent; the rest carry connections. */
+#define LIMITS_FD_RESERVE 32
+
+static void warn(struct limits *lim, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void warn(struct limits *lim, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (lim->nwarnings == LIMITS_MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(lim->warnings[lim->nwarnings], sizeof(lim->warnings[0]), fmt,
+		  ap);
+	va_end(ap);
+	log_warn("%s", lim->warnings[lim->nwarnings]);
+	lim->nwarnings++;
+}
+
+void limits_init(struct limits *lim, const struct config *cfg)
+{
+	struct rlimit rl;
+
+	memset(lim, 0, sizeof(*lim));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			struct rlimit want = { rl.rlim_max, rl.rlim_max };
+
+			if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+				rl.rlim_cur = rl.rlim_max;
+		}
+		lim->nofile_soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+		lim->nofile_hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
+	}
+	util_read_sysctl("/proc/sys/net/core/somaxconn", &lim->somaxconn, NULL);
+	util_read_sysctl("/proc/sys/net/ipv4/tcp_max_syn_backlog",
+			 &lim->tcp_max_syn_backlog, NULL);
+	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range",
+			 &lim->port_lo, &lim->port_hi);
+	util_read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req",
+			 &lim->tcp_migrate_req, NULL);
+
+	long cap = lim->nofile_soft > LIMITS_FD_RESERVE * 2 ?
+			   lim->nofile_soft - LIMITS_FD_RESERVE :
+			   LIMITS_FD_RESERVE;
+
+	lim->max_connections_per_worker = cap;
+	if (cfg->max_connections > 0) {
+		if (cfg->max_connections > cap)
+			warn(lim,
+			     "max_connections %d per worker exceeds what the open-files limit (%ld) allows; using %ld",
+			     cfg->max_connections, lim->nofile_soft, cap);
+		else
+			lim->max_connections_per_worker = cfg->max_connections;
+	}
+
+	lim->backlog = cfg->backlog > 0 ? cfg->backlog :
+		       lim->somaxconn > 0 ? lim->somaxconn : 4096;
+	if (lim->somaxconn > 0 && lim->backlog > lim->somaxconn)
+		warn(lim,
+		     "backlog %ld is cut to net.core.somaxconn=%ld by the kernel",
+		     lim->backlog, lim->somaxconn);
+	if (lim->somaxconn > 0 && lim->somaxconn < 1024)
+		warn(lim,
+		     "net.core.somaxconn=%ld is low: bursts of new connections will overflow the accept queues",
+		     lim->somaxconn);
+	if (lim->nofile_soft > 0 && lim->nofile_soft < 4096)
+		warn(lim,
+		     "open-files limit %ld allows only %ld connections per worker",
+		     lim->nofile_soft, lim->max_connections_per_worker);
+}

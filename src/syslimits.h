@@ -1,0 +1,26 @@
+/* syslimits.h - the kernel and process limits that bound how many connections
+ * the daemon can carry, read once at start and shown by `limits`. */
+#ifndef RP_SYSLIMITS_H
+#define RP_SYSLIMITS_H
+
+#include "config.h"
+
+#define LIMITS_MAX_WARNINGS 8
+
+struct limits {
+	long nofile_soft, nofile_hard;
+	long max_connections_per_worker;
+	long somaxconn, tcp_max_syn_backlog;
+	long port_lo, port_hi;
+	long tcp_migrate_req;
+	long backlog; /* what listen() is given */
+	int nwarnings;
+	char warnings[LIMITS_MAX_WARNINGS][200];
+};
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard one, reads the sysctls,
+ * derives the per-worker connection cap and notes what cannot reach the
+ * configuration. Logs each warning. */
+void limits_init(struct limits *lim, const struct config *cfg);
+
+#endif

@@ -1,0 +1,97 @@
+/* util.c - small helpers shared by every module. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+uint64_t util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+double util_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int util_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int util_set_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+int util_read_sysctl(const char *path, long *a, long *b)
+{
+	FILE *f = fopen(path, "re");
+	int n;
+
+	*a = -1;
+	if (b)
+		*b = -1;
+	if (!f)
+		return -1;
+	n = b ? fscanf(f, "%ld %ld", a, b) : fscanf(f, "%ld", a);
+	fclose(f);
+	return n >= 1 ? 0 : -1;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+void util_close_fds_except(const int *keep, int nkeep)
+{
+	int sorted[64];
+	int n = 0, lo = 3;
+
+	for (int i = 0; i < nkeep && n < (int)UTIL_ARRAY_LEN(sorted); i++)
+		if (keep[i] >= 3)
+			sorted[n++] = keep[i];
+	qsort(sorted, (size_t)n, sizeof(sorted[0]), cmp_int);
+	for (int i = 0; i < n; i++) {
+		if (sorted[i] > lo)
+			close_range((unsigned)lo, (unsigned)sorted[i] - 1, 0);
+		lo = sorted[i] + 1;
+	}
+	close_range((unsigned)lo, ~0u, 0);
+}
+
+void util_stdio_to_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		if (fd != i)
+			dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+}

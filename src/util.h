@@ -1,0 +1,28 @@
+/* util.h - small helpers shared by every module. */
+#ifndef RP_UTIL_H
+#define RP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define UTIL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define util_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+uint64_t util_now_ms(void);
+double util_now_s(void);
+int util_set_nonblock(int fd);
+int util_set_cloexec(int fd);
+/* Reads the first (and second) integer of a /proc/sys file; -1 if absent. */
+int util_read_sysctl(const char *path, long *a, long *b);
+/* Closes every descriptor >= 3 that is not in keep[]: a forked worker
+ * must not hold the master's sockets (a client of the stats socket would
+ * never see EOF, an old listener would never really close). */
+void util_close_fds_except(const int *keep, int nkeep);
+
+/* Points stdin, stdout and stderr at /dev/null. */
+void util_stdio_to_null(void);
+
+#endif

@@ -1,0 +1,210 @@
+/* worker.c - one worker process. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+/* How often the worker reports its counters unasked, so that the master
+ * still knows them (within this period) if the worker dies. */
+#define WORKER_REPORT_MS 1000
+
+static struct worker {
+	const struct worker_args *args;
+	struct loop *loop;
+	struct conn_pool pool;
+	struct lst_set lst;
+	struct chan chan;
+	struct stats_counters stats;
+	struct loop_watch sig;
+	struct loop_timer report;
+	int exit_status;
+} wk;
+
+static int worker_can_accept(void *arg)
+{
+	(void)arg;
+	return !conn_pool_full(&wk.pool);
+}
+
+static int worker_on_accept(void *arg, int fd)
+{
+	(void)arg;
+	return conn_open(&wk.pool, fd);
+}
+
+static void worker_slot_free(void *arg)
+{
+	(void)arg;
+	lst_set_resume(&wk.lst);
+}
+
+static void worker_stop(int status)
+{
+	wk.exit_status = status;
+	lst_set_stop(&wk.lst);
+	loop_stop(wk.loop);
+}
+
+struct conns_walk {
+	struct stats_conn *recs;
+	uint64_t limit, count;
+	uint64_t now;
+};
+
+static int conns_collect(struct conn *c, void *arg)
+{
+	struct conns_walk *cw = arg;
+
+	if (cw->count >= cw->limit)
+		return 1;
+	conn_describe(c, cw->now, &cw->recs[cw->count++]);
+	return 0;
+}
+
+static void worker_send_conns(uint64_t seq, uint64_t limit)
+{
+	struct conns_walk cw = { NULL, 0, 0, util_now_ms() };
+	struct chan_conns_hdr h = { (uint64_t)wk.pool.active, 0 };
+
+	cw.limit = UTIL_MIN(limit, (uint64_t)wk.pool.active);
+	if (cw.limit > 0) {
+		cw.recs = calloc(cw.limit, sizeof(*cw.recs));
+		if (!cw.recs)
+			cw.limit = 0;
+	}
+	conn_foreach(&wk.pool, conns_collect, &cw);
+	h.count = cw.count;
+	chan_send2(&wk.chan, CHAN_CONNS, seq, &h, sizeof(h), cw.recs,
+		   cw.count * sizeof(*cw.recs));
+	free(cw.recs);
+}
+
+static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
+			  const void *payload)
+{
+	(void)ch;
+	switch (h->type) {
+	case CHAN_STATS_REQ:
+		chan_send(&wk.chan, CHAN_STATS, h->seq, &wk.stats,
+			  sizeof(wk.stats));
+		break;
+	case CHAN_CONNS_REQ: {
+		struct chan_conns_req rq = { 0 };
+
+		if (h->len >= sizeof(rq))
+			memcpy(&rq, payload, sizeof(rq));
+		worker_send_conns(h->seq, rq.limit);
+		break;
+	}
+	default:
+		log_warn("channel: unknown message type %u", h->type);
+	}
+}
+
+static void worker_on_chan_close(struct chan *ch)
+{
+	(void)ch;
+	/* The master is gone: nobody supervises or counts this worker now. */
+	log_warn("channel to the master closed; exiting");
+	worker_stop(1);
+}
+
+static void worker_report(struct loop_timer *t)
+{
+	chan_send(&wk.chan, CHAN_STATS, 0, &wk.stats, sizeof(wk.stats));
+	loop_timer_arm(wk.loop, t, WORKER_REPORT_MS);
+}
+
+static void worker_signal(struct loop_watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			log_debug("signal %u: stopping", si.ssi_signo);
+			worker_stop(0);
+			break;
+		default:
+			break; /* SIGHUP, SIGUSR1...: the master's business */
+		}
+	}
+}
+
+static int worker_setup(const struct worker_args *a)
+{
+	sigset_t set;
+	int sfd;
+
+	wk.args = a;
+	wk.loop = loop_new();
+	if (!wk.loop)
+		return -1;
+	/* The mask blocked by the master is inherited; read the signals
+	 * that matter here through this loop too. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0 || loop_add(wk.loop, &wk.sig, sfd, EPOLLIN, worker_signal) < 0)
+		return -1;
+
+	if (conn_pool_init(&wk.pool, wk.loop, &proto_echo, &wk.stats,
+			   (int)a->lim->nofile_soft,
+			   (int)a->lim->max_connections_per_worker) < 0)
+		return -1;
+	wk.pool.worker_id = a->id;
+	wk.pool.on_slot_free = worker_slot_free;
+	if (chan_open(&wk.chan, wk.loop, a->chan_fd, worker_on_msg,
+		      worker_on_chan_close, NULL) < 0)
+		return -1;
+	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, &wk.stats,
+			  worker_can_accept, worker_on_accept, NULL) < 0)
+		return -1;
+	loop_timer_init(&wk.report, worker_report);
+	loop_timer_arm(wk.loop, &wk.report, WORKER_REPORT_MS);
+	return 0;
+}
+
+int worker_main(const struct worker_args *a)
+{
+	log_set_worker(a->id);
+	/* If the master dies without a word, do not serve unsupervised. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != a->master_pid)
+		return 1;
+	if (worker_setup(a) < 0) {
+		log_error("start-up failed: %s", strerror(errno));
+		return 1;
+	}
+	chan_send(&wk.chan, CHAN_READY, 0, NULL, 0);
+	log_debug("ready");
+	loop_run(wk.loop);
+
+	conn_pool_free(&wk.pool);
+	/* Last counters, so the master's totals include the closes above. */
+	chan_send(&wk.chan, CHAN_STATS, 0, &wk.stats, sizeof(wk.stats));
+	chan_close(&wk.chan);
+	loop_free(wk.loop);
+	return wk.exit_status;
+}
