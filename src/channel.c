@@ -119,6 +119,16 @@ int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *p,
 	return chan_send2(ch, type, seq, p, len, NULL, 0);
 }
 
+void chan_read_all(struct chan *ch)
+{
+	while (ch->open) {
+		ssize_t n = buf_read_fd(&ch->in, ch->w.fd, CHAN_READ_CHUNK);
+
+		if (n <= 0 || chan_dispatch(ch) < 0)
+			return;
+	}
+}
+
 void chan_close(struct chan *ch)
 {
 	if (!ch->open)

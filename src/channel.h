@@ -17,6 +17,14 @@ enum chan_type {
 	CHAN_STATS,      /* worker -> master: struct stats_counters */
 	CHAN_CONNS_REQ,  /* master -> worker: struct chan_conns_req */
 	CHAN_CONNS,      /* worker -> master: struct chan_conns_hdr + records */
+	CHAN_DRAIN,      /* master -> worker: struct chan_drain */
+};
+
+/* Stop accepting, let the connections finish, exit. */
+struct chan_drain {
+	uint64_t timeout_ms; /* then close what is left, spread over a moment */
+	uint32_t fast;       /* close everything now */
+	uint32_t pad;
 };
 
 struct chan_hdr {
@@ -62,6 +70,9 @@ int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *p,
 /* Like chan_send with a payload in two parts (a header and records). */
 int chan_send2(struct chan *ch, uint32_t type, uint64_t seq, const void *p1,
 	       size_t len1, const void *p2, size_t len2);
+/* Delivers whatever the peer wrote before it went away (its last words:
+ * a dead worker's final counters), without calling on_close. */
+void chan_read_all(struct chan *ch);
 void chan_close(struct chan *ch);
 
 #endif

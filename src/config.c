@@ -19,7 +19,17 @@ void config_defaults(struct config *c)
 	c->stats_socket_mode = 0660;
 	c->log_level = 2; /* LOG_LVL_INFO */
 	c->stats_timeout_ms = 1000;
+	c->header_timeout_ms = 10000;
+	c->keepalive_timeout_ms = 75000;
+	c->send_timeout_ms = 60000;
 	c->shutdown_timeout_ms = 10000;
+	c->watchdog_timeout_ms = 10000;
+	c->return_status = 200;
+	c->http_max_request_line = 8192;
+	c->http_max_header_bytes = 16384;
+	c->http_max_headers = 64;
+	c->http_max_body = 1024 * 1024;
+	c->log = CFG_LOG_STDERR;
 }
 
 int config_add_listen(struct config *c, const char *s, char *err,

@@ -3,6 +3,7 @@
 #ifndef RP_CONFIG_H
 #define RP_CONFIG_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/un.h>
 
@@ -15,19 +16,49 @@
 
 enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP };
 
+enum cfg_log { CFG_LOG_STDERR, CFG_LOG_SYSLOG, CFG_LOG_FILE };
+
 struct config {
+	/* service */
 	struct addr listen[CFG_MAX_LISTEN];
 	int nlisten;
 	int workers; /* 0 until config_finish: "auto" */
 	enum cfg_protocol protocol;
-	char stats_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	unsigned stats_socket_mode;
-	int foreground;
-	int log_level;
 	int backlog;         /* 0: net.core.somaxconn */
 	int max_connections; /* per worker; 0: derived from RLIMIT_NOFILE */
-	int stats_timeout_ms;   /* how long the master waits for workers */
+	long rlimit_nofile;  /* 0: raise the soft limit to the hard one */
+	int cpu_affinity;    /* 1: pin worker i to CPU i mod ncpu */
+
+	/* HTTP */
+	char docroot[PATH_MAX];   /* empty: serve the fixed response */
+	int return_status;        /* fixed response, e.g. 200 */
+	char return_body[1024];
+	int has_return;
+	size_t http_max_request_line, http_max_header_bytes;
+	unsigned http_max_headers;
+	unsigned long long http_max_body;
+
+	/* timeouts, milliseconds */
+	int header_timeout_ms;
+	int keepalive_timeout_ms;
+	int send_timeout_ms;
 	int shutdown_timeout_ms;
+	int watchdog_timeout_ms;
+	int stats_timeout_ms; /* how long the master waits for workers */
+
+	/* operations */
+	char stats_socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	unsigned stats_socket_mode;
+	char stats_socket_group[64];
+	char pidfile[PATH_MAX];
+	char user[64], group[64];
+	enum cfg_log log;
+	char log_file[PATH_MAX];
+	int log_level;
+	int foreground;
+	int test_only;         /* -t */
+	char config_file[PATH_MAX];
+	struct addr metrics_listen; /* Prometheus endpoint; len 0: off */
 };
 
 void config_defaults(struct config *c);

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -114,13 +116,12 @@ static void lst_retry(struct loop_timer *t)
 	lst_set_resume(s);
 }
 
-static void lst_accept(struct loop_watch *w, uint32_t events)
+static void lst_accept_n(struct loop_watch *w, int batch)
 {
 	struct lst *ls = util_container_of(w, struct lst, w);
 	struct lst_set *s = ls->set;
 
-	(void)events;
-	for (int i = 0; i < LST_ACCEPT_BATCH; i++) {
+	for (int i = 0; i < batch; i++) {
 		if (!s->can_accept(s->arg)) {
 			/* At the cap: leave the rest queued in the kernel
 			 * until a connection closes (lst_set_resume). */
@@ -168,6 +169,12 @@ static void lst_accept(struct loop_watch *w, uint32_t events)
 	}
 }
 
+static void lst_accept(struct loop_watch *w, uint32_t events)
+{
+	(void)events;
+	lst_accept_n(w, LST_ACCEPT_BATCH);
+}
+
 int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  struct stats_counters *stats, int (*can_accept)(void *),
 		  int (*on_accept)(void *, int), void *arg)
@@ -179,6 +186,9 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 	s->on_accept = on_accept;
 	s->arg = arg;
 	loop_timer_init(&s->retry, lst_retry);
+	s->items = calloc((size_t)n, sizeof(*s->items));
+	if (!s->items)
+		return -1;
 	for (int i = 0; i < n; i++) {
 		s->items[i].set = s;
 		if (loop_add(l, &s->items[i].w, fds[i], EPOLLIN, lst_accept) < 0)
@@ -188,14 +198,20 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 	return 0;
 }
 
-void lst_set_stop(struct lst_set *s)
+void lst_set_stop(struct lst_set *s, int take_queue)
 {
 	if (s->stopped)
 		return;
+	s->paused = 0;
+	for (int i = 0; i < s->n && take_queue; i++)
+		lst_accept_n(&s->items[i].w, INT32_MAX);
 	s->stopped = 1;
 	loop_timer_disarm(s->loop, &s->retry);
 	for (int i = 0; i < s->n; i++) {
 		loop_del(s->loop, &s->items[i].w);
 		close(s->items[i].w.fd);
 	}
+	free(s->items);
+	s->items = NULL;
+	s->n = 0;
 }

@@ -32,7 +32,7 @@ struct lst {
 
 struct lst_set {
 	struct loop *loop;
-	struct lst items[CFG_MAX_LISTEN];
+	struct lst *items;
 	int n;
 	int paused;   /* accepting stopped: at the cap or out of fds */
 	int stopped;  /* for good (draining or exiting) */
@@ -50,7 +50,9 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  int (*on_accept)(void *, int), void *arg);
 /* A connection slot freed up: accept again if paused for that. */
 void lst_set_resume(struct lst_set *s);
-/* Stops accepting and closes this process's references. */
-void lst_set_stop(struct lst_set *s);
+/* Stops accepting and closes this process's references; with
+ * take_queue, first accepts what is already queued (as far as the cap
+ * allows), since a listener's last close resets its queue. */
+void lst_set_stop(struct lst_set *s, int take_queue);
 
 #endif

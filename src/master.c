@@ -1,30 +1,35 @@
 /* master.c - the supervisor.
  *
- * One loop: a signalfd (children, stop), one channel per worker, and the
- * stats socket. No real work happens in a signal handler, and nothing a
- * worker or a client does can end this process: a worker that dies is
- * counted and respawned, a client that misbehaves is answered or dropped. */
+ * One loop: a signalfd (children, stop, reload), one channel per worker,
+ * the stats socket and a few timers. No real work happens in a signal
+ * handler, and nothing a worker or a client does can end this process: a
+ * worker that dies is counted and respawned, a client that misbehaves is
+ * answered or dropped.
+ *
+ * Listeners belong to slots, not to processes. Slot i has one SO_REUSEPORT
+ * socket per listen address, opened here and never closed before exit:
+ * closing a listener resets the connections waiting in its accept queue,
+ * so a respawned or reloaded worker takes over the very same sockets. */
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <linux/filter.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "ctl.h"
-#include "syslimits.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
 #include "stats.h"
+#include "syslimits.h"
 #include "util.h"
 #include "worker.h"
 
@@ -33,26 +38,45 @@
 #define RESPAWN_FAST_MS 5000
 #define RESPAWN_MIN_MS 100
 #define RESPAWN_MAX_MS 10000
+#define CRASH_LOOP_WARN 5
+/* The master asks every worker for its counters this often; the answer
+ * is the heartbeat the watchdog watches. */
+#define PING_MS 1000
+/* Silent this long: shown as unresponsive (killed at watchdog_timeout). */
+#define UNRESPONSIVE_MS 3000
+/* Draining workers that may pile up under repeated reloads. */
+#define MAX_RETIRING (4 * CFG_MAX_WORKERS)
+/* Extra time over shutdown_timeout before stragglers are killed. */
+#define STOP_GRACE_MS 3000
 
-enum mw_state { MW_STARTING, MW_RUNNING, MW_EXITED };
+enum mw_state { MW_STARTING, MW_RUNNING, MW_DRAINING, MW_EXITED };
 
 struct master;
 
+/* A worker process; the current generation's record of a slot lives on
+ * across respawns (restarts, backoff), an older one's until it exits. */
 struct mworker {
 	struct master *m;
-	int id;
-	pid_t pid; /* 0: not running */
+	struct mworker *next; /* in the retiring list */
+	int id;               /* its slot */
+	int generation;
+	pid_t pid;            /* 0: not running */
 	enum mw_state state;
+	int retiring;
 	int unresponsive;
 	unsigned restarts;
 	unsigned fails; /* consecutive fast exits */
-	uint64_t started_ms;
+	uint64_t started_ms, last_seen_ms;
 	char last_exit[48];
-	int lst_fds[CFG_MAX_LISTEN];
 	struct chan chan;
 	struct stats_counters last; /* last report of the running process */
-	struct stats_counters base; /* what its predecessors counted */
-	struct loop_timer respawn;
+	struct loop_timer timer;    /* respawn, or a lost channel's kill */
+};
+
+struct slot {
+	int fds[CFG_MAX_LISTEN];
+	struct stats_counters base; /* what exited processes counted */
+	struct mworker *cur;        /* NULL beyond the current worker count */
 };
 
 /* A stats socket question being answered from the workers' channels. */
@@ -63,7 +87,11 @@ struct gather {
 	struct ctl_client *cl;
 	struct ctl_cmd cmd;
 	int pending;
-	pid_t asked[CFG_MAX_WORKERS]; /* pid still owing an answer, or 0 */
+	int nasked;
+	struct {
+		struct mworker *w;
+		pid_t pid; /* 0 once answered (or gone) */
+	} *asked;
 	struct loop_timer deadline;
 	struct stats_conn *recs;
 	size_t nrecs;
@@ -76,32 +104,140 @@ struct master {
 	struct loop *loop;
 	struct loop_watch sig;
 	struct ctl *ctl;
-	struct mworker w[CFG_MAX_WORKERS];
-	int nw;
+	struct slot slots[CFG_MAX_WORKERS];
+	int nslots; /* slots with listeners */
+	int nw;     /* workers of the current generation */
+	struct mworker *retiring;
+	int nretiring;
 	struct gather *gathers;
 	uint64_t seq;
-	int stopping;
+	int stopping; /* 1 graceful, 2 fast */
 	int generation;
+	int gen_ready;
 	uint64_t start_ms;
 	int ready_fd;
-	struct loop_timer stop_deadline;
+	struct loop_timer stop_deadline, watchdog;
 };
 
 static struct master the_master;
+static master_reload_fn reload_fn;
 
-/* --- starting and respawning workers --- */
+void master_set_reload(master_reload_fn fn)
+{
+	reload_fn = fn;
+}
 
 static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 			  const void *payload);
 static void master_on_chan_close(struct chan *ch);
 static void gather_worker_gone(struct master *m, struct mworker *w);
 
+/* --- listeners --- */
+
+/* Opens slot s's listeners; with port 0 the first socket ever opened
+ * picks the port and every later one joins it. */
+static int slot_open(struct master *m, int s, char *err, size_t errlen)
+{
+	struct config *cfg = m->cfg;
+
+	for (int j = 0; j < cfg->nlisten; j++) {
+		struct addr *a = &cfg->listen[j];
+		int fd = lst_open(a, (int)m->lim.backlog, err, errlen);
+
+		if (fd < 0)
+			return -1;
+		m->slots[s].fds[j] = fd;
+		if (addr_port(&a->u.sa) == 0) {
+			union addr_sa got;
+			socklen_t len = sizeof(got);
+
+			if (getsockname(fd, &got.sa, &len) < 0) {
+				snprintf(err, errlen, "getsockname: %s",
+					 strerror(errno));
+				return -1;
+			}
+			addr_set_port(a, addr_port(&got.sa));
+		}
+	}
+	return 0;
+}
+
+static void slot_close(struct master *m, int s)
+{
+	for (int j = 0; j < CFG_MAX_LISTEN; j++)
+		if (m->slots[s].fds[j] >= 0) {
+			close(m->slots[s].fds[j]);
+			m->slots[s].fds[j] = -1;
+		}
+}
+
+/* With fewer workers than listening sockets (after a reload that shrank
+ * the count) the surplus sockets stay open - closing them would reset
+ * their queues - and a classic BPF program attached to the group steers
+ * new connections to the first nw sockets only: index = hash % nw. A
+ * socket's index in the group is its order of listen(), which is the
+ * slot order because no listener is ever closed. */
+static void steer(struct master *m)
+{
+	struct sock_filter code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH) },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)m->nw },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog prog = { UTIL_ARRAY_LEN(code), code };
+	int dummy = 0;
+
+	for (int j = 0; j < m->cfg->nlisten; j++) {
+		int fd = m->slots[0].fds[j];
+
+		if (m->nw < m->nslots) {
+			if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
+				       &prog, sizeof(prog)) < 0)
+				log_warn("steering to %d of %d listeners: %s; the surplus ones are still served, unevenly",
+					 m->nw, m->nslots, strerror(errno));
+		} else {
+			setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF,
+				   &dummy, sizeof(dummy));
+		}
+	}
+}
+
+/* --- starting and respawning workers --- */
+
+static void worker_timer(struct loop_timer *t);
+
+static struct mworker *worker_new(struct master *m, int id)
+{
+	struct mworker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->m = m;
+	w->id = id;
+	w->state = MW_EXITED;
+	loop_timer_init(&w->timer, worker_timer);
+	return w;
+}
+
+static void worker_free(struct mworker *w)
+{
+	chan_close(&w->chan);
+	loop_timer_disarm(w->m->loop, &w->timer);
+	free(w);
+}
+
 static int spawn(struct mworker *w)
 {
 	struct master *m = w->m;
+	int fds[CFG_MAX_WORKERS * CFG_MAX_LISTEN], nfds = 0;
 	int sv[2];
 	pid_t pid;
 
+	/* Worker i accepts on slot i and on every surplus slot s with
+	 * s % nw == i, so that no listener is ever left without one. */
+	for (int s = w->id; s < m->nslots; s += m->nw)
+		for (int j = 0; j < m->cfg->nlisten; j++)
+			fds[nfds++] = m->slots[s].fds[j];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_error("worker %d: socketpair: %s", w->id, strerror(errno));
 		return -1;
@@ -114,22 +250,18 @@ static int spawn(struct mworker *w)
 		return -1;
 	}
 	if (pid == 0) {
-		int keep[CFG_MAX_LISTEN + 1], nkeep = 0;
 		struct worker_args a = {
 			.cfg = m->cfg, .lim = &m->lim, .id = w->id,
 			.generation = m->generation, .master_pid = getppid(),
-			.lst_fds = w->lst_fds, .nlst = m->cfg->nlisten,
-			.chan_fd = sv[1],
+			.lst_fds = fds, .nlst = nfds, .chan_fd = sv[1],
 		};
 
-		for (int i = 0; i < m->cfg->nlisten; i++)
-			keep[nkeep++] = w->lst_fds[i];
-		keep[nkeep++] = sv[1];
+		fds[nfds] = sv[1];
 		/* Everything else of the master's (other slots' listeners,
 		 * the stats socket and its clients, the other channels) is
 		 * closed: holding them would keep them open after the
 		 * master lets go. */
-		util_close_fds_except(keep, nkeep);
+		util_close_fds_except(fds, nfds + 1);
 		exit(worker_main(&a));
 	}
 	close(sv[1]);
@@ -139,15 +271,17 @@ static int spawn(struct mworker *w)
 		kill(pid, SIGKILL);
 	}
 	w->pid = pid;
+	w->generation = m->generation;
 	w->state = MW_STARTING;
 	w->unresponsive = 0;
-	w->started_ms = util_now_ms();
+	w->started_ms = w->last_seen_ms = util_now_ms();
 	memset(&w->last, 0, sizeof(w->last));
-	log_debug("worker %d: started, pid %ld", w->id, (long)pid);
+	log_debug("worker %d: started, pid %ld, generation %d", w->id,
+		  (long)pid, w->generation);
 	return 0;
 }
 
-static uint64_t respawn_delay(struct mworker *w)
+static uint64_t respawn_delay(const struct mworker *w)
 {
 	uint64_t d = RESPAWN_MIN_MS;
 
@@ -158,12 +292,10 @@ static uint64_t respawn_delay(struct mworker *w)
 	return UTIL_MIN(d, (uint64_t)RESPAWN_MAX_MS);
 }
 
-static void respawn_timer(struct loop_timer *t)
+static void worker_timer(struct loop_timer *t)
 {
-	struct mworker *w = util_container_of(t, struct mworker, respawn);
+	struct mworker *w = util_container_of(t, struct mworker, timer);
 
-	if (w->m->stopping)
-		return;
 	if (w->pid) {
 		/* Armed by a lost channel: a live worker without a channel
 		 * can be neither asked nor supervised; replace it. */
@@ -172,10 +304,12 @@ static void respawn_timer(struct loop_timer *t)
 		kill(w->pid, SIGKILL);
 		return;
 	}
+	if (w->m->stopping || w->retiring)
+		return;
 	w->restarts++;
 	if (spawn(w) < 0) {
 		w->fails++;
-		loop_timer_arm(w->m->loop, &w->respawn, respawn_delay(w));
+		loop_timer_arm(w->m->loop, &w->timer, respawn_delay(w));
 		return;
 	}
 	log_info("worker %d: respawned as pid %ld (restart %u)", w->id,
@@ -184,10 +318,24 @@ static void respawn_timer(struct loop_timer *t)
 
 static void master_check_stopped(struct master *m)
 {
+	if (m->retiring)
+		return;
 	for (int i = 0; i < m->nw; i++)
-		if (m->w[i].pid)
+		if (m->slots[i].cur->pid)
 			return;
 	loop_stop(m->loop);
+}
+
+static void retiring_remove(struct master *m, struct mworker *w)
+{
+	struct mworker **pp = &m->retiring;
+
+	while (*pp && *pp != w)
+		pp = &(*pp)->next;
+	if (*pp) {
+		*pp = w->next;
+		m->nretiring--;
+	}
 }
 
 static void worker_exited(struct master *m, struct mworker *w, int status)
@@ -200,20 +348,30 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 	else
 		snprintf(w->last_exit, sizeof(w->last_exit), "status %d",
 			 WEXITSTATUS(status));
+	chan_read_all(&w->chan);
 	chan_close(&w->chan);
 	gather_worker_gone(m, w);
-	/* Counters survive their process: what it counted moves to the
+	/* Counters survive their process: what it counted moves to its
 	 * slot's base, and the connections it still had are lost. */
 	w->last.lost += w->last.active;
-	stats_accumulate(&w->base, &w->last);
+	stats_accumulate(&m->slots[w->id % m->nw].base, &w->last);
 	memset(&w->last, 0, sizeof(w->last));
 	w->pid = 0;
 	w->state = MW_EXITED;
 	w->unresponsive = 0;
-	loop_timer_disarm(m->loop, &w->respawn);
+	loop_timer_disarm(m->loop, &w->timer);
 
+	if (w->retiring) {
+		log_info("worker %d: generation %d pid exited (%s) after draining",
+			 w->id, w->generation, w->last_exit);
+		retiring_remove(m, w);
+		worker_free(w);
+		if (m->stopping)
+			master_check_stopped(m);
+		return;
+	}
 	if (m->stopping) {
-		log_debug("worker %d: exited (%s)", w->id, w->last_exit);
+		log_info("worker %d: exited (%s)", w->id, w->last_exit);
 		master_check_stopped(m);
 		return;
 	}
@@ -221,14 +379,14 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 
 	uint64_t delay = respawn_delay(w);
 
-	if (w->fails >= 5)
-		log_error("worker %d: exited (%s) %u times in a row within %d ms of starting; respawning in %llu ms",
+	if (w->fails >= CRASH_LOOP_WARN)
+		log_error("worker %d: crash loop: exited (%s) %u times in a row within %d ms of starting; respawning in %llu ms",
 			  w->id, w->last_exit, w->fails, RESPAWN_FAST_MS,
 			  (unsigned long long)delay);
 	else
 		log_warn("worker %d: exited (%s); respawning in %llu ms",
 			 w->id, w->last_exit, (unsigned long long)delay);
-	loop_timer_arm(m->loop, &w->respawn, delay);
+	loop_timer_arm(m->loop, &w->timer, delay);
 }
 
 static void reap_children(struct master *m)
@@ -236,44 +394,238 @@ static void reap_children(struct master *m)
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (int i = 0; i < m->nw; i++)
-			if (m->w[i].pid == pid) {
-				worker_exited(m, &m->w[i], status);
-				break;
-			}
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct mworker *w = NULL;
+
+		for (int i = 0; i < m->nw && !w; i++)
+			if (m->slots[i].cur->pid == pid)
+				w = m->slots[i].cur;
+		for (struct mworker *r = m->retiring; r && !w; r = r->next)
+			if (r->pid == pid)
+				w = r;
+		if (w)
+			worker_exited(m, w, status);
+	}
+}
+
+/* --- generations: start, ready, drain --- */
+
+static void drain(struct mworker *w, int fast)
+{
+	struct chan_drain d = { (uint64_t)w->m->cfg->shutdown_timeout_ms,
+				(uint32_t)fast, 0 };
+
+	if (!w->pid)
+		return;
+	w->state = MW_DRAINING;
+	if (chan_send(&w->chan, CHAN_DRAIN, 0, &d, sizeof(d)) < 0)
+		kill(w->pid, fast ? SIGKILL : SIGTERM);
+}
+
+static void generation_ready(struct master *m)
+{
+	m->gen_ready = 1;
+	steer(m);
+	if (m->nretiring)
+		log_info("generation %d: %d workers ready; draining %d old workers",
+			 m->generation, m->nw, m->nretiring);
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		if (r->state != MW_DRAINING)
+			drain(r, 0);
+	if (m->ready_fd >= 0) {
+		/* Every worker listens: the detaching parent may exit 0. */
+		if (write(m->ready_fd, "1", 1) < 0)
+			log_warn("start-up notification: %s", strerror(errno));
+		close(m->ready_fd);
+		m->ready_fd = -1;
+	}
+}
+
+static void worker_ready(struct master *m, struct mworker *w)
+{
+	if (w->state == MW_STARTING)
+		w->state = MW_RUNNING;
+	if (m->gen_ready || w->retiring)
+		return;
+	for (int i = 0; i < m->nw; i++)
+		if (m->slots[i].cur->state != MW_RUNNING)
+			return;
+	generation_ready(m);
+}
+
+static int listen_changed(const struct config *a, const struct config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return 1;
+	for (int j = 0; j < a->nlisten; j++) {
+		struct addr x = a->listen[j], y = b->listen[j];
+
+		/* A port 0 asked again means the port chosen the first time. */
+		if (addr_port(&y.u.sa) == 0)
+			addr_set_port(&y, addr_port(&x.u.sa));
+		if (x.len != y.len || memcmp(&x.u, &y.u, x.len) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void master_reload(struct master *m)
+{
+	struct config nc;
+	char err[512];
+	int old_nslots = m->nslots;
+
+	if (m->stopping)
+		return;
+	log_info("SIGHUP: reloading");
+	if (reload_fn && reload_fn(&nc, err, sizeof(err)) < 0) {
+		log_error("reload: %s; still serving with generation %d",
+			  err, m->generation);
+		return;
+	}
+	if (!reload_fn)
+		nc = *m->cfg;
+	if (listen_changed(m->cfg, &nc)) {
+		log_error("reload: the listen addresses cannot change on reload (restart for that); still serving with generation %d",
+			  m->generation);
+		return;
+	}
+	if (m->nretiring + m->nw > MAX_RETIRING) {
+		log_error("reload: %d workers are still draining; try again later",
+			  m->nretiring);
+		return;
+	}
+	memcpy(nc.listen, m->cfg->listen, sizeof(nc.listen));
+	for (int s = m->nslots; s < nc.workers; s++) {
+		if (slot_open(m, s, err, sizeof(err)) < 0) {
+			log_error("reload: %s; still serving with generation %d",
+				  err, m->generation);
+			for (int k = old_nslots; k <= s; k++)
+				slot_close(m, k);
+			return;
+		}
+	}
+	*m->cfg = nc;
+	m->generation++;
+	for (int i = 0; i < m->nw; i++) {
+		struct mworker *w = m->slots[i].cur;
+
+		m->slots[i].cur = NULL;
+		if (!w->pid) {
+			worker_free(w);
+			continue;
+		}
+		loop_timer_disarm(m->loop, &w->timer);
+		w->retiring = 1;
+		w->next = m->retiring;
+		m->retiring = w;
+		m->nretiring++;
+	}
+	m->nw = nc.workers;
+	m->nslots = UTIL_MAX(m->nslots, m->nw);
+	/* The counters of slots that no longer have a worker of their own
+	 * go to the worker that now serves their listeners. */
+	for (int s = m->nw; s < m->nslots; s++) {
+		stats_accumulate(&m->slots[s % m->nw].base, &m->slots[s].base);
+		memset(&m->slots[s].base, 0, sizeof(m->slots[s].base));
+	}
+	m->gen_ready = 0;
+	log_info("generation %d: starting %d workers", m->generation, m->nw);
+	for (int i = 0; i < m->nw; i++) {
+		struct mworker *w = worker_new(m, i);
+
+		if (!w) {
+			log_error("reload: out of memory");
+			abort();
+		}
+		m->slots[i].cur = w;
+		if (spawn(w) < 0) {
+			w->fails++;
+			loop_timer_arm(m->loop, &w->timer, respawn_delay(w));
+		}
+	}
+}
+
+/* --- watchdog --- */
+
+static void watch_one(struct master *m, struct mworker *w, uint64_t now)
+{
+	uint64_t silent = now - w->last_seen_ms;
+	uint64_t limit = (uint64_t)m->cfg->watchdog_timeout_ms;
+
+	if (!w->pid)
+		return;
+	if (silent >= limit) {
+		log_error("worker %d: pid %ld silent for %llu ms (watchdog_timeout %llu ms); killing it",
+			  w->id, (long)w->pid, (unsigned long long)silent,
+			  (unsigned long long)limit);
+		kill(w->pid, SIGKILL);
+		return;
+	}
+	if (silent >= UNRESPONSIVE_MS && !w->unresponsive &&
+	    w->state != MW_STARTING) {
+		w->unresponsive = 1;
+		log_warn("worker %d: pid %ld unresponsive for %llu ms", w->id,
+			 (long)w->pid, (unsigned long long)silent);
+	}
+	/* The ping: a stats request whose answer refreshes w->last too. */
+	if (w->chan.open)
+		chan_send(&w->chan, CHAN_STATS_REQ, 0, NULL, 0);
+}
+
+static void watchdog(struct loop_timer *t)
+{
+	struct master *m = util_container_of(t, struct master, watchdog);
+	uint64_t now = util_now_ms();
+
+	for (int i = 0; i < m->nw; i++)
+		watch_one(m, m->slots[i].cur, now);
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		watch_one(m, r, now);
+	loop_timer_arm(m->loop, t, PING_MS);
 }
 
 /* --- stopping --- */
 
-static void stop_deadline(struct loop_timer *t)
+static void kill_all(struct master *m)
 {
-	struct master *m = util_container_of(t, struct master, stop_deadline);
-
 	for (int i = 0; i < m->nw; i++)
-		if (m->w[i].pid) {
+		if (m->slots[i].cur->pid) {
 			log_warn("worker %d: pid %ld did not stop in time; killing it",
-				 m->w[i].id, (long)m->w[i].pid);
-			kill(m->w[i].pid, SIGKILL);
+				 i, (long)m->slots[i].cur->pid);
+			kill(m->slots[i].cur->pid, SIGKILL);
 		}
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		if (r->pid)
+			kill(r->pid, SIGKILL);
 }
 
-static void master_stop(struct master *m, int signo)
+static void stop_deadline(struct loop_timer *t)
 {
-	if (m->stopping) {
-		/* Asked twice: no more patience. */
-		stop_deadline(&m->stop_deadline);
-		return;
-	}
-	log_info("signal %d (%s): stopping", signo, strsignal(signo));
-	m->stopping = 1;
+	kill_all(util_container_of(t, struct master, stop_deadline));
+}
+
+static void master_stop(struct master *m, int fast, int signo)
+{
+	if (m->stopping >= (fast ? 2 : 1))
+		fast = 1; /* asked again: no more patience */
+	log_info("signal %d (%s): %s shutdown", signo, strsignal(signo),
+		 fast ? "fast" : "graceful");
+	m->stopping = fast ? 2 : 1;
+	/* Let go of the listeners now: each worker takes what is left in
+	 * its queues and closes its own reference, and the sockets go with
+	 * the last one. */
+	for (int s = 0; s < m->nslots; s++)
+		slot_close(m, s);
 	for (int i = 0; i < m->nw; i++) {
-		loop_timer_disarm(m->loop, &m->w[i].respawn);
-		if (m->w[i].pid)
-			kill(m->w[i].pid, SIGTERM);
+		loop_timer_disarm(m->loop, &m->slots[i].cur->timer);
+		drain(m->slots[i].cur, fast);
 	}
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		drain(r, fast);
 	loop_timer_arm(m->loop, &m->stop_deadline,
-		       (uint64_t)m->cfg->shutdown_timeout_ms);
+		       fast ? STOP_GRACE_MS :
+			      (uint64_t)m->cfg->shutdown_timeout_ms + STOP_GRACE_MS);
 	master_check_stopped(m);
 }
 
@@ -289,12 +641,14 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 			reap_children(m);
 			break;
 		case SIGTERM:
-		case SIGINT:
 		case SIGQUIT:
-			master_stop(m, (int)si.ssi_signo);
+			master_stop(m, m->stopping != 0, (int)si.ssi_signo);
+			break;
+		case SIGINT:
+			master_stop(m, 1, (int)si.ssi_signo);
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: reload is not supported by this version; ignored");
+			master_reload(m);
 			break;
 		default:
 			break;
@@ -308,9 +662,16 @@ static const char *worker_state(const struct mworker *w)
 {
 	if (!w->pid)
 		return "exited";
-	if (w->state == MW_STARTING)
+	if (w->unresponsive)
+		return "unresponsive";
+	switch (w->state) {
+	case MW_STARTING:
 		return "starting";
-	return w->unresponsive ? "unresponsive" : "running";
+	case MW_DRAINING:
+		return "draining";
+	default:
+		return "running";
+	}
 }
 
 static void daemon_view(const struct master *m, struct stats_daemon_view *d)
@@ -326,25 +687,40 @@ static void daemon_view(const struct master *m, struct stats_daemon_view *d)
 	d->limits = &m->lim;
 }
 
+static void worker_view(const struct mworker *w, const struct stats_counters *base,
+			uint64_t now, struct stats_worker_view *v)
+{
+	*v = (struct stats_worker_view){
+		.id = w->id, .pid = w->pid, .state = worker_state(w),
+		.generation = w->generation, .restarts = w->restarts,
+		.silent_ms = w->pid ? now - w->last_seen_ms : 0,
+		.last_exit = w->last_exit[0] ? w->last_exit : NULL,
+	};
+	if (base)
+		v->c = *base;
+	stats_add(&v->c, &w->last);
+}
+
 static json_t *workers_doc(const struct master *m, enum ctl_kind kind)
 {
-	struct stats_worker_view v[CFG_MAX_WORKERS];
+	struct stats_worker_view *v;
 	struct stats_daemon_view d;
+	uint64_t now = util_now_ms();
+	json_t *doc;
+	int n = 0;
 
+	v = calloc((size_t)(m->nw + m->nretiring), sizeof(*v));
+	if (!v)
+		return stats_json_error("out of memory");
 	daemon_view(m, &d);
-	for (int i = 0; i < m->nw; i++) {
-		const struct mworker *w = &m->w[i];
-
-		v[i] = (struct stats_worker_view){
-			.id = w->id, .pid = w->pid, .state = worker_state(w),
-			.generation = m->generation, .restarts = w->restarts,
-			.last_exit = w->last_exit[0] ? w->last_exit : NULL,
-			.c = w->base,
-		};
-		stats_add(&v[i].c, &w->last);
-	}
-	return kind == CTL_WORKERS ? stats_json_workers(&d, v, m->nw) :
-				     stats_json_stats(&d, v, m->nw);
+	for (int i = 0; i < m->nw; i++)
+		worker_view(m->slots[i].cur, &m->slots[i].base, now, &v[n++]);
+	for (const struct mworker *r = m->retiring; r; r = r->next)
+		worker_view(r, NULL, now, &v[n++]);
+	doc = kind == CTL_WORKERS ? stats_json_workers(&d, v, n) :
+				    stats_json_stats(&d, v, n);
+	free(v);
+	return doc;
 }
 
 static void gather_finish(struct gather *g)
@@ -357,12 +733,12 @@ static void gather_finish(struct gather *g)
 	for (pp = &m->gathers; *pp != g; pp = &(*pp)->next)
 		;
 	*pp = g->next;
-	for (int i = 0; i < m->nw; i++)
-		if (g->asked[i] && g->asked[i] == m->w[i].pid &&
-		    !m->w[i].unresponsive) {
-			m->w[i].unresponsive = 1;
+	for (int i = 0; i < g->nasked; i++)
+		if (g->asked[i].pid && !g->asked[i].w->unresponsive) {
+			g->asked[i].w->unresponsive = 1;
 			log_warn("worker %d: pid %ld did not answer within %d ms",
-				 i, (long)g->asked[i], m->cfg->stats_timeout_ms);
+				 g->asked[i].w->id, (long)g->asked[i].pid,
+				 m->cfg->stats_timeout_ms);
 		}
 	if (g->cmd.kind == CTL_CONNECTIONS)
 		doc = stats_json_connections(g->recs, g->nrecs, g->total,
@@ -370,6 +746,7 @@ static void gather_finish(struct gather *g)
 	else
 		doc = workers_doc(m, g->cmd.kind);
 	ctl_reply(g->cl, doc);
+	free(g->asked);
 	free(g->recs);
 	free(g);
 }
@@ -379,12 +756,34 @@ static void gather_timeout(struct loop_timer *t)
 	gather_finish(util_container_of(t, struct gather, deadline));
 }
 
+static void gather_ask(struct gather *g, struct mworker *w)
+{
+	struct chan_conns_req rq = { g->cmd.limit };
+	int r;
+
+	if (!w->pid || !w->chan.open)
+		return;
+	if (g->cmd.kind == CTL_CONNECTIONS)
+		r = chan_send(&w->chan, CHAN_CONNS_REQ, g->seq, &rq, sizeof(rq));
+	else
+		r = chan_send(&w->chan, CHAN_STATS_REQ, g->seq, NULL, 0);
+	if (r == 0) {
+		g->asked[g->nasked].w = w;
+		g->asked[g->nasked].pid = w->pid;
+		g->nasked++;
+		g->pending++;
+	}
+}
+
 static void gather_start(struct master *m, struct ctl_client *cl,
 			 const struct ctl_cmd *cmd)
 {
 	struct gather *g = calloc(1, sizeof(*g));
 
-	if (!g) {
+	if (g)
+		g->asked = calloc((size_t)(m->nw + m->nretiring), sizeof(*g->asked));
+	if (!g || !g->asked) {
+		free(g);
 		ctl_reply(cl, stats_json_error("out of memory"));
 		return;
 	}
@@ -395,23 +794,10 @@ static void gather_start(struct master *m, struct ctl_client *cl,
 	loop_timer_init(&g->deadline, gather_timeout);
 	g->next = m->gathers;
 	m->gathers = g;
-	for (int i = 0; i < m->nw; i++) {
-		struct mworker *w = &m->w[i];
-		struct chan_conns_req rq = { cmd->limit };
-		int r;
-
-		if (!w->pid || !w->chan.open)
-			continue;
-		if (cmd->kind == CTL_CONNECTIONS)
-			r = chan_send(&w->chan, CHAN_CONNS_REQ, g->seq, &rq,
-				      sizeof(rq));
-		else
-			r = chan_send(&w->chan, CHAN_STATS_REQ, g->seq, NULL, 0);
-		if (r == 0) {
-			g->asked[i] = w->pid;
-			g->pending++;
-		}
-	}
+	for (int i = 0; i < m->nw; i++)
+		gather_ask(g, m->slots[i].cur);
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		gather_ask(g, r);
 	if (g->pending == 0)
 		gather_finish(g);
 	else
@@ -419,44 +805,45 @@ static void gather_start(struct master *m, struct ctl_client *cl,
 			       (uint64_t)m->cfg->stats_timeout_ms);
 }
 
-static struct gather *gather_find(struct master *m, uint64_t seq)
+/* Marks w's answer received; returns 1 if it was awaited. Finishes the
+ * gather when it was the last one. */
+static int gather_done_one(struct gather *g, struct mworker *w,
+			   const void *payload, size_t len)
 {
-	for (struct gather *g = m->gathers; g; g = g->next)
-		if (g->seq == seq)
-			return g;
-	return NULL;
-}
+	for (int i = 0; i < g->nasked; i++) {
+		if (g->asked[i].w != w || g->asked[i].pid != w->pid ||
+		    !g->asked[i].pid)
+			continue;
+		g->asked[i].pid = 0;
+		if (payload && g->cmd.kind == CTL_CONNECTIONS) {
+			struct chan_conns_hdr h;
+			size_t n;
 
-static void gather_done_one(struct gather *g, int id)
-{
-	g->asked[id] = 0;
-	if (--g->pending == 0)
-		gather_finish(g);
-}
+			if (len >= sizeof(h)) {
+				memcpy(&h, payload, sizeof(h));
+				n = (len - sizeof(h)) / sizeof(struct stats_conn);
+				n = UTIL_MIN(n, (size_t)h.count);
+				g->total += h.total;
+				/* Each worker sent up to the limit; keep the
+				 * limit overall. */
+				n = UTIL_MIN(n, (size_t)(g->cmd.limit - g->nrecs));
+				struct stats_conn *r = n ?
+					realloc(g->recs, (g->nrecs + n) * sizeof(*r)) : NULL;
 
-static void gather_add_conns(struct gather *g, const void *payload,
-			     size_t len)
-{
-	struct chan_conns_hdr h;
-	size_t n;
-
-	if (len < sizeof(h))
-		return;
-	memcpy(&h, payload, sizeof(h));
-	n = (len - sizeof(h)) / sizeof(struct stats_conn);
-	n = UTIL_MIN(n, (size_t)h.count);
-	g->total += h.total;
-	/* Each worker was asked for up to the limit; keep the limit overall. */
-	n = UTIL_MIN(n, (size_t)(g->cmd.limit - g->nrecs));
-	if (n == 0)
-		return;
-	struct stats_conn *r = realloc(g->recs, (g->nrecs + n) * sizeof(*r));
-
-	if (!r)
-		return;
-	memcpy(r + g->nrecs, (const char *)payload + sizeof(h), n * sizeof(*r));
-	g->recs = r;
-	g->nrecs += n;
+				if (r) {
+					memcpy(r + g->nrecs,
+					       (const char *)payload + sizeof(h),
+					       n * sizeof(*r));
+					g->recs = r;
+					g->nrecs += n;
+				}
+			}
+		}
+		if (--g->pending == 0)
+			gather_finish(g);
+		return 1;
+	}
+	return 0;
 }
 
 static void gather_worker_gone(struct master *m, struct mworker *w)
@@ -466,8 +853,7 @@ static void gather_worker_gone(struct master *m, struct mworker *w)
 	while (g) {
 		struct gather *next = g->next;
 
-		if (g->asked[w->id] && g->asked[w->id] == w->pid)
-			gather_done_one(g, w->id);
+		gather_done_one(g, w, NULL, 0);
 		g = next;
 	}
 }
@@ -499,19 +885,12 @@ static void master_on_ctl(void *arg, struct ctl_client *cl,
 
 /* --- worker channels --- */
 
-static void worker_ready(struct master *m, struct mworker *w)
+static struct gather *gather_find(struct master *m, uint64_t seq)
 {
-	w->state = MW_RUNNING;
-	if (m->ready_fd < 0)
-		return;
-	for (int i = 0; i < m->nw; i++)
-		if (m->w[i].state != MW_RUNNING)
-			return;
-	/* Every worker listens: the detaching parent may now exit 0. */
-	if (write(m->ready_fd, "1", 1) < 0)
-		log_warn("start-up notification: %s", strerror(errno));
-	close(m->ready_fd);
-	m->ready_fd = -1;
+	for (struct gather *g = m->gathers; g; g = g->next)
+		if (g->seq == seq)
+			return g;
+	return NULL;
 }
 
 static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
@@ -521,7 +900,11 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	struct master *m = w->m;
 	struct gather *g = h->seq ? gather_find(m, h->seq) : NULL;
 
-	w->unresponsive = 0;
+	w->last_seen_ms = util_now_ms();
+	if (w->unresponsive) {
+		w->unresponsive = 0;
+		log_info("worker %d: pid %ld answers again", w->id, (long)w->pid);
+	}
 	switch (h->type) {
 	case CHAN_READY:
 		worker_ready(m, w);
@@ -529,14 +912,12 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	case CHAN_STATS:
 		if (h->len >= sizeof(w->last))
 			memcpy(&w->last, payload, sizeof(w->last));
-		if (g && g->asked[w->id] == w->pid)
-			gather_done_one(g, w->id);
+		if (g)
+			gather_done_one(g, w, NULL, 0);
 		break;
 	case CHAN_CONNS:
-		if (g && g->asked[w->id] == w->pid) {
-			gather_add_conns(g, payload, h->len);
-			gather_done_one(g, w->id);
-		}
+		if (g)
+			gather_done_one(g, w, payload, h->len);
 		break;
 	default:
 		log_warn("worker %d: unknown message type %u", w->id, h->type);
@@ -551,43 +932,10 @@ static void master_on_chan_close(struct chan *ch)
 	/* Usually the worker has just died and SIGCHLD is on its way; give
 	 * it a moment before deciding the worker is alive but deaf. */
 	if (w->pid && !w->m->stopping)
-		loop_timer_arm(w->m->loop, &w->respawn, 1000);
+		loop_timer_arm(w->m->loop, &w->timer, 1000);
 }
 
 /* --- start-up --- */
-
-static int open_listeners(struct master *m, char *err, size_t errlen)
-{
-	struct config *cfg = m->cfg;
-
-	for (int j = 0; j < cfg->nlisten; j++) {
-		struct addr *a = &cfg->listen[j];
-
-		if (addr_port(&a->u.sa) != 0 && lst_check_free(a, err, errlen) < 0)
-			return -1;
-		for (int i = 0; i < m->nw; i++) {
-			int fd = lst_open(a, (int)m->lim.backlog, err, errlen);
-
-			if (fd < 0)
-				return -1;
-			m->w[i].lst_fds[j] = fd;
-			if (addr_port(&a->u.sa) == 0) {
-				/* Port 0: the kernel chose for the first
-				 * socket; every other one joins that port. */
-				union addr_sa got;
-				socklen_t len = sizeof(got);
-
-				if (getsockname(fd, &got.sa, &len) < 0) {
-					snprintf(err, errlen, "getsockname: %s",
-						 strerror(errno));
-					return -1;
-				}
-				addr_set_port(a, addr_port(&got.sa));
-			}
-		}
-	}
-	return 0;
-}
 
 static int open_signals(struct master *m)
 {
@@ -631,16 +979,23 @@ static void master_cleanup(struct master *m)
 		struct gather *g = m->gathers;
 
 		m->gathers = g->next;
+		free(g->asked);
 		free(g->recs);
 		free(g);
 	}
 	ctl_close(m->ctl);
 	m->ctl = NULL;
-	for (int i = 0; i < m->nw; i++) {
-		chan_close(&m->w[i].chan);
-		for (int j = 0; j < m->cfg->nlisten; j++)
-			if (m->w[i].lst_fds[j] >= 0)
-				close(m->w[i].lst_fds[j]);
+	while (m->retiring) {
+		struct mworker *r = m->retiring;
+
+		m->retiring = r->next;
+		worker_free(r);
+	}
+	for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+		if (m->slots[s].cur)
+			worker_free(m->slots[s].cur);
+		m->slots[s].cur = NULL;
+		slot_close(m, s);
 	}
 	if (m->ready_fd >= 0)
 		close(m->ready_fd);
@@ -654,18 +1009,12 @@ int master_run(struct config *cfg, int ready_fd)
 
 	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
-	m->nw = cfg->workers;
 	m->generation = 1;
 	m->ready_fd = ready_fd;
 	m->start_ms = util_now_ms();
-	for (int i = 0; i < m->nw; i++) {
-		m->w[i].m = m;
-		m->w[i].id = i;
-		m->w[i].state = MW_EXITED;
+	for (int s = 0; s < CFG_MAX_WORKERS; s++)
 		for (int j = 0; j < CFG_MAX_LISTEN; j++)
-			m->w[i].lst_fds[j] = -1;
-		loop_timer_init(&m->w[i].respawn, respawn_timer);
-	}
+			m->slots[s].fds[j] = -1;
 	limits_init(&m->lim, cfg);
 	m->loop = loop_new();
 	if (!m->loop) {
@@ -673,11 +1022,22 @@ int master_run(struct config *cfg, int ready_fd)
 		return 1;
 	}
 	loop_timer_init(&m->stop_deadline, stop_deadline);
-	if (open_listeners(m, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		master_cleanup(m);
-		return 1;
-	}
+	loop_timer_init(&m->watchdog, watchdog);
+	/* Check the addresses before opening anything, so that a busy port
+	 * is one clear error and never a half-joined group. */
+	for (int j = 0; j < cfg->nlisten; j++)
+		if (addr_port(&cfg->listen[j].u.sa) != 0 &&
+		    lst_check_free(&cfg->listen[j], err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			master_cleanup(m);
+			return 1;
+		}
+	for (int s = 0; s < cfg->workers; s++, m->nslots++)
+		if (slot_open(m, s, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			master_cleanup(m);
+			return 1;
+		}
 	if (open_signals(m) < 0) {
 		log_error("signals: %s", strerror(errno));
 		master_cleanup(m);
@@ -696,12 +1056,22 @@ int master_run(struct config *cfg, int ready_fd)
 		log_init("reuseportd", LOG_TO_SYSLOG, cfg->log_level);
 		util_stdio_to_null();
 	}
-	for (int i = 0; i < m->nw; i++)
-		if (spawn(&m->w[i]) < 0) {
-			m->w[i].fails++;
-			loop_timer_arm(m->loop, &m->w[i].respawn,
-				       respawn_delay(&m->w[i]));
+	m->nw = cfg->workers;
+	for (int i = 0; i < m->nw; i++) {
+		struct mworker *w = worker_new(m, i);
+
+		if (!w) {
+			log_error("out of memory");
+			master_cleanup(m);
+			return 1;
 		}
+		m->slots[i].cur = w;
+		if (spawn(w) < 0) {
+			w->fails++;
+			loop_timer_arm(m->loop, &w->timer, respawn_delay(w));
+		}
+	}
+	loop_timer_arm(m->loop, &m->watchdog, PING_MS);
 	log_started(m);
 	loop_run(m->loop);
 	log_info("stopped");

@@ -1,9 +1,20 @@
 /* master.h - the supervisor: opens the listeners, forks the workers,
- * respawns them, answers the stats socket from their channels. */
+ * respawns, reloads and drains them, answers the stats socket from their
+ * channels. */
 #ifndef RP_MASTER_H
 #define RP_MASTER_H
 
+#include <stddef.h>
+
 #include "config.h"
+
+/* Builds the configuration a reload should apply (re-reading the config
+ * file and re-applying the command line). 0, or -1 with a reason. */
+typedef int (*master_reload_fn)(struct config *out, char *err, size_t errlen);
+
+/* Without one, a reload re-applies the running configuration: a fresh
+ * generation of workers with the same settings. */
+void master_set_reload(master_reload_fn fn);
 
 /* Runs the master until it is told to stop; returns the exit status.
  * ready_fd (or -1): a pipe written once, when every worker is ready, so

@@ -14,6 +14,9 @@ struct proto {
 	void (*on_readable)(struct conn *c);
 	/* The output queued by conn_send has drained completely. */
 	void (*on_drained)(struct conn *c);
+	/* The worker drains: finish what is in flight, then close (an idle
+	 * connection may be closed at once). NULL: wait for the peer. */
+	void (*on_drain)(struct conn *c);
 	/* The connection is about to be closed: free protocol state. */
 	void (*on_close)(struct conn *c);
 };

@@ -26,6 +26,7 @@ static const struct {
 	{ "bytes_out", offsetof(struct stats_counters, bytes_out), 0, 0 },
 	{ "requests", offsetof(struct stats_counters, requests), 0, 0 },
 	{ "accept_paused", offsetof(struct stats_counters, accept_paused), 0, 0 },
+	{ "forced_closes", offsetof(struct stats_counters, forced_closes), 0, 0 },
 	{ "timeouts_header", offsetof(struct stats_counters, timeouts_header), 0, 1 },
 	{ "timeouts_keepalive", offsetof(struct stats_counters, timeouts_keepalive), 0, 1 },
 	{ "timeouts_send", offsetof(struct stats_counters, timeouts_send), 0, 1 },
@@ -80,6 +81,7 @@ static json_t *worker_json(const struct stats_worker_view *w, int http)
 	json_object_set_new(o, "state", json_string(w->state));
 	json_object_set_new(o, "generation", json_integer(w->generation));
 	json_object_set_new(o, "restarts", json_integer(w->restarts));
+	json_object_set_new(o, "silent_ms", json_integer((json_int_t)w->silent_ms));
 	json_object_set_new(o, "last_exit",
 			    w->last_exit ? json_string(w->last_exit) : json_null());
 	json_t *c = stats_json_counters(&w->c, http);

@@ -22,6 +22,7 @@ struct stats_counters {
 	uint64_t bytes_out;
 	uint64_t requests;
 	uint64_t accept_paused; /* times accepting stopped: cap or fd limit */
+	uint64_t forced_closes; /* closed by the daemon at a drain deadline */
 	uint64_t responses[5];  /* HTTP 1xx..5xx */
 	uint64_t timeouts_header, timeouts_keepalive, timeouts_send;
 };
@@ -40,6 +41,7 @@ struct stats_worker_view {
 	const char *state;
 	int generation;
 	unsigned restarts;
+	uint64_t silent_ms; /* since the worker last answered */
 	const char *last_exit; /* NULL: never exited */
 	struct stats_counters c;
 };

@@ -16,9 +16,11 @@
 #include "util.h"
 #include "worker.h"
 
-/* How often the worker reports its counters unasked, so that the master
- * still knows them (within this period) if the worker dies. */
-#define WORKER_REPORT_MS 1000
+/* At the drain deadline the connections left are closed in steps over
+ * this window, not all at once: a burst of closes becomes a burst of
+ * reconnects somewhere else. */
+#define WORKER_CLOSE_WINDOW_MS 1000
+#define WORKER_CLOSE_STEPS 10
 
 static struct worker {
 	const struct worker_args *args;
@@ -28,7 +30,10 @@ static struct worker {
 	struct chan chan;
 	struct stats_counters stats;
 	struct loop_watch sig;
-	struct loop_timer report;
+	struct loop_timer drain_deadline;
+	int draining;
+	int forcing;       /* past the deadline: closing in steps */
+	int close_per_step;
 	int exit_status;
 } wk;
 
@@ -44,17 +49,79 @@ static int worker_on_accept(void *arg, int fd)
 	return conn_open(&wk.pool, fd);
 }
 
-static void worker_slot_free(void *arg)
-{
-	(void)arg;
-	lst_set_resume(&wk.lst);
-}
-
 static void worker_stop(int status)
 {
 	wk.exit_status = status;
-	lst_set_stop(&wk.lst);
+	lst_set_stop(&wk.lst, 0);
 	loop_stop(wk.loop);
+}
+
+static void worker_slot_free(void *arg)
+{
+	(void)arg;
+	if (wk.draining && wk.pool.active == 0)
+		worker_stop(0);
+	else
+		lst_set_resume(&wk.lst);
+}
+
+static int close_one(struct conn *c, void *arg)
+{
+	int *left = arg;
+
+	wk.stats.forced_closes++;
+	conn_close(c);
+	return --*left <= 0;
+}
+
+/* Past shutdown_timeout: close what is left, a slice per step. */
+static void worker_drain_deadline(struct loop_timer *t)
+{
+	int n;
+
+	if (!wk.forcing) {
+		wk.forcing = 1;
+		wk.close_per_step = (wk.pool.active + WORKER_CLOSE_STEPS - 1) /
+				    WORKER_CLOSE_STEPS;
+		log_info("drain deadline: closing %d connections over %d ms",
+			 wk.pool.active, WORKER_CLOSE_WINDOW_MS);
+	}
+	n = wk.close_per_step;
+	if (wk.pool.active > 0)
+		conn_foreach(&wk.pool, close_one, &n);
+	if (wk.pool.active > 0)
+		loop_timer_arm(wk.loop, t,
+			       WORKER_CLOSE_WINDOW_MS / WORKER_CLOSE_STEPS);
+}
+
+static int drain_one(struct conn *c, void *arg)
+{
+	(void)arg;
+	wk.pool.proto->on_drain(c);
+	return 0;
+}
+
+/* Stop accepting and let the connections finish; exit when none is left
+ * (worker_slot_free) or close them after timeout_ms. */
+static void worker_drain(uint64_t timeout_ms, int fast)
+{
+	if (fast) {
+		conn_pool_close_all(&wk.pool);
+		worker_stop(0);
+		return;
+	}
+	if (wk.draining)
+		return;
+	wk.draining = 1;
+	lst_set_stop(&wk.lst, 1);
+	log_debug("draining %d connections", wk.pool.active);
+	if (wk.pool.proto->on_drain && wk.pool.active > 0)
+		conn_foreach(&wk.pool, drain_one, NULL);
+	if (wk.pool.active == 0) {
+		worker_stop(0);
+		return;
+	}
+	loop_timer_arm(wk.loop, &wk.drain_deadline, timeout_ms);
 }
 
 struct conns_walk {
@@ -108,6 +175,14 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 		worker_send_conns(h->seq, rq.limit);
 		break;
 	}
+	case CHAN_DRAIN: {
+		struct chan_drain d = { 0, 0, 0 };
+
+		if (h->len >= sizeof(d))
+			memcpy(&d, payload, sizeof(d));
+		worker_drain(d.timeout_ms, (int)d.fast);
+		break;
+	}
 	default:
 		log_warn("channel: unknown message type %u", h->type);
 	}
@@ -121,24 +196,22 @@ static void worker_on_chan_close(struct chan *ch)
 	worker_stop(1);
 }
 
-static void worker_report(struct loop_timer *t)
-{
-	chan_send(&wk.chan, CHAN_STATS, 0, &wk.stats, sizeof(wk.stats));
-	loop_timer_arm(wk.loop, t, WORKER_REPORT_MS);
-}
-
 static void worker_signal(struct loop_watch *w, uint32_t events)
 {
 	struct signalfd_siginfo si;
 
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
+		/* The master drains its workers over the channel; these are
+		 * for a worker signalled on its own, with the same meaning
+		 * as for the master. */
 		switch (si.ssi_signo) {
 		case SIGTERM:
-		case SIGINT:
 		case SIGQUIT:
-			log_debug("signal %u: stopping", si.ssi_signo);
-			worker_stop(0);
+			worker_drain((uint64_t)wk.args->cfg->shutdown_timeout_ms, 0);
+			break;
+		case SIGINT:
+			worker_drain(0, 1);
 			break;
 		default:
 			break; /* SIGHUP, SIGUSR1...: the master's business */
@@ -181,8 +254,7 @@ static int worker_setup(const struct worker_args *a)
 	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, &wk.stats,
 			  worker_can_accept, worker_on_accept, NULL) < 0)
 		return -1;
-	loop_timer_init(&wk.report, worker_report);
-	loop_timer_arm(wk.loop, &wk.report, WORKER_REPORT_MS);
+	loop_timer_init(&wk.drain_deadline, worker_drain_deadline);
 	return 0;
 }
 
@@ -202,7 +274,9 @@ int worker_main(const struct worker_args *a)
 	loop_run(wk.loop);
 
 	conn_pool_free(&wk.pool);
-	/* Last counters, so the master's totals include the closes above. */
+	/* Last counters, so the master's totals include the closes above.
+	 * The channel is non-blocking and the master reads it in its loop;
+	 * a frame this small fits the socket buffer. */
 	chan_send(&wk.chan, CHAN_STATS, 0, &wk.stats, sizeof(wk.stats));
 	chan_close(&wk.chan);
 	loop_free(wk.loop);
