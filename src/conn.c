@@ -16,6 +16,8 @@
  * every connection saves 8 bytes per idle connection. */
 static struct conn_pool *conn_the_pool;
 
+static void tl_expire(struct loop_timer *t);
+
 struct conn_pool *conn_pool_of(const struct conn *c)
 {
 	(void)c;
@@ -43,6 +45,9 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
 		free(p->scratch);
 		return -1;
 	}
+	for (int k = 0; k < CONN_TMO_COUNT; k++)
+		p->tl[k].head = p->tl[k].tail = -1;
+	loop_timer_init(&p->tmr, tl_expire);
 	conn_the_pool = p;
 	return 0;
 }
@@ -57,6 +62,7 @@ void conn_pool_close_all(struct conn_pool *p)
 void conn_pool_free(struct conn_pool *p)
 {
 	conn_pool_close_all(p);
+	loop_timer_disarm(p->loop, &p->tmr);
 	free(p->slots);
 	free(p->scratch);
 	if (conn_the_pool == p)
@@ -89,30 +95,140 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
+/* --- timeouts --- */
+
+static void tl_unlink(struct conn_pool *p, struct conn *c)
+{
+	struct conn_tlist *l = &p->tl[c->tmo];
+
+	if (c->tprev >= 0)
+		p->slots[c->tprev].tnext = c->tnext;
+	else
+		l->head = c->tnext;
+	if (c->tnext >= 0)
+		p->slots[c->tnext].tprev = c->tprev;
+	else
+		l->tail = c->tprev;
+	c->tmo = CONN_TMO_NONE;
+	c->tprev = c->tnext = -1;
+}
+
+static void tl_arm(struct conn_pool *p)
+{
+	uint64_t first = UINT64_MAX, now = util_now_ms();
+
+	for (int k = 1; k < CONN_TMO_COUNT; k++)
+		if (p->tl[k].head >= 0 && p->slots[p->tl[k].head].deadline < first)
+			first = p->slots[p->tl[k].head].deadline;
+	if (first == UINT64_MAX) {
+		loop_timer_disarm(p->loop, &p->tmr);
+		return;
+	}
+	/* Re-arm only when the earliest deadline moved earlier; a later
+	 * timer firing early just re-arms itself. */
+	if (!loop_timer_armed(&p->tmr) || first < p->tmr.when)
+		loop_timer_arm(p->loop, &p->tmr, first > now ? first - now : 0);
+}
+
+void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
+			   uint64_t ms)
+{
+	p->tl[kind].duration_ms = ms;
+}
+
+void conn_timeout(struct conn *c, enum conn_tmo kind)
+{
+	struct conn_pool *p = conn_the_pool;
+	struct conn_tlist *l;
+	int fd = c->w.fd;
+
+	if (c->tmo != CONN_TMO_NONE)
+		tl_unlink(p, c);
+	if (kind == CONN_TMO_NONE || p->tl[kind].duration_ms == 0)
+		return;
+	l = &p->tl[kind];
+	c->tmo = (uint16_t)kind;
+	c->deadline = loop_now(p->loop) + l->duration_ms;
+	c->tprev = l->tail;
+	c->tnext = -1;
+	if (l->tail >= 0)
+		p->slots[l->tail].tnext = fd;
+	else
+		l->head = fd;
+	l->tail = fd;
+	if (c->tprev < 0)
+		tl_arm(p);
+}
+
+static void tl_expire(struct loop_timer *t)
+{
+	struct conn_pool *p = util_container_of(t, struct conn_pool, tmr);
+	uint64_t now = util_now_ms();
+
+	for (int k = 1; k < CONN_TMO_COUNT; k++)
+		while (p->tl[k].head >= 0 &&
+		       p->slots[p->tl[k].head].deadline <= now) {
+			struct conn *c = &p->slots[p->tl[k].head];
+
+			tl_unlink(p, c);
+			if (p->proto->on_timeout)
+				p->proto->on_timeout(c, k);
+			else
+				conn_close(c);
+		}
+	tl_arm(p);
+}
+
+/* --- I/O --- */
+
+int conn_want_write(struct conn *c)
+{
+	c->flags |= CONN_F_WANT_WRITE;
+	if (loop_mod(conn_the_pool->loop, &c->w, EPOLLOUT) < 0) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_count_out(struct conn *c, uint64_t n)
+{
+	c->bytes_out += n;
+	conn_the_pool->stats->bytes_out += n;
+}
+
 static void conn_io(struct loop_watch *w, uint32_t events)
 {
 	struct conn *c = util_container_of(w, struct conn, w);
 	struct conn_pool *p = conn_the_pool;
 
-	if (c->out) {
-		int r;
-
+	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
-		r = conn_flush(c);
-		if (r < 0) {
-			conn_close(c);
-			return;
+		if (c->out) {
+			int r = conn_flush(c);
+
+			if (r < 0) {
+				conn_close(c);
+				return;
+			}
+			if (r > 0) {
+				/* Progress restarts the send timeout. */
+				if (c->tmo == CONN_TMO_SEND)
+					conn_timeout(c, CONN_TMO_SEND);
+				return;
+			}
 		}
-		if (r > 0)
-			return;
 		/* Drained: read again, and let the protocol go on. */
+		c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
+		if (c->tmo == CONN_TMO_SEND)
+			conn_timeout(c, CONN_TMO_NONE);
 		if (loop_mod(p->loop, &c->w, EPOLLIN) < 0) {
 			conn_close(c);
 			return;
 		}
-		if (p->proto->on_drained)
-			p->proto->on_drained(c);
+		if (p->proto->on_writable)
+			p->proto->on_writable(c);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -129,6 +245,7 @@ int conn_open(struct conn_pool *p, int fd)
 	}
 	c = &p->slots[fd];
 	memset(c, 0, sizeof(*c));
+	c->tprev = c->tnext = -1;
 	if (loop_add(p->loop, &c->w, fd, EPOLLIN, conn_io) < 0) {
 		c->w.fn = NULL;
 		p->stats->rejected++;
@@ -151,6 +268,8 @@ void conn_close(struct conn *c)
 		return;
 	if (p->proto->on_close)
 		p->proto->on_close(c);
+	if (c->tmo != CONN_TMO_NONE)
+		tl_unlink(p, c);
 	free(c->out);
 	c->out = NULL;
 	loop_forget(p->loop, &c->w);
@@ -230,6 +349,8 @@ int conn_send(struct conn *c, const void *data, size_t len)
 		conn_close(c);
 		return -1;
 	}
+	if (p->tl[CONN_TMO_SEND].duration_ms)
+		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
 

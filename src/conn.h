@@ -17,18 +17,39 @@ struct conn_out {
 	char data[];
 };
 
+/* Timeouts. Each kind has one duration for the whole worker, so a list
+ * per kind in deadline order is just a FIFO: setting, clearing and
+ * expiring a timeout are O(1), and no tick scans the connections. */
+enum conn_tmo {
+	CONN_TMO_NONE,
+	CONN_TMO_HEADER,    /* a request head is arriving (slowloris) */
+	CONN_TMO_KEEPALIVE, /* idle between requests */
+	CONN_TMO_SEND,      /* the peer does not take our output */
+	CONN_TMO_LINGER,    /* after the last answer, before the close */
+	CONN_TMO_COUNT
+};
+
 /* Kept small on purpose: an idle connection costs this struct and
  * nothing else (see README, "Memory per connection"). */
 struct conn {
 	struct loop_watch w; /* fn == NULL: the slot is free */
-	uint32_t flags;
+	uint16_t flags;
+	uint16_t tmo;        /* enum conn_tmo: the list it is on */
+	int32_t tprev, tnext; /* timeout list links, by fd; -1: none */
+	uint64_t deadline;
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_ms;
 	struct conn_out *out;
 	void *proto_data;
 };
 
-#define CONN_F_CLOSING 0x1u
+/* The protocol waits for the socket to take more (conn_want_write). */
+#define CONN_F_WANT_WRITE 0x1u
+
+struct conn_tlist {
+	int32_t head, tail;
+	uint64_t duration_ms;
+};
 
 struct conn_pool {
 	struct loop *loop;
@@ -46,6 +67,8 @@ struct conn_pool {
 	 * one read and keeps nothing when the data has been handled. */
 	char *scratch;
 	size_t scratch_len;
+	struct conn_tlist tl[CONN_TMO_COUNT];
+	struct loop_timer tmr;
 };
 
 #define CONN_SCRATCH_LEN 65536
@@ -80,6 +103,17 @@ static inline int conn_has_output(const struct conn *c)
 {
 	return c->out != NULL;
 }
+/* Sets how long each kind of timeout lasts (0: never expires). */
+void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
+			   uint64_t ms);
+/* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
+ * On expiry the protocol's on_timeout is called, or the conn is closed. */
+void conn_timeout(struct conn *c, enum conn_tmo kind);
+/* Asks for on_writable when the socket can take more (no queued output:
+ * e.g. a file sent with sendfile); reading stops meanwhile. */
+int conn_want_write(struct conn *c);
+/* Counts bytes the protocol wrote itself (sendfile). */
+void conn_count_out(struct conn *c, uint64_t n);
 /* Fills a record for the `connections` document. */
 void conn_describe(const struct conn *c, uint64_t now_ms,
 		   struct stats_conn *rec);

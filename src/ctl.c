@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "buf.h"
 #include "ctl.h"
 #include "log.h"
@@ -43,6 +44,7 @@ struct ctl_client {
 struct ctl {
 	struct loop_watch w;
 	struct loop *loop;
+	int http; /* the metrics endpoint: HTTP requests, not command lines */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	ctl_handler fn;
 	void *arg;
@@ -59,6 +61,7 @@ static const struct {
 	{ "stats", CTL_STATS },         { "workers", CTL_WORKERS },
 	{ "connections", CTL_CONNECTIONS }, { "limits", CTL_LIMITS },
 	{ "ping", CTL_PING },           { "help", CTL_HELP },
+	{ "prometheus", CTL_PROMETHEUS },
 };
 
 /* A printable, bounded copy of untrusted text for an error message. */
@@ -207,28 +210,53 @@ static void ctl_flush(struct ctl_client *cl)
 	ctl_linger(cl);
 }
 
-void ctl_reply(struct ctl_client *cl, json_t *doc)
+static void ctl_send(struct ctl_client *cl, char *text, int status,
+		     const char *type, const char *tail)
 {
-	char *text;
+	char head[256];
 
-	if (cl->gone) {
-		json_decref(doc);
-		ctl_client_free(cl);
-		return;
-	}
-	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
-	if (!text || buf_append(&cl->out, text, strlen(text)) < 0 ||
-	    buf_append(&cl->out, "\n", 1) < 0) {
+	if (cl->gone || !text) {
 		free(text);
 		ctl_client_free(cl);
 		return;
 	}
+	size_t len = strlen(text) + strlen(tail);
+
+	if (cl->ctl->http) {
+		int n = snprintf(head, sizeof(head),
+				 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+				 status, status == 200 ? "OK" : "Error", type, len);
+
+		if (buf_append(&cl->out, head, (size_t)n) < 0)
+			goto fail;
+	}
+	if (buf_append(&cl->out, text, strlen(text)) < 0 ||
+	    buf_append(&cl->out, tail, strlen(tail)) < 0)
+		goto fail;
 	free(text);
 	cl->state = CTL_WRITING;
 	/* The answer's own deadline: a client that stops reading is dropped. */
 	loop_timer_arm(cl->ctl->loop, &cl->timer, CTL_READ_TIMEOUT_MS);
 	ctl_flush(cl);
+	return;
+fail:
+	free(text);
+	ctl_client_free(cl);
+}
+
+void ctl_reply_text(struct ctl_client *cl, char *text)
+{
+	ctl_send(cl, text, 200, "text/plain; version=0.0.4; charset=utf-8", "");
+}
+
+void ctl_reply(struct ctl_client *cl, json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	int status = json_object_get(doc, "error") ? 400 : 200;
+
+	json_decref(doc);
+	ctl_send(cl, text, status, "application/json", "\n");
 }
 
 static void ctl_error(struct ctl_client *cl, const char *msg)
@@ -252,6 +280,37 @@ static void ctl_command(struct ctl_client *cl, const char *line, size_t len)
 	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
 }
 
+/* The metrics endpoint: wait for a whole request head, then answer
+ * GET /metrics (or /) with the prometheus document. */
+static void ctl_read_http(struct ctl_client *cl, ssize_t n)
+{
+	const char *p = buf_head(&cl->in);
+	size_t len = buf_pending(&cl->in);
+	struct ctl_cmd cmd = { .kind = CTL_PROMETHEUS };
+
+	if (!memmem(p, len, "\r\n\r\n", 4) && !memmem(p, len, "\n\n", 2)) {
+		if (n == 0)
+			ctl_client_free(cl);
+		else if (len > CTL_MAX_LINE)
+			ctl_send(cl, strdup("request too large\n"), 431,
+				 "text/plain", "");
+		return;
+	}
+	loop_timer_disarm(cl->ctl->loop, &cl->timer);
+	if (strncmp(p, "GET ", 4) != 0) {
+		ctl_send(cl, strdup("only GET\n"), 405, "text/plain", "");
+		return;
+	}
+	if (strncmp(p + 4, "/metrics ", 9) != 0 && strncmp(p + 4, "/ ", 2) != 0) {
+		ctl_send(cl, strdup("not found: try /metrics\n"), 404,
+			 "text/plain", "");
+		return;
+	}
+	cl->state = CTL_WAITING;
+	loop_mod(cl->ctl->loop, &cl->w, 0);
+	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
+}
+
 static void ctl_read(struct ctl_client *cl)
 {
 	ssize_t n = buf_read_fd(&cl->in, cl->w.fd,
@@ -261,6 +320,10 @@ static void ctl_read(struct ctl_client *cl)
 		return;
 	if (n < 0) {
 		ctl_client_free(cl);
+		return;
+	}
+	if (cl->ctl->http) {
+		ctl_read_http(cl, n);
 		return;
 	}
 	const char *line = buf_head(&cl->in);
@@ -450,6 +513,42 @@ void ctl_close(struct ctl *c)
 		ctl_client_free(c->clients);
 	loop_del(c->loop, &c->w);
 	close(c->w.fd);
-	unlink(c->path);
+	if (c->path[0])
+		unlink(c->path);
 	free(c);
+}
+
+struct ctl *ctl_open_metrics(struct loop *l, const struct addr *a,
+			     ctl_handler fn, void *arg, char *err,
+			     size_t errlen)
+{
+	char name[ADDR_STRLEN];
+	int one = 1;
+	int fd = socket(a->u.sa.sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct ctl *c;
+
+	addr_format(&a->u.sa, name, sizeof(name));
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, &a->u.sa, a->len) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "metrics_listen %s: %s", name,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
+		snprintf(err, errlen, "metrics_listen %s: %s", name,
+			 strerror(errno ? errno : ENOMEM));
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->loop = l;
+	c->fn = fn;
+	c->arg = arg;
+	c->http = 1;
+	return c;
 }

@@ -24,6 +24,7 @@ enum ctl_kind {
 	CTL_LIMITS,
 	CTL_PING,
 	CTL_HELP,
+	CTL_PROMETHEUS,
 };
 
 struct ctl_cmd {
@@ -47,6 +48,16 @@ struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
 		     ctl_handler fn, void *arg, char *err, size_t errlen);
 /* Sends doc (stolen) and closes the client. */
 void ctl_reply(struct ctl_client *cl, json_t *doc);
+/* Sends text (stolen, malloc'd; NULL: out of memory) as is. */
+void ctl_reply_text(struct ctl_client *cl, char *text);
+
+struct addr;
+/* The Prometheus endpoint: a TCP listener speaking just enough HTTP/1.1
+ * for `GET /metrics`, whose answer comes from the same handler as the
+ * stats socket's `prometheus` command. */
+struct ctl *ctl_open_metrics(struct loop *l, const struct addr *a,
+			     ctl_handler fn, void *arg, char *err,
+			     size_t errlen);
 /* Stops listening, removes the socket file, drops the clients. */
 void ctl_close(struct ctl *c);
 

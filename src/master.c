@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -69,6 +70,7 @@ struct mworker {
 	uint64_t started_ms, last_seen_ms;
 	char last_exit[48];
 	struct chan chan;
+	struct stats_counters *shm; /* the process's counters (worker.h) */
 	struct stats_counters last; /* last report of the running process */
 	struct loop_timer timer;    /* respawn, or a lost channel's kill */
 };
@@ -104,6 +106,7 @@ struct master {
 	struct loop *loop;
 	struct loop_watch sig;
 	struct ctl *ctl;
+	struct ctl *metrics; /* the Prometheus endpoint, if configured */
 	struct slot slots[CFG_MAX_WORKERS];
 	int nslots; /* slots with listeners */
 	int nw;     /* workers of the current generation */
@@ -216,11 +219,18 @@ static struct mworker *worker_new(struct master *m, int id)
 	w->id = id;
 	w->state = MW_EXITED;
 	loop_timer_init(&w->timer, worker_timer);
+	w->shm = mmap(NULL, sizeof(*w->shm), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (w->shm == MAP_FAILED) {
+		free(w);
+		return NULL;
+	}
 	return w;
 }
 
 static void worker_free(struct mworker *w)
 {
+	munmap(w->shm, sizeof(*w->shm));
 	chan_close(&w->chan);
 	loop_timer_disarm(w->m->loop, &w->timer);
 	free(w);
@@ -229,7 +239,7 @@ static void worker_free(struct mworker *w)
 static int spawn(struct mworker *w)
 {
 	struct master *m = w->m;
-	int fds[CFG_MAX_WORKERS * CFG_MAX_LISTEN], nfds = 0;
+	int fds[CFG_MAX_WORKERS * CFG_MAX_LISTEN + 1], nfds = 0;
 	int sv[2];
 	pid_t pid;
 
@@ -242,6 +252,7 @@ static int spawn(struct mworker *w)
 		log_error("worker %d: socketpair: %s", w->id, strerror(errno));
 		return -1;
 	}
+	memset(w->shm, 0, sizeof(*w->shm));
 	pid = fork();
 	if (pid < 0) {
 		log_error("worker %d: fork: %s", w->id, strerror(errno));
@@ -254,6 +265,7 @@ static int spawn(struct mworker *w)
 			.cfg = m->cfg, .lim = &m->lim, .id = w->id,
 			.generation = m->generation, .master_pid = getppid(),
 			.lst_fds = fds, .nlst = nfds, .chan_fd = sv[1],
+			.stats = w->shm,
 		};
 
 		fds[nfds] = sv[1];
@@ -341,6 +353,7 @@ static void retiring_remove(struct master *m, struct mworker *w)
 static void worker_exited(struct master *m, struct mworker *w, int status)
 {
 	uint64_t lived = util_now_ms() - w->started_ms;
+	long pid = (long)w->pid;
 
 	if (WIFSIGNALED(status))
 		snprintf(w->last_exit, sizeof(w->last_exit), "signal %d (%s)",
@@ -351,6 +364,8 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 	chan_read_all(&w->chan);
 	chan_close(&w->chan);
 	gather_worker_gone(m, w);
+	/* The process is gone: its shared counters are final and exact. */
+	w->last = *w->shm;
 	/* Counters survive their process: what it counted moves to its
 	 * slot's base, and the connections it still had are lost. */
 	w->last.lost += w->last.active;
@@ -362,8 +377,8 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 	loop_timer_disarm(m->loop, &w->timer);
 
 	if (w->retiring) {
-		log_info("worker %d: generation %d pid exited (%s) after draining",
-			 w->id, w->generation, w->last_exit);
+		log_info("worker %d: pid %ld of generation %d exited (%s)",
+			 w->id, pid, w->generation, w->last_exit);
 		retiring_remove(m, w);
 		worker_free(w);
 		if (m->stopping)
@@ -371,7 +386,8 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 		return;
 	}
 	if (m->stopping) {
-		log_info("worker %d: exited (%s)", w->id, w->last_exit);
+		log_info("worker %d: pid %ld exited (%s)", w->id, pid,
+			 w->last_exit);
 		master_check_stopped(m);
 		return;
 	}
@@ -380,12 +396,12 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 	uint64_t delay = respawn_delay(w);
 
 	if (w->fails >= CRASH_LOOP_WARN)
-		log_error("worker %d: crash loop: exited (%s) %u times in a row within %d ms of starting; respawning in %llu ms",
-			  w->id, w->last_exit, w->fails, RESPAWN_FAST_MS,
+		log_error("worker %d: crash loop: pid %ld exited (%s), %u times in a row within %d ms of starting; respawning in %llu ms",
+			  w->id, pid, w->last_exit, w->fails, RESPAWN_FAST_MS,
 			  (unsigned long long)delay);
 	else
-		log_warn("worker %d: exited (%s); respawning in %llu ms",
-			 w->id, w->last_exit, (unsigned long long)delay);
+		log_warn("worker %d: pid %ld exited (%s); respawning in %llu ms",
+			 w->id, pid, w->last_exit, (unsigned long long)delay);
 	loop_timer_arm(m->loop, &w->timer, delay);
 }
 
@@ -701,33 +717,38 @@ static void worker_view(const struct mworker *w, const struct stats_counters *ba
 	stats_add(&v->c, &w->last);
 }
 
-static json_t *workers_doc(const struct master *m, enum ctl_kind kind)
+/* Answers stats, workers or prometheus from the counters at hand. */
+static void answer_workers(const struct master *m, struct ctl_client *cl,
+			   enum ctl_kind kind)
 {
 	struct stats_worker_view *v;
 	struct stats_daemon_view d;
 	uint64_t now = util_now_ms();
-	json_t *doc;
 	int n = 0;
 
 	v = calloc((size_t)(m->nw + m->nretiring), sizeof(*v));
-	if (!v)
-		return stats_json_error("out of memory");
+	if (!v) {
+		ctl_reply(cl, stats_json_error("out of memory"));
+		return;
+	}
 	daemon_view(m, &d);
 	for (int i = 0; i < m->nw; i++)
 		worker_view(m->slots[i].cur, &m->slots[i].base, now, &v[n++]);
 	for (const struct mworker *r = m->retiring; r; r = r->next)
 		worker_view(r, NULL, now, &v[n++]);
-	doc = kind == CTL_WORKERS ? stats_json_workers(&d, v, n) :
-				    stats_json_stats(&d, v, n);
+	if (kind == CTL_PROMETHEUS)
+		ctl_reply_text(cl, stats_prometheus(&d, v, n));
+	else if (kind == CTL_WORKERS)
+		ctl_reply(cl, stats_json_workers(&d, v, n));
+	else
+		ctl_reply(cl, stats_json_stats(&d, v, n));
 	free(v);
-	return doc;
 }
 
 static void gather_finish(struct gather *g)
 {
 	struct master *m = g->m;
 	struct gather **pp;
-	json_t *doc;
 
 	loop_timer_disarm(m->loop, &g->deadline);
 	for (pp = &m->gathers; *pp != g; pp = &(*pp)->next)
@@ -741,11 +762,11 @@ static void gather_finish(struct gather *g)
 				 m->cfg->stats_timeout_ms);
 		}
 	if (g->cmd.kind == CTL_CONNECTIONS)
-		doc = stats_json_connections(g->recs, g->nrecs, g->total,
-					     g->total > g->nrecs);
+		ctl_reply(g->cl, stats_json_connections(g->recs, g->nrecs,
+							g->total,
+							g->total > g->nrecs));
 	else
-		doc = workers_doc(m, g->cmd.kind);
-	ctl_reply(g->cl, doc);
+		answer_workers(m, g->cl, g->cmd.kind);
 	free(g->asked);
 	free(g->recs);
 	free(g);
@@ -878,6 +899,7 @@ static void master_on_ctl(void *arg, struct ctl_client *cl,
 	case CTL_STATS:
 	case CTL_WORKERS:
 	case CTL_CONNECTIONS:
+	case CTL_PROMETHEUS:
 		gather_start(m, cl, cmd);
 		break;
 	}
@@ -985,6 +1007,8 @@ static void master_cleanup(struct master *m)
 	}
 	ctl_close(m->ctl);
 	m->ctl = NULL;
+	ctl_close(m->metrics);
+	m->metrics = NULL;
 	while (m->retiring) {
 		struct mworker *r = m->retiring;
 
@@ -1049,6 +1073,15 @@ int master_run(struct config *cfg, int ready_fd)
 		log_error("%s", err);
 		master_cleanup(m);
 		return 1;
+	}
+	if (cfg->metrics_listen.len) {
+		m->metrics = ctl_open_metrics(m->loop, &cfg->metrics_listen,
+					      master_on_ctl, m, err, sizeof(err));
+		if (!m->metrics) {
+			log_error("%s", err);
+			master_cleanup(m);
+			return 1;
+		}
 	}
 	if (!cfg->foreground) {
 		/* Detached: from here on nobody reads the terminal. Start-up

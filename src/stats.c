@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "stats.h"
 #include "util.h"
@@ -16,20 +18,24 @@ static const struct {
 	size_t off;
 	int gauge;
 	int http_only;
+	const char *prom; /* Prometheus metric name */
+	const char *help;
 } stats_fields[] = {
-	{ "accepted", offsetof(struct stats_counters, accepted), 0, 0 },
-	{ "active", offsetof(struct stats_counters, active), 1, 0 },
-	{ "closed", offsetof(struct stats_counters, closed), 0, 0 },
-	{ "rejected", offsetof(struct stats_counters, rejected), 0, 0 },
-	{ "lost", offsetof(struct stats_counters, lost), 0, 0 },
-	{ "bytes_in", offsetof(struct stats_counters, bytes_in), 0, 0 },
-	{ "bytes_out", offsetof(struct stats_counters, bytes_out), 0, 0 },
-	{ "requests", offsetof(struct stats_counters, requests), 0, 0 },
-	{ "accept_paused", offsetof(struct stats_counters, accept_paused), 0, 0 },
-	{ "forced_closes", offsetof(struct stats_counters, forced_closes), 0, 0 },
-	{ "timeouts_header", offsetof(struct stats_counters, timeouts_header), 0, 1 },
-	{ "timeouts_keepalive", offsetof(struct stats_counters, timeouts_keepalive), 0, 1 },
-	{ "timeouts_send", offsetof(struct stats_counters, timeouts_send), 0, 1 },
+#define F(n) #n, offsetof(struct stats_counters, n)
+	{ F(accepted), 0, 0, "connections_accepted_total", "Connections accepted." },
+	{ F(active), 1, 0, "connections_active", "Connections open now." },
+	{ F(closed), 0, 0, "connections_closed_total", "Connections closed." },
+	{ F(rejected), 0, 0, "connections_rejected_total", "Connections accepted and closed at once for lack of a slot." },
+	{ F(lost), 0, 0, "connections_lost_total", "Connections open in a worker when it died." },
+	{ F(bytes_in), 0, 0, "received_bytes_total", "Bytes read from clients." },
+	{ F(bytes_out), 0, 0, "sent_bytes_total", "Bytes written to clients." },
+	{ F(requests), 0, 0, "requests_total", "HTTP requests answered." },
+	{ F(accept_paused), 0, 0, "accept_pauses_total", "Times a worker stopped accepting (connection cap or out of descriptors)." },
+	{ F(forced_closes), 0, 0, "forced_closes_total", "Connections closed at a drain deadline." },
+	{ F(timeouts_header), 0, 1, "timeouts_header_total", "Connections closed by the header timeout." },
+	{ F(timeouts_keepalive), 0, 1, "timeouts_keepalive_total", "Connections closed by the keep-alive timeout." },
+	{ F(timeouts_send), 0, 1, "timeouts_send_total", "Connections closed by the send timeout." },
+#undef F
 };
 
 #define FIELD(c, i) (*(uint64_t *)(void *)((char *)(c) + stats_fields[i].off))
@@ -216,9 +222,9 @@ json_t *stats_json_ping(const struct stats_daemon_view *d)
 
 json_t *stats_json_help(void)
 {
-	return json_pack("{s:[s, s, s, s, s, s]}", "commands", "stats",
+	return json_pack("{s:[s, s, s, s, s, s, s]}", "commands", "stats",
 			 "workers", "connections [LIMIT]", "limits", "ping",
-			 "help");
+			 "prometheus", "help");
 }
 
 json_t *stats_json_error(const char *fmt, ...)
@@ -230,4 +236,102 @@ json_t *stats_json_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return json_pack("{s:s}", "error", msg);
+}
+
+/* Appends to a growing string; on failure the text is dropped (NULL). */
+static void prom_put(char **text, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void prom_put(char **text, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!*text)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*text + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			free(*text);
+			*text = NULL;
+			return;
+		}
+		if ((size_t)n < *cap - *len)
+			break;
+		char *p = realloc(*text, *cap * 2 + (size_t)n);
+
+		if (!p) {
+			free(*text);
+			*text = NULL;
+			return;
+		}
+		*text = p;
+		*cap = *cap * 2 + (size_t)n;
+	}
+	*len += (size_t)n;
+}
+
+char *stats_prometheus(const struct stats_daemon_view *d,
+		       const struct stats_worker_view *w, int n)
+{
+	int http = d->protocol && d->protocol[0] == 'h';
+	size_t len = 0, cap = 8192;
+	char *t = malloc(cap);
+
+	if (!t)
+		return NULL;
+	t[0] = '\0';
+	prom_put(&t, &len, &cap,
+		 "# HELP reuseportd_build_info Version of the running daemon.\n"
+		 "# TYPE reuseportd_build_info gauge\n"
+		 "reuseportd_build_info{version=\"%s\",protocol=\"%s\"} 1\n"
+		 "# HELP reuseportd_uptime_seconds Seconds since the master started.\n"
+		 "# TYPE reuseportd_uptime_seconds gauge\n"
+		 "reuseportd_uptime_seconds %.3f\n"
+		 "# HELP reuseportd_generation Worker generation (reloads + 1).\n"
+		 "# TYPE reuseportd_generation gauge\n"
+		 "reuseportd_generation %d\n",
+		 PACKAGE_VERSION, d->protocol, d->uptime_s, d->generation);
+	prom_put(&t, &len, &cap,
+		 "# HELP reuseportd_worker_up 1 if the worker process runs and answers.\n"
+		 "# TYPE reuseportd_worker_up gauge\n");
+	for (int i = 0; i < n; i++)
+		prom_put(&t, &len, &cap,
+			 "reuseportd_worker_up{worker=\"%d\",generation=\"%d\"} %d\n",
+			 w[i].id, w[i].generation,
+			 w[i].pid && strcmp(w[i].state, "unresponsive") != 0);
+	prom_put(&t, &len, &cap,
+		 "# HELP reuseportd_worker_restarts_total Times the worker slot was respawned.\n"
+		 "# TYPE reuseportd_worker_restarts_total counter\n");
+	for (int i = 0; i < n; i++)
+		prom_put(&t, &len, &cap,
+			 "reuseportd_worker_restarts_total{worker=\"%d\",generation=\"%d\"} %u\n",
+			 w[i].id, w[i].generation, w[i].restarts);
+	for (size_t f = 0; f < UTIL_ARRAY_LEN(stats_fields); f++) {
+		if (stats_fields[f].http_only && !http)
+			continue;
+		prom_put(&t, &len, &cap, "# HELP reuseportd_%s %s\n# TYPE reuseportd_%s %s\n",
+			 stats_fields[f].prom, stats_fields[f].help,
+			 stats_fields[f].prom,
+			 stats_fields[f].gauge ? "gauge" : "counter");
+		for (int i = 0; i < n; i++)
+			prom_put(&t, &len, &cap,
+				 "reuseportd_%s{worker=\"%d\",generation=\"%d\"} %llu\n",
+				 stats_fields[f].prom, w[i].id, w[i].generation,
+				 (unsigned long long)CFIELD(&w[i].c, f));
+	}
+	if (http) {
+		prom_put(&t, &len, &cap,
+			 "# HELP reuseportd_responses_total HTTP responses by status class.\n"
+			 "# TYPE reuseportd_responses_total counter\n");
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < 5; k++)
+				prom_put(&t, &len, &cap,
+					 "reuseportd_responses_total{worker=\"%d\",generation=\"%d\",code=\"%dxx\"} %llu\n",
+					 w[i].id, w[i].generation, k + 1,
+					 (unsigned long long)w[i].c.responses[k]);
+	}
+	return t;
 }

@@ -77,5 +77,9 @@ json_t *stats_json_help(void);
 json_t *stats_json_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 const char *stats_tcp_state_name(int state);
+/* The Prometheus text exposition format (0.0.4) of the same counters,
+ * one sample per worker with a worker label. Returns malloc'd text. */
+char *stats_prometheus(const struct stats_daemon_view *d,
+		       const struct stats_worker_view *w, int n);
 
 #endif

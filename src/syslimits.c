@@ -37,12 +37,29 @@ void limits_init(struct limits *lim, const struct config *cfg)
 
 	memset(lim, 0, sizeof(*lim));
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (rl.rlim_cur < rl.rlim_max) {
-			struct rlimit want = { rl.rlim_max, rl.rlim_max };
+		rlim_t goal = cfg->rlimit_nofile > 0 ? (rlim_t)cfg->rlimit_nofile :
+						       rl.rlim_max;
+
+		if (rl.rlim_cur != goal) {
+			/* Raising the hard limit needs CAP_SYS_RESOURCE; ask
+			 * for it, then settle for the hard limit. */
+			struct rlimit want = { goal, UTIL_MAX(goal, rl.rlim_max) };
 
 			if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-				rl.rlim_cur = rl.rlim_max;
+				rl = want;
+			else if (goal > rl.rlim_max) {
+				want.rlim_cur = want.rlim_max = rl.rlim_max;
+				if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+					rl.rlim_cur = rl.rlim_max;
+			}
 		}
+		if (cfg->rlimit_nofile > 0 && rl.rlim_cur != goal)
+			warn(lim, "rlimit_nofile %ld: got %llu (hard limit %llu)",
+			     cfg->rlimit_nofile, (unsigned long long)rl.rlim_cur,
+			     (unsigned long long)rl.rlim_max);
+		else if (cfg->rlimit_nofile > 0)
+			log_info("open-files limit set to %llu",
+				 (unsigned long long)rl.rlim_cur);
 		lim->nofile_soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
 		lim->nofile_hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
 	}

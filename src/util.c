@@ -68,10 +68,12 @@ static int cmp_int(const void *a, const void *b)
 
 void util_close_fds_except(const int *keep, int nkeep)
 {
-	int sorted[64];
+	int *sorted = malloc(sizeof(int) * (size_t)(nkeep > 0 ? nkeep : 1));
 	int n = 0, lo = 3;
 
-	for (int i = 0; i < nkeep && n < (int)UTIL_ARRAY_LEN(sorted); i++)
+	if (!sorted)
+		abort(); /* a child that cannot shed the master's fds must not run */
+	for (int i = 0; i < nkeep; i++)
 		if (keep[i] >= 3)
 			sorted[n++] = keep[i];
 	qsort(sorted, (size_t)n, sizeof(sorted[0]), cmp_int);
@@ -81,6 +83,7 @@ void util_close_fds_except(const int *keep, int nkeep)
 		lo = sorted[i] + 1;
 	}
 	close_range((unsigned)lo, ~0u, 0);
+	free(sorted);
 }
 
 void util_stdio_to_null(void)

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@ static struct worker {
 	struct conn_pool pool;
 	struct lst_set lst;
 	struct chan chan;
-	struct stats_counters stats;
+	struct stats_counters *stats; /* shared with the master (worker.h) */
 	struct loop_watch sig;
 	struct loop_timer drain_deadline;
 	int draining;
@@ -69,7 +70,7 @@ static int close_one(struct conn *c, void *arg)
 {
 	int *left = arg;
 
-	wk.stats.forced_closes++;
+	wk.stats->forced_closes++;
 	conn_close(c);
 	return --*left <= 0;
 }
@@ -164,8 +165,8 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 	(void)ch;
 	switch (h->type) {
 	case CHAN_STATS_REQ:
-		chan_send(&wk.chan, CHAN_STATS, h->seq, &wk.stats,
-			  sizeof(wk.stats));
+		chan_send(&wk.chan, CHAN_STATS, h->seq, wk.stats,
+			  sizeof(*wk.stats));
 		break;
 	case CHAN_CONNS_REQ: {
 		struct chan_conns_req rq = { 0 };
@@ -225,6 +226,7 @@ static int worker_setup(const struct worker_args *a)
 	int sfd;
 
 	wk.args = a;
+	wk.stats = a->stats;
 	wk.loop = loop_new();
 	if (!wk.loop)
 		return -1;
@@ -242,25 +244,59 @@ static int worker_setup(const struct worker_args *a)
 	if (sfd < 0 || loop_add(wk.loop, &wk.sig, sfd, EPOLLIN, worker_signal) < 0)
 		return -1;
 
-	if (conn_pool_init(&wk.pool, wk.loop, &proto_echo, &wk.stats,
+	const struct proto *proto = a->cfg->protocol == CFG_PROTO_HTTP ?
+					    &proto_http : &proto_echo;
+	char err[256];
+
+	if (proto->init && proto->init(a->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (conn_pool_init(&wk.pool, wk.loop, proto, wk.stats,
 			   (int)a->lim->nofile_soft,
 			   (int)a->lim->max_connections_per_worker) < 0)
 		return -1;
+	if (a->cfg->protocol == CFG_PROTO_HTTP) {
+		conn_pool_set_timeout(&wk.pool, CONN_TMO_HEADER,
+				      (uint64_t)a->cfg->header_timeout_ms);
+		conn_pool_set_timeout(&wk.pool, CONN_TMO_KEEPALIVE,
+				      (uint64_t)a->cfg->keepalive_timeout_ms);
+		conn_pool_set_timeout(&wk.pool, CONN_TMO_SEND,
+				      (uint64_t)a->cfg->send_timeout_ms);
+		conn_pool_set_timeout(&wk.pool, CONN_TMO_LINGER, 2000);
+	}
 	wk.pool.worker_id = a->id;
 	wk.pool.on_slot_free = worker_slot_free;
 	if (chan_open(&wk.chan, wk.loop, a->chan_fd, worker_on_msg,
 		      worker_on_chan_close, NULL) < 0)
 		return -1;
-	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, &wk.stats,
+	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, wk.stats,
 			  worker_can_accept, worker_on_accept, NULL) < 0)
 		return -1;
 	loop_timer_init(&wk.drain_deadline, worker_drain_deadline);
 	return 0;
 }
 
+/* Worker i on CPU i mod ncpu: its loop, its connections' cache lines
+ * and (with RSS or RPS) their packets stay on one core. */
+static void worker_pin(int id)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (ncpu < 1)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET((int)(id % ncpu), &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		log_warn("cpu_affinity: %s", strerror(errno));
+}
+
 int worker_main(const struct worker_args *a)
 {
 	log_set_worker(a->id);
+	if (a->cfg->cpu_affinity)
+		worker_pin(a->id);
 	/* If the master dies without a word, do not serve unsupervised. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != a->master_pid)
@@ -277,7 +313,7 @@ int worker_main(const struct worker_args *a)
 	/* Last counters, so the master's totals include the closes above.
 	 * The channel is non-blocking and the master reads it in its loop;
 	 * a frame this small fits the socket buffer. */
-	chan_send(&wk.chan, CHAN_STATS, 0, &wk.stats, sizeof(wk.stats));
+	chan_send(&wk.chan, CHAN_STATS, 0, wk.stats, sizeof(*wk.stats));
 	chan_close(&wk.chan);
 	loop_free(wk.loop);
 	return wk.exit_status;

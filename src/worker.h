@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "stats.h"
 #include "syslimits.h"
 
 struct worker_args {
@@ -17,6 +18,11 @@ struct worker_args {
 	const int *lst_fds; /* this slot's listeners, one per listen address */
 	int nlst;
 	int chan_fd;
+	/* The worker's counters, in memory shared with the master: the
+	 * channel is how the master asks a live worker, this is how it
+	 * learns, exactly, what a worker that died had counted - the
+	 * connections it still held among them. */
+	struct stats_counters *stats;
 };
 
 /* Runs in the forked child; returns the process exit status. */

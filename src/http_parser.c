@@ -1,0 +1,933 @@
+/* http_parser.c - strict HTTP/1.1 request-head parser (RFC 9112, RFC 9110).
+ *
+ * The parser is called on whatever bytes have arrived and re-reads them
+ * from the start each time; it keeps no state between calls. That costs a
+ * re-scan while a head trickles in, but the limits bound it, and it means
+ * no partial-parse state can ever go stale. Every byte is looked at once
+ * per call, through a table, and never beyond len.
+ *
+ * Strictness is the point: an origin server behind proxies must not accept
+ * anything two implementations could read differently (request smuggling),
+ * and must not map any path outside its document root. When in doubt the
+ * answer is 400 and a closed connection. */
+#include "autoconfig.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "http_parser.h"
+
+/* Blank lines tolerated before a request line (RFC 9112 2.2 asks for at
+ * least one: some clients send CRLF after a POST body). More is noise. */
+#define HTTP_MAX_LEADING_CRLF 4
+
+/* Byte classes. C_TCHAR: token (RFC 9110 5.6.2), for methods and field
+ * names. C_TARGET: allowed raw in a request target: visible ASCII except
+ * '\' (a path separator elsewhere) and '#' (a fragment is never sent).
+ * C_VALUE: field-value bytes: HTAB, SP, visible ASCII, obs-text; the
+ * control bytes, DEL included, are not. C_HOST: reg-name, IP-literal and
+ * port characters for Host. */
+enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_HOST = 8 };
+
+static const unsigned char cls[256] = {
+	/* 00 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
+	/* 10 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+	/* 20 */  4, 15,  6,  5, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
+	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14,  6, 14,  6,  6,
+	/* 40 */  6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14,  4, 14,  7, 15,
+	/* 60 */  7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+	/* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  7,  6, 15,  0,
+	/* 80 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* 90 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* a0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* b0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* c0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* d0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* e0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+	/* f0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
+};
+
+void http_limits_default(struct http_limits *lim)
+{
+	lim->max_request_line = 8192;
+	lim->max_header_bytes = 16384;
+	lim->max_headers = 64;
+	lim->max_body = 1024 * 1024;
+}
+
+/* --- small helpers --- */
+
+static size_t add_sat(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static int is_ows(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* ASCII case-insensitive compare of s[0..n) with lower, which holds
+ * lower-case letters, digits and '-'. Folding with |0x20 is exact for
+ * letters; only control bytes (never passed here: the callers' input has
+ * been through the byte classes) fold onto a digit or '-'. */
+static int ci_eq(const unsigned char *s, size_t n, const char *lower)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lower[i] == '\0' || (s[i] | 0x20) != (unsigned char)lower[i])
+			return 0;
+	return lower[n] == '\0';
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* --- path normalisation --- */
+
+/* Decodes one segment raw[*i..) up to '/', '?' or rawlen into out[o..),
+ * leaving *i on the delimiter. Returns the new end in out, -1 to refuse,
+ * -2 if out is full (one byte is always kept for the NUL). */
+static long decode_segment(const unsigned char *raw, size_t rawlen, size_t *i,
+			   char *out, size_t o, size_t outlen)
+{
+	size_t k = *i;
+
+	while (k < rawlen && raw[k] != '/' && raw[k] != '?') {
+		unsigned char c = raw[k];
+
+		if (!(cls[c] & C_TARGET))
+			return -1;
+		if (c == '%') {
+			int hi, lo;
+
+			if (rawlen - k < 3)
+				return -1;
+			hi = hexval(raw[k + 1]);
+			lo = hexval(raw[k + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (unsigned char)(hi << 4 | lo);
+			/* An encoded '/' would smuggle a separator past the
+			 * segment logic; control bytes have no business in a
+			 * file name (and CR/LF would reach a Location field). */
+			if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f)
+				return -1;
+			k += 3;
+		} else {
+			k++;
+		}
+		if (o + 1 >= outlen)
+			return -2;
+		out[o++] = (char)c;
+	}
+	*i = k;
+	return (long)o;
+}
+
+int http_normalize_path(const char *rawp, size_t rawlen, char *out,
+			size_t outlen)
+{
+	const unsigned char *raw = (const unsigned char *)rawp;
+	size_t i = 1, o = 1;
+
+	if (rawlen == 0 || raw[0] != '/')
+		return -1;
+	if (outlen > INT_MAX)
+		outlen = INT_MAX; /* so that the length returned fits */
+	if (outlen < 2)
+		return -2;
+	out[0] = '/';
+	/* Invariant: out[0..o) is "/" or "/seg/.../seg/" or ends in a
+	 * segment being decoded; out[o - 1] == '/' between segments. */
+	while (i < rawlen && raw[i] != '?') {
+		long e = decode_segment(raw, rawlen, &i, out, o, outlen);
+		size_t n;
+
+		if (e < 0)
+			return (int)e;
+		n = (size_t)e - o;
+		if (n == 1 && out[o] == '.') {
+			/* "." : nothing to keep */
+		} else if (n == 2 && out[o] == '.' && out[o + 1] == '.') {
+			if (o == 1)
+				return -1; /* above the root */
+			o -= 1; /* drop the '/' that ends the previous segment */
+			while (out[o - 1] != '/')
+				o--;
+		} else if (n > 0) {
+			o += n;
+			if (i < rawlen && raw[i] == '/') {
+				if (o + 1 >= outlen)
+					return -2;
+				out[o++] = '/';
+			}
+		}
+		/* n == 0: an empty segment ("//"), merged away. */
+		if (i < rawlen && raw[i] == '/')
+			i++;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* --- request line --- */
+
+static enum http_method method_of(const unsigned char *m, size_t n)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		enum http_method method;
+	} known[] = {
+		{ "GET", 3, HTTP_GET },         { "HEAD", 4, HTTP_HEAD },
+		{ "POST", 4, HTTP_POST },       { "PUT", 3, HTTP_PUT },
+		{ "DELETE", 6, HTTP_DELETE },   { "OPTIONS", 7, HTTP_OPTIONS },
+		{ "PATCH", 5, HTTP_PATCH },     { "TRACE", 5, HTTP_TRACE },
+		{ "CONNECT", 7, HTTP_CONNECT },
+	};
+	size_t k;
+
+	/* Methods are case-sensitive (RFC 9110 9.1): "get" is unknown. */
+	for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		if (known[k].len == n && memcmp(known[k].name, m, n) == 0)
+			return known[k].method;
+	return HTTP_OTHER;
+}
+
+/* "HTTP/1.0" or "HTTP/1.1" -> minor; other 1.x -> 1 (RFC 9110 2.5: answer
+ * with the highest minor we support); another major (0, 2..9, also
+ * "HTTP/2" without minor) -> -505; anything else -> -400. */
+static int parse_version(const unsigned char *v, size_t n)
+{
+	if (n < 6 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9')
+		return -400;
+	if (n == 6)
+		return v[5] >= '2' ? -505 : -400;
+	if (n != 8 || v[6] != '.' || v[7] < '0' || v[7] > '9')
+		return -400;
+	if (v[5] != '1')
+		return -505;
+	return v[7] == '0' ? 0 : 1;
+}
+
+/* Checks and splits the complete request line p[0..n) (no CRLF). */
+static int request_line(const unsigned char *p, size_t n,
+			struct http_request *req)
+{
+	size_t m = 0, t, te, q;
+	int r;
+
+	while (m < n && (cls[p[m]] & C_TCHAR))
+		m++;
+	if (m == 0 || m == n || p[m] != ' ')
+		return -400;
+	req->method = method_of(p, m);
+	t = m + 1;
+	te = t;
+	while (te < n && (cls[p[te]] & C_TARGET))
+		te++;
+	if (te == t || te == n || p[te] != ' ')
+		return -400;
+	r = parse_version(p + te + 1, n - te - 1);
+	if (r < 0)
+		return r;
+	req->version_minor = r;
+	/* Only origin-form. Absolute-form would bring a second, competing
+	 * Host; "*" (OPTIONS) and authority-form (CONNECT) serve nothing
+	 * here. */
+	if (p[t] != '/')
+		return -400;
+	for (q = t; q < te && p[q] != '?'; q++)
+		;
+	r = http_normalize_path((const char *)p + t, q - t, req->path,
+				sizeof(req->path));
+	if (r == -2)
+		return -414;
+	return r < 0 ? -400 : 0;
+}
+
+/* Finds the end of the request line starting at p[s]: returns the index
+ * of its CR (LF follows), 0 if more bytes are needed, or -status. Only the
+ * method is checked here, so that a stray binary or TLS client is refused
+ * at once rather than after a timeout; request_line() does the rest. */
+static long find_request_line(const unsigned char *p, size_t len, size_t s,
+			      size_t max)
+{
+	size_t stop = add_sat(add_sat(s, max), 1);
+	size_t i = s;
+
+	if (stop > len)
+		stop = len;
+	while (i < stop && (cls[p[i]] & C_TCHAR))
+		i++;
+	if (i < stop && p[i] != ' ')
+		return -400;
+	while (i < stop && p[i] != '\r' && p[i] != '\n')
+		i++;
+	if (i - s > max)
+		return -414; /* max + 1 bytes and still no CR */
+	if (i == len || i + 1 == len)
+		return 0;
+	if (p[i] != '\r' || p[i + 1] != '\n')
+		return -400; /* bare LF, or CR alone */
+	return (long)i;
+}
+
+/* --- header fields --- */
+
+/* What the headers said, before it is checked as a whole. */
+struct head_state {
+	unsigned nheaders;
+	int dup_range, dup_ims, conn_close, conn_keep_alive;
+};
+
+static int parse_content_length(const unsigned char *v, size_t n,
+				struct http_request *req)
+{
+	uint64_t x = 0;
+	size_t i;
+
+	/* 1*DIGIT and nothing else: no sign, no space, no hex, no list. */
+	if (n == 0)
+		return -400;
+	for (i = 0; i < n; i++) {
+		unsigned d = (unsigned)v[i] - '0';
+
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return -400;
+		x = x * 10 + d;
+	}
+	/* RFC 9112 6.3 lets a recipient accept identical repeats; only a
+	 * disagreement is a framing attack. */
+	if (req->has_content_length && req->content_length != x)
+		return -400;
+	req->has_content_length = 1;
+	req->content_length = x;
+	return 0;
+}
+
+static int parse_host(const unsigned char *v, size_t n,
+		      struct http_request *req)
+{
+	size_t i;
+
+	if (req->has_host)
+		return -400; /* RFC 9112 3.2: more than one Host */
+	for (i = 0; i < n; i++)
+		if (!(cls[v[i]] & C_HOST))
+			return -400;
+	req->has_host = 1;
+	return 0;
+}
+
+/* Connection is a comma list of tokens; only two of them matter here. */
+static void parse_connection(const unsigned char *v, size_t n,
+			     struct head_state *hs)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t a, b;
+
+		while (i < n && (is_ows(v[i]) || v[i] == ','))
+			i++;
+		a = i;
+		while (i < n && v[i] != ',')
+			i++;
+		b = i;
+		while (b > a && is_ows(v[b - 1]))
+			b--;
+		if (ci_eq(v + a, b - a, "close"))
+			hs->conn_close = 1;
+		else if (ci_eq(v + a, b - a, "keep-alive"))
+			hs->conn_keep_alive = 1;
+	}
+}
+
+/* One complete field: name n[0..nl), value v[0..vl) already trimmed. */
+static int header_field(const unsigned char *nm, size_t nl,
+			const unsigned char *v, size_t vl,
+			struct http_request *req, struct head_state *hs)
+{
+	switch (nl) {
+	case 4:
+		if (ci_eq(nm, nl, "host"))
+			return parse_host(v, vl, req);
+		break;
+	case 5:
+		if (ci_eq(nm, nl, "range")) {
+			if (req->has_range || hs->dup_range || vl >= sizeof(req->range)) {
+				/* Repeated or oversized: ignore it, send 200. */
+				hs->dup_range = 1;
+				req->has_range = 0;
+				break;
+			}
+			memcpy(req->range, v, vl);
+			req->range[vl] = '\0';
+			req->has_range = 1;
+		}
+		break;
+	case 6:
+		if (ci_eq(nm, nl, "expect") && ci_eq(v, vl, "100-continue"))
+			req->expect_continue = 1;
+		break;
+	case 10:
+		if (ci_eq(nm, nl, "connection"))
+			parse_connection(v, vl, hs);
+		break;
+	case 14:
+		if (ci_eq(nm, nl, "content-length"))
+			return parse_content_length(v, vl, req);
+		break;
+	case 17:
+		if (ci_eq(nm, nl, "transfer-encoding")) {
+			req->has_transfer_encoding = 1;
+		} else if (ci_eq(nm, nl, "if-modified-since")) {
+			time_t t = http_parse_date((const char *)v, vl);
+
+			if (req->if_modified_since || hs->dup_ims || t <= 0) {
+				hs->dup_ims = 1;
+				req->if_modified_since = 0;
+			} else {
+				req->if_modified_since = t;
+			}
+		}
+		break;
+	}
+	return 0;
+}
+
+/* Scans header lines from p[s]. Returns the index just past the blank
+ * line, 0 if more bytes are needed, or -status. Each line is checked as
+ * its bytes are seen, so garbage is refused without waiting for the
+ * rest; the limits are checked against the bytes present. */
+static long header_block(const unsigned char *p, size_t len, size_t s,
+			 const struct http_limits *lim,
+			 struct http_request *req, struct head_state *hs)
+{
+	size_t limit = add_sat(s, lim->max_header_bytes);
+	size_t stop = len < limit ? len : limit;
+	size_t i = s;
+
+	for (;;) {
+		size_t name, colon, v, ve;
+		int r;
+
+		if (i >= stop)
+			break;
+		if (p[i] == '\r') {
+			if (++i >= stop)
+				break;
+			if (p[i] != '\n')
+				return -400;
+			return (long)(i + 1);
+		}
+		/* A line starting with whitespace is obs-fold (or, first,
+		 * whitespace after the request line): both are 400 in a
+		 * request (RFC 9112 5.2, 2.2). */
+		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\n')
+			return -400;
+		if (++hs->nheaders > lim->max_headers)
+			return -431;
+		name = i;
+		while (i < stop && (cls[p[i]] & C_TCHAR))
+			i++;
+		if (i >= stop)
+			break;
+		/* No whitespace before the colon (RFC 9112 5.1). */
+		if (p[i] != ':' || i == name)
+			return -400;
+		colon = i++;
+		while (i < stop && (cls[p[i]] & C_VALUE))
+			i++;
+		if (i >= stop)
+			break;
+		if (p[i] != '\r')
+			return -400; /* bare LF or a control byte */
+		ve = i;
+		if (++i >= stop)
+			break;
+		if (p[i] != '\n')
+			return -400;
+		v = colon + 1;
+		while (v < ve && is_ows(p[v]))
+			v++;
+		while (ve > v && is_ows(p[ve - 1]))
+			ve--;
+		r = header_field(p + name, colon - name, p + v, ve - v, req, hs);
+		if (r < 0)
+			return r;
+		i++;
+	}
+	/* Ran out of bytes at i: over the limit if i reached it. */
+	return i >= limit ? -431 : 0;
+}
+
+/* Rules that need the whole head. */
+static int head_checks(const struct http_limits *lim,
+		       struct http_request *req, const struct head_state *hs)
+{
+	if (req->version_minor == 1 && !req->has_host)
+		return -400;
+	if (req->has_transfer_encoding) {
+		/* Both framings at once is the classic smuggling vector; an
+		 * HTTP/1.0 message with Transfer-Encoding has faulty framing
+		 * (RFC 9112 6.1). Chunked bodies alone we just do not take. */
+		if (req->has_content_length || req->version_minor == 0)
+			return -400;
+		return -501;
+	}
+	if (req->has_content_length && req->content_length > lim->max_body)
+		return -413;
+	if (hs->conn_close)
+		req->keep_alive = 0;
+	else
+		req->keep_alive = req->version_minor == 1 || hs->conn_keep_alive;
+	return 0;
+}
+
+static void request_init(struct http_request *req)
+{
+	req->method = HTTP_OTHER;
+	req->version_minor = 1;
+	req->keep_alive = 0;
+	req->content_length = 0;
+	req->has_content_length = 0;
+	req->has_transfer_encoding = 0;
+	req->expect_continue = 0;
+	req->if_modified_since = 0;
+	req->has_range = 0;
+	req->range[0] = '\0';
+	req->has_host = 0;
+	req->path[0] = '\0';
+}
+
+int http_parse_request(const char *buf, size_t len,
+		       const struct http_limits *lim, struct http_request *req)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	struct head_state hs = { 0 };
+	size_t s = 0;
+	unsigned blank = 0;
+	long cr, end;
+	int r;
+
+	request_init(req);
+	while (len - s >= 1 && p[s] == '\r') {
+		if (len - s < 2)
+			return 0;
+		if (p[s + 1] != '\n' || ++blank > HTTP_MAX_LEADING_CRLF)
+			return -400;
+		s += 2;
+	}
+	cr = find_request_line(p, len, s, lim->max_request_line);
+	if (cr <= 0)
+		return (int)cr;
+	r = request_line(p + s, (size_t)cr - s, req);
+	if (r < 0)
+		return r;
+	end = header_block(p, len, (size_t)cr + 2, lim, req, &hs);
+	if (end <= 0)
+		return (int)end;
+	r = head_checks(lim, req, &hs);
+	if (r < 0)
+		return r;
+	if (end > INT_MAX)
+		return -431; /* only with absurd limits: the result must fit */
+	return (int)end;
+}
+
+/* --- ranges --- */
+
+/* Reads 1*DIGIT at *s, saturating at UINT64_MAX. -1 if no digit. */
+static int read_u64(const char **s, uint64_t *out)
+{
+	const char *q = *s;
+	uint64_t x = 0;
+
+	if (*q < '0' || *q > '9')
+		return -1;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		unsigned d = (unsigned)(*q - '0');
+
+		x = x > (UINT64_MAX - d) / 10 ? UINT64_MAX : x * 10 + d;
+	}
+	*s = q;
+	*out = x;
+	return 0;
+}
+
+int http_parse_range(const char *spec, uint64_t size, uint64_t *start,
+		     uint64_t *end)
+{
+	const char *s = spec;
+	uint64_t a = 0, b = UINT64_MAX;
+	int suffix = 0;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!ci_eq((const unsigned char *)s, 5, "bytes") || s[5] != '=')
+		return 0; /* another unit: ignore (RFC 9110 14.2) */
+	s += 6;
+	if (*s == '-') {
+		/* suffix-range: the last b bytes */
+		s++;
+		suffix = 1;
+		if (read_u64(&s, &b) < 0)
+			return 0;
+	} else {
+		if (read_u64(&s, &a) < 0 || *s != '-')
+			return 0;
+		s++;
+		if (*s >= '0' && *s <= '9') {
+			read_u64(&s, &b);
+			if (b < a)
+				return 0; /* invalid range-spec: ignore */
+		}
+	}
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '\0')
+		return 0; /* a list (multi-range) or trailing junk */
+	/* An empty file has no byte to point at: no Content-Range could
+	 * describe any answer but the whole (empty) file. */
+	if (size == 0)
+		return 0;
+	if (suffix) {
+		if (b == 0)
+			return -1;
+		*start = b >= size ? 0 : size - b;
+		*end = size - 1;
+		return 1;
+	}
+	if (a >= size)
+		return -1;
+	*start = a;
+	*end = b >= size ? size - 1 : b;
+	return 1;
+}
+
+/* --- dates --- */
+
+static const char wkday[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char *const weekday_long[7] = {
+	"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
+};
+static const char month_name[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (the
+ * era-based algorithms: exact for any year, no tables, no libc TZ). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	int64_t era;
+	unsigned doe, yoe, doy, mp;
+
+	z += 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = (unsigned)(z - era * 146097);
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void put2(char *o, unsigned v)
+{
+	o[0] = (char)('0' + v / 10);
+	o[1] = (char)('0' + v % 10);
+}
+
+size_t http_format_date(time_t t, char *out, size_t outlen)
+{
+	/* 9999-12-31T23:59:59Z: the last instant with a 4-digit year. */
+	const int64_t last = INT64_C(253402300799);
+	int64_t days, y, sec = (int64_t)t;
+	unsigned m, d, sod;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (outlen < HTTP_DATE_LEN + 1 || sec < 0 || sec > last)
+		return 0;
+	days = sec / 86400;
+	sod = (unsigned)(sec % 86400);
+	civil_from_days(days, &y, &m, &d);
+	memcpy(out, wkday[(days + 4) % 7], 3); /* 1970-01-01 was a Thursday */
+	memcpy(out + 3, ", ", 2);
+	put2(out + 5, d);
+	out[7] = ' ';
+	memcpy(out + 8, month_name[m - 1], 3);
+	out[11] = ' ';
+	put2(out + 12, (unsigned)(y / 100));
+	put2(out + 14, (unsigned)(y % 100));
+	out[16] = ' ';
+	put2(out + 17, sod / 3600);
+	out[19] = ':';
+	put2(out + 20, sod / 60 % 60);
+	out[22] = ':';
+	put2(out + 23, sod % 60);
+	memcpy(out + 25, " GMT", 5); /* with the NUL */
+	return HTTP_DATE_LEN;
+}
+
+/* n digits at s, or -1. */
+static int digits(const char *s, size_t n)
+{
+	int v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* s[0..3) against a capitalised three-letter name, ASCII case ignored. */
+static int name3_eq(const char *s, const char *name)
+{
+	return ((unsigned char)s[0] | 0x20) == ((unsigned char)name[0] | 0x20) &&
+	       ((unsigned char)s[1] | 0x20) == (unsigned char)name[1] &&
+	       ((unsigned char)s[2] | 0x20) == (unsigned char)name[2];
+}
+
+static int month_of(const char *s)
+{
+	int k;
+
+	for (k = 0; k < 12; k++)
+		if (name3_eq(s, month_name[k]))
+			return k + 1;
+	return -1;
+}
+
+static int short_weekday_ok(const char *s)
+{
+	int k;
+
+	for (k = 0; k < 7; k++)
+		if (name3_eq(s, wkday[k]))
+			return 1;
+	return 0;
+}
+
+/* "HH:MM:SS" at s -> seconds of the day, or -1. A leap second (60) is
+ * accepted and rolls into the next minute. */
+static long time_of_day(const char *s)
+{
+	int h = digits(s, 2), mi = digits(s + 3, 2), se = digits(s + 6, 2);
+
+	if (s[2] != ':' || s[5] != ':' || h < 0 || mi < 0 || se < 0 ||
+	    h > 23 || mi > 59 || se > 60)
+		return -1;
+	return (long)h * 3600 + mi * 60 + se;
+}
+
+static time_t make_time(int64_t y, int mon, int day, long tod)
+{
+	static const unsigned char mdays[12] = { 31, 29, 31, 30, 31, 30,
+						 31, 31, 30, 31, 30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	int64_t t;
+
+	if (mon < 1 || day < 1 || day > mdays[mon - 1] || tod < 0 ||
+	    (mon == 2 && day == 29 && !leap) || y < 1970 || y > 9999)
+		return -1;
+	t = days_from_civil(y, (unsigned)mon, (unsigned)day) * 86400 + tod;
+	if ((int64_t)(time_t)t != t)
+		return -1;
+	return (time_t)t;
+}
+
+/* RFC 9110 5.6.7: a two-digit year more than 50 years in the future is
+ * the most recent past year with those digits. */
+static int64_t expand_year(int yy)
+{
+	int64_t cy, y;
+	unsigned m, d;
+
+	civil_from_days((int64_t)time(NULL) / 86400, &cy, &m, &d);
+	y = cy - cy % 100 + yy;
+	if (y > cy + 50)
+		y -= 100;
+	else if (y <= cy - 50)
+		y += 100;
+	return y;
+}
+
+time_t http_parse_date(const char *s, size_t len)
+{
+	size_t k;
+
+	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+	if (len == 29 && s[3] == ',') {
+		if (!short_weekday_ok(s) || s[4] != ' ' || s[7] != ' ' ||
+		    s[11] != ' ' || s[16] != ' ' || memcmp(s + 25, " GMT", 4))
+			return -1;
+		return make_time(digits(s + 12, 4), month_of(s + 8),
+				 digits(s + 5, 2), time_of_day(s + 17));
+	}
+	/* asctime: "Sun Nov  6 08:49:37 1994" */
+	if (len == 24 && s[3] == ' ') {
+		int day = s[8] == ' ' ? digits(s + 9, 1) : digits(s + 8, 2);
+
+		if (!short_weekday_ok(s) || s[7] != ' ' || s[10] != ' ' ||
+		    s[19] != ' ')
+			return -1;
+		return make_time(digits(s + 20, 4), month_of(s + 4), day,
+				 time_of_day(s + 11));
+	}
+	/* RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT" */
+	for (k = 0; k < 7; k++) {
+		size_t wl = strlen(weekday_long[k]);
+		const char *r = s + wl;
+		int yy;
+
+		if (len != wl + 24 || !ci_eq((const unsigned char *)s, wl, weekday_long[k]))
+			continue;
+		if (r[0] != ',' || r[1] != ' ' || r[4] != '-' || r[8] != '-' ||
+		    r[11] != ' ' || memcmp(r + 20, " GMT", 4))
+			return -1;
+		yy = digits(r + 9, 2);
+		if (yy < 0)
+			return -1;
+		return make_time(expand_year(yy), month_of(r + 5),
+				 digits(r + 2, 2), time_of_day(r + 12));
+	}
+	return -1;
+}
+
+/* --- MIME types and reasons --- */
+
+const char *http_mime_type(const char *path)
+{
+	static const struct {
+		const char *ext;
+		const char *type;
+	} types[] = {
+		{ "html", "text/html; charset=utf-8" },
+		{ "htm", "text/html; charset=utf-8" },
+		{ "css", "text/css; charset=utf-8" },
+		{ "js", "text/javascript; charset=utf-8" },
+		{ "mjs", "text/javascript; charset=utf-8" },
+		{ "json", "application/json" },
+		{ "map", "application/json" },
+		{ "txt", "text/plain; charset=utf-8" },
+		{ "md", "text/markdown; charset=utf-8" },
+		{ "csv", "text/csv; charset=utf-8" },
+		{ "xml", "application/xml" },
+		{ "svg", "image/svg+xml" },
+		{ "png", "image/png" },
+		{ "jpg", "image/jpeg" },
+		{ "jpeg", "image/jpeg" },
+		{ "gif", "image/gif" },
+		{ "webp", "image/webp" },
+		{ "avif", "image/avif" },
+		{ "ico", "image/vnd.microsoft.icon" },
+		{ "pdf", "application/pdf" },
+		{ "wasm", "application/wasm" },
+		{ "woff", "font/woff" },
+		{ "woff2", "font/woff2" },
+		{ "ttf", "font/ttf" },
+		{ "otf", "font/otf" },
+		{ "mp4", "video/mp4" },
+		{ "webm", "video/webm" },
+		{ "mp3", "audio/mpeg" },
+		{ "ogg", "audio/ogg" },
+		{ "wav", "audio/wav" },
+		{ "zip", "application/zip" },
+		{ "gz", "application/gzip" },
+		{ "tar", "application/x-tar" },
+	};
+	const char *dot = NULL, *q;
+	size_t k, n;
+
+	for (q = path; *q; q++) {
+		if (*q == '/')
+			dot = NULL;
+		else if (*q == '.')
+			dot = q;
+	}
+	if (!dot)
+		return "application/octet-stream";
+	n = (size_t)(q - dot - 1);
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
+		if (ci_eq((const unsigned char *)dot + 1, n, types[k].ext))
+			return types[k].type;
+	return "application/octet-stream";
+}
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	}
+	switch (status / 100) {
+	case 1: return "Informational";
+	case 2: return "Success";
+	case 3: return "Redirection";
+	case 4: return "Client Error";
+	case 5: return "Server Error";
+	}
+	return "Unknown";
+}

@@ -1,0 +1,107 @@
+/* http_parser.h - strict HTTP/1.1 request-head parser and the small pieces
+ * of HTTP the server needs around it (paths, ranges, dates, MIME types).
+ *
+ * Nothing here allocates, keeps state between calls or reads the clock
+ * (except http_parse_date for two-digit years), so every function is safe
+ * to call from any worker on untrusted bytes. Inputs are (pointer, length)
+ * and need not be NUL-terminated unless stated. */
+#ifndef RP_HTTP_PARSER_H
+#define RP_HTTP_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* What a client may send before it is refused. Exceeding one is reported
+ * as soon as the bytes received prove it, even if the head is incomplete,
+ * so that a client can never make the server hold more than these. */
+struct http_limits {
+	size_t max_request_line; /* bytes before CRLF; 8192 -> 414 */
+	size_t max_header_bytes; /* header lines + their CRLFs + the final CRLF; 16384 -> 431 */
+	unsigned max_headers;    /* header lines; 64 -> 431 */
+	uint64_t max_body;       /* Content-Length; 1 MiB -> 413 */
+};
+
+void http_limits_default(struct http_limits *lim);
+
+enum http_method {
+	HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS,
+	HTTP_PATCH, HTTP_TRACE, HTTP_CONNECT, HTTP_OTHER
+};
+
+/* Room for a normalised path, NUL included; longer paths get 414. */
+#define HTTP_PATH_MAX 1024
+/* Room for a Range value, NUL included; longer ones are ignored (200). */
+#define HTTP_RANGE_MAX 64
+
+struct http_request {
+	enum http_method method; /* HTTP_OTHER: a valid token we do not know (501) */
+	int version_minor;       /* 0 or 1 */
+	int keep_alive;          /* version default, then Connection applied */
+	uint64_t content_length; /* valid if has_content_length */
+	int has_content_length;
+	int has_transfer_encoding; /* never set on success: such requests fail */
+	int expect_continue;     /* "Expect: 100-continue" was sent */
+	time_t if_modified_since; /* 0 if absent, repeated or unparseable */
+	int has_range;           /* one Range field that fitted in range[] */
+	char range[HTTP_RANGE_MAX]; /* raw value for http_parse_range */
+	int has_host;
+	/* Percent-decoded, dot-segments removed, repeated '/' merged, query
+	 * dropped. Always starts with '/', NUL-terminated, contains no "."
+	 * or ".." segment, no control byte, no backslash. */
+	char path[HTTP_PATH_MAX];
+};
+
+/* Parses one request head from buf[0..len) (not NUL-terminated).
+ *  > 0: bytes consumed (optional leading empty lines, request line,
+ *       header lines and the blank line); *req is filled in. Any body
+ *       (req->content_length bytes) follows and is the caller's business.
+ *    0: incomplete; call again with more bytes. No limit is exceeded.
+ *  < 0: -status to answer before closing: 400, 413, 414, 431, 501, 505.
+ *       req->method and req->version_minor are meaningful once the request
+ *       line was read (HTTP_OTHER/1 before that); the rest is not.
+ * Bare LF line endings are refused (400) everywhere, as is a CR not
+ * followed by LF: one rule for every line, so no two parsers in a chain
+ * can disagree on where a header ends. */
+int http_parse_request(const char *buf, size_t len,
+		       const struct http_limits *lim, struct http_request *req);
+
+/* Normalises the path of an origin-form request target raw[0..rawlen)
+ * into out (NUL-terminated): stops at '?', percent-decodes, merges
+ * repeated '/', removes dot-segments (RFC 3986 5.2.4; decoded dots count
+ * as dots). Returns the length of out, or
+ *   -1: refused: not starting with '/', invalid %XY, a ".." above the root
+ *       (in any spelling: "..", "%2e%2e", ".%2E", ...), an encoded '/',
+ *       a backslash raw or encoded, a decoded NUL or other control byte,
+ *       a raw byte that is not visible ASCII;
+ *   -2: the result does not fit in outlen bytes. */
+int http_normalize_path(const char *raw, size_t rawlen, char *out,
+			size_t outlen);
+
+/* A Range value (NUL-terminated) against a representation of size bytes:
+ *  1: one satisfiable range: *start..*end inclusive, within the file;
+ *  0: ignore the field and send the whole file (malformed, not "bytes",
+ *     several ranges, or an empty file);
+ * -1: unsatisfiable (416). Numbers too big for 64 bits saturate, so a
+ *     huge first position is unsatisfiable and a huge last one clamps. */
+int http_parse_range(const char *spec, uint64_t size, uint64_t *start,
+		     uint64_t *end);
+
+/* Writes t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") with its
+ * NUL; needs HTTP_DATE_LEN + 1 bytes. Returns HTTP_DATE_LEN, or 0 if out
+ * is too small or t is before 1970 or after 9999. */
+#define HTTP_DATE_LEN 29
+size_t http_format_date(time_t t, char *out, size_t outlen);
+
+/* Parses s[0..len) in IMF-fixdate, RFC 850 or asctime form (RFC 9110
+ * 5.6.7); -1 if it is none of them or before 1970. */
+time_t http_parse_date(const char *s, size_t len);
+
+/* Content-Type for the extension of path's last segment (ASCII case
+ * ignored); "application/octet-stream" if unknown. Never NULL. */
+const char *http_mime_type(const char *path);
+
+/* Reason phrase for a status code; a generic one per class if unknown. */
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,599 @@
+/* proto_http.c - the HTTP/1.1 service: persistent connections, pipelined
+ * requests answered in order, static files sent with sendfile(2) from a
+ * document root, or one fixed response (like nginx's `return`).
+ *
+ * Memory: a connection between requests holds no HTTP state at all. The
+ * state below is allocated when a request is only partly read, a body is
+ * being skipped or a file is being sent, and freed when that is done. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "conn.h"
+#include "http_parser.h"
+#include "log.h"
+#include "util.h"
+
+/* sendfile(2) chunk per call: large enough to be cheap, small enough that
+ * one big file does not hold the loop while others wait. */
+#define HTTP_SENDFILE_CHUNK (512u * 1024)
+
+struct http_conn {
+	char *in;           /* unparsed bytes (a partial head, pipelined rest) */
+	uint32_t inlen, incap;
+	uint64_t body_left; /* request body bytes still to skip */
+	int file_fd;        /* -1: no file in flight */
+	off_t file_off, file_end;
+	uint8_t close_after; /* close once the output is out */
+	uint8_t lingering;   /* output done, write side shut, reading to EOF */
+};
+
+static struct {
+	const struct config *cfg;
+	struct http_limits limits;
+	int docroot_fd; /* -1: fixed response */
+	struct buf resp; /* the answers to one batch of pipelined requests */
+	time_t date_t;
+	char date[40];
+	int draining;
+	struct stats_counters *stats;
+} H = { .docroot_fd = -1 };
+
+static const char http_default_page[] =
+	"<!DOCTYPE html>\n<html><head><title>reuseportd</title></head>\n"
+	"<body><h1>reuseportd works</h1>\n"
+	"<p>This is the built-in page. Serve files with <code>--docroot DIR</code> "
+	"or a fixed answer with <code>--return \"200 text\"</code>.</p>\n"
+	"</body></html>\n";
+
+static int http_init(const struct config *cfg, char *err, size_t errlen)
+{
+	H.cfg = cfg;
+	H.docroot_fd = -1;
+	http_limits_default(&H.limits);
+	H.limits.max_request_line = cfg->http_max_request_line;
+	H.limits.max_header_bytes = cfg->http_max_header_bytes;
+	H.limits.max_headers = cfg->http_max_headers;
+	H.limits.max_body = cfg->http_max_body;
+	if (cfg->docroot[0]) {
+		H.docroot_fd = open(cfg->docroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (H.docroot_fd < 0) {
+			snprintf(err, errlen, "docroot %s: %s", cfg->docroot,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *http_date(void)
+{
+	time_t now = time(NULL);
+
+	if (now != H.date_t) {
+		H.date_t = now;
+		http_format_date(now, H.date, sizeof(H.date));
+	}
+	return H.date;
+}
+
+static struct http_conn *hc_get(struct conn *c)
+{
+	struct http_conn *hc = c->proto_data;
+
+	if (hc)
+		return hc;
+	hc = calloc(1, sizeof(*hc));
+	if (!hc)
+		return NULL;
+	hc->file_fd = -1;
+	c->proto_data = hc;
+	return hc;
+}
+
+static void hc_free(struct conn *c)
+{
+	struct http_conn *hc = c->proto_data;
+
+	if (!hc)
+		return;
+	if (hc->file_fd >= 0)
+		close(hc->file_fd);
+	free(hc->in);
+	free(hc);
+	c->proto_data = NULL;
+}
+
+/* --- building answers --- */
+
+static void count_response(int status)
+{
+	H.stats->requests++;
+	if (status >= 100 && status < 600)
+		H.stats->responses[status / 100 - 1]++;
+}
+
+/* Appends a status line and the common headers to the batch. */
+static int put_head(int status, const char *type, uint64_t length,
+		    const char *extra, int last)
+{
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d %s\r\nServer: reuseportd/" PACKAGE_VERSION
+			 "\r\nDate: %s\r\n%s%s%sContent-Length: %llu\r\n%s%s\r\n",
+			 status, http_reason(status), http_date(),
+			 type ? "Content-Type: " : "", type ? type : "",
+			 type ? "\r\n" : "", (unsigned long long)length,
+			 extra ? extra : "", last ? "Connection: close\r\n" : "");
+
+	count_response(status);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	return buf_append(&H.resp, head, (size_t)n);
+}
+
+static int put_text(int status, const char *type, const char *body,
+		    size_t len, const char *extra, int head_only, int last)
+{
+	if (put_head(status, type, len, extra, last) < 0)
+		return -1;
+	return head_only ? 0 : buf_append(&H.resp, body, len);
+}
+
+static int put_error(int status, int head_only, int last)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status,
+			 http_reason(status));
+
+	return put_text(status, "text/plain; charset=utf-8", body, (size_t)n,
+			NULL, head_only, last);
+}
+
+/* Sends the batch so far; 0, or -1 if the connection was closed. */
+static int flush_resp(struct conn *c)
+{
+	int r = 0;
+
+	if (buf_pending(&H.resp) > 0)
+		r = conn_send(c, buf_head(&H.resp), buf_pending(&H.resp));
+	H.resp.off = H.resp.len = 0;
+	return r;
+}
+
+/* --- static files --- */
+
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		/* Every component, symlinks included, must stay below the
+		 * document root; /proc magic links are refused too. */
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+static int errno_status(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+	case EXDEV:  /* would leave the root: say nothing more */
+	case ELOOP:
+	case ENAMETOOLONG:
+		return 404;
+	case EACCES:
+	case EPERM:
+		return 403;
+	default:
+		return 500;
+	}
+}
+
+/* Serves req from the document root. Returns 1 if a file body is now in
+ * flight (the batch was flushed), 0 if the answer is in the batch, -1 if
+ * the connection is gone. */
+static int serve_file(struct conn *c, struct http_conn *hc,
+		      const struct http_request *req, int last)
+{
+	int head_only = req->method == HTTP_HEAD;
+	const char *rel = req->path[1] ? req->path + 1 : ".";
+	struct stat st;
+	int fd = open_beneath(H.docroot_fd, rel);
+
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		size_t len = strlen(req->path);
+		int ifd;
+
+		if (req->path[len - 1] != '/') {
+			char loc[sizeof(req->path) + 16];
+
+			close(fd);
+			snprintf(loc, sizeof(loc), "Location: %s/\r\n", req->path);
+			return put_text(301, "text/plain; charset=utf-8",
+					"301 Moved Permanently\n", 22, loc,
+					head_only, last);
+		}
+		ifd = open_beneath(fd, "index.html");
+		close(fd);
+		if (ifd < 0)
+			return put_error(errno == ENOENT ? 403 : errno_status(errno),
+					 head_only, last);
+		fd = ifd;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return put_error(500, head_only, last);
+		}
+	} else if (fd < 0) {
+		return put_error(errno_status(errno), head_only, last);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return put_error(403, head_only, last);
+	}
+
+	char lm[40], extra[256];
+	uint64_t start = 0, end = st.st_size ? (uint64_t)st.st_size - 1 : 0;
+	int status = 200;
+
+	http_format_date(st.st_mtime, lm, sizeof(lm));
+	if (req->if_modified_since > 0 && st.st_mtime <= req->if_modified_since) {
+		close(fd);
+		snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n", lm);
+		return put_head(304, NULL, (uint64_t)st.st_size, extra, last);
+	}
+	if (req->has_range && req->method == HTTP_GET) {
+		int r = http_parse_range(req->range, (uint64_t)st.st_size,
+					 &start, &end);
+
+		if (r < 0) {
+			close(fd);
+			snprintf(extra, sizeof(extra),
+				 "Content-Range: bytes */%llu\r\n",
+				 (unsigned long long)st.st_size);
+			return put_text(416, "text/plain; charset=utf-8",
+					"416 Range Not Satisfiable\n", 26, extra,
+					0, last);
+		}
+		if (r > 0)
+			status = 206;
+	}
+	uint64_t length = st.st_size ? end - start + 1 : 0;
+
+	if (status == 206)
+		snprintf(extra, sizeof(extra),
+			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n"
+			 "Content-Range: bytes %llu-%llu/%llu\r\n",
+			 lm, (unsigned long long)start, (unsigned long long)end,
+			 (unsigned long long)st.st_size);
+	else
+		snprintf(extra, sizeof(extra),
+			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n", lm);
+	if (put_head(status, http_mime_type(req->path[1] ? req->path : "/index.html"),
+		     length, extra, last) < 0 ||
+	    head_only || length == 0) {
+		close(fd);
+		return 0;
+	}
+	hc->file_fd = fd;
+	hc->file_off = (off_t)start;
+	hc->file_end = (off_t)(start + length);
+	return flush_resp(c) < 0 ? -1 : 1;
+}
+
+/* --- requests --- */
+
+static const char *const allow_hdr = "Allow: GET, HEAD\r\n";
+
+/* Answers one parsed request; returns as serve_file. */
+static int handle(struct conn *c, struct http_conn *hc,
+		  const struct http_request *req)
+{
+	int last = !req->keep_alive || H.draining;
+	int head_only = req->method == HTTP_HEAD;
+
+	if (last)
+		hc->close_after = 1;
+	if (req->method == HTTP_OTHER)
+		return put_error(501, head_only, last);
+	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+		char body[] = "405 Method Not Allowed\n";
+
+		return put_text(405, "text/plain; charset=utf-8", body,
+				sizeof(body) - 1, allow_hdr, 0, last);
+	}
+	if (H.docroot_fd >= 0)
+		return serve_file(c, hc, req, last);
+	if (!H.cfg->has_return)
+		return put_text(200, "text/html; charset=utf-8",
+				http_default_page, sizeof(http_default_page) - 1,
+				NULL, head_only, last);
+
+	int st = H.cfg->return_status;
+	const char *body = H.cfg->return_body;
+
+	if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) {
+		char loc[sizeof(H.cfg->return_body) + 16];
+
+		char msg[64];
+		int n = snprintf(msg, sizeof(msg), "%d %s\n", st,
+				 http_reason(st));
+
+		snprintf(loc, sizeof(loc), "Location: %s\r\n", body);
+		return put_text(st, "text/plain; charset=utf-8", msg, (size_t)n,
+				loc, head_only, last);
+	}
+	return put_text(st, "text/plain; charset=utf-8", body, strlen(body),
+			NULL, head_only, last);
+}
+
+/* Keeps buf[off..len) for later (a partial head or requests waiting
+ * behind a file); 0, or -1 when out of memory. */
+static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
+{
+	if (len == 0) {
+		free(hc->in);
+		hc->in = NULL;
+		hc->inlen = hc->incap = 0;
+		return 0;
+	}
+	if (buf == hc->in) {
+		hc->inlen = (uint32_t)len; /* already at the front */
+		return 0;
+	}
+	if (len > hc->incap) {
+		char *p = realloc(hc->in, len);
+
+		if (!p)
+			return -1;
+		hc->in = p;
+		hc->incap = (uint32_t)len;
+	}
+	memmove(hc->in, buf, len);
+	hc->inlen = (uint32_t)len;
+	return 0;
+}
+
+static void http_finish(struct conn *c, struct http_conn *hc);
+
+/* Parses and answers what buf holds, in order. buf is the worker's
+ * scratch space or hc->in. */
+static void process(struct conn *c, const char *buf, size_t len)
+{
+	struct http_conn *hc = c->proto_data;
+	struct http_request req;
+	size_t off = 0;
+	int inflight = 0;
+
+	while (off < len && !hc->close_after && !inflight) {
+		if (hc->body_left) {
+			size_t skip = (size_t)UTIL_MIN(hc->body_left, (uint64_t)(len - off));
+
+			off += skip;
+			hc->body_left -= skip;
+			continue;
+		}
+		int r = http_parse_request(buf + off, len - off, &H.limits, &req);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			/* Bad input: a clear status, then the connection
+			 * closes; nothing after it can be trusted. */
+			put_error(-r, 0, 1);
+			hc->close_after = 1;
+			off = len;
+			break;
+		}
+		off += (size_t)r;
+		if (req.has_content_length)
+			hc->body_left = req.content_length;
+		r = handle(c, hc, &req);
+		if (r < 0)
+			return;
+		inflight = r > 0;
+	}
+	if (keep_rest(hc, buf + off, len - off) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!inflight && flush_resp(c) < 0)
+		return;
+	if (conn_has_output(c))
+		return; /* on_writable goes on */
+	if (inflight) {
+		/* The head is out: the body follows when the socket can take
+		 * it (at once, usually), by the same path as any later chunk. */
+		conn_want_write(c);
+		return;
+	}
+	http_finish(c, hc);
+}
+
+/* Nothing is being written: choose between waiting, closing and freeing. */
+static void http_finish(struct conn *c, struct http_conn *hc)
+{
+	if (hc->close_after) {
+		/* Shut our side and read what the client still sends, so the
+		 * close does not turn into a reset that destroys the answer. */
+		hc->lingering = 1;
+		free(hc->in);
+		hc->in = NULL;
+		hc->inlen = hc->incap = 0;
+		shutdown(conn_fd(c), SHUT_WR);
+		conn_timeout(c, CONN_TMO_LINGER);
+		return;
+	}
+	if (hc->inlen > 0 || hc->body_left > 0) {
+		/* A request has begun: the header timeout runs from its first
+		 * byte and is not restarted by more bytes (slowloris). */
+		if (c->tmo != CONN_TMO_HEADER)
+			conn_timeout(c, CONN_TMO_HEADER);
+		return;
+	}
+	conn_timeout(c, CONN_TMO_KEEPALIVE);
+	hc_free(c);
+}
+
+static void http_readable(struct conn *c)
+{
+	struct http_conn *hc = c->proto_data;
+	char *data;
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	if (hc && hc->lingering)
+		return; /* discarded; EOF or the linger timeout closes */
+	if (!hc && !(hc = hc_get(c))) {
+		conn_close(c);
+		return;
+	}
+	if (hc->inlen == 0) {
+		process(c, data, (size_t)n);
+		return;
+	}
+	/* Joins the bytes kept from before; the limits bound hc->in, since
+	 * the parser refuses a head longer than max_header_bytes. */
+	if ((uint64_t)hc->inlen + (uint64_t)n > UINT32_MAX) {
+		conn_close(c);
+		return;
+	}
+	if ((size_t)hc->inlen + (size_t)n > hc->incap) {
+		char *p = realloc(hc->in, (size_t)hc->inlen + (size_t)n);
+
+		if (!p) {
+			conn_close(c);
+			return;
+		}
+		hc->in = p;
+		hc->incap = hc->inlen + (uint32_t)n;
+	}
+	memcpy(hc->in + hc->inlen, data, (size_t)n);
+	hc->inlen += (uint32_t)n;
+	process(c, hc->in, hc->inlen);
+}
+
+static void http_writable(struct conn *c)
+{
+	struct http_conn *hc = c->proto_data;
+
+	if (!hc) {
+		conn_timeout(c, CONN_TMO_KEEPALIVE);
+		return;
+	}
+	while (hc->file_fd >= 0) {
+		size_t chunk = (size_t)UTIL_MIN((off_t)HTTP_SENDFILE_CHUNK,
+						hc->file_end - hc->file_off);
+		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off, chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* The socket is full: wait for it, never read the
+			 * file ahead into memory. */
+			if (c->tmo != CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_SEND);
+			conn_want_write(c);
+			return;
+		}
+		if (n <= 0) {
+			/* Error, or the file shrank under us: the length we
+			 * promised cannot be kept, so the connection ends. */
+			conn_close(c);
+			return;
+		}
+		conn_count_out(c, (uint64_t)n);
+		if (hc->file_off >= hc->file_end) {
+			close(hc->file_fd);
+			hc->file_fd = -1;
+		} else if (c->tmo == CONN_TMO_SEND) {
+			conn_timeout(c, CONN_TMO_SEND); /* progress */
+		}
+	}
+	if (c->tmo == CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_NONE);
+	if (hc->inlen > 0 && !hc->close_after) {
+		/* Requests pipelined behind the one just answered. */
+		process(c, hc->in, hc->inlen);
+		return;
+	}
+	http_finish(c, hc);
+}
+
+static void http_timeout(struct conn *c, int kind)
+{
+	switch (kind) {
+	case CONN_TMO_HEADER:
+		H.stats->timeouts_header++;
+		break;
+	case CONN_TMO_KEEPALIVE:
+		H.stats->timeouts_keepalive++;
+		break;
+	case CONN_TMO_SEND:
+		H.stats->timeouts_send++;
+		break;
+	default:
+		break;
+	}
+	conn_close(c);
+}
+
+static void http_open(struct conn *c)
+{
+	if (!H.stats)
+		H.stats = conn_pool_of(c)->stats;
+	/* A new connection must send its first request within the header
+	 * timeout, like any later one. */
+	conn_timeout(c, CONN_TMO_HEADER);
+}
+
+static void http_drain(struct conn *c)
+{
+	struct http_conn *hc = c->proto_data;
+
+	H.draining = 1;
+	/* Idle between requests: close now. Otherwise the answer in flight
+	 * is finished and the connection closes after it. */
+	if (!hc || (hc->inlen == 0 && hc->file_fd < 0 && !conn_has_output(c) &&
+		    hc->body_left == 0)) {
+		conn_close(c);
+		return;
+	}
+	hc->close_after = 1;
+}
+
+static void http_close(struct conn *c)
+{
+	hc_free(c);
+}
+
+const struct proto proto_http = {
+	.name = "http",
+	.init = http_init,
+	.on_open = http_open,
+	.on_readable = http_readable,
+	.on_writable = http_writable,
+	.on_timeout = http_timeout,
+	.on_drain = http_drain,
+	.on_close = http_close,
+};
