@@ -134,7 +134,9 @@ void chan_close(struct chan *ch)
 	if (!ch->open)
 		return;
 	ch->open = 0;
-	loop_forget(ch->loop, &ch->w);
+	/* Not just forget: a process that forks must deregister before it
+	 * closes (see ctl_client_free). */
+	loop_del(ch->loop, &ch->w);
 	close(ch->w.fd);
 	buf_free(&ch->in);
 	buf_free(&ch->out);

@@ -171,7 +171,11 @@ static void ctl_client_free(struct ctl_client *cl)
 	struct ctl *c = cl->ctl;
 
 	loop_timer_disarm(c->loop, &cl->timer);
-	loop_forget(c->loop, &cl->w);
+	/* Deregister before closing: the master forks, and a child that
+	 * has not yet shed its copy of this fd keeps the registration - and
+	 * its pointer to this freed client - alive in the master's epoll. */
+	if (!cl->gone)
+		loop_del(c->loop, &cl->w);
 	close(cl->w.fd);
 	buf_free(&cl->in);
 	buf_free(&cl->out);

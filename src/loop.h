@@ -42,9 +42,10 @@ int loop_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events,
 int loop_mod(struct loop *l, struct loop_watch *w, uint32_t events);
 int loop_del(struct loop *l, struct loop_watch *w);
 /* Drops the events of w still waiting in this iteration's batch. Call it
- * before close(w->fd) (close removes the fd from epoll by itself): the
- * owner may be freed, or the fd number reused by accept, before the rest
- * of the batch is run. loop_del() does it too. */
+ * before close(w->fd): the owner may be freed, or the fd number reused by
+ * accept, before the rest of the batch is run. loop_del() does it too.
+ * close() removes the fd from epoll only when no other process holds a
+ * copy: a process that forks must loop_del() instead. */
 void loop_forget(struct loop *l, struct loop_watch *w);
 
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn);
