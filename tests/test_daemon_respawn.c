@@ -1,0 +1,228 @@
+/* test_daemon_respawn.c - a worker killed with SIGKILL is replaced (new
+ * pid, same id) while the port keeps serving, and the other worker's
+ * connections do not notice. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define NOLD 40   /* connections open across the kill */
+#define NNEW 200  /* new connections right after it */
+
+struct replaced {
+	int id;
+	pid_t old;
+	json_int_t restarts;
+};
+
+static int worker_replaced(json_t *st, void *arg)
+{
+	const struct replaced *r = arg;
+	json_t *w = hr_worker(st, r->id);
+
+	return w && hr_jint(w, "pid") > 0 && hr_jint(w, "pid") != r->old &&
+	       !strcmp(hr_jstr(w, "state"), "running") &&
+	       hr_jint(w, "restarts") >= r->restarts;
+}
+
+/* Which worker serves each of our connections, from `connections`. */
+static void map_workers(struct hr_daemon *d, const int *fds, int n, int *worker)
+{
+	json_t *doc = hr_query_ok(d, "connections 100000"), *c;
+	char local[64], remote[64];
+	size_t i;
+
+	for (int k = 0; k < n; k++) {
+		worker[k] = -1;
+		hr_check(hr_endpoints(fds[k], local, remote, sizeof(local)) == 0, "getsockname/getpeername: %s", strerror(errno));
+		json_array_foreach(json_object_get(doc, "connections"), i, c)
+			if (!strcmp(hr_jstr(c, "remote"), local))
+				worker[k] = (int)hr_jint(c, "worker");
+		hr_check(worker[k] == 0 || worker[k] == 1,
+			 "connection from %s: expected listed with worker 0 or 1, seen %d", local,
+			 worker[k]);
+	}
+	json_decref(doc);
+}
+
+static void listener_of(pid_t pid, const unsigned long *lst, int nl, unsigned long *ino)
+{
+	static unsigned long mine[4096];
+	int n = hr_proc_socket_inodes(pid, mine, 4096);
+
+	hr_check_int("listening sockets of the port held by the worker", 1,
+		     hr_count_common(lst, nl, mine, n, ino));
+}
+
+static void test_sigkill_respawn(void **state)
+{
+	struct hr_daemon *d = *state;
+	static int old[NOLD], fresh[NNEW], on0[NOLD], on1[NOLD];
+	int worker[NOLD], n0 = 0, n1 = 0;
+	size_t lens_old[NOLD], lens_new[NNEW];
+	unsigned long lst[16], ino_victim = 0, ino_new = 0, ino_w1 = 0;
+	char err[512];
+	struct replaced r = { .id = 0, .restarts = 1 };
+	json_int_t acc0;
+	pid_t w1;
+	json_t *st, *w;
+
+	for (int i = 0; i < NOLD; i++)
+		lens_old[i] = 50;
+	for (int i = 0; i < NNEW; i++)
+		lens_new[i] = 80;
+	hr_start_ok(d, NULL);
+	hr_check(hr_connect_many(AF_INET, d->port, NOLD, NOLD, 5000, old, err, sizeof(err)) == 0,
+		 "connect: %s", err);
+	hr_check(hr_echo_many(old, NOLD, lens_old, 1, 10000, err, sizeof(err)) == 0, "echo: %s",
+		 err);
+	map_workers(d, old, NOLD, worker);
+	for (int k = 0; k < NOLD; k++) {
+		if (worker[k] == 0)
+			on0[n0++] = old[k];
+		else
+			on1[n1++] = old[k];
+	}
+	hr_check(n0 > 0 && n1 > 0, "expected connections on both workers, seen %d and %d", n0, n1);
+
+	st = hr_query_ok(d, "stats");
+	r.old = (pid_t)hr_jint(hr_worker(st, 0), "pid");
+	w1 = (pid_t)hr_jint(hr_worker(st, 1), "pid");
+	acc0 = hr_jint(hr_worker(st, 0), "accepted");
+	json_decref(st);
+	hr_check_int("LISTEN sockets on the port", 2, hr_proc_listeners(AF_INET, d->port, lst, 16));
+	listener_of(r.old, lst, 2, &ino_victim);
+
+	hr_check_int("kill(worker, SIGKILL)", 0, kill(r.old, SIGKILL));
+	/* The port keeps serving at once, respawn or not: connections that
+	 * hash to the dead worker's listener wait in its queue. */
+	hr_check(hr_connect_many(AF_INET, d->port, NNEW, 64, 10000, fresh, err, sizeof(err)) == 0,
+		 "connect right after the kill: %s", err);
+	hr_check(hr_echo_many(fresh, NNEW, lens_new, 2, 15000, err, sizeof(err)) == 0,
+		 "echo right after the kill: %s", err);
+
+	hr_check(hr_wait_for(d, worker_replaced, &r, 10000),
+		 "worker 0 (pid %ld): expected a new running pid with restarts >= 1", (long)r.old);
+	st = hr_query_ok(d, "stats");
+	w = hr_worker(st, 0);
+	hr_check(hr_jint(w, "pid") != r.old, "worker 0: expected a new pid, seen the old %ld",
+		 (long)r.old);
+	hr_check_int("worker 0 restarts", 1, hr_jint(w, "restarts"));
+	hr_check(!strncmp(hr_jstr(w, "last_exit"), "signal 9", 8),
+		 "worker 0 last_exit: expected \"signal 9...\", seen %s",
+		 hr_jdump(json_object_get(w, "last_exit")));
+	hr_check(hr_jint(w, "accepted") >= acc0,
+		 "worker 0 accepted: expected cumulative across respawn (>= %lld), seen %lld",
+		 (long long)acc0, (long long)hr_jint(w, "accepted"));
+	hr_check_int("worker 1 pid (untouched)", w1, hr_jint(hr_worker(st, 1), "pid"));
+	hr_check_int("worker 1 restarts", 0, hr_jint(hr_worker(st, 1), "restarts"));
+	hr_check_int("totals.accepted", NOLD + NNEW, hr_jint(st, "totals/accepted"));
+	hr_check_int("totals.lost (ours open on the dead worker)", n0, hr_jint(st, "totals/lost"));
+
+	/* The replacement serves from the very listener the victim had. */
+	hr_check_int("LISTEN sockets on the port after respawn", 2,
+		     hr_proc_listeners(AF_INET, d->port, lst, 16));
+	listener_of((pid_t)hr_jint(w, "pid"), lst, 2, &ino_new);
+	listener_of(w1, lst, 2, &ino_w1);
+	hr_check(ino_new == ino_victim,
+		 "respawned worker 0: expected the victim's listener inode %lu, seen %lu",
+		 ino_victim, ino_new);
+	hr_check(ino_new != ino_w1, "workers 0 and 1: expected distinct listeners, seen %lu",
+		 ino_new);
+	json_decref(st);
+
+	/* The dead worker's clients see their end closed; worker 1's work. */
+	for (int k = 0; k < n0; k++)
+		hr_check(hr_wait_closed(on0[k], 5000),
+			 "connection %d of the killed worker: expected closed, seen open", k);
+	hr_check(hr_echo_many(on1, n1, lens_old, 3, 10000, err, sizeof(err)) == 0,
+		 "echo on worker 1's %d connections after the kill: %s", n1, err);
+
+	hr_close_all(old, NOLD);
+	hr_close_all(fresh, NNEW);
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
+struct both {
+	pid_t old[2];
+	json_int_t restarts;
+};
+
+static int both_replaced(json_t *st, void *arg)
+{
+	const struct both *b = arg;
+	struct replaced r0 = { 0, b->old[0], b->restarts };
+	struct replaced r1 = { 1, b->old[1], b->restarts };
+
+	return worker_replaced(st, &r0) && worker_replaced(st, &r1);
+}
+
+/* Every worker killed, again and again: the master survives, each kill
+ * gives exactly one respawn, and the port serves after each round. */
+static void test_repeated_kills(void **state)
+{
+	struct hr_daemon *d = *state;
+	enum { ROUNDS = 4, N = 20 };
+	int fds[N];
+	size_t lens[N];
+	char err[512], what[64];
+	json_t *st;
+
+	for (int i = 0; i < N; i++)
+		lens[i] = 10;
+	hr_start_ok(d, NULL);
+	for (int round = 1; round <= ROUNDS; round++) {
+		struct both b = { .restarts = round };
+
+		st = hr_query_ok(d, "stats");
+		for (int id = 0; id < 2; id++)
+			b.old[id] = (pid_t)hr_jint(hr_worker(st, id), "pid");
+		json_decref(st);
+		for (int id = 0; id < 2; id++)
+			hr_check_int("kill(worker, SIGKILL)", 0, kill(b.old[id], SIGKILL));
+		hr_check(hr_wait_for(d, both_replaced, &b, 10000),
+			 "round %d: expected both workers replaced and running", round);
+		st = hr_query_ok(d, "stats");
+		for (int id = 0; id < 2; id++) {
+			snprintf(what, sizeof(what), "round %d: worker %d restarts", round, id);
+			hr_check_int(what, round, hr_jint(hr_worker(st, id), "restarts"));
+		}
+		hr_check_int("master pid", d->pid, hr_jint(st, "pid"));
+		json_decref(st);
+		hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+			 "round %d: connect: %s", round, err);
+		hr_check(hr_echo_many(fds, N, lens, (uint32_t)round, 10000, err, sizeof(err)) == 0,
+			 "round %d: echo: %s", round, err);
+		hr_close_all(fds, N);
+	}
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
+static int setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sigkill_respawn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_kills, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("daemon_respawn", tests, NULL, NULL);
+}

@@ -1,0 +1,256 @@
+/* test_lifecycle.c - reloads, kills, stops and shutdowns of the real
+ * daemon while a client opens connections continuously and checks every
+ * echoed byte. The promise under test: nothing queued is ever lost. */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "loadgen.h"
+
+static int worker_pid(json_t *st, int id)
+{
+	json_t *w;
+	size_t i;
+
+	json_array_foreach(json_object_get(st, "workers"), i, w)
+		if (json_integer_value(json_object_get(w, "id")) == id &&
+		    json_integer_value(json_object_get(w, "generation")) ==
+			    json_integer_value(json_object_get(st, "generation")))
+			return (int)json_integer_value(json_object_get(w, "pid"));
+	return -1;
+}
+
+static json_int_t total(json_t *st, const char *name)
+{
+	return json_integer_value(json_object_get(json_object_get(st, "totals"), name));
+}
+
+/* The current generation is g and every one of its workers runs. */
+static int generation_running(json_t *st, void *arg)
+{
+	json_int_t g = *(json_int_t *)arg;
+	json_t *w;
+	size_t i;
+	int n = 0;
+
+	if (json_integer_value(json_object_get(st, "generation")) != g)
+		return 0;
+	json_array_foreach(json_object_get(st, "workers"), i, w) {
+		if (json_integer_value(json_object_get(w, "generation")) != g)
+			continue;
+		if (strcmp(json_string_value(json_object_get(w, "state")), "running"))
+			return 0;
+		n++;
+	}
+	return n == json_integer_value(json_object_get(st, "workers_configured"));
+}
+
+static int only_generation(json_t *st, void *arg)
+{
+	json_int_t g = *(json_int_t *)arg;
+
+	return generation_running(st, arg) &&
+	       json_array_size(json_object_get(st, "workers")) ==
+		       (size_t)json_integer_value(json_object_get(st, "workers_configured")) &&
+	       g == json_integer_value(json_object_get(st, "generation"));
+}
+
+static void check_load(const struct lg *g, uint64_t want)
+{
+	char d[400];
+
+	lg_describe(g, d, sizeof(d));
+	printf("# load: %s\n", d);
+	assert_int_equal(lg_failures(&g->c), 0);
+	assert_int_equal(g->c.done, want);
+}
+
+/* 10 reloads while 20,000 new connections arrive: nothing is lost. */
+static void test_reload_under_load(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	struct lg g;
+	json_t *st;
+
+	assert_int_equal(hr_start(d, args), 0);
+	assert_int_equal(lg_start(&g, d->port, 64, 100, 20000, 60000), 0);
+	for (json_int_t i = 0; i < 10; i++) {
+		json_int_t gen = i + 2;
+
+		while (g.progress < (uint64_t)(i + 1) * 1500 && g.progress < 20000)
+			usleep(1000);
+		kill(d->pid, SIGHUP);
+		assert_true(hr_wait_for(d, generation_running, &gen, 10000));
+	}
+	lg_join(&g, 0);
+	check_load(&g, 20000);
+	st = hr_query(d, "stats");
+	assert_non_null(st);
+	assert_int_equal(json_integer_value(json_object_get(st, "generation")), 11);
+	/* Totals count every connection, across all generations. */
+	assert_int_equal(total(st, "accepted"), 20000);
+	assert_int_equal(total(st, "bytes_in"), 20000 * 100);
+	json_decref(st);
+	json_int_t gen = 11;
+
+	assert_true(hr_wait_for(d, only_generation, &gen, 10000));
+	assert_int_equal(hr_stop(d, SIGTERM), 0);
+}
+
+/* A worker SIGKILLed while connections arrive: what it held is lost and
+ * counted; nothing still queued is lost, and it is replaced. */
+static void test_kill_worker_under_load(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	struct lg g;
+	json_t *st;
+	int victim;
+
+	assert_int_equal(hr_start(d, args), 0);
+	st = hr_query(d, "stats");
+	victim = worker_pid(st, 0);
+	json_decref(st);
+	assert_true(victim > 0);
+	assert_int_equal(lg_start(&g, d->port, 64, 100, 15000, 60000), 0);
+	while (g.progress < 5000)
+		usleep(1000);
+	kill(victim, SIGKILL);
+	lg_join(&g, 0);
+
+	char desc[400];
+
+	printf("# load: %s\n", lg_describe(&g, desc, sizeof(desc)));
+	st = hr_query(d, "stats");
+	assert_non_null(st);
+	printf("# lost %lld\n", (long long)total(st, "lost"));
+	assert_int_equal(g.c.connect_fail, 0);
+	assert_int_equal(g.c.mismatch, 0);
+	assert_int_equal(g.c.timeouts, 0);
+	/* Only connections the dead worker had accepted may have failed. */
+	assert_true(g.c.resets + g.c.short_echo <= (uint64_t)total(st, "lost"));
+	assert_int_equal(total(st, "accepted"), 15000);
+	assert_int_equal(total(st, "accepted"),
+			 total(st, "closed") + total(st, "lost") + total(st, "active"));
+	json_decref(st);
+	json_int_t gen = 1;
+
+	assert_true(hr_wait_for(d, generation_running, &gen, 10000));
+	st = hr_query(d, "stats");
+	assert_true(worker_pid(st, 0) > 0 && worker_pid(st, 0) != victim);
+	json_decref(st);
+	assert_int_equal(hr_stop(d, SIGTERM), 0);
+}
+
+/* SIGTERM while 500 connections are mid-transfer: every byte sent is
+ * echoed before they close, then the daemon exits 0. */
+static void test_graceful_shutdown_midtransfer(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	enum { N = 500, HALF = 2048 };
+	static int fds[N];
+	char out[2 * HALF], in[2 * HALF];
+
+	for (int i = 0; i < 2 * HALF; i++)
+		out[i] = (char)('a' + i % 26);
+	assert_int_equal(hr_start(d, args), 0);
+	for (int i = 0; i < N; i++) {
+		fds[i] = hr_connect_tcp(d->port);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(hr_write_all(fds[i], out, HALF, 5000), HALF);
+	}
+	kill(d->pid, SIGTERM);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(hr_write_all(fds[i], out + HALF, HALF, 5000), HALF);
+		shutdown(fds[i], SHUT_WR);
+	}
+	for (int i = 0; i < N; i++) {
+		ssize_t got = hr_read_until_eof(fds[i], in, sizeof(in), 10000);
+
+		assert_int_equal(got, 2 * HALF);
+		assert_memory_equal(in, out, 2 * HALF);
+		close(fds[i]);
+	}
+	assert_int_equal(hr_wait_exit(d, 15000), 0);
+}
+
+/* A stopped worker is reported unresponsive, then killed at the watchdog
+ * timeout and replaced; the port keeps serving meanwhile. */
+static int worker0_state_is(json_t *st, void *arg)
+{
+	json_t *w = json_array_get(json_object_get(st, "workers"), 0);
+
+	return w && strcmp(json_string_value(json_object_get(w, "state")),
+			   (const char *)arg) == 0;
+}
+
+static int worker0_replaced(json_t *st, void *arg)
+{
+	return worker_pid(st, 0) > 0 && worker_pid(st, 0) != *(int *)arg &&
+	       worker0_state_is(st, "running");
+}
+
+static void test_unresponsive_worker_replaced(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	struct lg g;
+	json_t *st;
+	int victim;
+
+	assert_int_equal(hr_start(d, args), 0);
+	st = hr_query(d, "stats");
+	victim = worker_pid(st, 0);
+	json_decref(st);
+	kill(victim, SIGSTOP);
+	assert_true(hr_wait_for(d, worker0_state_is, "unresponsive", 8000));
+	/* Connections hashed to the stopped worker wait in its queue; they
+	 * are served by its replacement (the load runs across the kill). */
+	assert_int_equal(lg_start(&g, d->port, 16, 100, 2000, 30000), 0);
+	assert_true(hr_wait_for(d, worker0_replaced, &victim, 20000));
+	lg_join(&g, 0);
+	check_load(&g, 2000);
+	assert_true(hr_log_contains(d, "killing it"));
+	assert_int_equal(hr_stop(d, SIGTERM), 0);
+}
+
+static int setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_worker_under_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
