@@ -220,25 +220,47 @@ static int parse_version(const unsigned char *v, size_t n)
 	return v[7] == '0' ? 0 : 1;
 }
 
-/* Checks and splits the complete request line p[0..n) (no CRLF). */
-static int request_line(const unsigned char *p, size_t n,
-			struct http_request *req)
+/* Reads the request line from p[s]: method SP request-target SP version
+ * CRLF, single spaces, checked byte by byte as they arrive, so that a
+ * stray binary or TLS client is refused at its first byte rather than
+ * after a timeout. Returns the index of the line's CR (LF follows), 0 if
+ * more bytes are needed, or -status. */
+static long request_line(const unsigned char *p, size_t len, size_t s,
+			 size_t max, struct http_request *req)
 {
-	size_t m = 0, t, te, q;
+	size_t stop = add_sat(add_sat(s, max), 1);
+	size_t i = s, t, te;
 	int r;
 
-	while (m < n && (cls[p[m]] & C_TCHAR))
-		m++;
-	if (m == 0 || m == n || p[m] != ' ')
+	if (stop > len)
+		stop = len;
+	while (i < stop && (cls[p[i]] & C_TCHAR))
+		i++;
+	if (i == stop)
+		goto more;
+	if (p[i] != ' ' || i == s)
 		return -400;
-	req->method = method_of(p, m);
-	t = m + 1;
-	te = t;
-	while (te < n && (cls[p[te]] & C_TARGET))
-		te++;
-	if (te == t || te == n || p[te] != ' ')
+	t = ++i;
+	while (i < stop && (cls[p[i]] & C_TARGET))
+		i++;
+	if (i == stop)
+		goto more;
+	if (p[i] != ' ' || i == t)
 		return -400;
-	r = parse_version(p + te + 1, n - te - 1);
+	te = i++;
+	while (i < stop && (cls[p[i]] & C_TARGET))
+		i++; /* the version, checked below */
+	if (i == stop)
+		goto more;
+	if (p[i] != '\r')
+		return -400; /* a second space, bare LF, control byte */
+	if (i + 1 == len)
+		return 0;
+	if (p[i + 1] != '\n')
+		return -400;
+
+	req->method = method_of(p + s, t - 1 - s);
+	r = parse_version(p + te + 1, i - te - 1);
 	if (r < 0)
 		return r;
 	req->version_minor = r;
@@ -247,40 +269,16 @@ static int request_line(const unsigned char *p, size_t n,
 	 * here. */
 	if (p[t] != '/')
 		return -400;
-	for (q = t; q < te && p[q] != '?'; q++)
-		;
-	r = http_normalize_path((const char *)p + t, q - t, req->path,
+	r = http_normalize_path((const char *)p + t, te - t, req->path,
 				sizeof(req->path));
 	if (r == -2)
 		return -414;
-	return r < 0 ? -400 : 0;
-}
-
-/* Finds the end of the request line starting at p[s]: returns the index
- * of its CR (LF follows), 0 if more bytes are needed, or -status. Only the
- * method is checked here, so that a stray binary or TLS client is refused
- * at once rather than after a timeout; request_line() does the rest. */
-static long find_request_line(const unsigned char *p, size_t len, size_t s,
-			      size_t max)
-{
-	size_t stop = add_sat(add_sat(s, max), 1);
-	size_t i = s;
-
-	if (stop > len)
-		stop = len;
-	while (i < stop && (cls[p[i]] & C_TCHAR))
-		i++;
-	if (i < stop && p[i] != ' ')
+	if (r < 0)
 		return -400;
-	while (i < stop && p[i] != '\r' && p[i] != '\n')
-		i++;
-	if (i - s > max)
-		return -414; /* max + 1 bytes and still no CR */
-	if (i == len || i + 1 == len)
-		return 0;
-	if (p[i] != '\r' || p[i + 1] != '\n')
-		return -400; /* bare LF, or CR alone */
 	return (long)i;
+more:
+	/* Out of bytes, or max + 1 of them and still no CR. */
+	return i - s > max ? -414 : 0;
 }
 
 /* --- header fields --- */
@@ -523,19 +521,16 @@ int http_parse_request(const char *buf, size_t len,
 	int r;
 
 	request_init(req);
-	while (len - s >= 1 && p[s] == '\r') {
-		if (len - s < 2)
+	while (s < len && p[s] == '\r') {
+		if (s + 1 == len)
 			return 0;
 		if (p[s + 1] != '\n' || ++blank > HTTP_MAX_LEADING_CRLF)
 			return -400;
 		s += 2;
 	}
-	cr = find_request_line(p, len, s, lim->max_request_line);
+	cr = request_line(p, len, s, lim->max_request_line, req);
 	if (cr <= 0)
 		return (int)cr;
-	r = request_line(p + s, (size_t)cr - s, req);
-	if (r < 0)
-		return r;
 	end = header_block(p, len, (size_t)cr + 2, lim, req, &hs);
 	if (end <= 0)
 		return (int)end;
@@ -766,7 +761,9 @@ static time_t make_time(int64_t y, int mon, int day, long tod)
 }
 
 /* RFC 9110 5.6.7: a two-digit year more than 50 years in the future is
- * the most recent past year with those digits. */
+ * the most recent past year with those digits. Taking the year nearest to
+ * now does that, and also lets "00" mean the coming century late in this
+ * one. */
 static int64_t expand_year(int yy)
 {
 	int64_t cy, y;

@@ -395,7 +395,7 @@ static void process(struct conn *c, const char *buf, size_t len)
 		if (r < 0) {
 			/* Bad input: a clear status, then the connection
 			 * closes; nothing after it can be trusted. */
-			put_error(-r, 0, 1);
+			put_error(-r, req.method == HTTP_HEAD, 1);
 			hc->close_after = 1;
 			off = len;
 			break;

@@ -1,0 +1,212 @@
+/* fuzz_http_parser.c - libFuzzer target for the HTTP request parser and
+ * its helpers. Build: clang -g -O1 -fsanitize=fuzzer,address,undefined.
+ *
+ * Beyond "does not crash", it checks properties the server relies on, and
+ * aborts when one fails:
+ *  - a request is consumed the way proto_http.c does it: heads one after
+ *    the other, Content-Length bodies skipped in between;
+ *  - the answer does not depend on how the bytes were split: a prefix of
+ *    the input gives "need more" or the same answer;
+ *  - a path that came out is inside the root: starts with '/', no "." or
+ *    ".." segment, no empty segment, no control byte or backslash;
+ *  - a satisfiable range lies within the file; dates round-trip. */
+#include "autoconfig.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_parser.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) \
+			abort(); \
+	} while (0)
+
+static void check_path(const char *p, size_t len)
+{
+	size_t i;
+
+	CHECK(len >= 1 && p[0] == '/' && strlen(p) == len);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		CHECK(c >= 0x20 && c != 0x7f && c != '\\');
+		if (c != '/')
+			continue;
+		/* Each segment after this '/' is not empty (but may end the
+		 * path), ".", or "..". */
+		CHECK(p[i + 1] != '/');
+		if (p[i + 1] == '.') {
+			CHECK(p[i + 2] != '\0' && p[i + 2] != '/');
+			if (p[i + 2] == '.')
+				CHECK(p[i + 3] != '\0' && p[i + 3] != '/');
+		}
+	}
+}
+
+static void check_range(const char *spec, uint64_t size)
+{
+	uint64_t s = 0, e = 0;
+	int r = http_parse_range(spec, size, &s, &e);
+
+	CHECK(r >= -1 && r <= 1);
+	if (r == 1)
+		CHECK(s <= e && e < size);
+}
+
+static void check_request(const struct http_request *req,
+			  const struct http_limits *lim)
+{
+	CHECK(req->method >= HTTP_GET && req->method <= HTTP_OTHER);
+	CHECK(req->version_minor == 0 || req->version_minor == 1);
+	CHECK(req->keep_alive == 0 || req->keep_alive == 1);
+	CHECK(!req->has_transfer_encoding);
+	CHECK(!req->has_content_length || req->content_length <= lim->max_body);
+	CHECK(req->version_minor == 0 || req->has_host);
+	CHECK(req->if_modified_since >= 0);
+	check_path(req->path, strnlen(req->path, sizeof(req->path)));
+	if (req->has_range) {
+		CHECK(strnlen(req->range, sizeof(req->range)) < sizeof(req->range));
+		check_range(req->range, 0);
+		check_range(req->range, 1);
+		check_range(req->range, 1000);
+		check_range(req->range, UINT64_MAX);
+	}
+}
+
+static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
+{
+	struct http_request req;
+	int r = http_parse_request((const char *)d, n, lim, &req);
+
+	CHECK(r == 0 || r == -400 || r == -413 || r == -414 || r == -431 ||
+	      r == -501 || r == -505 || (r > 0 && (size_t)r <= n));
+	if (r > 0)
+		check_request(&req, lim);
+	return r;
+}
+
+/* Reads the input as a connection would deliver it. */
+static void parse_stream(const uint8_t *data, size_t size,
+			 const struct http_limits *lim)
+{
+	size_t off = 0;
+
+	while (off < size) {
+		struct http_request req;
+		int r = http_parse_request((const char *)data + off, size - off,
+					   lim, &req);
+		int again;
+
+		if (r <= 0)
+			break;
+		check_request(&req, lim);
+		/* The head ends where it ends: no shorter prefix is whole. */
+		CHECK(parse(data + off, (size_t)r - 1, lim) == 0);
+		again = parse(data + off, size - off, lim);
+		CHECK(again == r);
+		off += (size_t)r;
+		if (req.has_content_length)
+			off += req.content_length < size - off ?
+			       (size_t)req.content_length : size - off;
+	}
+	if (off < size) {
+		int full = parse(data + off, size - off, lim);
+		int half = parse(data + off, (size - off) / 2, lim);
+
+		/* A split may only hide an answer, never change it. */
+		CHECK(half == 0 || half == full);
+	}
+}
+
+static void fuzz_paths(const uint8_t *data, size_t size)
+{
+	char big[HTTP_PATH_MAX], small[16];
+	int rb = http_normalize_path((const char *)data, size, big, sizeof(big));
+	int rs = http_normalize_path((const char *)data, size, small, sizeof(small));
+	size_t i;
+
+	CHECK(rb >= -2);
+	if (rb < 0) {
+		CHECK(rs < 0);
+		return;
+	}
+	check_path(big, (size_t)rb);
+	CHECK(rs == rb || rs == -2);
+	if (rs >= 0)
+		CHECK(strcmp(small, big) == 0);
+	/* A normalised plain path is a fixed point. */
+	for (i = 0; i < (size_t)rb; i++) {
+		unsigned char c = (unsigned char)big[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '/' || c == '.' ||
+		      c == '-' || c == '_' || c == '~'))
+			return;
+	}
+	{
+		char again[HTTP_PATH_MAX];
+
+		CHECK(http_normalize_path(big, (size_t)rb, again,
+					  sizeof(again)) == rb);
+		CHECK(strcmp(again, big) == 0);
+	}
+}
+
+static void fuzz_dates(const uint8_t *data, size_t size)
+{
+	char out[HTTP_DATE_LEN + 1];
+	time_t t = http_parse_date((const char *)data, size);
+	int64_t raw = 0;
+
+	if (t >= 0) {
+		CHECK(http_format_date(t, out, sizeof(out)) == HTTP_DATE_LEN);
+		CHECK(http_parse_date(out, HTTP_DATE_LEN) == t);
+	}
+	if (size >= sizeof(raw)) {
+		memcpy(&raw, data, sizeof(raw));
+		if (http_format_date((time_t)raw, out, sizeof(out)) == HTTP_DATE_LEN) {
+			CHECK(strlen(out) == HTTP_DATE_LEN);
+			CHECK(http_parse_date(out, HTTP_DATE_LEN) == (time_t)raw);
+		}
+	}
+}
+
+static void fuzz_strings(const uint8_t *data, size_t size)
+{
+	char s[128];
+	size_t n = size < sizeof(s) - 1 ? size : sizeof(s) - 1;
+	uint64_t fsize = 0;
+
+	memcpy(s, data, n);
+	s[n] = '\0';
+	if (size >= 8)
+		memcpy(&fsize, data + size - 8, 8);
+	check_range(s, 0);
+	check_range(s, 1000);
+	check_range(s, fsize);
+	CHECK(http_mime_type(s) != NULL);
+	CHECK(http_reason((int)(fsize % 1000)) != NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct http_limits lim;
+
+	http_limits_default(&lim);
+	parse_stream(data, size, &lim);
+	/* Small limits reach the 414/431/413 paths with small inputs. */
+	lim.max_request_line = 40;
+	lim.max_header_bytes = 80;
+	lim.max_headers = 3;
+	lim.max_body = 10;
+	parse_stream(data, size, &lim);
+	fuzz_paths(data, size);
+	fuzz_dates(data, size);
+	fuzz_strings(data, size);
+	return 0;
+}
