@@ -377,9 +377,9 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg)
 {
-	int seen = 0;
+	int seen = 0, n = p->active; /* fn may close connections */
 
-	for (int fd = 0; fd < p->nslots && seen < p->active; fd++) {
+	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
 		struct conn *c = &p->slots[fd];
 
 		if (!c->w.fn)

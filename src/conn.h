@@ -88,6 +88,11 @@ static inline int conn_pool_full(const struct conn_pool *p)
 int conn_open(struct conn_pool *p, int fd);
 void conn_close(struct conn *c);
 struct conn_pool *conn_pool_of(const struct conn *c);
+/* 0 once conn_close() ran (the slot is free until the fd is reused). */
+static inline int conn_is_open(const struct conn *c)
+{
+	return c->w.fn != NULL;
+}
 static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;

@@ -72,6 +72,9 @@ struct mworker {
 	struct chan chan;
 	struct stats_counters *shm; /* the process's counters (worker.h) */
 	struct stats_counters last; /* last report of the running process */
+	/* A retiring worker takes its slot's history along, so that its
+	 * own series never goes backwards; it returns on exit. */
+	struct stats_counters rbase;
 	struct loop_timer timer;    /* respawn, or a lost channel's kill */
 };
 
@@ -240,8 +243,8 @@ static int spawn(struct mworker *w)
 {
 	struct master *m = w->m;
 	int fds[CFG_MAX_WORKERS * CFG_MAX_LISTEN + 1], nfds = 0;
+	pid_t self = getpid(), pid;
 	int sv[2];
-	pid_t pid;
 
 	/* Worker i accepts on slot i and on every surplus slot s with
 	 * s % nw == i, so that no listener is ever left without one. */
@@ -263,7 +266,7 @@ static int spawn(struct mworker *w)
 	if (pid == 0) {
 		struct worker_args a = {
 			.cfg = m->cfg, .lim = &m->lim, .id = w->id,
-			.generation = m->generation, .master_pid = getppid(),
+			.generation = m->generation, .master_pid = self,
 			.lst_fds = fds, .nlst = nfds, .chan_fd = sv[1],
 			.stats = w->shm,
 		};
@@ -370,6 +373,8 @@ static void worker_exited(struct master *m, struct mworker *w, int status)
 	 * slot's base, and the connections it still had are lost. */
 	w->last.lost += w->last.active;
 	stats_accumulate(&m->slots[w->id % m->nw].base, &w->last);
+	stats_accumulate(&m->slots[w->id % m->nw].base, &w->rbase);
+	memset(&w->rbase, 0, sizeof(w->rbase));
 	memset(&w->last, 0, sizeof(w->last));
 	w->pid = 0;
 	w->state = MW_EXITED;
@@ -532,6 +537,8 @@ static void master_reload(struct master *m)
 			continue;
 		}
 		loop_timer_disarm(m->loop, &w->timer);
+		w->rbase = m->slots[i].base;
+		memset(&m->slots[i].base, 0, sizeof(m->slots[i].base));
 		w->retiring = 1;
 		w->next = m->retiring;
 		m->retiring = w;
@@ -735,7 +742,7 @@ static void answer_workers(const struct master *m, struct ctl_client *cl,
 	for (int i = 0; i < m->nw; i++)
 		worker_view(m->slots[i].cur, &m->slots[i].base, now, &v[n++]);
 	for (const struct mworker *r = m->retiring; r; r = r->next)
-		worker_view(r, NULL, now, &v[n++]);
+		worker_view(r, &r->rbase, now, &v[n++]);
 	if (kind == CTL_PROMETHEUS)
 		ctl_reply_text(cl, stats_prometheus(&d, v, n));
 	else if (kind == CTL_WORKERS)
@@ -896,9 +903,19 @@ static void master_on_ctl(void *arg, struct ctl_client *cl,
 	case CTL_LIMITS:
 		ctl_reply(cl, stats_json_limits_doc(&m->lim));
 		break;
+	case CTL_CONNECTIONS:
+		/* One at a time: each holds a copy of every connection's
+		 * record; many at once could exhaust the master's memory. */
+		for (struct gather *g = m->gathers; g; g = g->next)
+			if (g->cmd.kind == CTL_CONNECTIONS) {
+				ctl_reply(cl, stats_json_error(
+					"busy: another connections query is running; try again"));
+				return;
+			}
+		gather_start(m, cl, cmd);
+		break;
 	case CTL_STATS:
 	case CTL_WORKERS:
-	case CTL_CONNECTIONS:
 	case CTL_PROMETHEUS:
 		gather_start(m, cl, cmd);
 		break;

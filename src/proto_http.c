@@ -49,6 +49,7 @@ static struct {
 	time_t date_t;
 	char date[40];
 	int draining;
+	int keep_alive_10; /* the request is HTTP/1.0 and stays open */
 	struct stats_counters *stats;
 } H = { .docroot_fd = -1 };
 
@@ -130,14 +131,16 @@ static void count_response(int status)
 static int put_head(int status, const char *type, uint64_t length,
 		    const char *extra, int last)
 {
-	char head[1024];
+	char head[2048];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nServer: reuseportd/" PACKAGE_VERSION
 			 "\r\nDate: %s\r\n%s%s%sContent-Length: %llu\r\n%s%s\r\n",
 			 status, http_reason(status), http_date(),
 			 type ? "Content-Type: " : "", type ? type : "",
 			 type ? "\r\n" : "", (unsigned long long)length,
-			 extra ? extra : "", last ? "Connection: close\r\n" : "");
+			 extra ? extra : "",
+			 last ? "Connection: close\r\n" :
+			 H.keep_alive_10 ? "Connection: keep-alive\r\n" : "");
 
 	count_response(status);
 	if (n < 0 || (size_t)n >= sizeof(head))
@@ -179,7 +182,9 @@ static int flush_resp(struct conn *c)
 static int open_beneath(int dirfd, const char *path)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+		/* O_NONBLOCK: a FIFO must not block the worker in open();
+		 * it is then refused as not a regular file. */
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
 		/* Every component, symlinks included, must stay below the
 		 * document root; /proc magic links are refused too. */
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
@@ -285,8 +290,11 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 		snprintf(extra, sizeof(extra),
 			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n", lm);
 	if (put_head(status, http_mime_type(req->path[1] ? req->path : "/index.html"),
-		     length, extra, last) < 0 ||
-	    head_only || length == 0) {
+		     length, extra, last) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (head_only || length == 0) {
 		close(fd);
 		return 0;
 	}
@@ -309,6 +317,8 @@ static int handle(struct conn *c, struct http_conn *hc,
 
 	if (last)
 		hc->close_after = 1;
+	/* HTTP/1.0 closes by default: a kept connection must say so. */
+	H.keep_alive_10 = req->version_minor == 0 && !last;
 	if (req->method == HTTP_OTHER)
 		return put_error(501, head_only, last);
 	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
@@ -338,8 +348,20 @@ static int handle(struct conn *c, struct http_conn *hc,
 		return put_text(st, "text/plain; charset=utf-8", msg, (size_t)n,
 				loc, head_only, last);
 	}
+	/* 1xx, 204 and 304 never carry a body (RFC 9110 6.4.1). */
+	if (st < 200 || st == 204 || st == 304)
+		return put_head(st, NULL, 0, NULL, last);
 	return put_text(st, "text/plain; charset=utf-8", body, strlen(body),
 			NULL, head_only, last);
+}
+
+/* Something could not be built or sent: the answers of this batch are
+ * dropped with the connection - never left for the next one to send. */
+static void fail(struct conn *c)
+{
+	H.resp.off = H.resp.len = 0;
+	if (conn_is_open(c))
+		conn_close(c);
 }
 
 /* Keeps buf[off..len) for later (a partial head or requests waiting
@@ -378,7 +400,7 @@ static void process(struct conn *c, const char *buf, size_t len)
 	struct http_conn *hc = c->proto_data;
 	struct http_request req;
 	size_t off = 0;
-	int inflight = 0;
+	int inflight = 0, parsed = 0;
 
 	while (off < len && !hc->close_after && !inflight) {
 		if (hc->body_left) {
@@ -395,19 +417,30 @@ static void process(struct conn *c, const char *buf, size_t len)
 		if (r < 0) {
 			/* Bad input: a clear status, then the connection
 			 * closes; nothing after it can be trusted. */
-			put_error(-r, req.method == HTTP_HEAD, 1);
+			H.keep_alive_10 = 0;
+			if (put_error(-r, req.method == HTTP_HEAD, 1) < 0) {
+				fail(c);
+				return;
+			}
 			hc->close_after = 1;
 			off = len;
 			break;
 		}
 		off += (size_t)r;
+		parsed++;
 		if (req.has_content_length)
 			hc->body_left = req.content_length;
 		r = handle(c, hc, &req);
-		if (r < 0)
+		if (r < 0) {
+			fail(c);
 			return;
+		}
 		inflight = r > 0;
 	}
+	/* A new request has begun behind the ones answered: its header
+	 * timeout starts now. */
+	if (parsed && off < len && !hc->close_after)
+		conn_timeout(c, CONN_TMO_HEADER);
 	if (keep_rest(hc, buf + off, len - off) < 0) {
 		conn_close(c);
 		return;
@@ -428,7 +461,8 @@ static void process(struct conn *c, const char *buf, size_t len)
 /* Nothing is being written: choose between waiting, closing and freeing. */
 static void http_finish(struct conn *c, struct http_conn *hc)
 {
-	if (hc->close_after) {
+	if (hc->close_after ||
+	    (H.draining && hc->inlen == 0 && hc->body_left == 0)) {
 		/* Shut our side and read what the client still sends, so the
 		 * close does not turn into a reset that destroys the answer. */
 		hc->lingering = 1;
@@ -498,7 +532,10 @@ static void http_writable(struct conn *c)
 	struct http_conn *hc = c->proto_data;
 
 	if (!hc) {
-		conn_timeout(c, CONN_TMO_KEEPALIVE);
+		if (H.draining)
+			conn_close(c);
+		else
+			conn_timeout(c, CONN_TMO_KEEPALIVE);
 		return;
 	}
 	while (hc->file_fd >= 0) {
@@ -526,9 +563,14 @@ static void http_writable(struct conn *c)
 		if (hc->file_off >= hc->file_end) {
 			close(hc->file_fd);
 			hc->file_fd = -1;
-		} else if (c->tmo == CONN_TMO_SEND) {
-			conn_timeout(c, CONN_TMO_SEND); /* progress */
+			break;
 		}
+		/* One chunk per wake-up: a fast reader of a big file must
+		 * not keep the other connections of this worker waiting. */
+		if (c->tmo == CONN_TMO_SEND)
+			conn_timeout(c, CONN_TMO_SEND); /* progress */
+		conn_want_write(c);
+		return;
 	}
 	if (c->tmo == CONN_TMO_SEND)
 		conn_timeout(c, CONN_TMO_NONE);
@@ -572,14 +614,24 @@ static void http_drain(struct conn *c)
 	struct http_conn *hc = c->proto_data;
 
 	H.draining = 1;
-	/* Idle between requests: close now. Otherwise the answer in flight
-	 * is finished and the connection closes after it. */
-	if (!hc || (hc->inlen == 0 && hc->file_fd < 0 && !conn_has_output(c) &&
-		    hc->body_left == 0)) {
-		conn_close(c);
+	if (!hc && !conn_has_output(c)) {
+		/* Between requests, or not yet read: a request may already
+		 * wait in the socket (a connection just taken from the
+		 * queue always has one), so read before deciding. It is
+		 * answered with Connection: close. */
+		http_readable(c);
+		if (!conn_is_open(c) || c->proto_data || conn_has_output(c))
+			return;
+		/* Nothing there. A connection that never sent anything
+		 * gets its header timeout to do so; an idle kept-alive one
+		 * is closed now. */
+		if (c->bytes_in > 0)
+			conn_close(c);
 		return;
 	}
-	hc->close_after = 1;
+	/* Busy: the answer in flight is finished, any request already
+	 * begun is answered with Connection: close, then http_finish
+	 * closes. */
 }
 
 static void http_close(struct conn *c)

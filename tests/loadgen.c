@@ -72,6 +72,12 @@ static int lg_open(struct lg *g, int ep, struct lg_conn *c, uint32_t id)
 
 static void lg_end(struct lg *g, int ep, struct lg_conn *c)
 {
+	/* Close with a reset, not a FIN: tens of thousands of client ports
+	 * in TIME_WAIT would exhaust the ephemeral range that the tests
+	 * running beside this one (and their port-0 listeners) share. */
+	struct linger lin = { 1, 0 };
+
+	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lin, sizeof(lin));
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;

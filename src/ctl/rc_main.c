@@ -1,0 +1,357 @@
+/* rc_main.c - reuseportctl: the command line. It asks reuseportd's stats
+ * socket one question per command and shows the answer as a table, as the
+ * daemon's JSON (--json), or as Prometheus text.
+ *
+ * Exit status: 0 done, 1 the daemon could not be asked or answered an
+ * error, 2 bad usage. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rc_client.h"
+#include "rc_prom.h"
+#include "rc_render.h"
+#include "rc_top.h"
+
+#define RC_PROG "reuseportctl"
+#define RC_DEFAULT_SOCKET "./reuseportd.sock" /* the daemon's default too */
+#define RC_EXIT_FAIL 1
+#define RC_EXIT_USAGE 2
+#define RC_CONN_LIMIT_MAX 1000000 /* the daemon's own bound */
+#define RC_TOP_COUNT_MAX 1000000000L
+
+struct rc_args {
+	const char *path;
+	const char *command;
+	int json;
+	int timeout_ms;
+	long n;          /* connections: LIMIT; top: COUNT; 0 = not given */
+	double interval; /* top; 0 = not given */
+	int batch;       /* top: line mode on a terminal too */
+};
+
+typedef int (*rc_render_fn)(FILE *out, const json_t *doc, char *err, size_t errlen);
+
+static void rc_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: " RC_PROG " [-s SOCKET] [--json] [-t SECONDS] COMMAND [OPTIONS]\n"
+		"Show what a running reuseportd is doing, from its stats socket.\n"
+		"\n"
+		"Commands:\n"
+		"  stats                    summary and the workers table\n"
+		"  workers                  a row per worker, totals and balance\n"
+		"  connections [-n LIMIT]   open connections, netstat style\n"
+		"  limits                   the system limits the daemon runs under\n"
+		"  ping                     check that the daemon answers\n"
+		"  top [-i SECONDS] [-n COUNT] [-b]\n"
+		"                           live view (q quits)\n"
+		"  prometheus               metrics in the Prometheus text format\n"
+		"\n"
+		"Options:\n"
+		"  -s, --socket PATH        stats socket (default $REUSEPORTD_SOCKET,\n"
+		"                           else " RC_DEFAULT_SOCKET ")\n"
+		"  -j, --json               print the daemon's JSON document\n"
+		"  -t, --timeout SECONDS    deadline for each exchange (default 5)\n"
+		"  -n, --limit, --iterations N\n"
+		"                           connections: at most N rows; top: N updates\n"
+		"  -i, --interval SECONDS   top: time between updates (default 1)\n"
+		"  -b, --batch              top: one line per update even on a terminal\n"
+		"  -h, --help, -V, --version\n");
+}
+
+static int rc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr, exit status 2. */
+static int rc_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, RC_PROG ": ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (try '" RC_PROG " --help')\n");
+	return RC_EXIT_USAGE;
+}
+
+static int rc_parse_long(const char *s, long lo, long hi, long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtol(s, &end, 10);
+	return (end == s || *end || errno || *v < lo || *v > hi) ? -1 : 0;
+}
+
+static int rc_parse_seconds(const char *s, double lo, double hi, double *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtod(s, &end);
+	return (end == s || *end || errno || !isfinite(*v) || *v < lo || *v > hi) ? -1 : 0;
+}
+
+/* --- commands --- */
+
+static int rc_fail(const char *err)
+{
+	fprintf(stderr, RC_PROG ": %s\n", err);
+	return RC_EXIT_FAIL;
+}
+
+static void rc_print_json(const json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2));
+
+	if (text)
+		printf("%s\n", text);
+	free(text);
+}
+
+/* Asks one question; NULL (already reported) on any failure, including a
+ * daemon-side {"error": ...}, which --json still prints as is. */
+static json_t *rc_ask(const struct rc_args *a, const char *cmd)
+{
+	char err[512];
+	json_t *doc = rc_client_request(a->path, cmd, a->timeout_ms, err, sizeof(err));
+
+	if (!doc) {
+		rc_fail(err);
+		return NULL;
+	}
+	if (json_object_get(doc, "error")) {
+		if (a->json)
+			rc_print_json(doc);
+		fprintf(stderr, RC_PROG ": error from reuseportd: %s\n",
+			json_is_string(json_object_get(doc, "error")) ?
+				json_string_value(json_object_get(doc, "error")) : "?");
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static int rc_show(const struct rc_args *a, const char *cmd, rc_render_fn render)
+{
+	json_t *doc = rc_ask(a, cmd);
+	char err[256];
+	int rc = 0;
+
+	if (!doc)
+		return RC_EXIT_FAIL;
+	if (a->json)
+		rc_print_json(doc);
+	else if (render(stdout, doc, err, sizeof(err)) < 0)
+		rc = rc_fail(err);
+	json_decref(doc);
+	return rc;
+}
+
+static int rc_cmd_stats(const struct rc_args *a)
+{
+	return rc_show(a, "stats", rc_render_stats);
+}
+
+static int rc_cmd_workers(const struct rc_args *a)
+{
+	return rc_show(a, "workers", rc_render_workers);
+}
+
+static int rc_cmd_limits(const struct rc_args *a)
+{
+	return rc_show(a, "limits", rc_render_limits);
+}
+
+static int rc_cmd_ping(const struct rc_args *a)
+{
+	return rc_show(a, "ping", rc_render_ping);
+}
+
+static int rc_cmd_connections(const struct rc_args *a)
+{
+	char cmd[64] = "connections";
+
+	if (a->n > 0)
+		snprintf(cmd, sizeof(cmd), "connections %ld", a->n);
+	return rc_show(a, cmd, rc_render_connections);
+}
+
+/* The daemon's own rendering when it has one; otherwise (an older daemon
+ * answers "unknown command") the same text computed from `stats`. */
+static int rc_cmd_prometheus(const struct rc_args *a)
+{
+	struct rc_reply r;
+	char err[512];
+	json_t *doc;
+	int rc = 0;
+
+	if (rc_client_query(a->path, "prometheus", a->timeout_ms, &r, err, sizeof(err)) < 0)
+		return rc_fail(err);
+	if (rc_prom_is_text(r.text, r.len)) {
+		fwrite(r.text, 1, r.len, stdout);
+		rc_reply_free(&r);
+		return 0;
+	}
+	rc_reply_free(&r);
+	doc = rc_ask(a, "stats");
+	if (!doc)
+		return RC_EXIT_FAIL;
+	if (rc_prom_render(stdout, doc, err, sizeof(err)) < 0)
+		rc = rc_fail(err);
+	json_decref(doc);
+	return rc;
+}
+
+static int rc_cmd_top(const struct rc_args *a)
+{
+	struct rc_top_opts o = {
+		.path = a->path,
+		.timeout_ms = a->timeout_ms,
+		.interval = a->interval > 0 ? a->interval : 1.0,
+		.count = a->n,
+		.json = a->json,
+		.force_lines = a->batch,
+	};
+	char err[512];
+
+	if (rc_top_run(&o, err, sizeof(err)) < 0)
+		return rc_fail(err);
+	return 0;
+}
+
+/* Which command takes which of the command options. */
+enum { RC_OPT_N = 1, RC_OPT_I = 2, RC_OPT_B = 4, RC_NO_JSON = 8 };
+
+static const struct {
+	const char *name;
+	int (*run)(const struct rc_args *a);
+	int opts;
+} rc_commands[] = {
+	{ "stats", rc_cmd_stats, 0 },
+	{ "workers", rc_cmd_workers, 0 },
+	{ "connections", rc_cmd_connections, RC_OPT_N },
+	{ "limits", rc_cmd_limits, 0 },
+	{ "ping", rc_cmd_ping, 0 },
+	{ "top", rc_cmd_top, RC_OPT_N | RC_OPT_I | RC_OPT_B },
+	{ "prometheus", rc_cmd_prometheus, RC_NO_JSON },
+};
+
+#define RC_NCOMMANDS (sizeof(rc_commands) / sizeof(rc_commands[0]))
+
+/* --- arguments --- */
+
+static const struct option rc_long_opts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "limit", required_argument, NULL, 'n' },
+	{ "iterations", required_argument, NULL, 'n' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "batch", no_argument, NULL, 'b' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Options may come before or after the command (getopt permutes). Returns
+ * -1 to go on, or an exit status. */
+static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
+{
+	double secs;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:jt:n:i:bhV", rc_long_opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			a->path = optarg;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 't':
+			if (rc_parse_seconds(optarg, 0.001, 3600, &secs) < 0)
+				return rc_usage_error("bad timeout '%s' (seconds, up to 3600)", optarg);
+			a->timeout_ms = (int)ceil(secs * 1000);
+			break;
+		case 'n':
+			if (rc_parse_long(optarg, 1, RC_TOP_COUNT_MAX, &a->n) < 0)
+				return rc_usage_error("bad count '%s' (a positive number)", optarg);
+			*seen |= RC_OPT_N;
+			break;
+		case 'i':
+			if (rc_parse_seconds(optarg, 0.05, 3600, &a->interval) < 0)
+				return rc_usage_error("bad interval '%s' (seconds, 0.05 to 3600)",
+						      optarg);
+			*seen |= RC_OPT_I;
+			break;
+		case 'b':
+			a->batch = 1;
+			*seen |= RC_OPT_B;
+			break;
+		case 'h':
+			rc_usage(stdout);
+			return 0;
+		case 'V':
+			printf(RC_PROG " %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			return rc_usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return rc_usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return rc_usage_error("no command given");
+	a->command = argv[optind];
+	if (optind + 1 < argc)
+		return rc_usage_error("unexpected argument '%s'", argv[optind + 1]);
+	return -1;
+}
+
+static const char *rc_default_socket(void)
+{
+	const char *env = getenv("REUSEPORTD_SOCKET");
+
+	return env && *env ? env : RC_DEFAULT_SOCKET;
+}
+
+int main(int argc, char **argv)
+{
+	struct rc_args a = { .timeout_ms = RC_CLIENT_TIMEOUT_MS };
+	int seen = 0, rc;
+	size_t i;
+
+	rc = rc_parse_args(argc, argv, &a, &seen);
+	if (rc >= 0)
+		return rc;
+	if (!a.path)
+		a.path = rc_default_socket();
+	for (i = 0; i < RC_NCOMMANDS; i++)
+		if (strcmp(a.command, rc_commands[i].name) == 0)
+			break;
+	if (i == RC_NCOMMANDS)
+		return rc_usage_error("unknown command '%s'", a.command);
+	if (seen & ~rc_commands[i].opts)
+		return rc_usage_error("%s: option not valid for this command",
+				      rc_commands[i].name);
+	if (a.json && (rc_commands[i].opts & RC_NO_JSON))
+		return rc_usage_error("%s: is text already; for JSON use 'stats --json'",
+				      rc_commands[i].name);
+	if (rc_commands[i].run == rc_cmd_connections && a.n > RC_CONN_LIMIT_MAX)
+		return rc_usage_error("connections: LIMIT is at most %d", RC_CONN_LIMIT_MAX);
+	rc = rc_commands[i].run(&a);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, RC_PROG ": writing the output: %s\n", strerror(errno));
+		return RC_EXIT_FAIL;
+	}
+	return rc;
+}
