@@ -53,6 +53,8 @@ static int lst_socket(const struct addr *a, int reuseport, char *err,
 
 		snprintf(err, errlen, "cannot listen on %s: %s%s", name,
 			 strerror(e),
+			 e == EADDRINUSE && addr_port(&a->u.sa) == 0 ?
+				 " (no free port left in net.ipv4.ip_local_port_range)" :
 			 e == EADDRINUSE ? " (another process holds this port)" :
 			 e == EACCES ? " (ports below 1024 need root)" : "");
 		close(fd);

@@ -22,6 +22,7 @@
 #define HR_START_MS 10000 /* start-up: until every worker runs */
 #define HR_STOP_MS 10000  /* signal to exit */
 #define HR_QUERY_MS 5000  /* one stats socket exchange */
+#define HR_PORT0_WAIT_MS 45000 /* for a free ephemeral port (see hr_start) */
 
 struct hr_daemon {
 	pid_t pid;       /* master pid (also its process group); 0 if none */
@@ -33,6 +34,7 @@ struct hr_daemon {
 	int status;      /* its exit status (see hr_wait_exit) once reaped */
 	int clean;       /* the test stopped it and it exited 0 */
 	int pidfd;       /* -1 if the kernel has no pidfd_open */
+	int nofile;      /* if > 0: RLIMIT_NOFILE (soft = hard) for the daemon */
 	char dir[64];    /* private temp dir, removed by hr_free */
 	char sock[108];  /* DIR/stats.sock (fits sun_path) */
 	char log[128];   /* DIR/daemon.log: the daemon's stdout + stderr */
@@ -50,7 +52,9 @@ void hr_free(struct hr_daemon *d);
 /* Starts `reuseportd -f -s DIR/stats.sock [-l 127.0.0.1:0] [-w 2] ARGS...`
  * (the bracketed defaults only when ARGS has no -l / -w of its own) and
  * waits until `stats` answers with every configured worker "running".
- * Fills port, ports, nlisten, workers. args: NULL-terminated, may be NULL. */
+ * Fills port, ports, nlisten, workers. args: NULL-terminated, may be NULL.
+ * If port 0 fails only because the host has no free ephemeral port (mass
+ * TIME_WAIT from an earlier run), waits for one and starts again. */
 int hr_start(struct hr_daemon *d, const char *const *args);
 /* Starts the binary with exactly these arguments (after argv[0]), output
  * to DIR/daemon.log, cwd DIR; does not wait for anything. */
@@ -159,6 +163,8 @@ int hr_proc_socket_inodes(pid_t pid, unsigned long *inodes, int max);
 /* How many of a[] appear in b[]; the last such in *which. */
 int hr_count_common(const unsigned long *a, int na, const unsigned long *b,
 		    int nb, unsigned long *which);
+/* CPU time (user + system) pid has used, in clock ticks; -1 if gone. */
+long long hr_proc_cpu_ticks(pid_t pid);
 /* getsockopt(level, name) on the socket with this inode inside process
  * pid (pidfd_getfd). -1 with errno (EPERM, ENOSYS...) if not possible. */
 int hr_remote_sockopt(pid_t pid, unsigned long inode, int level, int name,

@@ -149,6 +149,30 @@ static void test_workers_auto(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+/* "-l PORT" alone means every IPv4 address (0.0.0.0). */
+static void test_listen_port_only(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-l", "0", NULL };
+	char err[256];
+	size_t len = 16;
+	int fd;
+
+	hr_start_ok(d, args);
+	json_t *st = hr_query_ok(d, "stats");
+
+	hr_check(!strcmp(hr_jstr(st, "listen/0/address"), "0.0.0.0"),
+		 "-l 0: expected listen[0].address 0.0.0.0, seen '%s'",
+		 hr_jstr(st, "listen/0/address"));
+	json_decref(st);
+	hr_check(hr_connect_many(AF_INET, d->port, 1, 1, 5000, &fd, err, sizeof(err)) == 0,
+		 "-l 0: expected 127.0.0.1:%d to connect, seen %s", d->port, err);
+	hr_check(hr_echo_many(&fd, 1, &len, 4, 5000, err, sizeof(err)) == 0, "-l 0: echo: %s",
+		 err);
+	close(fd);
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -311,6 +335,9 @@ static void test_stats_socket_path(void **state)
 	hr_check(status == 1,
 		 "second daemon on a live stats socket: expected exit status 1, seen %d; stderr: %s",
 		 status, err);
+	hr_check(strstr(err, d->sock) != NULL,
+		 "second daemon on a live stats socket: expected the message to name %s, seen: %s",
+		 d->sock, err);
 	p = hr_query(d, "ping");
 	hr_check(p && hr_jint(p, "pid") == d->pid,
 		 "ping after the second daemon gave up: expected the first (pid %ld), seen %s",
@@ -336,6 +363,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_listeners_per_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_auto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_port_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_clean_exit, setup, teardown),

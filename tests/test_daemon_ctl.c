@@ -276,6 +276,16 @@ static void test_command_shapes(void **state)
 	json_decref(doc);
 	close(fd);
 
+	doc = ask_line(d, "connections 1000000\n"); /* the largest LIMIT */
+	hr_check(json_is_array(json_object_get(doc, "connections")),
+		 "connections 1000000: expected the connections document, seen %s", hr_jdump(doc));
+	json_decref(doc);
+	/* One command per connection: the second line is not answered. */
+	doc = ask_line(d, "ping\nhelp\n");
+	hr_check(json_is_true(json_object_get(doc, "pong")),
+		 "two lines: expected only the first (ping) answered, seen %s", hr_jdump(doc));
+	json_decref(doc);
+
 	expect_error("foo", ask_line(d, "foo\n"), "foo");
 	expect_error("connections abc", ask_line(d, "connections abc\n"), NULL);
 	expect_error("connections -5", ask_line(d, "connections -5\n"), NULL);
@@ -338,6 +348,11 @@ static void test_junk_and_abuse(void **state)
 			junk[i] = 'x';
 	expect_error("binary junk line", ask(d, junk, sizeof(junk), 0), NULL);
 	expect_error("binary junk then EOF", ask(d, junk, sizeof(junk) - 1, 1), NULL);
+
+	/* Over the 4096-byte line limit, printable and with its newline. */
+	memset(big, 'A', 5000);
+	big[5000] = '\n';
+	expect_error("5000-byte line", ask(d, big, 5001, 0), "too long");
 
 	/* A 1 MiB line: refused at the line limit, not read forever. */
 	memset(big, 'A', sizeof(big) - 1);

@@ -70,7 +70,8 @@ static void test_sigkill_respawn(void **state)
 	unsigned long lst[16], ino_victim = 0, ino_new = 0, ino_w1 = 0;
 	char err[512];
 	struct replaced r = { .id = 0, .restarts = 1 };
-	json_int_t acc0;
+	json_int_t acc0, bytes0;
+	char why[256];
 	pid_t w1;
 	json_t *st, *w;
 
@@ -96,6 +97,7 @@ static void test_sigkill_respawn(void **state)
 	r.old = (pid_t)hr_jint(hr_worker(st, 0), "pid");
 	w1 = (pid_t)hr_jint(hr_worker(st, 1), "pid");
 	acc0 = hr_jint(hr_worker(st, 0), "accepted");
+	bytes0 = hr_jint(hr_worker(st, 0), "bytes_in");
 	json_decref(st);
 	hr_check_int("LISTEN sockets on the port", 2, hr_proc_listeners(AF_INET, d->port, lst, 16));
 	listener_of(r.old, lst, 2, &ino_victim);
@@ -121,6 +123,12 @@ static void test_sigkill_respawn(void **state)
 	hr_check(hr_jint(w, "accepted") >= acc0,
 		 "worker 0 accepted: expected cumulative across respawn (>= %lld), seen %lld",
 		 (long long)acc0, (long long)hr_jint(w, "accepted"));
+	hr_check(hr_jint(w, "bytes_in") >= bytes0,
+		 "worker 0 bytes_in: expected cumulative across respawn (>= %lld), seen %lld",
+		 (long long)bytes0, (long long)hr_jint(w, "bytes_in"));
+	hr_check(hr_totals_are_sum(st, why, sizeof(why)) == 0, "after respawn: %s", why);
+	hr_check_int("totals.bytes_in (every byte the test sent)", NOLD * 50 + NNEW * 80,
+		     hr_jint(st, "totals/bytes_in"));
 	hr_check_int("worker 1 pid (untouched)", w1, hr_jint(hr_worker(st, 1), "pid"));
 	hr_check_int("worker 1 restarts", 0, hr_jint(hr_worker(st, 1), "restarts"));
 	hr_check_int("totals.accepted", NOLD + NNEW, hr_jint(st, "totals/accepted"));
