@@ -100,6 +100,8 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 		}
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
+	size_t wstart = i;
+
 	while (i < len && line[i] != ' ' && line[i] != '\t') {
 		if (wl + 1 < sizeof(word))
 			word[wl] = line[i];
@@ -127,7 +129,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 		if (wl < sizeof(word) && strcasecmp(word, ctl_commands[c].name) == 0)
 			break;
 	if (c == UTIL_ARRAY_LEN(ctl_commands)) {
-		ctl_quote(line, wl, q, sizeof(q));
+		ctl_quote(line + wstart, wl, q, sizeof(q));
 		snprintf(err, errlen, "unknown command '%s' (try 'help')", q);
 		return -1;
 	}

@@ -16,6 +16,7 @@ struct loop {
 	int stop;
 	uint64_t now;
 	int cur, ncur; /* the batch being run: events[cur+1 .. ncur) wait */
+	int in_timers;  /* run_timers is running */
 	struct loop_timer **heap;
 	size_t nheap, capheap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
@@ -167,6 +168,10 @@ int loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms)
 		l->capheap = cap;
 	}
 	t->when = util_now_ms() + delay_ms;
+	/* Armed by a timer callback for "now": wait for the next turn, so a
+	 * timer that re-arms itself with 0 cannot starve the fds. */
+	if (l->in_timers && t->when <= l->now)
+		t->when = l->now + 1;
 	t->idx = l->nheap;
 	l->heap[l->nheap++] = t;
 	heap_up(l, t->idx);
@@ -188,10 +193,9 @@ static int run_timers(struct loop *l)
 {
 	int n = 0;
 
-	/* A timer armed by a callback for "now" waits for the next turn, so a
-	 * callback that re-arms itself with 0 cannot starve the fds. */
 	uint64_t now = l->now;
 
+	l->in_timers = 1;
 	while (l->nheap > 0 && l->heap[0]->when <= now) {
 		struct loop_timer *t = l->heap[0];
 
@@ -199,6 +203,7 @@ static int run_timers(struct loop *l)
 		t->fn(t);
 		n++;
 	}
+	l->in_timers = 0;
 	return n;
 }
 

@@ -1,0 +1,440 @@
+/* test_channel.c - master<->worker frames over a socketpair.
+ *
+ * Both ends run in this one process, each on its own loop, as the master
+ * and a worker would; a "raw" end (a plain fd) stands in for a broken or
+ * slow peer when the test needs to control the bytes on the wire. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "channel.h"
+#include "loop.h"
+#include "util.h"
+
+#define DEADLINE_MS 4000
+#define MAX_MSGS 64
+
+struct msg {
+	uint32_t type;
+	uint64_t seq;
+	size_t len;
+	unsigned char *data;
+};
+
+/* One end: its loop, its channel and what it received. */
+struct end {
+	struct loop *loop;
+	struct chan ch;
+	struct msg msgs[MAX_MSGS];
+	int nmsgs;
+	int closes;
+	int close_after; /* on_msg closes the channel after this many */
+};
+
+static struct end A, B;
+
+static void on_msg(struct chan *ch, const struct chan_hdr *h,
+		   const void *payload)
+{
+	struct end *e = ch->arg;
+	struct msg *m;
+
+	assert_true(e->nmsgs < MAX_MSGS);
+	m = &e->msgs[e->nmsgs++];
+	m->type = h->type;
+	m->seq = h->seq;
+	m->len = h->len;
+	m->data = malloc(h->len ? h->len : 1);
+	assert_non_null(m->data);
+	memcpy(m->data, payload, h->len);
+	if (e->close_after && e->nmsgs == e->close_after)
+		chan_close(ch);
+}
+
+static void on_close(struct chan *ch)
+{
+	struct end *e = ch->arg;
+
+	assert_false(ch->open);
+	e->closes++;
+}
+
+static void end_init(struct end *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->loop = loop_new();
+	assert_non_null(e->loop);
+}
+
+static void end_free(struct end *e)
+{
+	chan_close(&e->ch);
+	for (int i = 0; i < e->nmsgs; i++)
+		free(e->msgs[i].data);
+	loop_free(e->loop);
+	memset(e, 0, sizeof(*e));
+}
+
+/* A and B joined by a socketpair. */
+static int setup_pair(void **state)
+{
+	int sv[2];
+
+	(void)state;
+	end_init(&A);
+	end_init(&B);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if (chan_open(&A.ch, A.loop, sv[0], on_msg, on_close, &A) < 0 ||
+	    chan_open(&B.ch, B.loop, sv[1], on_msg, on_close, &B) < 0)
+		return -1;
+	return 0;
+}
+
+/* B on a channel, and its peer a raw fd the test writes by hand. */
+static int raw_fd = -1;
+
+static int setup_raw(void **state)
+{
+	int sv[2];
+
+	(void)state;
+	end_init(&B);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	raw_fd = sv[0];
+	return chan_open(&B.ch, B.loop, sv[1], on_msg, on_close, &B);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (A.loop)
+		end_free(&A);
+	if (B.loop)
+		end_free(&B);
+	if (raw_fd >= 0)
+		close(raw_fd);
+	raw_fd = -1;
+	return 0;
+}
+
+/* Turns both loops (whichever exist) until done() or the deadline. */
+static void pump(int (*done)(void *), void *arg)
+{
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	while (!done(arg)) {
+		struct pollfd p[2];
+		int n = 0;
+
+		if (util_now_ms() > end)
+			fail_msg("deadline: A has %d messages, B has %d",
+				 A.nmsgs, B.nmsgs);
+		if (A.loop)
+			p[n++] = (struct pollfd){ .fd = loop_fd(A.loop), .events = POLLIN };
+		if (B.loop)
+			p[n++] = (struct pollfd){ .fd = loop_fd(B.loop), .events = POLLIN };
+		poll(p, (nfds_t)n, 20);
+		if (A.loop)
+			assert_true(loop_run_once(A.loop, 0) >= 0);
+		if (B.loop)
+			assert_true(loop_run_once(B.loop, 0) >= 0);
+	}
+}
+
+/* A few turns with nothing expected to happen. */
+static void idle_turns(void)
+{
+	for (int i = 0; i < 5; i++) {
+		if (A.loop)
+			assert_true(loop_run_once(A.loop, 5) >= 0);
+		if (B.loop)
+			assert_true(loop_run_once(B.loop, 5) >= 0);
+	}
+}
+
+static int has_msgs(void *arg)
+{
+	const int *want = arg;
+
+	return A.nmsgs >= want[0] && B.nmsgs >= want[1];
+}
+
+static int b_closed(void *arg)
+{
+	(void)arg;
+	return B.closes > 0;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+}
+
+static void raw_frame(uint32_t type, uint64_t seq, const void *p, uint32_t len)
+{
+	struct chan_hdr h = { type, len, seq };
+
+	write_all(raw_fd, &h, sizeof(h));
+	if (len)
+		write_all(raw_fd, p, len);
+}
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)((i * 13 + i / 509) & 0xff);
+}
+
+/* --- frames both ways --- */
+
+static void test_small_frames(void **state)
+{
+	struct chan_drain d = { .timeout_ms = 1500, .fast = 0 };
+	struct chan_conns_hdr ch = { .total = 7, .count = 2 };
+	static const char recs[] = "record-one|record-two";
+	int want[2] = { 2, 4 };
+
+	(void)state;
+	assert_int_equal(chan_send(&A.ch, CHAN_STATS_REQ, 1, NULL, 0), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_DRAIN, 2, &d, sizeof(d)), 0);
+	assert_int_equal(chan_send2(&A.ch, CHAN_CONNS, 3, &ch, sizeof(ch), recs,
+				    sizeof(recs)), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_READY, UINT64_MAX, "z", 1), 0);
+	assert_int_equal(chan_send(&B.ch, CHAN_READY, 10, NULL, 0), 0);
+	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 11, "stats", 5), 0);
+	pump(has_msgs, want);
+
+	assert_int_equal(B.msgs[0].type, CHAN_STATS_REQ);
+	assert_int_equal(B.msgs[0].seq, 1);
+	assert_int_equal(B.msgs[0].len, 0);
+	assert_int_equal(B.msgs[1].type, CHAN_DRAIN);
+	assert_int_equal(B.msgs[1].seq, 2);
+	assert_int_equal(B.msgs[1].len, sizeof(d));
+	assert_memory_equal(B.msgs[1].data, &d, sizeof(d));
+	/* two parts arrive as one payload */
+	assert_int_equal(B.msgs[2].type, CHAN_CONNS);
+	assert_int_equal(B.msgs[2].len, sizeof(ch) + sizeof(recs));
+	assert_memory_equal(B.msgs[2].data, &ch, sizeof(ch));
+	assert_memory_equal(B.msgs[2].data + sizeof(ch), recs, sizeof(recs));
+	assert_int_equal(B.msgs[3].seq, UINT64_MAX);
+	assert_memory_equal(B.msgs[3].data, "z", 1);
+
+	assert_int_equal(A.msgs[0].type, CHAN_READY);
+	assert_int_equal(A.msgs[0].seq, 10);
+	assert_int_equal(A.msgs[1].type, CHAN_STATS);
+	assert_int_equal(A.msgs[1].len, 5);
+	assert_memory_equal(A.msgs[1].data, "stats", 5);
+
+	idle_turns();
+	assert_int_equal(A.nmsgs, 2);
+	assert_int_equal(B.nmsgs, 4);
+	assert_int_equal(A.closes + B.closes, 0);
+}
+
+/* Payloads far larger than the socket buffer go out as the peer drains,
+ * intact and in order with the small frames around them. */
+static void test_large_frames(void **state)
+{
+	size_t big = (6u << 20) + 123, big2 = 3u << 20;
+	unsigned char *p = malloc(big);
+	int want[2] = { 1, 3 };
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < big; i++)
+		p[i] = pattern(i);
+	assert_int_equal(chan_send(&A.ch, CHAN_STATS_REQ, 1, "a", 1), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_CONNS, 2, p, big), 0);
+	/* more than the socket takes: the rest waits in the queue */
+	assert_true(buf_pending(&A.ch.out) > 0);
+	assert_true(A.ch.w.events & EPOLLOUT);
+	assert_int_equal(chan_send2(&A.ch, CHAN_CONNS, 3, p, big2, "tail", 4), 0);
+	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 4, p, big2), 0);
+	pump(has_msgs, want);
+
+	assert_int_equal(B.msgs[0].seq, 1);
+	assert_int_equal(B.msgs[1].seq, 2);
+	assert_int_equal(B.msgs[1].len, big);
+	assert_memory_equal(B.msgs[1].data, p, big);
+	assert_int_equal(B.msgs[2].seq, 3);
+	assert_int_equal(B.msgs[2].len, big2 + 4);
+	assert_memory_equal(B.msgs[2].data, p, big2);
+	assert_memory_equal(B.msgs[2].data + big2, "tail", 4);
+	assert_int_equal(A.msgs[0].len, big2);
+	assert_memory_equal(A.msgs[0].data, p, big2);
+
+	/* drained: the writer stops asking for EPOLLOUT */
+	idle_turns();
+	assert_int_equal(buf_pending(&A.ch.out), 0);
+	assert_int_equal(A.ch.w.events, EPOLLIN);
+	assert_int_equal(B.ch.w.events, EPOLLIN);
+	free(p);
+}
+
+/* --- a peer writing by hand --- */
+
+static void test_partial_frame_waits(void **state)
+{
+	struct chan_hdr h = { CHAN_STATS, 10, 42 };
+	const char *payload = "0123456789";
+	int want[2] = { 0, 1 };
+
+	(void)state;
+	/* part of a header */
+	write_all(raw_fd, &h, 5);
+	idle_turns();
+	assert_int_equal(B.nmsgs, 0);
+	/* the rest of the header and part of the payload */
+	write_all(raw_fd, (const char *)&h + 5, sizeof(h) - 5);
+	write_all(raw_fd, payload, 4);
+	idle_turns();
+	assert_int_equal(B.nmsgs, 0);
+	assert_true(B.ch.open);
+	/* the rest, and the start of the next frame in the same write */
+	char tail[6 + sizeof(h)];
+	struct chan_hdr h2 = { CHAN_READY, 0, 43 };
+
+	memcpy(tail, payload + 4, 6);
+	memcpy(tail + 6, &h2, sizeof(h2));
+	write_all(raw_fd, tail, sizeof(tail));
+	pump(has_msgs, want);
+	assert_int_equal(B.msgs[0].seq, 42);
+	assert_int_equal(B.msgs[0].len, 10);
+	assert_memory_equal(B.msgs[0].data, payload, 10);
+	want[1] = 2;
+	pump(has_msgs, want);
+	assert_int_equal(B.msgs[1].seq, 43);
+	assert_int_equal(B.msgs[1].len, 0);
+	assert_int_equal(B.closes, 0);
+}
+
+/* A length up to the limit is a big answer still on its way. */
+static void test_frame_at_limit_waits(void **state)
+{
+	struct chan_hdr h = { CHAN_CONNS, CHAN_MAX_FRAME, 1 };
+
+	(void)state;
+	write_all(raw_fd, &h, sizeof(h));
+	write_all(raw_fd, "abc", 3);
+	idle_turns();
+	assert_true(B.ch.open);
+	assert_int_equal(B.closes, 0);
+	assert_int_equal(B.nmsgs, 0);
+}
+
+/* A length beyond it is a broken peer: the channel closes, on_close is
+ * called once, and nothing is delivered. */
+static void test_oversize_closes(void **state)
+{
+	struct chan_hdr h = { CHAN_STATS, CHAN_MAX_FRAME + 1, 7 };
+
+	(void)state;
+	raw_frame(CHAN_READY, 1, "ok", 2);
+	write_all(raw_fd, &h, sizeof(h));
+	pump(b_closed, NULL);
+	assert_false(B.ch.open);
+	assert_int_equal(B.closes, 1);
+	assert_int_equal(B.nmsgs, 1); /* the good frame before it */
+	assert_int_equal(B.msgs[0].seq, 1);
+	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 2, "x", 1), -1);
+	idle_turns();
+	assert_int_equal(B.closes, 1);
+
+	/* the peer sees the close */
+	char c;
+
+	assert_int_equal(read(raw_fd, &c, 1), 0);
+}
+
+static void test_eof_closes(void **state)
+{
+	(void)state;
+	raw_frame(CHAN_STATS, 5, "last", 4);
+	close(raw_fd);
+	raw_fd = -1;
+	pump(b_closed, NULL);
+	assert_int_equal(B.closes, 1);
+	assert_false(B.ch.open);
+	/* what the peer wrote before it went is not lost */
+	assert_int_equal(B.nmsgs, 1);
+	assert_memory_equal(B.msgs[0].data, "last", 4);
+	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 6, NULL, 0), -1);
+	chan_close(&B.ch); /* twice is harmless */
+	assert_int_equal(B.closes, 1);
+}
+
+/* Sending to a peer that is gone fails and reports the close. */
+static void test_send_to_gone_peer(void **state)
+{
+	(void)state;
+	close(raw_fd);
+	raw_fd = -1;
+	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 1, "x", 1), -1);
+	assert_false(B.ch.open);
+	assert_int_equal(B.closes, 1);
+}
+
+/* on_msg may close the channel while more frames wait in the buffer. */
+static void test_close_inside_on_msg(void **state)
+{
+	(void)state;
+	B.close_after = 1;
+	raw_frame(CHAN_STATS, 1, "one", 3);
+	raw_frame(CHAN_STATS, 2, "two", 3);
+	raw_frame(CHAN_STATS, 3, "six", 3);
+	idle_turns();
+	assert_int_equal(B.nmsgs, 1);
+	assert_false(B.ch.open);
+	assert_int_equal(B.closes, 0); /* closed by its owner, not by a fault */
+}
+
+/* A dead worker's last words: everything it wrote is delivered, and the
+ * EOF after it does not call on_close. */
+static void test_read_all(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		raw_frame(CHAN_STATS, (uint64_t)i, &i, sizeof(i));
+	close(raw_fd);
+	raw_fd = -1;
+	chan_read_all(&B.ch);
+	assert_int_equal(B.nmsgs, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(B.msgs[i].seq, (uint64_t)i);
+		assert_memory_equal(B.msgs[i].data, &i, sizeof(i));
+	}
+	assert_int_equal(B.closes, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_small_frames, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_large_frames, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_frame_waits, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_at_limit_waits, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_oversize_closes, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_eof_closes, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_send_to_gone_peer, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_close_inside_on_msg, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_read_all, setup_raw, teardown),
+	};
+
+	/* as in the daemon (master.c): a write to a closed peer is EPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,594 @@
+/* test_conn.c - a worker's connection pool, driven by the echo protocol
+ * over real socketpairs and TCP loopback connections: the data, the
+ * back-pressure, the counters and the cap. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "conn.h"
+#include "loop.h"
+#include "proto.h"
+#include "stats.h"
+#include "util.h"
+
+#define DEADLINE_MS 4000
+#define NSLOTS 1024
+
+static struct loop *L;
+static struct conn_pool pool;
+static struct stats_counters st;
+static int slot_frees;
+
+static void on_slot_free(void *arg)
+{
+	assert_ptr_equal(arg, &slot_frees);
+	slot_frees++;
+}
+
+static int setup_cap(int max_active)
+{
+	memset(&st, 0, sizeof(st));
+	slot_frees = 0;
+	L = loop_new();
+	if (!L || conn_pool_init(&pool, L, &proto_echo, &st, NSLOTS, max_active) < 0)
+		return -1;
+	pool.on_slot_free = on_slot_free;
+	pool.arg = &slot_frees;
+	pool.worker_id = 3;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return setup_cap(100);
+}
+
+static int setup_cap2(void **state)
+{
+	(void)state;
+	return setup_cap(2);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	conn_pool_free(&pool);
+	loop_free(L);
+	L = NULL;
+	return 0;
+}
+
+static struct conn *conn_of(int fd)
+{
+	assert_true(fd >= 0 && fd < pool.nslots);
+	return &pool.slots[fd];
+}
+
+static void turns(int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_true(loop_run_once(L, 5) >= 0);
+}
+
+static unsigned char pattern(size_t i)
+{
+	return (unsigned char)((i * 31 + i / 1021) & 0xff);
+}
+
+/* A socketpair: [0] for the pool, [1] the client. */
+static void unix_pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+					    SOCK_CLOEXEC, 0, sv), 0);
+}
+
+/* A TCP loopback connection with small buffers (so that they fill
+ * quickly): *srv for the pool, *cli the client; both non-blocking. */
+static void tcp_pair(int *srv, int *cli, int bufsz)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bufsz) {
+		/* set before the handshake, so that the window is small */
+		setsockopt(l, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		setsockopt(l, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	}
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*cli >= 0);
+	if (bufsz) {
+		setsockopt(*cli, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		setsockopt(*cli, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	}
+	assert_int_equal(connect(*cli, (struct sockaddr *)&a, sizeof(a)), 0);
+	*srv = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	assert_true(*srv >= 0);
+	assert_int_equal(util_set_nonblock(*cli), 0);
+	close(l);
+}
+
+/* Turns the loop and reads the client until want bytes came back. */
+static void read_back(int cli, unsigned char *out, size_t want)
+{
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n;
+
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %zu bytes echoed", got, want);
+		assert_true(loop_run_once(L, 5) >= 0);
+		n = read(cli, out + got, want - got);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+static void wait_closed(uint64_t closed)
+{
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	while (st.closed < closed) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %llu closed, waiting for %llu",
+				 (unsigned long long)st.closed,
+				 (unsigned long long)closed);
+		assert_true(loop_run_once(L, 10) >= 0);
+	}
+}
+
+/* The peer sees the end of the stream (EOF or reset). */
+static void assert_peer_closed(int cli)
+{
+	struct pollfd p = { .fd = cli, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+	n = read(cli, &c, 1);
+	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
+}
+
+/* --- tests --- */
+
+static void test_struct_size(void **state)
+{
+	(void)state;
+	/* An idle connection costs this struct and nothing else: it is the
+	 * daemon's memory per connection. */
+	/* The budget is 128 bytes of daemon memory per idle connection
+	 * (README, "Memory per connection"); the struct is most of it. */
+	if (sizeof(struct conn) > 80)
+		fail_msg("sizeof(struct conn) is %zu, more than 80 bytes",
+			 sizeof(struct conn));
+}
+
+static void test_echo_unix(void **state)
+{
+	int sv[2];
+	unsigned char buf[64];
+	struct conn *c;
+
+	(void)state;
+	unix_pair(sv);
+	assert_int_equal(conn_open(&pool, sv[0]), 0);
+	c = conn_of(sv[0]);
+	assert_non_null(c->w.fn);
+	assert_int_equal(conn_fd(c), sv[0]);
+	assert_ptr_equal(conn_pool_of(c), &pool);
+	assert_int_equal(pool.active, 1);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(st.active, 1);
+	assert_false(conn_has_output(c));
+
+	assert_int_equal(write(sv[1], "hello", 5), 5);
+	read_back(sv[1], buf, 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(c->bytes_in, 5);
+	assert_int_equal(c->bytes_out, 5);
+	assert_int_equal(st.bytes_in, 5);
+	assert_int_equal(st.bytes_out, 5);
+
+	/* the peer leaves: the connection is closed and counted */
+	close(sv[1]);
+	wait_closed(1);
+	assert_null(c->w.fn);
+	assert_int_equal(pool.active, 0);
+	assert_int_equal(st.active, 0);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(slot_frees, 1);
+	assert_int_equal(st.rejected, 0);
+	/* the fd was closed with it */
+	assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+}
+
+/* Data larger than one read, written and read concurrently, comes back
+ * intact and in order, on several connections at once. */
+static void test_echo_many_tcp(void **state)
+{
+	enum { NC = 4, SIZE = 300000 };
+	int srv[NC], cli[NC];
+	size_t sent[NC] = { 0 }, got[NC] = { 0 };
+	unsigned char *in = malloc(SIZE), *out = malloc(SIZE);
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+	int done = 0;
+
+	(void)state;
+	assert_non_null(in);
+	assert_non_null(out);
+	for (size_t i = 0; i < SIZE; i++)
+		out[i] = pattern(i);
+	for (int k = 0; k < NC; k++) {
+		tcp_pair(&srv[k], &cli[k], 0);
+		assert_int_equal(conn_open(&pool, srv[k]), 0);
+	}
+	while (done < NC) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %d of %d connections done", done, NC);
+		for (int k = 0; k < NC; k++) {
+			ssize_t n;
+
+			if (sent[k] < SIZE) {
+				n = write(cli[k], out + sent[k],
+					  UTIL_MIN((size_t)20000, SIZE - sent[k]));
+				if (n > 0)
+					sent[k] += (size_t)n;
+			}
+			if (got[k] < SIZE) {
+				n = read(cli[k], in, SIZE - got[k]);
+				if (n > 0) {
+					if (memcmp(in, out + got[k], (size_t)n))
+						fail_msg("connection %d: bad data at %zu",
+							 k, got[k]);
+					got[k] += (size_t)n;
+					done += got[k] == SIZE;
+				}
+			}
+		}
+		assert_true(loop_run_once(L, 1) >= 0);
+	}
+	assert_int_equal(st.bytes_in, (uint64_t)NC * SIZE);
+	assert_int_equal(st.bytes_out, (uint64_t)NC * SIZE);
+	for (int k = 0; k < NC; k++) {
+		assert_int_equal(conn_of(srv[k])->bytes_in, SIZE);
+		assert_int_equal(conn_of(srv[k])->bytes_out, SIZE);
+		close(cli[k]);
+	}
+	wait_closed(NC);
+	assert_int_equal(st.accepted, NC);
+	assert_int_equal(st.active, 0);
+	free(in);
+	free(out);
+}
+
+/* A peer that writes but does not read: the echo output that the socket
+ * refuses is queued, and the connection stops reading (EPOLLIN dropped)
+ * until the peer takes it. */
+static void test_back_pressure(void **state)
+{
+	enum { CHUNK = 16384, MAX = 8 << 20 };
+	unsigned char *out = malloc(MAX), *in = malloc(MAX);
+	uint64_t end = util_now_ms() + DEADLINE_MS, bytes_in;
+	size_t sent = 0, got = 0;
+	int srv, cli, blocked = 0;
+	struct conn *c;
+
+	(void)state;
+	assert_non_null(out);
+	assert_non_null(in);
+	for (size_t i = 0; i < MAX; i++)
+		out[i] = pattern(i);
+	tcp_pair(&srv, &cli, 4096);
+	assert_int_equal(conn_open(&pool, srv), 0);
+	c = conn_of(srv);
+
+	/* write until both directions are full */
+	while (!(conn_has_output(c) && blocked)) {
+		ssize_t n;
+
+		if (util_now_ms() > end || sent + CHUNK > MAX)
+			fail_msg("no back-pressure after %zu bytes", sent);
+		n = write(cli, out + sent, CHUNK);
+		blocked = n < 0 && errno == EAGAIN;
+		if (n > 0)
+			sent += (size_t)n;
+		assert_true(loop_run_once(L, 5) >= 0);
+	}
+	assert_true(conn_has_output(c));
+	assert_int_equal(c->w.events, EPOLLOUT);
+	assert_false(c->w.events & EPOLLIN);
+	assert_true(c->out->len > c->out->off);
+	assert_true(c->out->len <= CONN_SCRATCH_LEN);
+
+	/* nothing more is read while the output waits */
+	bytes_in = st.bytes_in;
+	turns(10);
+	assert_int_equal(st.bytes_in, bytes_in);
+	assert_true(conn_has_output(c));
+	assert_true(st.bytes_out < st.bytes_in);
+
+	/* the peer reads: everything comes back, in order */
+	while (got < sent) {
+		ssize_t n;
+
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %zu bytes back", got, sent);
+		assert_true(loop_run_once(L, 2) >= 0);
+		n = read(cli, in + got, sent - got);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	assert_memory_equal(in, out, sent);
+	turns(2);
+	assert_false(conn_has_output(c));
+	assert_int_equal(c->w.events, EPOLLIN); /* reading again */
+	assert_int_equal(st.bytes_in, sent);
+	assert_int_equal(st.bytes_out, sent);
+	assert_int_equal(c->bytes_in, sent);
+	assert_int_equal(c->bytes_out, sent);
+
+	/* and it still echoes */
+	assert_int_equal(write(cli, "again", 5), 5);
+	read_back(cli, in, 5);
+	assert_memory_equal(in, "again", 5);
+	close(cli);
+	wait_closed(1);
+	free(out);
+	free(in);
+}
+
+/* A peer that goes away with output queued for it: the write fails and
+ * the connection is closed, its buffer freed (AddressSanitizer checks). */
+static void test_peer_gone_with_output(void **state)
+{
+	unsigned char chunk[16384];
+	int srv, cli;
+	struct conn *c;
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	(void)state;
+	memset(chunk, 'q', sizeof(chunk));
+	tcp_pair(&srv, &cli, 4096);
+	assert_int_equal(conn_open(&pool, srv), 0);
+	c = conn_of(srv);
+	while (!conn_has_output(c)) {
+		assert_true(util_now_ms() < end);
+		if (write(cli, chunk, sizeof(chunk)) < 0)
+			assert_int_equal(errno, EAGAIN);
+		assert_true(loop_run_once(L, 5) >= 0);
+	}
+	close(cli); /* unread data: a reset */
+	wait_closed(1);
+	assert_null(c->w.fn);
+	assert_null(c->out);
+	assert_int_equal(pool.active, 0);
+}
+
+/* At max_active, conn_open refuses (the caller closes the fd) and counts
+ * the rejection; a freed slot takes the next one. */
+static void test_cap(void **state)
+{
+	int a[2], b[2], d[2], e[2];
+	char buf[8];
+
+	(void)state;
+	unix_pair(a);
+	unix_pair(b);
+	unix_pair(d);
+	assert_int_equal(conn_open(&pool, a[0]), 0);
+	assert_false(conn_pool_full(&pool));
+	assert_int_equal(conn_open(&pool, b[0]), 0);
+	assert_true(conn_pool_full(&pool));
+	assert_int_equal(conn_open(&pool, d[0]), -1);
+	assert_int_equal(st.rejected, 1);
+	assert_int_equal(st.accepted, 2);
+	assert_int_equal(st.active, 2);
+	assert_int_equal(pool.active, 2);
+	assert_null(conn_of(d[0])->w.fn);
+	close(d[0]);
+	close(d[1]);
+
+	/* the two admitted still work */
+	assert_int_equal(write(b[1], "ok", 2), 2);
+	read_back(b[1], (unsigned char *)buf, 2);
+	assert_memory_equal(buf, "ok", 2);
+
+	conn_close(conn_of(a[0]));
+	assert_int_equal(st.closed, 1);
+	assert_int_equal(slot_frees, 1);
+	assert_false(conn_pool_full(&pool));
+	conn_close(conn_of(a[0])); /* a free slot: nothing happens */
+	assert_int_equal(st.closed, 1);
+	assert_peer_closed(a[1]);
+	close(a[1]);
+
+	unix_pair(e);
+	assert_int_equal(conn_open(&pool, e[0]), 0);
+	assert_int_equal(st.accepted, 3);
+	assert_int_equal(st.rejected, 1);
+	assert_true(conn_pool_full(&pool));
+	close(b[1]);
+	close(e[1]);
+	wait_closed(3);
+	assert_int_equal(st.active, 0);
+}
+
+/* An fd beyond the table is refused as well. */
+static void test_fd_beyond_table(void **state)
+{
+	int sv[2], big;
+
+	(void)state;
+	unix_pair(sv);
+	big = fcntl(sv[0], F_DUPFD_CLOEXEC, NSLOTS);
+	assert_true(big >= NSLOTS);
+	assert_int_equal(conn_open(&pool, big), -1);
+	assert_int_equal(st.rejected, 1);
+	assert_int_equal(st.accepted, 0);
+	close(big);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_describe(void **state)
+{
+	struct sockaddr_in srv_a, cli_a;
+	socklen_t len = sizeof(srv_a);
+	struct stats_conn rec;
+	int srv, cli;
+	unsigned char buf[4];
+
+	(void)state;
+	tcp_pair(&srv, &cli, 0);
+	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(write(cli, "abc", 3), 3);
+	read_back(cli, buf, 3);
+	assert_int_equal(getsockname(srv, (struct sockaddr *)&srv_a, &len), 0);
+	len = sizeof(cli_a);
+	assert_int_equal(getsockname(cli, (struct sockaddr *)&cli_a, &len), 0);
+
+	conn_describe(conn_of(srv), loop_now(L) + 250, &rec);
+	assert_int_equal(rec.worker, 3);
+	assert_int_equal(rec.local.sa.sa_family, AF_INET);
+	assert_int_equal(rec.local.in4.sin_port, srv_a.sin_port);
+	assert_int_equal(rec.local.in4.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_int_equal(rec.remote.in4.sin_port, cli_a.sin_port);
+	assert_int_equal(rec.tcp_state, TCP_ESTABLISHED);
+	assert_true(rec.age_ms >= 250);
+	assert_int_equal(rec.bytes_in, 3);
+	assert_int_equal(rec.bytes_out, 3);
+	close(cli);
+	wait_closed(1);
+}
+
+static int count_conn(struct conn *c, void *arg)
+{
+	int *n = arg;
+
+	assert_non_null(c->w.fn);
+	return ++*n == 2; /* stop after the second */
+}
+
+static void test_foreach(void **state)
+{
+	int p[4][2], n = 0;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		unix_pair(p[i]);
+		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+	}
+	conn_close(conn_of(p[1][0]));
+	conn_foreach(&pool, count_conn, &n);
+	assert_int_equal(n, 2);
+	n = -100; /* never reaches 2: visits all three open ones */
+	conn_foreach(&pool, count_conn, &n);
+	assert_int_equal(n, -97);
+	for (int i = 0; i < 4; i++)
+		close(p[i][1]);
+}
+
+/* With no on_timeout (echo), an expired timeout closes the connection;
+ * a cleared one does not. */
+static void test_timeout_closes(void **state)
+{
+	int a[2], b[2];
+	/* deadlines count from the loop's cached time */
+	uint64_t start = loop_now(L);
+
+	(void)state;
+	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 30);
+	unix_pair(a);
+	unix_pair(b);
+	assert_int_equal(conn_open(&pool, a[0]), 0);
+	assert_int_equal(conn_open(&pool, b[0]), 0);
+	conn_timeout(conn_of(a[0]), CONN_TMO_KEEPALIVE);
+	conn_timeout(conn_of(b[0]), CONN_TMO_KEEPALIVE);
+	assert_int_equal(conn_of(a[0])->tmo, CONN_TMO_KEEPALIVE);
+	conn_timeout(conn_of(b[0]), CONN_TMO_NONE);
+	assert_int_equal(conn_of(b[0])->tmo, CONN_TMO_NONE);
+
+	wait_closed(1);
+	assert_true(util_now_ms() >= start + 30);
+	assert_null(conn_of(a[0])->w.fn);
+	assert_peer_closed(a[1]);
+	/* well past the deadline, b is still open */
+	while (util_now_ms() < start + 100)
+		turns(1);
+	assert_non_null(conn_of(b[0])->w.fn);
+	assert_int_equal(st.closed, 1);
+
+	/* a kind without a duration is no timeout at all */
+	conn_timeout(conn_of(b[0]), CONN_TMO_HEADER);
+	assert_int_equal(conn_of(b[0])->tmo, CONN_TMO_NONE);
+	close(a[1]);
+	close(b[1]);
+	wait_closed(2);
+}
+
+/* Freeing the pool closes what is left. */
+static void test_pool_free_closes_all(void **state)
+{
+	int p[3][2];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		unix_pair(p[i]);
+		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+	}
+	conn_pool_close_all(&pool);
+	assert_int_equal(pool.active, 0);
+	assert_int_equal(st.closed, 3);
+	assert_int_equal(st.active, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_peer_closed(p[i][1]);
+		close(p[i][1]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_struct_size),
+		cmocka_unit_test_setup_teardown(test_echo_unix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_gone_with_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap, setup_cap2, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

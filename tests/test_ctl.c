@@ -1,0 +1,602 @@
+/* test_ctl.c - the stats socket: command parsing (table-driven) and a
+ * real server on a temporary socket path, driven by a client in this
+ * process while the test turns the server's loop. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "ctl.h"
+#include "loop.h"
+#include "stats.h"
+#include "util.h"
+
+#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define S(lit) lit, sizeof(lit) - 1
+#define DEADLINE_MS 4000
+
+/* --- ctl_parse --- */
+
+struct parse_case {
+	const char *line;
+	size_t len;
+	int ok;
+	enum ctl_kind kind;
+	uint64_t limit;
+	const char *err; /* exact message when refused */
+};
+
+static const struct parse_case parse_cases[] = {
+	{ S(""), 1, CTL_STATS, 0, NULL },
+	{ S("stats"), 1, CTL_STATS, 0, NULL },
+	{ S("STATS"), 1, CTL_STATS, 0, NULL },
+	{ S("Stats"), 1, CTL_STATS, 0, NULL },
+	{ S(" workers "), 1, CTL_WORKERS, 0, NULL },
+	{ S("\tworkers\t"), 1, CTL_WORKERS, 0, NULL },
+	{ S("limits"), 1, CTL_LIMITS, 0, NULL },
+	{ S("ping"), 1, CTL_PING, 0, NULL },
+	{ S("help"), 1, CTL_HELP, 0, NULL },
+	{ S("prometheus"), 1, CTL_PROMETHEUS, 0, NULL },
+	{ S("connections"), 1, CTL_CONNECTIONS, CTL_CONNECTIONS_DEFAULT, NULL },
+	{ S("connections 5"), 1, CTL_CONNECTIONS, 5, NULL },
+	{ S("CONNECTIONS  7 "), 1, CTL_CONNECTIONS, 7, NULL },
+	{ S("connections 1"), 1, CTL_CONNECTIONS, 1, NULL },
+	{ S("connections 1000000"), 1, CTL_CONNECTIONS, CTL_CONNECTIONS_MAX, NULL },
+	/* a line from a Windows-ish client */
+	{ S("stats\r"), 1, CTL_STATS, 0, NULL },
+	{ S("connections 3\r"), 1, CTL_CONNECTIONS, 3, NULL },
+	{ S("\r"), 1, CTL_STATS, 0, NULL },
+	{ S("   "), 1, CTL_STATS, 0, NULL },
+	{ S("connections 0"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections -1"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections +5"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections abc"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 5x"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 1000001"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 99999999999"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 99999999999999999999999999"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 1111111111111111111111111111111111111111111111"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 5 6"), 0, 0, 0, "connections: too many arguments" },
+	{ S("ping extra"), 0, 0, 0, "ping: takes no argument" },
+	{ S("stats now please"), 0, 0, 0, "stats: too many arguments" },
+	{ S("bogus"), 0, 0, 0, "unknown command 'bogus' (try 'help')" },
+	{ S("bogus arg"), 0, 0, 0, "unknown command 'bogus' (try 'help')" },
+	{ S("stat"), 0, 0, 0, "unknown command 'stat' (try 'help')" },
+	{ S("statsx"), 0, 0, 0, "unknown command 'statsx' (try 'help')" },
+	/* quotes in the name cannot break out of the quoted echo */
+	{ S("it's"), 0, 0, 0, "unknown command 'it\\x27s' (try 'help')" },
+	/* a command name longer than any command */
+	/* the name is quoted from where it starts, not from the line's
+	 * leading blanks */
+	{ S("  bogus"), 0, 0, 0, "unknown command 'bogus' (try 'help')" },
+	{ S("\tbogus x"), 0, 0, 0, "unknown command 'bogus' (try 'help')" },
+	/* a name longer than any command: quoted, cut to a bounded length */
+	{ S("connectionsconnectionsconnectionsconnections"), 0, 0, 0,
+	  "unknown command 'connectionsconnectionsconnectionsconnection' (try 'help')" },
+};
+
+/* Inputs that are not text at all: refused with a printable message. */
+static const struct {
+	const char *line;
+	size_t len;
+} junk_cases[] = {
+	{ S("\x01\x02\x03") },
+	{ S("stats\x00") },
+	{ S("\xff\xfe\xfd\xfc") },
+	{ S("ping\x1b[2J") },
+	{ S("stats\n") },
+	{ S("\x80stats") },
+	{ S("GET / HTTP/1.1\r\nHost: x\r\n") },
+};
+
+/* Parses from a heap block of exactly len bytes: the real line sits in a
+ * socket buffer without a NUL after it, and AddressSanitizer sees a read
+ * past its end. */
+static int parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
+		 size_t errlen)
+{
+	char *copy = malloc(len ? len : 1);
+	int r;
+
+	assert_non_null(copy);
+	memcpy(copy, line, len);
+	r = ctl_parse(copy, len, cmd, err, errlen);
+	free(copy);
+	return r;
+}
+
+static void test_parse_table(void **state)
+{
+	int bad = 0;
+
+	(void)state;
+	/* every case is checked and every mismatch printed, then the test
+	 * fails if there was one */
+	for (size_t i = 0; i < N_ELEM(parse_cases); i++) {
+		const struct parse_case *t = &parse_cases[i];
+		struct ctl_cmd cmd;
+		char err[256] = "";
+		int r = parse(t->line, t->len, &cmd, err, sizeof(err));
+
+		if (t->ok && r != 0) {
+			print_error("'%s' refused: %s\n", t->line, err);
+			bad++;
+		} else if (t->ok && (cmd.kind != t->kind ||
+				     (t->kind == CTL_CONNECTIONS &&
+				      cmd.limit != t->limit))) {
+			print_error("'%s': kind %d limit %llu, expected %d %llu\n",
+				    t->line, (int)cmd.kind,
+				    (unsigned long long)cmd.limit, (int)t->kind,
+				    (unsigned long long)t->limit);
+			bad++;
+		} else if (!t->ok && r != -1) {
+			print_error("'%s' accepted\n", t->line);
+			bad++;
+		} else if (!t->ok && strcmp(err, t->err) != 0) {
+			print_error("'%s': error \"%s\", expected \"%s\"\n",
+				    t->line, err, t->err);
+			bad++;
+		}
+	}
+	assert_int_equal(bad, 0);
+}
+
+static void test_parse_junk(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < N_ELEM(junk_cases); i++) {
+		struct ctl_cmd cmd;
+		char err[256] = "";
+
+		assert_int_equal(parse(junk_cases[i].line, junk_cases[i].len, &cmd,
+				       err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "malformed command"));
+		/* the message is fit for a JSON string and a terminal */
+		for (const char *p = err; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				fail_msg("case %zu: byte 0x%02x in '%s'", i,
+					 (unsigned char)*p, err);
+	}
+}
+
+/* A small error buffer is never overrun. */
+static void test_parse_small_err(void **state)
+{
+	(void)state;
+	for (size_t len = 1; len < 40; len++) {
+		char *err = malloc(len);
+		struct ctl_cmd cmd;
+
+		assert_non_null(err);
+		assert_int_equal(parse(S("definitely-not-a-command"), &cmd, err,
+				       len), -1);
+		assert_int_equal(strlen(err), len - 1);
+		assert_int_equal(parse(S("\x01\x02\x03\x04\x05\x06"), &cmd, err,
+				       len), -1);
+		assert_true(strlen(err) <= len - 1);
+		free(err);
+	}
+}
+
+/* --- the server --- */
+
+static char dir[64];
+static char sock_path[100];
+static struct loop *srv_loop;
+static int handled;
+static struct ctl_cmd last_cmd;
+static struct ctl_client *held; /* a client answered later */
+static int hold_next;
+
+static void handler(void *arg, struct ctl_client *cl, const struct ctl_cmd *cmd)
+{
+	assert_ptr_equal(arg, &handled);
+	handled++;
+	last_cmd = *cmd;
+	if (hold_next) {
+		held = cl;
+		return;
+	}
+	ctl_reply(cl, json_pack("{s:s, s:I}", "answer", "yes", "limit",
+				(json_int_t)cmd->limit));
+}
+
+static int setup_server(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_ctl.XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(sock_path, sizeof(sock_path), "%s/s.sock", dir);
+	srv_loop = loop_new();
+	handled = 0;
+	held = NULL;
+	hold_next = 0;
+	return srv_loop ? 0 : -1;
+}
+
+static int teardown_server(void **state)
+{
+	(void)state;
+	unlink(sock_path);
+	rmdir(dir);
+	loop_free(srv_loop);
+	srv_loop = NULL;
+	return 0;
+}
+
+static struct ctl *open_ctl(void)
+{
+	char err[256] = "";
+	struct ctl *c = ctl_open(srv_loop, sock_path, 0660, handler, &handled,
+				 err, sizeof(err));
+
+	if (!c)
+		fail_msg("ctl_open: %s", err);
+	return c;
+}
+
+static int client_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(util_set_nonblock(fd), 0);
+	return fd;
+}
+
+/* Turns the server's loop and reads the client until the server closes
+ * it; returns the answer (malloc'd, NUL-terminated). */
+static char *client_read_all(int fd)
+{
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+	size_t len = 0, cap = 1024;
+	char *out = malloc(cap);
+
+	assert_non_null(out);
+	for (;;) {
+		ssize_t n;
+
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu bytes, no close", len);
+		assert_true(loop_run_once(srv_loop, 10) >= 0);
+		if (len + 1 == cap) {
+			cap *= 2;
+			out = realloc(out, cap);
+			assert_non_null(out);
+		}
+		n = read(fd, out + len, cap - len - 1);
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EAGAIN) {
+			/* a reset after the answer still ends it */
+			assert_int_equal(errno, ECONNRESET);
+			break;
+		}
+		if (n > 0)
+			len += (size_t)n;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* Sends text, then reads the whole answer. */
+static char *ask(const char *text, size_t len, int shut)
+{
+	int fd = client_connect();
+	char *ans;
+
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	if (shut)
+		shutdown(fd, SHUT_WR);
+	ans = client_read_all(fd);
+	close(fd);
+	return ans;
+}
+
+/* The answer is one JSON document and a newline. */
+static json_t *parse_answer(const char *ans)
+{
+	size_t len = strlen(ans);
+	json_error_t e;
+	json_t *doc;
+
+	assert_true(len > 1);
+	assert_int_equal(ans[len - 1], '\n');
+	assert_null(memchr(ans, '\n', len - 1));
+	doc = json_loadb(ans, len - 1, 0, &e);
+	if (!doc)
+		fail_msg("not JSON (%s): %s", e.text, ans);
+	return doc;
+}
+
+static void test_round_trip(void **state)
+{
+	struct ctl *c = open_ctl();
+	struct stat st;
+	char *ans;
+	json_t *doc;
+
+	(void)state;
+	assert_int_equal(lstat(sock_path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0660);
+
+	ans = ask(S("connections 5\n"), 0);
+	doc = parse_answer(ans);
+	assert_string_equal(json_string_value(json_object_get(doc, "answer")),
+			    "yes");
+	assert_int_equal(json_integer_value(json_object_get(doc, "limit")), 5);
+	assert_int_equal(handled, 1);
+	assert_int_equal(last_cmd.kind, CTL_CONNECTIONS);
+	json_decref(doc);
+	free(ans);
+
+	/* exactly the compact document and a newline */
+	ans = ask(S("ping\r\n"), 0);
+	assert_string_equal(ans, "{\"answer\":\"yes\",\"limit\":0}\n");
+	assert_int_equal(last_cmd.kind, CTL_PING);
+	free(ans);
+
+	/* EOF ends the line too (printf stats | nc -U) */
+	ans = ask(S("workers"), 1);
+	doc = parse_answer(ans);
+	assert_int_equal(last_cmd.kind, CTL_WORKERS);
+	assert_int_equal(handled, 3);
+	json_decref(doc);
+	free(ans);
+
+	/* an empty line asks for stats */
+	ans = ask(S("\n"), 0);
+	assert_int_equal(last_cmd.kind, CTL_STATS);
+	assert_int_equal(handled, 4);
+	free(ans);
+
+	ctl_close(c);
+	assert_int_equal(lstat(sock_path, &st), -1); /* removed */
+	assert_int_equal(errno, ENOENT);
+}
+
+static void test_errors_answered(void **state)
+{
+	struct ctl *c = open_ctl();
+	char *ans, *big;
+	json_t *doc;
+
+	(void)state;
+	ans = ask(S("bogus\n"), 0);
+	doc = parse_answer(ans);
+	assert_string_equal(json_string_value(json_object_get(doc, "error")),
+			    "unknown command 'bogus' (try 'help')");
+	assert_int_equal(json_object_size(doc), 1);
+	json_decref(doc);
+	free(ans);
+
+	ans = ask(S("\x01\x02junk\xff\n"), 0);
+	doc = parse_answer(ans);
+	assert_non_null(strstr(json_string_value(json_object_get(doc, "error")),
+			       "malformed command"));
+	json_decref(doc);
+	free(ans);
+
+	/* more than a line's worth without a newline */
+	big = malloc(CTL_MAX_LINE + 100);
+	assert_non_null(big);
+	memset(big, 'a', CTL_MAX_LINE + 100);
+	ans = ask(big, CTL_MAX_LINE + 100, 0);
+	doc = parse_answer(ans);
+	assert_string_equal(json_string_value(json_object_get(doc, "error")),
+			    "command too long");
+	json_decref(doc);
+	free(ans);
+	free(big);
+
+	/* the handler never saw any of these */
+	assert_int_equal(handled, 0);
+
+	/* a client that connects and leaves costs nothing */
+	close(client_connect());
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	assert_int_equal(handled, 0);
+	ctl_close(c);
+}
+
+/* The handler may keep the client and answer later (the workers'
+ * counters take a round trip). */
+static void test_async_reply(void **state)
+{
+	struct ctl *c = open_ctl();
+	int fd;
+	char *ans;
+
+	(void)state;
+	hold_next = 1;
+	fd = client_connect();
+	assert_int_equal(write(fd, "limits\n", 7), 7);
+	for (uint64_t end = util_now_ms() + DEADLINE_MS; !held;)
+		assert_true(util_now_ms() < end && loop_run_once(srv_loop, 10) >= 0);
+	assert_int_equal(last_cmd.kind, CTL_LIMITS);
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	ctl_reply(held, stats_json_error("%s", "later"));
+	held = NULL;
+	ans = client_read_all(fd);
+	assert_string_equal(ans, "{\"error\":\"later\"}\n");
+	free(ans);
+	close(fd);
+
+	/* a client that hangs up while its answer is prepared: the reply
+	 * is dropped without harm */
+	fd = client_connect();
+	assert_int_equal(write(fd, "stats\n", 6), 6);
+	for (uint64_t end = util_now_ms() + DEADLINE_MS; !held;)
+		assert_true(util_now_ms() < end && loop_run_once(srv_loop, 10) >= 0);
+	close(fd);
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	ctl_reply(held, json_pack("{s:b}", "pong", 1));
+	held = NULL;
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	ctl_close(c);
+}
+
+/* Clients are bounded: past the limit a newcomer gets a short error
+ * document at once instead of a slot. */
+static void test_client_limit(void **state)
+{
+	enum { MANY = 128 };
+	struct ctl *c = open_ctl();
+	int idle[MANY], fd;
+	char *ans;
+	json_t *doc;
+
+	(void)state;
+	for (int i = 0; i < MANY; i++) {
+		idle[i] = client_connect();
+		assert_true(loop_run_once(srv_loop, 0) >= 0);
+	}
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	fd = client_connect();
+	ans = client_read_all(fd);
+	close(fd);
+	doc = parse_answer(ans);
+	assert_non_null(strstr(json_string_value(json_object_get(doc, "error")),
+			       "too many"));
+	json_decref(doc);
+	free(ans);
+
+	/* one leaves: the next one is served */
+	close(idle[0]);
+	for (int i = 0; i < 5; i++)
+		assert_true(loop_run_once(srv_loop, 5) >= 0);
+	ans = ask(S("ping\n"), 0);
+	json_decref(parse_answer(ans));
+	free(ans);
+	assert_int_equal(last_cmd.kind, CTL_PING);
+	for (int i = 1; i < MANY; i++)
+		close(idle[i]);
+	ctl_close(c);
+}
+
+/* A socket file left by a crashed run is replaced. */
+static void test_stale_socket_replaced(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct ctl *c;
+	char *ans;
+
+	(void)state;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd); /* the file stays, nothing answers */
+
+	c = open_ctl();
+	ans = ask(S("help\n"), 0);
+	json_decref(parse_answer(ans));
+	free(ans);
+	assert_int_equal(last_cmd.kind, CTL_HELP);
+	assert_int_equal(handled, 1);
+	ctl_close(c);
+}
+
+/* A live server at the path is not taken over. */
+static void test_live_socket_refused(void **state)
+{
+	struct ctl *c = open_ctl(), *c2;
+	char err[256] = "";
+	char *ans;
+	json_t *doc;
+
+	(void)state;
+	c2 = ctl_open(srv_loop, sock_path, 0660, handler, &handled, err,
+		      sizeof(err));
+	assert_null(c2);
+	assert_non_null(strstr(err, sock_path));
+	assert_non_null(strstr(err, "another server"));
+
+	/* and the first one still answers */
+	ans = ask(S("ping\n"), 0);
+	doc = parse_answer(ans);
+	assert_int_equal(last_cmd.kind, CTL_PING);
+	json_decref(doc);
+	free(ans);
+	ctl_close(c);
+}
+
+static void test_not_a_socket_refused(void **state)
+{
+	char err[256] = "";
+	int fd = open(sock_path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	struct stat st;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	assert_null(ctl_open(srv_loop, sock_path, 0660, handler, &handled, err,
+			     sizeof(err)));
+	assert_non_null(strstr(err, "not a socket"));
+	assert_non_null(strstr(err, sock_path));
+	/* the file is left alone */
+	assert_int_equal(stat(sock_path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 8);
+}
+
+static void test_path_too_long(void **state)
+{
+	char err[512] = "", path[300];
+
+	(void)state;
+	memset(path, 'p', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	assert_null(ctl_open(srv_loop, path, 0660, handler, &handled, err,
+			     sizeof(err)));
+	assert_non_null(strstr(err, "too long"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_parse_junk),
+		cmocka_unit_test(test_parse_small_err),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_errors_answered, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_async_reply, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_client_limit, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_live_socket_refused, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_not_a_socket_refused, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_path_too_long, setup_server, teardown_server),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

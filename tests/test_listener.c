@@ -1,0 +1,449 @@
+/* test_listener.c - SO_REUSEPORT listeners on loopback: several sockets on
+ * one port, the check that refuses a port someone else holds, and
+ * accepting with a cap (pause, resume, take the queue on stop). */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "addr.h"
+#include "listener.h"
+#include "loop.h"
+#include "stats.h"
+#include "util.h"
+
+#define DEADLINE_MS 4000
+
+static struct addr parse(const char *s)
+{
+	struct addr a;
+	char err[128];
+
+	if (addr_parse(s, &a, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return a;
+}
+
+static int bound_port(int fd)
+{
+	union addr_sa u;
+	socklen_t len = sizeof(u);
+
+	assert_int_equal(getsockname(fd, &u.sa, &len), 0);
+	return addr_port(&u.sa);
+}
+
+static int is_listening(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len), 0);
+	return v;
+}
+
+static int client(const struct addr *a)
+{
+	int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, &a->u.sa, a->len), 0);
+	return fd;
+}
+
+/* A listener without SO_REUSEADDR or SO_REUSEPORT, as another program
+ * would have it. */
+static int plain_listener(const struct addr *a)
+{
+	int fd = socket(a->u.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, &a->u.sa, a->len), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+static int open_ok(const struct addr *a)
+{
+	char err[256] = "";
+	int fd = lst_open(a, 64, err, sizeof(err));
+
+	if (fd < 0)
+		fail_msg("lst_open: %s", err);
+	return fd;
+}
+
+/* --- lst_open --- */
+
+static void test_open_twice_same_port(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	int fd1, fd2, port, got = 0, cl[8];
+	uint64_t end;
+
+	(void)state;
+	fd1 = open_ok(&a);
+	port = bound_port(fd1);
+	assert_true(port > 0);
+	assert_true(is_listening(fd1));
+	assert_true(fcntl(fd1, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(fd1, F_GETFD) & FD_CLOEXEC);
+
+	/* a second socket in the same group: what each worker gets */
+	addr_set_port(&a, port);
+	fd2 = open_ok(&a);
+	assert_int_equal(bound_port(fd2), port);
+	assert_true(is_listening(fd2));
+
+	/* every connection is taken by one of them */
+	for (int i = 0; i < 8; i++)
+		cl[i] = client(&a);
+	end = util_now_ms() + DEADLINE_MS;
+	while (got < 8) {
+		struct pollfd p[2] = { { .fd = fd1, .events = POLLIN },
+				       { .fd = fd2, .events = POLLIN } };
+
+		assert_true(util_now_ms() < end);
+		poll(p, 2, 50);
+		for (int k = 0; k < 2; k++) {
+			int c = accept4(p[k].fd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				got++;
+				close(c);
+			}
+		}
+	}
+	for (int i = 0; i < 8; i++)
+		close(cl[i]);
+	close(fd1);
+	close(fd2);
+}
+
+static void test_open_ipv6(void **state)
+{
+	struct addr a = parse("[::1]:0");
+	char err[256] = "";
+	int fd1, fd2, c;
+
+	(void)state;
+	fd1 = lst_open(&a, 16, err, sizeof(err));
+	if (fd1 < 0 && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+		skip(); /* no IPv6 loopback here */
+	if (fd1 < 0)
+		fail_msg("lst_open: %s", err);
+	addr_set_port(&a, bound_port(fd1));
+	fd2 = open_ok(&a);
+	c = client(&a);
+	close(c);
+	close(fd1);
+	close(fd2);
+}
+
+/* --- lst_check_free --- */
+
+static void check_refused(const struct addr *a, const char *what)
+{
+	char err[256] = "", name[ADDR_STRLEN];
+
+	errno = 0;
+	if (lst_check_free(a, err, sizeof(err)) != -1)
+		fail_msg("%s: the port was found free", what);
+	assert_int_equal(errno, EADDRINUSE);
+	/* the message names the address and the reason */
+	addr_format(&a->u.sa, name, sizeof(name));
+	if (!strstr(err, name) || !strstr(err, strerror(EADDRINUSE)))
+		fail_msg("%s: unclear message '%s'", what, err);
+}
+
+static void test_check_free_plain_listener(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	char err[256] = "";
+	int other;
+
+	(void)state;
+	other = plain_listener(&a);
+	addr_set_port(&a, bound_port(other));
+	check_refused(&a, "plain listener");
+
+	/* and lst_open says the same, rather than failing later */
+	assert_int_equal(lst_open(&a, 16, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, strerror(EADDRINUSE)));
+	close(other);
+}
+
+/* Another SO_REUSEPORT group on the port: a plain SO_REUSEPORT bind
+ * would join it and share (steal) its connections, so the check must
+ * refuse it. */
+static void test_check_free_reuseport_group(void **state)
+{
+	struct addr a = parse("127.0.0.1:0"), any;
+	int group, joiner, one = 1;
+
+	(void)state;
+	group = open_ok(&a);
+	addr_set_port(&a, bound_port(group));
+	check_refused(&a, "SO_REUSEPORT group");
+
+	/* the address-wide form of the same port is taken as well */
+	any = parse("0.0.0.0:0");
+	addr_set_port(&any, addr_port(&a.u.sa));
+	check_refused(&any, "SO_REUSEPORT group, any address");
+
+	/* why the check matters: a same-user SO_REUSEPORT socket binds */
+	joiner = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(setsockopt(joiner, SOL_SOCKET, SO_REUSEPORT, &one,
+				    sizeof(one)), 0);
+	assert_int_equal(bind(joiner, &a.u.sa, a.len), 0);
+	close(joiner);
+	close(group);
+}
+
+static void test_check_free_ok(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	char err[256] = "";
+	int fd, port;
+
+	(void)state;
+	assert_int_equal(lst_check_free(&a, err, sizeof(err)), 0);
+
+	/* a port just given back is free, and checking does not hold it */
+	fd = open_ok(&a);
+	port = bound_port(fd);
+	close(fd);
+	addr_set_port(&a, port);
+	assert_int_equal(lst_check_free(&a, err, sizeof(err)), 0);
+	fd = open_ok(&a);
+	assert_int_equal(bound_port(fd), port);
+	close(fd);
+}
+
+/* --- accepting with a cap --- */
+
+struct acc {
+	int cap;
+	int active;
+	int refuse;
+	int fds[32];
+	int n;
+};
+
+static int acc_can(void *arg)
+{
+	struct acc *x = arg;
+
+	return x->active < x->cap;
+}
+
+static int acc_take(void *arg, int fd)
+{
+	struct acc *x = arg;
+
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	if (x->refuse)
+		return -1;
+	assert_true(x->n < 32);
+	x->fds[x->n++] = fd;
+	x->active++;
+	return 0;
+}
+
+static void acc_drop(struct acc *x, int i)
+{
+	close(x->fds[i]);
+	x->fds[i] = -1;
+	x->active--;
+}
+
+static void run_until_n(struct loop *l, const struct acc *x, int n)
+{
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	while (x->n < n) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %d of %d accepted", x->n, n);
+		assert_true(loop_run_once(l, 20) >= 0);
+	}
+}
+
+static void turns(struct loop *l, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_true(loop_run_once(l, 5) >= 0);
+}
+
+static void test_accept_pause_resume(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	struct stats_counters st = { 0 };
+	struct acc x = { .cap = 2 };
+	struct lst_set s;
+	struct loop *l = loop_new();
+	int fd, cl[5];
+
+	(void)state;
+	assert_non_null(l);
+	fd = open_ok(&a);
+	addr_set_port(&a, bound_port(fd));
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	for (int i = 0; i < 4; i++)
+		cl[i] = client(&a);
+
+	/* two taken, then the set stops asking the kernel */
+	run_until_n(l, &x, 2);
+	turns(l, 5);
+	assert_int_equal(x.n, 2);
+	assert_true(s.paused);
+	assert_int_equal(st.accept_paused, 1);
+	assert_int_equal(s.items[0].w.events, 0);
+
+	/* still full: resuming does nothing */
+	lst_set_resume(&s);
+	assert_true(s.paused);
+	assert_int_equal(s.items[0].w.events, 0);
+
+	/* a slot frees: one more is taken, then it pauses again */
+	acc_drop(&x, 0);
+	lst_set_resume(&s);
+	assert_false(s.paused);
+	assert_int_equal(s.items[0].w.events, EPOLLIN);
+	run_until_n(l, &x, 3);
+	turns(l, 5);
+	assert_int_equal(x.n, 3);
+	assert_true(s.paused);
+	assert_int_equal(st.accept_paused, 2);
+
+	/* stopping with take_queue accepts what waits (the cap allowing),
+	 * since closing a listener resets its queue */
+	cl[4] = client(&a);
+	x.cap = 10;
+	lst_set_stop(&s, 1);
+	assert_int_equal(x.n, 5);
+	assert_true(s.stopped);
+	assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
+	lst_set_resume(&s); /* stopped for good: a no-op */
+	assert_true(s.stopped);
+
+	for (int i = 0; i < x.n; i++)
+		if (x.fds[i] >= 0)
+			close(x.fds[i]);
+	for (int i = 0; i < 5; i++)
+		close(cl[i]);
+	loop_free(l);
+}
+
+/* A connection refused by on_accept is closed by the set. */
+static void test_accept_refused_closed(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	struct stats_counters st = { 0 };
+	struct acc x = { .cap = 10, .refuse = 1 };
+	struct lst_set s;
+	struct loop *l = loop_new();
+	struct pollfd p;
+	int fd, c;
+	char ch;
+
+	(void)state;
+	fd = open_ok(&a);
+	addr_set_port(&a, bound_port(fd));
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	c = client(&a);
+	p = (struct pollfd){ .fd = c, .events = POLLIN };
+	for (uint64_t end = util_now_ms() + DEADLINE_MS; poll(&p, 1, 0) == 0;) {
+		assert_true(util_now_ms() < end);
+		assert_true(loop_run_once(l, 10) >= 0);
+	}
+	assert_int_equal(read(c, &ch, 1), 0); /* EOF */
+	assert_int_equal(x.n, 0);
+	close(c);
+	lst_set_stop(&s, 0);
+	loop_free(l);
+}
+
+/* Out of descriptors: the set pauses instead of spinning on a ready
+ * listener, and tries again by itself shortly after. */
+static void test_accept_emfile_retry(void **state)
+{
+	struct addr a = parse("127.0.0.1:0");
+	struct stats_counters st = { 0 };
+	struct acc x = { .cap = 10 };
+	struct lst_set s;
+	struct loop *l = loop_new();
+	struct rlimit old, low;
+	int fd, c, fill[64], nfill = 0;
+
+	(void)state;
+	fd = open_ok(&a);
+	addr_set_port(&a, bound_port(fd));
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	c = client(&a);
+
+	/* every descriptor number below the limit in use */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)c + 8;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	for (;;) {
+		int d = dup(c);
+
+		if (d < 0) {
+			assert_int_equal(errno, EMFILE);
+			break;
+		}
+		assert_true(nfill < 64);
+		fill[nfill++] = d;
+	}
+	turns(l, 3);
+	assert_int_equal(x.n, 0);
+	assert_true(s.paused);
+	assert_int_equal(st.accept_paused, 1);
+	assert_true(loop_timer_armed(&s.retry));
+
+	/* descriptors come back: the retry takes the connection */
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	run_until_n(l, &x, 1);
+	assert_false(s.paused);
+
+	close(x.fds[0]);
+	close(c);
+	lst_set_stop(&s, 0);
+	loop_free(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_twice_same_port),
+		cmocka_unit_test(test_open_ipv6),
+		cmocka_unit_test(test_check_free_plain_listener),
+		cmocka_unit_test(test_check_free_reuseport_group),
+		cmocka_unit_test(test_check_free_ok),
+		cmocka_unit_test(test_accept_pause_resume),
+		cmocka_unit_test(test_accept_refused_closed),
+		cmocka_unit_test(test_accept_emfile_retry),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,628 @@
+/* test_stats.c - the counters and the documents of the stats socket.
+ *
+ * The field names checked here are those of /work/notes/daemon-spec.md
+ * (the stats socket protocol): tools and users parse these documents, so
+ * a renamed field is a broken interface. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "addr.h"
+#include "stats.h"
+#include "syslimits.h"
+
+#define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- the spec's field names and their JSON types --- */
+
+enum jt { J_INT, J_NUM, J_STR, J_STR_OR_NULL, J_BOOL, J_ARR, J_OBJ };
+
+struct field {
+	const char *name;
+	enum jt type;
+};
+
+static const struct field top_fields[] = {
+	{ "version", J_STR },   { "pid", J_INT },
+	{ "uptime_s", J_NUM },  { "protocol", J_STR },
+	{ "generation", J_INT }, { "listen", J_ARR },
+	{ "workers_configured", J_INT }, { "totals", J_OBJ },
+	{ "workers", J_ARR },   { "limits", J_OBJ },
+};
+
+static const struct field counter_fields[] = {
+	{ "accepted", J_INT }, { "active", J_INT },   { "closed", J_INT },
+	{ "rejected", J_INT }, { "lost", J_INT },     { "bytes_in", J_INT },
+	{ "bytes_out", J_INT }, { "requests", J_INT }, { "accept_paused", J_INT },
+};
+
+static const struct field worker_fields[] = {
+	{ "id", J_INT },         { "pid", J_INT },
+	{ "state", J_STR },      { "restarts", J_INT },
+	{ "generation", J_INT }, { "last_exit", J_STR_OR_NULL },
+};
+
+static const struct field limits_fields[] = {
+	{ "nofile_soft", J_INT },
+	{ "nofile_hard", J_INT },
+	{ "max_connections_per_worker", J_INT },
+	{ "somaxconn", J_INT },
+	{ "tcp_max_syn_backlog", J_INT },
+	{ "ip_local_port_range", J_ARR },
+	{ "tcp_migrate_req", J_INT },
+	{ "backlog", J_INT },
+};
+
+static const struct field conns_fields[] = {
+	{ "total", J_INT }, { "truncated", J_BOOL }, { "connections", J_ARR },
+};
+
+static const struct field conn_fields[] = {
+	{ "worker", J_INT },   { "local", J_STR },   { "remote", J_STR },
+	{ "protocol", J_STR }, { "state", J_STR },   { "age_ms", J_INT },
+	{ "bytes_in", J_INT }, { "bytes_out", J_INT },
+};
+
+static const struct field ping_fields[] = {
+	{ "pong", J_BOOL }, { "pid", J_INT }, { "uptime_s", J_NUM },
+};
+
+static int type_ok(const json_t *v, enum jt t)
+{
+	switch (t) {
+	case J_INT:
+		return json_is_integer(v);
+	case J_NUM:
+		return json_is_number(v);
+	case J_STR:
+		return json_is_string(v);
+	case J_STR_OR_NULL:
+		return json_is_string(v) || json_is_null(v);
+	case J_BOOL:
+		return json_is_boolean(v);
+	case J_ARR:
+		return json_is_array(v);
+	case J_OBJ:
+		return json_is_object(v);
+	}
+	return 0;
+}
+
+/* Every field of the spec is there with its type. */
+static void has_fields(const json_t *o, const struct field *f, size_t n,
+		       const char *what)
+{
+	if (!json_is_object(o))
+		fail_msg("%s: not an object", what);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_object_get(o, f[i].name);
+
+		if (!v)
+			fail_msg("%s: no field '%s'", what, f[i].name);
+		if (!type_ok(v, f[i].type))
+			fail_msg("%s: field '%s' has the wrong type", what,
+				 f[i].name);
+	}
+}
+
+/* ... and nothing else. */
+static void only_fields(const json_t *o, const struct field *f, size_t n,
+			const char *what)
+{
+	const char *key;
+	json_t *v;
+
+	has_fields(o, f, n, what);
+	json_object_foreach((json_t *)o, key, v) {
+		size_t i;
+
+		for (i = 0; i < n && strcmp(key, f[i].name); i++)
+			;
+		if (i == n)
+			fail_msg("%s: field '%s' is not in the spec", what, key);
+	}
+}
+
+static json_int_t geti(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+
+	if (!json_is_integer(v))
+		fail_msg("'%s' is not an integer", k);
+	return json_integer_value(v);
+}
+
+/* --- fixtures --- */
+
+static struct limits lim;
+static struct addr listen_addrs[2];
+static struct stats_daemon_view dv;
+static struct stats_worker_view wv[3];
+
+static void fill_counters(struct stats_counters *c, uint64_t base)
+{
+	c->accepted = base + 100;
+	c->active = base + 3;
+	c->closed = base + 97;
+	c->rejected = base + 2;
+	c->lost = base + 1;
+	c->bytes_in = (1ULL << 40) + base;
+	c->bytes_out = base + 5000;
+	c->requests = base + 7;
+	c->accept_paused = base + 4;
+	c->forced_closes = base + 6;
+	for (int i = 0; i < 5; i++)
+		c->responses[i] = base + (uint64_t)i;
+	c->timeouts_header = base + 8;
+	c->timeouts_keepalive = base + 9;
+	c->timeouts_send = base + 10;
+}
+
+static int setup(void **state)
+{
+	char err[128];
+
+	(void)state;
+	memset(&lim, 0, sizeof(lim));
+	lim.nofile_soft = 20000;
+	lim.nofile_hard = 20000;
+	lim.max_connections_per_worker = 19968;
+	lim.somaxconn = 4096;
+	lim.tcp_max_syn_backlog = 512;
+	lim.port_lo = 32768;
+	lim.port_hi = 60999;
+	lim.tcp_migrate_req = 0;
+	lim.backlog = 4096;
+	lim.nwarnings = 2;
+	snprintf(lim.warnings[0], sizeof(lim.warnings[0]), "first warning");
+	snprintf(lim.warnings[1], sizeof(lim.warnings[1]), "second \"quoted\"");
+
+	if (addr_parse("127.0.0.1:40123", &listen_addrs[0], err, sizeof(err)) ||
+	    addr_parse("[::1]:40123", &listen_addrs[1], err, sizeof(err)))
+		return -1;
+	memset(&dv, 0, sizeof(dv));
+	dv.pid = 1234;
+	dv.uptime_s = 12.5;
+	dv.protocol = "echo";
+	dv.generation = 2;
+	dv.workers_configured = 3;
+	dv.listen = listen_addrs;
+	dv.nlisten = 2;
+	dv.limits = &lim;
+
+	memset(wv, 0, sizeof(wv));
+	for (int i = 0; i < 3; i++) {
+		wv[i].id = i;
+		wv[i].pid = 1235 + i;
+		wv[i].state = "running";
+		wv[i].generation = 2;
+		fill_counters(&wv[i].c, (uint64_t)i * 1000);
+	}
+	wv[1].state = "starting";
+	wv[1].restarts = 4;
+	wv[1].last_exit = "signal 9";
+	wv[2].state = "exited";
+	wv[2].pid = 0;
+	wv[2].last_exit = "status 1";
+	return 0;
+}
+
+/* --- stats_accumulate / stats_add --- */
+
+#define NCOUNTERS (sizeof(struct stats_counters) / sizeof(uint64_t))
+#define ACTIVE_IDX (offsetof(struct stats_counters, active) / sizeof(uint64_t))
+
+static void as_array(const struct stats_counters *c, uint64_t *out)
+{
+	memcpy(out, c, sizeof(*c));
+}
+
+static void test_accumulate_skips_gauge(void **state)
+{
+	struct stats_counters dst, src;
+	uint64_t d[NCOUNTERS], s[NCOUNTERS], r[NCOUNTERS];
+
+	(void)state;
+	/* every field is a uint64_t, so it can be walked as an array: a
+	 * field added later is covered without touching this test */
+	assert_int_equal(sizeof(struct stats_counters) % sizeof(uint64_t), 0);
+	fill_counters(&dst, 10);
+	fill_counters(&src, 500);
+	as_array(&dst, d);
+	as_array(&src, s);
+
+	stats_accumulate(&dst, &src);
+	as_array(&dst, r);
+	for (size_t i = 0; i < NCOUNTERS; i++)
+		if (i == ACTIVE_IDX)
+			assert_int_equal(r[i], d[i]); /* the gauge is not summed */
+		else if (r[i] != d[i] + s[i])
+			fail_msg("counter %zu: %llu, expected %llu", i,
+				 (unsigned long long)r[i],
+				 (unsigned long long)(d[i] + s[i]));
+
+	fill_counters(&dst, 10);
+	stats_add(&dst, &src);
+	as_array(&dst, r);
+	for (size_t i = 0; i < NCOUNTERS; i++)
+		assert_int_equal(r[i], d[i] + s[i]);
+}
+
+/* --- the stats document --- */
+
+static void check_worker_sum(const json_t *doc)
+{
+	const json_t *totals = json_object_get(doc, "totals");
+	const json_t *workers = json_object_get(doc, "workers");
+	const char *key;
+	json_t *v;
+
+	/* every number in totals is the sum over the workers */
+	json_object_foreach((json_t *)totals, key, v) {
+		json_int_t sum = 0;
+		size_t i;
+		json_t *w;
+
+		if (!json_is_integer(v))
+			continue;
+		json_array_foreach(workers, i, w)
+			sum += geti(w, key);
+		if (json_integer_value(v) != sum)
+			fail_msg("totals.%s = %lld, the workers sum to %lld", key,
+				 (long long)json_integer_value(v), (long long)sum);
+	}
+}
+
+static void test_stats_document(void **state)
+{
+	json_t *doc = stats_json_stats(&dv, wv, 3);
+	const json_t *l, *w, *t;
+	size_t i;
+
+	(void)state;
+	assert_non_null(doc);
+	only_fields(doc, top_fields, N_ELEM(top_fields), "stats");
+	assert_string_equal(json_string_value(json_object_get(doc, "version")),
+			    PACKAGE_VERSION);
+	assert_int_equal(geti(doc, "pid"), 1234);
+	assert_true(json_number_value(json_object_get(doc, "uptime_s")) == 12.5);
+	assert_string_equal(json_string_value(json_object_get(doc, "protocol")),
+			    "echo");
+	assert_int_equal(geti(doc, "generation"), 2);
+	assert_int_equal(geti(doc, "workers_configured"), 3);
+
+	/* listen: the address without brackets, the port apart */
+	l = json_object_get(doc, "listen");
+	assert_int_equal(json_array_size(l), 2);
+	static const struct field listen_fields[] = {
+		{ "address", J_STR }, { "port", J_INT },
+	};
+	json_array_foreach(l, i, w)
+		only_fields(w, listen_fields, N_ELEM(listen_fields), "listen[]");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(l, 0), "address")), "127.0.0.1");
+	assert_int_equal(geti(json_array_get(l, 0), "port"), 40123);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(l, 1), "address")), "::1");
+	assert_int_equal(geti(json_array_get(l, 1), "port"), 40123);
+
+	/* totals and workers */
+	t = json_object_get(doc, "totals");
+	has_fields(t, counter_fields, N_ELEM(counter_fields), "totals");
+	w = json_object_get(doc, "workers");
+	assert_int_equal(json_array_size(w), 3);
+	for (i = 0; i < 3; i++) {
+		const json_t *o = json_array_get(w, i);
+
+		has_fields(o, worker_fields, N_ELEM(worker_fields), "workers[]");
+		has_fields(o, counter_fields, N_ELEM(counter_fields), "workers[]");
+		assert_int_equal(geti(o, "id"), (json_int_t)i);
+		assert_int_equal(geti(o, "pid"), wv[i].pid);
+		assert_string_equal(json_string_value(json_object_get(o, "state")),
+				    wv[i].state);
+		assert_int_equal(geti(o, "accepted"), (json_int_t)wv[i].c.accepted);
+		assert_int_equal(geti(o, "bytes_in"), (json_int_t)wv[i].c.bytes_in);
+	}
+	assert_true(json_is_null(json_object_get(json_array_get(w, 0), "last_exit")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(w, 1),
+							      "last_exit")),
+			    "signal 9");
+	assert_int_equal(geti(json_array_get(w, 1), "restarts"), 4);
+	check_worker_sum(doc);
+	assert_int_equal(geti(t, "accepted"), 100 + 1100 + 2100);
+	assert_int_equal(geti(t, "active"), 3 + 1003 + 2003); /* the gauge too */
+	assert_int_equal(geti(t, "bytes_in"), (json_int_t)(3 * (1ULL << 40) + 3000));
+
+	/* echo has no HTTP counters */
+	assert_null(json_object_get(t, "responses"));
+
+	only_fields(json_object_get(doc, "limits"), limits_fields,
+		    N_ELEM(limits_fields), "limits");
+	json_decref(doc);
+}
+
+static void test_stats_http(void **state)
+{
+	json_t *doc, *t, *r;
+
+	(void)state;
+	dv.protocol = "http";
+	doc = stats_json_stats(&dv, wv, 3);
+	assert_string_equal(json_string_value(json_object_get(doc, "protocol")),
+			    "http");
+	t = json_object_get(doc, "totals");
+	has_fields(t, counter_fields, N_ELEM(counter_fields), "totals");
+	assert_int_equal(geti(t, "requests"), 7 + 1007 + 2007);
+	r = json_object_get(t, "responses");
+	assert_true(json_is_object(r));
+	assert_int_equal(geti(r, "2xx"), 1 + 1001 + 2001);
+	assert_int_equal(geti(r, "5xx"), 4 + 1004 + 2004);
+	check_worker_sum(doc);
+	json_decref(doc);
+}
+
+static void test_workers_document(void **state)
+{
+	static const struct field fields[] = {
+		{ "workers", J_ARR }, { "totals", J_OBJ },
+	};
+	json_t *doc = stats_json_workers(&dv, wv, 3);
+
+	(void)state;
+	only_fields(doc, fields, N_ELEM(fields), "workers");
+	assert_int_equal(json_array_size(json_object_get(doc, "workers")), 3);
+	has_fields(json_array_get(json_object_get(doc, "workers"), 2),
+		   worker_fields, N_ELEM(worker_fields), "workers[]");
+	check_worker_sum(doc);
+	json_decref(doc);
+
+	/* no workers: zero totals, an empty list */
+	doc = stats_json_workers(&dv, NULL, 0);
+	assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
+	assert_int_equal(geti(json_object_get(doc, "totals"), "accepted"), 0);
+	json_decref(doc);
+}
+
+/* --- connections --- */
+
+static void set4(union addr_sa *u, const char *ip, int port)
+{
+	memset(u, 0, sizeof(*u));
+	u->in4.sin_family = AF_INET;
+	u->in4.sin_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET, ip, &u->in4.sin_addr), 1);
+}
+
+static void set6(union addr_sa *u, const char *ip, int port)
+{
+	memset(u, 0, sizeof(*u));
+	u->in6.sin6_family = AF_INET6;
+	u->in6.sin6_port = htons((uint16_t)port);
+	assert_int_equal(inet_pton(AF_INET6, ip, &u->in6.sin6_addr), 1);
+}
+
+static void test_connections_document(void **state)
+{
+	struct stats_conn c[3];
+	json_t *doc, *arr, *o;
+	size_t i;
+
+	(void)state;
+	memset(c, 0, sizeof(c));
+	set4(&c[0].local, "127.0.0.1", 40123);
+	set4(&c[0].remote, "127.0.0.1", 51234);
+	c[0].worker = 0;
+	c[0].tcp_state = TCP_ESTABLISHED;
+	c[0].age_ms = 1234;
+	c[0].bytes_in = 5;
+	c[0].bytes_out = 5;
+	set6(&c[1].local, "::1", 40123);
+	set6(&c[1].remote, "::1", 51235);
+	c[1].worker = 1;
+	c[1].tcp_state = TCP_CLOSE_WAIT;
+	c[1].bytes_in = 1ULL << 40;
+	set6(&c[2].local, "2001:db8::1", 443);
+	set4(&c[2].remote, "10.0.0.1", 1);
+	c[2].worker = 2;
+	c[2].tcp_state = -1; /* TCP_INFO failed */
+
+	doc = stats_json_connections(c, 3, 10, 1);
+	only_fields(doc, conns_fields, N_ELEM(conns_fields), "connections");
+	assert_int_equal(geti(doc, "total"), 10);
+	assert_true(json_is_true(json_object_get(doc, "truncated")));
+	arr = json_object_get(doc, "connections");
+	assert_int_equal(json_array_size(arr), 3);
+	json_array_foreach(arr, i, o)
+		only_fields(o, conn_fields, N_ELEM(conn_fields), "connections[]");
+
+	o = json_array_get(arr, 0);
+	assert_int_equal(geti(o, "worker"), 0);
+	assert_string_equal(json_string_value(json_object_get(o, "local")),
+			    "127.0.0.1:40123");
+	assert_string_equal(json_string_value(json_object_get(o, "remote")),
+			    "127.0.0.1:51234");
+	assert_string_equal(json_string_value(json_object_get(o, "protocol")), "tcp");
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+			    "ESTABLISHED");
+	assert_int_equal(geti(o, "age_ms"), 1234);
+	assert_int_equal(geti(o, "bytes_in"), 5);
+	assert_int_equal(geti(o, "bytes_out"), 5);
+
+	o = json_array_get(arr, 1);
+	assert_int_equal(geti(o, "worker"), 1);
+	assert_string_equal(json_string_value(json_object_get(o, "local")),
+			    "[::1]:40123");
+	assert_string_equal(json_string_value(json_object_get(o, "remote")),
+			    "[::1]:51235");
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+			    "CLOSE_WAIT");
+	assert_int_equal(geti(o, "bytes_in"), (json_int_t)(1ULL << 40));
+
+	o = json_array_get(arr, 2);
+	assert_string_equal(json_string_value(json_object_get(o, "local")),
+			    "[2001:db8::1]:443");
+	assert_string_equal(json_string_value(json_object_get(o, "remote")),
+			    "10.0.0.1:1");
+	assert_string_equal(json_string_value(json_object_get(o, "state")),
+			    "UNKNOWN");
+	json_decref(doc);
+
+	doc = stats_json_connections(NULL, 0, 0, 0);
+	only_fields(doc, conns_fields, N_ELEM(conns_fields), "connections");
+	assert_true(json_is_false(json_object_get(doc, "truncated")));
+	assert_int_equal(json_array_size(json_object_get(doc, "connections")), 0);
+	json_decref(doc);
+}
+
+static void test_tcp_state_names(void **state)
+{
+	static const struct {
+		int state;
+		const char *name;
+	} cases[] = {
+		{ TCP_ESTABLISHED, "ESTABLISHED" }, { TCP_SYN_SENT, "SYN_SENT" },
+		{ TCP_SYN_RECV, "SYN_RECV" },       { TCP_FIN_WAIT1, "FIN_WAIT1" },
+		{ TCP_FIN_WAIT2, "FIN_WAIT2" },     { TCP_TIME_WAIT, "TIME_WAIT" },
+		{ TCP_CLOSE, "CLOSE" },             { TCP_CLOSE_WAIT, "CLOSE_WAIT" },
+		{ TCP_LAST_ACK, "LAST_ACK" },       { TCP_LISTEN, "LISTEN" },
+		{ TCP_CLOSING, "CLOSING" },         { 0, "UNKNOWN" },
+		{ -1, "UNKNOWN" },                  { 12, "UNKNOWN" },
+		{ 1000000, "UNKNOWN" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEM(cases); i++)
+		assert_string_equal(stats_tcp_state_name(cases[i].state),
+				    cases[i].name);
+}
+
+/* --- small documents --- */
+
+static void test_limits_document(void **state)
+{
+	static const struct field fields[] = {
+		{ "limits", J_OBJ }, { "warnings", J_ARR },
+	};
+	json_t *doc = stats_json_limits_doc(&lim), *l, *range;
+
+	(void)state;
+	only_fields(doc, fields, N_ELEM(fields), "limits doc");
+	l = json_object_get(doc, "limits");
+	only_fields(l, limits_fields, N_ELEM(limits_fields), "limits");
+	assert_int_equal(geti(l, "nofile_soft"), 20000);
+	assert_int_equal(geti(l, "max_connections_per_worker"), 19968);
+	assert_int_equal(geti(l, "somaxconn"), 4096);
+	assert_int_equal(geti(l, "tcp_max_syn_backlog"), 512);
+	assert_int_equal(geti(l, "backlog"), 4096);
+	range = json_object_get(l, "ip_local_port_range");
+	assert_int_equal(json_array_size(range), 2);
+	assert_int_equal(json_integer_value(json_array_get(range, 0)), 32768);
+	assert_int_equal(json_integer_value(json_array_get(range, 1)), 60999);
+	assert_int_equal(json_array_size(json_object_get(doc, "warnings")), 2);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(doc, "warnings"), 1)),
+			    "second \"quoted\"");
+	json_decref(doc);
+}
+
+static void test_ping_help_error(void **state)
+{
+	static const char *const spec_cmds[] = {
+		"stats", "workers", "connections [LIMIT]", "limits", "ping", "help",
+	};
+	json_t *doc;
+	char *text, longmsg[600];
+
+	(void)state;
+	doc = stats_json_ping(&dv);
+	only_fields(doc, ping_fields, N_ELEM(ping_fields), "ping");
+	assert_true(json_is_true(json_object_get(doc, "pong")));
+	assert_int_equal(geti(doc, "pid"), 1234);
+	json_decref(doc);
+
+	doc = stats_json_help();
+	assert_int_equal(json_object_size(doc), 1);
+	for (size_t i = 0; i < N_ELEM(spec_cmds); i++) {
+		size_t k;
+		json_t *v;
+		int found = 0;
+
+		json_array_foreach(json_object_get(doc, "commands"), k, v)
+			found |= !strcmp(json_string_value(v), spec_cmds[i]);
+		if (!found)
+			fail_msg("help does not list '%s'", spec_cmds[i]);
+	}
+	json_decref(doc);
+
+	/* the spec's example, byte for byte */
+	doc = stats_json_error("unknown command '%s' (try 'help')", "foo");
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_string_equal(text, "{\"error\":\"unknown command 'foo' (try 'help')\"}");
+	free(text);
+	json_decref(doc);
+
+	/* a long message is cut, still one valid string */
+	memset(longmsg, 'm', sizeof(longmsg) - 1);
+	longmsg[sizeof(longmsg) - 1] = '\0';
+	doc = stats_json_error("%s", longmsg);
+	assert_non_null(doc);
+	assert_true(json_string_length(json_object_get(doc, "error")) > 100);
+	json_decref(doc);
+}
+
+/* The Prometheus rendering names each counter once and gives one sample
+ * per worker. */
+static void test_prometheus(void **state)
+{
+	char *t;
+
+	(void)state;
+	dv.protocol = "echo";
+	t = stats_prometheus(&dv, wv, 3);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "# TYPE reuseportd_connections_accepted_total counter\n"));
+	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"0\",generation=\"2\"} 100\n"));
+	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"2\",generation=\"2\"} 2100\n"));
+	assert_non_null(strstr(t, "# TYPE reuseportd_connections_active gauge\n"));
+	assert_non_null(strstr(t, "reuseportd_received_bytes_total{worker=\"1\",generation=\"2\"} 1099511628776\n"));
+	/* a worker that is not running is not up */
+	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"2\",generation=\"2\"} 0\n"));
+	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"0\",generation=\"2\"} 1\n"));
+	/* echo: no HTTP series */
+	assert_null(strstr(t, "reuseportd_responses_total"));
+	assert_int_equal(t[strlen(t) - 1], '\n');
+	free(t);
+
+	dv.protocol = "http";
+	t = stats_prometheus(&dv, wv, 3);
+	assert_non_null(strstr(t, "reuseportd_responses_total{worker=\"1\",generation=\"2\",code=\"2xx\"} 1001\n"));
+	free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_accumulate_skips_gauge, setup),
+		cmocka_unit_test_setup(test_stats_document, setup),
+		cmocka_unit_test_setup(test_stats_http, setup),
+		cmocka_unit_test_setup(test_workers_document, setup),
+		cmocka_unit_test_setup(test_connections_document, setup),
+		cmocka_unit_test_setup(test_tcp_state_names, setup),
+		cmocka_unit_test_setup(test_limits_document, setup),
+		cmocka_unit_test_setup(test_ping_help_error, setup),
+		cmocka_unit_test_setup(test_prometheus, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
