@@ -300,13 +300,18 @@ ssize_t conn_read(struct conn *c, char **data)
 
 int conn_send(struct conn *c, const void *data, size_t len)
 {
+	return conn_send_flags(c, data, len, 0);
+}
+
+int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
+{
 	struct conn_pool *p = conn_the_pool;
 	size_t done = 0;
 
 	if (!c->out) {
 		while (done < len) {
 			ssize_t n = send(c->w.fd, (const char *)data + done,
-					 len - done, MSG_NOSIGNAL);
+					 len - done, MSG_NOSIGNAL | flags);
 
 			if (n < 0) {
 				if (errno == EINTR)

@@ -104,6 +104,8 @@ ssize_t conn_read(struct conn *c, char **data);
 /* Writes what the socket takes now and queues the rest; while output is
  * queued the connection is not read (back-pressure). 0 or -1 (closed). */
 int conn_send(struct conn *c, const void *p, size_t len);
+/* The same with send(2) flags, e.g. MSG_MORE when a body follows. */
+int conn_send_flags(struct conn *c, const void *p, size_t len, int flags);
 static inline int conn_has_output(const struct conn *c)
 {
 	return c->out != NULL;

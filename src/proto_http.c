@@ -38,6 +38,7 @@ struct http_conn {
 	int file_fd;        /* -1: no file in flight */
 	off_t file_off, file_end;
 	uint8_t close_after; /* close once the output is out */
+	uint8_t linger;      /* unread input may follow: linger before closing */
 	uint8_t lingering;   /* output done, write side shut, reading to EOF */
 };
 
@@ -167,12 +168,13 @@ static int put_error(int status, int head_only, int last)
 }
 
 /* Sends the batch so far; 0, or -1 if the connection was closed. */
-static int flush_resp(struct conn *c)
+static int flush_resp(struct conn *c, int flags)
 {
 	int r = 0;
 
 	if (buf_pending(&H.resp) > 0)
-		r = conn_send(c, buf_head(&H.resp), buf_pending(&H.resp));
+		r = conn_send_flags(c, buf_head(&H.resp), buf_pending(&H.resp),
+				    flags);
 	H.resp.off = H.resp.len = 0;
 	return r;
 }
@@ -301,7 +303,9 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 	hc->file_fd = fd;
 	hc->file_off = (off_t)start;
 	hc->file_end = (off_t)(start + length);
-	return flush_resp(c) < 0 ? -1 : 1;
+	/* MSG_MORE: the head waits for the body's first bytes, and the two
+	 * leave in one segment. */
+	return flush_resp(c, MSG_MORE) < 0 ? -1 : 1;
 }
 
 /* --- requests --- */
@@ -393,69 +397,125 @@ static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
 
 static void http_finish(struct conn *c, struct http_conn *hc);
 
+/* Sends the next chunk of the file in flight. 1: the file is done;
+ * 0: waiting for the socket (on_writable comes back); -1: closed. */
+static int send_file(struct conn *c, struct http_conn *hc)
+{
+	for (;;) {
+		size_t chunk = (size_t)UTIL_MIN((off_t)HTTP_SENDFILE_CHUNK,
+						hc->file_end - hc->file_off);
+		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off, chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* The socket is full: wait for it, never read the
+			 * file ahead into memory. */
+			if (c->tmo != CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_SEND);
+			return conn_want_write(c) < 0 ? -1 : 0;
+		}
+		if (n <= 0) {
+			/* Error, or the file shrank under us: the length we
+			 * promised cannot be kept, so the connection ends. */
+			conn_close(c);
+			return -1;
+		}
+		conn_count_out(c, (uint64_t)n);
+		if (hc->file_off >= hc->file_end) {
+			close(hc->file_fd);
+			hc->file_fd = -1;
+			if (c->tmo == CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_NONE);
+			return 1;
+		}
+		/* One chunk per wake-up: a fast reader of a big file must
+		 * not keep the other connections of this worker waiting. */
+		if (c->tmo == CONN_TMO_SEND)
+			conn_timeout(c, CONN_TMO_SEND); /* progress */
+		return conn_want_write(c) < 0 ? -1 : 0;
+	}
+}
+
 /* Parses and answers what buf holds, in order. buf is the worker's
- * scratch space or hc->in. */
+ * scratch space or hc->in. A file body is sent at once when the socket
+ * takes it, and parsing goes on behind it, in this loop rather than by
+ * recursion however many files are pipelined. */
 static void process(struct conn *c, const char *buf, size_t len)
 {
 	struct http_conn *hc = c->proto_data;
 	struct http_request req;
-	size_t off = 0;
-	int inflight = 0, parsed = 0;
 
-	while (off < len && !hc->close_after && !inflight) {
-		if (hc->body_left) {
-			size_t skip = (size_t)UTIL_MIN(hc->body_left, (uint64_t)(len - off));
+	for (;;) {
+		size_t off = 0;
+		int inflight = 0, parsed = 0;
 
-			off += skip;
-			hc->body_left -= skip;
-			continue;
-		}
-		int r = http_parse_request(buf + off, len - off, &H.limits, &req);
+		while (off < len && !hc->close_after && !inflight) {
+			if (hc->body_left) {
+				size_t skip = (size_t)UTIL_MIN(hc->body_left,
+							       (uint64_t)(len - off));
 
-		if (r == 0)
-			break;
-		if (r < 0) {
-			/* Bad input: a clear status, then the connection
-			 * closes; nothing after it can be trusted. */
-			H.keep_alive_10 = 0;
-			if (put_error(-r, req.method == HTTP_HEAD, 1) < 0) {
+				off += skip;
+				hc->body_left -= skip;
+				continue;
+			}
+			int r = http_parse_request(buf + off, len - off, &H.limits, &req);
+
+			if (r == 0)
+				break;
+			if (r < 0) {
+				/* Bad input: a clear status, then the
+				 * connection closes; nothing after it can be
+				 * trusted, and what follows it is unread. */
+				H.keep_alive_10 = 0;
+				if (put_error(-r, req.method == HTTP_HEAD, 1) < 0) {
+					fail(c);
+					return;
+				}
+				hc->close_after = 1;
+				hc->linger = 1;
+				off = len;
+				break;
+			}
+			off += (size_t)r;
+			parsed++;
+			if (req.has_content_length)
+				hc->body_left = req.content_length;
+			r = handle(c, hc, &req);
+			if (r < 0) {
 				fail(c);
 				return;
 			}
-			hc->close_after = 1;
-			off = len;
-			break;
+			inflight = r > 0;
 		}
-		off += (size_t)r;
-		parsed++;
-		if (req.has_content_length)
-			hc->body_left = req.content_length;
-		r = handle(c, hc, &req);
-		if (r < 0) {
-			fail(c);
+		/* A new request has begun behind the ones answered: its
+		 * header timeout starts now. */
+		if (parsed && off < len && !hc->close_after)
+			conn_timeout(c, CONN_TMO_HEADER);
+		if (keep_rest(hc, buf + off, len - off) < 0) {
+			conn_close(c);
 			return;
 		}
-		inflight = r > 0;
+		if (!inflight) {
+			if (flush_resp(c, 0) < 0)
+				return;
+			if (!conn_has_output(c))
+				http_finish(c, hc);
+			return; /* else on_writable goes on */
+		}
+		if (conn_has_output(c)) {
+			/* The head is still queued: the body follows it. */
+			return;
+		}
+		if (send_file(c, hc) <= 0)
+			return;
+		buf = hc->in;
+		len = hc->inlen;
+		if (len == 0 || hc->close_after) {
+			http_finish(c, hc);
+			return;
+		}
 	}
-	/* A new request has begun behind the ones answered: its header
-	 * timeout starts now. */
-	if (parsed && off < len && !hc->close_after)
-		conn_timeout(c, CONN_TMO_HEADER);
-	if (keep_rest(hc, buf + off, len - off) < 0) {
-		conn_close(c);
-		return;
-	}
-	if (!inflight && flush_resp(c) < 0)
-		return;
-	if (conn_has_output(c))
-		return; /* on_writable goes on */
-	if (inflight) {
-		/* The head is out: the body follows when the socket can take
-		 * it (at once, usually), by the same path as any later chunk. */
-		conn_want_write(c);
-		return;
-	}
-	http_finish(c, hc);
 }
 
 /* Nothing is being written: choose between waiting, closing and freeing. */
@@ -463,8 +523,15 @@ static void http_finish(struct conn *c, struct http_conn *hc)
 {
 	if (hc->close_after ||
 	    (H.draining && hc->inlen == 0 && hc->body_left == 0)) {
-		/* Shut our side and read what the client still sends, so the
-		 * close does not turn into a reset that destroys the answer. */
+		if (!hc->linger && hc->inlen == 0 && hc->body_left == 0) {
+			/* Everything the client sent was read: a plain close
+			 * sends a FIN, and the answer is safe. */
+			conn_close(c);
+			return;
+		}
+		/* Unread input may follow: shut our side and read what the
+		 * client still sends, so the close does not turn into a
+		 * reset that destroys the answer. */
 		hc->lingering = 1;
 		free(hc->in);
 		hc->in = NULL;
@@ -502,6 +569,9 @@ static void http_readable(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	/* A read that filled the buffer may have left more behind. */
+	if ((size_t)n == conn_pool_of(c)->scratch_len)
+		hc->linger = 1;
 	if (hc->inlen == 0) {
 		process(c, data, (size_t)n);
 		return;
@@ -538,42 +608,8 @@ static void http_writable(struct conn *c)
 			conn_timeout(c, CONN_TMO_KEEPALIVE);
 		return;
 	}
-	while (hc->file_fd >= 0) {
-		size_t chunk = (size_t)UTIL_MIN((off_t)HTTP_SENDFILE_CHUNK,
-						hc->file_end - hc->file_off);
-		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off, chunk);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			/* The socket is full: wait for it, never read the
-			 * file ahead into memory. */
-			if (c->tmo != CONN_TMO_SEND)
-				conn_timeout(c, CONN_TMO_SEND);
-			conn_want_write(c);
-			return;
-		}
-		if (n <= 0) {
-			/* Error, or the file shrank under us: the length we
-			 * promised cannot be kept, so the connection ends. */
-			conn_close(c);
-			return;
-		}
-		conn_count_out(c, (uint64_t)n);
-		if (hc->file_off >= hc->file_end) {
-			close(hc->file_fd);
-			hc->file_fd = -1;
-			break;
-		}
-		/* One chunk per wake-up: a fast reader of a big file must
-		 * not keep the other connections of this worker waiting. */
-		if (c->tmo == CONN_TMO_SEND)
-			conn_timeout(c, CONN_TMO_SEND); /* progress */
-		conn_want_write(c);
+	if (hc->file_fd >= 0 && send_file(c, hc) <= 0)
 		return;
-	}
-	if (c->tmo == CONN_TMO_SEND)
-		conn_timeout(c, CONN_TMO_NONE);
 	if (hc->inlen > 0 && !hc->close_after) {
 		/* Requests pipelined behind the one just answered. */
 		process(c, hc->in, hc->inlen);
@@ -607,6 +643,10 @@ static void http_open(struct conn *c)
 	/* A new connection must send its first request within the header
 	 * timeout, like any later one. */
 	conn_timeout(c, CONN_TMO_HEADER);
+	/* The listener defers accept until data arrives (TCP_DEFER_ACCEPT,
+	 * set by the master for HTTP), so the request is usually here
+	 * already: read it now instead of after another epoll round. */
+	http_readable(c);
 }
 
 static void http_drain(struct conn *c)
