@@ -1,14 +1,24 @@
-/* config.c - the daemon's settings. */
+/* config.c - the daemon's settings: defaults, one validating setter per
+ * directive, and the finishing step that fills in what was left to the
+ * machine. The config file (cfgfile.c) and the command line (cli.c) both
+ * set directives by name through config_set(), so that a setting means
+ * the same thing, with the same error, wherever it is written. */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
+#include "util.h"
+
+#define DAY_MS (24LL * 3600 * 1000)
 
 void config_defaults(struct config *c)
 {
@@ -17,7 +27,7 @@ void config_defaults(struct config *c)
 	snprintf(c->stats_socket, sizeof(c->stats_socket), "%s",
 		 CFG_DEFAULT_STATS_SOCKET);
 	c->stats_socket_mode = 0660;
-	c->log_level = 2; /* LOG_LVL_INFO */
+	c->log_level = LOG_LVL_INFO;
 	c->stats_timeout_ms = 1000;
 	c->header_timeout_ms = 10000;
 	c->keepalive_timeout_ms = 75000;
@@ -32,14 +42,144 @@ void config_defaults(struct config *c)
 	c->log = CFG_LOG_STDERR;
 }
 
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* A decimal integer in [min, max], nothing else. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)s[0]) && s[0] != '-')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int copy_str(char *dst, size_t size, const char *name, const char *s,
+		    char *err, size_t errlen)
+{
+	if (*s == '\0' || strlen(s) >= size)
+		return fail(err, errlen, "%s: must be 1..%zu bytes long", name,
+			    size - 1);
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* on/off and the usual spellings of them. */
+static int parse_flag(const char *name, const char *s, int *out, char *err,
+		      size_t errlen)
+{
+	if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true"))
+		*out = 1;
+	else if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false"))
+		*out = 0;
+	else
+		return fail(err, errlen, "%s: '%s' is not on or off", name, s);
+	return 0;
+}
+
+int config_parse_duration(const char *s, long long max_ms, long long *ms)
+{
+	long long total = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	while (*p) {
+		long long v = 0, unit;
+
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		while (isdigit((unsigned char)*p)) {
+			v = v * 10 + (*p++ - '0');
+			if (v > max_ms)
+				return -1;
+		}
+		if (!strncmp(p, "ms", 2)) {
+			unit = 1;
+			p += 2;
+		} else if (*p == 's') {
+			unit = 1000;
+			p++;
+		} else if (*p == 'm') {
+			unit = 60 * 1000;
+			p++;
+		} else if (*p == 'h') {
+			unit = 3600 * 1000;
+			p++;
+		} else if (*p == '\0' && p - s > 0 && total == 0 &&
+			   strspn(s, "0123456789") == strlen(s)) {
+			unit = 1000; /* a bare number: seconds, as nginx */
+		} else {
+			return -1;
+		}
+		if (v > (max_ms - total) / unit)
+			return -1;
+		total += v * unit;
+	}
+	*ms = total;
+	return 0;
+}
+
+int config_parse_size(const char *s, unsigned long long *bytes)
+{
+	unsigned long long v = 0, unit = 1;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		if (v > (ULLONG_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (unsigned)(*p++ - '0');
+	}
+	switch (tolower((unsigned char)*p)) {
+	case '\0':
+		break;
+	case 'k':
+		unit = 1ULL << 10;
+		break;
+	case 'm':
+		unit = 1ULL << 20;
+		break;
+	case 'g':
+		unit = 1ULL << 30;
+		break;
+	default:
+		return -1;
+	}
+	if (*p && p[1])
+		return -1;
+	if (v > ULLONG_MAX / unit)
+		return -1;
+	*bytes = v * unit;
+	return 0;
+}
+
+/* --- the public setters kept from before the config file --- */
+
 int config_add_listen(struct config *c, const char *s, char *err,
 		      size_t errlen)
 {
-	if (c->nlisten == CFG_MAX_LISTEN) {
-		snprintf(err, errlen, "at most %d listen addresses",
-			 CFG_MAX_LISTEN);
-		return -1;
-	}
+	if (c->nlisten == CFG_MAX_LISTEN)
+		return fail(err, errlen, "at most %d listen addresses",
+			    CFG_MAX_LISTEN);
 	if (addr_parse(s, &c->listen[c->nlisten], err, errlen) < 0)
 		return -1;
 	c->nlisten++;
@@ -49,21 +189,16 @@ int config_add_listen(struct config *c, const char *s, char *err,
 int config_set_workers(struct config *c, const char *s, char *err,
 		       size_t errlen)
 {
-	char *end;
 	long v;
 
 	if (strcmp(s, "auto") == 0) {
 		c->workers = 0;
 		return 0;
 	}
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < 1 || v > CFG_MAX_WORKERS) {
-		snprintf(err, errlen,
-			 "workers: '%s' is not 'auto' or a number 1..%d", s,
-			 CFG_MAX_WORKERS);
-		return -1;
-	}
+	if (parse_long(s, 1, CFG_MAX_WORKERS, &v) < 0)
+		return fail(err, errlen,
+			    "workers: '%s' is not 'auto' or a number 1..%d", s,
+			    CFG_MAX_WORKERS);
 	c->workers = (int)v;
 	return 0;
 }
@@ -75,28 +210,420 @@ int config_set_protocol(struct config *c, const char *s, char *err,
 		c->protocol = CFG_PROTO_ECHO;
 	else if (strcmp(s, "http") == 0)
 		c->protocol = CFG_PROTO_HTTP;
-	else {
-		snprintf(err, errlen, "protocol: '%s' is not echo or http", s);
-		return -1;
-	}
+	else
+		return fail(err, errlen, "protocol: '%s' is not echo or http", s);
 	return 0;
 }
 
 int config_set_stats_socket(struct config *c, const char *s, char *err,
 			    size_t errlen)
 {
-	if (*s == '\0' || strlen(s) >= sizeof(c->stats_socket)) {
-		snprintf(err, errlen,
-			 "stats socket: path must be 1..%zu bytes long",
-			 sizeof(c->stats_socket) - 1);
-		return -1;
+	return copy_str(c->stats_socket, sizeof(c->stats_socket),
+			"stats_socket", s, err, errlen);
+}
+
+/* --- the other directives --- */
+
+static int set_listen(struct config *c, const char *s, char *err,
+		      size_t errlen)
+{
+	char why[200];
+
+	if (config_add_listen(c, s, why, sizeof(why)) < 0)
+		return fail(err, errlen, "listen: %s", why);
+	return 0;
+}
+
+static int set_docroot(struct config *c, const char *s, char *err,
+		       size_t errlen)
+{
+	return copy_str(c->docroot, sizeof(c->docroot), "docroot", s, err,
+			errlen);
+}
+
+/* "STATUS [TEXT]": the fixed answer; for a redirect (3xx) TEXT is the
+ * Location. */
+static int set_return(struct config *c, const char *s, char *err,
+		      size_t errlen)
+{
+	char code[8];
+	size_t n = strcspn(s, " ");
+	const char *text = s[n] ? s + n + 1 : "";
+	long st;
+
+	if (n == 0 || n >= sizeof(code))
+		return fail(err, errlen, "return: '%s' is not STATUS [TEXT]", s);
+	memcpy(code, s, n);
+	code[n] = '\0';
+	if (parse_long(code, 200, 599, &st) < 0)
+		return fail(err, errlen,
+			    "return: status '%s' is not a number 200..599", code);
+	if (strlen(text) >= sizeof(c->return_body))
+		return fail(err, errlen, "return: the text is longer than %zu bytes",
+			    sizeof(c->return_body) - 1);
+	if (st >= 300 && st < 400 && st != 304 && *text == '\0')
+		return fail(err, errlen, "return: a %ld redirect needs a URL", st);
+	c->return_status = (int)st;
+	memcpy(c->return_body, text, strlen(text) + 1);
+	c->has_return = 1;
+	return 0;
+}
+
+static int set_stats_socket_mode(struct config *c, const char *s, char *err,
+				 size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (!isdigit((unsigned char)*s) || errno || *end || v > 0777)
+		return fail(err, errlen,
+			    "stats_socket_mode: '%s' is not an octal mode 0000..0777",
+			    s);
+	c->stats_socket_mode = (unsigned)v;
+	return 0;
+}
+
+static int set_stats_socket_group(struct config *c, const char *s, char *err,
+				  size_t errlen)
+{
+	return copy_str(c->stats_socket_group, sizeof(c->stats_socket_group),
+			"stats_socket_group", s, err, errlen);
+}
+
+static int set_pidfile(struct config *c, const char *s, char *err,
+		       size_t errlen)
+{
+	return copy_str(c->pidfile, sizeof(c->pidfile), "pidfile", s, err,
+			errlen);
+}
+
+static int set_user(struct config *c, const char *s, char *err, size_t errlen)
+{
+	return copy_str(c->user, sizeof(c->user), "user", s, err, errlen);
+}
+
+static int set_group(struct config *c, const char *s, char *err,
+		     size_t errlen)
+{
+	return copy_str(c->group, sizeof(c->group), "group", s, err, errlen);
+}
+
+/* A file path must have a '/', so that a misspelt "sylog" is an error
+ * rather than a log file of that name in the working directory. */
+static int set_log(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (!strcmp(s, "stderr")) {
+		c->log = CFG_LOG_STDERR;
+	} else if (!strcmp(s, "syslog")) {
+		c->log = CFG_LOG_SYSLOG;
+	} else if (strchr(s, '/')) {
+		if (copy_str(c->log_file, sizeof(c->log_file), "log", s, err,
+			     errlen) < 0)
+			return -1;
+		c->log = CFG_LOG_FILE;
+	} else {
+		return fail(err, errlen,
+			    "log: '%s' is not stderr, syslog or a file path (with a '/')",
+			    s);
 	}
-	snprintf(c->stats_socket, sizeof(c->stats_socket), "%s", s);
+	return 0;
+}
+
+static int set_log_level(struct config *c, const char *s, char *err,
+			 size_t errlen)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++)
+		if (!strcmp(s, names[i])) {
+			c->log_level = (int)i;
+			return 0;
+		}
+	return fail(err, errlen,
+		    "log_level: '%s' is not error, warn, info or debug", s);
+}
+
+static int set_foreground(struct config *c, const char *s, char *err,
+			  size_t errlen)
+{
+	return parse_flag("foreground", s, &c->foreground, err, errlen);
+}
+
+static int set_cpu_affinity(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	return parse_flag("cpu_affinity", s, &c->cpu_affinity, err, errlen);
+}
+
+/* "auto" (0) or a number in [min, max]. */
+static int set_auto_long(const char *name, const char *s, long min, long max,
+			 long *out, char *err, size_t errlen)
+{
+	if (!strcmp(s, "auto")) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_long(s, min, max, out) < 0)
+		return fail(err, errlen, "%s: '%s' is not 'auto' or a number %ld..%ld",
+			    name, s, min, max);
+	return 0;
+}
+
+static int set_max_connections(struct config *c, const char *s, char *err,
+			       size_t errlen)
+{
+	long v;
+
+	if (set_auto_long("max_connections", s, 1, 10000000, &v, err, errlen) < 0)
+		return -1;
+	c->max_connections = (int)v;
+	return 0;
+}
+
+/* The kernel's ceiling for RLIMIT_NOFILE is fs.nr_open, at most 2^30. */
+static int set_rlimit_nofile(struct config *c, const char *s, char *err,
+			     size_t errlen)
+{
+	return set_auto_long("rlimit_nofile", s, 64, 1L << 30, &c->rlimit_nofile,
+			     err, errlen);
+}
+
+static int set_backlog(struct config *c, const char *s, char *err,
+		       size_t errlen)
+{
+	long v;
+
+	if (set_auto_long("backlog", s, 1, INT_MAX, &v, err, errlen) < 0)
+		return -1;
+	c->backlog = (int)v;
+	return 0;
+}
+
+static int set_metrics_listen(struct config *c, const char *s, char *err,
+			      size_t errlen)
+{
+	char why[200];
+
+	if (!strcmp(s, "off")) {
+		memset(&c->metrics_listen, 0, sizeof(c->metrics_listen));
+		return 0;
+	}
+	if (addr_parse(s, &c->metrics_listen, why, sizeof(why)) < 0)
+		return fail(err, errlen, "metrics_listen: %s", why);
+	return 0;
+}
+
+static int set_ms(const char *name, const char *s, long long min, int *out,
+		  char *err, size_t errlen)
+{
+	long long ms;
+
+	if (config_parse_duration(s, DAY_MS, &ms) < 0 || ms < min)
+		return fail(err, errlen,
+			    "%s: '%s' is not a duration %lldms..24h (like 500ms, 10s, 2m)",
+			    name, s, min);
+	*out = (int)ms;
+	return 0;
+}
+
+/* A timeout of 0 would mean "never", which is no protection at all. */
+static int set_header_timeout(struct config *c, const char *s, char *err,
+			      size_t errlen)
+{
+	return set_ms("header_timeout", s, 1, &c->header_timeout_ms, err, errlen);
+}
+
+static int set_keepalive_timeout(struct config *c, const char *s, char *err,
+				 size_t errlen)
+{
+	return set_ms("keepalive_timeout", s, 1, &c->keepalive_timeout_ms, err,
+		      errlen);
+}
+
+static int set_send_timeout(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	return set_ms("send_timeout", s, 1, &c->send_timeout_ms, err, errlen);
+}
+
+/* 0: close the connections at once on a graceful stop. */
+static int set_shutdown_timeout(struct config *c, const char *s, char *err,
+				size_t errlen)
+{
+	return set_ms("shutdown_timeout", s, 0, &c->shutdown_timeout_ms, err,
+		      errlen);
+}
+
+/* The master pings every second; less than two would kill healthy
+ * workers that were merely busy. */
+static int set_watchdog_timeout(struct config *c, const char *s, char *err,
+				size_t errlen)
+{
+	return set_ms("watchdog_timeout", s, 2000, &c->watchdog_timeout_ms, err,
+		      errlen);
+}
+
+static int set_stats_timeout(struct config *c, const char *s, char *err,
+			     size_t errlen)
+{
+	return set_ms("stats_timeout", s, 1, &c->stats_timeout_ms, err, errlen);
+}
+
+static int set_size(const char *name, const char *s, unsigned long long min,
+		    unsigned long long max, unsigned long long *out, char *err,
+		    size_t errlen)
+{
+	if (config_parse_size(s, out) < 0 || *out < min || *out > max)
+		return fail(err, errlen,
+			    "%s: '%s' is not a size %llu..%llu (like 512, 16k, 1m)",
+			    name, s, min, max);
+	return 0;
+}
+
+static int set_http_max_request_line(struct config *c, const char *s,
+				     char *err, size_t errlen)
+{
+	unsigned long long v;
+
+	if (set_size("http_max_request_line", s, 256, 1 << 20, &v, err, errlen) < 0)
+		return -1;
+	c->http_max_request_line = (size_t)v;
+	return 0;
+}
+
+static int set_http_max_header_bytes(struct config *c, const char *s,
+				     char *err, size_t errlen)
+{
+	unsigned long long v;
+
+	if (set_size("http_max_header_bytes", s, 1024, 16 << 20, &v, err,
+		     errlen) < 0)
+		return -1;
+	c->http_max_header_bytes = (size_t)v;
+	return 0;
+}
+
+static int set_http_max_headers(struct config *c, const char *s, char *err,
+				size_t errlen)
+{
+	long v;
+
+	if (parse_long(s, 1, 10000, &v) < 0)
+		return fail(err, errlen,
+			    "http_max_headers: '%s' is not a number 1..10000", s);
+	c->http_max_headers = (unsigned)v;
+	return 0;
+}
+
+static int set_http_max_body(struct config *c, const char *s, char *err,
+			     size_t errlen)
+{
+	return set_size("http_max_body", s, 0, 1ULL << 40, &c->http_max_body,
+			err, errlen);
+}
+
+static int set_workers(struct config *c, const char *s, char *err,
+		       size_t errlen)
+{
+	return config_set_workers(c, s, err, errlen);
+}
+
+static int set_protocol(struct config *c, const char *s, char *err,
+			size_t errlen)
+{
+	return config_set_protocol(c, s, err, errlen);
+}
+
+static int set_stats_socket(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	return config_set_stats_socket(c, s, err, errlen);
+}
+
+/* Every directive. The order is the one of etc/reuseportd.conf. */
+static const struct config_directive directives[] = {
+	{ "listen", 1, 1, set_listen },
+	{ "workers", 1, 0, set_workers },
+	{ "protocol", 1, 0, set_protocol },
+	{ "docroot", 1, 0, set_docroot },
+	{ "return", 64, 0, set_return },
+	{ "max_connections", 1, 0, set_max_connections },
+	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
+	{ "backlog", 1, 0, set_backlog },
+	{ "cpu_affinity", 1, 0, set_cpu_affinity },
+	{ "header_timeout", 1, 0, set_header_timeout },
+	{ "keepalive_timeout", 1, 0, set_keepalive_timeout },
+	{ "send_timeout", 1, 0, set_send_timeout },
+	{ "shutdown_timeout", 1, 0, set_shutdown_timeout },
+	{ "watchdog_timeout", 1, 0, set_watchdog_timeout },
+	{ "stats_timeout", 1, 0, set_stats_timeout },
+	{ "http_max_request_line", 1, 0, set_http_max_request_line },
+	{ "http_max_header_bytes", 1, 0, set_http_max_header_bytes },
+	{ "http_max_headers", 1, 0, set_http_max_headers },
+	{ "http_max_body", 1, 0, set_http_max_body },
+	{ "stats_socket", 1, 0, set_stats_socket },
+	{ "stats_socket_mode", 1, 0, set_stats_socket_mode },
+	{ "stats_socket_group", 1, 0, set_stats_socket_group },
+	{ "metrics_listen", 1, 0, set_metrics_listen },
+	{ "pidfile", 1, 0, set_pidfile },
+	{ "user", 1, 0, set_user },
+	{ "group", 1, 0, set_group },
+	{ "log", 1, 0, set_log },
+	{ "log_level", 1, 0, set_log_level },
+	{ "foreground", 1, 0, set_foreground },
+};
+
+const struct config_directive *config_directive_find(const char *name)
+{
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(directives); i++)
+		if (!strcmp(directives[i].name, name))
+			return &directives[i];
+	return NULL;
+}
+
+const struct config_directive *config_directive_at(size_t i)
+{
+	return i < UTIL_ARRAY_LEN(directives) ? &directives[i] : NULL;
+}
+
+int config_set(struct config *c, const char *name, const char *value,
+	       char *err, size_t errlen)
+{
+	const struct config_directive *d = config_directive_find(name);
+
+	if (!d)
+		return fail(err, errlen, "unknown directive '%s'", name);
+	return d->set(c, value, err, errlen);
+}
+
+/* --- finishing --- */
+
+/* Makes path (of a buffer of size bytes) absolute against base. A
+ * detached daemon changes its directory to "/", so a relative path is
+ * resolved now, while it still means what the user meant. */
+static int make_absolute(char *path, size_t size, const char *base,
+			 const char *name, char *err, size_t errlen)
+{
+	char abs[PATH_MAX * 2 + 2];
+
+	if (path[0] == '\0' || path[0] == '/')
+		return 0;
+	snprintf(abs, sizeof(abs), "%s/%s", base, path);
+	if (strlen(abs) >= size)
+		return fail(err, errlen,
+			    "%s: '%s' is too long once made absolute; give a shorter path",
+			    name, abs);
+	memcpy(path, abs, strlen(abs) + 1);
 	return 0;
 }
 
 int config_finish(struct config *c, char *err, size_t errlen)
 {
+	char cwd[PATH_MAX];
+	const char *base = c->base_dir;
+
 	if (c->nlisten == 0 &&
 	    config_add_listen(c, CFG_DEFAULT_LISTEN, err, errlen) < 0)
 		return -1;
@@ -105,25 +632,31 @@ int config_finish(struct config *c, char *err, size_t errlen)
 
 		c->workers = n < 1 ? 1 : n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
 	}
-	/* A detached daemon changes its directory to "/", so a relative path
-	 * is made absolute now, while it still means what the user meant. */
+	if (!base[0]) {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return fail(err, errlen, "getcwd: %s", strerror(errno));
+		base = cwd;
+	}
+	/* A foreground daemon keeps its directory, so a stats socket path
+	 * too long for sun_path once absolute may stay relative there. */
 	if (c->stats_socket[0] != '/') {
-		char cwd[PATH_MAX], abs[PATH_MAX + sizeof(c->stats_socket) + 1];
+		char abs[PATH_MAX + sizeof(c->stats_socket) + 1];
 
-		if (!getcwd(cwd, sizeof(cwd))) {
-			snprintf(err, errlen, "getcwd: %s", strerror(errno));
-			return -1;
-		}
-		snprintf(abs, sizeof(abs), "%s/%s", cwd, c->stats_socket);
+		snprintf(abs, sizeof(abs), "%s/%s", base, c->stats_socket);
 		if (strlen(abs) < sizeof(c->stats_socket))
 			memcpy(c->stats_socket, abs, strlen(abs) + 1);
-		else if (!c->foreground) {
-			snprintf(err, errlen,
-				 "stats socket: '%s' is too long once made absolute; give a shorter path",
-				 abs);
-			return -1;
-		}
+		else if (!c->foreground)
+			return fail(err, errlen,
+				    "stats_socket: '%s' is too long once made absolute; give a shorter path",
+				    abs);
 	}
+	if (make_absolute(c->pidfile, sizeof(c->pidfile), base, "pidfile", err,
+			  errlen) < 0 ||
+	    make_absolute(c->log_file, sizeof(c->log_file), base, "log", err,
+			  errlen) < 0 ||
+	    make_absolute(c->docroot, sizeof(c->docroot), base, "docroot", err,
+			  errlen) < 0)
+		return -1;
 	return 0;
 }
 

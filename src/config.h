@@ -59,6 +59,10 @@ struct config {
 	int test_only;         /* -t */
 	char config_file[PATH_MAX];
 	struct addr metrics_listen; /* Prometheus endpoint; len 0: off */
+	/* Relative paths are taken from here (empty: the working directory
+	 * at config_finish); a reload in the detached master, whose working
+	 * directory is "/", sets it to where the daemon was started. */
+	char base_dir[PATH_MAX];
 };
 
 void config_defaults(struct config *c);
@@ -67,8 +71,36 @@ int config_add_listen(struct config *c, const char *s, char *err, size_t errlen)
 int config_set_workers(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_protocol(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_stats_socket(struct config *c, const char *s, char *err, size_t errlen);
-/* Defaults for what is still unset (listen address, worker count). */
+/* Defaults for what is still unset (listen address, worker count);
+ * relative paths made absolute. */
 int config_finish(struct config *c, char *err, size_t errlen);
 const char *config_protocol_name(enum cfg_protocol p);
+
+/* --- directives: the settings by name, shared by the config file and
+ * the command line --- */
+
+typedef int (*config_setter)(struct config *c, const char *value, char *err,
+			     size_t errlen);
+
+struct config_directive {
+	const char *name;
+	int max_args;   /* values on one line; more than 1: joined with ' ' */
+	int repeatable; /* may appear more than once (listen) */
+	config_setter set;
+};
+
+/* The directive called name, or NULL. */
+const struct config_directive *config_directive_find(const char *name);
+/* The i-th directive, or NULL past the last one. */
+const struct config_directive *config_directive_at(size_t i);
+/* Sets one directive from its value: 0, or -1 with "name: reason". */
+int config_set(struct config *c, const char *name, const char *value,
+	       char *err, size_t errlen);
+
+/* "10s", "500ms", "2m", "1h", "1m30s"; a bare number is seconds.
+ * 0, or -1 if malformed or above max_ms. */
+int config_parse_duration(const char *s, long long max_ms, long long *ms);
+/* "512", "16k", "1m", "1g" (powers of 1024). 0, or -1. */
+int config_parse_size(const char *s, unsigned long long *bytes);
 
 #endif

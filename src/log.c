@@ -1,9 +1,13 @@
-/* log.c - timestamped lines to stderr, or syslog(LOG_DAEMON) when detached. */
+/* log.c - timestamped lines to stderr or a file, or syslog(LOG_DAEMON). */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
@@ -15,28 +19,158 @@ static struct {
 	const char *ident;
 	enum log_target target;
 	int level;
-	int worker; /* -1 in the master */
-} lg = { "reuseportd", LOG_TO_STDERR, LOG_LVL_INFO, -1 };
+	int worker;         /* -1 in the master */
+	int fd;             /* the file target's descriptor, or -1 */
+	char path[PATH_MAX]; /* the file target's path */
+	int has_gid;
+	gid_t gid;
+} lg = { "reuseportd", LOG_TO_STDERR, LOG_LVL_INFO, -1, -1, "", 0, 0 };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+static void syslog_open(void)
+{
+	/* LOG_NDELAY: connect now, while /dev/log is still reachable
+	 * (before any chroot or privilege change could prevent it). */
+	openlog(lg.ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
 
 void log_init(const char *ident, enum log_target target, int level)
 {
 	lg.ident = ident;
-	lg.target = target;
+	lg.target = target == LOG_TO_FILE && lg.fd < 0 ? LOG_TO_STDERR : target;
 	lg.level = level;
-	if (target == LOG_TO_SYSLOG)
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (lg.target == LOG_TO_SYSLOG)
+		syslog_open();
+}
+
+/* Gives the file the workers' group, so that they can reopen it after
+ * a rotation once they no longer run as root. */
+static int file_access(int fd)
+{
+	if (!lg.has_gid || geteuid() != 0)
+		return 0;
+	if (fchown(fd, (uid_t)-1, lg.gid) < 0 || fchmod(fd, 0660) < 0)
+		return -1;
+	return 0;
+}
+
+static int file_open(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+		      0640);
+
+	if (fd < 0)
+		return -1;
+	if (file_access(fd) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int log_open_file(const char *path, char *err, size_t errlen)
+{
+	int fd;
+
+	if (strlen(path) >= sizeof(lg.path)) {
+		snprintf(err, errlen, "log %s: path too long", path);
+		return -1;
+	}
+	fd = file_open(path);
+	if (fd < 0) {
+		snprintf(err, errlen, "log %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = fd;
+	memcpy(lg.path, path, strlen(path) + 1);
+	lg.target = LOG_TO_FILE;
+	return 0;
+}
+
+void log_set_file_group(gid_t gid)
+{
+	lg.has_gid = 1;
+	lg.gid = gid;
+	if (lg.fd >= 0 && file_access(lg.fd) < 0)
+		log_warn("log %s: giving it group %ld: %s", lg.path, (long)gid,
+			 strerror(errno));
+}
+
+int log_reopen(void)
+{
+	int fd;
+
+	switch (lg.target) {
+	case LOG_TO_STDERR:
+		log_debug("log reopen: logging to stderr, nothing to reopen");
+		return 0;
+	case LOG_TO_SYSLOG:
+		closelog();
+		syslog_open();
+		break;
+	case LOG_TO_FILE:
+		fd = file_open(lg.path);
+		if (fd < 0) {
+			log_error("log reopen: %s: %s; still writing to the old file",
+				  lg.path, strerror(errno));
+			return -1;
+		}
+		/* Same number: nothing else needs to learn the new one. */
+		if (dup2(fd, lg.fd) < 0) {
+			close(lg.fd);
+			lg.fd = fd;
+		} else {
+			close(fd);
+		}
+		break;
+	}
+	if (lg.worker >= 0)
+		log_debug("log reopened");
+	else
+		log_info("log reopened%s%s", lg.target == LOG_TO_FILE ? ": " : "",
+			 lg.target == LOG_TO_FILE ? lg.path : "");
+	return 0;
 }
 
 void log_set_worker(int id)
 {
 	lg.worker = id;
+	if (lg.target == LOG_TO_SYSLOG) {
+		/* The master closed the connection's descriptor in this
+		 * process; glibc does not know, and would otherwise send to
+		 * (and then close) whatever reuses that number next. */
+		closelog();
+		syslog_open();
+	} else if (lg.target == LOG_TO_FILE && fcntl(lg.fd, F_GETFD) < 0) {
+		lg.fd = file_open(lg.path);
+		if (lg.fd < 0)
+			lg.target = LOG_TO_STDERR;
+	}
 }
 
 int log_get_level(void)
 {
 	return lg.level;
+}
+
+void log_set_level(int level)
+{
+	lg.level = level;
+}
+
+/* One write per line keeps the lines of several processes that share a
+ * file or stderr from interleaving; a failed log write has no better
+ * place to be reported, so it is ignored. */
+static void write_line(int fd, const char *line, int n)
+{
+	if (write(fd, line, (size_t)n) < 0)
+		return;
 }
 
 void log_msg(int level, const char *fmt, ...)
@@ -45,7 +179,7 @@ void log_msg(int level, const char *fmt, ...)
 	char msg[1024], who[64];
 	va_list ap;
 
-	if (level > lg.level)
+	if (level > lg.level || level < 0)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -56,27 +190,25 @@ void log_msg(int level, const char *fmt, ...)
 	else
 		snprintf(who, sizeof(who), "master pid %ld", (long)getpid());
 
-	if (lg.target == LOG_TO_SYSLOG) {
-		syslog(prio[level], "%s: %s", who, msg);
-		return;
-	}
 	struct timeval tv;
 	struct tm tm;
-	char ts[32];
+	char ts[32], line[1200];
+	int n;
 
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%d %H:%M:%S", &tm);
-	char line[1200];
-	int n = snprintf(line, sizeof(line), "%s.%03ld %s[%s] %s: %s\n", ts,
-			 (long)tv.tv_usec / 1000, lg.ident, level_names[level],
-			 who, msg);
-
+	n = snprintf(line, sizeof(line), "%s.%03ld %s[%s] %s: %s\n", ts,
+		     (long)tv.tv_usec / 1000, lg.ident, level_names[level], who,
+		     msg);
 	if (n > (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 1;
-	/* One write per line keeps the lines of several workers that share
-	 * stderr from interleaving; a failed log write has no better place
-	 * to be reported, so it is ignored. */
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
+
+	if (lg.target == LOG_TO_SYSLOG)
+		syslog(prio[level], "%s: %s", who, msg);
+	else
+		write_line(lg.target == LOG_TO_FILE ? lg.fd : STDERR_FILENO,
+			   line, n);
+	if (lg.target != LOG_TO_STDERR && level == LOG_LVL_ERROR)
+		write_line(STDERR_FILENO, line, n);
 }

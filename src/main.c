@@ -1,9 +1,11 @@
-/* main.c - the command line, detaching, and the hand-off to the master. */
+/* main.c - the configuration (file, then command line), detaching, the
+ * pidfile, and the hand-off to the master. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,103 +13,112 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cfgfile.h"
+#include "cfgtest.h"
+#include "cli.h"
 #include "config.h"
 #include "log.h"
 #include "master.h"
-#include "util.h"
+#include "pidfile.h"
+#include "privdrop.h"
 
 #define EXIT_USAGE 2
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"Usage: reuseportd [OPTION]...\n"
-		"A multi-process TCP server: N workers share one port with SO_REUSEPORT.\n"
-		"\n"
-		"  -l, --listen ADDR:PORT     listen address, repeatable: 0.0.0.0:8080,\n"
-		"                             [::1]:8080, 8080; port 0 picks a free port\n"
-		"                             (default %s)\n"
-		"  -w, --workers N|auto       worker processes (default auto: one per CPU)\n"
-		"  -P, --protocol echo        the service (default echo)\n"
-		"  -s, --stats-socket PATH    stats socket (default ./%s)\n"
-		"  -f, --foreground           do not detach; log to stderr\n"
-		"  -v, --verbose              debug logging\n"
-		"  -V, --version              print the version and exit\n"
-		"  -h, --help                 print this help and exit\n"
-		"\n"
-		"Query a running daemon: echo stats | nc -U %s\n",
-		CFG_DEFAULT_LISTEN, CFG_DEFAULT_STATS_SOCKET,
-		CFG_DEFAULT_STATS_SOCKET);
-}
+static struct cli cli;
+/* The running configuration: master_run() replaces it on a reload. */
+static struct config cfg;
+/* Where relative paths point, for reloads in the detached master. */
+static char start_dir[PATH_MAX];
+static char config_path[PATH_MAX]; /* -c, made absolute; empty: none */
 
-static int bad_usage(const char *what, const char *arg)
+static int bad_usage(const char *what)
 {
-	fprintf(stderr, "reuseportd: %s%s%s%s (try 'reuseportd --help')\n", what,
-		arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	fprintf(stderr, "reuseportd: %s (try 'reuseportd --help')\n", what);
 	return EXIT_USAGE;
 }
 
-/* Returns -1 to go on, or an exit status. */
-static int parse_args(int argc, char **argv, struct config *cfg)
+/* Defaults, then the file, then the command line: the order every
+ * reload repeats. */
+static int build_config(struct config *c, char *err, size_t errlen)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "protocol", required_argument, NULL, 'P' },
-		{ "stats-socket", required_argument, NULL, 's' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char err[256];
-	int c, r = 0;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:w:P:s:fvVh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			r = config_add_listen(cfg, optarg, err, sizeof(err));
-			break;
-		case 'w':
-			r = config_set_workers(cfg, optarg, err, sizeof(err));
-			break;
-		case 'P':
-			r = config_set_protocol(cfg, optarg, err, sizeof(err));
-			if (r == 0 && cfg->protocol == CFG_PROTO_HTTP) {
-				snprintf(err, sizeof(err),
-					 "protocol: http is not available in this version");
-				r = -1;
-			}
-			break;
-		case 's':
-			r = config_set_stats_socket(cfg, optarg, err, sizeof(err));
-			break;
-		case 'f':
-			cfg->foreground = 1;
-			break;
-		case 'v':
-			cfg->log_level = LOG_LVL_DEBUG;
-			break;
-		case 'V':
-			printf("reuseportd %s\n", PACKAGE_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case ':':
-			return bad_usage("missing argument for option",
-					 argv[optind - 1]);
-		default:
-			return bad_usage("unknown option", argv[optind - 1]);
-		}
-		if (r < 0)
-			return bad_usage(err, NULL);
+	config_defaults(c);
+	memcpy(c->base_dir, start_dir, sizeof(c->base_dir));
+	if (config_path[0]) {
+		if (cfgfile_load(c, config_path, err, errlen) < 0)
+			return -1;
+		memcpy(c->config_file, config_path, sizeof(c->config_file));
 	}
-	if (optind < argc)
-		return bad_usage("unexpected argument", argv[optind]);
-	return -1;
+	if (cli_apply(&cli, c, err, errlen) < 0)
+		return -1;
+	return config_finish(c, err, errlen);
+}
+
+/* Settings that are acted on once, at start: the files and sockets the
+ * master opened, the credentials, the limits it derived. A reload keeps
+ * the running values and says so. */
+#define FIXED(field, name, is_str) \
+	{ name, offsetof(struct config, field), \
+	  sizeof(((struct config *)0)->field), is_str }
+
+static const struct {
+	const char *name;
+	size_t off, len;
+	int is_str;
+} fixed[] = {
+	FIXED(foreground, "foreground", 0),
+	FIXED(pidfile, "pidfile", 1),
+	FIXED(user, "user", 1),
+	FIXED(group, "group", 1),
+	FIXED(log, "log", 0),
+	FIXED(log_file, "log", 1),
+	FIXED(stats_socket, "stats_socket", 1),
+	FIXED(stats_socket_mode, "stats_socket_mode", 0),
+	FIXED(stats_socket_group, "stats_socket_group", 1),
+	FIXED(metrics_listen, "metrics_listen", 0),
+	FIXED(rlimit_nofile, "rlimit_nofile", 0),
+	FIXED(max_connections, "max_connections", 0),
+	FIXED(backlog, "backlog", 0),
+};
+
+static void keep_fixed(struct config *next)
+{
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		char *a = (char *)next + fixed[i].off;
+		const char *b = (const char *)&cfg + fixed[i].off;
+		int same = fixed[i].is_str ? strcmp(a, b) == 0 :
+					     memcmp(a, b, fixed[i].len) == 0;
+
+		if (!same)
+			log_warn("reload: '%s' changes only on restart; keeping the running value",
+				 fixed[i].name);
+		memcpy(a, b, fixed[i].len);
+	}
+}
+
+/* The master calls this on SIGHUP: the config file is read anew and the
+ * command line applied over it again. */
+static int reload_config(struct config *next, char *err, size_t errlen)
+{
+	if (build_config(next, err, errlen) < 0)
+		return -1;
+	keep_fixed(next);
+	log_set_level(next->log_level);
+	return 0;
+}
+
+/* In the foreground, stderr; detached, syslog unless a file is named
+ * (stderr is /dev/null then). */
+static int setup_log(const struct config *c, char *err, size_t errlen)
+{
+	enum cfg_log t = c->log;
+
+	if (!c->foreground && t == CFG_LOG_STDERR)
+		t = CFG_LOG_SYSLOG;
+	log_init("reuseportd", t == CFG_LOG_SYSLOG ? LOG_TO_SYSLOG : LOG_TO_STDERR,
+		 c->log_level);
+	if (t == CFG_LOG_FILE)
+		return log_open_file(c->log_file, err, errlen);
+	return 0;
 }
 
 /* fork, setsid, fork: the daemon is no session leader and can never get
@@ -150,24 +161,75 @@ static int detach(int *ready_fd)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int run(void)
 {
-	struct config cfg;
-	char err[512];
-	int r, ready_fd = -1;
+	char err[1024];
+	int ready_fd = -1, r;
 
-	config_defaults(&cfg);
-	r = parse_args(argc, argv, &cfg);
-	if (r >= 0)
-		return r;
-	log_init("reuseportd", LOG_TO_STDERR, cfg.log_level);
-	if (config_finish(&cfg, err, sizeof(err)) < 0) {
+	if (setup_log(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "reuseportd: %s\n", err);
 		return 1;
 	}
-	if (!cfg.foreground && detach(&ready_fd) < 0) {
-		fprintf(stderr, "reuseportd: cannot detach: %s\n", strerror(errno));
+	if (privdrop_init(&cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
-	return master_run(&cfg, ready_fd);
+	if (privdrop_active())
+		log_set_file_group(privdrop_gid());
+	if (!cfg.foreground && detach(&ready_fd) < 0) {
+		log_error("cannot detach: %s", strerror(errno));
+		return 1;
+	}
+	/* After detaching: the pid to write is the master's. */
+	if (cfg.pidfile[0] && pidfile_create(cfg.pidfile, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	master_set_reload(reload_config);
+	r = master_run(&cfg, ready_fd);
+	pidfile_release();
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static struct config scratch;
+	char err[1024];
+
+	log_init("reuseportd", LOG_TO_STDERR, LOG_LVL_INFO);
+	if (cli_parse(argc, argv, &cli, err, sizeof(err)) < 0)
+		return bad_usage(err);
+	if (cli.action == CLI_HELP) {
+		cli_usage(stdout);
+		return 0;
+	}
+	if (cli.action == CLI_VERSION) {
+		printf("reuseportd %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	/* A bad option value is a usage error (2) whatever the file says;
+	 * check the options alone before reading it. */
+	config_defaults(&scratch);
+	if (cli_apply(&cli, &scratch, err, sizeof(err)) < 0)
+		return bad_usage(err);
+
+	if (!getcwd(start_dir, sizeof(start_dir))) {
+		fprintf(stderr, "reuseportd: getcwd: %s\n", strerror(errno));
+		return 1;
+	}
+	if (cli.config_file &&
+	    (size_t)snprintf(config_path, sizeof(config_path), "%s%s%s",
+			     cli.config_file[0] == '/' ? "" : start_dir,
+			     cli.config_file[0] == '/' ? "" : "/",
+			     cli.config_file) >= sizeof(config_path)) {
+		fprintf(stderr, "reuseportd: %s: path too long\n", cli.config_file);
+		return 1;
+	}
+	if (build_config(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "reuseportd: %s\n", err);
+		return 1;
+	}
+	if (cli.test)
+		return cfgtest_run(&cfg, cli.verbose, stdout, stderr);
+	return run();
 }

@@ -31,6 +31,8 @@
 #include "listener.h"
 #include "log.h"
 #include "master.h"
+#include "notify.h"
+#include "privdrop.h"
 #include "stats.h"
 #include "syslimits.h"
 #include "util.h"
@@ -472,6 +474,8 @@ static void generation_ready(struct master *m)
 	for (struct mworker *r = m->retiring; r; r = r->next)
 		if (r->state != MW_DRAINING)
 			drain(r, 0);
+	notify_send("READY=1\nSTATUS=%d workers running, generation %d",
+		    m->nw, m->generation);
 	if (m->ready_fd >= 0) {
 		/* Every worker listens: the detaching parent may exit 0. */
 		if (write(m->ready_fd, "1", 1) < 0)
@@ -509,6 +513,13 @@ static int listen_changed(const struct config *a, const struct config *b)
 	return 0;
 }
 
+/* systemd waits for READY=1 after RELOADING=1, success or not. */
+static void reload_failed(struct master *m)
+{
+	notify_send("READY=1\nSTATUS=reload failed; %d workers running, generation %d",
+		    m->nw, m->generation);
+}
+
 static void master_reload(struct master *m)
 {
 	struct config nc;
@@ -518,9 +529,11 @@ static void master_reload(struct master *m)
 	if (m->stopping)
 		return;
 	log_info("SIGHUP: reloading");
+	notify_reloading();
 	if (reload_fn && reload_fn(&nc, err, sizeof(err)) < 0) {
 		log_error("reload: %s; still serving with generation %d",
 			  err, m->generation);
+		reload_failed(m);
 		return;
 	}
 	if (!reload_fn)
@@ -528,11 +541,13 @@ static void master_reload(struct master *m)
 	if (listen_changed(m->cfg, &nc)) {
 		log_error("reload: the listen addresses cannot change on reload (restart for that); still serving with generation %d",
 			  m->generation);
+		reload_failed(m);
 		return;
 	}
 	if (m->nretiring + m->nw > MAX_RETIRING) {
 		log_error("reload: %d workers are still draining; try again later",
 			  m->nretiring);
+		reload_failed(m);
 		return;
 	}
 	memcpy(nc.listen, m->cfg->listen, sizeof(nc.listen));
@@ -542,6 +557,7 @@ static void master_reload(struct master *m)
 				  err, m->generation);
 			for (int k = old_nslots; k <= s; k++)
 				slot_close(m, k);
+			reload_failed(m);
 			return;
 		}
 	}
@@ -656,6 +672,7 @@ static void master_stop(struct master *m, int fast, int signo)
 	log_info("signal %d (%s): %s shutdown", signo, strsignal(signo),
 		 fast ? "fast" : "graceful");
 	m->stopping = fast ? 2 : 1;
+	notify_send("STOPPING=1\nSTATUS=stopping");
 	/* Let go of the listeners now: each worker takes what is left in
 	 * its queues and closes its own reference, and the sockets go with
 	 * the last one. */
@@ -671,6 +688,19 @@ static void master_stop(struct master *m, int fast, int signo)
 		       fast ? STOP_GRACE_MS :
 			      (uint64_t)m->cfg->shutdown_timeout_ms + STOP_GRACE_MS);
 	master_check_stopped(m);
+}
+
+/* SIGUSR1: the master's log, then each worker's (each has its own
+ * descriptor of the file). */
+static void reopen_logs(struct master *m)
+{
+	log_reopen();
+	for (int i = 0; i < m->nw; i++)
+		if (m->slots[i].cur->pid)
+			kill(m->slots[i].cur->pid, SIGUSR1);
+	for (struct mworker *r = m->retiring; r; r = r->next)
+		if (r->pid)
+			kill(r->pid, SIGUSR1);
 }
 
 static void master_signal(struct loop_watch *w, uint32_t events)
@@ -693,6 +723,9 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 			break;
 		case SIGHUP:
 			master_reload(m);
+			break;
+		case SIGUSR1:
+			reopen_logs(m);
 			break;
 		default:
 			break;
@@ -1107,7 +1140,8 @@ int master_run(struct config *cfg, int ready_fd)
 	}
 	m->ctl = ctl_open(m->loop, cfg->stats_socket, cfg->stats_socket_mode,
 			  master_on_ctl, m, err, sizeof(err));
-	if (!m->ctl) {
+	if (!m->ctl || privdrop_chown_socket(cfg->stats_socket, err,
+					     sizeof(err)) < 0) {
 		log_error("%s", err);
 		master_cleanup(m);
 		return 1;
@@ -1124,7 +1158,6 @@ int master_run(struct config *cfg, int ready_fd)
 	if (!cfg->foreground) {
 		/* Detached: from here on nobody reads the terminal. Start-up
 		 * errors above were still shown to whoever started us. */
-		log_init("reuseportd", LOG_TO_SYSLOG, cfg->log_level);
 		util_stdio_to_null();
 	}
 	m->nw = cfg->workers;

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "privdrop.h"
 #include "util.h"
 #include "worker.h"
 
@@ -214,8 +215,11 @@ static void worker_signal(struct loop_watch *w, uint32_t events)
 		case SIGINT:
 			worker_drain(0, 1);
 			break;
+		case SIGUSR1:
+			log_reopen(); /* the master reopened it first */
+			break;
 		default:
-			break; /* SIGHUP, SIGUSR1...: the master's business */
+			break; /* SIGHUP...: the master's business */
 		}
 	}
 }
@@ -294,7 +298,15 @@ static void worker_pin(int id)
 
 int worker_main(const struct worker_args *a)
 {
+	char err[256];
+
 	log_set_worker(a->id);
+	/* Before anything else is opened, and before the parent-death
+	 * signal (a credential change clears it). */
+	if (privdrop_apply(err, sizeof(err)) < 0) {
+		log_error("dropping privileges: %s", err);
+		return 1;
+	}
 	if (a->cfg->cpu_affinity)
 		worker_pin(a->id);
 	/* If the master dies without a word, do not serve unsupervised. */

@@ -1,0 +1,161 @@
+/* cfgtest.c - reuseportd -t. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cfgtest.h"
+#include "privdrop.h"
+#include "syslimits.h"
+#include "util.h"
+
+static int check_docroot(const struct config *c, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (!c->docroot[0])
+		return 0;
+	if (stat(c->docroot, &st) < 0) {
+		snprintf(err, errlen, "docroot %s: %s", c->docroot,
+			 strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "docroot %s: not a directory", c->docroot);
+		return -1;
+	}
+	return 0;
+}
+
+enum verdict { WARNING, OK, INFO };
+
+static void row(FILE *out, int *problems, enum verdict ok, const char *name,
+		const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* One line of the report: name, value, and "ok: ...", "warning: ..." or
+ * "info: ..." (no requirement, just what it means). */
+static void row(FILE *out, int *problems, enum verdict ok, const char *name,
+		const char *value, const char *fmt, ...)
+{
+	char verdict[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(verdict, sizeof(verdict), fmt, ap);
+	va_end(ap);
+	fprintf(out, "  %-29s %-20s %s: %s\n", name, value,
+		ok == OK ? "ok" : ok == INFO ? "info" : "warning", verdict);
+	if (ok == WARNING)
+		(*problems)++;
+}
+
+static const char *num(char *buf, size_t len, long v)
+{
+	if (v < 0)
+		snprintf(buf, len, "unknown");
+	else
+		snprintf(buf, len, "%ld", v);
+	return buf;
+}
+
+/* The report. limits_init() does to this process what the daemon will
+ * do to itself (raise RLIMIT_NOFILE) and derives the per-worker cap the
+ * same way, so the numbers are the ones the daemon would get. */
+static int report_limits(const struct config *c, FILE *out)
+{
+	struct limits lim;
+	long nr_open = -1, file_max = -1;
+	char v[96], w[32], h[32];
+	int problems = 0;
+
+	limits_init(&lim, c);
+	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
+	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
+
+	long per = lim.max_connections_per_worker;
+	long long total = (long long)c->workers * per;
+	/* What every worker keeps open besides connections, as counted by
+	 * syslimits.c. */
+	long reserve = lim.nofile_soft > per ? lim.nofile_soft - per : 0;
+
+	fprintf(out, "limits for %d workers x %ld connections = %lld connections:\n",
+		c->workers, per, total);
+
+	snprintf(v, sizeof(v), "%s (hard %s)", num(w, sizeof(w), lim.nofile_soft),
+		 lim.nofile_hard < 0 ? "unlimited" :
+				       num(h, sizeof(h), lim.nofile_hard));
+	if (c->max_connections > 0 && per < c->max_connections)
+		row(out, &problems, WARNING, "open files (RLIMIT_NOFILE)", v,
+		    "max_connections %d does not fit; each worker gets %ld (raise rlimit_nofile)",
+		    c->max_connections, per);
+	else if (c->rlimit_nofile > 0 && lim.nofile_soft != c->rlimit_nofile)
+		row(out, &problems, WARNING, "open files (RLIMIT_NOFILE)", v,
+		    "rlimit_nofile %ld not obtained", c->rlimit_nofile);
+	else
+		row(out, &problems, OK, "open files (RLIMIT_NOFILE)", v,
+		    "%ld connections + %ld other files per worker", per, reserve);
+
+	if (nr_open >= 0 && c->rlimit_nofile > nr_open)
+		row(out, &problems, WARNING, "fs.nr_open", num(v, sizeof(v), nr_open),
+		    "rlimit_nofile %ld is above it; the kernel refuses that",
+		    c->rlimit_nofile);
+	else
+		row(out, &problems, OK, "fs.nr_open", num(v, sizeof(v), nr_open),
+		    "the ceiling for rlimit_nofile");
+
+	long long need = (long long)c->workers * (per + reserve);
+
+	row(out, &problems, file_max < 0 || need <= file_max ? OK : WARNING,
+	    "fs.file-max",
+	    num(v, sizeof(v), file_max), "%lld files for all the workers", need);
+
+	if (lim.somaxconn >= 0 && lim.somaxconn < lim.backlog)
+		row(out, &problems, WARNING, "net.core.somaxconn",
+		    num(v, sizeof(v), lim.somaxconn),
+		    "backlog %ld is cut to it", lim.backlog);
+	else if (lim.somaxconn >= 0 && lim.somaxconn < 1024)
+		row(out, &problems, WARNING, "net.core.somaxconn",
+		    num(v, sizeof(v), lim.somaxconn),
+		    "low: bursts of connections will overflow the accept queues");
+	else
+		row(out, &problems, OK, "net.core.somaxconn",
+		    num(v, sizeof(v), lim.somaxconn), "backlog %ld per listener",
+		    lim.backlog);
+
+	row(out, &problems, INFO, "net.ipv4.tcp_max_syn_backlog",
+	    num(v, sizeof(v), lim.tcp_max_syn_backlog), "half-open connections");
+	row(out, &problems, INFO, "net.ipv4.tcp_migrate_req",
+	    num(v, sizeof(v), lim.tcp_migrate_req), "%s",
+	    lim.tcp_migrate_req > 0 ?
+		    "on: a closing listener's queue moves to the others" :
+		    "off; the master keeps the listeners open, so only a stop drops queued connections");
+	if (problems)
+		fprintf(out, "%d warning%s\n", problems, problems > 1 ? "s" : "");
+	return problems;
+}
+
+int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
+{
+	const char *what = c->config_file[0] ? c->config_file : "(command line)";
+	char err[PATH_MAX + 256];
+
+	if (check_docroot(c, err, sizeof(err)) < 0 ||
+	    privdrop_init(c, err, sizeof(err)) < 0) {
+		fprintf(errout, "reuseportd: %s\n", err);
+		fprintf(errout, "reuseportd: configuration %s test failed\n", what);
+		return 1;
+	}
+	if (c->protocol != CFG_PROTO_HTTP && (c->docroot[0] || c->has_return))
+		fprintf(errout,
+			"reuseportd: warning: docroot and return apply to protocol http only\n");
+	fprintf(out, "reuseportd: configuration %s is ok\n", what);
+	if (verbose)
+		report_limits(c, out);
+	fflush(out);
+	return 0;
+}

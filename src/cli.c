@@ -1,0 +1,164 @@
+/* cli.c - the command line: options to directives. */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum { OPT_DOCROOT = 256, OPT_RETURN };
+
+static const struct option opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "test-config", no_argument, NULL, 't' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "protocol", required_argument, NULL, 'P' },
+	{ "stats-socket", required_argument, NULL, 's' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "group", required_argument, NULL, 'g' },
+	{ "docroot", required_argument, NULL, OPT_DOCROOT },
+	{ "return", required_argument, NULL, OPT_RETURN },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void cli_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: reuseportd [OPTION]...\n"
+		"A multi-process TCP server: N workers share one port with SO_REUSEPORT.\n"
+		"\n"
+		"  -c, --config FILE          read settings from FILE; options given here\n"
+		"                             override it\n"
+		"  -t, --test-config          check the configuration and exit (0 ok, 1 not);\n"
+		"                             with -v also report the system limits\n"
+		"  -l, --listen ADDR:PORT     listen address, repeatable: 0.0.0.0:8080,\n"
+		"                             [::1]:8080, 8080; port 0 picks a free port\n"
+		"                             (default %s)\n"
+		"  -w, --workers N|auto       worker processes (default auto: one per CPU)\n"
+		"  -P, --protocol echo|http   the service (default echo)\n"
+		"      --docroot DIR          http: serve the files under DIR\n"
+		"      --return 'STATUS TEXT' http: answer every request with this\n"
+		"  -s, --stats-socket PATH    stats socket (default ./%s)\n"
+		"  -p, --pidfile FILE         write the master's pid to FILE, locked\n"
+		"  -u, --user USER            run the workers as USER (when started as root)\n"
+		"  -g, --group GROUP          ... and as GROUP (default: USER's group)\n"
+		"  -f, --foreground           do not detach; log to stderr\n"
+		"  -v, --verbose              debug logging\n"
+		"  -V, --version              print the version and exit\n"
+		"  -h, --help                 print this help and exit\n"
+		"\n"
+		"Signals to the master: TERM/QUIT graceful stop, INT fast stop, HUP reload,\n"
+		"USR1 reopen the log file. See reuseportd(8) and reuseportd.conf(5).\n"
+		"Query a running daemon: echo stats | nc -U %s\n",
+		CFG_DEFAULT_LISTEN, CFG_DEFAULT_STATS_SOCKET,
+		CFG_DEFAULT_STATS_SOCKET);
+}
+
+static const char *directive_of(int opt)
+{
+	switch (opt) {
+	case 'l': return "listen";
+	case 'w': return "workers";
+	case 'P': return "protocol";
+	case 's': return "stats_socket";
+	case 'p': return "pidfile";
+	case 'u': return "user";
+	case 'g': return "group";
+	case OPT_DOCROOT: return "docroot";
+	case OPT_RETURN: return "return";
+	case 'f': return "foreground";
+	case 'v': return "log_level";
+	default: return NULL;
+	}
+}
+
+static int record(struct cli *out, const char *name, const char *value,
+		  char *err, size_t errlen)
+{
+	if (out->nset == CLI_MAX_SETTINGS) {
+		snprintf(err, errlen, "more than %d options", CLI_MAX_SETTINGS);
+		return -1;
+	}
+	out->set[out->nset].name = name;
+	out->set[out->nset].value = value;
+	out->nset++;
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct cli *out, char *err,
+	      size_t errlen)
+{
+	int c;
+
+	memset(out, 0, sizeof(*out));
+	opterr = 0;
+	optind = 0; /* GNU: start over, even if getopt ran before */
+	while ((c = getopt_long(argc, argv, ":c:tl:w:P:s:p:u:g:fvVh", opts,
+				NULL)) != -1) {
+		const char *name = directive_of(c);
+
+		switch (c) {
+		case 'c':
+			out->config_file = optarg;
+			continue;
+		case 't':
+			out->test = 1;
+			continue;
+		case 'V':
+			out->action = CLI_VERSION;
+			return 0;
+		case 'h':
+			out->action = CLI_HELP;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "missing argument for option '%s'",
+				 argv[optind - 1]);
+			return -1;
+		case '?':
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		default:
+			break;
+		}
+		if (c == 'v')
+			out->verbose = 1;
+		if (!name) {
+			snprintf(err, errlen, "unhandled option '%s'", argv[optind - 1]);
+			return -1;
+		}
+		if (record(out, name, c == 'f' ? "on" : c == 'v' ? "debug" : optarg,
+			   err, errlen) < 0)
+			return -1;
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_apply(const struct cli *cli, struct config *c, char *err,
+	      size_t errlen)
+{
+	int listen_reset = 0;
+
+	for (int i = 0; i < cli->nset; i++) {
+		if (!strcmp(cli->set[i].name, "listen") && !listen_reset) {
+			/* Replace, not add to, the file's addresses. */
+			memset(c->listen, 0, sizeof(c->listen));
+			c->nlisten = 0;
+			listen_reset = 1;
+		}
+		if (config_set(c, cli->set[i].name, cli->set[i].value, err,
+			       errlen) < 0)
+			return -1;
+	}
+	return 0;
+}

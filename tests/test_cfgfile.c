@@ -1,0 +1,670 @@
+/* test_cfgfile.c - the config file parser and the command line on top of
+ * it: every directive, every error message with its line number, the
+ * shipped reuseportd.conf, and the command line overriding the file. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cfgfile.h"
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+
+#ifndef TOP_SRCDIR
+#error "build with -DTOP_SRCDIR=\"/path/to/the/source/tree\""
+#endif
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static struct config cfg;
+static char err[1024];
+
+static int parse(const char *text)
+{
+	config_defaults(&cfg);
+	err[0] = '\0';
+	return cfgfile_parse(&cfg, "test.conf", text, strlen(text), err,
+			     sizeof(err));
+}
+
+static void parse_ok(const char *text)
+{
+	if (parse(text) != 0)
+		fail_msg("expected '%s' to parse, seen error: %s", text, err);
+}
+
+static int port_of(const struct addr *a)
+{
+	return addr_port(&a->u.sa);
+}
+
+/* --- every directive, with a value other than its default --- */
+
+static void test_every_directive(void **state)
+{
+	(void)state;
+	parse_ok("listen 127.0.0.1:8081\n"
+		 "listen [::1]:8082\n"
+		 "listen 8083\n"
+		 "workers 3\n"
+		 "protocol http\n"
+		 "docroot /srv/www\n"
+		 "return 302 https://example.org/\n"
+		 "max_connections 5000\n"
+		 "rlimit_nofile 65536\n"
+		 "backlog 511\n"
+		 "cpu_affinity on\n"
+		 "header_timeout 5s\n"
+		 "keepalive_timeout 2m\n"
+		 "send_timeout 1m30s\n"
+		 "shutdown_timeout 0\n"
+		 "watchdog_timeout 3s\n"
+		 "stats_timeout 250ms\n"
+		 "http_max_request_line 4k\n"
+		 "http_max_header_bytes 32k\n"
+		 "http_max_headers 100\n"
+		 "http_max_body 2m\n"
+		 "stats_socket /run/x/stats.sock\n"
+		 "stats_socket_mode 0600\n"
+		 "stats_socket_group adm\n"
+		 "metrics_listen 127.0.0.1:9100\n"
+		 "pidfile /run/x.pid\n"
+		 "user nobody\n"
+		 "group nogroup\n"
+		 "log /var/log/x.log\n"
+		 "log_level debug\n"
+		 "foreground on\n");
+	assert_int_equal(cfg.nlisten, 3);
+	assert_int_equal(cfg.listen[0].u.sa.sa_family, AF_INET);
+	assert_int_equal(port_of(&cfg.listen[0]), 8081);
+	assert_int_equal(cfg.listen[1].u.sa.sa_family, AF_INET6);
+	assert_int_equal(port_of(&cfg.listen[1]), 8082);
+	assert_int_equal(port_of(&cfg.listen[2]), 8083);
+	assert_int_equal(cfg.listen[2].u.in4.sin_addr.s_addr, htonl(INADDR_ANY));
+	assert_int_equal(cfg.workers, 3);
+	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP);
+	assert_string_equal(cfg.docroot, "/srv/www");
+	assert_int_equal(cfg.has_return, 1);
+	assert_int_equal(cfg.return_status, 302);
+	assert_string_equal(cfg.return_body, "https://example.org/");
+	assert_int_equal(cfg.max_connections, 5000);
+	assert_int_equal(cfg.rlimit_nofile, 65536);
+	assert_int_equal(cfg.backlog, 511);
+	assert_int_equal(cfg.cpu_affinity, 1);
+	assert_int_equal(cfg.header_timeout_ms, 5000);
+	assert_int_equal(cfg.keepalive_timeout_ms, 120000);
+	assert_int_equal(cfg.send_timeout_ms, 90000);
+	assert_int_equal(cfg.shutdown_timeout_ms, 0);
+	assert_int_equal(cfg.watchdog_timeout_ms, 3000);
+	assert_int_equal(cfg.stats_timeout_ms, 250);
+	assert_int_equal(cfg.http_max_request_line, 4096);
+	assert_int_equal(cfg.http_max_header_bytes, 32768);
+	assert_int_equal(cfg.http_max_headers, 100);
+	assert_int_equal(cfg.http_max_body, 2 << 20);
+	assert_string_equal(cfg.stats_socket, "/run/x/stats.sock");
+	assert_int_equal(cfg.stats_socket_mode, 0600);
+	assert_string_equal(cfg.stats_socket_group, "adm");
+	assert_int_equal(port_of(&cfg.metrics_listen), 9100);
+	assert_true(cfg.metrics_listen.len > 0);
+	assert_string_equal(cfg.pidfile, "/run/x.pid");
+	assert_string_equal(cfg.user, "nobody");
+	assert_string_equal(cfg.group, "nogroup");
+	assert_int_equal(cfg.log, CFG_LOG_FILE);
+	assert_string_equal(cfg.log_file, "/var/log/x.log");
+	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+	assert_int_equal(cfg.foreground, 1);
+}
+
+/* The test above must not miss a directive added later. */
+static void test_table_is_covered(void **state)
+{
+	static const char *const covered[] = {
+		"listen", "workers", "protocol", "docroot", "return",
+		"max_connections", "rlimit_nofile", "backlog", "cpu_affinity",
+		"header_timeout", "keepalive_timeout", "send_timeout",
+		"shutdown_timeout", "watchdog_timeout", "stats_timeout",
+		"http_max_request_line", "http_max_header_bytes",
+		"http_max_headers", "http_max_body", "stats_socket",
+		"stats_socket_mode", "stats_socket_group", "metrics_listen",
+		"pidfile", "user", "group", "log", "log_level", "foreground",
+	};
+	const struct config_directive *d;
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; (d = config_directive_at(i)); i++, n++) {
+		size_t k = 0;
+
+		while (k < NELEM(covered) && strcmp(covered[k], d->name))
+			k++;
+		if (k == NELEM(covered))
+			fail_msg("directive '%s' has no test in test_every_directive",
+				 d->name);
+	}
+	assert_int_equal(n, NELEM(covered));
+}
+
+/* Other accepted spellings of values. */
+static void test_value_forms(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t off;   /* an int field of struct config */
+		int expected;
+	} cases[] = {
+		{ "workers auto", offsetof(struct config, workers), 0 },
+		{ "workers 256", offsetof(struct config, workers), 256 },
+		{ "protocol echo", offsetof(struct config, protocol), CFG_PROTO_ECHO },
+		{ "max_connections auto", offsetof(struct config, max_connections), 0 },
+		{ "backlog auto", offsetof(struct config, backlog), 0 },
+		{ "cpu_affinity yes", offsetof(struct config, cpu_affinity), 1 },
+		{ "cpu_affinity false", offsetof(struct config, cpu_affinity), 0 },
+		{ "foreground off", offsetof(struct config, foreground), 0 },
+		{ "header_timeout 500ms", offsetof(struct config, header_timeout_ms), 500 },
+		{ "header_timeout 10", offsetof(struct config, header_timeout_ms), 10000 },
+		{ "header_timeout 1h", offsetof(struct config, header_timeout_ms), 3600000 },
+		{ "keepalive_timeout 24h", offsetof(struct config, keepalive_timeout_ms), 86400000 },
+		{ "shutdown_timeout 1m1s1ms", offsetof(struct config, shutdown_timeout_ms), 61001 },
+		{ "log stderr", offsetof(struct config, log), CFG_LOG_STDERR },
+		{ "log syslog", offsetof(struct config, log), CFG_LOG_SYSLOG },
+		{ "log ./relative.log", offsetof(struct config, log), CFG_LOG_FILE },
+		{ "log_level error", offsetof(struct config, log_level), LOG_LVL_ERROR },
+		{ "log_level warn", offsetof(struct config, log_level), LOG_LVL_WARN },
+		{ "log_level info", offsetof(struct config, log_level), LOG_LVL_INFO },
+		{ "stats_socket_mode 660", offsetof(struct config, stats_socket_mode), 0660 },
+		{ "http_max_headers 1", offsetof(struct config, http_max_headers), 1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		int v;
+
+		parse_ok(cases[i].text);
+		memcpy(&v, (char *)&cfg + cases[i].off, sizeof(v));
+		if (v != cases[i].expected)
+			fail_msg("'%s': expected %d, seen %d", cases[i].text,
+				 cases[i].expected, v);
+	}
+	parse_ok("rlimit_nofile auto");
+	assert_int_equal(cfg.rlimit_nofile, 0);
+	parse_ok("http_max_body 0");
+	assert_int_equal(cfg.http_max_body, 0);
+	parse_ok("http_max_body 1G");
+	assert_int_equal(cfg.http_max_body, 1ULL << 30);
+	parse_ok("metrics_listen off");
+	assert_int_equal(cfg.metrics_listen.len, 0);
+	parse_ok("return 200");
+	assert_int_equal(cfg.return_status, 200);
+	assert_string_equal(cfg.return_body, "");
+	parse_ok("return 204");
+	parse_ok("return 503 down for   maintenance");
+	assert_string_equal(cfg.return_body, "down for maintenance");
+	parse_ok("return 200 \"two  blanks\"");
+	assert_string_equal(cfg.return_body, "two  blanks");
+}
+
+/* --- the syntax --- */
+
+static void test_syntax(void **state)
+{
+	(void)state;
+	/* Comments, blank lines, tabs, CRLF, a byte order mark. */
+	parse_ok("\xef\xbb\xbf# reuseportd\r\n"
+		 "\r\n"
+		 "   \t\n"
+		 "\tworkers\t2   # two\r\n"
+		 "#workers 3\n"
+		 "listen 127.0.0.1:1 #listen 127.0.0.1:2\n"
+		 "listen 127.0.0.1:3");
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.nlisten, 2);
+	assert_int_equal(port_of(&cfg.listen[1]), 3);
+
+	/* Quotes; a '#' inside a word or quotes is no comment. */
+	parse_ok("docroot \"/srv/my site\"\n"
+		 "log '/var/log/a#b \\n.log'\n"
+		 "pidfile /run/x#1.pid\n"
+		 "return 200 \"say \\\"hi\\\" \\\\ # not a comment\"\n");
+	assert_string_equal(cfg.docroot, "/srv/my site");
+	assert_string_equal(cfg.log_file, "/var/log/a#b \\n.log");
+	assert_string_equal(cfg.pidfile, "/run/x#1.pid");
+	assert_string_equal(cfg.return_body, "say \"hi\" \\ # not a comment");
+
+	/* The empty file and a file without a final newline. */
+	parse_ok("");
+	assert_int_equal(cfg.nlisten, 0);
+	parse_ok("workers 5");
+	assert_int_equal(cfg.workers, 5);
+}
+
+/* --- every error, with its line --- */
+
+static const struct {
+	const char *text;
+	const char *expected;
+} errors[] = {
+	/* unknown directives, with and without a suggestion */
+	{ "worker 4\n", "test.conf:1: unknown directive 'worker' (did you mean 'workers'?)" },
+	{ "\n# listen\n\nlistne 80\n", "test.conf:4: unknown directive 'listne' (did you mean 'listen'?)" },
+	{ "workers 2\nstats-socket /x\n", "test.conf:2: unknown directive 'stats-socket' (did you mean 'stats_socket'?)" },
+	{ "Workers 2\n", "test.conf:1: unknown directive 'Workers' (did you mean 'workers'?)" },
+	{ "keepalive 5s\n", "test.conf:1: unknown directive 'keepalive' (did you mean 'keepalive_timeout'?)" },
+	{ "pidfle /x.pid\n", "test.conf:1: unknown directive 'pidfle' (did you mean 'pidfile'?)" },
+	{ "frobnicate 1\n", "test.conf:1: unknown directive 'frobnicate'" },
+	{ "x 1\n", "test.conf:1: unknown directive 'x'" },
+	/* arity and repetition */
+	{ "workers\n", "test.conf:1: 'workers' needs a value" },
+	{ "workers 2\n\nlisten   # nothing\n", "test.conf:3: 'listen' needs a value" },
+	{ "workers 2 3\n", "test.conf:1: 'workers' takes 1 value, 2 given" },
+	{ "log /a /b\n", "test.conf:1: 'log' takes 1 value, 2 given" },
+	{ "workers 2\nprotocol echo\nworkers 3\n", "test.conf:3: duplicate 'workers' (first set on line 1)" },
+	{ "user a\nuser a\n", "test.conf:2: duplicate 'user' (first set on line 1)" },
+	/* bad values, one per directive */
+	{ "listen 300.1.1.1:80\n", "test.conf:1: listen: '300.1.1.1:80': bad IPv4 address" },
+	{ "listen 127.0.0.1:70000\n", "test.conf:1: listen: '127.0.0.1:70000': port must be 0..65535" },
+	{ "listen [::1\n", "test.conf:1: listen: '[::1': expected [IPv6]:PORT" },
+	{ "workers lots\n", "test.conf:1: workers: 'lots' is not 'auto' or a number 1..256" },
+	{ "workers 0\n", "test.conf:1: workers: '0' is not 'auto' or a number 1..256" },
+	{ "workers 257\n", "test.conf:1: workers: '257' is not 'auto' or a number 1..256" },
+	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo or http" },
+	{ "docroot \"\"\n", "test.conf:1: docroot: must be 1..4095 bytes long" },
+	{ "return 99 x\n", "test.conf:1: return: status '99' is not a number 200..599" },
+	{ "return abc\n", "test.conf:1: return: status 'abc' is not a number 200..599" },
+	{ "return 301\n", "test.conf:1: return: a 301 redirect needs a URL" },
+	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
+	{ "rlimit_nofile 10\n", "test.conf:1: rlimit_nofile: '10' is not 'auto' or a number 64..1073741824" },
+	{ "backlog 0\n", "test.conf:1: backlog: '0' is not 'auto' or a number 1..2147483647" },
+	{ "cpu_affinity maybe\n", "test.conf:1: cpu_affinity: 'maybe' is not on or off" },
+	{ "header_timeout 0\n", "test.conf:1: header_timeout: '0' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "keepalive_timeout 10 s\n", "test.conf:1: 'keepalive_timeout' takes 1 value, 2 given" },
+	{ "keepalive_timeout 25h\n", "test.conf:1: keepalive_timeout: '25h' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "send_timeout 10x\n", "test.conf:1: send_timeout: '10x' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "shutdown_timeout -1s\n", "test.conf:1: shutdown_timeout: '-1s' is not a duration 0ms..24h (like 500ms, 10s, 2m)" },
+	{ "watchdog_timeout 1s\n", "test.conf:1: watchdog_timeout: '1s' is not a duration 2000ms..24h (like 500ms, 10s, 2m)" },
+	{ "stats_timeout 1.5s\n", "test.conf:1: stats_timeout: '1.5s' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "http_max_request_line 100\n", "test.conf:1: http_max_request_line: '100' is not a size 256..1048576 (like 512, 16k, 1m)" },
+	{ "http_max_header_bytes 1t\n", "test.conf:1: http_max_header_bytes: '1t' is not a size 1024..16777216 (like 512, 16k, 1m)" },
+	{ "http_max_headers 0\n", "test.conf:1: http_max_headers: '0' is not a number 1..10000" },
+	{ "http_max_body 2kk\n", "test.conf:1: http_max_body: '2kk' is not a size 0..1099511627776 (like 512, 16k, 1m)" },
+	{ "stats_socket ''\n", "test.conf:1: stats_socket: must be 1..107 bytes long" },
+	{ "stats_socket_mode 0999\n", "test.conf:1: stats_socket_mode: '0999' is not an octal mode 0000..0777" },
+	{ "stats_socket_mode 01777\n", "test.conf:1: stats_socket_mode: '01777' is not an octal mode 0000..0777" },
+	{ "stats_socket_group ''\n", "test.conf:1: stats_socket_group: must be 1..63 bytes long" },
+	{ "metrics_listen nowhere:x\n", "test.conf:1: metrics_listen: 'nowhere:x': bad IPv4 address" },
+	{ "pidfile \"\"\n", "test.conf:1: pidfile: must be 1..4095 bytes long" },
+	{ "user ''\n", "test.conf:1: user: must be 1..63 bytes long" },
+	{ "group \"\"\n", "test.conf:1: group: must be 1..63 bytes long" },
+	{ "log sylog\n", "test.conf:1: log: 'sylog' is not stderr, syslog or a file path (with a '/')" },
+	{ "log_level verbose\n", "test.conf:1: log_level: 'verbose' is not error, warn, info or debug" },
+	{ "foreground 1\n", "test.conf:1: foreground: '1' is not on or off" },
+	/* syntax */
+	{ "workers 2\ndocroot \"/srv\n", "test.conf:2: unterminated double quote" },
+	{ "docroot '/srv\n", "test.conf:1: unterminated single quote" },
+	{ "docroot \"/srv\\\n", "test.conf:1: unterminated double quote" },
+	{ "docroot \"/s\\rv\"\n", "test.conf:1: unknown escape '\\r' (only \\\" and \\\\)" },
+	{ "docroot \"/srv\"/www\n", "test.conf:1: text right after a closing quote" },
+	{ "docroot /srv\"www\"\n", "test.conf:1: a quote inside a word (quote the whole value)" },
+	{ "workers 2\x01\n", "test.conf:1: control character 0x01" },
+	{ "\n\nworkers\x7f 2\n", "test.conf:3: control character 0x7f" },
+};
+
+static void test_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(errors); i++) {
+		if (parse(errors[i].text) == 0)
+			fail_msg("'%s': expected the error \"%s\", seen it accepted",
+				 errors[i].text, errors[i].expected);
+		if (strcmp(err, errors[i].expected))
+			fail_msg("'%s':\n  expected \"%s\"\n  seen     \"%s\"",
+				 errors[i].text, errors[i].expected, err);
+	}
+}
+
+/* Errors that need text too long to write in the table. */
+static void test_error_limits(void **state)
+{
+	char *text = malloc(CFGFILE_MAX_LINE * 2 + 64);
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(text);
+	/* 17 listen lines: the 17th is one too many. */
+	for (int i = 1; i <= CFG_MAX_LISTEN + 1; i++)
+		n += (size_t)sprintf(text + n, "listen 127.0.0.1:%d\n", i);
+	assert_int_equal(parse(text), -1);
+	assert_string_equal(err, "test.conf:17: listen: at most 16 listen addresses");
+
+	/* A line one byte too long; the longest one is fine. */
+	n = (size_t)sprintf(text, "workers 2\n# ");
+	memset(text + n, 'a', CFGFILE_MAX_LINE - 1);
+	strcpy(text + n + CFGFILE_MAX_LINE - 1, "\nworkers 3\n");
+	assert_int_equal(parse(text), -1);
+	assert_string_equal(err, "test.conf:2: line longer than 4096 bytes");
+	strcpy(text + n + CFGFILE_MAX_LINE - 2, "\nworkers 3\n");
+	assert_int_equal(parse(text), -1);
+	assert_string_equal(err, "test.conf:3: duplicate 'workers' (first set on line 1)");
+
+	/* 65 words. */
+	n = (size_t)sprintf(text, "return 200");
+	for (int i = 0; i < CFGFILE_MAX_ARGS - 1; i++)
+		n += (size_t)sprintf(text + n, " w");
+	assert_int_equal(parse(text), -1);
+	assert_string_equal(err, "test.conf:1: more than 64 words on one line");
+	/* A NUL byte is a control character. */
+	assert_int_equal(cfgfile_parse(&cfg, "nul.conf", "workers 2\nwork\0ers 2\n", 21,
+				       err, sizeof(err)), -1);
+	assert_string_equal(err, "nul.conf:2: control character 0x00");
+	free(text);
+}
+
+static void test_suggest(void **state)
+{
+	(void)state;
+	assert_string_equal(cfgfile_suggest("workes"), "workers");
+	assert_string_equal(cfgfile_suggest("LISTEN"), "listen");
+	assert_string_equal(cfgfile_suggest("log-level"), "log_level");
+	assert_string_equal(cfgfile_suggest("loglevel"), "log_level");
+	assert_string_equal(cfgfile_suggest("rlimit_nofiles"), "rlimit_nofile");
+	assert_null(cfgfile_suggest("http_max")); /* the prefix of four */
+	assert_null(cfgfile_suggest("ab"));
+	assert_null(cfgfile_suggest("zzzzzzzz"));
+	assert_null(cfgfile_suggest(""));
+}
+
+/* --- files --- */
+
+static char tmpdir[64];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_load(void **state)
+{
+	char path[128], expect[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/a.conf", tmpdir);
+	write_file(path, "workers 2\n\nprotocol http\nworkers 3\n");
+	config_defaults(&cfg);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(expect, sizeof(expect), "%s:4: duplicate 'workers' (first set on line 1)", path);
+	assert_string_equal(err, expect);
+
+	snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(expect, sizeof(expect), "%s: No such file or directory", path);
+	assert_string_equal(err, expect);
+
+	assert_int_equal(cfgfile_load(&cfg, tmpdir, err, sizeof(err)), -1);
+	snprintf(expect, sizeof(expect), "%s: not a regular file", tmpdir);
+	assert_string_equal(err, expect);
+
+	/* Over 1 MiB of comments. */
+	snprintf(path, sizeof(path), "%s/big.conf", tmpdir);
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		for (int i = 0; i < (CFGFILE_MAX_SIZE / 64) + 1; i++)
+			fprintf(f, "# %061d\n", i);
+		fclose(f);
+	}
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(expect, sizeof(expect), "%s: larger than 1048576 bytes", path);
+	assert_string_equal(err, expect);
+
+	snprintf(path, sizeof(path), "%s/ok.conf", tmpdir);
+	write_file(path, "workers 7\n");
+	config_defaults(&cfg);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.workers, 7);
+}
+
+/* The shipped file: it parses, shows every directive, and its active
+ * lines are the built-in defaults (but for the stats socket's place). */
+static void test_shipped_conf(void **state)
+{
+	static struct config dflt;
+	const char *path = TOP_SRCDIR "/etc/reuseportd.conf";
+	const struct config_directive *d;
+	FILE *f = fopen(path, "r");
+	char *text;
+	long len;
+
+	(void)state;
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+
+	for (size_t i = 0; (d = config_directive_at(i)); i++) {
+		char on[80], off[80];
+
+		snprintf(on, sizeof(on), "\n%s ", d->name);
+		snprintf(off, sizeof(off), "\n#%s ", d->name);
+		if (!strstr(text, on) && !strstr(text, off))
+			fail_msg("%s: directive '%s' is missing", path, d->name);
+	}
+	config_defaults(&cfg);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
+	config_defaults(&dflt);
+	strcpy(dflt.stats_socket, cfg.stats_socket);
+	strcpy(cfg.base_dir, "/");
+	strcpy(dflt.base_dir, "/");
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(config_finish(&dflt, err, sizeof(err)), 0);
+	assert_memory_equal(&cfg, &dflt, sizeof(cfg));
+	free(text);
+}
+
+/* --- finishing --- */
+
+static void test_finish_paths(void **state)
+{
+	(void)state;
+	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\n");
+	strcpy(cfg.base_dir, "/srv/base");
+	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.pidfile, "/srv/base/run/x.pid");
+	assert_string_equal(cfg.log_file, "/srv/base/./log/x.log");
+	assert_string_equal(cfg.docroot, "/srv/base/www");
+	assert_string_equal(cfg.stats_socket, "/srv/base/s.sock");
+	assert_int_equal(cfg.nlisten, 1); /* the default address */
+	assert_int_equal(port_of(&cfg.listen[0]), 8080);
+	assert_true(cfg.workers >= 1);
+}
+
+static void test_parse_helpers(void **state)
+{
+	long long ms;
+	unsigned long long b;
+
+	(void)state;
+	assert_int_equal(config_parse_duration("1h1m1s1ms", 100000000, &ms), 0);
+	assert_int_equal(ms, 3661001);
+	assert_int_equal(config_parse_duration("3", 10000, &ms), 0);
+	assert_int_equal(ms, 3000);
+	assert_int_equal(config_parse_duration("11", 10000, &ms), -1);
+	assert_int_equal(config_parse_duration("99999999999999999999s", 1000, &ms), -1);
+	assert_int_equal(config_parse_duration("", 1000, &ms), -1);
+	assert_int_equal(config_parse_duration("s", 1000, &ms), -1);
+	assert_int_equal(config_parse_duration("1s2", 10000, &ms), -1);
+	assert_int_equal(config_parse_duration("1 s", 10000, &ms), -1);
+	assert_int_equal(config_parse_size("16k", &b), 0);
+	assert_int_equal(b, 16384);
+	assert_int_equal(config_parse_size("3M", &b), 0);
+	assert_int_equal(b, 3 << 20);
+	assert_int_equal(config_parse_size("99999999999g", &b), -1);
+	assert_int_equal(config_parse_size("k", &b), -1);
+	assert_int_equal(config_parse_size("-1", &b), -1);
+}
+
+/* --- the command line over the file --- */
+
+static int cli_run(struct cli *cl, const char *const *args)
+{
+	static char *argv[32];
+	int argc = 0;
+
+	argv[argc++] = (char *)"reuseportd";
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	argv[argc] = NULL;
+	return cli_parse(argc, argv, cl, err, sizeof(err));
+}
+
+static void test_cli_overrides(void **state)
+{
+	static struct cli cl;
+	const char *args[] = { "-c", "x.conf", "-w", "2", "-l", "127.0.0.1:0",
+			       "--listen", "[::1]:0", "-p", "/run/cli.pid",
+			       "-u", "daemon", "-g", "daemon", "--docroot", "/cli",
+			       "--return", "201 made by the command line",
+			       "-s", "/tmp/cli.sock", "-f", "-v", "-t", NULL };
+
+	(void)state;
+	parse_ok("workers 6\n"
+		 "listen 10.0.0.1:80\nlisten 10.0.0.2:80\nlisten 10.0.0.3:80\n"
+		 "protocol http\n"
+		 "pidfile /run/file.pid\n"
+		 "user nobody\n"
+		 "keepalive_timeout 5s\n"
+		 "log_level warn\n");
+	assert_int_equal(cli_run(&cl, args), 0);
+	assert_string_equal(cl.config_file, "x.conf");
+	assert_int_equal(cl.test, 1);
+	assert_int_equal(cl.verbose, 1);
+	assert_int_equal(cl.action, CLI_RUN);
+	assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), 0);
+	/* The command line wins... */
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.nlisten, 2); /* replaced, not appended */
+	assert_int_equal(cfg.listen[0].u.sa.sa_family, AF_INET);
+	assert_int_equal(cfg.listen[1].u.sa.sa_family, AF_INET6);
+	assert_string_equal(cfg.pidfile, "/run/cli.pid");
+	assert_string_equal(cfg.user, "daemon");
+	assert_string_equal(cfg.group, "daemon");
+	assert_string_equal(cfg.docroot, "/cli");
+	assert_int_equal(cfg.return_status, 201);
+	assert_string_equal(cfg.return_body, "made by the command line");
+	assert_string_equal(cfg.stats_socket, "/tmp/cli.sock");
+	assert_int_equal(cfg.foreground, 1);
+	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+	/* ...and what it does not say, the file says. */
+	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP);
+	assert_int_equal(cfg.keepalive_timeout_ms, 5000);
+
+	/* Applying twice (a reload) gives the same result. */
+	parse_ok("workers 6\nlisten 10.0.0.1:80\n");
+	assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.nlisten, 2);
+
+	/* Without -l the file's addresses stay. */
+	const char *no_listen[] = { "-P", "echo", NULL };
+
+	parse_ok("listen 10.0.0.1:80\nlisten 10.0.0.2:80\nprotocol http\n");
+	assert_int_equal(cli_run(&cl, no_listen), 0);
+	assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nlisten, 2);
+	assert_int_equal(cfg.protocol, CFG_PROTO_ECHO);
+}
+
+static void test_cli_errors(void **state)
+{
+	static const struct {
+		const char *args[4];
+		int parse_fails;
+		const char *expected;
+	} cases[] = {
+		{ { "--nope" }, 1, "unknown option '--nope'" },
+		{ { "-w" }, 1, "missing argument for option '-w'" },
+		{ { "--config" }, 1, "missing argument for option '--config'" },
+		{ { "stray" }, 1, "unexpected argument 'stray'" },
+		{ { "-w", "many" }, 0, "workers: 'many' is not 'auto' or a number 1..256" },
+		{ { "--return", "ok" }, 0, "return: status 'ok' is not a number 200..599" },
+		{ { "-P", "gopher" }, 0, "protocol: 'gopher' is not echo or http" },
+		{ { "-l", "1.2.3.4" }, 0, "listen: '1.2.3.4': port must be 0..65535" },
+	};
+	static struct cli cl;
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		int r = cli_run(&cl, cases[i].args);
+
+		if (cases[i].parse_fails) {
+			assert_int_equal(r, -1);
+		} else {
+			assert_int_equal(r, 0);
+			config_defaults(&cfg);
+			assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), -1);
+		}
+		assert_string_equal(err, cases[i].expected);
+	}
+	const char *help[] = { "-w", "2", "--help", NULL }, *ver[] = { "-V", NULL };
+
+	assert_int_equal(cli_run(&cl, help), 0);
+	assert_int_equal(cl.action, CLI_HELP);
+	assert_int_equal(cli_run(&cl, ver), 0);
+	assert_int_equal(cl.action, CLI_VERSION);
+}
+
+static int setup_dir(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_cfgfile.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_directive),
+		cmocka_unit_test(test_table_is_covered),
+		cmocka_unit_test(test_value_forms),
+		cmocka_unit_test(test_syntax),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_error_limits),
+		cmocka_unit_test(test_suggest),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_shipped_conf),
+		cmocka_unit_test(test_finish_paths),
+		cmocka_unit_test(test_parse_helpers),
+		cmocka_unit_test(test_cli_overrides),
+		cmocka_unit_test(test_cli_errors),
+	};
+
+	return cmocka_run_group_tests_name("cfgfile", tests, setup_dir,
+					   teardown_dir);
+}
