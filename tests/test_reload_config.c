@@ -1,0 +1,216 @@
+/* test_reload_config.c - reloads that re-read the config file under load:
+ * the worker count going up and down, a broken file, and a worker that
+ * crashes on start over and over. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "loadgen.h"
+
+static void write_conf(struct hr_daemon *d, char *path, size_t len,
+		       const char *text)
+{
+	char tmp[256];
+	FILE *f;
+
+	snprintf(path, len, "%s/reuseportd.conf", d->dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	hr_check(f != NULL, "write %s: %s", tmp, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+	hr_check(rename(tmp, path) == 0, "rename: %s", strerror(errno));
+}
+
+/* Starts the daemon on the config file alone: hr_start would add -w and
+ * -l on the command line, which override the file on every reload. */
+static void start_with_conf(struct hr_daemon *d, const char *conf)
+{
+	const char *args[] = { "-f", "-s", d->sock, "-c", conf, NULL };
+	json_t *st;
+
+	hr_check(hr_spawn(d, args) == 0, "spawn");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS), "start-up");
+	st = hr_query(d, "stats");
+	hr_check(st != NULL, "stats");
+	d->port = (int)hr_jint(st, "listen/0/port");
+	d->workers = (int)hr_jint(st, "workers_configured");
+	json_decref(st);
+}
+
+struct gen_want {
+	json_int_t generation, workers;
+};
+
+/* Generation g runs with n workers and nothing older is left. */
+static int settled(json_t *st, void *arg)
+{
+	const struct gen_want *w = arg;
+	json_t *o;
+	size_t i;
+	json_int_t n = 0;
+
+	if (hr_jint(st, "generation") != w->generation)
+		return 0;
+	json_array_foreach(json_object_get(st, "workers"), i, o) {
+		if (json_integer_value(json_object_get(o, "generation")) != w->generation ||
+		    strcmp(json_string_value(json_object_get(o, "state")), "running"))
+			return 0;
+		n++;
+	}
+	return n == w->workers;
+}
+
+static void conf_workers(struct hr_daemon *d, char *conf, size_t len, int n)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "listen 127.0.0.1:0\nworkers %d\n", n);
+	write_conf(d, conf, len, text);
+}
+
+/* N -> N+1 -> N-2 -> N+1 while 20,000 connections come and go. */
+static void test_reload_changes_worker_count(void **state)
+{
+	struct hr_daemon *d = *state;
+	static const int counts[] = { 3, 1, 2 };
+	char conf[256], desc[400];
+	struct lg g;
+	json_t *st;
+
+	conf_workers(d, conf, sizeof(conf), 2);
+	start_with_conf(d, conf);
+	hr_check(lg_start(&g, d->port, 64, 100, 20000, 60000) == 0, "load");
+	for (int i = 0; i < 3; i++) {
+		struct gen_want want = { i + 2, counts[i] };
+
+		while (g.progress < (uint64_t)(i + 1) * 5000)
+			usleep(1000);
+		conf_workers(d, conf, sizeof(conf), counts[i]);
+		kill(d->pid, SIGHUP);
+		hr_check(hr_wait_for(d, settled, &want, 15000),
+			 "generation %d with %d workers", i + 2, counts[i]);
+		if (counts[i] == 1) {
+			/* The surplus listeners stay open (closing one would
+			 * reset its queue) and the one worker serves them. */
+			unsigned long lst[16], mine[256];
+			int nl = hr_proc_listeners(2 /* AF_INET */, d->port, lst, 16);
+			json_t *s1 = hr_query(d, "workers");
+			int n = hr_proc_socket_inodes((pid_t)hr_jint(s1, "workers/0/pid"),
+						      mine, 256);
+
+			hr_check_int("listening sockets kept", 3, nl);
+			hr_check_int("listeners held by the one worker", 3,
+				     hr_count_common(lst, nl, mine, n, NULL));
+			json_decref(s1);
+		}
+	}
+	lg_join(&g, 0);
+	printf("# load: %s\n", lg_describe(&g, desc, sizeof(desc)));
+	hr_check(lg_failures(&g.c) == 0, "lost connections: %s", desc);
+	hr_check_int("connections", 20000, g.c.done);
+	st = hr_query(d, "stats");
+	hr_check_int("accepted across generations", 20000, hr_jint(st, "totals/accepted"));
+	json_decref(st);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* A broken file: the reload is refused, the old workers keep serving. */
+static void test_reload_broken_config(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], desc[400];
+	struct lg g;
+	json_t *st;
+
+	conf_workers(d, conf, sizeof(conf), 2);
+	start_with_conf(d, conf);
+	st = hr_query(d, "workers");
+	json_int_t pid0 = hr_jint(st, "workers/0/pid");
+
+	json_decref(st);
+	hr_check(lg_start(&g, d->port, 32, 100, 5000, 60000) == 0, "load");
+	while (g.progress < 1000)
+		usleep(1000);
+	write_conf(d, conf, sizeof(conf), "listen 127.0.0.1:0\nworkers two\nbogus_directive 1\n");
+	kill(d->pid, SIGHUP);
+	lg_join(&g, 0);
+	printf("# load: %s\n", lg_describe(&g, desc, sizeof(desc)));
+	hr_check(lg_failures(&g.c) == 0, "lost connections: %s", desc);
+	hr_check(hr_log_contains(d, "reuseportd.conf:2"), "the log names FILE:LINE");
+	st = hr_query(d, "workers");
+	hr_check_int("generation", 1, hr_jint(hr_worker(st, 0), "generation"));
+	hr_check_int("same worker", pid0, hr_jint(st, "workers/0/pid"));
+	json_decref(st);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+static int worker0_restarts_at_least(json_t *st, void *arg)
+{
+	return hr_jint(hr_worker(st, 0), "restarts") >= *(int *)arg;
+}
+
+/* A worker that cannot start (its docroot is gone) is respawned with
+ * growing delays; the master stays up and recovers when it can. */
+static void test_crash_loop_backoff(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], root[200], text[400];
+	int want = 4;
+	json_t *st;
+
+	snprintf(root, sizeof(root), "%s/www", d->dir);
+	hr_check(mkdir(root, 0755) == 0, "mkdir");
+	snprintf(text, sizeof(text),
+		 "listen 127.0.0.1:0\nworkers 2\nprotocol http\ndocroot %s\n", root);
+	write_conf(d, conf, sizeof(conf), text);
+	start_with_conf(d, conf);
+	st = hr_query(d, "workers");
+	pid_t victim = (pid_t)hr_jint(st, "workers/0/pid");
+
+	json_decref(st);
+	hr_check(rmdir(root) == 0, "rmdir");
+	kill(victim, SIGKILL);
+	hr_check(hr_wait_for(d, worker0_restarts_at_least, &want, 15000),
+		 "worker 0 respawned %d times", want);
+	hr_check(hr_log_contains(d, "respawning in 100 ms"), "first delay 100 ms");
+	hr_check(hr_log_contains(d, "respawning in 200 ms"), "then 200 ms");
+	hr_check(hr_log_contains(d, "respawning in 400 ms"), "then 400 ms");
+	st = hr_query(d, "ping");
+	hr_check(st && json_is_true(json_object_get(st, "pong")), "master answers");
+	json_decref(st);
+	/* The cause goes away: the next respawn sticks. */
+	hr_check(mkdir(root, 0755) == 0, "mkdir again");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, 15000), "worker 0 runs again");
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+static int setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_broken_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
