@@ -1,0 +1,223 @@
+/* test_tools_daemon.c - reuseportctl and reuseportbench against the real
+ * daemon: every command of the one, and runs of the other whose counts
+ * must match what the daemon reports; the daemon's own Prometheus output,
+ * on the stats socket and on its metrics endpoint. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char out[1 << 20];
+
+/* Runs a shell command line, stdout (and stderr) into out; exit status. */
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	FILE *p;
+	size_t n = 0, r;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	hr_check(p != NULL, "popen %s", cmd);
+	while (n < sizeof(out) - 1 && (r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
+		n += r;
+	out[n] = '\0';
+	int st = pclose(p);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs reuseportbench ARGS against 127.0.0.1:port; its JSON result. */
+static json_t *run_json(const char *bench_args, int port)
+{
+	json_error_t e;
+	json_t *j;
+
+	hr_check_int("exit status", 0,
+		     run(RB_BIN " %s 127.0.0.1:%d", bench_args, port));
+	j = json_loads(out, 0, &e);
+	hr_check(j != NULL, "JSON: %s in: %.300s", e.text, out);
+	return j;
+}
+
+static json_int_t jget(json_t *j, const char *path)
+{
+	return hr_jint(j, path);
+}
+
+static void test_ctl_commands(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	int fds[20];
+	char err[200];
+
+	hr_check(hr_start(d, args) == 0, "start");
+	hr_check(hr_connect_many(2, d->port, 20, 20, 5000, fds, err, sizeof(err)) == 0,
+		 "connect: %s", err);
+	hr_check(hr_wait_for(d, hr_all_running, NULL, 5000), "running");
+	static const char *const cmds[] = { "stats", "workers", "connections",
+					    "limits", "ping", "prometheus" };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		hr_check_int(cmds[i], 0, run(RC_BIN " -s %s %s 2>&1", d->sock, cmds[i]));
+		hr_check(strlen(out) > 10, "%s printed: %s", cmds[i], out);
+	}
+	/* The netstat view: our 20 connections on the one local port. */
+	char local[64];
+
+	snprintf(local, sizeof(local), "127.0.0.1:%d", d->port);
+	run(RC_BIN " -s %s connections 2>&1", d->sock);
+	int rows = 0;
+
+	for (char *p = out; (p = strstr(p, local)); p++)
+		rows++;
+	hr_check_int("rows on the shared local port", 20, rows);
+	/* --json is the daemon's document. */
+	json_t *j = NULL;
+
+	hr_check_int("--json workers", 0, run(RC_BIN " -s %s --json workers", d->sock));
+	j = json_loads(out, 0, NULL);
+	hr_check(j && jget(j, "totals/active") == 20, "totals.active 20: %.200s", out);
+	json_decref(j);
+	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0 &&
+			 strstr(out, "# TYPE reuseportd_connections_active gauge") &&
+			 strstr(out, "reuseportd_connections_accepted_total{worker=\"0\""),
+		 "prometheus text: %.300s", out);
+	hr_close_all(fds, 20);
+	/* Daemon absent: one line naming the socket, exit 1. */
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+	hr_check_int("daemon absent", 1, run(RC_BIN " -s %s stats 2>&1", d->sock));
+	hr_check(strstr(out, d->sock) != NULL, "names the socket: %s", out);
+	hr_check_int("usage", 2, run(RC_BIN " -s %s bogus 2>&1", d->sock));
+}
+
+static void test_bench_counts_match(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "2", NULL };
+	json_t *b, *st;
+
+	hr_check(hr_start(d, args) == 0, "start");
+	/* hold: a few thousand over 4 source addresses, all established. */
+	b = run_json("hold -q -j -c 3000 -d 1 --source 127.0.0.2-127.0.0.5", d->port);
+	hr_check_int("hold established", 3000, jget(b, "connect/established"));
+	hr_check_int("sources used", 4, json_array_size(hr_jget(b, "ports/per_source")));
+	json_decref(b);
+	st = hr_query(d, "stats");
+	hr_check_int("daemon accepted", 3000, jget(st, "totals/accepted"));
+	json_int_t in0 = jget(st, "totals/bytes_in");
+
+	json_decref(st);
+	/* echo: what the tool sent is what the daemon read and wrote. */
+	b = run_json("echo -q -j -c 10 -n 5000", d->port);
+	json_int_t sent = jget(b, "load/bytes_sent");
+
+	hr_check_int("echo errors", 0, jget(b, "load/errors/total"));
+	hr_check(sent > 0, "echo sent nothing");
+	json_decref(b);
+	st = hr_query(d, "stats");
+	hr_check_int("daemon bytes_in", in0 + sent, jget(st, "totals/bytes_in"));
+	hr_check_int("daemon bytes_out", in0 + sent, jget(st, "totals/bytes_out"));
+	json_decref(st);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
+/* A free TCP port for the metrics endpoint (bound, read, released). */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void test_http_counts_and_metrics(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], mport[16];
+	FILE *f;
+	json_t *b, *st;
+	int mp = free_port();
+
+	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
+	f = fopen(conf, "w");
+	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n", mp);
+	fclose(f);
+	snprintf(mport, sizeof(mport), "%d", mp);
+	const char *args[] = { "-c", conf, NULL };
+
+	hr_check(hr_start(d, args) == 0, "start");
+	b = run_json("http -q -j -c 10 -n 3000", d->port);
+	json_int_t reqs = jget(b, "load/requests");
+
+	hr_check_int("http 200s", reqs, jget(b, "status/200"));
+	json_decref(b);
+	st = hr_query(d, "stats");
+	hr_check_int("daemon requests", reqs, jget(st, "totals/requests"));
+	hr_check_int("daemon 2xx", reqs, jget(st, "totals/responses/2xx"));
+	json_decref(st);
+
+	/* GET /metrics over HTTP. */
+	int fd = hr_connect_tcp(mp);
+	char resp[65536];
+	const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
+	hr_check(fd >= 0, "connect to metrics port %d", mp);
+	hr_check(hr_write_all(fd, req, sizeof(req) - 1, 2000) > 0, "send");
+	ssize_t n = hr_read_until_eof(fd, resp, sizeof(resp) - 1, 5000);
+
+	close(fd);
+	hr_check(n > 0, "metrics answer");
+	resp[n] = '\0';
+	char want[96];
+
+	snprintf(want, sizeof(want), "reuseportd_requests_total{worker=\"0\"");
+	hr_check(strncmp(resp, "HTTP/1.1 200", 12) == 0 && strstr(resp, want) &&
+			 strstr(resp, "# HELP reuseportd_requests_total"),
+		 "metrics: %.300s", resp);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
+static int setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_ctl_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bench_counts_match, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
