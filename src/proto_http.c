@@ -311,6 +311,7 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 /* --- requests --- */
 
 static const char *const allow_hdr = "Allow: GET, HEAD\r\n";
+static int put_fixed(int head_only, int last);
 
 /* Answers one parsed request; returns as serve_file. */
 static int handle(struct conn *c, struct http_conn *hc,
@@ -333,6 +334,12 @@ static int handle(struct conn *c, struct http_conn *hc,
 	}
 	if (H.docroot_fd >= 0)
 		return serve_file(c, hc, req, last);
+	return put_fixed(head_only, last);
+}
+
+/* The fixed answer (--return, or the built-in page) appended to the batch. */
+static int build_fixed(int head_only, int last)
+{
 	if (!H.cfg->has_return)
 		return put_text(200, "text/html; charset=utf-8",
 				http_default_page, sizeof(http_default_page) - 1,
@@ -343,7 +350,6 @@ static int handle(struct conn *c, struct http_conn *hc,
 
 	if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) {
 		char loc[sizeof(H.cfg->return_body) + 16];
-
 		char msg[64];
 		int n = snprintf(msg, sizeof(msg), "%d %s\n", st,
 				 http_reason(st));
@@ -357,6 +363,41 @@ static int handle(struct conn *c, struct http_conn *hc,
 		return put_head(st, NULL, 0, NULL, last);
 	return put_text(st, "text/plain; charset=utf-8", body, strlen(body),
 			NULL, head_only, last);
+}
+
+/* The fixed answer changes only with the Date second and three flags,
+ * so its bytes are built once per second and variant and copied after
+ * that: the hot path of a health check or a benchmark is a memcpy. */
+static int put_fixed(int head_only, int last)
+{
+	static struct {
+		time_t t;
+		int status;
+		uint32_t len;
+		char bytes[2048 + 1024];
+	} cache[8];
+	int v = (head_only ? 1 : 0) | (last ? 2 : 0) | (H.keep_alive_10 ? 4 : 0);
+	const char *date = http_date(); /* refreshes H.date_t */
+
+	(void)date;
+	if (cache[v].t != H.date_t) {
+		size_t before = buf_pending(&H.resp);
+
+		if (build_fixed(head_only, last) < 0)
+			return -1;
+		size_t n = buf_pending(&H.resp) - before;
+
+		/* build_fixed counted this response already. */
+		if (n <= sizeof(cache[v].bytes)) {
+			memcpy(cache[v].bytes, buf_head(&H.resp) + before, n);
+			cache[v].len = (uint32_t)n;
+			cache[v].t = H.date_t;
+			cache[v].status = H.cfg->has_return ? H.cfg->return_status : 200;
+		}
+		return 0;
+	}
+	count_response(cache[v].status);
+	return buf_append(&H.resp, cache[v].bytes, cache[v].len);
 }
 
 /* Something could not be built or sent: the answers of this batch are
