@@ -444,6 +444,26 @@ static void ctl_accept(struct loop_watch *w, uint32_t events)
 	}
 }
 
+/* Wraps a listening fd (taken: closed on failure) into a server. */
+static struct ctl *ctl_new(struct loop *l, int fd, ctl_handler fn, void *arg,
+			   const char *what, const char *name, char *err,
+			   size_t errlen)
+{
+	struct ctl *c = calloc(1, sizeof(*c));
+
+	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, name,
+			 strerror(errno ? errno : ENOMEM));
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->loop = l;
+	c->fn = fn;
+	c->arg = arg;
+	return c;
+}
+
 /* A socket file is stale when nothing accepts on it any more. */
 static int ctl_path_in_use(const char *path)
 {
@@ -495,18 +515,11 @@ struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
 			close(fd);
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
-		snprintf(err, errlen, "stats socket %s: %s", path,
-			 strerror(errno ? errno : ENOMEM));
-		close(fd);
+	c = ctl_new(l, fd, fn, arg, "stats socket", path, err, errlen);
+	if (!c) {
 		unlink(path);
-		free(c);
 		return NULL;
 	}
-	c->loop = l;
-	c->fn = fn;
-	c->arg = arg;
 	memcpy(c->path, path, strlen(path) + 1);
 	return c;
 }
@@ -544,17 +557,8 @@ struct ctl *ctl_open_metrics(struct loop *l, const struct addr *a,
 			close(fd);
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
-		snprintf(err, errlen, "metrics_listen %s: %s", name,
-			 strerror(errno ? errno : ENOMEM));
-		close(fd);
-		free(c);
-		return NULL;
-	}
-	c->loop = l;
-	c->fn = fn;
-	c->arg = arg;
-	c->http = 1;
+	c = ctl_new(l, fd, fn, arg, "metrics_listen", name, err, errlen);
+	if (c)
+		c->http = 1;
 	return c;
 }
