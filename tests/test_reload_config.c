@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -192,6 +193,53 @@ static void test_crash_loop_backoff(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* HTTP under reloads: a new connection per request, every response
+ * checked by reuseportbench, while the daemon reloads five times. */
+static void test_http_reloads_lose_nothing(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], cmd[512], text[2048];
+	size_t n = 0, r;
+	FILE *p;
+	json_t *res;
+
+	write_conf(d, conf, sizeof(conf),
+		   "listen 127.0.0.1:0\nworkers 2\nprotocol http\nreturn 200 reloaded\n");
+	start_with_conf(d, conf);
+	snprintf(cmd, sizeof(cmd), RB_BIN " http -q -j --close -c 8 -d 4 127.0.0.1:%d",
+		 d->port);
+	p = popen(cmd, "r");
+	hr_check(p != NULL, "run %s", cmd);
+	for (json_int_t g = 2; g <= 6; g++) {
+		struct gen_want want = { g, 2 };
+		int64_t until = hr_now_ms() + 500;
+
+		while (hr_now_ms() < until)
+			usleep(10000);
+		kill(d->pid, SIGHUP);
+		hr_check(hr_wait_for(d, settled, &want, 10000), "generation %lld",
+			 (long long)g);
+	}
+	while (n < sizeof(text) - 1 && (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
+		n += r;
+	text[n] = '\0';
+	int st = pclose(p);
+
+	res = json_loads(text, 0, NULL);
+	hr_check(res != NULL, "reuseportbench JSON: %.300s", text);
+	printf("# http under reloads: %lld requests, %lld errors, status 200: %lld, exit %d\n",
+	       (long long)hr_jint(res, "load/requests"),
+	       (long long)hr_jint(res, "load/errors/total"),
+	       (long long)hr_jint(res, "status/200"), WEXITSTATUS(st));
+	hr_check(hr_jint(res, "load/requests") > 100, "too few requests");
+	hr_check_int("errors", 0, hr_jint(res, "load/errors/total"));
+	hr_check_int("connect failures", 0, hr_jint(res, "connect/failed"));
+	hr_check_int("every answer a 200", hr_jint(res, "load/requests"),
+		     hr_jint(res, "status/200"));
+	json_decref(res);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 static int setup(void **state)
 {
 	*state = hr_new();
@@ -210,6 +258,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_broken_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
