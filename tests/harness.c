@@ -1499,3 +1499,15 @@ int hr_remote_sockopt(pid_t pid, unsigned long inode, int level, int name,
 	return -1;
 #endif
 }
+
+int hr_setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+int hr_teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}

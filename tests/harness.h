@@ -49,6 +49,11 @@ struct hr_daemon *hr_new(void);
  * its log if the test did not stop it cleanly, removes the temp dir. */
 void hr_free(struct hr_daemon *d);
 
+/* cmocka fixtures: a fresh hr_daemon per test, freed (and anything left
+ * of the daemon killed) after it. */
+int hr_setup(void **state);
+int hr_teardown(void **state);
+
 /* Starts `reuseportd -f -s DIR/stats.sock [-l 127.0.0.1:0] [-w 2] ARGS...`
  * (the bracketed defaults only when ARGS has no -l / -w of its own) and
  * waits until `stats` answers with every configured worker "running".

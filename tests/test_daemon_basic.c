@@ -346,29 +346,17 @@ static void test_stats_socket_path(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_listeners_per_worker, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_workers_auto, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_listen_port_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_port_in_use, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_clean_exit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sigint_clean_exit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stats_socket_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_per_worker, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_workers_auto, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listen_port_only, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_cli_errors, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_port_in_use, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_clean_exit, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_sigint_clean_exit, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_socket_path, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_basic", tests, NULL, NULL);

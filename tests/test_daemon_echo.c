@@ -318,25 +318,13 @@ static void test_half_close(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_echo_many_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large_transfers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_echo_many_concurrent, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_large_transfers, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_echo", tests, NULL, NULL);

@@ -146,23 +146,11 @@ static void test_ipv4_and_ipv6(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ipv6_listen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ipv4_and_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_listen, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_and_ipv6, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_ipv6", tests, NULL, NULL);

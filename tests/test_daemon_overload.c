@@ -148,22 +148,10 @@ static void test_fd_limit_pauses_accept(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fd_limit_pauses_accept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_limit_pauses_accept, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_overload", tests, NULL, NULL);

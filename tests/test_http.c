@@ -416,24 +416,12 @@ static void test_fixed_response(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_static_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slowloris_and_counters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fixed_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_static_files, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_slowloris_and_counters, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_response, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -231,25 +231,13 @@ static void test_unresponsive_worker_replaced(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_under_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill_worker_under_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_under_load, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_kill_worker_under_load, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

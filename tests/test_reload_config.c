@@ -240,25 +240,13 @@ static void test_http_reloads_lose_nothing(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload_broken_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_broken_config, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

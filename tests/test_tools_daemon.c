@@ -199,24 +199,12 @@ static void test_http_counts_and_metrics(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
-static int setup(void **state)
-{
-	*state = hr_new();
-	return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	hr_free(*state);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ctl_commands, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bench_counts_match, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_commands, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_bench_counts_match, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
