@@ -202,11 +202,16 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 
 void lst_set_stop(struct lst_set *s, int take_queue)
 {
-	if (s->stopped)
+	/* Re-entry while taking the queue (a connection served and closed
+	 * at once can make the owner stop again) must not free the items
+	 * under the accept loop. */
+	if (s->stopped || s->taking)
 		return;
 	s->paused = 0;
+	s->taking = 1;
 	for (int i = 0; i < s->n && take_queue; i++)
 		lst_accept_n(&s->items[i].w, INT32_MAX);
+	s->taking = 0;
 	s->stopped = 1;
 	loop_timer_disarm(s->loop, &s->retry);
 	for (int i = 0; i < s->n; i++) {

@@ -36,6 +36,7 @@ struct lst_set {
 	int n;
 	int paused;   /* accepting stopped: at the cap or out of fds */
 	int stopped;  /* for good (draining or exiting) */
+	int taking;   /* lst_set_stop is accepting what is queued */
 	struct loop_timer retry;
 	struct stats_counters *stats;
 	/* 1 when one more connection can be taken */

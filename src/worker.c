@@ -61,7 +61,9 @@ static void worker_stop(int status)
 static void worker_slot_free(void *arg)
 {
 	(void)arg;
-	if (wk.draining && wk.pool.active == 0)
+	/* While the queue is being taken more connections are coming:
+	 * worker_drain decides once it is done. */
+	if (wk.draining && wk.pool.active == 0 && !wk.lst.taking)
 		worker_stop(0);
 	else
 		lst_set_resume(&wk.lst);
