@@ -181,10 +181,26 @@ static void tl_expire(struct loop_timer *t)
 
 /* --- I/O --- */
 
+static void conn_io(struct loop_watch *w, uint32_t events);
+
+/* Asks epoll for these events, registering the connection first if it
+ * is not yet. */
+static int conn_watch(struct conn *c, uint32_t events)
+{
+	struct conn_pool *p = conn_the_pool;
+
+	if (c->flags & CONN_F_WATCHED)
+		return loop_mod(p->loop, &c->w, events);
+	if (loop_add(p->loop, &c->w, c->w.fd, events, conn_io) < 0)
+		return -1;
+	c->flags |= CONN_F_WATCHED;
+	return 0;
+}
+
 int conn_want_write(struct conn *c)
 {
 	c->flags |= CONN_F_WANT_WRITE;
-	if (loop_mod(conn_the_pool->loop, &c->w, EPOLLOUT) < 0) {
+	if (conn_watch(c, EPOLLOUT) < 0) {
 		conn_close(c);
 		return -1;
 	}
@@ -223,7 +239,7 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 		c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
 		if (c->tmo == CONN_TMO_SEND)
 			conn_timeout(c, CONN_TMO_NONE);
-		if (loop_mod(p->loop, &c->w, EPOLLIN) < 0) {
+		if (conn_watch(c, EPOLLIN) < 0) {
 			conn_close(c);
 			return;
 		}
@@ -246,7 +262,9 @@ int conn_open(struct conn_pool *p, int fd)
 	c = &p->slots[fd];
 	memset(c, 0, sizeof(*c));
 	c->tprev = c->tnext = -1;
-	if (loop_add(p->loop, &c->w, fd, EPOLLIN, conn_io) < 0) {
+	c->w.fn = conn_io;
+	c->w.fd = fd;
+	if (!p->proto->on_open && conn_watch(c, EPOLLIN) < 0) {
 		c->w.fn = NULL;
 		p->stats->rejected++;
 		return -1;
@@ -255,8 +273,14 @@ int conn_open(struct conn_pool *p, int fd)
 	p->active++;
 	p->stats->accepted++;
 	p->stats->active = (uint64_t)p->active;
-	if (p->proto->on_open)
-		p->proto->on_open(c);
+	if (!p->proto->on_open)
+		return 0;
+	/* The protocol may serve (and even close) the connection right
+	 * away; only one that is left waiting is registered with epoll. */
+	p->proto->on_open(c);
+	if (conn_is_open(c) && !(c->flags & CONN_F_WATCHED) &&
+	    conn_watch(c, EPOLLIN) < 0)
+		conn_close(c);
 	return 0;
 }
 
@@ -350,7 +374,7 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 	o->len = (uint32_t)(have + rest);
 	free(c->out);
 	c->out = o;
-	if (loop_mod(p->loop, &c->w, EPOLLOUT) < 0) {
+	if (conn_watch(c, EPOLLOUT) < 0) {
 		conn_close(c);
 		return -1;
 	}

@@ -45,6 +45,9 @@ struct conn {
 
 /* The protocol waits for the socket to take more (conn_want_write). */
 #define CONN_F_WANT_WRITE 0x1u
+/* Registered with epoll. A connection answered and closed within
+ * on_open (HTTP with TCP_DEFER_ACCEPT) never needs to be. */
+#define CONN_F_WATCHED 0x2u
 
 struct conn_tlist {
 	int32_t head, tail;
