@@ -18,14 +18,6 @@ uint64_t util_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-double util_now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 int util_set_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -33,15 +25,6 @@ int util_set_nonblock(int fd)
 	if (fl < 0)
 		return -1;
 	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-int util_set_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0)
-		return -1;
-	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
 }
 
 int util_read_sysctl(const char *path, long *a, long *b)

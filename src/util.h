@@ -12,9 +12,7 @@
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 uint64_t util_now_ms(void);
-double util_now_s(void);
 int util_set_nonblock(int fd);
-int util_set_cloexec(int fd);
 /* Reads the first (and second) integer of a /proc/sys file; -1 if absent. */
 int util_read_sysctl(const char *path, long *a, long *b);
 /* Closes every descriptor >= 3 that is not in keep[]: a forked worker

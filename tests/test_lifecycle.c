@@ -35,6 +35,21 @@ static int worker_pid(json_t *st, int id)
 	return -1;
 }
 
+/* Starts the daemon with 2 workers; worker 0's pid. */
+static int start_two(struct hr_daemon *d)
+{
+	const char *args[] = { "-w", "2", NULL };
+	json_t *st;
+	int pid;
+
+	assert_int_equal(hr_start(d, args), 0);
+	st = hr_query(d, "stats");
+	pid = worker_pid(st, 0);
+	json_decref(st);
+	assert_true(pid > 0);
+	return pid;
+}
+
 static json_int_t total(json_t *st, const char *name)
 {
 	return json_integer_value(json_object_get(json_object_get(st, "totals"), name));
@@ -118,16 +133,10 @@ static void test_reload_under_load(void **state)
 static void test_kill_worker_under_load(void **state)
 {
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-w", "2", NULL };
 	struct lg g;
 	json_t *st;
-	int victim;
+	int victim = start_two(d);
 
-	assert_int_equal(hr_start(d, args), 0);
-	st = hr_query(d, "stats");
-	victim = worker_pid(st, 0);
-	json_decref(st);
-	assert_true(victim > 0);
 	assert_int_equal(lg_start(&g, d->port, 64, 100, 15000, 60000), 0);
 	while (g.progress < 5000)
 		usleep(1000);
@@ -210,15 +219,9 @@ static int worker0_replaced(json_t *st, void *arg)
 static void test_unresponsive_worker_replaced(void **state)
 {
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-w", "2", NULL };
 	struct lg g;
-	json_t *st;
-	int victim;
+	int victim = start_two(d);
 
-	assert_int_equal(hr_start(d, args), 0);
-	st = hr_query(d, "stats");
-	victim = worker_pid(st, 0);
-	json_decref(st);
 	kill(victim, SIGSTOP);
 	assert_true(hr_wait_for(d, worker0_state_is, "unresponsive", 8000));
 	/* Connections hashed to the stopped worker wait in its queue; they
