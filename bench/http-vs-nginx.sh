@@ -1,22 +1,34 @@
 #!/bin/sh
 # Side-by-side HTTP benchmark: reuseportd against nginx on this machine,
-# the same worker count and the same answers, driven by wrk, the two
-# servers alternated over several rounds. Prints a ratio table.
+# the same worker count and the same answers, driven by wrk, the servers
+# alternated case by case over several rounds. Prints the medians and a
+# ratio table.
 #
 #   bench/http-vs-nginx.sh [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS]
+#                          [-s "SERVERS"]
+#
+# SERVERS (default all four):
+#   rpd    reuseportd with its defaults
+#   rpdy   reuseportd --idle-yield
+#   ngx    nginx, listen ... reuseport
+#   ngxd   nginx, listen ... reuseport deferred (TCP_DEFER_ACCEPT, which
+#          reuseportd sets by itself for HTTP)
 #
 # Needs: nginx (Debian's nginx-light is enough) and wrk:
 #   apt-get install -y nginx-light wrk
 # Run from the top of a built tree. Loopback only; every run is bounded.
 set -eu
 
-WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100
-while getopts w:r:d:c: o; do
+WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100 SERVERS="rpd rpdy ngx ngxd"
+while getopts w:r:d:c:s: o; do
 	case $o in
 	w) WORKERS=$OPTARG ;; r) ROUNDS=$OPTARG ;;
-	d) DURATION=$OPTARG ;; c) CONNS=$OPTARG ;;
-	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS]" >&2; exit 2 ;;
+	d) DURATION=$OPTARG ;; c) CONNS=$OPTARG ;; s) SERVERS=$OPTARG ;;
+	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS]" >&2; exit 2 ;;
 	esac
+done
+for s in $SERVERS; do
+	case $s in rpd | rpdy | ngx | ngxd) ;; *) echo "unknown server: $s" >&2; exit 2 ;; esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
 RPD=$top/src/reuseportd
@@ -31,26 +43,31 @@ pids=""
 cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-mkdir -p "$work/root" "$work/nginx"
-head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/root/4k.html"
-
 # nginx: the same fixed answer and the same file; no logs on the hot path.
-cat > "$work/nginx/nginx.conf" <<NGX
+# $1: the directory, $2: extra listen parameters.
+nginx_conf() {
+	mkdir -p "$1"
+	cat > "$1/nginx.conf" <<NGX
 worker_processes $WORKERS;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
+pid $1/nginx.pid;
+error_log $1/error.log;
 daemon off;
 events { worker_connections 20000; }
 http {
     access_log off;
     keepalive_requests 1000000;
     server {
-        listen 127.0.0.1:$NPORT reuseport backlog=4096;
+        listen 127.0.0.1:$NPORT reuseport backlog=4096$2;
         location = /hello { default_type text/plain; return 200 "hello world"; }
         location / { root $work/root; }
     }
 }
 NGX
+}
+mkdir -p "$work/root"
+head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/root/4k.html"
+nginx_conf "$work/ngx" ""
+nginx_conf "$work/ngxd" " deferred"
 
 # Sum of utime+stime (clock ticks) of a process's children (the workers).
 worker_ticks() {
@@ -68,8 +85,8 @@ start_rpd() { # extra args
 	srv=$!
 	pids="$pids $srv"
 }
-start_nginx() {
-	"$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" >/dev/null 2>&1 &
+start_nginx() { # conf dir
+	"$NGINX" -c "$1/nginx.conf" -p "$1" >/dev/null 2>&1 &
 	srv=$!
 	pids="$pids $srv"
 }
@@ -100,28 +117,31 @@ run() {
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 cases="keepalive static close"
-for c in $cases; do : > "$work/$c.rpd"; : > "$work/$c.ngx"; done
+for c in $cases; do for s in $SERVERS; do : > "$work/$c.$s"; done; done
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	for server in rpd ngx; do
-		for c in $cases; do
-			path=/hello
-			[ $c = static ] && path=/4k.html
-			if [ $server = rpd ]; then
+	for c in $cases; do
+		path=/hello
+		[ $c = static ] && path=/4k.html
+		for s in $SERVERS; do
+			case $s in
+			rpd | rpdy)
+				y=""
+				[ $s = rpdy ] && y=--idle-yield
 				if [ $c = static ]; then
-					start_rpd --docroot "$work/root"
+					start_rpd --docroot "$work/root" $y
 				else
-					start_rpd --return "200 hello world"
+					start_rpd --return "200 hello world" $y
 				fi
-				port=$RPORT
-			else
-				start_nginx; port=$NPORT
-			fi
+				port=$RPORT ;;
+			ngx | ngxd)
+				start_nginx "$work/$s"; port=$NPORT ;;
+			esac
 			wait_port $port
 			if [ $c = close ]; then
-				run "http://127.0.0.1:$port$path" -H "Connection: close" >> "$work/$c.$server"
+				run "http://127.0.0.1:$port$path" -H "Connection: close" >> "$work/$c.$s"
 			else
-				run "http://127.0.0.1:$port$path" >> "$work/$c.$server"
+				run "http://127.0.0.1:$port$path" >> "$work/$c.$s"
 			fi
 			stop_srv
 		done
@@ -129,17 +149,29 @@ while [ $r -le "$ROUNDS" ]; do
 	r=$((r + 1))
 done
 
-printf '%-10s %12s %12s %7s | %10s %10s %7s | %10s %10s %7s\n' case \
-	"rpd req/s" "nginx req/s" ratio "rpd p99us" "ngx p99us" ratio \
-	"rpd us/req" "ngx us/req" ratio
+# Medians: "req/s p99_us us/req" per case and server.
 for c in $cases; do
-	for k in 1 2 3; do
-		eval "r$k=\$(cut -d' ' -f$k $work/$c.rpd | median)"
-		eval "n$k=\$(cut -d' ' -f$k $work/$c.ngx | median)"
+	for s in $SERVERS; do
+		m=""
+		for k in 1 2 3; do
+			m="$m $(cut -d' ' -f$k "$work/$c.$s" | median)"
+		done
+		echo "$c $s$m"
 	done
-	# shellcheck disable=SC2154
-	awk -v c="$c" -v r1="$r1" -v n1="$n1" -v r2="$r2" -v n2="$n2" -v r3="$r3" -v n3="$n3" 'BEGIN {
-		printf "%-10s %12.0f %12.0f %6.2fx | %10.0f %10.0f %6.2fx | %10.2f %10.2f %6.2fx\n",
-			c, r1, n1, r1 / n1, r2, n2, r2 / n2, r3, n3, r3 / n3 }'
-done
-echo "($WORKERS workers, wrk -t2 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds, $(nproc) CPUs)"
+done > "$work/medians"
+
+printf '%-10s %-5s %10s %10s %10s\n' case server "req/s" "p99 us" "us/req"
+awk '{ printf "%-10s %-5s %10.0f %10.0f %10.2f\n", $1, $2, $3, $4, $5 }' "$work/medians"
+echo
+printf '%-10s %-11s %8s %8s %8s %9s\n' case "A / B" "req/s" "p99" "us/req" "capacity"
+awk '{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[NR] = $1; s[NR] = $2 }
+END {
+	for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++) {
+		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^ngx/) continue
+		a = c[i] " " s[i]; b = c[j] " " s[j]
+		printf "%-10s %-11s %7.2fx %7.2fx %7.2fx %8.2fx\n", c[i], s[i] "/" s[j],
+			rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b], cpu[b] / cpu[a]
+	}
+}' "$work/medians"
+echo "($WORKERS workers, wrk -t2 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds, $(nproc) CPUs;"
+echo " capacity = requests per second of server CPU, B's us/req over A's)"

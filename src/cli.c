@@ -7,7 +7,7 @@
 
 #include "cli.h"
 
-enum { OPT_DOCROOT = 256, OPT_RETURN };
+enum { OPT_DOCROOT = 256, OPT_RETURN, OPT_IDLE_YIELD };
 
 static const struct option opts[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -21,6 +21,7 @@ static const struct option opts[] = {
 	{ "group", required_argument, NULL, 'g' },
 	{ "docroot", required_argument, NULL, OPT_DOCROOT },
 	{ "return", required_argument, NULL, OPT_RETURN },
+	{ "idle-yield", no_argument, NULL, OPT_IDLE_YIELD },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, 'V' },
@@ -45,6 +46,8 @@ void cli_usage(FILE *out)
 		"  -P, --protocol echo|http   the service (default echo)\n"
 		"      --docroot DIR          http: serve the files under DIR\n"
 		"      --return 'STATUS TEXT' http: answer every request with this\n"
+		"      --idle-yield           workers yield the CPU once before sleeping\n"
+		"                             (idle_yield on; see reuseportd.conf(5))\n"
 		"  -s, --stats-socket PATH    stats socket (default ./%s)\n"
 		"  -p, --pidfile FILE         write the master's pid to FILE, locked\n"
 		"  -u, --user USER            run the workers as USER (when started as root)\n"
@@ -73,6 +76,7 @@ static const char *directive_of(int opt)
 	case 'g': return "group";
 	case OPT_DOCROOT: return "docroot";
 	case OPT_RETURN: return "return";
+	case OPT_IDLE_YIELD: return "idle_yield";
 	case 'f': return "foreground";
 	case 'v': return "log_level";
 	default: return NULL;
@@ -133,7 +137,7 @@ int cli_parse(int argc, char **argv, struct cli *out, char *err,
 			snprintf(err, errlen, "unhandled option '%s'", argv[optind - 1]);
 			return -1;
 		}
-		if (record(out, name, c == 'f' ? "on" : c == 'v' ? "debug" : optarg,
+		if (record(out, name, c == 'f' || c == OPT_IDLE_YIELD ? "on" : c == 'v' ? "debug" : optarg,
 			   err, errlen) < 0)
 			return -1;
 	}

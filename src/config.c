@@ -357,6 +357,12 @@ static int set_cpu_affinity(struct config *c, const char *s, char *err,
 	return parse_flag("cpu_affinity", s, &c->cpu_affinity, err, errlen);
 }
 
+static int set_idle_yield(struct config *c, const char *s, char *err,
+			  size_t errlen)
+{
+	return parse_flag("idle_yield", s, &c->idle_yield, err, errlen);
+}
+
 /* "auto" (0) or a number in [min, max]. */
 static int set_auto_long(const char *name, const char *s, long min, long max,
 			 long *out, char *err, size_t errlen)
@@ -553,6 +559,7 @@ static const struct config_directive directives[] = {
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
 	{ "backlog", 1, 0, set_backlog },
 	{ "cpu_affinity", 1, 0, set_cpu_affinity },
+	{ "idle_yield", 1, 0, set_idle_yield },
 	{ "header_timeout", 1, 0, set_header_timeout },
 	{ "keepalive_timeout", 1, 0, set_keepalive_timeout },
 	{ "send_timeout", 1, 0, set_send_timeout },

@@ -28,6 +28,7 @@ struct config {
 	int max_connections; /* per worker; 0: derived from RLIMIT_NOFILE */
 	long rlimit_nofile;  /* 0: raise the soft limit to the hard one */
 	int cpu_affinity;    /* 1: pin worker i to CPU i mod ncpu */
+	int idle_yield;      /* 1: workers yield once before sleeping */
 
 	/* HTTP */
 	char docroot[PATH_MAX];   /* empty: serve the fixed response */

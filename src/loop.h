@@ -56,6 +56,10 @@ static inline int loop_timer_armed(const struct loop_timer *t)
 	return t->idx != LOOP_TIMER_IDLE;
 }
 
+/* on: when a busy loop runs out of events, sched_yield() once and look
+ * again before sleeping (see loop_wait in loop.c). Off by default. */
+void loop_set_idle_yield(struct loop *l, int on);
+
 /* The time cached at the start of this iteration (monotonic ms). */
 uint64_t loop_now(const struct loop *l);
 /* Waits at most max_wait_ms (-1: until the next timer or event), runs the

@@ -447,6 +447,21 @@ static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
 
 static void http_finish(struct conn *c, struct http_conn *hc);
 
+/* Once the answers are out, is the connection closed? */
+static int closes(const struct http_conn *hc)
+{
+	return hc->close_after ||
+	       (H.draining && hc->inlen == 0 && hc->body_left == 0);
+}
+
+/* ... and with a plain close(), nothing left unread to turn it into a
+ * reset? */
+static int closes_plainly(const struct http_conn *hc)
+{
+	return closes(hc) && !hc->linger && hc->inlen == 0 &&
+	       hc->body_left == 0;
+}
+
 /* Sends the next chunk of the file in flight. 1: the file is done;
  * 0: waiting for the socket (on_writable comes back); -1: closed. */
 static int send_file(struct conn *c, struct http_conn *hc)
@@ -547,7 +562,11 @@ static void process(struct conn *c, const char *buf, size_t len)
 			return;
 		}
 		if (!inflight) {
-			if (flush_resp(c, 0) < 0)
+			/* When a plain close follows, MSG_MORE holds the
+			 * answer back for the FIN that close() adds to it:
+			 * one segment instead of two, for both ends. If the
+			 * socket is full the rest is flushed without it. */
+			if (flush_resp(c, closes_plainly(hc) ? MSG_MORE : 0) < 0)
 				return;
 			if (!conn_has_output(c))
 				http_finish(c, hc);
@@ -571,9 +590,8 @@ static void process(struct conn *c, const char *buf, size_t len)
 /* Nothing is being written: choose between waiting, closing and freeing. */
 static void http_finish(struct conn *c, struct http_conn *hc)
 {
-	if (hc->close_after ||
-	    (H.draining && hc->inlen == 0 && hc->body_left == 0)) {
-		if (!hc->linger && hc->inlen == 0 && hc->body_left == 0) {
+	if (closes(hc)) {
+		if (closes_plainly(hc)) {
 			/* Everything the client sent was read: a plain close
 			 * sends a FIN, and the answer is safe. */
 			conn_close(c);

@@ -236,6 +236,7 @@ static int worker_setup(const struct worker_args *a)
 	wk.loop = loop_new();
 	if (!wk.loop)
 		return -1;
+	loop_set_idle_yield(wk.loop, a->cfg->idle_yield);
 	/* The mask blocked by the master is inherited; read the signals
 	 * that matter here through this loop too. */
 	sigemptyset(&set);

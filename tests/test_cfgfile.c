@@ -65,6 +65,7 @@ static void test_every_directive(void **state)
 		 "rlimit_nofile 65536\n"
 		 "backlog 511\n"
 		 "cpu_affinity on\n"
+		 "idle_yield on\n"
 		 "header_timeout 5s\n"
 		 "keepalive_timeout 2m\n"
 		 "send_timeout 1m30s\n"
@@ -102,6 +103,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.rlimit_nofile, 65536);
 	assert_int_equal(cfg.backlog, 511);
 	assert_int_equal(cfg.cpu_affinity, 1);
+	assert_int_equal(cfg.idle_yield, 1);
 	assert_int_equal(cfg.header_timeout_ms, 5000);
 	assert_int_equal(cfg.keepalive_timeout_ms, 120000);
 	assert_int_equal(cfg.send_timeout_ms, 90000);
@@ -132,6 +134,7 @@ static void test_table_is_covered(void **state)
 	static const char *const covered[] = {
 		"listen", "workers", "protocol", "docroot", "return",
 		"max_connections", "rlimit_nofile", "backlog", "cpu_affinity",
+		"idle_yield",
 		"header_timeout", "keepalive_timeout", "send_timeout",
 		"shutdown_timeout", "watchdog_timeout", "stats_timeout",
 		"http_max_request_line", "http_max_header_bytes",
@@ -170,6 +173,7 @@ static void test_value_forms(void **state)
 		{ "backlog auto", offsetof(struct config, backlog), 0 },
 		{ "cpu_affinity yes", offsetof(struct config, cpu_affinity), 1 },
 		{ "cpu_affinity false", offsetof(struct config, cpu_affinity), 0 },
+		{ "idle_yield off", offsetof(struct config, idle_yield), 0 },
 		{ "foreground off", offsetof(struct config, foreground), 0 },
 		{ "header_timeout 500ms", offsetof(struct config, header_timeout_ms), 500 },
 		{ "header_timeout 10", offsetof(struct config, header_timeout_ms), 10000 },
@@ -542,7 +546,8 @@ static void test_cli_overrides(void **state)
 			       "--listen", "[::1]:0", "-p", "/run/cli.pid",
 			       "-u", "daemon", "-g", "daemon", "--docroot", "/cli",
 			       "--return", "201 made by the command line",
-			       "-s", "/tmp/cli.sock", "-f", "-v", "-t", NULL };
+			       "-s", "/tmp/cli.sock", "-f", "-v", "-t",
+			       "--idle-yield", NULL };
 
 	(void)state;
 	parse_ok("workers 6\n"
@@ -571,6 +576,7 @@ static void test_cli_overrides(void **state)
 	assert_string_equal(cfg.return_body, "made by the command line");
 	assert_string_equal(cfg.stats_socket, "/tmp/cli.sock");
 	assert_int_equal(cfg.foreground, 1);
+	assert_int_equal(cfg.idle_yield, 1);
 	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
 	/* ...and what it does not say, the file says. */
 	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP);

@@ -397,11 +397,13 @@ static void test_slowloris_and_counters(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
-/* --return: a fixed answer, for health checks and benchmarks. */
+/* --return: a fixed answer, for health checks and benchmarks; served
+ * here by workers with --idle-yield, which changes only how they wait. */
 static void test_fixed_response(void **state)
 {
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-P", "http", "--return", "200 hello world", NULL };
+	const char *args[] = { "-P", "http", "--return", "200 hello world",
+			       "--idle-yield", NULL };
 	struct response r;
 
 	hr_check(hr_start(d, args) == 0, "start");
@@ -413,6 +415,30 @@ static void test_fixed_response(void **state)
 	hr_check_int("HTTP/1.0", 200, r.status);
 	hr_check(strstr(r.head, "Connection: close") != NULL, "1.0 closes: %s", r.head);
 	free(r.body);
+
+	/* Connection: close - the answer is held back (MSG_MORE) for the
+	 * FIN that close() adds to it: each client still reads all of it,
+	 * then EOF, never a reset. */
+	static const char req[] =
+		"GET /c HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+	for (int i = 0; i < 50; i++) {
+		char buf[1024];
+		int fd = hr_connect_tcp(d->port);
+
+		hr_check(fd >= 0, "connect %d", i);
+		hr_check(hr_write_all(fd, req, sizeof(req) - 1, 5000) ==
+				 (ssize_t)(sizeof(req) - 1), "send %d", i);
+		ssize_t n = hr_read_until_eof(fd, buf, sizeof(buf) - 1, 5000);
+
+		hr_check(n > 11, "answer %d then EOF: %zd (%s)", i, n,
+			 strerror(errno));
+		buf[n] = '\0';
+		hr_check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0 &&
+				 strstr(buf, "\r\nConnection: close\r\n") &&
+				 memcmp(buf + n - 11, "hello world", 11) == 0,
+			 "answer %d: %s", i, buf);
+		close(fd);
+	}
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 

@@ -401,6 +401,45 @@ static void test_io_pipe(void **state)
 	assert_int_equal(loop_add(g_loop, &r.w, -1, EPOLLIN, pw_io), -1);
 }
 
+/* idle_yield changes only how the loop waits: events are run as they
+ * come, an idle loop still sleeps until its deadline (it does not
+ * spin), and timers fire on time. */
+static void test_idle_yield(void **state)
+{
+	struct pw r = { 0 };
+	struct tt t;
+	int fds[2];
+
+	(void)state;
+	loop_set_idle_yield(g_loop, 1);
+	nb_pipe(fds);
+	assert_int_equal(loop_add(g_loop, &r.w, fds[0], EPOLLIN, pw_io), 0);
+	assert_int_equal(write(fds[1], "ab", 2), 2);
+	run_until(&r.calls, 1);
+	/* busy now: the next turn looks again, yields, finds nothing and
+	 * sleeps the whole 30 ms it was given */
+	uint64_t t0 = util_now_ms();
+
+	assert_int_equal(loop_run_once(g_loop, 30), 0);
+	assert_true(util_now_ms() - t0 >= 29);
+	assert_int_equal(r.calls, 1);
+	/* data written while the loop is idle wakes it */
+	assert_int_equal(write(fds[1], "c", 1), 1);
+	run_until(&r.calls, 2);
+	assert_int_equal(r.ngot, 3);
+	assert_memory_equal(r.got, "abc", 3);
+	/* a timer fires on time with the loop idle */
+	tt_init(&t, 1);
+	nfired = 0;
+	t0 = util_now_ms();
+	assert_int_equal(loop_timer_arm(g_loop, &t.t, 20), 0);
+	run_until(&t.fired, 1);
+	assert_true(t.fired_at >= t0 + 10); /* not at once */
+	assert_int_equal(loop_del(g_loop, &r.w), 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* --- loop_forget: an owner closed by another callback of the same batch --- */
 
 enum { KILL_NONE, KILL_FORGET, KILL_DEL };
@@ -490,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_pipe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_pending_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_yield, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
