@@ -30,6 +30,12 @@
 /* sendfile(2) chunk per call: large enough to be cheap, small enough that
  * one big file does not hold the loop while others wait. */
 #define HTTP_SENDFILE_CHUNK (512u * 1024)
+/* A body up to this size is read into the batch and leaves with its head
+ * in one send; a larger one goes by sendfile(2), which pays for itself
+ * only past a few pages. The batch holds at most HTTP_BATCH_MAX of such
+ * bodies, so pipelined requests cannot make it grow without bound. */
+#define HTTP_SMALL_BODY (16u * 1024)
+#define HTTP_BATCH_MAX (64u * 1024)
 
 struct http_conn {
 	char *in;           /* unparsed bytes (a partial head, pipelined rest) */
@@ -53,6 +59,7 @@ static struct {
 	int keep_alive_10; /* the request is HTTP/1.0 and stays open */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
 	struct stats_counters *stats;
+	char small[HTTP_SMALL_BODY]; /* a small body on its way to resp */
 } H = { .docroot_fd = -1 };
 
 static const char http_default_page[] =
@@ -292,6 +299,22 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 			status = 206;
 	}
 	uint64_t length = st.st_size ? end - start + 1 : 0;
+	int small = !head_only && length > 0 && length <= HTTP_SMALL_BODY &&
+		    buf_pending(&H.resp) + length <= HTTP_BATCH_MAX;
+
+	if (small) {
+		/* Read before the head is written: a file that shrank since
+		 * fstat() gets a clean error, not a short body. */
+		ssize_t n;
+
+		do
+			n = pread(fd, H.small, (size_t)length, (off_t)start);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)length) {
+			close(fd);
+			return put_error(500, head_only, last);
+		}
+	}
 
 	if (status == 206)
 		snprintf(extra, sizeof(extra),
@@ -310,6 +333,10 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 	if (head_only || length == 0) {
 		close(fd);
 		return 0;
+	}
+	if (small) {
+		close(fd);
+		return buf_append(&H.resp, H.small, (size_t)length);
 	}
 	hc->file_fd = fd;
 	hc->file_off = (off_t)start;

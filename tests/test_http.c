@@ -176,6 +176,12 @@ static void make_site(struct hr_daemon *d, struct site *s)
 		s->big[i] = hr_payload_byte(7, 1, i);
 	snprintf(path, sizeof(path), "%s/big.bin", s->root);
 	write_file(path, s->big, BIG);
+	/* Either side of the size up to which a body is read into the
+	 * answer batch instead of being sent with sendfile. */
+	snprintf(path, sizeof(path), "%s/s16k.bin", s->root);
+	write_file(path, s->big, 16384);
+	snprintf(path, sizeof(path), "%s/s16k1.bin", s->root);
+	write_file(path, s->big, 16385);
 	snprintf(path, sizeof(path), "%s/out.txt", s->root);
 	hr_check(symlink(s->outside, path) == 0, "symlink: %s", strerror(errno));
 }
@@ -248,6 +254,31 @@ static void test_static_files(void **state)
 			hr_check(r.status == 200 && r.length == (long long)strlen(want) &&
 					 memcmp(r.body, want, strlen(want)) == 0,
 				 "pipelined response %d out of order or wrong", i);
+			free(r.body);
+		}
+	}
+
+	/* Pipelined bodies either side of the small-body size, and more of
+	 * them than one answer batch holds: in order, byte for byte. */
+	{
+		static char many[12 * 96];
+		size_t off = 0;
+
+		for (int i = 0; i < 12; i++)
+			off += (size_t)snprintf(many + off, sizeof(many) - off,
+						"GET /s16k%s.bin HTTP/1.1\r\nHost: t\r\n%s\r\n",
+						i % 2 ? "1" : "",
+						i == 11 ? "Range: bytes=5-9\r\n" : "");
+		request(&c, many);
+		for (int i = 0; i < 12; i++) {
+			long long want = i == 11 ? 5 : i % 2 ? 16385 : 16384;
+
+			hr_check(read_response(&c, &r, 0) == 0, "16k response %d", i);
+			hr_check(r.length == want &&
+					 memcmp(r.body, s.big + (i == 11 ? 5 : 0),
+						(size_t)want) == 0,
+				 "16k response %d: status %d length %lld", i,
+				 r.status, r.length);
 			free(r.body);
 		}
 	}
