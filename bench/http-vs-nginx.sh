@@ -39,9 +39,11 @@ done
 
 work=$(mktemp -d /tmp/rpbench.XXXXXX)
 RPORT=18080 NPORT=18081
-pids=""
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
+srv=""
+# One server runs at a time: $srv is it, and only it is stopped here.
+cleanup() { [ -z "$srv" ] || kill "$srv" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # nginx: the same fixed answer and the same file; no logs on the hot path.
 # $1: the directory, $2: extra listen parameters.
@@ -83,12 +85,10 @@ start_rpd() { # extra args
 	"$RPD" -f -P http -w "$WORKERS" -l 127.0.0.1:$RPORT -s "$work/rpd.sock" "$@" \
 		>"$work/rpd.log" 2>&1 &
 	srv=$!
-	pids="$pids $srv"
 }
 start_nginx() { # conf dir
 	"$NGINX" -c "$1/nginx.conf" -p "$1" >/dev/null 2>&1 &
 	srv=$!
-	pids="$pids $srv"
 }
 wait_port() { # $1 port
 	i=0
@@ -97,7 +97,7 @@ wait_port() { # $1 port
 		sleep 0.1
 	done
 }
-stop_srv() { kill "$srv"; wait "$srv" 2>/dev/null || true; }
+stop_srv() { kill "$srv"; wait "$srv" 2>/dev/null || true; srv=""; }
 
 # run NAME URL [wrk args...] -> prints "rps p99_us cpu_us_per_req"
 run() {
@@ -114,7 +114,7 @@ run() {
 	echo "$rps $p99 $cpu"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 cases="keepalive static close"
 for c in $cases; do for s in $SERVERS; do : > "$work/$c.$s"; done; done
@@ -168,6 +168,9 @@ awk '{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[NR] = $1
 END {
 	for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++) {
 		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^ngx/) continue
+		# a failed run has no figures: print no ratio from them
+		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
+		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue
 		a = c[i] " " s[i]; b = c[j] " " s[j]
 		printf "%-10s %-11s %7.2fx %7.2fx %7.2fx %8.2fx\n", c[i], s[i] "/" s[j],
 			rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b], cpu[b] / cpu[a]

@@ -20,6 +20,7 @@ struct loop {
 	int in_timers;  /* run_timers is running */
 	int idle_yield; /* loop_set_idle_yield() */
 	int busy;       /* the last wait returned events */
+	uint64_t yields; /* sched_yield() calls made by loop_wait */
 	struct loop_timer **heap;
 	size_t nheap, capheap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
@@ -222,24 +223,35 @@ void loop_set_idle_yield(struct loop *l, int on)
  * loaded host, often the very clients whose requests come next - and
  * looks once more before it sleeps. It never spins: one yield per
  * busy-to-idle turn, and an idle loop sleeps at once. */
-static int loop_wait(struct loop *l, int timeout_ms)
+static int loop_wait(struct loop *l, int max_wait_ms)
 {
+	int timeout_ms = next_timeout(l, max_wait_ms);
+
 	if (l->idle_yield && l->busy && timeout_ms != 0) {
 		int n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, 0);
 
 		if (n != 0)
 			return n;
 		sched_yield();
+		l->yields++;
 		n = epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, 0);
 		if (n != 0)
 			return n;
+		/* The yield may have lasted a scheduler slice: the next
+		 * timer is that much nearer. */
+		timeout_ms = next_timeout(l, max_wait_ms);
 	}
 	return epoll_wait(l->epfd, l->events, LOOP_MAX_EVENTS, timeout_ms);
 }
 
+uint64_t loop_yields(const struct loop *l)
+{
+	return l->yields;
+}
+
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
-	int n = loop_wait(l, next_timeout(l, max_wait_ms));
+	int n = loop_wait(l, max_wait_ms);
 
 	l->busy = n > 0;
 	if (n < 0 && errno != EINTR)

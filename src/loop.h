@@ -59,6 +59,8 @@ static inline int loop_timer_armed(const struct loop_timer *t)
 /* on: when a busy loop runs out of events, sched_yield() once and look
  * again before sleeping (see loop_wait in loop.c). Off by default. */
 void loop_set_idle_yield(struct loop *l, int on);
+/* How many times it yielded. */
+uint64_t loop_yields(const struct loop *l);
 
 /* The time cached at the start of this iteration (monotonic ms). */
 uint64_t loop_now(const struct loop *l);

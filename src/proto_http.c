@@ -46,6 +46,8 @@ struct http_conn {
 	uint8_t close_after; /* close once the output is out */
 	uint8_t linger;      /* unread input may follow: linger before closing */
 	uint8_t lingering;   /* output done, write side shut, reading to EOF */
+	uint8_t corked;      /* the last answer was sent with MSG_MORE */
+	uint8_t waited;      /* the answer took more than one turn */
 };
 
 static struct {
@@ -311,6 +313,9 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 			n = pread(fd, H.small, (size_t)length, (off_t)start);
 		while (n < 0 && errno == EINTR);
 		if (n != (ssize_t)length) {
+			log_warn("%s: read %zd of %llu bytes (%s)", req->path, n,
+				 (unsigned long long)length,
+				 n < 0 ? strerror(errno) : "the file shrank");
 			close(fd);
 			return put_error(500, head_only, last);
 		}
@@ -590,11 +595,14 @@ static void process(struct conn *c, const char *buf, size_t len)
 		}
 		if (!inflight) {
 			/* When a plain close follows, MSG_MORE holds the
-			 * answer back for the FIN that close() adds to it:
-			 * one segment instead of two, for both ends. If the
-			 * socket is full the rest is flushed without it. */
-			if (flush_resp(c, closes_plainly(hc) ? MSG_MORE : 0) < 0)
+			 * answer back for the FIN that shutdown() adds to
+			 * it: one segment instead of two, for both ends. If
+			 * the socket is full the rest is flushed without it. */
+			int cork = closes_plainly(hc);
+
+			if (flush_resp(c, cork ? MSG_MORE : 0) < 0)
 				return;
+			hc->corked = (uint8_t)cork;
 			if (!conn_has_output(c))
 				http_finish(c, hc);
 			return; /* else on_writable goes on */
@@ -614,13 +622,29 @@ static void process(struct conn *c, const char *buf, size_t len)
 	}
 }
 
+/* Has the client sent bytes not read yet? Asked only after an answer that
+ * took more than one turn: the worker does not read while its output
+ * waits, and a close() with unread input resets the connection and drops
+ * what is still queued for the client. */
+static int input_waits(struct conn *c)
+{
+	char b;
+
+	return recv(conn_fd(c), &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 /* Nothing is being written: choose between waiting, closing and freeing. */
 static void http_finish(struct conn *c, struct http_conn *hc)
 {
 	if (closes(hc)) {
-		if (closes_plainly(hc)) {
+		if (closes_plainly(hc) && !(hc->waited && input_waits(c))) {
 			/* Everything the client sent was read: a plain close
-			 * sends a FIN, and the answer is safe. */
+			 * sends a FIN, and the answer is safe. A corked answer
+			 * leaves first, with the FIN, by shutdown(): should
+			 * bytes arrive before close(), the reset that close()
+			 * then sends must not destroy an answer never sent. */
+			if (hc->corked)
+				shutdown(conn_fd(c), SHUT_WR);
 			conn_close(c);
 			return;
 		}
@@ -703,6 +727,7 @@ static void http_writable(struct conn *c)
 			conn_timeout(c, CONN_TMO_KEEPALIVE);
 		return;
 	}
+	hc->waited = 1;
 	if (hc->file_fd >= 0 && send_file(c, hc) <= 0)
 		return;
 	if (hc->inlen > 0 && !hc->close_after) {

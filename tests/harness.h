@@ -126,6 +126,7 @@ const char *hr_jdump(json_t *doc);
 /* --- TCP clients --- */
 
 int64_t hr_now_ms(void);
+int64_t hr_now_us(void);
 /* A connected non-blocking socket to 127.0.0.1 (AF_INET) or ::1 (AF_INET6). */
 int hr_connect(int family, int port, int timeout_ms);
 int hr_connect_tcp(int port); /* AF_INET, 5 s */

@@ -173,7 +173,7 @@ static void test_value_forms(void **state)
 		{ "backlog auto", offsetof(struct config, backlog), 0 },
 		{ "cpu_affinity yes", offsetof(struct config, cpu_affinity), 1 },
 		{ "cpu_affinity false", offsetof(struct config, cpu_affinity), 0 },
-		{ "idle_yield off", offsetof(struct config, idle_yield), 0 },
+		{ "idle_yield yes", offsetof(struct config, idle_yield), 1 },
 		{ "foreground off", offsetof(struct config, foreground), 0 },
 		{ "header_timeout 500ms", offsetof(struct config, header_timeout_ms), 500 },
 		{ "header_timeout 10", offsetof(struct config, header_timeout_ms), 10000 },

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -401,9 +402,19 @@ static void test_io_pipe(void **state)
 	assert_int_equal(loop_add(g_loop, &r.w, -1, EPOLLIN, pw_io), -1);
 }
 
+/* CPU time this thread has used, in ms. */
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* idle_yield changes only how the loop waits: events are run as they
- * come, an idle loop still sleeps until its deadline (it does not
- * spin), and timers fire on time. */
+ * come, a loop that was busy yields once before it sleeps, an idle loop
+ * sleeps at once and never spins (its CPU time stays near zero while it
+ * waits), and timers fire on time. */
 static void test_idle_yield(void **state)
 {
 	struct pw r = { 0 };
@@ -411,24 +422,38 @@ static void test_idle_yield(void **state)
 	int fds[2];
 
 	(void)state;
-	loop_set_idle_yield(g_loop, 1);
 	nb_pipe(fds);
 	assert_int_equal(loop_add(g_loop, &r.w, fds[0], EPOLLIN, pw_io), 0);
-	assert_int_equal(write(fds[1], "ab", 2), 2);
+
+	/* off (the default): never yields */
+	assert_int_equal(write(fds[1], "a", 1), 1);
 	run_until(&r.calls, 1);
-	/* busy now: the next turn looks again, yields, finds nothing and
-	 * sleeps the whole 30 ms it was given */
+	assert_int_equal(loop_run_once(g_loop, 5), 0);
+	assert_int_equal(loop_yields(g_loop), 0);
+
+	loop_set_idle_yield(g_loop, 1);
+	assert_int_equal(write(fds[1], "b", 1), 1);
+	run_until(&r.calls, 2);
+	/* busy, then nothing: one yield, then a real sleep of the 30 ms
+	 * given, with almost no CPU used meanwhile */
 	uint64_t t0 = util_now_ms();
+	double cpu0 = thread_cpu_ms();
 
 	assert_int_equal(loop_run_once(g_loop, 30), 0);
 	assert_true(util_now_ms() - t0 >= 29);
-	assert_int_equal(r.calls, 1);
+	assert_true(thread_cpu_ms() - cpu0 < 5.0);
+	assert_int_equal(loop_yields(g_loop), 1);
+	/* idle to idle: no yield */
+	assert_int_equal(loop_run_once(g_loop, 5), 0);
+	assert_int_equal(loop_yields(g_loop), 1);
+	assert_int_equal(r.calls, 2);
+
 	/* data written while the loop is idle wakes it */
 	assert_int_equal(write(fds[1], "c", 1), 1);
-	run_until(&r.calls, 2);
+	run_until(&r.calls, 3);
 	assert_int_equal(r.ngot, 3);
 	assert_memory_equal(r.got, "abc", 3);
-	/* a timer fires on time with the loop idle */
+	/* a timer fires on time after a yield */
 	tt_init(&t, 1);
 	nfired = 0;
 	t0 = util_now_ms();
