@@ -379,7 +379,9 @@ static int notify_sock(struct hr_daemon *d, char *path, size_t len)
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	path_in(d, path, len, "notify.sock");
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	hr_check(strlen(path) < sizeof(sa.sun_path), "socket path too long: %s",
+		 path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	hr_check(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
 		 "notify socket: %s", strerror(errno));
 	return fd;
