@@ -35,13 +35,21 @@ struct response {
 	char *body;       /* malloc'd, length bytes */
 };
 
-static void client_open(struct client *c, int port)
+/* A client on a socket already connected. */
+static void client_attach(struct client *c, int fd)
 {
-	c->fd = hr_connect_tcp(port);
-	hr_check(c->fd >= 0, "connect to port %d: %s", port, strerror(errno));
+	c->fd = fd;
 	c->cap = 1 << 16;
 	c->len = 0;
 	c->buf = malloc(c->cap);
+}
+
+static void client_open(struct client *c, int port)
+{
+	int fd = hr_connect_tcp(port);
+
+	hr_check(fd >= 0, "connect to port %d: %s", port, strerror(errno));
+	client_attach(c, fd);
 }
 
 static void client_close(struct client *c)
@@ -337,21 +345,19 @@ static void test_static_files(void **state)
 	 * reset the connection and drop the tail still queued. */
 	{
 		struct client k;
-		int small = 65536;
+		int small = 65536, fd;
 		struct sockaddr_in sin = { .sin_family = AF_INET,
 					   .sin_port = htons((uint16_t)d->port),
 					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
 		/* A small receive buffer: the answer waits on the client, so
 		 * the worker is still writing when the CRLF comes. */
-		k.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		hr_check(k.fd >= 0 && setsockopt(k.fd, SOL_SOCKET, SO_RCVBUF, &small,
-						 sizeof(small)) == 0 &&
-				 connect(k.fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		hr_check(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small,
+					       sizeof(small)) == 0 &&
+				 connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
 			 "small-buffer client: %s", strerror(errno));
-		k.cap = 1 << 16;
-		k.len = 0;
-		k.buf = malloc(k.cap);
+		client_attach(&k, fd);
 		request(&k, "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 		/* the answer has begun: its head is here */
 		struct pollfd pf = { k.fd, POLLIN, 0 };
