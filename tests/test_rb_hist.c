@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "bench/rb_addr.h"
-#include "bench/rb_hist.h"
-#include "bench/rb_http.h"
-#include "bench/rb_sched.h"
+#include "reuseportbench/rb_addr.h"
+#include "reuseportbench/rb_hist.h"
+#include "reuseportbench/rb_http.h"
+#include "reuseportbench/rb_sched.h"
 
 /* ---- histogram ---- */
 

@@ -13,10 +13,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "ctl/rc_fmt.h"
-#include "ctl/rc_prom.h"
-#include "ctl/rc_render.h"
-#include "ctl/rc_top.h"
+#include "reuseportctl/rc_fmt.h"
+#include "reuseportctl/rc_prom.h"
+#include "reuseportctl/rc_render.h"
+#include "reuseportctl/rc_top.h"
 
 /* --- canned documents --- */
 

@@ -7,9 +7,9 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "bench/rb_fanout.h"
-#include "bench/rb_opts.h"
-#include "bench/rb_result.h"
+#include "reuseportbench/rb_fanout.h"
+#include "reuseportbench/rb_opts.h"
+#include "reuseportbench/rb_result.h"
 
 /* One status line, overwritten in place (for a TTY). 'elapsed' counts
  * from the start, 'run' from GO (0 before). */

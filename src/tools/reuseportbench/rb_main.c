@@ -14,11 +14,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "bench/rb_fanout.h"
-#include "bench/rb_hold.h"
-#include "bench/rb_load.h"
-#include "bench/rb_opts.h"
-#include "bench/rb_report.h"
+#include "reuseportbench/rb_fanout.h"
+#include "reuseportbench/rb_hold.h"
+#include "reuseportbench/rb_load.h"
+#include "reuseportbench/rb_opts.h"
+#include "reuseportbench/rb_report.h"
 
 #define EXIT_USAGE 2
 /* Descriptors a process keeps for itself beyond its connections: stdio,

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench/rb_opts.h"
-#include "bench/rb_result.h"
+#include "reuseportbench/rb_opts.h"
+#include "reuseportbench/rb_result.h"
 
 enum rb_feed {
 	RB_FEED_MORE,   /* the answer goes on */

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "ctl.h"
+#include "statsock.h"
 #include "listener.h"
 #include "log.h"
 #include "master.h"
@@ -93,8 +93,8 @@ struct gather {
 	struct gather *next;
 	struct master *m;
 	uint64_t seq;
-	struct ctl_client *cl;
-	struct ctl_cmd cmd;
+	struct statsock_client *cl;
+	struct statsock_cmd cmd;
 	int pending;
 	int nasked;
 	struct {
@@ -112,8 +112,8 @@ struct master {
 	struct limits lim;
 	struct loop *loop;
 	struct loop_watch sig;
-	struct ctl *ctl;
-	struct ctl *metrics; /* the Prometheus endpoint, if configured */
+	struct statsock *ctl;
+	struct statsock *metrics; /* the Prometheus endpoint, if configured */
 	struct slot slots[CFG_MAX_WORKERS];
 	int nslots; /* slots with listeners */
 	int nw;     /* workers of the current generation */
@@ -779,8 +779,8 @@ static void worker_view(const struct mworker *w, const struct stats_counters *ba
 }
 
 /* Answers stats, workers or prometheus from the counters at hand. */
-static void answer_workers(const struct master *m, struct ctl_client *cl,
-			   enum ctl_kind kind)
+static void answer_workers(const struct master *m, struct statsock_client *cl,
+			   enum statsock_kind kind)
 {
 	struct stats_worker_view *v;
 	struct stats_daemon_view d;
@@ -789,7 +789,7 @@ static void answer_workers(const struct master *m, struct ctl_client *cl,
 
 	v = calloc((size_t)(m->nw + m->nretiring), sizeof(*v));
 	if (!v) {
-		ctl_reply(cl, stats_json_error("out of memory"));
+		statsock_reply(cl, stats_json_error("out of memory"));
 		return;
 	}
 	daemon_view(m, &d);
@@ -797,12 +797,12 @@ static void answer_workers(const struct master *m, struct ctl_client *cl,
 		worker_view(m->slots[i].cur, &m->slots[i].base, now, &v[n++]);
 	for (const struct mworker *r = m->retiring; r; r = r->next)
 		worker_view(r, &r->rbase, now, &v[n++]);
-	if (kind == CTL_PROMETHEUS)
-		ctl_reply_text(cl, stats_prometheus(&d, v, n));
-	else if (kind == CTL_WORKERS)
-		ctl_reply(cl, stats_json_workers(&d, v, n));
+	if (kind == STATSOCK_PROMETHEUS)
+		statsock_reply_text(cl, stats_prometheus(&d, v, n));
+	else if (kind == STATSOCK_WORKERS)
+		statsock_reply(cl, stats_json_workers(&d, v, n));
 	else
-		ctl_reply(cl, stats_json_stats(&d, v, n));
+		statsock_reply(cl, stats_json_stats(&d, v, n));
 	free(v);
 }
 
@@ -822,8 +822,8 @@ static void gather_finish(struct gather *g)
 				 g->asked[i].w->id, (long)g->asked[i].pid,
 				 m->cfg->stats_timeout_ms);
 		}
-	if (g->cmd.kind == CTL_CONNECTIONS)
-		ctl_reply(g->cl, stats_json_connections(g->recs, g->nrecs,
+	if (g->cmd.kind == STATSOCK_CONNECTIONS)
+		statsock_reply(g->cl, stats_json_connections(g->recs, g->nrecs,
 							g->total,
 							g->total > g->nrecs));
 	else
@@ -845,7 +845,7 @@ static void gather_ask(struct gather *g, struct mworker *w)
 
 	if (!w->pid || !w->chan.open)
 		return;
-	if (g->cmd.kind == CTL_CONNECTIONS)
+	if (g->cmd.kind == STATSOCK_CONNECTIONS)
 		r = chan_send(&w->chan, CHAN_CONNS_REQ, g->seq, &rq, sizeof(rq));
 	else
 		r = chan_send(&w->chan, CHAN_STATS_REQ, g->seq, NULL, 0);
@@ -857,8 +857,8 @@ static void gather_ask(struct gather *g, struct mworker *w)
 	}
 }
 
-static void gather_start(struct master *m, struct ctl_client *cl,
-			 const struct ctl_cmd *cmd)
+static void gather_start(struct master *m, struct statsock_client *cl,
+			 const struct statsock_cmd *cmd)
 {
 	struct gather *g = calloc(1, sizeof(*g));
 
@@ -866,7 +866,7 @@ static void gather_start(struct master *m, struct ctl_client *cl,
 		g->asked = calloc((size_t)(m->nw + m->nretiring), sizeof(*g->asked));
 	if (!g || !g->asked) {
 		free(g);
-		ctl_reply(cl, stats_json_error("out of memory"));
+		statsock_reply(cl, stats_json_error("out of memory"));
 		return;
 	}
 	g->m = m;
@@ -897,7 +897,7 @@ static int gather_done_one(struct gather *g, struct mworker *w,
 		    !g->asked[i].pid)
 			continue;
 		g->asked[i].pid = 0;
-		if (payload && g->cmd.kind == CTL_CONNECTIONS) {
+		if (payload && g->cmd.kind == STATSOCK_CONNECTIONS) {
 			struct chan_conns_hdr h;
 			size_t n;
 
@@ -940,37 +940,37 @@ static void gather_worker_gone(struct master *m, struct mworker *w)
 	}
 }
 
-static void master_on_ctl(void *arg, struct ctl_client *cl,
-			  const struct ctl_cmd *cmd)
+static void master_on_ctl(void *arg, struct statsock_client *cl,
+			  const struct statsock_cmd *cmd)
 {
 	struct master *m = arg;
 	struct stats_daemon_view d;
 
 	daemon_view(m, &d);
 	switch (cmd->kind) {
-	case CTL_PING:
-		ctl_reply(cl, stats_json_ping(&d));
+	case STATSOCK_PING:
+		statsock_reply(cl, stats_json_ping(&d));
 		break;
-	case CTL_HELP:
-		ctl_reply(cl, stats_json_help());
+	case STATSOCK_HELP:
+		statsock_reply(cl, stats_json_help());
 		break;
-	case CTL_LIMITS:
-		ctl_reply(cl, stats_json_limits_doc(&m->lim));
+	case STATSOCK_LIMITS:
+		statsock_reply(cl, stats_json_limits_doc(&m->lim));
 		break;
-	case CTL_CONNECTIONS:
+	case STATSOCK_CONNECTIONS:
 		/* One at a time: each holds a copy of every connection's
 		 * record; many at once could exhaust the master's memory. */
 		for (struct gather *g = m->gathers; g; g = g->next)
-			if (g->cmd.kind == CTL_CONNECTIONS) {
-				ctl_reply(cl, stats_json_error(
+			if (g->cmd.kind == STATSOCK_CONNECTIONS) {
+				statsock_reply(cl, stats_json_error(
 					"busy: another connections query is running; try again"));
 				return;
 			}
 		gather_start(m, cl, cmd);
 		break;
-	case CTL_STATS:
-	case CTL_WORKERS:
-	case CTL_PROMETHEUS:
+	case STATSOCK_STATS:
+	case STATSOCK_WORKERS:
+	case STATSOCK_PROMETHEUS:
 		gather_start(m, cl, cmd);
 		break;
 	}
@@ -1076,9 +1076,9 @@ static void master_cleanup(struct master *m)
 		free(g->recs);
 		free(g);
 	}
-	ctl_close(m->ctl);
+	statsock_close(m->ctl);
 	m->ctl = NULL;
-	ctl_close(m->metrics);
+	statsock_close(m->metrics);
 	m->metrics = NULL;
 	while (m->retiring) {
 		struct mworker *r = m->retiring;
@@ -1138,7 +1138,7 @@ int master_run(struct config *cfg, int ready_fd)
 		master_cleanup(m);
 		return 1;
 	}
-	m->ctl = ctl_open(m->loop, cfg->stats_socket, cfg->stats_socket_mode,
+	m->ctl = statsock_open(m->loop, cfg->stats_socket, cfg->stats_socket_mode,
 			  master_on_ctl, m, err, sizeof(err));
 	if (!m->ctl || privdrop_chown_socket(cfg->stats_socket, err,
 					     sizeof(err)) < 0) {
@@ -1147,7 +1147,7 @@ int master_run(struct config *cfg, int ready_fd)
 		return 1;
 	}
 	if (cfg->metrics_listen.len) {
-		m->metrics = ctl_open_metrics(m->loop, &cfg->metrics_listen,
+		m->metrics = statsock_open_metrics(m->loop, &cfg->metrics_listen,
 					      master_on_ctl, m, err, sizeof(err));
 		if (!m->metrics) {
 			log_error("%s", err);

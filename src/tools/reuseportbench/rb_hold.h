@@ -4,7 +4,7 @@
 #ifndef RB_HOLD_H
 #define RB_HOLD_H
 
-#include "bench/rb_fanout.h"
+#include "reuseportbench/rb_fanout.h"
 
 /* An rb_child_fn. */
 int rb_hold_child(const struct rb_opts *o, const struct rb_slice *s,

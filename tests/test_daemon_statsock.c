@@ -1,4 +1,4 @@
-/* test_daemon_ctl.c - the stats socket: the shape of every document, and
+/* test_daemon_statsock.c - the stats socket: the shape of every document, and
  * a master that keeps answering whatever clients throw at it (binary
  * junk, a 1 MiB line, silence, half a line, clients that vanish). */
 #include "autoconfig.h"

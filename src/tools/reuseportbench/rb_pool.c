@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench/rb_pool.h"
-#include "bench/rb_time.h"
+#include "reuseportbench/rb_pool.h"
+#include "reuseportbench/rb_time.h"
 
 enum { SLOT_IDLE, SLOT_QUEUED, SLOT_CONNECTING, SLOT_OPEN };
 

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "ctl.h"
+#include "statsock.h"
 #include "loop.h"
 #include "stats.h"
 #include "util.h"
@@ -31,38 +31,38 @@
 #define S(lit) lit, sizeof(lit) - 1
 #define DEADLINE_MS 4000
 
-/* --- ctl_parse --- */
+/* --- statsock_parse --- */
 
 struct parse_case {
 	const char *line;
 	size_t len;
 	int ok;
-	enum ctl_kind kind;
+	enum statsock_kind kind;
 	uint64_t limit;
 	const char *err; /* exact message when refused */
 };
 
 static const struct parse_case parse_cases[] = {
-	{ S(""), 1, CTL_STATS, 0, NULL },
-	{ S("stats"), 1, CTL_STATS, 0, NULL },
-	{ S("STATS"), 1, CTL_STATS, 0, NULL },
-	{ S("Stats"), 1, CTL_STATS, 0, NULL },
-	{ S(" workers "), 1, CTL_WORKERS, 0, NULL },
-	{ S("\tworkers\t"), 1, CTL_WORKERS, 0, NULL },
-	{ S("limits"), 1, CTL_LIMITS, 0, NULL },
-	{ S("ping"), 1, CTL_PING, 0, NULL },
-	{ S("help"), 1, CTL_HELP, 0, NULL },
-	{ S("prometheus"), 1, CTL_PROMETHEUS, 0, NULL },
-	{ S("connections"), 1, CTL_CONNECTIONS, CTL_CONNECTIONS_DEFAULT, NULL },
-	{ S("connections 5"), 1, CTL_CONNECTIONS, 5, NULL },
-	{ S("CONNECTIONS  7 "), 1, CTL_CONNECTIONS, 7, NULL },
-	{ S("connections 1"), 1, CTL_CONNECTIONS, 1, NULL },
-	{ S("connections 1000000"), 1, CTL_CONNECTIONS, CTL_CONNECTIONS_MAX, NULL },
+	{ S(""), 1, STATSOCK_STATS, 0, NULL },
+	{ S("stats"), 1, STATSOCK_STATS, 0, NULL },
+	{ S("STATS"), 1, STATSOCK_STATS, 0, NULL },
+	{ S("Stats"), 1, STATSOCK_STATS, 0, NULL },
+	{ S(" workers "), 1, STATSOCK_WORKERS, 0, NULL },
+	{ S("\tworkers\t"), 1, STATSOCK_WORKERS, 0, NULL },
+	{ S("limits"), 1, STATSOCK_LIMITS, 0, NULL },
+	{ S("ping"), 1, STATSOCK_PING, 0, NULL },
+	{ S("help"), 1, STATSOCK_HELP, 0, NULL },
+	{ S("prometheus"), 1, STATSOCK_PROMETHEUS, 0, NULL },
+	{ S("connections"), 1, STATSOCK_CONNECTIONS, STATSOCK_CONNECTIONS_DEFAULT, NULL },
+	{ S("connections 5"), 1, STATSOCK_CONNECTIONS, 5, NULL },
+	{ S("CONNECTIONS  7 "), 1, STATSOCK_CONNECTIONS, 7, NULL },
+	{ S("connections 1"), 1, STATSOCK_CONNECTIONS, 1, NULL },
+	{ S("connections 1000000"), 1, STATSOCK_CONNECTIONS, STATSOCK_CONNECTIONS_MAX, NULL },
 	/* a line from a Windows-ish client */
-	{ S("stats\r"), 1, CTL_STATS, 0, NULL },
-	{ S("connections 3\r"), 1, CTL_CONNECTIONS, 3, NULL },
-	{ S("\r"), 1, CTL_STATS, 0, NULL },
-	{ S("   "), 1, CTL_STATS, 0, NULL },
+	{ S("stats\r"), 1, STATSOCK_STATS, 0, NULL },
+	{ S("connections 3\r"), 1, STATSOCK_CONNECTIONS, 3, NULL },
+	{ S("\r"), 1, STATSOCK_STATS, 0, NULL },
+	{ S("   "), 1, STATSOCK_STATS, 0, NULL },
 	{ S("connections 0"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
 	{ S("connections -1"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
 	{ S("connections +5"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
@@ -110,7 +110,7 @@ static const struct {
 /* Parses from a heap block of exactly len bytes: the real line sits in a
  * socket buffer without a NUL after it, and AddressSanitizer sees a read
  * past its end. */
-static int parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
+static int parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
 		 size_t errlen)
 {
 	char *copy = malloc(len ? len : 1);
@@ -118,7 +118,7 @@ static int parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 
 	assert_non_null(copy);
 	memcpy(copy, line, len);
-	r = ctl_parse(copy, len, cmd, err, errlen);
+	r = statsock_parse(copy, len, cmd, err, errlen);
 	free(copy);
 	return r;
 }
@@ -132,7 +132,7 @@ static void test_parse_table(void **state)
 	 * fails if there was one */
 	for (size_t i = 0; i < N_ELEM(parse_cases); i++) {
 		const struct parse_case *t = &parse_cases[i];
-		struct ctl_cmd cmd;
+		struct statsock_cmd cmd;
 		char err[256] = "";
 		int r = parse(t->line, t->len, &cmd, err, sizeof(err));
 
@@ -140,7 +140,7 @@ static void test_parse_table(void **state)
 			print_error("'%s' refused: %s\n", t->line, err);
 			bad++;
 		} else if (t->ok && (cmd.kind != t->kind ||
-				     (t->kind == CTL_CONNECTIONS &&
+				     (t->kind == STATSOCK_CONNECTIONS &&
 				      cmd.limit != t->limit))) {
 			print_error("'%s': kind %d limit %llu, expected %d %llu\n",
 				    t->line, (int)cmd.kind,
@@ -163,7 +163,7 @@ static void test_parse_junk(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < N_ELEM(junk_cases); i++) {
-		struct ctl_cmd cmd;
+		struct statsock_cmd cmd;
 		char err[256] = "";
 
 		assert_int_equal(parse(junk_cases[i].line, junk_cases[i].len, &cmd,
@@ -183,7 +183,7 @@ static void test_parse_small_err(void **state)
 	(void)state;
 	for (size_t len = 1; len < 40; len++) {
 		char *err = malloc(len);
-		struct ctl_cmd cmd;
+		struct statsock_cmd cmd;
 
 		assert_non_null(err);
 		assert_int_equal(parse(S("definitely-not-a-command"), &cmd, err,
@@ -202,11 +202,11 @@ static char dir[64];
 static char sock_path[100];
 static struct loop *srv_loop;
 static int handled;
-static struct ctl_cmd last_cmd;
-static struct ctl_client *held; /* a client answered later */
+static struct statsock_cmd last_cmd;
+static struct statsock_client *held; /* a client answered later */
 static int hold_next;
 
-static void handler(void *arg, struct ctl_client *cl, const struct ctl_cmd *cmd)
+static void handler(void *arg, struct statsock_client *cl, const struct statsock_cmd *cmd)
 {
 	assert_ptr_equal(arg, &handled);
 	handled++;
@@ -215,7 +215,7 @@ static void handler(void *arg, struct ctl_client *cl, const struct ctl_cmd *cmd)
 		held = cl;
 		return;
 	}
-	ctl_reply(cl, json_pack("{s:s, s:I}", "answer", "yes", "limit",
+	statsock_reply(cl, json_pack("{s:s, s:I}", "answer", "yes", "limit",
 				(json_int_t)cmd->limit));
 }
 
@@ -243,14 +243,14 @@ static int teardown_server(void **state)
 	return 0;
 }
 
-static struct ctl *open_ctl(void)
+static struct statsock *open_ctl(void)
 {
 	char err[256] = "";
-	struct ctl *c = ctl_open(srv_loop, sock_path, 0660, handler, &handled,
+	struct statsock *c = statsock_open(srv_loop, sock_path, 0660, handler, &handled,
 				 err, sizeof(err));
 
 	if (!c)
-		fail_msg("ctl_open: %s", err);
+		fail_msg("statsock_open: %s", err);
 	return c;
 }
 
@@ -333,7 +333,7 @@ static json_t *parse_answer(const char *ans)
 
 static void test_round_trip(void **state)
 {
-	struct ctl *c = open_ctl();
+	struct statsock *c = open_ctl();
 	struct stat st;
 	char *ans;
 	json_t *doc;
@@ -349,38 +349,38 @@ static void test_round_trip(void **state)
 			    "yes");
 	assert_int_equal(json_integer_value(json_object_get(doc, "limit")), 5);
 	assert_int_equal(handled, 1);
-	assert_int_equal(last_cmd.kind, CTL_CONNECTIONS);
+	assert_int_equal(last_cmd.kind, STATSOCK_CONNECTIONS);
 	json_decref(doc);
 	free(ans);
 
 	/* exactly the compact document and a newline */
 	ans = ask(S("ping\r\n"), 0);
 	assert_string_equal(ans, "{\"answer\":\"yes\",\"limit\":0}\n");
-	assert_int_equal(last_cmd.kind, CTL_PING);
+	assert_int_equal(last_cmd.kind, STATSOCK_PING);
 	free(ans);
 
 	/* EOF ends the line too (printf stats | nc -U) */
 	ans = ask(S("workers"), 1);
 	doc = parse_answer(ans);
-	assert_int_equal(last_cmd.kind, CTL_WORKERS);
+	assert_int_equal(last_cmd.kind, STATSOCK_WORKERS);
 	assert_int_equal(handled, 3);
 	json_decref(doc);
 	free(ans);
 
 	/* an empty line asks for stats */
 	ans = ask(S("\n"), 0);
-	assert_int_equal(last_cmd.kind, CTL_STATS);
+	assert_int_equal(last_cmd.kind, STATSOCK_STATS);
 	assert_int_equal(handled, 4);
 	free(ans);
 
-	ctl_close(c);
+	statsock_close(c);
 	assert_int_equal(lstat(sock_path, &st), -1); /* removed */
 	assert_int_equal(errno, ENOENT);
 }
 
 static void test_errors_answered(void **state)
 {
-	struct ctl *c = open_ctl();
+	struct statsock *c = open_ctl();
 	char *ans, *big;
 	json_t *doc;
 
@@ -401,10 +401,10 @@ static void test_errors_answered(void **state)
 	free(ans);
 
 	/* more than a line's worth without a newline */
-	big = malloc(CTL_MAX_LINE + 100);
+	big = malloc(STATSOCK_MAX_LINE + 100);
 	assert_non_null(big);
-	memset(big, 'a', CTL_MAX_LINE + 100);
-	ans = ask(big, CTL_MAX_LINE + 100, 0);
+	memset(big, 'a', STATSOCK_MAX_LINE + 100);
+	ans = ask(big, STATSOCK_MAX_LINE + 100, 0);
 	doc = parse_answer(ans);
 	assert_string_equal(json_string_value(json_object_get(doc, "error")),
 			    "command too long");
@@ -420,14 +420,14 @@ static void test_errors_answered(void **state)
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
 	assert_int_equal(handled, 0);
-	ctl_close(c);
+	statsock_close(c);
 }
 
 /* The handler may keep the client and answer later (the workers'
  * counters take a round trip). */
 static void test_async_reply(void **state)
 {
-	struct ctl *c = open_ctl();
+	struct statsock *c = open_ctl();
 	int fd;
 	char *ans;
 
@@ -437,10 +437,10 @@ static void test_async_reply(void **state)
 	assert_int_equal(write(fd, "limits\n", 7), 7);
 	for (uint64_t end = util_now_ms() + DEADLINE_MS; !held;)
 		assert_true(util_now_ms() < end && loop_run_once(srv_loop, 10) >= 0);
-	assert_int_equal(last_cmd.kind, CTL_LIMITS);
+	assert_int_equal(last_cmd.kind, STATSOCK_LIMITS);
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
-	ctl_reply(held, stats_json_error("%s", "later"));
+	statsock_reply(held, stats_json_error("%s", "later"));
 	held = NULL;
 	ans = client_read_all(fd);
 	assert_string_equal(ans, "{\"error\":\"later\"}\n");
@@ -456,11 +456,11 @@ static void test_async_reply(void **state)
 	close(fd);
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
-	ctl_reply(held, json_pack("{s:b}", "pong", 1));
+	statsock_reply(held, json_pack("{s:b}", "pong", 1));
 	held = NULL;
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
-	ctl_close(c);
+	statsock_close(c);
 }
 
 /* Clients are bounded: past the limit a newcomer gets a short error
@@ -468,7 +468,7 @@ static void test_async_reply(void **state)
 static void test_client_limit(void **state)
 {
 	enum { MANY = 128 };
-	struct ctl *c = open_ctl();
+	struct statsock *c = open_ctl();
 	int idle[MANY], fd;
 	char *ans;
 	json_t *doc;
@@ -496,10 +496,10 @@ static void test_client_limit(void **state)
 	ans = ask(S("ping\n"), 0);
 	json_decref(parse_answer(ans));
 	free(ans);
-	assert_int_equal(last_cmd.kind, CTL_PING);
+	assert_int_equal(last_cmd.kind, STATSOCK_PING);
 	for (int i = 1; i < MANY; i++)
 		close(idle[i]);
-	ctl_close(c);
+	statsock_close(c);
 }
 
 /* A socket file left by a crashed run is replaced. */
@@ -507,7 +507,7 @@ static void test_stale_socket_replaced(void **state)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct ctl *c;
+	struct statsock *c;
 	char *ans;
 
 	(void)state;
@@ -519,21 +519,21 @@ static void test_stale_socket_replaced(void **state)
 	ans = ask(S("help\n"), 0);
 	json_decref(parse_answer(ans));
 	free(ans);
-	assert_int_equal(last_cmd.kind, CTL_HELP);
+	assert_int_equal(last_cmd.kind, STATSOCK_HELP);
 	assert_int_equal(handled, 1);
-	ctl_close(c);
+	statsock_close(c);
 }
 
 /* A live server at the path is not taken over. */
 static void test_live_socket_refused(void **state)
 {
-	struct ctl *c = open_ctl(), *c2;
+	struct statsock *c = open_ctl(), *c2;
 	char err[256] = "";
 	char *ans;
 	json_t *doc;
 
 	(void)state;
-	c2 = ctl_open(srv_loop, sock_path, 0660, handler, &handled, err,
+	c2 = statsock_open(srv_loop, sock_path, 0660, handler, &handled, err,
 		      sizeof(err));
 	assert_null(c2);
 	assert_non_null(strstr(err, sock_path));
@@ -542,10 +542,10 @@ static void test_live_socket_refused(void **state)
 	/* and the first one still answers */
 	ans = ask(S("ping\n"), 0);
 	doc = parse_answer(ans);
-	assert_int_equal(last_cmd.kind, CTL_PING);
+	assert_int_equal(last_cmd.kind, STATSOCK_PING);
 	json_decref(doc);
 	free(ans);
-	ctl_close(c);
+	statsock_close(c);
 }
 
 static void test_not_a_socket_refused(void **state)
@@ -558,7 +558,7 @@ static void test_not_a_socket_refused(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "precious", 8), 8);
 	close(fd);
-	assert_null(ctl_open(srv_loop, sock_path, 0660, handler, &handled, err,
+	assert_null(statsock_open(srv_loop, sock_path, 0660, handler, &handled, err,
 			     sizeof(err)));
 	assert_non_null(strstr(err, "not a socket"));
 	assert_non_null(strstr(err, sock_path));
@@ -576,7 +576,7 @@ static void test_path_too_long(void **state)
 	memset(path, 'p', sizeof(path) - 1);
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
-	assert_null(ctl_open(srv_loop, path, 0660, handler, &handled, err,
+	assert_null(statsock_open(srv_loop, path, 0660, handler, &handled, err,
 			     sizeof(err)));
 	assert_non_null(strstr(err, "too long"));
 }

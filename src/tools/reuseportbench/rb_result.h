@@ -7,8 +7,8 @@
 
 #include <stdint.h>
 
-#include "bench/rb_addr.h"
-#include "bench/rb_hist.h"
+#include "reuseportbench/rb_addr.h"
+#include "reuseportbench/rb_hist.h"
 
 /* Where a socket call failed: the same errno means different things at
  * different steps (EADDRNOTAVAIL from bind() is "not our address", from

@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bench/rb_opts.h"
-#include "bench/rb_result.h"
+#include "reuseportbench/rb_opts.h"
+#include "reuseportbench/rb_result.h"
 
 enum rb_msg_type {
 	RB_MSG_PROGRESS = 1,

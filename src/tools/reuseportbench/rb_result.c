@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench/rb_result.h"
+#include "reuseportbench/rb_result.h"
 
 void rb_result_init(struct rb_result *r)
 {

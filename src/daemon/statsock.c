@@ -1,4 +1,4 @@
-/* ctl.c - the stats socket server. */
+/* statsock.c - the stats socket server. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -14,41 +14,41 @@
 
 #include "addr.h"
 #include "buf.h"
-#include "ctl.h"
+#include "statsock.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
 
 /* A client that says nothing is dropped after this long. */
-#define CTL_READ_TIMEOUT_MS 5000
+#define STATSOCK_READ_TIMEOUT_MS 5000
 /* After the answer, unread input is drained for at most this long and
  * this much before the close: closing with unread input would send a
  * reset that can destroy the answer before the client has read it. */
-#define CTL_LINGER_MS 1000
-#define CTL_LINGER_BYTES (4u << 20)
-#define CTL_MAX_CLIENTS 128
+#define STATSOCK_LINGER_MS 1000
+#define STATSOCK_LINGER_BYTES (4u << 20)
+#define STATSOCK_MAX_CLIENTS 128
 
-enum ctl_state { CTL_READING, CTL_WAITING, CTL_WRITING, CTL_LINGERING };
+enum statsock_state { STATSOCK_READING, STATSOCK_WAITING, STATSOCK_WRITING, STATSOCK_LINGERING };
 
-struct ctl_client {
+struct statsock_client {
 	struct loop_watch w;
 	struct loop_timer timer;
-	struct ctl *ctl;
-	enum ctl_state state;
+	struct statsock *ctl;
+	enum statsock_state state;
 	struct buf in, out;
 	size_t drained;
 	int gone; /* hung up while its answer was being prepared */
-	struct ctl_client *prev, *next;
+	struct statsock_client *prev, *next;
 };
 
-struct ctl {
+struct statsock {
 	struct loop_watch w;
 	struct loop *loop;
 	int http; /* the metrics endpoint: HTTP requests, not command lines */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	ctl_handler fn;
+	statsock_handler fn;
 	void *arg;
-	struct ctl_client *clients;
+	struct statsock_client *clients;
 	int nclients;
 };
 
@@ -56,16 +56,16 @@ struct ctl {
 
 static const struct {
 	const char *name;
-	enum ctl_kind kind;
-} ctl_commands[] = {
-	{ "stats", CTL_STATS },         { "workers", CTL_WORKERS },
-	{ "connections", CTL_CONNECTIONS }, { "limits", CTL_LIMITS },
-	{ "ping", CTL_PING },           { "help", CTL_HELP },
-	{ "prometheus", CTL_PROMETHEUS },
+	enum statsock_kind kind;
+} statsock_commands[] = {
+	{ "stats", STATSOCK_STATS },         { "workers", STATSOCK_WORKERS },
+	{ "connections", STATSOCK_CONNECTIONS }, { "limits", STATSOCK_LIMITS },
+	{ "ping", STATSOCK_PING },           { "help", STATSOCK_HELP },
+	{ "prometheus", STATSOCK_PROMETHEUS },
 };
 
 /* A printable, bounded copy of untrusted text for an error message. */
-static void ctl_quote(const char *s, size_t len, char *out, size_t outlen)
+static void statsock_quote(const char *s, size_t len, char *out, size_t outlen)
 {
 	size_t j = 0;
 
@@ -80,7 +80,7 @@ static void ctl_quote(const char *s, size_t len, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
-int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
+int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
 	      size_t errlen)
 {
 	char word[32], arg[32], q[48];
@@ -92,7 +92,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 		len--;
 	for (size_t k = 0; k < len; k++)
 		if (!isprint((unsigned char)line[k]) && line[k] != '\t') {
-			ctl_quote(line, len < 16 ? len : 16, q, sizeof(q));
+			statsock_quote(line, len < 16 ? len : 16, q, sizeof(q));
 			snprintf(err, errlen,
 				 "malformed command '%s': not printable text (try 'help')",
 				 q);
@@ -117,7 +117,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 		i++;
 	}
 	if (wl == 0) {
-		cmd->kind = CTL_STATS; /* an empty line asks for stats */
+		cmd->kind = STATSOCK_STATS; /* an empty line asks for stats */
 		return 0;
 	}
 	word[wl < sizeof(word) ? wl : sizeof(word) - 1] = '\0';
@@ -125,34 +125,34 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 
 	size_t c;
 
-	for (c = 0; c < UTIL_ARRAY_LEN(ctl_commands); c++)
-		if (wl < sizeof(word) && strcasecmp(word, ctl_commands[c].name) == 0)
+	for (c = 0; c < UTIL_ARRAY_LEN(statsock_commands); c++)
+		if (wl < sizeof(word) && strcasecmp(word, statsock_commands[c].name) == 0)
 			break;
-	if (c == UTIL_ARRAY_LEN(ctl_commands)) {
-		ctl_quote(line + wstart, wl, q, sizeof(q));
+	if (c == UTIL_ARRAY_LEN(statsock_commands)) {
+		statsock_quote(line + wstart, wl, q, sizeof(q));
 		snprintf(err, errlen, "unknown command '%s' (try 'help')", q);
 		return -1;
 	}
-	cmd->kind = ctl_commands[c].kind;
+	cmd->kind = statsock_commands[c].kind;
 	if (i < len) {
 		snprintf(err, errlen, "%s: too many arguments",
-			 ctl_commands[c].name);
+			 statsock_commands[c].name);
 		return -1;
 	}
-	if (cmd->kind == CTL_CONNECTIONS) {
+	if (cmd->kind == STATSOCK_CONNECTIONS) {
 		char *end;
 		unsigned long long v;
 
-		cmd->limit = CTL_CONNECTIONS_DEFAULT;
+		cmd->limit = STATSOCK_CONNECTIONS_DEFAULT;
 		if (al == 0)
 			return 0;
 		errno = 0;
 		v = strtoull(arg, &end, 10);
 		if (al >= sizeof(arg) || !isdigit((unsigned char)arg[0]) ||
-		    *end || errno || v < 1 || v > CTL_CONNECTIONS_MAX) {
+		    *end || errno || v < 1 || v > STATSOCK_CONNECTIONS_MAX) {
 			snprintf(err, errlen,
 				 "connections: LIMIT must be a number 1..%d",
-				 CTL_CONNECTIONS_MAX);
+				 STATSOCK_CONNECTIONS_MAX);
 			return -1;
 		}
 		cmd->limit = v;
@@ -160,7 +160,7 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 	}
 	if (al > 0) {
 		snprintf(err, errlen, "%s: takes no argument",
-			 ctl_commands[c].name);
+			 statsock_commands[c].name);
 		return -1;
 	}
 	return 0;
@@ -168,9 +168,9 @@ int ctl_parse(const char *line, size_t len, struct ctl_cmd *cmd, char *err,
 
 /* --- clients --- */
 
-static void ctl_client_free(struct ctl_client *cl)
+static void statsock_client_free(struct statsock_client *cl)
 {
-	struct ctl *c = cl->ctl;
+	struct statsock *c = cl->ctl;
 
 	loop_timer_disarm(c->loop, &cl->timer);
 	/* Deregister before closing: the master forks, and a child that
@@ -191,21 +191,21 @@ static void ctl_client_free(struct ctl_client *cl)
 	free(cl);
 }
 
-static void ctl_linger(struct ctl_client *cl)
+static void statsock_linger(struct statsock_client *cl)
 {
 	shutdown(cl->w.fd, SHUT_WR);
-	cl->state = CTL_LINGERING;
+	cl->state = STATSOCK_LINGERING;
 	loop_mod(cl->ctl->loop, &cl->w, EPOLLIN);
-	loop_timer_arm(cl->ctl->loop, &cl->timer, CTL_LINGER_MS);
+	loop_timer_arm(cl->ctl->loop, &cl->timer, STATSOCK_LINGER_MS);
 }
 
-static void ctl_flush(struct ctl_client *cl)
+static void statsock_flush(struct statsock_client *cl)
 {
 	while (buf_pending(&cl->out) > 0) {
 		ssize_t n = buf_write_fd(&cl->out, cl->w.fd);
 
 		if (n < 0) {
-			ctl_client_free(cl);
+			statsock_client_free(cl);
 			return;
 		}
 		if (n == 0) {
@@ -213,17 +213,17 @@ static void ctl_flush(struct ctl_client *cl)
 			return;
 		}
 	}
-	ctl_linger(cl);
+	statsock_linger(cl);
 }
 
-static void ctl_send(struct ctl_client *cl, char *text, int status,
+static void statsock_send(struct statsock_client *cl, char *text, int status,
 		     const char *type, const char *tail)
 {
 	char head[256];
 
 	if (cl->gone || !text) {
 		free(text);
-		ctl_client_free(cl);
+		statsock_client_free(cl);
 		return;
 	}
 	size_t len = strlen(text) + strlen(tail);
@@ -241,46 +241,46 @@ static void ctl_send(struct ctl_client *cl, char *text, int status,
 	    buf_append(&cl->out, tail, strlen(tail)) < 0)
 		goto fail;
 	free(text);
-	cl->state = CTL_WRITING;
+	cl->state = STATSOCK_WRITING;
 	/* The answer's own deadline: a client that stops reading is dropped. */
-	loop_timer_arm(cl->ctl->loop, &cl->timer, CTL_READ_TIMEOUT_MS);
-	ctl_flush(cl);
+	loop_timer_arm(cl->ctl->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
+	statsock_flush(cl);
 	return;
 fail:
 	free(text);
-	ctl_client_free(cl);
+	statsock_client_free(cl);
 }
 
-void ctl_reply_text(struct ctl_client *cl, char *text)
+void statsock_reply_text(struct statsock_client *cl, char *text)
 {
-	ctl_send(cl, text, 200, "text/plain; version=0.0.4; charset=utf-8", "");
+	statsock_send(cl, text, 200, "text/plain; version=0.0.4; charset=utf-8", "");
 }
 
-void ctl_reply(struct ctl_client *cl, json_t *doc)
+void statsock_reply(struct statsock_client *cl, json_t *doc)
 {
 	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	int status = json_object_get(doc, "error") ? 400 : 200;
 
 	json_decref(doc);
-	ctl_send(cl, text, status, "application/json", "\n");
+	statsock_send(cl, text, status, "application/json", "\n");
 }
 
-static void ctl_error(struct ctl_client *cl, const char *msg)
+static void statsock_error(struct statsock_client *cl, const char *msg)
 {
-	ctl_reply(cl, stats_json_error("%s", msg));
+	statsock_reply(cl, stats_json_error("%s", msg));
 }
 
-static void ctl_command(struct ctl_client *cl, const char *line, size_t len)
+static void statsock_command(struct statsock_client *cl, const char *line, size_t len)
 {
-	struct ctl_cmd cmd;
+	struct statsock_cmd cmd;
 	char err[160];
 
 	loop_timer_disarm(cl->ctl->loop, &cl->timer);
-	if (ctl_parse(line, len, &cmd, err, sizeof(err)) < 0) {
-		ctl_error(cl, err);
+	if (statsock_parse(line, len, &cmd, err, sizeof(err)) < 0) {
+		statsock_error(cl, err);
 		return;
 	}
-	cl->state = CTL_WAITING;
+	cl->state = STATSOCK_WAITING;
 	/* Nothing is read while the answer is prepared. */
 	loop_mod(cl->ctl->loop, &cl->w, 0);
 	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
@@ -288,71 +288,71 @@ static void ctl_command(struct ctl_client *cl, const char *line, size_t len)
 
 /* The metrics endpoint: wait for a whole request head, then answer
  * GET /metrics (or /) with the prometheus document. */
-static void ctl_read_http(struct ctl_client *cl, ssize_t n)
+static void statsock_read_http(struct statsock_client *cl, ssize_t n)
 {
 	const char *p = buf_head(&cl->in);
 	size_t len = buf_pending(&cl->in);
-	struct ctl_cmd cmd = { .kind = CTL_PROMETHEUS };
+	struct statsock_cmd cmd = { .kind = STATSOCK_PROMETHEUS };
 
 	if (!memmem(p, len, "\r\n\r\n", 4) && !memmem(p, len, "\n\n", 2)) {
 		if (n == 0)
-			ctl_client_free(cl);
-		else if (len > CTL_MAX_LINE)
-			ctl_send(cl, strdup("request too large\n"), 431,
+			statsock_client_free(cl);
+		else if (len > STATSOCK_MAX_LINE)
+			statsock_send(cl, strdup("request too large\n"), 431,
 				 "text/plain", "");
 		return;
 	}
 	loop_timer_disarm(cl->ctl->loop, &cl->timer);
 	if (strncmp(p, "GET ", 4) != 0) {
-		ctl_send(cl, strdup("only GET\n"), 405, "text/plain", "");
+		statsock_send(cl, strdup("only GET\n"), 405, "text/plain", "");
 		return;
 	}
 	if (strncmp(p + 4, "/metrics ", 9) != 0 && strncmp(p + 4, "/ ", 2) != 0) {
-		ctl_send(cl, strdup("not found: try /metrics\n"), 404,
+		statsock_send(cl, strdup("not found: try /metrics\n"), 404,
 			 "text/plain", "");
 		return;
 	}
-	cl->state = CTL_WAITING;
+	cl->state = STATSOCK_WAITING;
 	loop_mod(cl->ctl->loop, &cl->w, 0);
 	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
 }
 
-static void ctl_read(struct ctl_client *cl)
+static void statsock_read(struct statsock_client *cl)
 {
 	ssize_t n = buf_read_fd(&cl->in, cl->w.fd,
-				CTL_MAX_LINE + 1 - buf_pending(&cl->in));
+				STATSOCK_MAX_LINE + 1 - buf_pending(&cl->in));
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n < 0) {
-		ctl_client_free(cl);
+		statsock_client_free(cl);
 		return;
 	}
 	if (cl->ctl->http) {
-		ctl_read_http(cl, n);
+		statsock_read_http(cl, n);
 		return;
 	}
 	const char *line = buf_head(&cl->in);
 	const char *nl = memchr(line, '\n', buf_pending(&cl->in));
 
 	if (nl) {
-		ctl_command(cl, line, (size_t)(nl - line));
+		statsock_command(cl, line, (size_t)(nl - line));
 		return;
 	}
 	if (n == 0) {
 		/* EOF ends the line too, so `printf stats | nc -U` works. */
 		if (buf_pending(&cl->in) == 0) {
-			ctl_client_free(cl);
+			statsock_client_free(cl);
 			return;
 		}
-		ctl_command(cl, line, buf_pending(&cl->in));
+		statsock_command(cl, line, buf_pending(&cl->in));
 		return;
 	}
-	if (buf_pending(&cl->in) > CTL_MAX_LINE)
-		ctl_error(cl, "command too long");
+	if (buf_pending(&cl->in) > STATSOCK_MAX_LINE)
+		statsock_error(cl, "command too long");
 }
 
-static void ctl_discard(struct ctl_client *cl)
+static void statsock_discard(struct statsock_client *cl)
 {
 	char tmp[4096];
 	ssize_t n = read(cl->w.fd, tmp, sizeof(tmp));
@@ -360,26 +360,26 @@ static void ctl_discard(struct ctl_client *cl)
 	if (n > 0)
 		cl->drained += (size_t)n;
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) ||
-	    cl->drained > CTL_LINGER_BYTES)
-		ctl_client_free(cl);
+	    cl->drained > STATSOCK_LINGER_BYTES)
+		statsock_client_free(cl);
 }
 
-static void ctl_client_io(struct loop_watch *w, uint32_t events)
+static void statsock_client_io(struct loop_watch *w, uint32_t events)
 {
-	struct ctl_client *cl = util_container_of(w, struct ctl_client, w);
+	struct statsock_client *cl = util_container_of(w, struct statsock_client, w);
 
 	switch (cl->state) {
-	case CTL_READING:
-		ctl_read(cl);
+	case STATSOCK_READING:
+		statsock_read(cl);
 		break;
-	case CTL_WRITING:
+	case STATSOCK_WRITING:
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-			ctl_flush(cl);
+			statsock_flush(cl);
 		break;
-	case CTL_LINGERING:
-		ctl_discard(cl);
+	case STATSOCK_LINGERING:
+		statsock_discard(cl);
 		break;
-	case CTL_WAITING:
+	case STATSOCK_WAITING:
 		/* Only a hang-up or an error can wake us here (no events are
 		 * asked for). The handler still owns the client and will
 		 * reply; stop the level-triggered reports until then. */
@@ -389,27 +389,27 @@ static void ctl_client_io(struct loop_watch *w, uint32_t events)
 	}
 }
 
-static void ctl_client_timeout(struct loop_timer *t)
+static void statsock_client_timeout(struct loop_timer *t)
 {
-	struct ctl_client *cl = util_container_of(t, struct ctl_client, timer);
+	struct statsock_client *cl = util_container_of(t, struct statsock_client, timer);
 
-	if (cl->state == CTL_READING)
+	if (cl->state == STATSOCK_READING)
 		log_debug("stats socket: client sent no command in %d ms",
-			  CTL_READ_TIMEOUT_MS);
+			  STATSOCK_READ_TIMEOUT_MS);
 	/* A client still waiting for the workers keeps its slot: the
 	 * handler's own deadline answers it. */
-	if (cl->state != CTL_WAITING)
-		ctl_client_free(cl);
+	if (cl->state != STATSOCK_WAITING)
+		statsock_client_free(cl);
 }
 
-static void ctl_accept(struct loop_watch *w, uint32_t events)
+static void statsock_accept(struct loop_watch *w, uint32_t events)
 {
-	struct ctl *c = util_container_of(w, struct ctl, w);
+	struct statsock *c = util_container_of(w, struct statsock, w);
 
 	(void)events;
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct ctl_client *cl;
+		struct statsock_client *cl;
 
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
@@ -417,7 +417,7 @@ static void ctl_accept(struct loop_watch *w, uint32_t events)
 					 strerror(errno));
 			return;
 		}
-		if (c->nclients >= CTL_MAX_CLIENTS ||
+		if (c->nclients >= STATSOCK_MAX_CLIENTS ||
 		    !(cl = calloc(1, sizeof(*cl)))) {
 			static const char busy[] =
 				"{\"error\":\"too many stats clients\"}\n";
@@ -428,9 +428,9 @@ static void ctl_accept(struct loop_watch *w, uint32_t events)
 			continue;
 		}
 		cl->ctl = c;
-		cl->state = CTL_READING;
-		loop_timer_init(&cl->timer, ctl_client_timeout);
-		if (loop_add(c->loop, &cl->w, fd, EPOLLIN, ctl_client_io) < 0) {
+		cl->state = STATSOCK_READING;
+		loop_timer_init(&cl->timer, statsock_client_timeout);
+		if (loop_add(c->loop, &cl->w, fd, EPOLLIN, statsock_client_io) < 0) {
 			close(fd);
 			free(cl);
 			continue;
@@ -440,18 +440,18 @@ static void ctl_accept(struct loop_watch *w, uint32_t events)
 			c->clients->prev = cl;
 		c->clients = cl;
 		c->nclients++;
-		loop_timer_arm(c->loop, &cl->timer, CTL_READ_TIMEOUT_MS);
+		loop_timer_arm(c->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
 	}
 }
 
 /* Wraps a listening fd (taken: closed on failure) into a server. */
-static struct ctl *ctl_new(struct loop *l, int fd, ctl_handler fn, void *arg,
+static struct statsock *statsock_new(struct loop *l, int fd, statsock_handler fn, void *arg,
 			   const char *what, const char *name, char *err,
 			   size_t errlen)
 {
-	struct ctl *c = calloc(1, sizeof(*c));
+	struct statsock *c = calloc(1, sizeof(*c));
 
-	if (!c || loop_add(l, &c->w, fd, EPOLLIN, ctl_accept) < 0) {
+	if (!c || loop_add(l, &c->w, fd, EPOLLIN, statsock_accept) < 0) {
 		snprintf(err, errlen, "%s %s: %s", what, name,
 			 strerror(errno ? errno : ENOMEM));
 		close(fd);
@@ -465,7 +465,7 @@ static struct ctl *ctl_new(struct loop *l, int fd, ctl_handler fn, void *arg,
 }
 
 /* A socket file is stale when nothing accepts on it any more. */
-static int ctl_path_in_use(const char *path)
+static int statsock_path_in_use(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
@@ -478,12 +478,12 @@ static int ctl_path_in_use(const char *path)
 	return r == 0;
 }
 
-struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
-		     ctl_handler fn, void *arg, char *err, size_t errlen)
+struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
+		     statsock_handler fn, void *arg, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
-	struct ctl *c;
+	struct statsock *c;
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -497,7 +497,7 @@ struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
 				 path);
 			return NULL;
 		}
-		if (ctl_path_in_use(path)) {
+		if (statsock_path_in_use(path)) {
 			snprintf(err, errlen,
 				 "stats socket %s: another server is answering there (is reuseportd already running?)",
 				 path);
@@ -515,7 +515,7 @@ struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
 			close(fd);
 		return NULL;
 	}
-	c = ctl_new(l, fd, fn, arg, "stats socket", path, err, errlen);
+	c = statsock_new(l, fd, fn, arg, "stats socket", path, err, errlen);
 	if (!c) {
 		unlink(path);
 		return NULL;
@@ -524,12 +524,12 @@ struct ctl *ctl_open(struct loop *l, const char *path, unsigned mode,
 	return c;
 }
 
-void ctl_close(struct ctl *c)
+void statsock_close(struct statsock *c)
 {
 	if (!c)
 		return;
 	while (c->clients)
-		ctl_client_free(c->clients);
+		statsock_client_free(c->clients);
 	loop_del(c->loop, &c->w);
 	close(c->w.fd);
 	if (c->path[0])
@@ -537,15 +537,15 @@ void ctl_close(struct ctl *c)
 	free(c);
 }
 
-struct ctl *ctl_open_metrics(struct loop *l, const struct addr *a,
-			     ctl_handler fn, void *arg, char *err,
+struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,
+			     statsock_handler fn, void *arg, char *err,
 			     size_t errlen)
 {
 	char name[ADDR_STRLEN];
 	int one = 1;
 	int fd = socket(a->u.sa.sa_family,
 			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct ctl *c;
+	struct statsock *c;
 
 	addr_format(&a->u.sa, name, sizeof(name));
 	if (fd < 0 ||
@@ -557,7 +557,7 @@ struct ctl *ctl_open_metrics(struct loop *l, const struct addr *a,
 			close(fd);
 		return NULL;
 	}
-	c = ctl_new(l, fd, fn, arg, "metrics_listen", name, err, errlen);
+	c = statsock_new(l, fd, fn, arg, "metrics_listen", name, err, errlen);
 	if (c)
 		c->http = 1;
 	return c;

@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench/rb_fanout.h"
-#include "bench/rb_report.h"
-#include "bench/rb_time.h"
+#include "reuseportbench/rb_fanout.h"
+#include "reuseportbench/rb_report.h"
+#include "reuseportbench/rb_time.h"
 
 #define PROGRESS_NS (250 * RB_NS_PER_MS)
 /* Bounds on the parent's waits, beyond what the children bound

@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "bench/rb_opts.h"
-#include "bench/rb_result.h"
+#include "reuseportbench/rb_opts.h"
+#include "reuseportbench/rb_result.h"
 
 struct rb_pool;
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/rb_addr.h"
+#include "reuseportbench/rb_addr.h"
 
 static int parse_port(const char *s, uint16_t *port)
 {

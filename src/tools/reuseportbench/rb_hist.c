@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "bench/rb_hist.h"
+#include "reuseportbench/rb_hist.h"
 
 void rb_hist_init(struct rb_hist *h)
 {

@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 
-#include "bench/rb_sched.h"
+#include "reuseportbench/rb_sched.h"
 
 int rb_sched_init(struct rb_sched *s, uint32_t n)
 {

@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bench/rb_hold.h"
-#include "bench/rb_pool.h"
-#include "bench/rb_time.h"
+#include "reuseportbench/rb_hold.h"
+#include "reuseportbench/rb_pool.h"
+#include "reuseportbench/rb_time.h"
 
 #define HOLD_PROGRESS_NS (250 * RB_NS_PER_MS)
 

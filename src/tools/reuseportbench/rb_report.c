@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bench/rb_report.h"
+#include "reuseportbench/rb_report.h"
 
 /* Text lists at most this many source addresses; JSON has them all. */
 #define TEXT_SOURCES 64

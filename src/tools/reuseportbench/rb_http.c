@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "bench/rb_http.h"
-#include "bench/rb_proto.h"
+#include "reuseportbench/rb_http.h"
+#include "reuseportbench/rb_proto.h"
 
 enum {
 	ST_STATUS,

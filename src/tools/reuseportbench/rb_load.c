@@ -15,11 +15,11 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-#include "bench/rb_hold.h"
-#include "bench/rb_load.h"
-#include "bench/rb_pool.h"
-#include "bench/rb_sched.h"
-#include "bench/rb_time.h"
+#include "reuseportbench/rb_hold.h"
+#include "reuseportbench/rb_load.h"
+#include "reuseportbench/rb_pool.h"
+#include "reuseportbench/rb_sched.h"
+#include "reuseportbench/rb_time.h"
 
 #define LOAD_PROGRESS_NS (250 * RB_NS_PER_MS)
 #define LOAD_SCAN_NS (100 * RB_NS_PER_MS)

@@ -7,8 +7,8 @@
 #ifndef RB_LOAD_H
 #define RB_LOAD_H
 
-#include "bench/rb_fanout.h"
-#include "bench/rb_proto.h"
+#include "reuseportbench/rb_fanout.h"
+#include "reuseportbench/rb_proto.h"
 
 /* An rb_child_fn for echo and http (the protocol follows o->mode). */
 int rb_load_child(const struct rb_opts *o, const struct rb_slice *s,

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "bench/rb_addr.h"
+#include "reuseportbench/rb_addr.h"
 
 enum rb_mode { RB_MODE_HOLD, RB_MODE_ECHO, RB_MODE_HTTP };
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/rb_proto.h"
+#include "reuseportbench/rb_proto.h"
 
 /* Distinct windows before the shifts repeat; prime, so that consecutive
  * connections and sequence numbers do not line up. */

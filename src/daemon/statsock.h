@@ -1,0 +1,64 @@
+/* statsock.h - the stats socket: one command line in, one JSON document out.
+ *
+ * A client connects to the AF_UNIX stream socket, sends one line, gets one
+ * JSON document and a newline, and the server closes. Answers that need
+ * the workers are asynchronous: the handler keeps the client and calls
+ * statsock_reply() when it has the document (it must, eventually, exactly once). */
+#ifndef RP_STATSOCK_H
+#define RP_STATSOCK_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+#define STATSOCK_MAX_LINE 4096
+#define STATSOCK_CONNECTIONS_DEFAULT 1000
+#define STATSOCK_CONNECTIONS_MAX 1000000
+
+enum statsock_kind {
+	STATSOCK_STATS,
+	STATSOCK_WORKERS,
+	STATSOCK_CONNECTIONS,
+	STATSOCK_LIMITS,
+	STATSOCK_PING,
+	STATSOCK_HELP,
+	STATSOCK_PROMETHEUS,
+};
+
+struct statsock_cmd {
+	enum statsock_kind kind;
+	uint64_t limit; /* connections */
+};
+
+/* Parses one command line (without its newline). 0, or -1 with an error
+ * message fit to be sent back in err. */
+int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
+	      size_t errlen);
+
+struct statsock;
+struct statsock_client;
+typedef void (*statsock_handler)(void *arg, struct statsock_client *cl,
+			    const struct statsock_cmd *cmd);
+
+/* Binds and listens on path with the given mode. A file left by a crashed
+ * run is replaced; a live server at that path is an error. */
+struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
+		     statsock_handler fn, void *arg, char *err, size_t errlen);
+/* Sends doc (stolen) and closes the client. */
+void statsock_reply(struct statsock_client *cl, json_t *doc);
+/* Sends text (stolen, malloc'd; NULL: out of memory) as is. */
+void statsock_reply_text(struct statsock_client *cl, char *text);
+
+struct addr;
+/* The Prometheus endpoint: a TCP listener speaking just enough HTTP/1.1
+ * for `GET /metrics`, whose answer comes from the same handler as the
+ * stats socket's `prometheus` command. */
+struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,
+			     statsock_handler fn, void *arg, char *err,
+			     size_t errlen);
+/* Stops listening, removes the socket file, drops the clients. */
+void statsock_close(struct statsock *c);
+
+#endif
