@@ -21,11 +21,13 @@
 #include <cmocka.h>
 
 #include "channel.h"
+#include "stats.h"
 #include "loop.h"
 #include "util.h"
 
 #define DEADLINE_MS 4000
 #define MAX_MSGS 64
+#define N_MSGS(a) (sizeof(a) / sizeof((a)[0]))
 
 struct msg {
 	uint32_t type;
@@ -34,6 +36,20 @@ struct msg {
 	unsigned char *data;
 };
 
+/* The framing tests send bodies of any size under every type: a schema
+ * that takes any body (records of one byte) for each of them. */
+static const struct chan_msg_spec any_msgs[] = {
+	{ CHAN_READY, "READY", 0, 1, NULL },
+	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 1, NULL },
+	{ CHAN_ALIVE, "ALIVE", 0, 1, NULL },
+	{ CHAN_STATS_REQ, "STATS_REQ", 0, 1, NULL },
+	{ CHAN_STATS, "STATS", 0, 1, NULL },
+	{ CHAN_CONNS_REQ, "CONNS_REQ", 0, 1, NULL },
+	{ CHAN_CONNS, "CONNS", 0, 1, NULL },
+	{ CHAN_DRAIN, "DRAIN", 0, 1, NULL },
+};
+static const struct chan_schema any_schema = { any_msgs, N_MSGS(any_msgs) };
+
 /* One end: its loop, its channel and what it received. */
 struct end {
 	struct loop *loop;
@@ -41,6 +57,8 @@ struct end {
 	struct msg msgs[MAX_MSGS];
 	int nmsgs;
 	int closes;
+	int malformed; /* closes for a broken frame */
+	char why[160];
 	int close_after; /* on_msg closes the channel after this many */
 };
 
@@ -64,12 +82,14 @@ static void on_msg(struct chan *ch, const struct chan_hdr *h,
 		chan_close(ch);
 }
 
-static void on_close(struct chan *ch)
+static void on_close(struct chan *ch, int malformed, const char *why)
 {
 	struct end *e = ch->arg;
 
 	assert_false(ch->open);
 	e->closes++;
+	e->malformed += malformed;
+	snprintf(e->why, sizeof(e->why), "%s", why);
 }
 
 static void end_init(struct end *e)
@@ -98,8 +118,8 @@ static int setup_pair(void **state)
 	end_init(&B);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	if (chan_open(&A.ch, A.loop, sv[0], on_msg, on_close, &A) < 0 ||
-	    chan_open(&B.ch, B.loop, sv[1], on_msg, on_close, &B) < 0)
+	if (chan_open(&A.ch, A.loop, sv[0], &any_schema, on_msg, on_close, &A) < 0 ||
+	    chan_open(&B.ch, B.loop, sv[1], &any_schema, on_msg, on_close, &B) < 0)
 		return -1;
 	return 0;
 }
@@ -107,16 +127,21 @@ static int setup_pair(void **state)
 /* B on a channel, and its peer a raw fd the test writes by hand. */
 static int raw_fd = -1;
 
-static int setup_raw(void **state)
+static int open_raw(const struct chan_schema *schema)
 {
 	int sv[2];
 
-	(void)state;
 	end_init(&B);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	raw_fd = sv[0];
-	return chan_open(&B.ch, B.loop, sv[1], on_msg, on_close, &B);
+	return chan_open(&B.ch, B.loop, sv[1], schema, on_msg, on_close, &B);
+}
+
+static int setup_raw(void **state)
+{
+	(void)state;
+	return open_raw(&any_schema);
 }
 
 static int teardown(void **state)
@@ -211,7 +236,7 @@ static void test_small_frames(void **state)
 	(void)state;
 	assert_int_equal(chan_send(&A.ch, CHAN_STATS_REQ, 1, NULL, 0), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_DRAIN, 2, &d, sizeof(d)), 0);
-	assert_int_equal(chan_send2(&A.ch, CHAN_CONNS, 3, &ch, sizeof(ch), recs,
+	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, &ch, sizeof(ch), recs,
 				    sizeof(recs)), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_READY, UINT64_MAX, "z", 1), 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_READY, 10, NULL, 0), 0);
@@ -262,7 +287,7 @@ static void test_large_frames(void **state)
 	/* more than the socket takes: the rest waits in the queue */
 	assert_true(buf_pending(&A.ch.out) > 0);
 	assert_true(A.ch.w.events & EPOLLOUT);
-	assert_int_equal(chan_send2(&A.ch, CHAN_CONNS, 3, p, big2, "tail", 4), 0);
+	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, p, big2, "tail", 4), 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 4, p, big2), 0);
 	pump(has_msgs, want);
 
@@ -420,6 +445,138 @@ static void test_read_all(void **state)
 	assert_int_equal(B.closes, 0);
 }
 
+/* --- the message types and their bodies --- */
+
+/* B as the master: the raw end plays a worker. */
+static int setup_raw_master(void **state)
+{
+	(void)state;
+	return open_raw(&chan_to_master);
+}
+
+/* Every message a worker sends, with its body, is delivered. */
+static void test_schema_delivers_worker_messages(void **state)
+{
+	struct stats_counters c = { .accepted = 3, .active = 1 };
+	struct {
+		struct chan_conns_hdr h;
+		struct stats_conn rec[2];
+	} conns = { { 5, 2 }, { { .worker = 1 }, { .worker = 2 } } };
+	int want[2] = { 0, 5 };
+
+	(void)state;
+	raw_frame(CHAN_READY, 0, NULL, 0);
+	raw_frame(CHAN_ALIVE, 0, &c, sizeof(c));
+	raw_frame(CHAN_STATS, 7, &c, sizeof(c));
+	raw_frame(CHAN_CONNS, 8, &conns, sizeof(conns));
+	struct chan_conns_hdr none = { 0, 0 };
+
+	raw_frame(CHAN_CONNS, 9, &none, sizeof(none)); /* no rows */
+	pump(has_msgs, want);
+	assert_int_equal(B.closes, 0);
+	assert_int_equal(B.msgs[1].type, CHAN_ALIVE);
+	assert_memory_equal(B.msgs[2].data, &c, sizeof(c));
+	assert_int_equal(B.msgs[3].len, sizeof(conns));
+}
+
+/* A frame that breaks the rules is a bug in the sender: the channel
+ * closes with malformed set, and nothing of it is delivered. */
+static void malformed_case(uint32_t type, const void *body, uint32_t len,
+			   const char *why_has)
+{
+	raw_frame(CHAN_READY, 0, NULL, 0);
+	raw_frame(type, 1, body, len);
+	raw_frame(CHAN_READY, 0, NULL, 0);
+	pump(b_closed, NULL);
+	assert_int_equal(B.malformed, 1);
+	assert_int_equal(B.nmsgs, 1); /* the good frame before it */
+	assert_false(B.ch.open);
+	if (!strstr(B.why, why_has))
+		fail_msg("reason '%s' does not name '%s'", B.why, why_has);
+}
+
+static void test_schema_short_body(void **state)
+{
+	struct stats_counters c = { 0 };
+
+	(void)state;
+	malformed_case(CHAN_STATS, &c, sizeof(c) - 8, "STATS message of");
+}
+
+static void test_schema_long_body(void **state)
+{
+	char body[sizeof(struct stats_counters) + 1] = { 0 };
+
+	(void)state;
+	malformed_case(CHAN_ALIVE, body, sizeof(body), "ALIVE message of");
+}
+
+static void test_schema_unknown_type(void **state)
+{
+	(void)state;
+	malformed_case(99, "x", 1, "type 99");
+}
+
+/* A master's message coming from a worker is as wrong as an unknown one. */
+static void test_schema_wrong_direction(void **state)
+{
+	struct chan_drain d = { 1000, 0, 0 };
+
+	(void)state;
+	malformed_case(CHAN_DRAIN, &d, sizeof(d), "type");
+}
+
+static void test_schema_rows_do_not_add_up(void **state)
+{
+	struct {
+		struct chan_conns_hdr h;
+		struct stats_conn rec[2];
+	} conns = { { 5, 3 }, { { .worker = 0 } } };
+
+	(void)state;
+	malformed_case(CHAN_CONNS, &conns, sizeof(conns), "does not add up");
+}
+
+/* The check alone, against both schemas: each type takes its own size. */
+static void test_check_sizes(void **state)
+{
+	static const struct {
+		const struct chan_schema *s;
+		uint32_t type, len;
+		int ok;
+	} cases[] = {
+		{ &chan_to_worker, CHAN_DRAIN, sizeof(struct chan_drain), 1 },
+		/* a short DRAIN used to mean "timeout 0" */
+		{ &chan_to_worker, CHAN_DRAIN, 8, 0 },
+		{ &chan_to_worker, CHAN_DRAIN, 0, 0 },
+		{ &chan_to_worker, CHAN_HEARTBEAT, 0, 1 },
+		{ &chan_to_worker, CHAN_HEARTBEAT, 1, 0 },
+		{ &chan_to_worker, CHAN_STATS_REQ, 0, 1 },
+		{ &chan_to_worker, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 1 },
+		{ &chan_to_worker, CHAN_CONNS_REQ, 0, 0 },
+		{ &chan_to_worker, CHAN_STATS, sizeof(struct stats_counters), 0 },
+		{ &chan_to_master, CHAN_READY, 0, 1 },
+		{ &chan_to_master, CHAN_READY, 4, 0 },
+		{ &chan_to_master, CHAN_STATS, sizeof(struct stats_counters), 1 },
+		{ &chan_to_master, CHAN_CONNS, sizeof(struct chan_conns_hdr) - 1, 0 },
+		{ &chan_to_master, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 0 },
+		{ &chan_to_master, 0, 0, 0 },
+	};
+	char body[sizeof(struct stats_counters) + 64] = { 0 };
+	char why[160];
+
+	(void)state;
+	for (size_t i = 0; i < N_MSGS(cases); i++) {
+		struct chan_hdr h = { cases[i].type, cases[i].len, 1 };
+		int r = chan_check(cases[i].s, &h, body, why, sizeof(why));
+
+		if ((r == 0) != cases[i].ok)
+			fail_msg("case %zu (type %u, %u bytes): %s", i,
+				 cases[i].type, cases[i].len,
+				 r ? why : "accepted");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +589,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_to_gone_peer, setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(test_close_inside_on_msg, setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_delivers_worker_messages,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_short_body,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_long_body,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_unknown_type,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_wrong_direction,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_rows_do_not_add_up,
+						setup_raw_master, teardown),
+		cmocka_unit_test(test_check_sizes),
 	};
 
 	/* as in the daemon (master.c): a write to a closed peer is EPIPE */

@@ -494,21 +494,19 @@ static void test_limits(void **state)
 	assert_json_out(&r, doc_limits);
 }
 
-/* This fake knows no `prometheus`: the tool renders it from `stats`. */
-static void test_prometheus_computed(void **state)
+/* A daemon that answers `prometheus` with an error: the tool says so and
+ * prints no metrics (it keeps no table of its own to fall back on). */
+static void test_prometheus_error(void **state)
 {
 	struct fake *f = *state;
 	struct run r;
 	char last[64];
 
 	RUN(&r, "-s", f->sock, "prometheus");
-	assert_int_equal(r.status, 0);
-	assert_string_equal(fake_last(f, last, sizeof(last)), "stats");
-	assert_non_null(strstr(r.out, "# HELP reuseportd_connections_accepted_total "));
-	assert_non_null(strstr(r.out, "# TYPE reuseportd_connections_accepted_total counter\n"));
-	assert_non_null(strstr(r.out, "reuseportd_connections_active{worker=\"1\",generation=\"1\"} 3\n"));
-	assert_non_null(strstr(r.out, "reuseportd_build_info{version=\"0.1.0\",protocol=\"echo\"} 1\n"));
-	assert_int_equal(r.errlen, 0);
+	assert_int_equal(r.status, 1);
+	assert_string_equal(fake_last(f, last, sizeof(last)), "prometheus");
+	assert_int_equal(r.outlen, 0);
+	assert_non_null(strstr(r.err, "error from reuseportd: unknown command"));
 }
 
 static void test_prometheus_from_daemon(void **state)
@@ -809,7 +807,7 @@ int main(void)
 		cmocka_unit_test(test_workers),
 		cmocka_unit_test(test_connections),
 		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_prometheus_computed),
+		cmocka_unit_test(test_prometheus_error),
 		cmocka_unit_test(test_prometheus_from_daemon),
 		cmocka_unit_test(test_top_lines),
 		cmocka_unit_test(test_top_tty_q),

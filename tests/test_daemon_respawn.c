@@ -1,6 +1,6 @@
-/* test_daemon_respawn.c - a worker killed with SIGKILL is replaced (new
- * pid, same id) while the port keeps serving, and the other worker's
- * connections do not notice. */
+/* test_daemon_respawn.c - a worker killed with SIGKILL, or one that breaks
+ * the channel protocol, is replaced (new pid, same id) while the port
+ * keeps serving, and the other worker's connections do not notice. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "channel.h"
 #include "harness.h"
 
 #define NOLD 40   /* connections open across the kill */
@@ -213,11 +216,102 @@ static void test_repeated_kills(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+/* A copy of the worker's end of its channel (the one AF_UNIX stream
+ * socket it holds), taken with pidfd_getfd; -1 if the kernel cannot. */
+static int grab_channel(pid_t pid)
+{
+#if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
+	char path[64];
+	struct dirent *de;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0U), found = -1;
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	if (pfd < 0 || !(dp = opendir(path))) {
+		if (pfd >= 0)
+			close(pfd);
+		return -1;
+	}
+	while (found < 0 && (de = readdir(dp))) {
+		int fd = (int)syscall(SYS_pidfd_getfd, pfd, atoi(de->d_name), 0U);
+		int dom = 0, type = 0;
+		socklen_t l = sizeof(int);
+
+		if (fd < 0)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 &&
+		    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 &&
+		    dom == AF_UNIX && type == SOCK_STREAM)
+			found = fd;
+		else
+			close(fd);
+	}
+	closedir(dp);
+	close(pfd);
+	return found;
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+/* A worker that sends a frame the master does not accept has a bug: the
+ * master says so, replaces it, and keeps serving. The frame is written
+ * into the worker's own end of the channel, as if the worker had sent it. */
+static void test_malformed_message_replaces_worker(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct chan_hdr h = { CHAN_STATS, 5, 0 };
+	char frame[sizeof(h) + 5] = { 0 };
+	struct replaced r = { .id = 0, .restarts = 1 };
+	int fds[20], ch;
+	size_t lens[20];
+	char err[512], why[256];
+	pid_t w1;
+	json_t *st;
+
+	hr_start_ok(d, NULL);
+	st = hr_query_ok(d, "stats");
+	r.old = (pid_t)hr_jint(hr_worker(st, 0), "pid");
+	w1 = (pid_t)hr_jint(hr_worker(st, 1), "pid");
+	json_decref(st);
+	ch = grab_channel(r.old);
+	if (ch < 0)
+		skip(); /* no pidfd_getfd here */
+	memcpy(frame, &h, sizeof(h));
+	hr_check_int("bytes of the bad frame written", sizeof(frame),
+		     write(ch, frame, sizeof(frame)));
+	close(ch);
+
+	hr_check(hr_wait_for(d, worker_replaced, &r, 10000),
+		 "worker 0 (pid %ld): expected replaced after a malformed frame",
+		 (long)r.old);
+	hr_check(hr_log_contains(d, "broke the channel protocol (STATS message of 5 bytes"),
+		 "expected the master to log the broken frame");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("master pid", d->pid, hr_jint(st, "pid"));
+	hr_check_int("worker 1 pid (untouched)", w1, hr_jint(hr_worker(st, 1), "pid"));
+	hr_check(!strncmp(hr_jstr(hr_worker(st, 0), "last_exit"), "signal 9", 8),
+		 "worker 0 last_exit: expected killed, seen %s",
+		 hr_jdump(json_object_get(hr_worker(st, 0), "last_exit")));
+	hr_check(hr_totals_are_sum(st, why, sizeof(why)) == 0, "%s", why);
+	json_decref(st);
+	for (int i = 0; i < 20; i++)
+		lens[i] = 16;
+	hr_check(hr_connect_many(AF_INET, d->port, 20, 20, 5000, fds, err, sizeof(err)) == 0,
+		 "connect: %s", err);
+	hr_check(hr_echo_many(fds, 20, lens, 9, 10000, err, sizeof(err)) == 0, "echo: %s", err);
+	hr_close_all(fds, 20);
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sigkill_respawn, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_kills, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_message_replaces_worker,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_respawn", tests, NULL, NULL);

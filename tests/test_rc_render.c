@@ -14,7 +14,6 @@
 #include <jansson.h>
 
 #include "reuseportctl/rc_fmt.h"
-#include "reuseportctl/rc_prom.h"
 #include "reuseportctl/rc_render.h"
 #include "reuseportctl/rc_top.h"
 
@@ -399,162 +398,6 @@ static void test_ping(void **state)
 	free(t);
 }
 
-/* --- prometheus --- */
-
-static int valid_metric_name(const char *s, size_t len)
-{
-	if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_' || s[0] == ':'))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
-			return 0;
-	return 1;
-}
-
-#define MAX_FAMILIES 64
-
-struct family {
-	char name[96];
-	int help, type, samples;
-	char kind[16];
-};
-
-static struct family *family_get(struct family *f, int *n, const char *name, size_t len)
-{
-	for (int i = 0; i < *n; i++)
-		if (strlen(f[i].name) == len && strncmp(f[i].name, name, len) == 0)
-			return &f[i];
-	assert_true(*n < MAX_FAMILIES && len < sizeof(f[0].name));
-	memset(&f[*n], 0, sizeof(f[0]));
-	memcpy(f[*n].name, name, len);
-	return &f[(*n)++];
-}
-
-/* Checks the exposition format line by line; returns the family count. */
-static int check_exposition(const char *text, struct family *fam)
-{
-	int n = 0;
-	const char *p = text;
-
-	assert_true(text[strlen(text) - 1] == '\n');
-	while (*p) {
-		const char *e = strchr(p, '\n');
-		size_t namelen;
-		struct family *f;
-
-		assert_non_null(e);
-		if (strncmp(p, "# HELP ", 7) == 0 || strncmp(p, "# TYPE ", 7) == 0) {
-			const char *name = p + 7;
-
-			namelen = strcspn(name, " \n");
-			assert_true(valid_metric_name(name, namelen));
-			f = family_get(fam, &n, name, namelen);
-			if (p[2] == 'H') {
-				assert_int_equal(f->help, 0); /* once per family */
-				assert_int_equal(f->samples, 0);
-				f->help = 1;
-			} else {
-				assert_int_equal(f->type, 0);
-				assert_int_equal(f->samples, 0); /* before samples */
-				f->type = 1;
-				sscanf(name + namelen, " %15s", f->kind);
-				assert_true(strcmp(f->kind, "counter") == 0 ||
-					    strcmp(f->kind, "gauge") == 0);
-				if (strcmp(f->kind, "counter") == 0)
-					assert_true(namelen > 6 &&
-						    strncmp(name + namelen - 6, "_total", 6) == 0);
-			}
-		} else {
-			assert_true(p[0] != '#');
-			namelen = strcspn(p, "{ ");
-			assert_true(valid_metric_name(p, namelen));
-			assert_true(strncmp(p, "reuseportd_", 11) == 0);
-			f = family_get(fam, &n, p, namelen);
-			assert_true(f->help && f->type); /* declared first */
-			f->samples++;
-			/* name{labels} value: a number at the end. */
-			const char *sp = memrchr(p, ' ', (size_t)(e - p));
-
-			assert_non_null(sp);
-			char *end;
-
-			strtod(sp + 1, &end);
-			assert_true(end == e);
-		}
-		p = e + 1;
-	}
-	return n;
-}
-
-static char *render_prom(const char *json)
-{
-	return render_ok(rc_prom_render, json);
-}
-
-static void test_prometheus_exposition(void **state)
-{
-	struct family fam[MAX_FAMILIES];
-	char *t = render_prom(doc_stats);
-	int n = check_exposition(t, fam);
-
-	(void)state;
-	assert_true(n >= 10);
-	for (int i = 0; i < n; i++)
-		assert_true(fam[i].help && fam[i].type && fam[i].samples > 0);
-	assert_non_null(strstr(t, "# TYPE reuseportd_connections_accepted_total counter\n"));
-	assert_non_null(strstr(t, "# TYPE reuseportd_connections_active gauge\n"));
-	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"0\",generation=\"1\"} 100\n"));
-	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"2\",generation=\"1\"} 30\n"));
-	assert_non_null(strstr(t, "reuseportd_connections_active{worker=\"1\",generation=\"1\"} 5\n"));
-	assert_non_null(strstr(t, "reuseportd_received_bytes_total{worker=\"2\",generation=\"1\"} 2097152\n"));
-	assert_non_null(strstr(t, "reuseportd_sent_bytes_total{worker=\"0\",generation=\"1\"} 1536\n"));
-	assert_non_null(strstr(t, "reuseportd_requests_total{worker=\"0\",generation=\"1\"} 0\n"));
-	assert_non_null(strstr(t, "reuseportd_worker_restarts_total{worker=\"1\",generation=\"1\"} 2\n"));
-	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"0\",generation=\"1\"} 1\n"));
-	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"2\",generation=\"1\"} 0\n"));
-	assert_non_null(strstr(t, "reuseportd_build_info{version=\"0.1.0\",protocol=\"echo\"} 1\n"));
-	assert_non_null(strstr(t, "reuseportd_uptime_seconds 12.500\n"));
-	/* Every per-worker sample carries the worker label. */
-	for (const char *p = t; (p = strstr(p, "\nreuseportd_")); p++)
-		if (strncmp(p, "\nreuseportd_build_info", 22) &&
-		    strncmp(p, "\nreuseportd_uptime", 18) &&
-		    strncmp(p, "\nreuseportd_generation", 22))
-			assert_true(strncmp(p + strcspn(p, "{"), "{worker=\"", 9) == 0);
-	/* echo has no HTTP-only families. */
-	assert_null(strstr(t, "timeouts_header"));
-	assert_null(strstr(t, "responses_total"));
-	free(t);
-}
-
-static void test_prometheus_http_and_escaping(void **state)
-{
-	struct family fam[MAX_FAMILIES];
-	char *t = render_prom(
-		"{\"version\":\"0.1\\\"x\\\\y\",\"pid\":9,\"uptime_s\":1,\"protocol\":\"http\","
-		"\"generation\":2,\"workers\":[{\"id\":0,\"pid\":10,\"state\":\"running\","
-		"\"generation\":2,\"restarts\":0," COUNTERS(3, 1, 2, 10, 20, 7) ","
-		"\"timeouts_header\":1,\"responses\":{\"2xx\":6,\"4xx\":1,\"bad\":9}}]}");
-
-	(void)state;
-	check_exposition(t, fam);
-	assert_non_null(strstr(t, "version=\"0.1\\\"x\\\\y\""));
-	assert_non_null(strstr(t, "reuseportd_requests_total{worker=\"0\",generation=\"2\"} 7\n"));
-	assert_non_null(strstr(t, "reuseportd_timeouts_header_total{worker=\"0\",generation=\"2\"} 1\n"));
-	assert_non_null(strstr(t, "reuseportd_responses_total{worker=\"0\",generation=\"2\",code=\"2xx\"} 6\n"));
-	assert_non_null(strstr(t, "code=\"4xx\"} 1\n"));
-	assert_null(strstr(t, "bad"));
-	free(t);
-}
-
-static void test_prometheus_text_detect(void **state)
-{
-	(void)state;
-	assert_true(rc_prom_is_text("# HELP x y\n", 11));
-	assert_false(rc_prom_is_text("{\"error\":\"unknown command\"}\n", 28));
-	assert_false(rc_prom_is_text(" \n{}", 4));
-	assert_false(rc_prom_is_text("", 0));
-}
-
 /* --- formatting --- */
 
 static void test_formats(void **state)
@@ -674,9 +517,6 @@ int main(void)
 		cmocka_unit_test(test_connections_empty),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_ping),
-		cmocka_unit_test(test_prometheus_exposition),
-		cmocka_unit_test(test_prometheus_http_and_escaping),
-		cmocka_unit_test(test_prometheus_text_detect),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_top_rates),
 	};

@@ -1,8 +1,10 @@
 /* test_stats.c - the counters and the documents of the stats socket.
  *
- * The field names checked here are those of /work/notes/daemon-spec.md
- * (the stats socket protocol): tools and users parse these documents, so
- * a renamed field is a broken interface. */
+ * The field names checked here are the stats socket protocol (README,
+ * "The stats socket"): tools and users parse these documents, so a
+ * renamed field is a broken interface. The counters are checked from
+ * stats_fields[], so that one added to STATS_COUNTERS is checked in every
+ * rendering without touching this file. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -19,7 +21,7 @@
 #include <jansson.h>
 
 #include "addr.h"
-#include "stats.h"
+#include "stats_doc.h"
 #include "syslimits.h"
 
 #define N_ELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -143,6 +145,20 @@ static json_int_t geti(const json_t *o, const char *k)
 	return json_integer_value(v);
 }
 
+/* A document's text (taken) parsed; fails the test if it is not JSON. */
+static json_t *load(char *text)
+{
+	json_error_t e;
+	json_t *doc;
+
+	assert_non_null(text);
+	doc = json_loads(text, 0, &e);
+	if (!doc)
+		fail_msg("not JSON (%s): %.200s", e.text, text);
+	free(text);
+	return doc;
+}
+
 /* --- fixtures --- */
 
 static struct limits lim;
@@ -205,58 +221,17 @@ static int setup(void **state)
 	for (int i = 0; i < 3; i++) {
 		wv[i].id = i;
 		wv[i].pid = 1235 + i;
-		wv[i].state = "running";
+		wv[i].state = STATS_WORKER_RUNNING;
 		wv[i].generation = 2;
 		fill_counters(&wv[i].c, (uint64_t)i * 1000);
 	}
-	wv[1].state = "starting";
+	wv[1].state = STATS_WORKER_STARTING;
 	wv[1].restarts = 4;
 	wv[1].last_exit = "signal 9";
-	wv[2].state = "exited";
+	wv[2].state = STATS_WORKER_EXITED;
 	wv[2].pid = 0;
 	wv[2].last_exit = "status 1";
 	return 0;
-}
-
-/* --- stats_accumulate / stats_add --- */
-
-#define NCOUNTERS (sizeof(struct stats_counters) / sizeof(uint64_t))
-#define ACTIVE_IDX (offsetof(struct stats_counters, active) / sizeof(uint64_t))
-
-static void as_array(const struct stats_counters *c, uint64_t *out)
-{
-	memcpy(out, c, sizeof(*c));
-}
-
-static void test_accumulate_skips_gauge(void **state)
-{
-	struct stats_counters dst, src;
-	uint64_t d[NCOUNTERS], s[NCOUNTERS], r[NCOUNTERS];
-
-	(void)state;
-	/* every field is a uint64_t, so it can be walked as an array: a
-	 * field added later is covered without touching this test */
-	assert_int_equal(sizeof(struct stats_counters) % sizeof(uint64_t), 0);
-	fill_counters(&dst, 10);
-	fill_counters(&src, 500);
-	as_array(&dst, d);
-	as_array(&src, s);
-
-	stats_accumulate(&dst, &src);
-	as_array(&dst, r);
-	for (size_t i = 0; i < NCOUNTERS; i++)
-		if (i == ACTIVE_IDX)
-			assert_int_equal(r[i], d[i]); /* the gauge is not summed */
-		else if (r[i] != d[i] + s[i])
-			fail_msg("counter %zu: %llu, expected %llu", i,
-				 (unsigned long long)r[i],
-				 (unsigned long long)(d[i] + s[i]));
-
-	fill_counters(&dst, 10);
-	stats_add(&dst, &src);
-	as_array(&dst, r);
-	for (size_t i = 0; i < NCOUNTERS; i++)
-		assert_int_equal(r[i], d[i] + s[i]);
 }
 
 /* --- the stats document --- */
@@ -286,7 +261,7 @@ static void check_worker_sum(const json_t *doc)
 
 static void test_stats_document(void **state)
 {
-	json_t *doc = stats_json_stats(&dv, wv, 3);
+	json_t *doc = load(stats_json_stats(&dv, wv, 3));
 	const json_t *l, *w, *t;
 	size_t i;
 
@@ -330,7 +305,7 @@ static void test_stats_document(void **state)
 		assert_int_equal(geti(o, "id"), (json_int_t)i);
 		assert_int_equal(geti(o, "pid"), wv[i].pid);
 		assert_string_equal(json_string_value(json_object_get(o, "state")),
-				    wv[i].state);
+				    stats_worker_state_name(wv[i].state));
 		assert_int_equal(geti(o, "accepted"), (json_int_t)wv[i].c.accepted);
 		assert_int_equal(geti(o, "bytes_in"), (json_int_t)wv[i].c.bytes_in);
 	}
@@ -358,7 +333,8 @@ static void test_stats_http(void **state)
 
 	(void)state;
 	dv.protocol = "http";
-	doc = stats_json_stats(&dv, wv, 3);
+	dv.scope = STATS_HTTP;
+	doc = load(stats_json_stats(&dv, wv, 3));
 	assert_string_equal(json_string_value(json_object_get(doc, "protocol")),
 			    "http");
 	t = json_object_get(doc, "totals");
@@ -377,7 +353,7 @@ static void test_workers_document(void **state)
 	static const struct field fields[] = {
 		{ "workers", J_ARR }, { "totals", J_OBJ },
 	};
-	json_t *doc = stats_json_workers(&dv, wv, 3);
+	json_t *doc = load(stats_json_workers(&dv, wv, 3));
 
 	(void)state;
 	only_fields(doc, fields, N_ELEM(fields), "workers");
@@ -388,7 +364,7 @@ static void test_workers_document(void **state)
 	json_decref(doc);
 
 	/* no workers: zero totals, an empty list */
-	doc = stats_json_workers(&dv, NULL, 0);
+	doc = load(stats_json_workers(&dv, NULL, 0));
 	assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
 	assert_int_equal(geti(json_object_get(doc, "totals"), "accepted"), 0);
 	json_decref(doc);
@@ -437,7 +413,7 @@ static void test_connections_document(void **state)
 	c[2].worker = 2;
 	c[2].tcp_state = -1; /* TCP_INFO failed */
 
-	doc = stats_json_connections(c, 3, 10, 1);
+	doc = load(stats_json_connections(c, 3, 10, 1));
 	only_fields(doc, conns_fields, N_ELEM(conns_fields), "connections");
 	assert_int_equal(geti(doc, "total"), 10);
 	assert_true(json_is_true(json_object_get(doc, "truncated")));
@@ -478,7 +454,7 @@ static void test_connections_document(void **state)
 			    "UNKNOWN");
 	json_decref(doc);
 
-	doc = stats_json_connections(NULL, 0, 0, 0);
+	doc = load(stats_json_connections(NULL, 0, 0, 0));
 	only_fields(doc, conns_fields, N_ELEM(conns_fields), "connections");
 	assert_true(json_is_false(json_object_get(doc, "truncated")));
 	assert_int_equal(json_array_size(json_object_get(doc, "connections")), 0);
@@ -514,7 +490,7 @@ static void test_limits_document(void **state)
 	static const struct field fields[] = {
 		{ "limits", J_OBJ }, { "warnings", J_ARR },
 	};
-	json_t *doc = stats_json_limits_doc(&lim), *l, *range;
+	json_t *doc = load(stats_json_limits(&lim)), *l, *range;
 
 	(void)state;
 	only_fields(doc, fields, N_ELEM(fields), "limits doc");
@@ -545,13 +521,13 @@ static void test_ping_help_error(void **state)
 	char *text, longmsg[600];
 
 	(void)state;
-	doc = stats_json_ping(&dv);
+	doc = load(stats_json_ping(&dv));
 	only_fields(doc, ping_fields, N_ELEM(ping_fields), "ping");
 	assert_true(json_is_true(json_object_get(doc, "pong")));
 	assert_int_equal(geti(doc, "pid"), 1234);
 	json_decref(doc);
 
-	doc = stats_json_help();
+	doc = load(stats_json_help());
 	assert_int_equal(json_object_size(doc), 1);
 	for (size_t i = 0; i < N_ELEM(spec_cmds); i++) {
 		size_t k;
@@ -566,17 +542,14 @@ static void test_ping_help_error(void **state)
 	json_decref(doc);
 
 	/* the spec's example, byte for byte */
-	doc = stats_json_error("unknown command '%s' (try 'help')", "foo");
-	text = json_dumps(doc, JSON_COMPACT);
+	text = stats_json_error("unknown command '%s' (try 'help')", "foo");
 	assert_string_equal(text, "{\"error\":\"unknown command 'foo' (try 'help')\"}");
 	free(text);
-	json_decref(doc);
 
 	/* a long message is cut, still one valid string */
 	memset(longmsg, 'm', sizeof(longmsg) - 1);
 	longmsg[sizeof(longmsg) - 1] = '\0';
-	doc = stats_json_error("%s", longmsg);
-	assert_non_null(doc);
+	doc = load(stats_json_error("%s", longmsg));
 	assert_true(json_string_length(json_object_get(doc, "error")) > 100);
 	json_decref(doc);
 }
@@ -589,7 +562,8 @@ static void test_prometheus(void **state)
 
 	(void)state;
 	dv.protocol = "echo";
-	t = stats_prometheus(&dv, wv, 3);
+	dv.scope = STATS_ANY;
+	t = stats_prom_text(&dv, wv, 3);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "# TYPE reuseportd_connections_accepted_total counter\n"));
 	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"0\",generation=\"2\"} 100\n"));
@@ -605,15 +579,176 @@ static void test_prometheus(void **state)
 	free(t);
 
 	dv.protocol = "http";
-	t = stats_prometheus(&dv, wv, 3);
+	dv.scope = STATS_HTTP;
+	t = stats_prom_text(&dv, wv, 3);
 	assert_non_null(strstr(t, "reuseportd_responses_total{worker=\"1\",generation=\"2\",code=\"2xx\"} 1001\n"));
 	free(t);
+}
+
+/* --- every counter of STATS_COUNTERS, in every rendering --- */
+
+/* A value no other counter or worker has. */
+static uint64_t distinct(int worker, size_t field, unsigned k)
+{
+	return 1000000u * (uint64_t)(worker + 1) + 100u * field + k;
+}
+
+static void fill_distinct(void)
+{
+	for (int w = 0; w < 3; w++)
+		for (size_t i = 0; i < stats_nfields; i++)
+			for (unsigned k = 0; k < stats_fields[i].n; k++)
+				((uint64_t *)(void *)((char *)&wv[w].c +
+						      stats_fields[i].offset))[k] =
+					distinct(w, i, k);
+}
+
+static int in_scope(const struct stats_field *f, enum stats_scope scope)
+{
+	return f->scope == STATS_ANY || f->scope == scope;
+}
+
+/* o holds field f (or not, out of scope) with the values of worker w,
+ * or their sum over the workers (w < 0). */
+static void check_json_field(const json_t *o, const struct stats_field *f,
+			     size_t fi, int w, enum stats_scope scope)
+{
+	const json_t *v = json_object_get(o, f->name);
+
+	if (!in_scope(f, scope)) {
+		if (v)
+			fail_msg("'%s' shown for a service without it", f->name);
+		return;
+	}
+	if (!v)
+		fail_msg("counter '%s' is missing from the JSON", f->name);
+	for (unsigned k = 0; k < f->n; k++) {
+		uint64_t want = 0;
+		char cls[16];
+		const json_t *x = v;
+
+		for (int i = (w < 0 ? 0 : w); i < (w < 0 ? 3 : w + 1); i++)
+			want += distinct(i, fi, k);
+		if (f->kind == STATS_CLASSES) {
+			snprintf(cls, sizeof(cls), "%uxx", k + 1);
+			x = json_object_get(v, cls);
+		}
+		if (!json_is_integer(x) || (uint64_t)json_integer_value(x) != want)
+			fail_msg("'%s'[%u]: wrong value", f->name, k);
+	}
+}
+
+static void check_prom_field(const char *t, const struct stats_field *f,
+			     size_t fi, enum stats_scope scope)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", f->prom,
+		 f->kind == STATS_GAUGE ? "gauge" : "counter");
+	if (!in_scope(f, scope)) {
+		if (strstr(t, line))
+			fail_msg("'%s' in the Prometheus text of a service without it",
+				 f->prom);
+		return;
+	}
+	if (!strstr(t, line))
+		fail_msg("no family for '%s' in the Prometheus text", f->prom);
+	for (int w = 0; w < 3; w++)
+		for (unsigned k = 0; k < f->n; k++) {
+			char code[24] = "";
+
+			if (f->kind == STATS_CLASSES)
+				snprintf(code, sizeof(code), ",code=\"%uxx\"", k + 1);
+			snprintf(line, sizeof(line),
+				 "reuseportd_%s{worker=\"%d\",generation=\"2\"%s} %llu\n",
+				 f->prom, w, code,
+				 (unsigned long long)distinct(w, fi, k));
+			if (!strstr(t, line))
+				fail_msg("no sample: %s", line);
+		}
+}
+
+static void check_all_renderings(enum stats_scope scope)
+{
+	json_t *doc, *workers;
+	char *prom;
+
+	dv.scope = scope;
+	dv.protocol = scope == STATS_HTTP ? "http" : "echo";
+	doc = load(stats_json_stats(&dv, wv, 3));
+	workers = load(stats_json_workers(&dv, wv, 3));
+	prom = stats_prom_text(&dv, wv, 3);
+	assert_non_null(prom);
+	for (size_t i = 0; i < stats_nfields; i++) {
+		const struct stats_field *f = &stats_fields[i];
+
+		check_json_field(json_object_get(doc, "totals"), f, i, -1, scope);
+		check_json_field(json_object_get(workers, "totals"), f, i, -1, scope);
+		for (int w = 0; w < 3; w++) {
+			check_json_field(json_array_get(json_object_get(doc, "workers"), (size_t)w),
+					 f, i, w, scope);
+			check_json_field(json_array_get(json_object_get(workers, "workers"), (size_t)w),
+					 f, i, w, scope);
+		}
+		check_prom_field(prom, f, i, scope);
+	}
+	free(prom);
+	json_decref(workers);
+	json_decref(doc);
+}
+
+static void test_every_counter_rendered(void **state)
+{
+	(void)state;
+	/* the table covers the struct: every uint64_t belongs to a field */
+	size_t values = 0;
+
+	for (size_t i = 0; i < stats_nfields; i++)
+		values += stats_fields[i].n;
+	assert_int_equal(values * sizeof(uint64_t), sizeof(struct stats_counters));
+	fill_distinct();
+	check_all_renderings(STATS_HTTP);
+	check_all_renderings(STATS_ANY);
+}
+
+/* The merge rules follow the table: gauges are summed across workers
+ * (stats_add) but never carried over from a dead process (accumulate). */
+static void test_merge_follows_kinds(void **state)
+{
+	struct stats_counters sum = { 0 }, acc = { 0 };
+
+	(void)state;
+	fill_distinct();
+	stats_add(&sum, &wv[0].c);
+	stats_add(&sum, &wv[1].c);
+	stats_accumulate(&acc, &wv[0].c);
+	stats_accumulate(&acc, &wv[1].c);
+	for (size_t i = 0; i < stats_nfields; i++)
+		for (unsigned k = 0; k < stats_fields[i].n; k++) {
+			uint64_t both = distinct(0, i, k) + distinct(1, i, k);
+
+			assert_int_equal(stats_value(&sum, &stats_fields[i], k), both);
+			assert_int_equal(stats_value(&acc, &stats_fields[i], k),
+					 stats_fields[i].kind == STATS_GAUGE ? 0 : both);
+		}
+}
+
+static void test_worker_state_names(void **state)
+{
+	(void)state;
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_STARTING), "starting");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_RUNNING), "running");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_DRAINING), "draining");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_UNRESPONSIVE),
+			    "unresponsive");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_EXITED), "exited");
+	assert_string_equal(stats_worker_state_name((enum stats_worker_state)99),
+			    "unknown");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_accumulate_skips_gauge, setup),
 		cmocka_unit_test_setup(test_stats_document, setup),
 		cmocka_unit_test_setup(test_stats_http, setup),
 		cmocka_unit_test_setup(test_workers_document, setup),
@@ -622,6 +757,9 @@ int main(void)
 		cmocka_unit_test_setup(test_limits_document, setup),
 		cmocka_unit_test_setup(test_ping_help_error, setup),
 		cmocka_unit_test_setup(test_prometheus, setup),
+		cmocka_unit_test_setup(test_every_counter_rendered, setup),
+		cmocka_unit_test_setup(test_merge_follows_kinds, setup),
+		cmocka_unit_test(test_worker_state_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

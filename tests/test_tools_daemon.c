@@ -1,7 +1,8 @@
 /* test_tools_daemon.c - reuseportctl and reuseportbench against the real
  * daemon: every command of the one, and runs of the other whose counts
  * must match what the daemon reports; the daemon's own Prometheus output,
- * on the stats socket and on its metrics endpoint. */
+ * on the stats socket and on its metrics endpoint; and every counter of
+ * STATS_COUNTERS in all four renderings. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "stats.h"
 
 static char out[1 << 20];
 
@@ -199,12 +201,115 @@ static void test_http_counts_and_metrics(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* The counters, from the daemon's own list: a counter added to
+ * STATS_COUNTERS is checked here without a change to this file. */
+#define COUNTER_ENTRY(name, kind, scope, prom, help) { #name, kind, prom },
+static const struct {
+	const char *name;
+	enum stats_kind kind;
+	const char *prom;
+} counters[] = { STATS_COUNTERS(COUNTER_ENTRY) };
+#undef COUNTER_ENTRY
+
+/* The body of an HTTP answer read to EOF from the metrics endpoint. */
+static char *get_metrics(int port)
+{
+	static char resp[1 << 18];
+	const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fd = hr_connect_tcp(port);
+	ssize_t n;
+	char *body;
+
+	hr_check(fd >= 0, "connect to metrics port %d", port);
+	hr_check(hr_write_all(fd, req, sizeof(req) - 1, 2000) > 0, "send");
+	n = hr_read_until_eof(fd, resp, sizeof(resp) - 1, 5000);
+	close(fd);
+	hr_check(n > 0, "metrics answer");
+	resp[n] = '\0';
+	body = strstr(resp, "\r\n\r\n");
+	hr_check(!strncmp(resp, "HTTP/1.1 200", 12) && body, "metrics: %.200s", resp);
+	return strdup(body + 4);
+}
+
+/* Counter i's value(s) for worker 0 in the stats document, as the
+ * Prometheus sample lines every rendering must contain. */
+static void check_counter(const char *what, const char *text, json_t *st, size_t i)
+{
+	json_t *w0 = hr_worker(st, 0), *v = json_object_get(w0, counters[i].name);
+	char line[256];
+
+	hr_check(v != NULL, "stats: worker 0 has no '%s'", counters[i].name);
+	hr_check(json_object_get(json_object_get(st, "totals"), counters[i].name),
+		 "stats: totals have no '%s'", counters[i].name);
+	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", counters[i].prom,
+		 counters[i].kind == STATS_GAUGE ? "gauge" : "counter");
+	hr_check(strstr(text, line), "%s: no family '%s'", what, counters[i].prom);
+	for (int k = 0; k < (counters[i].kind == STATS_CLASSES ? STATS_NCLASSES : 1); k++) {
+		char cls[16] = "", label[32] = "";
+		json_t *x = v;
+
+		if (counters[i].kind == STATS_CLASSES) {
+			snprintf(cls, sizeof(cls), "%dxx", k + 1);
+			snprintf(label, sizeof(label), ",code=\"%s\"", cls);
+			x = json_object_get(v, cls);
+		}
+		snprintf(line, sizeof(line),
+			 "reuseportd_%s{worker=\"0\",generation=\"1\"%s} %lld\n",
+			 counters[i].prom, label, (long long)json_integer_value(x));
+		hr_check(json_is_integer(x) && strstr(text, line),
+			 "%s: expected the sample '%.*s' (as in stats)", what,
+			 (int)strlen(line) - 1, line);
+	}
+}
+
+/* One list of counters, four renderings: the stats document, `prometheus`
+ * on the stats socket, GET /metrics, and reuseportctl prometheus - with
+ * the same values once the load has stopped. */
+static void test_every_counter_everywhere(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], *sock_text, *http_text, *ctl_text;
+	int mp = free_port();
+	json_t *b, *st;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
+	f = fopen(conf, "w");
+	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n", mp);
+	fclose(f);
+	const char *args[] = { "-c", conf, "-w", "1", NULL };
+
+	hr_check(hr_start(d, args) == 0, "start");
+	b = run_json("http -q -j -c 4 -n 200", d->port);
+	json_decref(b);
+	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0, "reuseportctl prometheus");
+	ctl_text = strdup(out);
+	http_text = get_metrics(mp);
+	sock_text = malloc(1 << 18);
+	hr_check(hr_ctl_raw(d->sock, "prometheus\n", 11, 1, sock_text, 1 << 18,
+			    HR_QUERY_MS) > 0, "prometheus on the stats socket");
+	st = hr_query_ok(d, "stats");
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		check_counter("stats socket", sock_text, st, i);
+		check_counter("/metrics", http_text, st, i);
+		check_counter("reuseportctl prometheus", ctl_text, st, i);
+	}
+	hr_check(hr_jint(st, "totals/requests") >= 200, "requests counted: %lld",
+		 (long long)hr_jint(st, "totals/requests"));
+	json_decref(st);
+	free(sock_text);
+	free(http_text);
+	free(ctl_text);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ctl_commands, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_bench_counts_match, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_every_counter_everywhere, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,10 @@
-/* channel.h - framed messages between the master and one worker over a
- * socketpair. Both ends are the same binary, so payloads are plain
- * structs; the frame header carries a type, a length and a sequence
- * number that pairs an answer with its question. */
+/* channel.h - typed messages between the master and one worker over a
+ * socketpair. Both ends are the same binary, so bodies are plain structs;
+ * the frame header carries a type, a length and a sequence number that
+ * pairs an answer with its question. Each end accepts only the types the
+ * other sends, each with a body size fixed by its type, and checks both
+ * before a message is delivered: a frame that breaks the rules is a bug in
+ * the sender, reported to the owner, never handed on. */
 #ifndef RP_CHANNEL_H
 #define RP_CHANNEL_H
 
@@ -12,12 +15,20 @@
 #include "loop.h"
 
 enum chan_type {
-	CHAN_READY = 1,  /* worker -> master: listening, loop running */
-	CHAN_STATS_REQ,  /* master -> worker */
-	CHAN_STATS,      /* worker -> master: struct stats_counters */
-	CHAN_CONNS_REQ,  /* master -> worker: struct chan_conns_req */
-	CHAN_CONNS,      /* worker -> master: struct chan_conns_hdr + records */
-	CHAN_DRAIN,      /* master -> worker: struct chan_drain */
+	CHAN_READY = 1,  /* w->m: listening, loop running; no body */
+	CHAN_HEARTBEAT,  /* m->w: are you there? no body */
+	CHAN_ALIVE,      /* w->m: the heartbeat's answer: stats_counters */
+	CHAN_STATS_REQ,  /* m->w: no body */
+	CHAN_STATS,      /* w->m: stats_counters; seq 0: the last, at exit */
+	CHAN_CONNS_REQ,  /* m->w: chan_conns_req */
+	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn records */
+	CHAN_DRAIN,      /* m->w: chan_drain */
+};
+
+struct chan_hdr {
+	uint32_t type;
+	uint32_t len; /* body bytes after this header */
+	uint64_t seq;
 };
 
 /* Stop accepting, let the connections finish, exit. */
@@ -27,49 +38,72 @@ struct chan_drain {
 	uint32_t pad;
 };
 
-struct chan_hdr {
-	uint32_t type;
-	uint32_t len; /* payload bytes after this header */
-	uint64_t seq;
-};
-
 struct chan_conns_req {
 	uint64_t limit;
 };
 
 struct chan_conns_hdr {
 	uint64_t total; /* connections the worker has; records may be fewer */
-	uint64_t count;
+	uint64_t count; /* records that follow */
 };
 
 /* A frame longer than this is a broken peer, not a big answer. */
 #define CHAN_MAX_FRAME (256u << 20)
 
+/* What one end accepts: a body of each listed type is `fixed` bytes, then
+ * (item > 0) any number of `item`-byte records; `check`, if set, vets the
+ * body further (e.g. a count against the records). */
+struct chan_msg_spec {
+	uint32_t type;
+	const char *name;
+	uint32_t fixed, item;
+	int (*check)(const void *body, size_t len);
+};
+
+struct chan_schema {
+	const struct chan_msg_spec *msgs;
+	size_t n;
+};
+
+extern const struct chan_schema chan_to_master; /* what workers send */
+extern const struct chan_schema chan_to_worker; /* what the master sends */
+
+/* Is this frame one the schema accepts? 0, or -1 with the reason. Pure:
+ * the frame decoder's check, also run by the fuzzer and the tests. */
+int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
+	       const void *body, char *why, size_t whylen);
+
 struct chan;
 typedef void (*chan_msg_fn)(struct chan *ch, const struct chan_hdr *h,
-			    const void *payload);
-typedef void (*chan_close_fn)(struct chan *ch);
+			    const void *body);
+/* The channel has closed under its owner: EOF or an error (malformed 0),
+ * or a frame that broke the schema (malformed 1). why says which. */
+typedef void (*chan_close_fn)(struct chan *ch, int malformed, const char *why);
 
 struct chan {
 	struct loop_watch w;
 	struct loop *loop;
+	const struct chan_schema *schema;
 	struct buf in, out;
 	chan_msg_fn on_msg;
-	chan_close_fn on_close; /* EOF, error or a broken frame */
+	chan_close_fn on_close;
 	void *arg;
 	int open;
 };
 
-/* Takes ownership of fd (made non-blocking). */
-int chan_open(struct chan *ch, struct loop *l, int fd, chan_msg_fn on_msg,
+/* Takes ownership of fd (made non-blocking); frames are checked against
+ * schema (what this end accepts) before on_msg sees them. */
+int chan_open(struct chan *ch, struct loop *l, int fd,
+	      const struct chan_schema *schema, chan_msg_fn on_msg,
 	      chan_close_fn on_close, void *arg);
 /* Queues a frame and writes what the socket takes now; the rest goes out
  * as the socket drains. Returns -1 if the channel is closed. */
-int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *p,
+int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *body,
 	      size_t len);
-/* Like chan_send with a payload in two parts (a header and records). */
-int chan_send2(struct chan *ch, uint32_t type, uint64_t seq, const void *p1,
-	       size_t len1, const void *p2, size_t len2);
+/* The same with a body in two parts: a fixed part and its records. */
+int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
+		      const void *fixed, size_t fixed_len, const void *records,
+		      size_t records_len);
 /* Delivers whatever the peer wrote before it went away (its last words:
  * a dead worker's final counters), without calling on_close. */
 void chan_read_all(struct chan *ch);

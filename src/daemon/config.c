@@ -334,15 +334,13 @@ static int set_log(struct config *c, const char *s, char *err, size_t errlen)
 static int set_log_level(struct config *c, const char *s, char *err,
 			 size_t errlen)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
+	int level = log_level_parse(s);
 
-	for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++)
-		if (!strcmp(s, names[i])) {
-			c->log_level = (int)i;
-			return 0;
-		}
-	return fail(err, errlen,
-		    "log_level: '%s' is not error, warn, info or debug", s);
+	if (level < 0)
+		return fail(err, errlen,
+			    "log_level: '%s' is not error, warn, info or debug", s);
+	c->log_level = level;
+	return 0;
 }
 
 static int set_foreground(struct config *c, const char *s, char *err,

@@ -13,6 +13,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 /* Connections taken per readiness event before the loop moves on. */

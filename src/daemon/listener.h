@@ -10,9 +10,8 @@
 #define RP_LISTENER_H
 
 #include "addr.h"
-#include "config.h"
 #include "loop.h"
-#include "stats.h"
+struct stats_counters;
 
 /* Fails with EADDRINUSE if anything already holds addr, including another
  * SO_REUSEPORT group (which a plain SO_REUSEPORT bind would silently join

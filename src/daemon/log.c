@@ -154,6 +154,14 @@ void log_set_worker(int id)
 	}
 }
 
+int log_level_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+		if (!strcmp(name, level_names[i]))
+			return (int)i;
+	return -1;
+}
+
 int log_get_level(void)
 {
 	return lg.level;

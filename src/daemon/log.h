@@ -35,6 +35,8 @@ int log_reopen(void);
  * connection, whose descriptors were among those closed. */
 void log_set_worker(int id);
 int log_get_level(void);
+/* "error", "warn", "info", "debug" as a level; -1 for any other name. */
+int log_level_parse(const char *name);
 void log_set_level(int level);
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

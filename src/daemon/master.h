@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+struct config;
 
 /* Builds the configuration a reload should apply (re-reading the config
  * file and re-applying the command line). 0, or -1 with a reason. */

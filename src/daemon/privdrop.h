@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "config.h"
+struct config;
 
 /* Resolves user, group and stats_socket_group. An unknown name is an
  * error (0, or -1 with the reason in err). Not started as root, user and

@@ -1,85 +1,124 @@
-/* stats.h - the counters a worker keeps and the documents (JSON via
- * jansson) the master builds from them. Only this module knows the JSON
- * field names of the stats socket protocol. */
+/* stats.h - the counters a worker keeps, declared once.
+ *
+ * STATS_COUNTERS is the only place a counter is named: it generates the
+ * struct the workers count in, the merge rules, the JSON keys of the stats
+ * socket and the Prometheus families (stats_doc.h renders them). Adding a
+ * counter is one line here and the code that increments it. */
 #ifndef RP_STATS_H
 #define RP_STATS_H
 
-#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "addr.h"
-#include "syslimits.h"
 
-/* Sent as-is over the worker channel (same binary on both ends). */
+/* Counter kinds: summed when processes' counts are merged (COUNTER), a
+ * level that is summed across workers but never carried over from a dead
+ * process (GAUGE), and a counter per HTTP status class 1xx..5xx, shown
+ * as one family with a class label (CLASSES). */
+enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_CLASSES };
+
+/* Which services show a counter. */
+enum stats_scope { STATS_ANY, STATS_HTTP };
+
+#define STATS_NCLASSES 5
+
+/* X(name, kind, scope, Prometheus family, help). The name is the C field
+ * and the JSON key; the family gets the "reuseportd_" prefix. */
+#define STATS_COUNTERS(X)                                                     \
+	X(accepted, STATS_COUNTER, STATS_ANY, "connections_accepted_total",   \
+	  "Connections accepted.")                                            \
+	X(active, STATS_GAUGE, STATS_ANY, "connections_active",               \
+	  "Connections open now.")                                            \
+	X(closed, STATS_COUNTER, STATS_ANY, "connections_closed_total",       \
+	  "Connections closed.")                                              \
+	X(rejected, STATS_COUNTER, STATS_ANY, "connections_rejected_total",   \
+	  "Connections accepted and closed at once for lack of a slot.")      \
+	X(lost, STATS_COUNTER, STATS_ANY, "connections_lost_total",           \
+	  "Connections open in a worker when it died.")                       \
+	X(bytes_in, STATS_COUNTER, STATS_ANY, "received_bytes_total",         \
+	  "Bytes read from clients.")                                         \
+	X(bytes_out, STATS_COUNTER, STATS_ANY, "sent_bytes_total",            \
+	  "Bytes written to clients.")                                        \
+	X(requests, STATS_COUNTER, STATS_ANY, "requests_total",               \
+	  "HTTP requests answered.")                                          \
+	X(accept_paused, STATS_COUNTER, STATS_ANY, "accept_pauses_total",     \
+	  "Times a worker stopped accepting (connection cap or out of "       \
+	  "descriptors).")                                                    \
+	X(forced_closes, STATS_COUNTER, STATS_ANY, "forced_closes_total",     \
+	  "Connections closed at a drain deadline.")                          \
+	X(timeouts_header, STATS_COUNTER, STATS_HTTP, "timeouts_header_total", \
+	  "Connections closed by the header timeout.")                        \
+	X(timeouts_keepalive, STATS_COUNTER, STATS_HTTP,                      \
+	  "timeouts_keepalive_total",                                         \
+	  "Connections closed by the keep-alive timeout.")                    \
+	X(timeouts_send, STATS_COUNTER, STATS_HTTP, "timeouts_send_total",    \
+	  "Connections closed by the send timeout.")                          \
+	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total",            \
+	  "HTTP responses by status class.")
+
+#define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
+#define STATS_FIELD_STATS_GAUGE(name) uint64_t name;
+#define STATS_FIELD_STATS_CLASSES(name) uint64_t name[STATS_NCLASSES];
+#define STATS_FIELD(name, kind, scope, prom, help) STATS_FIELD_##kind(name)
+
+/* A worker's counts, in memory it shares with the master and as the body
+ * of its channel reports (the same binary is on both ends). Every member
+ * is a uint64_t, so the struct is also an array of them. */
 struct stats_counters {
-	uint64_t accepted;
-	uint64_t active; /* a gauge; every other field is cumulative */
-	uint64_t closed;
-	uint64_t rejected;      /* accepted but closed at once: no slot */
-	uint64_t lost;          /* open when their worker died */
-	uint64_t bytes_in;
-	uint64_t bytes_out;
-	uint64_t requests;
-	uint64_t accept_paused; /* times accepting stopped: cap or fd limit */
-	uint64_t forced_closes; /* closed by the daemon at a drain deadline */
-	uint64_t responses[5];  /* HTTP 1xx..5xx */
-	uint64_t timeouts_header, timeouts_keepalive, timeouts_send;
+	STATS_COUNTERS(STATS_FIELD)
 };
 
-/* One connection of the `connections` document, as a worker reports it. */
+/* One entry of STATS_COUNTERS, for code that walks every counter. */
+struct stats_field {
+	const char *name; /* C field and JSON key */
+	enum stats_kind kind;
+	enum stats_scope scope;
+	const char *prom; /* Prometheus family, without the prefix */
+	const char *help;
+	size_t offset;    /* in struct stats_counters */
+	unsigned n;       /* values: 1, or STATS_NCLASSES */
+};
+
+extern const struct stats_field stats_fields[];
+extern const size_t stats_nfields;
+
+/* The field's i-th value in c. */
+static inline uint64_t stats_value(const struct stats_counters *c,
+				   const struct stats_field *f, unsigned i)
+{
+	return ((const uint64_t *)(const void *)((const char *)c +
+						 f->offset))[i];
+}
+
+/* Adds the cumulative counters of src to dst (not the gauges): what a
+ * process counted, carried over after it exited. */
+void stats_accumulate(struct stats_counters *dst,
+		      const struct stats_counters *src);
+/* dst += src, every field: workers summed into totals. */
+void stats_add(struct stats_counters *dst, const struct stats_counters *src);
+
+/* A worker process as the master sees it. */
+#define STATS_WORKER_STATES(X)                                               \
+	X(STATS_WORKER_STARTING, "starting")                                 \
+	X(STATS_WORKER_RUNNING, "running")                                   \
+	X(STATS_WORKER_DRAINING, "draining")                                 \
+	X(STATS_WORKER_UNRESPONSIVE, "unresponsive")                         \
+	X(STATS_WORKER_EXITED, "exited")
+
+#define STATS_STATE_ENUM(id, name) id,
+enum stats_worker_state { STATS_WORKER_STATES(STATS_STATE_ENUM) };
+#undef STATS_STATE_ENUM
+
+const char *stats_worker_state_name(enum stats_worker_state s);
+
+/* One connection of the `connections` document, as a worker reports it
+ * over the channel. */
 struct stats_conn {
 	union addr_sa local, remote;
 	int32_t worker;
 	int32_t tcp_state; /* TCP_ESTABLISHED... from TCP_INFO */
 	uint64_t age_ms, bytes_in, bytes_out;
 };
-
-struct stats_worker_view {
-	int id;
-	pid_t pid;
-	const char *state;
-	int generation;
-	unsigned restarts;
-	uint64_t silent_ms; /* since the worker last answered */
-	const char *last_exit; /* NULL: never exited */
-	struct stats_counters c;
-};
-
-struct stats_daemon_view {
-	pid_t pid;
-	double uptime_s;
-	const char *protocol;
-	int generation;
-	int workers_configured;
-	const struct addr *listen;
-	int nlisten;
-	const struct limits *limits;
-};
-
-/* Adds the cumulative counters of src to dst (not the gauge). */
-void stats_accumulate(struct stats_counters *dst, const struct stats_counters *src);
-/* dst += src, every field. */
-void stats_add(struct stats_counters *dst, const struct stats_counters *src);
-
-json_t *stats_json_counters(const struct stats_counters *c, int http);
-json_t *stats_json_stats(const struct stats_daemon_view *d,
-			 const struct stats_worker_view *w, int n);
-json_t *stats_json_workers(const struct stats_daemon_view *d,
-			   const struct stats_worker_view *w, int n);
-json_t *stats_json_connections(const struct stats_conn *c, size_t n,
-			       uint64_t total, int truncated);
-json_t *stats_json_limits(const struct limits *lim);
-/* The `limits` document: the limits and the warnings they raised. */
-json_t *stats_json_limits_doc(const struct limits *lim);
-json_t *stats_json_ping(const struct stats_daemon_view *d);
-json_t *stats_json_help(void);
-json_t *stats_json_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-const char *stats_tcp_state_name(int state);
-/* The Prometheus text exposition format (0.0.4) of the same counters,
- * one sample per worker with a worker label. Returns malloc'd text. */
-char *stats_prometheus(const struct stats_daemon_view *d,
-		       const struct stats_worker_view *w, int n);
 
 #endif

@@ -1,4 +1,7 @@
-/* statsock.c - the stats socket server. */
+/* statsock.c - the stats socket server: accepts, reads one command (or
+ * one HTTP request on the metrics endpoint), hands it to the master and
+ * writes back the document it is given. Every client is bounded in time
+ * and in what it may send; none can block or end the master. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -16,7 +19,7 @@
 #include "buf.h"
 #include "statsock.h"
 #include "log.h"
-#include "stats.h"
+#include "stats_doc.h"
 #include "util.h"
 
 /* A client that says nothing is dropped after this long. */
@@ -80,16 +83,30 @@ static void statsock_quote(const char *s, size_t len, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
-int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
-	      size_t errlen)
+/* The next word of line[*i..len): its start and length; *i moves past
+ * it and the blanks after it. */
+static size_t statsock_word(const char *line, size_t len, size_t *i,
+			    size_t *start)
 {
-	char word[32], arg[32], q[48];
-	size_t i = 0, wl = 0, al = 0;
+	size_t n = 0;
 
-	memset(cmd, 0, sizeof(*cmd));
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
-			   line[len - 1] == '\t'))
-		len--;
+	*start = *i;
+	while (*i < len && line[*i] != ' ' && line[*i] != '\t') {
+		(*i)++;
+		n++;
+	}
+	while (*i < len && (line[*i] == ' ' || line[*i] == '\t'))
+		(*i)++;
+	return n;
+}
+
+/* Printable text only: a control byte is a client speaking the wrong
+ * protocol (or binary garbage), answered with what it sent, quoted. */
+static int statsock_printable(const char *line, size_t len, char *err,
+			      size_t errlen)
+{
+	char q[48];
+
 	for (size_t k = 0; k < len; k++)
 		if (!isprint((unsigned char)line[k]) && line[k] != '\t') {
 			statsock_quote(line, len < 16 ? len : 16, q, sizeof(q));
@@ -98,38 +115,66 @@ int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char 
 				 q);
 			return -1;
 		}
-	while (i < len && (line[i] == ' ' || line[i] == '\t'))
-		i++;
-	size_t wstart = i;
+	return 0;
+}
 
-	while (i < len && line[i] != ' ' && line[i] != '\t') {
-		if (wl + 1 < sizeof(word))
-			word[wl] = line[i];
-		wl++;
-		i++;
+/* connections [LIMIT]: 1..STATSOCK_CONNECTIONS_MAX, the default without. */
+static int statsock_parse_limit(const char *arg, size_t al, uint64_t *limit,
+				char *err, size_t errlen)
+{
+	char buf[32], *end;
+	unsigned long long v;
+
+	*limit = STATSOCK_CONNECTIONS_DEFAULT;
+	if (al == 0)
+		return 0;
+	if (al < sizeof(buf) && isdigit((unsigned char)arg[0])) {
+		memcpy(buf, arg, al);
+		buf[al] = '\0';
+		errno = 0;
+		v = strtoull(buf, &end, 10);
+		if (!*end && !errno && v >= 1 && v <= STATSOCK_CONNECTIONS_MAX) {
+			*limit = v;
+			return 0;
+		}
 	}
+	snprintf(err, errlen, "connections: LIMIT must be a number 1..%d",
+		 STATSOCK_CONNECTIONS_MAX);
+	return -1;
+}
+
+static int statsock_lookup(const char *word, size_t wl)
+{
+	for (size_t c = 0; c < UTIL_ARRAY_LEN(statsock_commands); c++)
+		if (strlen(statsock_commands[c].name) == wl &&
+		    strncasecmp(word, statsock_commands[c].name, wl) == 0)
+			return (int)c;
+	return -1;
+}
+
+int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
+		   char *err, size_t errlen)
+{
+	size_t i = 0, ws, as, wl, al;
+	char q[48];
+	int c;
+
+	memset(cmd, 0, sizeof(*cmd));
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+			   line[len - 1] == '\t'))
+		len--;
+	if (statsock_printable(line, len, err, errlen) < 0)
+		return -1;
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
-	while (i < len && line[i] != ' ' && line[i] != '\t') {
-		if (al + 1 < sizeof(arg))
-			arg[al] = line[i];
-		al++;
-		i++;
-	}
+	wl = statsock_word(line, len, &i, &ws);
+	al = statsock_word(line, len, &i, &as);
 	if (wl == 0) {
 		cmd->kind = STATSOCK_STATS; /* an empty line asks for stats */
 		return 0;
 	}
-	word[wl < sizeof(word) ? wl : sizeof(word) - 1] = '\0';
-	arg[al < sizeof(arg) ? al : sizeof(arg) - 1] = '\0';
-
-	size_t c;
-
-	for (c = 0; c < UTIL_ARRAY_LEN(statsock_commands); c++)
-		if (wl < sizeof(word) && strcasecmp(word, statsock_commands[c].name) == 0)
-			break;
-	if (c == UTIL_ARRAY_LEN(statsock_commands)) {
-		statsock_quote(line + wstart, wl, q, sizeof(q));
+	if ((c = statsock_lookup(line + ws, wl)) < 0) {
+		statsock_quote(line + ws, wl, q, sizeof(q));
 		snprintf(err, errlen, "unknown command '%s' (try 'help')", q);
 		return -1;
 	}
@@ -139,25 +184,8 @@ int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char 
 			 statsock_commands[c].name);
 		return -1;
 	}
-	if (cmd->kind == STATSOCK_CONNECTIONS) {
-		char *end;
-		unsigned long long v;
-
-		cmd->limit = STATSOCK_CONNECTIONS_DEFAULT;
-		if (al == 0)
-			return 0;
-		errno = 0;
-		v = strtoull(arg, &end, 10);
-		if (al >= sizeof(arg) || !isdigit((unsigned char)arg[0]) ||
-		    *end || errno || v < 1 || v > STATSOCK_CONNECTIONS_MAX) {
-			snprintf(err, errlen,
-				 "connections: LIMIT must be a number 1..%d",
-				 STATSOCK_CONNECTIONS_MAX);
-			return -1;
-		}
-		cmd->limit = v;
-		return 0;
-	}
+	if (cmd->kind == STATSOCK_CONNECTIONS)
+		return statsock_parse_limit(line + as, al, &cmd->limit, err, errlen);
 	if (al > 0) {
 		snprintf(err, errlen, "%s: takes no argument",
 			 statsock_commands[c].name);
@@ -251,23 +279,25 @@ fail:
 	statsock_client_free(cl);
 }
 
-void statsock_reply_text(struct statsock_client *cl, char *text)
+void statsock_reply_prom(struct statsock_client *cl, char *text)
 {
-	statsock_send(cl, text, 200, "text/plain; version=0.0.4; charset=utf-8", "");
+	statsock_send(cl, text, 200, "text/plain; version=0.0.4; charset=utf-8",
+		      "");
 }
 
-void statsock_reply(struct statsock_client *cl, json_t *doc)
+void statsock_reply(struct statsock_client *cl, char *json)
 {
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	int status = json_object_get(doc, "error") ? 400 : 200;
+	statsock_send(cl, json, 200, "application/json", "\n");
+}
 
-	json_decref(doc);
-	statsock_send(cl, text, status, "application/json", "\n");
+void statsock_reply_error(struct statsock_client *cl, char *json)
+{
+	statsock_send(cl, json, 400, "application/json", "\n");
 }
 
 static void statsock_error(struct statsock_client *cl, const char *msg)
 {
-	statsock_reply(cl, stats_json_error("%s", msg));
+	statsock_reply_error(cl, stats_json_error("%s", msg));
 }
 
 static void statsock_command(struct statsock_client *cl, const char *line, size_t len)

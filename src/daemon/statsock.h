@@ -1,13 +1,16 @@
-/* statsock.h - the stats socket: one command line in, one JSON document out.
+/* statsock.h - the stats socket server: one command line in, one
+ * document out; and the Prometheus endpoint, the same server speaking just
+ * enough HTTP for GET /metrics.
  *
  * A client connects to the AF_UNIX stream socket, sends one line, gets one
  * JSON document and a newline, and the server closes. Answers that need
- * the workers are asynchronous: the handler keeps the client and calls
- * statsock_reply() when it has the document (it must, eventually, exactly once). */
+ * the workers are asynchronous: the handler keeps the client and calls one
+ * statsock_reply*() when it has the document (it must, eventually, exactly
+ * once). The documents come ready-made (stats_doc.h): this file never
+ * builds JSON. */
 #ifndef RP_STATSOCK_H
 #define RP_STATSOCK_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,10 +49,12 @@ typedef void (*statsock_handler)(void *arg, struct statsock_client *cl,
  * run is replaced; a live server at that path is an error. */
 struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
 		     statsock_handler fn, void *arg, char *err, size_t errlen);
-/* Sends doc (stolen) and closes the client. */
-void statsock_reply(struct statsock_client *cl, json_t *doc);
-/* Sends text (stolen, malloc'd; NULL: out of memory) as is. */
-void statsock_reply_text(struct statsock_client *cl, char *text);
+/* Each sends text (stolen, malloc'd; NULL: out of memory, the client is
+ * dropped) and closes the client: a JSON document, a JSON error document
+ * (HTTP clients get a 400), or Prometheus text. */
+void statsock_reply(struct statsock_client *cl, char *json);
+void statsock_reply_error(struct statsock_client *cl, char *json);
+void statsock_reply_prom(struct statsock_client *cl, char *text);
 
 struct addr;
 /* The Prometheus endpoint: a TCP listener speaking just enough HTTP/1.1

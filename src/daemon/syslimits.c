@@ -6,8 +6,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "syslimits.h"
+#include "config.h"
 #include "log.h"
+#include "syslimits.h"
 #include "util.h"
 
 /* Descriptors a worker keeps for itself: listeners, the channel, the

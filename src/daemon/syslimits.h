@@ -3,7 +3,7 @@
 #ifndef RP_SYSLIMITS_H
 #define RP_SYSLIMITS_H
 
-#include "config.h"
+struct config;
 
 #define LIMITS_MAX_WARNINGS 8
 

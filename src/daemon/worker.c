@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "config.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "privdrop.h"
+#include "stats.h"
+#include "syslimits.h"
 #include "util.h"
 #include "worker.h"
 
@@ -157,46 +160,52 @@ static void worker_send_conns(uint64_t seq, uint64_t limit)
 	}
 	conn_foreach(&wk.pool, conns_collect, &cw);
 	h.count = cw.count;
-	chan_send2(&wk.chan, CHAN_CONNS, seq, &h, sizeof(h), cw.recs,
-		   cw.count * sizeof(*cw.recs));
+	chan_send_records(&wk.chan, CHAN_CONNS, seq, &h, sizeof(h), cw.recs,
+			  cw.count * sizeof(*cw.recs));
 	free(cw.recs);
 }
 
+/* Every message was checked against chan_to_worker before it got here. */
 static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
-			  const void *payload)
+			  const void *body)
 {
 	(void)ch;
 	switch (h->type) {
+	case CHAN_HEARTBEAT:
+		chan_send(&wk.chan, CHAN_ALIVE, 0, wk.stats, sizeof(*wk.stats));
+		break;
 	case CHAN_STATS_REQ:
 		chan_send(&wk.chan, CHAN_STATS, h->seq, wk.stats,
 			  sizeof(*wk.stats));
 		break;
 	case CHAN_CONNS_REQ: {
-		struct chan_conns_req rq = { 0 };
+		struct chan_conns_req rq;
 
-		if (h->len >= sizeof(rq))
-			memcpy(&rq, payload, sizeof(rq));
+		memcpy(&rq, body, sizeof(rq));
 		worker_send_conns(h->seq, rq.limit);
 		break;
 	}
 	case CHAN_DRAIN: {
-		struct chan_drain d = { 0, 0, 0 };
+		struct chan_drain d;
 
-		if (h->len >= sizeof(d))
-			memcpy(&d, payload, sizeof(d));
+		memcpy(&d, body, sizeof(d));
 		worker_drain(d.timeout_ms, (int)d.fast);
 		break;
 	}
-	default:
-		log_warn("channel: unknown message type %u", h->type);
 	}
 }
 
-static void worker_on_chan_close(struct chan *ch)
+static void worker_on_chan_close(struct chan *ch, int malformed,
+				 const char *why)
 {
 	(void)ch;
-	/* The master is gone: nobody supervises or counts this worker now. */
-	log_warn("channel to the master closed; exiting");
+	/* The master is gone, or broke the protocol: nobody supervises or
+	 * counts this worker now. */
+	if (malformed)
+		log_error("channel: the master broke the protocol (%s); exiting",
+			  why);
+	else
+		log_warn("channel to the master closed; exiting");
 	worker_stop(1);
 }
 
@@ -274,8 +283,8 @@ static int worker_setup(const struct worker_args *a)
 	}
 	wk.pool.worker_id = a->id;
 	wk.pool.on_slot_free = worker_slot_free;
-	if (chan_open(&wk.chan, wk.loop, a->chan_fd, worker_on_msg,
-		      worker_on_chan_close, NULL) < 0)
+	if (chan_open(&wk.chan, wk.loop, a->chan_fd, &chan_to_worker,
+		      worker_on_msg, worker_on_chan_close, NULL) < 0)
 		return -1;
 	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, wk.stats,
 			  worker_can_accept, worker_on_accept, NULL) < 0)
@@ -332,4 +341,9 @@ int worker_main(const struct worker_args *a)
 	chan_close(&wk.chan);
 	loop_free(wk.loop);
 	return wk.exit_status;
+}
+
+void worker_cycle(const struct worker_args *a)
+{
+	exit(worker_main(a));
 }

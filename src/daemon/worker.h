@@ -5,9 +5,9 @@
 
 #include <sys/types.h>
 
-#include "config.h"
-#include "stats.h"
-#include "syslimits.h"
+struct config;
+struct limits;
+struct stats_counters;
 
 struct worker_args {
 	const struct config *cfg;
@@ -27,5 +27,7 @@ struct worker_args {
 
 /* Runs in the forked child; returns the process exit status. */
 int worker_main(const struct worker_args *a);
+/* The same, then exits the process with that status. */
+void worker_cycle(const struct worker_args *a) __attribute__((noreturn));
 
 #endif

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "rc_client.h"
-#include "rc_prom.h"
 #include "rc_render.h"
 #include "rc_top.h"
 
@@ -184,30 +183,32 @@ static int rc_cmd_connections(const struct rc_args *a)
 	return rc_show(a, cmd, rc_render_connections);
 }
 
-/* The daemon's own rendering when it has one; otherwise (an older daemon
- * answers "unknown command") the same text computed from `stats`. */
+/* The daemon renders its own metrics (one table of counters, in the
+ * daemon): the text is printed as it comes. A JSON answer is an error. */
 static int rc_cmd_prometheus(const struct rc_args *a)
 {
 	struct rc_reply r;
 	char err[512];
 	json_t *doc;
-	int rc = 0;
 
-	if (rc_client_query(a->path, "prometheus", a->timeout_ms, &r, err, sizeof(err)) < 0)
+	if (rc_client_query(a->path, "prometheus", a->timeout_ms, &r, err,
+			    sizeof(err)) < 0)
 		return rc_fail(err);
-	if (rc_prom_is_text(r.text, r.len)) {
+	if (r.len == 0 || r.text[0] != '{') {
 		fwrite(r.text, 1, r.len, stdout);
 		rc_reply_free(&r);
-		return 0;
+		return ferror(stdout) ? rc_fail("cannot write the metrics") : 0;
 	}
+	doc = rc_client_parse(a->path, &r, err, sizeof(err));
 	rc_reply_free(&r);
-	doc = rc_ask(a, "stats");
 	if (!doc)
-		return RC_EXIT_FAIL;
-	if (rc_prom_render(stdout, doc, err, sizeof(err)) < 0)
-		rc = rc_fail(err);
+		return rc_fail(err);
+	snprintf(err, sizeof(err), "error from reuseportd: %s",
+		 json_is_string(json_object_get(doc, "error")) ?
+			 json_string_value(json_object_get(doc, "error")) :
+			 "not Prometheus text");
 	json_decref(doc);
-	return rc;
+	return rc_fail(err);
 }
 
 static int rc_cmd_top(const struct rc_args *a)

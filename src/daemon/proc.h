@@ -1,0 +1,124 @@
+/* proc.h - the master's table of worker processes: who runs in which
+ * slot, of which generation; forking, respawning with backoff, reaping,
+ * and carrying each process's counters over when it exits, so that no
+ * total ever goes backwards.
+ *
+ * A slot's record of the current generation lives on across respawns
+ * (restarts, backoff); an older generation's records are "retiring" until
+ * their processes exit. What to do when something happens (respawn, stop,
+ * reload) is decided by master.c; this file does it. */
+#ifndef RP_PROC_H
+#define RP_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "channel.h"
+#include "config.h"
+#include "loop.h"
+#include "stats.h"
+
+struct limits;
+struct slots;
+struct proc_table;
+struct stats_worker_view;
+
+struct proc {
+	struct proc_table *t;
+	struct proc *next; /* in the retiring list */
+	int slot;
+	int generation;
+	pid_t pid; /* 0: not running */
+	pid_t last_pid; /* the process that exited last, for the logs */
+	enum stats_worker_state state; /* STARTING, RUNNING, DRAINING, EXITED */
+	int retiring;
+	int unresponsive; /* silent too long (master.c's watchdog) */
+	unsigned restarts;
+	unsigned fails; /* consecutive exits soon after starting */
+	uint64_t started_ms, last_seen_ms;
+	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
+	struct chan chan;
+	/* The process's counters, in memory shared with it (worker.h): the
+	 * channel is how a live worker is asked, this is how the master
+	 * learns, exactly, what a worker that died had counted. */
+	struct stats_counters *shared;
+	struct stats_counters last; /* the live process's last report */
+	/* A retiring process takes its slot's history along, so that its
+	 * own series never goes backwards; it goes back to a slot on exit. */
+	struct stats_counters history;
+	struct loop_timer timer; /* respawn, or the kill of a deaf worker */
+};
+
+struct proc_slot {
+	struct stats_counters past; /* what its exited processes counted */
+	struct proc *cur;           /* NULL beyond the current worker count */
+};
+
+struct proc_table {
+	struct loop *loop;
+	const struct config *cfg;
+	const struct limits *lim;
+	const struct slots *slots;
+	chan_msg_fn on_msg;      /* a worker's message, for master.c */
+	chan_close_fn on_close;  /* a worker's channel closed under it */
+	struct proc_slot slot[CFG_MAX_WORKERS];
+	int nworkers; /* of the current generation */
+	int generation;
+	struct proc *retiring;
+	int nretiring;
+	int stopping; /* no respawns any more */
+};
+
+void proc_table_init(struct proc_table *t, struct loop *l,
+		     const struct config *cfg, const struct limits *lim,
+		     const struct slots *slots, chan_msg_fn on_msg,
+		     chan_close_fn on_close);
+/* Frees every record; running processes are the caller's business. */
+void proc_table_cleanup(struct proc_table *t);
+
+/* Records for a generation of n workers, not started yet: 0, or -1 when
+ * out of memory (nothing changed). */
+int proc_generation_alloc(struct proc_table *t, struct proc **out, int n);
+void proc_generation_free(struct proc **ps, int n);
+/* The current generation retires (its processes stay until they exit)
+ * and ps, n become the current one, started now. */
+void proc_generation_start(struct proc_table *t, struct proc **ps, int n);
+/* Every worker of the current generation has said it is ready. */
+int proc_generation_running(const struct proc_table *t);
+
+/* Iterates over every record, current generation then retiring:
+ * for (p = proc_first(t); p; p = proc_next(t, p)). */
+struct proc *proc_first(const struct proc_table *t);
+struct proc *proc_next(const struct proc_table *t, const struct proc *p);
+/* Some process of any generation still runs. */
+int proc_any_running(const struct proc_table *t);
+
+/* Reaps one exited child: 1 and its record in *out (counters carried
+ * over, exit recorded), 0 for a child that was not a worker, -1 when no
+ * more have exited. */
+int proc_reap(struct proc_table *t, struct proc **out);
+/* A retiring record whose process exited: freed. */
+void proc_free(struct proc *p);
+/* A current-generation record whose process exited: respawned after
+ * the backoff (none after a run that lasted). Returns the delay in ms. */
+uint64_t proc_respawn_later(struct proc *p);
+
+/* The worker spoke: it is alive, whatever it said. */
+void proc_heard(struct proc *p, uint64_t now);
+/* The worker did not answer a question within ms: shown unresponsive
+ * until it speaks again. */
+void proc_unanswered(struct proc *p, int ms);
+/* The worker listens and runs its loop. */
+void proc_ready(struct proc *p);
+/* The channel to a live worker closed: kill it if it is still there in
+ * a moment (it usually has just died, and SIGCHLD is on its way). */
+void proc_channel_lost(struct proc *p);
+/* Asks the worker to stop accepting and finish (fast: close now). */
+void proc_drain(struct proc *p, int fast);
+void proc_signal(struct proc *p, int signo);
+
+/* What the stats documents show of p. */
+void proc_view(const struct proc *p, uint64_t now,
+	       struct stats_worker_view *v);
+
+#endif

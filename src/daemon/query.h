@@ -1,0 +1,50 @@
+/* query.h - the master's answers on the stats socket. A question that
+ * needs the workers (stats, workers, connections, prometheus) is asked of
+ * every worker over its channel; the answer is built when the last one
+ * has answered, or at the deadline (stats_timeout) with what came, the
+ * silent ones shown with their last counters. */
+#ifndef RP_QUERY_H
+#define RP_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct limits;
+struct loop;
+struct proc;
+struct proc_table;
+struct query;
+struct statsock_client;
+struct statsock_cmd;
+
+/* The questions being answered, and what the answers are made of. */
+struct query_set {
+	struct loop *loop;
+	struct proc_table *procs;
+	const struct config *cfg;
+	const struct limits *lim;
+	uint64_t start_ms;
+	struct query *head;
+	uint64_t seq; /* of the last question asked */
+};
+
+void query_set_init(struct query_set *qs, struct loop *l,
+		    struct proc_table *procs, const struct config *cfg,
+		    const struct limits *lim);
+/* Drops every question unanswered (the master is exiting: the stats
+ * socket and its clients are closed by their owner). */
+void query_set_cleanup(struct query_set *qs);
+
+/* The stats socket's handler: answers cmd from cl, at once or once the
+ * workers have answered. */
+void query_command(struct query_set *qs, struct statsock_client *cl,
+		   const struct statsock_cmd *cmd);
+/* p answered question seq; body is a STATS or CONNS body (checked by the
+ * channel). An answer nobody waits for any more is ignored. */
+void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
+		  const void *body, size_t len);
+/* p's process is gone: the questions waiting for it stop waiting. */
+void query_forget(struct query_set *qs, const struct proc *p);
+
+#endif

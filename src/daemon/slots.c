@@ -1,0 +1,155 @@
+/* slots.c - listening sockets per worker slot, and the classic BPF program
+ * that steers new connections among them. Opens and closes sockets; never
+ * accepts (the workers do, listener.c). */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "slots.h"
+#include "util.h"
+
+void slots_init(struct slots *s, int nlisten, int backlog)
+{
+	memset(s, 0, sizeof(*s));
+	s->nlisten = nlisten;
+	s->backlog = backlog;
+	for (int i = 0; i < CFG_MAX_WORKERS; i++)
+		for (int j = 0; j < CFG_MAX_LISTEN; j++)
+			s->fd[i][j] = -1;
+}
+
+int slots_check_free(const struct addr *listen, int nlisten, char *err,
+		     size_t errlen)
+{
+	for (int j = 0; j < nlisten; j++)
+		if (addr_port(&listen[j].u.sa) != 0 &&
+		    lst_check_free(&listen[j], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+/* A port 0 address takes the port its first socket was given. */
+static int slots_learn_port(int fd, struct addr *a, char *err, size_t errlen)
+{
+	union addr_sa got;
+	socklen_t len = sizeof(got);
+
+	if (addr_port(&a->u.sa) != 0)
+		return 0;
+	if (getsockname(fd, &got.sa, &len) < 0) {
+		snprintf(err, errlen, "getsockname: %s", strerror(errno));
+		return -1;
+	}
+	addr_set_port(a, addr_port(&got.sa));
+	return 0;
+}
+
+static int slots_open_one(struct slots *s, int i, struct addr *listen,
+			  char *err, size_t errlen)
+{
+	for (int j = 0; j < s->nlisten; j++) {
+		int fd = lst_open(&listen[j], s->backlog, err, errlen);
+
+		if (fd < 0)
+			return -1;
+		s->fd[i][j] = fd;
+		if (slots_learn_port(fd, &listen[j], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int slots_open(struct slots *s, struct addr *listen, int n, char *err,
+	       size_t errlen)
+{
+	int first = s->nslots;
+
+	for (; s->nslots < n; s->nslots++)
+		if (slots_open_one(s, s->nslots, listen, err, errlen) < 0) {
+			s->nslots++; /* close the part of it that opened */
+			slots_close_from(s, first);
+			return -1;
+		}
+	return 0;
+}
+
+void slots_close_from(struct slots *s, int from)
+{
+	for (int i = from; i < s->nslots; i++)
+		for (int j = 0; j < CFG_MAX_LISTEN; j++)
+			if (s->fd[i][j] >= 0) {
+				close(s->fd[i][j]);
+				s->fd[i][j] = -1;
+			}
+	if (from < s->nslots)
+		s->nslots = from;
+}
+
+void slots_close_all(struct slots *s)
+{
+	slots_close_from(s, 0);
+}
+
+/* HTTP clients speak first: with TCP_DEFER_ACCEPT the kernel hands a
+ * connection to accept() only once its request has arrived, and the
+ * worker reads it at once - one epoll round less per connection. Echo
+ * keeps plain accept: a client may connect and wait. */
+void slots_defer_accept(struct slots *s, int secs)
+{
+	for (int i = 0; i < s->nslots; i++)
+		for (int j = 0; j < s->nlisten; j++)
+			if (s->fd[i][j] >= 0)
+				setsockopt(s->fd[i][j], IPPROTO_TCP,
+					   TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
+/* With fewer workers than listening sockets the surplus sockets stay open
+ * - closing them would reset their queues - and a classic BPF program
+ * attached to the group steers new connections to the first nworkers
+ * sockets: index = hash % nworkers. A socket's index in the group is its
+ * order of listen(), which is the slot order because no listener is
+ * closed before the master exits (see the kernel's reuseport_select_sock
+ * and SO_ATTACH_REUSEPORT_CBPF in socket(7)). */
+void slots_steer(struct slots *s, int nworkers)
+{
+	struct sock_filter code[] = {
+		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH) },
+		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nworkers },
+		{ BPF_RET | BPF_A, 0, 0, 0 },
+	};
+	struct sock_fprog prog = { UTIL_ARRAY_LEN(code), code };
+	int dummy = 0;
+
+	for (int j = 0; j < s->nlisten && s->nslots > 0; j++) {
+		int fd = s->fd[0][j];
+
+		if (nworkers >= s->nslots) {
+			setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF,
+				   &dummy, sizeof(dummy));
+			continue;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+			       sizeof(prog)) < 0)
+			log_warn("steering to %d of %d listeners: %s; the surplus ones are still served, unevenly",
+				 nworkers, s->nslots, strerror(errno));
+	}
+}
+
+int slots_fds_for(const struct slots *s, int i, int nworkers, int *fds)
+{
+	int n = 0;
+
+	for (int k = i; k < s->nslots; k += nworkers)
+		for (int j = 0; j < s->nlisten; j++)
+			fds[n++] = s->fd[k][j];
+	return n;
+}

@@ -1,0 +1,49 @@
+/* slots.h - the listening sockets of the worker slots and the reuseport
+ * steering between them.
+ *
+ * Listeners belong to slots, not to processes: slot i has one SO_REUSEPORT
+ * socket per listen address, opened by the master and kept until it exits.
+ * Closing a listener resets the connections waiting in its accept queue,
+ * so a respawned or reloaded worker takes over the very same sockets. */
+#ifndef RP_SLOTS_H
+#define RP_SLOTS_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+struct slots {
+	int fd[CFG_MAX_WORKERS][CFG_MAX_LISTEN]; /* -1: not open */
+	int nslots;  /* slots opened, 0..nslots-1; never fewer later */
+	int nlisten;
+	int backlog;
+};
+
+void slots_init(struct slots *s, int nlisten, int backlog);
+/* Before anything listens: is every address free? A busy port, even one
+ * held by another SO_REUSEPORT group, is one clear error then, never a
+ * half-joined group. 0, or -1 with the reason. */
+int slots_check_free(const struct addr *listen, int nlisten, char *err,
+		     size_t errlen);
+/* Opens slots nslots..n-1 for these addresses. With port 0 the first
+ * socket ever opened picks the port, written back into listen[], and every
+ * later one joins it. On failure the slots opened by this call are closed
+ * again; -1 with the reason. */
+int slots_open(struct slots *s, struct addr *listen, int n, char *err,
+	       size_t errlen);
+/* Closes slots from..nslots-1 (a reload that could not complete). */
+void slots_close_from(struct slots *s, int from);
+/* Closes every listener (the master stops). */
+void slots_close_all(struct slots *s);
+/* TCP_DEFER_ACCEPT on every listener: secs 0 turns it off. */
+void slots_defer_accept(struct slots *s, int secs);
+/* Steers new connections to the first nworkers slots only (fewer workers
+ * than slots after a reload shrank the count); all slots when equal. */
+void slots_steer(struct slots *s, int nworkers);
+/* The listeners the worker of slot i accepts on when nworkers run: its
+ * own, and those of every surplus slot j with j % nworkers == i, so that
+ * no queue is left without a worker. Fills fds (room for every slot's
+ * listeners), returns their number. */
+int slots_fds_for(const struct slots *s, int i, int nworkers, int *fds);
+
+#endif

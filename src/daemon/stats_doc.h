@@ -1,0 +1,60 @@
+/* stats_doc.h - the documents of the stats socket, built from what the
+ * master knows: JSON (stats_json.c) and the Prometheus text exposition
+ * format (stats_prom.c). Every function returns malloc'd text the caller
+ * frees, or NULL when out of memory; only these files spell the field
+ * names of the protocol and only they use jansson. */
+#ifndef RP_STATS_DOC_H
+#define RP_STATS_DOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stats.h"
+
+struct addr;
+struct limits;
+
+struct stats_worker_view {
+	int id;
+	pid_t pid;
+	enum stats_worker_state state;
+	int generation;
+	unsigned restarts;
+	uint64_t silent_ms;    /* since the worker last answered */
+	const char *last_exit; /* NULL: never exited */
+	struct stats_counters c;
+};
+
+struct stats_daemon_view {
+	pid_t pid;
+	double uptime_s;
+	const char *protocol;
+	enum stats_scope scope; /* which counters the service has */
+	int generation;
+	int workers_configured;
+	const struct addr *listen;
+	int nlisten;
+	const struct limits *limits;
+};
+
+char *stats_json_stats(const struct stats_daemon_view *d,
+		       const struct stats_worker_view *w, int n);
+char *stats_json_workers(const struct stats_daemon_view *d,
+			 const struct stats_worker_view *w, int n);
+char *stats_json_connections(const struct stats_conn *c, size_t n,
+			     uint64_t total, int truncated);
+/* The `limits` document: the limits and the warnings they raised. */
+char *stats_json_limits(const struct limits *lim);
+char *stats_json_ping(const struct stats_daemon_view *d);
+char *stats_json_help(void);
+char *stats_json_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+const char *stats_tcp_state_name(int state);
+
+/* The Prometheus text exposition format (0.0.4) of the same counters,
+ * one sample per worker with worker and generation labels. */
+char *stats_prom_text(const struct stats_daemon_view *d,
+		      const struct stats_worker_view *w, int n);
+
+#endif

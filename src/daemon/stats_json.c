@@ -1,0 +1,227 @@
+/* stats_json.c - the JSON documents of the stats socket. The field names
+ * here are the protocol that reuseportctl, scripts and users parse: a
+ * renamed field is a broken interface. Counters are rendered from
+ * stats_fields[], never named one by one. */
+#include "autoconfig.h"
+
+#include <jansson.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "addr.h"
+#include "stats_doc.h"
+#include "syslimits.h"
+#include "util.h"
+
+/* Serialises doc (stolen); NULL if either is missing. */
+static char *stats_dump(json_t *doc)
+{
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	return text;
+}
+
+static int stats_shown(const struct stats_field *f, enum stats_scope scope)
+{
+	return f->scope == STATS_ANY || f->scope == scope;
+}
+
+static json_t *stats_json_classes(const struct stats_counters *c,
+				  const struct stats_field *f)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < f->n; k++) {
+		char cls[16];
+
+		snprintf(cls, sizeof(cls), "%uxx", k + 1);
+		json_object_set_new(o, cls,
+				    json_integer((json_int_t)stats_value(c, f, k)));
+	}
+	return o;
+}
+
+/* Every counter the service has, as members of o. */
+static void stats_json_counters(json_t *o, const struct stats_counters *c,
+				enum stats_scope scope)
+{
+	for (size_t i = 0; i < stats_nfields; i++) {
+		const struct stats_field *f = &stats_fields[i];
+
+		if (!stats_shown(f, scope))
+			continue;
+		json_object_set_new(o, f->name,
+				    f->kind == STATS_CLASSES ?
+					    stats_json_classes(c, f) :
+					    json_integer((json_int_t)stats_value(c, f, 0)));
+	}
+}
+
+static json_t *stats_json_worker(const struct stats_worker_view *w,
+				 enum stats_scope scope)
+{
+	json_t *o = json_pack(
+		"{s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id, "pid", (int)w->pid,
+		"state", stats_worker_state_name(w->state), "generation",
+		w->generation, "restarts", (int)w->restarts, "silent_ms",
+		(json_int_t)w->silent_ms);
+
+	json_object_set_new(o, "last_exit",
+			    w->last_exit ? json_string(w->last_exit) : json_null());
+	stats_json_counters(o, &w->c, scope);
+	return o;
+}
+
+/* "totals" and "workers": the sum first, then one entry per worker. */
+static void stats_json_add_workers(json_t *doc,
+				   const struct stats_daemon_view *d,
+				   const struct stats_worker_view *w, int n)
+{
+	struct stats_counters tot = { 0 };
+	json_t *arr = json_array(), *totals = json_object();
+
+	for (int i = 0; i < n; i++) {
+		json_array_append_new(arr, stats_json_worker(&w[i], d->scope));
+		stats_add(&tot, &w[i].c);
+	}
+	stats_json_counters(totals, &tot, d->scope);
+	json_object_set_new(doc, "totals", totals);
+	json_object_set_new(doc, "workers", arr);
+}
+
+static json_t *stats_json_listen(const struct stats_daemon_view *d)
+{
+	json_t *listen = json_array();
+	char ip[ADDR_STRLEN];
+
+	for (int i = 0; i < d->nlisten; i++) {
+		const struct sockaddr *sa = &d->listen[i].u.sa;
+
+		json_array_append_new(listen,
+				      json_pack("{s:s, s:i}", "address",
+						addr_format_ip(sa, ip, sizeof(ip)),
+						"port", addr_port(sa)));
+	}
+	return listen;
+}
+
+static json_t *stats_json_limits_obj(const struct limits *lim)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:[I, I], s:I, s:I}",
+			 "nofile_soft", (json_int_t)lim->nofile_soft,
+			 "nofile_hard", (json_int_t)lim->nofile_hard,
+			 "max_connections_per_worker",
+			 (json_int_t)lim->max_connections_per_worker,
+			 "somaxconn", (json_int_t)lim->somaxconn,
+			 "tcp_max_syn_backlog", (json_int_t)lim->tcp_max_syn_backlog,
+			 "ip_local_port_range", (json_int_t)lim->port_lo,
+			 (json_int_t)lim->port_hi,
+			 "tcp_migrate_req", (json_int_t)lim->tcp_migrate_req,
+			 "backlog", (json_int_t)lim->backlog);
+}
+
+char *stats_json_stats(const struct stats_daemon_view *d,
+		       const struct stats_worker_view *w, int n)
+{
+	json_t *doc = json_pack("{s:s, s:i, s:f, s:s, s:i}", "version",
+				PACKAGE_VERSION, "pid", (int)d->pid, "uptime_s",
+				d->uptime_s, "protocol", d->protocol,
+				"generation", d->generation);
+
+	json_object_set_new(doc, "listen", stats_json_listen(d));
+	json_object_set_new(doc, "workers_configured",
+			    json_integer(d->workers_configured));
+	stats_json_add_workers(doc, d, w, n);
+	json_object_set_new(doc, "limits", stats_json_limits_obj(d->limits));
+	return stats_dump(doc);
+}
+
+char *stats_json_workers(const struct stats_daemon_view *d,
+			 const struct stats_worker_view *w, int n)
+{
+	json_t *doc = json_object();
+
+	stats_json_add_workers(doc, d, w, n);
+	return stats_dump(doc);
+}
+
+const char *stats_tcp_state_name(int state)
+{
+	static const char *const names[] = {
+		[TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
+		[TCP_SYN_RECV] = "SYN_RECV",       [TCP_FIN_WAIT1] = "FIN_WAIT1",
+		[TCP_FIN_WAIT2] = "FIN_WAIT2",     [TCP_TIME_WAIT] = "TIME_WAIT",
+		[TCP_CLOSE] = "CLOSE",             [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+		[TCP_LAST_ACK] = "LAST_ACK",       [TCP_LISTEN] = "LISTEN",
+		[TCP_CLOSING] = "CLOSING",
+	};
+
+	if (state < 0 || (size_t)state >= UTIL_ARRAY_LEN(names) || !names[state])
+		return "UNKNOWN";
+	return names[state];
+}
+
+static json_t *stats_json_conn(const struct stats_conn *c)
+{
+	char l[ADDR_STRLEN], r[ADDR_STRLEN];
+
+	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+			 "worker", (int)c->worker,
+			 "local", addr_format(&c->local.sa, l, sizeof(l)),
+			 "remote", addr_format(&c->remote.sa, r, sizeof(r)),
+			 "protocol", "tcp",
+			 "state", stats_tcp_state_name(c->tcp_state),
+			 "age_ms", (json_int_t)c->age_ms,
+			 "bytes_in", (json_int_t)c->bytes_in,
+			 "bytes_out", (json_int_t)c->bytes_out);
+}
+
+char *stats_json_connections(const struct stats_conn *c, size_t n,
+			     uint64_t total, int truncated)
+{
+	json_t *doc = json_object(), *arr = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, stats_json_conn(&c[i]));
+	json_object_set_new(doc, "total", json_integer((json_int_t)total));
+	json_object_set_new(doc, "truncated", json_boolean(truncated));
+	json_object_set_new(doc, "connections", arr);
+	return stats_dump(doc);
+}
+
+char *stats_json_limits(const struct limits *lim)
+{
+	json_t *w = json_array();
+
+	for (int i = 0; i < lim->nwarnings; i++)
+		json_array_append_new(w, json_string(lim->warnings[i]));
+	return stats_dump(json_pack("{s:o, s:o}", "limits",
+				    stats_json_limits_obj(lim), "warnings", w));
+}
+
+char *stats_json_ping(const struct stats_daemon_view *d)
+{
+	return stats_dump(json_pack("{s:b, s:i, s:f}", "pong", 1, "pid",
+				    (int)d->pid, "uptime_s", d->uptime_s));
+}
+
+char *stats_json_help(void)
+{
+	return stats_dump(json_pack("{s:[s, s, s, s, s, s, s]}", "commands",
+				    "stats", "workers", "connections [LIMIT]",
+				    "limits", "ping", "prometheus", "help"));
+}
+
+char *stats_json_error(const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return stats_dump(json_pack("{s:s}", "error", msg));
+}

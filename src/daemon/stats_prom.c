@@ -1,0 +1,122 @@
+/* stats_prom.c - the Prometheus text exposition format (0.0.4) of the
+ * stats: a family per counter of stats_fields[] (one # HELP, one # TYPE,
+ * then a sample per worker), served by the `prometheus` command and
+ * GET /metrics. reuseportctl prints this text as it comes. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "stats_doc.h"
+
+/* A growing text; NULL once an allocation failed. */
+struct prom_text {
+	char *s;
+	size_t len, cap;
+};
+
+static void prom_put(struct prom_text *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void prom_put(struct prom_text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	while (t->s) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		char *p = n < 0 ? NULL : realloc(t->s, t->cap * 2 + (size_t)n);
+
+		if (!p) {
+			free(t->s);
+			t->s = NULL;
+			return;
+		}
+		t->s = p;
+		t->cap = t->cap * 2 + (size_t)n;
+	}
+}
+
+static void prom_family(struct prom_text *t, const char *name,
+			const char *type, const char *help)
+{
+	prom_put(t, "# HELP reuseportd_%s %s\n# TYPE reuseportd_%s %s\n", name,
+		 help, name, type);
+}
+
+static void prom_sample(struct prom_text *t, const char *name,
+			const struct stats_worker_view *w, const char *label,
+			unsigned long long v)
+{
+	prom_put(t, "reuseportd_%s{worker=\"%d\",generation=\"%d\"%s} %llu\n",
+		 name, w->id, w->generation, label, v);
+}
+
+static void prom_daemon(struct prom_text *t, const struct stats_daemon_view *d)
+{
+	prom_family(t, "build_info", "gauge", "Version of the running daemon.");
+	prom_put(t, "reuseportd_build_info{version=\"%s\",protocol=\"%s\"} 1\n",
+		 PACKAGE_VERSION, d->protocol);
+	prom_family(t, "uptime_seconds", "gauge",
+		    "Seconds since the master started.");
+	prom_put(t, "reuseportd_uptime_seconds %.3f\n", d->uptime_s);
+	prom_family(t, "generation", "gauge", "Worker generation (reloads + 1).");
+	prom_put(t, "reuseportd_generation %d\n", d->generation);
+}
+
+/* Up: a process exists and the master hears from it. */
+static void prom_workers(struct prom_text *t,
+			 const struct stats_worker_view *w, int n)
+{
+	prom_family(t, "worker_up", "gauge",
+		    "1 if the worker process runs and answers.");
+	for (int i = 0; i < n; i++)
+		prom_sample(t, "worker_up", &w[i], "",
+			    w[i].pid && w[i].state != STATS_WORKER_UNRESPONSIVE &&
+				    w[i].state != STATS_WORKER_EXITED);
+	prom_family(t, "worker_restarts_total", "counter",
+		    "Times the worker slot was respawned.");
+	for (int i = 0; i < n; i++)
+		prom_sample(t, "worker_restarts_total", &w[i], "", w[i].restarts);
+}
+
+static void prom_counter(struct prom_text *t, const struct stats_field *f,
+			 const struct stats_worker_view *w, int n)
+{
+	prom_family(t, f->prom, f->kind == STATS_GAUGE ? "gauge" : "counter",
+		    f->help);
+	for (int i = 0; i < n; i++)
+		for (unsigned k = 0; k < f->n; k++) {
+			char label[32] = "";
+
+			if (f->kind == STATS_CLASSES)
+				snprintf(label, sizeof(label), ",code=\"%uxx\"",
+					 k + 1);
+			prom_sample(t, f->prom, &w[i], label,
+				    stats_value(&w[i].c, f, k));
+		}
+}
+
+char *stats_prom_text(const struct stats_daemon_view *d,
+		      const struct stats_worker_view *w, int n)
+{
+	struct prom_text t = { malloc(8192), 0, 8192 };
+
+	if (!t.s)
+		return NULL;
+	t.s[0] = '\0';
+	prom_daemon(&t, d);
+	prom_workers(&t, w, n);
+	for (size_t i = 0; i < stats_nfields; i++)
+		if (stats_fields[i].scope == STATS_ANY ||
+		    stats_fields[i].scope == d->scope)
+			prom_counter(&t, &stats_fields[i], w, n);
+	return t.s;
+}
