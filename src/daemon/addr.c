@@ -24,65 +24,73 @@ static int parse_port(const char *s, int *port)
 	return 0;
 }
 
-int addr_parse(const char *s, struct addr *out, char *err, size_t errlen)
+/* "[IPv6]:PORT": the address into out; the port's text in *port_s. */
+static int addr_parse_v6(const char *s, struct addr *out, const char **port_s,
+			 char *err, size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN + 1];
+	const char *close = strchr(s, ']');
+
+	if (!close || close[1] != ':') {
+		snprintf(err, errlen, "'%s': expected [IPv6]:PORT", s);
+		return -1;
+	}
+	if ((size_t)(close - s - 1) >= sizeof(host)) {
+		snprintf(err, errlen, "'%s': bad IPv6 address", s);
+		return -1;
+	}
+	memcpy(host, s + 1, (size_t)(close - s - 1));
+	host[close - s - 1] = '\0';
+	*port_s = close + 2;
+	out->u.in6.sin6_family = AF_INET6;
+	out->len = sizeof(out->u.in6);
+	if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) != 1) {
+		snprintf(err, errlen, "'%s': bad IPv6 address", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* "IPv4:PORT", "*:PORT" or a bare "PORT" (every IPv4 address). */
+static int addr_parse_v4(const char *s, struct addr *out, const char **port_s,
+			 char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon = strrchr(s, ':');
+
+	out->u.in4.sin_family = AF_INET;
+	out->len = sizeof(out->u.in4);
+	out->u.in4.sin_addr.s_addr = htonl(INADDR_ANY);
+	*port_s = colon ? colon + 1 : s;
+	if (!colon)
+		return 0;
+	if (strchr(s, ':') != colon) {
+		snprintf(err, errlen, "'%s': write IPv6 addresses as [ADDR]:PORT", s);
+		return -1;
+	}
+	if ((size_t)(colon - s) >= sizeof(host)) {
+		snprintf(err, errlen, "'%s': bad IPv4 address", s);
+		return -1;
+	}
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (strcmp(host, "*") != 0 &&
+	    inet_pton(AF_INET, host, &out->u.in4.sin_addr) != 1) {
+		snprintf(err, errlen, "'%s': bad IPv4 address", s);
+		return -1;
+	}
+	return 0;
+}
+
+int addr_parse(const char *s, struct addr *out, char *err, size_t errlen)
+{
 	const char *port_s;
 	int port;
 
 	memset(out, 0, sizeof(*out));
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (!close || close[1] != ':') {
-			snprintf(err, errlen, "'%s': expected [IPv6]:PORT", s);
-			return -1;
-		}
-		if ((size_t)(close - s - 1) >= sizeof(host)) {
-			snprintf(err, errlen, "'%s': bad IPv6 address", s);
-			return -1;
-		}
-		memcpy(host, s + 1, (size_t)(close - s - 1));
-		host[close - s - 1] = '\0';
-		port_s = close + 2;
-		out->u.in6.sin6_family = AF_INET6;
-		out->len = sizeof(out->u.in6);
-		if (inet_pton(AF_INET6, host, &out->u.in6.sin6_addr) != 1) {
-			snprintf(err, errlen, "'%s': bad IPv6 address", s);
-			return -1;
-		}
-	} else {
-		const char *colon = strrchr(s, ':');
-
-		out->u.in4.sin_family = AF_INET;
-		out->len = sizeof(out->u.in4);
-		if (!colon) {
-			port_s = s; /* a bare port: every IPv4 address */
-			out->u.in4.sin_addr.s_addr = htonl(INADDR_ANY);
-		} else {
-			if (strchr(s, ':') != colon) {
-				snprintf(err, errlen,
-					 "'%s': write IPv6 addresses as [ADDR]:PORT",
-					 s);
-				return -1;
-			}
-			if ((size_t)(colon - s) >= sizeof(host)) {
-				snprintf(err, errlen, "'%s': bad IPv4 address", s);
-				return -1;
-			}
-			memcpy(host, s, (size_t)(colon - s));
-			host[colon - s] = '\0';
-			port_s = colon + 1;
-			if (strcmp(host, "*") == 0)
-				out->u.in4.sin_addr.s_addr = htonl(INADDR_ANY);
-			else if (inet_pton(AF_INET, host,
-					   &out->u.in4.sin_addr) != 1) {
-				snprintf(err, errlen, "'%s': bad IPv4 address",
-					 s);
-				return -1;
-			}
-		}
-	}
+	if ((s[0] == '[' ? addr_parse_v6 : addr_parse_v4)(s, out, &port_s, err,
+							  errlen) < 0)
+		return -1;
 	if (parse_port(port_s, &port) < 0) {
 		snprintf(err, errlen, "'%s': port must be 0..65535", s);
 		return -1;

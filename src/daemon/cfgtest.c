@@ -66,74 +66,82 @@ static const char *num(char *buf, size_t len, long v)
 /* The report. limits_init() does to this process what the daemon will
  * do to itself (raise RLIMIT_NOFILE) and derives the per-worker cap the
  * same way, so the numbers are the ones the daemon would get. */
-static int report_limits(const struct config *c, FILE *out)
+/* Descriptors: the process limit, the kernel's ceilings for it. */
+static void report_files(const struct config *c, const struct limits *lim,
+			 FILE *out, int *problems)
 {
-	struct limits lim;
 	long nr_open = -1, file_max = -1;
-	char v[96], w[32], h[32];
-	int problems = 0;
-
-	limits_init(&lim, c);
-	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
-	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
-
-	long per = lim.max_connections_per_worker;
-	long long total = (long long)c->workers * per;
+	long per = lim->max_connections_per_worker;
 	/* What every worker keeps open besides connections, as counted by
 	 * syslimits.c. */
-	long reserve = lim.nofile_soft > per ? lim.nofile_soft - per : 0;
+	long reserve = lim->nofile_soft > per ? lim->nofile_soft - per : 0;
+	long long need = (long long)c->workers * (per + reserve);
+	char v[96], w[32], h[32];
 
-	fprintf(out, "limits for %d workers x %ld connections = %lld connections:\n",
-		c->workers, per, total);
-
-	snprintf(v, sizeof(v), "%s (hard %s)", num(w, sizeof(w), lim.nofile_soft),
-		 lim.nofile_hard < 0 ? "unlimited" :
-				       num(h, sizeof(h), lim.nofile_hard));
+	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
+	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
+	snprintf(v, sizeof(v), "%s (hard %s)", num(w, sizeof(w), lim->nofile_soft),
+		 lim->nofile_hard < 0 ? "unlimited" :
+					num(h, sizeof(h), lim->nofile_hard));
 	if (c->max_connections > 0 && per < c->max_connections)
-		row(out, &problems, WARNING, "open files (RLIMIT_NOFILE)", v,
+		row(out, problems, WARNING, "open files (RLIMIT_NOFILE)", v,
 		    "max_connections %d does not fit; each worker gets %ld (raise rlimit_nofile)",
 		    c->max_connections, per);
-	else if (c->rlimit_nofile > 0 && lim.nofile_soft != c->rlimit_nofile)
-		row(out, &problems, WARNING, "open files (RLIMIT_NOFILE)", v,
+	else if (c->rlimit_nofile > 0 && lim->nofile_soft != c->rlimit_nofile)
+		row(out, problems, WARNING, "open files (RLIMIT_NOFILE)", v,
 		    "rlimit_nofile %ld not obtained", c->rlimit_nofile);
 	else
-		row(out, &problems, OK, "open files (RLIMIT_NOFILE)", v,
+		row(out, problems, OK, "open files (RLIMIT_NOFILE)", v,
 		    "%ld connections + %ld other files per worker", per, reserve);
-
 	if (nr_open >= 0 && c->rlimit_nofile > nr_open)
-		row(out, &problems, WARNING, "fs.nr_open", num(v, sizeof(v), nr_open),
+		row(out, problems, WARNING, "fs.nr_open", num(v, sizeof(v), nr_open),
 		    "rlimit_nofile %ld is above it; the kernel refuses that",
 		    c->rlimit_nofile);
 	else
-		row(out, &problems, OK, "fs.nr_open", num(v, sizeof(v), nr_open),
+		row(out, problems, OK, "fs.nr_open", num(v, sizeof(v), nr_open),
 		    "the ceiling for rlimit_nofile");
+	row(out, problems, file_max < 0 || need <= file_max ? OK : WARNING,
+	    "fs.file-max", num(v, sizeof(v), file_max),
+	    "%lld files for all the workers", need);
+}
 
-	long long need = (long long)c->workers * (per + reserve);
+/* The accept queues and the SYN backlog. */
+static void report_queues(const struct limits *lim, FILE *out, int *problems)
+{
+	char v[96];
 
-	row(out, &problems, file_max < 0 || need <= file_max ? OK : WARNING,
-	    "fs.file-max",
-	    num(v, sizeof(v), file_max), "%lld files for all the workers", need);
-
-	if (lim.somaxconn >= 0 && lim.somaxconn < lim.backlog)
-		row(out, &problems, WARNING, "net.core.somaxconn",
-		    num(v, sizeof(v), lim.somaxconn),
-		    "backlog %ld is cut to it", lim.backlog);
-	else if (lim.somaxconn >= 0 && lim.somaxconn < 1024)
-		row(out, &problems, WARNING, "net.core.somaxconn",
-		    num(v, sizeof(v), lim.somaxconn),
+	if (lim->somaxconn >= 0 && lim->somaxconn < lim->backlog)
+		row(out, problems, WARNING, "net.core.somaxconn",
+		    num(v, sizeof(v), lim->somaxconn),
+		    "backlog %ld is cut to it", lim->backlog);
+	else if (lim->somaxconn >= 0 && lim->somaxconn < 1024)
+		row(out, problems, WARNING, "net.core.somaxconn",
+		    num(v, sizeof(v), lim->somaxconn),
 		    "low: bursts of connections will overflow the accept queues");
 	else
-		row(out, &problems, OK, "net.core.somaxconn",
-		    num(v, sizeof(v), lim.somaxconn), "backlog %ld per listener",
-		    lim.backlog);
-
-	row(out, &problems, INFO, "net.ipv4.tcp_max_syn_backlog",
-	    num(v, sizeof(v), lim.tcp_max_syn_backlog), "half-open connections");
-	row(out, &problems, INFO, "net.ipv4.tcp_migrate_req",
-	    num(v, sizeof(v), lim.tcp_migrate_req), "%s",
-	    lim.tcp_migrate_req > 0 ?
+		row(out, problems, OK, "net.core.somaxconn",
+		    num(v, sizeof(v), lim->somaxconn), "backlog %ld per listener",
+		    lim->backlog);
+	row(out, problems, INFO, "net.ipv4.tcp_max_syn_backlog",
+	    num(v, sizeof(v), lim->tcp_max_syn_backlog), "half-open connections");
+	row(out, problems, INFO, "net.ipv4.tcp_migrate_req",
+	    num(v, sizeof(v), lim->tcp_migrate_req), "%s",
+	    lim->tcp_migrate_req > 0 ?
 		    "on: a closing listener's queue moves to the others" :
 		    "off; the master keeps the listeners open, so only a stop drops queued connections");
+}
+
+static int report_limits(const struct config *c, FILE *out)
+{
+	struct limits lim;
+	int problems = 0;
+
+	limits_init(&lim, c);
+	fprintf(out, "limits for %d workers x %ld connections = %lld connections:\n",
+		c->workers, lim.max_connections_per_worker,
+		(long long)c->workers * lim.max_connections_per_worker);
+	report_files(c, &lim, out, &problems);
+	report_queues(&lim, out, &problems);
 	if (problems)
 		fprintf(out, "%d warning%s\n", problems, problems > 1 ? "s" : "");
 	return problems;

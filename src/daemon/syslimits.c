@@ -32,60 +32,55 @@ static void warn(struct limits *lim, const char *fmt, ...)
 	lim->nwarnings++;
 }
 
-void limits_init(struct limits *lim, const struct config *cfg)
+/* Raises RLIMIT_NOFILE's soft limit to the hard one, or to
+ * rlimit_nofile (raising the hard limit needs CAP_SYS_RESOURCE: ask for
+ * it, then settle for the hard limit). */
+static void limits_nofile(struct limits *lim, const struct config *cfg)
 {
 	struct rlimit rl;
 
-	memset(lim, 0, sizeof(*lim));
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rlim_t goal = cfg->rlimit_nofile > 0 ? (rlim_t)cfg->rlimit_nofile :
-						       rl.rlim_max;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t goal = cfg->rlimit_nofile > 0 ? (rlim_t)cfg->rlimit_nofile :
+					       rl.rlim_max;
 
-		if (rl.rlim_cur != goal) {
-			/* Raising the hard limit needs CAP_SYS_RESOURCE; ask
-			 * for it, then settle for the hard limit. */
-			struct rlimit want = { goal, UTIL_MAX(goal, rl.rlim_max) };
+	if (rl.rlim_cur != goal) {
+		struct rlimit want = { goal, UTIL_MAX(goal, rl.rlim_max) };
 
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else if (goal > rl.rlim_max) {
+			want.rlim_cur = want.rlim_max = rl.rlim_max;
 			if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-				rl = want;
-			else if (goal > rl.rlim_max) {
-				want.rlim_cur = want.rlim_max = rl.rlim_max;
-				if (setrlimit(RLIMIT_NOFILE, &want) == 0)
-					rl.rlim_cur = rl.rlim_max;
-			}
+				rl.rlim_cur = rl.rlim_max;
 		}
-		if (cfg->rlimit_nofile > 0 && rl.rlim_cur != goal)
-			warn(lim, "rlimit_nofile %ld: got %llu (hard limit %llu)",
-			     cfg->rlimit_nofile, (unsigned long long)rl.rlim_cur,
-			     (unsigned long long)rl.rlim_max);
-		else if (cfg->rlimit_nofile > 0)
-			log_info("open-files limit set to %llu",
-				 (unsigned long long)rl.rlim_cur);
-		lim->nofile_soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
-		lim->nofile_hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
 	}
-	util_read_sysctl("/proc/sys/net/core/somaxconn", &lim->somaxconn, NULL);
-	util_read_sysctl("/proc/sys/net/ipv4/tcp_max_syn_backlog",
-			 &lim->tcp_max_syn_backlog, NULL);
-	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range",
-			 &lim->port_lo, &lim->port_hi);
-	util_read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req",
-			 &lim->tcp_migrate_req, NULL);
+	if (cfg->rlimit_nofile > 0 && rl.rlim_cur != goal)
+		warn(lim, "rlimit_nofile %ld: got %llu (hard limit %llu)",
+		     cfg->rlimit_nofile, (unsigned long long)rl.rlim_cur,
+		     (unsigned long long)rl.rlim_max);
+	else if (cfg->rlimit_nofile > 0)
+		log_info("open-files limit set to %llu",
+			 (unsigned long long)rl.rlim_cur);
+	lim->nofile_soft = rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+	lim->nofile_hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
+}
 
+/* The per-worker connection cap and the listen backlog, from the limits
+ * and the configuration, with a warning for each that falls short. */
+static void limits_derive(struct limits *lim, const struct config *cfg)
+{
 	long cap = lim->nofile_soft > LIMITS_FD_RESERVE * 2 ?
 			   lim->nofile_soft - LIMITS_FD_RESERVE :
 			   LIMITS_FD_RESERVE;
 
 	lim->max_connections_per_worker = cap;
-	if (cfg->max_connections > 0) {
-		if (cfg->max_connections > cap)
-			warn(lim,
-			     "max_connections %d per worker exceeds what the open-files limit (%ld) allows; using %ld",
-			     cfg->max_connections, lim->nofile_soft, cap);
-		else
-			lim->max_connections_per_worker = cfg->max_connections;
-	}
-
+	if (cfg->max_connections > 0 && cfg->max_connections > cap)
+		warn(lim,
+		     "max_connections %d per worker exceeds what the open-files limit (%ld) allows; using %ld",
+		     cfg->max_connections, lim->nofile_soft, cap);
+	else if (cfg->max_connections > 0)
+		lim->max_connections_per_worker = cfg->max_connections;
 	lim->backlog = cfg->backlog > 0 ? cfg->backlog :
 		       lim->somaxconn > 0 ? lim->somaxconn : 4096;
 	if (lim->somaxconn > 0 && lim->backlog > lim->somaxconn)
@@ -100,4 +95,18 @@ void limits_init(struct limits *lim, const struct config *cfg)
 		warn(lim,
 		     "open-files limit %ld allows only %ld connections per worker",
 		     lim->nofile_soft, lim->max_connections_per_worker);
+}
+
+void limits_init(struct limits *lim, const struct config *cfg)
+{
+	memset(lim, 0, sizeof(*lim));
+	limits_nofile(lim, cfg);
+	util_read_sysctl("/proc/sys/net/core/somaxconn", &lim->somaxconn, NULL);
+	util_read_sysctl("/proc/sys/net/ipv4/tcp_max_syn_backlog",
+			 &lim->tcp_max_syn_backlog, NULL);
+	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range",
+			 &lim->port_lo, &lim->port_hi);
+	util_read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req",
+			 &lim->tcp_migrate_req, NULL);
+	limits_derive(lim, cfg);
 }
