@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,11 +423,59 @@ static void test_junk_and_abuse(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+/* A question waits for the workers up to stats_timeout; a worker that
+ * dies meanwhile will never answer, so the wait ends with its death, not
+ * at the deadline. */
+static void test_dead_worker_ends_the_wait(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[160];
+	struct pollfd p;
+	pid_t victim;
+	int64_t t0;
+	json_t *doc;
+	FILE *f;
+	int fd;
+
+	snprintf(conf, sizeof(conf), "%s/slow.conf", d->dir);
+	f = fopen(conf, "w");
+	hr_check(f != NULL, "%s: %s", conf, strerror(errno));
+	fprintf(f, "stats_timeout 30s\n");
+	fclose(f);
+	const char *args[] = { "-c", conf, NULL };
+
+	hr_start_ok(d, args);
+	doc = hr_query_ok(d, "stats");
+	victim = (pid_t)hr_jint(hr_worker(doc, 1), "pid");
+	json_decref(doc);
+	hr_check_int("kill(worker 1, SIGSTOP)", 0, kill(victim, SIGSTOP));
+	fd = hr_ctl_connect(d->sock, 5000);
+	hr_check(fd >= 0, "connect: %s", strerror(errno));
+	hr_check_int("bytes written", 6, hr_write_all(fd, "stats\n", 6, 5000));
+	/* A stopped worker cannot answer: the question waits. */
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	hr_check_int("answers while worker 1 is stopped", 0, poll(&p, 1, 500));
+	t0 = hr_now_ms();
+	hr_check_int("kill(worker 1, SIGKILL)", 0, kill(victim, SIGKILL));
+	doc = one_doc("stats while a worker died", resp,
+		      hr_read_until_eof(fd, resp, sizeof(resp) - 1, 10000));
+	close(fd);
+	hr_check(hr_now_ms() - t0 < 10000,
+		 "expected the answer once the worker died, seen it after %lld ms (stats_timeout 30 s)",
+		 (long long)(hr_now_ms() - t0));
+	hr_check(json_is_array(json_object_get(doc, "workers")), "a stats document: %s",
+		 hr_jdump(doc));
+	json_decref(doc);
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_command_shapes, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_junk_and_abuse, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_dead_worker_ends_the_wait, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_ctl", tests, NULL, NULL);

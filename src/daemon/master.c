@@ -133,7 +133,7 @@ static void master_on_chan_close(struct chan *ch, int malformed,
 {
 	struct proc *p = ch->arg;
 
-	query_forget(&master_of(p)->queries, p);
+	query_forget(&master_of(p)->queries, p, p->pid);
 	if (!malformed) {
 		proc_channel_lost(p);
 		return;
@@ -159,7 +159,7 @@ static void master_reap(struct master *m)
 	while ((r = proc_reap(&m->procs, &p)) >= 0) {
 		if (r == 0)
 			continue;
-		query_forget(&m->queries, p);
+		query_forget(&m->queries, p, p->last_pid);
 		if (p->retiring)
 			proc_free(p);
 		else if (!m->stopping)

@@ -209,14 +209,14 @@ static void query_take_rows(struct query *q, const void *body, size_t len)
 	q->nrows += n;
 }
 
-/* Marks p's answer received (body NULL: it will not come); finishes the
- * question when it was the last one awaited. */
-static void query_got(struct query *q, const struct proc *p, const void *body,
-		      size_t len)
+/* Marks the answer of p's process pid received (body NULL: it will not
+ * come); finishes the question when it was the last one awaited. The pid
+ * tells a respawned process from the one that was asked. */
+static void query_got(struct query *q, const struct proc *p, pid_t pid,
+		      const void *body, size_t len)
 {
 	for (int i = 0; i < q->nasked; i++) {
-		if (q->asked[i].p != p || !q->asked[i].pid ||
-		    q->asked[i].pid != p->pid)
+		if (q->asked[i].p != p || !pid || q->asked[i].pid != pid)
 			continue;
 		q->asked[i].pid = 0;
 		if (body && q->cmd.kind == STATSOCK_CONNECTIONS)
@@ -232,19 +232,19 @@ void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
 {
 	for (struct query *q = qs->head; q; q = q->next)
 		if (q->seq == seq) {
-			query_got(q, p, body, len);
+			query_got(q, p, p->pid, body, len);
 			return;
 		}
 }
 
-void query_forget(struct query_set *qs, const struct proc *p)
+void query_forget(struct query_set *qs, const struct proc *p, pid_t pid)
 {
 	struct query *q = qs->head;
 
 	while (q) {
 		struct query *next = q->next; /* q may finish */
 
-		query_got(q, p, NULL, 0);
+		query_got(q, p, pid, NULL, 0);
 		q = next;
 	}
 }

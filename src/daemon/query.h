@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct config;
 struct limits;
@@ -44,7 +45,8 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
  * channel). An answer nobody waits for any more is ignored. */
 void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
 		  const void *body, size_t len);
-/* p's process is gone: the questions waiting for it stop waiting. */
-void query_forget(struct query_set *qs, const struct proc *p);
+/* p's process pid is gone (or deaf): the questions waiting for it stop
+ * waiting. */
+void query_forget(struct query_set *qs, const struct proc *p, pid_t pid);
 
 #endif
