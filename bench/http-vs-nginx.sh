@@ -5,30 +5,35 @@
 # ratio table.
 #
 #   bench/http-vs-nginx.sh [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS]
-#                          [-s "SERVERS"]
+#                          [-s "SERVERS"] [-B BASELINE]
 #
-# SERVERS (default all four):
+# SERVERS (default all four, and base with -B):
 #   rpd    reuseportd with its defaults
 #   rpdy   reuseportd --idle-yield
 #   ngx    nginx, listen ... reuseport
 #   ngxd   nginx, listen ... reuseport deferred (TCP_DEFER_ACCEPT, which
 #          reuseportd sets by itself for HTTP)
+#   base   another reuseportd binary (-B PATH, e.g. a build of the commit
+#          before a change) with its defaults: rpd/base tells whether the
+#          change moved the CPU per request beyond the noise
 #
 # Needs: nginx (Debian's nginx-light is enough) and wrk:
 #   apt-get install -y nginx-light wrk
 # Run from the top of a built tree. Loopback only; every run is bounded.
 set -eu
 
-WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100 SERVERS="rpd rpdy ngx ngxd"
-while getopts w:r:d:c:s: o; do
+WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100 SERVERS="rpd rpdy ngx ngxd" BASE=""
+while getopts w:r:d:c:s:B: o; do
 	case $o in
 	w) WORKERS=$OPTARG ;; r) ROUNDS=$OPTARG ;;
 	d) DURATION=$OPTARG ;; c) CONNS=$OPTARG ;; s) SERVERS=$OPTARG ;;
-	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS]" >&2; exit 2 ;;
+	B) BASE=$OPTARG; SERVERS="$SERVERS base" ;;
+	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS] [-B BASELINE]" >&2; exit 2 ;;
 	esac
 done
 for s in $SERVERS; do
-	case $s in rpd | rpdy | ngx | ngxd) ;; *) echo "unknown server: $s" >&2; exit 2 ;; esac
+	case $s in rpd | rpdy | ngx | ngxd) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
+	*) echo "unknown server: $s" >&2; exit 2 ;; esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
 RPD=$top/src/reuseportd
@@ -81,8 +86,9 @@ worker_ticks() {
 	echo $t
 }
 
-start_rpd() { # extra args
-	"$RPD" -f -P http -w "$WORKERS" -l 127.0.0.1:$RPORT -s "$work/rpd.sock" "$@" \
+start_rpd() { # binary, extra args
+	bin=$1; shift
+	"$bin" -f -P http -w "$WORKERS" -l 127.0.0.1:$RPORT -s "$work/rpd.sock" "$@" \
 		>"$work/rpd.log" 2>&1 &
 	srv=$!
 }
@@ -133,9 +139,16 @@ for c in $cases; do
 				y=""
 				[ $s = rpdy ] && y=--idle-yield
 				if [ $c = static ]; then
-					start_rpd --docroot "$work/root" $y
+					start_rpd "$RPD" --docroot "$work/root" $y
 				else
-					start_rpd --return "200 hello world" $y
+					start_rpd "$RPD" --return "200 hello world" $y
+				fi
+				port=$RPORT ;;
+			base)
+				if [ $c = static ]; then
+					start_rpd "$BASE" --docroot "$work/root"
+				else
+					start_rpd "$BASE" --return "200 hello world"
 				fi
 				port=$RPORT ;;
 			ngx | ngxd)
@@ -171,7 +184,7 @@ printf '%-10s %-11s %8s %8s %8s %9s\n' case "A / B" "req/s" "p99" "us/req" "capa
 awk '{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[NR] = $1; s[NR] = $2 }
 END {
 	for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++) {
-		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^ngx/) continue
+		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^(ngx|base)/) continue
 		# a failed run has no figures: print no ratio from them
 		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
 		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue

@@ -1,4 +1,6 @@
-/* addr.c - listen addresses: parsing "ADDR:PORT" and printing endpoints. */
+/* addr.c - listen addresses: parsing "ADDR:PORT" (IPv4, [IPv6], *, a bare
+ * port) and printing endpoints as the stats documents show them. Pure:
+ * no socket is opened here. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>

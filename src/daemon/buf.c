@@ -1,4 +1,6 @@
-/* buf.c - a growable byte queue. */
+/* buf.c - a growable byte queue (append at the tail, consume at the head,
+ * compact when the head has moved far), with reads and writes on a
+ * non-blocking fd. It never blocks and never frees behind the caller. */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* cfgtest.c - reuseportd -t. */
+/* cfgtest.c - reuseportd -t: checks what parsing cannot (docroot, users,
+ * groups) and, with -v, reports the limits against the configured load.
+ * It must never open a listening socket (see cfgtest.h). */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* cli.c - the command line: options to directives. */
+/* cli.c - the command line: getopt_long options recorded as directives,
+ * applied over the config file at start and at every reload. It sets
+ * nothing itself: config.c gives each value its meaning and its error. */
 #include "autoconfig.h"
 
 #include <getopt.h>

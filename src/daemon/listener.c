@@ -1,4 +1,7 @@
-/* listener.c - SO_REUSEPORT listeners and accepting. */
+/* listener.c - SO_REUSEPORT listening sockets (opened by the master) and
+ * accepting in a worker: batches of accept4, a pause instead of a spin at
+ * the connection cap or out of descriptors, and the last take of the queue
+ * when a worker stops. It never reads from a connection. */
 #include "autoconfig.h"
 
 #include <errno.h>

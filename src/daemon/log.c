@@ -1,4 +1,6 @@
-/* log.c - timestamped lines to stderr or a file, or syslog(LOG_DAEMON). */
+/* log.c - timestamped lines to stderr or a file, or syslog(LOG_DAEMON),
+ * tagged with the process (master, worker N). One write per line, so that
+ * the master and the workers can share a file; nothing here allocates. */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* loop.c - the epoll loop and a binary min-heap of timers. */
+/* loop.c - the epoll loop and a binary min-heap of timers. It knows fds,
+ * callbacks and deadlines, nothing of sockets or protocols; a watch is
+ * embedded in its owner, so registering costs no allocation. */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
-/* master.h - the supervisor: opens the listeners, forks the workers,
- * respawns, reloads and drains them, answers the stats socket from their
- * channels. */
+/* master.h - the supervisor: main.c hands it the configuration and it runs
+ * until told to stop (master.c: the cycle; proc.c, slots.c, query.c,
+ * statsock.c: what it owns). */
 #ifndef RP_MASTER_H
 #define RP_MASTER_H
 

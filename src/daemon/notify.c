@@ -1,4 +1,5 @@
-/* notify.c - sd_notify(3) without libsystemd. */
+/* notify.c - sd_notify(3) without libsystemd: one datagram to
+ * $NOTIFY_SOCKET per state change; a no-op when systemd did not start us. */
 #include "autoconfig.h"
 
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* privdrop.c - the workers' credentials. */
+/* privdrop.c - the workers' credentials: names resolved once at start,
+ * dropped in each worker right after fork (gid, groups, then uid, and
+ * checked that root cannot come back), and the stats socket's group. */
 #include "autoconfig.h"
 
 #include <errno.h>

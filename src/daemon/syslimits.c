@@ -1,4 +1,7 @@
-/* syslimits.c - kernel and process limits. */
+/* syslimits.c - kernel and process limits, read once at start: the
+ * open-files limit (raised to the hard one), the sysctls that bound the
+ * accept queues and the ports, and the per-worker connection cap derived
+ * from them, with a warning for each that cannot carry the load. */
 #include "autoconfig.h"
 
 #include <stdarg.h>

@@ -1,4 +1,6 @@
-/* util.c - small helpers shared by every module. */
+/* util.c - small helpers shared by every module: the monotonic clock,
+ * fd flags, sysctl reads, closing inherited fds in a fresh worker. Leaf:
+ * it uses nothing of the daemon. */
 #include "autoconfig.h"
 
 #include <errno.h>

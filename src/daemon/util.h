@@ -1,4 +1,6 @@
-/* util.h - small helpers shared by every module. */
+/* util.h - small helpers shared by every module (a leaf: it uses nothing
+ * of the daemon): array length, min/max, container_of, the monotonic clock,
+ * fd flags, sysctl reads, and the fd hygiene of a freshly forked worker. */
 #ifndef RP_UTIL_H
 #define RP_UTIL_H
 
