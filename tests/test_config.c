@@ -311,6 +311,30 @@ static void test_finish_stats_socket_too_long(void **state)
 	free(c);
 }
 
+/* Every directive refuses control bytes, however it is set: a --return
+ * with CR LF would put a header of the user's into every answer. */
+static void test_set_refuses_control_bytes(void **state)
+{
+	static const char *const bad[] = {
+		"302 http://x/\r\nSet-Cookie: evil=1", "200 a\nb", "200 \x7f",
+		"200 \x01",
+	};
+	struct config c;
+	char err[256];
+
+	(void)state;
+	config_defaults(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(config_set(&c, "return", bad[i], err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "return: control character 0x"));
+	}
+	assert_int_equal(config_set(&c, "docroot", "/tmp/a\nb", err, sizeof(err)), -1);
+	assert_int_equal(c.has_return, 0);
+	/* a tab is text */
+	assert_int_equal(config_set(&c, "return", "200 a\tb", err, sizeof(err)), 0);
+	assert_string_equal(c.return_body, "a\tb");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -324,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_finish_keeps_what_was_set),
 		cmocka_unit_test(test_finish_relative_against_base),
 		cmocka_unit_test(test_finish_stats_socket_too_long),
+		cmocka_unit_test(test_set_refuses_control_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -600,6 +600,12 @@ int config_set(struct config *c, const char *name, const char *value,
 
 	if (!d)
 		return fail(err, errlen, "unknown directive '%s'", name);
+	/* The config file's lexer refuses these too; a value from the
+	 * command line must not smuggle a CR LF into an answer's header. */
+	for (const char *p = value; *p; p++)
+		if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return fail(err, errlen, "%s: control character 0x%02x",
+				    name, (unsigned char)*p);
 	return d->set(c, value, err, errlen);
 }
 
