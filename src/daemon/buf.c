@@ -4,6 +4,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,6 +71,47 @@ void buf_free(struct buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b->data ? b->data + b->len : NULL,
+		      b->data ? b->cap - b->len : 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if (b->data && (size_t)n < b->cap - b->len) {
+		b->len += (size_t)n;
+		return 0;
+	}
+	/* Did not fit: make room (and the NUL vsnprintf writes), again. */
+	if (!buf_reserve(b, (size_t)n + 1))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+char *buf_take_str(struct buf *b)
+{
+	char *s;
+
+	if (!buf_reserve(b, 1)) {
+		buf_free(b);
+		return NULL;
+	}
+	b->data[b->len] = '\0';
+	if (b->off > 0)
+		memmove(b->data, b->data + b->off, b->len - b->off + 1);
+	s = b->data;
+	memset(b, 0, sizeof(*b));
+	return s;
 }
 
 ssize_t buf_write_fd(struct buf *b, int fd)

@@ -30,6 +30,13 @@ int buf_append(struct buf *b, const void *p, size_t n);
 void buf_commit(struct buf *b, size_t n);
 void buf_consume(struct buf *b, size_t n);
 void buf_free(struct buf *b);
+/* Appends printf-style text; 0, or -1 (nothing appended) when out of
+ * memory. */
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The pending bytes as a malloc'd string, NUL-terminated; b is left
+ * empty. NULL (and b freed) when out of memory. */
+char *buf_take_str(struct buf *b);
 /* Writes what is pending; returns bytes written, 0 on EAGAIN, -1 on error. */
 ssize_t buf_write_fd(struct buf *b, int fd);
 /* Reads up to max bytes; returns bytes read, 0 on EOF, -1 with errno. */

@@ -3,6 +3,7 @@
  * table and never changes it but to note a worker that did not answer. */
 #include "autoconfig.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include "stats_doc.h"
 #include "statsock.h"
 #include "util.h"
+
+#define QUERY_TRIM_BYTES (1u << 20)
 
 /* One question waiting for the workers' answers. */
 struct query {
@@ -50,10 +53,16 @@ void query_set_init(struct query_set *qs, struct loop *l,
 
 static void query_free(struct query *q)
 {
+	int big = q->nrows * sizeof(*q->rows) >= QUERY_TRIM_BYTES;
+
 	loop_timer_disarm(q->qs->loop, &q->deadline);
 	free(q->asked);
 	free(q->rows);
 	free(q);
+	/* A long listing's pages go back to the system, not to a heap that
+	 * every worker forked later would start with. */
+	if (big)
+		malloc_trim(0);
 }
 
 void query_set_cleanup(struct query_set *qs)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "addr.h"
+#include "buf.h"
 #include "stats_doc.h"
 #include "syslimits.h"
 #include "util.h"
@@ -164,32 +165,41 @@ const char *stats_tcp_state_name(int state)
 	return names[state];
 }
 
-static json_t *stats_json_conn(const struct stats_conn *c)
+/* One row as text: addresses and state names need no escaping, and a
+ * listing of a million rows must not cost a million JSON objects. */
+static int stats_json_conn(struct buf *b, const struct stats_conn *c,
+			   const char *sep)
 {
 	char l[ADDR_STRLEN], r[ADDR_STRLEN];
 
-	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
-			 "worker", (int)c->worker,
-			 "local", addr_format(&c->local.sa, l, sizeof(l)),
-			 "remote", addr_format(&c->remote.sa, r, sizeof(r)),
-			 "protocol", "tcp",
-			 "state", stats_tcp_state_name(c->tcp_state),
-			 "age_ms", (json_int_t)c->age_ms,
-			 "bytes_in", (json_int_t)c->bytes_in,
-			 "bytes_out", (json_int_t)c->bytes_out);
+	return buf_printf(b,
+			  "%s{\"worker\":%d,\"local\":\"%s\",\"remote\":\"%s\","
+			  "\"protocol\":\"tcp\",\"state\":\"%s\",\"age_ms\":%llu,"
+			  "\"bytes_in\":%llu,\"bytes_out\":%llu}",
+			  sep, (int)c->worker,
+			  addr_format(&c->local.sa, l, sizeof(l)),
+			  addr_format(&c->remote.sa, r, sizeof(r)),
+			  stats_tcp_state_name(c->tcp_state),
+			  (unsigned long long)c->age_ms,
+			  (unsigned long long)c->bytes_in,
+			  (unsigned long long)c->bytes_out);
 }
 
 char *stats_json_connections(const struct stats_conn *c, size_t n,
 			     uint64_t total, int truncated)
 {
-	json_t *doc = json_object(), *arr = json_array();
+	struct buf b = { 0 };
+	int failed = buf_printf(&b, "{\"total\":%llu,\"truncated\":%s,\"connections\":[",
+				(unsigned long long)total,
+				truncated ? "true" : "false") < 0;
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, stats_json_conn(&c[i]));
-	json_object_set_new(doc, "total", json_integer((json_int_t)total));
-	json_object_set_new(doc, "truncated", json_boolean(truncated));
-	json_object_set_new(doc, "connections", arr);
-	return stats_dump(doc);
+	for (size_t i = 0; i < n && !failed; i++)
+		failed = stats_json_conn(&b, &c[i], i ? "," : "") < 0;
+	if (failed || buf_printf(&b, "]}") < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_take_str(&b);
 }
 
 char *stats_json_limits(const struct limits *lim)

@@ -4,45 +4,19 @@
  * GET /metrics. reuseportctl prints this text as it comes. */
 #include "autoconfig.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "buf.h"
 #include "stats_doc.h"
 
-/* A growing text; NULL once an allocation failed. */
+/* The text so far; failed once an allocation failed. */
 struct prom_text {
-	char *s;
-	size_t len, cap;
+	struct buf b;
+	int failed;
 };
 
-static void prom_put(struct prom_text *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void prom_put(struct prom_text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	while (t->s) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n >= 0 && (size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		char *p = n < 0 ? NULL : realloc(t->s, t->cap * 2 + (size_t)n);
-
-		if (!p) {
-			free(t->s);
-			t->s = NULL;
-			return;
-		}
-		t->s = p;
-		t->cap = t->cap * 2 + (size_t)n;
-	}
-}
+#define prom_put(t, ...) ((t)->failed |= buf_printf(&(t)->b, __VA_ARGS__) < 0)
 
 static void prom_family(struct prom_text *t, const char *name,
 			const char *type, const char *help)
@@ -107,16 +81,17 @@ static void prom_counter(struct prom_text *t, const struct stats_field *f,
 char *stats_prom_text(const struct stats_daemon_view *d,
 		      const struct stats_worker_view *w, int n)
 {
-	struct prom_text t = { malloc(8192), 0, 8192 };
+	struct prom_text t = { { 0 }, 0 };
 
-	if (!t.s)
-		return NULL;
-	t.s[0] = '\0';
 	prom_daemon(&t, d);
 	prom_workers(&t, w, n);
 	for (size_t i = 0; i < stats_nfields; i++)
 		if (stats_fields[i].scope == STATS_ANY ||
 		    stats_fields[i].scope == d->scope)
 			prom_counter(&t, &stats_fields[i], w, n);
-	return t.s;
+	if (t.failed) {
+		buf_free(&t.b);
+		return NULL;
+	}
+	return buf_take_str(&t.b);
 }

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +31,23 @@
 #define STATSOCK_LINGER_MS 1000
 #define STATSOCK_LINGER_BYTES (4u << 20)
 #define STATSOCK_MAX_CLIENTS 128
+/* Out of descriptors, accepting waits this long: epoll is level-triggered
+ * and would report the waiting client again at once, forever. */
+#define STATSOCK_RETRY_MS 250
+#define STATSOCK_WARN_EVERY_MS 10000
+/* Answers written but not yet read, over all clients: past this, a new
+ * answer (unless it is the only one) is refused as busy. The master's
+ * heap is what every worker it forks starts with. */
+#define STATSOCK_OUT_BUDGET (8u << 20)
+/* Freeing an answer this big gives the memory back to the system. */
+#define STATSOCK_TRIM_BYTES (1u << 20)
 
 enum statsock_state { STATSOCK_READING, STATSOCK_WAITING, STATSOCK_WRITING, STATSOCK_LINGERING };
 
 struct statsock_client {
 	struct loop_watch w;
 	struct loop_timer timer;
-	struct statsock *ctl;
+	struct statsock *server;
 	enum statsock_state state;
 	struct buf in, out;
 	size_t drained;
@@ -53,6 +64,9 @@ struct statsock {
 	void *arg;
 	struct statsock_client *clients;
 	int nclients;
+	struct loop_timer retry; /* accepting paused: out of descriptors */
+	uint64_t warned_ms;
+	unsigned pauses; /* since the last warning */
 };
 
 /* --- command parsing --- */
@@ -198,7 +212,8 @@ int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
 
 static void statsock_client_free(struct statsock_client *cl)
 {
-	struct statsock *c = cl->ctl;
+	struct statsock *c = cl->server;
+	int big;
 
 	loop_timer_disarm(c->loop, &cl->timer);
 	/* Deregister before closing: the master forks, and a child that
@@ -208,6 +223,7 @@ static void statsock_client_free(struct statsock_client *cl)
 		loop_del(c->loop, &cl->w);
 	close(cl->w.fd);
 	buf_free(&cl->in);
+	big = cl->out.cap >= STATSOCK_TRIM_BYTES;
 	buf_free(&cl->out);
 	if (cl->prev)
 		cl->prev->next = cl->next;
@@ -217,14 +233,18 @@ static void statsock_client_free(struct statsock_client *cl)
 		cl->next->prev = cl->prev;
 	c->nclients--;
 	free(cl);
+	/* A big answer's pages go back to the system, not to a heap that
+	 * every worker forked later would start with. */
+	if (big)
+		malloc_trim(0);
 }
 
 static void statsock_linger(struct statsock_client *cl)
 {
 	shutdown(cl->w.fd, SHUT_WR);
 	cl->state = STATSOCK_LINGERING;
-	loop_mod(cl->ctl->loop, &cl->w, EPOLLIN);
-	loop_timer_arm(cl->ctl->loop, &cl->timer, STATSOCK_LINGER_MS);
+	loop_mod(cl->server->loop, &cl->w, EPOLLIN);
+	loop_timer_arm(cl->server->loop, &cl->timer, STATSOCK_LINGER_MS);
 }
 
 static void statsock_flush(struct statsock_client *cl)
@@ -237,11 +257,28 @@ static void statsock_flush(struct statsock_client *cl)
 			return;
 		}
 		if (n == 0) {
-			loop_mod(cl->ctl->loop, &cl->w, EPOLLOUT);
+			loop_mod(cl->server->loop, &cl->w, EPOLLOUT);
 			return;
 		}
 	}
 	statsock_linger(cl);
+}
+
+/* Bytes of answers written to clients but not yet taken by them. */
+static size_t statsock_queued(const struct statsock *c)
+{
+	size_t n = 0;
+
+	for (const struct statsock_client *cl = c->clients; cl; cl = cl->next)
+		n += buf_pending(&cl->out);
+	return n;
+}
+
+static const char *statsock_reason(int status)
+{
+	return status == 200 ? "OK" : status == 503 ? "Service Unavailable" :
+	       status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" :
+	       status == 431 ? "Request Header Fields Too Large" : "Bad Request";
 }
 
 static void statsock_send(struct statsock_client *cl, char *text, int status,
@@ -255,12 +292,22 @@ static void statsock_send(struct statsock_client *cl, char *text, int status,
 		return;
 	}
 	size_t len = strlen(text) + strlen(tail);
+	size_t queued = statsock_queued(cl->server);
 
-	if (cl->ctl->http) {
+	if (queued > 0 && queued + len > STATSOCK_OUT_BUDGET) {
+		free(text);
+		text = stats_json_error("busy: %zu KiB of answers are waiting to be read by other clients; try again",
+					queued >> 10);
+		if (!text)
+			goto fail;
+		len = strlen(text) + strlen(tail);
+		status = 503;
+	}
+	if (cl->server->http) {
 		int n = snprintf(head, sizeof(head),
 				 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 				 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-				 status, status == 200 ? "OK" : "Error", type, len);
+				 status, statsock_reason(status), type, len);
 
 		if (buf_append(&cl->out, head, (size_t)n) < 0)
 			goto fail;
@@ -271,7 +318,7 @@ static void statsock_send(struct statsock_client *cl, char *text, int status,
 	free(text);
 	cl->state = STATSOCK_WRITING;
 	/* The answer's own deadline: a client that stops reading is dropped. */
-	loop_timer_arm(cl->ctl->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
+	loop_timer_arm(cl->server->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
 	statsock_flush(cl);
 	return;
 fail:
@@ -305,15 +352,15 @@ static void statsock_command(struct statsock_client *cl, const char *line, size_
 	struct statsock_cmd cmd;
 	char err[160];
 
-	loop_timer_disarm(cl->ctl->loop, &cl->timer);
+	loop_timer_disarm(cl->server->loop, &cl->timer);
 	if (statsock_parse(line, len, &cmd, err, sizeof(err)) < 0) {
 		statsock_error(cl, err);
 		return;
 	}
 	cl->state = STATSOCK_WAITING;
 	/* Nothing is read while the answer is prepared. */
-	loop_mod(cl->ctl->loop, &cl->w, 0);
-	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
+	loop_mod(cl->server->loop, &cl->w, 0);
+	cl->server->fn(cl->server->arg, cl, &cmd);
 }
 
 /* The metrics endpoint: wait for a whole request head, then answer
@@ -332,7 +379,7 @@ static void statsock_read_http(struct statsock_client *cl, ssize_t n)
 				 "text/plain", "");
 		return;
 	}
-	loop_timer_disarm(cl->ctl->loop, &cl->timer);
+	loop_timer_disarm(cl->server->loop, &cl->timer);
 	if (strncmp(p, "GET ", 4) != 0) {
 		statsock_send(cl, strdup("only GET\n"), 405, "text/plain", "");
 		return;
@@ -343,8 +390,8 @@ static void statsock_read_http(struct statsock_client *cl, ssize_t n)
 		return;
 	}
 	cl->state = STATSOCK_WAITING;
-	loop_mod(cl->ctl->loop, &cl->w, 0);
-	cl->ctl->fn(cl->ctl->arg, cl, &cmd);
+	loop_mod(cl->server->loop, &cl->w, 0);
+	cl->server->fn(cl->server->arg, cl, &cmd);
 }
 
 static void statsock_read(struct statsock_client *cl)
@@ -358,7 +405,7 @@ static void statsock_read(struct statsock_client *cl)
 		statsock_client_free(cl);
 		return;
 	}
-	if (cl->ctl->http) {
+	if (cl->server->http) {
 		statsock_read_http(cl, n);
 		return;
 	}
@@ -413,7 +460,7 @@ static void statsock_client_io(struct loop_watch *w, uint32_t events)
 		/* Only a hang-up or an error can wake us here (no events are
 		 * asked for). The handler still owns the client and will
 		 * reply; stop the level-triggered reports until then. */
-		loop_del(cl->ctl->loop, &cl->w);
+		loop_del(cl->server->loop, &cl->w);
 		cl->gone = 1;
 		break;
 	}
@@ -432,6 +479,67 @@ static void statsock_client_timeout(struct loop_timer *t)
 		statsock_client_free(cl);
 }
 
+static void statsock_resume(struct loop_timer *t)
+{
+	struct statsock *c = util_container_of(t, struct statsock, retry);
+
+	loop_mod(c->loop, &c->w, EPOLLIN);
+}
+
+/* No descriptor for a new client: stop accepting for a while (the clients
+ * wait in the listen queue) and say so, at most once per interval. */
+static void statsock_pause(struct statsock *c, int err)
+{
+	uint64_t now = util_now_ms();
+
+	loop_mod(c->loop, &c->w, 0);
+	loop_timer_arm(c->loop, &c->retry, STATSOCK_RETRY_MS);
+	c->pauses++;
+	if (c->warned_ms && now - c->warned_ms < STATSOCK_WARN_EVERY_MS)
+		return;
+	log_warn("%s: accept: %s; not accepting for %d ms (%u times since the last warning)",
+		 c->http ? "metrics endpoint" : "stats socket", strerror(err),
+		 STATSOCK_RETRY_MS, c->pauses);
+	c->warned_ms = now;
+	c->pauses = 0;
+}
+
+/* Too many clients: one answer, in the client's protocol, then close. */
+static void statsock_refuse(struct statsock *c, int fd)
+{
+	static const char json[] = "{\"error\":\"too many stats clients\"}\n";
+	static const char http[] =
+		"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+		"Content-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n";
+	const char *msg = c->http ? http : json;
+
+	if (write(fd, msg, strlen(msg)) < 0)
+		log_debug("stats socket: busy answer lost");
+	close(fd);
+}
+
+static int statsock_add_client(struct statsock *c, int fd)
+{
+	struct statsock_client *cl = calloc(1, sizeof(*cl));
+
+	if (!cl)
+		return -1;
+	cl->server = c;
+	cl->state = STATSOCK_READING;
+	loop_timer_init(&cl->timer, statsock_client_timeout);
+	if (loop_add(c->loop, &cl->w, fd, EPOLLIN, statsock_client_io) < 0) {
+		free(cl);
+		return -1;
+	}
+	cl->next = c->clients;
+	if (c->clients)
+		c->clients->prev = cl;
+	c->clients = cl;
+	c->nclients++;
+	loop_timer_arm(c->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
+	return 0;
+}
+
 static void statsock_accept(struct loop_watch *w, uint32_t events)
 {
 	struct statsock *c = util_container_of(w, struct statsock, w);
@@ -439,38 +547,17 @@ static void statsock_accept(struct loop_watch *w, uint32_t events)
 	(void)events;
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct statsock_client *cl;
 
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warn("stats socket: accept: %s",
-					 strerror(errno));
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM)
+				statsock_pause(c, errno);
 			return;
 		}
-		if (c->nclients >= STATSOCK_MAX_CLIENTS ||
-		    !(cl = calloc(1, sizeof(*cl)))) {
-			static const char busy[] =
-				"{\"error\":\"too many stats clients\"}\n";
-
-			if (write(fd, busy, sizeof(busy) - 1) < 0)
-				log_debug("stats socket: busy answer lost");
+		if (c->nclients >= STATSOCK_MAX_CLIENTS)
+			statsock_refuse(c, fd);
+		else if (statsock_add_client(c, fd) < 0)
 			close(fd);
-			continue;
-		}
-		cl->ctl = c;
-		cl->state = STATSOCK_READING;
-		loop_timer_init(&cl->timer, statsock_client_timeout);
-		if (loop_add(c->loop, &cl->w, fd, EPOLLIN, statsock_client_io) < 0) {
-			close(fd);
-			free(cl);
-			continue;
-		}
-		cl->next = c->clients;
-		if (c->clients)
-			c->clients->prev = cl;
-		c->clients = cl;
-		c->nclients++;
-		loop_timer_arm(c->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
 	}
 }
 
@@ -491,6 +578,7 @@ static struct statsock *statsock_new(struct loop *l, int fd, statsock_handler fn
 	c->loop = l;
 	c->fn = fn;
 	c->arg = arg;
+	loop_timer_init(&c->retry, statsock_resume);
 	return c;
 }
 
@@ -560,6 +648,7 @@ void statsock_close(struct statsock *c)
 		return;
 	while (c->clients)
 		statsock_client_free(c->clients);
+	loop_timer_disarm(c->loop, &c->retry);
 	loop_del(c->loop, &c->w);
 	close(c->w.fd);
 	if (c->path[0])
