@@ -234,6 +234,56 @@ static void test_unresponsive_worker_replaced(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
+/* The master stopped (SIGSTOP, Ctrl-Z, a frozen cgroup) for longer than
+ * watchdog_timeout: when it runs again, the workers' silence is the
+ * master's own doing - nobody is killed, no connection is lost. */
+static void test_master_stall_kills_nobody(void **state)
+{
+	struct hr_daemon *d = *state;
+	enum { N = 20 };
+	int fds[N], before[2];
+	size_t lens[N];
+	char conf[160], err[256];
+	json_t *st;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/wd.conf", d->dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "watchdog_timeout 2s\n");
+	fclose(f);
+	const char *args[] = { "-c", conf, "-w", "2", NULL };
+
+	assert_int_equal(hr_start(d, args), 0);
+	for (int i = 0; i < N; i++)
+		lens[i] = 64;
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+		 "connect: %s", err);
+	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0, "echo: %s", err);
+	st = hr_query_ok(d, "stats");
+	before[0] = worker_pid(st, 0);
+	before[1] = worker_pid(st, 1);
+	json_decref(st);
+
+	assert_int_equal(kill(d->pid, SIGSTOP), 0);
+	poll(NULL, 0, 4000); /* the stall itself: twice watchdog_timeout */
+	assert_int_equal(kill(d->pid, SIGCONT), 0);
+	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "did not run for");)
+		hr_check(hr_now_ms() < end, "expected the master to notice its own stall");
+	/* A full watchdog_timeout later, still nobody killed. */
+	poll(NULL, 0, 2500);
+	st = hr_query_ok(d, "stats");
+	hr_check_int("worker 0 pid", before[0], worker_pid(st, 0));
+	hr_check_int("worker 1 pid", before[1], worker_pid(st, 1));
+	hr_check_int("connections lost", 0, total(st, "lost"));
+	json_decref(st);
+	hr_check(!hr_log_contains(d, "killing it"), "a worker was killed after the stall");
+	hr_check(hr_echo_many(fds, N, lens, 2, 5000, err, sizeof(err)) == 0,
+		 "echo on the connections held across the stall: %s", err);
+	hr_close_all(fds, N);
+	assert_int_equal(hr_stop(d, SIGTERM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kill_worker_under_load, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_master_stall_kills_nobody, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,7 @@ struct loop {
 	int idle_yield; /* loop_set_idle_yield() */
 	int busy;       /* the last wait returned events */
 	uint64_t yields; /* sched_yield() calls made by loop_wait */
+	uint64_t *turns; /* loop_count_turns(): one more per iteration */
 	struct loop_timer **heap;
 	size_t nheap, capheap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
@@ -267,7 +268,15 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 			w->fn(w, l->events[l->cur].events);
 	}
 	l->ncur = 0;
-	return (n > 0 ? n : 0) + run_timers(l);
+	n = (n > 0 ? n : 0) + run_timers(l);
+	if (l->turns)
+		(*l->turns)++;
+	return n;
+}
+
+void loop_count_turns(struct loop *l, uint64_t *counter)
+{
+	l->turns = counter;
 }
 
 void loop_run(struct loop *l)

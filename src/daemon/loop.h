@@ -62,6 +62,11 @@ void loop_set_idle_yield(struct loop *l, int on);
 /* How many times it yielded. */
 uint64_t loop_yields(const struct loop *l);
 
+/* Adds one to *counter after every iteration (NULL: stop). A worker's
+ * counter lives in memory its master reads: a loop that turns is a
+ * worker that is not stuck, however late its messages. */
+void loop_count_turns(struct loop *l, uint64_t *counter);
+
 /* The time cached at the start of this iteration (monotonic ms). */
 uint64_t loop_now(const struct loop *l);
 /* Waits at most max_wait_ms (-1: until the next timer or event), runs the

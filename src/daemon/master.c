@@ -34,6 +34,10 @@
 #define HEARTBEAT_MS 1000
 /* Silent this long: shown as unresponsive (killed at watchdog_timeout). */
 #define UNRESPONSIVE_MS 3000
+/* A gap this long between two watchdog ticks means the master itself did
+ * not run (stopped, frozen, starved of CPU): what the workers did not say
+ * meanwhile is not held against them. */
+#define STALL_MS (3 * HEARTBEAT_MS)
 /* Draining workers that may pile up under repeated reloads. */
 #define MAX_RETIRING (4 * CFG_MAX_WORKERS)
 /* Extra time over shutdown_timeout before stragglers are killed. */
@@ -53,6 +57,7 @@ struct master {
 	int gen_ready; /* the current generation has come up */
 	int ready_fd;  /* written once, when the first generation is up */
 	struct loop_timer stop_deadline, watchdog;
+	uint64_t last_tick_ms; /* of the watchdog */
 };
 
 static struct master the_master;
@@ -170,16 +175,25 @@ static void master_reap(struct master *m)
 
 /* --- the watchdog --- */
 
+/* Silence kills a worker only when its loop has not turned either: a
+ * worker busy closing 17,000 sockets, or starved of CPU, answers late but
+ * is not stuck. */
 static void master_watch(struct master *m, struct proc *p, uint64_t now)
 {
-	uint64_t silent = now - p->last_seen_ms;
+	uint64_t turns = __atomic_load_n(&p->shared->loop_turns, __ATOMIC_RELAXED);
+	uint64_t silent = now - p->last_seen_ms, stuck;
 	uint64_t limit = (uint64_t)m->cfg->watchdog_timeout_ms;
 
 	if (!p->pid)
 		return;
-	if (silent >= limit) {
-		log_error("worker %d: pid %ld silent for %llu ms (watchdog_timeout %llu ms); killing it",
-			  p->slot, (long)p->pid, (unsigned long long)silent,
+	if (turns != p->turns_seen) {
+		p->turns_seen = turns;
+		p->progress_ms = now;
+	}
+	stuck = now - UTIL_MAX(p->last_seen_ms, p->progress_ms);
+	if (stuck >= limit) {
+		log_error("worker %d: pid %ld silent and stuck for %llu ms (watchdog_timeout %llu ms); killing it",
+			  p->slot, (long)p->pid, (unsigned long long)stuck,
 			  (unsigned long long)limit);
 		proc_signal(p, SIGKILL);
 		return;
@@ -194,11 +208,25 @@ static void master_watch(struct master *m, struct proc *p, uint64_t now)
 		chan_send(&p->chan, CHAN_HEARTBEAT, 0, NULL, 0);
 }
 
+/* The master did not run for gap ms: every worker gets a fresh
+ * watchdog_timeout from now. */
+static void master_forgive(struct master *m, uint64_t now, uint64_t gap)
+{
+	log_warn("the master did not run for %llu ms (stopped, frozen or starved of CPU); the workers' silence meanwhile is not held against them",
+		 (unsigned long long)gap);
+	for (struct proc *p = proc_first(&m->procs); p;
+	     p = proc_next(&m->procs, p))
+		p->last_seen_ms = p->progress_ms = now;
+}
+
 static void master_watchdog(struct loop_timer *t)
 {
 	struct master *m = util_container_of(t, struct master, watchdog);
 	uint64_t now = util_now_ms();
 
+	if (now - m->last_tick_ms > STALL_MS)
+		master_forgive(m, now, now - m->last_tick_ms);
+	m->last_tick_ms = now;
 	for (struct proc *p = proc_first(&m->procs); p;
 	     p = proc_next(&m->procs, p))
 		master_watch(m, p, now);
@@ -501,6 +529,7 @@ int master_run(struct config *cfg, int ready_fd)
 	if (!cfg->foreground)
 		util_stdio_to_null();
 	proc_generation_start(&m->procs, first, cfg->workers);
+	m->last_tick_ms = util_now_ms();
 	loop_timer_arm(m->loop, &m->watchdog, HEARTBEAT_MS);
 	master_log_started(m);
 	loop_run(m->loop);

@@ -143,7 +143,8 @@ static int proc_spawn(struct proc *p)
 	p->generation = t->generation;
 	p->state = STATS_WORKER_STARTING;
 	p->unresponsive = 0;
-	p->started_ms = p->last_seen_ms = util_now_ms();
+	p->started_ms = p->last_seen_ms = p->progress_ms = util_now_ms();
+	p->turns_seen = 0;
 	memset(&p->last, 0, sizeof(p->last));
 	log_debug("worker %d: started, pid %ld, generation %d", p->slot,
 		  (long)pid, p->generation);

@@ -36,6 +36,9 @@ struct proc {
 	unsigned restarts;
 	unsigned fails; /* consecutive exits soon after starting */
 	uint64_t started_ms, last_seen_ms;
+	/* The loop_turns the watchdog last saw in the shared counters, and
+	 * when they last moved: a worker whose loop turns is not stuck. */
+	uint64_t turns_seen, progress_ms;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	struct chan chan;
 	/* The process's counters, in memory shared with it (worker.h): the

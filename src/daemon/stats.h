@@ -47,6 +47,8 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "descriptors).")                                                    \
 	X(forced_closes, STATS_COUNTER, STATS_ANY, "forced_closes_total",     \
 	  "Connections closed at a drain deadline.")                          \
+	X(loop_turns, STATS_COUNTER, STATS_ANY, "loop_iterations_total",      \
+	  "Turns of the worker's event loop: the watchdog's sign of life.")  \
 	X(timeouts_header, STATS_COUNTER, STATS_HTTP, "timeouts_header_total", \
 	  "Connections closed by the header timeout.")                        \
 	X(timeouts_keepalive, STATS_COUNTER, STATS_HTTP,                      \

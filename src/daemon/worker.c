@@ -246,6 +246,7 @@ static int worker_setup(const struct worker_args *a)
 	if (!wk.loop)
 		return -1;
 	loop_set_idle_yield(wk.loop, a->cfg->idle_yield);
+	loop_count_turns(wk.loop, &wk.stats->loop_turns);
 	/* The mask blocked by the master is inherited; read the signals
 	 * that matter here through this loop too. */
 	sigemptyset(&set);
