@@ -28,25 +28,29 @@
 #define DEADLINE_MS 4000
 #define MAX_MSGS 64
 #define N_MSGS(a) (sizeof(a) / sizeof((a)[0]))
+#define TYPE_FDS 99 /* a test message that carries descriptors */
 
 struct msg {
 	uint32_t type;
 	uint64_t seq;
 	size_t len;
 	unsigned char *data;
+	int nfds;
+	int fds[CHAN_MAX_FDS]; /* taken from the frame when the end takes them */
 };
 
 /* The framing tests send bodies of any size under every type: a schema
  * that takes any body (records of one byte) for each of them. */
 static const struct chan_msg_spec any_msgs[] = {
-	{ CHAN_READY, "READY", 0, 1, NULL },
-	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 1, NULL },
-	{ CHAN_ALIVE, "ALIVE", 0, 1, NULL },
-	{ CHAN_STATS_REQ, "STATS_REQ", 0, 1, NULL },
-	{ CHAN_STATS, "STATS", 0, 1, NULL },
-	{ CHAN_CONNS_REQ, "CONNS_REQ", 0, 1, NULL },
-	{ CHAN_CONNS, "CONNS", 0, 1, NULL },
-	{ CHAN_DRAIN, "DRAIN", 0, 1, NULL },
+	{ CHAN_READY, "READY", 0, 1, 0, NULL },
+	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 1, 0, NULL },
+	{ CHAN_ALIVE, "ALIVE", 0, 1, 0, NULL },
+	{ CHAN_STATS_REQ, "STATS_REQ", 0, 1, 0, NULL },
+	{ CHAN_STATS, "STATS", 0, 1, 0, NULL },
+	{ CHAN_CONNS_REQ, "CONNS_REQ", 0, 1, 0, NULL },
+	{ CHAN_CONNS, "CONNS", 0, 1, 0, NULL },
+	{ CHAN_DRAIN, "DRAIN", 0, 1, 0, NULL },
+	{ TYPE_FDS, "FDS", 0, 1, CHAN_MAX_FDS, NULL },
 };
 static const struct chan_schema any_schema = { any_msgs, N_MSGS(any_msgs) };
 
@@ -60,6 +64,7 @@ struct end {
 	int malformed; /* closes for a broken frame */
 	char why[160];
 	int close_after; /* on_msg closes the channel after this many */
+	int take_fds;    /* on_msg keeps the frame's descriptors */
 };
 
 static struct end A, B;
@@ -78,6 +83,14 @@ static void on_msg(struct chan *ch, const struct chan_hdr *h,
 	m->data = malloc(h->len ? h->len : 1);
 	assert_non_null(m->data);
 	memcpy(m->data, payload, h->len);
+	int *fds = chan_frame_fds(ch, &m->nfds);
+
+	assert_int_equal(m->nfds, h->nfds);
+	for (int i = 0; i < m->nfds; i++) {
+		m->fds[i] = e->take_fds ? fds[i] : -1;
+		if (e->take_fds)
+			fds[i] = -1;
+	}
 	if (e->close_after && e->nmsgs == e->close_after)
 		chan_close(ch);
 }
@@ -102,8 +115,12 @@ static void end_init(struct end *e)
 static void end_free(struct end *e)
 {
 	chan_close(&e->ch);
-	for (int i = 0; i < e->nmsgs; i++)
+	for (int i = 0; i < e->nmsgs; i++) {
 		free(e->msgs[i].data);
+		for (int k = 0; k < e->msgs[i].nfds; k++)
+			if (e->msgs[i].fds[k] >= 0)
+				close(e->msgs[i].fds[k]);
+	}
 	loop_free(e->loop);
 	memset(e, 0, sizeof(*e));
 }
@@ -212,7 +229,7 @@ static void write_all(int fd, const void *p, size_t n)
 
 static void raw_frame(uint32_t type, uint64_t seq, const void *p, uint32_t len)
 {
-	struct chan_hdr h = { type, len, seq };
+	struct chan_hdr h = { .type = (uint16_t)type, .len = len, .seq = seq };
 
 	write_all(raw_fd, &h, sizeof(h));
 	if (len)
@@ -314,7 +331,7 @@ static void test_large_frames(void **state)
 
 static void test_partial_frame_waits(void **state)
 {
-	struct chan_hdr h = { CHAN_STATS, 10, 42 };
+	struct chan_hdr h = { .type = CHAN_STATS, .len = 10, .seq = 42 };
 	const char *payload = "0123456789";
 	int want[2] = { 0, 1 };
 
@@ -331,7 +348,7 @@ static void test_partial_frame_waits(void **state)
 	assert_true(B.ch.open);
 	/* the rest, and the start of the next frame in the same write */
 	char tail[6 + sizeof(h)];
-	struct chan_hdr h2 = { CHAN_READY, 0, 43 };
+	struct chan_hdr h2 = { .type = CHAN_READY, .len = 0, .seq = 43 };
 
 	memcpy(tail, payload + 4, 6);
 	memcpy(tail + 6, &h2, sizeof(h2));
@@ -350,7 +367,7 @@ static void test_partial_frame_waits(void **state)
 /* A length up to the limit is a big answer still on its way. */
 static void test_frame_at_limit_waits(void **state)
 {
-	struct chan_hdr h = { CHAN_CONNS, CHAN_MAX_FRAME, 1 };
+	struct chan_hdr h = { .type = CHAN_CONNS, .len = CHAN_MAX_FRAME, .seq = 1 };
 
 	(void)state;
 	write_all(raw_fd, &h, sizeof(h));
@@ -365,7 +382,7 @@ static void test_frame_at_limit_waits(void **state)
  * called once, and nothing is delivered. */
 static void test_oversize_closes(void **state)
 {
-	struct chan_hdr h = { CHAN_STATS, CHAN_MAX_FRAME + 1, 7 };
+	struct chan_hdr h = { .type = CHAN_STATS, .len = CHAN_MAX_FRAME + 1, .seq = 7 };
 
 	(void)state;
 	raw_frame(CHAN_READY, 1, "ok", 2);
@@ -567,7 +584,7 @@ static void test_check_sizes(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < N_MSGS(cases); i++) {
-		struct chan_hdr h = { cases[i].type, cases[i].len, 1 };
+		struct chan_hdr h = { .type = (uint16_t)cases[i].type, .len = cases[i].len, .seq = 1 };
 		int r = chan_check(cases[i].s, &h, body, why, sizeof(why));
 
 		if ((r == 0) != cases[i].ok)
@@ -575,6 +592,135 @@ static void test_check_sizes(void **state)
 				 cases[i].type, cases[i].len,
 				 r ? why : "accepted");
 	}
+}
+
+/* --- descriptors --- */
+
+/* Descriptors arrive with their frame, in order, behind a frame far larger
+ * than the socket buffer; the sender keeps its own. */
+static void test_fds_travel(void **state)
+{
+	int p1[2], p2[2], want[2] = { 0, 4 };
+	size_t big = 3u << 20;
+	unsigned char *b = calloc(1, big);
+	char c;
+
+	(void)state;
+	B.take_fds = 1;
+	assert_non_null(b);
+	assert_int_equal(pipe(p1), 0);
+	assert_int_equal(pipe(p2), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_CONNS, 1, b, big), 0);
+	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 2, "one", 3, &p1[1], 1), 0);
+	int two[2] = { p2[1], p1[1] };
+
+	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 3, "two", 3, two, 2), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_STATS, 4, "tail", 4), 0);
+	pump(has_msgs, want);
+	assert_int_equal(B.msgs[0].nfds, 0);
+	assert_int_equal(B.msgs[1].nfds, 1);
+	assert_int_equal(B.msgs[2].nfds, 2);
+	assert_int_equal(B.msgs[3].nfds, 0);
+	assert_memory_equal(B.msgs[2].data, "two", 3);
+	/* each received descriptor is the pipe it was sent as */
+	assert_int_equal(write(B.msgs[1].fds[0], "a", 1), 1);
+	assert_int_equal(write(B.msgs[2].fds[0], "b", 1), 1);
+	assert_int_equal(read(p1[0], &c, 1), 1);
+	assert_int_equal(c, 'a');
+	assert_int_equal(read(p2[0], &c, 1), 1);
+	assert_int_equal(c, 'b');
+	/* the sender still holds its own */
+	assert_int_equal(write(p1[1], "c", 1), 1);
+	assert_int_equal(read(p1[0], &c, 1), 1);
+	for (int i = 0; i < 2; i++) {
+		close(p1[i]);
+		close(p2[i]);
+	}
+	free(b);
+}
+
+/* A receiver that does not take a frame's descriptors has them closed,
+ * and a sender's duplicates are closed once sent: nothing leaks. */
+static void test_fds_not_taken_are_closed(void **state)
+{
+	int p[2], want[2] = { 0, 1 };
+	char c;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 1, "x", 1, &p[1], 1), 0);
+	close(p[1]);
+	pump(has_msgs, want);
+	assert_int_equal(B.msgs[0].nfds, 1);
+	/* every write end is gone: the read end sees EOF */
+	assert_int_equal(read(p[0], &c, 1), 0);
+	close(p[0]);
+}
+
+/* Many full batches queued at once (more than the socket takes), each
+ * with the most descriptors a frame may carry. */
+static void test_fds_many_batches(void **state)
+{
+	enum { FRAMES = 6 };
+	int p[2], fds[CHAN_MAX_FDS], want[2] = { 0, FRAMES };
+
+	(void)state;
+	B.take_fds = 1;
+	assert_int_equal(pipe(p), 0);
+	for (int i = 0; i < CHAN_MAX_FDS; i++)
+		fds[i] = p[1];
+	for (int f = 0; f < FRAMES; f++)
+		assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, (uint64_t)f, &f,
+					       sizeof(f), fds, CHAN_MAX_FDS), 0);
+	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 9, "x", 1, fds,
+				       CHAN_MAX_FDS + 1), -1);
+	pump(has_msgs, want);
+	for (int f = 0; f < FRAMES; f++) {
+		assert_int_equal(B.msgs[f].seq, (uint64_t)f);
+		assert_int_equal(B.msgs[f].nfds, CHAN_MAX_FDS);
+		assert_true(B.msgs[f].fds[CHAN_MAX_FDS - 1] >= 0);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+
+/* A frame that announces descriptors that did not come with it. */
+static void test_fds_announced_but_missing(void **state)
+{
+	struct chan_hdr h = { .type = TYPE_FDS, .nfds = 2, .len = 1, .seq = 1 };
+
+	(void)state;
+	write_all(raw_fd, &h, sizeof(h));
+	write_all(raw_fd, "x", 1);
+	pump(b_closed, NULL);
+	assert_int_equal(B.malformed, 1);
+	assert_non_null(strstr(B.why, "announces 2 descriptors"));
+	assert_int_equal(B.nmsgs, 0);
+}
+
+/* Descriptors on a message type that carries none: malformed. */
+static void test_fds_on_wrong_type(void **state)
+{
+	struct chan_hdr h = { .type = CHAN_READY, .nfds = 1, .len = 0, .seq = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	int fd = STDERR_FILENO;
+
+	(void)state;
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	assert_int_equal(sendmsg(raw_fd, &mh, 0), (ssize_t)sizeof(h));
+	pump(b_closed, NULL);
+	assert_int_equal(B.malformed, 1);
+	assert_non_null(strstr(B.why, "READY message with 1 descriptors"));
 }
 
 int main(void)
@@ -602,6 +748,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_rows_do_not_add_up,
 						setup_raw_master, teardown),
 		cmocka_unit_test(test_check_sizes),
+		cmocka_unit_test_setup_teardown(test_fds_travel, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_not_taken_are_closed, setup_pair,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fds_many_batches, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_announced_but_missing, setup_raw,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fds_on_wrong_type, setup_raw_master,
+						teardown),
 	};
 
 	/* as in the daemon (master.c): a write to a closed peer is EPIPE */

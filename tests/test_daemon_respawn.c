@@ -261,7 +261,7 @@ static int grab_channel(pid_t pid)
 static void test_malformed_message_replaces_worker(void **state)
 {
 	struct hr_daemon *d = *state;
-	struct chan_hdr h = { CHAN_STATS, 5, 0 };
+	struct chan_hdr h = { .type = CHAN_STATS, .len = 5, .seq = 0 };
 	char frame[sizeof(h) + 5] = { 0 };
 	struct replaced r = { .id = 0, .restarts = 1 };
 	int fds[20], ch;

@@ -4,8 +4,11 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -24,18 +27,18 @@ static int chan_conns_ok(const void *body, size_t len)
 }
 
 static const struct chan_msg_spec chan_worker_msgs[] = {
-	{ CHAN_READY, "READY", 0, 0, NULL },
-	{ CHAN_ALIVE, "ALIVE", sizeof(struct stats_counters), 0, NULL },
-	{ CHAN_STATS, "STATS", sizeof(struct stats_counters), 0, NULL },
+	{ CHAN_READY, "READY", 0, 0, 0, NULL },
+	{ CHAN_ALIVE, "ALIVE", sizeof(struct stats_counters), 0, 0, NULL },
+	{ CHAN_STATS, "STATS", sizeof(struct stats_counters), 0, 0, NULL },
 	{ CHAN_CONNS, "CONNS", sizeof(struct chan_conns_hdr),
-	  sizeof(struct stats_conn), chan_conns_ok },
+	  sizeof(struct stats_conn), 0, chan_conns_ok },
 };
 
 static const struct chan_msg_spec chan_master_msgs[] = {
-	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 0, NULL },
-	{ CHAN_STATS_REQ, "STATS_REQ", 0, 0, NULL },
-	{ CHAN_CONNS_REQ, "CONNS_REQ", sizeof(struct chan_conns_req), 0, NULL },
-	{ CHAN_DRAIN, "DRAIN", sizeof(struct chan_drain), 0, NULL },
+	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 0, 0, NULL },
+	{ CHAN_STATS_REQ, "STATS_REQ", 0, 0, 0, NULL },
+	{ CHAN_CONNS_REQ, "CONNS_REQ", sizeof(struct chan_conns_req), 0, 0, NULL },
+	{ CHAN_DRAIN, "DRAIN", sizeof(struct chan_drain), 0, 0, NULL },
 };
 
 const struct chan_schema chan_to_master = {
@@ -64,6 +67,11 @@ int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
 			 m->name, h->len, m->fixed, m->item ? " + records" : "");
 		return -1;
 	}
+	if (h->nfds > m->max_fds) {
+		snprintf(why, whylen, "%s message with %u descriptors (at most %u)",
+			 m->name, h->nfds, m->max_fds);
+		return -1;
+	}
 	if (m->check && !m->check(body, h->len)) {
 		snprintf(why, whylen, "%s message: its body does not add up",
 			 m->name);
@@ -79,10 +87,118 @@ static void chan_fail(struct chan *ch, int malformed, const char *why)
 		ch->on_close(ch, malformed, why);
 }
 
+/* --- descriptors --- */
+
+union chan_cmsg {
+	char buf[CMSG_SPACE(CHAN_MAX_FDS * sizeof(int))];
+	struct cmsghdr align;
+};
+
+static void chan_close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static int chan_rx_push(struct chan *ch, const int *fds, size_t n)
+{
+	if (ch->nrx + n > ch->caprx) {
+		size_t cap = ch->caprx ? ch->caprx * 2 : CHAN_MAX_FDS;
+		int *p;
+
+		while (cap < ch->nrx + n)
+			cap *= 2;
+		if (!(p = realloc(ch->rx, cap * sizeof(*p))))
+			return -1;
+		ch->rx = p;
+		ch->caprx = cap;
+	}
+	memcpy(ch->rx + ch->nrx, fds, n * sizeof(*fds));
+	ch->nrx += n;
+	return 0;
+}
+
+/* Drops the first n received descriptors (given to a frame). */
+static void chan_rx_drop(struct chan *ch, size_t n)
+{
+	memmove(ch->rx, ch->rx + n, (ch->nrx - n) * sizeof(*ch->rx));
+	ch->nrx -= n;
+}
+
+/* Keeps duplicates of fds to leave with the next byte queued. */
+static int chan_tx_push(struct chan *ch, const int *fds, int n)
+{
+	struct chan_fd_batch *b, *p = realloc(ch->tx, (ch->ntx + 1) * sizeof(*p));
+
+	if (!p)
+		return -1;
+	ch->tx = p;
+	b = &ch->tx[ch->ntx];
+	b->at = ch->out_base + buf_pending(&ch->out);
+	for (b->n = 0; b->n < n; b->n++)
+		if ((b->fd[b->n] = fcntl(fds[b->n], F_DUPFD_CLOEXEC, 0)) < 0) {
+			chan_close_fds(b->fd, (size_t)b->n);
+			return -1;
+		}
+	ch->ntx++;
+	return 0;
+}
+
+static void chan_tx_pop(struct chan *ch)
+{
+	chan_close_fds(ch->tx[0].fd, (size_t)ch->tx[0].n);
+	memmove(ch->tx, ch->tx + 1, (ch->ntx - 1) * sizeof(*ch->tx));
+	ch->ntx--;
+}
+
+/* --- the stream --- */
+
+/* One sendmsg of what is queued, up to the next byte that carries
+ * descriptors; the descriptors go with that byte, which starts a frame.
+ * Bytes written, 0 when the socket is full, -1 on error. */
+static ssize_t chan_write_some(struct chan *ch)
+{
+	size_t len = buf_pending(&ch->out);
+	struct chan_fd_batch *b = ch->ntx ? &ch->tx[0] : NULL;
+	struct iovec iov;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	union chan_cmsg cm;
+	ssize_t n;
+
+	if (b && b->at > ch->out_base)
+		len = UTIL_MIN(len, (size_t)(b->at - ch->out_base));
+	if (b && b->at == ch->out_base) {
+		struct cmsghdr *c;
+
+		if (ch->ntx > 1)
+			len = UTIL_MIN(len, (size_t)(ch->tx[1].at - ch->out_base));
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE((size_t)b->n * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)b->n * sizeof(int));
+		memcpy(CMSG_DATA(c), b->fd, (size_t)b->n * sizeof(int));
+	}
+	iov = (struct iovec){ (void *)buf_head(&ch->out), len };
+	do
+		n = sendmsg(ch->w.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+	if (mh.msg_control)
+		chan_tx_pop(ch); /* the kernel has its own copies now */
+	buf_consume(&ch->out, (size_t)n);
+	ch->out_base += (uint64_t)n;
+	return n;
+}
+
 static int chan_flush(struct chan *ch)
 {
 	while (buf_pending(&ch->out) > 0) {
-		ssize_t n = buf_write_fd(&ch->out, ch->w.fd);
+		ssize_t n = chan_write_some(ch);
 
 		if (n < 0)
 			return -1;
@@ -91,6 +207,70 @@ static int chan_flush(struct chan *ch)
 	}
 	return loop_mod(ch->loop, &ch->w,
 			EPOLLIN | (buf_pending(&ch->out) ? EPOLLOUT : 0u));
+}
+
+/* One recvmsg: bytes into in, descriptors into rx. As many bytes as
+ * read, 0 at EOF, -1 with errno; EPROTO when descriptors were lost (the
+ * kernel drops what does not fit the open-files limit). */
+static ssize_t chan_recv(struct chan *ch)
+{
+	char *t = buf_reserve(&ch->in, CHAN_READ_CHUNK);
+	struct iovec iov = { t, CHAN_READ_CHUNK };
+	union chan_cmsg cm;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
+	ssize_t n;
+
+	if (!t) {
+		errno = ENOMEM;
+		return -1;
+	}
+	do
+		n = recvmsg(ch->w.fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		if (chan_rx_push(ch, (const int *)(const void *)CMSG_DATA(c), k) < 0) {
+			chan_close_fds((const int *)(const void *)CMSG_DATA(c), k);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	ch->in.len += (size_t)n;
+	if (mh.msg_flags & MSG_CTRUNC) {
+		errno = EPROTO;
+		return -1;
+	}
+	return n;
+}
+
+/* Hands one complete frame to the owner with its descriptors, and closes
+ * the descriptors it did not take. */
+static int chan_deliver(struct chan *ch, const struct chan_hdr *h,
+			const char *body, char *why, size_t whylen)
+{
+	if (ch->nrx < h->nfds) {
+		snprintf(why, whylen, "a frame announces %u descriptors, %zu came",
+			 h->nfds, ch->nrx);
+		return -1;
+	}
+	ch->frame_fds = ch->rx;
+	ch->frame_nfds = h->nfds;
+	ch->on_msg(ch, h, body);
+	if (!ch->open)
+		return 0; /* chan_close closed the rest */
+	chan_close_fds(ch->rx, h->nfds);
+	chan_rx_drop(ch, h->nfds);
+	ch->frame_fds = NULL;
+	ch->frame_nfds = 0;
+	buf_consume(&ch->in, sizeof(*h) + h->len);
+	return 0;
 }
 
 /* Delivers every complete frame in the input buffer; -1 with the reason
@@ -109,13 +289,17 @@ static int chan_dispatch(struct chan *ch, char *why, size_t whylen)
 		}
 		if (buf_pending(&ch->in) < sizeof(h) + h.len)
 			break;
-		if (chan_check(ch->schema, &h, body, why, whylen) < 0)
+		if (chan_check(ch->schema, &h, body, why, whylen) < 0 ||
+		    chan_deliver(ch, &h, body, why, whylen) < 0)
 			return -1;
-		ch->on_msg(ch, &h, body);
-		if (ch->open)
-			buf_consume(&ch->in, sizeof(h) + h.len);
 	}
 	return 0;
+}
+
+int *chan_frame_fds(struct chan *ch, int *nfds)
+{
+	*nfds = ch->frame_nfds;
+	return ch->frame_fds;
 }
 
 static void chan_io(struct loop_watch *w, uint32_t events)
@@ -132,10 +316,12 @@ static void chan_io(struct loop_watch *w, uint32_t events)
 	/* Bounded reads per wake-up: a chatty peer must not starve the
 	 * other fds of this loop. */
 	for (int i = 0; i < 16 && ch->open; i++) {
-		ssize_t n = buf_read_fd(&ch->in, ch->w.fd, CHAN_READ_CHUNK);
+		ssize_t n = chan_recv(ch);
 
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
-			chan_fail(ch, 0, n == 0 ? "end of file" : strerror(errno));
+			chan_fail(ch, 0, n == 0 ? "end of file" :
+				  errno == EPROTO ? "descriptors lost (out of descriptors?)" :
+				  strerror(errno));
 			return;
 		}
 		if (n < 0)
@@ -166,17 +352,36 @@ int chan_open(struct chan *ch, struct loop *l, int fd,
 	return 0;
 }
 
-int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
-		      const void *fixed, size_t fixed_len, const void *records,
-		      size_t records_len)
+/* Queues one frame; descriptors, if any, leave with its first byte. */
+static int chan_queue(struct chan *ch, const struct chan_hdr *h,
+		      const void *p1, size_t l1, const void *p2, size_t l2,
+		      const int *fds)
 {
-	struct chan_hdr h = { type, (uint32_t)(fixed_len + records_len), seq };
+	size_t before = buf_pending(&ch->out);
 
-	if (!ch->open || fixed_len + records_len > CHAN_MAX_FRAME)
+	if (h->nfds && chan_tx_push(ch, fds, h->nfds) < 0)
 		return -1;
-	if (buf_append(&ch->out, &h, sizeof(h)) < 0 ||
-	    buf_append(&ch->out, fixed, fixed_len) < 0 ||
-	    buf_append(&ch->out, records, records_len) < 0)
+	if (buf_append(&ch->out, h, sizeof(*h)) < 0 ||
+	    buf_append(&ch->out, p1, l1) < 0 || buf_append(&ch->out, p2, l2) < 0) {
+		ch->out.len = ch->out.off + before; /* not a half frame */
+		if (h->nfds) {
+			chan_close_fds(ch->tx[ch->ntx - 1].fd, h->nfds);
+			ch->ntx--;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+static int chan_send_all(struct chan *ch, uint32_t type, uint64_t seq,
+			 const void *p1, size_t l1, const void *p2, size_t l2,
+			 const int *fds, int nfds)
+{
+	struct chan_hdr h = { (uint16_t)type, (uint16_t)nfds,
+			      (uint32_t)(l1 + l2), seq };
+
+	if (!ch->open || l1 + l2 > CHAN_MAX_FRAME || nfds < 0 ||
+	    nfds > CHAN_MAX_FDS || chan_queue(ch, &h, p1, l1, p2, l2, fds) < 0)
 		return -1;
 	if (chan_flush(ch) < 0) {
 		chan_fail(ch, 0, strerror(errno));
@@ -185,10 +390,24 @@ int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
 	return 0;
 }
 
+int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
+		      const void *fixed, size_t fixed_len, const void *records,
+		      size_t records_len)
+{
+	return chan_send_all(ch, type, seq, fixed, fixed_len, records,
+			     records_len, NULL, 0);
+}
+
 int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *body,
 	      size_t len)
 {
-	return chan_send_records(ch, type, seq, body, len, NULL, 0);
+	return chan_send_all(ch, type, seq, body, len, NULL, 0, NULL, 0);
+}
+
+int chan_send_fds(struct chan *ch, uint32_t type, uint64_t seq,
+		  const void *body, size_t len, const int *fds, int nfds)
+{
+	return chan_send_all(ch, type, seq, body, len, NULL, 0, fds, nfds);
 }
 
 void chan_read_all(struct chan *ch)
@@ -196,7 +415,7 @@ void chan_read_all(struct chan *ch)
 	char why[160];
 
 	while (ch->open) {
-		ssize_t n = buf_read_fd(&ch->in, ch->w.fd, CHAN_READ_CHUNK);
+		ssize_t n = chan_recv(ch);
 
 		/* A malformed frame among the last words ends them: the
 		 * sender is gone and what follows cannot be trusted. */
@@ -216,4 +435,14 @@ void chan_close(struct chan *ch)
 	close(ch->w.fd);
 	buf_free(&ch->in);
 	buf_free(&ch->out);
+	while (ch->ntx)
+		chan_tx_pop(ch);
+	free(ch->tx);
+	ch->tx = NULL;
+	chan_close_fds(ch->rx, ch->nrx);
+	free(ch->rx);
+	ch->rx = NULL;
+	ch->nrx = ch->caprx = 0;
+	ch->frame_fds = NULL;
+	ch->frame_nfds = 0;
 }

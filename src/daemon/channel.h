@@ -1,10 +1,12 @@
 /* channel.h - typed messages between the master and one worker over a
  * socketpair. Both ends are the same binary, so bodies are plain structs;
- * the frame header carries a type, a length and a sequence number that
- * pairs an answer with its question. Each end accepts only the types the
- * other sends, each with a body size fixed by its type, and checks both
- * before a message is delivered: a frame that breaks the rules is a bug in
- * the sender, reported to the owner, never handed on. */
+ * the frame header carries a type, a length, the number of descriptors
+ * that travel with the frame (SCM_RIGHTS) and a sequence number that pairs
+ * an answer with its question. Each end accepts only the types the other
+ * sends, each with a body size fixed by its type and a bound on its
+ * descriptors, and checks all three before a message is delivered: a
+ * frame that breaks the rules is a bug in the sender, reported to the
+ * owner, never handed on. */
 #ifndef RP_CHANNEL_H
 #define RP_CHANNEL_H
 
@@ -26,10 +28,14 @@ enum chan_type {
 };
 
 struct chan_hdr {
-	uint32_t type;
-	uint32_t len; /* body bytes after this header */
+	uint16_t type;
+	uint16_t nfds; /* descriptors sent with the frame's first byte */
+	uint32_t len;  /* body bytes after this header */
 	uint64_t seq;
 };
+
+/* At most this many descriptors per frame: the kernel's SCM_MAX_FD. */
+#define CHAN_MAX_FDS 253
 
 /* Stop accepting, let the connections finish, exit. */
 struct chan_drain {
@@ -51,12 +57,14 @@ struct chan_conns_hdr {
 #define CHAN_MAX_FRAME (256u << 20)
 
 /* What one end accepts: a body of each listed type is `fixed` bytes, then
- * (item > 0) any number of `item`-byte records; `check`, if set, vets the
- * body further (e.g. a count against the records). */
+ * (item > 0) any number of `item`-byte records, with at most max_fds
+ * descriptors; `check`, if set, vets the body further (e.g. a count
+ * against the records). */
 struct chan_msg_spec {
 	uint32_t type;
 	const char *name;
 	uint32_t fixed, item;
+	uint32_t max_fds;
 	int (*check)(const void *body, size_t len);
 };
 
@@ -80,11 +88,27 @@ typedef void (*chan_msg_fn)(struct chan *ch, const struct chan_hdr *h,
  * or a frame that broke the schema (malformed 1). why says which. */
 typedef void (*chan_close_fn)(struct chan *ch, int malformed, const char *why);
 
+/* Descriptors on their way out, each batch to leave with the byte at
+ * stream offset `at`; and those received, in order, waiting for the frame
+ * that carries them. */
+struct chan_fd_batch {
+	uint64_t at;
+	int n;
+	int fd[CHAN_MAX_FDS];
+};
+
 struct chan {
 	struct loop_watch w;
 	struct loop *loop;
 	const struct chan_schema *schema;
 	struct buf in, out;
+	uint64_t out_base; /* stream offset of the first byte of out */
+	struct chan_fd_batch *tx; /* FIFO of batches to send */
+	size_t ntx;
+	int *rx;                  /* received, not yet given to a frame */
+	size_t nrx, caprx;
+	int *frame_fds;           /* the frame being delivered: its fds */
+	int frame_nfds;
 	chan_msg_fn on_msg;
 	chan_close_fn on_close;
 	void *arg;
@@ -104,6 +128,14 @@ int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *body,
 int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
 		      const void *fixed, size_t fixed_len, const void *records,
 		      size_t records_len);
+/* The same with descriptors (at most CHAN_MAX_FDS). The caller keeps its
+ * own: the channel sends duplicates and closes them once they are sent. */
+int chan_send_fds(struct chan *ch, uint32_t type, uint64_t seq,
+		  const void *body, size_t len, const int *fds, int nfds);
+/* In on_msg: the descriptors of the frame being delivered. The receiver
+ * takes the ones it keeps (setting them to -1 in the array); the channel
+ * closes the others when on_msg returns. */
+int *chan_frame_fds(struct chan *ch, int *nfds);
 /* Delivers whatever the peer wrote before it went away (its last words:
  * a dead worker's final counters), without calling on_close. */
 void chan_read_all(struct chan *ch);
