@@ -313,18 +313,18 @@ static void test_accept_pause_resume(void **state)
 	assert_int_equal(x.n, 2);
 	assert_true(s.paused);
 	assert_int_equal(st.accept_paused, 1);
-	assert_int_equal(s.items[0].w.events, 0);
+	assert_int_equal(s.items->w.events, 0);
 
 	/* still full: resuming does nothing */
 	lst_set_resume(&s);
 	assert_true(s.paused);
-	assert_int_equal(s.items[0].w.events, 0);
+	assert_int_equal(s.items->w.events, 0);
 
 	/* a slot frees: one more is taken, then it pauses again */
 	acc_drop(&x, 0);
 	lst_set_resume(&s);
 	assert_false(s.paused);
-	assert_int_equal(s.items[0].w.events, EPOLLIN);
+	assert_int_equal(s.items->w.events, EPOLLIN);
 	run_until_n(l, &x, 3);
 	turns(l, 5);
 	assert_int_equal(x.n, 3);
@@ -431,6 +431,50 @@ static void test_accept_emfile_retry(void **state)
 	loop_free(l);
 }
 
+/* Another slot's listener adopted while its worker is down: its queue is
+ * taken here; released, it is no longer accepted on, and the set's copy is
+ * closed (the test, as the master would, still holds the socket). */
+static void test_adopt_and_release(void **state)
+{
+	struct addr a = parse("127.0.0.1:0"), b = parse("127.0.0.1:0");
+	struct stats_counters st = { 0 };
+	struct acc x = { .cap = 10 };
+	struct lst_set s;
+	struct loop *l = loop_new();
+	int own, other, dup_other, c1, c2;
+	struct pollfd p;
+
+	(void)state;
+	own = open_ok(&a);
+	addr_set_port(&a, bound_port(own));
+	other = open_ok(&b);
+	addr_set_port(&b, bound_port(other));
+	assert_int_equal(lst_set_start(&s, l, &own, 1, &st, acc_can, acc_take, &x), 0);
+	c1 = client(&b); /* queued on a listener nobody accepts on yet */
+	turns(l, 3);
+	assert_int_equal(x.n, 0);
+	dup_other = dup(other);
+	assert_int_equal(lst_set_adopt(&s, 7, &dup_other, 1), 0);
+	run_until_n(l, &x, 1);
+
+	lst_set_release(&s, 7);
+	assert_true(fcntl(dup_other, F_GETFD) < 0); /* the set's copy is closed */
+	c2 = client(&b);
+	turns(l, 5);
+	assert_int_equal(x.n, 1); /* waits for the slot's own worker */
+	p = (struct pollfd){ .fd = other, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	lst_set_release(&s, -1); /* the own listeners are never released */
+	assert_non_null(s.items);
+
+	close(x.fds[0]);
+	close(c1);
+	close(c2);
+	close(other);
+	lst_set_stop(&s, 0);
+	loop_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_accept_pause_resume),
 		cmocka_unit_test(test_accept_refused_closed),
 		cmocka_unit_test(test_accept_emfile_retry),
+		cmocka_unit_test(test_adopt_and_release),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -23,6 +23,7 @@
 #define LST_ACCEPT_BATCH 64
 /* How long to wait before accepting again when out of descriptors. */
 #define LST_RETRY_MS 100
+#define LST_WARN_EVERY_MS 10000
 
 static int lst_socket(const struct addr *a, int reuseport, char *err,
 		      size_t errlen)
@@ -101,8 +102,8 @@ static void lst_pause(struct lst_set *s)
 		return;
 	s->paused = 1;
 	s->stats->accept_paused++;
-	for (int i = 0; i < s->n; i++)
-		loop_mod(s->loop, &s->items[i].w, 0);
+	for (struct lst *ls = s->items; ls; ls = ls->next)
+		loop_mod(s->loop, &ls->w, 0);
 }
 
 void lst_set_resume(struct lst_set *s)
@@ -111,8 +112,8 @@ void lst_set_resume(struct lst_set *s)
 		return;
 	s->paused = 0;
 	loop_timer_disarm(s->loop, &s->retry);
-	for (int i = 0; i < s->n; i++)
-		loop_mod(s->loop, &s->items[i].w, EPOLLIN);
+	for (struct lst *ls = s->items; ls; ls = ls->next)
+		loop_mod(s->loop, &ls->w, EPOLLIN);
 }
 
 static void lst_retry(struct loop_timer *t)
@@ -120,6 +121,24 @@ static void lst_retry(struct loop_timer *t)
 	struct lst_set *s = util_container_of(t, struct lst_set, retry);
 
 	lst_set_resume(s);
+}
+
+/* Out of descriptors or memory: spinning on a ready listener would burn
+ * the CPU, so stop and retry shortly (the connection waits in the queue),
+ * and say so once per interval, with how often it happened. */
+static void lst_out_of_fds(struct lst_set *s, int err)
+{
+	uint64_t now = util_now_ms();
+
+	lst_pause(s);
+	loop_timer_arm(s->loop, &s->retry, LST_RETRY_MS);
+	s->pauses++;
+	if (s->warned_ms && now - s->warned_ms < LST_WARN_EVERY_MS)
+		return;
+	log_warn("accept: %s; pausing %d ms at a time (%u times since the last warning)",
+		 strerror(err), LST_RETRY_MS, s->pauses);
+	s->warned_ms = now;
+	s->pauses = 0;
 }
 
 static void lst_accept_n(struct loop_watch *w, int batch)
@@ -160,13 +179,7 @@ static void lst_accept_n(struct loop_watch *w, int batch)
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
-			/* Out of descriptors or memory: spinning on a ready
-			 * listener would burn the CPU, so stop and retry
-			 * shortly; the connection waits in the queue. */
-			log_warn("accept: %s; pausing %d ms", strerror(errno),
-				 LST_RETRY_MS);
-			lst_pause(s);
-			loop_timer_arm(s->loop, &s->retry, LST_RETRY_MS);
+			lst_out_of_fds(s, errno);
 			return;
 		default:
 			log_error("accept: %s", strerror(errno));
@@ -181,6 +194,31 @@ static void lst_accept(struct loop_watch *w, uint32_t events)
 	lst_accept_n(w, LST_ACCEPT_BATCH);
 }
 
+/* Watches fd as one more listener of the set; takes the fd. */
+static int lst_add(struct lst_set *s, int fd, int tag)
+{
+	struct lst *ls = calloc(1, sizeof(*ls));
+
+	if (!ls || loop_add(s->loop, &ls->w, fd, s->paused ? 0 : EPOLLIN,
+			    lst_accept) < 0) {
+		free(ls);
+		close(fd);
+		return -1;
+	}
+	ls->set = s;
+	ls->tag = tag;
+	ls->next = s->items;
+	s->items = ls;
+	return 0;
+}
+
+static void lst_free(struct lst *ls)
+{
+	loop_del(ls->set->loop, &ls->w);
+	close(ls->w.fd);
+	free(ls);
+}
+
 int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  struct stats_counters *stats, int (*can_accept)(void *),
 		  int (*on_accept)(void *, int), void *arg)
@@ -192,16 +230,39 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 	s->on_accept = on_accept;
 	s->arg = arg;
 	loop_timer_init(&s->retry, lst_retry);
-	s->items = calloc((size_t)n, sizeof(*s->items));
-	if (!s->items)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		s->items[i].set = s;
-		if (loop_add(l, &s->items[i].w, fds[i], EPOLLIN, lst_accept) < 0)
+	for (int i = 0; i < n; i++)
+		if (lst_add(s, fds[i], -1) < 0)
 			return -1;
-		s->n++;
-	}
 	return 0;
+}
+
+int lst_set_adopt(struct lst_set *s, int tag, int *fds, int n)
+{
+	int r = 0;
+
+	for (int i = 0; i < n; i++)
+		if (s->stopped) {
+			close(fds[i]);
+		} else if (lst_add(s, fds[i], tag) < 0) {
+			r = -1;
+		}
+	return r;
+}
+
+void lst_set_release(struct lst_set *s, int tag)
+{
+	struct lst **pp = &s->items;
+
+	while (*pp) {
+		struct lst *ls = *pp;
+
+		if (ls->tag != tag || tag < 0) {
+			pp = &ls->next;
+			continue;
+		}
+		*pp = ls->next;
+		lst_free(ls);
+	}
 }
 
 void lst_set_stop(struct lst_set *s, int take_queue)
@@ -213,16 +274,15 @@ void lst_set_stop(struct lst_set *s, int take_queue)
 		return;
 	s->paused = 0;
 	s->taking = 1;
-	for (int i = 0; i < s->n && take_queue; i++)
-		lst_accept_n(&s->items[i].w, INT32_MAX);
+	for (struct lst *ls = s->items; ls && take_queue; ls = ls->next)
+		lst_accept_n(&ls->w, INT32_MAX);
 	s->taking = 0;
 	s->stopped = 1;
 	loop_timer_disarm(s->loop, &s->retry);
-	for (int i = 0; i < s->n; i++) {
-		loop_del(s->loop, &s->items[i].w);
-		close(s->items[i].w.fd);
+	while (s->items) {
+		struct lst *ls = s->items;
+
+		s->items = ls->next;
+		lst_free(ls);
 	}
-	free(s->items);
-	s->items = NULL;
-	s->n = 0;
 }

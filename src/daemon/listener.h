@@ -24,19 +24,24 @@ int lst_open(const struct addr *a, int backlog, char *err, size_t errlen);
 
 struct lst_set;
 
+/* One listening socket being accepted on; tag -1: the worker's own, else
+ * the slot it was adopted from. */
 struct lst {
 	struct loop_watch w;
 	struct lst_set *set;
+	struct lst *next;
+	int tag;
 };
 
 struct lst_set {
 	struct loop *loop;
-	struct lst *items;
-	int n;
+	struct lst *items; /* a list: adopted ones come and go */
 	int paused;   /* accepting stopped: at the cap or out of fds */
 	int stopped;  /* for good (draining or exiting) */
 	int taking;   /* lst_set_stop is accepting what is queued */
 	struct loop_timer retry;
+	uint64_t warned_ms; /* out-of-descriptor warnings, one per interval */
+	unsigned pauses;    /* since the last warning */
 	struct stats_counters *stats;
 	/* 1 when one more connection can be taken */
 	int (*can_accept)(void *arg);
@@ -50,6 +55,13 @@ int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  int (*on_accept)(void *, int), void *arg);
 /* A connection slot freed up: accept again if paused for that. */
 void lst_set_resume(struct lst_set *s);
+/* Also accepts on these listeners of another slot (its worker is down:
+ * its queue would wait for the respawn) until lst_set_release(tag).
+ * Takes the fds (closed on failure too). 0, or -1. */
+int lst_set_adopt(struct lst_set *s, int tag, int *fds, int n);
+/* Stops accepting on what was adopted under tag and closes it (the
+ * slot's own worker is back; the master still holds the socket). */
+void lst_set_release(struct lst_set *s, int tag);
 /* Stops accepting and closes this process's references; with
  * take_queue, first accepts what is already queued (as far as the cap
  * allows), since a listener's last close resets its queue. */
