@@ -12,17 +12,7 @@
 #include "conn.h"
 #include "util.h"
 
-/* A worker has exactly one pool. Keeping it here instead of a pointer in
- * every connection saves 8 bytes per idle connection. */
-static struct conn_pool *conn_the_pool;
-
 static void tl_expire(struct loop_timer *t);
-
-struct conn_pool *conn_pool_of(const struct conn *c)
-{
-	(void)c;
-	return conn_the_pool;
-}
 
 int conn_pool_init(struct conn_pool *p, struct loop *l,
 		   const struct proto *proto, struct stats_counters *stats,
@@ -37,42 +27,41 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
 	/* calloc of a large table maps zero pages: only the pages under
 	 * open connections are ever touched, so the table costs memory in
 	 * proportion to the connections, not to the fd limit. */
-	p->slots = calloc((size_t)nslots, sizeof(*p->slots));
+	p->table = calloc(1, sizeof(*p->table) +
+				     (size_t)nslots * sizeof(p->table->slots[0]));
 	p->scratch_len = CONN_SCRATCH_LEN;
 	p->scratch = malloc(p->scratch_len);
-	if (!p->slots || !p->scratch) {
-		free(p->slots);
+	if (!p->table || !p->scratch) {
+		free(p->table);
 		free(p->scratch);
 		return -1;
 	}
+	p->table->pool = p;
 	for (int k = 0; k < CONN_TMO_COUNT; k++)
 		p->tl[k].head = p->tl[k].tail = -1;
 	loop_timer_init(&p->tmr, tl_expire);
-	conn_the_pool = p;
 	return 0;
 }
 
 void conn_pool_close_all(struct conn_pool *p)
 {
 	for (int fd = 0; fd < p->nslots && p->active > 0; fd++)
-		if (p->slots[fd].w.fn)
-			conn_close(&p->slots[fd]);
+		if (p->table->slots[fd].w.fn)
+			conn_close(&p->table->slots[fd]);
 }
 
 void conn_pool_free(struct conn_pool *p)
 {
 	conn_pool_close_all(p);
 	loop_timer_disarm(p->loop, &p->tmr);
-	free(p->slots);
+	free(p->table);
 	free(p->scratch);
-	if (conn_the_pool == p)
-		conn_the_pool = NULL;
 	memset(p, 0, sizeof(*p));
 }
 
 static int conn_flush(struct conn *c)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	struct conn_out *o = c->out;
 
 	while (o->off < o->len) {
@@ -102,11 +91,11 @@ static void tl_unlink(struct conn_pool *p, struct conn *c)
 	struct conn_tlist *l = &p->tl[c->tmo];
 
 	if (c->tprev >= 0)
-		p->slots[c->tprev].tnext = c->tnext;
+		p->table->slots[c->tprev].tnext = c->tnext;
 	else
 		l->head = c->tnext;
 	if (c->tnext >= 0)
-		p->slots[c->tnext].tprev = c->tprev;
+		p->table->slots[c->tnext].tprev = c->tprev;
 	else
 		l->tail = c->tprev;
 	c->tmo = CONN_TMO_NONE;
@@ -118,8 +107,8 @@ static void tl_arm(struct conn_pool *p)
 	uint64_t first = UINT64_MAX, now = util_now_ms();
 
 	for (int k = 1; k < CONN_TMO_COUNT; k++)
-		if (p->tl[k].head >= 0 && p->slots[p->tl[k].head].deadline < first)
-			first = p->slots[p->tl[k].head].deadline;
+		if (p->tl[k].head >= 0 && p->table->slots[p->tl[k].head].deadline < first)
+			first = p->table->slots[p->tl[k].head].deadline;
 	if (first == UINT64_MAX) {
 		loop_timer_disarm(p->loop, &p->tmr);
 		return;
@@ -138,7 +127,7 @@ void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 
 void conn_timeout(struct conn *c, enum conn_tmo kind)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	struct conn_tlist *l;
 	int fd = c->w.fd;
 
@@ -152,7 +141,7 @@ void conn_timeout(struct conn *c, enum conn_tmo kind)
 	c->tprev = l->tail;
 	c->tnext = -1;
 	if (l->tail >= 0)
-		p->slots[l->tail].tnext = fd;
+		p->table->slots[l->tail].tnext = fd;
 	else
 		l->head = fd;
 	l->tail = fd;
@@ -167,8 +156,8 @@ static void tl_expire(struct loop_timer *t)
 
 	for (int k = 1; k < CONN_TMO_COUNT; k++)
 		while (p->tl[k].head >= 0 &&
-		       p->slots[p->tl[k].head].deadline <= now) {
-			struct conn *c = &p->slots[p->tl[k].head];
+		       p->table->slots[p->tl[k].head].deadline <= now) {
+			struct conn *c = &p->table->slots[p->tl[k].head];
 
 			tl_unlink(p, c);
 			if (p->proto->on_timeout)
@@ -187,7 +176,7 @@ static void conn_io(struct loop_watch *w, uint32_t events);
  * is not yet. */
 static int conn_watch(struct conn *c, uint32_t events)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 
 	if (c->flags & CONN_F_WATCHED)
 		return loop_mod(p->loop, &c->w, events);
@@ -210,13 +199,13 @@ int conn_want_write(struct conn *c)
 void conn_count_out(struct conn *c, uint64_t n)
 {
 	c->bytes_out += n;
-	conn_the_pool->stats->bytes_out += n;
+	conn_pool_of(c)->stats->bytes_out += n;
 }
 
 static void conn_io(struct loop_watch *w, uint32_t events)
 {
 	struct conn *c = util_container_of(w, struct conn, w);
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 
 	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -259,7 +248,7 @@ int conn_open(struct conn_pool *p, int fd)
 		p->stats->rejected++;
 		return -1;
 	}
-	c = &p->slots[fd];
+	c = &p->table->slots[fd];
 	memset(c, 0, sizeof(*c));
 	c->tprev = c->tnext = -1;
 	c->w.fn = conn_io;
@@ -286,10 +275,11 @@ int conn_open(struct conn_pool *p, int fd)
 
 void conn_close(struct conn *c)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p;
 
 	if (!c->w.fn)
 		return;
+	p = conn_pool_of(c);
 	if (p->proto->on_close)
 		p->proto->on_close(c);
 	if (c->tmo != CONN_TMO_NONE)
@@ -308,7 +298,7 @@ void conn_close(struct conn *c)
 
 ssize_t conn_read(struct conn *c, char **data)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	ssize_t n;
 
 	do
@@ -329,7 +319,7 @@ int conn_send(struct conn *c, const void *data, size_t len)
 
 int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	size_t done = 0;
 
 	if (!c->out) {
@@ -386,7 +376,7 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 void conn_describe(const struct conn *c, uint64_t now_ms,
 		   struct stats_conn *rec)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	socklen_t len = sizeof(rec->local);
 	struct tcp_info ti;
 	socklen_t tlen = sizeof(ti);
@@ -409,7 +399,7 @@ void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 	int seen = 0, n = p->active; /* fn may close connections */
 
 	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
-		struct conn *c = &p->slots[fd];
+		struct conn *c = &p->table->slots[fd];
 
 		if (!c->w.fn)
 			continue;

@@ -43,6 +43,12 @@ struct conn {
 	void *proto_data;
 };
 
+/* The README's headline figure: 80 bytes of daemon memory per idle
+ * connection. A field added here must take the place of another (or of
+ * the 4 bytes of padding after tnext). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
+	       "struct conn must stay 80 bytes on LP64");
+
 /* The protocol waits for the socket to take more (conn_want_write). */
 #define CONN_F_WANT_WRITE 0x1u
 /* Registered with epoll. A connection answered and closed within
@@ -54,11 +60,18 @@ struct conn_tlist {
 	uint64_t duration_ms;
 };
 
+/* The slot table, indexed by fd, behind a header that leads back to its
+ * pool: see conn_pool_of. */
+struct conn_table {
+	struct conn_pool *pool;
+	struct conn slots[];
+};
+
 struct conn_pool {
 	struct loop *loop;
 	const struct proto *proto;
 	struct stats_counters *stats;
-	struct conn *slots; /* indexed by fd */
+	struct conn_table *table;
 	int nslots;
 	int max_active;
 	int active;
@@ -90,7 +103,20 @@ static inline int conn_pool_full(const struct conn_pool *p)
  * no slot for it (the caller closes it). */
 int conn_open(struct conn_pool *p, int fd);
 void conn_close(struct conn *c);
-struct conn_pool *conn_pool_of(const struct conn *c);
+
+/* The pool a connection belongs to. It is found from the connection's
+ * own address rather than from a pointer in each one (8 bytes per idle
+ * connection): the slot of fd n is slots[n], so c - n is slots[0], right
+ * behind the table's header. c must be a slot that conn_open filled; it
+ * may have closed since (the fd stays in the slot). */
+static inline struct conn_pool *conn_pool_of(const struct conn *c)
+{
+	const struct conn *first = c - c->w.fd;
+	const char *table = (const char *)first -
+			    offsetof(struct conn_table, slots);
+
+	return ((const struct conn_table *)(const void *)table)->pool;
+}
 /* 0 once conn_close() ran (the slot is free until the fd is reused). */
 static inline int conn_is_open(const struct conn *c)
 {
