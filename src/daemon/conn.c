@@ -306,6 +306,8 @@ ssize_t conn_read(struct conn *c, char **data)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
+	c->flags = (uint16_t)((c->flags & ~CONN_F_READ_FULL) |
+			      ((size_t)n == p->scratch_len ? CONN_F_READ_FULL : 0));
 	c->bytes_in += (uint64_t)n;
 	p->stats->bytes_in += (uint64_t)n;
 	*data = p->scratch;

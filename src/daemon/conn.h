@@ -30,7 +30,11 @@ enum conn_tmo {
 };
 
 /* Kept small on purpose: an idle connection costs this struct and
- * nothing else (see README, "Memory per connection"). */
+ * nothing else (see README, "Memory per connection").
+ *
+ * Every field is conn.c's own. The struct is in this header only so that
+ * the accessors below can be inline and the slot table can be sized;
+ * protocols, the worker and the tests go through the conn_ calls. */
 struct conn {
 	struct loop_watch w; /* fn == NULL: the slot is free */
 	uint16_t flags;
@@ -54,6 +58,8 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 /* Registered with epoll. A connection answered and closed within
  * on_open (HTTP with TCP_DEFER_ACCEPT) never needs to be. */
 #define CONN_F_WATCHED 0x2u
+/* The last conn_read filled the scratch space: more may be waiting. */
+#define CONN_F_READ_FULL 0x4u
 
 struct conn_tlist {
 	int32_t head, tail;
@@ -98,6 +104,10 @@ static inline int conn_pool_full(const struct conn_pool *p)
 {
 	return p->active >= p->max_active;
 }
+static inline int conn_pool_active(const struct conn_pool *p)
+{
+	return p->active;
+}
 
 /* Takes a freshly accepted, non-blocking fd. Returns 0, or -1 if there is
  * no slot for it (the caller closes it). */
@@ -126,10 +136,34 @@ static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;
 }
+/* The protocol's state for this connection; NULL until it sets one. */
+static inline void *conn_data(const struct conn *c)
+{
+	return c->proto_data;
+}
+static inline void conn_set_data(struct conn *c, void *data)
+{
+	c->proto_data = data;
+}
+/* Bytes read from and written to this connection so far. */
+static inline uint64_t conn_bytes_in(const struct conn *c)
+{
+	return c->bytes_in;
+}
+static inline uint64_t conn_bytes_out(const struct conn *c)
+{
+	return c->bytes_out;
+}
 
 /* Reads into the scratch buffer: >0 bytes (counted in bytes_in), 0 on EOF,
  * -1 on error, -2 when nothing is there now. */
 ssize_t conn_read(struct conn *c, char **data);
+/* The last conn_read filled the scratch space, so the socket may hold
+ * more than was read. */
+static inline int conn_read_filled(const struct conn *c)
+{
+	return (c->flags & CONN_F_READ_FULL) != 0;
+}
 /* Writes what the socket takes now and queues the rest; while output is
  * queued the connection is not read (back-pressure). 0 or -1 (closed). */
 int conn_send(struct conn *c, const void *p, size_t len);
@@ -145,6 +179,11 @@ void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 /* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
  * On expiry the protocol's on_timeout is called, or the conn is closed. */
 void conn_timeout(struct conn *c, enum conn_tmo kind);
+/* The kind of timeout running now (CONN_TMO_NONE: none). */
+static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
+{
+	return (enum conn_tmo)c->tmo;
+}
 /* Asks for on_writable when the socket can take more (no queued output:
  * e.g. a file sent with sendfile); reading stops meanwhile. */
 int conn_want_write(struct conn *c);

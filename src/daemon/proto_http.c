@@ -104,7 +104,7 @@ static const char *http_date(void)
 
 static struct http_conn *hc_get(struct conn *c)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 
 	if (hc)
 		return hc;
@@ -119,13 +119,13 @@ static struct http_conn *hc_get(struct conn *c)
 		return NULL;
 	}
 	hc->file_fd = -1;
-	c->proto_data = hc;
+	conn_set_data(c, hc);
 	return hc;
 }
 
 static void hc_free(struct conn *c)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 
 	if (!hc)
 		return;
@@ -136,7 +136,7 @@ static void hc_free(struct conn *c)
 		free(hc);
 	else
 		H.spare = hc;
-	c->proto_data = NULL;
+	conn_set_data(c, NULL);
 }
 
 /* --- building answers --- */
@@ -508,7 +508,7 @@ static int send_file(struct conn *c, struct http_conn *hc)
 		if (n < 0 && errno == EAGAIN) {
 			/* The socket is full: wait for it, never read the
 			 * file ahead into memory. */
-			if (c->tmo != CONN_TMO_SEND)
+			if (conn_timeout_kind(c) != CONN_TMO_SEND)
 				conn_timeout(c, CONN_TMO_SEND);
 			return conn_want_write(c) < 0 ? -1 : 0;
 		}
@@ -522,13 +522,13 @@ static int send_file(struct conn *c, struct http_conn *hc)
 		if (hc->file_off >= hc->file_end) {
 			close(hc->file_fd);
 			hc->file_fd = -1;
-			if (c->tmo == CONN_TMO_SEND)
+			if (conn_timeout_kind(c) == CONN_TMO_SEND)
 				conn_timeout(c, CONN_TMO_NONE);
 			return 1;
 		}
 		/* One chunk per wake-up: a fast reader of a big file must
 		 * not keep the other connections of this worker waiting. */
-		if (c->tmo == CONN_TMO_SEND)
+		if (conn_timeout_kind(c) == CONN_TMO_SEND)
 			conn_timeout(c, CONN_TMO_SEND); /* progress */
 		return conn_want_write(c) < 0 ? -1 : 0;
 	}
@@ -540,7 +540,7 @@ static int send_file(struct conn *c, struct http_conn *hc)
  * recursion however many files are pipelined. */
 static void process(struct conn *c, const char *buf, size_t len)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 	struct http_request req;
 
 	for (;;) {
@@ -662,7 +662,7 @@ static void http_finish(struct conn *c, struct http_conn *hc)
 	if (hc->inlen > 0 || hc->body_left > 0) {
 		/* A request has begun: the header timeout runs from its first
 		 * byte and is not restarted by more bytes (slowloris). */
-		if (c->tmo != CONN_TMO_HEADER)
+		if (conn_timeout_kind(c) != CONN_TMO_HEADER)
 			conn_timeout(c, CONN_TMO_HEADER);
 		return;
 	}
@@ -672,7 +672,7 @@ static void http_finish(struct conn *c, struct http_conn *hc)
 
 static void http_readable(struct conn *c)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 	char *data;
 	ssize_t n = conn_read(c, &data);
 
@@ -689,7 +689,7 @@ static void http_readable(struct conn *c)
 		return;
 	}
 	/* A read that filled the buffer may have left more behind. */
-	if ((size_t)n == conn_pool_of(c)->scratch_len)
+	if (conn_read_filled(c))
 		hc->linger = 1;
 	if (hc->inlen == 0) {
 		process(c, data, (size_t)n);
@@ -718,7 +718,7 @@ static void http_readable(struct conn *c)
 
 static void http_writable(struct conn *c)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 
 	if (!hc) {
 		if (H.draining)
@@ -771,7 +771,7 @@ static void http_open(struct conn *c)
 
 static void http_drain(struct conn *c)
 {
-	struct http_conn *hc = c->proto_data;
+	struct http_conn *hc = conn_data(c);
 
 	H.draining = 1;
 	if (!hc && !conn_has_output(c)) {
@@ -780,12 +780,12 @@ static void http_drain(struct conn *c)
 		 * queue always has one), so read before deciding. It is
 		 * answered with Connection: close. */
 		http_readable(c);
-		if (!conn_is_open(c) || c->proto_data || conn_has_output(c))
+		if (!conn_is_open(c) || conn_data(c) || conn_has_output(c))
 			return;
 		/* Nothing there. A connection that never sent anything
 		 * gets its header timeout to do so; an idle kept-alive one
 		 * is closed now. */
-		if (c->bytes_in > 0)
+		if (conn_bytes_in(c) > 0)
 			conn_close(c);
 		return;
 	}
