@@ -47,7 +47,8 @@ static int setup_cap(int max_active)
 	memset(&st, 0, sizeof(st));
 	slot_frees = 0;
 	L = loop_new();
-	if (!L || conn_pool_init(&pool, L, &proto_echo, &st, NSLOTS, max_active) < 0)
+	if (!L || conn_pool_init(&pool, L, &st, NSLOTS, max_active) < 0 ||
+	    conn_pool_add_handler(&pool, &proto_echo, NULL, NULL, 0) != 0)
 		return -1;
 	pool.on_slot_free = on_slot_free;
 	pool.arg = &slot_frees;
@@ -190,15 +191,16 @@ static void test_two_pools(void **state)
 	unsigned char buf[8];
 
 	(void)state;
-	assert_int_equal(conn_pool_init(&other, L, &proto_echo, &other_st,
-					NSLOTS, 10), 0);
+	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL,
+					       NULL, 0), 0);
 	unix_pair(a);
 	unix_pair(b);
 	last = fcntl(b[0], F_DUPFD_CLOEXEC, NSLOTS - 1);
 	assert_int_equal(last, NSLOTS - 1);
 	close(b[0]);
-	assert_int_equal(conn_open(&pool, a[0]), 0);
-	assert_int_equal(conn_open(&other, last), 0);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(conn_open(&other, last, 0), 0);
 	assert_ptr_equal(conn_pool_of(conn_of(a[0])), &pool);
 	assert_ptr_equal(conn_pool_of(&other.table->slots[last]), &other);
 
@@ -230,7 +232,7 @@ static void test_echo_unix(void **state)
 
 	(void)state;
 	unix_pair(sv);
-	assert_int_equal(conn_open(&pool, sv[0]), 0);
+	assert_int_equal(conn_open(&pool, sv[0], 0), 0);
 	c = conn_of(sv[0]);
 	assert_true(conn_is_open(c));
 	assert_int_equal(conn_fd(c), sv[0]);
@@ -279,7 +281,7 @@ static void test_echo_many_tcp(void **state)
 		out[i] = pattern(i);
 	for (int k = 0; k < NC; k++) {
 		tcp_pair(&srv[k], &cli[k], 0);
-		assert_int_equal(conn_open(&pool, srv[k]), 0);
+		assert_int_equal(conn_open(&pool, srv[k], 0), 0);
 	}
 	while (done < NC) {
 		if (util_now_ms() > end)
@@ -338,7 +340,7 @@ static void test_back_pressure(void **state)
 	for (size_t i = 0; i < MAX; i++)
 		out[i] = pattern(i);
 	tcp_pair(&srv, &cli, 4096);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	c = conn_of(srv);
 
 	/* write until both directions are full */
@@ -410,7 +412,7 @@ static void test_peer_gone_with_output(void **state)
 	(void)state;
 	memset(chunk, 'q', sizeof(chunk));
 	tcp_pair(&srv, &cli, 4096);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	c = conn_of(srv);
 	while (!conn_has_output(c)) {
 		assert_true(util_now_ms() < end);
@@ -436,11 +438,11 @@ static void test_cap(void **state)
 	unix_pair(a);
 	unix_pair(b);
 	unix_pair(d);
-	assert_int_equal(conn_open(&pool, a[0]), 0);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
 	assert_false(conn_pool_full(&pool));
-	assert_int_equal(conn_open(&pool, b[0]), 0);
+	assert_int_equal(conn_open(&pool, b[0], 0), 0);
 	assert_true(conn_pool_full(&pool));
-	assert_int_equal(conn_open(&pool, d[0]), -1);
+	assert_int_equal(conn_open(&pool, d[0], 0), -1);
 	assert_int_equal(st.rejected, 1);
 	assert_int_equal(st.accepted, 2);
 	assert_int_equal(st.active, 2);
@@ -464,7 +466,7 @@ static void test_cap(void **state)
 	close(a[1]);
 
 	unix_pair(e);
-	assert_int_equal(conn_open(&pool, e[0]), 0);
+	assert_int_equal(conn_open(&pool, e[0], 0), 0);
 	assert_int_equal(st.accepted, 3);
 	assert_int_equal(st.rejected, 1);
 	assert_true(conn_pool_full(&pool));
@@ -483,7 +485,7 @@ static void test_fd_beyond_table(void **state)
 	unix_pair(sv);
 	big = fcntl(sv[0], F_DUPFD_CLOEXEC, NSLOTS);
 	assert_true(big >= NSLOTS);
-	assert_int_equal(conn_open(&pool, big), -1);
+	assert_int_equal(conn_open(&pool, big, 0), -1);
 	assert_int_equal(st.rejected, 1);
 	assert_int_equal(st.accepted, 0);
 	close(big);
@@ -501,7 +503,7 @@ static void test_describe(void **state)
 
 	(void)state;
 	tcp_pair(&srv, &cli, 0);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	assert_int_equal(write(cli, "abc", 3), 3);
 	read_back(cli, buf, 3);
 	assert_int_equal(getsockname(srv, (struct sockaddr *)&srv_a, &len), 0);
@@ -537,7 +539,7 @@ static void test_foreach(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++) {
 		unix_pair(p[i]);
-		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+		assert_int_equal(conn_open(&pool, p[i][0], 0), 0);
 	}
 	conn_close(conn_of(p[1][0]));
 	conn_foreach(&pool, count_conn, &n);
@@ -547,6 +549,103 @@ static void test_foreach(void **state)
 	assert_int_equal(n, -97);
 	for (int i = 0; i < 4; i++)
 		close(p[i][1]);
+}
+
+/* A second protocol for the tests: answers each read with its length
+ * ("3\n" for "abc"), so its answers are told apart from echo's. Its
+ * per-worker state is counted to show that init and fini bracket it. */
+struct count_ctx {
+	int reads;
+	int fini_calls;
+};
+
+static struct count_ctx count_state;
+
+static int count_init(const struct config *cfg, struct stats_counters *stats,
+		      void **ctx, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	assert_ptr_equal(stats, &st);
+	memset(&count_state, 0, sizeof(count_state));
+	*ctx = &count_state;
+	return 0;
+}
+
+static void count_fini(void *ctx)
+{
+	struct count_ctx *cc = ctx;
+
+	cc->fini_calls++;
+}
+
+static void count_readable(struct conn *c)
+{
+	struct count_ctx *cc = conn_proto_ctx(c);
+	char *data, line[24];
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	cc->reads++;
+	conn_send(c, line, (size_t)snprintf(line, sizeof(line), "%zd\n", n));
+}
+
+static const struct proto proto_count = {
+	.name = "count",
+	.init = count_init,
+	.fini = count_fini,
+	.on_readable = count_readable,
+};
+
+/* Each connection is served by the protocol of its own handler, which
+ * finds its per-worker state through conn_proto_ctx; the pool frees that
+ * state with fini, after closing the connections. */
+static void test_handler_per_connection(void **state)
+{
+	int e[2], k[2], bad[2];
+	char err[64];
+	unsigned char buf[8];
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	unix_pair(e);
+	unix_pair(k);
+	unix_pair(bad);
+	assert_int_equal(conn_open(&pool, e[0], 0), 0);
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	assert_null(conn_proto_ctx(conn_of(e[0])));
+	assert_ptr_equal(conn_proto_ctx(conn_of(k[0])), &count_state);
+	/* no such handler: refused like a connection without a slot */
+	assert_int_equal(conn_open(&pool, bad[0], 2), -1);
+	assert_int_equal(st.rejected, 1);
+	close(bad[0]);
+	close(bad[1]);
+
+	assert_int_equal(write(e[1], "abc", 3), 3);
+	assert_int_equal(write(k[1], "abc", 3), 3);
+	read_back(e[1], buf, 3);
+	assert_memory_equal(buf, "abc", 3);
+	read_back(k[1], buf, 2);
+	assert_memory_equal(buf, "3\n", 2);
+	assert_int_equal(count_state.reads, 1);
+	assert_int_equal(st.accepted, 2);
+
+	conn_pool_free(&pool);
+	assert_int_equal(count_state.fini_calls, 1);
+	assert_int_equal(st.closed, 2);
+	assert_peer_closed(e[1]);
+	assert_peer_closed(k[1]);
+	close(e[1]);
+	close(k[1]);
+	/* a fresh pool for the teardown to free */
+	assert_int_equal(conn_pool_init(&pool, L, &st, NSLOTS, 100), 0);
 }
 
 /* With no on_timeout (echo), an expired timeout closes the connection;
@@ -561,8 +660,8 @@ static void test_timeout_closes(void **state)
 	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 30);
 	unix_pair(a);
 	unix_pair(b);
-	assert_int_equal(conn_open(&pool, a[0]), 0);
-	assert_int_equal(conn_open(&pool, b[0]), 0);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(conn_open(&pool, b[0], 0), 0);
 	conn_timeout(conn_of(a[0]), CONN_TMO_KEEPALIVE);
 	conn_timeout(conn_of(b[0]), CONN_TMO_KEEPALIVE);
 	assert_int_equal(conn_timeout_kind(conn_of(a[0])), CONN_TMO_KEEPALIVE);
@@ -595,7 +694,7 @@ static void test_pool_free_closes_all(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++) {
 		unix_pair(p[i]);
-		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+		assert_int_equal(conn_open(&pool, p[i][0], 0), 0);
 	}
 	conn_pool_close_all(&pool);
 	assert_int_equal(conn_pool_active(&pool), 0);
@@ -619,6 +718,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};

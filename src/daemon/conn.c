@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,13 +15,17 @@
 
 static void tl_expire(struct loop_timer *t);
 
+static inline const struct proto *conn_proto(const struct conn_pool *p,
+					     const struct conn *c)
+{
+	return p->handlers[c->handler].proto;
+}
+
 int conn_pool_init(struct conn_pool *p, struct loop *l,
-		   const struct proto *proto, struct stats_counters *stats,
-		   int nslots, int max_active)
+		   struct stats_counters *stats, int nslots, int max_active)
 {
 	memset(p, 0, sizeof(*p));
 	p->loop = l;
-	p->proto = proto;
 	p->stats = stats;
 	p->nslots = nslots;
 	p->max_active = max_active < nslots ? max_active : nslots;
@@ -43,6 +48,38 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
 	return 0;
 }
 
+int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
+			  const struct config *cfg, char *err, size_t errlen)
+{
+	struct conn_handler *h;
+
+	if (p->nhandlers == CONN_MAX_HANDLERS) {
+		snprintf(err, errlen, "%s: more than %d protocols in a worker",
+			 proto->name, CONN_MAX_HANDLERS);
+		return -1;
+	}
+	h = &p->handlers[p->nhandlers];
+	h->proto = proto;
+	h->ctx = NULL;
+	if (proto->init && proto->init(cfg, p->stats, &h->ctx, err, errlen) < 0)
+		return -1;
+	return p->nhandlers++;
+}
+
+static int conn_drain_one(struct conn *c, void *arg)
+{
+	const struct proto *proto = conn_proto(arg, c);
+
+	if (proto->on_drain)
+		proto->on_drain(c);
+	return 0;
+}
+
+void conn_pool_drain(struct conn_pool *p)
+{
+	conn_foreach(p, conn_drain_one, p);
+}
+
 void conn_pool_close_all(struct conn_pool *p)
 {
 	for (int fd = 0; fd < p->nslots && p->active > 0; fd++)
@@ -53,6 +90,10 @@ void conn_pool_close_all(struct conn_pool *p)
 void conn_pool_free(struct conn_pool *p)
 {
 	conn_pool_close_all(p);
+	/* After the closes: on_close may still use the state. */
+	for (int i = 0; i < p->nhandlers; i++)
+		if (p->handlers[i].proto->fini)
+			p->handlers[i].proto->fini(p->handlers[i].ctx);
 	loop_timer_disarm(p->loop, &p->tmr);
 	free(p->table);
 	free(p->scratch);
@@ -160,8 +201,10 @@ static void tl_expire(struct loop_timer *t)
 			struct conn *c = &p->table->slots[p->tl[k].head];
 
 			tl_unlink(p, c);
-			if (p->proto->on_timeout)
-				p->proto->on_timeout(c, k);
+			const struct proto *proto = conn_proto(p, c);
+
+			if (proto->on_timeout)
+				proto->on_timeout(c, k);
 			else
 				conn_close(c);
 		}
@@ -206,6 +249,7 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 {
 	struct conn *c = util_container_of(w, struct conn, w);
 	struct conn_pool *p = conn_pool_of(c);
+	const struct proto *proto;
 
 	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
@@ -232,28 +276,33 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 			conn_close(c);
 			return;
 		}
-		if (p->proto->on_writable)
-			p->proto->on_writable(c);
+		proto = conn_proto(p, c);
+		if (proto->on_writable)
+			proto->on_writable(c);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		p->proto->on_readable(c);
+		conn_proto(p, c)->on_readable(c);
 }
 
-int conn_open(struct conn_pool *p, int fd)
+int conn_open(struct conn_pool *p, int fd, int handler)
 {
+	const struct proto *proto;
 	struct conn *c;
 
-	if (fd >= p->nslots || p->active >= p->max_active) {
+	if (fd >= p->nslots || p->active >= p->max_active ||
+	    (unsigned)handler >= (unsigned)p->nhandlers) {
 		p->stats->rejected++;
 		return -1;
 	}
+	proto = p->handlers[handler].proto;
 	c = &p->table->slots[fd];
 	memset(c, 0, sizeof(*c));
 	c->tprev = c->tnext = -1;
+	c->handler = (uint8_t)handler;
 	c->w.fn = conn_io;
 	c->w.fd = fd;
-	if (!p->proto->on_open && conn_watch(c, EPOLLIN) < 0) {
+	if (!proto->on_open && conn_watch(c, EPOLLIN) < 0) {
 		c->w.fn = NULL;
 		p->stats->rejected++;
 		return -1;
@@ -262,11 +311,11 @@ int conn_open(struct conn_pool *p, int fd)
 	p->active++;
 	p->stats->accepted++;
 	p->stats->active = (uint64_t)p->active;
-	if (!p->proto->on_open)
+	if (!proto->on_open)
 		return 0;
 	/* The protocol may serve (and even close) the connection right
 	 * away; only one that is left waiting is registered with epoll. */
-	p->proto->on_open(c);
+	proto->on_open(c);
 	if (conn_is_open(c) && !(c->flags & CONN_F_WATCHED) &&
 	    conn_watch(c, EPOLLIN) < 0)
 		conn_close(c);
@@ -275,13 +324,15 @@ int conn_open(struct conn_pool *p, int fd)
 
 void conn_close(struct conn *c)
 {
+	const struct proto *proto;
 	struct conn_pool *p;
 
 	if (!c->w.fn)
 		return;
 	p = conn_pool_of(c);
-	if (p->proto->on_close)
-		p->proto->on_close(c);
+	proto = conn_proto(p, c);
+	if (proto->on_close)
+		proto->on_close(c);
 	if (c->tmo != CONN_TMO_NONE)
 		tl_unlink(p, c);
 	free(c->out);

@@ -40,6 +40,7 @@ struct conn {
 	uint16_t flags;
 	uint16_t tmo;        /* enum conn_tmo: the list it is on */
 	int32_t tprev, tnext; /* timeout list links, by fd; -1: none */
+	uint8_t handler;     /* index into the pool's handlers */
 	uint64_t deadline;
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_ms;
@@ -49,7 +50,7 @@ struct conn {
 
 /* The README's headline figure: 80 bytes of daemon memory per idle
  * connection. A field added here must take the place of another (or of
- * the 4 bytes of padding after tnext). */
+ * the 3 bytes of padding after handler). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 	       "struct conn must stay 80 bytes on LP64");
 
@@ -73,11 +74,23 @@ struct conn_table {
 	struct conn slots[];
 };
 
+/* A protocol serving some connections of a pool, and its state for the
+ * whole worker (what its init made). */
+struct conn_handler {
+	const struct proto *proto;
+	void *ctx;
+};
+
+/* A worker serves its clients with handler 0; a protocol that opens
+ * connections of its own (a proxy's upstream side) adds another. */
+#define CONN_MAX_HANDLERS 4
+
 struct conn_pool {
 	struct loop *loop;
-	const struct proto *proto;
 	struct stats_counters *stats;
 	struct conn_table *table;
+	struct conn_handler handlers[CONN_MAX_HANDLERS];
+	int nhandlers;
 	int nslots;
 	int max_active;
 	int active;
@@ -96,9 +109,17 @@ struct conn_pool {
 #define CONN_SCRATCH_LEN 65536
 
 int conn_pool_init(struct conn_pool *p, struct loop *l,
-		   const struct proto *proto, struct stats_counters *stats,
-		   int nslots, int max_active);
+		   struct stats_counters *stats, int nslots, int max_active);
+/* Adds a protocol to the pool and runs its init (with cfg and the pool's
+ * counters); the pool owns what init made and hands it to fini in
+ * conn_pool_free. Returns the handler's index, or -1 with a reason in
+ * err. */
+int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
+			  const struct config *cfg, char *err, size_t errlen);
+/* The worker drains: each connection's protocol is told (on_drain). */
+void conn_pool_drain(struct conn_pool *p);
 void conn_pool_close_all(struct conn_pool *p);
+/* Closes what is left, then frees the handlers' state. */
 void conn_pool_free(struct conn_pool *p);
 static inline int conn_pool_full(const struct conn_pool *p)
 {
@@ -109,9 +130,10 @@ static inline int conn_pool_active(const struct conn_pool *p)
 	return p->active;
 }
 
-/* Takes a freshly accepted, non-blocking fd. Returns 0, or -1 if there is
- * no slot for it (the caller closes it). */
-int conn_open(struct conn_pool *p, int fd);
+/* Takes a freshly accepted, non-blocking fd, served by the protocol of
+ * the given handler. Returns 0, or -1 if there is no slot for it (the
+ * caller closes it). */
+int conn_open(struct conn_pool *p, int fd, int handler);
 void conn_close(struct conn *c);
 
 /* The pool a connection belongs to. It is found from the connection's
@@ -135,6 +157,12 @@ static inline int conn_is_open(const struct conn *c)
 static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;
+}
+/* The state the connection's protocol keeps for the whole worker (what
+ * its init made). */
+static inline void *conn_proto_ctx(const struct conn *c)
+{
+	return conn_pool_of(c)->handlers[c->handler].ctx;
 }
 /* The protocol's state for this connection; NULL until it sets one. */
 static inline void *conn_data(const struct conn *c)

@@ -71,9 +71,11 @@ static const char http_default_page[] =
 	"or a fixed answer with <code>--return \"200 text\"</code>.</p>\n"
 	"</body></html>\n";
 
-static int http_init(const struct config *cfg, char *err, size_t errlen)
+static int http_init(const struct config *cfg, struct stats_counters *stats,
+		     void **ctx, char *err, size_t errlen)
 {
 	H.cfg = cfg;
+	H.stats = stats;
 	H.docroot_fd = -1;
 	http_limits_default(&H.limits);
 	H.limits.max_request_line = cfg->http_max_request_line;
@@ -88,7 +90,16 @@ static int http_init(const struct config *cfg, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	*ctx = &H;
 	return 0;
+}
+
+static void http_fini(void *ctx)
+{
+	(void)ctx;
+	if (H.docroot_fd >= 0)
+		close(H.docroot_fd);
+	H.docroot_fd = -1;
 }
 
 static const char *http_date(void)
@@ -758,8 +769,6 @@ static void http_timeout(struct conn *c, int kind)
 
 static void http_open(struct conn *c)
 {
-	if (!H.stats)
-		H.stats = conn_pool_of(c)->stats;
 	/* A new connection must send its first request within the header
 	 * timeout, like any later one. */
 	conn_timeout(c, CONN_TMO_HEADER);
@@ -802,6 +811,7 @@ static void http_close(struct conn *c)
 const struct proto proto_http = {
 	.name = "http",
 	.init = http_init,
+	.fini = http_fini,
 	.on_open = http_open,
 	.on_readable = http_readable,
 	.on_writable = http_writable,

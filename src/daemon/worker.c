@@ -48,7 +48,7 @@ static int worker_can_accept(void *arg)
 static int worker_on_accept(void *arg, int fd)
 {
 	(void)arg;
-	return conn_open(&wk.pool, fd);
+	return conn_open(&wk.pool, fd, 0);
 }
 
 static void worker_stop(int status)
@@ -98,13 +98,6 @@ static void worker_drain_deadline(struct loop_timer *t)
 			       WORKER_CLOSE_WINDOW_MS / WORKER_CLOSE_STEPS);
 }
 
-static int drain_one(struct conn *c, void *arg)
-{
-	(void)arg;
-	wk.pool.proto->on_drain(c);
-	return 0;
-}
-
 /* Stop accepting and let the connections finish; exit when none is left
  * (worker_slot_free) or close them after timeout_ms. */
 static void worker_drain(uint64_t timeout_ms, int fast)
@@ -119,8 +112,7 @@ static void worker_drain(uint64_t timeout_ms, int fast)
 	wk.draining = 1;
 	lst_set_stop(&wk.lst, 1);
 	log_debug("draining %d connections", wk.pool.active);
-	if (wk.pool.proto->on_drain && wk.pool.active > 0)
-		conn_foreach(&wk.pool, drain_one, NULL);
+	conn_pool_drain(&wk.pool);
 	if (wk.pool.active == 0) {
 		worker_stop(0);
 		return;
@@ -255,14 +247,16 @@ static int worker_setup(const struct worker_args *a)
 					    &proto_http : &proto_echo;
 	char err[256];
 
-	if (proto->init && proto->init(a->cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return -1;
-	}
-	if (conn_pool_init(&wk.pool, wk.loop, proto, wk.stats,
+	if (conn_pool_init(&wk.pool, wk.loop, wk.stats,
 			   (int)a->lim->nofile_soft,
 			   (int)a->lim->max_connections_per_worker) < 0)
 		return -1;
+	/* Handler 0: the service's protocol, for every accepted client. */
+	if (conn_pool_add_handler(&wk.pool, proto, a->cfg, err,
+				  sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
 	if (a->cfg->protocol == CFG_PROTO_HTTP) {
 		conn_pool_set_timeout(&wk.pool, CONN_TMO_HEADER,
 				      (uint64_t)a->cfg->header_timeout_ms);
