@@ -50,19 +50,35 @@ struct http_conn {
 	uint8_t waited;      /* the answer took more than one turn */
 };
 
-static struct {
+/* What the answers to one request have in common. */
+struct http_answer {
+	uint8_t head_only;     /* HEAD: the head without its body */
+	uint8_t last;          /* Connection: close, and the connection ends */
+	uint8_t keep_alive_10; /* HTTP/1.0 kept open: must say keep-alive */
+};
+
+/* The fixed answer's bytes for one second and variant (put_fixed). */
+struct http_fixed {
+	time_t t;
+	int status;
+	uint32_t len;
+	char bytes[2048 + 1024];
+};
+
+/* The worker's HTTP state, its protocol context (conn_proto_ctx). */
+struct http_worker {
 	const struct config *cfg;
+	struct stats_counters *stats;
 	struct http_limits limits;
-	int docroot_fd; /* -1: fixed response */
-	struct buf resp; /* the answers to one batch of pipelined requests */
+	int docroot_fd; /* -1: the fixed answer */
+	int draining;
+	struct buf batch; /* the answers to one batch of pipelined requests */
+	struct http_conn *spare; /* one freed state, reused (hc_get) */
 	time_t date_t;
 	char date[40];
-	int draining;
-	int keep_alive_10; /* the request is HTTP/1.0 and stays open */
-	struct http_conn *spare; /* one freed state, reused (hc_get) */
-	struct stats_counters *stats;
-	char small[HTTP_SMALL_BODY]; /* a small body on its way to resp */
-} H = { .docroot_fd = -1 };
+	struct http_fixed fixed[8]; /* by variant, see put_fixed */
+	char small[HTTP_SMALL_BODY]; /* a small body on its way to the batch */
+};
 
 static const char http_default_page[] =
 	"<!DOCTYPE html>\n<html><head><title>reuseportd</title></head>\n"
@@ -71,49 +87,60 @@ static const char http_default_page[] =
 	"or a fixed answer with <code>--return \"200 text\"</code>.</p>\n"
 	"</body></html>\n";
 
+static void http_fini(void *ctx)
+{
+	struct http_worker *hw = ctx;
+
+	if (hw->docroot_fd >= 0)
+		close(hw->docroot_fd);
+	buf_free(&hw->batch);
+	free(hw->spare);
+	free(hw);
+}
+
 static int http_init(const struct config *cfg, struct stats_counters *stats,
 		     void **ctx, char *err, size_t errlen)
 {
-	H.cfg = cfg;
-	H.stats = stats;
-	H.docroot_fd = -1;
-	http_limits_default(&H.limits);
-	H.limits.max_request_line = cfg->http_max_request_line;
-	H.limits.max_header_bytes = cfg->http_max_header_bytes;
-	H.limits.max_headers = cfg->http_max_headers;
-	H.limits.max_body = cfg->http_max_body;
+	struct http_worker *hw = calloc(1, sizeof(*hw));
+
+	if (!hw) {
+		snprintf(err, errlen, "http: %s", strerror(errno));
+		return -1;
+	}
+	hw->cfg = cfg;
+	hw->stats = stats;
+	hw->docroot_fd = -1;
+	http_limits_default(&hw->limits);
+	hw->limits.max_request_line = cfg->http_max_request_line;
+	hw->limits.max_header_bytes = cfg->http_max_header_bytes;
+	hw->limits.max_headers = cfg->http_max_headers;
+	hw->limits.max_body = cfg->http_max_body;
 	if (cfg->docroot[0]) {
-		H.docroot_fd = open(cfg->docroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (H.docroot_fd < 0) {
+		hw->docroot_fd = open(cfg->docroot,
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (hw->docroot_fd < 0) {
 			snprintf(err, errlen, "docroot %s: %s", cfg->docroot,
 				 strerror(errno));
+			http_fini(hw);
 			return -1;
 		}
 	}
-	*ctx = &H;
+	*ctx = hw;
 	return 0;
 }
 
-static void http_fini(void *ctx)
-{
-	(void)ctx;
-	if (H.docroot_fd >= 0)
-		close(H.docroot_fd);
-	H.docroot_fd = -1;
-}
-
-static const char *http_date(void)
+static const char *http_date(struct http_worker *hw)
 {
 	time_t now = time(NULL);
 
-	if (now != H.date_t) {
-		H.date_t = now;
-		http_format_date(now, H.date, sizeof(H.date));
+	if (now != hw->date_t) {
+		hw->date_t = now;
+		http_format_date(now, hw->date, sizeof(hw->date));
 	}
-	return H.date;
+	return hw->date;
 }
 
-static struct http_conn *hc_get(struct conn *c)
+static struct http_conn *hc_get(struct http_worker *hw, struct conn *c)
 {
 	struct http_conn *hc = conn_data(c);
 
@@ -122,9 +149,9 @@ static struct http_conn *hc_get(struct conn *c)
 	/* A keep-alive request that arrives whole takes and gives back the
 	 * same struct: the worker keeps one spare instead of a malloc and
 	 * a free per request. */
-	if (H.spare) {
-		hc = H.spare;
-		H.spare = NULL;
+	if (hw->spare) {
+		hc = hw->spare;
+		hw->spare = NULL;
 		memset(hc, 0, sizeof(*hc));
 	} else if (!(hc = calloc(1, sizeof(*hc)))) {
 		return NULL;
@@ -134,7 +161,7 @@ static struct http_conn *hc_get(struct conn *c)
 	return hc;
 }
 
-static void hc_free(struct conn *c)
+static void hc_free(struct http_worker *hw, struct conn *c)
 {
 	struct http_conn *hc = conn_data(c);
 
@@ -143,70 +170,73 @@ static void hc_free(struct conn *c)
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
 	free(hc->in);
-	if (H.spare)
+	if (hw->spare)
 		free(hc);
 	else
-		H.spare = hc;
+		hw->spare = hc;
 	conn_set_data(c, NULL);
 }
 
 /* --- building answers --- */
 
-static void count_response(int status)
+static void count_response(struct http_worker *hw, int status)
 {
-	H.stats->requests++;
+	hw->stats->requests++;
 	if (status >= 100 && status < 600)
-		H.stats->responses[status / 100 - 1]++;
+		hw->stats->responses[status / 100 - 1]++;
 }
 
 /* Appends a status line and the common headers to the batch. */
-static int put_head(int status, const char *type, uint64_t length,
-		    const char *extra, int last)
+static int put_head(struct http_worker *hw, const struct http_answer *ans,
+		    int status, const char *type, uint64_t length,
+		    const char *extra)
 {
 	char head[2048];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nServer: reuseportd/" PACKAGE_VERSION
 			 "\r\nDate: %s\r\n%s%s%sContent-Length: %llu\r\n%s%s\r\n",
-			 status, http_reason(status), http_date(),
+			 status, http_reason(status), http_date(hw),
 			 type ? "Content-Type: " : "", type ? type : "",
 			 type ? "\r\n" : "", (unsigned long long)length,
 			 extra ? extra : "",
-			 last ? "Connection: close\r\n" :
-			 H.keep_alive_10 ? "Connection: keep-alive\r\n" : "");
+			 ans->last ? "Connection: close\r\n" :
+			 ans->keep_alive_10 ? "Connection: keep-alive\r\n" : "");
 
-	count_response(status);
+	count_response(hw, status);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
-	return buf_append(&H.resp, head, (size_t)n);
+	return buf_append(&hw->batch, head, (size_t)n);
 }
 
-static int put_text(int status, const char *type, const char *body,
-		    size_t len, const char *extra, int head_only, int last)
+static int put_text(struct http_worker *hw, const struct http_answer *ans,
+		    int status, const char *type, const char *body, size_t len,
+		    const char *extra)
 {
-	if (put_head(status, type, len, extra, last) < 0)
+	if (put_head(hw, ans, status, type, len, extra) < 0)
 		return -1;
-	return head_only ? 0 : buf_append(&H.resp, body, len);
+	return ans->head_only ? 0 : buf_append(&hw->batch, body, len);
 }
 
-static int put_error(int status, int head_only, int last)
+static int put_error(struct http_worker *hw, const struct http_answer *ans,
+		     int status)
 {
 	char body[64];
 	int n = snprintf(body, sizeof(body), "%d %s\n", status,
 			 http_reason(status));
 
-	return put_text(status, "text/plain; charset=utf-8", body, (size_t)n,
-			NULL, head_only, last);
+	return put_text(hw, ans, status, "text/plain; charset=utf-8", body,
+			(size_t)n, NULL);
 }
 
 /* Sends the batch so far; 0, or -1 if the connection was closed. */
-static int flush_resp(struct conn *c, int flags)
+static int flush_batch(struct http_worker *hw, struct conn *c, int flags)
 {
 	int r = 0;
 
-	if (buf_pending(&H.resp) > 0)
-		r = conn_send_flags(c, buf_head(&H.resp), buf_pending(&H.resp),
-				    flags);
-	H.resp.off = H.resp.len = 0;
+	if (buf_pending(&hw->batch) > 0)
+		r = conn_send_flags(c, buf_head(&hw->batch),
+				    buf_pending(&hw->batch), flags);
+	hw->batch.off = hw->batch.len = 0;
 	return r;
 }
 
@@ -246,13 +276,14 @@ static int errno_status(int e)
 /* Serves req from the document root. Returns 1 if a file body is now in
  * flight (the batch was flushed), 0 if the answer is in the batch, -1 if
  * the connection is gone. */
-static int serve_file(struct conn *c, struct http_conn *hc,
-		      const struct http_request *req, int last)
+static int serve_file(struct http_worker *hw, struct conn *c,
+		      struct http_conn *hc, const struct http_request *req,
+		      const struct http_answer *ans)
 {
-	int head_only = req->method == HTTP_HEAD;
+	int head_only = ans->head_only;
 	const char *rel = req->path[1] ? req->path + 1 : ".";
 	struct stat st;
-	int fd = open_beneath(H.docroot_fd, rel);
+	int fd = open_beneath(hw->docroot_fd, rel);
 
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		size_t len = strlen(req->path);
@@ -263,26 +294,25 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 
 			close(fd);
 			snprintf(loc, sizeof(loc), "Location: %s/\r\n", req->path);
-			return put_text(301, "text/plain; charset=utf-8",
-					"301 Moved Permanently\n", 22, loc,
-					head_only, last);
+			return put_text(hw, ans, 301, "text/plain; charset=utf-8",
+					"301 Moved Permanently\n", 22, loc);
 		}
 		ifd = open_beneath(fd, "index.html");
 		close(fd);
 		if (ifd < 0)
-			return put_error(errno == ENOENT ? 403 : errno_status(errno),
-					 head_only, last);
+			return put_error(hw, ans, errno == ENOENT ? 403 :
+						 errno_status(errno));
 		fd = ifd;
 		if (fstat(fd, &st) < 0) {
 			close(fd);
-			return put_error(500, head_only, last);
+			return put_error(hw, ans, 500);
 		}
 	} else if (fd < 0) {
-		return put_error(errno_status(errno), head_only, last);
+		return put_error(hw, ans, errno_status(errno));
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return put_error(403, head_only, last);
+		return put_error(hw, ans, 403);
 	}
 
 	char lm[40], extra[256];
@@ -293,7 +323,7 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 	if (req->if_modified_since > 0 && st.st_mtime <= req->if_modified_since) {
 		close(fd);
 		snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n", lm);
-		return put_head(304, NULL, (uint64_t)st.st_size, extra, last);
+		return put_head(hw, ans, 304, NULL, (uint64_t)st.st_size, extra);
 	}
 	if (req->has_range && req->method == HTTP_GET) {
 		int r = http_parse_range(req->range, (uint64_t)st.st_size,
@@ -304,16 +334,15 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 			snprintf(extra, sizeof(extra),
 				 "Content-Range: bytes */%llu\r\n",
 				 (unsigned long long)st.st_size);
-			return put_text(416, "text/plain; charset=utf-8",
-					"416 Range Not Satisfiable\n", 26, extra,
-					0, last);
+			return put_text(hw, ans, 416, "text/plain; charset=utf-8",
+					"416 Range Not Satisfiable\n", 26, extra);
 		}
 		if (r > 0)
 			status = 206;
 	}
 	uint64_t length = st.st_size ? end - start + 1 : 0;
 	int small = !head_only && length > 0 && length <= HTTP_SMALL_BODY &&
-		    buf_pending(&H.resp) + length <= HTTP_BATCH_MAX;
+		    buf_pending(&hw->batch) + length <= HTTP_BATCH_MAX;
 
 	if (small) {
 		/* Read before the head is written: a file that shrank since
@@ -321,14 +350,14 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 		ssize_t n;
 
 		do
-			n = pread(fd, H.small, (size_t)length, (off_t)start);
+			n = pread(fd, hw->small, (size_t)length, (off_t)start);
 		while (n < 0 && errno == EINTR);
 		if (n != (ssize_t)length) {
 			log_warn("%s: read %zd of %llu bytes (%s)", req->path, n,
 				 (unsigned long long)length,
 				 n < 0 ? strerror(errno) : "the file shrank");
 			close(fd);
-			return put_error(500, head_only, last);
+			return put_error(hw, ans, 500);
 		}
 	}
 
@@ -341,8 +370,9 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 	else
 		snprintf(extra, sizeof(extra),
 			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n", lm);
-	if (put_head(status, http_mime_type(req->path[1] ? req->path : "/index.html"),
-		     length, extra, last) < 0) {
+	if (put_head(hw, ans, status,
+		     http_mime_type(req->path[1] ? req->path : "/index.html"),
+		     length, extra) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -352,111 +382,110 @@ static int serve_file(struct conn *c, struct http_conn *hc,
 	}
 	if (small) {
 		close(fd);
-		return buf_append(&H.resp, H.small, (size_t)length);
+		return buf_append(&hw->batch, hw->small, (size_t)length);
 	}
 	hc->file_fd = fd;
 	hc->file_off = (off_t)start;
 	hc->file_end = (off_t)(start + length);
 	/* MSG_MORE: the head waits for the body's first bytes, and the two
 	 * leave in one segment. */
-	return flush_resp(c, MSG_MORE) < 0 ? -1 : 1;
+	return flush_batch(hw, c, MSG_MORE) < 0 ? -1 : 1;
 }
 
 /* --- requests --- */
 
 static const char *const allow_hdr = "Allow: GET, HEAD\r\n";
-static int put_fixed(int head_only, int last);
+static int put_fixed(struct http_worker *hw, const struct http_answer *ans);
 
 /* Answers one parsed request; returns as serve_file. */
-static int handle(struct conn *c, struct http_conn *hc,
-		  const struct http_request *req)
+static int handle(struct http_worker *hw, struct conn *c,
+		  struct http_conn *hc, const struct http_request *req)
 {
-	int last = !req->keep_alive || H.draining;
-	int head_only = req->method == HTTP_HEAD;
+	struct http_answer ans = {
+		.head_only = req->method == HTTP_HEAD,
+		.last = !req->keep_alive || hw->draining,
+	};
 
-	if (last)
+	if (ans.last)
 		hc->close_after = 1;
 	/* HTTP/1.0 closes by default: a kept connection must say so. */
-	H.keep_alive_10 = req->version_minor == 0 && !last;
+	ans.keep_alive_10 = req->version_minor == 0 && !ans.last;
 	if (req->method == HTTP_OTHER)
-		return put_error(501, head_only, last);
+		return put_error(hw, &ans, 501);
 	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
 		char body[] = "405 Method Not Allowed\n";
 
-		return put_text(405, "text/plain; charset=utf-8", body,
-				sizeof(body) - 1, allow_hdr, 0, last);
+		return put_text(hw, &ans, 405, "text/plain; charset=utf-8",
+				body, sizeof(body) - 1, allow_hdr);
 	}
-	if (H.docroot_fd >= 0)
-		return serve_file(c, hc, req, last);
-	return put_fixed(head_only, last);
+	if (hw->docroot_fd >= 0)
+		return serve_file(hw, c, hc, req, &ans);
+	return put_fixed(hw, &ans);
 }
 
 /* The fixed answer (--return, or the built-in page) appended to the batch. */
-static int build_fixed(int head_only, int last)
+static int build_fixed(struct http_worker *hw, const struct http_answer *ans)
 {
-	if (!H.cfg->has_return)
-		return put_text(200, "text/html; charset=utf-8",
+	if (!hw->cfg->has_return)
+		return put_text(hw, ans, 200, "text/html; charset=utf-8",
 				http_default_page, sizeof(http_default_page) - 1,
-				NULL, head_only, last);
+				NULL);
 
-	int st = H.cfg->return_status;
-	const char *body = H.cfg->return_body;
+	int st = hw->cfg->return_status;
+	const char *body = hw->cfg->return_body;
 
 	if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) {
-		char loc[sizeof(H.cfg->return_body) + 16];
+		char loc[sizeof(hw->cfg->return_body) + 16];
 		char msg[64];
 		int n = snprintf(msg, sizeof(msg), "%d %s\n", st,
 				 http_reason(st));
 
 		snprintf(loc, sizeof(loc), "Location: %s\r\n", body);
-		return put_text(st, "text/plain; charset=utf-8", msg, (size_t)n,
-				loc, head_only, last);
+		return put_text(hw, ans, st, "text/plain; charset=utf-8", msg,
+				(size_t)n, loc);
 	}
 	/* 1xx, 204 and 304 never carry a body (RFC 9110 6.4.1). */
 	if (st < 200 || st == 204 || st == 304)
-		return put_head(st, NULL, 0, NULL, last);
-	return put_text(st, "text/plain; charset=utf-8", body, strlen(body),
-			NULL, head_only, last);
+		return put_head(hw, ans, st, NULL, 0, NULL);
+	return put_text(hw, ans, st, "text/plain; charset=utf-8", body,
+			strlen(body), NULL);
 }
 
 /* The fixed answer changes only with the Date second and three flags,
  * so its bytes are built once per second and variant and copied after
  * that: the hot path of a health check or a benchmark is a memcpy. */
-static int put_fixed(int head_only, int last)
+static int put_fixed(struct http_worker *hw, const struct http_answer *ans)
 {
-	static struct {
-		time_t t;
-		int status;
-		uint32_t len;
-		char bytes[2048 + 1024];
-	} cache[8];
-	int v = (head_only ? 1 : 0) | (last ? 2 : 0) | (H.keep_alive_10 ? 4 : 0);
-	http_date(); /* refreshes H.date_t */
-	if (cache[v].t != H.date_t) {
-		size_t before = buf_pending(&H.resp);
+	struct http_fixed *f = &hw->fixed[(ans->head_only ? 1 : 0) |
+					  (ans->last ? 2 : 0) |
+					  (ans->keep_alive_10 ? 4 : 0)];
 
-		if (build_fixed(head_only, last) < 0)
+	http_date(hw); /* refreshes hw->date_t */
+	if (f->t != hw->date_t) {
+		size_t before = buf_pending(&hw->batch);
+
+		if (build_fixed(hw, ans) < 0)
 			return -1;
-		size_t n = buf_pending(&H.resp) - before;
+		size_t n = buf_pending(&hw->batch) - before;
 
 		/* build_fixed counted this response already. */
-		if (n <= sizeof(cache[v].bytes)) {
-			memcpy(cache[v].bytes, buf_head(&H.resp) + before, n);
-			cache[v].len = (uint32_t)n;
-			cache[v].t = H.date_t;
-			cache[v].status = H.cfg->has_return ? H.cfg->return_status : 200;
+		if (n <= sizeof(f->bytes)) {
+			memcpy(f->bytes, buf_head(&hw->batch) + before, n);
+			f->len = (uint32_t)n;
+			f->t = hw->date_t;
+			f->status = hw->cfg->has_return ? hw->cfg->return_status : 200;
 		}
 		return 0;
 	}
-	count_response(cache[v].status);
-	return buf_append(&H.resp, cache[v].bytes, cache[v].len);
+	count_response(hw, f->status);
+	return buf_append(&hw->batch, f->bytes, f->len);
 }
 
 /* Something could not be built or sent: the answers of this batch are
  * dropped with the connection - never left for the next one to send. */
-static void fail(struct conn *c)
+static void fail(struct http_worker *hw, struct conn *c)
 {
-	H.resp.off = H.resp.len = 0;
+	hw->batch.off = hw->batch.len = 0;
 	if (conn_is_open(c))
 		conn_close(c);
 }
@@ -488,20 +517,22 @@ static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
 	return 0;
 }
 
-static void http_finish(struct conn *c, struct http_conn *hc);
+static void http_finish(struct http_worker *hw, struct conn *c,
+			struct http_conn *hc);
 
 /* Once the answers are out, is the connection closed? */
-static int closes(const struct http_conn *hc)
+static int closes(const struct http_worker *hw, const struct http_conn *hc)
 {
 	return hc->close_after ||
-	       (H.draining && hc->inlen == 0 && hc->body_left == 0);
+	       (hw->draining && hc->inlen == 0 && hc->body_left == 0);
 }
 
 /* ... and with a plain close(), nothing left unread to turn it into a
  * reset? */
-static int closes_plainly(const struct http_conn *hc)
+static int closes_plainly(const struct http_worker *hw,
+			  const struct http_conn *hc)
 {
-	return closes(hc) && !hc->linger && hc->inlen == 0 &&
+	return closes(hw, hc) && !hc->linger && hc->inlen == 0 &&
 	       hc->body_left == 0;
 }
 
@@ -549,7 +580,8 @@ static int send_file(struct conn *c, struct http_conn *hc)
  * scratch space or hc->in. A file body is sent at once when the socket
  * takes it, and parsing goes on behind it, in this loop rather than by
  * recursion however many files are pipelined. */
-static void process(struct conn *c, const char *buf, size_t len)
+static void process(struct http_worker *hw, struct conn *c, const char *buf,
+		    size_t len)
 {
 	struct http_conn *hc = conn_data(c);
 	struct http_request req;
@@ -567,7 +599,8 @@ static void process(struct conn *c, const char *buf, size_t len)
 				hc->body_left -= skip;
 				continue;
 			}
-			int r = http_parse_request(buf + off, len - off, &H.limits, &req);
+			int r = http_parse_request(buf + off, len - off,
+						   &hw->limits, &req);
 
 			if (r == 0)
 				break;
@@ -575,9 +608,13 @@ static void process(struct conn *c, const char *buf, size_t len)
 				/* Bad input: a clear status, then the
 				 * connection closes; nothing after it can be
 				 * trusted, and what follows it is unread. */
-				H.keep_alive_10 = 0;
-				if (put_error(-r, req.method == HTTP_HEAD, 1) < 0) {
-					fail(c);
+				struct http_answer bad = {
+					.head_only = req.method == HTTP_HEAD,
+					.last = 1,
+				};
+
+				if (put_error(hw, &bad, -r) < 0) {
+					fail(hw, c);
 					return;
 				}
 				hc->close_after = 1;
@@ -589,9 +626,9 @@ static void process(struct conn *c, const char *buf, size_t len)
 			parsed++;
 			if (req.has_content_length)
 				hc->body_left = req.content_length;
-			r = handle(c, hc, &req);
+			r = handle(hw, c, hc, &req);
 			if (r < 0) {
-				fail(c);
+				fail(hw, c);
 				return;
 			}
 			inflight = r > 0;
@@ -609,13 +646,13 @@ static void process(struct conn *c, const char *buf, size_t len)
 			 * answer back for the FIN that shutdown() adds to
 			 * it: one segment instead of two, for both ends. If
 			 * the socket is full the rest is flushed without it. */
-			int cork = closes_plainly(hc);
+			int cork = closes_plainly(hw, hc);
 
-			if (flush_resp(c, cork ? MSG_MORE : 0) < 0)
+			if (flush_batch(hw, c, cork ? MSG_MORE : 0) < 0)
 				return;
 			hc->corked = (uint8_t)cork;
 			if (!conn_has_output(c))
-				http_finish(c, hc);
+				http_finish(hw, c, hc);
 			return; /* else on_writable goes on */
 		}
 		if (conn_has_output(c)) {
@@ -627,7 +664,7 @@ static void process(struct conn *c, const char *buf, size_t len)
 		buf = hc->in;
 		len = hc->inlen;
 		if (len == 0 || hc->close_after) {
-			http_finish(c, hc);
+			http_finish(hw, c, hc);
 			return;
 		}
 	}
@@ -645,10 +682,11 @@ static int input_waits(struct conn *c)
 }
 
 /* Nothing is being written: choose between waiting, closing and freeing. */
-static void http_finish(struct conn *c, struct http_conn *hc)
+static void http_finish(struct http_worker *hw, struct conn *c,
+			struct http_conn *hc)
 {
-	if (closes(hc)) {
-		if (closes_plainly(hc) && !(hc->waited && input_waits(c))) {
+	if (closes(hw, hc)) {
+		if (closes_plainly(hw, hc) && !(hc->waited && input_waits(c))) {
 			/* Everything the client sent was read: a plain close
 			 * sends a FIN, and the answer is safe. A corked answer
 			 * leaves first, with the FIN, by shutdown(): should
@@ -678,11 +716,12 @@ static void http_finish(struct conn *c, struct http_conn *hc)
 		return;
 	}
 	conn_timeout(c, CONN_TMO_KEEPALIVE);
-	hc_free(c);
+	hc_free(hw, c);
 }
 
 static void http_readable(struct conn *c)
 {
+	struct http_worker *hw = conn_proto_ctx(c);
 	struct http_conn *hc = conn_data(c);
 	char *data;
 	ssize_t n = conn_read(c, &data);
@@ -695,7 +734,7 @@ static void http_readable(struct conn *c)
 	}
 	if (hc && hc->lingering)
 		return; /* discarded; EOF or the linger timeout closes */
-	if (!hc && !(hc = hc_get(c))) {
+	if (!hc && !(hc = hc_get(hw, c))) {
 		conn_close(c);
 		return;
 	}
@@ -703,7 +742,7 @@ static void http_readable(struct conn *c)
 	if (conn_read_filled(c))
 		hc->linger = 1;
 	if (hc->inlen == 0) {
-		process(c, data, (size_t)n);
+		process(hw, c, data, (size_t)n);
 		return;
 	}
 	/* Joins the bytes kept from before; the limits bound hc->in, since
@@ -724,15 +763,16 @@ static void http_readable(struct conn *c)
 	}
 	memcpy(hc->in + hc->inlen, data, (size_t)n);
 	hc->inlen += (uint32_t)n;
-	process(c, hc->in, hc->inlen);
+	process(hw, c, hc->in, hc->inlen);
 }
 
 static void http_writable(struct conn *c)
 {
+	struct http_worker *hw = conn_proto_ctx(c);
 	struct http_conn *hc = conn_data(c);
 
 	if (!hc) {
-		if (H.draining)
+		if (hw->draining)
 			conn_close(c);
 		else
 			conn_timeout(c, CONN_TMO_KEEPALIVE);
@@ -743,23 +783,26 @@ static void http_writable(struct conn *c)
 		return;
 	if (hc->inlen > 0 && !hc->close_after) {
 		/* Requests pipelined behind the one just answered. */
-		process(c, hc->in, hc->inlen);
+		process(hw, c, hc->in, hc->inlen);
 		return;
 	}
-	http_finish(c, hc);
+	http_finish(hw, c, hc);
 }
 
 static void http_timeout(struct conn *c, int kind)
 {
+	struct stats_counters *stats =
+		((struct http_worker *)conn_proto_ctx(c))->stats;
+
 	switch (kind) {
 	case CONN_TMO_HEADER:
-		H.stats->timeouts_header++;
+		stats->timeouts_header++;
 		break;
 	case CONN_TMO_KEEPALIVE:
-		H.stats->timeouts_keepalive++;
+		stats->timeouts_keepalive++;
 		break;
 	case CONN_TMO_SEND:
-		H.stats->timeouts_send++;
+		stats->timeouts_send++;
 		break;
 	default:
 		break;
@@ -780,9 +823,10 @@ static void http_open(struct conn *c)
 
 static void http_drain(struct conn *c)
 {
+	struct http_worker *hw = conn_proto_ctx(c);
 	struct http_conn *hc = conn_data(c);
 
-	H.draining = 1;
+	hw->draining = 1;
 	if (!hc && !conn_has_output(c)) {
 		/* Between requests, or not yet read: a request may already
 		 * wait in the socket (a connection just taken from the
@@ -805,7 +849,7 @@ static void http_drain(struct conn *c)
 
 static void http_close(struct conn *c)
 {
-	hc_free(c);
+	hc_free(conn_proto_ctx(c), c);
 }
 
 const struct proto proto_http = {
