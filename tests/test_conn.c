@@ -1,6 +1,7 @@
 /* test_conn.c - a worker's connection pool, driven by the echo protocol
- * over real socketpairs and TCP loopback connections: the data, the
- * back-pressure, the counters and the cap. */
+ * and a small test protocol over real socketpairs and TCP loopback
+ * connections: the data, the back-pressure, the counters, the cap and
+ * the handlers. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -556,6 +557,8 @@ static void test_foreach(void **state)
  * per-worker state is counted to show that init and fini bracket it. */
 struct count_ctx {
 	int reads;
+	int filled_reads; /* conn_read_filled said so */
+	size_t bytes;
 	int fini_calls;
 };
 
@@ -593,6 +596,8 @@ static void count_readable(struct conn *c)
 		return;
 	}
 	cc->reads++;
+	cc->filled_reads += conn_read_filled(c);
+	cc->bytes += (size_t)n;
 	conn_send(c, line, (size_t)snprintf(line, sizeof(line), "%zd\n", n));
 }
 
@@ -646,6 +651,39 @@ static void test_handler_per_connection(void **state)
 	close(k[1]);
 	/* a fresh pool for the teardown to free */
 	assert_int_equal(conn_pool_init(&pool, L, &st, NSLOTS, 100), 0);
+}
+
+/* A read that fills the scratch space says so (HTTP then expects more
+ * input behind it); the read after it does not. */
+static void test_read_filled(void **state)
+{
+	enum { SIZE = CONN_SCRATCH_LEN + 100 };
+	char *big = calloc(1, SIZE);
+	char err[64];
+	int k[2];
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	(void)state;
+	assert_non_null(big);
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	unix_pair(k);
+	/* all of it queued before the first read: a Unix stream socket
+	 * buffer holds it, and recv takes up to the length asked */
+	assert_int_equal(write(k[1], big, SIZE), SIZE);
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	while (count_state.bytes < SIZE) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %d bytes read",
+				 count_state.bytes, SIZE);
+		turns(1);
+	}
+	assert_int_equal(count_state.reads, 2);
+	assert_int_equal(count_state.filled_reads, 1);
+	assert_false(conn_read_filled(conn_of(k[0])));
+	close(k[1]);
+	wait_closed(1);
+	free(big);
 }
 
 /* With no on_timeout (echo), an expired timeout closes the connection;
@@ -719,6 +757,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};

@@ -1,4 +1,7 @@
-/* conn.c - connections of one worker. */
+/* conn.c - connections of one worker: their slots, epoll registration,
+ * timeouts, reads into the shared scratch space, writes with
+ * back-pressure and closes. It never interprets a byte: that is
+ * the protocol's (proto.h), reached through the connection's handler. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -14,12 +17,27 @@
 #include "util.h"
 
 static void tl_expire(struct loop_timer *t);
+static void conn_io(struct loop_watch *w, uint32_t events);
 
 static inline const struct proto *conn_proto(const struct conn_pool *p,
 					     const struct conn *c)
 {
 	return p->handlers[c->handler].proto;
 }
+
+static inline void count_in(struct conn_pool *p, struct conn *c, uint64_t n)
+{
+	c->bytes_in += n;
+	p->stats->bytes_in += n;
+}
+
+static inline void count_out(struct conn_pool *p, struct conn *c, uint64_t n)
+{
+	c->bytes_out += n;
+	p->stats->bytes_out += n;
+}
+
+/* --- the pool --- */
 
 int conn_pool_init(struct conn_pool *p, struct loop *l,
 		   struct stats_counters *stats, int nslots, int max_active)
@@ -100,31 +118,6 @@ void conn_pool_free(struct conn_pool *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static int conn_flush(struct conn *c)
-{
-	struct conn_pool *p = conn_pool_of(c);
-	struct conn_out *o = c->out;
-
-	while (o->off < o->len) {
-		ssize_t n = send(c->w.fd, o->data + o->off, o->len - o->off,
-				 MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
-			return -1;
-		}
-		o->off += (uint32_t)n;
-		c->bytes_out += (uint64_t)n;
-		p->stats->bytes_out += (uint64_t)n;
-	}
-	free(o);
-	c->out = NULL;
-	return 0;
-}
-
 /* --- timeouts --- */
 
 static void tl_unlink(struct conn_pool *p, struct conn *c)
@@ -199,10 +192,9 @@ static void tl_expire(struct loop_timer *t)
 		while (p->tl[k].head >= 0 &&
 		       p->table->slots[p->tl[k].head].deadline <= now) {
 			struct conn *c = &p->table->slots[p->tl[k].head];
-
-			tl_unlink(p, c);
 			const struct proto *proto = conn_proto(p, c);
 
+			tl_unlink(p, c);
 			if (proto->on_timeout)
 				proto->on_timeout(c, k);
 			else
@@ -211,9 +203,7 @@ static void tl_expire(struct loop_timer *t)
 	tl_arm(p);
 }
 
-/* --- I/O --- */
-
-static void conn_io(struct loop_watch *w, uint32_t events);
+/* --- epoll --- */
 
 /* Asks epoll for these events, registering the connection first if it
  * is not yet. */
@@ -239,50 +229,20 @@ int conn_want_write(struct conn *c)
 	return 0;
 }
 
-void conn_count_out(struct conn *c, uint64_t n)
+/* --- opening and closing --- */
+
+/* Takes the slot of fd for a connection served by handler. */
+static struct conn *conn_slot_fill(struct conn_pool *p, int fd, int handler)
 {
-	c->bytes_out += n;
-	conn_pool_of(c)->stats->bytes_out += n;
-}
+	struct conn *c = &p->table->slots[fd];
 
-static void conn_io(struct loop_watch *w, uint32_t events)
-{
-	struct conn *c = util_container_of(w, struct conn, w);
-	struct conn_pool *p = conn_pool_of(c);
-	const struct proto *proto;
-
-	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
-		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-			return;
-		if (c->out) {
-			int r = conn_flush(c);
-
-			if (r < 0) {
-				conn_close(c);
-				return;
-			}
-			if (r > 0) {
-				/* Progress restarts the send timeout. */
-				if (c->tmo == CONN_TMO_SEND)
-					conn_timeout(c, CONN_TMO_SEND);
-				return;
-			}
-		}
-		/* Drained: read again, and let the protocol go on. */
-		c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
-		if (c->tmo == CONN_TMO_SEND)
-			conn_timeout(c, CONN_TMO_NONE);
-		if (conn_watch(c, EPOLLIN) < 0) {
-			conn_close(c);
-			return;
-		}
-		proto = conn_proto(p, c);
-		if (proto->on_writable)
-			proto->on_writable(c);
-		return;
-	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		conn_proto(p, c)->on_readable(c);
+	memset(c, 0, sizeof(*c));
+	c->tprev = c->tnext = -1;
+	c->handler = (uint8_t)handler;
+	c->w.fn = conn_io;
+	c->w.fd = fd;
+	c->start_ms = loop_now(p->loop);
+	return c;
 }
 
 int conn_open(struct conn_pool *p, int fd, int handler)
@@ -296,18 +256,12 @@ int conn_open(struct conn_pool *p, int fd, int handler)
 		return -1;
 	}
 	proto = p->handlers[handler].proto;
-	c = &p->table->slots[fd];
-	memset(c, 0, sizeof(*c));
-	c->tprev = c->tnext = -1;
-	c->handler = (uint8_t)handler;
-	c->w.fn = conn_io;
-	c->w.fd = fd;
+	c = conn_slot_fill(p, fd, handler);
 	if (!proto->on_open && conn_watch(c, EPOLLIN) < 0) {
 		c->w.fn = NULL;
 		p->stats->rejected++;
 		return -1;
 	}
-	c->start_ms = loop_now(p->loop);
 	p->active++;
 	p->stats->accepted++;
 	p->stats->active = (uint64_t)p->active;
@@ -347,6 +301,82 @@ void conn_close(struct conn *c)
 		p->on_slot_free(p->arg);
 }
 
+/* --- I/O --- */
+
+/* Sends what is queued; 0 when all of it went, 1 when the socket is
+ * full again, -1 on error. */
+static int conn_flush(struct conn_pool *p, struct conn *c)
+{
+	struct conn_out *o = c->out;
+
+	while (o->off < o->len) {
+		ssize_t n = send(c->w.fd, o->data + o->off, o->len - o->off,
+				 MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		o->off += (uint32_t)n;
+		count_out(p, c, (uint64_t)n);
+	}
+	free(o);
+	c->out = NULL;
+	return 0;
+}
+
+/* The socket can take more while the connection waits to write: flush
+ * what is queued, and once nothing is, read again and let the protocol
+ * go on. */
+static void conn_io_writable(struct conn_pool *p, struct conn *c)
+{
+	const struct proto *proto;
+
+	if (c->out) {
+		int r = conn_flush(p, c);
+
+		if (r < 0) {
+			conn_close(c);
+			return;
+		}
+		if (r > 0) {
+			/* Progress restarts the send timeout. */
+			if (c->tmo == CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_SEND);
+			return;
+		}
+	}
+	c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
+	if (c->tmo == CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_NONE);
+	if (conn_watch(c, EPOLLIN) < 0) {
+		conn_close(c);
+		return;
+	}
+	proto = conn_proto(p, c);
+	if (proto->on_writable)
+		proto->on_writable(c);
+}
+
+static void conn_io(struct loop_watch *w, uint32_t events)
+{
+	struct conn *c = util_container_of(w, struct conn, w);
+	struct conn_pool *p = conn_pool_of(c);
+
+	/* While output waits only writability matters; not reading
+	 * meanwhile is the back-pressure. */
+	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			conn_io_writable(p, c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_proto(p, c)->on_readable(c);
+}
+
 ssize_t conn_read(struct conn *c, char **data)
 {
 	struct conn_pool *p = conn_pool_of(c);
@@ -359,8 +389,7 @@ ssize_t conn_read(struct conn *c, char **data)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
 	c->flags = (uint16_t)((c->flags & ~CONN_F_READ_FULL) |
 			      ((size_t)n == p->scratch_len ? CONN_F_READ_FULL : 0));
-	c->bytes_in += (uint64_t)n;
-	p->stats->bytes_in += (uint64_t)n;
+	count_in(p, c, (uint64_t)n);
 	*data = p->scratch;
 	return n;
 }
@@ -370,61 +399,86 @@ int conn_send(struct conn *c, const void *data, size_t len)
 	return conn_send_flags(c, data, len, 0);
 }
 
-int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
+/* Writes what the socket takes now: the bytes sent, or -1 on an error
+ * other than a full socket. */
+static ssize_t conn_send_now(struct conn_pool *p, struct conn *c,
+			     const char *data, size_t len, int flags)
 {
-	struct conn_pool *p = conn_pool_of(c);
 	size_t done = 0;
 
-	if (!c->out) {
-		while (done < len) {
-			ssize_t n = send(c->w.fd, (const char *)data + done,
-					 len - done, MSG_NOSIGNAL | flags);
+	while (done < len) {
+		ssize_t n = send(c->w.fd, data + done, len - done,
+				 MSG_NOSIGNAL | flags);
 
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					break;
-				conn_close(c);
-				return -1;
-			}
-			done += (size_t)n;
-			c->bytes_out += (uint64_t)n;
-			p->stats->bytes_out += (uint64_t)n;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
 		}
-		if (done == len)
-			return 0;
+		done += (size_t)n;
+		count_out(p, c, (uint64_t)n);
 	}
-	/* The socket is full: keep the rest and stop reading until it has
-	 * gone, so one slow reader holds at most what it was sent. */
-	size_t rest = len - done;
+	return (ssize_t)done;
+}
+
+/* The socket is full: keep the rest behind what is already queued, and
+ * stop reading until it has gone, so one slow reader holds at most what
+ * it was sent. 0, or -1 when it cannot be kept. */
+static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
+		      size_t len)
+{
 	size_t have = c->out ? c->out->len - c->out->off : 0;
+	struct conn_out *o;
 
-	if (have + rest > UINT32_MAX) {
-		conn_close(c);
+	if (have + len > UINT32_MAX)
 		return -1;
-	}
-	struct conn_out *o = malloc(sizeof(*o) + have + rest);
-
-	if (!o) {
-		conn_close(c);
+	o = malloc(sizeof(*o) + have + len);
+	if (!o)
 		return -1;
-	}
 	if (have)
 		memcpy(o->data, c->out->data + c->out->off, have);
-	memcpy(o->data + have, (const char *)data + done, rest);
+	memcpy(o->data + have, rest, len);
 	o->off = 0;
-	o->len = (uint32_t)(have + rest);
+	o->len = (uint32_t)(have + len);
 	free(c->out);
 	c->out = o;
-	if (conn_watch(c, EPOLLOUT) < 0) {
-		conn_close(c);
+	if (conn_watch(c, EPOLLOUT) < 0)
 		return -1;
-	}
 	if (p->tl[CONN_TMO_SEND].duration_ms)
 		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
+
+int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
+{
+	struct conn_pool *p = conn_pool_of(c);
+	ssize_t done = 0;
+
+	/* Behind queued output nothing may jump the queue. */
+	if (!c->out) {
+		done = conn_send_now(p, c, data, len, flags);
+		if (done < 0) {
+			conn_close(c);
+			return -1;
+		}
+		if ((size_t)done == len)
+			return 0;
+	}
+	if (conn_queue(p, c, (const char *)data + done, len - (size_t)done) < 0) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_count_out(struct conn *c, uint64_t n)
+{
+	count_out(conn_pool_of(c), c, n);
+}
+
+/* --- the stats socket's view --- */
 
 void conn_describe(const struct conn *c, uint64_t now_ms,
 		   struct stats_conn *rec)
@@ -449,7 +503,8 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg)
 {
-	int seen = 0, n = p->active; /* fn may close connections */
+	/* fn may close connections */
+	int seen = 0, n = p->active;
 
 	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
 		struct conn *c = &p->table->slots[fd];
