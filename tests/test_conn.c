@@ -1,7 +1,7 @@
 /* test_conn.c - a worker's connection pool, driven by the echo protocol
- * and a small test protocol over real socketpairs and TCP loopback
- * connections: the data, the back-pressure, the counters, the cap and
- * the handlers. */
+ * and two small test protocols over real socketpairs and TCP loopback
+ * connections: the data, the back-pressure, the counters, the cap, the
+ * handlers, and outbound connections (connect, refusal, timeout). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -686,6 +686,281 @@ static void test_read_filled(void **state)
 	free(big);
 }
 
+/* --- outbound connections --- */
+
+/* Turns the loop until cond holds, or fails at the deadline. */
+#define TURN_UNTIL(cond)                                                   \
+	do {                                                               \
+		uint64_t end_ = util_now_ms() + DEADLINE_MS;               \
+		while (!(cond)) {                                          \
+			if (util_now_ms() > end_)                          \
+				fail_msg("deadline: waiting for %s", #cond); \
+			assert_true(loop_run_once(L, 5) >= 0);             \
+		}                                                          \
+	} while (0)
+
+/* What the upstream protocol of the tests saw: it says "ping" once
+ * connected and keeps what it reads. */
+static struct upstream_log {
+	int connects;  /* on_connect calls */
+	int err;       /* the err of the last one */
+	void *data;    /* conn_data at on_connect */
+	int closes;    /* on_close calls */
+	char in[64];
+	size_t inlen;
+} up;
+
+static void up_connect(struct conn *c, int err)
+{
+	up.connects++;
+	up.err = err;
+	up.data = conn_data(c);
+	if (!err)
+		conn_send(c, "ping", 4);
+}
+
+static void up_readable(struct conn *c)
+{
+	char *data;
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	n = UTIL_MIN(n, (ssize_t)(sizeof(up.in) - up.inlen));
+	memcpy(up.in + up.inlen, data, (size_t)n);
+	up.inlen += (size_t)n;
+}
+
+static void up_close(struct conn *c)
+{
+	(void)c;
+	up.closes++;
+}
+
+static const struct proto proto_upstream = {
+	.name = "upstream",
+	.on_connect = up_connect,
+	.on_readable = up_readable,
+	.on_close = up_close,
+};
+
+/* Handler 1 of the pool, beside echo. */
+static int add_upstream(uint64_t connect_timeout_ms)
+{
+	char err[64];
+	int h = conn_pool_add_handler(&pool, &proto_upstream, NULL, err,
+				      sizeof(err));
+
+	assert_int_equal(h, 1);
+	memset(&up, 0, sizeof(up));
+	conn_pool_set_timeout(&pool, CONN_TMO_CONNECT, connect_timeout_ms);
+	return h;
+}
+
+/* A blocking loopback listener; *a gets its address. */
+static int tcp_listener(struct sockaddr_in *a, int backlog)
+{
+	socklen_t len = sizeof(*a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)a, sizeof(*a)), 0);
+	assert_int_equal(listen(l, backlog), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)a, &len), 0);
+	return l;
+}
+
+/* Accepts the connection the pool opened, within the deadline. */
+static int accept_upstream(int l)
+{
+	struct pollfd pl = { .fd = l, .events = POLLIN };
+	int fd;
+
+	assert_int_equal(poll(&pl, 1, DEADLINE_MS), 1);
+	fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Reads exactly len bytes from a blocking socket, within the deadline. */
+static void read_exactly(int fd, char *out, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		assert_int_equal(poll(&pf, 1, DEADLINE_MS), 1);
+		n = read(fd, out + got, len - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+/* A connect that succeeds: on_connect(0) comes from the loop, not from
+ * conn_connect; bytes go both ways; none of it is in the worker's client
+ * counters, only in the connection's own. */
+static void test_connect_exchanges(void **state)
+{
+	struct sockaddr_in a;
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS), peer;
+	int marker;
+	char buf[4];
+	struct conn *c;
+
+	(void)state;
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, &marker);
+	assert_non_null(c);
+	assert_true(conn_is_outbound(c));
+	assert_int_equal(up.connects, 0);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_CONNECT);
+	assert_int_equal(pool.outbound, 1);
+	assert_int_equal(conn_pool_active(&pool), 0);
+
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, 0);
+	assert_ptr_equal(up.data, &marker);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_NONE);
+	peer = accept_upstream(l);
+	read_exactly(peer, buf, 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(write(peer, "pong", 4), 4);
+	TURN_UNTIL(up.inlen == 4);
+	assert_memory_equal(up.in, "pong", 4);
+	assert_int_equal(conn_bytes_in(c), 4);
+	assert_int_equal(conn_bytes_out(c), 4);
+
+	/* the peer leaves: EOF closes it, and no client counter moved */
+	close(peer);
+	TURN_UNTIL(up.closes == 1);
+	assert_false(conn_is_open(c));
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(up.connects, 1);
+	assert_int_equal(st.accepted, 0);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(st.active, 0);
+	assert_int_equal(st.bytes_in, 0);
+	assert_int_equal(st.bytes_out, 0);
+	close(l);
+}
+
+/* A port bound but not listening answers the SYN with a reset: the
+ * protocol hears ECONNREFUSED, then the connection is closed for it. */
+static void test_connect_refused(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int h = add_upstream(DEADLINE_MS);
+	struct conn *c;
+
+	(void)state;
+	assert_true(holder >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* holding the port keeps anyone else from listening on it */
+	assert_int_equal(bind(holder, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(holder, (struct sockaddr *)&a, &len), 0);
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL);
+	assert_non_null(c);
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, ECONNREFUSED);
+	assert_false(conn_is_open(c));
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(slot_frees, 1);
+	close(holder);
+}
+
+/* A listener whose accept queue is full drops new SYNs (Linux,
+ * tcp_conn_request: "ListenOverflows"), so the connect neither succeeds
+ * nor fails: the connect timeout ends it with ETIMEDOUT. */
+static void test_connect_timeout(void **state)
+{
+	struct sockaddr_in a;
+	struct pollfd pl;
+	int l = tcp_listener(&a, 0), h = add_upstream(50), filler;
+	uint64_t start;
+	struct conn *c;
+
+	(void)state;
+	/* backlog 0 holds one connection: queue one, and see it queued
+	 * (a listener is readable when its accept queue is not empty) */
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(filler >= 0);
+	assert_true(connect(filler, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+		    errno == EINPROGRESS);
+	pl = (struct pollfd){ .fd = l, .events = POLLIN };
+	assert_int_equal(poll(&pl, 1, DEADLINE_MS), 1);
+
+	start = loop_now(L); /* deadlines count from the loop's time */
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL);
+	assert_non_null(c);
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, ETIMEDOUT);
+	assert_true(util_now_ms() >= start + 50);
+	assert_false(conn_is_open(c));
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	close(filler);
+	close(l);
+}
+
+/* An accepted client (echo, handler 0) and an outbound connection
+ * (handler 1) in one pool: each is served by its own protocol, the walk
+ * sees both, and the client counters count the client alone. */
+static void test_accepted_and_connected(void **state)
+{
+	struct sockaddr_in a;
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS);
+	int srv, cli, peer, n = -100;
+	unsigned char echoed[5];
+	char buf[4];
+
+	(void)state;
+	tcp_pair(&srv, &cli, 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
+	assert_non_null(conn_connect(&pool, (struct sockaddr *)&a, sizeof(a),
+				     h, NULL));
+	TURN_UNTIL(up.connects == 1);
+	peer = accept_upstream(l);
+
+	assert_int_equal(write(cli, "hello", 5), 5);
+	assert_int_equal(write(peer, "pong", 4), 4);
+	read_back(cli, echoed, 5);
+	assert_memory_equal(echoed, "hello", 5);
+	TURN_UNTIL(up.inlen == 4);
+	read_exactly(peer, buf, 4);
+	assert_memory_equal(buf, "ping", 4);
+
+	conn_foreach(&pool, count_conn, &n);
+	assert_int_equal(n, -98);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(st.active, 1);
+	assert_int_equal(st.bytes_in, 5);
+	assert_int_equal(st.bytes_out, 5);
+
+	conn_pool_close_all(&pool);
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(conn_pool_active(&pool), 0);
+	assert_int_equal(st.closed, 1); /* accepted = closed + active */
+	assert_int_equal(st.active, 0);
+	assert_peer_closed(cli);
+	assert_peer_closed(peer);
+	close(cli);
+	close(peer);
+	close(l);
+}
+
 /* With no on_timeout (echo), an expired timeout closes the connection;
  * a cleared one does not. */
 static void test_timeout_closes(void **state)
@@ -758,6 +1033,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accepted_and_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};

@@ -1,6 +1,6 @@
 /* conn.c - connections of one worker: their slots, epoll registration,
  * timeouts, reads into the shared scratch space, writes with
- * back-pressure and closes. It never interprets a byte: that is
+ * back-pressure, connects and closes. It never interprets a byte: that is
  * the protocol's (proto.h), reached through the connection's handler. */
 #include "autoconfig.h"
 
@@ -25,16 +25,20 @@ static inline const struct proto *conn_proto(const struct conn_pool *p,
 	return p->handlers[c->handler].proto;
 }
 
+/* The worker's counters are the clients' (conn.h): an outbound
+ * connection counts only in its own bytes. */
 static inline void count_in(struct conn_pool *p, struct conn *c, uint64_t n)
 {
 	c->bytes_in += n;
-	p->stats->bytes_in += n;
+	if (!(c->flags & CONN_F_OUTBOUND))
+		p->stats->bytes_in += n;
 }
 
 static inline void count_out(struct conn_pool *p, struct conn *c, uint64_t n)
 {
 	c->bytes_out += n;
-	p->stats->bytes_out += n;
+	if (!(c->flags & CONN_F_OUTBOUND))
+		p->stats->bytes_out += n;
 }
 
 /* --- the pool --- */
@@ -100,7 +104,7 @@ void conn_pool_drain(struct conn_pool *p)
 
 void conn_pool_close_all(struct conn_pool *p)
 {
-	for (int fd = 0; fd < p->nslots && p->active > 0; fd++)
+	for (int fd = 0; fd < p->nslots && p->active + p->outbound > 0; fd++)
 		if (p->table->slots[fd].w.fn)
 			conn_close(&p->table->slots[fd]);
 }
@@ -183,6 +187,8 @@ void conn_timeout(struct conn *c, enum conn_tmo kind)
 		tl_arm(p);
 }
 
+static void conn_connect_done(struct conn *c, int err);
+
 static void tl_expire(struct loop_timer *t)
 {
 	struct conn_pool *p = util_container_of(t, struct conn_pool, tmr);
@@ -195,7 +201,9 @@ static void tl_expire(struct loop_timer *t)
 			const struct proto *proto = conn_proto(p, c);
 
 			tl_unlink(p, c);
-			if (proto->on_timeout)
+			if (k == CONN_TMO_CONNECT)
+				conn_connect_done(c, ETIMEDOUT);
+			else if (proto->on_timeout)
 				proto->on_timeout(c, k);
 			else
 				conn_close(c);
@@ -276,6 +284,81 @@ int conn_open(struct conn_pool *p, int fd, int handler)
 	return 0;
 }
 
+/* A non-blocking connect(2) that does not complete at once fails with
+ * EINPROGRESS (EINTR: it goes on all the same); the socket becomes
+ * writable when it ends, and SO_ERROR says how (connect(2), "EINPROGRESS").
+ * A connect that does complete at once is reported the same way, since
+ * epoll reports the socket writable straight away. */
+static int connect_started(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	return connect(fd, sa, salen) == 0 || errno == EINPROGRESS ||
+	       errno == EINTR;
+}
+
+struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
+			  socklen_t salen, int handler, void *data)
+{
+	struct conn *c;
+	int fd, e;
+
+	if ((unsigned)handler >= (unsigned)p->nhandlers) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (fd >= p->nslots) {
+		close(fd);
+		errno = EMFILE;
+		return NULL;
+	}
+	if (!connect_started(fd, sa, salen))
+		goto fail;
+	c = conn_slot_fill(p, fd, handler);
+	c->flags = CONN_F_OUTBOUND | CONN_F_CONNECTING;
+	c->proto_data = data;
+	if (conn_watch(c, EPOLLOUT) < 0) {
+		c->w.fn = NULL;
+		goto fail;
+	}
+	p->outbound++;
+	conn_timeout(c, CONN_TMO_CONNECT);
+	return c;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+/* The connect ended: err 0, or why it failed. A failed connection is
+ * closed after the protocol has heard of it. */
+static void conn_connect_done(struct conn *c, int err)
+{
+	const struct proto *proto = conn_proto(conn_pool_of(c), c);
+
+	c->flags &= (uint16_t)~CONN_F_CONNECTING;
+	if (c->tmo == CONN_TMO_CONNECT)
+		conn_timeout(c, CONN_TMO_NONE);
+	if (!err && conn_watch(c, EPOLLIN) < 0)
+		err = errno;
+	if (proto->on_connect)
+		proto->on_connect(c, err);
+	if (err)
+		conn_close(c);
+}
+
+static void conn_connect_ready(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->w.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	conn_connect_done(c, err);
+}
+
 void conn_close(struct conn *c)
 {
 	const struct proto *proto;
@@ -294,9 +377,15 @@ void conn_close(struct conn *c)
 	loop_forget(p->loop, &c->w);
 	close(c->w.fd);
 	c->w.fn = NULL;
-	p->active--;
-	p->stats->closed++;
-	p->stats->active = (uint64_t)p->active;
+	if (c->flags & CONN_F_OUTBOUND) {
+		p->outbound--;
+	} else {
+		p->active--;
+		p->stats->closed++;
+		p->stats->active = (uint64_t)p->active;
+	}
+	/* Either kind frees an fd, which a listener paused on EMFILE
+	 * waits for. */
 	if (p->on_slot_free)
 		p->on_slot_free(p->arg);
 }
@@ -366,10 +455,14 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 	struct conn *c = util_container_of(w, struct conn, w);
 	struct conn_pool *p = conn_pool_of(c);
 
-	/* While output waits only writability matters; not reading
-	 * meanwhile is the back-pressure. */
-	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
-		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+	/* While output waits, or a connect, only writability matters; not
+	 * reading meanwhile is the back-pressure. */
+	if (c->out || (c->flags & (CONN_F_WANT_WRITE | CONN_F_CONNECTING))) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (c->flags & CONN_F_CONNECTING)
+			conn_connect_ready(c);
+		else
 			conn_io_writable(p, c);
 		return;
 	}
@@ -504,7 +597,7 @@ void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg)
 {
 	/* fn may close connections */
-	int seen = 0, n = p->active;
+	int seen = 0, n = p->active + p->outbound;
 
 	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
 		struct conn *c = &p->table->slots[fd];

@@ -1,10 +1,20 @@
 /* conn.h - connections of one worker: a table indexed by fd, output with
- * back-pressure, and buffers that exist only while data is in flight. */
+ * back-pressure, and buffers that exist only while data is in flight.
+ * A connection is accepted (conn_open) or opened by the worker itself
+ * (conn_connect); either is served by the protocol of its handler.
+ *
+ * Counters. The worker's counters (accepted, active, closed, rejected,
+ * bytes_in, bytes_out) describe the service as its clients see it, and
+ * accepted = closed + lost + active must hold: only accepted connections
+ * touch them. An outbound connection counts nowhere but in the pool's
+ * outbound gauge and its own byte counts (conn_bytes_in/out): a proxied
+ * byte would otherwise be counted twice, once per side. */
 #ifndef RP_CONN_H
 #define RP_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "loop.h"
@@ -26,6 +36,7 @@ enum conn_tmo {
 	CONN_TMO_KEEPALIVE, /* idle between requests */
 	CONN_TMO_SEND,      /* the peer does not take our output */
 	CONN_TMO_LINGER,    /* after the last answer, before the close */
+	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
 	CONN_TMO_COUNT
 };
 
@@ -61,6 +72,10 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 #define CONN_F_WATCHED 0x2u
 /* The last conn_read filled the scratch space: more may be waiting. */
 #define CONN_F_READ_FULL 0x4u
+/* Opened by conn_connect; counted apart from the accepted ones. */
+#define CONN_F_OUTBOUND 0x8u
+/* conn_connect's connect(2) is in progress: waiting for EPOLLOUT. */
+#define CONN_F_CONNECTING 0x10u
 
 struct conn_tlist {
 	int32_t head, tail;
@@ -85,6 +100,8 @@ struct conn_handler {
  * connections of its own (a proxy's upstream side) adds another. */
 #define CONN_MAX_HANDLERS 4
 
+/* Its fields are conn.c's too, but for worker_id, on_slot_free and arg,
+ * which the pool's owner sets after conn_pool_init. */
 struct conn_pool {
 	struct loop *loop;
 	struct stats_counters *stats;
@@ -93,7 +110,8 @@ struct conn_pool {
 	int nhandlers;
 	int nslots;
 	int max_active;
-	int active;
+	int active;   /* accepted connections open (the worker's gauge) */
+	int outbound; /* conn_connect's connections open */
 	int worker_id;
 	/* Called after a connection closes (so a paused listener can resume). */
 	void (*on_slot_free)(void *arg);
@@ -134,13 +152,23 @@ static inline int conn_pool_active(const struct conn_pool *p)
  * the given handler. Returns 0, or -1 if there is no slot for it (the
  * caller closes it). */
 int conn_open(struct conn_pool *p, int fd, int handler);
+/* Opens a connection to sa, served by the protocol of the given handler,
+ * with data as its conn_data. The connect runs in the background under
+ * the CONN_TMO_CONNECT timeout; the protocol's on_connect tells how it
+ * ended, always from the loop, never from within this call. Returns the
+ * connection, or NULL with errno when there is no socket or slot, or
+ * connect(2) failed at once (e.g. ENETUNREACH). Not capped by
+ * max_active, which is the clients' share: bounded by the table (the fd
+ * limit). Nothing may be sent before on_connect. */
+struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
+			  socklen_t salen, int handler, void *data);
 void conn_close(struct conn *c);
 
 /* The pool a connection belongs to. It is found from the connection's
  * own address rather than from a pointer in each one (8 bytes per idle
  * connection): the slot of fd n is slots[n], so c - n is slots[0], right
- * behind the table's header. c must be a slot that conn_open filled; it
- * may have closed since (the fd stays in the slot). */
+ * behind the table's header. c must be a slot that conn_open or
+ * conn_connect filled; it may have closed since (the fd stays in it). */
 static inline struct conn_pool *conn_pool_of(const struct conn *c)
 {
 	const struct conn *first = c - c->w.fd;
@@ -157,6 +185,11 @@ static inline int conn_is_open(const struct conn *c)
 static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;
+}
+/* Opened by conn_connect rather than accepted. */
+static inline int conn_is_outbound(const struct conn *c)
+{
+	return (c->flags & CONN_F_OUTBOUND) != 0;
 }
 /* The state the connection's protocol keeps for the whole worker (what
  * its init made). */
@@ -205,7 +238,8 @@ static inline int conn_has_output(const struct conn *c)
 void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 			   uint64_t ms);
 /* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
- * On expiry the protocol's on_timeout is called, or the conn is closed. */
+ * On expiry the protocol's on_timeout is called, or the conn is closed;
+ * CONN_TMO_CONNECT, which conn_connect sets, ends in on_connect. */
 void conn_timeout(struct conn *c, enum conn_tmo kind);
 /* The kind of timeout running now (CONN_TMO_NONE: none). */
 static inline enum conn_tmo conn_timeout_kind(const struct conn *c)

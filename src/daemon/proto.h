@@ -20,7 +20,14 @@ struct proto {
 		    void **ctx, char *err, size_t errlen);
 	/* Frees what init made, once the pool's last connection closed. */
 	void (*fini)(void *ctx);
+	/* An accepted connection has a slot (conn_open). */
 	void (*on_open)(struct conn *c);
+	/* An outbound connection (conn_connect) is established (err 0) or
+	 * has failed (err: an errno value; ETIMEDOUT when CONN_TMO_CONNECT
+	 * expired). Called once, from the loop. After a failure conn.c
+	 * closes the connection when this returns (on_close follows): do
+	 * not close it here. */
+	void (*on_connect)(struct conn *c, int err);
 	/* The socket is readable (or hung up: a read tells which). */
 	void (*on_readable)(struct conn *c);
 	/* The output queued by conn_send has drained completely, or the

@@ -84,10 +84,14 @@ struct forced_closes {
 	int left;
 };
 
+/* Clients only: what a protocol opened for a client (conn_connect) is
+ * its to close with it, and the counters are the clients' (conn.h). */
 static int close_one(struct conn *c, void *arg)
 {
 	struct forced_closes *fc = arg;
 
+	if (conn_is_outbound(c))
+		return 0;
 	fc->stats->forced_closes++;
 	conn_close(c);
 	return --fc->left <= 0;
@@ -150,6 +154,9 @@ static int conns_collect(struct conn *c, void *arg)
 
 	if (cw->count >= cw->limit)
 		return 1;
+	/* The document lists the clients, whose number it gives (active). */
+	if (conn_is_outbound(c))
+		return 0;
 	conn_describe(c, cw->now, &cw->recs[cw->count++]);
 	return 0;
 }
