@@ -61,6 +61,7 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
 	if (!p->table || !p->scratch) {
 		free(p->table);
 		free(p->scratch);
+		memset(p, 0, sizeof(*p));
 		return -1;
 	}
 	p->table->pool = p;
@@ -111,6 +112,8 @@ void conn_pool_close_all(struct conn_pool *p)
 
 void conn_pool_free(struct conn_pool *p)
 {
+	if (!p->table)
+		return; /* never set up, or freed already */
 	conn_pool_close_all(p);
 	/* After the closes: on_close may still use the state. */
 	for (int i = 0; i < p->nhandlers; i++)

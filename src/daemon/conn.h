@@ -137,7 +137,8 @@ int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
 /* The worker drains: each connection's protocol is told (on_drain). */
 void conn_pool_drain(struct conn_pool *p);
 void conn_pool_close_all(struct conn_pool *p);
-/* Closes what is left, then frees the handlers' state. */
+/* Closes what is left, then frees the handlers' state. Safe on a pool
+ * zeroed, freed already, or whose conn_pool_init failed. */
 void conn_pool_free(struct conn_pool *p);
 static inline int conn_pool_full(const struct conn_pool *p)
 {

@@ -361,6 +361,11 @@ int worker_main(const struct worker_args *a)
 		return 1;
 	if (worker_setup(&worker, a) < 0) {
 		log_error("start-up failed: %s", strerror(errno));
+		/* Nothing points at what setup made once this returns: free
+		 * it, or a sanitizer build reports every failed start. */
+		conn_pool_free(&worker.pool);
+		chan_close(&worker.chan);
+		loop_free(worker.loop);
 		return 1;
 	}
 	chan_send(&worker.chan, CHAN_READY, 0, NULL, 0);
