@@ -52,7 +52,7 @@ static int setup_cap(int max_active)
 	    conn_pool_add_handler(&pool, &proto_echo, NULL, NULL, 0) != 0)
 		return -1;
 	pool.on_slot_free = on_slot_free;
-	pool.arg = &slot_frees;
+	pool.slot_free_arg = &slot_frees;
 	pool.worker_id = 3;
 	return 0;
 }

@@ -16,7 +16,7 @@
 #include "conn.h"
 #include "util.h"
 
-static void tl_expire(struct loop_timer *t);
+static void tmo_expire(struct loop_timer *t);
 static void conn_io(struct loop_watch *w, uint32_t events);
 
 static inline const struct proto *conn_proto(const struct conn_pool *p,
@@ -66,8 +66,8 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
 	}
 	p->table->pool = p;
 	for (int k = 0; k < CONN_TMO_COUNT; k++)
-		p->tl[k].head = p->tl[k].tail = -1;
-	loop_timer_init(&p->tmr, tl_expire);
+		p->tmo_lists[k].head = p->tmo_lists[k].tail = -1;
+	loop_timer_init(&p->tmo_timer, tmo_expire);
 	return 0;
 }
 
@@ -119,7 +119,7 @@ void conn_pool_free(struct conn_pool *p)
 	for (int i = 0; i < p->nhandlers; i++)
 		if (p->handlers[i].proto->fini)
 			p->handlers[i].proto->fini(p->handlers[i].ctx);
-	loop_timer_disarm(p->loop, &p->tmr);
+	loop_timer_disarm(p->loop, &p->tmo_timer);
 	free(p->table);
 	free(p->scratch);
 	memset(p, 0, sizeof(*p));
@@ -127,9 +127,9 @@ void conn_pool_free(struct conn_pool *p)
 
 /* --- timeouts --- */
 
-static void tl_unlink(struct conn_pool *p, struct conn *c)
+static void tmo_unlink(struct conn_pool *p, struct conn *c)
 {
-	struct conn_tlist *l = &p->tl[c->tmo];
+	struct conn_tmo_list *l = &p->tmo_lists[c->tmo];
 
 	if (c->tprev >= 0)
 		p->table->slots[c->tprev].tnext = c->tnext;
@@ -143,40 +143,43 @@ static void tl_unlink(struct conn_pool *p, struct conn *c)
 	c->tprev = c->tnext = -1;
 }
 
-static void tl_arm(struct conn_pool *p)
+static void tmo_arm(struct conn_pool *p)
 {
 	uint64_t first = UINT64_MAX, now = util_now_ms();
 
-	for (int k = 1; k < CONN_TMO_COUNT; k++)
-		if (p->tl[k].head >= 0 && p->table->slots[p->tl[k].head].deadline < first)
-			first = p->table->slots[p->tl[k].head].deadline;
+	for (int k = 1; k < CONN_TMO_COUNT; k++) {
+		int32_t head = p->tmo_lists[k].head;
+
+		if (head >= 0 && p->table->slots[head].deadline < first)
+			first = p->table->slots[head].deadline;
+	}
 	if (first == UINT64_MAX) {
-		loop_timer_disarm(p->loop, &p->tmr);
+		loop_timer_disarm(p->loop, &p->tmo_timer);
 		return;
 	}
 	/* Re-arm only when the earliest deadline moved earlier; a later
 	 * timer firing early just re-arms itself. */
-	if (!loop_timer_armed(&p->tmr) || first < p->tmr.when)
-		loop_timer_arm(p->loop, &p->tmr, first > now ? first - now : 0);
+	if (!loop_timer_armed(&p->tmo_timer) || first < p->tmo_timer.when)
+		loop_timer_arm(p->loop, &p->tmo_timer, first > now ? first - now : 0);
 }
 
 void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 			   uint64_t ms)
 {
-	p->tl[kind].duration_ms = ms;
+	p->tmo_lists[kind].duration_ms = ms;
 }
 
 void conn_timeout(struct conn *c, enum conn_tmo kind)
 {
 	struct conn_pool *p = conn_pool_of(c);
-	struct conn_tlist *l;
+	struct conn_tmo_list *l;
 	int fd = c->w.fd;
 
 	if (c->tmo != CONN_TMO_NONE)
-		tl_unlink(p, c);
-	if (kind == CONN_TMO_NONE || p->tl[kind].duration_ms == 0)
+		tmo_unlink(p, c);
+	if (kind == CONN_TMO_NONE || p->tmo_lists[kind].duration_ms == 0)
 		return;
-	l = &p->tl[kind];
+	l = &p->tmo_lists[kind];
 	c->tmo = (uint16_t)kind;
 	c->deadline = loop_now(p->loop) + l->duration_ms;
 	c->tprev = l->tail;
@@ -187,23 +190,23 @@ void conn_timeout(struct conn *c, enum conn_tmo kind)
 		l->head = fd;
 	l->tail = fd;
 	if (c->tprev < 0)
-		tl_arm(p);
+		tmo_arm(p);
 }
 
 static void conn_connect_done(struct conn *c, int err);
 
-static void tl_expire(struct loop_timer *t)
+static void tmo_expire(struct loop_timer *t)
 {
-	struct conn_pool *p = util_container_of(t, struct conn_pool, tmr);
+	struct conn_pool *p = util_container_of(t, struct conn_pool, tmo_timer);
 	uint64_t now = util_now_ms();
 
 	for (int k = 1; k < CONN_TMO_COUNT; k++)
-		while (p->tl[k].head >= 0 &&
-		       p->table->slots[p->tl[k].head].deadline <= now) {
-			struct conn *c = &p->table->slots[p->tl[k].head];
+		while (p->tmo_lists[k].head >= 0 &&
+		       p->table->slots[p->tmo_lists[k].head].deadline <= now) {
+			struct conn *c = &p->table->slots[p->tmo_lists[k].head];
 			const struct proto *proto = conn_proto(p, c);
 
-			tl_unlink(p, c);
+			tmo_unlink(p, c);
 			if (k == CONN_TMO_CONNECT)
 				conn_connect_done(c, ETIMEDOUT);
 			else if (proto->on_timeout)
@@ -211,7 +214,7 @@ static void tl_expire(struct loop_timer *t)
 			else
 				conn_close(c);
 		}
-	tl_arm(p);
+	tmo_arm(p);
 }
 
 /* --- epoll --- */
@@ -374,7 +377,7 @@ void conn_close(struct conn *c)
 	if (proto->on_close)
 		proto->on_close(c);
 	if (c->tmo != CONN_TMO_NONE)
-		tl_unlink(p, c);
+		tmo_unlink(p, c);
 	free(c->out);
 	c->out = NULL;
 	loop_forget(p->loop, &c->w);
@@ -390,7 +393,7 @@ void conn_close(struct conn *c)
 	/* Either kind frees an fd, which a listener paused on EMFILE
 	 * waits for. */
 	if (p->on_slot_free)
-		p->on_slot_free(p->arg);
+		p->on_slot_free(p->slot_free_arg);
 }
 
 /* --- I/O --- */
@@ -542,7 +545,7 @@ static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
 	c->out = o;
 	if (conn_watch(c, EPOLLOUT) < 0)
 		return -1;
-	if (p->tl[CONN_TMO_SEND].duration_ms)
+	if (p->tmo_lists[CONN_TMO_SEND].duration_ms)
 		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }

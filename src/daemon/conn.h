@@ -77,7 +77,8 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 /* conn_connect's connect(2) is in progress: waiting for EPOLLOUT. */
 #define CONN_F_CONNECTING 0x10u
 
-struct conn_tlist {
+/* The connections with one kind of timeout running, oldest first. */
+struct conn_tmo_list {
 	int32_t head, tail;
 	uint64_t duration_ms;
 };
@@ -100,8 +101,8 @@ struct conn_handler {
  * connections of its own (a proxy's upstream side) adds another. */
 #define CONN_MAX_HANDLERS 4
 
-/* Its fields are conn.c's too, but for worker_id, on_slot_free and arg,
- * which the pool's owner sets after conn_pool_init. */
+/* Its fields are conn.c's too, but for worker_id, on_slot_free and
+ * slot_free_arg, which the pool's owner sets after conn_pool_init. */
 struct conn_pool {
 	struct loop *loop;
 	struct stats_counters *stats;
@@ -115,13 +116,13 @@ struct conn_pool {
 	int worker_id;
 	/* Called after a connection closes (so a paused listener can resume). */
 	void (*on_slot_free)(void *arg);
-	void *arg;
+	void *slot_free_arg;
 	/* Per-worker scratch space for reads: a connection borrows it for
 	 * one read and keeps nothing when the data has been handled. */
 	char *scratch;
 	size_t scratch_len;
-	struct conn_tlist tl[CONN_TMO_COUNT];
-	struct loop_timer tmr;
+	struct conn_tmo_list tmo_lists[CONN_TMO_COUNT];
+	struct loop_timer tmo_timer; /* at the earliest deadline of the lists */
 };
 
 #define CONN_SCRATCH_LEN 65536

@@ -116,7 +116,7 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 					  (ans->keep_alive_10 ? 4 : 0)];
 
 	http_date(hw); /* refreshes hw->date_t */
-	if (f->t != hw->date_t) {
+	if (f->date_t != hw->date_t) {
 		size_t before = buf_pending(&hw->batch);
 
 		if (build_fixed(hw, ans) < 0)
@@ -127,7 +127,7 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 		if (n <= sizeof(f->bytes)) {
 			memcpy(f->bytes, buf_head(&hw->batch) + before, n);
 			f->len = (uint32_t)n;
-			f->t = hw->date_t;
+			f->date_t = hw->date_t;
 			f->status = hw->cfg->has_return ? hw->cfg->return_status : 200;
 		}
 		return 0;

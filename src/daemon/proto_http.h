@@ -47,7 +47,7 @@ struct http_answer {
 
 /* The fixed answer's bytes for one second and variant (http_put_fixed). */
 struct http_fixed {
-	time_t t;
+	time_t date_t; /* the Date second they were built in */
 	int status;
 	uint32_t len;
 	char bytes[2048 + 1024];

@@ -33,7 +33,7 @@ struct worker {
 	struct lst_set lst;
 	struct chan chan;
 	struct stats_counters *stats; /* shared with the master (worker.h) */
-	struct loop_watch sig;
+	struct loop_watch signals; /* the signalfd */
 	struct loop_timer drain_deadline;
 	int draining;
 	int forcing;       /* past the deadline: closing in steps */
@@ -220,7 +220,7 @@ static void worker_on_chan_close(struct chan *ch)
 
 static void worker_signal(struct loop_watch *w, uint32_t events)
 {
-	struct worker *worker = util_container_of(w, struct worker, sig);
+	struct worker *worker = util_container_of(w, struct worker, signals);
 	struct signalfd_siginfo si;
 
 	(void)events;
@@ -265,7 +265,7 @@ static int worker_watch_signals(struct worker *worker)
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0)
 		return -1;
-	return loop_add(worker->loop, &worker->sig, sfd, EPOLLIN,
+	return loop_add(worker->loop, &worker->signals, sfd, EPOLLIN,
 			worker_signal);
 }
 
@@ -300,7 +300,7 @@ static int worker_open_pool(struct worker *worker)
 	}
 	pool->worker_id = worker->args->id;
 	pool->on_slot_free = worker_slot_free;
-	pool->arg = worker;
+	pool->slot_free_arg = worker;
 	return 0;
 }
 
