@@ -187,12 +187,12 @@ static size_t skip_body(struct http_conn *hc, size_t avail)
 
 /* Parses and answers the requests in buf[0..len) into the batch, until
  * the bytes run out, the connection is to close or a file body is in
- * flight. *used: how far it got. Returns as handle. */
+ * flight; req is room for one parsed request. *used: how far it got.
+ * Returns as handle. */
 static int answer_requests(struct http_worker *hw, struct conn *c,
 			   struct http_conn *hc, const char *buf, size_t len,
-			   size_t *used)
+			   struct http_request *req, size_t *used)
 {
-	struct http_request req;
 	size_t off = 0;
 	int inflight = 0, parsed = 0;
 
@@ -202,21 +202,21 @@ static int answer_requests(struct http_worker *hw, struct conn *c,
 			continue;
 		}
 		int r = http_parse_request(buf + off, len - off, &hw->limits,
-					   &req);
+					   req);
 
 		if (r == 0)
 			break;
 		if (r < 0) {
-			if (answer_bad_request(hw, hc, &req, -r) < 0)
+			if (answer_bad_request(hw, hc, req, -r) < 0)
 				return -1;
 			off = len;
 			break;
 		}
 		off += (size_t)r;
 		parsed++;
-		if (req.has_content_length)
-			hc->body_left = req.content_length;
-		r = handle(hw, c, hc, &req);
+		if (req->has_content_length)
+			hc->body_left = req->content_length;
+		r = handle(hw, c, hc, req);
 		if (r < 0)
 			return -1;
 		inflight = r > 0;
@@ -354,10 +354,13 @@ static void process(struct http_worker *hw, struct conn *c, const char *buf,
 		    size_t len)
 {
 	struct http_conn *hc = conn_data(c);
+	/* Here rather than in answer_requests, whose frame would then be too
+	 * large for the compiler to inline it: this is the hot path. */
+	struct http_request req;
 
 	for (;;) {
 		size_t used;
-		int inflight = answer_requests(hw, c, hc, buf, len, &used);
+		int inflight = answer_requests(hw, c, hc, buf, len, &req, &used);
 
 		if (inflight < 0) {
 			fail(hw, c);
