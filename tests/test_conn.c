@@ -1,6 +1,7 @@
 /* test_conn.c - a worker's connection pool, driven by the echo protocol
- * over real socketpairs and TCP loopback connections: the data, the
- * back-pressure, the counters and the cap. */
+ * and two small test protocols over real socketpairs and TCP loopback
+ * connections: the data, the back-pressure, the counters, the cap, the
+ * handlers, and outbound connections (connect, refusal, timeout). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -47,10 +48,11 @@ static int setup_cap(int max_active)
 	memset(&st, 0, sizeof(st));
 	slot_frees = 0;
 	L = loop_new();
-	if (!L || conn_pool_init(&pool, L, &proto_echo, &st, NSLOTS, max_active) < 0)
+	if (!L || conn_pool_init(&pool, L, &st, NSLOTS, max_active) < 0 ||
+	    conn_pool_add_handler(&pool, &proto_echo, NULL, NULL, 0) != 0)
 		return -1;
 	pool.on_slot_free = on_slot_free;
-	pool.arg = &slot_frees;
+	pool.slot_free_arg = &slot_frees;
 	pool.worker_id = 3;
 	return 0;
 }
@@ -79,7 +81,7 @@ static int teardown(void **state)
 static struct conn *conn_of(int fd)
 {
 	assert_true(fd >= 0 && fd < pool.nslots);
-	return &pool.slots[fd];
+	return &pool.table->slots[fd];
 }
 
 static void turns(int n)
@@ -178,16 +180,49 @@ static void assert_peer_closed(int cli)
 
 /* --- tests --- */
 
-static void test_struct_size(void **state)
+/* Two pools in one process, as a test or a future second service needs:
+ * each connection finds its own pool from its slot, at both ends of the
+ * table, and echoes through it. (The 80-byte size of struct conn is a
+ * _Static_assert in conn.h.) */
+static void test_two_pools(void **state)
 {
+	struct conn_pool other;
+	struct stats_counters other_st = { 0 };
+	int a[2], b[2], last;
+	unsigned char buf[8];
+
 	(void)state;
-	/* An idle connection costs this struct and nothing else: it is the
-	 * daemon's memory per connection. */
-	/* The budget is 128 bytes of daemon memory per idle connection
-	 * (README, "Memory per connection"); the struct is most of it. */
-	if (sizeof(struct conn) > 80)
-		fail_msg("sizeof(struct conn) is %zu, more than 80 bytes",
-			 sizeof(struct conn));
+	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL,
+					       NULL, 0), 0);
+	unix_pair(a);
+	unix_pair(b);
+	last = fcntl(b[0], F_DUPFD_CLOEXEC, NSLOTS - 1);
+	assert_int_equal(last, NSLOTS - 1);
+	close(b[0]);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(conn_open(&other, last, 0), 0);
+	assert_ptr_equal(conn_pool_of(conn_of(a[0])), &pool);
+	assert_ptr_equal(conn_pool_of(&other.table->slots[last]), &other);
+
+	assert_int_equal(write(a[1], "one", 3), 3);
+	assert_int_equal(write(b[1], "two!", 4), 4);
+	read_back(a[1], buf, 3);
+	assert_memory_equal(buf, "one", 3);
+	read_back(b[1], buf, 4);
+	assert_memory_equal(buf, "two!", 4);
+	assert_int_equal(st.bytes_in, 3);
+	assert_int_equal(other_st.bytes_in, 4);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(other_st.accepted, 1);
+
+	conn_pool_free(&other);
+	assert_int_equal(other_st.closed, 1);
+	assert_int_equal(st.closed, 0);
+	assert_peer_closed(b[1]);
+	close(b[1]);
+	close(a[1]);
+	wait_closed(1);
 }
 
 static void test_echo_unix(void **state)
@@ -198,12 +233,12 @@ static void test_echo_unix(void **state)
 
 	(void)state;
 	unix_pair(sv);
-	assert_int_equal(conn_open(&pool, sv[0]), 0);
+	assert_int_equal(conn_open(&pool, sv[0], 0), 0);
 	c = conn_of(sv[0]);
-	assert_non_null(c->w.fn);
+	assert_true(conn_is_open(c));
 	assert_int_equal(conn_fd(c), sv[0]);
 	assert_ptr_equal(conn_pool_of(c), &pool);
-	assert_int_equal(pool.active, 1);
+	assert_int_equal(conn_pool_active(&pool), 1);
 	assert_int_equal(st.accepted, 1);
 	assert_int_equal(st.active, 1);
 	assert_false(conn_has_output(c));
@@ -211,16 +246,16 @@ static void test_echo_unix(void **state)
 	assert_int_equal(write(sv[1], "hello", 5), 5);
 	read_back(sv[1], buf, 5);
 	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(c->bytes_in, 5);
-	assert_int_equal(c->bytes_out, 5);
+	assert_int_equal(conn_bytes_in(c), 5);
+	assert_int_equal(conn_bytes_out(c), 5);
 	assert_int_equal(st.bytes_in, 5);
 	assert_int_equal(st.bytes_out, 5);
 
 	/* the peer leaves: the connection is closed and counted */
 	close(sv[1]);
 	wait_closed(1);
-	assert_null(c->w.fn);
-	assert_int_equal(pool.active, 0);
+	assert_false(conn_is_open(c));
+	assert_int_equal(conn_pool_active(&pool), 0);
 	assert_int_equal(st.active, 0);
 	assert_int_equal(st.accepted, 1);
 	assert_int_equal(slot_frees, 1);
@@ -247,7 +282,7 @@ static void test_echo_many_tcp(void **state)
 		out[i] = pattern(i);
 	for (int k = 0; k < NC; k++) {
 		tcp_pair(&srv[k], &cli[k], 0);
-		assert_int_equal(conn_open(&pool, srv[k]), 0);
+		assert_int_equal(conn_open(&pool, srv[k], 0), 0);
 	}
 	while (done < NC) {
 		if (util_now_ms() > end)
@@ -277,8 +312,8 @@ static void test_echo_many_tcp(void **state)
 	assert_int_equal(st.bytes_in, (uint64_t)NC * SIZE);
 	assert_int_equal(st.bytes_out, (uint64_t)NC * SIZE);
 	for (int k = 0; k < NC; k++) {
-		assert_int_equal(conn_of(srv[k])->bytes_in, SIZE);
-		assert_int_equal(conn_of(srv[k])->bytes_out, SIZE);
+		assert_int_equal(conn_bytes_in(conn_of(srv[k])), SIZE);
+		assert_int_equal(conn_bytes_out(conn_of(srv[k])), SIZE);
 		close(cli[k]);
 	}
 	wait_closed(NC);
@@ -306,7 +341,7 @@ static void test_back_pressure(void **state)
 	for (size_t i = 0; i < MAX; i++)
 		out[i] = pattern(i);
 	tcp_pair(&srv, &cli, 4096);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	c = conn_of(srv);
 
 	/* write until both directions are full */
@@ -321,6 +356,8 @@ static void test_back_pressure(void **state)
 			sent += (size_t)n;
 		assert_true(loop_run_once(L, 5) >= 0);
 	}
+	/* This is conn.c's own test: it may look at the watcher's events and
+	 * the queued output, which nobody else reads. */
 	assert_true(conn_has_output(c));
 	assert_int_equal(c->w.events, EPOLLOUT);
 	assert_false(c->w.events & EPOLLIN);
@@ -351,8 +388,8 @@ static void test_back_pressure(void **state)
 	assert_int_equal(c->w.events, EPOLLIN); /* reading again */
 	assert_int_equal(st.bytes_in, sent);
 	assert_int_equal(st.bytes_out, sent);
-	assert_int_equal(c->bytes_in, sent);
-	assert_int_equal(c->bytes_out, sent);
+	assert_int_equal(conn_bytes_in(c), sent);
+	assert_int_equal(conn_bytes_out(c), sent);
 
 	/* and it still echoes */
 	assert_int_equal(write(cli, "again", 5), 5);
@@ -376,7 +413,7 @@ static void test_peer_gone_with_output(void **state)
 	(void)state;
 	memset(chunk, 'q', sizeof(chunk));
 	tcp_pair(&srv, &cli, 4096);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	c = conn_of(srv);
 	while (!conn_has_output(c)) {
 		assert_true(util_now_ms() < end);
@@ -386,9 +423,9 @@ static void test_peer_gone_with_output(void **state)
 	}
 	close(cli); /* unread data: a reset */
 	wait_closed(1);
-	assert_null(c->w.fn);
+	assert_false(conn_is_open(c));
 	assert_null(c->out);
-	assert_int_equal(pool.active, 0);
+	assert_int_equal(conn_pool_active(&pool), 0);
 }
 
 /* At max_active, conn_open refuses (the caller closes the fd) and counts
@@ -402,16 +439,16 @@ static void test_cap(void **state)
 	unix_pair(a);
 	unix_pair(b);
 	unix_pair(d);
-	assert_int_equal(conn_open(&pool, a[0]), 0);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
 	assert_false(conn_pool_full(&pool));
-	assert_int_equal(conn_open(&pool, b[0]), 0);
+	assert_int_equal(conn_open(&pool, b[0], 0), 0);
 	assert_true(conn_pool_full(&pool));
-	assert_int_equal(conn_open(&pool, d[0]), -1);
+	assert_int_equal(conn_open(&pool, d[0], 0), -1);
 	assert_int_equal(st.rejected, 1);
 	assert_int_equal(st.accepted, 2);
 	assert_int_equal(st.active, 2);
-	assert_int_equal(pool.active, 2);
-	assert_null(conn_of(d[0])->w.fn);
+	assert_int_equal(conn_pool_active(&pool), 2);
+	assert_false(conn_is_open(conn_of(d[0])));
 	close(d[0]);
 	close(d[1]);
 
@@ -430,7 +467,7 @@ static void test_cap(void **state)
 	close(a[1]);
 
 	unix_pair(e);
-	assert_int_equal(conn_open(&pool, e[0]), 0);
+	assert_int_equal(conn_open(&pool, e[0], 0), 0);
 	assert_int_equal(st.accepted, 3);
 	assert_int_equal(st.rejected, 1);
 	assert_true(conn_pool_full(&pool));
@@ -449,7 +486,7 @@ static void test_fd_beyond_table(void **state)
 	unix_pair(sv);
 	big = fcntl(sv[0], F_DUPFD_CLOEXEC, NSLOTS);
 	assert_true(big >= NSLOTS);
-	assert_int_equal(conn_open(&pool, big), -1);
+	assert_int_equal(conn_open(&pool, big, 0), -1);
 	assert_int_equal(st.rejected, 1);
 	assert_int_equal(st.accepted, 0);
 	close(big);
@@ -467,7 +504,7 @@ static void test_describe(void **state)
 
 	(void)state;
 	tcp_pair(&srv, &cli, 0);
-	assert_int_equal(conn_open(&pool, srv), 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
 	assert_int_equal(write(cli, "abc", 3), 3);
 	read_back(cli, buf, 3);
 	assert_int_equal(getsockname(srv, (struct sockaddr *)&srv_a, &len), 0);
@@ -492,7 +529,7 @@ static int count_conn(struct conn *c, void *arg)
 {
 	int *n = arg;
 
-	assert_non_null(c->w.fn);
+	assert_true(conn_is_open(c));
 	return ++*n == 2; /* stop after the second */
 }
 
@@ -503,7 +540,7 @@ static void test_foreach(void **state)
 	(void)state;
 	for (int i = 0; i < 4; i++) {
 		unix_pair(p[i]);
-		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+		assert_int_equal(conn_open(&pool, p[i][0], 0), 0);
 	}
 	conn_close(conn_of(p[1][0]));
 	conn_foreach(&pool, count_conn, &n);
@@ -513,6 +550,414 @@ static void test_foreach(void **state)
 	assert_int_equal(n, -97);
 	for (int i = 0; i < 4; i++)
 		close(p[i][1]);
+}
+
+/* A second protocol for the tests: answers each read with its length
+ * ("3\n" for "abc"), so its answers are told apart from echo's. Its
+ * per-worker state is counted to show that init and fini bracket it. */
+struct count_ctx {
+	int reads;
+	int filled_reads; /* conn_read_filled said so */
+	size_t bytes;
+	int fini_calls;
+};
+
+static struct count_ctx count_state;
+
+static int count_init(const struct config *cfg, struct stats_counters *stats,
+		      void **ctx, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)err;
+	(void)errlen;
+	assert_ptr_equal(stats, &st);
+	memset(&count_state, 0, sizeof(count_state));
+	*ctx = &count_state;
+	return 0;
+}
+
+static void count_fini(void *ctx)
+{
+	struct count_ctx *cc = ctx;
+
+	cc->fini_calls++;
+}
+
+static void count_readable(struct conn *c)
+{
+	struct count_ctx *cc = conn_proto_ctx(c);
+	char *data, line[24];
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	cc->reads++;
+	cc->filled_reads += conn_read_filled(c);
+	cc->bytes += (size_t)n;
+	conn_send(c, line, (size_t)snprintf(line, sizeof(line), "%zd\n", n));
+}
+
+static const struct proto proto_count = {
+	.name = "count",
+	.init = count_init,
+	.fini = count_fini,
+	.on_readable = count_readable,
+};
+
+/* Each connection is served by the protocol of its own handler, which
+ * finds its per-worker state through conn_proto_ctx; the pool frees that
+ * state with fini, after closing the connections. */
+static void test_handler_per_connection(void **state)
+{
+	int e[2], k[2], bad[2];
+	char err[64];
+	unsigned char buf[8];
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	unix_pair(e);
+	unix_pair(k);
+	unix_pair(bad);
+	assert_int_equal(conn_open(&pool, e[0], 0), 0);
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	assert_null(conn_proto_ctx(conn_of(e[0])));
+	assert_ptr_equal(conn_proto_ctx(conn_of(k[0])), &count_state);
+	/* no such handler: refused like a connection without a slot */
+	assert_int_equal(conn_open(&pool, bad[0], 2), -1);
+	assert_int_equal(st.rejected, 1);
+	close(bad[0]);
+	close(bad[1]);
+
+	assert_int_equal(write(e[1], "abc", 3), 3);
+	assert_int_equal(write(k[1], "abc", 3), 3);
+	read_back(e[1], buf, 3);
+	assert_memory_equal(buf, "abc", 3);
+	read_back(k[1], buf, 2);
+	assert_memory_equal(buf, "3\n", 2);
+	assert_int_equal(count_state.reads, 1);
+	assert_int_equal(st.accepted, 2);
+
+	conn_pool_free(&pool);
+	assert_int_equal(count_state.fini_calls, 1);
+	assert_int_equal(st.closed, 2);
+	assert_peer_closed(e[1]);
+	assert_peer_closed(k[1]);
+	close(e[1]);
+	close(k[1]);
+	/* the teardown frees it again: a no-op */
+}
+
+/* A read that fills the scratch space says so (HTTP then expects more
+ * input behind it); the read after it does not. */
+static void test_read_filled(void **state)
+{
+	enum { SIZE = CONN_SCRATCH_LEN + 100 };
+	char *big = calloc(1, SIZE);
+	char err[64];
+	int k[2];
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	(void)state;
+	assert_non_null(big);
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	unix_pair(k);
+	/* all of it queued before the first read: a Unix stream socket
+	 * buffer holds it, and recv takes up to the length asked */
+	assert_int_equal(write(k[1], big, SIZE), SIZE);
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	while (count_state.bytes < SIZE) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %d bytes read",
+				 count_state.bytes, SIZE);
+		turns(1);
+	}
+	assert_int_equal(count_state.reads, 2);
+	assert_int_equal(count_state.filled_reads, 1);
+	assert_false(conn_read_filled(conn_of(k[0])));
+	close(k[1]);
+	wait_closed(1);
+	free(big);
+}
+
+/* --- outbound connections --- */
+
+/* Turns the loop until cond holds, or fails at the deadline. */
+#define TURN_UNTIL(cond)                                                   \
+	do {                                                               \
+		uint64_t end_ = util_now_ms() + DEADLINE_MS;               \
+		while (!(cond)) {                                          \
+			if (util_now_ms() > end_)                          \
+				fail_msg("deadline: waiting for %s", #cond); \
+			assert_true(loop_run_once(L, 5) >= 0);             \
+		}                                                          \
+	} while (0)
+
+/* What the upstream protocol of the tests saw: it says "ping" once
+ * connected and keeps what it reads. */
+static struct upstream_log {
+	int connects;  /* on_connect calls */
+	int err;       /* the err of the last one */
+	void *data;    /* conn_data at on_connect */
+	int closes;    /* on_close calls */
+	char in[64];
+	size_t inlen;
+} up;
+
+static void up_connect(struct conn *c, int err)
+{
+	up.connects++;
+	up.err = err;
+	up.data = conn_data(c);
+	if (!err)
+		conn_send(c, "ping", 4);
+}
+
+static void up_readable(struct conn *c)
+{
+	char *data;
+	ssize_t n = conn_read(c, &data);
+
+	if (n == -2)
+		return;
+	if (n <= 0) {
+		conn_close(c);
+		return;
+	}
+	n = UTIL_MIN(n, (ssize_t)(sizeof(up.in) - up.inlen));
+	memcpy(up.in + up.inlen, data, (size_t)n);
+	up.inlen += (size_t)n;
+}
+
+static void up_close(struct conn *c)
+{
+	(void)c;
+	up.closes++;
+}
+
+static const struct proto proto_upstream = {
+	.name = "upstream",
+	.on_connect = up_connect,
+	.on_readable = up_readable,
+	.on_close = up_close,
+};
+
+/* Handler 1 of the pool, beside echo. */
+static int add_upstream(uint64_t connect_timeout_ms)
+{
+	char err[64];
+	int h = conn_pool_add_handler(&pool, &proto_upstream, NULL, err,
+				      sizeof(err));
+
+	assert_int_equal(h, 1);
+	memset(&up, 0, sizeof(up));
+	conn_pool_set_timeout(&pool, CONN_TMO_CONNECT, connect_timeout_ms);
+	return h;
+}
+
+/* A blocking loopback listener; *a gets its address. */
+static int tcp_listener(struct sockaddr_in *a, int backlog)
+{
+	socklen_t len = sizeof(*a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)a, sizeof(*a)), 0);
+	assert_int_equal(listen(l, backlog), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)a, &len), 0);
+	return l;
+}
+
+/* Accepts the connection the pool opened, within the deadline. */
+static int accept_upstream(int l)
+{
+	struct pollfd pl = { .fd = l, .events = POLLIN };
+	int fd;
+
+	assert_int_equal(poll(&pl, 1, DEADLINE_MS), 1);
+	fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+/* Reads exactly len bytes from a blocking socket, within the deadline. */
+static void read_exactly(int fd, char *out, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		assert_int_equal(poll(&pf, 1, DEADLINE_MS), 1);
+		n = read(fd, out + got, len - got);
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+/* A connect that succeeds: on_connect(0) comes from the loop, not from
+ * conn_connect; bytes go both ways; none of it is in the worker's client
+ * counters, only in the connection's own. */
+static void test_connect_exchanges(void **state)
+{
+	struct sockaddr_in a;
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS), peer;
+	int marker;
+	char buf[4];
+	struct conn *c;
+
+	(void)state;
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, &marker);
+	assert_non_null(c);
+	assert_true(conn_is_outbound(c));
+	assert_int_equal(up.connects, 0);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_CONNECT);
+	assert_int_equal(pool.outbound, 1);
+	assert_int_equal(conn_pool_active(&pool), 0);
+
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, 0);
+	assert_ptr_equal(up.data, &marker);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_NONE);
+	peer = accept_upstream(l);
+	read_exactly(peer, buf, 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(write(peer, "pong", 4), 4);
+	TURN_UNTIL(up.inlen == 4);
+	assert_memory_equal(up.in, "pong", 4);
+	assert_int_equal(conn_bytes_in(c), 4);
+	assert_int_equal(conn_bytes_out(c), 4);
+
+	/* the peer leaves: EOF closes it, and no client counter moved */
+	close(peer);
+	TURN_UNTIL(up.closes == 1);
+	assert_false(conn_is_open(c));
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(up.connects, 1);
+	assert_int_equal(st.accepted, 0);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(st.active, 0);
+	assert_int_equal(st.bytes_in, 0);
+	assert_int_equal(st.bytes_out, 0);
+	close(l);
+}
+
+/* A port bound but not listening answers the SYN with a reset: the
+ * protocol hears ECONNREFUSED, then the connection is closed for it. */
+static void test_connect_refused(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int h = add_upstream(DEADLINE_MS);
+	struct conn *c;
+
+	(void)state;
+	assert_true(holder >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* holding the port keeps anyone else from listening on it */
+	assert_int_equal(bind(holder, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(holder, (struct sockaddr *)&a, &len), 0);
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL);
+	assert_non_null(c);
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, ECONNREFUSED);
+	assert_false(conn_is_open(c));
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(slot_frees, 1);
+	close(holder);
+}
+
+/* A listener whose accept queue is full drops new SYNs (Linux,
+ * tcp_conn_request: "ListenOverflows"), so the connect neither succeeds
+ * nor fails: the connect timeout ends it with ETIMEDOUT. */
+static void test_connect_timeout(void **state)
+{
+	struct sockaddr_in a;
+	struct pollfd pl;
+	int l = tcp_listener(&a, 0), h = add_upstream(50), filler;
+	uint64_t start;
+	struct conn *c;
+
+	(void)state;
+	/* backlog 0 holds one connection: queue one, and see it queued
+	 * (a listener is readable when its accept queue is not empty) */
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(filler >= 0);
+	assert_true(connect(filler, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+		    errno == EINPROGRESS);
+	pl = (struct pollfd){ .fd = l, .events = POLLIN };
+	assert_int_equal(poll(&pl, 1, DEADLINE_MS), 1);
+
+	start = loop_now(L); /* deadlines count from the loop's time */
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL);
+	assert_non_null(c);
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, ETIMEDOUT);
+	assert_true(util_now_ms() >= start + 50);
+	assert_false(conn_is_open(c));
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	close(filler);
+	close(l);
+}
+
+/* An accepted client (echo, handler 0) and an outbound connection
+ * (handler 1) in one pool: each is served by its own protocol, the walk
+ * sees both, and the client counters count the client alone. */
+static void test_accepted_and_connected(void **state)
+{
+	struct sockaddr_in a;
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS);
+	int srv, cli, peer, n = -100;
+	unsigned char echoed[5];
+	char buf[4];
+
+	(void)state;
+	tcp_pair(&srv, &cli, 0);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
+	assert_non_null(conn_connect(&pool, (struct sockaddr *)&a, sizeof(a),
+				     h, NULL));
+	TURN_UNTIL(up.connects == 1);
+	peer = accept_upstream(l);
+
+	assert_int_equal(write(cli, "hello", 5), 5);
+	assert_int_equal(write(peer, "pong", 4), 4);
+	read_back(cli, echoed, 5);
+	assert_memory_equal(echoed, "hello", 5);
+	TURN_UNTIL(up.inlen == 4);
+	read_exactly(peer, buf, 4);
+	assert_memory_equal(buf, "ping", 4);
+
+	conn_foreach(&pool, count_conn, &n);
+	assert_int_equal(n, -98);
+	assert_int_equal(st.accepted, 1);
+	assert_int_equal(st.active, 1);
+	assert_int_equal(st.bytes_in, 5);
+	assert_int_equal(st.bytes_out, 5);
+
+	conn_pool_close_all(&pool);
+	assert_int_equal(up.closes, 1);
+	assert_int_equal(pool.outbound, 0);
+	assert_int_equal(conn_pool_active(&pool), 0);
+	assert_int_equal(st.closed, 1); /* accepted = closed + active */
+	assert_int_equal(st.active, 0);
+	assert_peer_closed(cli);
+	assert_peer_closed(peer);
+	close(cli);
+	close(peer);
+	close(l);
 }
 
 /* With no on_timeout (echo), an expired timeout closes the connection;
@@ -527,27 +972,27 @@ static void test_timeout_closes(void **state)
 	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 30);
 	unix_pair(a);
 	unix_pair(b);
-	assert_int_equal(conn_open(&pool, a[0]), 0);
-	assert_int_equal(conn_open(&pool, b[0]), 0);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(conn_open(&pool, b[0], 0), 0);
 	conn_timeout(conn_of(a[0]), CONN_TMO_KEEPALIVE);
 	conn_timeout(conn_of(b[0]), CONN_TMO_KEEPALIVE);
-	assert_int_equal(conn_of(a[0])->tmo, CONN_TMO_KEEPALIVE);
+	assert_int_equal(conn_timeout_kind(conn_of(a[0])), CONN_TMO_KEEPALIVE);
 	conn_timeout(conn_of(b[0]), CONN_TMO_NONE);
-	assert_int_equal(conn_of(b[0])->tmo, CONN_TMO_NONE);
+	assert_int_equal(conn_timeout_kind(conn_of(b[0])), CONN_TMO_NONE);
 
 	wait_closed(1);
 	assert_true(util_now_ms() >= start + 30);
-	assert_null(conn_of(a[0])->w.fn);
+	assert_false(conn_is_open(conn_of(a[0])));
 	assert_peer_closed(a[1]);
 	/* well past the deadline, b is still open */
 	while (util_now_ms() < start + 100)
 		turns(1);
-	assert_non_null(conn_of(b[0])->w.fn);
+	assert_true(conn_is_open(conn_of(b[0])));
 	assert_int_equal(st.closed, 1);
 
 	/* a kind without a duration is no timeout at all */
 	conn_timeout(conn_of(b[0]), CONN_TMO_HEADER);
-	assert_int_equal(conn_of(b[0])->tmo, CONN_TMO_NONE);
+	assert_int_equal(conn_timeout_kind(conn_of(b[0])), CONN_TMO_NONE);
 	close(a[1]);
 	close(b[1]);
 	wait_closed(2);
@@ -561,10 +1006,10 @@ static void test_pool_free_closes_all(void **state)
 	(void)state;
 	for (int i = 0; i < 3; i++) {
 		unix_pair(p[i]);
-		assert_int_equal(conn_open(&pool, p[i][0]), 0);
+		assert_int_equal(conn_open(&pool, p[i][0], 0), 0);
 	}
 	conn_pool_close_all(&pool);
-	assert_int_equal(pool.active, 0);
+	assert_int_equal(conn_pool_active(&pool), 0);
 	assert_int_equal(st.closed, 3);
 	assert_int_equal(st.active, 0);
 	for (int i = 0; i < 3; i++) {
@@ -576,7 +1021,7 @@ static void test_pool_free_closes_all(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_struct_size),
+		cmocka_unit_test_setup_teardown(test_two_pools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
@@ -585,6 +1030,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accepted_and_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};

@@ -1,9 +1,13 @@
-/* conn.c - connections of one worker. */
+/* conn.c - connections of one worker: their slots, epoll registration,
+ * timeouts, reads into the shared scratch space, writes with
+ * back-pressure, connects and closes. It never interprets a byte: that is
+ * the protocol's (proto.h), reached through the connection's handler. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,182 +16,214 @@
 #include "conn.h"
 #include "util.h"
 
-/* A worker has exactly one pool. Keeping it here instead of a pointer in
- * every connection saves 8 bytes per idle connection. */
-static struct conn_pool *conn_the_pool;
+static void tmo_expire(struct loop_timer *t);
+static void conn_io(struct loop_watch *w, uint32_t events);
 
-static void tl_expire(struct loop_timer *t);
-
-struct conn_pool *conn_pool_of(const struct conn *c)
+static inline const struct proto *conn_proto(const struct conn_pool *p,
+					     const struct conn *c)
 {
-	(void)c;
-	return conn_the_pool;
+	return p->handlers[c->handler].proto;
 }
 
+/* The worker's counters are the clients' (conn.h): an outbound
+ * connection counts only in its own bytes. */
+static inline void count_in(struct conn_pool *p, struct conn *c, uint64_t n)
+{
+	c->bytes_in += n;
+	if (!(c->flags & CONN_F_OUTBOUND))
+		p->stats->bytes_in += n;
+}
+
+static inline void count_out(struct conn_pool *p, struct conn *c, uint64_t n)
+{
+	c->bytes_out += n;
+	if (!(c->flags & CONN_F_OUTBOUND))
+		p->stats->bytes_out += n;
+}
+
+/* --- the pool --- */
+
 int conn_pool_init(struct conn_pool *p, struct loop *l,
-		   const struct proto *proto, struct stats_counters *stats,
-		   int nslots, int max_active)
+		   struct stats_counters *stats, int nslots, int max_active)
 {
 	memset(p, 0, sizeof(*p));
 	p->loop = l;
-	p->proto = proto;
 	p->stats = stats;
 	p->nslots = nslots;
 	p->max_active = max_active < nslots ? max_active : nslots;
 	/* calloc of a large table maps zero pages: only the pages under
 	 * open connections are ever touched, so the table costs memory in
 	 * proportion to the connections, not to the fd limit. */
-	p->slots = calloc((size_t)nslots, sizeof(*p->slots));
+	p->table = calloc(1, sizeof(*p->table) +
+				     (size_t)nslots * sizeof(p->table->slots[0]));
 	p->scratch_len = CONN_SCRATCH_LEN;
 	p->scratch = malloc(p->scratch_len);
-	if (!p->slots || !p->scratch) {
-		free(p->slots);
+	if (!p->table || !p->scratch) {
+		free(p->table);
 		free(p->scratch);
+		memset(p, 0, sizeof(*p));
 		return -1;
 	}
+	p->table->pool = p;
 	for (int k = 0; k < CONN_TMO_COUNT; k++)
-		p->tl[k].head = p->tl[k].tail = -1;
-	loop_timer_init(&p->tmr, tl_expire);
-	conn_the_pool = p;
+		p->tmo_lists[k].head = p->tmo_lists[k].tail = -1;
+	loop_timer_init(&p->tmo_timer, tmo_expire);
 	return 0;
+}
+
+int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
+			  const struct config *cfg, char *err, size_t errlen)
+{
+	struct conn_handler *h;
+
+	if (p->nhandlers == CONN_MAX_HANDLERS) {
+		snprintf(err, errlen, "%s: more than %d protocols in a worker",
+			 proto->name, CONN_MAX_HANDLERS);
+		return -1;
+	}
+	h = &p->handlers[p->nhandlers];
+	h->proto = proto;
+	h->ctx = NULL;
+	if (proto->init && proto->init(cfg, p->stats, &h->ctx, err, errlen) < 0)
+		return -1;
+	return p->nhandlers++;
+}
+
+static int conn_drain_one(struct conn *c, void *arg)
+{
+	const struct proto *proto = conn_proto(arg, c);
+
+	if (proto->on_drain)
+		proto->on_drain(c);
+	return 0;
+}
+
+void conn_pool_drain(struct conn_pool *p)
+{
+	conn_foreach(p, conn_drain_one, p);
 }
 
 void conn_pool_close_all(struct conn_pool *p)
 {
-	for (int fd = 0; fd < p->nslots && p->active > 0; fd++)
-		if (p->slots[fd].w.fn)
-			conn_close(&p->slots[fd]);
+	for (int fd = 0; fd < p->nslots && p->active + p->outbound > 0; fd++)
+		if (p->table->slots[fd].w.fn)
+			conn_close(&p->table->slots[fd]);
 }
 
 void conn_pool_free(struct conn_pool *p)
 {
+	if (!p->table)
+		return; /* never set up, or freed already */
 	conn_pool_close_all(p);
-	loop_timer_disarm(p->loop, &p->tmr);
-	free(p->slots);
+	/* After the closes: on_close may still use the state. */
+	for (int i = 0; i < p->nhandlers; i++)
+		if (p->handlers[i].proto->fini)
+			p->handlers[i].proto->fini(p->handlers[i].ctx);
+	loop_timer_disarm(p->loop, &p->tmo_timer);
+	free(p->table);
 	free(p->scratch);
-	if (conn_the_pool == p)
-		conn_the_pool = NULL;
 	memset(p, 0, sizeof(*p));
-}
-
-static int conn_flush(struct conn *c)
-{
-	struct conn_pool *p = conn_the_pool;
-	struct conn_out *o = c->out;
-
-	while (o->off < o->len) {
-		ssize_t n = send(c->w.fd, o->data + o->off, o->len - o->off,
-				 MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
-			return -1;
-		}
-		o->off += (uint32_t)n;
-		c->bytes_out += (uint64_t)n;
-		p->stats->bytes_out += (uint64_t)n;
-	}
-	free(o);
-	c->out = NULL;
-	return 0;
 }
 
 /* --- timeouts --- */
 
-static void tl_unlink(struct conn_pool *p, struct conn *c)
+static void tmo_unlink(struct conn_pool *p, struct conn *c)
 {
-	struct conn_tlist *l = &p->tl[c->tmo];
+	struct conn_tmo_list *l = &p->tmo_lists[c->tmo];
 
 	if (c->tprev >= 0)
-		p->slots[c->tprev].tnext = c->tnext;
+		p->table->slots[c->tprev].tnext = c->tnext;
 	else
 		l->head = c->tnext;
 	if (c->tnext >= 0)
-		p->slots[c->tnext].tprev = c->tprev;
+		p->table->slots[c->tnext].tprev = c->tprev;
 	else
 		l->tail = c->tprev;
 	c->tmo = CONN_TMO_NONE;
 	c->tprev = c->tnext = -1;
 }
 
-static void tl_arm(struct conn_pool *p)
+static void tmo_arm(struct conn_pool *p)
 {
 	uint64_t first = UINT64_MAX, now = util_now_ms();
 
-	for (int k = 1; k < CONN_TMO_COUNT; k++)
-		if (p->tl[k].head >= 0 && p->slots[p->tl[k].head].deadline < first)
-			first = p->slots[p->tl[k].head].deadline;
+	for (int k = 1; k < CONN_TMO_COUNT; k++) {
+		int32_t head = p->tmo_lists[k].head;
+
+		if (head >= 0 && p->table->slots[head].deadline < first)
+			first = p->table->slots[head].deadline;
+	}
 	if (first == UINT64_MAX) {
-		loop_timer_disarm(p->loop, &p->tmr);
+		loop_timer_disarm(p->loop, &p->tmo_timer);
 		return;
 	}
 	/* Re-arm only when the earliest deadline moved earlier; a later
 	 * timer firing early just re-arms itself. */
-	if (!loop_timer_armed(&p->tmr) || first < p->tmr.when)
-		loop_timer_arm(p->loop, &p->tmr, first > now ? first - now : 0);
+	if (!loop_timer_armed(&p->tmo_timer) || first < p->tmo_timer.when)
+		loop_timer_arm(p->loop, &p->tmo_timer, first > now ? first - now : 0);
 }
 
 void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 			   uint64_t ms)
 {
-	p->tl[kind].duration_ms = ms;
+	p->tmo_lists[kind].duration_ms = ms;
 }
 
 void conn_timeout(struct conn *c, enum conn_tmo kind)
 {
-	struct conn_pool *p = conn_the_pool;
-	struct conn_tlist *l;
+	struct conn_pool *p = conn_pool_of(c);
+	struct conn_tmo_list *l;
 	int fd = c->w.fd;
 
 	if (c->tmo != CONN_TMO_NONE)
-		tl_unlink(p, c);
-	if (kind == CONN_TMO_NONE || p->tl[kind].duration_ms == 0)
+		tmo_unlink(p, c);
+	if (kind == CONN_TMO_NONE || p->tmo_lists[kind].duration_ms == 0)
 		return;
-	l = &p->tl[kind];
+	l = &p->tmo_lists[kind];
 	c->tmo = (uint16_t)kind;
 	c->deadline = loop_now(p->loop) + l->duration_ms;
 	c->tprev = l->tail;
 	c->tnext = -1;
 	if (l->tail >= 0)
-		p->slots[l->tail].tnext = fd;
+		p->table->slots[l->tail].tnext = fd;
 	else
 		l->head = fd;
 	l->tail = fd;
 	if (c->tprev < 0)
-		tl_arm(p);
+		tmo_arm(p);
 }
 
-static void tl_expire(struct loop_timer *t)
+static void conn_connect_done(struct conn *c, int err);
+
+static void tmo_expire(struct loop_timer *t)
 {
-	struct conn_pool *p = util_container_of(t, struct conn_pool, tmr);
+	struct conn_pool *p = util_container_of(t, struct conn_pool, tmo_timer);
 	uint64_t now = util_now_ms();
 
 	for (int k = 1; k < CONN_TMO_COUNT; k++)
-		while (p->tl[k].head >= 0 &&
-		       p->slots[p->tl[k].head].deadline <= now) {
-			struct conn *c = &p->slots[p->tl[k].head];
+		while (p->tmo_lists[k].head >= 0 &&
+		       p->table->slots[p->tmo_lists[k].head].deadline <= now) {
+			struct conn *c = &p->table->slots[p->tmo_lists[k].head];
+			const struct proto *proto = conn_proto(p, c);
 
-			tl_unlink(p, c);
-			if (p->proto->on_timeout)
-				p->proto->on_timeout(c, k);
+			tmo_unlink(p, c);
+			if (k == CONN_TMO_CONNECT)
+				conn_connect_done(c, ETIMEDOUT);
+			else if (proto->on_timeout)
+				proto->on_timeout(c, k);
 			else
 				conn_close(c);
 		}
-	tl_arm(p);
+	tmo_arm(p);
 }
 
-/* --- I/O --- */
-
-static void conn_io(struct loop_watch *w, uint32_t events);
+/* --- epoll --- */
 
 /* Asks epoll for these events, registering the connection first if it
  * is not yet. */
 static int conn_watch(struct conn *c, uint32_t events)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 
 	if (c->flags & CONN_F_WATCHED)
 		return loop_mod(p->loop, &c->w, events);
@@ -207,108 +243,242 @@ int conn_want_write(struct conn *c)
 	return 0;
 }
 
-void conn_count_out(struct conn *c, uint64_t n)
+/* --- opening and closing --- */
+
+/* Takes the slot of fd for a connection served by handler. */
+static struct conn *conn_slot_fill(struct conn_pool *p, int fd, int handler)
 {
-	c->bytes_out += n;
-	conn_the_pool->stats->bytes_out += n;
+	struct conn *c = &p->table->slots[fd];
+
+	memset(c, 0, sizeof(*c));
+	c->tprev = c->tnext = -1;
+	c->handler = (uint8_t)handler;
+	c->w.fn = conn_io;
+	c->w.fd = fd;
+	c->start_ms = loop_now(p->loop);
+	return c;
 }
 
-static void conn_io(struct loop_watch *w, uint32_t events)
+int conn_open(struct conn_pool *p, int fd, int handler)
 {
-	struct conn *c = util_container_of(w, struct conn, w);
-	struct conn_pool *p = conn_the_pool;
-
-	if (c->out || (c->flags & CONN_F_WANT_WRITE)) {
-		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-			return;
-		if (c->out) {
-			int r = conn_flush(c);
-
-			if (r < 0) {
-				conn_close(c);
-				return;
-			}
-			if (r > 0) {
-				/* Progress restarts the send timeout. */
-				if (c->tmo == CONN_TMO_SEND)
-					conn_timeout(c, CONN_TMO_SEND);
-				return;
-			}
-		}
-		/* Drained: read again, and let the protocol go on. */
-		c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
-		if (c->tmo == CONN_TMO_SEND)
-			conn_timeout(c, CONN_TMO_NONE);
-		if (conn_watch(c, EPOLLIN) < 0) {
-			conn_close(c);
-			return;
-		}
-		if (p->proto->on_writable)
-			p->proto->on_writable(c);
-		return;
-	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		p->proto->on_readable(c);
-}
-
-int conn_open(struct conn_pool *p, int fd)
-{
+	const struct proto *proto;
 	struct conn *c;
 
-	if (fd >= p->nslots || p->active >= p->max_active) {
+	if (fd >= p->nslots || p->active >= p->max_active ||
+	    (unsigned)handler >= (unsigned)p->nhandlers) {
 		p->stats->rejected++;
 		return -1;
 	}
-	c = &p->slots[fd];
-	memset(c, 0, sizeof(*c));
-	c->tprev = c->tnext = -1;
-	c->w.fn = conn_io;
-	c->w.fd = fd;
-	if (!p->proto->on_open && conn_watch(c, EPOLLIN) < 0) {
+	proto = p->handlers[handler].proto;
+	c = conn_slot_fill(p, fd, handler);
+	if (!proto->on_open && conn_watch(c, EPOLLIN) < 0) {
 		c->w.fn = NULL;
 		p->stats->rejected++;
 		return -1;
 	}
-	c->start_ms = loop_now(p->loop);
 	p->active++;
 	p->stats->accepted++;
 	p->stats->active = (uint64_t)p->active;
-	if (!p->proto->on_open)
+	if (!proto->on_open)
 		return 0;
 	/* The protocol may serve (and even close) the connection right
 	 * away; only one that is left waiting is registered with epoll. */
-	p->proto->on_open(c);
+	proto->on_open(c);
 	if (conn_is_open(c) && !(c->flags & CONN_F_WATCHED) &&
 	    conn_watch(c, EPOLLIN) < 0)
 		conn_close(c);
 	return 0;
 }
 
+/* A non-blocking connect(2) that does not complete at once fails with
+ * EINPROGRESS (EINTR: it goes on all the same); the socket becomes
+ * writable when it ends, and SO_ERROR says how (connect(2), "EINPROGRESS").
+ * A connect that does complete at once is reported the same way, since
+ * epoll reports the socket writable straight away. */
+static int connect_started(int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	return connect(fd, sa, salen) == 0 || errno == EINPROGRESS ||
+	       errno == EINTR;
+}
+
+struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
+			  socklen_t salen, int handler, void *data)
+{
+	struct conn *c;
+	int fd, e;
+
+	if ((unsigned)handler >= (unsigned)p->nhandlers) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (fd >= p->nslots) {
+		close(fd);
+		errno = EMFILE;
+		return NULL;
+	}
+	if (!connect_started(fd, sa, salen))
+		goto fail;
+	c = conn_slot_fill(p, fd, handler);
+	c->flags = CONN_F_OUTBOUND | CONN_F_CONNECTING;
+	c->proto_data = data;
+	if (conn_watch(c, EPOLLOUT) < 0) {
+		c->w.fn = NULL;
+		goto fail;
+	}
+	p->outbound++;
+	conn_timeout(c, CONN_TMO_CONNECT);
+	return c;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+/* The connect ended: err 0, or why it failed. A failed connection is
+ * closed after the protocol has heard of it. */
+static void conn_connect_done(struct conn *c, int err)
+{
+	const struct proto *proto = conn_proto(conn_pool_of(c), c);
+
+	c->flags &= (uint16_t)~CONN_F_CONNECTING;
+	if (c->tmo == CONN_TMO_CONNECT)
+		conn_timeout(c, CONN_TMO_NONE);
+	if (!err && conn_watch(c, EPOLLIN) < 0)
+		err = errno;
+	if (proto->on_connect)
+		proto->on_connect(c, err);
+	if (err)
+		conn_close(c);
+}
+
+static void conn_connect_ready(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->w.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	conn_connect_done(c, err);
+}
+
 void conn_close(struct conn *c)
 {
-	struct conn_pool *p = conn_the_pool;
+	const struct proto *proto;
+	struct conn_pool *p;
 
 	if (!c->w.fn)
 		return;
-	if (p->proto->on_close)
-		p->proto->on_close(c);
+	p = conn_pool_of(c);
+	proto = conn_proto(p, c);
+	if (proto->on_close)
+		proto->on_close(c);
 	if (c->tmo != CONN_TMO_NONE)
-		tl_unlink(p, c);
+		tmo_unlink(p, c);
 	free(c->out);
 	c->out = NULL;
 	loop_forget(p->loop, &c->w);
 	close(c->w.fd);
 	c->w.fn = NULL;
-	p->active--;
-	p->stats->closed++;
-	p->stats->active = (uint64_t)p->active;
+	if (c->flags & CONN_F_OUTBOUND) {
+		p->outbound--;
+	} else {
+		p->active--;
+		p->stats->closed++;
+		p->stats->active = (uint64_t)p->active;
+	}
+	/* Either kind frees an fd, which a listener paused on EMFILE
+	 * waits for. */
 	if (p->on_slot_free)
-		p->on_slot_free(p->arg);
+		p->on_slot_free(p->slot_free_arg);
+}
+
+/* --- I/O --- */
+
+/* Sends what is queued; 0 when all of it went, 1 when the socket is
+ * full again, -1 on error. */
+static int conn_flush(struct conn_pool *p, struct conn *c)
+{
+	struct conn_out *o = c->out;
+
+	while (o->off < o->len) {
+		ssize_t n = send(c->w.fd, o->data + o->off, o->len - o->off,
+				 MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+		o->off += (uint32_t)n;
+		count_out(p, c, (uint64_t)n);
+	}
+	free(o);
+	c->out = NULL;
+	return 0;
+}
+
+/* The socket can take more while the connection waits to write: flush
+ * what is queued, and once nothing is, read again and let the protocol
+ * go on. */
+static void conn_io_writable(struct conn_pool *p, struct conn *c)
+{
+	const struct proto *proto;
+
+	if (c->out) {
+		int r = conn_flush(p, c);
+
+		if (r < 0) {
+			conn_close(c);
+			return;
+		}
+		if (r > 0) {
+			/* Progress restarts the send timeout. */
+			if (c->tmo == CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_SEND);
+			return;
+		}
+	}
+	c->flags &= (uint16_t)~CONN_F_WANT_WRITE;
+	if (c->tmo == CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_NONE);
+	if (conn_watch(c, EPOLLIN) < 0) {
+		conn_close(c);
+		return;
+	}
+	proto = conn_proto(p, c);
+	if (proto->on_writable)
+		proto->on_writable(c);
+}
+
+static void conn_io(struct loop_watch *w, uint32_t events)
+{
+	struct conn *c = util_container_of(w, struct conn, w);
+	struct conn_pool *p = conn_pool_of(c);
+
+	/* While output waits, or a connect, only writability matters; not
+	 * reading meanwhile is the back-pressure. */
+	if (c->out || (c->flags & (CONN_F_WANT_WRITE | CONN_F_CONNECTING))) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (c->flags & CONN_F_CONNECTING)
+			conn_connect_ready(c);
+		else
+			conn_io_writable(p, c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_proto(p, c)->on_readable(c);
 }
 
 ssize_t conn_read(struct conn *c, char **data)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	ssize_t n;
 
 	do
@@ -316,8 +486,9 @@ ssize_t conn_read(struct conn *c, char **data)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
-	c->bytes_in += (uint64_t)n;
-	p->stats->bytes_in += (uint64_t)n;
+	c->flags = (uint16_t)((c->flags & ~CONN_F_READ_FULL) |
+			      ((size_t)n == p->scratch_len ? CONN_F_READ_FULL : 0));
+	count_in(p, c, (uint64_t)n);
 	*data = p->scratch;
 	return n;
 }
@@ -327,66 +498,91 @@ int conn_send(struct conn *c, const void *data, size_t len)
 	return conn_send_flags(c, data, len, 0);
 }
 
-int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
+/* Writes what the socket takes now: the bytes sent, or -1 on an error
+ * other than a full socket. */
+static ssize_t conn_send_now(struct conn_pool *p, struct conn *c,
+			     const char *data, size_t len, int flags)
 {
-	struct conn_pool *p = conn_the_pool;
 	size_t done = 0;
 
-	if (!c->out) {
-		while (done < len) {
-			ssize_t n = send(c->w.fd, (const char *)data + done,
-					 len - done, MSG_NOSIGNAL | flags);
+	while (done < len) {
+		ssize_t n = send(c->w.fd, data + done, len - done,
+				 MSG_NOSIGNAL | flags);
 
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN || errno == EWOULDBLOCK)
-					break;
-				conn_close(c);
-				return -1;
-			}
-			done += (size_t)n;
-			c->bytes_out += (uint64_t)n;
-			p->stats->bytes_out += (uint64_t)n;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
 		}
-		if (done == len)
-			return 0;
+		done += (size_t)n;
+		count_out(p, c, (uint64_t)n);
 	}
-	/* The socket is full: keep the rest and stop reading until it has
-	 * gone, so one slow reader holds at most what it was sent. */
-	size_t rest = len - done;
+	return (ssize_t)done;
+}
+
+/* The socket is full: keep the rest behind what is already queued, and
+ * stop reading until it has gone, so one slow reader holds at most what
+ * it was sent. 0, or -1 when it cannot be kept. */
+static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
+		      size_t len)
+{
 	size_t have = c->out ? c->out->len - c->out->off : 0;
+	struct conn_out *o;
 
-	if (have + rest > UINT32_MAX) {
-		conn_close(c);
+	if (have + len > UINT32_MAX)
 		return -1;
-	}
-	struct conn_out *o = malloc(sizeof(*o) + have + rest);
-
-	if (!o) {
-		conn_close(c);
+	o = malloc(sizeof(*o) + have + len);
+	if (!o)
 		return -1;
-	}
 	if (have)
 		memcpy(o->data, c->out->data + c->out->off, have);
-	memcpy(o->data + have, (const char *)data + done, rest);
+	memcpy(o->data + have, rest, len);
 	o->off = 0;
-	o->len = (uint32_t)(have + rest);
+	o->len = (uint32_t)(have + len);
 	free(c->out);
 	c->out = o;
-	if (conn_watch(c, EPOLLOUT) < 0) {
-		conn_close(c);
+	if (conn_watch(c, EPOLLOUT) < 0)
 		return -1;
-	}
-	if (p->tl[CONN_TMO_SEND].duration_ms)
+	if (p->tmo_lists[CONN_TMO_SEND].duration_ms)
 		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
 
+int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
+{
+	struct conn_pool *p = conn_pool_of(c);
+	ssize_t done = 0;
+
+	/* Behind queued output nothing may jump the queue. */
+	if (!c->out) {
+		done = conn_send_now(p, c, data, len, flags);
+		if (done < 0) {
+			conn_close(c);
+			return -1;
+		}
+		if ((size_t)done == len)
+			return 0;
+	}
+	if (conn_queue(p, c, (const char *)data + done, len - (size_t)done) < 0) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_count_out(struct conn *c, uint64_t n)
+{
+	count_out(conn_pool_of(c), c, n);
+}
+
+/* --- the stats socket's view --- */
+
 void conn_describe(const struct conn *c, uint64_t now_ms,
 		   struct stats_conn *rec)
 {
-	struct conn_pool *p = conn_the_pool;
+	struct conn_pool *p = conn_pool_of(c);
 	socklen_t len = sizeof(rec->local);
 	struct tcp_info ti;
 	socklen_t tlen = sizeof(ti);
@@ -406,10 +602,11 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg)
 {
-	int seen = 0, n = p->active; /* fn may close connections */
+	/* fn may close connections */
+	int seen = 0, n = p->active + p->outbound;
 
 	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
-		struct conn *c = &p->slots[fd];
+		struct conn *c = &p->table->slots[fd];
 
 		if (!c->w.fn)
 			continue;

@@ -1,10 +1,20 @@
 /* conn.h - connections of one worker: a table indexed by fd, output with
- * back-pressure, and buffers that exist only while data is in flight. */
+ * back-pressure, and buffers that exist only while data is in flight.
+ * A connection is accepted (conn_open) or opened by the worker itself
+ * (conn_connect); either is served by the protocol of its handler.
+ *
+ * Counters. The worker's counters (accepted, active, closed, rejected,
+ * bytes_in, bytes_out) describe the service as its clients see it, and
+ * accepted = closed + lost + active must hold: only accepted connections
+ * touch them. An outbound connection counts nowhere but in the pool's
+ * outbound gauge and its own byte counts (conn_bytes_in/out): a proxied
+ * byte would otherwise be counted twice, once per side. */
 #ifndef RP_CONN_H
 #define RP_CONN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "loop.h"
@@ -26,16 +36,22 @@ enum conn_tmo {
 	CONN_TMO_KEEPALIVE, /* idle between requests */
 	CONN_TMO_SEND,      /* the peer does not take our output */
 	CONN_TMO_LINGER,    /* after the last answer, before the close */
+	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
 	CONN_TMO_COUNT
 };
 
 /* Kept small on purpose: an idle connection costs this struct and
- * nothing else (see README, "Memory per connection"). */
+ * nothing else (see README, "Memory per connection").
+ *
+ * Every field is conn.c's own. The struct is in this header only so that
+ * the accessors below can be inline and the slot table can be sized;
+ * protocols, the worker and the tests go through the conn_ calls. */
 struct conn {
 	struct loop_watch w; /* fn == NULL: the slot is free */
 	uint16_t flags;
 	uint16_t tmo;        /* enum conn_tmo: the list it is on */
 	int32_t tprev, tnext; /* timeout list links, by fd; -1: none */
+	uint8_t handler;     /* index into the pool's handlers */
 	uint64_t deadline;
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_ms;
@@ -43,54 +59,126 @@ struct conn {
 	void *proto_data;
 };
 
+/* The README's headline figure: 80 bytes of daemon memory per idle
+ * connection. A field added here must take the place of another (or of
+ * the 3 bytes of padding after handler). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
+	       "struct conn must stay 80 bytes on LP64");
+
 /* The protocol waits for the socket to take more (conn_want_write). */
 #define CONN_F_WANT_WRITE 0x1u
 /* Registered with epoll. A connection answered and closed within
  * on_open (HTTP with TCP_DEFER_ACCEPT) never needs to be. */
 #define CONN_F_WATCHED 0x2u
+/* The last conn_read filled the scratch space: more may be waiting. */
+#define CONN_F_READ_FULL 0x4u
+/* Opened by conn_connect; counted apart from the accepted ones. */
+#define CONN_F_OUTBOUND 0x8u
+/* conn_connect's connect(2) is in progress: waiting for EPOLLOUT. */
+#define CONN_F_CONNECTING 0x10u
 
-struct conn_tlist {
+/* The connections with one kind of timeout running, oldest first. */
+struct conn_tmo_list {
 	int32_t head, tail;
 	uint64_t duration_ms;
 };
 
+/* The slot table, indexed by fd, behind a header that leads back to its
+ * pool: see conn_pool_of. */
+struct conn_table {
+	struct conn_pool *pool;
+	struct conn slots[];
+};
+
+/* A protocol serving some connections of a pool, and its state for the
+ * whole worker (what its init made). */
+struct conn_handler {
+	const struct proto *proto;
+	void *ctx;
+};
+
+/* A worker serves its clients with handler 0; a protocol that opens
+ * connections of its own (a proxy's upstream side) adds another. */
+#define CONN_MAX_HANDLERS 4
+
+/* Its fields are conn.c's too, but for worker_id, on_slot_free and
+ * slot_free_arg, which the pool's owner sets after conn_pool_init. */
 struct conn_pool {
 	struct loop *loop;
-	const struct proto *proto;
 	struct stats_counters *stats;
-	struct conn *slots; /* indexed by fd */
+	struct conn_table *table;
+	struct conn_handler handlers[CONN_MAX_HANDLERS];
+	int nhandlers;
 	int nslots;
 	int max_active;
-	int active;
+	int active;   /* accepted connections open (the worker's gauge) */
+	int outbound; /* conn_connect's connections open */
 	int worker_id;
 	/* Called after a connection closes (so a paused listener can resume). */
 	void (*on_slot_free)(void *arg);
-	void *arg;
+	void *slot_free_arg;
 	/* Per-worker scratch space for reads: a connection borrows it for
 	 * one read and keeps nothing when the data has been handled. */
 	char *scratch;
 	size_t scratch_len;
-	struct conn_tlist tl[CONN_TMO_COUNT];
-	struct loop_timer tmr;
+	struct conn_tmo_list tmo_lists[CONN_TMO_COUNT];
+	struct loop_timer tmo_timer; /* at the earliest deadline of the lists */
 };
 
 #define CONN_SCRATCH_LEN 65536
 
 int conn_pool_init(struct conn_pool *p, struct loop *l,
-		   const struct proto *proto, struct stats_counters *stats,
-		   int nslots, int max_active);
+		   struct stats_counters *stats, int nslots, int max_active);
+/* Adds a protocol to the pool and runs its init (with cfg and the pool's
+ * counters); the pool owns what init made and hands it to fini in
+ * conn_pool_free. Returns the handler's index, or -1 with a reason in
+ * err. */
+int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
+			  const struct config *cfg, char *err, size_t errlen);
+/* The worker drains: each connection's protocol is told (on_drain). */
+void conn_pool_drain(struct conn_pool *p);
 void conn_pool_close_all(struct conn_pool *p);
+/* Closes what is left, then frees the handlers' state. Safe on a pool
+ * zeroed, freed already, or whose conn_pool_init failed. */
 void conn_pool_free(struct conn_pool *p);
 static inline int conn_pool_full(const struct conn_pool *p)
 {
 	return p->active >= p->max_active;
 }
+static inline int conn_pool_active(const struct conn_pool *p)
+{
+	return p->active;
+}
 
-/* Takes a freshly accepted, non-blocking fd. Returns 0, or -1 if there is
- * no slot for it (the caller closes it). */
-int conn_open(struct conn_pool *p, int fd);
+/* Takes a freshly accepted, non-blocking fd, served by the protocol of
+ * the given handler. Returns 0, or -1 if there is no slot for it (the
+ * caller closes it). */
+int conn_open(struct conn_pool *p, int fd, int handler);
+/* Opens a connection to sa, served by the protocol of the given handler,
+ * with data as its conn_data. The connect runs in the background under
+ * the CONN_TMO_CONNECT timeout; the protocol's on_connect tells how it
+ * ended, always from the loop, never from within this call. Returns the
+ * connection, or NULL with errno when there is no socket or slot, or
+ * connect(2) failed at once (e.g. ENETUNREACH). Not capped by
+ * max_active, which is the clients' share: bounded by the table (the fd
+ * limit). Nothing may be sent before on_connect. */
+struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
+			  socklen_t salen, int handler, void *data);
 void conn_close(struct conn *c);
-struct conn_pool *conn_pool_of(const struct conn *c);
+
+/* The pool a connection belongs to. It is found from the connection's
+ * own address rather than from a pointer in each one (8 bytes per idle
+ * connection): the slot of fd n is slots[n], so c - n is slots[0], right
+ * behind the table's header. c must be a slot that conn_open or
+ * conn_connect filled; it may have closed since (the fd stays in it). */
+static inline struct conn_pool *conn_pool_of(const struct conn *c)
+{
+	const struct conn *first = c - c->w.fd;
+	const char *table = (const char *)first -
+			    offsetof(struct conn_table, slots);
+
+	return ((const struct conn_table *)(const void *)table)->pool;
+}
 /* 0 once conn_close() ran (the slot is free until the fd is reused). */
 static inline int conn_is_open(const struct conn *c)
 {
@@ -100,10 +188,45 @@ static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;
 }
+/* Opened by conn_connect rather than accepted. */
+static inline int conn_is_outbound(const struct conn *c)
+{
+	return (c->flags & CONN_F_OUTBOUND) != 0;
+}
+/* The state the connection's protocol keeps for the whole worker (what
+ * its init made). */
+static inline void *conn_proto_ctx(const struct conn *c)
+{
+	return conn_pool_of(c)->handlers[c->handler].ctx;
+}
+/* The protocol's state for this connection; NULL until it sets one. */
+static inline void *conn_data(const struct conn *c)
+{
+	return c->proto_data;
+}
+static inline void conn_set_data(struct conn *c, void *data)
+{
+	c->proto_data = data;
+}
+/* Bytes read from and written to this connection so far. */
+static inline uint64_t conn_bytes_in(const struct conn *c)
+{
+	return c->bytes_in;
+}
+static inline uint64_t conn_bytes_out(const struct conn *c)
+{
+	return c->bytes_out;
+}
 
 /* Reads into the scratch buffer: >0 bytes (counted in bytes_in), 0 on EOF,
  * -1 on error, -2 when nothing is there now. */
 ssize_t conn_read(struct conn *c, char **data);
+/* The last conn_read filled the scratch space, so the socket may hold
+ * more than was read. */
+static inline int conn_read_filled(const struct conn *c)
+{
+	return (c->flags & CONN_F_READ_FULL) != 0;
+}
 /* Writes what the socket takes now and queues the rest; while output is
  * queued the connection is not read (back-pressure). 0 or -1 (closed). */
 int conn_send(struct conn *c, const void *p, size_t len);
@@ -117,8 +240,14 @@ static inline int conn_has_output(const struct conn *c)
 void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
 			   uint64_t ms);
 /* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
- * On expiry the protocol's on_timeout is called, or the conn is closed. */
+ * On expiry the protocol's on_timeout is called, or the conn is closed;
+ * CONN_TMO_CONNECT, which conn_connect sets, ends in on_connect. */
 void conn_timeout(struct conn *c, enum conn_tmo kind);
+/* The kind of timeout running now (CONN_TMO_NONE: none). */
+static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
+{
+	return (enum conn_tmo)c->tmo;
+}
 /* Asks for on_writable when the socket can take more (no queued output:
  * e.g. a file sent with sendfile); reading stops meanwhile. */
 int conn_want_write(struct conn *c);

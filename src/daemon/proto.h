@@ -7,13 +7,27 @@
 
 struct conn;
 struct config;
+struct stats_counters;
 
 struct proto {
 	const char *name;
-	/* Called once per worker before the first connection; 0, or -1
-	 * with a reason in err. */
-	int (*init)(const struct config *cfg, char *err, size_t errlen);
+	/* Called once per worker, when the protocol is added to its pool
+	 * (conn_pool_add_handler), before the first connection. *ctx is
+	 * the protocol's state for the whole worker, which its callbacks
+	 * reach with conn_proto_ctx(); stats are the worker's counters.
+	 * 0, or -1 with a reason in err. NULL: the protocol keeps none. */
+	int (*init)(const struct config *cfg, struct stats_counters *stats,
+		    void **ctx, char *err, size_t errlen);
+	/* Frees what init made, once the pool's last connection closed. */
+	void (*fini)(void *ctx);
+	/* An accepted connection has a slot (conn_open). */
 	void (*on_open)(struct conn *c);
+	/* An outbound connection (conn_connect) is established (err 0) or
+	 * has failed (err: an errno value; ETIMEDOUT when CONN_TMO_CONNECT
+	 * expired). Called once, from the loop. After a failure conn.c
+	 * closes the connection when this returns (on_close follows): do
+	 * not close it here. */
+	void (*on_connect)(struct conn *c, int err);
 	/* The socket is readable (or hung up: a read tells which). */
 	void (*on_readable)(struct conn *c);
 	/* The output queued by conn_send has drained completely, or the

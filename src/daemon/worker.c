@@ -1,4 +1,6 @@
-/* worker.c - one worker process. */
+/* worker.c - one worker process: its loop, its listeners, its pool of
+ * connections and its channel to the master. It decides when to drain and
+ * exit; what a connection says is its protocol's business (conn, proto). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -27,108 +29,120 @@
 #define WORKER_CLOSE_WINDOW_MS 1000
 #define WORKER_CLOSE_STEPS 10
 
-static struct worker {
+struct worker {
 	const struct worker_args *args;
 	struct loop *loop;
 	struct conn_pool pool;
 	struct lst_set lst;
 	struct chan chan;
 	struct stats_counters *stats; /* shared with the master (worker.h) */
-	struct loop_watch sig;
+	struct loop_watch signals; /* the signalfd */
 	struct loop_timer drain_deadline;
 	int draining;
 	int forcing;       /* past the deadline: closing in steps */
 	int close_per_step;
 	int exit_status;
-} wk;
+};
+
+/* Handler 0 of the pool: the service's protocol, for accepted clients. */
+#define WORKER_HANDLER_CLIENT 0
 
 static int worker_can_accept(void *arg)
 {
-	(void)arg;
-	return !conn_pool_full(&wk.pool);
+	struct worker *worker = arg;
+
+	return !conn_pool_full(&worker->pool);
 }
 
 static int worker_on_accept(void *arg, int fd)
 {
-	(void)arg;
-	return conn_open(&wk.pool, fd);
+	struct worker *worker = arg;
+
+	return conn_open(&worker->pool, fd, WORKER_HANDLER_CLIENT);
 }
 
-static void worker_stop(int status)
+static void worker_stop(struct worker *worker, int status)
 {
-	wk.exit_status = status;
-	lst_set_stop(&wk.lst, 0);
-	loop_stop(wk.loop);
+	worker->exit_status = status;
+	lst_set_stop(&worker->lst, 0);
+	loop_stop(worker->loop);
 }
 
 static void worker_slot_free(void *arg)
 {
-	(void)arg;
+	struct worker *worker = arg;
+
 	/* While the queue is being taken more connections are coming:
 	 * worker_drain decides once it is done. */
-	if (wk.draining && wk.pool.active == 0 && !wk.lst.taking)
-		worker_stop(0);
+	if (worker->draining && conn_pool_active(&worker->pool) == 0 &&
+	    !worker->lst.taking)
+		worker_stop(worker, 0);
 	else
-		lst_set_resume(&wk.lst);
+		lst_set_resume(&worker->lst);
 }
 
+/* One step of the closes at the drain deadline. */
+struct forced_closes {
+	struct stats_counters *stats;
+	int left;
+};
+
+/* Clients only: what a protocol opened for a client (conn_connect) is
+ * its to close with it, and the counters are the clients' (conn.h). */
 static int close_one(struct conn *c, void *arg)
 {
-	int *left = arg;
+	struct forced_closes *fc = arg;
 
-	wk.stats->forced_closes++;
+	if (conn_is_outbound(c))
+		return 0;
+	fc->stats->forced_closes++;
 	conn_close(c);
-	return --*left <= 0;
+	return --fc->left <= 0;
 }
 
 /* Past shutdown_timeout: close what is left, a slice per step. */
 static void worker_drain_deadline(struct loop_timer *t)
 {
-	int n;
+	struct worker *worker = util_container_of(t, struct worker,
+						  drain_deadline);
+	struct forced_closes fc = { worker->stats, 0 };
+	int active = conn_pool_active(&worker->pool);
 
-	if (!wk.forcing) {
-		wk.forcing = 1;
-		wk.close_per_step = (wk.pool.active + WORKER_CLOSE_STEPS - 1) /
-				    WORKER_CLOSE_STEPS;
+	if (!worker->forcing) {
+		worker->forcing = 1;
+		worker->close_per_step = (active + WORKER_CLOSE_STEPS - 1) /
+					 WORKER_CLOSE_STEPS;
 		log_info("drain deadline: closing %d connections over %d ms",
-			 wk.pool.active, WORKER_CLOSE_WINDOW_MS);
+			 active, WORKER_CLOSE_WINDOW_MS);
 	}
-	n = wk.close_per_step;
-	if (wk.pool.active > 0)
-		conn_foreach(&wk.pool, close_one, &n);
-	if (wk.pool.active > 0)
-		loop_timer_arm(wk.loop, t,
+	fc.left = worker->close_per_step;
+	if (active > 0)
+		conn_foreach(&worker->pool, close_one, &fc);
+	if (conn_pool_active(&worker->pool) > 0)
+		loop_timer_arm(worker->loop, t,
 			       WORKER_CLOSE_WINDOW_MS / WORKER_CLOSE_STEPS);
-}
-
-static int drain_one(struct conn *c, void *arg)
-{
-	(void)arg;
-	wk.pool.proto->on_drain(c);
-	return 0;
 }
 
 /* Stop accepting and let the connections finish; exit when none is left
  * (worker_slot_free) or close them after timeout_ms. */
-static void worker_drain(uint64_t timeout_ms, int fast)
+static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast)
 {
 	if (fast) {
-		conn_pool_close_all(&wk.pool);
-		worker_stop(0);
+		conn_pool_close_all(&worker->pool);
+		worker_stop(worker, 0);
 		return;
 	}
-	if (wk.draining)
+	if (worker->draining)
 		return;
-	wk.draining = 1;
-	lst_set_stop(&wk.lst, 1);
-	log_debug("draining %d connections", wk.pool.active);
-	if (wk.pool.proto->on_drain && wk.pool.active > 0)
-		conn_foreach(&wk.pool, drain_one, NULL);
-	if (wk.pool.active == 0) {
-		worker_stop(0);
+	worker->draining = 1;
+	lst_set_stop(&worker->lst, 1);
+	log_debug("draining %d connections", conn_pool_active(&worker->pool));
+	conn_pool_drain(&worker->pool);
+	if (conn_pool_active(&worker->pool) == 0) {
+		worker_stop(worker, 0);
 		return;
 	}
-	loop_timer_arm(wk.loop, &wk.drain_deadline, timeout_ms);
+	loop_timer_arm(worker->loop, &worker->drain_deadline, timeout_ms);
 }
 
 struct conns_walk {
@@ -143,25 +157,29 @@ static int conns_collect(struct conn *c, void *arg)
 
 	if (cw->count >= cw->limit)
 		return 1;
+	/* The document lists the clients, whose number it gives (active). */
+	if (conn_is_outbound(c))
+		return 0;
 	conn_describe(c, cw->now, &cw->recs[cw->count++]);
 	return 0;
 }
 
-static void worker_send_conns(uint64_t seq, uint64_t limit)
+static void worker_send_conns(struct worker *worker, uint64_t seq,
+			      uint64_t limit)
 {
 	struct conns_walk cw = { NULL, 0, 0, util_now_ms() };
-	struct chan_conns_hdr h = { (uint64_t)wk.pool.active, 0 };
+	struct chan_conns_hdr h = { (uint64_t)worker->pool.active, 0 };
 
-	cw.limit = UTIL_MIN(limit, (uint64_t)wk.pool.active);
+	cw.limit = UTIL_MIN(limit, (uint64_t)worker->pool.active);
 	if (cw.limit > 0) {
 		cw.recs = calloc(cw.limit, sizeof(*cw.recs));
 		if (!cw.recs)
 			cw.limit = 0;
 	}
-	conn_foreach(&wk.pool, conns_collect, &cw);
+	conn_foreach(&worker->pool, conns_collect, &cw);
 	h.count = cw.count;
-	chan_send_records(&wk.chan, CHAN_CONNS, seq, &h, sizeof(h), cw.recs,
-			  cw.count * sizeof(*cw.recs));
+	chan_send_records(&worker->chan, CHAN_CONNS, seq, &h, sizeof(h),
+			  cw.recs, cw.count * sizeof(*cw.recs));
 	free(cw.recs);
 }
 
@@ -169,27 +187,29 @@ static void worker_send_conns(uint64_t seq, uint64_t limit)
 static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 			  const void *body)
 {
-	(void)ch;
+	struct worker *worker = util_container_of(ch, struct worker, chan);
+
 	switch (h->type) {
 	case CHAN_HEARTBEAT:
-		chan_send(&wk.chan, CHAN_ALIVE, 0, wk.stats, sizeof(*wk.stats));
+		chan_send(&worker->chan, CHAN_ALIVE, 0, worker->stats,
+			  sizeof(*worker->stats));
 		break;
 	case CHAN_STATS_REQ:
-		chan_send(&wk.chan, CHAN_STATS, h->seq, wk.stats,
-			  sizeof(*wk.stats));
+		chan_send(&worker->chan, CHAN_STATS, h->seq, worker->stats,
+			  sizeof(*worker->stats));
 		break;
 	case CHAN_CONNS_REQ: {
 		struct chan_conns_req rq;
 
 		memcpy(&rq, body, sizeof(rq));
-		worker_send_conns(h->seq, rq.limit);
+		worker_send_conns(worker, h->seq, rq.limit);
 		break;
 	}
 	case CHAN_DRAIN: {
 		struct chan_drain d;
 
 		memcpy(&d, body, sizeof(d));
-		worker_drain(d.timeout_ms, (int)d.fast);
+		worker_drain(worker, d.timeout_ms, (int)d.fast);
 		break;
 	}
 	}
@@ -198,7 +218,6 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 static void worker_on_chan_close(struct chan *ch, int malformed,
 				 const char *why)
 {
-	(void)ch;
 	/* The master is gone, or broke the protocol: nobody supervises or
 	 * counts this worker now. */
 	if (malformed)
@@ -206,11 +225,12 @@ static void worker_on_chan_close(struct chan *ch, int malformed,
 			  why);
 	else
 		log_warn("channel to the master closed; exiting");
-	worker_stop(1);
+	worker_stop(util_container_of(ch, struct worker, chan), 1);
 }
 
 static void worker_signal(struct loop_watch *w, uint32_t events)
 {
+	struct worker *worker = util_container_of(w, struct worker, signals);
 	struct signalfd_siginfo si;
 
 	(void)events;
@@ -221,10 +241,12 @@ static void worker_signal(struct loop_watch *w, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 		case SIGQUIT:
-			worker_drain((uint64_t)wk.args->cfg->shutdown_timeout_ms, 0);
+			worker_drain(worker,
+				     (uint64_t)worker->args->cfg->shutdown_timeout_ms,
+				     0);
 			break;
 		case SIGINT:
-			worker_drain(0, 1);
+			worker_drain(worker, 0, 1);
 			break;
 		case SIGUSR1:
 			log_reopen(); /* the master reopened it first */
@@ -235,20 +257,13 @@ static void worker_signal(struct loop_watch *w, uint32_t events)
 	}
 }
 
-static int worker_setup(const struct worker_args *a)
+/* The mask blocked by the master is inherited; the signals that matter
+ * here are read through the worker's loop too. */
+static int worker_watch_signals(struct worker *worker)
 {
 	sigset_t set;
 	int sfd;
 
-	wk.args = a;
-	wk.stats = a->stats;
-	wk.loop = loop_new();
-	if (!wk.loop)
-		return -1;
-	loop_set_idle_yield(wk.loop, a->cfg->idle_yield);
-	loop_count_turns(wk.loop, &wk.stats->loop_turns);
-	/* The mask blocked by the master is inherited; read the signals
-	 * that matter here through this loop too. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -258,39 +273,66 @@ static int worker_setup(const struct worker_args *a)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0 || loop_add(wk.loop, &wk.sig, sfd, EPOLLIN, worker_signal) < 0)
+	if (sfd < 0)
 		return -1;
+	return loop_add(worker->loop, &worker->signals, sfd, EPOLLIN,
+			worker_signal);
+}
 
-	const struct proto *proto = a->cfg->protocol == CFG_PROTO_HTTP ?
+/* The connection pool, with the service's protocol as its client
+ * handler and that protocol's timeouts. */
+static int worker_open_pool(struct worker *worker)
+{
+	const struct config *cfg = worker->args->cfg;
+	const struct limits *lim = worker->args->lim;
+	const struct proto *proto = cfg->protocol == CFG_PROTO_HTTP ?
 					    &proto_http : &proto_echo;
+	struct conn_pool *pool = &worker->pool;
 	char err[256];
 
-	if (proto->init && proto->init(a->cfg, err, sizeof(err)) < 0) {
+	if (conn_pool_init(pool, worker->loop, worker->stats,
+			   (int)lim->nofile_soft,
+			   (int)lim->max_connections_per_worker) < 0)
+		return -1;
+	/* The first handler added: WORKER_HANDLER_CLIENT. */
+	if (conn_pool_add_handler(pool, proto, cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
-	if (conn_pool_init(&wk.pool, wk.loop, proto, wk.stats,
-			   (int)a->lim->nofile_soft,
-			   (int)a->lim->max_connections_per_worker) < 0)
-		return -1;
-	if (a->cfg->protocol == CFG_PROTO_HTTP) {
-		conn_pool_set_timeout(&wk.pool, CONN_TMO_HEADER,
-				      (uint64_t)a->cfg->header_timeout_ms);
-		conn_pool_set_timeout(&wk.pool, CONN_TMO_KEEPALIVE,
-				      (uint64_t)a->cfg->keepalive_timeout_ms);
-		conn_pool_set_timeout(&wk.pool, CONN_TMO_SEND,
-				      (uint64_t)a->cfg->send_timeout_ms);
-		conn_pool_set_timeout(&wk.pool, CONN_TMO_LINGER, 2000);
+	if (cfg->protocol == CFG_PROTO_HTTP) {
+		conn_pool_set_timeout(pool, CONN_TMO_HEADER,
+				      (uint64_t)cfg->header_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_KEEPALIVE,
+				      (uint64_t)cfg->keepalive_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_SEND,
+				      (uint64_t)cfg->send_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_LINGER, 2000);
 	}
-	wk.pool.worker_id = a->id;
-	wk.pool.on_slot_free = worker_slot_free;
-	if (chan_open(&wk.chan, wk.loop, a->chan_fd, &chan_to_worker,
-		      worker_on_msg, worker_on_chan_close, NULL) < 0)
+	pool->worker_id = worker->args->id;
+	pool->on_slot_free = worker_slot_free;
+	pool->slot_free_arg = worker;
+	return 0;
+}
+
+static int worker_setup(struct worker *worker, const struct worker_args *a)
+{
+	worker->args = a;
+	worker->stats = a->stats;
+	worker->loop = loop_new();
+	if (!worker->loop)
 		return -1;
-	if (lst_set_start(&wk.lst, wk.loop, a->lst_fds, a->nlst, wk.stats,
-			  worker_can_accept, worker_on_accept, NULL) < 0)
+	loop_set_idle_yield(worker->loop, a->cfg->idle_yield);
+	loop_count_turns(worker->loop, &worker->stats->loop_turns);
+	if (worker_watch_signals(worker) < 0 || worker_open_pool(worker) < 0)
 		return -1;
-	loop_timer_init(&wk.drain_deadline, worker_drain_deadline);
+	if (chan_open(&worker->chan, worker->loop, a->chan_fd, &chan_to_worker,
+		      worker_on_msg, worker_on_chan_close, worker) < 0)
+		return -1;
+	if (lst_set_start(&worker->lst, worker->loop, a->lst_fds, a->nlst,
+			  worker->stats, worker_can_accept, worker_on_accept,
+			  worker) < 0)
+		return -1;
+	loop_timer_init(&worker->drain_deadline, worker_drain_deadline);
 	return 0;
 }
 
@@ -311,8 +353,10 @@ static void worker_pin(int id)
 
 int worker_main(const struct worker_args *a)
 {
+	struct worker worker;
 	char err[256];
 
+	memset(&worker, 0, sizeof(worker));
 	log_set_worker(a->id);
 	/* Before anything else is opened, and before the parent-death
 	 * signal (a credential change clears it). */
@@ -326,22 +370,28 @@ int worker_main(const struct worker_args *a)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != a->master_pid)
 		return 1;
-	if (worker_setup(a) < 0) {
+	if (worker_setup(&worker, a) < 0) {
 		log_error("start-up failed: %s", strerror(errno));
+		/* Nothing points at what setup made once this returns: free
+		 * it, or a sanitizer build reports every failed start. */
+		conn_pool_free(&worker.pool);
+		chan_close(&worker.chan);
+		loop_free(worker.loop);
 		return 1;
 	}
-	chan_send(&wk.chan, CHAN_READY, 0, NULL, 0);
+	chan_send(&worker.chan, CHAN_READY, 0, NULL, 0);
 	log_debug("ready");
-	loop_run(wk.loop);
+	loop_run(worker.loop);
 
-	conn_pool_free(&wk.pool);
+	conn_pool_free(&worker.pool);
 	/* Last counters, so the master's totals include the closes above.
 	 * The channel is non-blocking and the master reads it in its loop;
 	 * a frame this small fits the socket buffer. */
-	chan_send(&wk.chan, CHAN_STATS, 0, wk.stats, sizeof(*wk.stats));
-	chan_close(&wk.chan);
-	loop_free(wk.loop);
-	return wk.exit_status;
+	chan_send(&worker.chan, CHAN_STATS, 0, worker.stats,
+		  sizeof(*worker.stats));
+	chan_close(&worker.chan);
+	loop_free(worker.loop);
+	return worker.exit_status;
 }
 
 void worker_cycle(const struct worker_args *a)

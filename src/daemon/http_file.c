@@ -1,0 +1,282 @@
+/* http_file.c - static files below the document root: resolving the path
+ * (a directory's index.html, the redirect to its final slash), validators
+ * and ranges, the head, a small body read into the batch and a large one
+ * sent with sendfile(2). It never parses a request and never decides
+ * whether the connection stays open: proto_http.c does both. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proto_http.h"
+#include "util.h"
+
+/* sendfile(2) chunk per call: large enough to be cheap, small enough that
+ * one big file does not hold the loop while others wait. */
+#define HTTP_SENDFILE_CHUNK (512u * 1024)
+
+/* The part of a file an answer carries, and what its head says of it. */
+struct file_part {
+	int status; /* 200 or 206 */
+	uint64_t start, end, length;
+	char last_modified[40];
+};
+
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+		/* O_NONBLOCK: a FIFO must not block the worker in open();
+		 * it is then refused as not a regular file. */
+		.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+		/* Every component, symlinks included, must stay below the
+		 * document root; /proc magic links are refused too. */
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+static int errno_status(int e)
+{
+	switch (e) {
+	case ENOENT:
+	case ENOTDIR:
+	case EXDEV:  /* would leave the root: say nothing more */
+	case ELOOP:
+	case ENAMETOOLONG:
+		return 404;
+	case EACCES:
+	case EPERM:
+		return 403;
+	default:
+		return 500;
+	}
+}
+
+/* A directory stands for its index.html, when named with its final
+ * slash. Takes over dirfd. Returns the index's fd with *st filled, or
+ * minus the status to answer with. */
+static int open_index(int dirfd, const char *path, struct stat *st)
+{
+	int fd, e;
+
+	if (path[strlen(path) - 1] != '/') {
+		close(dirfd);
+		return -301;
+	}
+	fd = open_beneath(dirfd, "index.html");
+	e = errno;
+	close(dirfd);
+	if (fd < 0) /* a directory without an index is not listed */
+		return e == ENOENT ? -403 : -errno_status(e);
+	if (fstat(fd, st) < 0) {
+		close(fd);
+		return -500;
+	}
+	return fd;
+}
+
+/* Opens the regular file path names below the document root. Returns its
+ * fd with *st filled, or minus the status to answer with (301: a
+ * directory named without its final slash). */
+static int open_target(int docroot_fd, const char *path, struct stat *st)
+{
+	int fd = open_beneath(docroot_fd, path[1] ? path + 1 : ".");
+
+	if (fd < 0)
+		return -errno_status(errno);
+	if (fstat(fd, st) < 0) {
+		close(fd);
+		return -500;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		fd = open_index(fd, path, st);
+		if (fd < 0)
+			return fd;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return -403;
+	}
+	return fd;
+}
+
+/* The answer when no file is served: an error, or the redirect to the
+ * directory's name with its slash. */
+static int put_unservable(struct http_worker *hw,
+			  const struct http_answer *ans, const char *path,
+			  int status)
+{
+	char loc[HTTP_PATH_MAX + 16];
+
+	if (status != 301)
+		return http_put_error(hw, ans, status);
+	snprintf(loc, sizeof(loc), "Location: %s/\r\n", path);
+	return http_put_text(hw, ans, 301, "text/plain; charset=utf-8",
+			     "301 Moved Permanently\n", 22, loc);
+}
+
+/* Applies the request's validator and range to the file. 1: *part says
+ * what to send; else the whole answer (304, 416) is in the batch: 0, or
+ * -1 when it could not be built. */
+static int choose_part(struct http_worker *hw, const struct http_request *req,
+		       const struct http_answer *ans, const struct stat *st,
+		       struct file_part *part)
+{
+	uint64_t size = (uint64_t)st->st_size;
+	char extra[128];
+
+	part->status = 200;
+	part->start = 0;
+	part->end = size ? size - 1 : 0;
+	http_format_date(st->st_mtime, part->last_modified,
+			 sizeof(part->last_modified));
+	if (req->if_modified_since > 0 && st->st_mtime <= req->if_modified_since) {
+		snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n",
+			 part->last_modified);
+		return http_put_head(hw, ans, 304, NULL, size, extra);
+	}
+	if (req->has_range && req->method == HTTP_GET) {
+		int r = http_parse_range(req->range, size, &part->start,
+					 &part->end);
+
+		if (r < 0) {
+			snprintf(extra, sizeof(extra),
+				 "Content-Range: bytes */%llu\r\n",
+				 (unsigned long long)size);
+			return http_put_text(hw, ans, 416,
+					     "text/plain; charset=utf-8",
+					     "416 Range Not Satisfiable\n", 26,
+					     extra);
+		}
+		if (r > 0)
+			part->status = 206;
+	}
+	part->length = size ? part->end - part->start + 1 : 0;
+	return 1;
+}
+
+/* Reads a small body into hw->small before its head is written, so a file
+ * that shrank since fstat() gets a clean error, not a short body. */
+static int read_small(struct http_worker *hw, int fd,
+		      const struct file_part *part, const char *path)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, hw->small, (size_t)part->length,
+			  (off_t)part->start);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)part->length)
+		return 0;
+	log_warn("%s: read %zd of %llu bytes (%s)", path, n,
+		 (unsigned long long)part->length,
+		 n < 0 ? strerror(errno) : "the file shrank");
+	return -1;
+}
+
+static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
+			 const char *path, const struct stat *st,
+			 const struct file_part *part)
+{
+	char extra[256];
+
+	if (part->status == 206)
+		snprintf(extra, sizeof(extra),
+			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n"
+			 "Content-Range: bytes %llu-%llu/%llu\r\n",
+			 part->last_modified, (unsigned long long)part->start,
+			 (unsigned long long)part->end,
+			 (unsigned long long)st->st_size);
+	else
+		snprintf(extra, sizeof(extra),
+			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+			 part->last_modified);
+	return http_put_head(hw, ans, part->status,
+			     http_mime_type(path[1] ? path : "/index.html"),
+			     part->length, extra);
+}
+
+int http_file_serve(struct http_worker *hw, struct http_conn *hc,
+		    const struct http_request *req,
+		    const struct http_answer *ans)
+{
+	struct file_part part;
+	struct stat st;
+	int fd = open_target(hw->docroot_fd, req->path, &st), r, small;
+
+	if (fd < 0)
+		return put_unservable(hw, ans, req->path, -fd);
+	r = choose_part(hw, req, ans, &st, &part);
+	if (r <= 0) {
+		close(fd);
+		return r;
+	}
+	small = !ans->head_only && part.length > 0 &&
+		part.length <= HTTP_SMALL_BODY &&
+		buf_pending(&hw->batch) + part.length <= HTTP_BATCH_MAX;
+	if (small && read_small(hw, fd, &part, req->path) < 0) {
+		close(fd);
+		return http_put_error(hw, ans, 500);
+	}
+	if (put_file_head(hw, ans, req->path, &st, &part) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (ans->head_only || part.length == 0 || small) {
+		close(fd);
+		return small ? buf_append(&hw->batch, hw->small,
+					  (size_t)part.length) : 0;
+	}
+	hc->file_fd = fd;
+	hc->file_off = (off_t)part.start;
+	hc->file_end = (off_t)(part.start + part.length);
+	return 1;
+}
+
+int http_file_send(struct conn *c, struct http_conn *hc)
+{
+	for (;;) {
+		size_t chunk = (size_t)UTIL_MIN((off_t)HTTP_SENDFILE_CHUNK,
+						hc->file_end - hc->file_off);
+		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off, chunk);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* The socket is full: wait for it, never read the
+			 * file ahead into memory. */
+			if (conn_timeout_kind(c) != CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_SEND);
+			return conn_want_write(c) < 0 ? -1 : 0;
+		}
+		if (n <= 0) {
+			/* Error, or the file shrank under us: the length we
+			 * promised cannot be kept, so the connection ends. */
+			conn_close(c);
+			return -1;
+		}
+		conn_count_out(c, (uint64_t)n);
+		if (hc->file_off >= hc->file_end) {
+			close(hc->file_fd);
+			hc->file_fd = -1;
+			if (conn_timeout_kind(c) == CONN_TMO_SEND)
+				conn_timeout(c, CONN_TMO_NONE);
+			return 1;
+		}
+		/* One chunk per wake-up: a fast reader of a big file must
+		 * not keep the other connections of this worker waiting. */
+		if (conn_timeout_kind(c) == CONN_TMO_SEND)
+			conn_timeout(c, CONN_TMO_SEND); /* progress */
+		return conn_want_write(c) < 0 ? -1 : 0;
+	}
+}

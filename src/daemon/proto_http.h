@@ -1,0 +1,95 @@
+/* proto_http.h - what the three files of the HTTP service share: the
+ * worker's HTTP state, a connection's HTTP state and the answer being
+ * built. Only proto_http.c, http_answer.c and http_file.c include it; the
+ * rest of the daemon knows the service as proto_http (proto.h). */
+#ifndef RP_PROTO_HTTP_H
+#define RP_PROTO_HTTP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "buf.h"
+#include "http_parser.h"
+
+struct config;
+struct conn;
+struct stats_counters;
+
+/* A body up to this size is read into the batch and leaves with its head
+ * in one send; a larger one goes by sendfile(2), which pays for itself
+ * only past a few pages. The batch holds at most HTTP_BATCH_MAX of such
+ * bodies, so pipelined requests cannot make it grow without bound. */
+#define HTTP_SMALL_BODY (16u * 1024)
+#define HTTP_BATCH_MAX (64u * 1024)
+
+/* A connection's HTTP state, allocated only while a request is partly
+ * read, a body is being skipped or a file is being sent. */
+struct http_conn {
+	char *in;           /* unparsed bytes (a partial head, pipelined rest) */
+	uint32_t inlen, incap;
+	uint64_t body_left; /* request body bytes still to skip */
+	int file_fd;        /* -1: no file in flight */
+	off_t file_off, file_end;
+	uint8_t close_after; /* close once the output is out */
+	uint8_t linger;      /* unread input may follow: linger before closing */
+	uint8_t lingering;   /* output done, write side shut, reading to EOF */
+	uint8_t corked;      /* the last answer was sent with MSG_MORE */
+	uint8_t waited;      /* the answer took more than one turn */
+};
+
+/* What the answers to one request have in common. */
+struct http_answer {
+	uint8_t head_only;     /* HEAD: the head without its body */
+	uint8_t last;          /* Connection: close, and the connection ends */
+	uint8_t keep_alive_10; /* HTTP/1.0 kept open: must say keep-alive */
+};
+
+/* The fixed answer's bytes for one second and variant (http_put_fixed). */
+struct http_fixed {
+	time_t date_t; /* the Date second they were built in */
+	int status;
+	uint32_t len;
+	char bytes[2048 + 1024];
+};
+
+/* The worker's HTTP state, its protocol context (conn_proto_ctx). */
+struct http_worker {
+	const struct config *cfg;
+	struct stats_counters *stats;
+	struct http_limits limits;
+	int docroot_fd; /* -1: the fixed answer */
+	int draining;
+	struct buf batch; /* the answers to one batch of pipelined requests */
+	struct http_conn *spare; /* one freed state, reused (hc_get) */
+	time_t date_t;
+	char date[40];
+	struct http_fixed fixed[8]; /* by variant, see http_put_fixed */
+	char small[HTTP_SMALL_BODY]; /* a small body on its way to the batch */
+};
+
+/* http_answer.c: each appends one answer to hw->batch and counts it;
+ * 0, or -1 when it cannot be built. */
+int http_put_head(struct http_worker *hw, const struct http_answer *ans,
+		  int status, const char *type, uint64_t length,
+		  const char *extra);
+int http_put_text(struct http_worker *hw, const struct http_answer *ans,
+		  int status, const char *type, const char *body, size_t len,
+		  const char *extra);
+int http_put_error(struct http_worker *hw, const struct http_answer *ans,
+		   int status);
+/* The configured fixed answer (--return, or the built-in page). */
+int http_put_fixed(struct http_worker *hw, const struct http_answer *ans);
+
+/* http_file.c: answers req from the document root. 1: the head is in the
+ * batch and the body is to follow it from hc->file_fd (the caller sends
+ * the batch, then http_file_send); 0: the whole answer is in the batch;
+ * -1: it could not be built. */
+int http_file_serve(struct http_worker *hw, struct http_conn *hc,
+		    const struct http_request *req,
+		    const struct http_answer *ans);
+/* Sends the next chunk of the file in flight. 1: the file is done;
+ * 0: waiting for the socket (on_writable comes back); -1: closed. */
+int http_file_send(struct conn *c, struct http_conn *hc);
+
+#endif
