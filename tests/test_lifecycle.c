@@ -284,6 +284,45 @@ static void test_master_stall_kills_nobody(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
+/* The master SIGKILLed: its workers take no new connection, but finish
+ * what they have (here an echo connection still in use) and then exit,
+ * instead of dropping it at once. */
+static void test_master_killed_workers_finish(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "1", NULL };
+	char buf[4];
+	pid_t worker;
+	json_t *st;
+	int fd;
+
+	assert_int_equal(hr_start(d, args), 0);
+	st = hr_query_ok(d, "stats");
+	worker = worker_pid(st, 0);
+	json_decref(st);
+	fd = hr_connect_tcp(d->port);
+	hr_check(fd >= 0 && hr_write_all(fd, "one", 3, 2000) == 3 &&
+			 hr_read_exact(fd, buf, 3, 2000) == 3, "echo before");
+	assert_int_equal(kill(d->pid, SIGKILL), 0);
+	assert_int_equal(hr_wait_exit(d, 5000), 128 + SIGKILL);
+	/* The worker has noticed (its channel closed) once it logs it. */
+	for (int64_t end = hr_now_ms() + 5000;
+	     !hr_log_contains(d, "finishing what is in flight");)
+		hr_check(hr_now_ms() < end, "expected the worker to notice");
+	hr_check(hr_write_all(fd, "two", 3, 2000) == 3 && hr_read_exact(fd, buf, 3, 2000) == 3 &&
+			 !memcmp(buf, "two", 3),
+		 "the connection in flight is still served");
+	hr_check(hr_connect(AF_INET, d->port, 1000) < 0, "no new connection taken: %s",
+		 strerror(errno));
+	close(fd);
+	/* Orphaned, the worker is the test's child (the harness is a
+	 * subreaper): its exit is ours to reap. */
+	for (int64_t end = hr_now_ms() + 5000; waitpid(worker, NULL, WNOHANG) != worker;) {
+		hr_check(hr_now_ms() < end, "expected the worker to exit once done");
+		poll(NULL, 0, 20);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +331,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_master_stall_kills_nobody, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_master_killed_workers_finish, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

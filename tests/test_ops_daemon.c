@@ -107,6 +107,8 @@ static void test_config_test(void **state)
 	hr_check(strstr(out, "reuseportd: configuration " TOP_SRCDIR "/etc/reuseportd.conf is ok"),
 		 "-t: expected the ok line, seen: %s", out);
 
+	/* The workers (nobody) must reach it: the test's directory is 0700. */
+	hr_check(chmod(d->dir, 0711) == 0, "chmod %s", d->dir);
 	path_in(d, root, sizeof(root), "www");
 	hr_check(mkdir(root, 0755) == 0, "mkdir %s", root);
 	snprintf(want, sizeof(want),
@@ -296,6 +298,53 @@ static void test_daemon_start_failure(void **state)
 	hr_check(status == 1, "pidfile in a missing directory: expected 1, seen %d", status);
 	hr_check(strstr(err, "pidfile /nonexistent-dir/rp.pid: No such file or directory"),
 		 "expected the pidfile's problem on stderr, seen: %s", err);
+
+	/* Workers that cannot start (the master does not open the docroot,
+	 * they do): the start fails with their reason, it does not hang. */
+	const char *noroot[] = { "-c", conf, "-P", "http", "--docroot", "/nonexistent-dir",
+				 NULL };
+
+	status = run_daemon(d, 0, noroot);
+	hr_check(status == 1, "workers that cannot start: expected 1, seen %d; stderr: %s",
+		 status, err);
+	hr_check(strstr(err, "could not start (start-up: docroot /nonexistent-dir: No such file"),
+		 "expected the worker's reason on stderr, seen: %s", err);
+	hr_check(access(pidf, F_OK) < 0, "no pidfile left after a failed start");
+	hr_check(access(d->sock, F_OK) < 0, "no stats socket left after a failed start");
+}
+
+/* A docroot that root can read but the workers' user cannot: -t says so,
+ * and a detached start fails with the reason instead of hanging (the
+ * starting process waited forever for workers that kept failing). */
+static void test_docroot_closed_to_workers(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct passwd *pw = getpwnam("nobody");
+	char conf[128], root[128];
+	int status;
+
+	if (geteuid() != 0 || !pw) {
+		print_message("# needs root and user nobody\n");
+		skip();
+	}
+	path_in(d, conf, sizeof(conf), "rp.conf");
+	path_in(d, root, sizeof(root), "closed");
+	hr_check(mkdir(root, 0700) == 0, "mkdir %s: %s", root, strerror(errno));
+	write_conf(d, conf, "protocol http\nuser nobody\n");
+
+	const char *test[] = { "-t", "-c", conf, "--docroot", root, NULL };
+
+	status = run_daemon(d, 0, test);
+	hr_check(status == 1, "-t: expected 1, seen %d; stderr: %s", status, err);
+	hr_check(strstr(err, "Permission denied for the workers' user nobody"),
+		 "-t names the problem: %s", err);
+
+	const char *start[] = { "-c", conf, "--docroot", root, NULL };
+
+	status = run_daemon(d, 0, start);
+	hr_check(status == 1, "detached start: expected 1, seen %d; stderr: %s", status, err);
+	hr_check(strstr(err, "could not start") && strstr(err, "Permission denied"),
+		 "the start names the workers' problem: %s", err);
 }
 
 static void test_stale_pidfile(void **state)
@@ -578,6 +627,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_drop_privileges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("ops_daemon", tests, NULL, NULL);

@@ -240,6 +240,68 @@ static void test_http_reloads_lose_nothing(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* One GET with Connection: close; 1 if a 200 came back whole in time. */
+static int http_get_ok(int port, int timeout_ms)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char resp[4096];
+	int fd = hr_connect(2 /* AF_INET */, port, timeout_ms);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = hr_write_all(fd, req, sizeof(req) - 1, timeout_ms) < 0 ? -1 :
+		hr_read_until_eof(fd, resp, sizeof(resp) - 1, timeout_ms);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	resp[n] = '\0';
+	return !strncmp(resp, "HTTP/1.1 200", 12);
+}
+
+/* A reload to a generation whose workers cannot start (and one more of
+ * them than before, so a new listener opens): it is rolled back with the
+ * reason, the old workers keep serving, and no request hangs - not even
+ * one hashed to the new slot while its worker was failing. */
+static void test_reload_rolled_back(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], root[200], text[400];
+	unsigned long lst[16];
+	pid_t pid0;
+	json_t *st;
+
+	snprintf(root, sizeof(root), "%s/www", d->dir);
+	hr_check(mkdir(root, 0755) == 0, "mkdir");
+	snprintf(text, sizeof(text),
+		 "listen 127.0.0.1:0\nworkers 2\nprotocol http\nreturn 200 ok\n");
+	write_conf(d, conf, sizeof(conf), text);
+	start_with_conf(d, conf);
+	st = hr_query_ok(d, "workers");
+	pid0 = (pid_t)hr_jint(st, "workers/0/pid");
+	json_decref(st);
+	snprintf(text, sizeof(text),
+		 "listen 127.0.0.1:0\nworkers 3\nprotocol http\ndocroot %s/gone\n", root);
+	write_conf(d, conf, sizeof(conf), text);
+	kill(d->pid, SIGHUP);
+	for (int i = 0; i < 60; i++)
+		hr_check(http_get_ok(d->port, 2000), "request %d during the failed reload", i);
+	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "back to generation 1");)
+		hr_check(hr_now_ms() < end, "expected the reload to be rolled back");
+	hr_check(hr_log_contains(d, "could not start (start-up: docroot"),
+		 "the log says why");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("generation", 1, hr_jint(st, "generation"));
+	hr_check_int("worker 0 (the same process)", pid0, hr_jint(hr_worker(st, 0), "pid"));
+	hr_check(hr_all_running(st, NULL), "the old workers run: %s", hr_jdump(st));
+	json_decref(st);
+	hr_check_int("listening sockets (the new slot's closed)", 2,
+		     hr_proc_listeners(2 /* AF_INET */, d->port, lst, 16));
+	for (int i = 0; i < 20; i++)
+		hr_check(http_get_ok(d->port, 2000), "request %d after the rollback", i);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +309,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_broken_config, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_rolled_back, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cfgtest.h"
 #include "privdrop.h"
@@ -31,6 +33,50 @@ static int check_docroot(const struct config *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* The workers open the docroot after dropping privileges: a directory
+ * root can read may still be closed to them. A child that drops them as
+ * a worker would tries it. */
+static int check_docroot_as_worker(const struct config *c, char *err,
+				   size_t errlen)
+{
+	char msg[PATH_MAX + 128] = "";
+	int p[2], status = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (!c->docroot[0] || !privdrop_active())
+		return 0;
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		snprintf(err, errlen, "checking the docroot as the workers' user: %s",
+			 strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (privdrop_apply(msg, sizeof(msg)) < 0 ||
+		    access(c->docroot, R_OK | X_OK) < 0) {
+			if (!msg[0])
+				snprintf(msg, sizeof(msg),
+					 "docroot %s: %s for the workers' user %s",
+					 c->docroot, strerror(errno),
+					 c->user[0] ? c->user : c->group);
+			if (write(p[1], msg, strlen(msg)) < 0)
+				_exit(2);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	n = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	msg[n > 0 ? n : 0] = '\0';
+	snprintf(err, errlen, "%s", msg[0] ? msg : "docroot: the check as the workers' user failed");
+	return -1;
 }
 
 enum verdict { WARNING, OK, INFO };
@@ -155,7 +201,8 @@ int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
 	char err[PATH_MAX + 256];
 
 	if (check_docroot(c, err, sizeof(err)) < 0 ||
-	    privdrop_init(c, err, sizeof(err)) < 0) {
+	    privdrop_init(c, err, sizeof(err)) < 0 ||
+	    check_docroot_as_worker(c, err, sizeof(err)) < 0) {
 		fprintf(errout, "reuseportd: %s\n", err);
 		fprintf(errout, "reuseportd: configuration %s test failed\n", what);
 		return 1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "config.h"
 #include "stats.h"
 #include "util.h"
 
@@ -26,12 +27,20 @@ static int chan_conns_ok(const void *body, size_t len)
 	return h.count == (len - sizeof(h)) / sizeof(struct stats_conn);
 }
 
+/* A reason is a string: it ends within its field. */
+static int chan_failed_ok(const void *body, size_t len)
+{
+	return memchr(body, '\0', len) != NULL;
+}
+
 static const struct chan_msg_spec chan_worker_msgs[] = {
 	{ CHAN_READY, "READY", 0, 0, 0, NULL },
 	{ CHAN_ALIVE, "ALIVE", sizeof(struct stats_counters), 0, 0, NULL },
 	{ CHAN_STATS, "STATS", sizeof(struct stats_counters), 0, 0, NULL },
 	{ CHAN_CONNS, "CONNS", sizeof(struct chan_conns_hdr),
 	  sizeof(struct stats_conn), 0, chan_conns_ok },
+	{ CHAN_FAILED, "FAILED", sizeof(struct chan_failed), 0, 0,
+	  chan_failed_ok },
 };
 
 static const struct chan_msg_spec chan_master_msgs[] = {
@@ -39,6 +48,8 @@ static const struct chan_msg_spec chan_master_msgs[] = {
 	{ CHAN_STATS_REQ, "STATS_REQ", 0, 0, 0, NULL },
 	{ CHAN_CONNS_REQ, "CONNS_REQ", sizeof(struct chan_conns_req), 0, 0, NULL },
 	{ CHAN_DRAIN, "DRAIN", sizeof(struct chan_drain), 0, 0, NULL },
+	{ CHAN_ADOPT, "ADOPT", sizeof(struct chan_slot), 0, CFG_MAX_LISTEN, NULL },
+	{ CHAN_RELEASE, "RELEASE", sizeof(struct chan_slot), 0, 0, NULL },
 };
 
 const struct chan_schema chan_to_master = {

@@ -25,6 +25,9 @@ enum chan_type {
 	CHAN_CONNS_REQ,  /* m->w: chan_conns_req */
 	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn records */
 	CHAN_DRAIN,      /* m->w: chan_drain */
+	CHAN_ADOPT,      /* m->w: chan_slot + another slot's listeners */
+	CHAN_RELEASE,    /* m->w: chan_slot: give them back */
+	CHAN_FAILED,     /* w->m: chan_failed, then the worker exits */
 };
 
 struct chan_hdr {
@@ -42,6 +45,17 @@ struct chan_drain {
 	uint64_t timeout_ms; /* then close what is left, spread over a moment */
 	uint32_t fast;       /* close everything now */
 	uint32_t pad;
+};
+
+/* Which slot's listeners (adopted while that slot's worker is down). */
+struct chan_slot {
+	int32_t slot;
+	int32_t pad;
+};
+
+/* Why a worker could not start, for the master to say. */
+struct chan_failed {
+	char reason[240]; /* NUL-terminated */
 };
 
 struct chan_conns_req {

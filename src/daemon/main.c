@@ -125,11 +125,35 @@ static int setup_log(const struct config *c, char *err, size_t errlen)
  * a controlling terminal back. The first parent waits on a pipe and exits
  * only once every worker listens, with 0, or 1 if start-up failed, so an
  * init script can tell. */
+/* The first process of a detaching start waits for the master's word:
+ * "1" when every worker runs, or "0" and why start-up failed (also in the
+ * log, which may be syslog: the one who started us sees it here), or
+ * nothing if the master died. Its exit status is the start-up's. */
+static void detach_wait(int fd, pid_t pid)
+{
+	char msg[512];
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < sizeof(msg) - 1 &&
+	       ((n = read(fd, msg + len, sizeof(msg) - 1 - len)) > 0 ||
+		(n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	msg[len] = '\0';
+	waitpid(pid, NULL, 0);
+	if (len > 0 && msg[0] == '1')
+		_exit(0);
+	if (len > 1)
+		fprintf(stderr, "reuseportd: start-up failed: %s\n", msg + 1);
+	else
+		fprintf(stderr, "reuseportd: start-up failed (see the log)\n");
+	_exit(1);
+}
+
 static int detach(int *ready_fd)
 {
 	int p[2];
 	pid_t pid;
-	char c;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -138,13 +162,7 @@ static int detach(int *ready_fd)
 		return -1;
 	if (pid > 0) {
 		close(p[1]);
-		ssize_t n;
-
-		do
-			n = read(p[0], &c, 1);
-		while (n < 0 && errno == EINTR);
-		waitpid(pid, NULL, 0);
-		_exit(n == 1 ? 0 : 1);
+		detach_wait(p[0], pid);
 	}
 	close(p[0]);
 	if (setsid() < 0)

@@ -54,8 +54,14 @@ struct master {
 	struct proc_table procs;
 	struct query_set queries;
 	int stopping;  /* 1 graceful, 2 fast */
+	int exit_status;
 	int gen_ready; /* the current generation has come up */
-	int ready_fd;  /* written once, when the first generation is up */
+	int ever_ready; /* some generation has: start-up is over */
+	int ready_fd;  /* written once: is the first generation up? */
+	/* What a reload replaced, to go back to if its generation cannot
+	 * come up. */
+	struct config prev_cfg;
+	int prev_nworkers, prev_nslots;
 	struct loop_timer stop_deadline, watchdog;
 	uint64_t last_tick_ms; /* of the watchdog */
 };
@@ -73,12 +79,93 @@ static struct master *master_of(const struct proc *p)
 	return util_container_of(p->t, struct master, procs);
 }
 
+/* --- where new connections go --- */
+
+/* The slots a worker takes new work from: its process runs, neither
+ * starting nor draining (during a reload, the old generation's until the
+ * new one is up). */
+static int master_live_slots(const struct master *m, int *live)
+{
+	char serving[CFG_MAX_WORKERS] = { 0 };
+	int n = 0;
+
+	for (struct proc *p = proc_first(&m->procs); p;
+	     p = proc_next(&m->procs, p))
+		if (p->pid && p->state == STATS_WORKER_RUNNING)
+			serving[p->slot] = 1;
+	for (int i = 0; i < m->slots.nslots; i++)
+		if (serving[i])
+			live[n++] = i;
+	return n;
+}
+
+/* total: the slots the group will have (see slots_steer). */
+static void master_steer(struct master *m, int total)
+{
+	int live[CFG_MAX_WORKERS];
+	int n = master_live_slots(m, live);
+
+	slots_steer(&m->slots, live, n, UTIL_MAX(total, m->slots.nslots));
+}
+
+/* A running worker of the current generation to hold down's listeners:
+ * the next one after its slot. NULL if none runs. */
+static struct proc *master_adopter(struct master *m, const struct proc *down)
+{
+	int n = m->procs.nworkers;
+
+	for (int k = 1; k < n; k++) {
+		struct proc *p = m->procs.slot[(down->slot + k) % n].cur;
+
+		if (p && p->pid && p->state == STATS_WORKER_RUNNING &&
+		    p->chan.open)
+			return p;
+	}
+	return NULL;
+}
+
+/* p's process is gone and will be respawned: no new connections go to
+ * its slots, and a live worker takes what waits in their queues (and in
+ * those p had adopted) - a queue must not wait out a respawn backoff. */
+static void master_orphaned(struct master *m, struct proc *p)
+{
+	struct proc *a;
+
+	for (int i = 0; i < m->procs.nworkers; i++) {
+		struct proc *q = m->procs.slot[i].cur;
+
+		if (q && q != p && !q->pid && q->adopter == p->slot) {
+			q->adopter = -1;
+			if ((a = master_adopter(m, q)))
+				proc_lend(q, a);
+		}
+	}
+	if ((a = master_adopter(m, p)))
+		proc_lend(p, a);
+	master_steer(m, 0);
+}
+
 /* --- a generation comes up --- */
+
+/* Tells the detaching parent how start-up went: "1", or "0" and why. */
+static void master_report_start(struct master *m, const char *failure)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s%s", failure ? "0" : "1",
+			 failure ? failure : "");
+
+	if (m->ready_fd < 0)
+		return;
+	if (write(m->ready_fd, msg, (size_t)UTIL_MIN(n, (int)sizeof(msg) - 1)) < 0)
+		log_warn("start-up notification: %s", strerror(errno));
+	close(m->ready_fd);
+	m->ready_fd = -1;
+}
 
 static void master_generation_ready(struct master *m)
 {
-	m->gen_ready = 1;
-	slots_steer(&m->slots, m->procs.nworkers);
+	m->gen_ready = m->ever_ready = 1;
+	master_steer(m, 0);
 	if (m->procs.nretiring)
 		log_info("generation %d: %d workers ready; draining %d old workers",
 			 m->procs.generation, m->procs.nworkers,
@@ -88,20 +175,18 @@ static void master_generation_ready(struct master *m)
 			proc_drain(r, 0);
 	notify_send("READY=1\nSTATUS=%d workers running, generation %d",
 		    m->procs.nworkers, m->procs.generation);
-	if (m->ready_fd >= 0) {
-		/* Every worker listens: the detaching parent may exit 0. */
-		if (write(m->ready_fd, "1", 1) < 0)
-			log_warn("start-up notification: %s", strerror(errno));
-		close(m->ready_fd);
-		m->ready_fd = -1;
-	}
+	master_report_start(m, NULL);
 }
 
 static void master_worker_ready(struct master *m, struct proc *p)
 {
 	proc_ready(p);
-	if (!m->gen_ready && !p->retiring &&
-	    proc_generation_running(&m->procs))
+	if (p->retiring)
+		return;
+	proc_take_back(p);
+	if (m->gen_ready)
+		master_steer(m, 0);
+	else if (proc_generation_running(&m->procs))
 		master_generation_ready(m);
 }
 
@@ -130,6 +215,10 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	case CHAN_CONNS:
 		query_answer(&m->queries, p, h->seq, body, h->len);
 		break;
+	case CHAN_FAILED:
+		snprintf(p->failure, sizeof(p->failure), "%s",
+			 ((const struct chan_failed *)body)->reason);
+		break;
 	}
 }
 
@@ -156,20 +245,72 @@ static void master_check_stopped(struct master *m)
 		loop_stop(m->loop);
 }
 
+static void master_stop(struct master *m, int fast, const char *why);
+
+/* The first generation cannot come up: say why to whoever started us,
+ * and stop. */
+static void master_start_failed(struct master *m, const char *why)
+{
+	log_error("start-up failed: %s", why);
+	master_report_start(m, why);
+	m->exit_status = 1;
+	master_stop(m, 1, "start-up failed");
+}
+
+/* A reload's generation cannot come up: the previous one, still serving,
+ * stays - with its configuration - and the new slots close. */
+static void master_rollback(struct master *m, const char *why)
+{
+	log_error("reload: %s; back to generation %d", why,
+		  m->procs.generation - 1);
+	*m->cfg = m->prev_cfg;
+	proc_generation_rollback(&m->procs, m->prev_nworkers);
+	slots_close_from(&m->slots, m->prev_nslots);
+	slots_defer_accept(&m->slots, m->cfg->protocol == CFG_PROTO_HTTP);
+	m->gen_ready = 1;
+	master_steer(m, 0);
+	notify_send("READY=1\nSTATUS=reload failed (%s); %d workers running, generation %d",
+		    why, m->procs.nworkers, m->procs.generation);
+}
+
+/* A worker of a generation not yet up exited: that generation fails. */
+static void master_generation_failed(struct master *m, struct proc *p)
+{
+	char why[320];
+
+	snprintf(why, sizeof(why), "worker %d could not start (%s)", p->slot,
+		 p->failure[0] ? p->failure : p->last_exit);
+	if (!m->ever_ready)
+		master_start_failed(m, why);
+	else
+		master_rollback(m, why);
+}
+
+static void master_child_exited(struct master *m, struct proc *p)
+{
+	if (p->retiring) {
+		proc_free(p);
+		master_steer(m, 0);
+	} else if (m->stopping) {
+		return;
+	} else if (!m->gen_ready) {
+		master_generation_failed(m, p);
+	} else {
+		proc_respawn_later(p);
+		master_orphaned(m, p);
+	}
+}
+
 static void master_reap(struct master *m)
 {
 	struct proc *p;
 	int r;
 
-	while ((r = proc_reap(&m->procs, &p)) >= 0) {
-		if (r == 0)
-			continue;
-		query_forget(&m->queries, p, p->last_pid);
-		if (p->retiring)
-			proc_free(p);
-		else if (!m->stopping)
-			proc_respawn_later(p);
-	}
+	while ((r = proc_reap(&m->procs, &p)) >= 0)
+		if (r == 1) {
+			query_forget(&m->queries, p, p->last_pid);
+			master_child_exited(m, p);
+		}
 	master_check_stopped(m);
 }
 
@@ -270,6 +411,19 @@ static int master_next_config(struct master *m, struct config *nc,
 			 m->procs.nretiring);
 		return -1;
 	}
+	if (!m->gen_ready) {
+		snprintf(err, errlen, "generation %d is still starting; try again when it is up",
+			 m->procs.generation);
+		return -1;
+	}
+	/* A rolled-back generation's workers finishing what they took still
+	 * hold the slots that were closed: new ones would not get the
+	 * indexes the steering expects. */
+	for (struct proc *p = m->procs.retiring; p; p = p->next)
+		if (p->generation > m->procs.generation) {
+			snprintf(err, errlen, "the workers of the generation that could not start are still finishing; try again in a moment");
+			return -1;
+		}
 	memcpy(nc->listen, m->cfg->listen, sizeof(nc->listen));
 	return 0;
 }
@@ -288,14 +442,22 @@ static void master_reload(struct master *m)
 		return;
 	log_info("SIGHUP: reloading");
 	notify_reloading();
-	if (master_next_config(m, &nc, err, sizeof(err)) < 0 ||
-	    slots_open(&m->slots, nc.listen, nc.workers, err, sizeof(err)) < 0)
+	if (master_next_config(m, &nc, err, sizeof(err)) < 0)
+		goto refused;
+	/* Slots about to open get no connection until their workers run
+	 * (and none is left from a rolled-back reload: see above). */
+	m->slots.peak = m->slots.nslots;
+	master_steer(m, nc.workers);
+	if (slots_open(&m->slots, nc.listen, nc.workers, err, sizeof(err)) < 0)
 		goto refused;
 	if (proc_generation_alloc(&m->procs, next, nc.workers) < 0) {
 		snprintf(err, sizeof(err), "out of memory");
 		slots_close_from(&m->slots, old_nslots);
 		goto refused;
 	}
+	m->prev_cfg = *m->cfg;
+	m->prev_nworkers = m->procs.nworkers;
+	m->prev_nslots = old_nslots;
 	*m->cfg = nc;
 	slots_defer_accept(&m->slots, m->cfg->protocol == CFG_PROTO_HTTP);
 	m->gen_ready = 0;
@@ -326,12 +488,12 @@ static void master_stop_deadline(struct loop_timer *t)
 		}
 }
 
-static void master_stop(struct master *m, int fast, int signo)
+/* why: what asked for it, for the log. */
+static void master_stop(struct master *m, int fast, const char *why)
 {
 	if (m->stopping >= (fast ? 2 : 1))
 		fast = 1; /* asked again: no more patience */
-	log_info("signal %d (%s): %s shutdown", signo, strsignal(signo),
-		 fast ? "fast" : "graceful");
+	log_info("%s: %s shutdown", why, fast ? "fast" : "graceful");
 	m->stopping = fast ? 2 : 1;
 	m->procs.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping");
@@ -362,10 +524,17 @@ static void master_reopen_logs(struct master *m)
 
 /* --- the cycle --- */
 
+static const char *master_signal_name(int signo, char *buf, size_t len)
+{
+	snprintf(buf, len, "signal %d (%s)", signo, strsignal(signo));
+	return buf;
+}
+
 static void master_signal(struct loop_watch *w, uint32_t events)
 {
 	struct master *m = util_container_of(w, struct master, sig);
 	struct signalfd_siginfo si;
+	char why[64];
 
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
@@ -375,10 +544,13 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 			break;
 		case SIGTERM:
 		case SIGQUIT:
-			master_stop(m, m->stopping != 0, (int)si.ssi_signo);
+			master_stop(m, m->stopping != 0,
+				    master_signal_name((int)si.ssi_signo, why,
+						       sizeof(why)));
 			break;
 		case SIGINT:
-			master_stop(m, 1, (int)si.ssi_signo);
+			master_stop(m, 1, master_signal_name((int)si.ssi_signo, why,
+							     sizeof(why)));
 			break;
 		case SIGHUP:
 			master_reload(m);
@@ -535,5 +707,5 @@ int master_run(struct config *cfg, int ready_fd)
 	loop_run(m->loop);
 	log_info("stopped");
 	master_cleanup(m);
-	return 0;
+	return m->exit_status;
 }

@@ -53,6 +53,7 @@ static struct proc *proc_new(struct proc_table *t, int slot)
 		return NULL;
 	p->t = t;
 	p->slot = slot;
+	p->adopter = -1;
 	p->state = STATS_WORKER_EXITED;
 	loop_timer_init(&p->timer, proc_timer);
 	p->shared = mmap(NULL, sizeof(*p->shared), PROT_READ | PROT_WRITE,
@@ -140,6 +141,7 @@ static int proc_spawn(struct proc *p)
 		kill(pid, SIGKILL);
 	}
 	p->pid = pid;
+	p->failure[0] = '\0';
 	p->generation = t->generation;
 	p->state = STATS_WORKER_STARTING;
 	p->unresponsive = 0;
@@ -269,12 +271,104 @@ void proc_generation_start(struct proc_table *t, struct proc **ps, int n)
 	}
 }
 
+/* The failed generation: running workers drain (they may have taken
+ * connections), starting ones are killed; all retire. */
+static void proc_retire_failed(struct proc_table *t)
+{
+	for (int i = 0; i < t->nworkers; i++) {
+		struct proc *p = t->slot[i].cur;
+
+		if (p->state == STATS_WORKER_RUNNING)
+			proc_drain(p, 0);
+		else
+			proc_signal(p, SIGKILL);
+	}
+	proc_retire_current(t);
+}
+
+/* The previous generation's record of slot i back in place, or a new
+ * one started if its process is gone. */
+static void proc_restore(struct proc_table *t, int i)
+{
+	struct proc **pp = &t->retiring, *p;
+
+	while ((p = *pp) && (p->slot != i || p->generation != t->generation ||
+			     p->state == STATS_WORKER_DRAINING))
+		pp = &p->next;
+	if (p) {
+		*pp = p->next;
+		t->nretiring--;
+		p->retiring = 0;
+		p->next = NULL;
+		stats_accumulate(&t->slot[i].past, &p->history);
+		memset(&p->history, 0, sizeof(p->history));
+		t->slot[i].cur = p;
+		return;
+	}
+	if (!(p = proc_new(t, i))) {
+		log_error("worker %d: out of memory; the slot stays empty", i);
+		return;
+	}
+	t->slot[i].cur = p;
+	proc_start(p);
+}
+
+void proc_generation_rollback(struct proc_table *t, int prev_n)
+{
+	proc_retire_failed(t);
+	t->generation--;
+	t->nworkers = prev_n;
+	for (int i = 0; i < prev_n; i++)
+		proc_restore(t, i);
+}
+
 int proc_generation_running(const struct proc_table *t)
 {
 	for (int i = 0; i < t->nworkers; i++)
-		if (t->slot[i].cur->state != STATS_WORKER_RUNNING)
+		if (!t->slot[i].cur || t->slot[i].cur->state != STATS_WORKER_RUNNING)
 			return 0;
 	return 1;
+}
+
+/* --- listeners lent while a worker is down --- */
+
+/* Sends one message per slot p served (its own and its surplus ones). */
+static void proc_send_slots(struct proc *p, struct proc *to, int type)
+{
+	const struct slots *s = p->t->slots;
+
+	for (int k = p->slot; k < s->nslots; k += p->t->nworkers) {
+		struct chan_slot body = { k, 0 };
+		int r = type == CHAN_ADOPT ?
+				chan_send_fds(&to->chan, CHAN_ADOPT, 0, &body,
+					      sizeof(body), s->fd[k], s->nlisten) :
+				chan_send(&to->chan, CHAN_RELEASE, 0, &body,
+					  sizeof(body));
+
+		if (r < 0)
+			log_warn("worker %d: cannot hand slot %d's listeners to worker %d: %s",
+				 p->slot, k, to->slot, strerror(errno));
+	}
+}
+
+void proc_lend(struct proc *p, struct proc *adopter)
+{
+	p->adopter = adopter->slot;
+	proc_send_slots(p, adopter, CHAN_ADOPT);
+	log_info("worker %d: down; worker %d accepts on its listeners meanwhile",
+		 p->slot, adopter->slot);
+}
+
+void proc_take_back(struct proc *p)
+{
+	struct proc *a;
+
+	if (p->adopter < 0)
+		return;
+	a = p->adopter < p->t->nworkers ? p->t->slot[p->adopter].cur : NULL;
+	if (a && a->pid && a->chan.open)
+		proc_send_slots(p, a, CHAN_RELEASE);
+	p->adopter = -1;
 }
 
 /* --- the table as a list --- */

@@ -40,6 +40,9 @@ struct proc {
 	 * when they last moved: a worker whose loop turns is not stuck. */
 	uint64_t turns_seen, progress_ms;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
+	char failure[240];  /* why it could not start, as it said (FAILED) */
+	int adopter;        /* slot whose worker holds this slot's listeners
+			     * while this one is down; -1: none */
 	struct chan chan;
 	/* The process's counters, in memory shared with it (worker.h): the
 	 * channel is how a live worker is asked, this is how the master
@@ -88,6 +91,17 @@ void proc_generation_free(struct proc **ps, int n);
 void proc_generation_start(struct proc_table *t, struct proc **ps, int n);
 /* Every worker of the current generation has said it is ready. */
 int proc_generation_running(const struct proc_table *t);
+/* The current generation could not come up: its workers go (drained if
+ * they run, killed if still starting) and the previous one, still
+ * serving, is current again with prev_n workers (a slot whose old worker
+ * is gone gets a new one). */
+void proc_generation_rollback(struct proc_table *t, int prev_n);
+
+/* p is down: the running worker adopter accepts on p's listeners (its
+ * own slot's and the surplus ones it served) until proc_take_back. */
+void proc_lend(struct proc *p, struct proc *adopter);
+/* p is up again, or its adopter went: the listeners are given back. */
+void proc_take_back(struct proc *p);
 
 /* Iterates over every record, current generation then retiring:
  * for (p = proc_first(t); p; p = proc_next(t, p)). */

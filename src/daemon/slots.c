@@ -79,6 +79,7 @@ int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 			slots_close_from(s, first);
 			return -1;
 		}
+	s->peak = UTIL_MAX(s->peak, s->nslots);
 	return 0;
 }
 
@@ -112,36 +113,55 @@ void slots_defer_accept(struct slots *s, int secs)
 					   TCP_DEFER_ACCEPT, &secs, sizeof(secs));
 }
 
-/* With fewer workers than listening sockets the surplus sockets stay open
- * - closing them would reset their queues - and a classic BPF program
- * attached to the group steers new connections to the first nworkers
- * sockets: index = hash % nworkers. A socket's index in the group is its
- * order of listen(), which is the slot order because no listener is
- * closed before the master exits (see the kernel's reuseport_select_sock
- * and SO_ATTACH_REUSEPORT_CBPF in socket(7)). */
-void slots_steer(struct slots *s, int nworkers)
+/* A classic BPF program attached to the reuseport group picks the index
+ * of the socket that gets a new connection (SO_ATTACH_REUSEPORT_CBPF in
+ * socket(7)): index = live[hash % nlive], a jump table over the live
+ * slots. A socket's index in the group is its order of listen(), which is
+ * the slot order: listeners are closed before the master exits only at a
+ * reload rolled back, and then only the newest ones, which keeps the
+ * others' indexes (the kernel moves the last socket into a freed index;
+ * see reuseport_detach_sock). */
+static void slots_set_program(struct slots *s, const int *live, int nlive)
 {
-	struct sock_filter code[] = {
-		{ BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH) },
-		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, (uint32_t)nworkers },
-		{ BPF_RET | BPF_A, 0, 0, 0 },
-	};
-	struct sock_fprog prog = { UTIL_ARRAY_LEN(code), code };
+	struct sock_filter code[3 + 2 * CFG_MAX_WORKERS];
+	struct sock_fprog prog = { 0, code };
+	unsigned n = 0;
+
+	code[n++] = (struct sock_filter){ BPF_LD | BPF_W | BPF_ABS, 0, 0,
+					  (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH) };
+	code[n++] = (struct sock_filter){ BPF_ALU | BPF_MOD | BPF_K, 0, 0,
+					  (uint32_t)nlive };
+	for (int i = 0; i < nlive; i++) {
+		code[n++] = (struct sock_filter){ BPF_JMP | BPF_JEQ | BPF_K, 0, 1,
+						  (uint32_t)i };
+		code[n++] = (struct sock_filter){ BPF_RET | BPF_K, 0, 0,
+						  (uint32_t)live[i] };
+	}
+	code[n++] = (struct sock_filter){ BPF_RET | BPF_K, 0, 0, (uint32_t)live[0] };
+	prog.len = (unsigned short)n;
+	for (int j = 0; j < s->nlisten; j++)
+		if (setsockopt(s->fd[0][j], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,
+			       &prog, sizeof(prog)) < 0)
+			log_warn("steering to %d of %d listeners: %s; the others are still served, unevenly",
+				 nlive, s->nslots, strerror(errno));
+}
+
+void slots_steer(struct slots *s, const int *live, int nlive, int total)
+{
 	int dummy = 0;
 
-	for (int j = 0; j < s->nlisten && s->nslots > 0; j++) {
-		int fd = s->fd[0][j];
-
-		if (nworkers >= s->nslots) {
-			setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF,
-				   &dummy, sizeof(dummy));
-			continue;
-		}
-		if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-			       sizeof(prog)) < 0)
-			log_warn("steering to %d of %d listeners: %s; the surplus ones are still served, unevenly",
-				 nworkers, s->nslots, strerror(errno));
+	if (s->nslots == 0)
+		return;
+	total = UTIL_MAX(total, s->peak);
+	if (nlive > 0 && (nlive < total || live[nlive - 1] != nlive - 1)) {
+		slots_set_program(s, live, nlive);
+		return;
 	}
+	/* Every slot live, or none (all workers down: the connections wait
+	 * in whichever queue the kernel's hash picks). */
+	for (int j = 0; j < s->nlisten; j++)
+		setsockopt(s->fd[0][j], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF,
+			   &dummy, sizeof(dummy));
 }
 
 int slots_fds_for(const struct slots *s, int i, int nworkers, int *fds)

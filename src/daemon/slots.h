@@ -14,7 +14,11 @@
 
 struct slots {
 	int fd[CFG_MAX_WORKERS][CFG_MAX_LISTEN]; /* -1: not open */
-	int nslots;  /* slots opened, 0..nslots-1; never fewer later */
+	int nslots;  /* slots opened, 0..nslots-1 */
+	/* Sockets the reuseport group may hold: slots closed by a reload
+	 * rolled back stay in it while a failing worker still holds them,
+	 * and must get no connection, or it is reset when they go. */
+	int peak;
 	int nlisten;
 	int backlog;
 };
@@ -37,9 +41,14 @@ void slots_close_from(struct slots *s, int from);
 void slots_close_all(struct slots *s);
 /* TCP_DEFER_ACCEPT on every listener: secs 0 turns it off. */
 void slots_defer_accept(struct slots *s, int secs);
-/* Steers new connections to the first nworkers slots only (fewer workers
- * than slots after a reload shrank the count); all slots when equal. */
-void slots_steer(struct slots *s, int nworkers);
+/* Steers new connections to the slots in live[] only (ascending): those
+ * whose listeners someone accepts on for new work. Others - a slot whose
+ * worker is down or still starting, a surplus slot after a reload shrank
+ * the count - get none. total is the number of slots the group will
+ * have (more than nslots just before a reload opens new ones, so that
+ * they get nothing until their workers are up; at least peak); every
+ * slot live: the kernel's own hash. */
+void slots_steer(struct slots *s, const int *live, int nlive, int total);
 /* The listeners the worker of slot i accepts on when nworkers run: its
  * own, and those of every surplus slot j with j % nworkers == i, so that
  * no queue is left without a worker. Fills fds (room for every slot's

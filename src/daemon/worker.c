@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -63,7 +65,8 @@ static int worker_on_accept(void *arg, int fd)
 
 static void worker_stop(struct worker *worker, int status)
 {
-	worker->exit_status = status;
+	if (status > worker->exit_status)
+		worker->exit_status = status;
 	lst_set_stop(&worker->lst, 0);
 	loop_stop(worker->loop);
 }
@@ -183,6 +186,27 @@ static void worker_send_conns(struct worker *worker, uint64_t seq,
 	free(cw.recs);
 }
 
+/* Another slot's listeners, lent while its worker is down (ADOPT), or
+ * given back (RELEASE). A draining worker closes what it is lent. */
+static void worker_lent(struct worker *worker, const struct chan_hdr *h,
+			const void *body)
+{
+	struct chan_slot s;
+	int n, *fds = chan_frame_fds(&worker->chan, &n);
+
+	memcpy(&s, body, sizeof(s));
+	if (h->type == CHAN_RELEASE) {
+		lst_set_release(&worker->lst, s.slot);
+		return;
+	}
+	if (lst_set_adopt(&worker->lst, s.slot, fds, n) < 0)
+		log_warn("adopting slot %d's listeners: %s", s.slot,
+			 strerror(errno));
+	for (int i = 0; i < n; i++)
+		fds[i] = -1; /* the listener set has them now */
+	log_debug("accepting on slot %d's listeners too", s.slot);
+}
+
 /* Every message was checked against chan_to_worker before it got here. */
 static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 			  const void *body)
@@ -212,20 +236,29 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 		worker_drain(worker, d.timeout_ms, (int)d.fast);
 		break;
 	}
+	case CHAN_ADOPT:
+	case CHAN_RELEASE:
+		worker_lent(worker, h, body);
+		break;
 	}
 }
 
 static void worker_on_chan_close(struct chan *ch, int malformed,
 				 const char *why)
 {
-	/* The master is gone, or broke the protocol: nobody supervises or
-	 * counts this worker now. */
+	struct worker *worker = util_container_of(ch, struct worker, chan);
+
+	/* The master is gone (killed, crashed), or broke the protocol:
+	 * nobody supervises or counts this worker now, so it takes no new
+	 * work - but what it has in hand is finished, within
+	 * shutdown_timeout, rather than dropped. */
 	if (malformed)
-		log_error("channel: the master broke the protocol (%s); exiting",
+		log_error("channel: the master broke the protocol (%s); finishing what is in flight, then exiting",
 			  why);
 	else
-		log_warn("channel to the master closed; exiting");
-	worker_stop(util_container_of(ch, struct worker, chan), 1);
+		log_warn("channel to the master closed; finishing what is in flight, then exiting");
+	worker->exit_status = 1;
+	worker_drain(worker, (uint64_t)worker->args->cfg->shutdown_timeout_ms, 0);
 }
 
 static void worker_signal(struct loop_watch *w, uint32_t events)
@@ -281,24 +314,23 @@ static int worker_watch_signals(struct worker *worker)
 
 /* The connection pool, with the service's protocol as its client
  * handler and that protocol's timeouts. */
-static int worker_open_pool(struct worker *worker)
+static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 {
 	const struct config *cfg = worker->args->cfg;
 	const struct limits *lim = worker->args->lim;
 	const struct proto *proto = cfg->protocol == CFG_PROTO_HTTP ?
 					    &proto_http : &proto_echo;
 	struct conn_pool *pool = &worker->pool;
-	char err[256];
 
 	if (conn_pool_init(pool, worker->loop, worker->stats,
 			   (int)lim->nofile_soft,
-			   (int)lim->max_connections_per_worker) < 0)
-		return -1;
-	/* The first handler added: WORKER_HANDLER_CLIENT. */
-	if (conn_pool_add_handler(pool, proto, cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+			   (int)lim->max_connections_per_worker) < 0) {
+		snprintf(err, errlen, "connection table: %s", strerror(errno));
 		return -1;
 	}
+	/* The first handler added: WORKER_HANDLER_CLIENT. */
+	if (conn_pool_add_handler(pool, proto, cfg, err, errlen) < 0)
+		return -1;
 	if (cfg->protocol == CFG_PROTO_HTTP) {
 		conn_pool_set_timeout(pool, CONN_TMO_HEADER,
 				      (uint64_t)cfg->header_timeout_ms);
@@ -314,25 +346,35 @@ static int worker_open_pool(struct worker *worker)
 	return 0;
 }
 
-static int worker_setup(struct worker *worker, const struct worker_args *a)
+/* Everything a worker needs before it takes a connection; 0, or -1 with
+ * the reason in err. */
+static int worker_setup(struct worker *worker, const struct worker_args *a,
+			char *err, size_t errlen)
 {
 	worker->args = a;
 	worker->stats = a->stats;
+	loop_timer_init(&worker->drain_deadline, worker_drain_deadline);
 	worker->loop = loop_new();
-	if (!worker->loop)
+	if (!worker->loop) {
+		snprintf(err, errlen, "epoll: %s", strerror(errno));
 		return -1;
+	}
 	loop_set_idle_yield(worker->loop, a->cfg->idle_yield);
 	loop_count_turns(worker->loop, &worker->stats->loop_turns);
-	if (worker_watch_signals(worker) < 0 || worker_open_pool(worker) < 0)
+	if (worker_watch_signals(worker) < 0) {
+		snprintf(err, errlen, "signals: %s", strerror(errno));
+		return -1;
+	}
+	if (worker_open_pool(worker, err, errlen) < 0)
 		return -1;
 	if (chan_open(&worker->chan, worker->loop, a->chan_fd, &chan_to_worker,
-		      worker_on_msg, worker_on_chan_close, worker) < 0)
-		return -1;
-	if (lst_set_start(&worker->lst, worker->loop, a->lst_fds, a->nlst,
+		      worker_on_msg, worker_on_chan_close, worker) < 0 ||
+	    lst_set_start(&worker->lst, worker->loop, a->lst_fds, a->nlst,
 			  worker->stats, worker_can_accept, worker_on_accept,
-			  worker) < 0)
+			  worker) < 0) {
+		snprintf(err, errlen, "channel or listeners: %s", strerror(errno));
 		return -1;
-	loop_timer_init(&worker->drain_deadline, worker_drain_deadline);
+	}
 	return 0;
 }
 
@@ -351,6 +393,27 @@ static void worker_pin(int id)
 		log_warn("cpu_affinity: %s", strerror(errno));
 }
 
+/* Says why this worker cannot start, in the log and to the master (which
+ * stops a start-up, or rolls a reload back, with that reason). Written
+ * straight on the channel's socket: the channel may not be open yet, and
+ * nothing else is queued on it before READY. */
+static void worker_failed(const struct worker_args *a, const char *what,
+			  const char *err)
+{
+	struct {
+		struct chan_hdr h;
+		struct chan_failed f;
+	} frame;
+
+	log_error("%s failed: %s", what, err);
+	memset(&frame, 0, sizeof(frame));
+	frame.h.type = CHAN_FAILED;
+	frame.h.len = sizeof(frame.f);
+	snprintf(frame.f.reason, sizeof(frame.f.reason), "%s: %s", what, err);
+	if (send(a->chan_fd, &frame, sizeof(frame), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("telling the master: %s", strerror(errno));
+}
+
 int worker_main(const struct worker_args *a)
 {
 	struct worker worker;
@@ -361,7 +424,7 @@ int worker_main(const struct worker_args *a)
 	/* Before anything else is opened, and before the parent-death
 	 * signal (a credential change clears it). */
 	if (privdrop_apply(err, sizeof(err)) < 0) {
-		log_error("dropping privileges: %s", err);
+		worker_failed(a, "dropping privileges", err);
 		return 1;
 	}
 	if (a->cfg->cpu_affinity)
@@ -370,8 +433,8 @@ int worker_main(const struct worker_args *a)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != a->master_pid)
 		return 1;
-	if (worker_setup(&worker, a) < 0) {
-		log_error("start-up failed: %s", strerror(errno));
+	if (worker_setup(&worker, a, err, sizeof(err)) < 0) {
+		worker_failed(a, "start-up", err);
 		/* Nothing points at what setup made once this returns: free
 		 * it, or a sanitizer build reports every failed start. */
 		conn_pool_free(&worker.pool);
