@@ -56,6 +56,11 @@ static int log_has_pause(void *arg)
 	return hr_log_contains(arg, "stats socket: accept: Too many open files");
 }
 
+static int log_has_metrics_pause(void *arg)
+{
+	return hr_log_contains(arg, "metrics endpoint: accept: Too many open files");
+}
+
 /* Polls cond(arg) until it holds or the deadline passes. */
 static int wait_until(int (*cond)(void *), void *arg, int timeout_ms)
 {
@@ -155,6 +160,48 @@ static void test_metrics_endpoint_full(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+/* The same for the metrics endpoint: out of descriptors it pauses, says
+ * so once, and answers again when descriptors come back. */
+static void test_metrics_out_of_descriptors(void **state)
+{
+	struct hr_daemon *d = *state;
+	enum { N = 60 };
+	char conf[160], resp[4096];
+	int mp = free_port(), fds[N], fd;
+	long long t0, used;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
+	f = fopen(conf, "w");
+	hr_check(f != NULL, "%s: %s", conf, strerror(errno));
+	fprintf(f, "metrics_listen 127.0.0.1:%d\n", mp);
+	fclose(f);
+	const char *args[] = { "-c", conf, "-w", "1", NULL };
+
+	d->nofile = 40;
+	hr_start_ok(d, args);
+	for (int i = 0; i < N; i++) {
+		fds[i] = hr_connect_tcp(mp);
+		hr_check(fds[i] >= 0, "metrics client %d", i);
+	}
+	hr_check(wait_until(log_has_metrics_pause, d, 5000),
+		 "expected the master to run out of descriptors on the metrics endpoint");
+	t0 = hr_proc_cpu_ticks(d->pid);
+	poll(NULL, 0, 1000);
+	used = hr_proc_cpu_ticks(d->pid) - t0;
+	hr_check(used <= 10, "master CPU while out of descriptors: %lld ticks in 1 s", used);
+	hr_check(log_count(d, "metrics endpoint: accept:") <= 2, "one warning per 10 s");
+	hr_close_all(fds, N);
+	fd = hr_connect_tcp(mp);
+	hr_check(fd >= 0 && hr_write_all(fd, "GET /metrics HTTP/1.1\r\n\r\n", 27, 2000) == 27,
+		 "a scrape once the descriptors are back");
+	n = hr_read_until_eof(fd, resp, sizeof(resp) - 1, 5000);
+	close(fd);
+	hr_check(n > 12 && !strncmp(resp, "HTTP/1.1 200", 12), "scrape answered");
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
 /* Clients that ask for big answers and never read them: what the master
  * holds for them stays under its budget (8 MiB), later ones are told it
  * is busy, and the memory goes back once they are gone. */
@@ -212,6 +259,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats_socket_out_of_descriptors,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_endpoint_full, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_out_of_descriptors, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_unread_answers_are_bounded, hr_setup,
 						hr_teardown),
