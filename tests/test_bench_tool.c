@@ -34,7 +34,10 @@
 
 /* ---- the test server (runs in a child process) ---- */
 
-enum srv_mode { SRV_ECHO, SRV_HTTP };
+/* SRV_HTTP_RACE: HTTP, but every connection is closed, unanswered, when
+ * its third request arrives - a server closing an idle kept-alive
+ * connection just as the client sends on it. */
+enum srv_mode { SRV_ECHO, SRV_HTTP, SRV_HTTP_RACE };
 
 struct srv_stats {
 	uint64_t accepted;
@@ -57,6 +60,7 @@ struct srv {
 struct sconn {
 	int fd;
 	int close_after;
+	int answered;
 	size_t in_len;
 	size_t out_len, out_off;
 	char in[SBUF];
@@ -151,7 +155,10 @@ static int s_http(struct server *s, struct sconn *c)
 		if (!end)
 			return c->in_len >= SBUF - 1 ? -1 : 0;
 		end[2] = '\0';
+		if (s->mode == SRV_HTTP_RACE && c->answered == 2)
+			return -1;
 		s->st.requests++;
+		c->answered++;
 		s_respond(c, c->in);
 		used = (size_t)(end + 4 - c->in);
 		memmove(c->in, c->in + used, c->in_len - used);
@@ -519,6 +526,34 @@ static void test_http_counts_match_server(void **state)
 
 /* --close: a connection per request; chunked bodies with Connection:
  * close from the server. */
+/* The server closes kept-alive connections as requests arrive on them:
+ * the bench sends those again on a new connection (a GET may be), counts
+ * them as retried, and reports no error. */
+static void test_http_retries_idempotent(void **state)
+{
+	struct srv sv;
+	struct srv_stats st;
+	struct bench_run br;
+	char t[32];
+	json_t *j;
+
+	(void)state;
+	srv_start(&sv, SRV_HTTP_RACE);
+	target(t, sizeof(t), &sv);
+	run_bench(&br, (const char *const[]){ "http", "-c", "4", "-n", "300",
+		  "--json", t, NULL });
+	srv_finish(&sv, &st);
+	assert_int_equal(br.status, 0);
+	j = bench_json(&br);
+	assert_int_equal(jint(j, "load.requests"), 300);
+	assert_int_equal(jint(j, "status.200"), 300);
+	assert_int_equal(jint(j, "load.errors.total"), 0);
+	assert_true(jint(j, "load.retried") >= 100);
+	assert_int_equal((long long)st.requests, 300);
+	json_decref(j);
+	free(br.out);
+}
+
 static void test_http_close_chunked(void **state)
 {
 	struct srv sv;
@@ -689,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_hold_spreads_sources),
 		cmocka_unit_test(test_echo_counts_match_server),
 		cmocka_unit_test(test_http_counts_match_server),
+		cmocka_unit_test(test_http_retries_idempotent),
 		cmocka_unit_test(test_http_close_chunked),
 		cmocka_unit_test(test_echo_open_loop_rate),
 		cmocka_unit_test(test_print_ports_in_order),

@@ -432,6 +432,7 @@ static enum rb_feed http_eof(void *ctx, void *st, struct rb_result *r)
 const struct rb_proto rb_proto_http = {
 	.name = "http",
 	.unit = "requests",
+	.idempotent = 1, /* GET */
 	.state_size = sizeof(struct rb_resp),
 	.setup = http_setup,
 	.teardown = http_teardown,

@@ -44,6 +44,9 @@ struct lconn {
 	uint8_t close_after; /* close once this request completes */
 	uint8_t pending;     /* due, waiting for the connection to open */
 	uint8_t ever_open;
+	uint8_t retrying;    /* the request goes again on a new connection */
+	uint32_t got;        /* bytes of the current answer so far */
+	uint32_t served;     /* answers on the connection open now */
 };
 
 struct load {
@@ -118,11 +121,14 @@ static void complete(struct load *l, uint32_t slot)
 	rb_hist_record(&l->r->latency,
 		       l->interval ? (now - c->intended) / 1000 : service);
 	l->r->messages++;
+	c->served++;
 	end_request(l, slot);
 	if (c->close_after)
 		rb_pool_close(l->pool, slot);
 	schedule_next(l, slot, now);
 }
+
+static int retry(struct load *l, uint32_t slot);
 
 static void send_more(struct load *l, uint32_t slot)
 {
@@ -140,6 +146,8 @@ static void send_more(struct load *l, uint32_t slot)
 			return;
 		}
 		if (n < 0) {
+			if ((errno == EPIPE || errno == ECONNRESET) && retry(l, slot))
+				return;
 			rb_result_error(l->r, RB_STAGE_WRITE, errno);
 			l->r->resets++;
 			fail_request(l, slot);
@@ -167,6 +175,7 @@ static void begin(struct load *l, uint32_t slot)
 	c->answered = 0;
 	c->close_after = 0;
 	c->pending = 0;
+	c->got = 0;
 	c->sent_at = rb_now_ns();
 	l->active++;
 	l->issued++;
@@ -211,6 +220,16 @@ static void on_opened(void *ud, uint32_t slot)
 	struct lconn *c = &l->lc[slot];
 
 	c->ever_open = 1;
+	c->served = 0;
+	if (c->retrying) {
+		/* The same request, from its first byte; its latency still
+		 * counts from when it was first sent. */
+		c->retrying = 0;
+		c->req_off = 0;
+		c->got = 0;
+		send_more(l, slot);
+		return;
+	}
 	if (c->pending && l->phase == PH_RUN && quota_left(l))
 		begin(l, slot);
 	else
@@ -221,6 +240,14 @@ static void on_failed(void *ud, uint32_t slot)
 {
 	struct load *l = ud;
 
+	if (l->lc[slot].retrying) {
+		/* The retry could not connect (counted as such): the request
+		 * is lost. */
+		l->lc[slot].retrying = 0;
+		end_request(l, slot);
+		schedule_next(l, slot, rb_now_ns());
+		return;
+	}
 	if (l->phase == PH_RUN && l->lc[slot].pending)
 		rb_sched_set(&l->sched, slot, rb_now_ns() + LOAD_RETRY_NS);
 }
@@ -235,10 +262,31 @@ static void unexpected(struct load *l, uint32_t slot)
 		rb_pool_close(l->pool, slot);
 }
 
+/* The connection closed (EOF or reset) under a request with no byte of
+ * its answer yet, on a connection that had answered before: the server
+ * closed it idle as the request left. An idempotent request is sent again
+ * on a new connection, once; 1 if so. */
+static int retry(struct load *l, uint32_t slot)
+{
+	struct lconn *c = &l->lc[slot];
+
+	if (!l->proto->idempotent || !c->active || c->got || !c->served ||
+	    c->retrying)
+		return 0;
+	l->r->retried++;
+	rb_pool_close(l->pool, slot);
+	c->retrying = 1;
+	c->served = 0;
+	rb_pool_connect(l->pool, slot);
+	return 1;
+}
+
 static void on_eof(struct load *l, uint32_t slot)
 {
 	struct lconn *c = &l->lc[slot];
 
+	if (retry(l, slot))
+		return;
 	if (!c->active) {
 		/* The server closed an idle connection (keep-alive timeout,
 		 * drain): not an error; the next request reconnects. */
@@ -307,6 +355,8 @@ static void read_some(struct load *l, uint32_t slot)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0) {
+			if (errno == ECONNRESET && retry(l, slot))
+				return;
 			rb_result_error(l->r, RB_STAGE_READ, errno);
 			if (l->lc[slot].active) {
 				l->r->resets++;
@@ -322,6 +372,7 @@ static void read_some(struct load *l, uint32_t slot)
 			return;
 		}
 		l->r->bytes_received += (uint64_t)n;
+		l->lc[slot].got += (uint32_t)n;
 		if (on_data(l, slot, (size_t)n))
 			return;
 	}

@@ -21,6 +21,11 @@ enum rb_feed {
 struct rb_proto {
 	const char *name;
 	const char *unit;         /* "messages", "requests" */
+	/* A request that may be sent again when a kept-alive connection
+	 * closes before any byte of its answer (RFC 9112, 9.3.1: the server
+	 * closed the idle connection as the request left; every HTTP client
+	 * retries an idempotent request then). */
+	int idempotent;
 	size_t state_size;        /* per connection, zeroed by begin */
 	/* Per-process context; NULL on failure. */
 	void *(*setup)(const struct rb_opts *o);

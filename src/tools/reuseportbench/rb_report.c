@@ -169,7 +169,7 @@ static void text_load(FILE *f, const struct rb_opts *o,
 	fprintf(f, "           errors %llu: resets %llu, short %llu, "
 		"mismatched %llu (%llu bytes), protocol %llu, timeouts %llu, "
 		"unexpected %llu; unfinished %llu, reconnects %llu, "
-		"idle closes %llu\n",
+		"idle closes %llu, retried %llu\n",
 		(unsigned long long)rb_result_load_errors(r),
 		(unsigned long long)r->resets,
 		(unsigned long long)r->short_reads,
@@ -180,7 +180,8 @@ static void text_load(FILE *f, const struct rb_opts *o,
 		(unsigned long long)r->unexpected,
 		(unsigned long long)r->unfinished,
 		(unsigned long long)r->reconnects,
-		(unsigned long long)r->dropped);
+		(unsigned long long)r->dropped,
+		(unsigned long long)r->retried);
 	if (o->mode != RB_MODE_HTTP)
 		return;
 	fprintf(f, "status    ");
@@ -358,6 +359,7 @@ static json_t *json_load(const struct rb_opts *o, const struct rb_result *r,
 	json_object_set_new(j, "unfinished", json_u(r->unfinished));
 	json_object_set_new(j, "reconnects", json_u(r->reconnects));
 	json_object_set_new(j, "idle_closes", json_u(r->dropped));
+	json_object_set_new(j, "retried", json_u(r->retried));
 	return j;
 }
 

@@ -39,6 +39,7 @@ void rb_result_merge(struct rb_result *d, const struct rb_result *s)
 	d->open_at_go += s->open_at_go;
 	d->open_at_stop += s->open_at_stop;
 	d->dropped += s->dropped;
+	d->retried += s->retried;
 	d->messages += s->messages;
 	d->bytes_sent += s->bytes_sent;
 	d->bytes_received += s->bytes_received;
