@@ -233,9 +233,10 @@ static void statsock_client_free(struct statsock_client *cl)
 		cl->next->prev = cl->prev;
 	c->nclients--;
 	free(cl);
-	/* A big answer's pages go back to the system, not to a heap that
-	 * every worker forked later would start with. */
-	if (big)
+	/* A big answer's pages go back to the system, and so does what a
+	 * burst of clients left in the heap once the last one is gone: every
+	 * worker forked later starts with the master's heap. */
+	if (big || c->nclients == 0)
 		malloc_trim(0);
 }
 
