@@ -133,6 +133,8 @@ static int chan_rx_push(struct chan *ch, const int *fds, size_t n)
 /* Drops the first n received descriptors (given to a frame). */
 static void chan_rx_drop(struct chan *ch, size_t n)
 {
+	if (n == 0)
+		return; /* rx may be NULL: no descriptor ever came */
 	memmove(ch->rx, ch->rx + n, (ch->nrx - n) * sizeof(*ch->rx));
 	ch->nrx -= n;
 }
