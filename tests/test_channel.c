@@ -45,8 +45,6 @@ static const struct chan_msg_spec any_msgs[] = {
 	{ CHAN_READY, "READY", 0, 1, 0, NULL },
 	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 1, 0, NULL },
 	{ CHAN_ALIVE, "ALIVE", 0, 1, 0, NULL },
-	{ CHAN_STATS_REQ, "STATS_REQ", 0, 1, 0, NULL },
-	{ CHAN_STATS, "STATS", 0, 1, 0, NULL },
 	{ CHAN_CONNS_REQ, "CONNS_REQ", 0, 1, 0, NULL },
 	{ CHAN_CONNS, "CONNS", 0, 1, 0, NULL },
 	{ CHAN_DRAIN, "DRAIN", 0, 1, 0, NULL },
@@ -251,16 +249,16 @@ static void test_small_frames(void **state)
 	int want[2] = { 2, 4 };
 
 	(void)state;
-	assert_int_equal(chan_send(&A.ch, CHAN_STATS_REQ, 1, NULL, 0), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_HEARTBEAT, 1, NULL, 0), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_DRAIN, 2, &d, sizeof(d)), 0);
 	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, &ch, sizeof(ch), recs,
 				    sizeof(recs)), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_READY, UINT64_MAX, "z", 1), 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_READY, 10, NULL, 0), 0);
-	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 11, "stats", 5), 0);
+	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 11, "stats", 5), 0);
 	pump(has_msgs, want);
 
-	assert_int_equal(B.msgs[0].type, CHAN_STATS_REQ);
+	assert_int_equal(B.msgs[0].type, CHAN_HEARTBEAT);
 	assert_int_equal(B.msgs[0].seq, 1);
 	assert_int_equal(B.msgs[0].len, 0);
 	assert_int_equal(B.msgs[1].type, CHAN_DRAIN);
@@ -277,7 +275,7 @@ static void test_small_frames(void **state)
 
 	assert_int_equal(A.msgs[0].type, CHAN_READY);
 	assert_int_equal(A.msgs[0].seq, 10);
-	assert_int_equal(A.msgs[1].type, CHAN_STATS);
+	assert_int_equal(A.msgs[1].type, CHAN_ALIVE);
 	assert_int_equal(A.msgs[1].len, 5);
 	assert_memory_equal(A.msgs[1].data, "stats", 5);
 
@@ -299,13 +297,13 @@ static void test_large_frames(void **state)
 	assert_non_null(p);
 	for (size_t i = 0; i < big; i++)
 		p[i] = pattern(i);
-	assert_int_equal(chan_send(&A.ch, CHAN_STATS_REQ, 1, "a", 1), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_HEARTBEAT, 1, "a", 1), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_CONNS, 2, p, big), 0);
 	/* more than the socket takes: the rest waits in the queue */
 	assert_true(buf_pending(&A.ch.out) > 0);
 	assert_true(A.ch.w.events & EPOLLOUT);
 	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, p, big2, "tail", 4), 0);
-	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 4, p, big2), 0);
+	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 4, p, big2), 0);
 	pump(has_msgs, want);
 
 	assert_int_equal(B.msgs[0].seq, 1);
@@ -331,7 +329,7 @@ static void test_large_frames(void **state)
 
 static void test_partial_frame_waits(void **state)
 {
-	struct chan_hdr h = { .type = CHAN_STATS, .len = 10, .seq = 42 };
+	struct chan_hdr h = { .type = CHAN_ALIVE, .len = 10, .seq = 42 };
 	const char *payload = "0123456789";
 	int want[2] = { 0, 1 };
 
@@ -382,7 +380,7 @@ static void test_frame_at_limit_waits(void **state)
  * called once, and nothing is delivered. */
 static void test_oversize_closes(void **state)
 {
-	struct chan_hdr h = { .type = CHAN_STATS, .len = CHAN_MAX_FRAME + 1, .seq = 7 };
+	struct chan_hdr h = { .type = CHAN_ALIVE, .len = CHAN_MAX_FRAME + 1, .seq = 7 };
 
 	(void)state;
 	raw_frame(CHAN_READY, 1, "ok", 2);
@@ -392,7 +390,7 @@ static void test_oversize_closes(void **state)
 	assert_int_equal(B.closes, 1);
 	assert_int_equal(B.nmsgs, 1); /* the good frame before it */
 	assert_int_equal(B.msgs[0].seq, 1);
-	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 2, "x", 1), -1);
+	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 2, "x", 1), -1);
 	idle_turns();
 	assert_int_equal(B.closes, 1);
 
@@ -405,7 +403,7 @@ static void test_oversize_closes(void **state)
 static void test_eof_closes(void **state)
 {
 	(void)state;
-	raw_frame(CHAN_STATS, 5, "last", 4);
+	raw_frame(CHAN_ALIVE, 5, "last", 4);
 	close(raw_fd);
 	raw_fd = -1;
 	pump(b_closed, NULL);
@@ -414,7 +412,7 @@ static void test_eof_closes(void **state)
 	/* what the peer wrote before it went is not lost */
 	assert_int_equal(B.nmsgs, 1);
 	assert_memory_equal(B.msgs[0].data, "last", 4);
-	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 6, NULL, 0), -1);
+	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 6, NULL, 0), -1);
 	chan_close(&B.ch); /* twice is harmless */
 	assert_int_equal(B.closes, 1);
 }
@@ -425,7 +423,7 @@ static void test_send_to_gone_peer(void **state)
 	(void)state;
 	close(raw_fd);
 	raw_fd = -1;
-	assert_int_equal(chan_send(&B.ch, CHAN_STATS, 1, "x", 1), -1);
+	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 1, "x", 1), -1);
 	assert_false(B.ch.open);
 	assert_int_equal(B.closes, 1);
 }
@@ -435,9 +433,9 @@ static void test_close_inside_on_msg(void **state)
 {
 	(void)state;
 	B.close_after = 1;
-	raw_frame(CHAN_STATS, 1, "one", 3);
-	raw_frame(CHAN_STATS, 2, "two", 3);
-	raw_frame(CHAN_STATS, 3, "six", 3);
+	raw_frame(CHAN_ALIVE, 1, "one", 3);
+	raw_frame(CHAN_ALIVE, 2, "two", 3);
+	raw_frame(CHAN_ALIVE, 3, "six", 3);
 	idle_turns();
 	assert_int_equal(B.nmsgs, 1);
 	assert_false(B.ch.open);
@@ -450,7 +448,7 @@ static void test_read_all(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 10; i++)
-		raw_frame(CHAN_STATS, (uint64_t)i, &i, sizeof(i));
+		raw_frame(CHAN_ALIVE, (uint64_t)i, &i, sizeof(i));
 	close(raw_fd);
 	raw_fd = -1;
 	chan_read_all(&B.ch);
@@ -474,17 +472,17 @@ static int setup_raw_master(void **state)
 /* Every message a worker sends, with its body, is delivered. */
 static void test_schema_delivers_worker_messages(void **state)
 {
-	struct stats_counters c = { .accepted = 3, .active = 1 };
 	struct {
 		struct chan_conns_hdr h;
 		struct stats_conn rec[2];
 	} conns = { { 5, 2 }, { { .worker = 1 }, { .worker = 2 } } };
+	struct chan_failed f = { "start-up: docroot: gone" };
 	int want[2] = { 0, 5 };
 
 	(void)state;
 	raw_frame(CHAN_READY, 0, NULL, 0);
-	raw_frame(CHAN_ALIVE, 0, &c, sizeof(c));
-	raw_frame(CHAN_STATS, 7, &c, sizeof(c));
+	raw_frame(CHAN_ALIVE, 0, NULL, 0);
+	raw_frame(CHAN_FAILED, 7, &f, sizeof(f));
 	raw_frame(CHAN_CONNS, 8, &conns, sizeof(conns));
 	struct chan_conns_hdr none = { 0, 0 };
 
@@ -492,7 +490,7 @@ static void test_schema_delivers_worker_messages(void **state)
 	pump(has_msgs, want);
 	assert_int_equal(B.closes, 0);
 	assert_int_equal(B.msgs[1].type, CHAN_ALIVE);
-	assert_memory_equal(B.msgs[2].data, &c, sizeof(c));
+	assert_memory_equal(B.msgs[2].data, &f, sizeof(f));
 	assert_int_equal(B.msgs[3].len, sizeof(conns));
 }
 
@@ -514,18 +512,28 @@ static void malformed_case(uint32_t type, const void *body, uint32_t len,
 
 static void test_schema_short_body(void **state)
 {
-	struct stats_counters c = { 0 };
+	struct chan_conns_hdr h = { 0, 0 };
 
 	(void)state;
-	malformed_case(CHAN_STATS, &c, sizeof(c) - 8, "STATS message of");
+	malformed_case(CHAN_CONNS, &h, sizeof(h) - 4, "CONNS message of");
 }
 
 static void test_schema_long_body(void **state)
 {
-	char body[sizeof(struct stats_counters) + 1] = { 0 };
+	char body[8] = { 0 };
 
 	(void)state;
 	malformed_case(CHAN_ALIVE, body, sizeof(body), "ALIVE message of");
+}
+
+/* A reason that does not end inside its field is not a string. */
+static void test_schema_unterminated_reason(void **state)
+{
+	struct chan_failed f;
+
+	(void)state;
+	memset(&f, 'x', sizeof(f));
+	malformed_case(CHAN_FAILED, &f, sizeof(f), "does not add up");
 }
 
 static void test_schema_unknown_type(void **state)
@@ -568,13 +576,15 @@ static void test_check_sizes(void **state)
 		{ &chan_to_worker, CHAN_DRAIN, 0, 0 },
 		{ &chan_to_worker, CHAN_HEARTBEAT, 0, 1 },
 		{ &chan_to_worker, CHAN_HEARTBEAT, 1, 0 },
-		{ &chan_to_worker, CHAN_STATS_REQ, 0, 1 },
+		{ &chan_to_worker, CHAN_RELEASE, sizeof(struct chan_slot), 1 },
+		{ &chan_to_worker, CHAN_ADOPT, 4, 0 },
 		{ &chan_to_worker, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 1 },
 		{ &chan_to_worker, CHAN_CONNS_REQ, 0, 0 },
-		{ &chan_to_worker, CHAN_STATS, sizeof(struct stats_counters), 0 },
+		{ &chan_to_worker, CHAN_ALIVE, 0, 0 },
 		{ &chan_to_master, CHAN_READY, 0, 1 },
 		{ &chan_to_master, CHAN_READY, 4, 0 },
-		{ &chan_to_master, CHAN_STATS, sizeof(struct stats_counters), 1 },
+		{ &chan_to_master, CHAN_ALIVE, 0, 1 },
+		{ &chan_to_master, CHAN_ALIVE, sizeof(struct stats_counters), 0 },
 		{ &chan_to_master, CHAN_CONNS, sizeof(struct chan_conns_hdr) - 1, 0 },
 		{ &chan_to_master, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 0 },
 		{ &chan_to_master, 0, 0, 0 },
@@ -615,7 +625,7 @@ static void test_fds_travel(void **state)
 	int two[2] = { p2[1], p1[1] };
 
 	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 3, "two", 3, two, 2), 0);
-	assert_int_equal(chan_send(&A.ch, CHAN_STATS, 4, "tail", 4), 0);
+	assert_int_equal(chan_send(&A.ch, CHAN_ALIVE, 4, "tail", 4), 0);
 	pump(has_msgs, want);
 	assert_int_equal(B.msgs[0].nfds, 0);
 	assert_int_equal(B.msgs[1].nfds, 1);
@@ -740,6 +750,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_short_body,
 						setup_raw_master, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_long_body,
+						setup_raw_master, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_unterminated_reason,
 						setup_raw_master, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_unknown_type,
 						setup_raw_master, teardown),

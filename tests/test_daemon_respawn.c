@@ -261,7 +261,7 @@ static int grab_channel(pid_t pid)
 static void test_malformed_message_replaces_worker(void **state)
 {
 	struct hr_daemon *d = *state;
-	struct chan_hdr h = { .type = CHAN_STATS, .len = 5, .seq = 0 };
+	struct chan_hdr h = { .type = CHAN_ALIVE, .len = 5, .seq = 0 };
 	char frame[sizeof(h) + 5] = { 0 };
 	struct replaced r = { .id = 0, .restarts = 1 };
 	int fds[20], ch;
@@ -286,7 +286,7 @@ static void test_malformed_message_replaces_worker(void **state)
 	hr_check(hr_wait_for(d, worker_replaced, &r, 10000),
 		 "worker 0 (pid %ld): expected replaced after a malformed frame",
 		 (long)r.old);
-	hr_check(hr_log_contains(d, "broke the channel protocol (STATS message of 5 bytes"),
+	hr_check(hr_log_contains(d, "broke the channel protocol (ALIVE message of 5 bytes"),
 		 "expected the master to log the broken frame");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("master pid", d->pid, hr_jint(st, "pid"));

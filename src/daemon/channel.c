@@ -35,8 +35,7 @@ static int chan_failed_ok(const void *body, size_t len)
 
 static const struct chan_msg_spec chan_worker_msgs[] = {
 	{ CHAN_READY, "READY", 0, 0, 0, NULL },
-	{ CHAN_ALIVE, "ALIVE", sizeof(struct stats_counters), 0, 0, NULL },
-	{ CHAN_STATS, "STATS", sizeof(struct stats_counters), 0, 0, NULL },
+	{ CHAN_ALIVE, "ALIVE", 0, 0, 0, NULL },
 	{ CHAN_CONNS, "CONNS", sizeof(struct chan_conns_hdr),
 	  sizeof(struct stats_conn), 0, chan_conns_ok },
 	{ CHAN_FAILED, "FAILED", sizeof(struct chan_failed), 0, 0,
@@ -45,7 +44,6 @@ static const struct chan_msg_spec chan_worker_msgs[] = {
 
 static const struct chan_msg_spec chan_master_msgs[] = {
 	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 0, 0, NULL },
-	{ CHAN_STATS_REQ, "STATS_REQ", 0, 0, 0, NULL },
 	{ CHAN_CONNS_REQ, "CONNS_REQ", sizeof(struct chan_conns_req), 0, 0, NULL },
 	{ CHAN_DRAIN, "DRAIN", sizeof(struct chan_drain), 0, 0, NULL },
 	{ CHAN_ADOPT, "ADOPT", sizeof(struct chan_slot), 0, CFG_MAX_LISTEN, NULL },

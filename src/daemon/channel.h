@@ -19,9 +19,8 @@
 enum chan_type {
 	CHAN_READY = 1,  /* w->m: listening, loop running; no body */
 	CHAN_HEARTBEAT,  /* m->w: are you there? no body */
-	CHAN_ALIVE,      /* w->m: the heartbeat's answer: stats_counters */
-	CHAN_STATS_REQ,  /* m->w: no body */
-	CHAN_STATS,      /* w->m: stats_counters; seq 0: the last, at exit */
+	CHAN_ALIVE,      /* w->m: the heartbeat's answer; no body (the
+			  * counters are in memory the master reads) */
 	CHAN_CONNS_REQ,  /* m->w: chan_conns_req */
 	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn records */
 	CHAN_DRAIN,      /* m->w: chan_drain */

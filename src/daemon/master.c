@@ -205,13 +205,7 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 		master_worker_ready(m, p);
 		break;
 	case CHAN_ALIVE:
-		memcpy(&p->last, body, sizeof(p->last));
-		break;
-	case CHAN_STATS:
-		memcpy(&p->last, body, sizeof(p->last));
-		if (h->seq)
-			query_answer(&m->queries, p, h->seq, body, h->len);
-		break;
+		break; /* proc_heard is all it says */
 	case CHAN_CONNS:
 		query_answer(&m->queries, p, h->seq, body, h->len);
 		break;

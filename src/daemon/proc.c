@@ -147,7 +147,6 @@ static int proc_spawn(struct proc *p)
 	p->unresponsive = 0;
 	p->started_ms = p->last_seen_ms = p->progress_ms = util_now_ms();
 	p->turns_seen = 0;
-	memset(&p->last, 0, sizeof(p->last));
 	log_debug("worker %d: started, pid %ld, generation %d", p->slot,
 		  (long)pid, p->generation);
 	return 0;
@@ -421,12 +420,12 @@ static void proc_exited(struct proc *p, int status)
 			 WEXITSTATUS(status));
 	chan_read_all(&p->chan);
 	chan_close(&p->chan);
-	p->last = *p->shared;
-	p->last.lost += p->last.active;
-	stats_accumulate(past, &p->last);
+	struct stats_counters final = *p->shared;
+
+	final.lost += final.active;
+	stats_accumulate(past, &final);
 	stats_accumulate(past, &p->history);
 	memset(&p->history, 0, sizeof(p->history));
-	memset(&p->last, 0, sizeof(p->last));
 	p->last_pid = p->pid;
 	p->pid = 0;
 	p->state = STATS_WORKER_EXITED;
@@ -524,5 +523,9 @@ void proc_view(const struct proc *p, uint64_t now, struct stats_worker_view *v)
 		v->state = STATS_WORKER_EXITED;
 	else if (p->unresponsive)
 		v->state = STATS_WORKER_UNRESPONSIVE;
-	stats_add(&v->c, &p->last);
+	/* Live: the process writes them as it goes (aligned 64-bit words,
+	 * so each reads whole; across fields a snapshot taken mid-accept may
+	 * be one connection apart). */
+	if (p->pid)
+		stats_add(&v->c, p->shared);
 }

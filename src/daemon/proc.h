@@ -48,7 +48,6 @@ struct proc {
 	 * channel is how a live worker is asked, this is how the master
 	 * learns, exactly, what a worker that died had counted. */
 	struct stats_counters *shared;
-	struct stats_counters last; /* the live process's last report */
 	/* A retiring process takes its slot's history along, so that its
 	 * own series never goes backwards; it goes back to a slot on exit. */
 	struct stats_counters history;

@@ -1,6 +1,8 @@
-/* query.c - one stats socket question at a time per client: ask every
- * worker, wait with a deadline, build the document. It reads the process
- * table and never changes it but to note a worker that did not answer. */
+/* query.c - the stats socket's questions. The counters are answered at
+ * once from the memory each worker shares with the master; a listing of
+ * connections asks every worker, waits with a deadline and builds the
+ * document. It reads the process table and never changes it but to note
+ * a worker that did not answer. */
 #include "autoconfig.h"
 
 #include <malloc.h>
@@ -134,12 +136,8 @@ static void query_finish(struct query *q)
 	for (int i = 0; i < q->nasked; i++)
 		if (q->asked[i].pid)
 			proc_unanswered(q->asked[i].p, qs->cfg->stats_timeout_ms);
-	if (q->cmd.kind == STATSOCK_CONNECTIONS)
-		statsock_reply(q->cl, stats_json_connections(q->rows, q->nrows,
-							     q->total,
-							     q->total > q->nrows));
-	else
-		query_reply_workers(qs, q->cl, q->cmd.kind);
+	statsock_reply(q->cl, stats_json_connections(q->rows, q->nrows, q->total,
+						     q->total > q->nrows));
 	query_free(q);
 }
 
@@ -151,15 +149,10 @@ static void query_timeout(struct loop_timer *t)
 static void query_ask(struct query *q, struct proc *p)
 {
 	struct chan_conns_req rq = { q->cmd.limit };
-	int r;
 
 	if (!p->pid || !p->chan.open)
 		return;
-	if (q->cmd.kind == STATSOCK_CONNECTIONS)
-		r = chan_send(&p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq));
-	else
-		r = chan_send(&p->chan, CHAN_STATS_REQ, q->seq, NULL, 0);
-	if (r == 0) {
+	if (chan_send(&p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq)) == 0) {
 		q->asked[q->nasked].p = p;
 		q->asked[q->nasked].pid = p->pid;
 		q->nasked++;
@@ -228,7 +221,7 @@ static void query_got(struct query *q, const struct proc *p, pid_t pid,
 		if (q->asked[i].p != p || !pid || q->asked[i].pid != pid)
 			continue;
 		q->asked[i].pid = 0;
-		if (body && q->cmd.kind == STATSOCK_CONNECTIONS)
+		if (body)
 			query_take_rows(q, body, len);
 		if (--q->pending == 0)
 			query_finish(q);
@@ -297,7 +290,9 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 	case STATSOCK_STATS:
 	case STATSOCK_WORKERS:
 	case STATSOCK_PROMETHEUS:
-		query_start(qs, cl, cmd);
+		/* From the counters in shared memory: at once, whatever the
+		 * workers are doing. */
+		query_reply_workers(qs, cl, cmd->kind);
 		break;
 	}
 }

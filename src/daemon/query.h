@@ -1,8 +1,8 @@
-/* query.h - the master's answers on the stats socket. A question that
- * needs the workers (stats, workers, connections, prometheus) is asked of
- * every worker over its channel; the answer is built when the last one
- * has answered, or at the deadline (stats_timeout) with what came, the
- * silent ones shown with their last counters. */
+/* query.h - the master's answers on the stats socket. stats, workers and
+ * prometheus come at once from the counters each worker keeps in memory
+ * it shares with the master (a worker that hangs cannot delay them);
+ * connections is asked of every worker over its channel and answered when
+ * the last one has, or at the deadline (stats_timeout) with what came. */
 #ifndef RP_QUERY_H
 #define RP_QUERY_H
 
@@ -41,8 +41,8 @@ void query_set_cleanup(struct query_set *qs);
  * workers have answered. */
 void query_command(struct query_set *qs, struct statsock_client *cl,
 		   const struct statsock_cmd *cmd);
-/* p answered question seq; body is a STATS or CONNS body (checked by the
- * channel). An answer nobody waits for any more is ignored. */
+/* p answered question seq with a CONNS body (checked by the channel). An
+ * answer nobody waits for any more is ignored. */
 void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
 		  const void *body, size_t len);
 /* p's process pid is gone (or deaf): the questions waiting for it stop

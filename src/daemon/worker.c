@@ -215,12 +215,7 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 
 	switch (h->type) {
 	case CHAN_HEARTBEAT:
-		chan_send(&worker->chan, CHAN_ALIVE, 0, worker->stats,
-			  sizeof(*worker->stats));
-		break;
-	case CHAN_STATS_REQ:
-		chan_send(&worker->chan, CHAN_STATS, h->seq, worker->stats,
-			  sizeof(*worker->stats));
+		chan_send(&worker->chan, CHAN_ALIVE, 0, NULL, 0);
 		break;
 	case CHAN_CONNS_REQ: {
 		struct chan_conns_req rq;
@@ -446,12 +441,8 @@ int worker_main(const struct worker_args *a)
 	log_debug("ready");
 	loop_run(worker.loop);
 
+	/* The counters are final in the memory the master reads. */
 	conn_pool_free(&worker.pool);
-	/* Last counters, so the master's totals include the closes above.
-	 * The channel is non-blocking and the master reads it in its loop;
-	 * a frame this small fits the socket buffer. */
-	chan_send(&worker.chan, CHAN_STATS, 0, worker.stats,
-		  sizeof(*worker.stats));
 	chan_close(&worker.chan);
 	loop_free(worker.loop);
 	return worker.exit_status;
