@@ -193,8 +193,11 @@ static void test_metrics_out_of_descriptors(void **state)
 	hr_check(used <= 10, "master CPU while out of descriptors: %lld ticks in 1 s", used);
 	hr_check(log_count(d, "metrics endpoint: accept:") <= 2, "one warning per 10 s");
 	hr_close_all(fds, N);
+	static const char get[] = "GET /metrics HTTP/1.1\r\n\r\n";
+
 	fd = hr_connect_tcp(mp);
-	hr_check(fd >= 0 && hr_write_all(fd, "GET /metrics HTTP/1.1\r\n\r\n", 27, 2000) == 27,
+	hr_check(fd >= 0 && hr_write_all(fd, get, sizeof(get) - 1, 2000) ==
+				    (ssize_t)sizeof(get) - 1,
 		 "a scrape once the descriptors are back");
 	n = hr_read_until_eof(fd, resp, sizeof(resp) - 1, 5000);
 	close(fd);
