@@ -37,7 +37,7 @@ static int script(struct site *s, const char *action)
 	int st = oh_run(argv, env, s->d->dir, 0, SCRIPT_MS, out, sizeof(out), err,
 			sizeof(err));
 
-	print_message("# init.d %s: exit %d; out: %s; err: %s\n", action, st, out, err);
+	hr_note("init.d %s: exit %d; out: %s; err: %s", action, st, out, err);
 	return st;
 }
 
