@@ -206,8 +206,9 @@ int main(void)
 
 	if (access("/sbin/start-stop-daemon", X_OK) < 0 &&
 	    access("/usr/sbin/start-stop-daemon", X_OK) < 0) {
-		printf("# start-stop-daemon (dpkg) not found: skipped\n");
-		return 77;
+		/* TAP's way to skip a whole program (see Makefile.am). */
+		printf("1..0 # SKIP start-stop-daemon (dpkg) not found\n");
+		return 0;
 	}
 	return cmocka_run_group_tests_name("ops_initd", tests, NULL, NULL);
 }
