@@ -35,17 +35,31 @@
 #define HR_POLL_MS 20 /* retry interval of the polling waits */
 
 /* Notes go to stdout like cmocka's own messages, so they interleave in
- * order in the test's .log file. */
-static void hr_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void hr_note(const char *fmt, ...)
+ * order in the test's .log file; "# " before every line keeps text
+ * quoted from elsewhere (replies, logs) from reading as a TAP line. */
+void hr_note(const char *fmt, ...)
 {
 	va_list ap;
+	char *text, *p;
+	int n;
 
-	fputs("# ", stdout);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	n = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	fputc('\n', stdout);
+	if (n < 0) {
+		puts("# (out of memory for a note)");
+		fflush(stdout);
+		return;
+	}
+	for (p = text;;) {
+		size_t len = strcspn(p, "\n");
+
+		printf("# %.*s\n", (int)len, p);
+		if (p[len] == '\0' || p[len + 1] == '\0')
+			break;
+		p += len + 1;
+	}
+	free(text);
 	fflush(stdout);
 }
 

@@ -40,6 +40,10 @@ struct hr_daemon {
 	char log[128];   /* DIR/daemon.log: the daemon's stdout + stderr */
 };
 
+/* Prints a note for the test's log: each line of it as a TAP comment,
+ * "# " first (see the Makefile.am's LOG_DRIVER). */
+void hr_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* --- the daemon --- */
 
 /* A fresh temp dir, nothing running. Also raises RLIMIT_NOFILE and

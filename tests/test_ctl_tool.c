@@ -302,6 +302,18 @@ static int drain(int ofd, int efd, struct run *r, double deadline)
 	return 0;
 }
 
+/* The tool's output for the log, as TAP comments: "# " before each line,
+ * so that none of it reads as a TAP line (see Makefile.am). */
+static void show(const char *text)
+{
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+
+		printf("# %.*s\n", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
+}
+
 /* Runs reuseportctl ARGS... with REUSEPORTD_SOCKET=env (unset if NULL),
  * in directory cwd (the test's own if NULL). */
 static void run_ctl_in(struct run *r, const char *env, const char *cwd,
@@ -348,8 +360,8 @@ static void run_ctl_in(struct run *r, const char *env, const char *cwd,
 	for (size_t i = 1; argv[i]; i++)
 		print_message(" %s", argv[i]);
 	print_message(" -> %d (%.2fs)\n", r->status, r->secs);
-	printf("%s", r->out);
-	printf("%s", r->err);
+	show(r->out);
+	show(r->err);
 	fflush(stdout);
 }
 

@@ -37,7 +37,7 @@ static int script(struct site *s, const char *action)
 	int st = oh_run(argv, env, s->d->dir, 0, SCRIPT_MS, out, sizeof(out), err,
 			sizeof(err));
 
-	print_message("# init.d %s: exit %d; out: %s; err: %s\n", action, st, out, err);
+	hr_note("init.d %s: exit %d; out: %s; err: %s", action, st, out, err);
 	return st;
 }
 
@@ -206,8 +206,9 @@ int main(void)
 
 	if (access("/sbin/start-stop-daemon", X_OK) < 0 &&
 	    access("/usr/sbin/start-stop-daemon", X_OK) < 0) {
-		printf("# start-stop-daemon (dpkg) not found: skipped\n");
-		return 77;
+		/* TAP's way to skip a whole program (see Makefile.am). */
+		printf("1..0 # SKIP start-stop-daemon (dpkg) not found\n");
+		return 0;
 	}
 	return cmocka_run_group_tests_name("ops_initd", tests, NULL, NULL);
 }
