@@ -244,7 +244,7 @@ static unsigned char pattern(size_t i)
 static void test_small_frames(void **state)
 {
 	struct chan_drain d = { .timeout_ms = 1500, .fast = 0 };
-	struct chan_conns_hdr ch = { .total = 7, .count = 2 };
+	struct chan_conns_hdr ch = { .active = 7, .count = 2 };
 	static const char recs[] = "record-one|record-two";
 	int want[2] = { 2, 4 };
 
@@ -475,7 +475,7 @@ static void test_schema_delivers_worker_messages(void **state)
 	struct {
 		struct chan_conns_hdr h;
 		struct stats_conn rec[2];
-	} conns = { { 5, 2 }, { { .worker = 1 }, { .worker = 2 } } };
+	} conns = { { .active = 5, .count = 2 }, { { .worker = 1 }, { .worker = 2 } } };
 	struct chan_failed f = { "start-up: docroot: gone" };
 	int want[2] = { 0, 5 };
 
@@ -484,7 +484,7 @@ static void test_schema_delivers_worker_messages(void **state)
 	raw_frame(CHAN_ALIVE, 0, NULL, 0);
 	raw_frame(CHAN_FAILED, 7, &f, sizeof(f));
 	raw_frame(CHAN_CONNS, 8, &conns, sizeof(conns));
-	struct chan_conns_hdr none = { 0, 0 };
+	struct chan_conns_hdr none = { .next = CHAN_CONNS_END };
 
 	raw_frame(CHAN_CONNS, 9, &none, sizeof(none)); /* no rows */
 	pump(has_msgs, want);
@@ -512,7 +512,7 @@ static void malformed_case(uint32_t type, const void *body, uint32_t len,
 
 static void test_schema_short_body(void **state)
 {
-	struct chan_conns_hdr h = { 0, 0 };
+	struct chan_conns_hdr h = { .count = 0 };
 
 	(void)state;
 	malformed_case(CHAN_CONNS, &h, sizeof(h) - 4, "CONNS message of");
@@ -556,7 +556,7 @@ static void test_schema_rows_do_not_add_up(void **state)
 	struct {
 		struct chan_conns_hdr h;
 		struct stats_conn rec[2];
-	} conns = { { 5, 3 }, { { .worker = 0 } } };
+	} conns = { { .active = 5, .count = 3 }, { { .worker = 0 } } };
 
 	(void)state;
 	malformed_case(CHAN_CONNS, &conns, sizeof(conns), "does not add up");

@@ -485,9 +485,14 @@ static void test_connections(void **state)
 	RUN(&r, "-s", f->sock, "connections", "-n", "2");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(fake_last(f, last, sizeof(last)), "connections 2");
+	/* A listing may be huge: --json prints it as the daemon wrote it. */
 	RUN(&r, "-s", f->sock, "--json", "connections", "--limit", "50");
 	assert_int_equal(r.status, 0);
-	assert_json_out(&r, doc_conns);
+	json_t *got = json_loads(r.out, 0, NULL), *want = json_loads(doc_conns, 0, NULL);
+
+	assert_true(got && want && json_equal(got, want));
+	json_decref(got);
+	json_decref(want);
 	assert_string_equal(fake_last(f, last, sizeof(last)), "connections 50");
 }
 

@@ -290,6 +290,10 @@ static void test_reload_rolled_back(void **state)
 		hr_check(hr_now_ms() < end, "expected the reload to be rolled back");
 	hr_check(hr_log_contains(d, "could not start (start-up: docroot"),
 		 "the log says why");
+	struct gen_want back = { 1, 2 };
+
+	/* Once the failed generation's last processes are reaped. */
+	hr_check(hr_wait_for(d, settled, &back, 5000), "generation 1 alone again");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("generation", 1, hr_jint(st, "generation"));
 	hr_check_int("worker 0 (the same process)", pid0, hr_jint(hr_worker(st, 0), "pid"));

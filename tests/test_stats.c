@@ -68,6 +68,7 @@ static const struct field limits_fields[] = {
 
 static const struct field conns_fields[] = {
 	{ "total", J_INT }, { "truncated", J_BOOL }, { "connections", J_ARR },
+	{ "partial", J_BOOL },
 };
 
 static const struct field conn_fields[] = {
@@ -535,7 +536,8 @@ static void test_ping_help_error(void **state)
 		int found = 0;
 
 		json_array_foreach(json_object_get(doc, "commands"), k, v)
-			found |= !strcmp(json_string_value(v), spec_cmds[i]);
+			found |= !strncmp(json_string_value(v), spec_cmds[i],
+					  strlen(spec_cmds[i]));
 		if (!found)
 			fail_msg("help does not list '%s'", spec_cmds[i]);
 	}

@@ -27,6 +27,14 @@ static int chan_conns_ok(const void *body, size_t len)
 	return h.count == (len - sizeof(h)) / sizeof(struct stats_conn);
 }
 
+static int chan_groups_ok(const void *body, size_t len)
+{
+	struct chan_conns_hdr h;
+
+	memcpy(&h, body, sizeof(h));
+	return h.count == (len - sizeof(h)) / sizeof(struct listing_group_rec);
+}
+
 /* A reason is a string: it ends within its field. */
 static int chan_failed_ok(const void *body, size_t len)
 {
@@ -38,6 +46,8 @@ static const struct chan_msg_spec chan_worker_msgs[] = {
 	{ CHAN_ALIVE, "ALIVE", 0, 0, 0, NULL },
 	{ CHAN_CONNS, "CONNS", sizeof(struct chan_conns_hdr),
 	  sizeof(struct stats_conn), 0, chan_conns_ok },
+	{ CHAN_CONN_GROUPS, "CONN_GROUPS", sizeof(struct chan_conns_hdr),
+	  sizeof(struct listing_group_rec), 0, chan_groups_ok },
 	{ CHAN_FAILED, "FAILED", sizeof(struct chan_failed), 0, 0,
 	  chan_failed_ok },
 };

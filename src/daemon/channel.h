@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "listing.h"
 #include "loop.h"
 
 enum chan_type {
@@ -21,8 +22,9 @@ enum chan_type {
 	CHAN_HEARTBEAT,  /* m->w: are you there? no body */
 	CHAN_ALIVE,      /* w->m: the heartbeat's answer; no body (the
 			  * counters are in memory the master reads) */
-	CHAN_CONNS_REQ,  /* m->w: chan_conns_req */
-	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn records */
+	CHAN_CONNS_REQ,  /* m->w: chan_conns_req: a page of the listing */
+	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn rows */
+	CHAN_CONN_GROUPS, /* w->m: chan_conns_hdr + count listing_group_rec */
 	CHAN_DRAIN,      /* m->w: chan_drain */
 	CHAN_ADOPT,      /* m->w: chan_slot + another slot's listeners */
 	CHAN_RELEASE,    /* m->w: chan_slot: give them back */
@@ -57,13 +59,24 @@ struct chan_failed {
 	char reason[240]; /* NUL-terminated */
 };
 
+/* One page of a listing: walk on from descriptor `cursor`, a bounded
+ * number of connections; of those the filter matches, send up to
+ * max_rows as rows (group LISTING_ROWS; 0: count them only), or count
+ * them into groups. */
 struct chan_conns_req {
-	uint64_t limit;
+	uint64_t cursor;
+	uint32_t max_rows;
+	uint32_t group; /* enum listing_group */
+	struct listing_filter filter;
 };
 
+#define CHAN_CONNS_END UINT64_MAX /* no cursor: every connection walked */
+
 struct chan_conns_hdr {
-	uint64_t total; /* connections the worker has; records may be fewer */
-	uint64_t count; /* records that follow */
+	uint64_t active;  /* the worker's connections now */
+	uint64_t matched; /* those the filter matched in this page's walk */
+	uint64_t next;    /* cursor of the next page, or CHAN_CONNS_END */
+	uint64_t count;   /* records that follow */
 };
 
 /* A frame longer than this is a broken peer, not a big answer. */

@@ -207,7 +207,8 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	case CHAN_ALIVE:
 		break; /* proc_heard is all it says */
 	case CHAN_CONNS:
-		query_answer(&m->queries, p, h->seq, body, h->len);
+	case CHAN_CONN_GROUPS:
+		query_answer(&m->queries, p, h->type, h->seq, body);
 		break;
 	case CHAN_FAILED:
 		snprintf(p->failure, sizeof(p->failure), "%s",

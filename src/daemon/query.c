@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "channel.h"
 #include "config.h"
+#include "listing.h"
 #include "log.h"
 #include "proc.h"
 #include "query.h"
@@ -19,26 +21,46 @@
 #include "statsock.h"
 #include "util.h"
 
-#define QUERY_TRIM_BYTES (1u << 20)
+/* Rows asked for at once over all workers (each page is a channel frame
+ * the master holds until it is written out), and per page. */
+#define LISTING_INFLIGHT_ROWS 65536
+#define LISTING_PAGE_ROWS 4096
+/* Output not yet taken by the client past which no page is asked for:
+ * a listing costs the master a bounded amount of memory at any size. */
+#define LISTING_HIGH_WATER (1u << 20)
+#define QUERY_MAX_MISSING 64
+#define QUERY_MAX_LISTINGS 4
 
-/* One question waiting for the workers' answers. */
+/* A worker in a listing. */
+struct listing_part {
+	struct proc *p;
+	pid_t pid;
+	uint64_t cursor;   /* where its next page starts */
+	uint64_t active;   /* its connections, from its first page */
+	uint64_t matched;  /* the filter's matches in its pages so far */
+	uint32_t asked;    /* rows asked for in the page out, 0: none */
+	int out;           /* a page request is out */
+	int answered;      /* at least one page came */
+	int done;
+	uint64_t asked_ms;
+	const char *missing; /* why it is not (all) in the answer */
+};
+
+/* A listing being answered: pages asked of the workers, rows written to
+ * the client as they come, the totals written last. */
 struct query {
 	struct query *next;
 	struct query_set *qs;
 	uint64_t seq;
-	struct statsock_client *cl;
+	struct statsock_client *cl; /* NULL once gone */
 	struct statsock_cmd cmd;
-	int pending; /* answers still awaited */
-	int nasked;
-	struct {
-		struct proc *p;
-		pid_t pid; /* 0 once answered, or gone */
-	} *asked;
-	struct loop_timer deadline;
-	/* connections: the rows so far, and how many the workers have */
-	struct stats_conn *rows;
-	size_t nrows;
-	uint64_t total;
+	int nparts;
+	struct listing_part *parts;
+	struct loop_timer deadline; /* a page not answered in stats_timeout */
+	uint64_t written;            /* rows written */
+	struct listing_groups groups;
+	struct buf text;             /* rows being rendered */
+	int filtered;                /* a filter that needs every row looked at */
 };
 
 void query_set_init(struct query_set *qs, struct loop *l,
@@ -55,16 +77,20 @@ void query_set_init(struct query_set *qs, struct loop *l,
 
 static void query_free(struct query *q)
 {
-	int big = q->nrows * sizeof(*q->rows) >= QUERY_TRIM_BYTES;
+	struct query **pp;
 
+	for (pp = &q->qs->head; *pp && *pp != q; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = q->next;
 	loop_timer_disarm(q->qs->loop, &q->deadline);
-	free(q->asked);
-	free(q->rows);
+	free(q->parts);
+	listing_groups_free(&q->groups);
+	buf_free(&q->text);
 	free(q);
-	/* A long listing's pages go back to the system, not to a heap that
-	 * every worker forked later would start with. */
-	if (big)
-		malloc_trim(0);
+	/* A long listing's pages and groups go back to the system, not to a
+	 * heap that every worker forked later would start with. */
+	malloc_trim(0);
 }
 
 void query_set_cleanup(struct query_set *qs)
@@ -73,6 +99,7 @@ void query_set_cleanup(struct query_set *qs)
 		struct query *q = qs->head;
 
 		qs->head = q->next;
+		q->cl = NULL;
 		query_free(q);
 	}
 }
@@ -123,120 +150,265 @@ static void query_reply_workers(const struct query_set *qs,
 	free(v);
 }
 
-/* --- asking and answering --- */
+/* --- a listing --- */
 
-static void query_finish(struct query *q)
+static uint64_t listing_total(const struct query *q)
 {
-	struct query_set *qs = q->qs;
-	struct query **pp;
+	uint64_t t = 0;
 
-	for (pp = &qs->head; *pp != q; pp = &(*pp)->next)
-		;
-	*pp = q->next;
-	for (int i = 0; i < q->nasked; i++)
-		if (q->asked[i].pid)
-			proc_unanswered(q->asked[i].p, qs->cfg->stats_timeout_ms);
-	statsock_reply(q->cl, stats_json_connections(q->rows, q->nrows, q->total,
-						     q->total > q->nrows));
+	for (int i = 0; i < q->nparts; i++)
+		t += q->filtered ? q->parts[i].matched : q->parts[i].active;
+	return t;
+}
+
+static uint32_t listing_in_flight(const struct query *q)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < q->nparts; i++)
+		n += q->parts[i].out ? q->parts[i].asked : 0;
+	return n;
+}
+
+/* The parts not in the answer, and why, for the document. */
+static int listing_missing(const struct query *q, struct stats_missing *m)
+{
+	int n = 0;
+
+	for (int i = 0; i < q->nparts && n < QUERY_MAX_MISSING; i++)
+		if (q->parts[i].missing)
+			m[n++] = (struct stats_missing){ q->parts[i].p->slot,
+							 q->parts[i].pid,
+							 q->parts[i].missing };
+	return n;
+}
+
+/* Every part is done: the totals close the document. */
+static void listing_finish(struct query *q)
+{
+	struct stats_missing m[QUERY_MAX_MISSING];
+	int nm = listing_missing(q, m);
+	uint64_t total = listing_total(q);
+
+	if (q->cmd.group != LISTING_ROWS) {
+		listing_groups_sort(&q->groups);
+		statsock_reply(q->cl, stats_json_groups(&q->groups, total, m, nm));
+		q->cl = NULL;
+	} else if (stats_json_conns_end(&q->text, total, total > q->written, m,
+					nm) < 0 ||
+		   buf_printf(&q->text, "\n") < 0) {
+		/* Out of memory: the client gets a document cut short and
+		 * sees it is not JSON. */
+		statsock_stream_end(q->cl);
+	} else if (statsock_stream_put(q->cl, buf_head(&q->text),
+				       buf_pending(&q->text)) == 0) {
+		statsock_stream_end(q->cl);
+	}
+	q->cl = NULL;
 	query_free(q);
 }
 
-static void query_timeout(struct loop_timer *t)
+static void listing_ask(struct query *q, struct listing_part *lp,
+			uint32_t rows)
 {
-	query_finish(util_container_of(t, struct query, deadline));
+	struct chan_conns_req rq = { .cursor = lp->cursor, .max_rows = rows,
+				     .group = (uint32_t)q->cmd.group,
+				     .filter = q->cmd.filter };
+
+	if (!lp->p->pid || lp->p->pid != lp->pid ||
+	    chan_send(&lp->p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq)) < 0) {
+		lp->missing = "its channel is closed";
+		lp->done = 1;
+		return;
+	}
+	lp->out = 1;
+	lp->asked = rows;
+	lp->asked_ms = util_now_ms();
+	if (!loop_timer_armed(&q->deadline))
+		loop_timer_arm(q->qs->loop, &q->deadline,
+			       (uint64_t)q->qs->cfg->stats_timeout_ms);
 }
 
-static void query_ask(struct query *q, struct proc *p)
+/* How many rows the next page of one part asks for: a share of what the
+ * limit leaves, so that a short listing shows every worker; 0 once the
+ * limit is reached (then the walk only counts, if it must). */
+static uint32_t listing_share(const struct query *q, int waiting)
 {
-	struct chan_conns_req rq = { q->cmd.limit };
+	uint64_t left = q->cmd.limit - UTIL_MIN(q->cmd.limit, q->written +
+						listing_in_flight(q));
+	uint64_t share;
 
-	if (!p->pid || !p->chan.open)
-		return;
-	if (chan_send(&p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq)) == 0) {
-		q->asked[q->nasked].p = p;
-		q->asked[q->nasked].pid = p->pid;
-		q->nasked++;
-		q->pending++;
+	if (left == 0 || waiting == 0)
+		return 0;
+	share = (left + (uint64_t)waiting - 1) / (uint64_t)waiting;
+	share = UTIL_MIN(share, (uint64_t)LISTING_PAGE_ROWS);
+	return (uint32_t)UTIL_MIN(share, (uint64_t)LISTING_INFLIGHT_ROWS /
+						 (uint64_t)q->nparts + 1);
+}
+
+/* Asks for the next pages, as far as the client keeps up; finishes when
+ * every part is done. */
+static void listing_pump(struct query *q)
+{
+	int waiting = 0, busy = 0;
+
+	for (int i = 0; i < q->nparts; i++) {
+		waiting += !q->parts[i].done && !q->parts[i].out;
+		busy += q->parts[i].out;
+	}
+	if (q->cl && q->cmd.group == LISTING_ROWS &&
+	    statsock_stream_pending(q->cl) > LISTING_HIGH_WATER)
+		return; /* the client's drain calls again */
+	for (int i = 0; i < q->nparts; i++) {
+		struct listing_part *lp = &q->parts[i];
+		uint32_t rows = q->cmd.group == LISTING_ROWS ?
+					listing_share(q, waiting) : 0;
+
+		if (lp->done || lp->out)
+			continue;
+		/* Past the limit, an unfiltered total is known from the
+		 * first page: no need to walk on. */
+		if (q->cmd.group == LISTING_ROWS && rows == 0 && !q->filtered &&
+		    lp->answered) {
+			lp->done = 1;
+			continue;
+		}
+		listing_ask(q, lp, rows);
+		busy += lp->out;
+	}
+	if (busy == 0)
+		listing_finish(q);
+}
+
+static void listing_rows(struct query *q, const struct chan_conns_hdr *h,
+			 const struct stats_conn *rows)
+{
+	for (uint64_t i = 0; i < h->count && q->written < q->cmd.limit; i++) {
+		if (stats_json_conn_row(&q->text, &rows[i], q->written == 0) < 0)
+			break;
+		q->written++;
+	}
+	if (buf_pending(&q->text) && q->cl) {
+		if (statsock_stream_put(q->cl, buf_head(&q->text),
+					buf_pending(&q->text)) < 0)
+			return; /* gone: listing_client freed the query */
+		buf_consume(&q->text, buf_pending(&q->text));
 	}
 }
 
-static void query_start(struct query_set *qs, struct statsock_client *cl,
-			const struct statsock_cmd *cmd)
+static void listing_deadline(struct loop_timer *t)
 {
-	const struct proc_table *t = qs->procs;
+	struct query *q = util_container_of(t, struct query, deadline);
+	uint64_t now = util_now_ms(), limit = (uint64_t)q->qs->cfg->stats_timeout_ms;
+
+	for (int i = 0; i < q->nparts; i++) {
+		struct listing_part *lp = &q->parts[i];
+
+		if (!lp->out)
+			continue;
+		if (now - lp->asked_ms < limit) {
+			loop_timer_arm(q->qs->loop, t, limit - (now - lp->asked_ms));
+			continue;
+		}
+		lp->out = 0;
+		lp->done = 1;
+		lp->missing = "did not answer within stats_timeout";
+		proc_unanswered(lp->p, q->qs->cfg->stats_timeout_ms);
+	}
+	listing_pump(q);
+}
+
+/* From the client: gone (the listing stops), or ready for more. */
+static void listing_client(void *arg, int gone)
+{
+	struct query *q = arg;
+
+	if (!gone) {
+		listing_pump(q);
+		return;
+	}
+	q->cl = NULL;
+	query_free(q);
+}
+
+static void listing_start(struct query_set *qs, struct statsock_client *cl,
+			  const struct statsock_cmd *cmd)
+{
+	struct proc_table *t = qs->procs;
 	struct query *q = calloc(1, sizeof(*q));
+	int n = 0;
 
 	if (q)
-		q->asked = calloc((size_t)(t->nworkers + t->nretiring),
-				  sizeof(*q->asked));
-	if (!q || !q->asked) {
+		q->parts = calloc((size_t)(t->nworkers + t->nretiring),
+				  sizeof(*q->parts));
+	if (!q || !q->parts) {
 		free(q);
 		statsock_reply_error(cl, stats_json_error("out of memory"));
 		return;
 	}
-	q->qs = qs;
-	q->seq = ++qs->seq;
-	q->cl = cl;
-	q->cmd = *cmd;
-	loop_timer_init(&q->deadline, query_timeout);
-	q->next = qs->head;
-	qs->head = q;
+	*q = (struct query){ .next = qs->head, .qs = qs, .seq = ++qs->seq,
+			     .cl = cl, .cmd = *cmd, .parts = q->parts };
+	q->filtered = listing_filtered(&cmd->filter);
+	listing_groups_init(&q->groups, cmd->group);
+	loop_timer_init(&q->deadline, listing_deadline);
 	for (struct proc *p = proc_first(t); p; p = proc_next(t, p))
-		query_ask(q, p);
-	if (q->pending == 0)
-		query_finish(q);
-	else
-		loop_timer_arm(qs->loop, &q->deadline,
-			       (uint64_t)qs->cfg->stats_timeout_ms);
+		if (p->pid && (cmd->filter.worker < 0 || p->slot == cmd->filter.worker))
+			q->parts[n++] = (struct listing_part){ .p = p, .pid = p->pid };
+	q->nparts = n;
+	qs->head = q;
+	if (cmd->group == LISTING_ROWS) {
+		statsock_stream_start(cl, listing_client, q);
+		if (statsock_stream_put(cl, "{\"connections\":[", 16) < 0)
+			return;
+	}
+	listing_pump(q);
 }
 
-/* A worker's rows: each sent up to the limit; the limit holds overall. */
-static void query_take_rows(struct query *q, const void *body, size_t len)
+/* A worker's page of rows or groups. */
+static void listing_page(struct query *q, struct listing_part *lp, int type,
+			 const void *body)
 {
 	struct chan_conns_hdr h;
-	struct stats_conn *rows;
-	size_t n;
+	const char *recs = (const char *)body + sizeof(h);
 
 	memcpy(&h, body, sizeof(h));
-	n = (len - sizeof(h)) / sizeof(struct stats_conn);
-	q->total += h.total;
-	n = UTIL_MIN(n, (size_t)(q->cmd.limit - q->nrows));
-	if (n == 0)
-		return;
-	rows = realloc(q->rows, (q->nrows + n) * sizeof(*rows));
-	if (!rows)
-		return;
-	memcpy(rows + q->nrows, (const char *)body + sizeof(h), n * sizeof(*rows));
-	q->rows = rows;
-	q->nrows += n;
+	lp->out = 0;
+	if (!lp->answered)
+		lp->active = h.active;
+	lp->answered = 1;
+	lp->matched += h.matched;
+	lp->cursor = h.next;
+	lp->done = h.next == CHAN_CONNS_END;
+	if (type == CHAN_CONN_GROUPS) {
+		for (uint64_t i = 0; i < h.count; i++) {
+			struct listing_group_rec g;
+
+			memcpy(&g, recs + i * sizeof(g), sizeof(g));
+			if (listing_groups_add(&q->groups, &g) < 0)
+				lp->missing = "out of memory";
+		}
+	} else {
+		listing_rows(q, &h, (const struct stats_conn *)(const void *)recs);
+		if (!q->cl)
+			return;
+	}
+	listing_pump(q);
 }
 
-/* Marks the answer of p's process pid received (body NULL: it will not
- * come); finishes the question when it was the last one awaited. The pid
- * tells a respawned process from the one that was asked. */
-static void query_got(struct query *q, const struct proc *p, pid_t pid,
-		      const void *body, size_t len)
+void query_answer(struct query_set *qs, const struct proc *p, int type,
+		  uint64_t seq, const void *body)
 {
-	for (int i = 0; i < q->nasked; i++) {
-		if (q->asked[i].p != p || !pid || q->asked[i].pid != pid)
+	for (struct query *q = qs->head; q; q = q->next) {
+		if (q->seq != seq)
 			continue;
-		q->asked[i].pid = 0;
-		if (body)
-			query_take_rows(q, body, len);
-		if (--q->pending == 0)
-			query_finish(q);
+		for (int i = 0; i < q->nparts; i++)
+			if (q->parts[i].p == p && q->parts[i].pid == p->pid &&
+			    q->parts[i].out) {
+				listing_page(q, &q->parts[i], type, body);
+				return;
+			}
 		return;
 	}
-}
-
-void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
-		  const void *body, size_t len)
-{
-	for (struct query *q = qs->head; q; q = q->next)
-		if (q->seq == seq) {
-			query_got(q, p, p->pid, body, len);
-			return;
-		}
 }
 
 void query_forget(struct query_set *qs, const struct proc *p, pid_t pid)
@@ -246,19 +418,30 @@ void query_forget(struct query_set *qs, const struct proc *p, pid_t pid)
 	while (q) {
 		struct query *next = q->next; /* q may finish */
 
-		query_got(q, p, pid, NULL, 0);
+		for (int i = 0; i < q->nparts; i++) {
+			struct listing_part *lp = &q->parts[i];
+
+			if (lp->p != p || lp->pid != pid || lp->done)
+				continue;
+			lp->out = 0;
+			lp->done = 1;
+			lp->missing = "its process exited during the listing";
+			listing_pump(q);
+			break;
+		}
 		q = next;
 	}
 }
 
 /* --- commands --- */
 
-static int query_listing_running(const struct query_set *qs)
+static int query_listings(const struct query_set *qs)
 {
+	int n = 0;
+
 	for (const struct query *q = qs->head; q; q = q->next)
-		if (q->cmd.kind == STATSOCK_CONNECTIONS)
-			return 1;
-	return 0;
+		n++;
+	return n;
 }
 
 void query_command(struct query_set *qs, struct statsock_client *cl,
@@ -278,14 +461,15 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 		statsock_reply(cl, stats_json_limits(qs->lim));
 		break;
 	case STATSOCK_CONNECTIONS:
-		/* One at a time: each holds a copy of every connection's
-		 * record; many at once could exhaust the master's memory. */
-		if (query_listing_running(qs)) {
+		/* Each costs a bounded amount of memory, and every worker a
+		 * walk of its connections: a few at a time. */
+		if (query_listings(qs) >= QUERY_MAX_LISTINGS) {
 			statsock_reply_error(cl, stats_json_error(
-				"busy: another connections query is running; try again"));
+				"busy: %d connections listings are running; try again",
+				QUERY_MAX_LISTINGS));
 			break;
 		}
-		query_start(qs, cl, cmd);
+		listing_start(qs, cl, cmd);
 		break;
 	case STATSOCK_STATS:
 	case STATSOCK_WORKERS:

@@ -1,8 +1,10 @@
 /* query.h - the master's answers on the stats socket. stats, workers and
  * prometheus come at once from the counters each worker keeps in memory
- * it shares with the master (a worker that hangs cannot delay them);
- * connections is asked of every worker over its channel and answered when
- * the last one has, or at the deadline (stats_timeout) with what came. */
+ * it shares with the master (a worker that hangs cannot delay them).
+ * connections is a listing of any size: asked of every worker a page at a
+ * time, written to the client as the pages come and as fast as it reads,
+ * with exact totals or, if a worker does not answer a page within
+ * stats_timeout or dies, marked partial with the reason. */
 #ifndef RP_QUERY_H
 #define RP_QUERY_H
 
@@ -41,10 +43,10 @@ void query_set_cleanup(struct query_set *qs);
  * workers have answered. */
 void query_command(struct query_set *qs, struct statsock_client *cl,
 		   const struct statsock_cmd *cmd);
-/* p answered question seq with a CONNS body (checked by the channel). An
- * answer nobody waits for any more is ignored. */
-void query_answer(struct query_set *qs, const struct proc *p, uint64_t seq,
-		  const void *body, size_t len);
+/* p answered listing seq with a page (CONNS or CONN_GROUPS, checked by
+ * the channel). A page nobody waits for any more is ignored. */
+void query_answer(struct query_set *qs, const struct proc *p, int type,
+		  uint64_t seq, const void *body);
 /* p's process pid is gone (or deaf): the questions waiting for it stop
  * waiting. */
 void query_forget(struct query_set *qs, const struct proc *p, pid_t pid);

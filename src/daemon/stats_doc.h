@@ -13,7 +13,9 @@
 #include "stats.h"
 
 struct addr;
+struct buf;
 struct limits;
+struct listing_groups;
 
 struct stats_worker_view {
 	int id;
@@ -42,8 +44,26 @@ char *stats_json_stats(const struct stats_daemon_view *d,
 		       const struct stats_worker_view *w, int n);
 char *stats_json_workers(const struct stats_daemon_view *d,
 			 const struct stats_worker_view *w, int n);
+/* A worker left out of a listing, and why. */
+struct stats_missing {
+	int worker;
+	pid_t pid;
+	const char *reason;
+};
+
+/* The `connections` document, in pieces as it is streamed: the opening
+ * `{"connections":[` is written by the caller, then a row each (first: no
+ * comma before it), then the end with the totals. Each appends to b; 0,
+ * or -1 when out of memory. */
+int stats_json_conn_row(struct buf *b, const struct stats_conn *c, int first);
+int stats_json_conns_end(struct buf *b, uint64_t total, int truncated,
+			 const struct stats_missing *m, int nmissing);
+/* The same document whole (rows in memory). */
 char *stats_json_connections(const struct stats_conn *c, size_t n,
 			     uint64_t total, int truncated);
+/* The counts of a listing by remote address, state or worker. */
+char *stats_json_groups(const struct listing_groups *g, uint64_t total,
+			const struct stats_missing *m, int nmissing);
 /* The `limits` document: the limits and the warnings they raised. */
 char *stats_json_limits(const struct limits *lim);
 char *stats_json_ping(const struct stats_daemon_view *d);

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "buf.h"
+#include "listing.h"
 #include "stats_doc.h"
 #include "syslimits.h"
 #include "util.h"
@@ -167,8 +168,7 @@ const char *stats_tcp_state_name(int state)
 
 /* One row as text: addresses and state names need no escaping, and a
  * listing of a million rows must not cost a million JSON objects. */
-static int stats_json_conn(struct buf *b, const struct stats_conn *c,
-			   const char *sep)
+int stats_json_conn_row(struct buf *b, const struct stats_conn *c, int first)
 {
 	char l[ADDR_STRLEN], r[ADDR_STRLEN];
 
@@ -176,7 +176,7 @@ static int stats_json_conn(struct buf *b, const struct stats_conn *c,
 			  "%s{\"worker\":%d,\"local\":\"%s\",\"remote\":\"%s\","
 			  "\"protocol\":\"tcp\",\"state\":\"%s\",\"age_ms\":%llu,"
 			  "\"bytes_in\":%llu,\"bytes_out\":%llu}",
-			  sep, (int)c->worker,
+			  first ? "" : ",", (int)c->worker,
 			  addr_format(&c->local.sa, l, sizeof(l)),
 			  addr_format(&c->remote.sa, r, sizeof(r)),
 			  stats_tcp_state_name(c->tcp_state),
@@ -185,17 +185,89 @@ static int stats_json_conn(struct buf *b, const struct stats_conn *c,
 			  (unsigned long long)c->bytes_out);
 }
 
+/* ,"partial":false, or true and who is missing and why. */
+static int stats_json_partial(struct buf *b, const struct stats_missing *m,
+			      int n)
+{
+	int r = buf_printf(b, ",\"partial\":%s", n ? "true" : "false");
+
+	if (n == 0 || r < 0)
+		return r;
+	r = buf_printf(b, ",\"missing\":[");
+	for (int i = 0; i < n && r == 0; i++) {
+		json_t *reason = json_string(m[i].reason);
+		char *q = reason ? json_dumps(reason, JSON_ENCODE_ANY) : NULL;
+
+		r = q ? buf_printf(b, "%s{\"worker\":%d,\"pid\":%ld,\"reason\":%s}",
+				   i ? "," : "", m[i].worker, (long)m[i].pid, q) : -1;
+		free(q);
+		json_decref(reason);
+	}
+	return r < 0 ? r : buf_printf(b, "]");
+}
+
+int stats_json_conns_end(struct buf *b, uint64_t total, int truncated,
+			 const struct stats_missing *m, int nmissing)
+{
+	if (buf_printf(b, "],\"total\":%llu,\"truncated\":%s",
+		       (unsigned long long)total,
+		       truncated ? "true" : "false") < 0 ||
+	    stats_json_partial(b, m, nmissing) < 0)
+		return -1;
+	return buf_printf(b, "}");
+}
+
 char *stats_json_connections(const struct stats_conn *c, size_t n,
 			     uint64_t total, int truncated)
 {
 	struct buf b = { 0 };
-	int failed = buf_printf(&b, "{\"total\":%llu,\"truncated\":%s,\"connections\":[",
-				(unsigned long long)total,
-				truncated ? "true" : "false") < 0;
+	int failed = buf_printf(&b, "{\"connections\":[") < 0;
 
 	for (size_t i = 0; i < n && !failed; i++)
-		failed = stats_json_conn(&b, &c[i], i ? "," : "") < 0;
-	if (failed || buf_printf(&b, "]}") < 0) {
+		failed = stats_json_conn_row(&b, &c[i], i == 0) < 0;
+	if (failed || stats_json_conns_end(&b, total, truncated, NULL, 0) < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_take_str(&b);
+}
+
+static const char *stats_group_name(enum listing_group g)
+{
+	return g == LISTING_BY_STATE ? "state" :
+	       g == LISTING_BY_WORKER ? "worker" : "remote";
+}
+
+static int stats_json_group(struct buf *b, enum listing_group kind,
+			    const struct listing_group_rec *g, int first)
+{
+	char ip[ADDR_STRLEN];
+	const char *sep = first ? "" : ",";
+
+	if (kind == LISTING_BY_STATE)
+		return buf_printf(b, "%s{\"state\":\"%s\",\"connections\":%llu}",
+				  sep, stats_tcp_state_name(g->state),
+				  (unsigned long long)g->count);
+	if (kind == LISTING_BY_WORKER)
+		return buf_printf(b, "%s{\"worker\":%d,\"connections\":%llu}",
+				  sep, g->worker, (unsigned long long)g->count);
+	return buf_printf(b, "%s{\"remote\":\"%s\",\"connections\":%llu}", sep,
+			  addr_format_ip(&g->remote.sa, ip, sizeof(ip)),
+			  (unsigned long long)g->count);
+}
+
+char *stats_json_groups(const struct listing_groups *g, uint64_t total,
+			const struct stats_missing *m, int nmissing)
+{
+	struct buf b = { 0 };
+	int failed = buf_printf(&b, "{\"count_by\":\"%s\",\"groups\":[",
+				stats_group_name(g->kind)) < 0;
+
+	for (size_t i = 0; i < g->cap && !failed; i++)
+		failed = stats_json_group(&b, g->kind, &g->recs[i], i == 0) < 0;
+	if (failed ||
+	    buf_printf(&b, "],\"total\":%llu", (unsigned long long)total) < 0 ||
+	    stats_json_partial(&b, m, nmissing) < 0 || buf_printf(&b, "}") < 0) {
 		buf_free(&b);
 		return NULL;
 	}
@@ -220,9 +292,12 @@ char *stats_json_ping(const struct stats_daemon_view *d)
 
 char *stats_json_help(void)
 {
-	return stats_dump(json_pack("{s:[s, s, s, s, s, s, s]}", "commands",
-				    "stats", "workers", "connections [LIMIT]",
-				    "limits", "ping", "prometheus", "help"));
+	return stats_dump(json_pack(
+		"{s:[s, s, s, s, s, s, s]}", "commands", "stats", "workers",
+		"connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
+		"[local=[IP:]PORT] [state=NAME] [min_age=MS] "
+		"[count-by=remote|state|worker]",
+		"limits", "ping", "prometheus", "help"));
 }
 
 char *stats_json_error(const char *fmt, ...)

@@ -42,7 +42,13 @@
 /* Freeing an answer this big gives the memory back to the system. */
 #define STATSOCK_TRIM_BYTES (1u << 20)
 
-enum statsock_state { STATSOCK_READING, STATSOCK_WAITING, STATSOCK_WRITING, STATSOCK_LINGERING };
+enum statsock_state {
+	STATSOCK_READING,
+	STATSOCK_WAITING,
+	STATSOCK_STREAMING, /* an answer written as it is made */
+	STATSOCK_WRITING,   /* the whole answer is queued: flush, then close */
+	STATSOCK_LINGERING,
+};
 
 struct statsock_client {
 	struct loop_watch w;
@@ -52,6 +58,8 @@ struct statsock_client {
 	struct buf in, out;
 	size_t drained;
 	int gone; /* hung up while its answer was being prepared */
+	statsock_stream_fn stream_fn; /* STREAMING: its owner */
+	void *stream_arg;
 	struct statsock_client *prev, *next;
 };
 
@@ -166,10 +174,46 @@ static int statsock_lookup(const char *word, size_t wl)
 	return -1;
 }
 
+/* connections [LIMIT] [KEY=VALUE]...: the arguments after the word. */
+static int statsock_parse_listing(const char *line, size_t len, size_t i,
+				  struct statsock_cmd *cmd, char *err,
+				  size_t errlen)
+{
+	int have_limit = 0;
+
+	cmd->limit = STATSOCK_CONNECTIONS_DEFAULT;
+	listing_filter_init(&cmd->filter);
+	cmd->group = LISTING_ROWS;
+	while (i < len) {
+		char arg[96];
+		size_t as, al = statsock_word(line, len, &i, &as);
+		int r;
+
+		if (al >= sizeof(arg)) {
+			snprintf(err, errlen, "connections: an argument is too long");
+			return -1;
+		}
+		memcpy(arg, line + as, al);
+		arg[al] = '\0';
+		r = listing_parse_arg(arg, &cmd->filter, &cmd->group, err, errlen);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		if (have_limit++) {
+			snprintf(err, errlen, "connections: too many arguments");
+			return -1;
+		}
+		if (statsock_parse_limit(arg, al, &cmd->limit, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
 		   char *err, size_t errlen)
 {
-	size_t i = 0, ws, as, wl, al;
+	size_t i = 0, ws, wl, as;
 	char q[48];
 	int c;
 
@@ -182,7 +226,6 @@ int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
 	while (i < len && (line[i] == ' ' || line[i] == '\t'))
 		i++;
 	wl = statsock_word(line, len, &i, &ws);
-	al = statsock_word(line, len, &i, &as);
 	if (wl == 0) {
 		cmd->kind = STATSOCK_STATS; /* an empty line asks for stats */
 		return 0;
@@ -193,16 +236,12 @@ int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
 		return -1;
 	}
 	cmd->kind = statsock_commands[c].kind;
-	if (i < len) {
-		snprintf(err, errlen, "%s: too many arguments",
-			 statsock_commands[c].name);
-		return -1;
-	}
 	if (cmd->kind == STATSOCK_CONNECTIONS)
-		return statsock_parse_limit(line + as, al, &cmd->limit, err, errlen);
-	if (al > 0) {
-		snprintf(err, errlen, "%s: takes no argument",
-			 statsock_commands[c].name);
+		return statsock_parse_listing(line, len, i, cmd, err, errlen);
+	if (i < len) {
+		statsock_word(line, len, &i, &as);
+		snprintf(err, errlen, "%s: %s", statsock_commands[c].name,
+			 i < len ? "too many arguments" : "takes no argument");
 		return -1;
 	}
 	return 0;
@@ -215,6 +254,9 @@ static void statsock_client_free(struct statsock_client *cl)
 	struct statsock *c = cl->server;
 	int big;
 
+	/* A stream's owner learns first that its client is gone. */
+	if (cl->state == STATSOCK_STREAMING && cl->stream_fn)
+		cl->stream_fn(cl->stream_arg, 1);
 	loop_timer_disarm(c->loop, &cl->timer);
 	/* Deregister before closing: the master forks, and a child that
 	 * has not yet shed its copy of this fd keeps the registration - and
@@ -442,6 +484,77 @@ static void statsock_discard(struct statsock_client *cl)
 		statsock_client_free(cl);
 }
 
+/* --- streams --- */
+
+void statsock_stream_start(struct statsock_client *cl, statsock_stream_fn fn,
+			   void *arg)
+{
+	cl->state = STATSOCK_STREAMING;
+	cl->stream_fn = fn;
+	cl->stream_arg = arg;
+	/* A hang-up is reported without asking; EPOLLOUT only while output
+	 * waits. The timer is the stall deadline: it restarts with progress. */
+	loop_mod(cl->server->loop, &cl->w, 0);
+	loop_timer_arm(cl->server->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
+}
+
+/* Writes what the socket takes; -1 if the client is gone (freed). */
+static int statsock_stream_flush(struct statsock_client *cl)
+{
+	int progress = 0;
+
+	while (buf_pending(&cl->out) > 0) {
+		ssize_t n = buf_write_fd(&cl->out, cl->w.fd);
+
+		if (n < 0) {
+			statsock_client_free(cl);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		progress = 1;
+	}
+	if (progress)
+		loop_timer_arm(cl->server->loop, &cl->timer,
+			       STATSOCK_READ_TIMEOUT_MS);
+	loop_mod(cl->server->loop, &cl->w, buf_pending(&cl->out) ? EPOLLOUT : 0);
+	return 0;
+}
+
+int statsock_stream_put(struct statsock_client *cl, const char *text,
+			size_t len)
+{
+	if (buf_append(&cl->out, text, len) < 0) {
+		statsock_client_free(cl);
+		return -1;
+	}
+	return statsock_stream_flush(cl);
+}
+
+size_t statsock_stream_pending(const struct statsock_client *cl)
+{
+	return buf_pending(&cl->out);
+}
+
+void statsock_stream_end(struct statsock_client *cl)
+{
+	cl->stream_fn = NULL;
+	cl->state = STATSOCK_WRITING;
+	loop_timer_arm(cl->server->loop, &cl->timer, STATSOCK_READ_TIMEOUT_MS);
+	statsock_flush(cl);
+}
+
+static void statsock_stream_io(struct statsock_client *cl, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		statsock_client_free(cl);
+		return;
+	}
+	if (statsock_stream_flush(cl) == 0 &&
+	    buf_pending(&cl->out) < STATSOCK_STREAM_LOW && cl->stream_fn)
+		cl->stream_fn(cl->stream_arg, 0);
+}
+
 static void statsock_client_io(struct loop_watch *w, uint32_t events)
 {
 	struct statsock_client *cl = util_container_of(w, struct statsock_client, w);
@@ -449,6 +562,9 @@ static void statsock_client_io(struct loop_watch *w, uint32_t events)
 	switch (cl->state) {
 	case STATSOCK_READING:
 		statsock_read(cl);
+		break;
+	case STATSOCK_STREAMING:
+		statsock_stream_io(cl, events);
 		break;
 	case STATSOCK_WRITING:
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "listing.h"
 #include "loop.h"
 
 #define STATSOCK_MAX_LINE 4096
@@ -32,7 +33,9 @@ enum statsock_kind {
 
 struct statsock_cmd {
 	enum statsock_kind kind;
-	uint64_t limit; /* connections */
+	uint64_t limit; /* connections: rows at most */
+	struct listing_filter filter; /* connections: which ones */
+	enum listing_group group;     /* connections: rows, or counts */
 };
 
 /* Parses one command line (without its newline). 0, or -1 with an error
@@ -55,6 +58,23 @@ struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
 void statsock_reply(struct statsock_client *cl, char *json);
 void statsock_reply_error(struct statsock_client *cl, char *json);
 void statsock_reply_prom(struct statsock_client *cl, char *text);
+
+/* An answer written as it is made (a listing of any size): start, put
+ * text as it comes, end. fn(arg, 1) is called when the client goes (it
+ * hung up, or stopped reading for STATSOCK_STREAM_STALL_MS): the client
+ * is gone and must not be used again; fn(arg, 0) when what was put has
+ * drained below STATSOCK_STREAM_LOW and more is welcome. */
+#define STATSOCK_STREAM_LOW (64u << 10)
+typedef void (*statsock_stream_fn)(void *arg, int gone);
+void statsock_stream_start(struct statsock_client *cl, statsock_stream_fn fn,
+			   void *arg);
+/* 0, or -1 if the client is gone (fn was called). */
+int statsock_stream_put(struct statsock_client *cl, const char *text,
+			size_t len);
+/* Bytes put but not yet taken by the client. */
+size_t statsock_stream_pending(const struct statsock_client *cl);
+/* The answer is complete: it is flushed and the client closed. */
+void statsock_stream_end(struct statsock_client *cl);
 
 struct addr;
 /* The Prometheus endpoint: a TCP listener speaking just enough HTTP/1.1

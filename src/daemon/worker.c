@@ -148,42 +148,91 @@ static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast)
 	loop_timer_arm(worker->loop, &worker->drain_deadline, timeout_ms);
 }
 
-struct conns_walk {
-	struct stats_conn *recs;
-	uint64_t limit, count;
-	uint64_t now;
+/* A page of a listing: the connections walked (at most
+ * WORKER_PAGE_WALK from the cursor, so that a big walk does not stall
+ * this worker's loop), the rows or groups of those that match. */
+#define WORKER_PAGE_WALK 4096
+
+struct page_walk {
+	const struct chan_conns_req *rq;
+	struct chan_conns_hdr h;
+	struct stats_conn *rows;
+	struct listing_groups groups;
+	uint64_t walked, now;
+	int failed;
 };
 
-static int conns_collect(struct conn *c, void *arg)
+static void page_group(struct page_walk *pw, const struct stats_conn *rec)
 {
-	struct conns_walk *cw = arg;
+	struct listing_group_rec g = { .state = -1, .worker = -1, .count = 1 };
 
-	if (cw->count >= cw->limit)
-		return 1;
-	/* The document lists the clients, whose number it gives (active). */
-	if (conn_is_outbound(c))
+	if (pw->rq->group == LISTING_BY_STATE)
+		g.state = rec->tcp_state;
+	else if (pw->rq->group == LISTING_BY_WORKER)
+		g.worker = rec->worker;
+	else
+		g.remote = rec->remote;
+	g.remote.in4.sin_port = 0; /* same offset in in6: the IP alone */
+	if (listing_groups_add(&pw->groups, &g) < 0)
+		pw->failed = 1;
+}
+
+static int page_visit(struct conn *c, void *arg)
+{
+	struct page_walk *pw = arg;
+	struct stats_conn rec;
+
+	/* The document is about the clients, whose number it gives. */
+	if ((uint64_t)conn_fd(c) < pw->rq->cursor || conn_is_outbound(c))
 		return 0;
-	conn_describe(c, cw->now, &cw->recs[cw->count++]);
+	if (pw->walked == WORKER_PAGE_WALK ||
+	    (pw->rq->group == LISTING_ROWS && pw->rq->max_rows &&
+	     pw->h.count == pw->rq->max_rows)) {
+		pw->h.next = (uint64_t)conn_fd(c);
+		return 1;
+	}
+	pw->walked++;
+	conn_describe(c, pw->now, &rec);
+	if (!listing_match(&pw->rq->filter, &rec))
+		return 0;
+	pw->h.matched++;
+	if (pw->rq->group != LISTING_ROWS)
+		page_group(pw, &rec);
+	else if (pw->h.count < pw->rq->max_rows)
+		pw->rows[pw->h.count++] = rec;
 	return 0;
 }
 
-static void worker_send_conns(struct worker *worker, uint64_t seq,
-			      uint64_t limit)
+static void worker_send_page(struct worker *worker, uint64_t seq,
+			     const struct chan_conns_req *rq)
 {
-	struct conns_walk cw = { NULL, 0, 0, util_now_ms() };
-	struct chan_conns_hdr h = { (uint64_t)worker->pool.active, 0 };
+	struct page_walk pw = { .rq = rq, .now = util_now_ms() };
+	uint32_t max = UTIL_MIN(rq->max_rows, (uint32_t)WORKER_PAGE_WALK);
 
-	cw.limit = UTIL_MIN(limit, (uint64_t)worker->pool.active);
-	if (cw.limit > 0) {
-		cw.recs = calloc(cw.limit, sizeof(*cw.recs));
-		if (!cw.recs)
-			cw.limit = 0;
+	pw.h.active = (uint64_t)conn_pool_active(&worker->pool);
+	pw.h.next = CHAN_CONNS_END;
+	listing_groups_init(&pw.groups, (enum listing_group)rq->group);
+	if (rq->group == LISTING_ROWS && max &&
+	    !(pw.rows = calloc(max, sizeof(*pw.rows))))
+		max = 0;
+	struct chan_conns_req limited = *rq;
+
+	limited.max_rows = max;
+	pw.rq = &limited;
+	conn_foreach(&worker->pool, page_visit, &pw);
+	if (rq->group == LISTING_ROWS) {
+		chan_send_records(&worker->chan, CHAN_CONNS, seq, &pw.h,
+				  sizeof(pw.h), pw.rows,
+				  pw.h.count * sizeof(*pw.rows));
+	} else {
+		listing_groups_sort(&pw.groups);
+		pw.h.count = pw.groups.cap;
+		chan_send_records(&worker->chan, CHAN_CONN_GROUPS, seq, &pw.h,
+				  sizeof(pw.h), pw.groups.recs,
+				  pw.h.count * sizeof(*pw.groups.recs));
 	}
-	conn_foreach(&worker->pool, conns_collect, &cw);
-	h.count = cw.count;
-	chan_send_records(&worker->chan, CHAN_CONNS, seq, &h, sizeof(h),
-			  cw.recs, cw.count * sizeof(*cw.recs));
-	free(cw.recs);
+	free(pw.rows);
+	listing_groups_free(&pw.groups);
 }
 
 /* Another slot's listeners, lent while its worker is down (ADOPT), or
@@ -221,7 +270,7 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 		struct chan_conns_req rq;
 
 		memcpy(&rq, body, sizeof(rq));
-		worker_send_conns(worker, h->seq, rq.limit);
+		worker_send_page(worker, h->seq, &rq);
 		break;
 	}
 	case CHAN_DRAIN: {

@@ -136,9 +136,13 @@ static int rc_reserve(struct rc_reply *r, size_t *cap, size_t want)
 	return 0;
 }
 
+/* The deadline measures progress: a long answer that keeps coming (a
+ * listing of a million connections) is read to its end; one that stops
+ * for the timeout is given up. */
 static int rc_recv_all(int fd, const char *path, struct rc_reply *r,
 		       int64_t deadline, char *err, size_t errlen)
 {
+	int64_t patience = deadline - rc_now_ms();
 	size_t cap = 0;
 
 	for (;;) {
@@ -153,6 +157,7 @@ static int rc_recv_all(int fd, const char *path, struct rc_reply *r,
 		n = recv(fd, r->text + r->len, cap - r->len - 1, 0);
 		if (n > 0) {
 			r->len += (size_t)n;
+			deadline = rc_now_ms() + patience;
 			continue;
 		}
 		if (n == 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "rc_client.h"
+#include "rc_fmt.h"
 #include "rc_render.h"
 #include "rc_top.h"
 
@@ -31,6 +32,7 @@ struct rc_args {
 	int json;
 	int timeout_ms;
 	long n;          /* connections: LIMIT; top: COUNT; 0 = not given */
+	char filter[512]; /* connections: " key=value..." for the daemon */
 	double interval; /* top; 0 = not given */
 	int batch;       /* top: line mode on a terminal too */
 };
@@ -46,7 +48,12 @@ static void rc_usage(FILE *out)
 		"Commands:\n"
 		"  stats                    summary and the workers table\n"
 		"  workers                  a row per worker, totals and balance\n"
-		"  connections [-n LIMIT]   open connections, netstat style\n"
+		"  connections [-n LIMIT] [--worker N] [--remote IP[/BITS]]\n"
+		"              [--local [IP:]PORT] [--state NAME] [--min-age MS]\n"
+		"              [--count-by remote|state|worker]\n"
+		"                           open connections, netstat style, or\n"
+		"                           how many per client address, state or\n"
+		"                           worker (filtered in the daemon)\n"
 		"  limits                   the system limits the daemon runs under\n"
 		"  ping                     check that the daemon answers\n"
 		"  top [-i SECONDS] [-n COUNT] [-b]\n"
@@ -174,13 +181,40 @@ static int rc_cmd_ping(const struct rc_args *a)
 	return rc_show(a, "ping", rc_render_ping);
 }
 
+/* Large listings are read as text and shown row by row (see
+ * rc_render_connections_text); --json prints the daemon's text as is. */
 static int rc_cmd_connections(const struct rc_args *a)
 {
-	char cmd[64] = "connections";
+	char cmd[640], err[512];
+	struct rc_reply r;
+	json_t *doc = NULL;
+	int rc = 0, small;
 
 	if (a->n > 0)
-		snprintf(cmd, sizeof(cmd), "connections %ld", a->n);
-	return rc_show(a, cmd, rc_render_connections);
+		snprintf(cmd, sizeof(cmd), "connections %ld%s", a->n, a->filter);
+	else
+		snprintf(cmd, sizeof(cmd), "connections%s", a->filter);
+	if (rc_client_query(a->path, cmd, a->timeout_ms, &r, err, sizeof(err)) < 0)
+		return rc_fail(err);
+	/* An error, or counts by group: a small document, parsed whole. */
+	small = !strncmp(r.text, "{\"error\"", 8) || strstr(a->filter, "count-by=");
+	if (small && !(doc = rc_client_parse(a->path, &r, err, sizeof(err))))
+		rc = rc_fail(err);
+	else if (a->json)
+		fwrite(r.text, 1, r.len, stdout);
+	if (rc == 0 && doc && json_object_get(doc, "error")) {
+		snprintf(err, sizeof(err), "error from reuseportd: %s",
+			 rc_json_str(doc, "error", "?"));
+		rc = rc_fail(err);
+	} else if (rc == 0 && !a->json) {
+		if ((doc ? rc_render_groups(stdout, doc, err, sizeof(err)) :
+			   rc_render_connections_text(stdout, r.text, r.len, err,
+						      sizeof(err))) < 0)
+			rc = rc_fail(err);
+	}
+	json_decref(doc);
+	rc_reply_free(&r);
+	return rc;
 }
 
 /* The daemon renders its own metrics (one table of counters, in the
@@ -229,7 +263,7 @@ static int rc_cmd_top(const struct rc_args *a)
 }
 
 /* Which command takes which of the command options. */
-enum { RC_OPT_N = 1, RC_OPT_I = 2, RC_OPT_B = 4, RC_NO_JSON = 8 };
+enum { RC_OPT_N = 1, RC_OPT_I = 2, RC_OPT_B = 4, RC_NO_JSON = 8, RC_OPT_F = 16 };
 
 static const struct {
 	const char *name;
@@ -238,7 +272,7 @@ static const struct {
 } rc_commands[] = {
 	{ "stats", rc_cmd_stats, 0 },
 	{ "workers", rc_cmd_workers, 0 },
-	{ "connections", rc_cmd_connections, RC_OPT_N },
+	{ "connections", rc_cmd_connections, RC_OPT_N | RC_OPT_F },
 	{ "limits", rc_cmd_limits, 0 },
 	{ "ping", rc_cmd_ping, 0 },
 	{ "top", rc_cmd_top, RC_OPT_N | RC_OPT_I | RC_OPT_B },
@@ -257,10 +291,32 @@ static const struct option rc_long_opts[] = {
 	{ "iterations", required_argument, NULL, 'n' },
 	{ "interval", required_argument, NULL, 'i' },
 	{ "batch", no_argument, NULL, 'b' },
+	{ "worker", required_argument, NULL, 'W' },
+	{ "remote", required_argument, NULL, 'R' },
+	{ "local", required_argument, NULL, 'L' },
+	{ "state", required_argument, NULL, 'S' },
+	{ "min-age", required_argument, NULL, 'A' },
+	{ "count-by", required_argument, NULL, 'C' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* A filter option becomes " key=value" of the daemon's command; the
+ * daemon checks the value and says what is wrong with it. */
+static int rc_add_filter(struct rc_args *a, int opt, const char *v)
+{
+	const char *key = opt == 'W' ? "worker" : opt == 'R' ? "remote" :
+			  opt == 'L' ? "local" : opt == 'S' ? "state" :
+			  opt == 'A' ? "min_age" : "count-by";
+	size_t used = strlen(a->filter);
+	int n;
+
+	if (!*v || strpbrk(v, " \t\r\n"))
+		return -1;
+	n = snprintf(a->filter + used, sizeof(a->filter) - used, " %s=%s", key, v);
+	return n < 0 || (size_t)n >= sizeof(a->filter) - used ? -1 : 0;
+}
 
 /* Options may come before or after the command (getopt permutes). Returns
  * -1 to go on, or an exit status. */
@@ -297,6 +353,16 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 		case 'b':
 			a->batch = 1;
 			*seen |= RC_OPT_B;
+			break;
+		case 'W':
+		case 'R':
+		case 'L':
+		case 'S':
+		case 'A':
+		case 'C':
+			if (rc_add_filter(a, c, optarg) < 0)
+				return rc_usage_error("bad value '%s'", optarg);
+			*seen |= RC_OPT_F;
 			break;
 		case 'h':
 			rc_usage(stdout);

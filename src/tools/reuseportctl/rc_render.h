@@ -19,6 +19,12 @@ int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen);
 int rc_render_workers(FILE *out, const json_t *doc, char *err, size_t errlen);
 /* `connections`: the netstat view, then how many local addresses. */
 int rc_render_connections(FILE *out, const json_t *doc, char *err, size_t errlen);
+/* The same from the answer's text, which is never parsed whole: a
+ * million rows cost the text and an index of where each row is. */
+int rc_render_connections_text(FILE *out, const char *text, size_t len,
+			       char *err, size_t errlen);
+/* `connections count-by=...`: a row per group, largest first. */
+int rc_render_groups(FILE *out, const json_t *doc, char *err, size_t errlen);
 /* `limits`: key/value table and the daemon's warnings. */
 int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen);
 /* `ping`: "pong from pid N (uptime ...)". */
