@@ -66,6 +66,7 @@ static void test_every_directive(void **state)
 		 "backlog 511\n"
 		 "cpu_affinity on\n"
 		 "idle_yield on\n"
+		 "defer_accept 3\n"
 		 "header_timeout 5s\n"
 		 "keepalive_timeout 2m\n"
 		 "send_timeout 1m30s\n"
@@ -104,6 +105,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.backlog, 511);
 	assert_int_equal(cfg.cpu_affinity, 1);
 	assert_int_equal(cfg.idle_yield, 1);
+	assert_int_equal(cfg.defer_accept_s, 3);
 	assert_int_equal(cfg.header_timeout_ms, 5000);
 	assert_int_equal(cfg.keepalive_timeout_ms, 120000);
 	assert_int_equal(cfg.send_timeout_ms, 90000);
@@ -134,7 +136,7 @@ static void test_table_is_covered(void **state)
 	static const char *const covered[] = {
 		"listen", "workers", "protocol", "docroot", "return",
 		"max_connections", "rlimit_nofile", "backlog", "cpu_affinity",
-		"idle_yield",
+		"idle_yield", "defer_accept",
 		"header_timeout", "keepalive_timeout", "send_timeout",
 		"shutdown_timeout", "watchdog_timeout", "stats_timeout",
 		"http_max_request_line", "http_max_header_bytes",

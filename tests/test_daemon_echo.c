@@ -318,6 +318,53 @@ static void test_half_close(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+static int active_at_least(json_t *st, void *arg)
+{
+	return hr_jint(st, "totals/active") >= *(json_int_t *)arg;
+}
+
+/* defer_accept: a client that connects and says nothing is not handed to
+ * a worker (it waits in the kernel) until it sends; without it (echo's
+ * default) it is taken at once. */
+static void test_defer_accept(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[200], buf[4];
+	json_int_t one = 1;
+	json_t *st;
+	FILE *f;
+	int fd;
+
+	snprintf(conf, sizeof(conf), "%s/defer.conf", d->dir);
+	f = fopen(conf, "w");
+	hr_check(f != NULL, "%s", conf);
+	fprintf(f, "defer_accept 5\n");
+	fclose(f);
+	const char *args[] = { "-c", conf, "-w", "1", NULL };
+
+	hr_start_ok(d, args);
+	fd = hr_connect_tcp(d->port);
+	hr_check(fd >= 0, "connect");
+	poll(NULL, 0, 300);
+	st = hr_query_ok(d, "stats");
+	hr_check_int("taken before it sent anything", 0, hr_jint(st, "totals/accepted"));
+	json_decref(st);
+	hr_check(hr_write_all(fd, "abc", 3, 2000) == 3 && hr_read_exact(fd, buf, 3, 2000) == 3,
+		 "echoed once it spoke");
+	hr_check(hr_wait_for(d, active_at_least, &one, 2000), "then taken");
+	close(fd);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+
+	/* Echo's default: off. */
+	hr_start_ok(d, NULL);
+	fd = hr_connect_tcp(d->port);
+	hr_check(fd >= 0, "connect");
+	hr_check(hr_wait_for(d, active_at_least, &one, 5000),
+		 "a silent client is taken at once without defer_accept");
+	close(fd);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_large_transfers, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_defer_accept, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_echo", tests, NULL, NULL);

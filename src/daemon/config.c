@@ -40,6 +40,7 @@ void config_defaults(struct config *c)
 	c->http_max_headers = 64;
 	c->http_max_body = 1024 * 1024;
 	c->log = CFG_LOG_STDERR;
+	c->defer_accept_s = -1;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -361,6 +362,38 @@ static int set_idle_yield(struct config *c, const char *s, char *err,
 	return parse_flag("idle_yield", s, &c->idle_yield, err, errlen);
 }
 
+/* on (1 s: the client's first data is awaited by the kernel before
+ * accept), off, auto (on for http, off for echo), or a number of
+ * seconds. */
+static int set_defer_accept(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	long long ms;
+	int on;
+
+	if (!strcmp(s, "auto")) {
+		c->defer_accept_s = -1;
+		return 0;
+	}
+	if (parse_flag("defer_accept", s, &on, err, errlen) == 0) {
+		c->defer_accept_s = on;
+		return 0;
+	}
+	if (config_parse_duration(s, 3600000, &ms) < 0)
+		return fail(err, errlen,
+			    "defer_accept: '%s' is not on, off, auto or a number of seconds up to 1h",
+			    s);
+	c->defer_accept_s = (int)((ms + 999) / 1000);
+	return 0;
+}
+
+int config_defer_accept(const struct config *c)
+{
+	if (c->defer_accept_s >= 0)
+		return c->defer_accept_s;
+	return c->protocol == CFG_PROTO_HTTP ? 1 : 0;
+}
+
 /* "auto" (0) or a number in [min, max]. */
 static int set_auto_long(const char *name, const char *s, long min, long max,
 			 long *out, char *err, size_t errlen)
@@ -558,6 +591,7 @@ static const struct config_directive directives[] = {
 	{ "backlog", 1, 0, set_backlog },
 	{ "cpu_affinity", 1, 0, set_cpu_affinity },
 	{ "idle_yield", 1, 0, set_idle_yield },
+	{ "defer_accept", 1, 0, set_defer_accept },
 	{ "header_timeout", 1, 0, set_header_timeout },
 	{ "keepalive_timeout", 1, 0, set_keepalive_timeout },
 	{ "send_timeout", 1, 0, set_send_timeout },

@@ -29,6 +29,8 @@ struct config {
 	long rlimit_nofile;  /* 0: raise the soft limit to the hard one */
 	int cpu_affinity;    /* 1: pin worker i to CPU i mod ncpu */
 	int idle_yield;      /* 1: workers yield once before sleeping */
+	/* TCP_DEFER_ACCEPT seconds: -1 auto (1 for http, 0 for echo), 0 off */
+	int defer_accept_s;
 
 	/* HTTP */
 	char docroot[PATH_MAX];   /* empty: serve the fixed response */
@@ -76,6 +78,9 @@ int config_set_stats_socket(struct config *c, const char *s, char *err, size_t e
  * relative paths made absolute. */
 int config_finish(struct config *c, char *err, size_t errlen);
 const char *config_protocol_name(enum cfg_protocol p);
+/* TCP_DEFER_ACCEPT seconds for the listeners (defer_accept, or its auto
+ * value for the protocol); 0: off. */
+int config_defer_accept(const struct config *c);
 
 /* --- directives: the settings by name, shared by the config file and
  * the command line --- */

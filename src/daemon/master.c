@@ -261,7 +261,7 @@ static void master_rollback(struct master *m, const char *why)
 	*m->cfg = m->prev_cfg;
 	proc_generation_rollback(&m->procs, m->prev_nworkers);
 	slots_close_from(&m->slots, m->prev_nslots);
-	slots_defer_accept(&m->slots, m->cfg->protocol == CFG_PROTO_HTTP);
+	slots_defer_accept(&m->slots, config_defer_accept(m->cfg));
 	m->gen_ready = 1;
 	master_steer(m, 0);
 	notify_send("READY=1\nSTATUS=reload failed (%s); %d workers running, generation %d",
@@ -454,7 +454,7 @@ static void master_reload(struct master *m)
 	m->prev_nworkers = m->procs.nworkers;
 	m->prev_nslots = old_nslots;
 	*m->cfg = nc;
-	slots_defer_accept(&m->slots, m->cfg->protocol == CFG_PROTO_HTTP);
+	slots_defer_accept(&m->slots, config_defer_accept(m->cfg));
 	m->gen_ready = 0;
 	log_info("generation %d: starting %d workers", m->procs.generation + 1,
 		 nc.workers);
@@ -617,7 +617,7 @@ static int master_open(struct master *m, char *err, size_t errlen)
 	if (slots_check_free(cfg->listen, cfg->nlisten, err, errlen) < 0 ||
 	    slots_open(&m->slots, cfg->listen, cfg->workers, err, errlen) < 0)
 		return -1;
-	slots_defer_accept(&m->slots, cfg->protocol == CFG_PROTO_HTTP);
+	slots_defer_accept(&m->slots, config_defer_accept(cfg));
 	if (master_open_signals(m) < 0) {
 		snprintf(err, errlen, "signals: %s", strerror(errno));
 		return -1;

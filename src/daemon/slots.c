@@ -100,10 +100,12 @@ void slots_close_all(struct slots *s)
 	slots_close_from(s, 0);
 }
 
-/* HTTP clients speak first: with TCP_DEFER_ACCEPT the kernel hands a
- * connection to accept() only once its request has arrived, and the
- * worker reads it at once - one epoll round less per connection. Echo
- * keeps plain accept: a client may connect and wait. */
+/* With TCP_DEFER_ACCEPT the kernel hands a connection to accept() only
+ * once its first data has arrived (or the handshake is re-sent after secs
+ * and then given anyway), and the worker reads it at once: one epoll
+ * round less per connection where clients speak first (HTTP). The cost
+ * falls on clients that connect and wait: they stay half-open meanwhile
+ * (see defer_accept in reuseportd.conf(5)). */
 void slots_defer_accept(struct slots *s, int secs)
 {
 	for (int i = 0; i < s->nslots; i++)

@@ -39,7 +39,8 @@ int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 void slots_close_from(struct slots *s, int from);
 /* Closes every listener (the master stops). */
 void slots_close_all(struct slots *s);
-/* TCP_DEFER_ACCEPT on every listener: secs 0 turns it off. */
+/* TCP_DEFER_ACCEPT on every listener (config_defer_accept): secs 0
+ * turns it off. */
 void slots_defer_accept(struct slots *s, int secs);
 /* Steers new connections to the slots in live[] only (ascending): those
  * whose listeners someone accepts on for new work. Others - a slot whose
