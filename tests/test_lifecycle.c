@@ -323,6 +323,48 @@ static void test_master_killed_workers_finish(void **state)
 	}
 }
 
+/* Graceful shutdown with idle connections that never end by themselves:
+ * at shutdown_timeout they are given up with a reset (no FIN_WAIT or
+ * TIME_WAIT left on the server for each), and the daemon exits 0. */
+static void test_shutdown_resets_what_is_left(void **state)
+{
+	struct hr_daemon *d = *state;
+	enum { N = 50 };
+	char conf[160], buf[8], err[256];
+	size_t lens[N];
+	int fds[N], resets = 0;
+	int64_t t0;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/sd.conf", d->dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "shutdown_timeout 1s\n");
+	fclose(f);
+	const char *args[] = { "-c", conf, "-w", "2", NULL };
+
+	assert_int_equal(hr_start(d, args), 0);
+	for (int i = 0; i < N; i++)
+		lens[i] = 8;
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+		 "connect: %s", err);
+	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0, "echo: %s", err);
+	t0 = hr_now_ms();
+	assert_int_equal(kill(d->pid, SIGTERM), 0);
+	for (int i = 0; i < N; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+
+		hr_check(poll(&p, 1, 6000) == 1, "connection %d: still open", i);
+		resets += recv(fds[i], buf, sizeof(buf), 0) < 0 && errno == ECONNRESET;
+		close(fds[i]);
+	}
+	hr_check_int("connections reset at the deadline", N, resets);
+	hr_check(hr_now_ms() - t0 >= 900, "not before shutdown_timeout: %lld ms",
+		 (long long)(hr_now_ms() - t0));
+	assert_int_equal(hr_wait_exit(d, 10000), 0);
+	hr_check(hr_log_contains(d, "drain deadline: closing"), "the log says so");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +374,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_master_stall_kills_nobody, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_master_killed_workers_finish, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_resets_what_is_left, hr_setup,
 						hr_teardown),
 	};
 

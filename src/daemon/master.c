@@ -40,8 +40,10 @@
 #define STALL_MS (3 * HEARTBEAT_MS)
 /* Draining workers that may pile up under repeated reloads. */
 #define MAX_RETIRING (4 * CFG_MAX_WORKERS)
-/* Extra time over shutdown_timeout before stragglers are killed. */
+/* Extra time over shutdown_timeout before stragglers are killed, and the
+ * most a worker still making progress (closing) is given. */
 #define STOP_GRACE_MS 3000
+#define STOP_MAX_MS 120000
 
 struct master {
 	struct config *cfg; /* replaced in place by a reload */
@@ -64,6 +66,7 @@ struct master {
 	int prev_nworkers, prev_nslots;
 	struct loop_timer stop_deadline, watchdog;
 	uint64_t last_tick_ms; /* of the watchdog */
+	uint64_t stop_ms;      /* when stopping began */
 };
 
 static struct master the_master;
@@ -470,17 +473,33 @@ refused:
 
 /* --- stop --- */
 
+/* Past shutdown_timeout and the grace: a worker still closing its
+ * connections (its loop turns) is given more time, up to STOP_MAX_MS; one
+ * that is stuck is killed. */
 static void master_stop_deadline(struct loop_timer *t)
 {
 	struct master *m = util_container_of(t, struct master, stop_deadline);
+	uint64_t now = util_now_ms();
+	int waiting = 0;
 
 	for (struct proc *p = proc_first(&m->procs); p;
-	     p = proc_next(&m->procs, p))
-		if (p->pid) {
-			log_warn("worker %d: pid %ld did not stop in time; killing it",
-				 p->slot, (long)p->pid);
-			proc_signal(p, SIGKILL);
+	     p = proc_next(&m->procs, p)) {
+		uint64_t turns = __atomic_load_n(&p->shared->loop_turns,
+						 __ATOMIC_RELAXED);
+
+		if (!p->pid)
+			continue;
+		if (turns != p->turns_seen && now - m->stop_ms < STOP_MAX_MS) {
+			p->turns_seen = turns;
+			waiting++;
+			continue;
 		}
+		log_warn("worker %d: pid %ld did not stop in time; killing it",
+			 p->slot, (long)p->pid);
+		proc_signal(p, SIGKILL);
+	}
+	if (waiting)
+		loop_timer_arm(m->loop, t, HEARTBEAT_MS);
 }
 
 /* why: what asked for it, for the log. */
@@ -489,6 +508,8 @@ static void master_stop(struct master *m, int fast, const char *why)
 	if (m->stopping >= (fast ? 2 : 1))
 		fast = 1; /* asked again: no more patience */
 	log_info("%s: %s shutdown", why, fast ? "fast" : "graceful");
+	if (!m->stopping)
+		m->stop_ms = util_now_ms();
 	m->stopping = fast ? 2 : 1;
 	m->procs.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping");
