@@ -522,6 +522,12 @@ static void test_ping_help_error(void **state)
 	char *text, longmsg[600];
 
 	(void)state;
+	/* Reals without float noise: 69.57, not 69.569999999999993. */
+	dv.uptime_s = 69.57;
+	text = stats_json_ping(&dv);
+	assert_non_null(strstr(text, "\"uptime_s\":69.57}"));
+	free(text);
+	dv.uptime_s = 12.5;
 	doc = load(stats_json_ping(&dv));
 	only_fields(doc, ping_fields, N_ELEM(ping_fields), "ping");
 	assert_true(json_is_true(json_object_get(doc, "pong")));

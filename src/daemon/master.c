@@ -575,6 +575,10 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 			master_reopen_logs(m);
 			break;
 		default:
+			log_warn("%s from pid %ld: not used by reuseportd; ignored",
+				 master_signal_name((int)si.ssi_signo, why,
+						    sizeof(why)),
+				 (long)si.ssi_pid);
 			break;
 		}
 	}
@@ -595,13 +599,20 @@ static int master_open_signals(struct master *m)
 	sigset_t set;
 	int fd;
 
+	/* Every signal whose default action would end or stop the master
+	 * comes through the signalfd: those it does not use are logged and
+	 * ignored (faults - SIGSEGV, SIGBUS... - keep their default). */
+	static const int handled[] = {
+		SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
+		SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+		SIGXCPU, SIGXFSZ, SIGTTIN, SIGTTOU,
+	};
+
 	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(handled); i++)
+		sigaddset(&set, handled[i]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(&set, s);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);

@@ -20,7 +20,7 @@
 /* Serialises doc (stolen); NULL if either is missing. */
 static char *stats_dump(json_t *doc)
 {
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
 
 	json_decref(doc);
 	return text;
