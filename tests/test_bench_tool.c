@@ -421,10 +421,13 @@ static void test_hold_spreads_sources(void **state)
 	srv_start(&sv, SRV_ECHO);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "hold", "-c", "3000", "--source",
-		  "127.0.0.2-127.0.0.5", "-d", "1", "--json", t, NULL });
+		  "127.0.0.2-127.0.0.5", "-d", "1", "--echo-check", "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
+	/* --echo-check: every connection held echoed a byte at the end. */
+	assert_int_equal(jint(j, "hold.echo_ok"), 3000);
+	assert_int_equal(jint(j, "hold.echo_failed"), 0);
 	assert_int_equal(jint(j, "connect.attempted"), 3000);
 	assert_int_equal(jint(j, "connect.established"), 3000);
 	assert_int_equal(jint(j, "connect.failed"), 0);

@@ -16,6 +16,8 @@
 
 #define HOLD_PROGRESS_NS (250 * RB_NS_PER_MS)
 
+#define HOLD_ECHO_CHECK_NS (30 * RB_NS_PER_S)
+
 struct hold {
 	const struct rb_opts *o;
 	const struct rb_slice *s;
@@ -24,6 +26,8 @@ struct hold {
 	struct rb_result *r;
 	struct rb_ctl ctl;
 	uint64_t last_progress;
+	uint8_t *asked; /* --echo-check: a byte sent, its echo awaited */
+	uint64_t waiting, echo_deadline;
 	char scratch[4096];
 };
 
@@ -66,6 +70,11 @@ static void hold_event(void *ud, uint32_t slot, uint32_t events)
 		n = recv(fd, h->scratch, sizeof(h->scratch), 0);
 		if (n > 0) {
 			h->r->bytes_received += (uint64_t)n;
+			if (h->asked && h->asked[slot]) {
+				h->asked[slot] = 0;
+				h->r->echo_ok++;
+				h->waiting--;
+			}
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -73,6 +82,10 @@ static void hold_event(void *ud, uint32_t slot, uint32_t events)
 		if (n < 0)
 			rb_result_error(h->r, RB_STAGE_READ, errno);
 		h->r->dropped++;
+		if (h->asked && h->asked[slot]) {
+			h->asked[slot] = 0;
+			h->waiting--;
+		}
 		rb_pool_close(h->pool, slot);
 		return;
 	}
@@ -134,6 +147,35 @@ static int stopped(const struct hold *h)
 	return h->ctl.stop;
 }
 
+static int echoed(const struct hold *h)
+{
+	return h->waiting == 0 || rb_now_ns() > h->echo_deadline;
+}
+
+/* --echo-check: a byte on every connection still open; those that come
+ * back are counted (the server is an echo server). */
+static void hold_echo_check(struct hold *h)
+{
+	h->asked = calloc(h->s->count, 1);
+	if (!h->asked)
+		return;
+	for (uint32_t i = 0; i < h->s->count; i++)
+		if (rb_pool_is_open(h->pool, i) &&
+		    send(rb_pool_fd(h->pool, i), "e", 1, MSG_NOSIGNAL) == 1) {
+			h->asked[i] = 1;
+			h->waiting++;
+		} else {
+			h->r->echo_failed++;
+		}
+	h->echo_deadline = rb_now_ns() + HOLD_ECHO_CHECK_NS;
+	while (!echoed(h) &&
+	       rb_pool_poll(h->pool, rb_now_ns() + HOLD_PROGRESS_NS) >= 0)
+		;
+	h->r->echo_failed += h->waiting;
+	free(h->asked);
+	h->asked = NULL;
+}
+
 static const struct rb_pool_ops hold_ops = {
 	.event = hold_event,
 	.control = hold_control,
@@ -182,6 +224,8 @@ int rb_hold_child(const struct rb_opts *o, const struct rb_slice *s,
 	spin(h, stopped);
 	h->r->run_s = rb_ns_to_s(rb_now_ns() - t_go);
 	h->r->open_at_stop = rb_pool_open_count(h->pool);
+	if (h->o->echo_check)
+		hold_echo_check(h);
 	rb_pool_free(h->pool);
 	h->pool = NULL;
 	rc = rb_chan_send(c, RB_MSG_RESULT, h->r, sizeof(*h->r));

@@ -28,7 +28,7 @@
 
 enum {
 	OPT_SIZE = 256, OPT_PATH, OPT_CLOSE, OPT_PER_PROCESS, OPT_INFLIGHT,
-	OPT_CONNECT_TIMEOUT, OPT_TIMEOUT, OPT_DRAIN, OPT_PRINT_PORTS,
+	OPT_CONNECT_TIMEOUT, OPT_TIMEOUT, OPT_DRAIN, OPT_PRINT_PORTS, OPT_ECHO_CHECK,
 	OPT_ALLOW_FAILURES, OPT_ALLOW_REMOTE,
 };
 
@@ -52,6 +52,7 @@ static const struct option long_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "drain", required_argument, NULL, OPT_DRAIN },
 	{ "print-ports", no_argument, NULL, OPT_PRINT_PORTS },
+	{ "echo-check", no_argument, NULL, OPT_ECHO_CHECK },
 	{ "allow-failures", no_argument, NULL, OPT_ALLOW_FAILURES },
 	{ "allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE },
 	{ NULL, 0, NULL, 0 },
@@ -85,6 +86,9 @@ static void usage(FILE *f)
 "      --timeout S          give up a request after S seconds (10)\n"
 "      --drain S            wait S seconds for answers at the end (2)\n"
 "      --print-ports        print each connection's local address and port\n"
+"      --echo-check         hold: at the end, send a byte on every connection\n"
+"                           still open and count those an echo server\n"
+"                           returns (the connections a reload kept)\n"
 "      --allow-failures     exit 0 even if connects or requests failed\n"
 "      --allow-remote       allow a target outside 127.0.0.0/8 and ::1\n"
 "  -j, --json               print one JSON object instead of the report\n"
@@ -240,6 +244,9 @@ static void parse_option(int c, struct rb_opts *o, struct flags *fl)
 		break;
 	case OPT_PRINT_PORTS:
 		o->print_ports = 1;
+		break;
+	case OPT_ECHO_CHECK:
+		o->echo_check = 1;
 		break;
 	case OPT_ALLOW_FAILURES:
 		o->allow_failures = 1;

@@ -35,6 +35,7 @@ struct rb_opts {
 	double drain_timeout_s;
 	int json;
 	int print_ports;
+	int echo_check;  /* hold: at the end, one byte each must echo back */
 	int allow_failures;
 	int progress;           /* progress line on stderr */
 };

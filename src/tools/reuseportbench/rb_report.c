@@ -223,6 +223,10 @@ void rb_report_text(FILE *f, const struct rb_opts *o,
 			(unsigned long long)r->open_at_go,
 			(unsigned long long)r->open_at_stop, run->run_s,
 			(unsigned long long)r->dropped);
+	if (o->mode == RB_MODE_HOLD && o->echo_check)
+		fprintf(f, "echo check %llu echoed, %llu did not\n",
+			(unsigned long long)r->echo_ok,
+			(unsigned long long)r->echo_failed);
 	else
 		text_load(f, o, r, run);
 	if (run->lost)
@@ -403,6 +407,10 @@ json_t *rb_report_json(const struct rb_opts *o, const struct rb_result *r,
 		json_object_set_new(h, "open_at_start", json_u(r->open_at_go));
 		json_object_set_new(h, "open_at_end", json_u(r->open_at_stop));
 		json_object_set_new(h, "dropped", json_u(r->dropped));
+		if (o->echo_check) {
+			json_object_set_new(h, "echo_ok", json_u(r->echo_ok));
+			json_object_set_new(h, "echo_failed", json_u(r->echo_failed));
+		}
 		json_object_set_new(j, "hold", h);
 	} else {
 		json_object_set_new(j, "load", json_load(o, r, run));

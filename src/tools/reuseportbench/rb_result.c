@@ -40,6 +40,8 @@ void rb_result_merge(struct rb_result *d, const struct rb_result *s)
 	d->open_at_stop += s->open_at_stop;
 	d->dropped += s->dropped;
 	d->retried += s->retried;
+	d->echo_ok += s->echo_ok;
+	d->echo_failed += s->echo_failed;
 	d->messages += s->messages;
 	d->bytes_sent += s->bytes_sent;
 	d->bytes_received += s->bytes_received;

@@ -44,6 +44,7 @@ struct rb_result {
 	uint64_t open_at_go;        /* open when the load/hold phase began */
 	uint64_t open_at_stop;      /* open when it ended */
 	uint64_t dropped;           /* open and idle, then closed by the peer */
+	uint64_t echo_ok, echo_failed; /* hold --echo-check */
 	uint64_t retried;           /* idempotent requests sent again: their
 				     * kept-alive connection closed before any
 				     * byte of the answer */
