@@ -313,6 +313,26 @@ int hr_all_running(json_t *st, void *arg)
 	return running == want;
 }
 
+int hr_generation_up(json_t *st, void *arg)
+{
+	json_int_t g = *(json_int_t *)arg, n = 0;
+	json_t *w;
+	size_t i;
+
+	if (hr_jint(st, "generation") != g)
+		return 0;
+	json_array_foreach(json_object_get(st, "workers"), i, w) {
+		const char *state = json_string_value(json_object_get(w, "state"));
+
+		if (json_integer_value(json_object_get(w, "generation")) != g)
+			continue;
+		if (!state || strcmp(state, "running"))
+			return 0;
+		n++;
+	}
+	return n == hr_jint(st, "workers_configured");
+}
+
 static json_t *hr_query_quiet(struct hr_daemon *d, const char *cmd, int ms);
 
 /* Sockets in TIME_WAIT on this host (IPv4), for a note. */

@@ -110,6 +110,9 @@ typedef int (*hr_pred)(json_t *st, void *arg);
 int hr_wait_for(struct hr_daemon *d, hr_pred pred, void *arg, int timeout_ms);
 /* The predicate hr_start waits on: every configured worker runs. */
 int hr_all_running(json_t *st, void *arg);
+/* Generation *(json_int_t *)arg is current and all its workers run
+ * (older ones may still be draining). */
+int hr_generation_up(json_t *st, void *arg);
 
 /* --- JSON helpers --- */
 

@@ -71,6 +71,7 @@ static void test_every_directive(void **state)
 		 "keepalive_timeout 2m\n"
 		 "send_timeout 1m30s\n"
 		 "shutdown_timeout 0\n"
+		 "handover off\n"
 		 "watchdog_timeout 3s\n"
 		 "stats_timeout 250ms\n"
 		 "http_max_request_line 4k\n"
@@ -110,6 +111,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.keepalive_timeout_ms, 120000);
 	assert_int_equal(cfg.send_timeout_ms, 90000);
 	assert_int_equal(cfg.shutdown_timeout_ms, 0);
+	assert_int_equal(cfg.handover, 0);
 	assert_int_equal(cfg.watchdog_timeout_ms, 3000);
 	assert_int_equal(cfg.stats_timeout_ms, 250);
 	assert_int_equal(cfg.http_max_request_line, 4096);
@@ -138,7 +140,7 @@ static void test_table_is_covered(void **state)
 		"max_connections", "rlimit_nofile", "backlog", "cpu_affinity",
 		"idle_yield", "defer_accept",
 		"header_timeout", "keepalive_timeout", "send_timeout",
-		"shutdown_timeout", "watchdog_timeout", "stats_timeout",
+		"shutdown_timeout", "handover", "watchdog_timeout", "stats_timeout",
 		"http_max_request_line", "http_max_header_bytes",
 		"http_max_headers", "http_max_body", "stats_socket",
 		"stats_socket_mode", "stats_socket_group", "metrics_listen",
@@ -176,6 +178,7 @@ static void test_value_forms(void **state)
 		{ "cpu_affinity yes", offsetof(struct config, cpu_affinity), 1 },
 		{ "cpu_affinity false", offsetof(struct config, cpu_affinity), 0 },
 		{ "idle_yield yes", offsetof(struct config, idle_yield), 1 },
+		{ "handover on", offsetof(struct config, handover), 1 },
 		{ "foreground off", offsetof(struct config, foreground), 0 },
 		{ "header_timeout 500ms", offsetof(struct config, header_timeout_ms), 500 },
 		{ "header_timeout 10", offsetof(struct config, header_timeout_ms), 10000 },

@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #include "channel.h"
+#include "conn.h"
 #include "stats.h"
 #include "loop.h"
 #include "util.h"
@@ -42,13 +44,13 @@ struct msg {
 /* The framing tests send bodies of any size under every type: a schema
  * that takes any body (records of one byte) for each of them. */
 static const struct chan_msg_spec any_msgs[] = {
-	{ CHAN_READY, "READY", 0, 1, 0, NULL },
-	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 1, 0, NULL },
-	{ CHAN_ALIVE, "ALIVE", 0, 1, 0, NULL },
-	{ CHAN_CONNS_REQ, "CONNS_REQ", 0, 1, 0, NULL },
-	{ CHAN_CONNS, "CONNS", 0, 1, 0, NULL },
-	{ CHAN_DRAIN, "DRAIN", 0, 1, 0, NULL },
-	{ TYPE_FDS, "FDS", 0, 1, CHAN_MAX_FDS, NULL },
+	{ .type = CHAN_READY, .name = "READY", .item = 1, .max_fds = 0 },
+	{ .type = CHAN_HEARTBEAT, .name = "HEARTBEAT", .item = 1, .max_fds = 0 },
+	{ .type = CHAN_ALIVE, .name = "ALIVE", .item = 1, .max_fds = 0 },
+	{ .type = CHAN_CONNS_REQ, .name = "CONNS_REQ", .item = 1, .max_fds = 0 },
+	{ .type = CHAN_CONNS, .name = "CONNS", .item = 1, .max_fds = 0 },
+	{ .type = CHAN_DRAIN, .name = "DRAIN", .item = 1, .max_fds = 0 },
+	{ .type = TYPE_FDS, .name = "FDS", .item = 1, .max_fds = CHAN_MAX_FDS },
 };
 static const struct chan_schema any_schema = { any_msgs, N_MSGS(any_msgs) };
 
@@ -588,6 +590,12 @@ static void test_check_sizes(void **state)
 		{ &chan_to_master, CHAN_CONNS, sizeof(struct chan_conns_hdr) - 1, 0 },
 		{ &chan_to_master, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 0 },
 		{ &chan_to_master, 0, 0, 0 },
+		{ &chan_to_master, CHAN_TAKEN, sizeof(struct chan_handoff), 1 },
+		{ &chan_to_worker, CHAN_TAKEN, sizeof(struct chan_handoff), 1 },
+		{ &chan_to_worker, CHAN_TAKEN, 0, 0 },
+		/* HANDOFF with no record is fine, none carries a descriptor */
+		{ &chan_to_worker, CHAN_HANDOFF, sizeof(struct chan_handoff), 1 },
+		{ &chan_to_master, CHAN_HANDOFF, sizeof(struct chan_handoff) + 4, 0 },
 	};
 	char body[sizeof(struct stats_counters) + 64] = { 0 };
 	char why[160];
@@ -664,6 +672,50 @@ static void test_fds_not_taken_are_closed(void **state)
 	assert_int_equal(B.msgs[0].nfds, 1);
 	/* every write end is gone: the read end sees EOF */
 	assert_int_equal(read(p[0], &c, 1), 0);
+	close(p[0]);
+}
+
+/* HANDOFF: a descriptor per record, and as many records as announced. */
+static void test_check_handoff(void **state)
+{
+	struct {
+		struct chan_handoff h;
+		struct conn_transfer rec[2];
+	} body = { .h = { .count = 2 } };
+	struct chan_hdr h = { .type = CHAN_HANDOFF, .nfds = 2, .len = sizeof(body) };
+	char why[160];
+
+	(void)state;
+	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)), 0);
+	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)), 0);
+	h.nfds = 1;
+	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "2 records and 1 descriptors"));
+	h.nfds = 2;
+	body.h.count = 3;
+	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "does not add up"));
+}
+
+/* chan_give_fds sends the descriptors themselves: none is duplicated,
+ * and once sent the sender holds none of them. */
+static void test_give_fds(void **state)
+{
+	int p[2], want[2] = { 0, 1 };
+	char c;
+
+	(void)state;
+	B.take_fds = 1;
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(chan_give_fds(&A.ch, TYPE_FDS, 1, "x", 1, NULL, 0, &p[1], 1), 0);
+	/* sent at once (the socket had room), and closed here */
+	assert_int_equal(fcntl(p[1], F_GETFD), -1);
+	assert_int_equal(errno, EBADF);
+	pump(has_msgs, want);
+	assert_int_equal(B.msgs[0].nfds, 1);
+	assert_int_equal(write(B.msgs[0].fds[0], "g", 1), 1);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(c, 'g');
 	close(p[0]);
 }
 
@@ -764,6 +816,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fds_not_taken_are_closed, setup_pair,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fds_many_batches, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_give_fds, setup_pair, teardown),
+		cmocka_unit_test(test_check_handoff),
 		cmocka_unit_test_setup_teardown(test_fds_announced_but_missing, setup_raw,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_fds_on_wrong_type, setup_raw_master,

@@ -178,6 +178,11 @@ static void assert_peer_closed(int cli)
 	assert_true(n == 0 || (n < 0 && errno == ECONNRESET));
 }
 
+static void echo_like(struct conn *c)
+{
+	proto_echo.on_readable(c);
+}
+
 /* --- tests --- */
 
 /* Two pools in one process, as a test or a future second service needs:
@@ -223,6 +228,84 @@ static void test_two_pools(void **state)
 	close(b[1]);
 	close(a[1]);
 	wait_closed(1);
+}
+
+/* A connection handed over leaves this pool entirely (no event reaches
+ * it here again) and goes on in another, with its history: what a
+ * reload's handover does between two workers. */
+static void test_hand_over(void **state)
+{
+	struct conn_pool other;
+	struct stats_counters other_st = { 0 };
+	struct conn_transfer t;
+	int a[2], moved;
+	unsigned char buf[8];
+
+	(void)state;
+	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL, NULL, 0), 0);
+	unix_pair(a);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(write(a[1], "one", 3), 3);
+	read_back(a[1], buf, 3);
+	assert_true(conn_can_hand_over(conn_of(a[0])));
+
+	assert_int_equal(conn_hand_over(conn_of(a[0]), &t), a[0]);
+	assert_false(conn_is_open(conn_of(a[0])));
+	assert_int_equal(st.active, 0);
+	assert_int_equal(st.handed_over, 1);
+	assert_int_equal(st.closed, 0);
+	assert_int_equal(slot_frees, 0);
+	assert_int_equal(t.bytes_in, 3);
+	assert_int_equal(t.bytes_out, 3);
+	/* Under another number, as the receiving process would have it. */
+	moved = fcntl(a[0], F_DUPFD_CLOEXEC, 100);
+	close(a[0]);
+	/* Bytes that arrive meanwhile wait in the socket for the taker. */
+	assert_int_equal(write(a[1], "two", 3), 3);
+	turns(2);
+	assert_int_equal(conn_take_over(&other, moved, 0, &t), 0);
+	assert_int_equal(other_st.taken_over, 1);
+	assert_int_equal(other_st.active, 1);
+	assert_int_equal(other_st.accepted, 0);
+	read_back(a[1], buf, 3);
+	assert_memory_equal(buf, "two", 3);
+	assert_int_equal(conn_bytes_in(&other.table->slots[moved]), 6);
+	/* Counted once: the old pool's counters did not move. */
+	assert_int_equal(st.bytes_in, 3);
+	assert_int_equal(other_st.bytes_in, 3);
+	conn_pool_free(&other);
+	assert_int_equal(other_st.closed, 1);
+	assert_peer_closed(a[1]);
+	close(a[1]);
+}
+
+/* Output still queued, or a protocol that keeps state of its own: the
+ * connection stays where it is. */
+static void test_hand_over_refused(void **state)
+{
+	static const struct proto proto_stays = { .name = "stays",
+						  .on_readable = echo_like };
+	struct conn_pool other;
+	struct stats_counters other_st = { 0 };
+	int a[2];
+
+	(void)state;
+	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_stays, NULL, NULL, 0), 0);
+	unix_pair(a);
+	assert_int_equal(conn_open(&other, a[0], 0), 0);
+	assert_false(conn_can_hand_over(&other.table->slots[a[0]]));
+	conn_pool_free(&other);
+	close(a[1]);
+
+	unix_pair(a);
+	assert_int_equal(conn_open(&pool, a[0], 0), 0);
+	assert_int_equal(conn_send(conn_of(a[0]), "x", 1), 0);
+	assert_true(conn_can_hand_over(conn_of(a[0])));
+	assert_int_equal(conn_want_write(conn_of(a[0])), 0);
+	assert_false(conn_can_hand_over(conn_of(a[0])));
+	close(a[1]);
 }
 
 static void test_echo_unix(void **state)
@@ -1022,6 +1105,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_pools, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hand_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hand_over_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),

@@ -56,30 +56,11 @@ static json_int_t total(json_t *st, const char *name)
 }
 
 /* The current generation is g and every one of its workers runs. */
-static int generation_running(json_t *st, void *arg)
-{
-	json_int_t g = *(json_int_t *)arg;
-	json_t *w;
-	size_t i;
-	int n = 0;
-
-	if (json_integer_value(json_object_get(st, "generation")) != g)
-		return 0;
-	json_array_foreach(json_object_get(st, "workers"), i, w) {
-		if (json_integer_value(json_object_get(w, "generation")) != g)
-			continue;
-		if (strcmp(json_string_value(json_object_get(w, "state")), "running"))
-			return 0;
-		n++;
-	}
-	return n == json_integer_value(json_object_get(st, "workers_configured"));
-}
-
 static int only_generation(json_t *st, void *arg)
 {
 	json_int_t g = *(json_int_t *)arg;
 
-	return generation_running(st, arg) &&
+	return hr_generation_up(st, arg) &&
 	       json_array_size(json_object_get(st, "workers")) ==
 		       (size_t)json_integer_value(json_object_get(st, "workers_configured")) &&
 	       g == json_integer_value(json_object_get(st, "generation"));
@@ -111,7 +92,7 @@ static void test_reload_under_load(void **state)
 		while (g.progress < (uint64_t)(i + 1) * 1500 && g.progress < 20000)
 			usleep(1000);
 		kill(d->pid, SIGHUP);
-		assert_true(hr_wait_for(d, generation_running, &gen, 10000));
+		assert_true(hr_wait_for(d, hr_generation_up, &gen, 10000));
 	}
 	lg_join(&g, 0);
 	check_load(&g, 20000);
@@ -160,7 +141,7 @@ static void test_kill_worker_under_load(void **state)
 	json_decref(st);
 	json_int_t gen = 1;
 
-	assert_true(hr_wait_for(d, generation_running, &gen, 10000));
+	assert_true(hr_wait_for(d, hr_generation_up, &gen, 10000));
 	st = hr_query(d, "stats");
 	assert_true(worker_pid(st, 0) > 0 && worker_pid(st, 0) != victim);
 	json_decref(st);

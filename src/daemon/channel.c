@@ -13,6 +13,7 @@
 
 #include "channel.h"
 #include "config.h"
+#include "conn.h"
 #include "stats.h"
 #include "util.h"
 
@@ -35,29 +36,48 @@ static int chan_groups_ok(const void *body, size_t len)
 	return h.count == (len - sizeof(h)) / sizeof(struct listing_group_rec);
 }
 
+/* As many records as announced, and (chan_check) a descriptor each. */
+static int chan_handoff_ok(const void *body, size_t len)
+{
+	struct chan_handoff h;
+
+	memcpy(&h, body, sizeof(h));
+	return h.count == (len - sizeof(h)) / sizeof(struct conn_transfer);
+}
+
 /* A reason is a string: it ends within its field. */
 static int chan_failed_ok(const void *body, size_t len)
 {
 	return memchr(body, '\0', len) != NULL;
 }
 
+/* Designated initializers: a field added to chan_msg_spec is 0 where not
+ * given. The name is the type's, without "CHAN_". */
+#define MSG(t, f, i) .type = (t), .name = #t + 5, .fixed = (f), .item = (i)
+
 static const struct chan_msg_spec chan_worker_msgs[] = {
-	{ CHAN_READY, "READY", 0, 0, 0, NULL },
-	{ CHAN_ALIVE, "ALIVE", 0, 0, 0, NULL },
-	{ CHAN_CONNS, "CONNS", sizeof(struct chan_conns_hdr),
-	  sizeof(struct stats_conn), 0, chan_conns_ok },
-	{ CHAN_CONN_GROUPS, "CONN_GROUPS", sizeof(struct chan_conns_hdr),
-	  sizeof(struct listing_group_rec), 0, chan_groups_ok },
-	{ CHAN_FAILED, "FAILED", sizeof(struct chan_failed), 0, 0,
-	  chan_failed_ok },
+	{ MSG(CHAN_READY, 0, 0) },
+	{ MSG(CHAN_ALIVE, 0, 0) },
+	{ MSG(CHAN_CONNS, sizeof(struct chan_conns_hdr), sizeof(struct stats_conn)),
+	  .check = chan_conns_ok },
+	{ MSG(CHAN_CONN_GROUPS, sizeof(struct chan_conns_hdr),
+	      sizeof(struct listing_group_rec)),
+	  .check = chan_groups_ok },
+	{ MSG(CHAN_FAILED, sizeof(struct chan_failed), 0), .check = chan_failed_ok },
+	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff), sizeof(struct conn_transfer)),
+	  .max_fds = CHAN_MAX_FDS, .fd_per_item = 1, .check = chan_handoff_ok },
+	{ MSG(CHAN_TAKEN, sizeof(struct chan_handoff), 0) },
 };
 
 static const struct chan_msg_spec chan_master_msgs[] = {
-	{ CHAN_HEARTBEAT, "HEARTBEAT", 0, 0, 0, NULL },
-	{ CHAN_CONNS_REQ, "CONNS_REQ", sizeof(struct chan_conns_req), 0, 0, NULL },
-	{ CHAN_DRAIN, "DRAIN", sizeof(struct chan_drain), 0, 0, NULL },
-	{ CHAN_ADOPT, "ADOPT", sizeof(struct chan_slot), 0, CFG_MAX_LISTEN, NULL },
-	{ CHAN_RELEASE, "RELEASE", sizeof(struct chan_slot), 0, 0, NULL },
+	{ MSG(CHAN_HEARTBEAT, 0, 0) },
+	{ MSG(CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 0) },
+	{ MSG(CHAN_DRAIN, sizeof(struct chan_drain), 0) },
+	{ MSG(CHAN_ADOPT, sizeof(struct chan_slot), 0), .max_fds = CFG_MAX_LISTEN },
+	{ MSG(CHAN_RELEASE, sizeof(struct chan_slot), 0) },
+	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff), sizeof(struct conn_transfer)),
+	  .max_fds = CHAN_MAX_FDS, .fd_per_item = 1, .check = chan_handoff_ok },
+	{ MSG(CHAN_TAKEN, sizeof(struct chan_handoff), 0) },
 };
 
 const struct chan_schema chan_to_master = {
@@ -84,6 +104,11 @@ int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
 	    (m->item ? (h->len - m->fixed) % m->item != 0 : h->len != m->fixed)) {
 		snprintf(why, whylen, "%s message of %u bytes (%u%s expected)",
 			 m->name, h->len, m->fixed, m->item ? " + records" : "");
+		return -1;
+	}
+	if (m->fd_per_item && m->item && h->nfds != (h->len - m->fixed) / m->item) {
+		snprintf(why, whylen, "%s message with %u records and %u descriptors",
+			 m->name, (h->len - m->fixed) / m->item, h->nfds);
 		return -1;
 	}
 	if (h->nfds > m->max_fds) {
@@ -147,8 +172,9 @@ static void chan_rx_drop(struct chan *ch, size_t n)
 	ch->nrx -= n;
 }
 
-/* Keeps duplicates of fds to leave with the next byte queued. */
-static int chan_tx_push(struct chan *ch, const int *fds, int n)
+/* Keeps fds to leave with the next byte queued: duplicates of them, or
+ * (own) the descriptors themselves. */
+static int chan_tx_push(struct chan *ch, const int *fds, int n, int own)
 {
 	struct chan_fd_batch *b, *p = realloc(ch->tx, (ch->ntx + 1) * sizeof(*p));
 
@@ -157,6 +183,12 @@ static int chan_tx_push(struct chan *ch, const int *fds, int n)
 	ch->tx = p;
 	b = &ch->tx[ch->ntx];
 	b->at = ch->out_base + buf_pending(&ch->out);
+	if (own) {
+		memcpy(b->fd, fds, (size_t)n * sizeof(*fds));
+		b->n = n;
+		ch->ntx++;
+		return 0;
+	}
 	for (b->n = 0; b->n < n; b->n++)
 		if ((b->fd[b->n] = fcntl(fds[b->n], F_DUPFD_CLOEXEC, 0)) < 0) {
 			chan_close_fds(b->fd, (size_t)b->n);
@@ -373,20 +405,31 @@ int chan_open(struct chan *ch, struct loop *l, int fd,
 	return 0;
 }
 
-/* Queues one frame; descriptors, if any, leave with its first byte. */
+/* A frame to queue: a body in two parts, and descriptors that are
+ * duplicated, or (own) handed over. */
+struct chan_out_frame {
+	const void *p1, *p2;
+	size_t l1, l2;
+	const int *fds;
+	int nfds, own;
+};
+
+/* Queues one frame; descriptors, if any, leave with its first byte. On
+ * failure nothing is queued and the descriptors are as they were. */
 static int chan_queue(struct chan *ch, const struct chan_hdr *h,
-		      const void *p1, size_t l1, const void *p2, size_t l2,
-		      const int *fds)
+		      const struct chan_out_frame *f)
 {
 	size_t before = buf_pending(&ch->out);
 
-	if (h->nfds && chan_tx_push(ch, fds, h->nfds) < 0)
+	if (h->nfds && chan_tx_push(ch, f->fds, h->nfds, f->own) < 0)
 		return -1;
 	if (buf_append(&ch->out, h, sizeof(*h)) < 0 ||
-	    buf_append(&ch->out, p1, l1) < 0 || buf_append(&ch->out, p2, l2) < 0) {
+	    buf_append(&ch->out, f->p1, f->l1) < 0 ||
+	    buf_append(&ch->out, f->p2, f->l2) < 0) {
 		ch->out.len = ch->out.off + before; /* not a half frame */
 		if (h->nfds) {
-			chan_close_fds(ch->tx[ch->ntx - 1].fd, h->nfds);
+			if (!f->own)
+				chan_close_fds(ch->tx[ch->ntx - 1].fd, h->nfds);
 			ch->ntx--;
 		}
 		return -1;
@@ -394,19 +437,20 @@ static int chan_queue(struct chan *ch, const struct chan_hdr *h,
 	return 0;
 }
 
-static int chan_send_all(struct chan *ch, uint32_t type, uint64_t seq,
-			 const void *p1, size_t l1, const void *p2, size_t l2,
-			 const int *fds, int nfds)
+/* 0 sent or queued; -1 not queued; 1 queued, but the channel failed
+ * writing it (closed now, and the frame with it). */
+static int chan_send_frame(struct chan *ch, uint32_t type, uint64_t seq,
+			   const struct chan_out_frame *f)
 {
-	struct chan_hdr h = { (uint16_t)type, (uint16_t)nfds,
-			      (uint32_t)(l1 + l2), seq };
+	struct chan_hdr h = { (uint16_t)type, (uint16_t)f->nfds,
+			      (uint32_t)(f->l1 + f->l2), seq };
 
-	if (!ch->open || l1 + l2 > CHAN_MAX_FRAME || nfds < 0 ||
-	    nfds > CHAN_MAX_FDS || chan_queue(ch, &h, p1, l1, p2, l2, fds) < 0)
+	if (!ch->open || f->l1 + f->l2 > CHAN_MAX_FRAME || f->nfds < 0 ||
+	    f->nfds > CHAN_MAX_FDS || chan_queue(ch, &h, f) < 0)
 		return -1;
 	if (chan_flush(ch) < 0) {
 		chan_fail(ch, 0, strerror(errno));
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -415,20 +459,39 @@ int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
 		      const void *fixed, size_t fixed_len, const void *records,
 		      size_t records_len)
 {
-	return chan_send_all(ch, type, seq, fixed, fixed_len, records,
-			     records_len, NULL, 0);
+	struct chan_out_frame f = { .p1 = fixed, .l1 = fixed_len,
+				    .p2 = records, .l2 = records_len };
+
+	return chan_send_frame(ch, type, seq, &f) ? -1 : 0;
 }
 
 int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *body,
 	      size_t len)
 {
-	return chan_send_all(ch, type, seq, body, len, NULL, 0, NULL, 0);
+	struct chan_out_frame f = { .p1 = body, .l1 = len };
+
+	return chan_send_frame(ch, type, seq, &f) ? -1 : 0;
 }
 
 int chan_send_fds(struct chan *ch, uint32_t type, uint64_t seq,
 		  const void *body, size_t len, const int *fds, int nfds)
 {
-	return chan_send_all(ch, type, seq, body, len, NULL, 0, fds, nfds);
+	struct chan_out_frame f = { .p1 = body, .l1 = len, .fds = fds,
+				    .nfds = nfds };
+
+	return chan_send_frame(ch, type, seq, &f) ? -1 : 0;
+}
+
+int chan_give_fds(struct chan *ch, uint32_t type, uint64_t seq,
+		  const void *fixed, size_t fixed_len, const void *records,
+		  size_t records_len, const int *fds, int nfds)
+{
+	struct chan_out_frame f = { .p1 = fixed, .l1 = fixed_len,
+				    .p2 = records, .l2 = records_len,
+				    .fds = fds, .nfds = nfds, .own = 1 };
+
+	/* Queued, they are the channel's, even if it then failed. */
+	return chan_send_frame(ch, type, seq, &f) < 0 ? -1 : 0;
 }
 
 void chan_read_all(struct chan *ch)

@@ -29,6 +29,11 @@ enum chan_type {
 	CHAN_ADOPT,      /* m->w: chan_slot + another slot's listeners */
 	CHAN_RELEASE,    /* m->w: chan_slot: give them back */
 	CHAN_FAILED,     /* w->m: chan_failed, then the worker exits */
+	CHAN_HANDOFF,    /* both ways: chan_handoff + count conn_transfer,
+			  * a descriptor each: connections changing worker */
+	CHAN_TAKEN,      /* both ways: chan_handoff: a HANDOFF's connections
+			  * are in place (the taker says so, the master
+			  * passes it on to the one that handed them) */
 };
 
 struct chan_hdr {
@@ -45,6 +50,22 @@ struct chan_hdr {
 struct chan_drain {
 	uint64_t timeout_ms; /* then close what is left, spread over a moment */
 	uint32_t fast;       /* close everything now */
+	uint32_t handover;   /* hand up to this many idle connections to the
+			      * new generation (through the master) first */
+};
+
+/* Connections handed from one worker to another at a reload, through the
+ * master: each record is what conn.c needs to carry one on (struct
+ * conn_transfer), each with its descriptor, in the frame's order. The
+ * worker that hands them sends the next frame once it hears TAKEN for
+ * this one, so a handover holds at most one frame of descriptors in
+ * flight per worker (they count against the sender's open-files limit
+ * while in flight, and against the master's while it relays). */
+struct chan_handoff {
+	uint32_t count;
+	int32_t origin;    /* pid of the worker that handed them (the master
+			    * fills it in; TAKEN goes back to it) */
+	uint32_t returned; /* 1: nobody could take them; they come back */
 	uint32_t pad;
 };
 
@@ -90,7 +111,8 @@ struct chan_msg_spec {
 	uint32_t type;
 	const char *name;
 	uint32_t fixed, item;
-	uint32_t max_fds;
+	uint32_t max_fds;      /* descriptors it may carry */
+	uint32_t fd_per_item;  /* exactly one descriptor per record */
 	int (*check)(const void *body, size_t len);
 };
 
@@ -158,6 +180,15 @@ int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
  * own: the channel sends duplicates and closes them once they are sent. */
 int chan_send_fds(struct chan *ch, uint32_t type, uint64_t seq,
 		  const void *body, size_t len, const int *fds, int nfds);
+/* The same with the records of chan_send_records, and the descriptors
+ * themselves: on success they are the channel's (sent, then closed),
+ * none is duplicated, so a worker near its open-files limit can still
+ * hand its connections on. -1: not queued, they are still the
+ * caller's. Once queued they are the channel's, even if it fails while
+ * writing them (it closes them as it closes). */
+int chan_give_fds(struct chan *ch, uint32_t type, uint64_t seq,
+		  const void *fixed, size_t fixed_len, const void *records,
+		  size_t records_len, const int *fds, int nfds);
 /* In on_msg: the descriptors of the frame being delivered. The receiver
  * takes the ones it keeps (setting them to -1 in the array); the channel
  * closes the others when on_msg returns. */

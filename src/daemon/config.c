@@ -33,6 +33,7 @@ void config_defaults(struct config *c)
 	c->keepalive_timeout_ms = 75000;
 	c->send_timeout_ms = 60000;
 	c->shutdown_timeout_ms = 10000;
+	c->handover = 1;
 	c->watchdog_timeout_ms = 10000;
 	c->return_status = 200;
 	c->http_max_request_line = 8192;
@@ -362,6 +363,12 @@ static int set_idle_yield(struct config *c, const char *s, char *err,
 	return parse_flag("idle_yield", s, &c->idle_yield, err, errlen);
 }
 
+static int set_handover(struct config *c, const char *s, char *err,
+			size_t errlen)
+{
+	return parse_flag("handover", s, &c->handover, err, errlen);
+}
+
 /* on (1 s: the client's first data is awaited by the kernel before
  * accept), off, auto (on for http, off for echo), or a number of
  * seconds. */
@@ -596,6 +603,7 @@ static const struct config_directive directives[] = {
 	{ "keepalive_timeout", 1, 0, set_keepalive_timeout },
 	{ "send_timeout", 1, 0, set_send_timeout },
 	{ "shutdown_timeout", 1, 0, set_shutdown_timeout },
+	{ "handover", 1, 0, set_handover },
 	{ "watchdog_timeout", 1, 0, set_watchdog_timeout },
 	{ "stats_timeout", 1, 0, set_stats_timeout },
 	{ "http_max_request_line", 1, 0, set_http_max_request_line },

@@ -46,6 +46,7 @@ struct config {
 	int keepalive_timeout_ms;
 	int send_timeout_ms;
 	int shutdown_timeout_ms;
+	int handover; /* 1: a reload moves idle connections to the new workers */
 	int watchdog_timeout_ms;
 	int stats_timeout_ms; /* how long the master waits for workers */
 

@@ -577,6 +577,71 @@ void conn_count_out(struct conn *c, uint64_t n)
 	count_out(conn_pool_of(c), c, n);
 }
 
+/* --- the handover at a reload --- */
+
+int conn_can_hand_over(const struct conn *c)
+{
+	const struct proto *proto;
+
+	if (!c->w.fn || c->out ||
+	    (c->flags & (CONN_F_WANT_WRITE | CONN_F_OUTBOUND | CONN_F_CONNECTING)))
+		return 0;
+	proto = conn_proto(conn_pool_of(c), c);
+	return proto->can_hand_over && proto->can_hand_over(c);
+}
+
+int conn_hand_over(struct conn *c, struct conn_transfer *t)
+{
+	struct conn_pool *p = conn_pool_of(c);
+	const struct proto *proto = conn_proto(p, c);
+
+	memset(t, 0, sizeof(*t));
+	t->bytes_in = c->bytes_in;
+	t->bytes_out = c->bytes_out;
+	t->age_ms = loop_now(p->loop) - c->start_ms;
+	t->tmo = c->tmo;
+	if (proto->on_close)
+		proto->on_close(c);
+	if (c->tmo != CONN_TMO_NONE)
+		tmo_unlink(p, c);
+	/* Deleted from epoll, not just forgotten: the socket lives on in
+	 * another process, and this epoll would go on watching it (an
+	 * epoll registration lasts as long as the open file, not the fd). */
+	if (c->flags & CONN_F_WATCHED)
+		loop_del(p->loop, &c->w);
+	c->w.fn = NULL;
+	p->active--;
+	p->stats->handed_over++;
+	p->stats->active = (uint64_t)p->active;
+	return c->w.fd;
+}
+
+int conn_take_over(struct conn_pool *p, int fd, int handler,
+		   const struct conn_transfer *t)
+{
+	struct conn *c;
+
+	if (fd >= p->nslots || (unsigned)handler >= (unsigned)p->nhandlers)
+		return -1;
+	c = conn_slot_fill(p, fd, handler);
+	c->bytes_in = t->bytes_in;
+	c->bytes_out = t->bytes_out;
+	c->start_ms = loop_now(p->loop) - UTIL_MIN(t->age_ms, c->start_ms);
+	if (conn_watch(c, EPOLLIN) < 0) {
+		c->w.fn = NULL;
+		return -1;
+	}
+	p->active++;
+	p->stats->taken_over++;
+	p->stats->active = (uint64_t)p->active;
+	/* Input that came meanwhile waits in the socket: epoll reports it
+	 * at once, the registration being new. */
+	if (t->tmo > CONN_TMO_NONE && t->tmo < CONN_TMO_COUNT &&
+	    t->tmo != CONN_TMO_CONNECT)
+		conn_timeout(c, (enum conn_tmo)t->tmo);
+	return 0;
+}
+
 /* --- the stats socket's view --- */
 
 void conn_describe(const struct conn *c, uint64_t now_ms,
@@ -599,19 +664,28 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 	rec->bytes_out = c->bytes_out;
 }
 
-void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
-		  void *arg)
+void conn_foreach_from(struct conn_pool *p, int from,
+		       int (*fn)(struct conn *c, void *arg), void *arg)
 {
-	/* fn may close connections */
+	/* fn may close connections, or hand them over. Past the last open
+	 * one the walk stops; from 0, that is after as many as are open. */
 	int seen = 0, n = p->active + p->outbound;
 
-	for (int fd = 0; fd < p->nslots && seen < n; fd++) {
+	for (int fd = from < 0 ? 0 : from; fd < p->nslots; fd++) {
 		struct conn *c = &p->table->slots[fd];
 
+		if (from <= 0 && seen == n)
+			return;
 		if (!c->w.fn)
 			continue;
 		seen++;
 		if (fn(c, arg))
 			return;
 	}
+}
+
+void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
+		  void *arg)
+{
+	conn_foreach_from(p, 0, fn, arg);
 }

@@ -5,8 +5,9 @@
  *
  * Counters. The worker's counters (accepted, active, closed, rejected,
  * bytes_in, bytes_out) describe the service as its clients see it, and
- * accepted = closed + lost + active must hold: only accepted connections
- * touch them. An outbound connection counts nowhere but in the pool's
+ * accepted + taken_over = closed + lost + active + handed_over must hold
+ * (a reload's handover counts a connection out of one worker and into
+ * another): only accepted connections touch them. An outbound connection counts nowhere but in the pool's
  * outbound gauge and its own byte counts (conn_bytes_in/out): a proxied
  * byte would otherwise be counted twice, once per side. */
 #ifndef RP_CONN_H
@@ -149,6 +150,10 @@ static inline int conn_pool_active(const struct conn_pool *p)
 {
 	return p->active;
 }
+static inline struct loop *conn_pool_loop(const struct conn_pool *p)
+{
+	return p->loop;
+}
 
 /* Takes a freshly accepted, non-blocking fd, served by the protocol of
  * the given handler. Returns 0, or -1 if there is no slot for it (the
@@ -218,6 +223,35 @@ static inline uint64_t conn_bytes_out(const struct conn *c)
 	return c->bytes_out;
 }
 
+/* What a connection that changes worker (a reload's handover) takes along
+ * besides its descriptor. Its timeout starts again in full at the taker:
+ * the timeout lists are FIFOs by duration (above), so a connection cannot
+ * join one part-way. An idle keep-alive connection gets at most one more
+ * keepalive_timeout per reload. */
+struct conn_transfer {
+	uint64_t bytes_in, bytes_out;
+	uint64_t age_ms;
+	uint32_t tmo; /* enum conn_tmo */
+	uint32_t pad;
+};
+
+/* c may change worker now: accepted, nothing queued or in progress, and
+ * its protocol agrees (proto can_hand_over). */
+int conn_can_hand_over(const struct conn *c);
+/* c leaves this worker: its record goes in *t, it is out of epoll, off
+ * the timeout lists and out of the active count (counted in
+ * handed_over), its slot is free. Returns its descriptor, which the
+ * caller now owns (to send, or to close). Its protocol hears on_close
+ * first. on_slot_free is not called: the caller hands over a batch. */
+int conn_hand_over(struct conn *c, struct conn_transfer *t);
+/* A connection another worker handed over: like conn_open, but with its
+ * history (bytes, age), its timeout restarted and counted in taken_over
+ * rather than accepted. It is taken even past max_active (the master
+ * sized the handover to the room there was; the slot table is the
+ * limit). 0, or -1 when there is no slot for fd (the caller closes it). */
+int conn_take_over(struct conn_pool *p, int fd, int handler,
+		   const struct conn_transfer *t);
+
 /* Reads into the scratch buffer: >0 bytes (counted in bytes_in), 0 on EOF,
  * -1 on error, -2 when nothing is there now. */
 ssize_t conn_read(struct conn *c, char **data);
@@ -259,5 +293,8 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 /* Calls fn for each open connection; stops when fn returns non-zero. */
 void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg);
+/* The same, from descriptor fd on. */
+void conn_foreach_from(struct conn_pool *p, int fd,
+		       int (*fn)(struct conn *c, void *arg), void *arg);
 
 #endif

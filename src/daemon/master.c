@@ -165,17 +165,38 @@ static void master_report_start(struct master *m, const char *failure)
 	m->ready_fd = -1;
 }
 
+/* How many idle connections each old worker about to drain may hand to
+ * the new generation: its room, shared among them. None when the
+ * protocol changed (an echo connection is no HTTP one) or when the
+ * configuration says so. */
+static uint32_t master_handover_quota(const struct master *m)
+{
+	int n = 0;
+
+	if (!m->cfg->handover || m->prev_cfg.protocol != m->cfg->protocol)
+		return 0;
+	for (const struct proc *r = m->procs.retiring; r; r = r->next)
+		n += r->pid && r->state != STATS_WORKER_DRAINING;
+	return n ? (uint32_t)UTIL_MIN(proc_room(&m->procs) / (uint64_t)n,
+				      (uint64_t)UINT32_MAX) :
+		   0;
+}
+
 static void master_generation_ready(struct master *m)
 {
+	uint32_t quota;
+
 	m->gen_ready = m->ever_ready = 1;
 	master_steer(m, 0);
 	if (m->procs.nretiring)
 		log_info("generation %d: %d workers ready; draining %d old workers",
 			 m->procs.generation, m->procs.nworkers,
 			 m->procs.nretiring);
+	/* Once the new workers run: their room is what they may take. */
+	quota = master_handover_quota(m);
 	for (struct proc *r = m->procs.retiring; r; r = r->next)
 		if (r->state != STATS_WORKER_DRAINING)
-			proc_drain(r, 0);
+			proc_drain(r, 0, quota);
 	notify_send("READY=1\nSTATUS=%d workers running, generation %d",
 		    m->procs.nworkers, m->procs.generation);
 	master_report_start(m, NULL);
@@ -216,6 +237,12 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	case CHAN_FAILED:
 		snprintf(p->failure, sizeof(p->failure), "%s",
 			 ((const struct chan_failed *)body)->reason);
+		break;
+	case CHAN_HANDOFF:
+		proc_relay_handoff(p, body, h->len);
+		break;
+	case CHAN_TAKEN:
+		proc_relay_taken(p, body);
 		break;
 	}
 }
@@ -520,7 +547,7 @@ static void master_stop(struct master *m, int fast, const char *why)
 	for (struct proc *p = proc_first(&m->procs); p;
 	     p = proc_next(&m->procs, p)) {
 		loop_timer_disarm(m->loop, &p->timer);
-		proc_drain(p, fast);
+		proc_drain(p, fast, 0);
 	}
 	loop_timer_arm(m->loop, &m->stop_deadline,
 		       fast ? STOP_GRACE_MS :

@@ -278,7 +278,7 @@ static void proc_retire_failed(struct proc_table *t)
 		struct proc *p = t->slot[i].cur;
 
 		if (p->state == STATS_WORKER_RUNNING)
-			proc_drain(p, 0);
+			proc_drain(p, 0, 0);
 		else
 			proc_signal(p, SIGKILL);
 	}
@@ -489,10 +489,10 @@ void proc_channel_lost(struct proc *p)
 		loop_timer_arm(p->t->loop, &p->timer, DEAF_GRACE_MS);
 }
 
-void proc_drain(struct proc *p, int fast)
+void proc_drain(struct proc *p, int fast, uint32_t handover)
 {
 	struct chan_drain d = { (uint64_t)p->t->cfg->shutdown_timeout_ms,
-				(uint32_t)fast, 0 };
+				(uint32_t)fast, handover };
 
 	if (!p->pid)
 		return;

@@ -10,6 +10,7 @@
 #ifndef RP_PROC_H
 #define RP_PROC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,6 +42,7 @@ struct proc {
 	uint64_t turns_seen, progress_ms;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
+	uint32_t handoff_pending; /* connections relayed to it, not TAKEN yet */
 	int adopter;        /* slot whose worker holds this slot's listeners
 			     * while this one is down; -1: none */
 	struct chan chan;
@@ -129,8 +131,17 @@ void proc_ready(struct proc *p);
 /* The channel to a live worker closed: kill it if it is still there in
  * a moment (it usually has just died, and SIGCHLD is on its way). */
 void proc_channel_lost(struct proc *p);
-/* Asks the worker to stop accepting and finish (fast: close now). */
-void proc_drain(struct proc *p, int fast);
+/* Asks the worker to stop accepting and finish (fast: close now), handing
+ * up to `handover` idle connections to the current generation first. */
+void proc_drain(struct proc *p, int fast, uint32_t handover);
+/* Room for connections in the current generation's running workers
+ * (what they may still take, less what is on its way to them). */
+uint64_t proc_room(const struct proc_table *t);
+/* A worker handed connections over (CHAN_HANDOFF): passed on to a running
+ * worker of the current generation, or back when none has room. */
+void proc_relay_handoff(struct proc *from, const void *body, size_t len);
+/* A worker took them (CHAN_TAKEN): the one that handed them hears it. */
+void proc_relay_taken(struct proc *from, const void *body);
 void proc_signal(struct proc *p, int signo);
 
 /* What the stats documents show of p. */

@@ -39,6 +39,13 @@ struct proto {
 	/* The worker drains: finish what is in flight, then close (an idle
 	 * connection may be closed at once). NULL: wait for the peer. */
 	void (*on_drain)(struct conn *c);
+	/* May the connection move to another worker now (a reload's
+	 * handover)? Asked only of an accepted connection with nothing
+	 * queued; yes only when it is between requests with no state of
+	 * the protocol's to carry (conn_data NULL): the new worker knows it
+	 * by its bytes, its age and the timeout it was waiting under. NULL:
+	 * never. */
+	int (*can_hand_over)(const struct conn *c);
 	/* The connection is about to be closed: free protocol state. */
 	void (*on_close)(struct conn *c);
 };

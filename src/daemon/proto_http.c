@@ -520,6 +520,23 @@ static void http_drain(struct conn *c)
 		conn_close(c);
 }
 
+/* Between requests with nothing kept: idle after an answer (its
+ * keep-alive timeout runs), or not a byte read yet (its header timeout).
+ * A request that has arrived but was not read moves with the socket. */
+static int http_can_hand_over(const struct conn *c)
+{
+	if (conn_data(c))
+		return 0;
+	switch (conn_timeout_kind(c)) {
+	case CONN_TMO_KEEPALIVE:
+		return 1;
+	case CONN_TMO_HEADER:
+		return conn_bytes_in(c) == 0;
+	default:
+		return 0;
+	}
+}
+
 static void http_close(struct conn *c)
 {
 	hc_free(conn_proto_ctx(c), c);
@@ -534,5 +551,6 @@ const struct proto proto_http = {
 	.on_writable = http_writable,
 	.on_timeout = http_timeout,
 	.on_drain = http_drain,
+	.can_hand_over = http_can_hand_over,
 	.on_close = http_close,
 };

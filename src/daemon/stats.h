@@ -47,6 +47,10 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "descriptors).")                                                    \
 	X(forced_closes, STATS_COUNTER, STATS_ANY, "forced_closes_total",     \
 	  "Connections closed at a drain deadline.")                          \
+	X(handed_over, STATS_COUNTER, STATS_ANY, "connections_handed_over_total", \
+	  "Connections handed to the new generation at a reload.")           \
+	X(taken_over, STATS_COUNTER, STATS_ANY, "connections_taken_over_total", \
+	  "Connections taken from the old generation at a reload.")          \
 	X(loop_turns, STATS_COUNTER, STATS_ANY, "loop_iterations_total",      \
 	  "Turns of the worker's event loop: the watchdog's sign of life.")  \
 	X(timeouts_header, STATS_COUNTER, STATS_HTTP, "timeouts_header_total", \

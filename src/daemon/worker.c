@@ -17,6 +17,7 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "handover.h"
 #include "listener.h"
 #include "log.h"
 #include "privdrop.h"
@@ -40,6 +41,7 @@ struct worker {
 	struct stats_counters *stats; /* shared with the master (worker.h) */
 	struct loop_watch signals; /* the signalfd */
 	struct loop_timer drain_deadline;
+	struct handover ho; /* a reload's: idle connections to the new one */
 	int draining;
 	int forcing;       /* past the deadline: closing in steps */
 	int close_per_step;
@@ -78,7 +80,7 @@ static void worker_slot_free(void *arg)
 	/* While the queue is being taken more connections are coming:
 	 * worker_drain decides once it is done. */
 	if (worker->draining && conn_pool_active(&worker->pool) == 0 &&
-	    !worker->lst.taking)
+	    !worker->lst.taking && !worker->ho.running)
 		worker_stop(worker, 0);
 	else
 		lst_set_resume(&worker->lst);
@@ -132,9 +134,23 @@ static void worker_drain_deadline(struct loop_timer *t)
 			       WORKER_CLOSE_WINDOW_MS / WORKER_CLOSE_STEPS);
 }
 
-/* Stop accepting and let the connections finish; exit when none is left
+/* After the handover, if any: the connections left are told to finish
+ * (their protocol's on_drain); exit when none is left. */
+static void worker_drain_rest(void *arg)
+{
+	struct worker *worker = arg;
+
+	log_debug("draining %d connections", conn_pool_active(&worker->pool));
+	conn_pool_drain(&worker->pool);
+	if (conn_pool_active(&worker->pool) == 0)
+		worker_stop(worker, 0);
+}
+
+/* Stop accepting, hand up to `handover` idle connections to the new
+ * generation, let the others finish; exit when none is left
  * (worker_slot_free) or close them after timeout_ms. */
-static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast)
+static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast,
+			 uint32_t handover)
 {
 	if (fast) {
 		conn_pool_close_all(&worker->pool);
@@ -145,13 +161,11 @@ static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast)
 		return;
 	worker->draining = 1;
 	lst_set_stop(&worker->lst, 1);
-	log_debug("draining %d connections", conn_pool_active(&worker->pool));
-	conn_pool_drain(&worker->pool);
-	if (conn_pool_active(&worker->pool) == 0) {
-		worker_stop(worker, 0);
-		return;
-	}
 	loop_timer_arm(worker->loop, &worker->drain_deadline, timeout_ms);
+	if (handover && conn_pool_active(&worker->pool) > 0)
+		ho_start(&worker->ho, handover); /* then worker_drain_rest */
+	else
+		worker_drain_rest(worker);
 }
 
 /* A page of a listing: the connections walked (at most
@@ -283,7 +297,18 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 		struct chan_drain d;
 
 		memcpy(&d, body, sizeof(d));
-		worker_drain(worker, d.timeout_ms, (int)d.fast);
+		worker_drain(worker, d.timeout_ms, (int)d.fast, d.handover);
+		break;
+	}
+	case CHAN_HANDOFF:
+	case CHAN_TAKEN: {
+		int was_running = worker->ho.running;
+
+		ho_on_msg(&worker->ho, h, body);
+		/* Connections that came back after the handover ended are
+		 * drained like the others were. */
+		if (h->type == CHAN_HANDOFF && worker->draining && !was_running)
+			worker_drain_rest(worker);
 		break;
 	}
 	case CHAN_ADOPT:
@@ -308,7 +333,9 @@ static void worker_on_chan_close(struct chan *ch, int malformed,
 	else
 		log_warn("channel to the master closed; finishing what is in flight, then exiting");
 	worker->exit_status = 1;
-	worker_drain(worker, (uint64_t)worker->args->cfg->shutdown_timeout_ms, 0);
+	ho_end(&worker->ho); /* nobody will say TAKEN now */
+	worker_drain(worker, (uint64_t)worker->args->cfg->shutdown_timeout_ms, 0,
+		     0);
 }
 
 static void worker_signal(struct loop_watch *w, uint32_t events)
@@ -326,10 +353,10 @@ static void worker_signal(struct loop_watch *w, uint32_t events)
 		case SIGQUIT:
 			worker_drain(worker,
 				     (uint64_t)worker->args->cfg->shutdown_timeout_ms,
-				     0);
+				     0, 0);
 			break;
 		case SIGINT:
-			worker_drain(worker, 0, 1);
+			worker_drain(worker, 0, 1, 0);
 			break;
 		case SIGUSR1:
 			log_reopen(); /* the master reopened it first */
@@ -417,6 +444,8 @@ static int worker_setup(struct worker *worker, const struct worker_args *a,
 	}
 	if (worker_open_pool(worker, err, errlen) < 0)
 		return -1;
+	ho_init(&worker->ho, &worker->pool, &worker->chan, WORKER_HANDLER_CLIENT,
+		worker_drain_rest, worker);
 	if (chan_open(&worker->chan, worker->loop, a->chan_fd, &chan_to_worker,
 		      worker_on_msg, worker_on_chan_close, worker) < 0 ||
 	    lst_set_start(&worker->lst, worker->loop, a->lst_fds, a->nlst,
