@@ -222,8 +222,11 @@ static int answer_requests(struct http_worker *hw, struct conn *c,
 		inflight = r > 0;
 	}
 	/* A new request has begun behind the ones answered: its header
-	 * timeout starts now. */
-	if (parsed && off < len && !hc->close_after)
+	 * timeout starts now - unless an answer already waits for the
+	 * socket: the send timeout runs until it has gone, and http_finish
+	 * starts the header timeout after it. */
+	if (parsed && off < len && !hc->close_after &&
+	    conn_timeout_kind(c) != CONN_TMO_SEND)
 		conn_timeout(c, CONN_TMO_HEADER);
 	*used = off;
 	return inflight;
