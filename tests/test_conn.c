@@ -998,6 +998,83 @@ static void test_timeout_closes(void **state)
 	wait_closed(2);
 }
 
+/* The send timeout measures the time since the socket last took bytes:
+ * queued output replaces whatever timeout ran (a long answer is not an
+ * idle connection), a peer that keeps reading, however slowly, is never
+ * cut, and one that stops is closed send_timeout after its last read. */
+static void test_send_timeout_measures_progress(void **state)
+{
+	enum { BIG = 1 << 20, SEND_MS = 300 };
+	unsigned char *big = calloc(1, BIG), buf[16384];
+	uint64_t t0;
+	int srv, cli;
+	struct conn *c;
+
+	(void)state;
+	assert_non_null(big);
+	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 60000);
+	conn_pool_set_timeout(&pool, CONN_TMO_SEND, SEND_MS);
+	tcp_pair(&srv, &cli, 4096);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
+	c = conn_of(srv);
+	conn_timeout(c, CONN_TMO_KEEPALIVE);
+	/* far more than the sockets hold: most of it is queued */
+	assert_int_equal(conn_send(c, big, BIG), 0);
+	assert_true(conn_has_output(c));
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+
+	/* a slow reader: what has come every SEND_MS / 4 (a window's worth:
+	 * TCP sends smaller window updates only so often), for 3 x SEND_MS */
+	t0 = util_now_ms();
+	while (util_now_ms() < t0 + 3 * SEND_MS) {
+		uint64_t next = util_now_ms() + SEND_MS / 4;
+		ssize_t n = read(cli, buf, sizeof(buf));
+
+		assert_true(n > 0 || (n < 0 && errno == EAGAIN));
+		while (util_now_ms() < next)
+			assert_true(loop_run_once(L, 5) >= 0);
+		assert_true(conn_is_open(c));
+	}
+	assert_true(conn_has_output(c));
+	/* it stops: closed once the socket has taken nothing for SEND_MS */
+	t0 = util_now_ms();
+	wait_closed(1);
+	assert_true(util_now_ms() >= t0 + SEND_MS / 2);
+	assert_false(conn_is_open(c));
+	close(cli);
+	free(big);
+}
+
+/* conn_want_write (a protocol that writes itself, as with sendfile):
+ * the send timeout takes over from the one running, until the socket is
+ * writable; bytes counted with conn_count_out restart it only while the
+ * connection waits. */
+static void test_want_write_runs_send_timeout(void **state)
+{
+	int sv[2];
+	struct conn *c;
+
+	(void)state;
+	conn_pool_set_timeout(&pool, CONN_TMO_HEADER, 60000);
+	conn_pool_set_timeout(&pool, CONN_TMO_SEND, 60000);
+	unix_pair(sv);
+	assert_int_equal(conn_open(&pool, sv[0], 0), 0);
+	c = conn_of(sv[0]);
+	conn_timeout(c, CONN_TMO_HEADER);
+	conn_count_out(c, 10);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_HEADER);
+	assert_int_equal(conn_want_write(c), 0);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+	conn_count_out(c, 10);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+	/* the socket is writable: the wait, and its timeout, are over */
+	turns(2);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_NONE);
+	assert_int_equal(conn_bytes_out(c), 20);
+	close(sv[1]);
+	wait_closed(1);
+}
+
 /* Freeing the pool closes what is left. */
 static void test_pool_free_closes_all(void **state)
 {
@@ -1037,6 +1114,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_and_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_measures_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_write_runs_send_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};
 

@@ -240,6 +240,10 @@ int conn_want_write(struct conn *c)
 		conn_close(c);
 		return -1;
 	}
+	/* Waiting for the socket: the send timeout, started when the wait
+	 * began, is restarted only when the socket takes bytes. */
+	if (c->tmo != CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
 
@@ -425,12 +429,15 @@ static int conn_flush(struct conn_pool *p, struct conn *c)
 
 /* The socket can take more while the connection waits to write: flush
  * what is queued, and once nothing is, read again and let the protocol
- * go on. */
+ * go on. The send timeout measures the time since the socket last took
+ * bytes: restarted by each flush that sends some, stopped when the wait
+ * ends (the protocol sets what comes next, and may wait again). */
 static void conn_io_writable(struct conn_pool *p, struct conn *c)
 {
 	const struct proto *proto;
 
 	if (c->out) {
+		uint64_t before = c->bytes_out;
 		int r = conn_flush(p, c);
 
 		if (r < 0) {
@@ -438,8 +445,7 @@ static void conn_io_writable(struct conn_pool *p, struct conn *c)
 			return;
 		}
 		if (r > 0) {
-			/* Progress restarts the send timeout. */
-			if (c->tmo == CONN_TMO_SEND)
+			if (c->bytes_out != before)
 				conn_timeout(c, CONN_TMO_SEND);
 			return;
 		}
@@ -524,9 +530,9 @@ static ssize_t conn_send_now(struct conn_pool *p, struct conn *c,
 
 /* The socket is full: keep the rest behind what is already queued, and
  * stop reading until it has gone, so one slow reader holds at most what
- * it was sent. 0, or -1 when it cannot be kept. */
-static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
-		      size_t len)
+ * it was sent. sent: the socket took bytes of this send just now. 0, or
+ * -1 when it cannot be kept. */
+static int conn_queue(struct conn *c, const char *rest, size_t len, int sent)
 {
 	size_t have = c->out ? c->out->len - c->out->off : 0;
 	struct conn_out *o;
@@ -545,7 +551,10 @@ static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
 	c->out = o;
 	if (conn_watch(c, EPOLLOUT) < 0)
 		return -1;
-	if (p->tmo_lists[CONN_TMO_SEND].duration_ms)
+	/* Whatever timeout ran gives way to the send timeout while output
+	 * waits (a long download is not a slow request head). More output
+	 * behind a queue that did not move does not restart it. */
+	if (sent || c->tmo != CONN_TMO_SEND)
 		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
@@ -565,7 +574,8 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 		if ((size_t)done == len)
 			return 0;
 	}
-	if (conn_queue(p, c, (const char *)data + done, len - (size_t)done) < 0) {
+	if (conn_queue(c, (const char *)data + done, len - (size_t)done,
+		       done > 0) < 0) {
 		conn_close(c);
 		return -1;
 	}
@@ -575,6 +585,9 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 void conn_count_out(struct conn *c, uint64_t n)
 {
 	count_out(conn_pool_of(c), c, n);
+	/* The socket took bytes: progress for the send timeout. */
+	if (c->tmo == CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_SEND);
 }
 
 /* --- the stats socket's view --- */

@@ -34,7 +34,9 @@ enum conn_tmo {
 	CONN_TMO_NONE,
 	CONN_TMO_HEADER,    /* a request head is arriving (slowloris) */
 	CONN_TMO_KEEPALIVE, /* idle between requests */
-	CONN_TMO_SEND,      /* the peer does not take our output */
+	CONN_TMO_SEND,      /* output waits, and the socket took none of it
+			     * for this long (conn.c runs it, for every
+			     * kind of output) */
 	CONN_TMO_LINGER,    /* after the last answer, before the close */
 	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
 	CONN_TMO_COUNT
@@ -249,9 +251,12 @@ static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
 	return (enum conn_tmo)c->tmo;
 }
 /* Asks for on_writable when the socket can take more (no queued output:
- * e.g. a file sent with sendfile); reading stops meanwhile. */
+ * e.g. a file sent with sendfile); reading stops meanwhile. The send
+ * timeout replaces any other from here (unless it runs already) until
+ * on_writable, as it does while conn_send's output is queued. */
 int conn_want_write(struct conn *c);
-/* Counts bytes the protocol wrote itself (sendfile). */
+/* Counts bytes the protocol wrote itself (sendfile): progress, which
+ * restarts a running send timeout. */
 void conn_count_out(struct conn *c, uint64_t n);
 /* Fills a record for the `connections` document. */
 void conn_describe(const struct conn *c, uint64_t now_ms,

@@ -252,31 +252,25 @@ int http_file_send(struct conn *c, struct http_conn *hc)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN) {
-			/* The socket is full: wait for it, never read the
-			 * file ahead into memory. */
-			if (conn_timeout_kind(c) != CONN_TMO_SEND)
-				conn_timeout(c, CONN_TMO_SEND);
+		/* The socket is full: wait for it, never read the file ahead
+		 * into memory. conn.c runs the send timeout meanwhile. */
+		if (n < 0 && errno == EAGAIN)
 			return conn_want_write(c) < 0 ? -1 : 0;
-		}
 		if (n <= 0) {
 			/* Error, or the file shrank under us: the length we
 			 * promised cannot be kept, so the connection ends. */
 			conn_close(c);
 			return -1;
 		}
+		/* Progress: it restarts the send timeout. */
 		conn_count_out(c, (uint64_t)n);
 		if (hc->file_off >= hc->file_end) {
 			close(hc->file_fd);
 			hc->file_fd = -1;
-			if (conn_timeout_kind(c) == CONN_TMO_SEND)
-				conn_timeout(c, CONN_TMO_NONE);
 			return 1;
 		}
 		/* One chunk per wake-up: a fast reader of a big file must
 		 * not keep the other connections of this worker waiting. */
-		if (conn_timeout_kind(c) == CONN_TMO_SEND)
-			conn_timeout(c, CONN_TMO_SEND); /* progress */
 		return conn_want_write(c) < 0 ? -1 : 0;
 	}
 }
