@@ -1,8 +1,8 @@
 /* test_http_timeouts.c - the HTTP service's timeouts against clients that
- * are slow but alive and clients that stall: a download that keeps moving
- * is never cut, however long it lasts; one that stops is closed when its
- * own timeout says, and counted as that timeout. Timeouts are set to a
- * second so that each story lasts a few. */
+ * are slow but alive and clients that stall: a download or a request body
+ * that keeps moving is never cut, however long it lasts; one that stops
+ * is closed when its own timeout says, and counted as that timeout.
+ * Timeouts are set to a second so that each story lasts a few. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -271,12 +271,70 @@ static void test_stalled_readers_are_closed(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+static int header_timeouts_1(json_t *st, void *arg)
+{
+	(void)arg;
+	return hr_jint(st, "totals/timeouts_header") >= 1;
+}
+
+/* A request body that keeps arriving, for longer than header_timeout,
+ * is read to its end and the connection goes on; one that stops is
+ * closed header_timeout after its last bytes. */
+static void test_request_body_timeout_measures_progress(void **state)
+{
+	struct hr_daemon *d = *state;
+	enum { BODY = 64 * 1024, STEP = 2048, STEP_MS = 100 };
+	static const char head[] = "POST /s.bin HTTP/1.1\r\nHost: t\r\n"
+				   "Content-Length: 65536\r\n\r\n";
+	static char chunk[STEP];
+	struct ht_client slow, stalled;
+	struct ht_response r;
+	int64_t t0, next;
+
+	start_site(d, NULL, "header_timeout 1s\nkeepalive_timeout 60s\nsend_timeout 60s\n");
+	memset(chunk, 'b', sizeof(chunk));
+	ht_open(&slow, d->port);
+	ht_open(&stalled, d->port);
+	ht_request(&slow, head);
+	ht_request(&stalled, head);
+	hr_check(hr_write_all(stalled.fd, chunk, STEP, 1000) == STEP, "stalled body");
+	/* The answer (405) comes at once; the body is read and dropped. */
+	hr_check(ht_read_response(&slow, &r, 0) == 0 && r.status == 405,
+		 "answer to the slow POST: %d", r.status);
+	free(r.body);
+	t0 = next = hr_now_ms();
+	for (int sent = 0; sent < BODY; sent += STEP) {
+		poll(NULL, 0, (int)(next > hr_now_ms() ? next - hr_now_ms() : 0));
+		next += STEP_MS;
+		hr_check(hr_write_all(slow.fd, chunk, STEP, 1000) == STEP,
+			 "body: the connection closed after %d of %d bytes, %lld ms",
+			 sent, BODY, (long long)(hr_now_ms() - t0));
+	}
+	print_message("# a %d-byte body sent over %lld ms (header_timeout 1 s)\n",
+		      BODY, (long long)(hr_now_ms() - t0));
+	ht_request(&slow, "GET /s.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(ht_read_response(&slow, &r, 0) == 0 && r.status == 200 &&
+			 r.length == SMALL,
+		 "the request after the slow body: status %d", r.status);
+	free(r.body);
+	hr_check(hr_wait_for(d, header_timeouts_1, NULL, 5000),
+		 "the stalled body: expected its connection closed");
+	hr_check(hr_wait_closed(stalled.fd, 1000), "the stalled body's connection is open");
+	hr_check_int("timeouts_header (the stalled body only)", 1,
+		     counter(d, "timeouts_header"));
+	ht_close(&slow);
+	ht_close(&stalled);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_slow_downloads_are_not_cut,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_readers_are_closed,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_request_body_timeout_measures_progress,
 						hr_setup, hr_teardown),
 	};
 

@@ -33,6 +33,8 @@ struct conn_out {
 enum conn_tmo {
 	CONN_TMO_NONE,
 	CONN_TMO_HEADER,    /* a request head is arriving (slowloris) */
+	CONN_TMO_BODY,      /* a request body is arriving, and none of it
+			     * came for this long */
 	CONN_TMO_KEEPALIVE, /* idle between requests */
 	CONN_TMO_SEND,      /* output waits, and the socket took none of it
 			     * for this long (conn.c runs it, for every

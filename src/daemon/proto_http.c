@@ -322,7 +322,15 @@ static void http_finish(struct http_worker *hw, struct conn *c,
 		http_close_after_answers(hw, c, hc);
 		return;
 	}
-	if (hc->inlen > 0 || hc->body_left > 0) {
+	if (hc->body_left > 0) {
+		/* A body is arriving (all the input so far is part of it):
+		 * its timeout runs from its last bytes, so a body that keeps
+		 * coming is never cut, whatever its length, and one that
+		 * stops is closed. */
+		conn_timeout(c, CONN_TMO_BODY);
+		return;
+	}
+	if (hc->inlen > 0) {
 		/* A request has begun: the header timeout runs from its first
 		 * byte and is not restarted by more bytes (slowloris). */
 		if (conn_timeout_kind(c) != CONN_TMO_HEADER)
@@ -474,6 +482,7 @@ static void http_timeout(struct conn *c, int kind)
 
 	switch (kind) {
 	case CONN_TMO_HEADER:
+	case CONN_TMO_BODY: /* the request did not arrive: no counter of its own */
 		hw->stats->timeouts_header++;
 		break;
 	case CONN_TMO_KEEPALIVE:
