@@ -559,6 +559,7 @@ struct count_ctx {
 	int reads;
 	int filled_reads; /* conn_read_filled said so */
 	size_t bytes;
+	size_t max;       /* > 0: read with conn_read_max */
 	int fini_calls;
 };
 
@@ -587,7 +588,8 @@ static void count_readable(struct conn *c)
 {
 	struct count_ctx *cc = conn_proto_ctx(c);
 	char *data, line[24];
-	ssize_t n = conn_read(c, &data);
+	ssize_t n = cc->max ? conn_read_max(c, &data, cc->max) :
+			      conn_read(c, &data);
 
 	if (n == -2)
 		return;
@@ -683,6 +685,36 @@ static void test_read_filled(void **state)
 	close(k[1]);
 	wait_closed(1);
 	free(big);
+}
+
+/* A protocol may read less than the scratch space holds (HTTP keeps
+ * what it cannot answer yet, and takes no more than it will keep): the
+ * rest stays in the socket, and a read that took all it asked for says
+ * more may be there. */
+static void test_read_max(void **state)
+{
+	char big[2500] = { 0 }, err[64];
+	int k[2];
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	count_state.max = 1000;
+	unix_pair(k);
+	assert_int_equal(write(k[1], big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	while (count_state.bytes < sizeof(big)) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %zu bytes read",
+				 count_state.bytes, sizeof(big));
+		turns(1);
+	}
+	assert_int_equal(count_state.reads, 3);
+	assert_int_equal(count_state.filled_reads, 2);
+	assert_false(conn_read_filled(conn_of(k[0])));
+	close(k[1]);
+	wait_closed(1);
 }
 
 /* --- outbound connections --- */
@@ -1109,6 +1141,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),

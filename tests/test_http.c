@@ -140,9 +140,9 @@ static void test_static_files(void **state)
 	}
 
 	/* Pipelined bodies either side of the small-body size: six 16 KiB
-	 * ones (four fill an answer batch, the next waits for the following
-	 * one), one a byte over (sendfile), one small range: in order, byte
-	 * for byte. */
+	 * ones (each fills an answer batch, and the next request is parsed
+	 * once it has gone), one a byte over (sendfile), one small range: in
+	 * order, byte for byte. */
 	{
 		static const char *const names[] = {
 			"s16k", "s16k", "s16k", "s16k", "s16k", "s16k", "s16k1", "s16k1",

@@ -484,16 +484,22 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 
 ssize_t conn_read(struct conn *c, char **data)
 {
+	return conn_read_max(c, data, SIZE_MAX);
+}
+
+ssize_t conn_read_max(struct conn *c, char **data, size_t max)
+{
 	struct conn_pool *p = conn_pool_of(c);
+	size_t want = UTIL_MIN(max, p->scratch_len);
 	ssize_t n;
 
 	do
-		n = recv(c->w.fd, p->scratch, p->scratch_len, 0);
+		n = recv(c->w.fd, p->scratch, want, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
 	c->flags = (uint16_t)((c->flags & ~CONN_F_READ_FULL) |
-			      ((size_t)n == p->scratch_len ? CONN_F_READ_FULL : 0));
+			      ((size_t)n == want ? CONN_F_READ_FULL : 0));
 	count_in(p, c, (uint64_t)n);
 	*data = p->scratch;
 	return n;

@@ -225,8 +225,12 @@ static inline uint64_t conn_bytes_out(const struct conn *c)
 /* Reads into the scratch buffer: >0 bytes (counted in bytes_in), 0 on EOF,
  * -1 on error, -2 when nothing is there now. */
 ssize_t conn_read(struct conn *c, char **data);
-/* The last conn_read filled the scratch space, so the socket may hold
- * more than was read. */
+/* The same, reading at most max bytes: a protocol that may have to keep
+ * what it cannot handle yet takes no more than it is willing to keep,
+ * and leaves the rest in the kernel. */
+ssize_t conn_read_max(struct conn *c, char **data, size_t max);
+/* The last read took all it asked for (the scratch space, or max), so
+ * the socket may hold more than was read. */
 static inline int conn_read_filled(const struct conn *c)
 {
 	return (c->flags & CONN_F_READ_FULL) != 0;

@@ -222,8 +222,7 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 		return r;
 	}
 	small = !ans->head_only && part.length > 0 &&
-		part.length <= HTTP_SMALL_BODY &&
-		buf_pending(&hw->batch) + part.length <= HTTP_BATCH_MAX;
+		part.length <= HTTP_SMALL_BODY;
 	if (small && read_small(hw, fd, &part, req->path) < 0) {
 		close(fd);
 		return http_put_error(hw, ans, 500);

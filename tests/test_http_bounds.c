@@ -1,0 +1,272 @@
+/* test_http_bounds.c - what hostile HTTP clients can make a worker hold.
+ * Many connections that pipeline requests and never read their answers,
+ * that read big files slowly or not at all, or that leave request heads
+ * half sent: the worker's memory grows by at most a documented bound per
+ * connection (VmRSS of the worker, before and after). And descriptors:
+ * with a small open-files limit, as many file downloads as the worker
+ * says it can carry, and more clients than that, are all served. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "http_client.h"
+
+/* --- waiting for a worker to settle --- */
+
+/* The worker has settled when its byte counters stop moving: the clients
+ * do nothing more, so it has read and answered what it will until they
+ * read. Polls stats until bytes_in and bytes_out are unchanged over
+ * three queries 50 ms apart; 1, or 0 at the deadline. */
+static int wait_settled(struct hr_daemon *d, int timeout_ms)
+{
+	int64_t deadline = hr_now_ms() + timeout_ms;
+	json_int_t in = -1, out = -1;
+	int same = 0;
+
+	while (same < 3) {
+		json_t *st = hr_query_ok(d, "stats");
+		json_int_t i = hr_jint(st, "totals/bytes_in");
+		json_int_t o = hr_jint(st, "totals/bytes_out");
+
+		json_decref(st);
+		same = i == in && o == out ? same + 1 : 0;
+		in = i;
+		out = o;
+		if (hr_now_ms() > deadline)
+			return 0;
+		poll(NULL, 0, 50); /* the interval of the samples above */
+	}
+	return 1;
+}
+
+/* Growth of the worker's RSS per connection, in bytes, since base_kib. */
+static long growth_per_conn(pid_t worker, long base_kib, int n)
+{
+	long now = ht_rss_kib(worker);
+
+	hr_check(now > 0, "VmRSS of worker %ld", (long)worker);
+	return (now - base_kib) * 1024 / n;
+}
+
+/* --- pipelining without reading --- */
+
+#define PIPE_CONNS 64
+/* 200 KiB of requests, 7.9 MB of answers: more than the kernel buffers
+ * for a connection (about 4 MiB of send buffer, autotuned) */
+#define PIPE_REQS 7200
+/* What a connection that pipelines and does not read may cost: its
+ * queued output is stopped at HTTP_BATCH_MAX (16 KiB) plus the answer
+ * that crossed it (here 1.2 KB), its unparsed input at one read (16
+ * KiB), plus its state and the allocator's rounding. Measured: 33-34 KB
+ * (780 KB before the bound). */
+#define PIPE_BOUND (48 * 1024)
+
+/* Request i of each connection: mostly GET, with HEAD and POST among
+ * them, so that answers of three shapes show their order. */
+static const char *pipe_request(int i, int *kind)
+{
+	*kind = i % 23 == 7 ? 2 : i % 17 == 4 ? 1 : 0;
+	switch (*kind) {
+	case 1:
+		return "HEAD / HTTP/1.1\r\nHost: t\r\n\r\n";
+	case 2:
+		return "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+	default:
+		return "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+	}
+}
+
+/* One reader of PIPE_REQS pipelined answers, checked as they come. */
+struct pipe_reader {
+	int fd;
+	int next;        /* the answer expected next */
+	char *buf;
+	size_t off, len, cap;
+};
+
+/* Checks the complete answers at the front of r's buffer. 0, or -1 with
+ * the problem in err. */
+static int pipe_check(struct pipe_reader *r, const char *body, size_t blen,
+		      char *err, size_t errlen)
+{
+	while (r->next < PIPE_REQS) {
+		char *p = r->buf + r->off, *end;
+		size_t avail = r->len - r->off, hlen, want;
+		long long cl;
+		int kind, status;
+		const char *h;
+
+		pipe_request(r->next, &kind);
+		end = memmem(p, avail, "\r\n\r\n", 4);
+		if (!end)
+			break;
+		hlen = (size_t)(end - p) + 4;
+		h = memmem(p, hlen, "Content-Length: ", 16);
+		if (sscanf(p, "HTTP/1.1 %d", &status) != 1 || !h) {
+			snprintf(err, errlen, "answer %d: not an answer: %.40s",
+				 r->next, p);
+			return -1;
+		}
+		cl = atoll(h + 16);
+		want = hlen + (kind == 1 ? 0 : (size_t)cl);
+		if (avail < want)
+			break;
+		if (status != (kind == 2 ? 405 : 200) ||
+		    (kind != 2 && (cl != (long long)blen ||
+				   (kind == 0 && memcmp(p + hlen, body, blen))))) {
+			snprintf(err, errlen,
+				 "answer %d (%s): status %d, length %lld: out of order or wrong",
+				 r->next, kind == 1 ? "HEAD" : kind == 2 ? "POST" : "GET",
+				 status, cl);
+			return -1;
+		}
+		r->off += want;
+		r->next++;
+	}
+	/* keep only the partial answer */
+	memmove(r->buf, r->buf + r->off, r->len - r->off);
+	r->len -= r->off;
+	r->off = 0;
+	return 0;
+}
+
+/* Reads every connection's answers at once (epoll), checking each. */
+static int pipe_read_all(struct pipe_reader *rs, int n, const char *body,
+			 size_t blen, int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = hr_now_ms() + timeout_ms;
+	int ep = epoll_create1(EPOLL_CLOEXEC), left = n, rc = -1;
+	struct epoll_event evs[64];
+
+	for (int i = 0; i < n; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		epoll_ctl(ep, EPOLL_CTL_ADD, rs[i].fd, &ev);
+	}
+	while (left > 0) {
+		int k = epoll_wait(ep, evs, 64, 1000);
+
+		if (hr_now_ms() > deadline) {
+			snprintf(err, errlen, "%d of %d connections not done", left, n);
+			goto out;
+		}
+		for (int e = 0; e < k; e++) {
+			struct pipe_reader *r = &rs[evs[e].data.u32];
+			ssize_t got = recv(r->fd, r->buf + r->len, r->cap - r->len,
+					   MSG_DONTWAIT);
+
+			if (got <= 0) {
+				if (got < 0 && errno == EAGAIN)
+					continue;
+				snprintf(err, errlen, "connection %u ended at answer %d",
+					 evs[e].data.u32, r->next);
+				goto out;
+			}
+			r->len += (size_t)got;
+			if (pipe_check(r, body, blen, err, errlen) < 0)
+				goto out;
+			if (r->next == PIPE_REQS) {
+				epoll_ctl(ep, EPOLL_CTL_DEL, r->fd, NULL);
+				left--;
+			}
+		}
+	}
+	rc = 0;
+out:
+	close(ep);
+	return rc;
+}
+
+/* n connections send the pipeline and read nothing until the worker has
+ * settled; then they read, and every answer must arrive whole and in
+ * order. Returns the worker's growth per connection at the settling. */
+static long pipe_round(struct hr_daemon *d, pid_t worker, const char *pipeline,
+		       size_t plen, const char *body, int n)
+{
+	static struct pipe_reader rs[PIPE_CONNS];
+	static int fds[PIPE_CONNS];
+	char err[256];
+	long base, per;
+
+	hr_check(hr_connect_many(AF_INET, d->port, n, 64, 10000, fds, err,
+				 sizeof(err)) == 0, "connect: %s", err);
+	base = ht_rss_kib(worker);
+	for (int i = 0; i < n; i++)
+		hr_check(hr_write_all(fds[i], pipeline, plen, 5000) == (ssize_t)plen,
+			 "connection %d: send %zu bytes of requests", i, plen);
+	hr_check(wait_settled(d, 20000), "the worker did not settle");
+	per = growth_per_conn(worker, base, n);
+	for (int i = 0; i < n; i++) {
+		rs[i] = (struct pipe_reader){ .fd = fds[i], .cap = 1 << 16 };
+		rs[i].buf = malloc(rs[i].cap);
+		hr_check(rs[i].buf != NULL, "out of memory");
+	}
+	hr_check(pipe_read_all(rs, n, body, strlen(body), 30000, err, sizeof(err)) == 0,
+		 "reading the answers: %s", err);
+	for (int i = 0; i < n; i++)
+		free(rs[i].buf);
+	hr_close_all(fds, n);
+	return per;
+}
+
+/* PIPE_CONNS connections each send PIPE_REQS pipelined requests for a
+ * 1000-byte fixed answer and read nothing: the worker stops answering
+ * each one at its bound instead of queueing megabytes (780 KB per
+ * connection before). Then they read, and every answer arrives, whole
+ * and in order. A first round with one connection brings in the code
+ * and grows the worker's answer batch, which are not per connection. */
+static void test_pipelining_without_reading(void **state)
+{
+	struct hr_daemon *d = *state;
+	char ret[1100], body[1001];
+	size_t plen = 0;
+	char *pipeline;
+	long per;
+	pid_t worker;
+	int kind;
+
+	memset(body, 'x', 1000);
+	body[1000] = '\0';
+	snprintf(ret, sizeof(ret), "200 %s", body);
+	const char *args[] = { "-P", "http", "--return", ret, "-w", "1", NULL };
+
+	hr_start_ok(d, args);
+	worker = ht_worker_pid(d, 0);
+	pipeline = malloc(PIPE_REQS * 64);
+	hr_check(pipeline != NULL, "out of memory");
+	for (int i = 0; i < PIPE_REQS; i++) {
+		const char *r = pipe_request(i, &kind);
+
+		memcpy(pipeline + plen, r, strlen(r));
+		plen += strlen(r);
+	}
+	pipe_round(d, worker, pipeline, plen, body, 1);
+	per = pipe_round(d, worker, pipeline, plen, body, PIPE_CONNS);
+	print_message("# pipelining without reading: %ld bytes per connection (bound %d)\n",
+		      per, PIPE_BOUND);
+	hr_check(per <= PIPE_BOUND,
+		 "worker RSS per connection that pipelines without reading: expected at most %d bytes, seen %ld",
+		 PIPE_BOUND, per);
+	free(pipeline);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_pipelining_without_reading, hr_setup,
+						hr_teardown),
+	};
+
+	return cmocka_run_group_tests_name("http_bounds", tests, NULL, NULL);
+}
