@@ -1,7 +1,7 @@
 /* test_http.c - the HTTP/1.1 service of the real daemon over real
  * sockets: keep-alive, pipelining, HEAD, 304, 206/416, a 10 MiB file,
- * traversal attempts, fixed responses, a slowloris client, and the
- * counters the daemon reports for all of it. */
+ * traversal attempts, directory redirects, fixed responses, a slowloris
+ * client, and the counters the daemon reports for all of it. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -341,6 +341,68 @@ static void test_slowloris_and_counters(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* A directory named without its final slash is redirected to its name
+ * with it, and the redirect, followed, serves its index - also when the
+ * name holds what a URL would read differently: '?', '#', ' ', '%' and
+ * bytes beyond ASCII go back percent-encoded. */
+static void test_directory_redirect_is_encoded(void **state)
+{
+	static const struct {
+		const char *name, *asked, *location;
+	} dirs[] = {
+		{ "q?dir", "/q%3Fdir", "/q%3Fdir/" },
+		{ "h#dir", "/h%23dir", "/h%23dir/" },
+		{ "sp ace", "/sp%20ace", "/sp%20ace/" },
+		{ "pct%dir", "/pct%25dir", "/pct%25dir/" },
+		{ "caf\xc3\xa9", "/caf%C3%A9", "/caf%C3%A9/" },
+		{ "plain", "/plain", "/plain/" },
+	};
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct ht_client c;
+	struct site s;
+
+	start_http(d, &s);
+	free(s.big);
+	ht_open(&c, d->port);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char path[512], body[128], req[512], want[128];
+		const char *loc;
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", s.root, dirs[i].name);
+		hr_check(mkdir(path, 0755) == 0, "mkdir %s: %s", path, strerror(errno));
+		snprintf(path, sizeof(path), "%s/%s/index.html", s.root, dirs[i].name);
+		snprintf(body, sizeof(body), "<h1>%s</h1>\n", dirs[i].name);
+		ht_write_file(path, body, strlen(body));
+
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+			 dirs[i].asked);
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %s", dirs[i].asked);
+		free(r.body);
+		snprintf(want, sizeof(want), "\r\nLocation: %s\r\n", dirs[i].location);
+		hr_check(r.status == 301 && strstr(r.head, want),
+			 "directory '%s': expected 301 to %s, seen %d: %s", dirs[i].name,
+			 dirs[i].location, r.status, r.head);
+
+		/* follow it, as a client does: the Location's path as sent */
+		loc = strstr(r.head, "\r\nLocation: ") + 12;
+		n = strcspn(loc, "\r");
+		snprintf(req, sizeof(req), "GET %.*s HTTP/1.1\r\nHost: t\r\n\r\n",
+			 (int)n, loc);
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %.*s", (int)n, loc);
+		hr_check(r.status == 200 && r.length == (long long)strlen(body) &&
+				 !memcmp(r.body, body, strlen(body)),
+			 "directory '%s' by its redirect %.*s: status %d", dirs[i].name,
+			 (int)n, loc, r.status);
+		free(r.body);
+	}
+	ht_close(&c);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 /* --return: a fixed answer, for health checks and benchmarks; served
  * here by workers with --idle-yield, which changes only how they wait. */
 static void test_fixed_response(void **state)
@@ -420,6 +482,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_static_files, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_slowloris_and_counters, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_directory_redirect_is_encoded, hr_setup,
+						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_response, hr_setup, hr_teardown),
 	};
 

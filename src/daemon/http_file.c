@@ -111,16 +111,20 @@ static int open_target(int docroot_fd, const char *path, struct stat *st)
 }
 
 /* The answer when no file is served: an error, or the redirect to the
- * directory's name with its slash. */
+ * directory's name with its slash. path is decoded (http_parser.h): a
+ * directory named "q?dir" must be sent back as /q%3Fdir/, or the client
+ * asks for /q with a query. */
 static int put_unservable(struct http_worker *hw,
 			  const struct http_answer *ans, const char *path,
 			  int status)
 {
-	char loc[HTTP_PATH_MAX + 16];
+	char enc[3 * HTTP_PATH_MAX], loc[sizeof(enc) + 16];
 
 	if (status != 301)
 		return http_put_error(hw, ans, status);
-	snprintf(loc, sizeof(loc), "Location: %s/\r\n", path);
+	if (http_encode_path(path, enc, sizeof(enc)) < 0)
+		return -1; /* cannot be: any path fits thrice */
+	snprintf(loc, sizeof(loc), "Location: %s/\r\n", enc);
 	return http_put_text(hw, ans, 301, "text/plain; charset=utf-8",
 			     "301 Moved Permanently\n", 22, loc);
 }
