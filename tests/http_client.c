@@ -40,8 +40,9 @@ void ht_open_small(struct ht_client *c, int port, int rcvbuf)
 
 	/* Before connect(): the window scale is agreed in the handshake
 	 * (tcp(7), SO_RCVBUF). */
-	hr_check(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-				       sizeof(rcvbuf)) == 0 &&
+	hr_check(fd >= 0 &&
+			 setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+				    sizeof(rcvbuf)) == 0 &&
 			 connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
 		 "client with a %d-byte receive buffer: %s", rcvbuf,
 		 strerror(errno));
@@ -139,8 +140,8 @@ void ht_fetch(int port, const char *req, struct ht_response *r, int head_only)
 
 	ht_open(&c, port);
 	ht_request(&c, req);
-	hr_check(ht_read_response(&c, r, head_only) == 0, "no response to: %.60s",
-		 req);
+	hr_check(ht_read_response(&c, r, head_only) == 0,
+		 "no response to: %.60s", req);
 	ht_close(&c);
 }
 

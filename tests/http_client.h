@@ -21,7 +21,7 @@ struct ht_response {
 	int status;
 	long long length; /* Content-Length, -1 if absent */
 	char head[4096];
-	char *body;       /* malloc'd, length bytes; NULL if none */
+	char *body; /* malloc'd, length bytes; NULL if none */
 };
 
 /* A client on a socket already connected. */
@@ -40,8 +40,7 @@ void ht_consume(struct ht_client *c, size_t n);
 void ht_request(struct ht_client *c, const char *req);
 /* Reads one answer; head_only: it answers a HEAD (no body). 0, or -1 if
  * it is not complete within 10 s. */
-int ht_read_response(struct ht_client *c, struct ht_response *r,
-		     int head_only);
+int ht_read_response(struct ht_client *c, struct ht_response *r, int head_only);
 /* One request on a fresh connection; the answer's body is the caller's. */
 void ht_fetch(int port, const char *req, struct ht_response *r, int head_only);
 

@@ -89,7 +89,7 @@ static const char *pipe_request(int i, int *kind)
 /* One reader of PIPE_REQS pipelined answers, checked as they come. */
 struct pipe_reader {
 	int fd;
-	int next;        /* the answer expected next */
+	int next; /* the answer expected next */
 	char *buf;
 	size_t off, len, cap;
 };
@@ -126,7 +126,10 @@ static int pipe_check(struct pipe_reader *r, const char *body, size_t blen,
 				   (kind == 0 && memcmp(p + hlen, body, blen))))) {
 			snprintf(err, errlen,
 				 "answer %d (%s): status %d, length %lld: out of order or wrong",
-				 r->next, kind == 1 ? "HEAD" : kind == 2 ? "POST" : "GET",
+				 r->next,
+				 kind == 1 ? "HEAD" :
+				 kind == 2 ? "POST" :
+					     "GET",
 				 status, cl);
 			return -1;
 		}
@@ -149,7 +152,8 @@ static int pipe_read_all(struct pipe_reader *rs, int n, const char *body,
 	struct epoll_event evs[64];
 
 	for (int i = 0; i < n; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u32 = (uint32_t)i };
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, rs[i].fd, &ev);
 	}
@@ -157,18 +161,20 @@ static int pipe_read_all(struct pipe_reader *rs, int n, const char *body,
 		int k = epoll_wait(ep, evs, 64, 1000);
 
 		if (hr_now_ms() > deadline) {
-			snprintf(err, errlen, "%d of %d connections not done", left, n);
+			snprintf(err, errlen, "%d of %d connections not done",
+				 left, n);
 			goto out;
 		}
 		for (int e = 0; e < k; e++) {
 			struct pipe_reader *r = &rs[evs[e].data.u32];
-			ssize_t got = recv(r->fd, r->buf + r->len, r->cap - r->len,
-					   MSG_DONTWAIT);
+			ssize_t got = recv(r->fd, r->buf + r->len,
+					   r->cap - r->len, MSG_DONTWAIT);
 
 			if (got <= 0) {
 				if (got < 0 && errno == EAGAIN)
 					continue;
-				snprintf(err, errlen, "connection %u ended at answer %d",
+				snprintf(err, errlen,
+					 "connection %u ended at answer %d",
 					 evs[e].data.u32, r->next);
 				goto out;
 			}
@@ -199,10 +205,12 @@ static long pipe_round(struct hr_daemon *d, pid_t worker, const char *pipeline,
 	long base, per;
 
 	hr_check(hr_connect_many(AF_INET, d->port, n, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "connect: %s", err);
+				 sizeof(err)) == 0,
+		 "connect: %s", err);
 	base = ht_rss_kib(worker);
 	for (int i = 0; i < n; i++)
-		hr_check(hr_write_all(fds[i], pipeline, plen, 5000) == (ssize_t)plen,
+		hr_check(hr_write_all(fds[i], pipeline, plen, 5000) ==
+				 (ssize_t)plen,
 			 "connection %d: send %zu bytes of requests", i, plen);
 	hr_check(wait_settled(d, 20000), "the worker did not settle");
 	per = growth_per_conn(worker, base, n);
@@ -211,7 +219,8 @@ static long pipe_round(struct hr_daemon *d, pid_t worker, const char *pipeline,
 		rs[i].buf = malloc(rs[i].cap);
 		hr_check(rs[i].buf != NULL, "out of memory");
 	}
-	hr_check(pipe_read_all(rs, n, body, strlen(body), 30000, err, sizeof(err)) == 0,
+	hr_check(pipe_read_all(rs, n, body, strlen(body), 30000, err,
+			       sizeof(err)) == 0,
 		 "reading the answers: %s", err);
 	for (int i = 0; i < n; i++)
 		free(rs[i].buf);
@@ -287,7 +296,8 @@ static long slow_round(struct hr_daemon *d, pid_t worker, int *fds, int n)
 		hr_check(hr_read_exact(c.fd, buf, sizeof(buf), 5000) ==
 				 (ssize_t)sizeof(buf),
 			 "reader %d: the first 64 KiB", i);
-		hr_check(!strncmp(buf, "HTTP/1.1 200 ", 13), "reader %d: %.40s", i, buf);
+		hr_check(!strncmp(buf, "HTTP/1.1 200 ", 13), "reader %d: %.40s",
+			 i, buf);
 		fds[i] = c.fd;
 		c.fd = -1;
 		ht_close(&c);
@@ -352,12 +362,15 @@ static long half_round(struct hr_daemon *d, pid_t worker, int *fds, int n)
 	memset(head, 'p', sizeof(head));
 	memcpy(head, start, sizeof(start) - 1);
 	hr_check(hr_connect_many(AF_INET, d->port, n, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "connect: %s", err);
+				 sizeof(err)) == 0,
+		 "connect: %s", err);
 	base = ht_rss_kib(worker);
 	for (int part = 0; part < HALF_PARTS; part++) {
 		for (int i = 0; i < n; i++)
-			hr_check(hr_write_all(fds[i], head + part * (HALF_HEAD / HALF_PARTS),
-					      HALF_HEAD / HALF_PARTS, 5000) == HALF_HEAD / HALF_PARTS,
+			hr_check(hr_write_all(fds[i],
+					      head + part * (HALF_HEAD / HALF_PARTS),
+					      HALF_HEAD / HALF_PARTS, 5000) ==
+					 HALF_HEAD / HALF_PARTS,
 				 "connection %d: part %d of its head", i, part);
 		hr_check(wait_settled(d, 20000), "the worker did not settle");
 	}
@@ -378,8 +391,8 @@ static void test_half_sent_heads(void **state)
 
 	/* a header timeout longer than the test */
 	ht_write_conf(d, "http.conf",
-		      "protocol http\nreturn 200 ok\nheader_timeout 60s\n", conf,
-		      sizeof(conf));
+		      "protocol http\nreturn 200 ok\nheader_timeout 60s\n",
+		      conf, sizeof(conf));
 	const char *args[] = { "-c", conf, "-w", "1", NULL };
 
 	hr_start_ok(d, args);
@@ -398,7 +411,8 @@ static void test_half_sent_heads(void **state)
 		ht_attach(&c, fds[i]);
 		ht_request(&c, end);
 		hr_check(ht_read_response(&c, &r, 0) == 0 && r.status == 200,
-			 "connection %d: answer once its head is whole: %d", i, r.status);
+			 "connection %d: answer once its head is whole: %d", i,
+			 r.status);
 		free(r.body);
 		ht_close(&c);
 	}
@@ -408,15 +422,16 @@ static void test_half_sent_heads(void **state)
 /* --- descriptors --- */
 
 #define FD_NOFILE 80 /* the open-files limit of the report */
-#define FD_FILE (8u << 20) /* more than the kernel buffers for a reader
+#define FD_FILE \
+	(8u << 20) /* more than the kernel buffers for a reader
 			    * that waits: its file stays open meanwhile */
 
 /* A download of FD_FILE bytes read to its end, on many connections at
  * once (epoll). */
 struct download {
 	int fd;
-	size_t got;    /* bytes of the answer so far, head included */
-	size_t total;  /* head + body, once the head is in */
+	size_t got;   /* bytes of the answer so far, head included */
+	size_t total; /* head + body, once the head is in */
 	int status;
 	char head[1024];
 };
@@ -431,7 +446,8 @@ static int read_downloads(struct download *dl, int n, int timeout_ms, char *err,
 	struct epoll_event evs[64];
 
 	for (int i = 0; i < n; i++) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u32 = (uint32_t)i };
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, dl[i].fd, &ev);
 	}
@@ -439,7 +455,8 @@ static int read_downloads(struct download *dl, int n, int timeout_ms, char *err,
 		int k = epoll_wait(ep, evs, 64, 1000);
 
 		if (hr_now_ms() > deadline) {
-			snprintf(err, errlen, "%d of %d clients still waiting after %d ms",
+			snprintf(err, errlen,
+				 "%d of %d clients still waiting after %d ms",
 				 left, n, timeout_ms);
 			goto out;
 		}
@@ -447,7 +464,8 @@ static int read_downloads(struct download *dl, int n, int timeout_ms, char *err,
 			struct download *d = &dl[evs[e].data.u32];
 			size_t hl = d->total ? 0 : strlen(d->head);
 			char *to = d->total ? sink : d->head + hl;
-			size_t room = d->total ? sizeof(sink) : sizeof(d->head) - 1 - hl;
+			size_t room = d->total ? sizeof(sink) :
+						 sizeof(d->head) - 1 - hl;
 			ssize_t got = recv(d->fd, to, room, MSG_DONTWAIT);
 			char *end;
 
@@ -458,8 +476,8 @@ static int read_downloads(struct download *dl, int n, int timeout_ms, char *err,
 					snprintf(err, errlen,
 						 "client %u: %s after %zu bytes (status %d): %.60s",
 						 evs[e].data.u32,
-						 got ? strerror(errno) : "EOF", d->got,
-						 d->status, d->head);
+						 got ? strerror(errno) : "EOF",
+						 d->got, d->status, d->head);
 					goto out;
 				}
 				epoll_ctl(ep, EPOLL_CTL_DEL, d->fd, NULL);
@@ -475,7 +493,8 @@ static int read_downloads(struct download *dl, int n, int timeout_ms, char *err,
 
 			d->total = (size_t)(end + 4 - d->head) +
 				   (cl ? (size_t)atoll(cl + 16) : 0);
-			if (d->status != 200 || !cl || (size_t)atoll(cl + 16) != FD_FILE) {
+			if (d->status != 200 || !cl ||
+			    (size_t)atoll(cl + 16) != FD_FILE) {
 				snprintf(err, errlen, "client %u: %.60s",
 					 evs[e].data.u32, d->head);
 				goto out;
@@ -524,8 +543,8 @@ static void test_file_downloads_fit_the_fd_limit(void **state)
 	json_decref(st);
 	n = (int)cap + 8;
 	hr_check(cap > 0 && n <= (int)(sizeof(dl) / sizeof(dl[0])),
-		 "max_connections_per_worker with %d open files: %lld", FD_NOFILE,
-		 (long long)cap);
+		 "max_connections_per_worker with %d open files: %lld",
+		 FD_NOFILE, (long long)cap);
 	print_message("# %d open files: %lld connections per worker; %d downloads\n",
 		      FD_NOFILE, (long long)cap, n);
 	for (int i = 0; i < n; i++) {
@@ -536,7 +555,8 @@ static void test_file_downloads_fit_the_fd_limit(void **state)
 		dl[i].fd = hr_connect_tcp(d->port);
 		hr_check(dl[i].fd >= 0, "client %d: connect", i);
 		hr_check(hr_write_all(dl[i].fd, req, sizeof(req) - 1, 5000) ==
-				 (ssize_t)(sizeof(req) - 1), "client %d: send", i);
+				 (ssize_t)(sizeof(req) - 1),
+			 "client %d: send", i);
 	}
 	/* The worker carries its cap, every one with its file open. */
 	hr_check(hr_wait_for(d, active_at_cap, &cap, 10000),
@@ -554,11 +574,12 @@ static void test_file_downloads_fit_the_fd_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_pipelining_without_reading, hr_setup,
+		cmocka_unit_test_setup_teardown(test_pipelining_without_reading,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_slow_readers_of_big_files,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_half_sent_heads, hr_setup,
 						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_slow_readers_of_big_files, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_half_sent_heads, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_file_downloads_fit_the_fd_limit,
 						hr_setup, hr_teardown),
 	};

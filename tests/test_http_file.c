@@ -124,9 +124,11 @@ static int serve(struct fixture *fx, const char *path, struct http_conn *hc)
 	char raw[256];
 	struct http_request req;
 	struct http_answer ans = { 0 };
-	int n = snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+	int n = snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+			 path);
 
-	assert_int_equal(http_parse_request(raw, (size_t)n, &fx->hw->limits, &req), n);
+	assert_int_equal(http_parse_request(raw, (size_t)n, &fx->hw->limits, &req),
+			 n);
 	memset(hc, 0, sizeof(*hc));
 	hc->file_fd = -1;
 	fx->hw->batch.off = fx->hw->batch.len = 0;
@@ -188,8 +190,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_served, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fstat_fails_on_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fstat_fails_on_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fstat_fails_on_file, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fstat_fails_on_index,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

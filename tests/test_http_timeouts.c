@@ -23,10 +23,10 @@
  * worker is still sending well after the 1 s timeouts have run out at
  * the reading pace below. */
 #define BIG (24u * 1024 * 1024)
-#define SMALL 16384      /* a body read into the answer batch */
-#define NSMALL 1500      /* pipelined requests for it: as many bytes as BIG */
-#define RCVBUF 32768     /* the slow readers' receive buffer */
-#define TICK_MS 20       /* the slow readers' pace: */
+#define SMALL 16384  /* a body read into the answer batch */
+#define NSMALL 1500  /* pipelined requests for it: as many bytes as BIG */
+#define RCVBUF 32768 /* the slow readers' receive buffer */
+#define TICK_MS 20   /* the slow readers' pace: */
 #define PER_TICK (256u * 1024) /* bytes per tick, about 12 MiB/s */
 
 static unsigned char *big_content(void)
@@ -59,8 +59,8 @@ static void start_site(struct hr_daemon *d, const unsigned char *big,
 		ht_write_file(path, big, SMALL);
 	else
 		ht_sparse_file(path, SMALL);
-	snprintf(text, sizeof(text), "protocol http\ndocroot %s/www\n%s", d->dir,
-		 timeouts);
+	snprintf(text, sizeof(text), "protocol http\ndocroot %s/www\n%s",
+		 d->dir, timeouts);
 	ht_write_conf(d, "http.conf", text, conf, sizeof(conf));
 
 	const char *args[] = { "-c", conf, "-w", "1", NULL };
@@ -93,7 +93,8 @@ static size_t answers_done(const struct ht_client *c, size_t want_answers)
 	size_t off = 0;
 
 	for (size_t n = 0; n < want_answers; n++) {
-		const char *end = memmem(c->buf + off, c->len - off, "\r\n\r\n", 4);
+		const char *end = memmem(c->buf + off, c->len - off, "\r\n\r\n",
+					 4);
 		const char *cl;
 
 		if (!end)
@@ -132,7 +133,8 @@ static void read_slowly(struct ht_client *cs, const size_t *answers, int n,
 
 				hr_check(r != 0,
 					 "slow reader %d: the connection ended after %zu bytes, %lld ms, before its %zu answers",
-					 i, cs[i].len, (long long)(hr_now_ms() - t0),
+					 i, cs[i].len,
+					 (long long)(hr_now_ms() - t0),
 					 answers[i]);
 				if (r < 0 || cs[i].len == before)
 					break;
@@ -160,9 +162,9 @@ static json_int_t counter(struct hr_daemon *d, const char *name)
 
 static void check_no_timeouts(struct hr_daemon *d, const char *when)
 {
-	static const char *const kinds[] = { "timeouts_header",
-					     "timeouts_keepalive",
-					     "timeouts_send" };
+	static const char *const kinds[] = {
+		"timeouts_header", "timeouts_keepalive", "timeouts_send"
+	};
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		hr_check(counter(d, kinds[i]) == 0, "%s: %s is %lld, expected 0",
@@ -189,7 +191,8 @@ static void test_slow_downloads_are_not_cut(void **state)
 	char *pipeline = small_pipeline(&plen);
 	int64_t t0;
 
-	start_site(d, big, "header_timeout 1s\nkeepalive_timeout 1s\nsend_timeout 1s\n");
+	start_site(d, big,
+		   "header_timeout 1s\nkeepalive_timeout 1s\nsend_timeout 1s\n");
 	for (int i = 0; i < 3; i++)
 		ht_open_small(&cs[i], d->port, RCVBUF);
 	ht_request(&cs[1], "GET /s.bin HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -245,7 +248,8 @@ static void test_stalled_readers_are_closed(void **state)
 	int64_t t0;
 	json_t *st;
 
-	start_site(d, NULL, "header_timeout 60s\nkeepalive_timeout 60s\nsend_timeout 1s\n");
+	start_site(d, NULL,
+		   "header_timeout 60s\nkeepalive_timeout 60s\nsend_timeout 1s\n");
 	ht_open_small(&cs[0], d->port, RCVBUF);
 	ht_open_small(&cs[1], d->port, RCVBUF);
 	t0 = hr_now_ms();
@@ -259,7 +263,8 @@ static void test_stalled_readers_are_closed(void **state)
 	st = hr_query_ok(d, "stats");
 	hr_check_int("timeouts_send", 2, hr_jint(st, "totals/timeouts_send"));
 	hr_check_int("timeouts_header", 0, hr_jint(st, "totals/timeouts_header"));
-	hr_check_int("timeouts_keepalive", 0, hr_jint(st, "totals/timeouts_keepalive"));
+	hr_check_int("timeouts_keepalive", 0,
+		     hr_jint(st, "totals/timeouts_keepalive"));
 	hr_check_int("active", 0, hr_jint(st, "totals/active"));
 	json_decref(st);
 	/* What the kernel held for them still arrives, then the end. */
@@ -291,13 +296,15 @@ static void test_request_body_timeout_measures_progress(void **state)
 	struct ht_response r;
 	int64_t t0, next;
 
-	start_site(d, NULL, "header_timeout 1s\nkeepalive_timeout 60s\nsend_timeout 60s\n");
+	start_site(d, NULL,
+		   "header_timeout 1s\nkeepalive_timeout 60s\nsend_timeout 60s\n");
 	memset(chunk, 'b', sizeof(chunk));
 	ht_open(&slow, d->port);
 	ht_open(&stalled, d->port);
 	ht_request(&slow, head);
 	ht_request(&stalled, head);
-	hr_check(hr_write_all(stalled.fd, chunk, STEP, 1000) == STEP, "stalled body");
+	hr_check(hr_write_all(stalled.fd, chunk, STEP, 1000) == STEP,
+		 "stalled body");
 	/* The answer (405) comes at once; the body is read and dropped. */
 	hr_check(ht_read_response(&slow, &r, 0) == 0 && r.status == 405,
 		 "answer to the slow POST: %d", r.status);
@@ -319,7 +326,8 @@ static void test_request_body_timeout_measures_progress(void **state)
 	free(r.body);
 	hr_check(hr_wait_for(d, header_timeouts_1, NULL, 5000),
 		 "the stalled body: expected its connection closed");
-	hr_check(hr_wait_closed(stalled.fd, 1000), "the stalled body's connection is open");
+	hr_check(hr_wait_closed(stalled.fd, 1000),
+		 "the stalled body's connection is open");
 	hr_check_int("timeouts_header (the stalled body only)", 1,
 		     counter(d, "timeouts_header"));
 	ht_close(&slow);
