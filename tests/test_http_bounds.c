@@ -58,6 +58,20 @@ static long growth_per_conn(pid_t worker, long base_kib, int n)
 	return (now - base_kib) * 1024 / n;
 }
 
+/* The growth per connection against its bound. AddressSanitizer pads
+ * every block and keeps freed ones in quarantine, so under it the figure
+ * says nothing of the daemon's own bounds: it is printed, not checked. */
+static void check_bound(const char *what, long per, long bound)
+{
+	print_message("# worker RSS per connection %s: %ld bytes (bound %ld)\n",
+		      what, per, bound);
+#ifndef __SANITIZE_ADDRESS__
+	hr_check(per <= bound,
+		 "worker RSS per connection %s: expected at most %ld bytes, seen %ld",
+		 what, bound, per);
+#endif
+}
+
 /* --- pipelining without reading --- */
 
 #define PIPE_CONNS 64
@@ -261,11 +275,7 @@ static void test_pipelining_without_reading(void **state)
 	}
 	pipe_round(d, worker, pipeline, plen, body, 1);
 	per = pipe_round(d, worker, pipeline, plen, body, PIPE_CONNS);
-	print_message("# pipelining without reading: %ld bytes per connection (bound %d)\n",
-		      per, PIPE_BOUND);
-	hr_check(per <= PIPE_BOUND,
-		 "worker RSS per connection that pipelines without reading: expected at most %d bytes, seen %ld",
-		 PIPE_BOUND, per);
+	check_bound("that pipelines without reading", per, PIPE_BOUND);
 	free(pipeline);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
@@ -328,11 +338,7 @@ static void test_slow_readers_of_big_files(void **state)
 	worker = ht_worker_pid(d, 0);
 	slow_round(d, worker, fds, 1); /* brings in the code paths */
 	per = slow_round(d, worker, fds + 1, SLOW_CONNS - 1);
-	print_message("# slow readers of a big file: %ld bytes per connection (bound %d)\n",
-		      per, SLOW_BOUND);
-	hr_check(per <= SLOW_BOUND,
-		 "worker RSS per slow reader of a big file: expected at most %d bytes, seen %ld",
-		 SLOW_BOUND, per);
+	check_bound("that reads a big file slowly", per, SLOW_BOUND);
 	hr_close_all(fds, SLOW_CONNS);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
@@ -399,11 +405,7 @@ static void test_half_sent_heads(void **state)
 	worker = ht_worker_pid(d, 0);
 	half_round(d, worker, fds, 1); /* brings in the code paths */
 	per = half_round(d, worker, fds + 1, HALF_CONNS - 1);
-	print_message("# half-sent %d-byte heads: %ld bytes per connection (bound %d)\n",
-		      HALF_HEAD, per, HALF_BOUND);
-	hr_check(per <= HALF_BOUND,
-		 "worker RSS per connection with a half-sent head: expected at most %d bytes, seen %ld",
-		 HALF_BOUND, per);
+	check_bound("with a half-sent 4 KiB head", per, HALF_BOUND);
 	for (int i = 0; i < HALF_CONNS; i++) {
 		struct ht_client c;
 		struct ht_response r;
