@@ -642,6 +642,7 @@ struct count_ctx {
 	int reads;
 	int filled_reads; /* conn_read_filled said so */
 	size_t bytes;
+	size_t max;       /* > 0: read with conn_read_max */
 	int fini_calls;
 };
 
@@ -670,7 +671,8 @@ static void count_readable(struct conn *c)
 {
 	struct count_ctx *cc = conn_proto_ctx(c);
 	char *data, line[24];
-	ssize_t n = conn_read(c, &data);
+	ssize_t n = cc->max ? conn_read_max(c, &data, cc->max) :
+			      conn_read(c, &data);
 
 	if (n == -2)
 		return;
@@ -766,6 +768,36 @@ static void test_read_filled(void **state)
 	close(k[1]);
 	wait_closed(1);
 	free(big);
+}
+
+/* A protocol may read less than the scratch space holds (HTTP keeps
+ * what it cannot answer yet, and takes no more than it will keep): the
+ * rest stays in the socket, and a read that took all it asked for says
+ * more may be there. */
+static void test_read_max(void **state)
+{
+	char big[2500] = { 0 }, err[64];
+	int k[2];
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)), 1);
+	count_state.max = 1000;
+	unix_pair(k);
+	assert_int_equal(write(k[1], big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	while (count_state.bytes < sizeof(big)) {
+		if (util_now_ms() > end)
+			fail_msg("deadline: %zu of %zu bytes read",
+				 count_state.bytes, sizeof(big));
+		turns(1);
+	}
+	assert_int_equal(count_state.reads, 3);
+	assert_int_equal(count_state.filled_reads, 2);
+	assert_false(conn_read_filled(conn_of(k[0])));
+	close(k[1]);
+	wait_closed(1);
 }
 
 /* --- outbound connections --- */
@@ -1081,6 +1113,83 @@ static void test_timeout_closes(void **state)
 	wait_closed(2);
 }
 
+/* The send timeout measures the time since the socket last took bytes:
+ * queued output replaces whatever timeout ran (a long answer is not an
+ * idle connection), a peer that keeps reading, however slowly, is never
+ * cut, and one that stops is closed send_timeout after its last read. */
+static void test_send_timeout_measures_progress(void **state)
+{
+	enum { BIG = 1 << 20, SEND_MS = 300 };
+	unsigned char *big = calloc(1, BIG), buf[16384];
+	uint64_t t0;
+	int srv, cli;
+	struct conn *c;
+
+	(void)state;
+	assert_non_null(big);
+	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 60000);
+	conn_pool_set_timeout(&pool, CONN_TMO_SEND, SEND_MS);
+	tcp_pair(&srv, &cli, 4096);
+	assert_int_equal(conn_open(&pool, srv, 0), 0);
+	c = conn_of(srv);
+	conn_timeout(c, CONN_TMO_KEEPALIVE);
+	/* far more than the sockets hold: most of it is queued */
+	assert_int_equal(conn_send(c, big, BIG), 0);
+	assert_true(conn_has_output(c));
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+
+	/* a slow reader: what has come every SEND_MS / 4 (a window's worth:
+	 * TCP sends smaller window updates only so often), for 3 x SEND_MS */
+	t0 = util_now_ms();
+	while (util_now_ms() < t0 + 3 * SEND_MS) {
+		uint64_t next = util_now_ms() + SEND_MS / 4;
+		ssize_t n = read(cli, buf, sizeof(buf));
+
+		assert_true(n > 0 || (n < 0 && errno == EAGAIN));
+		while (util_now_ms() < next)
+			assert_true(loop_run_once(L, 5) >= 0);
+		assert_true(conn_is_open(c));
+	}
+	assert_true(conn_has_output(c));
+	/* it stops: closed once the socket has taken nothing for SEND_MS */
+	t0 = util_now_ms();
+	wait_closed(1);
+	assert_true(util_now_ms() >= t0 + SEND_MS / 2);
+	assert_false(conn_is_open(c));
+	close(cli);
+	free(big);
+}
+
+/* conn_want_write (a protocol that writes itself, as with sendfile):
+ * the send timeout takes over from the one running, until the socket is
+ * writable; bytes counted with conn_count_out restart it only while the
+ * connection waits. */
+static void test_want_write_runs_send_timeout(void **state)
+{
+	int sv[2];
+	struct conn *c;
+
+	(void)state;
+	conn_pool_set_timeout(&pool, CONN_TMO_HEADER, 60000);
+	conn_pool_set_timeout(&pool, CONN_TMO_SEND, 60000);
+	unix_pair(sv);
+	assert_int_equal(conn_open(&pool, sv[0], 0), 0);
+	c = conn_of(sv[0]);
+	conn_timeout(c, CONN_TMO_HEADER);
+	conn_count_out(c, 10);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_HEADER);
+	assert_int_equal(conn_want_write(c), 0);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+	conn_count_out(c, 10);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_SEND);
+	/* the socket is writable: the wait, and its timeout, are over */
+	turns(2);
+	assert_int_equal(conn_timeout_kind(c), CONN_TMO_NONE);
+	assert_int_equal(conn_bytes_out(c), 20);
+	close(sv[1]);
+	wait_closed(1);
+}
+
 /* Freeing the pool closes what is left. */
 static void test_pool_free_closes_all(void **state)
 {
@@ -1117,11 +1226,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_and_connected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_measures_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_write_runs_send_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
 	};
 

@@ -1,7 +1,7 @@
 /* test_http.c - the HTTP/1.1 service of the real daemon over real
  * sockets: keep-alive, pipelining, HEAD, 304, 206/416, a 10 MiB file,
- * traversal attempts, fixed responses, a slowloris client, and the
- * counters the daemon reports for all of it. */
+ * traversal attempts, directory redirects, fixed responses, a slowloris
+ * client, and the counters the daemon reports for all of it. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -17,137 +17,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "http_client.h"
 
 #define BIG (10u * 1024 * 1024)
-
-/* A client connection with its own read buffer, so pipelined responses
- * can be taken one at a time. */
-struct client {
-	int fd;
-	char *buf;
-	size_t len, cap;
-};
-
-struct response {
-	int status;
-	long long length; /* Content-Length, -1 if absent */
-	char head[4096];
-	char *body;       /* malloc'd, length bytes */
-};
-
-/* A client on a socket already connected. */
-static void client_attach(struct client *c, int fd)
-{
-	c->fd = fd;
-	c->cap = 1 << 16;
-	c->len = 0;
-	c->buf = malloc(c->cap);
-}
-
-static void client_open(struct client *c, int port)
-{
-	int fd = hr_connect_tcp(port);
-
-	hr_check(fd >= 0, "connect to port %d: %s", port, strerror(errno));
-	client_attach(c, fd);
-}
-
-static void client_close(struct client *c)
-{
-	close(c->fd);
-	free(c->buf);
-}
-
-/* Reads at least one more byte into the buffer; 0 on EOF, -1 on timeout. */
-static int client_fill(struct client *c, int timeout_ms)
-{
-	struct pollfd p = { c->fd, POLLIN, 0 };
-	ssize_t n;
-
-	if (c->len == c->cap) {
-		c->cap *= 2;
-		c->buf = realloc(c->buf, c->cap);
-	}
-	if (poll(&p, 1, timeout_ms) <= 0)
-		return -1;
-	n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-	if (n <= 0)
-		return 0;
-	c->len += (size_t)n;
-	return 1;
-}
-
-static void client_consume(struct client *c, size_t n)
-{
-	memmove(c->buf, c->buf + n, c->len - n);
-	c->len -= n;
-}
-
-/* Reads one response; head_only: the request was HEAD (no body). */
-static int read_response(struct client *c, struct response *r, int head_only)
-{
-	char *end;
-	int64_t deadline = hr_now_ms() + 10000;
-
-	memset(r, 0, sizeof(*r));
-	r->length = -1;
-	while (!(c->len >= 4 && (end = memmem(c->buf, c->len, "\r\n\r\n", 4))))
-		if (hr_now_ms() > deadline || client_fill(c, 1000) == 0)
-			return -1;
-	size_t hlen = (size_t)(end - c->buf) + 4;
-
-	if (hlen >= sizeof(r->head))
-		return -1;
-	memcpy(r->head, c->buf, hlen);
-	r->head[hlen] = '\0';
-	client_consume(c, hlen);
-	if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
-		return -1;
-	char *cl = strcasestr(r->head, "\r\nContent-Length:");
-
-	if (cl)
-		r->length = atoll(cl + 17);
-	if (head_only || r->status == 304 || r->length <= 0)
-		return 0;
-	r->body = malloc((size_t)r->length);
-	while (c->len < (size_t)r->length) {
-		if (c->len < (size_t)r->length && c->cap < (size_t)r->length) {
-			c->cap = (size_t)r->length;
-			c->buf = realloc(c->buf, c->cap);
-		}
-		if (hr_now_ms() > deadline || client_fill(c, 1000) <= 0)
-			return -1;
-	}
-	memcpy(r->body, c->buf, (size_t)r->length);
-	client_consume(c, (size_t)r->length);
-	return 0;
-}
-
-static void request(struct client *c, const char *req)
-{
-	hr_check(hr_write_all(c->fd, req, strlen(req), 5000) == (ssize_t)strlen(req),
-		 "send request: %s", strerror(errno));
-}
-
-/* One request on a fresh connection; returns the response (body owned). */
-static void fetch(int port, const char *req, struct response *r, int head_only)
-{
-	struct client c;
-
-	client_open(&c, port);
-	request(&c, req);
-	hr_check(read_response(&c, r, head_only) == 0, "no response to: %.60s", req);
-	client_close(&c);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	hr_check(fd >= 0, "create %s: %s", path, strerror(errno));
-	hr_check(write(fd, data, len) == (ssize_t)len, "write %s", path);
-	close(fd);
-}
 
 struct site {
 	char root[160];
@@ -166,31 +38,31 @@ static void make_site(struct hr_daemon *d, struct site *s)
 	mkdir(s->root, 0755);
 	snprintf(path, sizeof(path), "%s/sub", s->root);
 	mkdir(path, 0755);
-	write_file(s->outside, "TOP SECRET\n", 11);
+	ht_write_file(s->outside, "TOP SECRET\n", 11);
 	snprintf(path, sizeof(path), "%s/a.txt", s->root);
-	write_file(path, "hello from a\n", 13);
+	ht_write_file(path, "hello from a\n", 13);
 	snprintf(path, sizeof(path), "%s/index.html", s->root);
-	write_file(path, "<h1>index</h1>\n", 15);
+	ht_write_file(path, "<h1>index</h1>\n", 15);
 	snprintf(path, sizeof(path), "%s/sub/index.html", s->root);
-	write_file(path, "<h1>sub</h1>\n", 13);
+	ht_write_file(path, "<h1>sub</h1>\n", 13);
 	for (int i = 0; i < 150; i++) {
 		char body[32];
 
 		snprintf(path, sizeof(path), "%s/p%d.txt", s->root, i);
 		snprintf(body, sizeof(body), "pipelined %d\n", i);
-		write_file(path, body, strlen(body));
+		ht_write_file(path, body, strlen(body));
 	}
 	s->big = malloc(BIG);
 	for (size_t i = 0; i < BIG; i++)
 		s->big[i] = hr_payload_byte(7, 1, i);
 	snprintf(path, sizeof(path), "%s/big.bin", s->root);
-	write_file(path, s->big, BIG);
+	ht_write_file(path, s->big, BIG);
 	/* Either side of the size up to which a body is read into the
 	 * answer batch instead of being sent with sendfile. */
 	snprintf(path, sizeof(path), "%s/s16k.bin", s->root);
-	write_file(path, s->big, 16384);
+	ht_write_file(path, s->big, 16384);
 	snprintf(path, sizeof(path), "%s/s16k1.bin", s->root);
-	write_file(path, s->big, 16385);
+	ht_write_file(path, s->big, 16385);
 	snprintf(path, sizeof(path), "%s/out.txt", s->root);
 	hr_check(symlink(s->outside, path) == 0, "symlink: %s", strerror(errno));
 }
@@ -217,16 +89,16 @@ static void test_static_files(void **state)
 {
 	struct hr_daemon *d = *state;
 	struct site s;
-	struct response r;
-	struct client c;
+	struct ht_response r;
+	struct ht_client c;
 
 	start_http(d, &s);
 
 	/* Keep-alive: many requests on one connection. */
-	client_open(&c, d->port);
+	ht_open(&c, d->port);
 	for (int i = 0; i < 500; i++) {
-		request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		hr_check(read_response(&c, &r, 0) == 0, "response %d on one connection", i);
+		ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+		hr_check(ht_read_response(&c, &r, 0) == 0, "response %d on one connection", i);
 		hr_check_int("status", 200, r.status);
 		hr_check(r.length == 13 && memcmp(r.body, "hello from a\n", 13) == 0,
 			 "body of response %d", i);
@@ -236,11 +108,11 @@ static void test_static_files(void **state)
 	}
 
 	/* HEAD: the length of the body, no body; the next answer follows. */
-	request(&c, "HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
-	hr_check(read_response(&c, &r, 1) == 0, "HEAD response");
+	ht_request(&c, "HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 1) == 0, "HEAD response");
 	hr_check_int("HEAD status", 200, r.status);
 	hr_check_int("HEAD Content-Length", 13, r.length);
-	hr_check(read_response(&c, &r, 0) == 0, "GET after HEAD");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "GET after HEAD");
 	hr_check(r.length == 15 && memcmp(r.body, "<h1>index</h1>\n", 15) == 0,
 		 "the GET after HEAD got its own body");
 	hr_check(strstr(r.head, "Content-Type: text/html") != NULL, "type: %s", r.head);
@@ -254,12 +126,12 @@ static void test_static_files(void **state)
 		for (int i = 0; i < 150; i++)
 			off += (size_t)snprintf(many + off, sizeof(many) - off,
 						"GET /p%d.txt HTTP/1.1\r\nHost: t\r\n\r\n", i);
-		request(&c, many);
+		ht_request(&c, many);
 		for (int i = 0; i < 150; i++) {
 			char want[32];
 
 			snprintf(want, sizeof(want), "pipelined %d\n", i);
-			hr_check(read_response(&c, &r, 0) == 0, "pipelined response %d", i);
+			hr_check(ht_read_response(&c, &r, 0) == 0, "pipelined response %d", i);
 			hr_check(r.status == 200 && r.length == (long long)strlen(want) &&
 					 memcmp(r.body, want, strlen(want)) == 0,
 				 "pipelined response %d out of order or wrong", i);
@@ -268,9 +140,9 @@ static void test_static_files(void **state)
 	}
 
 	/* Pipelined bodies either side of the small-body size: six 16 KiB
-	 * ones (four fill an answer batch, the next waits for the following
-	 * one), one a byte over (sendfile), one small range: in order, byte
-	 * for byte. */
+	 * ones (each fills an answer batch, and the next request is parsed
+	 * once it has gone), one a byte over (sendfile), one small range: in
+	 * order, byte for byte. */
 	{
 		static const char *const names[] = {
 			"s16k", "s16k", "s16k", "s16k", "s16k", "s16k", "s16k1", "s16k1",
@@ -284,12 +156,12 @@ static void test_static_files(void **state)
 						"GET /%s.bin HTTP/1.1\r\nHost: t\r\n%s\r\n",
 						names[i],
 						i == n - 1 ? "Range: bytes=5-9\r\n" : "");
-		request(&c, many);
+		ht_request(&c, many);
 		for (int i = 0; i < n; i++) {
 			int ranged = i == n - 1;
 			long long want = ranged ? 5 : strcmp(names[i], "s16k1") ? 16384 : 16385;
 
-			hr_check(read_response(&c, &r, 0) == 0, "16k response %d", i);
+			hr_check(ht_read_response(&c, &r, 0) == 0, "16k response %d", i);
 			hr_check(r.status == (ranged ? 206 : 200) && r.length == want &&
 					 memcmp(r.body, s.big + (ranged ? 5 : 0),
 						(size_t)want) == 0,
@@ -303,8 +175,8 @@ static void test_static_files(void **state)
 	{
 		char req[256], lm[64];
 
-		request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		hr_check(read_response(&c, &r, 0) == 0, "GET for Last-Modified");
+		ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+		hr_check(ht_read_response(&c, &r, 0) == 0, "GET for Last-Modified");
 		free(r.body);
 		char *p = strstr(r.head, "Last-Modified: ");
 
@@ -312,28 +184,28 @@ static void test_static_files(void **state)
 		sscanf(p + 15, "%63[^\r]", lm);
 		snprintf(req, sizeof(req),
 			 "GET /a.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: %s\r\n\r\n", lm);
-		request(&c, req);
-		hr_check(read_response(&c, &r, 0) == 0, "conditional GET");
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "conditional GET");
 		hr_check_int("If-Modified-Since status", 304, r.status);
 	}
 
 	/* 206 and 416. */
-	request(&c, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999\r\n\r\n");
-	hr_check(read_response(&c, &r, 0) == 0, "range response");
+	ht_request(&c, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "range response");
 	hr_check_int("range status", 206, r.status);
 	hr_check_int("range length", 1000, r.length);
 	hr_check(memcmp(r.body, s.big + 1000, 1000) == 0, "range bytes");
 	hr_check(strstr(r.head, "Content-Range: bytes 1000-1999/10485760") != NULL,
 		 "Content-Range: %s", r.head);
 	free(r.body);
-	request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=500-\r\n\r\n");
-	hr_check(read_response(&c, &r, 0) == 0, "416 response");
+	ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=500-\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "416 response");
 	hr_check_int("unsatisfiable range", 416, r.status);
 	free(r.body);
 
 	/* 10 MiB, byte for byte. */
-	request(&c, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
-	hr_check(read_response(&c, &r, 0) == 0, "10 MiB response");
+	ht_request(&c, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "10 MiB response");
 	hr_check_int("big status", 200, r.status);
 	hr_check_int("big length", BIG, r.length);
 	hr_check(memcmp(r.body, s.big, BIG) == 0, "10 MiB body differs");
@@ -344,46 +216,37 @@ static void test_static_files(void **state)
 	 * writes, so that byte is unread at the end - a plain close would
 	 * reset the connection and drop the tail still queued. */
 	{
-		struct client k;
-		int small = 65536, fd;
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons((uint16_t)d->port),
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct ht_client k;
 
 		/* A small receive buffer: the answer waits on the client, so
 		 * the worker is still writing when the CRLF comes. */
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		hr_check(fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small,
-					       sizeof(small)) == 0 &&
-				 connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0,
-			 "small-buffer client: %s", strerror(errno));
-		client_attach(&k, fd);
-		request(&k, "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+		ht_open_small(&k, d->port, 65536);
+		ht_request(&k, "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 		/* the answer has begun: its head is here */
 		struct pollfd pf = { k.fd, POLLIN, 0 };
 
 		hr_check(poll(&pf, 1, 5000) == 1, "no answer to the 10 MiB request");
-		request(&k, "\r\n");
-		hr_check(read_response(&k, &r, 0) == 0, "10 MiB with a late CRLF");
+		ht_request(&k, "\r\n");
+		hr_check(ht_read_response(&k, &r, 0) == 0, "10 MiB with a late CRLF");
 		hr_check(r.status == 200 && r.length == BIG &&
 				 memcmp(r.body, s.big, BIG) == 0,
 			 "10 MiB with a late CRLF: status %d length %lld", r.status,
 			 r.length);
 		free(r.body);
-		client_close(&k);
+		ht_close(&k);
 	}
 
 	/* A directory without its slash is redirected; with it, its index. */
-	request(&c, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
-	hr_check(read_response(&c, &r, 0) == 0, "directory");
+	ht_request(&c, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "directory");
 	hr_check_int("directory redirect", 301, r.status);
 	hr_check(strstr(r.head, "Location: /sub/\r\n") != NULL, "Location: %s", r.head);
 	free(r.body);
-	request(&c, "GET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n");
-	hr_check(read_response(&c, &r, 0) == 0, "directory index");
+	ht_request(&c, "GET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(ht_read_response(&c, &r, 0) == 0, "directory index");
 	hr_check(r.status == 200 && r.length == 13, "sub index: %d", r.status);
 	free(r.body);
-	client_close(&c);
+	ht_close(&c);
 
 	/* Nothing outside the root, however it is spelled. */
 	static const char *const escapes[] = {
@@ -397,7 +260,7 @@ static void test_static_files(void **state)
 		"GET /out.txt HTTP/1.1\r\nHost: t\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
-		fetch(d->port, escapes[i], &r, 0);
+		ht_fetch(d->port, escapes[i], &r, 0);
 		hr_check(r.status >= 400 && r.status < 500,
 			 "escape %zu answered %d: %s", i, r.status, escapes[i]);
 		hr_check(!r.body || !memmem(r.body, (size_t)r.length, "SECRET", 6),
@@ -406,14 +269,14 @@ static void test_static_files(void **state)
 	}
 
 	/* Methods. */
-	fetch(d->port, "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", &r, 0);
+	ht_fetch(d->port, "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", &r, 0);
 	hr_check_int("POST", 405, r.status);
 	hr_check(strstr(r.head, "Allow: GET, HEAD") != NULL, "Allow: %s", r.head);
 	free(r.body);
-	fetch(d->port, "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
 	hr_check_int("unknown method", 501, r.status);
 	free(r.body);
-	fetch(d->port, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", &r, 0);
 	hr_check_int("CL + TE (smuggling)", 400, r.status);
 	free(r.body);
 	free(s.big);
@@ -426,8 +289,8 @@ static void test_slowloris_and_counters(void **state)
 {
 	struct hr_daemon *d = *state;
 	struct site s;
-	struct response r;
-	struct client c;
+	struct ht_response r;
+	struct ht_client c;
 	int slow;
 	json_t *st;
 
@@ -438,12 +301,12 @@ static void test_slowloris_and_counters(void **state)
 	hr_check(hr_write_all(slow, "GET /a.txt HTTP/1.1\r\nHo", 23, 1000) == 23, "send");
 	int64_t t0 = hr_now_ms();
 
-	client_open(&c, d->port);
+	ht_open(&c, d->port);
 	int closed = 0;
 
 	for (int i = 0; i < 100; i++) {
-		request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		hr_check(read_response(&c, &r, 0) == 0 && r.status == 200,
+		ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+		hr_check(ht_read_response(&c, &r, 0) == 0 && r.status == 200,
 			 "request %d while a slowloris client waits", i);
 		free(r.body);
 		/* One more byte now and then: it must not restart the timer. */
@@ -455,19 +318,19 @@ static void test_slowloris_and_counters(void **state)
 
 	hr_check(took < 3500, "closed after %lld ms (header_timeout 1 s)", (long long)took);
 	close(slow);
-	client_close(&c);
+	ht_close(&c);
 
 	/* 100 + one 404 + one 400 */
-	fetch(d->port, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "GET /nope HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
 	hr_check_int("missing file", 404, r.status);
 	free(r.body);
-	fetch(d->port, "GET / HTTP/9.9 junk\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "GET / HTTP/9.9 junk\r\n\r\n", &r, 0);
 	hr_check_int("malformed", 400, r.status);
 	free(r.body);
-	struct client k;
+	struct ht_client k;
 
-	client_open(&k, d->port);
-	client_close(&k);
+	ht_open(&k, d->port);
+	ht_close(&k);
 	st = hr_query(d, "stats");
 	hr_check(st != NULL, "stats");
 	hr_check_int("requests", 102, hr_jint(st, "totals/requests"));
@@ -478,6 +341,68 @@ static void test_slowloris_and_counters(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* A directory named without its final slash is redirected to its name
+ * with it, and the redirect, followed, serves its index - also when the
+ * name holds what a URL would read differently: '?', '#', ' ', '%' and
+ * bytes beyond ASCII go back percent-encoded. */
+static void test_directory_redirect_is_encoded(void **state)
+{
+	static const struct {
+		const char *name, *asked, *location;
+	} dirs[] = {
+		{ "q?dir", "/q%3Fdir", "/q%3Fdir/" },
+		{ "h#dir", "/h%23dir", "/h%23dir/" },
+		{ "sp ace", "/sp%20ace", "/sp%20ace/" },
+		{ "pct%dir", "/pct%25dir", "/pct%25dir/" },
+		{ "caf\xc3\xa9", "/caf%C3%A9", "/caf%C3%A9/" },
+		{ "plain", "/plain", "/plain/" },
+	};
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct ht_client c;
+	struct site s;
+
+	start_http(d, &s);
+	free(s.big);
+	ht_open(&c, d->port);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char path[512], body[128], req[512], want[128];
+		const char *loc;
+		size_t n;
+
+		snprintf(path, sizeof(path), "%s/%s", s.root, dirs[i].name);
+		hr_check(mkdir(path, 0755) == 0, "mkdir %s: %s", path, strerror(errno));
+		snprintf(path, sizeof(path), "%s/%s/index.html", s.root, dirs[i].name);
+		snprintf(body, sizeof(body), "<h1>%s</h1>\n", dirs[i].name);
+		ht_write_file(path, body, strlen(body));
+
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+			 dirs[i].asked);
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %s", dirs[i].asked);
+		free(r.body);
+		snprintf(want, sizeof(want), "\r\nLocation: %s\r\n", dirs[i].location);
+		hr_check(r.status == 301 && strstr(r.head, want),
+			 "directory '%s': expected 301 to %s, seen %d: %s", dirs[i].name,
+			 dirs[i].location, r.status, r.head);
+
+		/* follow it, as a client does: the Location's path as sent */
+		loc = strstr(r.head, "\r\nLocation: ") + 12;
+		n = strcspn(loc, "\r");
+		snprintf(req, sizeof(req), "GET %.*s HTTP/1.1\r\nHost: t\r\n\r\n",
+			 (int)n, loc);
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %.*s", (int)n, loc);
+		hr_check(r.status == 200 && r.length == (long long)strlen(body) &&
+				 !memcmp(r.body, body, strlen(body)),
+			 "directory '%s' by its redirect %.*s: status %d", dirs[i].name,
+			 (int)n, loc, r.status);
+		free(r.body);
+	}
+	ht_close(&c);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 /* --return: a fixed answer, for health checks and benchmarks; served
  * here by workers with --idle-yield, which changes only how they wait. */
 static void test_fixed_response(void **state)
@@ -485,14 +410,14 @@ static void test_fixed_response(void **state)
 	struct hr_daemon *d = *state;
 	const char *args[] = { "-P", "http", "--return", "200 hello world",
 			       "--idle-yield", NULL };
-	struct response r;
+	struct ht_response r;
 
 	hr_check(hr_start(d, args) == 0, "start");
-	fetch(d->port, "GET /anything HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "GET /anything HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
 	hr_check_int("status", 200, r.status);
 	hr_check(r.length == 11 && memcmp(r.body, "hello world", 11) == 0, "body");
 	free(r.body);
-	fetch(d->port, "GET / HTTP/1.0\r\n\r\n", &r, 0);
+	ht_fetch(d->port, "GET / HTTP/1.0\r\n\r\n", &r, 0);
 	hr_check_int("HTTP/1.0", 200, r.status);
 	hr_check(strstr(r.head, "Connection: close") != NULL, "1.0 closes: %s", r.head);
 	free(r.body);
@@ -531,23 +456,23 @@ static void test_fixed_response(void **state)
 	 * close, or after it - the first answer reaches it whole. */
 	for (int i = 0; i < 600; i++) {
 		static const char more[] = "GET /d HTTP/1.1\r\nHost: t\r\n\r\n";
-		struct client c;
+		struct ht_client c;
 		int64_t until;
 
-		client_open(&c, d->port);
-		request(&c, req);
+		ht_open(&c, d->port);
+		ht_request(&c, req);
 		/* a spread of delays across the server's read-answer-close */
 		until = hr_now_us() + (i % 20) * 8;
 		while (hr_now_us() < until)
 			;
 		(void)!send(c.fd, more, sizeof(more) - 1, MSG_NOSIGNAL);
-		hr_check(read_response(&c, &r, 0) == 0, "answer %d lost (%s)", i,
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer %d lost (%s)", i,
 			 strerror(errno));
 		hr_check(r.status == 200 && r.length == 11 &&
 				 memcmp(r.body, "hello world", 11) == 0,
 			 "answer %d: %d", i, r.status);
 		free(r.body);
-		client_close(&c);
+		ht_close(&c);
 	}
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
@@ -557,6 +482,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_static_files, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_slowloris_and_counters, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_directory_redirect_is_encoded, hr_setup,
+						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_response, hr_setup, hr_teardown),
 	};
 

@@ -637,6 +637,48 @@ static void test_normalize_path_space(void **state)
 	assert_int_equal(http_normalize_path(S("/"), out, 2), 1);
 }
 
+/* A decoded path goes back into a URL with what would change its meaning
+ * encoded, and decodes to itself again. */
+static void test_encode_path(void **state)
+{
+	static const struct {
+		const char *path, *want;
+	} cases[] = {
+		{ "/", "/" },
+		{ "/sub/index.html", "/sub/index.html" },
+		{ "/q?dir", "/q%3Fdir" },
+		{ "/h#dir", "/h%23dir" },
+		{ "/sp ace/x", "/sp%20ace/x" },
+		{ "/pct%dir", "/pct%25dir" },
+		{ "/caf\xc3\xa9", "/caf%C3%A9" },
+		{ "/a\"<>^`{|}[]", "/a%22%3C%3E%5E%60%7B%7C%7D%5B%5D" },
+		{ "/-._~!$&'()*+,;=:@", "/-._~!$&'()*+,;=:@" },
+	};
+	char out[3 * HTTP_PATH_MAX], back[HTTP_PATH_MAX];
+
+	(void)state;
+	for (size_t k = 0; k < N_ELEM(cases); k++) {
+		int n = http_encode_path(cases[k].path, out, sizeof(out));
+
+		assert_int_equal(n, (int)strlen(cases[k].want));
+		assert_string_equal(out, cases[k].want);
+		assert_int_equal(http_normalize_path(out, (size_t)n, back, sizeof(back)),
+				 (int)strlen(cases[k].path));
+		assert_string_equal(back, cases[k].path);
+	}
+	/* room: the NUL counts, and a %XY is never cut */
+	assert_int_equal(http_encode_path("/ab", out, 4), 3);
+	assert_int_equal(http_encode_path("/ab", out, 3), -1);
+	assert_int_equal(http_encode_path("/a?", out, 5), -1);
+	assert_int_equal(http_encode_path("/a?", out, 6), 5);
+	/* the longest path there is, every byte encoded, fits */
+	memset(back, 0xff, sizeof(back) - 1);
+	back[0] = '/';
+	back[sizeof(back) - 1] = '\0';
+	assert_int_equal(http_encode_path(back, out, sizeof(out)),
+			 1 + 3 * (HTTP_PATH_MAX - 2));
+}
+
 /* --- ranges --- */
 
 struct range_case {
@@ -865,6 +907,7 @@ int main(void)
 		cmocka_unit_test(test_method_on_error),
 		cmocka_unit_test(test_normalize_path),
 		cmocka_unit_test(test_normalize_path_space),
+		cmocka_unit_test(test_encode_path),
 		cmocka_unit_test(test_ranges),
 		cmocka_unit_test(test_format_date),
 		cmocka_unit_test(test_parse_date),

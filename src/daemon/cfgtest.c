@@ -122,8 +122,9 @@ static void report_files(const struct config *c, const struct limits *lim,
 	long per = lim->max_connections_per_worker;
 	/* What every worker keeps open besides connections, as counted by
 	 * syslimits.c. */
-	long reserve = lim->nofile_soft > per ? lim->nofile_soft - per : 0;
-	long long need = (long long)c->workers * (per + reserve);
+	long conn_fds = per * lim->fds_per_connection;
+	long reserve = lim->nofile_soft > conn_fds ? lim->nofile_soft - conn_fds : 0;
+	long long need = (long long)c->workers * (conn_fds + reserve);
 	char v[96], w[32], h[32];
 
 	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
@@ -140,7 +141,8 @@ static void report_files(const struct config *c, const struct limits *lim,
 		    "rlimit_nofile %ld not obtained", c->rlimit_nofile);
 	else
 		row(out, problems, OK, "open files (RLIMIT_NOFILE)", v,
-		    "%ld connections + %ld other files per worker", per, reserve);
+		    "%ld connections x %ld + %ld other files per worker", per,
+		    lim->fds_per_connection, reserve);
 	if (nr_open >= 0 && c->rlimit_nofile > nr_open)
 		row(out, problems, WARNING, "fs.nr_open", num(v, sizeof(v), nr_open),
 		    "rlimit_nofile %ld is above it; the kernel refuses that",

@@ -240,6 +240,10 @@ int conn_want_write(struct conn *c)
 		conn_close(c);
 		return -1;
 	}
+	/* Waiting for the socket: the send timeout, started when the wait
+	 * began, is restarted only when the socket takes bytes. */
+	if (c->tmo != CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
 
@@ -425,12 +429,15 @@ static int conn_flush(struct conn_pool *p, struct conn *c)
 
 /* The socket can take more while the connection waits to write: flush
  * what is queued, and once nothing is, read again and let the protocol
- * go on. */
+ * go on. The send timeout measures the time since the socket last took
+ * bytes: restarted by each flush that sends some, stopped when the wait
+ * ends (the protocol sets what comes next, and may wait again). */
 static void conn_io_writable(struct conn_pool *p, struct conn *c)
 {
 	const struct proto *proto;
 
 	if (c->out) {
+		uint64_t before = c->bytes_out;
 		int r = conn_flush(p, c);
 
 		if (r < 0) {
@@ -438,8 +445,7 @@ static void conn_io_writable(struct conn_pool *p, struct conn *c)
 			return;
 		}
 		if (r > 0) {
-			/* Progress restarts the send timeout. */
-			if (c->tmo == CONN_TMO_SEND)
+			if (c->bytes_out != before)
 				conn_timeout(c, CONN_TMO_SEND);
 			return;
 		}
@@ -478,16 +484,22 @@ static void conn_io(struct loop_watch *w, uint32_t events)
 
 ssize_t conn_read(struct conn *c, char **data)
 {
+	return conn_read_max(c, data, SIZE_MAX);
+}
+
+ssize_t conn_read_max(struct conn *c, char **data, size_t max)
+{
 	struct conn_pool *p = conn_pool_of(c);
+	size_t want = UTIL_MIN(max, p->scratch_len);
 	ssize_t n;
 
 	do
-		n = recv(c->w.fd, p->scratch, p->scratch_len, 0);
+		n = recv(c->w.fd, p->scratch, want, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
 	c->flags = (uint16_t)((c->flags & ~CONN_F_READ_FULL) |
-			      ((size_t)n == p->scratch_len ? CONN_F_READ_FULL : 0));
+			      ((size_t)n == want ? CONN_F_READ_FULL : 0));
 	count_in(p, c, (uint64_t)n);
 	*data = p->scratch;
 	return n;
@@ -524,9 +536,9 @@ static ssize_t conn_send_now(struct conn_pool *p, struct conn *c,
 
 /* The socket is full: keep the rest behind what is already queued, and
  * stop reading until it has gone, so one slow reader holds at most what
- * it was sent. 0, or -1 when it cannot be kept. */
-static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
-		      size_t len)
+ * it was sent. sent: the socket took bytes of this send just now. 0, or
+ * -1 when it cannot be kept. */
+static int conn_queue(struct conn *c, const char *rest, size_t len, int sent)
 {
 	size_t have = c->out ? c->out->len - c->out->off : 0;
 	struct conn_out *o;
@@ -545,7 +557,10 @@ static int conn_queue(struct conn_pool *p, struct conn *c, const char *rest,
 	c->out = o;
 	if (conn_watch(c, EPOLLOUT) < 0)
 		return -1;
-	if (p->tmo_lists[CONN_TMO_SEND].duration_ms)
+	/* Whatever timeout ran gives way to the send timeout while output
+	 * waits (a long download is not a slow request head). More output
+	 * behind a queue that did not move does not restart it. */
+	if (sent || c->tmo != CONN_TMO_SEND)
 		conn_timeout(c, CONN_TMO_SEND);
 	return 0;
 }
@@ -565,7 +580,8 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 		if ((size_t)done == len)
 			return 0;
 	}
-	if (conn_queue(p, c, (const char *)data + done, len - (size_t)done) < 0) {
+	if (conn_queue(c, (const char *)data + done, len - (size_t)done,
+		       done > 0) < 0) {
 		conn_close(c);
 		return -1;
 	}
@@ -575,6 +591,9 @@ int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 void conn_count_out(struct conn *c, uint64_t n)
 {
 	count_out(conn_pool_of(c), c, n);
+	/* The socket took bytes: progress for the send timeout. */
+	if (c->tmo == CONN_TMO_SEND)
+		conn_timeout(c, CONN_TMO_SEND);
 }
 
 /* --- the handover at a reload --- */

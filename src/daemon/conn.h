@@ -34,8 +34,12 @@ struct conn_out {
 enum conn_tmo {
 	CONN_TMO_NONE,
 	CONN_TMO_HEADER,    /* a request head is arriving (slowloris) */
+	CONN_TMO_BODY,      /* a request body is arriving, and none of it
+			     * came for this long */
 	CONN_TMO_KEEPALIVE, /* idle between requests */
-	CONN_TMO_SEND,      /* the peer does not take our output */
+	CONN_TMO_SEND,      /* output waits, and the socket took none of it
+			     * for this long (conn.c runs it, for every
+			     * kind of output) */
 	CONN_TMO_LINGER,    /* after the last answer, before the close */
 	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
 	CONN_TMO_COUNT
@@ -255,8 +259,12 @@ int conn_take_over(struct conn_pool *p, int fd, int handler,
 /* Reads into the scratch buffer: >0 bytes (counted in bytes_in), 0 on EOF,
  * -1 on error, -2 when nothing is there now. */
 ssize_t conn_read(struct conn *c, char **data);
-/* The last conn_read filled the scratch space, so the socket may hold
- * more than was read. */
+/* The same, reading at most max bytes: a protocol that may have to keep
+ * what it cannot handle yet takes no more than it is willing to keep,
+ * and leaves the rest in the kernel. */
+ssize_t conn_read_max(struct conn *c, char **data, size_t max);
+/* The last read took all it asked for (the scratch space, or max), so
+ * the socket may hold more than was read. */
 static inline int conn_read_filled(const struct conn *c)
 {
 	return (c->flags & CONN_F_READ_FULL) != 0;
@@ -283,9 +291,12 @@ static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
 	return (enum conn_tmo)c->tmo;
 }
 /* Asks for on_writable when the socket can take more (no queued output:
- * e.g. a file sent with sendfile); reading stops meanwhile. */
+ * e.g. a file sent with sendfile); reading stops meanwhile. The send
+ * timeout replaces any other from here (unless it runs already) until
+ * on_writable, as it does while conn_send's output is queued. */
 int conn_want_write(struct conn *c);
-/* Counts bytes the protocol wrote itself (sendfile). */
+/* Counts bytes the protocol wrote itself (sendfile): progress, which
+ * restarts a running send timeout. */
 void conn_count_out(struct conn *c, uint64_t n);
 /* Fills a record for the `connections` document. */
 void conn_describe(const struct conn *c, uint64_t now_ms,

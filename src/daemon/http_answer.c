@@ -41,7 +41,9 @@ int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 		  int status, const char *type, uint64_t length,
 		  const char *extra)
 {
-	char head[2048];
+	/* Room for the common headers and an extra one as long as a fully
+	 * percent-encoded path (a redirect's Location). */
+	char head[4096];
 	int n = snprintf(head, sizeof(head),
 			 "HTTP/1.1 %d %s\r\nServer: reuseportd/" PACKAGE_VERSION
 			 "\r\nDate: %s\r\n%s%s%sContent-Length: %llu\r\n%s%s\r\n",

@@ -111,16 +111,20 @@ static int open_target(int docroot_fd, const char *path, struct stat *st)
 }
 
 /* The answer when no file is served: an error, or the redirect to the
- * directory's name with its slash. */
+ * directory's name with its slash. path is decoded (http_parser.h): a
+ * directory named "q?dir" must be sent back as /q%3Fdir/, or the client
+ * asks for /q with a query. */
 static int put_unservable(struct http_worker *hw,
 			  const struct http_answer *ans, const char *path,
 			  int status)
 {
-	char loc[HTTP_PATH_MAX + 16];
+	char enc[3 * HTTP_PATH_MAX], loc[sizeof(enc) + 16];
 
 	if (status != 301)
 		return http_put_error(hw, ans, status);
-	snprintf(loc, sizeof(loc), "Location: %s/\r\n", path);
+	if (http_encode_path(path, enc, sizeof(enc)) < 0)
+		return -1; /* cannot be: any path fits thrice */
+	snprintf(loc, sizeof(loc), "Location: %s/\r\n", enc);
 	return http_put_text(hw, ans, 301, "text/plain; charset=utf-8",
 			     "301 Moved Permanently\n", 22, loc);
 }
@@ -222,8 +226,7 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 		return r;
 	}
 	small = !ans->head_only && part.length > 0 &&
-		part.length <= HTTP_SMALL_BODY &&
-		buf_pending(&hw->batch) + part.length <= HTTP_BATCH_MAX;
+		part.length <= HTTP_SMALL_BODY;
 	if (small && read_small(hw, fd, &part, req->path) < 0) {
 		close(fd);
 		return http_put_error(hw, ans, 500);
@@ -252,31 +255,25 @@ int http_file_send(struct conn *c, struct http_conn *hc)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN) {
-			/* The socket is full: wait for it, never read the
-			 * file ahead into memory. */
-			if (conn_timeout_kind(c) != CONN_TMO_SEND)
-				conn_timeout(c, CONN_TMO_SEND);
+		/* The socket is full: wait for it, never read the file ahead
+		 * into memory. conn.c runs the send timeout meanwhile. */
+		if (n < 0 && errno == EAGAIN)
 			return conn_want_write(c) < 0 ? -1 : 0;
-		}
 		if (n <= 0) {
 			/* Error, or the file shrank under us: the length we
 			 * promised cannot be kept, so the connection ends. */
 			conn_close(c);
 			return -1;
 		}
+		/* Progress: it restarts the send timeout. */
 		conn_count_out(c, (uint64_t)n);
 		if (hc->file_off >= hc->file_end) {
 			close(hc->file_fd);
 			hc->file_fd = -1;
-			if (conn_timeout_kind(c) == CONN_TMO_SEND)
-				conn_timeout(c, CONN_TMO_NONE);
 			return 1;
 		}
 		/* One chunk per wake-up: a fast reader of a big file must
 		 * not keep the other connections of this worker waiting. */
-		if (conn_timeout_kind(c) == CONN_TMO_SEND)
-			conn_timeout(c, CONN_TMO_SEND); /* progress */
 		return conn_want_write(c) < 0 ? -1 : 0;
 	}
 }

@@ -180,6 +180,42 @@ int http_normalize_path(const char *rawp, size_t rawlen, char *out,
 	return (int)o;
 }
 
+/* A byte a path carries as it is: unreserved, sub-delims, ':', '@' and
+ * the '/' between segments (RFC 3986 2.3, 3.3). */
+static int path_byte_plain(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+int http_encode_path(const char *path, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)path;
+	size_t o = 0;
+
+	if (outlen > INT_MAX)
+		outlen = INT_MAX; /* so that the length returned fits */
+	for (; *p; p++) {
+		int plain = path_byte_plain(*p);
+
+		if (o + (plain ? 1 : 3) >= outlen)
+			return -1;
+		if (plain) {
+			out[o++] = (char)*p;
+			continue;
+		}
+		out[o++] = '%';
+		out[o++] = hex[*p >> 4];
+		out[o++] = hex[*p & 15];
+	}
+	if (o >= outlen)
+		return -1;
+	out[o] = '\0';
+	return (int)o;
+}
+
 /* --- request line --- */
 
 static enum http_method method_of(const unsigned char *m, size_t n)

@@ -78,6 +78,14 @@ int http_parse_request(const char *buf, size_t len,
 int http_normalize_path(const char *raw, size_t rawlen, char *out,
 			size_t outlen);
 
+/* Percent-encodes a normalised path (NUL-terminated) for use in a URL,
+ * such as a Location field: every byte but the unreserved ones, the
+ * sub-delims, ':', '@' and '/' (RFC 3986 3.3) becomes %XY, so that a
+ * '?', '#', '%', space or non-ASCII byte of a file name stays part of
+ * the path. Returns the length of out (NUL-terminated), or -1 if it does
+ * not fit in outlen bytes; 3 * HTTP_PATH_MAX always suffices. */
+int http_encode_path(const char *path, char *out, size_t outlen);
+
 /* A Range value (NUL-terminated) against a representation of size bytes:
  *  1: one satisfiable range: *start..*end inclusive, within the file;
  *  0: ignore the field and send the whole file (malformed, not "bytes",

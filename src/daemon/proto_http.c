@@ -185,21 +185,35 @@ static size_t skip_body(struct http_conn *hc, size_t avail)
 	return skip;
 }
 
-/* Parses and answers the requests in buf[0..len) into the batch, until
- * the bytes run out, the connection is to close or a file body is in
- * flight; req is room for one parsed request. *used: how far it got.
- * Returns as handle. */
-static int answer_requests(struct http_worker *hw, struct conn *c,
-			   struct http_conn *hc, const char *buf, size_t len,
-			   struct http_request *req, size_t *used)
-{
-	size_t off = 0;
-	int inflight = 0, parsed = 0;
+/* How a batch of answers ended (answer_requests). */
+enum batch_end {
+	BATCH_FAILED = -1, /* an answer could not be built or sent */
+	BATCH_DONE,        /* the bytes ran out, or the connection is to close */
+	BATCH_FILE,        /* a file body follows the head just sent */
+	BATCH_FULL,        /* HTTP_BATCH_MAX reached: the rest waits for it */
+};
 
-	while (off < len && !hc->close_after && !inflight) {
+/* Parses and answers the requests in buf[0..len) into the batch, until
+ * the bytes run out, the connection is to close, a file body is in
+ * flight or the batch is full; req is room for one parsed request.
+ * *used: how far it got. */
+static enum batch_end answer_requests(struct http_worker *hw, struct conn *c,
+				      struct http_conn *hc, const char *buf,
+				      size_t len, struct http_request *req,
+				      size_t *used)
+{
+	enum batch_end end = BATCH_DONE;
+	size_t off = 0;
+	int parsed = 0;
+
+	while (off < len && !hc->close_after && end == BATCH_DONE) {
 		if (hc->body_left) {
 			off += skip_body(hc, len - off);
 			continue;
+		}
+		if (buf_pending(&hw->batch) >= HTTP_BATCH_MAX) {
+			end = BATCH_FULL;
+			break;
 		}
 		int r = http_parse_request(buf + off, len - off, &hw->limits,
 					   req);
@@ -208,7 +222,7 @@ static int answer_requests(struct http_worker *hw, struct conn *c,
 			break;
 		if (r < 0) {
 			if (answer_bad_request(hw, hc, req, -r) < 0)
-				return -1;
+				return BATCH_FAILED;
 			off = len;
 			break;
 		}
@@ -218,15 +232,19 @@ static int answer_requests(struct http_worker *hw, struct conn *c,
 			hc->body_left = req->content_length;
 		r = handle(hw, c, hc, req);
 		if (r < 0)
-			return -1;
-		inflight = r > 0;
+			return BATCH_FAILED;
+		if (r > 0)
+			end = BATCH_FILE;
 	}
 	/* A new request has begun behind the ones answered: its header
-	 * timeout starts now. */
-	if (parsed && off < len && !hc->close_after)
+	 * timeout starts now - unless an answer already waits for the
+	 * socket: the send timeout runs until it has gone, and http_finish
+	 * starts the header timeout after it. */
+	if (parsed && off < len && !hc->close_after &&
+	    conn_timeout_kind(c) != CONN_TMO_SEND)
 		conn_timeout(c, CONN_TMO_HEADER);
 	*used = off;
-	return inflight;
+	return end;
 }
 
 /* Keeps buf[off..len) for later (a partial head or requests waiting
@@ -319,7 +337,15 @@ static void http_finish(struct http_worker *hw, struct conn *c,
 		http_close_after_answers(hw, c, hc);
 		return;
 	}
-	if (hc->inlen > 0 || hc->body_left > 0) {
+	if (hc->body_left > 0) {
+		/* A body is arriving (all the input so far is part of it):
+		 * its timeout runs from its last bytes, so a body that keeps
+		 * coming is never cut, whatever its length, and one that
+		 * stops is closed. */
+		conn_timeout(c, CONN_TMO_BODY);
+		return;
+	}
+	if (hc->inlen > 0) {
 		/* A request has begun: the header timeout runs from its first
 		 * byte and is not restarted by more bytes (slowloris). */
 		if (conn_timeout_kind(c) != CONN_TMO_HEADER)
@@ -348,8 +374,9 @@ static void send_answers(struct http_worker *hw, struct conn *c,
 
 /* Parses and answers what buf holds, in order. buf is the worker's
  * scratch space or hc->in. A file body is sent at once when the socket
- * takes it, and parsing goes on behind it, in this loop rather than by
- * recursion however many files are pipelined. */
+ * takes it, and a full batch too; parsing goes on behind them, in this
+ * loop rather than by recursion however many requests are pipelined,
+ * or, when the socket is full, once it has taken them (on_writable). */
 static void process(struct http_worker *hw, struct conn *c, const char *buf,
 		    size_t len)
 {
@@ -360,9 +387,10 @@ static void process(struct http_worker *hw, struct conn *c, const char *buf,
 
 	for (;;) {
 		size_t used;
-		int inflight = answer_requests(hw, c, hc, buf, len, &req, &used);
+		enum batch_end end = answer_requests(hw, c, hc, buf, len, &req,
+						     &used);
 
-		if (inflight < 0) {
+		if (end == BATCH_FAILED) {
 			fail(hw, c);
 			return;
 		}
@@ -370,14 +398,18 @@ static void process(struct http_worker *hw, struct conn *c, const char *buf,
 			conn_close(c);
 			return;
 		}
-		if (!inflight) {
+		if (end == BATCH_DONE) {
 			send_answers(hw, c, hc);
 			return;
 		}
-		/* While the head is still queued, the body waits behind it
-		 * (on_writable). */
-		if (conn_has_output(c) || http_file_send(c, hc) <= 0)
+		if (end == BATCH_FULL) {
+			if (flush_batch(hw, c, 0) < 0 || conn_has_output(c))
+				return;
+		} else if (conn_has_output(c) || http_file_send(c, hc) <= 0) {
+			/* While the head is still queued, the body waits
+			 * behind it (on_writable). */
 			return;
+		}
 		buf = hc->in;
 		len = hc->inlen;
 		if (len == 0 || hc->close_after) {
@@ -414,7 +446,7 @@ static void http_readable(struct conn *c)
 	struct http_worker *hw = conn_proto_ctx(c);
 	struct http_conn *hc = conn_data(c);
 	char *data;
-	ssize_t n = conn_read(c, &data);
+	ssize_t n = conn_read_max(c, &data, HTTP_READ_MAX);
 
 	if (n == -2)
 		return;
@@ -471,6 +503,7 @@ static void http_timeout(struct conn *c, int kind)
 
 	switch (kind) {
 	case CONN_TMO_HEADER:
+	case CONN_TMO_BODY: /* the request did not arrive: no counter of its own */
 		hw->stats->timeouts_header++;
 		break;
 	case CONN_TMO_KEEPALIVE:

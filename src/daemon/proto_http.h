@@ -18,10 +18,19 @@ struct stats_counters;
 
 /* A body up to this size is read into the batch and leaves with its head
  * in one send; a larger one goes by sendfile(2), which pays for itself
- * only past a few pages. The batch holds at most HTTP_BATCH_MAX of such
- * bodies, so pipelined requests cannot make it grow without bound. */
+ * only past a few pages. */
 #define HTTP_SMALL_BODY (16u * 1024)
-#define HTTP_BATCH_MAX (64u * 1024)
+/* The answers to pipelined requests leave together, but once the batch
+ * holds this much no more request is parsed until it has gone: what the
+ * socket refuses of it is queued on the connection (conn_send), so this
+ * bounds the output one connection can leave in the worker - with the
+ * answer that crossed it, at most HTTP_SMALL_BODY and a head more. */
+#define HTTP_BATCH_MAX (16u * 1024)
+/* At most this much is read at a time: bytes read that cannot be
+ * answered yet are kept (struct http_conn's in), the rest waits in the
+ * kernel. A head larger than one read is joined over several, up to the
+ * parser's limits. */
+#define HTTP_READ_MAX (16u * 1024)
 
 /* A connection's HTTP state, allocated only while a request is partly
  * read, a body is being skipped or a file is being sent. */

@@ -15,7 +15,8 @@
 #include "util.h"
 
 /* Descriptors a worker keeps for itself: listeners, the channel, the
- * epoll and signal fds, a file being sent; the rest carry connections. */
+ * epoll and signal fds, the document root, a directory opened for a
+ * moment on the way to its index; the rest carry connections. */
 #define LIMITS_FD_RESERVE 32
 
 static void warn(struct limits *lim, const char *fmt, ...)
@@ -69,14 +70,27 @@ static void limits_nofile(struct limits *lim, const struct config *cfg)
 	lim->nofile_hard = rl.rlim_max == RLIM_INFINITY ? -1 : (long)rl.rlim_max;
 }
 
+/* Descriptors one connection can hold at once: its socket, and when
+ * files are served, the file being sent (http_file.c keeps it open until
+ * the last byte is out, however slow the reader). Counting one per
+ * connection let a worker accept more downloads than it could open
+ * files for. */
+static long limits_fds_per_connection(const struct config *cfg)
+{
+	return cfg->protocol == CFG_PROTO_HTTP && cfg->docroot[0] ? 2 : 1;
+}
+
 /* The per-worker connection cap and the listen backlog, from the limits
  * and the configuration, with a warning for each that falls short. */
 static void limits_derive(struct limits *lim, const struct config *cfg)
 {
-	long cap = lim->nofile_soft > LIMITS_FD_RESERVE * 2 ?
+	long fds = lim->nofile_soft > LIMITS_FD_RESERVE * 2 ?
 			   lim->nofile_soft - LIMITS_FD_RESERVE :
 			   LIMITS_FD_RESERVE;
+	long cap;
 
+	lim->fds_per_connection = limits_fds_per_connection(cfg);
+	cap = fds / lim->fds_per_connection;
 	lim->max_connections_per_worker = cap;
 	if (cfg->max_connections > 0 && cfg->max_connections > cap)
 		warn(lim,

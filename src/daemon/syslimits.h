@@ -10,6 +10,7 @@ struct config;
 struct limits {
 	long nofile_soft, nofile_hard;
 	long max_connections_per_worker;
+	long fds_per_connection; /* what the cap counts for each connection */
 	long somaxconn, tcp_max_syn_backlog;
 	long port_lo, port_hi;
 	long tcp_migrate_req;

@@ -411,6 +411,9 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	if (cfg->protocol == CFG_PROTO_HTTP) {
 		conn_pool_set_timeout(pool, CONN_TMO_HEADER,
 				      (uint64_t)cfg->header_timeout_ms);
+		/* A body gets as long between two of its reads. */
+		conn_pool_set_timeout(pool, CONN_TMO_BODY,
+				      (uint64_t)cfg->header_timeout_ms);
 		conn_pool_set_timeout(pool, CONN_TMO_KEEPALIVE,
 				      (uint64_t)cfg->keepalive_timeout_ms);
 		conn_pool_set_timeout(pool, CONN_TMO_SEND,
