@@ -273,6 +273,10 @@ static void test_protocol_change_keeps_them(void **state)
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
 				 sizeof(err)) == 0, "%s", err);
+	/* Echoed once: taken by the old workers, not waiting in the queue
+	 * for the new ones. */
+	hr_check(hr_echo_many(fds, N, lens, 6, 10000, err, sizeof(err)) == 0,
+		 "before the reload: %s", err);
 	write_conf(d, conf, sizeof(conf),
 		   "protocol http\nreturn 200 OK\nshutdown_timeout 30s\n");
 	hr_check(kill(d->pid, SIGHUP) == 0, "SIGHUP");

@@ -503,8 +503,10 @@ static void http_timeout(struct conn *c, int kind)
 
 	switch (kind) {
 	case CONN_TMO_HEADER:
-	case CONN_TMO_BODY: /* the request did not arrive: no counter of its own */
 		hw->stats->timeouts_header++;
+		break;
+	case CONN_TMO_BODY:
+		hw->stats->timeouts_body++;
 		break;
 	case CONN_TMO_KEEPALIVE:
 		hw->stats->timeouts_keepalive++;

@@ -55,6 +55,8 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "Turns of the worker's event loop: the watchdog's sign of life.")  \
 	X(timeouts_header, STATS_COUNTER, STATS_HTTP, "timeouts_header_total", \
 	  "Connections closed by the header timeout.")                        \
+	X(timeouts_body, STATS_COUNTER, STATS_HTTP, "timeouts_body_total",    \
+	  "Connections closed when a request body stopped arriving.")         \
 	X(timeouts_keepalive, STATS_COUNTER, STATS_HTTP,                      \
 	  "timeouts_keepalive_total",                                         \
 	  "Connections closed by the keep-alive timeout.")                    \
