@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,6 +121,50 @@ static void test_reload_changes_worker_count(void **state)
 	st = hr_query(d, "stats");
 	hr_check_int("accepted across generations", 20000, hr_jint(st, "totals/accepted"));
 	json_decref(st);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+static int active_is(json_t *st, void *arg)
+{
+	return hr_jint(st, "totals/active") == *(json_int_t *)arg;
+}
+
+/* max_connections and backlog follow the file at a reload: a worker at
+ * its cap of 5 leaves 3 clients in the queue; the reload raises the cap
+ * to 8 and the new worker carries all 8 (the 5 handed over). */
+static void test_reload_applies_limits(void **state)
+{
+	enum { N = 8 };
+	struct hr_daemon *d = *state;
+	char conf[256], err[256];
+	struct gen_want want = { 2, 1 };
+	json_int_t five = 5, eight = N;
+	int fds[N];
+	json_t *st;
+
+	write_conf(d, conf, sizeof(conf),
+		   "listen 127.0.0.1:0\nworkers 1\nmax_connections 5\nbacklog 100\n");
+	start_with_conf(d, conf);
+	st = hr_query_ok(d, "limits");
+	hr_check_int("cap", 5, hr_jint(st, "limits/max_connections_per_worker"));
+	hr_check_int("backlog", 100, hr_jint(st, "limits/backlog"));
+	json_decref(st);
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+		 "%s", err);
+	hr_check(hr_wait_for(d, active_is, &five, 5000), "5 active, at the cap");
+	write_conf(d, conf, sizeof(conf),
+		   "listen 127.0.0.1:0\nworkers 1\nmax_connections 8\nbacklog 200\n");
+	kill(d->pid, SIGHUP);
+	hr_check(hr_wait_for(d, settled, &want, 15000), "generation 2");
+	st = hr_query_ok(d, "limits");
+	hr_check_int("cap after the reload", N, hr_jint(st, "limits/max_connections_per_worker"));
+	hr_check_int("backlog after the reload", 200, hr_jint(st, "limits/backlog"));
+	json_decref(st);
+	hr_check(hr_wait_for(d, active_is, &eight, 5000), "8 active under the new cap");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("handed over", 5, hr_jint(st, "totals/handed_over"));
+	json_decref(st);
+	hr_close_all(fds, N);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
@@ -314,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_rolled_back, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_applies_limits, hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,8 +54,9 @@ static int build_config(struct config *c, char *err, size_t errlen)
 }
 
 /* Settings that are acted on once, at start: the files and sockets the
- * master opened, the credentials, the limits it derived. A reload keeps
- * the running values and says so. */
+ * master opened, the credentials, the open-files limit. A reload keeps
+ * the running values and says so. (max_connections and backlog are
+ * derived again at each reload: syslimits.c, slots_configure.) */
 #define FIXED(field, name, is_str) \
 	{ name, offsetof(struct config, field), \
 	  sizeof(((struct config *)0)->field), is_str }
@@ -76,8 +77,6 @@ static const struct {
 	FIXED(stats_socket_group, "stats_socket_group", 1),
 	FIXED(metrics_listen, "metrics_listen", 0),
 	FIXED(rlimit_nofile, "rlimit_nofile", 0),
-	FIXED(max_connections, "max_connections", 0),
-	FIXED(backlog, "backlog", 0),
 };
 
 static void keep_fixed(struct config *next)

@@ -282,6 +282,16 @@ static void master_start_failed(struct master *m, const char *why)
 	master_stop(m, 1, "start-up failed");
 }
 
+/* What follows from the configuration beyond the workers: the
+ * per-worker cap (max_connections, what a connection holds) and the
+ * listeners' settings, at a reload and at its rollback. */
+static void master_configure(struct master *m)
+{
+	limits_reload(&m->lim, m->cfg);
+	slots_configure(&m->slots, config_defer_accept(m->cfg),
+			(int)m->lim.backlog);
+}
+
 /* A reload's generation cannot come up: the previous one, still serving,
  * stays - with its configuration - and the new slots close. */
 static void master_rollback(struct master *m, const char *why)
@@ -289,9 +299,9 @@ static void master_rollback(struct master *m, const char *why)
 	log_error("reload: %s; back to generation %d", why,
 		  m->procs.generation - 1);
 	*m->cfg = m->prev_cfg;
+	master_configure(m);
 	proc_generation_rollback(&m->procs, m->prev_nworkers);
 	slots_close_from(&m->slots, m->prev_nslots);
-	slots_defer_accept(&m->slots, config_defer_accept(m->cfg));
 	m->gen_ready = 1;
 	master_steer(m, 0);
 	notify_send("READY=1\nSTATUS=reload failed (%s); %d workers running, generation %d",
@@ -484,7 +494,7 @@ static void master_reload(struct master *m)
 	m->prev_nworkers = m->procs.nworkers;
 	m->prev_nslots = old_nslots;
 	*m->cfg = nc;
-	slots_defer_accept(&m->slots, config_defer_accept(m->cfg));
+	master_configure(m);
 	m->gen_ready = 0;
 	log_info("generation %d: starting %d workers", m->procs.generation + 1,
 		 nc.workers);
@@ -676,7 +686,7 @@ static int master_open(struct master *m, char *err, size_t errlen)
 	if (slots_check_free(cfg->listen, cfg->nlisten, err, errlen) < 0 ||
 	    slots_open(&m->slots, cfg->listen, cfg->workers, err, errlen) < 0)
 		return -1;
-	slots_defer_accept(&m->slots, config_defer_accept(cfg));
+	slots_configure(&m->slots, config_defer_accept(cfg), (int)m->lim.backlog);
 	if (master_open_signals(m) < 0) {
 		snprintf(err, errlen, "signals: %s", strerror(errno));
 		return -1;

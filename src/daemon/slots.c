@@ -106,13 +106,17 @@ void slots_close_all(struct slots *s)
  * round less per connection where clients speak first (HTTP). The cost
  * falls on clients that connect and wait: they stay half-open meanwhile
  * (see defer_accept in reuseportd.conf(5)). */
-void slots_defer_accept(struct slots *s, int secs)
+void slots_configure(struct slots *s, int defer_secs, int backlog)
 {
+	s->backlog = backlog;
 	for (int i = 0; i < s->nslots; i++)
 		for (int j = 0; j < s->nlisten; j++)
-			if (s->fd[i][j] >= 0)
+			if (s->fd[i][j] >= 0) {
 				setsockopt(s->fd[i][j], IPPROTO_TCP,
-					   TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+					   TCP_DEFER_ACCEPT, &defer_secs,
+					   sizeof(defer_secs));
+				listen(s->fd[i][j], backlog);
+			}
 }
 
 /* A classic BPF program attached to the reuseport group picks the index

@@ -39,9 +39,11 @@ int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 void slots_close_from(struct slots *s, int from);
 /* Closes every listener (the master stops). */
 void slots_close_all(struct slots *s);
-/* TCP_DEFER_ACCEPT on every listener (config_defer_accept): secs 0
- * turns it off. */
-void slots_defer_accept(struct slots *s, int secs);
+/* What a reload may change on listeners that stay open: TCP_DEFER_ACCEPT
+ * (config_defer_accept: secs 0 turns it off) and the accept queue's
+ * length (listen(2) again on a listening socket sets it; also for the
+ * slots opened later). */
+void slots_configure(struct slots *s, int defer_secs, int backlog);
 /* Steers new connections to the slots in live[] only (ascending): those
  * whose listeners someone accepts on for new work. Others - a slot whose
  * worker is down or still starting, a surplus slot after a reload shrank

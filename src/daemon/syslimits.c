@@ -114,6 +114,12 @@ static void limits_derive(struct limits *lim, const struct config *cfg)
 		     lim->nofile_soft, lim->max_connections_per_worker);
 }
 
+void limits_reload(struct limits *lim, const struct config *cfg)
+{
+	lim->nwarnings = 0;
+	limits_derive(lim, cfg);
+}
+
 void limits_init(struct limits *lim, const struct config *cfg)
 {
 	memset(lim, 0, sizeof(*lim));

@@ -1,5 +1,6 @@
 /* syslimits.h - the kernel and process limits that bound how many connections
- * the daemon can carry, read once at start and shown by `limits`. */
+ * the daemon can carry, read once at start (what follows from the
+ * configuration again at each reload) and shown by `limits`. */
 #ifndef RP_SYSLIMITS_H
 #define RP_SYSLIMITS_H
 
@@ -23,5 +24,8 @@ struct limits {
  * derives the per-worker connection cap and notes what cannot reach the
  * configuration. Logs each warning. */
 void limits_init(struct limits *lim, const struct config *cfg);
+/* A reload: the cap and the backlog derived again for cfg (the same
+ * open-files limit and sysctls), warnings anew. */
+void limits_reload(struct limits *lim, const struct config *cfg);
 
 #endif
