@@ -249,9 +249,13 @@ static void test_unread_answers_are_bounded(void **state)
 	after = rss_kib(d->pid);
 	printf("# master RSS: %ld KiB at rest, %ld KiB at the peak, %ld KiB after\n", base,
 	       peak, after);
+#ifndef __SANITIZE_ADDRESS__
+	/* (AddressSanitizer keeps freed memory in quarantine: the figures
+	 * are printed, not held to.) */
 	hr_check(after - base < 8 * 1024,
 		 "master RSS once the clients are gone: expected back near %ld KiB, seen %ld",
 		 base, after);
+#endif
 	hr_close_all(conns, CONNS);
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
