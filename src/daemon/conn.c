@@ -275,19 +275,16 @@ int conn_open(struct conn_pool *p, int fd, int handler)
 	}
 	proto = p->handlers[handler].proto;
 	c = conn_slot_fill(p, fd, handler);
-	if (!proto->on_open && conn_watch(c, EPOLLIN) < 0) {
-		c->w.fn = NULL;
-		p->stats->rejected++;
-		return -1;
-	}
+	/* Counted before any system call: a worker killed from here on has
+	 * the connection in its active count, which the master books as
+	 * lost. */
 	p->active++;
 	p->stats->accepted++;
 	p->stats->active = (uint64_t)p->active;
-	if (!proto->on_open)
-		return 0;
 	/* The protocol may serve (and even close) the connection right
 	 * away; only one that is left waiting is registered with epoll. */
-	proto->on_open(c);
+	if (proto->on_open)
+		proto->on_open(c);
 	if (conn_is_open(c) && !(c->flags & CONN_F_WATCHED) &&
 	    conn_watch(c, EPOLLIN) < 0)
 		conn_close(c);

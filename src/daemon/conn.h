@@ -160,8 +160,9 @@ static inline struct loop *conn_pool_loop(const struct conn_pool *p)
 }
 
 /* Takes a freshly accepted, non-blocking fd, served by the protocol of
- * the given handler. Returns 0, or -1 if there is no slot for it (the
- * caller closes it). */
+ * the given handler. Returns 0 (the fd is the pool's, even if it was
+ * closed at once: epoll could not take it), or -1 if there is no slot
+ * for it (counted in rejected; the caller closes it). */
 int conn_open(struct conn_pool *p, int fd, int handler);
 /* Opens a connection to sa, served by the protocol of the given handler,
  * with data as its conn_data. The connect runs in the background under
