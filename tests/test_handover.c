@@ -213,6 +213,64 @@ static void test_http_keepalive_moves(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
+static int active_is(json_t *st, void *arg)
+{
+	return hr_jint(st, "totals/active") == *(json_int_t *)arg;
+}
+
+/* A connection with half a request in when the old worker drains is not
+ * handed over: its request finishes there, answered with Connection:
+ * close; the idle ones move. */
+static void test_mid_request_stays(void **state)
+{
+	enum { N = 50 };
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-w", "1", "-P", "http", "--return", "200 OK", NULL };
+	static const char head[] = "GET / HTTP/1.1\r\n";
+	static const char rest[] = "Host: t\r\n\r\n";
+	int fds[N], busy, reopened = 0;
+	char err[256], buf[1024];
+	json_int_t gen = 2, want_active = N + 1;
+	ssize_t n;
+	json_t *st;
+
+	assert_int_equal(hr_start(d, args), 0);
+	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
+				 sizeof(err)) == 0, "%s", err);
+	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
+	busy = hr_connect_tcp(d->port);
+	hr_check(hr_write_all(busy, head, sizeof(head) - 1, 2000) > 0, "half a head");
+	/* Taken by the old worker, not left in the queue for the new one. */
+	hr_check(hr_wait_for(d, active_is, &want_active, 5000), "%d active", N + 1);
+	hr_check(kill(d->pid, SIGHUP) == 0, "SIGHUP");
+	hr_check(hr_wait_for(d, hr_generation_up, &gen, 20000), "generation 2 up");
+	/* The old worker drains with the busy one alone. */
+	st = hr_query_ok(d, "stats");
+	for (int64_t end = hr_now_ms() + 10000; hr_jint(st, "totals/handed_over") < N;) {
+		json_decref(st);
+		hr_check(hr_now_ms() < end, "the idle ones handed over");
+		poll(NULL, 0, 20);
+		st = hr_query_ok(d, "stats");
+	}
+	hr_check_int("handed over: the idle ones only", N, hr_jint(st, "totals/handed_over"));
+	json_decref(st);
+	hr_check(hr_write_all(busy, rest, sizeof(rest) - 1, 2000) > 0, "the rest of it");
+	n = hr_read_until_eof(busy, buf, sizeof(buf) - 1, 5000);
+	hr_check(n > 0, "an answer, then the close");
+	buf[n > 0 ? n : 0] = '\0';
+	hr_check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && strstr(buf, "Connection: close"),
+		 "200 with Connection: close: %s", buf);
+	close(busy);
+	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
+	assert_int_equal(reopened, 0);
+	hr_check(hr_wait_for(d, generation_only, &gen, 10000), "the old worker gone");
+	st = hr_query_ok(d, "stats");
+	check_books(st);
+	json_decref(st);
+	hr_close_all(fds, N);
+	assert_int_equal(hr_stop(d, SIGTERM), 0);
+}
+
 static void write_conf(struct hr_daemon *d, char *path, size_t len, const char *text)
 {
 	FILE *f;
@@ -297,6 +355,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_echo_connections_move, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_http_keepalive_moves, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_mid_request_stays, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_handover_off, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_protocol_change_keeps_them, hr_setup,
