@@ -405,7 +405,78 @@ static void target(char *buf, size_t len, const struct srv *sv)
 	snprintf(buf, len, "127.0.0.1:%d", sv->port);
 }
 
+/* SIGUSR1 is caught by pid (its bit in /proc/PID/status SigCgt). */
+static int catches_usr1(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigCgt: %llx", &mask) == 1)
+			break;
+	fclose(f);
+	return (mask >> (SIGUSR1 - 1)) & 1;
+}
+
 /* ---- tests ---- */
+
+/* hold --echo-check, SIGUSR1 while holding: every connection is checked
+ * at once, the sum said on stderr, and the hold goes on. */
+static void test_hold_echo_check_on_signal(void **state)
+{
+	struct srv sv;
+	struct srv_stats st;
+	char t[32], line[256] = "", *nl;
+	size_t have = 0;
+	unsigned long long ok = 0, failed = 1;
+	uint64_t deadline = now_ms() + BENCH_WAIT_MS;
+	int err[2], status;
+	pid_t pid;
+
+	(void)state;
+	srv_start(&sv, SRV_ECHO);
+	target(t, sizeof(t), &sv);
+	assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(err[1], STDERR_FILENO);
+		execl(RB_BIN, RB_BIN, "hold", "-q", "-c", "500", "-d", "30", "--echo-check",
+		      "--json", t, (char *)NULL);
+		_exit(127);
+	}
+	close(err[1]);
+	while (!catches_usr1(pid) && now_ms() < deadline)
+		poll(NULL, 0, 5);
+	assert_int_equal(kill(pid, SIGUSR1), 0);
+	while (!(nl = strstr(line, "echo-check:")) || !strchr(nl, '\n')) {
+		struct pollfd p = { .fd = err[0], .events = POLLIN };
+		ssize_t r;
+
+		assert_true(now_ms() < deadline);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		r = read(err[0], line + have, sizeof(line) - 1 - have);
+		assert_true(r > 0);
+		have += (size_t)r;
+		line[have] = '\0';
+	}
+	assert_int_equal(sscanf(nl, "echo-check: %llu echoed, %llu failed", &ok, &failed), 2);
+	assert_int_equal(ok, 500);
+	assert_int_equal(failed, 0);
+	/* Still holding: SIGINT ends it, with the final check too. */
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	assert_int_equal(kill(pid, SIGINT), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	close(err[0]);
+	srv_finish(&sv, &st);
+}
+
 
 static void test_hold_spreads_sources(void **state)
 {
@@ -725,6 +796,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_hold_spreads_sources),
+		cmocka_unit_test(test_hold_echo_check_on_signal),
 		cmocka_unit_test(test_echo_counts_match_server),
 		cmocka_unit_test(test_http_counts_match_server),
 		cmocka_unit_test(test_http_retries_idempotent),

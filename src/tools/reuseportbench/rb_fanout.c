@@ -32,7 +32,8 @@ struct msg_hdr {
 struct kid {
 	pid_t pid;
 	int up, down;        /* parent's ends; -1 once closed */
-	int ready, printed, done, dead;
+	int ready, printed, done, dead, checked;
+	struct rb_check check;
 	struct rb_progress prog;
 	struct rb_result *res;
 	struct msg_hdr hdr;  /* message being read */
@@ -51,12 +52,14 @@ struct fan {
 	uint64_t last_paint;
 };
 
-static volatile sig_atomic_t rb_signalled;
+static volatile sig_atomic_t rb_signalled, rb_check_asked;
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	rb_signalled = 1;
+	if (sig == SIGUSR1)
+		rb_check_asked = 1;
+	else
+		rb_signalled = 1;
 }
 
 uint32_t rb_fanout_plan(const struct rb_opts *o)
@@ -146,6 +149,8 @@ void rb_chan_read_control(const struct rb_chan *c, struct rb_ctl *ctl)
 			ctl->go = 1;
 		else if (b == RB_CTL_PRINT)
 			ctl->print = 1;
+		else if (b == RB_CTL_CHECK)
+			ctl->check = 1;
 	}
 }
 
@@ -207,6 +212,9 @@ static void handle_msg(struct kid *kd)
 	case RB_MSG_RESULT:
 		kd->done = 1;
 		break;
+	case RB_MSG_CHECKED:
+		kd->checked = 1;
+		break;
 	default:
 		break;
 	}
@@ -223,6 +231,8 @@ static void *msg_dest(struct kid *kd)
 		return &kd->prog;
 	if (kd->hdr.type == RB_MSG_RESULT && kd->hdr.len == sizeof(*kd->res))
 		return kd->res;
+	if (kd->hdr.type == RB_MSG_CHECKED && kd->hdr.len == sizeof(kd->check))
+		return &kd->check;
 	return NULL;
 }
 
@@ -375,6 +385,38 @@ static void print_ports(struct fan *f)
 	}
 }
 
+/* SIGUSR1 while holding: every child checks its connections now; the
+ * sum is one line on stderr (stdout may be the JSON report), and the
+ * hold goes on. */
+static void check_all(struct fan *f)
+{
+	struct rb_check sum = { 0, 0 };
+	uint64_t deadline = rb_now_ns() + PRINT_WAIT_NS;
+	uint32_t i, waiting;
+
+	unpaint(f);
+	for (i = 0; i < f->n; i++)
+		f->kids[i].checked = 0;
+	tell_all(f, RB_CTL_CHECK);
+	do {
+		waiting = 0;
+		for (i = 0; i < f->n; i++)
+			waiting += !f->kids[i].checked && !f->kids[i].dead &&
+				   !f->kids[i].done && f->kids[i].up >= 0;
+		if (waiting)
+			pump(f, deadline);
+	} while (waiting && !rb_signalled && rb_now_ns() < deadline);
+	for (i = 0; i < f->n; i++)
+		if (f->kids[i].checked) {
+			sum.ok += f->kids[i].check.ok;
+			sum.failed += f->kids[i].check.failed;
+		}
+	fprintf(stderr, "echo-check: %llu echoed, %llu failed, %u processes silent\n",
+	       (unsigned long long)sum.ok, (unsigned long long)sum.failed,
+	       waiting);
+	fflush(stderr);
+}
+
 /* What the ramp may take at most: every connect of the largest slice
  * timing out, in rounds of --inflight, plus the pace. */
 static uint64_t ramp_bound(const struct rb_opts *o, uint32_t nprocs)
@@ -405,8 +447,14 @@ static void run_phases(struct fan *f, struct rb_run *run)
 		f->phase = o->mode == RB_MODE_HOLD ? "hold" : "load";
 		tell_all(f, RB_CTL_GO);
 		deadline = f->t_go + rb_s_to_ns(o->duration_s);
-		while (!all_done(f) && !rb_signalled && rb_now_ns() < deadline)
+		while (!all_done(f) && !rb_signalled && rb_now_ns() < deadline) {
 			pump(f, deadline);
+			if (rb_check_asked && o->mode == RB_MODE_HOLD &&
+			    o->echo_check) {
+				rb_check_asked = 0;
+				check_all(f);
+			}
+		}
 	}
 	t_stop = rb_now_ns();
 	run->run_s = rb_ns_to_s(t_stop - f->t_go);
@@ -492,7 +540,7 @@ static int spawn(struct fan *f, rb_child_fn fn)
 int rb_fanout_run(const struct rb_opts *o, rb_child_fn fn,
 		  struct rb_result *total, struct rb_run *run)
 {
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_usr1;
 	struct fan f;
 	uint32_t i;
 	int err;
@@ -526,8 +574,10 @@ int rb_fanout_run(const struct rb_opts *o, rb_child_fn fn,
 	sa.sa_handler = on_signal; /* no SA_RESTART: poll() must wake */
 	sigemptyset(&sa.sa_mask);
 	rb_signalled = 0;
+	rb_check_asked = 0;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGUSR1, &sa, &old_usr1);
 	f.t_start = rb_now_ns();
 	if (spawn(&f, fn) < 0) {
 		err = errno;
@@ -535,6 +585,7 @@ int rb_fanout_run(const struct rb_opts *o, rb_child_fn fn,
 		free_kids(&f);
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGUSR1, &old_usr1, NULL);
 		errno = err;
 		return -1;
 	}
@@ -542,6 +593,7 @@ int rb_fanout_run(const struct rb_opts *o, rb_child_fn fn,
 	reap(&f);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
 	run->total_s = rb_ns_to_s(rb_now_ns() - f.t_start);
 	for (i = 0; i < f.n; i++) {
 		if (f.kids[i].done)

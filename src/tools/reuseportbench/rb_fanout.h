@@ -6,6 +6,8 @@
  *   child:  ramp (connect its slice)      -> READY
  *   parent: all READY -> [PRINT, one child at a time] -> GO to all
  *   child:  hold / load ...
+ *   parent: on SIGUSR1 (hold --echo-check) -> CHECK to all
+ *   child:  a byte on each connection, count the echoes -> CHECKED
  *   parent: after --duration (or when all are done) -> STOP to all
  *   child:  drain, close                   -> RESULT, exit
  *
@@ -25,12 +27,19 @@ enum rb_msg_type {
 	RB_MSG_READY,
 	RB_MSG_PRINTED,
 	RB_MSG_RESULT,
+	RB_MSG_CHECKED, /* struct rb_check */
 };
 
 /* Control bytes, parent to child. */
 #define RB_CTL_PRINT 'P'
 #define RB_CTL_GO 'G'
 #define RB_CTL_STOP 'S'
+#define RB_CTL_CHECK 'C'
+
+/* One echo check while holding: what this child's connections said. */
+struct rb_check {
+	uint64_t ok, failed;
+};
 
 struct rb_progress {
 	uint64_t attempted;
@@ -92,6 +101,7 @@ struct rb_ctl {
 	int print;
 	int go;
 	int stop;
+	int check;
 };
 /* Reads every waiting control byte into ctl; the parent gone means stop. */
 void rb_chan_read_control(const struct rb_chan *c, struct rb_ctl *ctl);

@@ -115,6 +115,21 @@ static void progress(struct hold *h, int force)
 	rb_chan_send(h->c, RB_MSG_PROGRESS, &p, sizeof(p));
 }
 
+static void hold_echo_check(struct hold *h);
+
+/* CHECK from the parent: an echo check now, its counts sent back; the
+ * hold goes on (the result's echo_ok and echo_failed add up every one). */
+static void hold_check_now(struct hold *h)
+{
+	struct rb_check ck = { h->r->echo_ok, h->r->echo_failed };
+
+	h->ctl.check = 0;
+	hold_echo_check(h);
+	ck.ok = h->r->echo_ok - ck.ok;
+	ck.failed = h->r->echo_failed - ck.failed;
+	rb_chan_send(h->c, RB_MSG_CHECKED, &ck, sizeof(ck));
+}
+
 /* Polls until cond says stop, with a progress message every round. */
 static void spin(struct hold *h, int (*cond)(const struct hold *))
 {
@@ -128,6 +143,8 @@ static void spin(struct hold *h, int (*cond)(const struct hold *))
 			h->ctl.print = 0;
 			rb_chan_send(h->c, RB_MSG_PRINTED, NULL, 0);
 		}
+		if (h->ctl.check && h->o->echo_check)
+			hold_check_now(h);
 		progress(h, 0);
 	}
 }
