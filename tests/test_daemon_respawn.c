@@ -369,10 +369,73 @@ static void test_crash_loop_costs_no_client(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+static long vm_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static int active_is(json_t *st, void *arg)
+{
+	return hr_jint(st, "totals/active") == *(json_int_t *)arg;
+}
+
+/* A worker forked after big listings does not carry them: the master
+ * streams a listing and keeps no copy, so a fresh worker starts small. */
+static void test_fresh_worker_is_small(void **state)
+{
+	enum { N = 8000 };
+	struct hr_daemon *d = *state;
+	static int fds[N];
+	char err[256];
+	struct replaced r = { .id = 1, .restarts = 1 };
+	json_int_t all = N, none = 0;
+	json_t *st;
+	long rss;
+
+	hr_start_ok(d, NULL);
+	hr_check(hr_connect_many(AF_INET, d->port, N, 256, 10000, fds, err, sizeof(err)) == 0,
+		 "%s", err);
+	hr_check(hr_wait_for(d, active_is, &all, 10000), "%d accepted", N);
+	for (int i = 0; i < 3; i++) {
+		st = hr_query_ok(d, "connections 8000");
+		hr_check_int("rows", N, (json_int_t)json_array_size(hr_jget(st, "connections")));
+		json_decref(st);
+	}
+	hr_close_all(fds, N);
+	hr_check(hr_wait_for(d, active_is, &none, 10000), "the connections closed");
+	st = hr_query_ok(d, "workers");
+	r.old = (pid_t)hr_jint(hr_worker(st, 1), "pid");
+	json_decref(st);
+	assert_int_equal(kill(r.old, SIGKILL), 0);
+	hr_check(hr_wait_for(d, worker_replaced, &r, 10000), "worker 1 replaced");
+	st = hr_query_ok(d, "workers");
+	rss = vm_rss_kib((pid_t)hr_jint(hr_worker(st, 1), "pid"));
+	json_decref(st);
+	hr_note("a fresh worker after three listings of %d rows: %ld KiB", N, rss);
+#ifndef __SANITIZE_ADDRESS__
+	/* (AddressSanitizer's shadow memory makes any process bigger.) */
+	hr_check(rss > 0 && rss <= 2048, "a fresh worker's RSS: %ld KiB, over 2 MiB", rss);
+#endif
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sigkill_respawn, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_fresh_worker_is_small, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_kills, hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_message_replaces_worker,
 						hr_setup, hr_teardown),

@@ -266,6 +266,13 @@ static void listing_pump(struct query *q)
 
 		if (lp->done || lp->out)
 			continue;
+		/* No room only because the pages out may fill it: wait for
+		 * them, they may bring fewer rows than they asked for (a
+		 * listing of 8000 with workers of 4081 and 3919 showed
+		 * 7919). */
+		if (rows == 0 && q->cmd.group == LISTING_ROWS &&
+		    q->written < q->cmd.limit && busy > 0)
+			continue;
 		/* Past the limit, an unfiltered total is known from the
 		 * first page: no need to walk on. */
 		if (q->cmd.group == LISTING_ROWS && rows == 0 && !q->filtered &&
