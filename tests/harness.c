@@ -451,7 +451,8 @@ int hr_start(struct hr_daemon *d, const char *const *args)
 	d->workers = (int)hr_jint(st, "workers_configured");
 	d->nlisten = 0;
 	for (size_t i = 0; i < json_array_size(json_object_get(st, "listen")) &&
-			   i < HR_MAX_LISTEN; i++) {
+			   i < HR_MAX_LISTEN;
+	     i++) {
 		char path[32];
 
 		snprintf(path, sizeof(path), "listen/%zu/port", i);
@@ -527,8 +528,10 @@ out:
 static int hr_log_has_sanitizer_report(const struct hr_daemon *d)
 {
 	static const char *const marks[] = {
-		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-		"runtime error:", "WARNING: ThreadSanitizer",
+		"ERROR: AddressSanitizer",
+		"ERROR: LeakSanitizer",
+		"runtime error:",
+		"WARNING: ThreadSanitizer",
 	};
 
 	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
@@ -686,7 +689,8 @@ int hr_ctl_connect(const char *path, int timeout_ms)
 	}
 	strcpy(sun.sun_path, path);
 	for (;;) {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
 		if (fd < 0)
 			return -1;
 		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
@@ -727,7 +731,8 @@ static ssize_t hr_ctl_io(const char *path, const void *req, size_t len,
 			goto fail;
 		}
 		if (got + 1 == *cap) {
-			char *nb = *cap * 2 <= max ? realloc(*resp, *cap * 2) : NULL;
+			char *nb = *cap * 2 <= max ? realloc(*resp, *cap * 2) :
+						     NULL;
 
 			if (!nb) {
 				errno = EMSGSIZE;
@@ -776,14 +781,13 @@ fail:
 	return -1;
 }
 
-ssize_t hr_ctl_raw(const char *path, const void *req, size_t len,
-		   int shut_wr, char *resp, size_t cap, int timeout_ms)
+ssize_t hr_ctl_raw(const char *path, const void *req, size_t len, int shut_wr,
+		   char *resp, size_t cap, int timeout_ms)
 {
 	return hr_ctl_io(path, req, len, shut_wr, &resp, &cap, cap, timeout_ms);
 }
 
-static json_t *hr_parse_reply(const char *cmd, const char *buf, ssize_t n,
-			      int loud)
+static json_t *hr_parse_reply(const char *cmd, const char *buf, ssize_t n, int loud)
 {
 	json_error_t je;
 	json_t *doc;
@@ -801,8 +805,7 @@ static json_t *hr_parse_reply(const char *cmd, const char *buf, ssize_t n,
 	return doc;
 }
 
-static json_t *hr_query_ms(struct hr_daemon *d, const char *cmd, int ms,
-			   int loud)
+static json_t *hr_query_ms(struct hr_daemon *d, const char *cmd, int ms, int loud)
 {
 	size_t cap = 65536;
 	char *buf = malloc(cap), line[512];
@@ -916,7 +919,8 @@ json_t *hr_worker(json_t *doc, int id)
 
 	json_array_foreach(json_object_get(doc, "workers"), i, w)
 		if (hr_jint(w, "id") == id &&
-		    (!best || hr_jint(w, "generation") >= hr_jint(best, "generation")))
+		    (!best ||
+		     hr_jint(w, "generation") >= hr_jint(best, "generation")))
 			best = w;
 	return best;
 }
@@ -929,7 +933,8 @@ int hr_totals_are_sum(json_t *doc, char *why, size_t len)
 	json_t *v;
 
 	if (!json_is_object(totals) || !json_is_array(workers)) {
-		snprintf(why, len, "expected objects totals and workers[], seen %s",
+		snprintf(why, len,
+			 "expected objects totals and workers[], seen %s",
 			 hr_jdump(doc));
 		return -1;
 	}
@@ -1064,8 +1069,8 @@ ssize_t hr_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 
 		if (poll(&pf, 1, hr_left(deadline)) == 0) {
-			hr_note("write fd %d: timeout after %zu of %zu bytes", fd,
-				done, len);
+			hr_note("write fd %d: timeout after %zu of %zu bytes",
+				fd, done, len);
 			return -1;
 		}
 	}
@@ -1105,8 +1110,8 @@ static ssize_t hr_read_some(int fd, char *buf, size_t want, int until_eof,
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 
 		if (poll(&pf, 1, hr_left(deadline)) == 0) {
-			hr_note("read fd %d: timeout after %zu of %zu bytes", fd,
-				got, want);
+			hr_note("read fd %d: timeout after %zu of %zu bytes",
+				fd, got, want);
 			return -1;
 		}
 	}
@@ -1154,8 +1159,8 @@ uint8_t hr_payload_byte(uint32_t seed, uint32_t id, size_t off)
 	return (uint8_t)(x >> 24);
 }
 
-int hr_connect_many(int family, int port, int n, int inflight,
-		    int timeout_ms, int *fds, char *err, size_t errlen)
+int hr_connect_many(int family, int port, int n, int inflight, int timeout_ms,
+		    int *fds, char *err, size_t errlen)
 {
 	int64_t deadline = hr_now_ms() + timeout_ms;
 	int ep = epoll_create1(EPOLL_CLOEXEC), started = 0, pending = 0, done = 0;
@@ -1174,7 +1179,8 @@ int hr_connect_many(int family, int port, int n, int inflight,
 						  .data.u32 = (uint32_t)started };
 
 			if (fd < 0) {
-				snprintf(err, errlen, "connection %d of %d: connect: %s",
+				snprintf(err, errlen,
+					 "connection %d of %d: connect: %s",
 					 started, n, strerror(errno));
 				goto fail;
 			}
@@ -1191,11 +1197,13 @@ int hr_connect_many(int family, int port, int n, int inflight,
 			goto fail;
 		}
 		for (int j = 0; j < k; j++) {
-			int i = (int)evs[j].data.u32, e = hr_connect_result(fds[i]);
+			int i = (int)evs[j].data.u32,
+			    e = hr_connect_result(fds[i]);
 
 			if (e) {
-				snprintf(err, errlen, "connection %d of %d: connect: %s",
-					 i, n, strerror(e));
+				snprintf(err, errlen,
+					 "connection %d of %d: connect: %s", i,
+					 n, strerror(e));
 				goto fail;
 			}
 			epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
@@ -1223,7 +1231,8 @@ static int hr_ec_write(int fd, struct hr_ec *c, uint32_t seed, uint32_t id,
 	uint8_t chunk[16384];
 
 	while (c->sent < len) {
-		size_t n = len - c->sent < sizeof(chunk) ? len - c->sent : sizeof(chunk);
+		size_t n = len - c->sent < sizeof(chunk) ? len - c->sent :
+							   sizeof(chunk);
 
 		for (size_t k = 0; k < n; k++)
 			chunk[k] = hr_payload_byte(seed, id, c->sent + k);
@@ -1248,7 +1257,8 @@ static int hr_ec_read(int fd, struct hr_ec *c, uint32_t seed, uint32_t id,
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		if (r < 0) {
-			snprintf(err, errlen, "connection %u: read: %s after %zu of %zu bytes",
+			snprintf(err, errlen,
+				 "connection %u: read: %s after %zu of %zu bytes",
 				 id, strerror(errno), c->got, len);
 			return -1;
 		}
@@ -1265,7 +1275,8 @@ static int hr_ec_read(int fd, struct hr_ec *c, uint32_t seed, uint32_t id,
 			return -1;
 		}
 		for (ssize_t k = 0; k < r; k++) {
-			uint8_t want = hr_payload_byte(seed, id, c->got + (size_t)k);
+			uint8_t want = hr_payload_byte(seed, id,
+						       c->got + (size_t)k);
 
 			if (buf[k] != want) {
 				snprintf(err, errlen,
@@ -1314,8 +1325,8 @@ int hr_echo_many(const int *fds, int n, const size_t *lens, uint32_t seed,
 				if (!cs[i].done) {
 					snprintf(err, errlen,
 						 "echo: %d of %d connections incomplete after %d ms; e.g. connection %d sent %zu, got back %zu of %zu",
-						 left, n, timeout_ms, i, cs[i].sent,
-						 cs[i].got, lens[i]);
+						 left, n, timeout_ms, i,
+						 cs[i].sent, cs[i].got, lens[i]);
 					break;
 				}
 			goto out;
@@ -1325,16 +1336,19 @@ int hr_echo_many(const int *fds, int n, const size_t *lens, uint32_t seed,
 			struct hr_ec *c = &cs[i];
 
 			if ((evs[j].events & EPOLLOUT) &&
-			    hr_ec_write(fds[i], c, seed, (uint32_t)i, lens[i]) < 0) {
-				snprintf(err, errlen, "connection %d: write: %s after %zu of %zu bytes",
+			    hr_ec_write(fds[i], c, seed, (uint32_t)i, lens[i]) <
+				    0) {
+				snprintf(err, errlen,
+					 "connection %d: write: %s after %zu of %zu bytes",
 					 i, strerror(errno), c->sent, lens[i]);
 				goto out;
 			}
 			if ((evs[j].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-			    hr_ec_read(fds[i], c, seed, (uint32_t)i, lens[i], err,
-				       errlen) < 0)
+			    hr_ec_read(fds[i], c, seed, (uint32_t)i, lens[i],
+				       err, errlen) < 0)
 				goto out;
-			if (c->sent == lens[i] && !c->in_only && c->got < lens[i]) {
+			if (c->sent == lens[i] && !c->in_only &&
+			    c->got < lens[i]) {
 				struct epoll_event ev = { .events = EPOLLIN,
 							  .data.u32 = (uint32_t)i };
 
@@ -1405,7 +1419,8 @@ int hr_endpoints(int fd, char *local, char *remote, size_t len)
 
 int hr_proc_listeners(int family, int port, unsigned long *inodes, int max)
 {
-	FILE *f = fopen(family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp", "re");
+	FILE *f = fopen(family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp",
+			"re");
 	char line[512];
 	int n = 0;
 
@@ -1417,7 +1432,8 @@ int hr_proc_listeners(int family, int port, unsigned long *inodes, int max)
 		char la[64], ra[64];
 
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-		if (sscanf(line, " %*d: %63[0-9A-Fa-f]:%x %63[0-9A-Fa-f]:%x %x %*s %*s %*s %*s %*s %lu",
+		if (sscanf(line,
+			   " %*d: %63[0-9A-Fa-f]:%x %63[0-9A-Fa-f]:%x %x %*s %*s %*s %*s %*s %lu",
 			   la, &lport, ra, &rport, &st, &ino) != 6)
 			continue;
 		if (st != 0x0A || (int)lport != port) /* 0x0A: TCP_LISTEN */
@@ -1494,8 +1510,7 @@ int hr_count_common(const unsigned long *a, int na, const unsigned long *b,
 	return n;
 }
 
-int hr_remote_sockopt(pid_t pid, unsigned long inode, int level, int name,
-		      int *val)
+int hr_remote_sockopt(pid_t pid, unsigned long inode, int level, int name, int *val)
 {
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_getfd)
 	char path[64], target[64];

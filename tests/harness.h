@@ -19,25 +19,25 @@
 #include <cmocka.h>
 
 #define HR_MAX_LISTEN 8
-#define HR_START_MS 10000 /* start-up: until every worker runs */
-#define HR_STOP_MS 10000  /* signal to exit */
-#define HR_QUERY_MS 5000  /* one stats socket exchange */
+#define HR_START_MS 10000      /* start-up: until every worker runs */
+#define HR_STOP_MS 10000       /* signal to exit */
+#define HR_QUERY_MS 5000       /* one stats socket exchange */
 #define HR_PORT0_WAIT_MS 45000 /* for a free ephemeral port (see hr_start) */
 
 struct hr_daemon {
-	pid_t pid;       /* master pid (also its process group); 0 if none */
-	int port;        /* listen[0].port once started */
+	pid_t pid; /* master pid (also its process group); 0 if none */
+	int port;  /* listen[0].port once started */
 	int ports[HR_MAX_LISTEN];
 	int nlisten;
-	int workers;     /* workers_configured */
-	int reaped;      /* the master was waited for */
-	int status;      /* its exit status (see hr_wait_exit) once reaped */
-	int clean;       /* the test stopped it and it exited 0 */
-	int pidfd;       /* -1 if the kernel has no pidfd_open */
-	int nofile;      /* if > 0: RLIMIT_NOFILE (soft = hard) for the daemon */
-	char dir[64];    /* private temp dir, removed by hr_free */
-	char sock[108];  /* DIR/stats.sock (fits sun_path) */
-	char log[128];   /* DIR/daemon.log: the daemon's stdout + stderr */
+	int workers;    /* workers_configured */
+	int reaped;     /* the master was waited for */
+	int status;     /* its exit status (see hr_wait_exit) once reaped */
+	int clean;      /* the test stopped it and it exited 0 */
+	int pidfd;      /* -1 if the kernel has no pidfd_open */
+	int nofile;     /* if > 0: RLIMIT_NOFILE (soft = hard) for the daemon */
+	char dir[64];   /* private temp dir, removed by hr_free */
+	char sock[108]; /* DIR/stats.sock (fits sun_path) */
+	char log[128];  /* DIR/daemon.log: the daemon's stdout + stderr */
 };
 
 /* Prints a note for the test's log: each line of it as a TAP comment,
@@ -99,8 +99,8 @@ json_t *hr_query_ok(struct hr_daemon *d, const char *cmd);
  * while reading, optionally shuts down the write side afterwards, reads
  * until EOF. Stops writing quietly if the server closes first. Returns
  * the response length (NUL-terminated in resp) or -1. */
-ssize_t hr_ctl_raw(const char *path, const void *req, size_t len,
-		   int shut_wr, char *resp, size_t cap, int timeout_ms);
+ssize_t hr_ctl_raw(const char *path, const void *req, size_t len, int shut_wr,
+		   char *resp, size_t cap, int timeout_ms);
 /* A connected, non-blocking client of the stats socket (or -1). */
 int hr_ctl_connect(const char *path, int timeout_ms);
 
@@ -152,8 +152,8 @@ uint8_t hr_payload_byte(uint32_t seed, uint32_t id, size_t off);
 /* Opens n connections with at most inflight connects pending at once;
  * fds[0..n-1] filled. Returns 0, or -1 with the reason in err (the fds
  * opened so far are closed). */
-int hr_connect_many(int family, int port, int n, int inflight,
-		    int timeout_ms, int *fds, char *err, size_t errlen);
+int hr_connect_many(int family, int port, int n, int inflight, int timeout_ms,
+		    int *fds, char *err, size_t errlen);
 /* On every fd at once (epoll): write lens[i] bytes of payload (seed, i)
  * and read them back, verifying every byte. The sockets stay open.
  * Returns 0, or -1 with the first problem in err. */
@@ -185,30 +185,30 @@ int hr_remote_sockopt(pid_t pid, unsigned long inode, int level, int name,
 
 /* --- assertions that say expected vs seen --- */
 
-#define hr_check(cond, ...)                                               \
-	do {                                                              \
-		if (!(cond)) {                                            \
-			print_error("%s:%d: check failed: %s\n", __FILE__,   \
-				    __LINE__, #cond);                     \
-			print_error("    " __VA_ARGS__);                  \
-			print_error("\n");                                \
-			fail();                                           \
-		}                                                         \
+#define hr_check(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			print_error("%s:%d: check failed: %s\n", __FILE__, \
+				    __LINE__, #cond); \
+			print_error("    " __VA_ARGS__); \
+			print_error("\n"); \
+			fail(); \
+		} \
 	} while (0)
 
 /* Integers: "what: expected E, seen S". */
-#define hr_check_int(what, expected, seen)                                  \
-	do {                                                                \
-		long long hr_e_ = (long long)(expected);                    \
-		long long hr_s_ = (long long)(seen);                        \
-		hr_check(hr_e_ == hr_s_, "%s: expected %lld, seen %lld",    \
-			 (what), hr_e_, hr_s_);                             \
+#define hr_check_int(what, expected, seen) \
+	do { \
+		long long hr_e_ = (long long)(expected); \
+		long long hr_s_ = (long long)(seen); \
+		hr_check(hr_e_ == hr_s_, "%s: expected %lld, seen %lld", \
+			 (what), hr_e_, hr_s_); \
 	} while (0)
 
 /* hr_start, failing the test (the notes above say why) if it does not
  * come up. */
-#define hr_start_ok(d, args)                                                \
-	hr_check(hr_start((d), (args)) == 0,                                \
+#define hr_start_ok(d, args) \
+	hr_check(hr_start((d), (args)) == 0, \
 		 "start-up: expected the daemon running with every worker, seen a failure (notes above)")
 
 #endif

@@ -40,9 +40,8 @@ static void lg_note(struct lg *g, const char *what, uint32_t id, int err)
 {
 	if (g->first_error[0])
 		return;
-	snprintf(g->first_error, sizeof(g->first_error),
-		 "connection %u: %s%s%s", id, what, err ? ": " : "",
-		 err ? strerror(err) : "");
+	snprintf(g->first_error, sizeof(g->first_error), "connection %u: %s%s%s",
+		 id, what, err ? ": " : "", err ? strerror(err) : "");
 }
 
 static int lg_open(struct lg *g, int ep, struct lg_conn *c, uint32_t id)
@@ -115,7 +114,8 @@ static void lg_step(struct lg *g, int ep, struct lg_conn *c, uint32_t events)
 		}
 		while (c->sent < g->size) {
 			int n = g->size - c->sent < (int)sizeof(buf) ?
-					g->size - c->sent : (int)sizeof(buf);
+					g->size - c->sent :
+					(int)sizeof(buf);
 
 			for (int i = 0; i < n; i++)
 				buf[i] = lg_byte(c->id, c->sent + i);
@@ -129,8 +129,10 @@ static void lg_step(struct lg *g, int ep, struct lg_conn *c, uint32_t events)
 			}
 			c->sent += (int)w;
 		}
-		struct epoll_event ev = { .events = EPOLLIN | (c->sent < g->size ? EPOLLOUT : 0u),
-					  .data.ptr = c };
+		struct epoll_event ev = {
+			.events = EPOLLIN | (c->sent < g->size ? EPOLLOUT : 0u),
+			.data.ptr = c
+		};
 
 		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 	}
@@ -193,7 +195,8 @@ static void *lg_main(void *arg)
 				lg_note(g, "no progress", c->id, 0);
 				lg_end(g, ep, c);
 			}
-			if (c->fd < 0 && !g->stop && started < g->target && now < end) {
+			if (c->fd < 0 && !g->stop && started < g->target &&
+			    now < end) {
 				started++;
 				lg_open(g, ep, c, next_id++);
 			}
@@ -211,8 +214,8 @@ static void *lg_main(void *arg)
 	return NULL;
 }
 
-int lg_start(struct lg *g, int port, int inflight, int size,
-	     uint64_t target, int max_ms)
+int lg_start(struct lg *g, int port, int inflight, int size, uint64_t target,
+	     int max_ms)
 {
 	memset(g, 0, sizeof(*g));
 	g->port = port;

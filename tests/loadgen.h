@@ -9,20 +9,20 @@
 #include <stdint.h>
 
 struct lg_counts {
-	uint64_t done;          /* connections fully echoed and closed */
-	uint64_t connect_fail;  /* refused, timed out, unreachable */
-	uint64_t resets;        /* ECONNRESET / EPIPE after connecting */
-	uint64_t short_echo;    /* EOF before every byte came back */
-	uint64_t mismatch;      /* a byte came back wrong */
-	uint64_t timeouts;      /* no progress for the per-connection limit */
+	uint64_t done;         /* connections fully echoed and closed */
+	uint64_t connect_fail; /* refused, timed out, unreachable */
+	uint64_t resets;       /* ECONNRESET / EPIPE after connecting */
+	uint64_t short_echo;   /* EOF before every byte came back */
+	uint64_t mismatch;     /* a byte came back wrong */
+	uint64_t timeouts;     /* no progress for the per-connection limit */
 };
 
 struct lg {
 	int port;
-	int inflight;      /* connections open at once */
-	int size;          /* bytes sent per connection */
-	uint64_t target;   /* stop after this many connections... */
-	int max_ms;        /* ...or after this long */
+	int inflight;    /* connections open at once */
+	int size;        /* bytes sent per connection */
+	uint64_t target; /* stop after this many connections... */
+	int max_ms;      /* ...or after this long */
 	pthread_t thread;
 	volatile int stop;
 	volatile uint64_t progress; /* connections finished so far (any outcome) */
@@ -31,8 +31,8 @@ struct lg {
 };
 
 /* Starts the load in a thread. */
-int lg_start(struct lg *g, int port, int inflight, int size,
-	     uint64_t target, int max_ms);
+int lg_start(struct lg *g, int port, int inflight, int size, uint64_t target,
+	     int max_ms);
 /* Waits for the thread (sets stop first if asked). */
 void lg_join(struct lg *g, int stop_now);
 /* "done=... connect_fail=..." for messages. */

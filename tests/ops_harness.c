@@ -166,10 +166,12 @@ static int no_bind_filter(void)
 #endif
 #ifdef OH_ARCH
 	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OH_ARCH, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_bind, 2, 0),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_listen, 1, 0),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
@@ -316,8 +318,7 @@ char *oh_read(const char *path)
 	return buf;
 }
 
-int oh_wait_contains(const char *path, const char *const *needles,
-		     int timeout_ms)
+int oh_wait_contains(const char *path, const char *const *needles, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 
@@ -352,10 +353,13 @@ int oh_proc_ids(pid_t pid, const char *key, long ids[4])
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	text = oh_read(path);
-	for (line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+	for (line = text; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
 		if (!strncmp(line, key, strlen(key))) {
-			r = sscanf(line + strlen(key), "%ld %ld %ld %ld", &ids[0],
-				   &ids[1], &ids[2], &ids[3]) == 4 ? 0 : -1;
+			r = sscanf(line + strlen(key), "%ld %ld %ld %ld",
+				   &ids[0], &ids[1], &ids[2], &ids[3]) == 4 ?
+				    0 :
+				    -1;
 			break;
 		}
 	free(text);

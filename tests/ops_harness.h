@@ -45,8 +45,7 @@ void oh_write(const char *path, const char *fmt, ...)
 char *oh_read(const char *path);
 /* 1 once path contains every needle (NULL-terminated list), 0 at the
  * deadline. */
-int oh_wait_contains(const char *path, const char *const *needles,
-		     int timeout_ms);
+int oh_wait_contains(const char *path, const char *const *needles, int timeout_ms);
 /* The pid written in a pidfile, 0 if none. */
 long oh_pidfile(const char *path);
 /* The four numbers of a /proc/PID/status line ("Uid:" or "Gid:"):

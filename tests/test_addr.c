@@ -27,7 +27,7 @@
 struct valid_case {
 	const char *in;
 	int family;
-	const char *ip;     /* as addr_format_ip prints it */
+	const char *ip; /* as addr_format_ip prints it */
 	int port;
 	const char *format; /* as addr_format prints it */
 };
@@ -93,8 +93,8 @@ static void test_format_round_trip(void **state)
 		assert_int_equal(addr_parse(valid[i].in, &a, err, sizeof(err)), 0);
 		addr_format(&a.u.sa, out, sizeof(out));
 		if (addr_parse(out, &b, err, sizeof(err)) != 0)
-			fail_msg("'%s' (from '%s') does not parse back: %s", out,
-				 valid[i].in, err);
+			fail_msg("'%s' (from '%s') does not parse back: %s",
+				 out, valid[i].in, err);
 		assert_int_equal(a.len, b.len);
 		assert_memory_equal(&a.u, &b.u, a.len);
 	}
@@ -241,17 +241,20 @@ static void test_format_sockaddr(void **state)
 	assert_string_equal(addr_format((struct sockaddr *)&in6, out, sizeof(out)),
 			    "[::1]:40123");
 	assert_string_equal(addr_format_ip((struct sockaddr *)&in6, out,
-					   sizeof(out)), "::1");
+					   sizeof(out)),
+			    "::1");
 
 	/* too small a buffer: cut, terminated */
 	assert_string_equal(addr_format((struct sockaddr *)&in6, small,
-					sizeof(small)), "[::1]:4");
+					sizeof(small)),
+			    "[::1]:4");
 
 	/* not an IP endpoint: a placeholder, no port */
 	memset(&un, 0, sizeof(un));
 	un.sun_family = AF_UNIX;
 	assert_string_equal(addr_format_ip((struct sockaddr *)&un, out,
-					   sizeof(out)), "?");
+					   sizeof(out)),
+			    "?");
 	assert_int_equal(addr_port((struct sockaddr *)&un), -1);
 }
 
@@ -269,8 +272,7 @@ static void test_set_port(void **state)
 
 	assert_int_equal(addr_parse("[::1]:0", &a, err, sizeof(err)), 0);
 	addr_set_port(&a, 65535);
-	assert_string_equal(addr_format(&a.u.sa, out, sizeof(out)),
-			    "[::1]:65535");
+	assert_string_equal(addr_format(&a.u.sa, out, sizeof(out)), "[::1]:65535");
 }
 
 int main(void)

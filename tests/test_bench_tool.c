@@ -45,14 +45,14 @@ struct srv_stats {
 	uint64_t bytes_in;
 	uint64_t requests;
 	uint64_t max_active;
-	uint64_t left_open;   /* still open when the server had to report */
+	uint64_t left_open; /* still open when the server had to report */
 };
 
 struct srv {
 	pid_t pid;
 	int port;
-	int ctl;   /* parent writes 'q' */
-	int res;   /* child writes srv_stats */
+	int ctl; /* parent writes 'q' */
+	int res; /* child writes srv_stats */
 };
 
 #define SBUF 8192
@@ -127,18 +127,21 @@ static void s_respond(struct sconn *c, const char *req)
 {
 	int chunked = strncmp(req, "GET /chunked", 12) == 0;
 	const char *conn = strcasestr(req, "\r\nConnection: close") ?
-			   "Connection: close\r\n" : "";
+				   "Connection: close\r\n" :
+				   "";
 	int n;
 
 	c->close_after = conn[0] != '\0';
 	if (chunked)
 		n = snprintf(c->out + c->out_len, SBUF - c->out_len,
 			     "HTTP/1.1 200 OK\r\n%sTransfer-Encoding: chunked\r\n\r\n"
-			     "6\r\nhello \r\n6\r\nworld\n\r\n0\r\n\r\n", conn);
+			     "6\r\nhello \r\n6\r\nworld\n\r\n0\r\n\r\n",
+			     conn);
 	else
 		n = snprintf(c->out + c->out_len, SBUF - c->out_len,
 			     "HTTP/1.1 200 OK\r\n%sContent-Length: 12\r\n\r\n"
-			     "hello world\n", conn);
+			     "hello world\n",
+			     conn);
 	if (n > 0 && (size_t)n < SBUF - c->out_len)
 		c->out_len += (size_t)n;
 }
@@ -313,8 +316,8 @@ static void srv_finish(struct srv *sv, struct srv_stats *st)
 /* ---- running the tool ---- */
 
 struct bench_run {
-	int status;    /* exit status, or -1 if it did not exit by itself */
-	char *out;     /* its stdout */
+	int status; /* exit status, or -1 if it did not exit by itself */
+	char *out;  /* its stdout */
 	size_t len;
 };
 
@@ -446,8 +449,8 @@ static void test_hold_echo_check_on_signal(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(err[1], STDERR_FILENO);
-		execl(RB_BIN, RB_BIN, "hold", "-q", "-c", "500", "-d", "30", "--echo-check",
-		      "--json", t, (char *)NULL);
+		execl(RB_BIN, RB_BIN, "hold", "-q", "-c", "500", "-d", "30",
+		      "--echo-check", "--json", t, (char *)NULL);
 		_exit(127);
 	}
 	close(err[1]);
@@ -466,7 +469,9 @@ static void test_hold_echo_check_on_signal(void **state)
 		have += (size_t)r;
 		line[have] = '\0';
 	}
-	assert_int_equal(sscanf(nl, "echo-check: %llu echoed, %llu failed", &ok, &failed), 2);
+	assert_int_equal(sscanf(nl, "echo-check: %llu echoed, %llu failed", &ok,
+				&failed),
+			 2);
 	assert_int_equal(ok, 500);
 	assert_int_equal(failed, 0);
 	/* Still holding: SIGINT ends it, with the final check too. */
@@ -476,7 +481,6 @@ static void test_hold_echo_check_on_signal(void **state)
 	close(err[0]);
 	srv_finish(&sv, &st);
 }
-
 
 static void test_hold_spreads_sources(void **state)
 {
@@ -491,8 +495,10 @@ static void test_hold_spreads_sources(void **state)
 	(void)state;
 	srv_start(&sv, SRV_ECHO);
 	target(t, sizeof(t), &sv);
-	run_bench(&br, (const char *const[]){ "hold", "-c", "3000", "--source",
-		  "127.0.0.2-127.0.0.5", "-d", "1", "--echo-check", "--json", t, NULL });
+	run_bench(&br,
+		  (const char *const[]){ "hold", "-c", "3000", "--source",
+					 "127.0.0.2-127.0.0.5", "-d", "1",
+					 "--echo-check", "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -515,7 +521,8 @@ static void test_hold_spreads_sources(void **state)
 
 		snprintf(want, sizeof(want), "127.0.0.%zu", i + 2);
 		assert_string_equal(json_string_value(jget(json_array_get(per, i),
-							   "address")), want);
+							   "address")),
+				    want);
 		assert_in_range(n, 3000 / 4 * 9 / 10, 3000 / 4 * 11 / 10);
 		assert_true(jint(json_array_get(per, i), "port_min") <=
 			    jint(json_array_get(per, i), "port_max"));
@@ -546,7 +553,7 @@ static void test_echo_counts_match_server(void **state)
 	srv_start(&sv, SRV_ECHO);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "echo", "-c", "20", "-d", "1",
-		  "--json", t, NULL });
+					      "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -582,7 +589,7 @@ static void test_http_counts_match_server(void **state)
 	srv_start(&sv, SRV_HTTP);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "http", "-c", "10", "-d", "1",
-		  "--json", t, NULL });
+					      "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -615,7 +622,7 @@ static void test_http_retries_idempotent(void **state)
 	srv_start(&sv, SRV_HTTP_RACE);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "http", "-c", "4", "-n", "300",
-		  "--json", t, NULL });
+					      "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -641,7 +648,8 @@ static void test_http_close_chunked(void **state)
 	srv_start(&sv, SRV_HTTP);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "http", "--close", "--path",
-		  "/chunked", "-c", "4", "-d", "0.5", "--json", t, NULL });
+					      "/chunked", "-c", "4", "-d",
+					      "0.5", "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -672,7 +680,8 @@ static void test_echo_open_loop_rate(void **state)
 	srv_start(&sv, SRV_ECHO);
 	target(t, sizeof(t), &sv);
 	run_bench(&br, (const char *const[]){ "echo", "-c", "4", "-d", "1",
-		  "--rate", "400", "--size", "100", "--json", t, NULL });
+					      "--rate", "400", "--size", "100",
+					      "--json", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
@@ -700,15 +709,16 @@ static void test_print_ports_in_order(void **state)
 	(void)state;
 	srv_start(&sv, SRV_ECHO);
 	target(t, sizeof(t), &sv);
-	run_bench(&br, (const char *const[]){ "hold", "-c", "6",
-		  "--per-process", "2", "--source", "127.0.0.2-127.0.0.3",
-		  "-d", "0", "--print-ports", t, NULL });
+	run_bench(&br,
+		  (const char *const[]){ "hold", "-c", "6", "--per-process",
+					 "2", "--source", "127.0.0.2-127.0.0.3",
+					 "-d", "0", "--print-ports", t, NULL });
 	srv_finish(&sv, &st);
 	assert_int_equal(br.status, 0);
 	line = br.out;
 	for (i = 1; i <= 6; i++) {
-		snprintf(want, sizeof(want), "Connection %d: local 127.0.0.%d:", i,
-			 i % 2 ? 2 : 3);
+		snprintf(want, sizeof(want),
+			 "Connection %d: local 127.0.0.%d:", i, i % 2 ? 2 : 3);
 		assert_memory_equal(line, want, strlen(want));
 		port = atoi(line + strlen(want));
 		assert_in_range(port, 1, 65535);
@@ -742,7 +752,7 @@ static void test_refused_is_failure(void **state)
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
 	snprintf(t, sizeof(t), "127.0.0.1:%d", ntohs(a.sin_port));
 	run_bench(&br, (const char *const[]){ "hold", "-c", "5", "-d", "0",
-		  "--json", t, NULL });
+					      "--json", t, NULL });
 	close(fd);
 	assert_int_equal(br.status, 1);
 	j = bench_json(&br);
@@ -770,7 +780,7 @@ static void test_usage_errors(void **state)
 		{ "hold", "--source", "127.0.0.2", "[::1]:1", NULL },
 		{ "http", "--path", "no-slash", "127.0.0.1:1", NULL },
 		{ "echo", "-d", "0", "127.0.0.1:1", NULL },
-		{ "echo", "192.0.2.1:80", NULL },       /* not loopback */
+		{ "echo", "192.0.2.1:80", NULL }, /* not loopback */
 		{ "echo", "127.0.0.1:99999", NULL },
 		{ "echo", "--bogus", "127.0.0.1:1", NULL },
 	};

@@ -43,7 +43,8 @@ static void check_pattern(const char *p, size_t off, size_t n)
 
 static void nb_socketpair(int sv[2])
 {
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv),
+			 0);
 }
 
 static void wait_fd(int fd, short events)

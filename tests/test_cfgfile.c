@@ -136,15 +136,38 @@ static void test_every_directive(void **state)
 static void test_table_is_covered(void **state)
 {
 	static const char *const covered[] = {
-		"listen", "workers", "protocol", "docroot", "return",
-		"max_connections", "rlimit_nofile", "backlog", "cpu_affinity",
-		"idle_yield", "defer_accept",
-		"header_timeout", "keepalive_timeout", "send_timeout",
-		"shutdown_timeout", "handover", "watchdog_timeout", "stats_timeout",
-		"http_max_request_line", "http_max_header_bytes",
-		"http_max_headers", "http_max_body", "stats_socket",
-		"stats_socket_mode", "stats_socket_group", "metrics_listen",
-		"pidfile", "user", "group", "log", "log_level", "foreground",
+		"listen",
+		"workers",
+		"protocol",
+		"docroot",
+		"return",
+		"max_connections",
+		"rlimit_nofile",
+		"backlog",
+		"cpu_affinity",
+		"idle_yield",
+		"defer_accept",
+		"header_timeout",
+		"keepalive_timeout",
+		"send_timeout",
+		"shutdown_timeout",
+		"handover",
+		"watchdog_timeout",
+		"stats_timeout",
+		"http_max_request_line",
+		"http_max_header_bytes",
+		"http_max_headers",
+		"http_max_body",
+		"stats_socket",
+		"stats_socket_mode",
+		"stats_socket_group",
+		"metrics_listen",
+		"pidfile",
+		"user",
+		"group",
+		"log",
+		"log_level",
+		"foreground",
 	};
 	const struct config_directive *d;
 	size_t n = 0;
@@ -165,6 +188,7 @@ static void test_table_is_covered(void **state)
 /* Other accepted spellings of values. */
 static void test_value_forms(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *text;
 		size_t off;   /* an int field of struct config */
@@ -194,6 +218,7 @@ static void test_value_forms(void **state)
 		{ "stats_socket_mode 660", offsetof(struct config, stats_socket_mode), 0660 },
 		{ "http_max_headers 1", offsetof(struct config, http_max_headers), 1 },
 	};
+	/* clang-format on */
 
 	(void)state;
 	for (size_t i = 0; i < NELEM(cases); i++) {
@@ -259,6 +284,7 @@ static void test_syntax(void **state)
 
 /* --- every error, with its line --- */
 
+/* clang-format off */
 static const struct {
 	const char *text;
 	const char *expected;
@@ -327,6 +353,7 @@ static const struct {
 	{ "workers 2\x01\n", "test.conf:1: control character 0x01" },
 	{ "\n\nworkers\x7f 2\n", "test.conf:3: control character 0x7f" },
 };
+/* clang-format on */
 
 static void test_errors(void **state)
 {
@@ -353,7 +380,8 @@ static void test_error_limits(void **state)
 	for (int i = 1; i <= CFG_MAX_LISTEN + 1; i++)
 		n += (size_t)sprintf(text + n, "listen 127.0.0.1:%d\n", i);
 	assert_int_equal(parse(text), -1);
-	assert_string_equal(err, "test.conf:17: listen: at most 16 listen addresses");
+	assert_string_equal(err,
+			    "test.conf:17: listen: at most 16 listen addresses");
 
 	/* A line one byte too long; the longest one is fine. */
 	n = (size_t)sprintf(text, "workers 2\n# ");
@@ -363,7 +391,8 @@ static void test_error_limits(void **state)
 	assert_string_equal(err, "test.conf:2: line longer than 4096 bytes");
 	strcpy(text + n + CFGFILE_MAX_LINE - 2, "\nworkers 3\n");
 	assert_int_equal(parse(text), -1);
-	assert_string_equal(err, "test.conf:3: duplicate 'workers' (first set on line 1)");
+	assert_string_equal(err,
+			    "test.conf:3: duplicate 'workers' (first set on line 1)");
 
 	/* 65 words. */
 	n = (size_t)sprintf(text, "return 200");
@@ -372,8 +401,9 @@ static void test_error_limits(void **state)
 	assert_int_equal(parse(text), -1);
 	assert_string_equal(err, "test.conf:1: more than 64 words on one line");
 	/* A NUL byte is a control character. */
-	assert_int_equal(cfgfile_parse(&cfg, "nul.conf", "workers 2\nwork\0ers 2\n", 21,
-				       err, sizeof(err)), -1);
+	assert_int_equal(cfgfile_parse(&cfg, "nul.conf", "workers 2\nwork\0ers 2\n",
+				       21, err, sizeof(err)),
+			 -1);
 	assert_string_equal(err, "nul.conf:2: control character 0x00");
 	free(text);
 }
@@ -414,7 +444,8 @@ static void test_load(void **state)
 	write_file(path, "workers 2\n\nprotocol http\nworkers 3\n");
 	config_defaults(&cfg);
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
-	snprintf(expect, sizeof(expect), "%s:4: duplicate 'workers' (first set on line 1)", path);
+	snprintf(expect, sizeof(expect),
+		 "%s:4: duplicate 'workers' (first set on line 1)", path);
 	assert_string_equal(err, expect);
 
 	snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
@@ -516,7 +547,8 @@ static void test_parse_helpers(void **state)
 	assert_int_equal(config_parse_duration("3", 10000, &ms), 0);
 	assert_int_equal(ms, 3000);
 	assert_int_equal(config_parse_duration("11", 10000, &ms), -1);
-	assert_int_equal(config_parse_duration("99999999999999999999s", 1000, &ms), -1);
+	assert_int_equal(config_parse_duration("99999999999999999999s", 1000, &ms),
+			 -1);
 	assert_int_equal(config_parse_duration("", 1000, &ms), -1);
 	assert_int_equal(config_parse_duration("s", 1000, &ms), -1);
 	assert_int_equal(config_parse_duration("1s2", 10000, &ms), -1);
@@ -547,12 +579,21 @@ static int cli_run(struct cli *cl, const char *const *args)
 static void test_cli_overrides(void **state)
 {
 	static struct cli cl;
-	const char *args[] = { "-c", "x.conf", "-w", "2", "-l", "127.0.0.1:0",
-			       "--listen", "[::1]:0", "-p", "/run/cli.pid",
-			       "-u", "daemon", "-g", "daemon", "--docroot", "/cli",
-			       "--return", "201 made by the command line",
-			       "-s", "/tmp/cli.sock", "-f", "-v", "-t",
-			       "--idle-yield", NULL };
+	const char *args[] = {
+		"-c",        "x.conf",
+		"-w",        "2",
+		"-l",        "127.0.0.1:0",
+		"--listen",  "[::1]:0",
+		"-p",        "/run/cli.pid",
+		"-u",        "daemon",
+		"-g",        "daemon",
+		"--docroot", "/cli",
+		"--return",  "201 made by the command line",
+		"-s",        "/tmp/cli.sock",
+		"-f",        "-v",
+		"-t",        "--idle-yield",
+		NULL
+	};
 
 	(void)state;
 	parse_ok("workers 6\n"
@@ -614,10 +655,16 @@ static void test_cli_errors(void **state)
 		{ { "-w" }, 1, "missing argument for option '-w'" },
 		{ { "--config" }, 1, "missing argument for option '--config'" },
 		{ { "stray" }, 1, "unexpected argument 'stray'" },
-		{ { "-w", "many" }, 0, "workers: 'many' is not 'auto' or a number 1..256" },
-		{ { "--return", "ok" }, 0, "return: status 'ok' is not a number 200..599" },
+		{ { "-w", "many" },
+		  0,
+		  "workers: 'many' is not 'auto' or a number 1..256" },
+		{ { "--return", "ok" },
+		  0,
+		  "return: status 'ok' is not a number 200..599" },
 		{ { "-P", "gopher" }, 0, "protocol: 'gopher' is not echo or http" },
-		{ { "-l", "1.2.3.4" }, 0, "listen: '1.2.3.4': port must be 0..65535" },
+		{ { "-l", "1.2.3.4" },
+		  0,
+		  "listen: '1.2.3.4': port must be 0..65535" },
 	};
 	static struct cli cl;
 
@@ -630,11 +677,13 @@ static void test_cli_errors(void **state)
 		} else {
 			assert_int_equal(r, 0);
 			config_defaults(&cfg);
-			assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), -1);
+			assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)),
+					 -1);
 		}
 		assert_string_equal(err, cases[i].expected);
 	}
-	const char *help[] = { "-w", "2", "--help", NULL }, *ver[] = { "-V", NULL };
+	const char *help[] = { "-w", "2", "--help", NULL },
+		   *ver[] = { "-V", NULL };
 
 	assert_int_equal(cli_run(&cl, help), 0);
 	assert_int_equal(cl.action, CLI_HELP);

@@ -69,8 +69,7 @@ struct end {
 
 static struct end A, B;
 
-static void on_msg(struct chan *ch, const struct chan_hdr *h,
-		   const void *payload)
+static void on_msg(struct chan *ch, const struct chan_hdr *h, const void *payload)
 {
 	struct end *e = ch->arg;
 	struct msg *m;
@@ -187,9 +186,11 @@ static void pump(int (*done)(void *), void *arg)
 			fail_msg("deadline: A has %d messages, B has %d",
 				 A.nmsgs, B.nmsgs);
 		if (A.loop)
-			p[n++] = (struct pollfd){ .fd = loop_fd(A.loop), .events = POLLIN };
+			p[n++] = (struct pollfd){ .fd = loop_fd(A.loop),
+						  .events = POLLIN };
 		if (B.loop)
-			p[n++] = (struct pollfd){ .fd = loop_fd(B.loop), .events = POLLIN };
+			p[n++] = (struct pollfd){ .fd = loop_fd(B.loop),
+						  .events = POLLIN };
 		poll(p, (nfds_t)n, 20);
 		if (A.loop)
 			assert_true(loop_run_once(A.loop, 0) >= 0);
@@ -253,8 +254,9 @@ static void test_small_frames(void **state)
 	(void)state;
 	assert_int_equal(chan_send(&A.ch, CHAN_HEARTBEAT, 1, NULL, 0), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_DRAIN, 2, &d, sizeof(d)), 0);
-	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, &ch, sizeof(ch), recs,
-				    sizeof(recs)), 0);
+	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, &ch,
+					   sizeof(ch), recs, sizeof(recs)),
+			 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_READY, UINT64_MAX, "z", 1), 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_READY, 10, NULL, 0), 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 11, "stats", 5), 0);
@@ -304,7 +306,9 @@ static void test_large_frames(void **state)
 	/* more than the socket takes: the rest waits in the queue */
 	assert_true(buf_pending(&A.ch.out) > 0);
 	assert_true(A.ch.w.events & EPOLLOUT);
-	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, p, big2, "tail", 4), 0);
+	assert_int_equal(chan_send_records(&A.ch, CHAN_CONNS, 3, p, big2,
+					   "tail", 4),
+			 0);
 	assert_int_equal(chan_send(&B.ch, CHAN_ALIVE, 4, p, big2), 0);
 	pump(has_msgs, want);
 
@@ -382,7 +386,9 @@ static void test_frame_at_limit_waits(void **state)
  * called once, and nothing is delivered. */
 static void test_oversize_closes(void **state)
 {
-	struct chan_hdr h = { .type = CHAN_ALIVE, .len = CHAN_MAX_FRAME + 1, .seq = 7 };
+	struct chan_hdr h = { .type = CHAN_ALIVE,
+			      .len = CHAN_MAX_FRAME + 1,
+			      .seq = 7 };
 
 	(void)state;
 	raw_frame(CHAN_READY, 1, "ok", 2);
@@ -477,7 +483,8 @@ static void test_schema_delivers_worker_messages(void **state)
 	struct {
 		struct chan_conns_hdr h;
 		struct stats_conn rec[2];
-	} conns = { { .active = 5, .count = 2 }, { { .worker = 1 }, { .worker = 2 } } };
+	} conns = { { .active = 5, .count = 2 },
+		    { { .worker = 1 }, { .worker = 2 } } };
 	struct chan_failed f = { "start-up: docroot: gone" };
 	int want[2] = { 0, 5 };
 
@@ -580,29 +587,35 @@ static void test_check_sizes(void **state)
 		{ &chan_to_worker, CHAN_HEARTBEAT, 1, 0 },
 		{ &chan_to_worker, CHAN_RELEASE, sizeof(struct chan_slot), 1 },
 		{ &chan_to_worker, CHAN_ADOPT, 4, 0 },
-		{ &chan_to_worker, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 1 },
+		{ &chan_to_worker, CHAN_CONNS_REQ,
+		  sizeof(struct chan_conns_req), 1 },
 		{ &chan_to_worker, CHAN_CONNS_REQ, 0, 0 },
 		{ &chan_to_worker, CHAN_ALIVE, 0, 0 },
 		{ &chan_to_master, CHAN_READY, 0, 1 },
 		{ &chan_to_master, CHAN_READY, 4, 0 },
 		{ &chan_to_master, CHAN_ALIVE, 0, 1 },
 		{ &chan_to_master, CHAN_ALIVE, sizeof(struct stats_counters), 0 },
-		{ &chan_to_master, CHAN_CONNS, sizeof(struct chan_conns_hdr) - 1, 0 },
-		{ &chan_to_master, CHAN_CONNS_REQ, sizeof(struct chan_conns_req), 0 },
+		{ &chan_to_master, CHAN_CONNS,
+		  sizeof(struct chan_conns_hdr) - 1, 0 },
+		{ &chan_to_master, CHAN_CONNS_REQ,
+		  sizeof(struct chan_conns_req), 0 },
 		{ &chan_to_master, 0, 0, 0 },
 		{ &chan_to_master, CHAN_TAKEN, sizeof(struct chan_handoff), 1 },
 		{ &chan_to_worker, CHAN_TAKEN, sizeof(struct chan_handoff), 1 },
 		{ &chan_to_worker, CHAN_TAKEN, 0, 0 },
 		/* HANDOFF with no record is fine, none carries a descriptor */
 		{ &chan_to_worker, CHAN_HANDOFF, sizeof(struct chan_handoff), 1 },
-		{ &chan_to_master, CHAN_HANDOFF, sizeof(struct chan_handoff) + 4, 0 },
+		{ &chan_to_master, CHAN_HANDOFF,
+		  sizeof(struct chan_handoff) + 4, 0 },
 	};
 	char body[sizeof(struct stats_counters) + 64] = { 0 };
 	char why[160];
 
 	(void)state;
 	for (size_t i = 0; i < N_MSGS(cases); i++) {
-		struct chan_hdr h = { .type = (uint16_t)cases[i].type, .len = cases[i].len, .seq = 1 };
+		struct chan_hdr h = { .type = (uint16_t)cases[i].type,
+				      .len = cases[i].len,
+				      .seq = 1 };
 		int r = chan_check(cases[i].s, &h, body, why, sizeof(why));
 
 		if ((r == 0) != cases[i].ok)
@@ -629,7 +642,8 @@ static void test_fds_travel(void **state)
 	assert_int_equal(pipe(p1), 0);
 	assert_int_equal(pipe(p2), 0);
 	assert_int_equal(chan_send(&A.ch, CHAN_CONNS, 1, b, big), 0);
-	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 2, "one", 3, &p1[1], 1), 0);
+	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 2, "one", 3, &p1[1], 1),
+			 0);
 	int two[2] = { p2[1], p1[1] };
 
 	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 3, "two", 3, two, 2), 0);
@@ -686,14 +700,18 @@ static void test_check_handoff(void **state)
 	char why[160];
 
 	(void)state;
-	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)), 0);
-	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)), 0);
+	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)),
+			 0);
+	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)),
+			 0);
 	h.nfds = 1;
-	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)), -1);
+	assert_int_equal(chan_check(&chan_to_worker, &h, &body, why, sizeof(why)),
+			 -1);
 	assert_non_null(strstr(why, "2 records and 1 descriptors"));
 	h.nfds = 2;
 	body.h.count = 3;
-	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)), -1);
+	assert_int_equal(chan_check(&chan_to_master, &h, &body, why, sizeof(why)),
+			 -1);
 	assert_non_null(strstr(why, "does not add up"));
 }
 
@@ -707,7 +725,9 @@ static void test_give_fds(void **state)
 	(void)state;
 	B.take_fds = 1;
 	assert_int_equal(pipe(p), 0);
-	assert_int_equal(chan_give_fds(&A.ch, TYPE_FDS, 1, "x", 1, NULL, 0, &p[1], 1), 0);
+	assert_int_equal(chan_give_fds(&A.ch, TYPE_FDS, 1, "x", 1, NULL, 0,
+				       &p[1], 1),
+			 0);
 	/* sent at once (the socket had room), and closed here */
 	assert_int_equal(fcntl(p[1], F_GETFD), -1);
 	assert_int_equal(errno, EBADF);
@@ -733,9 +753,11 @@ static void test_fds_many_batches(void **state)
 		fds[i] = p[1];
 	for (int f = 0; f < FRAMES; f++)
 		assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, (uint64_t)f, &f,
-					       sizeof(f), fds, CHAN_MAX_FDS), 0);
+					       sizeof(f), fds, CHAN_MAX_FDS),
+				 0);
 	assert_int_equal(chan_send_fds(&A.ch, TYPE_FDS, 9, "x", 1, fds,
-				       CHAN_MAX_FDS + 1), -1);
+				       CHAN_MAX_FDS + 1),
+			 -1);
 	pump(has_msgs, want);
 	for (int f = 0; f < FRAMES; f++) {
 		assert_int_equal(B.msgs[f].seq, (uint64_t)f);
@@ -769,8 +791,10 @@ static void test_fds_on_wrong_type(void **state)
 		struct cmsghdr align;
 	} cm;
 	struct iovec iov = { &h, sizeof(h) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	int fd = STDERR_FILENO;
 
@@ -788,14 +812,22 @@ static void test_fds_on_wrong_type(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_small_frames, setup_pair, teardown),
-		cmocka_unit_test_setup_teardown(test_large_frames, setup_pair, teardown),
-		cmocka_unit_test_setup_teardown(test_partial_frame_waits, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_frame_at_limit_waits, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_oversize_closes, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_eof_closes, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_send_to_gone_peer, setup_raw, teardown),
-		cmocka_unit_test_setup_teardown(test_close_inside_on_msg, setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_small_frames, setup_pair,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_large_frames, setup_pair,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_partial_frame_waits,
+						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_frame_at_limit_waits,
+						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_oversize_closes, setup_raw,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eof_closes, setup_raw,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_send_to_gone_peer,
+						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_close_inside_on_msg,
+						setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(test_read_all, setup_raw, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_delivers_worker_messages,
 						setup_raw_master, teardown),
@@ -812,16 +844,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_rows_do_not_add_up,
 						setup_raw_master, teardown),
 		cmocka_unit_test(test_check_sizes),
-		cmocka_unit_test_setup_teardown(test_fds_travel, setup_pair, teardown),
-		cmocka_unit_test_setup_teardown(test_fds_not_taken_are_closed, setup_pair,
+		cmocka_unit_test_setup_teardown(test_fds_travel, setup_pair,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_fds_many_batches, setup_pair, teardown),
-		cmocka_unit_test_setup_teardown(test_give_fds, setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_not_taken_are_closed,
+						setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_many_batches,
+						setup_pair, teardown),
+		cmocka_unit_test_setup_teardown(test_give_fds, setup_pair,
+						teardown),
 		cmocka_unit_test(test_check_handoff),
-		cmocka_unit_test_setup_teardown(test_fds_announced_but_missing, setup_raw,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_fds_on_wrong_type, setup_raw_master,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_fds_announced_but_missing,
+						setup_raw, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_on_wrong_type,
+						setup_raw_master, teardown),
 	};
 
 	/* as in the daemon (master.c): a write to a closed peer is EPIPE */

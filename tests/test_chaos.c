@@ -36,8 +36,9 @@ static void write_conf(struct hr_daemon *d, int workers, const char *extra)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", conf);
 	f = fopen(tmp, "w");
 	hr_check(f != NULL, "%s: %s", tmp, strerror(errno));
-	fprintf(f, "listen 127.0.0.1:0\nworkers %d\nprotocol http\nreturn 200 chaos\n"
-		   "shutdown_timeout 2s\nwatchdog_timeout 3s\n%s",
+	fprintf(f,
+		"listen 127.0.0.1:0\nworkers %d\nprotocol http\nreturn 200 chaos\n"
+		"shutdown_timeout 2s\nwatchdog_timeout 3s\n%s",
 		workers, extra);
 	fclose(f);
 	hr_check(rename(tmp, conf) == 0, "rename: %s", strerror(errno));
@@ -66,7 +67,8 @@ static int settled(json_t *st, void *arg)
 	if (hr_jint(st, "generation") != g)
 		return 0;
 	json_array_foreach(json_object_get(st, "workers"), i, w)
-		if (hr_jint(w, "generation") != g || strcmp(hr_jstr(w, "state"), "running"))
+		if (hr_jint(w, "generation") != g ||
+		    strcmp(hr_jstr(w, "state"), "running"))
 			return 0;
 	return 1;
 }
@@ -169,7 +171,8 @@ static FILE *load(struct hr_daemon *d, const char *mode)
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd),
-		 RB_BIN " http -q -j --allow-failures --timeout 8 %s -d %d 127.0.0.1:%d",
+		 RB_BIN
+		 " http -q -j --allow-failures --timeout 8 %s -d %d 127.0.0.1:%d",
 		 mode, LOAD_S, d->port);
 	p = popen(cmd, "r");
 	hr_check(p != NULL, "%s", cmd);
@@ -182,15 +185,18 @@ static json_t *load_result(FILE *p, const char *what)
 	size_t n = 0, r;
 	json_t *j;
 
-	while (n < sizeof(text) - 1 && (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
+	while (n < sizeof(text) - 1 &&
+	       (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
 		n += r;
 	text[n] = '\0';
 	pclose(p);
 	j = json_loads(text, 0, NULL);
 	hr_check(j != NULL, "%s: reuseportbench JSON: %.300s", what, text);
-	printf("# %s: %lld requests, %lld errors, %lld retried, %lld connect failures\n", what,
-	       (long long)hr_jint(j, "load/requests"), (long long)hr_jint(j, "load/errors/total"),
-	       (long long)hr_jint(j, "load/retried"), (long long)hr_jint(j, "connect/failed"));
+	printf("# %s: %lld requests, %lld errors, %lld retried, %lld connect failures\n",
+	       what, (long long)hr_jint(j, "load/requests"),
+	       (long long)hr_jint(j, "load/errors/total"),
+	       (long long)hr_jint(j, "load/retried"),
+	       (long long)hr_jint(j, "connect/failed"));
 	return j;
 }
 
@@ -201,10 +207,12 @@ static void starve_fds(pid_t pid, int ms)
 	struct rlimit old, low;
 	int n = count_fds(pid);
 
-	hr_check(n > 0 && prlimit(pid, RLIMIT_NOFILE, NULL, &old) == 0, "prlimit get");
+	hr_check(n > 0 && prlimit(pid, RLIMIT_NOFILE, NULL, &old) == 0,
+		 "prlimit get");
 	low.rlim_cur = low.rlim_max = (rlim_t)n + 2;
 	low.rlim_max = old.rlim_max;
-	hr_check(prlimit(pid, RLIMIT_NOFILE, &low, NULL) == 0, "prlimit set: %s", strerror(errno));
+	hr_check(prlimit(pid, RLIMIT_NOFILE, &low, NULL) == 0,
+		 "prlimit set: %s", strerror(errno));
 	pause_ms(ms);
 	hr_check(prlimit(pid, RLIMIT_NOFILE, &old, NULL) == 0, "prlimit restore");
 }
@@ -217,8 +225,9 @@ static void flood_stats(struct hr_daemon *d)
 
 	for (int i = 0; i < N; i++) {
 		fds[i] = hr_ctl_connect(d->sock, 2000);
-		if (fds[i] >= 0 && write(fds[i], i % 3 ? "stats\n" : "connections\n",
-					 i % 3 ? 6 : 12) < 0)
+		if (fds[i] >= 0 &&
+		    write(fds[i], i % 3 ? "stats\n" : "connections\n",
+			  i % 3 ? 6 : 12) < 0)
 			printf("# flood: write: %s\n", strerror(errno));
 	}
 	pause_ms(300);
@@ -234,7 +243,8 @@ static void flood_stats(struct hr_daemon *d)
 			close(fds[i]);
 }
 
-static void reload_to(struct hr_daemon *d, int workers, const char *extra, json_int_t *gen)
+static void reload_to(struct hr_daemon *d, int workers, const char *extra,
+		      json_int_t *gen)
 {
 	write_conf(d, workers, extra);
 	hr_check_int("kill(master, SIGHUP)", 0, kill(d->pid, SIGHUP));
@@ -269,8 +279,10 @@ static void chaos(struct hr_daemon *d)
 	reload_to(d, 3, "", &gen);
 	snprintf(extra, sizeof(extra), "docroot %s/gone\n", d->dir);
 	reload_to(d, 5, extra, &gen);
-	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "back to generation");)
-		hr_check(hr_now_ms() < end, "expected the broken generation rolled back");
+	for (int64_t end = hr_now_ms() + 5000;
+	     !hr_log_contains(d, "back to generation");)
+		hr_check(hr_now_ms() < end,
+			 "expected the broken generation rolled back");
 	pause_ms(1000);
 	reload_to(d, 4, "", &gen);
 	/* The stats socket flooded; descriptors taken from a worker and from
@@ -312,15 +324,19 @@ static void test_chaos(void **state)
 	cl = load_result(pcl, "connection per request");
 	hr_check(hr_wait_for(d, at_rest, NULL, 15000), "back at rest");
 	st = hr_query_ok(d, "stats");
-	errors = (int)(hr_jint(ka, "load/errors/total") + hr_jint(cl, "load/errors/total") +
-		       hr_jint(ka, "connect/failed") + hr_jint(cl, "connect/failed"));
-	printf("# lost %lld, accepted %lld\n", (long long)hr_jint(st, "totals/lost"),
+	errors = (int)(hr_jint(ka, "load/errors/total") +
+		       hr_jint(cl, "load/errors/total") +
+		       hr_jint(ka, "connect/failed") +
+		       hr_jint(cl, "connect/failed"));
+	printf("# lost %lld, accepted %lld\n",
+	       (long long)hr_jint(st, "totals/lost"),
 	       (long long)hr_jint(st, "totals/accepted"));
-	hr_check(hr_jint(ka, "load/requests") > 1000 && hr_jint(cl, "load/requests") > 500,
+	hr_check(hr_jint(ka, "load/requests") > 1000 &&
+			 hr_jint(cl, "load/requests") > 500,
 		 "expected load throughout");
 	hr_check(errors <= hr_jint(st, "totals/lost"),
-		 "failures (%d) beyond the connections the killed workers held (%lld)", errors,
-		 (long long)hr_jint(st, "totals/lost"));
+		 "failures (%d) beyond the connections the killed workers held (%lld)",
+		 errors, (long long)hr_jint(st, "totals/lost"));
 	/* Reloads hand connections over: each is counted out of one worker
 	 * and into another. */
 	hr_check(hr_jint(st, "totals/accepted") + hr_jint(st, "totals/taken_over") ==
@@ -341,8 +357,8 @@ static void test_chaos(void **state)
 	hr_check_int("zombies", 0, zombies_of(d->pid));
 #ifndef __SANITIZE_ADDRESS__
 	/* (AddressSanitizer keeps freed memory in quarantine.) */
-	hr_check(rss1 <= rss0 + rss0 / 10, "master RSS %ld KiB, more than 10%% over %ld",
-		 rss1, rss0);
+	hr_check(rss1 <= rss0 + rss0 / 10,
+		 "master RSS %ld KiB, more than 10%% over %ld", rss1, rss0);
 #endif
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }

@@ -54,22 +54,14 @@ struct workers_case {
 };
 
 static const struct workers_case workers_cases[] = {
-	{ "auto", 1, 0 },
-	{ "1", 1, 1 },
-	{ "2", 1, 2 },
-	{ "256", 1, CFG_MAX_WORKERS },
-	{ "0", 0, 0 },
-	{ "257", 0, 0 },
-	{ "-1", 0, 0 },
-	{ "", 0, 0 },
-	{ "abc", 0, 0 },
-	{ "4x", 0, 0 },
-	{ " 4", 0, 0 },
-	{ "4 ", 0, 0 },
-	{ "+4", 0, 0 },
-	{ "0x10", 0, 0 },
-	{ "AUTO", 0, 0 },
-	{ "99999999999999999999", 0, 0 },
+	{ "auto", 1, 0 }, { "1", 1, 1 },
+	{ "2", 1, 2 },    { "256", 1, CFG_MAX_WORKERS },
+	{ "0", 0, 0 },    { "257", 0, 0 },
+	{ "-1", 0, 0 },   { "", 0, 0 },
+	{ "abc", 0, 0 },  { "4x", 0, 0 },
+	{ " 4", 0, 0 },   { "4 ", 0, 0 },
+	{ "+4", 0, 0 },   { "0x10", 0, 0 },
+	{ "AUTO", 0, 0 }, { "99999999999999999999", 0, 0 },
 };
 
 static void test_set_workers(void **state)
@@ -108,9 +100,12 @@ static void test_set_protocol(void **state)
 		int ok;
 		enum cfg_protocol p;
 	} cases[] = {
-		{ "echo", 1, CFG_PROTO_ECHO }, { "http", 1, CFG_PROTO_HTTP },
-		{ "", 0, 0 },                  { "ftp", 0, 0 },
-		{ "HTTP", 0, 0 },              { "echo ", 0, 0 },
+		{ "echo", 1, CFG_PROTO_ECHO },
+		{ "http", 1, CFG_PROTO_HTTP },
+		{ "", 0, 0 },
+		{ "ftp", 0, 0 },
+		{ "HTTP", 0, 0 },
+		{ "echo ", 0, 0 },
 		{ "http/1.1", 0, 0 },
 	};
 
@@ -123,7 +118,8 @@ static void test_set_protocol(void **state)
 		c->protocol = CFG_PROTO_HTTP;
 		if (cases[i].ok)
 			c->protocol = cases[i].p == CFG_PROTO_HTTP ?
-					      CFG_PROTO_ECHO : CFG_PROTO_HTTP;
+					      CFG_PROTO_ECHO :
+					      CFG_PROTO_HTTP;
 		r = config_set_protocol(c, cases[i].in, err, sizeof(err));
 		if (cases[i].ok) {
 			if (r != 0)
@@ -152,7 +148,8 @@ static void test_set_stats_socket(void **state)
 
 	(void)state;
 	assert_int_equal(config_set_stats_socket(c, "/run/rp.sock", err,
-						 sizeof(err)), 0);
+						 sizeof(err)),
+			 0);
 	assert_string_equal(c->stats_socket, "/run/rp.sock");
 
 	/* sun_path holds 107 characters and the NUL */
@@ -261,7 +258,8 @@ static void test_finish_keeps_what_was_set(void **state)
 	assert_int_equal(config_add_listen(c, "[::1]:0", err, sizeof(err)), 0);
 	assert_int_equal(config_set_workers(c, "3", err, sizeof(err)), 0);
 	assert_int_equal(config_set_stats_socket(c, "/tmp/x/rp.sock", err,
-						 sizeof(err)), 0);
+						 sizeof(err)),
+			 0);
 	assert_int_equal(config_finish(c, err, sizeof(err)), 0);
 	assert_int_equal(c->nlisten, 1); /* no default added */
 	assert_string_equal(addr_format(&c->listen[0].u.sa, out, sizeof(out)),
@@ -279,7 +277,8 @@ static void test_finish_relative_against_base(void **state)
 	(void)state;
 	snprintf(c->base_dir, sizeof(c->base_dir), "/srv/rp");
 	assert_int_equal(config_set_stats_socket(c, "run/ctl.sock", err,
-						 sizeof(err)), 0);
+						 sizeof(err)),
+			 0);
 	assert_int_equal(config_finish(c, err, sizeof(err)), 0);
 	assert_string_equal(c->stats_socket, "/srv/rp/run/ctl.sock");
 	free(c);
@@ -316,7 +315,9 @@ static void test_finish_stats_socket_too_long(void **state)
 static void test_set_refuses_control_bytes(void **state)
 {
 	static const char *const bad[] = {
-		"302 http://x/\r\nSet-Cookie: evil=1", "200 a\nb", "200 \x7f",
+		"302 http://x/\r\nSet-Cookie: evil=1",
+		"200 a\nb",
+		"200 \x7f",
 		"200 \x01",
 	};
 	struct config c;
@@ -325,13 +326,16 @@ static void test_set_refuses_control_bytes(void **state)
 	(void)state;
 	config_defaults(&c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(config_set(&c, "return", bad[i], err, sizeof(err)), -1);
+		assert_int_equal(config_set(&c, "return", bad[i], err, sizeof(err)),
+				 -1);
 		assert_non_null(strstr(err, "return: control character 0x"));
 	}
-	assert_int_equal(config_set(&c, "docroot", "/tmp/a\nb", err, sizeof(err)), -1);
+	assert_int_equal(config_set(&c, "docroot", "/tmp/a\nb", err, sizeof(err)),
+			 -1);
 	assert_int_equal(c.has_return, 0);
 	/* a tab is text */
-	assert_int_equal(config_set(&c, "return", "200 a\tb", err, sizeof(err)), 0);
+	assert_int_equal(config_set(&c, "return", "200 a\tb", err, sizeof(err)),
+			 0);
 	assert_string_equal(c.return_body, "a\tb");
 }
 

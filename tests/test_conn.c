@@ -98,8 +98,10 @@ static unsigned char pattern(size_t i)
 /* A socketpair: [0] for the pool, [1] the client. */
 static void unix_pair(int sv[2])
 {
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-					    SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(socketpair(AF_UNIX,
+				    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				    0, sv),
+			 0);
 }
 
 /* A TCP loopback connection with small buffers (so that they fill
@@ -198,8 +200,8 @@ static void test_two_pools(void **state)
 
 	(void)state;
 	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
-	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL,
-					       NULL, 0), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL, NULL, 0),
+			 0);
 	unix_pair(a);
 	unix_pair(b);
 	last = fcntl(b[0], F_DUPFD_CLOEXEC, NSLOTS - 1);
@@ -243,7 +245,8 @@ static void test_hand_over(void **state)
 
 	(void)state;
 	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
-	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL, NULL, 0), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_echo, NULL, NULL, 0),
+			 0);
 	unix_pair(a);
 	assert_int_equal(conn_open(&pool, a[0], 0), 0);
 	assert_int_equal(write(a[1], "one", 3), 3);
@@ -292,7 +295,8 @@ static void test_hand_over_refused(void **state)
 
 	(void)state;
 	assert_int_equal(conn_pool_init(&other, L, &other_st, NSLOTS, 10), 0);
-	assert_int_equal(conn_pool_add_handler(&other, &proto_stays, NULL, NULL, 0), 0);
+	assert_int_equal(conn_pool_add_handler(&other, &proto_stays, NULL, NULL, 0),
+			 0);
 	unix_pair(a);
 	assert_int_equal(conn_open(&other, a[0], 0), 0);
 	assert_false(conn_can_hand_over(&other.table->slots[a[0]]));
@@ -642,7 +646,7 @@ struct count_ctx {
 	int reads;
 	int filled_reads; /* conn_read_filled said so */
 	size_t bytes;
-	size_t max;       /* > 0: read with conn_read_max */
+	size_t max; /* > 0: read with conn_read_max */
 	int fini_calls;
 };
 
@@ -704,7 +708,8 @@ static void test_handler_per_connection(void **state)
 
 	(void)state;
 	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
-					       sizeof(err)), 1);
+					       sizeof(err)),
+			 1);
 	unix_pair(e);
 	unix_pair(k);
 	unix_pair(bad);
@@ -750,7 +755,8 @@ static void test_read_filled(void **state)
 	(void)state;
 	assert_non_null(big);
 	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
-					       sizeof(err)), 1);
+					       sizeof(err)),
+			 1);
 	unix_pair(k);
 	/* all of it queued before the first read: a Unix stream socket
 	 * buffer holds it, and recv takes up to the length asked */
@@ -782,7 +788,8 @@ static void test_read_max(void **state)
 
 	(void)state;
 	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
-					       sizeof(err)), 1);
+					       sizeof(err)),
+			 1);
 	count_state.max = 1000;
 	unix_pair(k);
 	assert_int_equal(write(k[1], big, sizeof(big)), (ssize_t)sizeof(big));
@@ -803,23 +810,23 @@ static void test_read_max(void **state)
 /* --- outbound connections --- */
 
 /* Turns the loop until cond holds, or fails at the deadline. */
-#define TURN_UNTIL(cond)                                                   \
-	do {                                                               \
-		uint64_t end_ = util_now_ms() + DEADLINE_MS;               \
-		while (!(cond)) {                                          \
-			if (util_now_ms() > end_)                          \
+#define TURN_UNTIL(cond) \
+	do { \
+		uint64_t end_ = util_now_ms() + DEADLINE_MS; \
+		while (!(cond)) { \
+			if (util_now_ms() > end_) \
 				fail_msg("deadline: waiting for %s", #cond); \
-			assert_true(loop_run_once(L, 5) >= 0);             \
-		}                                                          \
+			assert_true(loop_run_once(L, 5) >= 0); \
+		} \
 	} while (0)
 
 /* What the upstream protocol of the tests saw: it says "ping" once
  * connected and keeps what it reads. */
 static struct upstream_log {
-	int connects;  /* on_connect calls */
-	int err;       /* the err of the last one */
-	void *data;    /* conn_data at on_connect */
-	int closes;    /* on_close calls */
+	int connects; /* on_connect calls */
+	int err;      /* the err of the last one */
+	void *data;   /* conn_data at on_connect */
+	int closes;   /* on_close calls */
 	char in[64];
 	size_t inlen;
 } up;
@@ -1042,8 +1049,8 @@ static void test_accepted_and_connected(void **state)
 	(void)state;
 	tcp_pair(&srv, &cli, 0);
 	assert_int_equal(conn_open(&pool, srv, 0), 0);
-	assert_non_null(conn_connect(&pool, (struct sockaddr *)&a, sizeof(a),
-				     h, NULL));
+	assert_non_null(
+		conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL));
 	TURN_UNTIL(up.connects == 1);
 	peer = accept_upstream(l);
 
@@ -1215,26 +1222,40 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_two_pools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hand_over, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hand_over_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hand_over_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_echo_unix, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_peer_gone_with_output, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_peer_gone_with_output,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup_cap2, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_handler_per_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handler_per_connection,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_max, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_connect_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_accepted_and_connected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timeout_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_send_timeout_measures_progress, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_want_write_runs_send_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pool_free_closes_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_connect_timeout, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_accepted_and_connected,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_closes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_measures_progress,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_want_write_runs_send_timeout,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_free_closes_all,
+						setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -34,25 +34,28 @@
 #error "build with -DRC_BIN=\"/path/to/src/reuseportctl\""
 #endif
 
-#define RUN_MS 15000   /* one run of the tool, ASan builds included */
+#define RUN_MS 15000 /* one run of the tool, ASan builds included */
 #define FAKE_READ_MS 2000
 
 /* --- canned documents (the protocol's examples, with numbers) --- */
 
 #define COUNTERS(acc, act, bin, bout) \
 	"\"accepted\":" #acc ",\"active\":" #act ",\"closed\":0,\"rejected\":0," \
-	"\"lost\":0,\"bytes_in\":" #bin ",\"bytes_out\":" #bout ",\"requests\":0," \
+	"\"lost\":0,\"bytes_in\":" #bin ",\"bytes_out\":" #bout \
+	",\"requests\":0," \
 	"\"accept_paused\":0"
 
-#define WORKERS                                                                     \
+#define WORKERS \
 	"[{\"id\":0,\"pid\":4243,\"state\":\"running\",\"restarts\":0,\"generation\":1," \
-	"\"last_exit\":null," COUNTERS(100, 7, 2048, 2048) "},"                      \
-	"{\"id\":1,\"pid\":4244,\"state\":\"running\",\"restarts\":1,\"generation\":1," \
-	"\"last_exit\":\"signal 9\"," COUNTERS(60, 3, 1024, 1024) "}]"
+	"\"last_exit\":null," COUNTERS( \
+		100, 7, 2048, \
+		2048) "}," \
+		      "{\"id\":1,\"pid\":4244,\"state\":\"running\",\"restarts\":1,\"generation\":1," \
+		      "\"last_exit\":\"signal 9\"," COUNTERS(60, 3, 1024, 1024) "}]"
 #define TOTALS "{" COUNTERS(160, 10, 3072, 3072) "}"
-#define LIMITS                                                                     \
+#define LIMITS \
 	"{\"nofile_soft\":20000,\"nofile_hard\":20000,\"max_connections_per_worker\":19900," \
-	"\"somaxconn\":4096,\"tcp_max_syn_backlog\":512,"                            \
+	"\"somaxconn\":4096,\"tcp_max_syn_backlog\":512," \
 	"\"ip_local_port_range\":[32768,60999],\"tcp_migrate_req\":0,\"backlog\":4096}"
 
 static const char doc_stats[] =
@@ -70,7 +73,8 @@ static const char doc_conns[] =
 	"{\"worker\":1,\"local\":\"127.0.0.1:40123\",\"remote\":\"127.0.0.2:40000\","
 	"\"protocol\":\"tcp\",\"state\":\"ESTABLISHED\",\"age_ms\":5,\"bytes_in\":0,\"bytes_out\":0}]}";
 static const char doc_limits[] =
-	"{\"limits\":" LIMITS ",\"warnings\":[\"somaxconn 4096 limits the backlog\"]}";
+	"{\"limits\":" LIMITS
+	",\"warnings\":[\"somaxconn 4096 limits the backlog\"]}";
 static const char doc_ping[] = "{\"pong\":true,\"pid\":4242,\"uptime_s\":1.2}";
 static const char doc_error[] = "{\"error\":\"out of memory\"}";
 static const char prom_text[] =
@@ -101,7 +105,8 @@ static char *fake_stats(unsigned n)
 
 	json_object_set_new(json_object_get(doc, "totals"), "accepted",
 			    json_integer(160 + 50 * (json_int_t)n));
-	json_object_set_new(w0, "accepted", json_integer(100 + 50 * (json_int_t)n));
+	json_object_set_new(w0, "accepted",
+			    json_integer(100 + 50 * (json_int_t)n));
 	text = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
 	return text;
@@ -179,7 +184,8 @@ static void fake_serve(int lfd, enum fake_mode mode, const char *log)
 			size_t len = strlen(ans), off = 0;
 
 			while (off < len) {
-				ssize_t n = send(fd, ans + off, len - off, MSG_NOSIGNAL);
+				ssize_t n = send(fd, ans + off, len - off,
+						 MSG_NOSIGNAL);
 
 				if (n <= 0)
 					break;
@@ -271,7 +277,8 @@ static double now_s(void)
 /* Drains the two pipes into r until both close or the deadline passes. */
 static int drain(int ofd, int efd, struct run *r, double deadline)
 {
-	struct pollfd p[2] = { { .fd = ofd, .events = POLLIN }, { .fd = efd, .events = POLLIN } };
+	struct pollfd p[2] = { { .fd = ofd, .events = POLLIN },
+			       { .fd = efd, .events = POLLIN } };
 
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
 		int left = (int)((deadline - now_s()) * 1000);
@@ -365,7 +372,8 @@ static void run_ctl_in(struct run *r, const char *env, const char *cwd,
 	fflush(stdout);
 }
 
-#define RUN(r, ...) run_ctl_in((r), NULL, NULL, (const char *const[]){ __VA_ARGS__, NULL })
+#define RUN(r, ...) \
+	run_ctl_in((r), NULL, NULL, (const char *const[]){ __VA_ARGS__, NULL })
 
 static int count_lines(const char *s)
 {
@@ -447,7 +455,8 @@ static void test_stats(void **state)
 	assert_int_equal(json_array_size(json_object_get(doc, "workers")), 2);
 	assert_non_null(json_object_get(doc, "limits"));
 	json_decref(doc);
-	assert_true(strncmp(r.out, "{\n  \"version\": \"0.1.0\",\n  \"pid\": 4242,", 38) == 0);
+	assert_true(strncmp(r.out, "{\n  \"version\": \"0.1.0\",\n  \"pid\": 4242,",
+			    38) == 0);
 }
 
 static void test_workers(void **state)
@@ -463,7 +472,9 @@ static void test_workers(void **state)
 	assert_non_null(strstr(r.out, "signal 9"));
 	assert_non_null(strstr(r.out, "2.0 KiB"));
 	assert_non_null(strstr(r.out, "2/2 up"));
-	assert_non_null(strstr(r.out, "accepted max/mean 1.25 (min 60, max 100, mean 80.0)"));
+	assert_non_null(
+		strstr(r.out,
+		       "accepted max/mean 1.25 (min 60, max 100, mean 80.0)"));
 	RUN(&r, "-s", f->sock, "workers", "--json");
 	assert_int_equal(r.status, 0);
 	assert_json_out(&r, doc_workers);
@@ -477,9 +488,16 @@ static void test_connections(void **state)
 
 	RUN(&r, "-s", f->sock, "connections");
 	assert_int_equal(r.status, 0);
-	assert_true(strncmp(r.out, "Proto  Local Address    Foreign Address  State        Worker   Age\n", 66) == 0);
-	assert_non_null(strstr(r.out, "tcp    127.0.0.1:40123  127.0.0.1:51234  ESTABLISHED"));
-	assert_non_null(strstr(r.out, "tcp    127.0.0.1:40123  127.0.0.2:40000  ESTABLISHED"));
+	assert_true(
+		strncmp(r.out,
+			"Proto  Local Address    Foreign Address  State        Worker   Age\n",
+			66) == 0);
+	assert_non_null(
+		strstr(r.out,
+		       "tcp    127.0.0.1:40123  127.0.0.1:51234  ESTABLISHED"));
+	assert_non_null(
+		strstr(r.out,
+		       "tcp    127.0.0.1:40123  127.0.0.2:40000  ESTABLISHED"));
 	assert_non_null(strstr(r.out, "3 connections on 1 local address(es)\n"));
 	assert_string_equal(fake_last(f, last, sizeof(last)), "connections");
 	RUN(&r, "-s", f->sock, "connections", "-n", "2");
@@ -488,7 +506,8 @@ static void test_connections(void **state)
 	/* A listing may be huge: --json prints it as the daemon wrote it. */
 	RUN(&r, "-s", f->sock, "--json", "connections", "--limit", "50");
 	assert_int_equal(r.status, 0);
-	json_t *got = json_loads(r.out, 0, NULL), *want = json_loads(doc_conns, 0, NULL);
+	json_t *got = json_loads(r.out, 0, NULL),
+	       *want = json_loads(doc_conns, 0, NULL);
 
 	assert_true(got && want && json_equal(got, want));
 	json_decref(got);
@@ -505,7 +524,9 @@ static void test_limits(void **state)
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "somaxconn"));
 	assert_non_null(strstr(r.out, "32768 60999\n"));
-	assert_non_null(strstr(r.out, "1 warning:\n  ! somaxconn 4096 limits the backlog\n"));
+	assert_non_null(
+		strstr(r.out,
+		       "1 warning:\n  ! somaxconn 4096 limits the backlog\n"));
 	RUN(&r, "-s", f->sock, "-j", "limits");
 	assert_int_equal(r.status, 0);
 	assert_json_out(&r, doc_limits);
@@ -558,7 +579,8 @@ static void test_top_lines(void **state)
 		assert_true(rate > 0 && rate < 1e6);
 	}
 	assert_true(r.secs >= 0.35);
-	RUN(&r, "-s", f->sock, "top", "--iterations", "2", "--interval", "0.2", "--json");
+	RUN(&r, "-s", f->sock, "top", "--iterations", "2", "--interval", "0.2",
+	    "--json");
 	assert_int_equal(r.status, 0);
 	assert_int_equal(count_lines(r.out), 2);
 	json_t *j = json_loads(strchr(r.out, '\n') + 1, 0, NULL);
@@ -572,7 +594,8 @@ static void test_top_lines(void **state)
 /* top on a terminal: raw mode while it runs, restored after q or a signal. */
 static void run_top_tty(const struct fake *f, int how)
 {
-	int mfd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), sfd, ws = 0, exited = 0;
+	int mfd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), sfd, ws = 0,
+	    exited = 0;
 	char out[65536];
 	size_t used = 0;
 	double deadline = now_s() + RUN_MS / 1000.0;
@@ -592,7 +615,8 @@ static void run_top_tty(const struct fake *f, int how)
 		dup2(sfd, 0);
 		dup2(sfd, 1);
 		dup2(sfd, 2);
-		execl(RC_BIN, "reuseportctl", "-s", f->sock, "top", "-i", "0.2", (char *)NULL);
+		execl(RC_BIN, "reuseportctl", "-s", f->sock, "top", "-i", "0.2",
+		      (char *)NULL);
 		_exit(127);
 	}
 	/* Read frames until the second one (rates known) is on screen. */
@@ -698,9 +722,10 @@ static void test_daemon_absent(void **state)
 	snprintf(path, sizeof(path), "%s/none.sock", f->dir);
 	snprintf(msg, sizeof(msg),
 		 "reuseportctl: cannot connect to %s: No such file or directory "
-		 "(is reuseportd running?)\n", path);
-	const char *cmds[] = { "stats", "workers", "connections", "limits", "ping",
-			       "top", "prometheus" };
+		 "(is reuseportd running?)\n",
+		 path);
+	const char *cmds[] = { "stats", "workers", "connections", "limits",
+			       "ping",  "top",     "prometheus" };
 
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		RUN(&r, "-s", path, cmds[i]);
@@ -710,18 +735,22 @@ static void test_daemon_absent(void **state)
 	}
 	/* The default path, as the daemon's default: ./reuseportd.sock. */
 	run_ctl_in(&r, NULL, f->dir, (const char *const[]){ "ping", NULL });
-	assert_one_line_error(&r, 1, "cannot connect to ./reuseportd.sock: No such file");
+	assert_one_line_error(&r, 1,
+			      "cannot connect to ./reuseportd.sock: No such file");
 	/* A socket file nobody listens on: refused. */
 	{
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/reuseportd.sock", f->dir);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/reuseportd.sock",
+			 f->dir);
 		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		close(fd);
 	}
 	run_ctl_in(&r, NULL, f->dir, (const char *const[]){ "ping", NULL });
-	assert_one_line_error(&r, 1, "./reuseportd.sock: Connection refused (is reuseportd running?)");
+	assert_one_line_error(
+		&r, 1,
+		"./reuseportd.sock: Connection refused (is reuseportd running?)");
 }
 
 static void test_env_socket(void **state)
@@ -786,14 +815,15 @@ static void test_error_answer(void **state)
 {
 	struct fake f;
 	struct run r;
-	const char *cmds[] = { "stats", "workers", "connections", "limits", "ping",
-			       "top", "prometheus" };
+	const char *cmds[] = { "stats", "workers", "connections", "limits",
+			       "ping",  "top",     "prometheus" };
 
 	(void)state;
 	fake_start(&f, FAKE_ERROR);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		RUN(&r, "-s", f.sock, cmds[i]);
-		assert_one_line_error(&r, 1, "error from reuseportd: out of memory");
+		assert_one_line_error(&r, 1,
+				      "error from reuseportd: out of memory");
 		assert_int_equal(r.outlen, 0);
 	}
 	/* --json still shows the document as the daemon sent it. */

@@ -29,12 +29,14 @@ static void check_listener_ownership(struct hr_daemon *d, json_t *st,
 	int nw = (int)json_array_size(json_object_get(st, "workers"));
 
 	for (int i = 0; i < nw; i++) {
-		json_t *w = json_array_get(json_object_get(st, "workers"), (size_t)i);
+		json_t *w = json_array_get(json_object_get(st, "workers"),
+					   (size_t)i);
 		pid_t pid = (pid_t)hr_jint(w, "pid");
 		int n = hr_proc_socket_inodes(pid, mine, MAXSOCK);
 		int common;
 
-		hr_check(n >= 0, "worker %d: expected a readable /proc/%ld/fd, seen none",
+		hr_check(n >= 0,
+			 "worker %d: expected a readable /proc/%ld/fd, seen none",
 			 i, (long)pid);
 		common = hr_count_common(lst, nl, mine, n, &owned[i]);
 		hr_check(common == 1,
@@ -60,12 +62,14 @@ static void check_reuseport(json_t *st, const unsigned long *lst, int nl)
 	for (int i = 0; i < nl; i++) {
 		int on = 0;
 
-		if (hr_remote_sockopt(master, lst[i], SOL_SOCKET, SO_REUSEPORT, &on) < 0) {
+		if (hr_remote_sockopt(master, lst[i], SOL_SOCKET, SO_REUSEPORT,
+				      &on) < 0) {
 			print_message("# SO_REUSEPORT not readable (%s); N listeners on one port imply it\n",
 				      strerror(errno));
 			return;
 		}
-		hr_check(on == 1, "listener inode %lu: expected SO_REUSEPORT on, seen %d",
+		hr_check(on == 1,
+			 "listener inode %lu: expected SO_REUSEPORT on, seen %d",
 			 lst[i], on);
 	}
 }
@@ -85,33 +89,39 @@ static void test_listeners_per_worker(void **state)
 	hr_start_ok(d, args);
 	st = hr_query_ok(d, "stats");
 	hr_check_int("workers_configured", 3, hr_jint(st, "workers_configured"));
-	hr_check_int("entries in workers[]", 3, json_array_size(json_object_get(st, "workers")));
+	hr_check_int("entries in workers[]", 3,
+		     json_array_size(json_object_get(st, "workers")));
 	hr_check_int("stats pid (the master)", d->pid, hr_jint(st, "pid"));
 	hr_check(!strcmp(hr_jstr(st, "listen/0/address"), "127.0.0.1"),
 		 "listen[0].address: expected 127.0.0.1, seen '%s'",
 		 hr_jstr(st, "listen/0/address"));
 	hr_check(d->port > 0 && d->port < 65536,
-		 "listen[0].port: expected the port the daemon chose, seen %d", d->port);
+		 "listen[0].port: expected the port the daemon chose, seen %d",
+		 d->port);
 	hr_check(!strcmp(hr_jstr(st, "protocol"), "echo"),
-		 "protocol: expected echo (the default), seen '%s'", hr_jstr(st, "protocol"));
+		 "protocol: expected echo (the default), seen '%s'",
+		 hr_jstr(st, "protocol"));
 	json_array_foreach(json_object_get(st, "workers"), i, w) {
 		pid_t pid = (pid_t)hr_jint(w, "pid");
 
 		hr_check_int("worker id (in order)", i, hr_jint(w, "id"));
 		hr_check(pid > 0 && pid != d->pid,
-			 "worker %zu: expected its own pid, seen %ld (master %ld)", i,
-			 (long)pid, (long)d->pid);
+			 "worker %zu: expected its own pid, seen %ld (master %ld)",
+			 i, (long)pid, (long)d->pid);
 		for (size_t j = 0; j < i; j++)
-			hr_check(pid != hr_jint(json_array_get(json_object_get(st, "workers"), j), "pid"),
-				 "workers %zu and %zu: expected distinct pids, seen both %ld", j,
-				 i, (long)pid);
+			hr_check(pid != hr_jint(json_array_get(json_object_get(st, "workers"),
+							       j),
+						"pid"),
+				 "workers %zu and %zu: expected distinct pids, seen both %ld",
+				 j, i, (long)pid);
 	}
 
 	nl = hr_proc_listeners(AF_INET, d->port, lst, 64);
 	hr_check_int("LISTEN sockets on the port in /proc/net/tcp", 3, nl);
 	for (int a = 0; a < nl; a++)
 		for (int b = 0; b < a; b++)
-			hr_check(lst[a] != lst[b], "listeners: expected distinct inodes, seen %lu twice",
+			hr_check(lst[a] != lst[b],
+				 "listeners: expected distinct inodes, seen %lu twice",
 				 lst[a]);
 	check_listener_ownership(d, st, lst, nl);
 	check_reuseport(st, lst, nl);
@@ -120,7 +130,8 @@ static void test_listeners_per_worker(void **state)
 	/* Every worker's listener gets its share of new connections. */
 	for (int k = 0; k < 90; k++)
 		lens[k] = 32;
-	hr_check(hr_connect_many(AF_INET, d->port, 90, 90, 10000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, 90, 90, 10000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect 90 clients: %s", err);
 	hr_check(hr_echo_many(fds, 90, lens, 1, 10000, err, sizeof(err)) == 0,
 		 "echo on 90 clients: %s", err);
@@ -143,7 +154,8 @@ static void test_workers_auto(void **state)
 	unsigned long lst[256];
 
 	hr_start_ok(d, args);
-	hr_check_int("workers_configured with -w auto (online CPUs)", cpus, d->workers);
+	hr_check_int("workers_configured with -w auto (online CPUs)", cpus,
+		     d->workers);
 	hr_check_int("LISTEN sockets on the port", cpus,
 		     hr_proc_listeners(AF_INET, d->port, lst, 256));
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
@@ -165,10 +177,11 @@ static void test_listen_port_only(void **state)
 		 "-l 0: expected listen[0].address 0.0.0.0, seen '%s'",
 		 hr_jstr(st, "listen/0/address"));
 	json_decref(st);
-	hr_check(hr_connect_many(AF_INET, d->port, 1, 1, 5000, &fd, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, 1, 1, 5000, &fd, err,
+				 sizeof(err)) == 0,
 		 "-l 0: expected 127.0.0.1:%d to connect, seen %s", d->port, err);
-	hr_check(hr_echo_many(&fd, 1, &len, 4, 5000, err, sizeof(err)) == 0, "-l 0: echo: %s",
-		 err);
+	hr_check(hr_echo_many(&fd, 1, &len, 4, 5000, err, sizeof(err)) == 0,
+		 "-l 0: echo: %s", err);
 	close(fd);
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
@@ -211,26 +224,32 @@ static void test_cli_errors(void **state)
 
 		for (size_t k = 0; k < 4 && bad[c][k]; k++) {
 			argv[n++] = bad[c][k];
-			strncat(shown, bad[c][k], sizeof(shown) - strlen(shown) - 2);
+			strncat(shown, bad[c][k],
+				sizeof(shown) - strlen(shown) - 2);
 			strcat(shown, " ");
 		}
 		argv[n] = NULL;
-		int status = hr_run(d, argv, 5000, out, sizeof(out), err, sizeof(err));
+		int status = hr_run(d, argv, 5000, out, sizeof(out), err,
+				    sizeof(err));
 
-		hr_check(status == 2, "reuseportd %s: expected exit status 2, seen %d; stderr: %s",
+		hr_check(status == 2,
+			 "reuseportd %s: expected exit status 2, seen %d; stderr: %s",
 			 shown, status, err);
 		hr_check(count_lines(err) == 1 && err[0] != '\n',
 			 "reuseportd %s: expected a one-line error on stderr, seen %d lines: %s",
 			 shown, count_lines(err), err);
 		hr_check(access(sock, F_OK) < 0,
-			 "reuseportd %s: expected no stats socket, seen %s created", shown, sock);
+			 "reuseportd %s: expected no stats socket, seen %s created",
+			 shown, sock);
 	}
 
 	const char *ver[] = { "-V", NULL }, *help[] = { "--help", NULL };
 
-	hr_check_int("exit status of -V", 0, hr_run(d, ver, 5000, out, sizeof(out), err, sizeof(err)));
+	hr_check_int("exit status of -V", 0,
+		     hr_run(d, ver, 5000, out, sizeof(out), err, sizeof(err)));
 	hr_check(strstr(out, PACKAGE_VERSION) != NULL,
-		 "-V: expected the version %s on stdout, seen '%s'", PACKAGE_VERSION, out);
+		 "-V: expected the version %s on stdout, seen '%s'",
+		 PACKAGE_VERSION, out);
 	hr_check_int("exit status of --help", 0,
 		     hr_run(d, help, 5000, out, sizeof(out), err, sizeof(err)));
 	hr_check(strstr(out, "--listen") && strstr(out, "--workers") &&
@@ -248,7 +267,8 @@ static void test_port_in_use(void **state)
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), cfd, afd;
 
 	hr_check(lfd >= 0, "test's own listener: socket: %s", strerror(errno));
-	hr_check(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(lfd, 16) == 0 &&
+	hr_check(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+			 listen(lfd, 16) == 0 &&
 			 getsockname(lfd, (struct sockaddr *)&sin, &sl) == 0,
 		 "test's own listener: %s", strerror(errno));
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sin.sin_port));
@@ -257,19 +277,24 @@ static void test_port_in_use(void **state)
 	const char *argv[] = { "-f", "-l", addr, "-w", "2", "-s", sock, NULL };
 	int status = hr_run(d, argv, 8000, out, sizeof(out), err, sizeof(err));
 
-	hr_check(status == 1, "listen on busy %s: expected exit status 1, seen %d; stderr: %s",
+	hr_check(status == 1,
+		 "listen on busy %s: expected exit status 1, seen %d; stderr: %s",
 		 addr, status, err);
 	hr_check(strstr(err, addr) != NULL,
-		 "busy port: expected the message to name %s, seen: %s", addr, err);
+		 "busy port: expected the message to name %s, seen: %s", addr,
+		 err);
 	hr_check(strstr(err, strerror(EADDRINUSE)) != NULL,
-		 "busy port: expected the reason '%s', seen: %s", strerror(EADDRINUSE), err);
-	hr_check(access(sock, F_OK) < 0, "busy port: expected no stats socket left, seen %s",
-		 sock);
+		 "busy port: expected the reason '%s', seen: %s",
+		 strerror(EADDRINUSE), err);
+	hr_check(access(sock, F_OK) < 0,
+		 "busy port: expected no stats socket left, seen %s", sock);
 	/* It joined nothing: our listener alone still takes the connection. */
 	cfd = hr_connect_tcp(ntohs(sin.sin_port));
-	hr_check(cfd >= 0, "busy port: expected our own listener %s still reachable", addr);
+	hr_check(cfd >= 0,
+		 "busy port: expected our own listener %s still reachable", addr);
 	afd = accept(lfd, NULL, NULL);
-	hr_check(afd >= 0, "busy port: expected the connection in our own accept queue, seen %s",
+	hr_check(afd >= 0,
+		 "busy port: expected the connection in our own accept queue, seen %s",
 		 strerror(errno));
 	close(afd);
 	close(cfd);
@@ -283,15 +308,19 @@ static void stop_with(struct hr_daemon *d, int sig)
 	struct stat sb;
 
 	hr_start_ok(d, NULL);
-	hr_check(stat(d->sock, &sb) == 0, "stats socket %s: expected to exist, seen %s",
-		 d->sock, strerror(errno));
-	hr_check(S_ISSOCK(sb.st_mode), "stats socket %s: expected a socket, seen mode 0%o",
-		 d->sock, (unsigned)sb.st_mode);
-	hr_check((sb.st_mode & 07777) == 0660, "stats socket: expected mode 0660, seen 0%o",
+	hr_check(stat(d->sock, &sb) == 0,
+		 "stats socket %s: expected to exist, seen %s", d->sock,
+		 strerror(errno));
+	hr_check(S_ISSOCK(sb.st_mode),
+		 "stats socket %s: expected a socket, seen mode 0%o", d->sock,
+		 (unsigned)sb.st_mode);
+	hr_check((sb.st_mode & 07777) == 0660,
+		 "stats socket: expected mode 0660, seen 0%o",
 		 (unsigned)(sb.st_mode & 07777));
 	hr_check_int("exit status after the signal", 0, hr_stop(d, sig));
 	hr_check(access(d->sock, F_OK) < 0 && errno == ENOENT,
-		 "stats socket %s: expected removed at exit, seen it still there", d->sock);
+		 "stats socket %s: expected removed at exit, seen it still there",
+		 d->sock);
 	hr_check_int("LISTEN sockets left on the port after exit", 0,
 		     hr_proc_listeners(AF_INET, d->port, lst, 16));
 	hr_check_int("live processes left in the daemon's group after exit", 0,
@@ -319,17 +348,18 @@ static void test_stats_socket_path(void **state)
 	json_t *p;
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", d->sock);
-	hr_check(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "stale socket %s: %s",
-		 d->sock, strerror(errno));
+	hr_check(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0,
+		 "stale socket %s: %s", d->sock, strerror(errno));
 	close(fd); /* the file stays: a stale socket, nobody listening */
 	hr_start_ok(d, NULL);
 	p = hr_query(d, "ping");
 	hr_check(p && hr_jint(p, "pid") == d->pid,
-		 "ping over a replaced stale socket: expected pid %ld, seen %s", (long)d->pid,
-		 p ? hr_jdump(p) : "no answer");
+		 "ping over a replaced stale socket: expected pid %ld, seen %s",
+		 (long)d->pid, p ? hr_jdump(p) : "no answer");
 	json_decref(p);
 
-	const char *argv[] = { "-f", "-l", "127.0.0.1:0", "-w", "1", "-s", d->sock, NULL };
+	const char *argv[] = { "-f", "-l", "127.0.0.1:0", "-w",
+			       "1",  "-s", d->sock,       NULL };
 	int status = hr_run(d, argv, 8000, out, sizeof(out), err, sizeof(err));
 
 	hr_check(status == 1,
@@ -351,8 +381,9 @@ static void test_stats_socket_path(void **state)
 static void test_unused_signals_ignored(void **state)
 {
 	struct hr_daemon *d = *state;
-	const int sigs[] = { SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR,
-			     SIGXCPU, SIGXFSZ, SIGTTOU, SIGRTMIN + 1, SIGRTMAX };
+	const int sigs[] = { SIGUSR2, SIGALRM,      SIGVTALRM, SIGPROF,
+			     SIGIO,   SIGPWR,       SIGXCPU,   SIGXFSZ,
+			     SIGTTOU, SIGRTMIN + 1, SIGRTMAX };
 	json_int_t pid0;
 	json_t *st;
 
@@ -362,28 +393,39 @@ static void test_unused_signals_ignored(void **state)
 	json_decref(st);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		hr_check_int("kill(master)", 0, kill(d->pid, sigs[i]));
-	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "(Real-time signal");)
+	for (int64_t end = hr_now_ms() + 5000;
+	     !hr_log_contains(d, "(Real-time signal");)
 		hr_check(hr_now_ms() < end, "expected the signals logged");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("master still answers, same pid", d->pid, hr_jint(st, "pid"));
 	hr_check_int("worker 0 untouched", pid0, hr_jint(hr_worker(st, 0), "pid"));
 	json_decref(st);
-	hr_check(hr_log_contains(d, "not used by reuseportd; ignored"), "the log says so");
+	hr_check(hr_log_contains(d, "not used by reuseportd; ignored"),
+		 "the log says so");
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_listeners_per_worker, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_workers_auto, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_listen_port_only, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_cli_errors, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_port_in_use, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_sigterm_clean_exit, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_sigint_clean_exit, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_stats_socket_path, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_unused_signals_ignored, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listeners_per_worker,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_workers_auto, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listen_port_only, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_cli_errors, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_port_in_use, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_clean_exit,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_sigint_clean_exit,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_socket_path,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_unused_signals_ignored,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_basic", tests, NULL, NULL);

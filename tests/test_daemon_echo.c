@@ -52,14 +52,18 @@ static json_t *check_totals(struct hr_daemon *d, const struct expect *e)
 
 	hr_wait_for(d, totals_are, (void *)e, 10000);
 	st = hr_query_ok(d, "stats");
-	hr_check_int("totals.accepted", e->accepted, hr_jint(st, "totals/accepted"));
+	hr_check_int("totals.accepted", e->accepted,
+		     hr_jint(st, "totals/accepted"));
 	hr_check_int("totals.active", e->active, hr_jint(st, "totals/active"));
 	if (e->closed >= 0)
-		hr_check_int("totals.closed", e->closed, hr_jint(st, "totals/closed"));
+		hr_check_int("totals.closed", e->closed,
+			     hr_jint(st, "totals/closed"));
 	hr_check_int("totals.bytes_in", e->bytes, hr_jint(st, "totals/bytes_in"));
-	hr_check_int("totals.bytes_out", e->bytes, hr_jint(st, "totals/bytes_out"));
+	hr_check_int("totals.bytes_out", e->bytes,
+		     hr_jint(st, "totals/bytes_out"));
 	hr_check_int("totals.rejected", 0, hr_jint(st, "totals/rejected"));
-	hr_check_int("totals.requests (echo counts none)", 0, hr_jint(st, "totals/requests"));
+	hr_check_int("totals.requests (echo counts none)", 0,
+		     hr_jint(st, "totals/requests"));
 	hr_check(hr_totals_are_sum(st, why, sizeof(why)) == 0, "%s", why);
 	return st;
 }
@@ -76,8 +80,10 @@ static void check_connections(struct hr_daemon *d, json_t *st, const int *fds,
 
 	for (int k = 0; k < n; k++) {
 		/* Our local end is the daemon's remote, and vice versa. */
-		hr_check(hr_endpoints(fds[k], ours[k].remote, ours[k].local, 64) == 0,
-			 "connection %d: getsockname/getpeername: %s", k, strerror(errno));
+		hr_check(hr_endpoints(fds[k], ours[k].remote, ours[k].local,
+				      64) == 0,
+			 "connection %d: getsockname/getpeername: %s", k,
+			 strerror(errno));
 		ours[k].idx = k;
 	}
 	qsort(ours, (size_t)n, sizeof(ours[0]), tuple_cmp);
@@ -93,27 +99,35 @@ static void check_connections(struct hr_daemon *d, json_t *st, const int *fds,
 		struct tuple key, *t;
 		json_int_t w = hr_jint(c, "worker");
 
-		snprintf(key.remote, sizeof(key.remote), "%s", hr_jstr(c, "remote"));
+		snprintf(key.remote, sizeof(key.remote), "%s",
+			 hr_jstr(c, "remote"));
 		t = bsearch(&key, ours, (size_t)n, sizeof(ours[0]), tuple_cmp);
-		hr_check(t != NULL, "connections[%zu]: expected one of our clients, seen %s", i,
-			 hr_jdump(c));
+		hr_check(t != NULL,
+			 "connections[%zu]: expected one of our clients, seen %s",
+			 i, hr_jdump(c));
 		hr_check(!strcmp(hr_jstr(c, "local"), t->local),
-			 "connection from %s: expected local %s, seen '%s'", t->remote, t->local,
-			 hr_jstr(c, "local"));
-		hr_check(t->idx >= 0, "connection from %s: expected once, seen twice", t->remote);
+			 "connection from %s: expected local %s, seen '%s'",
+			 t->remote, t->local, hr_jstr(c, "local"));
+		hr_check(t->idx >= 0,
+			 "connection from %s: expected once, seen twice",
+			 t->remote);
 		hr_check(!strcmp(hr_jstr(c, "protocol"), "tcp"),
-			 "connection from %s: expected protocol tcp, seen '%s'", t->remote,
-			 hr_jstr(c, "protocol"));
+			 "connection from %s: expected protocol tcp, seen '%s'",
+			 t->remote, hr_jstr(c, "protocol"));
 		hr_check(!strcmp(hr_jstr(c, "state"), "ESTABLISHED"),
-			 "connection from %s: expected state ESTABLISHED, seen '%s'", t->remote,
-			 hr_jstr(c, "state"));
-		hr_check(w >= 0 && w < NWORKERS, "connection from %s: expected worker 0..%d, seen %lld",
+			 "connection from %s: expected state ESTABLISHED, seen '%s'",
+			 t->remote, hr_jstr(c, "state"));
+		hr_check(w >= 0 && w < NWORKERS,
+			 "connection from %s: expected worker 0..%d, seen %lld",
 			 t->remote, NWORKERS - 1, (long long)w);
-		hr_check(hr_jint(c, "age_ms") >= 0, "connection from %s: expected age_ms >= 0, seen %s",
+		hr_check(hr_jint(c, "age_ms") >= 0,
+			 "connection from %s: expected age_ms >= 0, seen %s",
 			 t->remote, hr_jdump(c));
-		hr_check_int("connection bytes_in", (json_int_t)lens[t->idx] * rounds,
+		hr_check_int("connection bytes_in",
+			     (json_int_t)lens[t->idx] * rounds,
 			     hr_jint(c, "bytes_in"));
-		hr_check_int("connection bytes_out", (json_int_t)lens[t->idx] * rounds,
+		hr_check_int("connection bytes_out",
+			     (json_int_t)lens[t->idx] * rounds,
 			     hr_jint(c, "bytes_out"));
 		per_worker[w]++;
 		t->idx = -1;
@@ -121,21 +135,27 @@ static void check_connections(struct hr_daemon *d, json_t *st, const int *fds,
 	for (int w = 0; w < NWORKERS; w++) {
 		char what[80];
 
-		snprintf(what, sizeof(what), "worker %d: listed connections vs its active gauge", w);
-		hr_check_int(what, hr_jint(hr_worker(st, w), "active"), per_worker[w]);
+		snprintf(what, sizeof(what),
+			 "worker %d: listed connections vs its active gauge", w);
+		hr_check_int(what, hr_jint(hr_worker(st, w), "active"),
+			     per_worker[w]);
 		hr_check(per_worker[w] > 0,
-			 "worker %d: expected a share of %d connections, seen none", w, n);
+			 "worker %d: expected a share of %d connections, seen none",
+			 w, n);
 	}
 	json_decref(doc);
 
 	doc = hr_query_ok(d, "connections"); /* the default LIMIT is 1000 */
-	hr_check_int("connections (default limit): total", n, hr_jint(doc, "total"));
+	hr_check_int("connections (default limit): total", n,
+		     hr_jint(doc, "total"));
 	hr_check_int("connections (default limit): entries", n < 1000 ? n : 1000,
 		     json_array_size(json_object_get(doc, "connections")));
 	hr_check(json_is_boolean(json_object_get(doc, "truncated")) &&
-			 json_is_true(json_object_get(doc, "truncated")) == (n > 1000),
-		 "connections (default limit 1000) of %d: expected truncated %s, seen %s", n,
-		 n > 1000 ? "true" : "false", hr_jdump(json_object_get(doc, "truncated")));
+			 json_is_true(json_object_get(doc, "truncated")) ==
+				 (n > 1000),
+		 "connections (default limit 1000) of %d: expected truncated %s, seen %s",
+		 n, n > 1000 ? "true" : "false",
+		 hr_jdump(json_object_get(doc, "truncated")));
 	json_decref(doc);
 
 	doc = hr_query_ok(d, "connections 10");
@@ -164,7 +184,8 @@ static void test_echo_many_concurrent(void **state)
 		e.bytes += (json_int_t)lens[i];
 	}
 	hr_start_ok(d, args);
-	hr_check(hr_connect_many(AF_INET, d->port, NCONN, 256, 20000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, NCONN, 256, 20000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect %d clients: %s", NCONN, err);
 	hr_check(hr_echo_many(fds, NCONN, lens, 1, 20000, err, sizeof(err)) == 0,
 		 "echo round 1 on %d clients: %s", NCONN, err);
@@ -230,7 +251,8 @@ static void test_backpressure(void **state)
 
 	hr_start_ok(d, NULL);
 	fd = hr_connect_tcp(d->port);
-	hr_check(fd >= 0, "connect: expected a connection, seen %s (notes above)", strerror(errno));
+	hr_check(fd >= 0, "connect: expected a connection, seen %s (notes above)",
+		 strerror(errno));
 	while (!blocked && sent < limit) {
 		for (size_t k = 0; k < CHUNK; k++)
 			buf[k] = hr_payload_byte(7, 0, sent + k);
@@ -240,26 +262,29 @@ static void test_backpressure(void **state)
 			sent += (size_t)w;
 			continue;
 		}
-		hr_check(w < 0 && errno == EAGAIN, "send: expected EAGAIN, seen %s",
-			 strerror(errno));
+		hr_check(w < 0 && errno == EAGAIN,
+			 "send: expected EAGAIN, seen %s", strerror(errno));
 		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 
 		/* Nothing drains for a while: the daemon is pushing back. */
 		blocked = poll(&pf, 1, 500) == 0;
 	}
-	print_message("# the daemon pushed back after %zu unread bytes (limit %zu)\n", sent, limit);
-	hr_check(blocked, "back-pressure: expected the daemon to stop reading, seen %zu bytes taken",
+	print_message("# the daemon pushed back after %zu unread bytes (limit %zu)\n",
+		      sent, limit);
+	hr_check(blocked,
+		 "back-pressure: expected the daemon to stop reading, seen %zu bytes taken",
 		 sent);
 	/* Everything comes back, in order. */
 	while (got < sent) {
 		size_t want = sent - got < CHUNK ? sent - got : CHUNK;
 
 		hr_check(hr_read_exact(fd, buf, want, 10000) == (ssize_t)want,
-			 "read back: expected %zu more bytes, seen fewer", sent - got);
+			 "read back: expected %zu more bytes, seen fewer",
+			 sent - got);
 		for (size_t k = 0; k < want; k++)
 			hr_check(buf[k] == hr_payload_byte(7, 0, got + k),
-				 "byte %zu: expected 0x%02x, seen 0x%02x", got + k,
-				 hr_payload_byte(7, 0, got + k), buf[k]);
+				 "byte %zu: expected 0x%02x, seen 0x%02x",
+				 got + k, hr_payload_byte(7, 0, got + k), buf[k]);
 		got += want;
 	}
 	close(fd);
@@ -286,9 +311,11 @@ static void test_large_transfers(void **state)
 	for (int i = 0; i < N; i++)
 		e.bytes += (json_int_t)lens[i];
 	hr_start_ok(d, NULL);
-	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	hr_check(hr_echo_many(fds, N, lens, 3, 30000, err, sizeof(err)) == 0, "echo: %s", err);
+	hr_check(hr_echo_many(fds, N, lens, 3, 30000, err, sizeof(err)) == 0,
+		 "echo: %s", err);
 	st = check_totals(d, &e);
 	json_decref(st);
 	hr_close_all(fds, N);
@@ -308,12 +335,14 @@ static void test_half_close(void **state)
 		out[i] = hr_payload_byte(9, 0, (size_t)i);
 	hr_start_ok(d, NULL);
 	fd = hr_connect_tcp(d->port);
-	hr_check(fd >= 0, "connect: expected a connection, seen %s (notes above)", strerror(errno));
+	hr_check(fd >= 0, "connect: expected a connection, seen %s (notes above)",
+		 strerror(errno));
 	hr_check_int("bytes written", LEN, hr_write_all(fd, out, LEN, 5000));
 	shutdown(fd, SHUT_WR);
 	hr_check_int("bytes echoed before the daemon's EOF", LEN,
 		     hr_read_until_eof(fd, in, sizeof(in), 10000));
-	hr_check(memcmp(in, out, LEN) == 0, "half-close: expected the same %d bytes back", LEN);
+	hr_check(memcmp(in, out, LEN) == 0,
+		 "half-close: expected the same %d bytes back", LEN);
 	close(fd);
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
@@ -347,9 +376,11 @@ static void test_defer_accept(void **state)
 	hr_check(fd >= 0, "connect");
 	poll(NULL, 0, 300);
 	st = hr_query_ok(d, "stats");
-	hr_check_int("taken before it sent anything", 0, hr_jint(st, "totals/accepted"));
+	hr_check_int("taken before it sent anything", 0,
+		     hr_jint(st, "totals/accepted"));
 	json_decref(st);
-	hr_check(hr_write_all(fd, "abc", 3, 2000) == 3 && hr_read_exact(fd, buf, 3, 2000) == 3,
+	hr_check(hr_write_all(fd, "abc", 3, 2000) == 3 &&
+			 hr_read_exact(fd, buf, 3, 2000) == 3,
 		 "echoed once it spoke");
 	hr_check(hr_wait_for(d, active_at_least, &one, 2000), "then taken");
 	close(fd);
@@ -368,11 +399,16 @@ static void test_defer_accept(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_echo_many_concurrent, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_backpressure, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_large_transfers, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_half_close, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_defer_accept, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_echo_many_concurrent,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_large_transfers, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_defer_accept, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_echo", tests, NULL, NULL);

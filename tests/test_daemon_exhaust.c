@@ -58,7 +58,8 @@ static int log_has_pause(void *arg)
 
 static int log_has_metrics_pause(void *arg)
 {
-	return hr_log_contains(arg, "metrics endpoint: accept: Too many open files");
+	return hr_log_contains(arg,
+			       "metrics endpoint: accept: Too many open files");
 }
 
 /* Polls cond(arg) until it holds or the deadline passes. */
@@ -190,8 +191,10 @@ static void test_metrics_out_of_descriptors(void **state)
 	t0 = hr_proc_cpu_ticks(d->pid);
 	poll(NULL, 0, 1000);
 	used = hr_proc_cpu_ticks(d->pid) - t0;
-	hr_check(used <= 10, "master CPU while out of descriptors: %lld ticks in 1 s", used);
-	hr_check(log_count(d, "metrics endpoint: accept:") <= 2, "one warning per 10 s");
+	hr_check(used <= 10,
+		 "master CPU while out of descriptors: %lld ticks in 1 s", used);
+	hr_check(log_count(d, "metrics endpoint: accept:") <= 2,
+		 "one warning per 10 s");
 	hr_close_all(fds, N);
 	static const char get[] = "GET /metrics HTTP/1.1\r\n\r\n";
 
@@ -219,15 +222,17 @@ static void test_unread_answers_are_bounded(void **state)
 	int busy = 0;
 
 	hr_start_ok(d, args);
-	hr_check(hr_connect_many(AF_INET, d->port, CONNS, 256, 20000, conns, err,
-				 sizeof(err)) == 0, "connect: %s", err);
+	hr_check(hr_connect_many(AF_INET, d->port, CONNS, 256, 20000, conns,
+				 err, sizeof(err)) == 0,
+		 "connect: %s", err);
 	base = rss_kib(d->pid);
 	for (int i = 0; i < CLIENTS; i++) {
 		struct pollfd p;
 
 		clients[i] = hr_ctl_connect(d->sock, 5000);
 		hr_check(clients[i] >= 0, "stats client %d", i);
-		hr_check(hr_write_all(clients[i], "connections 100000\n", 19, 2000) == 19,
+		hr_check(hr_write_all(clients[i], "connections 100000\n", 19,
+				      2000) == 19,
 			 "send");
 		/* Its answer has begun to arrive: the next one may ask. */
 		p = (struct pollfd){ .fd = clients[i], .events = POLLIN };
@@ -240,15 +245,16 @@ static void test_unread_answers_are_bounded(void **state)
 
 		busy += n > 0 && !strncmp(buf, "{\"error\":\"busy: ", 16);
 	}
-	hr_check(busy > 0, "expected the last clients to be told the master is busy");
+	hr_check(busy > 0,
+		 "expected the last clients to be told the master is busy");
 	hr_check(peak - base < 24 * 1024,
 		 "master RSS: expected under its 8 MiB budget plus the answer being built, seen %ld KiB over %ld",
 		 peak - base, base);
 	hr_close_all(clients, CLIENTS);
 	json_decref(hr_query_ok(d, "ping"));
 	after = rss_kib(d->pid);
-	printf("# master RSS: %ld KiB at rest, %ld KiB at the peak, %ld KiB after\n", base,
-	       peak, after);
+	printf("# master RSS: %ld KiB at rest, %ld KiB at the peak, %ld KiB after\n",
+	       base, peak, after);
 #ifndef __SANITIZE_ADDRESS__
 	/* (AddressSanitizer keeps freed memory in quarantine: the figures
 	 * are printed, not held to.) */
@@ -265,12 +271,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stats_socket_out_of_descriptors,
 						hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_endpoint_full, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_out_of_descriptors, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_unread_answers_are_bounded, hr_setup,
-						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_endpoint_full,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_out_of_descriptors,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_unread_answers_are_bounded,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_exhaust", tests, NULL, NULL);

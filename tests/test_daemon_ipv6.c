@@ -19,7 +19,8 @@
 
 static int have_ipv6_loopback(void)
 {
-	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == 0;
 
@@ -29,7 +30,8 @@ static int have_ipv6_loopback(void)
 }
 
 /* Each worker holds exactly one of these listeners, no two the same. */
-static void check_ownership(json_t *st, const unsigned long *lst, int nl, const char *what)
+static void check_ownership(json_t *st, const unsigned long *lst, int nl,
+			    const char *what)
 {
 	static unsigned long mine[4096];
 	unsigned long owned[16];
@@ -42,17 +44,18 @@ static void check_ownership(json_t *st, const unsigned long *lst, int nl, const 
 		int common = hr_count_common(lst, nl, mine, n, &owned[i]);
 
 		hr_check(common == 1,
-			 "worker %zu: expected exactly 1 of the %d %s listeners, seen %d", i, nl, what,
-			 common);
+			 "worker %zu: expected exactly 1 of the %d %s listeners, seen %d",
+			 i, nl, what, common);
 		for (size_t j = 0; j < i; j++)
 			hr_check(owned[j] != owned[i],
-				 "workers %zu and %zu: expected distinct %s listeners, seen one", j, i,
-				 what);
+				 "workers %zu and %zu: expected distinct %s listeners, seen one",
+				 j, i, what);
 	}
 }
 
 /* Echo over family, then find every client in `connections`. */
-static void echo_and_list(struct hr_daemon *d, int family, int port, const char *local_want)
+static void echo_and_list(struct hr_daemon *d, int family, int port,
+			  const char *local_want)
 {
 	static int fds[N];
 	size_t lens[N];
@@ -61,27 +64,33 @@ static void echo_and_list(struct hr_daemon *d, int family, int port, const char 
 
 	for (int i = 0; i < N; i++)
 		lens[i] = 64 + (size_t)i;
-	hr_check(hr_connect_many(family, port, N, 64, 10000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(family, port, N, 64, 10000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect %d clients to %s: %s", N, local_want, err);
-	hr_check(hr_echo_many(fds, N, lens, (uint32_t)family, 10000, err, sizeof(err)) == 0,
+	hr_check(hr_echo_many(fds, N, lens, (uint32_t)family, 10000, err,
+			      sizeof(err)) == 0,
 		 "echo through %s: %s", local_want, err);
 	doc = hr_query_ok(d, "connections 100000");
 	for (int k = 0; k < N; k++) {
 		size_t i;
 		int seen = 0;
 
-		hr_check(hr_endpoints(fds[k], local, remote, sizeof(local)) == 0, "getsockname/getpeername: %s", strerror(errno));
-		hr_check(!strcmp(remote, local_want), "client %d: expected peer %s, seen %s", k,
-			 local_want, remote);
+		hr_check(hr_endpoints(fds[k], local, remote, sizeof(local)) == 0,
+			 "getsockname/getpeername: %s", strerror(errno));
+		hr_check(!strcmp(remote, local_want),
+			 "client %d: expected peer %s, seen %s", k, local_want,
+			 remote);
 		json_array_foreach(json_object_get(doc, "connections"), i, c)
 			if (!strcmp(hr_jstr(c, "remote"), local)) {
 				seen++;
 				hr_check(!strcmp(hr_jstr(c, "local"), local_want),
-					 "connection from %s: expected local %s, seen '%s'", local,
-					 local_want, hr_jstr(c, "local"));
-				hr_check_int("connection bytes_in", lens[k], hr_jint(c, "bytes_in"));
+					 "connection from %s: expected local %s, seen '%s'",
+					 local, local_want, hr_jstr(c, "local"));
+				hr_check_int("connection bytes_in", lens[k],
+					     hr_jint(c, "bytes_in"));
 			}
-		hr_check(seen == 1, "client %s: expected listed once in connections, seen %d times",
+		hr_check(seen == 1,
+			 "client %s: expected listed once in connections, seen %d times",
 			 local, seen);
 	}
 	json_decref(doc);
@@ -149,8 +158,10 @@ static void test_ipv4_and_ipv6(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ipv6_listen, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_ipv4_and_ipv6, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_ipv6_listen, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_and_ipv6, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_ipv6", tests, NULL, NULL);

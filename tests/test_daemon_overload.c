@@ -37,8 +37,8 @@ static long long workers_cpu(json_t *st)
 }
 
 /* Indexes (into fds) of the waiting clients the daemon has accepted. */
-static int accepted_now(struct hr_daemon *d, const int *fds, const int *waiting, int nw,
-			int *out)
+static int accepted_now(struct hr_daemon *d, const int *fds, const int *waiting,
+			int nw, int *out)
 {
 	json_t *doc = hr_query_ok(d, "connections 100000"), *c;
 	char local[64], remote[64];
@@ -46,7 +46,8 @@ static int accepted_now(struct hr_daemon *d, const int *fds, const int *waiting,
 	size_t i;
 
 	for (int k = 0; k < nw; k++) {
-		hr_check(hr_endpoints(fds[waiting[k]], local, remote, sizeof(local)) == 0,
+		hr_check(hr_endpoints(fds[waiting[k]], local, remote,
+				      sizeof(local)) == 0,
 			 "getsockname/getpeername: %s", strerror(errno));
 		json_array_foreach(json_object_get(doc, "connections"), i, c)
 			if (!strcmp(hr_jstr(c, "remote"), local)) {
@@ -77,14 +78,16 @@ static void test_fd_limit_pauses_accept(void **state)
 	d->nofile = NOFILE;
 	hr_start_ok(d, NULL);
 	st = hr_query_ok(d, "stats");
-	hr_check_int("limits.nofile_soft (as we set it)", NOFILE, hr_jint(st, "limits/nofile_soft"));
+	hr_check_int("limits.nofile_soft (as we set it)", NOFILE,
+		     hr_jint(st, "limits/nofile_soft"));
 	json_decref(st);
 
-	hr_check(hr_connect_many(AF_INET, d->port, M, 128, 20000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, M, 128, 20000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect %d clients: %s", M, err);
 	hr_check(hr_wait_for(d, paused, NULL, 10000),
-		 "%d clients, %d open files per worker: expected totals.accept_paused >= 1", M,
-		 NOFILE);
+		 "%d clients, %d open files per worker: expected totals.accept_paused >= 1",
+		 M, NOFILE);
 
 	/* Paused means idle: over a second of stats polling, the workers
 	 * use a small share of one CPU, not a spinning accept loop. */
@@ -103,7 +106,8 @@ static void test_fd_limit_pauses_accept(void **state)
 	cpu1 = workers_cpu(st);
 	t1 = hr_now_ms();
 	json_decref(st);
-	hr_check(cpu0 >= 0 && cpu1 >= 0 && (cpu1 - cpu0) * 1000 <= (t1 - t0) * ticks * 3 / 10,
+	hr_check(cpu0 >= 0 && cpu1 >= 0 &&
+			 (cpu1 - cpu0) * 1000 <= (t1 - t0) * ticks * 3 / 10,
 		 "paused workers: expected under 30%% of a CPU, seen %lld ticks in %lld ms (%lld ticks/s)",
 		 cpu1 - cpu0, (long long)(t1 - t0), ticks);
 
@@ -117,13 +121,16 @@ static void test_fd_limit_pauses_accept(void **state)
 			hr_check(hr_now_ms() < deadline,
 				 "%d clients still waiting after 30 s: expected them accepted as slots freed",
 				 nw);
-			poll(NULL, 0, 20); /* retry interval, bounded by the deadline */
+			poll(NULL, 0,
+			     20); /* retry interval, bounded by the deadline */
 			continue;
 		}
 		for (int k = 0; k < ns; k++)
 			sfds[k] = fds[served[k]];
-		hr_check(hr_echo_many(sfds, ns, lens, (uint32_t)rounds, 10000, err, sizeof(err)) == 0,
-			 "round %d: echo on %d accepted clients: %s", rounds, ns, err);
+		hr_check(hr_echo_many(sfds, ns, lens, (uint32_t)rounds, 10000,
+				      err, sizeof(err)) == 0,
+			 "round %d: echo on %d accepted clients: %s", rounds,
+			 ns, err);
 		for (int k = 0; k < ns; k++) {
 			close(fds[served[k]]);
 			fds[served[k]] = -1;
@@ -134,16 +141,20 @@ static void test_fd_limit_pauses_accept(void **state)
 		nw = left;
 		rounds++;
 	}
-	print_message("# %d clients served in %d rounds through %d open files per worker\n", M,
-		      rounds, NOFILE);
-	hr_check(rounds >= 2, "expected the clients served in several rounds, seen %d", rounds);
+	print_message("# %d clients served in %d rounds through %d open files per worker\n",
+		      M, rounds, NOFILE);
+	hr_check(rounds >= 2,
+		 "expected the clients served in several rounds, seen %d",
+		 rounds);
 	st = hr_query_ok(d, "stats");
 	hr_check_int("totals.accepted", M, hr_jint(st, "totals/accepted"));
 	hr_check_int("totals.rejected (clients dropped for want of a slot)", 0,
 		     hr_jint(st, "totals/rejected"));
 	hr_check_int("master pid", d->pid, hr_jint(st, "pid"));
-	hr_check_int("worker 0 restarts", 0, hr_jint(hr_worker(st, 0), "restarts"));
-	hr_check_int("worker 1 restarts", 0, hr_jint(hr_worker(st, 1), "restarts"));
+	hr_check_int("worker 0 restarts", 0,
+		     hr_jint(hr_worker(st, 0), "restarts"));
+	hr_check_int("worker 1 restarts", 0,
+		     hr_jint(hr_worker(st, 1), "restarts"));
 	json_decref(st);
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
@@ -151,7 +162,8 @@ static void test_fd_limit_pauses_accept(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fd_limit_pauses_accept, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_fd_limit_pauses_accept,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_overload", tests, NULL, NULL);

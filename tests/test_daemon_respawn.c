@@ -16,8 +16,8 @@
 #include "channel.h"
 #include "harness.h"
 
-#define NOLD 40   /* connections open across the kill */
-#define NNEW 200  /* new connections right after it */
+#define NOLD 40  /* connections open across the kill */
+#define NNEW 200 /* new connections right after it */
 
 struct replaced {
 	int id;
@@ -44,18 +44,20 @@ static void map_workers(struct hr_daemon *d, const int *fds, int n, int *worker)
 
 	for (int k = 0; k < n; k++) {
 		worker[k] = -1;
-		hr_check(hr_endpoints(fds[k], local, remote, sizeof(local)) == 0, "getsockname/getpeername: %s", strerror(errno));
+		hr_check(hr_endpoints(fds[k], local, remote, sizeof(local)) == 0,
+			 "getsockname/getpeername: %s", strerror(errno));
 		json_array_foreach(json_object_get(doc, "connections"), i, c)
 			if (!strcmp(hr_jstr(c, "remote"), local))
 				worker[k] = (int)hr_jint(c, "worker");
 		hr_check(worker[k] == 0 || worker[k] == 1,
-			 "connection from %s: expected listed with worker 0 or 1, seen %d", local,
-			 worker[k]);
+			 "connection from %s: expected listed with worker 0 or 1, seen %d",
+			 local, worker[k]);
 	}
 	json_decref(doc);
 }
 
-static void listener_of(pid_t pid, const unsigned long *lst, int nl, unsigned long *ino)
+static void listener_of(pid_t pid, const unsigned long *lst, int nl,
+			unsigned long *ino)
 {
 	static unsigned long mine[4096];
 	int n = hr_proc_socket_inodes(pid, mine, 4096);
@@ -83,10 +85,11 @@ static void test_sigkill_respawn(void **state)
 	for (int i = 0; i < NNEW; i++)
 		lens_new[i] = 80;
 	hr_start_ok(d, NULL);
-	hr_check(hr_connect_many(AF_INET, d->port, NOLD, NOLD, 5000, old, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, NOLD, NOLD, 5000, old, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	hr_check(hr_echo_many(old, NOLD, lens_old, 1, 10000, err, sizeof(err)) == 0, "echo: %s",
-		 err);
+	hr_check(hr_echo_many(old, NOLD, lens_old, 1, 10000, err, sizeof(err)) == 0,
+		 "echo: %s", err);
 	map_workers(d, old, NOLD, worker);
 	for (int k = 0; k < NOLD; k++) {
 		if (worker[k] == 0)
@@ -94,7 +97,8 @@ static void test_sigkill_respawn(void **state)
 		else
 			on1[n1++] = old[k];
 	}
-	hr_check(n0 > 0 && n1 > 0, "expected connections on both workers, seen %d and %d", n0, n1);
+	hr_check(n0 > 0 && n1 > 0,
+		 "expected connections on both workers, seen %d and %d", n0, n1);
 
 	st = hr_query_ok(d, "stats");
 	r.old = (pid_t)hr_jint(hr_worker(st, 0), "pid");
@@ -102,23 +106,27 @@ static void test_sigkill_respawn(void **state)
 	acc0 = hr_jint(hr_worker(st, 0), "accepted");
 	bytes0 = hr_jint(hr_worker(st, 0), "bytes_in");
 	json_decref(st);
-	hr_check_int("LISTEN sockets on the port", 2, hr_proc_listeners(AF_INET, d->port, lst, 16));
+	hr_check_int("LISTEN sockets on the port", 2,
+		     hr_proc_listeners(AF_INET, d->port, lst, 16));
 	listener_of(r.old, lst, 2, &ino_victim);
 
 	hr_check_int("kill(worker, SIGKILL)", 0, kill(r.old, SIGKILL));
 	/* The port keeps serving at once, respawn or not: connections that
 	 * hash to the dead worker's listener wait in its queue. */
-	hr_check(hr_connect_many(AF_INET, d->port, NNEW, 64, 10000, fresh, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, NNEW, 64, 10000, fresh, err,
+				 sizeof(err)) == 0,
 		 "connect right after the kill: %s", err);
-	hr_check(hr_echo_many(fresh, NNEW, lens_new, 2, 15000, err, sizeof(err)) == 0,
+	hr_check(hr_echo_many(fresh, NNEW, lens_new, 2, 15000, err,
+			      sizeof(err)) == 0,
 		 "echo right after the kill: %s", err);
 
 	hr_check(hr_wait_for(d, worker_replaced, &r, 10000),
-		 "worker 0 (pid %ld): expected a new running pid with restarts >= 1", (long)r.old);
+		 "worker 0 (pid %ld): expected a new running pid with restarts >= 1",
+		 (long)r.old);
 	st = hr_query_ok(d, "stats");
 	w = hr_worker(st, 0);
-	hr_check(hr_jint(w, "pid") != r.old, "worker 0: expected a new pid, seen the old %ld",
-		 (long)r.old);
+	hr_check(hr_jint(w, "pid") != r.old,
+		 "worker 0: expected a new pid, seen the old %ld", (long)r.old);
 	hr_check_int("worker 0 restarts", 1, hr_jint(w, "restarts"));
 	hr_check(!strncmp(hr_jstr(w, "last_exit"), "signal 9", 8),
 		 "worker 0 last_exit: expected \"signal 9...\", seen %s",
@@ -129,13 +137,18 @@ static void test_sigkill_respawn(void **state)
 	hr_check(hr_jint(w, "bytes_in") >= bytes0,
 		 "worker 0 bytes_in: expected cumulative across respawn (>= %lld), seen %lld",
 		 (long long)bytes0, (long long)hr_jint(w, "bytes_in"));
-	hr_check(hr_totals_are_sum(st, why, sizeof(why)) == 0, "after respawn: %s", why);
-	hr_check_int("totals.bytes_in (every byte the test sent)", NOLD * 50 + NNEW * 80,
-		     hr_jint(st, "totals/bytes_in"));
-	hr_check_int("worker 1 pid (untouched)", w1, hr_jint(hr_worker(st, 1), "pid"));
-	hr_check_int("worker 1 restarts", 0, hr_jint(hr_worker(st, 1), "restarts"));
-	hr_check_int("totals.accepted", NOLD + NNEW, hr_jint(st, "totals/accepted"));
-	hr_check_int("totals.lost (ours open on the dead worker)", n0, hr_jint(st, "totals/lost"));
+	hr_check(hr_totals_are_sum(st, why, sizeof(why)) == 0,
+		 "after respawn: %s", why);
+	hr_check_int("totals.bytes_in (every byte the test sent)",
+		     NOLD * 50 + NNEW * 80, hr_jint(st, "totals/bytes_in"));
+	hr_check_int("worker 1 pid (untouched)", w1,
+		     hr_jint(hr_worker(st, 1), "pid"));
+	hr_check_int("worker 1 restarts", 0,
+		     hr_jint(hr_worker(st, 1), "restarts"));
+	hr_check_int("totals.accepted", NOLD + NNEW,
+		     hr_jint(st, "totals/accepted"));
+	hr_check_int("totals.lost (ours open on the dead worker)", n0,
+		     hr_jint(st, "totals/lost"));
 
 	/* The replacement serves from the very listener the victim had. */
 	hr_check_int("LISTEN sockets on the port after respawn", 2,
@@ -145,14 +158,16 @@ static void test_sigkill_respawn(void **state)
 	hr_check(ino_new == ino_victim,
 		 "respawned worker 0: expected the victim's listener inode %lu, seen %lu",
 		 ino_victim, ino_new);
-	hr_check(ino_new != ino_w1, "workers 0 and 1: expected distinct listeners, seen %lu",
+	hr_check(ino_new != ino_w1,
+		 "workers 0 and 1: expected distinct listeners, seen %lu",
 		 ino_new);
 	json_decref(st);
 
 	/* The dead worker's clients see their end closed; worker 1's work. */
 	for (int k = 0; k < n0; k++)
 		hr_check(hr_wait_closed(on0[k], 5000),
-			 "connection %d of the killed worker: expected closed, seen open", k);
+			 "connection %d of the killed worker: expected closed, seen open",
+			 k);
 	hr_check(hr_echo_many(on1, n1, lens_old, 3, 10000, err, sizeof(err)) == 0,
 		 "echo on worker 1's %d connections after the kill: %s", n1, err);
 
@@ -197,19 +212,25 @@ static void test_repeated_kills(void **state)
 			b.old[id] = (pid_t)hr_jint(hr_worker(st, id), "pid");
 		json_decref(st);
 		for (int id = 0; id < 2; id++)
-			hr_check_int("kill(worker, SIGKILL)", 0, kill(b.old[id], SIGKILL));
+			hr_check_int("kill(worker, SIGKILL)", 0,
+				     kill(b.old[id], SIGKILL));
 		hr_check(hr_wait_for(d, both_replaced, &b, 10000),
-			 "round %d: expected both workers replaced and running", round);
+			 "round %d: expected both workers replaced and running",
+			 round);
 		st = hr_query_ok(d, "stats");
 		for (int id = 0; id < 2; id++) {
-			snprintf(what, sizeof(what), "round %d: worker %d restarts", round, id);
-			hr_check_int(what, round, hr_jint(hr_worker(st, id), "restarts"));
+			snprintf(what, sizeof(what),
+				 "round %d: worker %d restarts", round, id);
+			hr_check_int(what, round,
+				     hr_jint(hr_worker(st, id), "restarts"));
 		}
 		hr_check_int("master pid", d->pid, hr_jint(st, "pid"));
 		json_decref(st);
-		hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+		hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err,
+					 sizeof(err)) == 0,
 			 "round %d: connect: %s", round, err);
-		hr_check(hr_echo_many(fds, N, lens, (uint32_t)round, 10000, err, sizeof(err)) == 0,
+		hr_check(hr_echo_many(fds, N, lens, (uint32_t)round, 10000, err,
+				      sizeof(err)) == 0,
 			 "round %d: echo: %s", round, err);
 		hr_close_all(fds, N);
 	}
@@ -290,7 +311,8 @@ static void test_malformed_message_replaces_worker(void **state)
 		 "expected the master to log the broken frame");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("master pid", d->pid, hr_jint(st, "pid"));
-	hr_check_int("worker 1 pid (untouched)", w1, hr_jint(hr_worker(st, 1), "pid"));
+	hr_check_int("worker 1 pid (untouched)", w1,
+		     hr_jint(hr_worker(st, 1), "pid"));
 	/* Killed, or gone by itself first: the master closed its end. */
 	hr_check(hr_jstr(hr_worker(st, 0), "last_exit")[0] != '\0',
 		 "worker 0 last_exit: expected its exit, seen %s",
@@ -299,9 +321,11 @@ static void test_malformed_message_replaces_worker(void **state)
 	json_decref(st);
 	for (int i = 0; i < 20; i++)
 		lens[i] = 16;
-	hr_check(hr_connect_many(AF_INET, d->port, 20, 20, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, 20, 20, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	hr_check(hr_echo_many(fds, 20, lens, 9, 10000, err, sizeof(err)) == 0, "echo: %s", err);
+	hr_check(hr_echo_many(fds, 20, lens, 9, 10000, err, sizeof(err)) == 0,
+		 "echo: %s", err);
 	hr_close_all(fds, 20);
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
@@ -342,21 +366,24 @@ static void test_crash_loop_costs_no_client(void **state)
 		r.restarts = k + 1;
 		hr_check(hr_wait_for(d, worker_replaced, &r, 10000),
 			 "worker 0 respawned after %s ms", delays[k]);
-		hr_check(worker0_down_for(d, delays[k]), "backoff %s ms", delays[k]);
+		hr_check(worker0_down_for(d, delays[k]), "backoff %s ms",
+			 delays[k]);
 	}
 	/* Worker 0 stops taking connections; some queue on its listener. */
 	st = hr_query_ok(d, "stats");
 	r.old = (pid_t)hr_jint(hr_worker(st, 0), "pid");
 	json_decref(st);
 	hr_check_int("kill(worker 0, SIGSTOP)", 0, kill(r.old, SIGSTOP));
-	hr_check(hr_connect_many(AF_INET, d->port, QUEUED, QUEUED, 5000, queued, err,
-				 sizeof(err)) == 0, "connect: %s", err);
+	hr_check(hr_connect_many(AF_INET, d->port, QUEUED, QUEUED, 5000, queued,
+				 err, sizeof(err)) == 0,
+		 "connect: %s", err);
 	hr_check_int("kill(worker 0, SIGKILL)", 0, kill(r.old, SIGKILL));
 	/* Within the 1.6 s that worker 0 stays down: */
 	hr_check(hr_echo_many(queued, QUEUED, lq, 1, 1000, err, sizeof(err)) == 0,
 		 "the dead worker's queue, served meanwhile: %s", err);
-	hr_check(hr_connect_many(AF_INET, d->port, FRESH, FRESH, 1000, fresh, err,
-				 sizeof(err)) == 0, "connect: %s", err);
+	hr_check(hr_connect_many(AF_INET, d->port, FRESH, FRESH, 1000, fresh,
+				 err, sizeof(err)) == 0,
+		 "connect: %s", err);
 	hr_check(hr_echo_many(fresh, FRESH, lf, 2, 1000, err, sizeof(err)) == 0,
 		 "new connections while worker 0 is down: %s", err);
 	hr_check(worker0_down_for(d, "1600"), "the last backoff was 1600 ms");
@@ -405,16 +432,20 @@ static void test_fresh_worker_is_small(void **state)
 	long rss;
 
 	hr_start_ok(d, NULL);
-	hr_check(hr_connect_many(AF_INET, d->port, N, 256, 10000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, N, 256, 10000, fds, err,
+				 sizeof(err)) == 0,
 		 "%s", err);
 	hr_check(hr_wait_for(d, active_is, &all, 10000), "%d accepted", N);
 	for (int i = 0; i < 3; i++) {
 		st = hr_query_ok(d, "connections 8000");
-		hr_check_int("rows", N, (json_int_t)json_array_size(hr_jget(st, "connections")));
+		hr_check_int("rows", N,
+			     (json_int_t)json_array_size(
+				     hr_jget(st, "connections")));
 		json_decref(st);
 	}
 	hr_close_all(fds, N);
-	hr_check(hr_wait_for(d, active_is, &none, 10000), "the connections closed");
+	hr_check(hr_wait_for(d, active_is, &none, 10000),
+		 "the connections closed");
 	st = hr_query_ok(d, "workers");
 	r.old = (pid_t)hr_jint(hr_worker(st, 1), "pid");
 	json_decref(st);
@@ -426,7 +457,8 @@ static void test_fresh_worker_is_small(void **state)
 	hr_note("a fresh worker after three listings of %d rows: %ld KiB", N, rss);
 #ifndef __SANITIZE_ADDRESS__
 	/* (AddressSanitizer's shadow memory makes any process bigger.) */
-	hr_check(rss > 0 && rss <= 2048, "a fresh worker's RSS: %ld KiB, over 2 MiB", rss);
+	hr_check(rss > 0 && rss <= 2048,
+		 "a fresh worker's RSS: %ld KiB, over 2 MiB", rss);
 #endif
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
@@ -434,13 +466,16 @@ static void test_fresh_worker_is_small(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sigkill_respawn, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_fresh_worker_is_small, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_repeated_kills, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_sigkill_respawn, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_fresh_worker_is_small,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_kills, hr_setup,
+						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_message_replaces_worker,
 						hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_crash_loop_costs_no_client, hr_setup,
-						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_costs_no_client,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests_name("daemon_respawn", tests, NULL, NULL);

@@ -27,7 +27,8 @@ static int generation_only(json_t *st, void *arg)
 		return 0;
 	json_array_foreach(json_object_get(st, "workers"), i, w) {
 		if (json_integer_value(json_object_get(w, "generation")) != g ||
-		    strcmp(json_string_value(json_object_get(w, "state")), "running"))
+		    strcmp(json_string_value(json_object_get(w, "state")),
+			   "running"))
 			return 0;
 	}
 	return json_array_size(json_object_get(st, "workers")) ==
@@ -40,8 +41,10 @@ static void check_books(json_t *st)
 {
 	char why[200];
 
-	hr_check(hr_jint(st, "totals/handed_over") == hr_jint(st, "totals/taken_over"),
-		 "handed over and taken over differ: %s", hr_jdump(hr_jget(st, "totals")));
+	hr_check(hr_jint(st, "totals/handed_over") ==
+			 hr_jint(st, "totals/taken_over"),
+		 "handed over and taken over differ: %s",
+		 hr_jdump(hr_jget(st, "totals")));
 	hr_check(hr_jint(st, "totals/accepted") + hr_jint(st, "totals/taken_over") ==
 			 hr_jint(st, "totals/closed") + hr_jint(st, "totals/lost") +
 				 hr_jint(st, "totals/active") +
@@ -75,14 +78,15 @@ static void test_echo_connections_move(void **state)
 		lens[i] = 1 + (size_t)(i % 7);
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "%s", err);
+				 sizeof(err)) == 0,
+		 "%s", err);
 	hr_check(hr_echo_many(fds, N, lens, 1, 10000, err, sizeof(err)) == 0,
 		 "before the reload: %s", err);
 	hr_check(kill(d->pid, SIGHUP) == 0, "SIGHUP");
 	/* Round after round while the old workers hand over and go. */
 	do {
-		hr_check(hr_echo_many(fds, N, lens, (uint32_t)(2 + rounds), 10000,
-				      err, sizeof(err)) == 0,
+		hr_check(hr_echo_many(fds, N, lens, (uint32_t)(2 + rounds),
+				      10000, err, sizeof(err)) == 0,
 			 "round %d after the reload: %s", rounds, err);
 		rounds++;
 		st = hr_query_ok(d, "stats");
@@ -129,7 +133,8 @@ static int http_exchange(int fd)
 		head_end = strstr(buf, "\r\n\r\n");
 		cl = strstr(buf, "Content-Length: ");
 		if (head_end && cl &&
-		    have >= (size_t)(head_end + 4 - buf) + strtoul(cl + 16, NULL, 10)) {
+		    have >= (size_t)(head_end + 4 - buf) +
+				    strtoul(cl + 16, NULL, 10)) {
 			if (strncmp(buf, "HTTP/1.1 200 ", 13))
 				return 0;
 			return strstr(buf, "Connection: close") ? 2 : 1;
@@ -172,7 +177,8 @@ static void test_http_keepalive_moves(void **state)
 {
 	enum { N = 1000 };
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-w", "2", "-P", "http", "--return", "200 OK", NULL };
+	const char *args[] = { "-w",       "2",      "-P", "http",
+			       "--return", "200 OK", NULL };
 	static int fds[N];
 	char err[256];
 	json_int_t gen = 2;
@@ -181,7 +187,8 @@ static void test_http_keepalive_moves(void **state)
 
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "%s", err);
+				 sizeof(err)) == 0,
+		 "%s", err);
 	failures += http_round(fds, N, d->port, &reopened);
 	hr_check(kill(d->pid, SIGHUP) == 0, "SIGHUP");
 	while (rounds++ < 100) {
@@ -195,16 +202,16 @@ static void test_http_keepalive_moves(void **state)
 	hr_check(st != NULL, "generation 2 alone after %d rounds", rounds);
 	json_decref(st);
 	failures += http_round(fds, N, d->port, &reopened);
-	hr_note("%d rounds, %d connections answered with close and reopened", rounds,
-		reopened);
+	hr_note("%d rounds, %d connections answered with close and reopened",
+		rounds, reopened);
 	assert_int_equal(failures, 0);
 	st = hr_query_ok(d, "stats");
 	/* A connection with its request in flight when the old worker
 	 * drained is answered there, with Connection: close; the others
 	 * moved. */
 	hr_check(hr_jint(st, "totals/handed_over") + reopened >= N,
-		 "handed over %lld, reopened %d", (long long)hr_jint(st, "totals/handed_over"),
-		 reopened);
+		 "handed over %lld, reopened %d",
+		 (long long)hr_jint(st, "totals/handed_over"), reopened);
 	assert_int_equal(hr_jint(st, "totals/forced_closes"), 0);
 	assert_int_equal(hr_jint(st, "totals/lost"), 0);
 	check_books(st);
@@ -225,7 +232,8 @@ static void test_mid_request_stays(void **state)
 {
 	enum { N = 50 };
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-w", "1", "-P", "http", "--return", "200 OK", NULL };
+	const char *args[] = { "-w",       "1",      "-P", "http",
+			       "--return", "200 OK", NULL };
 	static const char head[] = "GET / HTTP/1.1\r\n";
 	static const char rest[] = "Host: t\r\n\r\n";
 	int fds[N], busy, reopened = 0;
@@ -236,34 +244,42 @@ static void test_mid_request_stays(void **state)
 
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "%s", err);
+				 sizeof(err)) == 0,
+		 "%s", err);
 	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
 	busy = hr_connect_tcp(d->port);
-	hr_check(hr_write_all(busy, head, sizeof(head) - 1, 2000) > 0, "half a head");
+	hr_check(hr_write_all(busy, head, sizeof(head) - 1, 2000) > 0,
+		 "half a head");
 	/* Taken by the old worker, not left in the queue for the new one. */
-	hr_check(hr_wait_for(d, active_is, &want_active, 5000), "%d active", N + 1);
+	hr_check(hr_wait_for(d, active_is, &want_active, 5000), "%d active",
+		 N + 1);
 	hr_check(kill(d->pid, SIGHUP) == 0, "SIGHUP");
 	hr_check(hr_wait_for(d, hr_generation_up, &gen, 20000), "generation 2 up");
 	/* The old worker drains with the busy one alone. */
 	st = hr_query_ok(d, "stats");
-	for (int64_t end = hr_now_ms() + 10000; hr_jint(st, "totals/handed_over") < N;) {
+	for (int64_t end = hr_now_ms() + 10000;
+	     hr_jint(st, "totals/handed_over") < N;) {
 		json_decref(st);
 		hr_check(hr_now_ms() < end, "the idle ones handed over");
 		poll(NULL, 0, 20);
 		st = hr_query_ok(d, "stats");
 	}
-	hr_check_int("handed over: the idle ones only", N, hr_jint(st, "totals/handed_over"));
+	hr_check_int("handed over: the idle ones only", N,
+		     hr_jint(st, "totals/handed_over"));
 	json_decref(st);
-	hr_check(hr_write_all(busy, rest, sizeof(rest) - 1, 2000) > 0, "the rest of it");
+	hr_check(hr_write_all(busy, rest, sizeof(rest) - 1, 2000) > 0,
+		 "the rest of it");
 	n = hr_read_until_eof(busy, buf, sizeof(buf) - 1, 5000);
 	hr_check(n > 0, "an answer, then the close");
 	buf[n > 0 ? n : 0] = '\0';
-	hr_check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0 && strstr(buf, "Connection: close"),
+	hr_check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0 &&
+			 strstr(buf, "Connection: close"),
 		 "200 with Connection: close: %s", buf);
 	close(busy);
 	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
 	assert_int_equal(reopened, 0);
-	hr_check(hr_wait_for(d, generation_only, &gen, 10000), "the old worker gone");
+	hr_check(hr_wait_for(d, generation_only, &gen, 10000),
+		 "the old worker gone");
 	st = hr_query_ok(d, "stats");
 	check_books(st);
 	json_decref(st);
@@ -271,7 +287,8 @@ static void test_mid_request_stays(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
-static void write_conf(struct hr_daemon *d, char *path, size_t len, const char *text)
+static void write_conf(struct hr_daemon *d, char *path, size_t len,
+		       const char *text)
 {
 	FILE *f;
 
@@ -289,14 +306,16 @@ static void test_handover_off(void **state)
 	enum { N = 200 };
 	struct hr_daemon *d = *state;
 	char conf[256], err[256];
-	const char *args[] = { "-c", conf, "-P", "http", "--return", "200 OK", NULL };
+	const char *args[] = { "-c",       conf,     "-P", "http",
+			       "--return", "200 OK", NULL };
 	int fds[N], closed = 0, reopened = 0;
 	json_t *st;
 
 	write_conf(d, conf, sizeof(conf), "handover off\n");
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "%s", err);
+				 sizeof(err)) == 0,
+		 "%s", err);
 	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
 	reload_and_wait(d, 2);
 	for (int i = 0; i < N; i++)
@@ -330,7 +349,8 @@ static void test_protocol_change_keeps_them(void **state)
 	write_conf(d, conf, sizeof(conf), "protocol echo\nshutdown_timeout 30s\n");
 	assert_int_equal(hr_start(d, args), 0);
 	hr_check(hr_connect_many(AF_INET, d->port, N, 64, 10000, fds, err,
-				 sizeof(err)) == 0, "%s", err);
+				 sizeof(err)) == 0,
+		 "%s", err);
 	/* Echoed once: taken by the old workers, not waiting in the queue
 	 * for the new ones. */
 	hr_check(hr_echo_many(fds, N, lens, 6, 10000, err, sizeof(err)) == 0,
@@ -352,15 +372,16 @@ static void test_protocol_change_keeps_them(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_echo_connections_move, hr_setup,
+		cmocka_unit_test_setup_teardown(test_echo_connections_move,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_http_keepalive_moves,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_mid_request_stays,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_handover_off, hr_setup,
 						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_http_keepalive_moves, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_mid_request_stays, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_handover_off, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_protocol_change_keeps_them, hr_setup,
-						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_protocol_change_keeps_them,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,24 +98,29 @@ static void test_static_files(void **state)
 	ht_open(&c, d->port);
 	for (int i = 0; i < 500; i++) {
 		ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		hr_check(ht_read_response(&c, &r, 0) == 0, "response %d on one connection", i);
+		hr_check(ht_read_response(&c, &r, 0) == 0,
+			 "response %d on one connection", i);
 		hr_check_int("status", 200, r.status);
-		hr_check(r.length == 13 && memcmp(r.body, "hello from a\n", 13) == 0,
+		hr_check(r.length == 13 &&
+				 memcmp(r.body, "hello from a\n", 13) == 0,
 			 "body of response %d", i);
-		hr_check(strstr(r.head, "\r\nDate: ") && strstr(r.head, "\r\nServer: "),
+		hr_check(strstr(r.head, "\r\nDate: ") &&
+				 strstr(r.head, "\r\nServer: "),
 			 "Date and Server headers: %s", r.head);
 		free(r.body);
 	}
 
 	/* HEAD: the length of the body, no body; the next answer follows. */
-	ht_request(&c, "HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+	ht_request(&c,
+		   "HEAD /a.txt HTTP/1.1\r\nHost: t\r\n\r\nGET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
 	hr_check(ht_read_response(&c, &r, 1) == 0, "HEAD response");
 	hr_check_int("HEAD status", 200, r.status);
 	hr_check_int("HEAD Content-Length", 13, r.length);
 	hr_check(ht_read_response(&c, &r, 0) == 0, "GET after HEAD");
 	hr_check(r.length == 15 && memcmp(r.body, "<h1>index</h1>\n", 15) == 0,
 		 "the GET after HEAD got its own body");
-	hr_check(strstr(r.head, "Content-Type: text/html") != NULL, "type: %s", r.head);
+	hr_check(strstr(r.head, "Content-Type: text/html") != NULL, "type: %s",
+		 r.head);
 	free(r.body);
 
 	/* Pipelining: 150 requests in one write, answered in order. */
@@ -124,17 +129,22 @@ static void test_static_files(void **state)
 		size_t off = 0;
 
 		for (int i = 0; i < 150; i++)
-			off += (size_t)snprintf(many + off, sizeof(many) - off,
-						"GET /p%d.txt HTTP/1.1\r\nHost: t\r\n\r\n", i);
+			off += (size_t)
+				snprintf(many + off, sizeof(many) - off,
+					 "GET /p%d.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+					 i);
 		ht_request(&c, many);
 		for (int i = 0; i < 150; i++) {
 			char want[32];
 
 			snprintf(want, sizeof(want), "pipelined %d\n", i);
-			hr_check(ht_read_response(&c, &r, 0) == 0, "pipelined response %d", i);
-			hr_check(r.status == 200 && r.length == (long long)strlen(want) &&
+			hr_check(ht_read_response(&c, &r, 0) == 0,
+				 "pipelined response %d", i);
+			hr_check(r.status == 200 &&
+					 r.length == (long long)strlen(want) &&
 					 memcmp(r.body, want, strlen(want)) == 0,
-				 "pipelined response %d out of order or wrong", i);
+				 "pipelined response %d out of order or wrong",
+				 i);
 			free(r.body);
 		}
 	}
@@ -145,24 +155,30 @@ static void test_static_files(void **state)
 	 * order, byte for byte. */
 	{
 		static const char *const names[] = {
-			"s16k", "s16k", "s16k", "s16k", "s16k", "s16k", "s16k1", "s16k1",
+			"s16k", "s16k", "s16k",  "s16k",
+			"s16k", "s16k", "s16k1", "s16k1",
 		};
 		static char many[8 * 96];
 		size_t off = 0;
 		int n = (int)(sizeof(names) / sizeof(names[0]));
 
 		for (int i = 0; i < n; i++)
-			off += (size_t)snprintf(many + off, sizeof(many) - off,
-						"GET /%s.bin HTTP/1.1\r\nHost: t\r\n%s\r\n",
-						names[i],
-						i == n - 1 ? "Range: bytes=5-9\r\n" : "");
+			off += (size_t)
+				snprintf(many + off, sizeof(many) - off,
+					 "GET /%s.bin HTTP/1.1\r\nHost: t\r\n%s\r\n",
+					 names[i],
+					 i == n - 1 ? "Range: bytes=5-9\r\n" : "");
 		ht_request(&c, many);
 		for (int i = 0; i < n; i++) {
 			int ranged = i == n - 1;
-			long long want = ranged ? 5 : strcmp(names[i], "s16k1") ? 16384 : 16385;
+			long long want = ranged                    ? 5 :
+					 strcmp(names[i], "s16k1") ? 16384 :
+								     16385;
 
-			hr_check(ht_read_response(&c, &r, 0) == 0, "16k response %d", i);
-			hr_check(r.status == (ranged ? 206 : 200) && r.length == want &&
+			hr_check(ht_read_response(&c, &r, 0) == 0,
+				 "16k response %d", i);
+			hr_check(r.status == (ranged ? 206 : 200) &&
+					 r.length == want &&
 					 memcmp(r.body, s.big + (ranged ? 5 : 0),
 						(size_t)want) == 0,
 				 "16k response %d: status %d length %lld", i,
@@ -176,21 +192,24 @@ static void test_static_files(void **state)
 		char req[256], lm[64];
 
 		ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-		hr_check(ht_read_response(&c, &r, 0) == 0, "GET for Last-Modified");
+		hr_check(ht_read_response(&c, &r, 0) == 0,
+			 "GET for Last-Modified");
 		free(r.body);
 		char *p = strstr(r.head, "Last-Modified: ");
 
 		hr_check(p != NULL, "Last-Modified missing: %s", r.head);
 		sscanf(p + 15, "%63[^\r]", lm);
 		snprintf(req, sizeof(req),
-			 "GET /a.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: %s\r\n\r\n", lm);
+			 "GET /a.txt HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: %s\r\n\r\n",
+			 lm);
 		ht_request(&c, req);
 		hr_check(ht_read_response(&c, &r, 0) == 0, "conditional GET");
 		hr_check_int("If-Modified-Since status", 304, r.status);
 	}
 
 	/* 206 and 416. */
-	ht_request(&c, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999\r\n\r\n");
+	ht_request(&c,
+		   "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-1999\r\n\r\n");
 	hr_check(ht_read_response(&c, &r, 0) == 0, "range response");
 	hr_check_int("range status", 206, r.status);
 	hr_check_int("range length", 1000, r.length);
@@ -198,7 +217,8 @@ static void test_static_files(void **state)
 	hr_check(strstr(r.head, "Content-Range: bytes 1000-1999/10485760") != NULL,
 		 "Content-Range: %s", r.head);
 	free(r.body);
-	ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=500-\r\n\r\n");
+	ht_request(&c,
+		   "GET /a.txt HTTP/1.1\r\nHost: t\r\nRange: bytes=500-\r\n\r\n");
 	hr_check(ht_read_response(&c, &r, 0) == 0, "416 response");
 	hr_check_int("unsatisfiable range", 416, r.status);
 	free(r.body);
@@ -221,17 +241,20 @@ static void test_static_files(void **state)
 		/* A small receive buffer: the answer waits on the client, so
 		 * the worker is still writing when the CRLF comes. */
 		ht_open_small(&k, d->port, 65536);
-		ht_request(&k, "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+		ht_request(&k,
+			   "GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
 		/* the answer has begun: its head is here */
 		struct pollfd pf = { k.fd, POLLIN, 0 };
 
-		hr_check(poll(&pf, 1, 5000) == 1, "no answer to the 10 MiB request");
+		hr_check(poll(&pf, 1, 5000) == 1,
+			 "no answer to the 10 MiB request");
 		ht_request(&k, "\r\n");
-		hr_check(ht_read_response(&k, &r, 0) == 0, "10 MiB with a late CRLF");
+		hr_check(ht_read_response(&k, &r, 0) == 0,
+			 "10 MiB with a late CRLF");
 		hr_check(r.status == 200 && r.length == BIG &&
 				 memcmp(r.body, s.big, BIG) == 0,
-			 "10 MiB with a late CRLF: status %d length %lld", r.status,
-			 r.length);
+			 "10 MiB with a late CRLF: status %d length %lld",
+			 r.status, r.length);
 		free(r.body);
 		ht_close(&k);
 	}
@@ -240,7 +263,8 @@ static void test_static_files(void **state)
 	ht_request(&c, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n");
 	hr_check(ht_read_response(&c, &r, 0) == 0, "directory");
 	hr_check_int("directory redirect", 301, r.status);
-	hr_check(strstr(r.head, "Location: /sub/\r\n") != NULL, "Location: %s", r.head);
+	hr_check(strstr(r.head, "Location: /sub/\r\n") != NULL, "Location: %s",
+		 r.head);
 	free(r.body);
 	ht_request(&c, "GET /sub/ HTTP/1.1\r\nHost: t\r\n\r\n");
 	hr_check(ht_read_response(&c, &r, 0) == 0, "directory index");
@@ -269,14 +293,18 @@ static void test_static_files(void **state)
 	}
 
 	/* Methods. */
-	ht_fetch(d->port, "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc", &r, 0);
+	ht_fetch(d->port,
+		 "POST /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc",
+		 &r, 0);
 	hr_check_int("POST", 405, r.status);
 	hr_check(strstr(r.head, "Allow: GET, HEAD") != NULL, "Allow: %s", r.head);
 	free(r.body);
 	ht_fetch(d->port, "BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", &r, 0);
 	hr_check_int("unknown method", 501, r.status);
 	free(r.body);
-	ht_fetch(d->port, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", &r, 0);
+	ht_fetch(d->port,
+		 "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		 &r, 0);
 	hr_check_int("CL + TE (smuggling)", 400, r.status);
 	free(r.body);
 	free(s.big);
@@ -298,7 +326,8 @@ static void test_slowloris_and_counters(void **state)
 	free(s.big);
 	slow = hr_connect_tcp(d->port);
 	hr_check(slow >= 0, "connect");
-	hr_check(hr_write_all(slow, "GET /a.txt HTTP/1.1\r\nHo", 23, 1000) == 23, "send");
+	hr_check(hr_write_all(slow, "GET /a.txt HTTP/1.1\r\nHo", 23, 1000) == 23,
+		 "send");
 	int64_t t0 = hr_now_ms();
 
 	ht_open(&c, d->port);
@@ -313,10 +342,12 @@ static void test_slowloris_and_counters(void **state)
 		if (!closed && i % 10 == 0 && send(slow, "s", 1, MSG_NOSIGNAL) < 0)
 			closed = 1;
 	}
-	hr_check(hr_wait_closed(slow, 5000), "the slowloris connection is still open");
+	hr_check(hr_wait_closed(slow, 5000),
+		 "the slowloris connection is still open");
 	int64_t took = hr_now_ms() - t0;
 
-	hr_check(took < 3500, "closed after %lld ms (header_timeout 1 s)", (long long)took);
+	hr_check(took < 3500, "closed after %lld ms (header_timeout 1 s)",
+		 (long long)took);
 	close(slow);
 	ht_close(&c);
 
@@ -371,32 +402,37 @@ static void test_directory_redirect_is_encoded(void **state)
 		size_t n;
 
 		snprintf(path, sizeof(path), "%s/%s", s.root, dirs[i].name);
-		hr_check(mkdir(path, 0755) == 0, "mkdir %s: %s", path, strerror(errno));
-		snprintf(path, sizeof(path), "%s/%s/index.html", s.root, dirs[i].name);
+		hr_check(mkdir(path, 0755) == 0, "mkdir %s: %s", path,
+			 strerror(errno));
+		snprintf(path, sizeof(path), "%s/%s/index.html", s.root,
+			 dirs[i].name);
 		snprintf(body, sizeof(body), "<h1>%s</h1>\n", dirs[i].name);
 		ht_write_file(path, body, strlen(body));
 
 		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
 			 dirs[i].asked);
 		ht_request(&c, req);
-		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %s", dirs[i].asked);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %s",
+			 dirs[i].asked);
 		free(r.body);
-		snprintf(want, sizeof(want), "\r\nLocation: %s\r\n", dirs[i].location);
+		snprintf(want, sizeof(want), "\r\nLocation: %s\r\n",
+			 dirs[i].location);
 		hr_check(r.status == 301 && strstr(r.head, want),
-			 "directory '%s': expected 301 to %s, seen %d: %s", dirs[i].name,
-			 dirs[i].location, r.status, r.head);
+			 "directory '%s': expected 301 to %s, seen %d: %s",
+			 dirs[i].name, dirs[i].location, r.status, r.head);
 
 		/* follow it, as a client does: the Location's path as sent */
 		loc = strstr(r.head, "\r\nLocation: ") + 12;
 		n = strcspn(loc, "\r");
-		snprintf(req, sizeof(req), "GET %.*s HTTP/1.1\r\nHost: t\r\n\r\n",
-			 (int)n, loc);
+		snprintf(req, sizeof(req),
+			 "GET %.*s HTTP/1.1\r\nHost: t\r\n\r\n", (int)n, loc);
 		ht_request(&c, req);
-		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %.*s", (int)n, loc);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer to %.*s",
+			 (int)n, loc);
 		hr_check(r.status == 200 && r.length == (long long)strlen(body) &&
 				 !memcmp(r.body, body, strlen(body)),
-			 "directory '%s' by its redirect %.*s: status %d", dirs[i].name,
-			 (int)n, loc, r.status);
+			 "directory '%s' by its redirect %.*s: status %d",
+			 dirs[i].name, (int)n, loc, r.status);
 		free(r.body);
 	}
 	ht_close(&c);
@@ -408,7 +444,8 @@ static void test_directory_redirect_is_encoded(void **state)
 static void test_fixed_response(void **state)
 {
 	struct hr_daemon *d = *state;
-	const char *args[] = { "-P", "http", "--return", "200 hello world",
+	const char *args[] = { "-P",           "http",
+			       "--return",     "200 hello world",
 			       "--idle-yield", NULL };
 	struct ht_response r;
 
@@ -419,7 +456,8 @@ static void test_fixed_response(void **state)
 	free(r.body);
 	ht_fetch(d->port, "GET / HTTP/1.0\r\n\r\n", &r, 0);
 	hr_check_int("HTTP/1.0", 200, r.status);
-	hr_check(strstr(r.head, "Connection: close") != NULL, "1.0 closes: %s", r.head);
+	hr_check(strstr(r.head, "Connection: close") != NULL, "1.0 closes: %s",
+		 r.head);
 	free(r.body);
 
 	/* Connection: close - the answer is held back (MSG_MORE) for the
@@ -436,7 +474,8 @@ static void test_fixed_response(void **state)
 
 		hr_check(fd >= 0, "connect %d", i);
 		hr_check(hr_write_all(fd, req, sizeof(req) - 1, 5000) ==
-				 (ssize_t)(sizeof(req) - 1), "send %d", i);
+				 (ssize_t)(sizeof(req) - 1),
+			 "send %d", i);
 		ssize_t n = hr_read_until_eof(fd, buf, sizeof(buf) - 1, 5000);
 
 		hr_check(n > 11, "answer %d then EOF: %zd (%s)", i, n,
@@ -466,8 +505,8 @@ static void test_fixed_response(void **state)
 		while (hr_now_us() < until)
 			;
 		(void)!send(c.fd, more, sizeof(more) - 1, MSG_NOSIGNAL);
-		hr_check(ht_read_response(&c, &r, 0) == 0, "answer %d lost (%s)", i,
-			 strerror(errno));
+		hr_check(ht_read_response(&c, &r, 0) == 0,
+			 "answer %d lost (%s)", i, strerror(errno));
 		hr_check(r.status == 200 && r.length == 11 &&
 				 memcmp(r.body, "hello world", 11) == 0,
 			 "answer %d: %d", i, r.status);
@@ -480,11 +519,14 @@ static void test_fixed_response(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_static_files, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_slowloris_and_counters, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_directory_redirect_is_encoded, hr_setup,
+		cmocka_unit_test_setup_teardown(test_static_files, hr_setup,
 						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_fixed_response, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_slowloris_and_counters,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_directory_redirect_is_encoded,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_response, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,36 +61,48 @@ static const struct valid_case valid[] = {
 	{ S("HEAD /index.html HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"),
 	  HTTP_HEAD, 1, 1, "/index.html", 0, 0 },
 	{ S("GET /x HTTP/1.0\r\n\r\n"), HTTP_GET, 0, 0, "/x", 0, 0 },
-	{ S("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), HTTP_GET, 0, 1, "/x", 0, 0 },
-	{ S("GET /x HTTP/1.0\r\nConnection: Keep-Alive, close\r\n\r\n"), HTTP_GET, 0, 0, "/x", 0, 0 },
-	{ S("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), HTTP_GET, 1, 0, "/", 0, 0 },
+	{ S("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), HTTP_GET, 0,
+	  1, "/x", 0, 0 },
+	{ S("GET /x HTTP/1.0\r\nConnection: Keep-Alive, close\r\n\r\n"),
+	  HTTP_GET, 0, 0, "/x", 0, 0 },
+	{ S("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), HTTP_GET,
+	  1, 0, "/", 0, 0 },
 	{ S("GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nconnection: CLOSE\r\n\r\n"),
 	  HTTP_GET, 1, 0, "/", 0, 0 },
 	{ S("GET / HTTP/1.1\r\nhost: a\r\nCONNECTION:  ,upgrade , keep-alive ,\r\n\r\n"),
 	  HTTP_GET, 1, 1, "/", 0, 0 },
-	{ S("GET /a/b/../c/./d?x=1&y=/../.. HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/a/c/d", 0, 0 },
+	{ S("GET /a/b/../c/./d?x=1&y=/../.. HTTP/1.1\r\nHost: a\r\n\r\n"),
+	  HTTP_GET, 1, 1, "/a/c/d", 0, 0 },
 	{ S("GET /%7Euser/file%20name.txt HTTP/1.1\r\nHost: a\r\n\r\n"),
 	  HTTP_GET, 1, 1, "/~user/file name.txt", 0, 0 },
-	{ S("POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"), HTTP_POST, 1, 1, "/form", 1, 12 },
+	{ S("POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"),
+	  HTTP_POST, 1, 1, "/form", 1, 12 },
 	{ S("POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\ncontent-length:5\r\n\r\n"),
 	  HTTP_POST, 1, 1, "/f", 1, 5 },
 	{ S("PUT /f HTTP/1.1\r\nHost: a\r\nContent-Length: 0001048576\r\n\r\n"),
 	  HTTP_PUT, 1, 1, "/f", 1, 1048576 },
 	{ S("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/", 0, 0 },
-	{ S("\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/", 0, 0 },
-	{ S("BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OTHER, 1, 1, "/pot", 0, 0 },
+	{ S("\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1,
+	  1, "/", 0, 0 },
+	{ S("BREW /pot HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OTHER, 1, 1, "/pot",
+	  0, 0 },
 	{ S("get / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OTHER, 1, 1, "/", 0, 0 },
 	{ S("GET / HTTP/1.1\r\nHost:\r\n\r\n"), HTTP_GET, 1, 1, "/", 0, 0 },
 	{ S("GET / HTTP/1.1\r\nHost: [::1]:80\r\nX-Any: \t caf\xc3\xa9 \"q\" \t\r\n\r\n"),
 	  HTTP_GET, 1, 1, "/", 0, 0 },
-	{ S("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Ows: \t \r\n\r\n"), HTTP_GET, 1, 1, "/", 0, 0 },
+	{ S("GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Ows: \t \r\n\r\n"),
+	  HTTP_GET, 1, 1, "/", 0, 0 },
 	{ S("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/", 0, 0 },
-	{ S("OPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OPTIONS, 1, 1, "/x", 0, 0 },
-	{ S("DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_DELETE, 1, 1, "/x", 0, 0 },
+	{ S("OPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OPTIONS, 1, 1, "/x",
+	  0, 0 },
+	{ S("DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_DELETE, 1, 1, "/x",
+	  0, 0 },
 	{ S("PATCH /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_PATCH, 1, 1, "/x", 0, 0 },
 	{ S("TRACE /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_TRACE, 1, 1, "/x", 0, 0 },
-	{ S("CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_CONNECT, 1, 1, "/x", 0, 0 },
-	{ S("GET //x//y/ HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/x/y/", 0, 0 },
+	{ S("CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_CONNECT, 1, 1, "/x",
+	  0, 0 },
+	{ S("GET //x//y/ HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_GET, 1, 1, "/x/y/",
+	  0, 0 },
 	/* Names that are near misses of the ones that matter are ignored. */
 	{ S("GET /?q HTTP/1.1\r\nHost: a\r\nTransfer_Encoding: chunked\r\n"
 	    "X-Transfer-Encodi: chunked\r\nX-Content-Leng: x\r\nX-Rng: 1\r\n"
@@ -134,7 +146,8 @@ static void test_every_prefix_is_incomplete(void **state)
 			int r = parse_def(valid[k].raw, n, &req);
 
 			if (r != 0)
-				print_error("valid[%zu] prefix %zu: got %d\n", k, n, r);
+				print_error("valid[%zu] prefix %zu: got %d\n",
+					    k, n, r);
 			assert_int_equal(r, 0);
 		}
 	}
@@ -147,7 +160,8 @@ static void test_pipelined(void **state)
 		"HEAD /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 		"GET /thr";
 	const size_t first = strlen("GET /one HTTP/1.1\r\nHost: a\r\n\r\n");
-	const size_t second = strlen("HEAD /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+	const size_t second = strlen(
+		"HEAD /two HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
 	struct http_request req;
 	size_t off = 0;
 	int r;
@@ -171,7 +185,8 @@ static void test_pipelined(void **state)
 /* A body follows the head and is not consumed by the parser. */
 static void test_body_not_consumed(void **state)
 {
-	static const char in[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbodyGET";
+	static const char in[] =
+		"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbodyGET";
 	struct http_request req;
 
 	(void)state;
@@ -241,8 +256,12 @@ static const struct bad_case bad[] = {
 	{ S("GET /" H11 "Foo bar: x\r\n\r\n"), 400 },
 	{ S("GET /" H11 "NoColon\r\n\r\n"), 400 },
 	{ S("GET /" H11 "X(y): z\r\n\r\n"), 400 },
-	{ S("GET /" H11 "X: a\x01" "b\r\n\r\n"), 400 },
-	{ S("GET /" H11 "X: a\x7f" "b\r\n\r\n"), 400 },
+	{ S("GET /" H11 "X: a\x01"
+	    "b\r\n\r\n"),
+	  400 },
+	{ S("GET /" H11 "X: a\x7f"
+	    "b\r\n\r\n"),
+	  400 },
 	{ S("GET /" H11 "X: a\0b\r\n\r\n"), 400 },
 	{ S("GET /" H11 "X: a\x1b[2J\r\n\r\n"), 400 },
 	/* obs-fold, and whitespace before the first field */
@@ -270,15 +289,26 @@ static const struct bad_case bad[] = {
 	{ S("POST /" H11 "Content-Length: 1 0\r\n\r\n"), 400 },
 	{ S("POST /" H11 "Content-Length:\r\n\r\n"), 400 },
 	{ S("POST /" H11 "Content-Length: 18446744073709551616\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: 99999999999999999999999999\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Content-Length: 99999999999999999999999999\r\n\r\n"),
+	  400 },
 	{ S("POST /" H11 "Content-Length : 5\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: \x0b" "5\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Content-Length: \x0b"
+	    "5\r\n\r\n"),
+	  400 },
 	/* smuggling: Transfer-Encoding */
-	{ S("POST /" H11 "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: 5\r\ntransfer-encoding:\tCHUNKED\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: 5\r\nTransfer-Encoding: identity\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Content-Length: 5\r\nTransfer-Encoding : chunked\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+	  400 },
+	{ S("POST /" H11 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	  400 },
+	{ S("POST /" H11
+	    "Content-Length: 5\r\ntransfer-encoding:\tCHUNKED\r\n\r\n"),
+	  400 },
+	{ S("POST /" H11
+	    "Content-Length: 5\r\nTransfer-Encoding: identity\r\n\r\n"),
+	  400 },
+	{ S("POST /" H11
+	    "Content-Length: 5\r\nTransfer-Encoding : chunked\r\n\r\n"),
+	  400 },
 	{ S("POST /" H11 "Transfer-Encoding\r\n : chunked\r\n\r\n"), 400 },
 	{ S("POST /" H11 "Transfer-Encoding: x\r\n chunked\r\n\r\n"), 400 },
 	{ S("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400 },
@@ -286,7 +316,9 @@ static const struct bad_case bad[] = {
 	{ S("POST /" H11 "Transfer-Encoding: Chunked\r\n\r\n"), 501 },
 	{ S("POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n"), 501 },
 	{ S("POST /" H11 "Transfer-Encoding: xchunked\r\n\r\n"), 501 },
-	{ S("POST /" H11 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 501 },
+	{ S("POST /" H11
+	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	  501 },
 	{ S("POST /" H11 "Transfer-Encoding:\r\n\r\n"), 501 },
 	/* body size */
 	{ S("POST /" H11 "Content-Length: 1048577\r\n\r\n"), 413 },
@@ -332,7 +364,8 @@ static void test_bad_prefixes_consistent(void **state)
 			if (r > 0 && bad[k].status == 400)
 				continue; /* a valid head, then garbage: fine */
 			if (r != 0 && r != -bad[k].status)
-				print_error("bad[%zu] prefix %zu: got %d\n", k, n, r);
+				print_error("bad[%zu] prefix %zu: got %d\n", k,
+					    n, r);
 			assert_true(r == 0 || r == -bad[k].status);
 		}
 	}
@@ -450,8 +483,10 @@ static void test_limit_header_count(void **state)
 {
 	struct http_limits lim = small_limits();
 	struct http_request req;
-	static const char four[] = "GET / HTTP/1.1\r\nHost: a\r\nA:\r\nB:\r\nC:\r\n\r\n";
-	static const char five[] = "GET / HTTP/1.1\r\nHost: a\r\nA:\r\nB:\r\nC:\r\nD:\r\n\r\n";
+	static const char four[] =
+		"GET / HTTP/1.1\r\nHost: a\r\nA:\r\nB:\r\nC:\r\n\r\n";
+	static const char five[] =
+		"GET / HTTP/1.1\r\nHost: a\r\nA:\r\nB:\r\nC:\r\nD:\r\n\r\n";
 
 	(void)state;
 	lim.max_header_bytes = 1000;
@@ -469,12 +504,15 @@ static void test_limit_body(void **state)
 
 	(void)state;
 	assert_int_equal(parse_n(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n"),
-				 &lim, &req), 49);
+				 &lim, &req),
+			 49);
 	assert_true(req.content_length == 100);
 	assert_int_equal(parse_n(S("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n"),
-				 &lim, &req), -413);
+				 &lim, &req),
+			 -413);
 	/* The default is 1 MiB, inclusive. */
-	assert_true(parse_def(S("POST /" H11 "Content-Length: 1048576\r\n\r\n"), &req) > 0);
+	assert_true(parse_def(S("POST /" H11 "Content-Length: 1048576\r\n\r\n"),
+			      &req) > 0);
 }
 
 /* --- other fields --- */
@@ -484,9 +522,11 @@ static void test_fields(void **state)
 	struct http_request req;
 
 	(void)state;
-	assert_true(parse_def(S("GET /f HTTP/1.1\r\nHost: a\r\nRange:  bytes=0-9 \r\n"
-				"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
-				"Expect: 100-Continue\r\n\r\n"), &req) > 0);
+	assert_true(
+		parse_def(S("GET /f HTTP/1.1\r\nHost: a\r\nRange:  bytes=0-9 \r\n"
+			    "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+			    "Expect: 100-Continue\r\n\r\n"),
+			  &req) > 0);
 	assert_int_equal(req.has_range, 1);
 	assert_string_equal(req.range, "bytes=0-9");
 	assert_int_equal((long)req.if_modified_since, 784111777L);
@@ -494,17 +534,19 @@ static void test_fields(void **state)
 	assert_int_equal(req.has_host, 1);
 
 	/* Repeated Range or If-Modified-Since: ignored, not guessed. */
-	assert_true(parse_def(S("GET /f" H11 "Range: bytes=0-1\r\nRange: bytes=2-3\r\n"
-				"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
-				"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"),
-			      &req) > 0);
+	assert_true(
+		parse_def(S("GET /f" H11 "Range: bytes=0-1\r\nRange: bytes=2-3\r\n"
+			    "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+			    "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"),
+			  &req) > 0);
 	assert_int_equal(req.has_range, 0);
 	assert_int_equal((long)req.if_modified_since, 0L);
 
 	/* Unparseable date, oversized Range: ignored. */
 	assert_true(parse_def(S("GET /f" H11 "If-Modified-Since: yesterday\r\n"
 				"Range: bytes=0-1,2-3,4-5,6-7,8-9,10-11,12-13,14-15,16-17,18-19,20-21,22-23,24-25\r\n"
-				"Expect: something\r\n\r\n"), &req) > 0);
+				"Expect: something\r\n\r\n"),
+			      &req) > 0);
 	assert_int_equal(req.has_range, 0);
 	assert_int_equal((long)req.if_modified_since, 0L);
 	assert_int_equal(req.expect_continue, 0);
@@ -610,12 +652,14 @@ static void test_normalize_path(void **state)
 		free(copy);
 		if (paths[k].want) {
 			if (r < 0)
-				print_error("paths[%zu] %s: refused\n", k, paths[k].raw);
+				print_error("paths[%zu] %s: refused\n", k,
+					    paths[k].raw);
 			assert_int_equal(r, (int)strlen(paths[k].want));
 			assert_string_equal(out, paths[k].want);
 		} else {
 			if (r != -1)
-				print_error("paths[%zu] %s: got %d\n", k, paths[k].raw, r);
+				print_error("paths[%zu] %s: got %d\n", k,
+					    paths[k].raw, r);
 			assert_int_equal(r, -1);
 		}
 	}
@@ -662,7 +706,8 @@ static void test_encode_path(void **state)
 
 		assert_int_equal(n, (int)strlen(cases[k].want));
 		assert_string_equal(out, cases[k].want);
-		assert_int_equal(http_normalize_path(out, (size_t)n, back, sizeof(back)),
+		assert_int_equal(http_normalize_path(out, (size_t)n, back,
+						     sizeof(back)),
 				 (int)strlen(cases[k].path));
 		assert_string_equal(back, cases[k].path);
 	}
@@ -721,7 +766,8 @@ static const struct range_case ranges[] = {
 	{ "bytes=18446744073709551615-", UINT64_MAX, -1, 0, 0 },
 	{ "bytes=0-99999999999999999999999", 1000, 1, 0, 999 },
 	{ "bytes=-99999999999999999999999", 1000, 1, 0, 999 },
-	{ "bytes=18446744073709551614-", UINT64_MAX, 1, UINT64_MAX - 1, UINT64_MAX - 1 },
+	{ "bytes=18446744073709551614-", UINT64_MAX, 1, UINT64_MAX - 1,
+	  UINT64_MAX - 1 },
 	/* an empty file: nothing to cut */
 	{ "bytes=0-", 0, 0, 0, 0 },
 	{ "bytes=-5", 0, 0, 0, 0 },
@@ -737,7 +783,8 @@ static void test_ranges(void **state)
 		int r = http_parse_range(ranges[k].spec, ranges[k].size, &s, &e);
 
 		if (r != ranges[k].r)
-			print_error("ranges[%zu] %s: got %d\n", k, ranges[k].spec, r);
+			print_error("ranges[%zu] %s: got %d\n", k,
+				    ranges[k].spec, r);
 		assert_int_equal(r, ranges[k].r);
 		if (r == 1) {
 			assert_true(s == ranges[k].start);
@@ -754,15 +801,19 @@ static void test_format_date(void **state)
 	char out[HTTP_DATE_LEN + 1];
 
 	(void)state;
-	assert_int_equal(http_format_date(784111777, out, sizeof(out)), HTTP_DATE_LEN);
+	assert_int_equal(http_format_date(784111777, out, sizeof(out)),
+			 HTTP_DATE_LEN);
 	assert_string_equal(out, "Sun, 06 Nov 1994 08:49:37 GMT");
 	assert_int_equal(http_format_date(0, out, sizeof(out)), HTTP_DATE_LEN);
 	assert_string_equal(out, "Thu, 01 Jan 1970 00:00:00 GMT");
-	assert_int_equal(http_format_date(951782400, out, sizeof(out)), HTTP_DATE_LEN);
+	assert_int_equal(http_format_date(951782400, out, sizeof(out)),
+			 HTTP_DATE_LEN);
 	assert_string_equal(out, "Tue, 29 Feb 2000 00:00:00 GMT");
-	assert_int_equal(http_format_date(4133980799, out, sizeof(out)), HTTP_DATE_LEN);
+	assert_int_equal(http_format_date(4133980799, out, sizeof(out)),
+			 HTTP_DATE_LEN);
 	assert_string_equal(out, "Fri, 31 Dec 2100 23:59:59 GMT");
-	assert_int_equal(http_format_date(253402300799, out, sizeof(out)), HTTP_DATE_LEN);
+	assert_int_equal(http_format_date(253402300799, out, sizeof(out)),
+			 HTTP_DATE_LEN);
 	assert_string_equal(out, "Fri, 31 Dec 9999 23:59:59 GMT");
 	assert_int_equal(http_format_date(253402300800, out, sizeof(out)), 0);
 	assert_int_equal(http_format_date(-1, out, sizeof(out)), 0);
@@ -825,7 +876,8 @@ static void test_parse_date(void **state)
 		t = http_parse_date(copy, n);
 		free(copy);
 		if (t != dates[k].t)
-			print_error("dates[%zu] %s: got %ld\n", k, dates[k].s, (long)t);
+			print_error("dates[%zu] %s: got %ld\n", k, dates[k].s,
+				    (long)t);
 		assert_int_equal((long)t, (long)dates[k].t);
 	}
 }
@@ -839,8 +891,10 @@ static void test_date_round_trip(void **state)
 	for (t = 0; t < (time_t)253402300799; t += 1234567897) {
 		char out[HTTP_DATE_LEN + 1];
 
-		assert_int_equal(http_format_date(t, out, sizeof(out)), HTTP_DATE_LEN);
-		assert_int_equal((long)http_parse_date(out, HTTP_DATE_LEN), (long)t);
+		assert_int_equal(http_format_date(t, out, sizeof(out)),
+				 HTTP_DATE_LEN);
+		assert_int_equal((long)http_parse_date(out, HTTP_DATE_LEN),
+				 (long)t);
 	}
 }
 
@@ -849,19 +903,23 @@ static void test_date_round_trip(void **state)
 static void test_mime_types(void **state)
 {
 	(void)state;
-	assert_string_equal(http_mime_type("/index.html"), "text/html; charset=utf-8");
+	assert_string_equal(http_mime_type("/index.html"),
+			    "text/html; charset=utf-8");
 	assert_string_equal(http_mime_type("/A.HTML"), "text/html; charset=utf-8");
-	assert_string_equal(http_mime_type("/s/app.js"), "text/javascript; charset=utf-8");
+	assert_string_equal(http_mime_type("/s/app.js"),
+			    "text/javascript; charset=utf-8");
 	assert_string_equal(http_mime_type("/x.css"), "text/css; charset=utf-8");
 	assert_string_equal(http_mime_type("/p.png"), "image/png");
 	assert_string_equal(http_mime_type("/p.JPeG"), "image/jpeg");
 	assert_string_equal(http_mime_type("/f.woff2"), "font/woff2");
 	assert_string_equal(http_mime_type("/x.tar.gz"), "application/gzip");
 	assert_string_equal(http_mime_type("/d.json"), "application/json");
-	assert_string_equal(http_mime_type("/dir.html/file"), "application/octet-stream");
+	assert_string_equal(http_mime_type("/dir.html/file"),
+			    "application/octet-stream");
 	assert_string_equal(http_mime_type("/file"), "application/octet-stream");
 	assert_string_equal(http_mime_type("/file."), "application/octet-stream");
-	assert_string_equal(http_mime_type("/x.htmlx"), "application/octet-stream");
+	assert_string_equal(http_mime_type("/x.htmlx"),
+			    "application/octet-stream");
 	assert_string_equal(http_mime_type("/x.ht"), "application/octet-stream");
 	assert_string_equal(http_mime_type("/"), "application/octet-stream");
 	assert_string_equal(http_mime_type(""), "application/octet-stream");

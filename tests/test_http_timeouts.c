@@ -183,10 +183,9 @@ static json_int_t counter(struct hr_daemon *d, const char *name)
 
 static void check_no_timeouts(struct hr_daemon *d, const char *when)
 {
-	static const char *const kinds[] = {
-		"timeouts_header", "timeouts_body", "timeouts_keepalive",
-		"timeouts_send"
-	};
+	static const char *const kinds[] = { "timeouts_header", "timeouts_body",
+					     "timeouts_keepalive",
+					     "timeouts_send" };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		hr_check(counter(d, kinds[i]) == 0, "%s: %s is %lld, expected 0",

@@ -52,7 +52,8 @@ static int start_two(struct hr_daemon *d)
 
 static json_int_t total(json_t *st, const char *name)
 {
-	return json_integer_value(json_object_get(json_object_get(st, "totals"), name));
+	return json_integer_value(
+		json_object_get(json_object_get(st, "totals"), name));
 }
 
 /* The current generation is g and every one of its workers runs. */
@@ -62,7 +63,8 @@ static int only_generation(json_t *st, void *arg)
 
 	return hr_generation_up(st, arg) &&
 	       json_array_size(json_object_get(st, "workers")) ==
-		       (size_t)json_integer_value(json_object_get(st, "workers_configured")) &&
+		       (size_t)json_integer_value(
+			       json_object_get(st, "workers_configured")) &&
 	       g == json_integer_value(json_object_get(st, "generation"));
 }
 
@@ -98,7 +100,8 @@ static void test_reload_under_load(void **state)
 	check_load(&g, 20000);
 	st = hr_query(d, "stats");
 	assert_non_null(st);
-	assert_int_equal(json_integer_value(json_object_get(st, "generation")), 11);
+	assert_int_equal(json_integer_value(json_object_get(st, "generation")),
+			 11);
 	/* Totals count every connection, across all generations. */
 	assert_int_equal(total(st, "accepted"), 20000);
 	assert_int_equal(total(st, "bytes_in"), 20000 * 100);
@@ -137,7 +140,8 @@ static void test_kill_worker_under_load(void **state)
 	assert_true(g.c.resets + g.c.short_echo <= (uint64_t)total(st, "lost"));
 	assert_int_equal(total(st, "accepted"), 15000);
 	assert_int_equal(total(st, "accepted"),
-			 total(st, "closed") + total(st, "lost") + total(st, "active"));
+			 total(st, "closed") + total(st, "lost") +
+				 total(st, "active"));
 	json_decref(st);
 	json_int_t gen = 1;
 
@@ -168,7 +172,8 @@ static void test_graceful_shutdown_midtransfer(void **state)
 	}
 	kill(d->pid, SIGTERM);
 	for (int i = 0; i < N; i++) {
-		assert_int_equal(hr_write_all(fds[i], out + HALF, HALF, 5000), HALF);
+		assert_int_equal(hr_write_all(fds[i], out + HALF, HALF, 5000),
+				 HALF);
 		shutdown(fds[i], SHUT_WR);
 	}
 	for (int i = 0; i < N; i++) {
@@ -238,9 +243,11 @@ static void test_master_stall_kills_nobody(void **state)
 	assert_int_equal(hr_start(d, args), 0);
 	for (int i = 0; i < N; i++)
 		lens[i] = 64;
-	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0, "echo: %s", err);
+	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0,
+		 "echo: %s", err);
 	st = hr_query_ok(d, "stats");
 	before[0] = worker_pid(st, 0);
 	before[1] = worker_pid(st, 1);
@@ -249,8 +256,10 @@ static void test_master_stall_kills_nobody(void **state)
 	assert_int_equal(kill(d->pid, SIGSTOP), 0);
 	poll(NULL, 0, 4000); /* the stall itself: twice watchdog_timeout */
 	assert_int_equal(kill(d->pid, SIGCONT), 0);
-	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "did not run for");)
-		hr_check(hr_now_ms() < end, "expected the master to notice its own stall");
+	for (int64_t end = hr_now_ms() + 5000;
+	     !hr_log_contains(d, "did not run for");)
+		hr_check(hr_now_ms() < end,
+			 "expected the master to notice its own stall");
 	/* A full watchdog_timeout later, still nobody killed. */
 	poll(NULL, 0, 2500);
 	st = hr_query_ok(d, "stats");
@@ -258,7 +267,8 @@ static void test_master_stall_kills_nobody(void **state)
 	hr_check_int("worker 1 pid", before[1], worker_pid(st, 1));
 	hr_check_int("connections lost", 0, total(st, "lost"));
 	json_decref(st);
-	hr_check(!hr_log_contains(d, "killing it"), "a worker was killed after the stall");
+	hr_check(!hr_log_contains(d, "killing it"),
+		 "a worker was killed after the stall");
 	hr_check(hr_echo_many(fds, N, lens, 2, 5000, err, sizeof(err)) == 0,
 		 "echo on the connections held across the stall: %s", err);
 	hr_close_all(fds, N);
@@ -283,23 +293,27 @@ static void test_master_killed_workers_finish(void **state)
 	json_decref(st);
 	fd = hr_connect_tcp(d->port);
 	hr_check(fd >= 0 && hr_write_all(fd, "one", 3, 2000) == 3 &&
-			 hr_read_exact(fd, buf, 3, 2000) == 3, "echo before");
+			 hr_read_exact(fd, buf, 3, 2000) == 3,
+		 "echo before");
 	assert_int_equal(kill(d->pid, SIGKILL), 0);
 	assert_int_equal(hr_wait_exit(d, 5000), 128 + SIGKILL);
 	/* The worker has noticed (its channel closed) once it logs it. */
 	for (int64_t end = hr_now_ms() + 5000;
 	     !hr_log_contains(d, "finishing what is in flight");)
 		hr_check(hr_now_ms() < end, "expected the worker to notice");
-	hr_check(hr_write_all(fd, "two", 3, 2000) == 3 && hr_read_exact(fd, buf, 3, 2000) == 3 &&
+	hr_check(hr_write_all(fd, "two", 3, 2000) == 3 &&
+			 hr_read_exact(fd, buf, 3, 2000) == 3 &&
 			 !memcmp(buf, "two", 3),
 		 "the connection in flight is still served");
-	hr_check(hr_connect(AF_INET, d->port, 1000) < 0, "no new connection taken: %s",
-		 strerror(errno));
+	hr_check(hr_connect(AF_INET, d->port, 1000) < 0,
+		 "no new connection taken: %s", strerror(errno));
 	close(fd);
 	/* Orphaned, the worker is the test's child (the harness is a
 	 * subreaper): its exit is ours to reap. */
-	for (int64_t end = hr_now_ms() + 5000; waitpid(worker, NULL, WNOHANG) != worker;) {
-		hr_check(hr_now_ms() < end, "expected the worker to exit once done");
+	for (int64_t end = hr_now_ms() + 5000;
+	     waitpid(worker, NULL, WNOHANG) != worker;) {
+		hr_check(hr_now_ms() < end,
+			 "expected the worker to exit once done");
 		poll(NULL, 0, 20);
 	}
 }
@@ -327,16 +341,19 @@ static void test_shutdown_resets_what_is_left(void **state)
 	assert_int_equal(hr_start(d, args), 0);
 	for (int i = 0; i < N; i++)
 		lens[i] = 8;
-	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0, "echo: %s", err);
+	hr_check(hr_echo_many(fds, N, lens, 1, 5000, err, sizeof(err)) == 0,
+		 "echo: %s", err);
 	t0 = hr_now_ms();
 	assert_int_equal(kill(d->pid, SIGTERM), 0);
 	for (int i = 0; i < N; i++) {
 		struct pollfd p = { .fd = fds[i], .events = POLLIN };
 
 		hr_check(poll(&p, 1, 6000) == 1, "connection %d: still open", i);
-		resets += recv(fds[i], buf, sizeof(buf), 0) < 0 && errno == ECONNRESET;
+		resets += recv(fds[i], buf, sizeof(buf), 0) < 0 &&
+			  errno == ECONNRESET;
 		close(fds[i]);
 	}
 	hr_check_int("connections reset at the deadline", N, resets);
@@ -349,15 +366,20 @@ static void test_shutdown_resets_what_is_left(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_under_load, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_kill_worker_under_load, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_master_stall_kills_nobody, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_master_killed_workers_finish, hr_setup,
-						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_shutdown_resets_what_is_left, hr_setup,
-						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_under_load,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_kill_worker_under_load,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_graceful_shutdown_midtransfer,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_unresponsive_worker_replaced,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_master_stall_kills_nobody,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_master_killed_workers_finish,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_resets_what_is_left,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,7 +210,8 @@ static void test_check_free_reuseport_group(void **state)
 	/* why the check matters: a same-user SO_REUSEPORT socket binds */
 	joiner = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_int_equal(setsockopt(joiner, SOL_SOCKET, SO_REUSEPORT, &one,
-				    sizeof(one)), 0);
+				    sizeof(one)),
+			 0);
 	assert_int_equal(bind(joiner, &a.u.sa, a.len), 0);
 	close(joiner);
 	close(group);
@@ -303,7 +304,8 @@ static void test_accept_pause_resume(void **state)
 	assert_non_null(l);
 	fd = open_ok(&a);
 	addr_set_port(&a, bound_port(fd));
-	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x),
+			 0);
 	for (int i = 0; i < 4; i++)
 		cl[i] = client(&a);
 
@@ -365,7 +367,8 @@ static void test_accept_refused_closed(void **state)
 	(void)state;
 	fd = open_ok(&a);
 	addr_set_port(&a, bound_port(fd));
-	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x),
+			 0);
 	c = client(&a);
 	p = (struct pollfd){ .fd = c, .events = POLLIN };
 	for (uint64_t end = util_now_ms() + DEADLINE_MS; poll(&p, 1, 0) == 0;) {
@@ -394,7 +397,8 @@ static void test_accept_emfile_retry(void **state)
 	(void)state;
 	fd = open_ok(&a);
 	addr_set_port(&a, bound_port(fd));
-	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x), 0);
+	assert_int_equal(lst_set_start(&s, l, &fd, 1, &st, acc_can, acc_take, &x),
+			 0);
 	c = client(&a);
 
 	/* every descriptor number below the limit in use */
@@ -449,7 +453,8 @@ static void test_adopt_and_release(void **state)
 	addr_set_port(&a, bound_port(own));
 	other = open_ok(&b);
 	addr_set_port(&b, bound_port(other));
-	assert_int_equal(lst_set_start(&s, l, &own, 1, &st, acc_can, acc_take, &x), 0);
+	assert_int_equal(lst_set_start(&s, l, &own, 1, &st, acc_can, acc_take, &x),
+			 0);
 	c1 = client(&b); /* queued on a listener nobody accepts on yet */
 	turns(l, 3);
 	assert_int_equal(x.n, 0);

@@ -269,7 +269,8 @@ static void test_timer_heap_many(void **state)
 			x[i].armed = 0;
 		} else {
 			assert_int_equal(loop_timer_arm(g_loop, &x[i].t,
-							rnd() % 60), 0);
+							rnd() % 60),
+					 0);
 			x[i].armed = 1;
 		}
 	}
@@ -336,7 +337,8 @@ static void pw_io(struct loop_watch *w, uint32_t events)
 	p->calls++;
 	p->last = events;
 	if (events & EPOLLIN) {
-		ssize_t n = read(w->fd, p->got + p->ngot, sizeof(p->got) - p->ngot);
+		ssize_t n = read(w->fd, p->got + p->ngot,
+				 sizeof(p->got) - p->ngot);
 
 		if (n > 0)
 			p->ngot += (size_t)n;
@@ -545,15 +547,20 @@ static void test_forget_pending_event(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_timers_fire_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timers_fire_in_order,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_disarm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_rearm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer_callback_changes_heap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer_rearm_zero_waits_next_turn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer_heap_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_callback_changes_heap,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_rearm_zero_waits_next_turn,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_heap_many, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_run_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_pipe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forget_pending_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_pending_event,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_yield, setup, teardown),
 	};
 

@@ -75,11 +75,15 @@ static void test_config_test(void **state)
 		const char *text;
 		const char *message; /* after "PATH:" */
 	} broken[] = {
-		{ "workers 2\nworker 3\n", "2: unknown directive 'worker' (did you mean 'workers'?)" },
+		{ "workers 2\nworker 3\n",
+		  "2: unknown directive 'worker' (did you mean 'workers'?)" },
 		{ "\n\nlisten\n", "3: 'listen' needs a value" },
-		{ "protocol http\nprotocol echo\n", "2: duplicate 'protocol' (first set on line 1)" },
-		{ "keepalive_timeout 5 minutes\n", "1: 'keepalive_timeout' takes 1 value, 2 given" },
-		{ "# x\nheader_timeout soon\n", "2: header_timeout: 'soon' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+		{ "protocol http\nprotocol echo\n",
+		  "2: duplicate 'protocol' (first set on line 1)" },
+		{ "keepalive_timeout 5 minutes\n",
+		  "1: 'keepalive_timeout' takes 1 value, 2 given" },
+		{ "# x\nheader_timeout soon\n",
+		  "2: header_timeout: 'soon' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
 		{ "docroot \"/srv\n", "1: unterminated double quote" },
 	};
 	char conf[128], root[128], want[256];
@@ -92,19 +96,23 @@ static void test_config_test(void **state)
 		oh_write(conf, "%s", broken[i].text);
 		st = run_daemon(d, 0, args);
 		snprintf(want, sizeof(want), "%s:%s", conf, broken[i].message);
-		hr_check(st == 1, "-t on '%s': expected exit status 1, seen %d; stderr: %s",
+		hr_check(st == 1,
+			 "-t on '%s': expected exit status 1, seen %d; stderr: %s",
 			 broken[i].text, st, err);
 		hr_check(strstr(err, want) != NULL,
-			 "-t on '%s': expected \"%s\" on stderr, seen: %s", broken[i].text,
-			 want, err);
-		hr_check(strstr(out, "is ok") == NULL, "-t on a broken config said ok: %s", out);
+			 "-t on '%s': expected \"%s\" on stderr, seen: %s",
+			 broken[i].text, want, err);
+		hr_check(strstr(out, "is ok") == NULL,
+			 "-t on a broken config said ok: %s", out);
 	}
 
 	/* Good: the shipped file, and one that uses the checked resources. */
-	const char *shipped[] = { "-t", "-c", TOP_SRCDIR "/etc/reuseportd.conf", NULL };
+	const char *shipped[] = { "-t", "-c", TOP_SRCDIR "/etc/reuseportd.conf",
+				  NULL };
 
 	hr_check_int("-t on etc/reuseportd.conf", 0, run_daemon(d, 0, shipped));
-	hr_check(strstr(out, "reuseportd: configuration " TOP_SRCDIR "/etc/reuseportd.conf is ok"),
+	hr_check(strstr(out, "reuseportd: configuration " TOP_SRCDIR
+			     "/etc/reuseportd.conf is ok"),
 		 "-t: expected the ok line, seen: %s", out);
 
 	/* The workers (nobody) must reach it: the test's directory is 0700. */
@@ -120,15 +128,19 @@ static void test_config_test(void **state)
 	hr_check_int("-t on a good config", 0, run_daemon(d, 0, good));
 
 	/* What exists is checked: the docroot, the user. */
-	const char *no_root[] = { "-t", "-c", conf, "--docroot", "/nonexistent-docroot", NULL };
+	const char *no_root[] = {
+		"-t", "-c", conf, "--docroot", "/nonexistent-docroot", NULL
+	};
 
 	hr_check_int("-t with a missing docroot", 1, run_daemon(d, 0, no_root));
-	hr_check(strstr(err, "docroot /nonexistent-docroot: No such file or directory"),
+	hr_check(strstr(err,
+			"docroot /nonexistent-docroot: No such file or directory"),
 		 "missing docroot: %s", err);
 	const char *no_user[] = { "-t", "-c", conf, "-u", "no-such-user-x", NULL };
 
 	hr_check_int("-t with a missing user", 1, run_daemon(d, 0, no_user));
-	hr_check(strstr(err, "user 'no-such-user-x' does not exist"), "missing user: %s", err);
+	hr_check(strstr(err, "user 'no-such-user-x' does not exist"),
+		 "missing user: %s", err);
 
 	/* A bad option is a usage error even with a good file. */
 	const char *bad_opt[] = { "-t", "-c", conf, "-w", "many", NULL };
@@ -139,7 +151,8 @@ static void test_config_test(void **state)
 	const char *verbose[] = { "-t", "-v", "-c", conf, NULL };
 
 	hr_check_int("-t -v", 0, run_daemon(d, 0, verbose));
-	hr_check(strstr(out, "open files (RLIMIT_NOFILE)") && strstr(out, "fs.nr_open") &&
+	hr_check(strstr(out, "open files (RLIMIT_NOFILE)") &&
+			 strstr(out, "fs.nr_open") &&
 			 strstr(out, "net.core.somaxconn") &&
 			 strstr(out, "net.ipv4.tcp_migrate_req") &&
 			 strstr(out, "limits for 2 workers x "),
@@ -176,21 +189,26 @@ static void test_config_test_never_binds(void **state)
 		print_message("# no seccomp here (%s); skipped\n", err);
 		skip();
 	}
-	hr_check(st == 0, "-t under a no-bind filter: expected 0, seen %d; stderr: %s", st, err);
-	hr_check(stat(d->sock, &sb) < 0 && stat(pid, &sb) < 0 && stat(log, &sb) < 0,
+	hr_check(st == 0,
+		 "-t under a no-bind filter: expected 0, seen %d; stderr: %s",
+		 st, err);
+	hr_check(stat(d->sock, &sb) < 0 && stat(pid, &sb) < 0 &&
+			 stat(log, &sb) < 0,
 		 "-t: expected no stats socket, pidfile or log file created");
 
 	const char *start[] = { "-f", "-c", conf, NULL };
 
 	st = run_daemon(d, OH_NO_BIND, start);
-	hr_check_int("a real start under the no-bind filter (128+SIGSYS)", 128 + SIGSYS, st);
+	hr_check_int("a real start under the no-bind filter (128+SIGSYS)",
+		     128 + SIGSYS, st);
 }
 
 /* --- detaching --- */
 
 static void stop_detached(long pid)
 {
-	hr_check(kill((pid_t)pid, SIGTERM) == 0, "kill %ld: %s", pid, strerror(errno));
+	hr_check(kill((pid_t)pid, SIGTERM) == 0, "kill %ld: %s", pid,
+		 strerror(errno));
 	hr_check_int("exit status of the detached master", 0,
 		     oh_wait_gone((pid_t)pid, HR_STOP_MS));
 }
@@ -211,12 +229,13 @@ static void test_daemon_mode(void **state)
 	args[1] = conf;
 
 	status = run_daemon(d, 0, args);
-	hr_check(status == 0, "detached start: expected exit status 0, seen %d; stderr: %s",
+	hr_check(status == 0,
+		 "detached start: expected exit status 0, seen %d; stderr: %s",
 		 status, err);
 	/* The parent exited only once every worker listened. */
 	pid = oh_pidfile(pidf);
-	hr_check(pid > 0 && oh_alive((pid_t)pid), "pidfile %s: expected a live pid, seen %ld",
-		 pidf, pid);
+	hr_check(pid > 0 && oh_alive((pid_t)pid),
+		 "pidfile %s: expected a live pid, seen %ld", pidf, pid);
 	st = hr_query(d, "stats");
 	hr_check(st && hr_all_running(st, NULL),
 		 "right after the parent's exit: expected every worker running, seen %s",
@@ -234,7 +253,9 @@ static void test_daemon_mode(void **state)
 		p = strrchr(text, ')');
 		hr_check(p && sscanf(p + 2, "%*c %ld %*d %ld", &ppid, &sid) == 2,
 			 "/proc/%ld/stat: %s", pid, text);
-		hr_check(sid != pid && sid > 0, "expected a session it does not lead, seen sid %ld", sid);
+		hr_check(sid != pid && sid > 0,
+			 "expected a session it does not lead, seen sid %ld",
+			 sid);
 		free(text);
 	}
 
@@ -243,12 +264,15 @@ static void test_daemon_mode(void **state)
 
 	snprintf(want, sizeof(want), "already running as pid %ld", pid);
 	status = run_daemon(d, 0, args);
-	hr_check(status == 1, "second start: expected exit status 1, seen %d; stderr: %s",
+	hr_check(status == 1,
+		 "second start: expected exit status 1, seen %d; stderr: %s",
 		 status, err);
-	hr_check(strstr(err, want) != NULL, "second start: expected \"%s\", seen: %s", want, err);
+	hr_check(strstr(err, want) != NULL,
+		 "second start: expected \"%s\", seen: %s", want, err);
 	hr_check_int("pidfile after the refused start", pid, oh_pidfile(pidf));
 	st = hr_query(d, "ping");
-	hr_check(st && hr_jint(st, "pid") == pid, "the first instance still answers");
+	hr_check(st && hr_jint(st, "pid") == pid,
+		 "the first instance still answers");
 	json_decref(st);
 
 	/* -t meanwhile is harmless. */
@@ -283,34 +307,43 @@ static void test_daemon_start_failure(void **state)
 	const char *args[] = { "-c", conf, "-l", addr, NULL };
 	int status = run_daemon(d, 0, args);
 
-	hr_check(status == 1, "detached start on a busy port: expected 1, seen %d; stderr: %s",
+	hr_check(status == 1,
+		 "detached start on a busy port: expected 1, seen %d; stderr: %s",
 		 status, err);
 	hr_check(strstr(err, addr) && strstr(err, strerror(EADDRINUSE)),
-		 "expected the address and '%s' on stderr, seen: %s", strerror(EADDRINUSE), err);
+		 "expected the address and '%s' on stderr, seen: %s",
+		 strerror(EADDRINUSE), err);
 	hr_check(access(pidf, F_OK) < 0, "no pidfile left after a failed start");
-	hr_check(access(d->sock, F_OK) < 0, "no stats socket left after a failed start");
+	hr_check(access(d->sock, F_OK) < 0,
+		 "no stats socket left after a failed start");
 	close(lfd);
 
 	/* A pidfile in a directory that does not exist fails the start. */
 	const char *nodir[] = { "-c", conf, "-p", "/nonexistent-dir/rp.pid", NULL };
 
 	status = run_daemon(d, 0, nodir);
-	hr_check(status == 1, "pidfile in a missing directory: expected 1, seen %d", status);
-	hr_check(strstr(err, "pidfile /nonexistent-dir/rp.pid: No such file or directory"),
+	hr_check(status == 1,
+		 "pidfile in a missing directory: expected 1, seen %d", status);
+	hr_check(strstr(err,
+			"pidfile /nonexistent-dir/rp.pid: No such file or directory"),
 		 "expected the pidfile's problem on stderr, seen: %s", err);
 
 	/* Workers that cannot start (the master does not open the docroot,
 	 * they do): the start fails with their reason, it does not hang. */
-	const char *noroot[] = { "-c", conf, "-P", "http", "--docroot", "/nonexistent-dir",
-				 NULL };
+	const char *noroot[] = {
+		"-c", conf, "-P", "http", "--docroot", "/nonexistent-dir", NULL
+	};
 
 	status = run_daemon(d, 0, noroot);
-	hr_check(status == 1, "workers that cannot start: expected 1, seen %d; stderr: %s",
+	hr_check(status == 1,
+		 "workers that cannot start: expected 1, seen %d; stderr: %s",
 		 status, err);
-	hr_check(strstr(err, "could not start (start-up: docroot /nonexistent-dir: No such file"),
+	hr_check(strstr(err,
+			"could not start (start-up: docroot /nonexistent-dir: No such file"),
 		 "expected the worker's reason on stderr, seen: %s", err);
 	hr_check(access(pidf, F_OK) < 0, "no pidfile left after a failed start");
-	hr_check(access(d->sock, F_OK) < 0, "no stats socket left after a failed start");
+	hr_check(access(d->sock, F_OK) < 0,
+		 "no stats socket left after a failed start");
 }
 
 /* A docroot that root can read but the workers' user cannot: -t says so,
@@ -342,8 +375,10 @@ static void test_docroot_closed_to_workers(void **state)
 	const char *start[] = { "-c", conf, "--docroot", root, NULL };
 
 	status = run_daemon(d, 0, start);
-	hr_check(status == 1, "detached start: expected 1, seen %d; stderr: %s", status, err);
-	hr_check(strstr(err, "could not start") && strstr(err, "Permission denied"),
+	hr_check(status == 1, "detached start: expected 1, seen %d; stderr: %s",
+		 status, err);
+	hr_check(strstr(err, "could not start") &&
+			 strstr(err, "Permission denied"),
 		 "the start names the workers' problem: %s", err);
 }
 
@@ -366,11 +401,13 @@ static void test_stale_pidfile(void **state)
 	const char *args[] = { "-c", conf, NULL };
 	int status = run_daemon(d, 0, args);
 
-	hr_check(status == 0, "start over a stale pidfile: expected 0, seen %d; stderr: %s",
+	hr_check(status == 0,
+		 "start over a stale pidfile: expected 0, seen %d; stderr: %s",
 		 status, err);
 	pid = oh_pidfile(pidf);
 	hr_check(pid > 0 && pid != dead && oh_alive((pid_t)pid),
-		 "pidfile: expected the new master's pid, seen %ld (stale %ld)", pid, (long)dead);
+		 "pidfile: expected the new master's pid, seen %ld (stale %ld)",
+		 pid, (long)dead);
 	stop_detached(pid);
 }
 
@@ -393,12 +430,15 @@ static void test_log_reopen(void **state)
 	hr_start_ok(d, args);
 	st = hr_query_ok(d, "stats");
 	snprintf(m, sizeof(m), "master pid %ld: log reopened", (long)d->pid);
-	snprintf(w0, sizeof(w0), "worker 0 pid %lld: log reopened", (long long)hr_jint(st, "workers/0/pid"));
-	snprintf(w1, sizeof(w1), "worker 1 pid %lld: log reopened", (long long)hr_jint(st, "workers/1/pid"));
+	snprintf(w0, sizeof(w0), "worker 0 pid %lld: log reopened",
+		 (long long)hr_jint(st, "workers/0/pid"));
+	snprintf(w1, sizeof(w1), "worker 1 pid %lld: log reopened",
+		 (long long)hr_jint(st, "workers/1/pid"));
 	json_decref(st);
 	const char *started[] = { "started", NULL };
 
-	hr_check(oh_wait_contains(logf, started, 5000), "the log file has the start line");
+	hr_check(oh_wait_contains(logf, started, 5000),
+		 "the log file has the start line");
 
 	/* logrotate: rename, then SIGUSR1. */
 	hr_check(rename(logf, old) == 0, "rename: %s", strerror(errno));
@@ -412,7 +452,8 @@ static void test_log_reopen(void **state)
 
 	char *now = oh_read(logf), *before = oh_read(old);
 
-	hr_check(strstr(now, "stopped") != NULL, "the stop line is in the new file: %s", now);
+	hr_check(strstr(now, "stopped") != NULL,
+		 "the stop line is in the new file: %s", now);
 	hr_check(strstr(before, "started") && !strstr(before, "log reopened") &&
 			 !strstr(before, "stopped"),
 		 "the old file ends at the rotation: %s", before);
@@ -444,14 +485,16 @@ static const char *notification(int fd, int timeout_ms)
 	ssize_t n;
 
 	buf[0] = '\0';
-	if (poll(&p, 1, timeout_ms) == 1 && (n = recv(fd, buf, sizeof(buf) - 1, 0)) >= 0)
+	if (poll(&p, 1, timeout_ms) == 1 &&
+	    (n = recv(fd, buf, sizeof(buf) - 1, 0)) >= 0)
 		buf[n] = '\0';
 	return buf;
 }
 
 static int generation_is(json_t *st, void *arg)
 {
-	return hr_jint(st, "generation") == *(int *)arg && hr_all_running(st, NULL);
+	return hr_jint(st, "generation") == *(int *)arg &&
+	       hr_all_running(st, NULL);
 }
 
 static void test_reload_and_notify(void **state)
@@ -475,13 +518,17 @@ static void test_reload_and_notify(void **state)
 	hr_check(!strncmp(msg, "READY=1\n", 8) && strstr(msg, "STATUS=2 workers"),
 		 "expected READY=1 with STATUS=2 workers..., seen '%s'", msg);
 	st = hr_query_ok(d, "stats");
-	hr_check(hr_all_running(st, NULL), "READY=1 came before every worker ran: %s", hr_jdump(st));
-	hr_check(!strcmp(hr_jstr(st, "protocol"), "echo"), "protocol: %s", hr_jstr(st, "protocol"));
+	hr_check(hr_all_running(st, NULL),
+		 "READY=1 came before every worker ran: %s", hr_jdump(st));
+	hr_check(!strcmp(hr_jstr(st, "protocol"), "echo"), "protocol: %s",
+		 hr_jstr(st, "protocol"));
 	json_decref(st);
 
 	/* The file changes; SIGHUP reads it again, under the command line. */
-	oh_write(conf, "listen 127.0.0.1:0\nworkers 3\nstats_socket %s\nprotocol http\n"
-		       "stats_socket_mode 0600\n", d->sock);
+	oh_write(conf,
+		 "listen 127.0.0.1:0\nworkers 3\nstats_socket %s\nprotocol http\n"
+		 "stats_socket_mode 0600\n",
+		 d->sock);
 	hr_check(kill(d->pid, SIGHUP) == 0, "kill -HUP");
 	msg = notification(fd, 5000);
 	hr_check(!strncmp(msg, "RELOADING=1\nMONOTONIC_USEC=", 27),
@@ -489,13 +536,17 @@ static void test_reload_and_notify(void **state)
 	msg = notification(fd, HR_START_MS);
 	hr_check(!strncmp(msg, "READY=1\n", 8) && strstr(msg, "3 workers") &&
 			 strstr(msg, "generation 2"),
-		 "expected READY=1 for 3 workers of generation 2, seen '%s'", msg);
+		 "expected READY=1 for 3 workers of generation 2, seen '%s'",
+		 msg);
 	gen = 2;
-	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS), "generation 2 runs");
+	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS),
+		 "generation 2 runs");
 	st = hr_query_ok(d, "stats");
-	hr_check_int("workers after the reload", 3, hr_jint(st, "workers_configured"));
+	hr_check_int("workers after the reload", 3,
+		     hr_jint(st, "workers_configured"));
 	hr_check(!strcmp(hr_jstr(st, "protocol"), "echo"),
-		 "the command line's -P echo still wins: %s", hr_jstr(st, "protocol"));
+		 "the command line's -P echo still wins: %s",
+		 hr_jstr(st, "protocol"));
 	json_decref(st);
 	hr_check(hr_log_contains(d, "reload: 'stats_socket_mode' changes only on restart"),
 		 "a [restart] setting changed: expected a warning");
@@ -504,19 +555,22 @@ static void test_reload_and_notify(void **state)
 	oh_write(conf, "workers 3\nworkers 4\n");
 	hr_check(kill(d->pid, SIGHUP) == 0, "kill -HUP");
 	msg = notification(fd, 5000);
-	hr_check(!strncmp(msg, "RELOADING=1\n", 12), "expected RELOADING=1, seen '%s'", msg);
+	hr_check(!strncmp(msg, "RELOADING=1\n", 12),
+		 "expected RELOADING=1, seen '%s'", msg);
 	msg = notification(fd, 5000);
 	hr_check(!strncmp(msg, "READY=1\n", 8) && strstr(msg, "reload failed"),
 		 "expected READY=1 saying the reload failed, seen '%s'", msg);
 	hr_check(hr_log_contains(d, "rp.conf:2: duplicate 'workers' (first set on line 1)"),
 		 "the log names the file and line");
 	st = hr_query_ok(d, "stats");
-	hr_check_int("generation after a failed reload", 2, hr_jint(st, "generation"));
+	hr_check_int("generation after a failed reload", 2,
+		     hr_jint(st, "generation"));
 	json_decref(st);
 
 	hr_check(kill(d->pid, SIGTERM) == 0, "kill -TERM");
 	msg = notification(fd, 5000);
-	hr_check(!strncmp(msg, "STOPPING=1", 10), "expected STOPPING=1, seen '%s'", msg);
+	hr_check(!strncmp(msg, "STOPPING=1", 10),
+		 "expected STOPPING=1, seen '%s'", msg);
 	hr_check_int("exit status", 0, hr_wait_exit(d, HR_STOP_MS));
 	d->clean = 1;
 	close(fd);
@@ -528,11 +582,14 @@ static void test_reload_and_notify(void **state)
 static int low_port(void)
 {
 	for (int port = 1023; port >= 900; port--) {
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons((uint16_t)port),
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in sin = {
+			.sin_family = AF_INET,
+			.sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK)
+		};
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+		int ok = fd >= 0 &&
+			 bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
 
 		if (fd >= 0)
 			close(fd);
@@ -554,11 +611,13 @@ static void test_workers_drop_privileges(void **state)
 	int port = low_port(), fd;
 
 	if (geteuid() != 0 || !pw || !gr || port < 0) {
-		print_message("# needs root, user nobody, group nogroup and a free port < 1024\n");
+		print_message(
+			"# needs root, user nobody, group nogroup and a free port < 1024\n");
 		skip();
 	}
 	path_in(d, conf, sizeof(conf), "rp.conf");
-	snprintf(extra, sizeof(extra), "user nobody\nstats_socket_group nogroup\n");
+	snprintf(extra, sizeof(extra),
+		 "user nobody\nstats_socket_group nogroup\n");
 	write_conf(d, conf, extra);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 
@@ -572,17 +631,22 @@ static void test_workers_drop_privileges(void **state)
 
 		snprintf(path, sizeof(path), "workers/%d/pid", i);
 		pid = (pid_t)hr_jint(st, path);
-		hr_check(oh_proc_ids(pid, "Uid:", ids) == 0, "/proc/%ld/status", (long)pid);
+		hr_check(oh_proc_ids(pid, "Uid:", ids) == 0, "/proc/%ld/status",
+			 (long)pid);
 		for (int k = 0; k < 4; k++)
 			hr_check(ids[k] == (long)pw->pw_uid,
 				 "worker %d: expected every uid %ld (nobody), seen %ld %ld %ld %ld",
-				 i, (long)pw->pw_uid, ids[0], ids[1], ids[2], ids[3]);
-		hr_check(oh_proc_ids(pid, "Gid:", ids) == 0, "/proc/%ld/status", (long)pid);
+				 i, (long)pw->pw_uid, ids[0], ids[1], ids[2],
+				 ids[3]);
+		hr_check(oh_proc_ids(pid, "Gid:", ids) == 0, "/proc/%ld/status",
+			 (long)pid);
 		for (int k = 0; k < 4; k++)
-			hr_check(ids[k] == (long)pw->pw_gid, "worker %d: gid %ld", i, ids[k]);
+			hr_check(ids[k] == (long)pw->pw_gid,
+				 "worker %d: gid %ld", i, ids[k]);
 	}
 	json_decref(st);
-	hr_check(oh_proc_ids(d->pid, "Uid:", ids) == 0 && ids[0] == 0 && ids[1] == 0,
+	hr_check(oh_proc_ids(d->pid, "Uid:", ids) == 0 && ids[0] == 0 &&
+			 ids[1] == 0,
 		 "the master stays root");
 	hr_check(stat(d->sock, &sb) == 0 && sb.st_gid == gr->gr_gid &&
 			 (sb.st_mode & 0777) == 0660,
@@ -591,7 +655,8 @@ static void test_workers_drop_privileges(void **state)
 	/* Below 1024, served by the unprivileged workers. */
 	fd = hr_connect_tcp(port);
 	hr_check(fd >= 0, "connect to %s", addr);
-	hr_check(hr_write_all(fd, "ping", 4, 5000) == 4 && hr_read_exact(fd, echo, 4, 5000) == 4 &&
+	hr_check(hr_write_all(fd, "ping", 4, 5000) == 4 &&
+			 hr_read_exact(fd, echo, 4, 5000) == 4 &&
 			 !memcmp(echo, "ping", 4),
 		 "echo on %s", addr);
 	close(fd);
@@ -620,14 +685,20 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_config_test, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_test_never_binds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_test_never_binds,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_mode, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_daemon_start_failure, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_pidfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_daemon_start_failure,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_pidfile, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reload_and_notify, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_workers_drop_privileges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_and_notify, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_workers_drop_privileges,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("ops_daemon", tests, NULL, NULL);

@@ -34,8 +34,8 @@ static int script(struct site *s, const char *action)
 {
 	const char *argv[] = { INITSCRIPT, action, NULL };
 	const char *env[] = { s->env_defaults, "SYSTEMCTL_SKIP_REDIRECT=1", NULL };
-	int st = oh_run(argv, env, s->d->dir, 0, SCRIPT_MS, out, sizeof(out), err,
-			sizeof(err));
+	int st = oh_run(argv, env, s->d->dir, 0, SCRIPT_MS, out, sizeof(out),
+			err, sizeof(err));
 
 	hr_note("init.d %s: exit %d; out: %s; err: %s", action, st, out, err);
 	return st;
@@ -60,8 +60,8 @@ static void site_init(struct site *s, struct hr_daemon *d)
 	snprintf(s->conf, sizeof(s->conf), "%s/rp.conf", d->dir);
 	snprintf(s->pidfile, sizeof(s->pidfile), "%s/rp.pid", d->dir);
 	snprintf(s->defaults, sizeof(s->defaults), "%s/default", d->dir);
-	snprintf(s->env_defaults, sizeof(s->env_defaults), "REUSEPORTD_DEFAULTS=%s",
-		 s->defaults);
+	snprintf(s->env_defaults, sizeof(s->env_defaults),
+		 "REUSEPORTD_DEFAULTS=%s", s->defaults);
 	snprintf(s->rundir, sizeof(s->rundir), "%s/run", d->dir);
 	snprintf(s->log, sizeof(s->log), "%s/rp.log", d->dir);
 	oh_write(s->defaults,
@@ -73,7 +73,8 @@ static void site_init(struct site *s, struct hr_daemon *d)
 
 static int generation_is(json_t *st, void *arg)
 {
-	return hr_jint(st, "generation") == *(int *)arg && hr_all_running(st, NULL);
+	return hr_jint(st, "generation") == *(int *)arg &&
+	       hr_all_running(st, NULL);
 }
 
 static long ping_pid(struct hr_daemon *d)
@@ -95,45 +96,53 @@ static void test_init_script(void **state)
 	int gen = 2;
 
 	site_init(&s, d);
-	hr_check_int("status before start (LSB: 3, not running)", 3, script(&s, "status"));
+	hr_check_int("status before start (LSB: 3, not running)", 3,
+		     script(&s, "status"));
 
 	hr_check_int("start", 0, script(&s, "start"));
 	pid = oh_pidfile(s.pidfile);
 	hr_check(pid > 0 && oh_alive((pid_t)pid), "pidfile after start: %ld", pid);
-	hr_check(stat(s.rundir, &sb) == 0 && S_ISDIR(sb.st_mode), "RUNDIR created");
+	hr_check(stat(s.rundir, &sb) == 0 && S_ISDIR(sb.st_mode),
+		 "RUNDIR created");
 	hr_check_int("status while running", 0, script(&s, "status"));
 	{
 		char want[64];
 
 		snprintf(want, sizeof(want), "running (pid %ld)", pid);
-		hr_check(strstr(out, want) != NULL, "status: expected '%s', seen '%s'", want, out);
+		hr_check(strstr(out, want) != NULL,
+			 "status: expected '%s', seen '%s'", want, out);
 	}
-	hr_check_int("the stats socket answers for the pidfile's pid", pid, ping_pid(d));
+	hr_check_int("the stats socket answers for the pidfile's pid", pid,
+		     ping_pid(d));
 	hr_check_int("start while running", 0, script(&s, "start"));
 	hr_check_int("start while running: same pid", pid, oh_pidfile(s.pidfile));
 
 	/* reload: checked with -t, then SIGHUP - a new generation. */
 	hr_check_int("reload", 0, script(&s, "reload"));
-	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS), "generation 2 after reload");
+	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS),
+		 "generation 2 after reload");
 
 	/* A broken config: reported, and the daemon left alone. */
 	write_conf(&s, "workers 3\n");
 	hr_check_int("reload of a broken config", 1, script(&s, "force-reload"));
-	hr_check(strstr(err, "rp.conf:6: duplicate 'workers' (first set on line 2)"),
+	hr_check(strstr(err,
+			"rp.conf:6: duplicate 'workers' (first set on line 2)"),
 		 "reload: expected the config error, seen: %s", err);
 	hr_check_int("pid after the refused reload", pid, ping_pid(d));
 	st = hr_query_ok(d, "stats");
-	hr_check_int("generation after the refused reload", 2, hr_jint(st, "generation"));
+	hr_check_int("generation after the refused reload", 2,
+		     hr_jint(st, "generation"));
 	json_decref(st);
-	hr_check_int("restart of a broken config is refused", 1, script(&s, "restart"));
+	hr_check_int("restart of a broken config is refused", 1,
+		     script(&s, "restart"));
 	hr_check_int("pid after the refused restart", pid, ping_pid(d));
 	write_conf(&s, "");
 
 	/* restart: a new master. */
 	hr_check_int("restart", 0, script(&s, "restart"));
 	pid2 = oh_pidfile(s.pidfile);
-	hr_check(pid2 > 0 && pid2 != pid, "restart: expected a new pid, seen %ld (was %ld)",
-		 pid2, pid);
+	hr_check(pid2 > 0 && pid2 != pid,
+		 "restart: expected a new pid, seen %ld (was %ld)", pid2, pid);
 	hr_check_int("the old master is gone", 0, oh_alive((pid_t)pid));
 	hr_check_int("the new master answers", pid2, ping_pid(d));
 
@@ -149,17 +158,20 @@ static void test_init_script(void **state)
 		const char *reopened[] = { "log reopened", NULL };
 
 		snprintf(old, sizeof(old), "%s.1", s.log);
-		hr_check(rename(s.log, old) == 0, "rename %s: %s", s.log, strerror(errno));
+		hr_check(rename(s.log, old) == 0, "rename %s: %s", s.log,
+			 strerror(errno));
 		hr_check_int("rotate", 0, script(&s, "rotate"));
 		hr_check(oh_wait_contains(s.log, reopened, 5000),
-			 "rotate: expected a new %s saying 'log reopened'", s.log);
+			 "rotate: expected a new %s saying 'log reopened'",
+			 s.log);
 	}
 
 	hr_check_int("stop", 0, script(&s, "stop"));
-	hr_check_int("the master exited 0", 0, oh_wait_gone((pid_t)pid2, HR_STOP_MS));
+	hr_check_int("the master exited 0", 0,
+		     oh_wait_gone((pid_t)pid2, HR_STOP_MS));
 	for (int i = 0; i < 2; i++)
-		hr_check(!oh_alive((pid_t)workers[i]), "worker pid %ld is left behind",
-			 workers[i]);
+		hr_check(!oh_alive((pid_t)workers[i]),
+			 "worker pid %ld is left behind", workers[i]);
 	hr_check(access(s.pidfile, F_OK) < 0, "pidfile removed");
 	hr_check(access(d->sock, F_OK) < 0, "stats socket removed");
 	hr_check_int("status after stop (LSB: 3)", 3, script(&s, "status"));
@@ -173,7 +185,8 @@ static void test_init_script(void **state)
 		_exit(0);
 	oh_wait_gone(dead, 5000);
 	oh_write(s.pidfile, "%ld\n", (long)dead);
-	hr_check_int("status with a stale pidfile (LSB: 1)", 1, script(&s, "status"));
+	hr_check_int("status with a stale pidfile (LSB: 1)", 1,
+		     script(&s, "status"));
 	hr_check_int("stop with a stale pidfile", 0, script(&s, "stop"));
 	hr_check(access(s.pidfile, F_OK) < 0, "stop removed the stale pidfile");
 	hr_check_int("status", 3, script(&s, "status"));

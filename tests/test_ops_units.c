@@ -105,9 +105,12 @@ static void test_notify(void **state)
 	assert_int_equal(notify_reloading(), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	recv_msg(fd, buf, sizeof(buf));
-	assert_int_equal(sscanf(buf, "RELOADING=1\nMONOTONIC_USEC=%llu", &usec), 1);
-	assert_true(usec >= (unsigned long long)t0.tv_sec * 1000000 + (unsigned long long)t0.tv_nsec / 1000);
-	assert_true(usec <= (unsigned long long)t1.tv_sec * 1000000 + (unsigned long long)t1.tv_nsec / 1000);
+	assert_int_equal(sscanf(buf, "RELOADING=1\nMONOTONIC_USEC=%llu", &usec),
+			 1);
+	assert_true(usec >= (unsigned long long)t0.tv_sec * 1000000 +
+				    (unsigned long long)t0.tv_nsec / 1000);
+	assert_true(usec <= (unsigned long long)t1.tv_sec * 1000000 +
+				    (unsigned long long)t1.tv_nsec / 1000);
 	close(fd);
 
 	/* The abstract namespace: '@' stands for the leading NUL. */
@@ -115,7 +118,8 @@ static void test_notify(void **state)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path + 1, name + 1, strlen(name) - 1);
-	fd = dgram_bound(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name)));
+	fd = dgram_bound(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+					  strlen(name)));
 	setenv("NOTIFY_SOCKET", name, 1);
 	assert_int_equal(notify_send("STOPPING=1"), 0);
 	recv_msg(fd, buf, sizeof(buf));
@@ -196,7 +200,8 @@ static void test_pidfile(void **state)
 	assert_int_equal(write(fd, "4242\n", 5), 5);
 	assert_int_equal(flock(fd, LOCK_EX), 0);
 	assert_int_equal(pidfile_create(path, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "pidfile %s: reuseportd is already running as pid 4242", path);
+	snprintf(want, sizeof(want),
+		 "pidfile %s: reuseportd is already running as pid 4242", path);
 	assert_string_equal(err, want);
 	assert_int_equal(pidfile_read(path), 4242); /* left as it was */
 	close(fd);
@@ -216,7 +221,8 @@ static void test_pidfile(void **state)
 	/* A directory that does not exist. */
 	path_in(path, sizeof(path), "no/such/dir.pid");
 	assert_int_equal(pidfile_create(path, err, sizeof(err)), -1);
-	snprintf(want, sizeof(want), "pidfile %s: No such file or directory", path);
+	snprintf(want, sizeof(want), "pidfile %s: No such file or directory",
+		 path);
 	assert_string_equal(err, want);
 }
 
@@ -248,8 +254,12 @@ static void test_pidfile_race(void **state)
 				if (read(go[0], &c, 1) < 0)
 					_exit(3);
 				if (pidfile_create(path, err, sizeof(err)) < 0)
-					_exit(strstr(err, "already running as pid") ||
-					      strstr(err, "wrote no pid") ? 1 : 2);
+					_exit(strstr(err,
+						     "already running as pid") ||
+							      strstr(err,
+								     "wrote no pid") ?
+						      1 :
+						      2);
 				/* Hold it until the parent has looked. */
 				if (read(hold[0], &c, 1) < 0)
 					_exit(3);
@@ -265,7 +275,8 @@ static void test_pidfile_race(void **state)
 			int waited = 0;
 			pid_t p;
 
-			while ((p = waitpid(pids[i], &st, WNOHANG)) == 0 && waited < 10000) {
+			while ((p = waitpid(pids[i], &st, WNOHANG)) == 0 &&
+			       waited < 10000) {
 				/* Still running: the winner, or not decided yet. */
 				long w = pidfile_read(path);
 
@@ -276,7 +287,8 @@ static void test_pidfile_race(void **state)
 			}
 			if (p == pids[i]) {
 				if (!WIFEXITED(st) || WEXITSTATUS(st) != 1)
-					fail_msg("round %d: racer %d exited with %d", round, i, st);
+					fail_msg("round %d: racer %d exited with %d",
+						 round, i, st);
 				pids[i] = 0;
 			} else {
 				wins++;
@@ -288,7 +300,8 @@ static void test_pidfile_race(void **state)
 		close(hold[1]);
 		for (int i = 0, st; i < RACERS; i++)
 			if (pids[i]) {
-				assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+				assert_int_equal(waitpid(pids[i], &st, 0),
+						 pids[i]);
 				assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 			}
 		assert_int_equal(access(path, F_OK), -1); /* the winner removed it */
@@ -350,7 +363,8 @@ static int drop_group_only(void)
 
 	config_defaults(&c);
 	strcpy(c.group, "nogroup");
-	if (privdrop_init(&c, err, sizeof(err)) < 0 || privdrop_apply(err, sizeof(err)) < 0)
+	if (privdrop_init(&c, err, sizeof(err)) < 0 ||
+	    privdrop_apply(err, sizeof(err)) < 0)
 		return 1;
 	if (getgid() != privdrop_gid() || getgroups(8, groups) != 1 ||
 	    groups[0] != privdrop_gid())
@@ -393,7 +407,8 @@ static void test_privdrop(void **state)
 	config_defaults(&c);
 	strcpy(c.stats_socket_group, "no-such-group-here");
 	assert_int_equal(privdrop_init(&c, err, sizeof(err)), -1);
-	assert_string_equal(err, "stats_socket_group 'no-such-group-here' does not exist");
+	assert_string_equal(err,
+			    "stats_socket_group 'no-such-group-here' does not exist");
 	/* Nothing configured: nothing to do. */
 	config_defaults(&c);
 	assert_int_equal(privdrop_init(&c, err, sizeof(err)), 0);
@@ -401,7 +416,8 @@ static void test_privdrop(void **state)
 	assert_int_equal(privdrop_apply(err, sizeof(err)), 0);
 
 	if (geteuid() != 0) {
-		print_message("# not root: the credential changes are not tested\n");
+		print_message(
+			"# not root: the credential changes are not tested\n");
 		skip();
 	}
 	assert_int_equal(in_child(drop_to_nobody), 0);
@@ -483,8 +499,10 @@ static void test_log_reopen(void **state)
 	}
 	assert_int_equal(chmod(dir, 0700), 0);
 	log_init("reuseportd", LOG_TO_STDERR, LOG_LVL_INFO);
-	assert_int_equal(log_open_file("/nonexistent-dir/x.log", err, sizeof(err)), -1);
-	assert_string_equal(err, "log /nonexistent-dir/x.log: No such file or directory");
+	assert_int_equal(log_open_file("/nonexistent-dir/x.log", err, sizeof(err)),
+			 -1);
+	assert_string_equal(err,
+			    "log /nonexistent-dir/x.log: No such file or directory");
 }
 
 /* A forked worker whose descriptors the master closed logs to the file
@@ -517,7 +535,8 @@ static void test_log_worker_after_fork(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_int_equal(st, 0);
 	text = slurp(path);
-	snprintf(want, sizeof(want), "worker 3 pid %ld: hello from a worker\n", (long)pid);
+	snprintf(want, sizeof(want), "worker 3 pid %ld: hello from a worker\n",
+		 (long)pid);
 	assert_non_null(strstr(text, want));
 
 	/* With privilege-dropping workers, root gives the file their group. */

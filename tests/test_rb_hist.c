@@ -60,7 +60,8 @@ static void test_hist_buckets_cover_values(void **state)
 	assert_int_equal(rb_hist_index(RB_HIST_MAX_VALUE), RB_HIST_BUCKETS - 1);
 	/* Adjacent buckets touch: no value falls between them. */
 	for (idx = 0; idx + 1 < RB_HIST_BUCKETS; idx++)
-		assert_int_equal(rb_hist_highest(idx) + 1, rb_hist_lowest(idx + 1));
+		assert_int_equal(rb_hist_highest(idx) + 1,
+				 rb_hist_lowest(idx + 1));
 }
 
 static void test_hist_clamps_huge_values(void **state)
@@ -98,8 +99,11 @@ static void test_hist_empty(void **state)
 
 static void test_hist_percentiles_uniform(void **state)
 {
-	static const struct { double p; uint64_t want; } cases[] = {
-		{ 50.0, 50000 }, { 90.0, 90000 }, { 99.0, 99000 },
+	static const struct {
+		double p;
+		uint64_t want;
+	} cases[] = {
+		{ 50.0, 50000 }, { 90.0, 90000 },   { 99.0, 99000 },
 		{ 99.9, 99900 }, { 100.0, 100000 }, { 0.0, 1 },
 	};
 	struct rb_hist *h = malloc(sizeof(*h));
@@ -183,10 +187,10 @@ static void test_src_parse_table(void **state)
 		{ "127.0.0.5-127.0.0.5", 1, "127.0.0.5", 1 },
 		{ "10.0.0.0-10.0.3.255", 1, "10.0.0.0", 1024 },
 		{ "127.0.0.255-127.0.1.2", 1, "127.0.0.255", 4 },
-		{ "10.0.0.0-10.0.4.0", 0, NULL, 0 },      /* 1025 addresses */
-		{ "127.0.0.5-127.0.0.2", 0, NULL, 0 },    /* backwards */
-		{ "0.0.0.0-0.0.0.3", 0, NULL, 0 },        /* wildcard */
-		{ "224.0.0.1", 0, NULL, 0 },              /* multicast */
+		{ "10.0.0.0-10.0.4.0", 0, NULL, 0 },   /* 1025 addresses */
+		{ "127.0.0.5-127.0.0.2", 0, NULL, 0 }, /* backwards */
+		{ "0.0.0.0-0.0.0.3", 0, NULL, 0 },     /* wildcard */
+		{ "224.0.0.1", 0, NULL, 0 },           /* multicast */
 		{ "255.255.255.255", 0, NULL, 0 },
 		{ "127.0.0.1-", 0, NULL, 0 },
 		{ "-127.0.0.1", 0, NULL, 0 },
@@ -225,8 +229,8 @@ static void test_src_round_robin(void **state)
 	uint64_t i;
 
 	(void)state;
-	assert_int_equal(rb_src_parse("127.0.0.2-127.0.0.5", &r, err,
-				      sizeof(err)), 0);
+	assert_int_equal(rb_src_parse("127.0.0.2-127.0.0.5", &r, err, sizeof(err)),
+			 0);
 	for (i = 0; i < 3000; i++)
 		seen[rb_src_index(&r, i)]++;
 	for (i = 0; i < 4; i++)
@@ -289,8 +293,8 @@ static void test_target_parse_table(void **state)
 		assert_int_equal(rc, 0);
 		assert_string_equal(t.text, cases[i].text);
 		assert_int_equal(rb_addr_is_loopback(&t), cases[i].loopback);
-		assert_int_equal(t.family, cases[i].text[0] == '[' ?
-				 AF_INET6 : AF_INET);
+		assert_int_equal(t.family,
+				 cases[i].text[0] == '[' ? AF_INET6 : AF_INET);
 	}
 }
 
@@ -298,8 +302,8 @@ static void test_target_parse_table(void **state)
 
 /* Feeds 'in' whole, then again in pieces of every size from 1 up, and
  * checks both ways give the same verdict, status and length used. */
-static enum rb_resp_rc feed_all(const char *in, size_t piece,
-				struct rb_resp *r, size_t *used)
+static enum rb_resp_rc feed_all(const char *in, size_t piece, struct rb_resp *r,
+				size_t *used)
 {
 	size_t len = strlen(in), off = 0, u;
 	enum rb_resp_rc rc = RB_RESP_MORE;
@@ -322,7 +326,7 @@ static void test_resp_table(void **state)
 		enum rb_resp_rc rc;
 		int status;
 		int close;
-		size_t extra;   /* bytes after the response, not used */
+		size_t extra; /* bytes after the response, not used */
 	} cases[] = {
 		{ "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 		  RB_RESP_DONE, 200, 0, 0 },
@@ -330,25 +334,29 @@ static void test_resp_table(void **state)
 		  RB_RESP_DONE, 200, 0, 4 },
 		{ "HTTP/1.1 404 Not Found\r\ncontent-length:  0 \r\n\r\n",
 		  RB_RESP_DONE, 404, 0, 0 },
-		{ "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
-		  RB_RESP_DONE, 200, 0, 0 },
-		{ "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
-		  RB_RESP_DONE, 200, 0, 0 },
+		{ "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", RB_RESP_DONE,
+		  200, 0, 0 },
+		{ "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", RB_RESP_DONE, 200,
+		  0, 0 },
 		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 		  "5\r\nhello\r\nA;ext=1\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n",
 		  RB_RESP_DONE, 200, 0, 0 },
 		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-		  "0\r\n\r\n", RB_RESP_DONE, 200, 0, 0 },
+		  "0\r\n\r\n",
+		  RB_RESP_DONE, 200, 0, 0 },
 		{ "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n",
 		  RB_RESP_DONE, 204, 0, 0 },
 		{ "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
-		  "Content-Length: 1\r\n\r\nx", RB_RESP_DONE, 200, 0, 0 },
+		  "Content-Length: 1\r\n\r\nx",
+		  RB_RESP_DONE, 200, 0, 0 },
 		{ "HTTP/1.1 503 Busy\r\nConnection: Close\r\n"
-		  "Content-Length: 1\r\n\r\nx", RB_RESP_DONE, 503, 1, 0 },
-		{ "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx",
-		  RB_RESP_DONE, 200, 1, 0 },
+		  "Content-Length: 1\r\n\r\nx",
+		  RB_RESP_DONE, 503, 1, 0 },
+		{ "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", RB_RESP_DONE,
+		  200, 1, 0 },
 		{ "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
-		  "Content-Length: 1\r\n\r\nx", RB_RESP_DONE, 200, 0, 0 },
+		  "Content-Length: 1\r\n\r\nx",
+		  RB_RESP_DONE, 200, 0, 0 },
 		/* no length: the body runs to the close */
 		{ "HTTP/1.1 200 OK\r\n\r\nbody goes on", RB_RESP_MORE, 200, 1, 0 },
 		{ "HTTP/2 200\r\n\r\n", RB_RESP_ERROR, 0, 0, 0 },
@@ -360,15 +368,16 @@ static void test_resp_table(void **state)
 		  RB_RESP_ERROR, 200, 0, 0 },
 		{ "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
 		  RB_RESP_ERROR, 200, 0, 0 },
-		{ "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
-		  RB_RESP_ERROR, 200, 0, 0 },
+		{ "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", RB_RESP_ERROR,
+		  200, 0, 0 },
 		{ "HTTP/1.1 200 OK\r\n folded\r\n\r\n", RB_RESP_ERROR, 200, 0, 0 },
 		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		  RB_RESP_ERROR, 200, 0, 0 },
 		{ "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		  "2\r\nabXY\r\n", RB_RESP_ERROR, 200, 0, 0 },
-		{ "HTTP/1.1 101 Switching Protocols\r\n\r\n",
-		  RB_RESP_ERROR, 101, 0, 0 },
+		  "2\r\nabXY\r\n",
+		  RB_RESP_ERROR, 200, 0, 0 },
+		{ "HTTP/1.1 101 Switching Protocols\r\n\r\n", RB_RESP_ERROR,
+		  101, 0, 0 },
 	};
 	struct rb_resp r, r2;
 	size_t i, piece, used, used2;
@@ -407,7 +416,8 @@ static void test_resp_eof(void **state)
 	assert_int_equal(rb_resp_eof(&r), RB_RESP_DONE);
 	/* Content-Length not reached: EOF is a short response. */
 	assert_int_equal(feed_all("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab",
-				  0, &r, &used), RB_RESP_MORE);
+				  0, &r, &used),
+			 RB_RESP_MORE);
 	assert_int_equal(rb_resp_eof(&r), RB_RESP_ERROR);
 	assert_non_null(r.error);
 	/* Nothing at all. */

@@ -21,20 +21,27 @@
 
 #define COUNTERS(acc, act, clo, bin, bout, req) \
 	"\"accepted\":" #acc ",\"active\":" #act ",\"closed\":" #clo \
-	",\"rejected\":0,\"lost\":0,\"bytes_in\":" #bin ",\"bytes_out\":" #bout \
-	",\"requests\":" #req ",\"accept_paused\":0"
+	",\"rejected\":0,\"lost\":0,\"bytes_in\":" #bin \
+	",\"bytes_out\":" #bout ",\"requests\":" #req ",\"accept_paused\":0"
 
-#define WORKERS_ARRAY                                                                \
+#define WORKERS_ARRAY \
 	"[{\"id\":0,\"pid\":1235,\"state\":\"running\",\"restarts\":0,\"generation\":1," \
-	"\"last_exit\":null," COUNTERS(100, 10, 90, 1536, 1536, 0) "},"               \
-	"{\"id\":1,\"pid\":1236,\"state\":\"running\",\"restarts\":2,\"generation\":1,"  \
-	"\"last_exit\":\"signal 9\"," COUNTERS(50, 5, 45, 512, 512, 0) "},"           \
-	"{\"id\":2,\"pid\":0,\"state\":\"exited\",\"restarts\":1,\"generation\":1,"      \
-	"\"last_exit\":\"status 1\"," COUNTERS(30, 0, 30, 2097152, 2097152, 0) "}]"
+	"\"last_exit\":null," COUNTERS( \
+		100, 10, 90, 1536, 1536, \
+		0) "}," \
+		   "{\"id\":1,\"pid\":1236,\"state\":\"running\",\"restarts\":2,\"generation\":1," \
+		   "\"last_exit\":\"signal 9\"," COUNTERS( \
+			   50, 5, 45, 512, 512, \
+			   0) "}," \
+			      "{\"id\":2,\"pid\":0,\"state\":\"exited\",\"restarts\":1,\"generation\":1," \
+			      "\"last_exit\":\"status 1\"," COUNTERS(30, 0, 30, \
+								     2097152, \
+								     2097152, 0) "}]"
 
 #define TOTALS "{" COUNTERS(180, 15, 165, 2099200, 2099200, 0) "}"
 
-static const char *doc_workers = "{\"workers\":" WORKERS_ARRAY ",\"totals\":" TOTALS "}";
+static const char *doc_workers = "{\"workers\":" WORKERS_ARRAY
+				 ",\"totals\":" TOTALS "}";
 static const char *doc_workers_no_totals = "{\"workers\":" WORKERS_ARRAY "}";
 
 static const char *doc_stats =
@@ -42,7 +49,8 @@ static const char *doc_stats =
 	"\"generation\":1,"
 	"\"listen\":[{\"address\":\"127.0.0.1\",\"port\":40123},"
 	"{\"address\":\"::1\",\"port\":40123}],"
-	"\"workers_configured\":3,\"totals\":" TOTALS ",\"workers\":" WORKERS_ARRAY ","
+	"\"workers_configured\":3,\"totals\":" TOTALS
+	",\"workers\":" WORKERS_ARRAY ","
 	"\"limits\":{\"nofile_soft\":20000,\"nofile_hard\":20000,"
 	"\"max_connections_per_worker\":19900,\"somaxconn\":4096,"
 	"\"tcp_max_syn_backlog\":512,\"ip_local_port_range\":[32768,60999],"
@@ -54,15 +62,16 @@ static const char *doc_stats =
 	",\"bytes_in\":5,\"bytes_out\":5}"
 
 static const char *doc_conns =
-	"{\"total\":3,\"truncated\":false,\"connections\":["
-	CONN(0, "127.0.0.1:40123", "127.0.0.1:51234", 1234) ","
-	CONN(1, "127.0.0.1:40123", "127.0.0.1:51236", 250) ","
-	CONN(0, "127.0.0.1:40123", "127.0.0.1:51240", 65000) "]}";
+	"{\"total\":3,\"truncated\":false,\"connections\":[" CONN(
+		0, "127.0.0.1:40123", "127.0.0.1:51234",
+		1234) "," CONN(1, "127.0.0.1:40123", "127.0.0.1:51236",
+			       250) "," CONN(0, "127.0.0.1:40123",
+					     "127.0.0.1:51240", 65000) "]}";
 
 static const char *doc_conns_truncated =
-	"{\"total\":5000,\"truncated\":true,\"connections\":["
-	CONN(1, "[::1]:40123", "[::1]:60001", 5) ","
-	CONN(0, "127.0.0.1:40123", "127.0.0.1:51234", 7) "]}";
+	"{\"total\":5000,\"truncated\":true,\"connections\":[" CONN(
+		1, "[::1]:40123", "[::1]:60001",
+		5) "," CONN(0, "127.0.0.1:40123", "127.0.0.1:51234", 7) "]}";
 
 static const char *doc_limits =
 	"{\"limits\":{\"nofile_soft\":20000,\"nofile_hard\":20000,"
@@ -83,8 +92,8 @@ static json_t *load(const char *text)
 	json_t *doc = json_loads(text, 0, &je);
 
 	if (!doc)
-		fail_msg("canned JSON does not parse: %s at %d:%d", je.text, je.line,
-			 je.column);
+		fail_msg("canned JSON does not parse: %s at %d:%d", je.text,
+			 je.line, je.column);
 	return doc;
 }
 
@@ -159,7 +168,8 @@ static int count_lines(const char *text)
 
 /* The column titled title ends at the same offset in the header and in
  * row (right-aligned numbers): the character before is not a blank. */
-static void assert_right_aligned(const char *header, const char *row, const char *title)
+static void assert_right_aligned(const char *header, const char *row,
+				 const char *title)
 {
 	const char *h = strstr(header, title);
 	size_t end;
@@ -181,9 +191,11 @@ static void test_workers_table(void **state)
 	(void)state;
 	line_at(t, 0, header, sizeof(header));
 	for (size_t i = 0; i < 10; i++) {
-		static const char *const cols[] = { "ID", "PID", "STATE", "GEN", "ACTIVE",
-						    "ACCEPTED", "REQUESTS", "BYTES IN",
-						    "BYTES OUT", "RESTARTS" };
+		static const char *const cols[] = {
+			"ID",        "PID",      "STATE",    "GEN",
+			"ACTIVE",    "ACCEPTED", "REQUESTS", "BYTES IN",
+			"BYTES OUT", "RESTARTS"
+		};
 
 		assert_non_null(strstr(header, cols[i]));
 	}
@@ -217,8 +229,11 @@ static void test_workers_table(void **state)
 		assert_right_aligned(header, row, "RESTARTS");
 	}
 	/* mean active 5, max 10; mean accepted 60, max 100. */
-	assert_non_null(strstr(t, "balance: active max/mean 2.00 (min 0, max 10, mean 5.0)"));
-	assert_non_null(strstr(t, "accepted max/mean 1.67 (min 30, max 100, mean 60.0)"));
+	assert_non_null(
+		strstr(t,
+		       "balance: active max/mean 2.00 (min 0, max 10, mean 5.0)"));
+	assert_non_null(
+		strstr(t, "accepted max/mean 1.67 (min 30, max 100, mean 60.0)"));
 	assert_int_equal(count_lines(t), 7);
 	free(t);
 }
@@ -309,8 +324,9 @@ static void test_connections_table(void **state)
 	line_at(t, 0, header, sizeof(header));
 	/* The netstat column titles, in netstat's order. */
 	const char *p = header;
-	static const char *const cols[] = { "Proto", "Local Address", "Foreign Address",
-					    "State", "Worker", "Age" };
+	static const char *const cols[] = { "Proto",           "Local Address",
+					    "Foreign Address", "State",
+					    "Worker",          "Age" };
 
 	for (size_t i = 0; i < 6; i++) {
 		p = strstr(p, cols[i]);
@@ -319,7 +335,9 @@ static void test_connections_table(void **state)
 	/* Three rows on one local address:port, told apart by the foreign
 	 * port, in the daemon's order. */
 	line_at(t, 1, row, sizeof(row));
-	assert_true(strncmp(row, "tcp    127.0.0.1:40123  127.0.0.1:51234  ESTABLISHED", 52) == 0);
+	assert_true(strncmp(row,
+			    "tcp    127.0.0.1:40123  127.0.0.1:51234  ESTABLISHED",
+			    52) == 0);
 	assert_non_null(strstr(row, "1.2s"));
 	line_at(t, 2, row, sizeof(row));
 	assert_non_null(strstr(row, "127.0.0.1:51236"));
@@ -346,7 +364,8 @@ static void test_connections_truncated_ipv6(void **state)
 	assert_true(strncmp(row, "tcp6   [::1]:40123", 18) == 0);
 	line_at(t, 2, row, sizeof(row));
 	assert_true(strncmp(row, "tcp    127.0.0.1:40123", 22) == 0);
-	assert_non_null(strstr(t, "2 connections on 2 local address(es) (truncated"));
+	assert_non_null(
+		strstr(t, "2 connections on 2 local address(es) (truncated"));
 	assert_non_null(strstr(t, "the daemon has 5000"));
 	free(t);
 }
@@ -380,7 +399,8 @@ static void test_limits(void **state)
 	assert_non_null(strstr(t, "2 warnings:\n  ! somaxconn 4096 caps the backlog\n"
 				  "  ! nofile is low\n"));
 	free(t);
-	t = render_ok(rc_render_limits, "{\"limits\":{\"backlog\":1},\"warnings\":[]}");
+	t = render_ok(rc_render_limits,
+		      "{\"limits\":{\"backlog\":1},\"warnings\":[]}");
 	assert_non_null(strstr(t, "no warnings"));
 	free(t);
 }
@@ -435,14 +455,16 @@ static void test_formats(void **state)
 
 static void test_top_rates(void **state)
 {
-	json_t *a = load("{\"pid\":5,\"totals\":{\"accepted\":100,\"requests\":10,"
-			 "\"bytes_in\":1000,\"bytes_out\":2048,\"active\":3},"
-			 "\"workers\":[{\"id\":0,\"accepted\":60,\"active\":2,\"state\":\"running\"},"
-			 "{\"id\":1,\"accepted\":40,\"active\":1,\"state\":\"running\"}]}");
-	json_t *b = load("{\"pid\":5,\"totals\":{\"accepted\":200,\"requests\":10,"
-			 "\"bytes_in\":3048,\"bytes_out\":4096,\"active\":8},"
-			 "\"workers\":[{\"id\":0,\"accepted\":150,\"active\":8,\"state\":\"running\"},"
-			 "{\"id\":1,\"accepted\":50,\"active\":0,\"state\":\"running\"}]}");
+	json_t *a = load(
+		"{\"pid\":5,\"totals\":{\"accepted\":100,\"requests\":10,"
+		"\"bytes_in\":1000,\"bytes_out\":2048,\"active\":3},"
+		"\"workers\":[{\"id\":0,\"accepted\":60,\"active\":2,\"state\":\"running\"},"
+		"{\"id\":1,\"accepted\":40,\"active\":1,\"state\":\"running\"}]}");
+	json_t *b = load(
+		"{\"pid\":5,\"totals\":{\"accepted\":200,\"requests\":10,"
+		"\"bytes_in\":3048,\"bytes_out\":4096,\"active\":8},"
+		"\"workers\":[{\"id\":0,\"accepted\":150,\"active\":8,\"state\":\"running\"},"
+		"{\"id\":1,\"accepted\":50,\"active\":0,\"state\":\"running\"}]}");
 	json_t *c = load("{\"pid\":6,\"totals\":{\"accepted\":1},\"workers\":[]}");
 	struct rc_rates r;
 	char *text = NULL;
@@ -453,8 +475,10 @@ static void test_top_rates(void **state)
 	rc_top_rates(a, b, 2.0, &r);
 	assert_true(r.accepts == 50.0 && r.requests == 0.0);
 	assert_true(r.bytes_in == 1024.0 && r.bytes_out == 1024.0);
-	assert_true(rc_top_worker_rate(a, json_array_get(json_object_get(b, "workers"), 0),
-				       2.0, "accepted") == 45.0);
+	assert_true(
+		rc_top_worker_rate(a,
+				   json_array_get(json_object_get(b, "workers"), 0),
+				   2.0, "accepted") == 45.0);
 	rc_top_rates(NULL, b, 2.0, &r);
 	assert_true(r.accepts < 0);
 	rc_top_rates(b, c, 1.0, &r); /* another daemon: no rate */
@@ -466,7 +490,9 @@ static void test_top_rates(void **state)
 	rc_top_rates(a, b, 2.0, &r);
 	rc_top_line(f, b, &r, 0);
 	fclose(f);
-	assert_non_null(strstr(text, "accepts/s 50.0  requests/s 0.0  in 1.0 KiB/s  out 1.0 KiB/s  active 8  workers 2/2\n"));
+	assert_non_null(
+		strstr(text,
+		       "accepts/s 50.0  requests/s 0.0  in 1.0 KiB/s  out 1.0 KiB/s  active 8  workers 2/2\n"));
 	assert_int_equal(count_lines(text), 1);
 	free(text);
 

@@ -62,8 +62,10 @@ static int settled(json_t *st, void *arg)
 	if (hr_jint(st, "generation") != w->generation)
 		return 0;
 	json_array_foreach(json_object_get(st, "workers"), i, o) {
-		if (json_integer_value(json_object_get(o, "generation")) != w->generation ||
-		    strcmp(json_string_value(json_object_get(o, "state")), "running"))
+		if (json_integer_value(json_object_get(o, "generation")) !=
+			    w->generation ||
+		    strcmp(json_string_value(json_object_get(o, "state")),
+			   "running"))
 			return 0;
 		n++;
 	}
@@ -103,7 +105,8 @@ static void test_reload_changes_worker_count(void **state)
 			/* The surplus listeners stay open (closing one would
 			 * reset its queue) and the one worker serves them. */
 			unsigned long lst[16], mine[256];
-			int nl = hr_proc_listeners(2 /* AF_INET */, d->port, lst, 16);
+			int nl = hr_proc_listeners(2 /* AF_INET */, d->port,
+						   lst, 16);
 			json_t *s1 = hr_query(d, "workers");
 			int n = hr_proc_socket_inodes((pid_t)hr_jint(s1, "workers/0/pid"),
 						      mine, 256);
@@ -119,7 +122,8 @@ static void test_reload_changes_worker_count(void **state)
 	hr_check(lg_failures(&g.c) == 0, "lost connections: %s", desc);
 	hr_check_int("connections", 20000, g.c.done);
 	st = hr_query(d, "stats");
-	hr_check_int("accepted across generations", 20000, hr_jint(st, "totals/accepted"));
+	hr_check_int("accepted across generations", 20000,
+		     hr_jint(st, "totals/accepted"));
 	json_decref(st);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
@@ -149,7 +153,8 @@ static void test_reload_applies_limits(void **state)
 	hr_check_int("cap", 5, hr_jint(st, "limits/max_connections_per_worker"));
 	hr_check_int("backlog", 100, hr_jint(st, "limits/backlog"));
 	json_decref(st);
-	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, N, N, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "%s", err);
 	hr_check(hr_wait_for(d, active_is, &five, 5000), "5 active, at the cap");
 	write_conf(d, conf, sizeof(conf),
@@ -157,10 +162,13 @@ static void test_reload_applies_limits(void **state)
 	kill(d->pid, SIGHUP);
 	hr_check(hr_wait_for(d, settled, &want, 15000), "generation 2");
 	st = hr_query_ok(d, "limits");
-	hr_check_int("cap after the reload", N, hr_jint(st, "limits/max_connections_per_worker"));
-	hr_check_int("backlog after the reload", 200, hr_jint(st, "limits/backlog"));
+	hr_check_int("cap after the reload", N,
+		     hr_jint(st, "limits/max_connections_per_worker"));
+	hr_check_int("backlog after the reload", 200,
+		     hr_jint(st, "limits/backlog"));
 	json_decref(st);
-	hr_check(hr_wait_for(d, active_is, &eight, 5000), "8 active under the new cap");
+	hr_check(hr_wait_for(d, active_is, &eight, 5000),
+		 "8 active under the new cap");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("handed over", 5, hr_jint(st, "totals/handed_over"));
 	json_decref(st);
@@ -185,12 +193,14 @@ static void test_reload_broken_config(void **state)
 	hr_check(lg_start(&g, d->port, 32, 100, 5000, 60000) == 0, "load");
 	while (g.progress < 1000)
 		usleep(1000);
-	write_conf(d, conf, sizeof(conf), "listen 127.0.0.1:0\nworkers two\nbogus_directive 1\n");
+	write_conf(d, conf, sizeof(conf),
+		   "listen 127.0.0.1:0\nworkers two\nbogus_directive 1\n");
 	kill(d->pid, SIGHUP);
 	lg_join(&g, 0);
 	printf("# load: %s\n", lg_describe(&g, desc, sizeof(desc)));
 	hr_check(lg_failures(&g.c) == 0, "lost connections: %s", desc);
-	hr_check(hr_log_contains(d, "reuseportd.conf:2"), "the log names FILE:LINE");
+	hr_check(hr_log_contains(d, "reuseportd.conf:2"),
+		 "the log names FILE:LINE");
 	st = hr_query(d, "workers");
 	hr_check_int("generation", 1, hr_jint(hr_worker(st, 0), "generation"));
 	hr_check_int("same worker", pid0, hr_jint(st, "workers/0/pid"));
@@ -215,7 +225,8 @@ static void test_crash_loop_backoff(void **state)
 	snprintf(root, sizeof(root), "%s/www", d->dir);
 	hr_check(mkdir(root, 0755) == 0, "mkdir");
 	snprintf(text, sizeof(text),
-		 "listen 127.0.0.1:0\nworkers 2\nprotocol http\ndocroot %s\n", root);
+		 "listen 127.0.0.1:0\nworkers 2\nprotocol http\ndocroot %s\n",
+		 root);
 	write_conf(d, conf, sizeof(conf), text);
 	start_with_conf(d, conf);
 	st = hr_query(d, "workers");
@@ -230,11 +241,13 @@ static void test_crash_loop_backoff(void **state)
 	hr_check(hr_log_contains(d, "respawning in 200 ms"), "then 200 ms");
 	hr_check(hr_log_contains(d, "respawning in 400 ms"), "then 400 ms");
 	st = hr_query(d, "ping");
-	hr_check(st && json_is_true(json_object_get(st, "pong")), "master answers");
+	hr_check(st && json_is_true(json_object_get(st, "pong")),
+		 "master answers");
 	json_decref(st);
 	/* The cause goes away: the next respawn sticks. */
 	hr_check(mkdir(root, 0755) == 0, "mkdir again");
-	hr_check(hr_wait_for(d, hr_all_running, NULL, 15000), "worker 0 runs again");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, 15000),
+		 "worker 0 runs again");
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
@@ -251,8 +264,8 @@ static void test_http_reloads_lose_nothing(void **state)
 	write_conf(d, conf, sizeof(conf),
 		   "listen 127.0.0.1:0\nworkers 2\nprotocol http\nreturn 200 reloaded\n");
 	start_with_conf(d, conf);
-	snprintf(cmd, sizeof(cmd), RB_BIN " http -q -j --close -c 8 -d 4 127.0.0.1:%d",
-		 d->port);
+	snprintf(cmd, sizeof(cmd),
+		 RB_BIN " http -q -j --close -c 8 -d 4 127.0.0.1:%d", d->port);
 	p = popen(cmd, "r");
 	hr_check(p != NULL, "run %s", cmd);
 	for (json_int_t g = 2; g <= 6; g++) {
@@ -262,10 +275,11 @@ static void test_http_reloads_lose_nothing(void **state)
 		while (hr_now_ms() < until)
 			usleep(10000);
 		kill(d->pid, SIGHUP);
-		hr_check(hr_wait_for(d, settled, &want, 10000), "generation %lld",
-			 (long long)g);
+		hr_check(hr_wait_for(d, settled, &want, 10000),
+			 "generation %lld", (long long)g);
 	}
-	while (n < sizeof(text) - 1 && (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
+	while (n < sizeof(text) - 1 &&
+	       (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
 		n += r;
 	text[n] = '\0';
 	int st = pclose(p);
@@ -288,15 +302,17 @@ static void test_http_reloads_lose_nothing(void **state)
 /* One GET with Connection: close; 1 if a 200 came back whole in time. */
 static int http_get_ok(int port, int timeout_ms)
 {
-	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	static const char req[] =
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 	char resp[4096];
 	int fd = hr_connect(2 /* AF_INET */, port, timeout_ms);
 	ssize_t n;
 
 	if (fd < 0)
 		return 0;
-	n = hr_write_all(fd, req, sizeof(req) - 1, timeout_ms) < 0 ? -1 :
-		hr_read_until_eof(fd, resp, sizeof(resp) - 1, timeout_ms);
+	n = hr_write_all(fd, req, sizeof(req) - 1, timeout_ms) < 0 ?
+		    -1 :
+		    hr_read_until_eof(fd, resp, sizeof(resp) - 1, timeout_ms);
 	close(fd);
 	if (n <= 0)
 		return 0;
@@ -326,13 +342,17 @@ static void test_reload_rolled_back(void **state)
 	pid0 = (pid_t)hr_jint(st, "workers/0/pid");
 	json_decref(st);
 	snprintf(text, sizeof(text),
-		 "listen 127.0.0.1:0\nworkers 3\nprotocol http\ndocroot %s/gone\n", root);
+		 "listen 127.0.0.1:0\nworkers 3\nprotocol http\ndocroot %s/gone\n",
+		 root);
 	write_conf(d, conf, sizeof(conf), text);
 	kill(d->pid, SIGHUP);
 	for (int i = 0; i < 60; i++)
-		hr_check(http_get_ok(d->port, 2000), "request %d during the failed reload", i);
-	for (int64_t end = hr_now_ms() + 5000; !hr_log_contains(d, "back to generation 1");)
-		hr_check(hr_now_ms() < end, "expected the reload to be rolled back");
+		hr_check(http_get_ok(d->port, 2000),
+			 "request %d during the failed reload", i);
+	for (int64_t end = hr_now_ms() + 5000;
+	     !hr_log_contains(d, "back to generation 1");)
+		hr_check(hr_now_ms() < end,
+			 "expected the reload to be rolled back");
 	hr_check(hr_log_contains(d, "could not start (start-up: docroot"),
 		 "the log says why");
 	struct gen_want back = { 1, 2 };
@@ -341,25 +361,34 @@ static void test_reload_rolled_back(void **state)
 	hr_check(hr_wait_for(d, settled, &back, 5000), "generation 1 alone again");
 	st = hr_query_ok(d, "stats");
 	hr_check_int("generation", 1, hr_jint(st, "generation"));
-	hr_check_int("worker 0 (the same process)", pid0, hr_jint(hr_worker(st, 0), "pid"));
-	hr_check(hr_all_running(st, NULL), "the old workers run: %s", hr_jdump(st));
+	hr_check_int("worker 0 (the same process)", pid0,
+		     hr_jint(hr_worker(st, 0), "pid"));
+	hr_check(hr_all_running(st, NULL), "the old workers run: %s",
+		 hr_jdump(st));
 	json_decref(st);
 	hr_check_int("listening sockets (the new slot's closed)", 2,
 		     hr_proc_listeners(2 /* AF_INET */, d->port, lst, 16));
 	for (int i = 0; i < 20; i++)
-		hr_check(http_get_ok(d->port, 2000), "request %d after the rollback", i);
+		hr_check(http_get_ok(d->port, 2000),
+			 "request %d after the rollback", i);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_broken_config, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_crash_loop_backoff, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_rolled_back, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_reload_applies_limits, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_changes_worker_count,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_broken_config,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_crash_loop_backoff,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_http_reloads_lose_nothing,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_rolled_back,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_applies_limits,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,17 +36,24 @@ struct field {
 };
 
 static const struct field top_fields[] = {
-	{ "version", J_STR },   { "pid", J_INT },
-	{ "uptime_s", J_NUM },  { "protocol", J_STR },
-	{ "generation", J_INT }, { "listen", J_ARR },
-	{ "workers_configured", J_INT }, { "totals", J_OBJ },
-	{ "workers", J_ARR },   { "limits", J_OBJ },
+	{ "version", J_STR },
+	{ "pid", J_INT },
+	{ "uptime_s", J_NUM },
+	{ "protocol", J_STR },
+	{ "generation", J_INT },
+	{ "listen", J_ARR },
+	{ "workers_configured", J_INT },
+	{ "totals", J_OBJ },
+	{ "workers", J_ARR },
+	{ "limits", J_OBJ },
 };
 
 static const struct field counter_fields[] = {
-	{ "accepted", J_INT }, { "active", J_INT },   { "closed", J_INT },
-	{ "rejected", J_INT }, { "lost", J_INT },     { "bytes_in", J_INT },
-	{ "bytes_out", J_INT }, { "requests", J_INT }, { "accept_paused", J_INT },
+	{ "accepted", J_INT },      { "active", J_INT },
+	{ "closed", J_INT },        { "rejected", J_INT },
+	{ "lost", J_INT },          { "bytes_in", J_INT },
+	{ "bytes_out", J_INT },     { "requests", J_INT },
+	{ "accept_paused", J_INT },
 };
 
 static const struct field worker_fields[] = {
@@ -67,18 +74,22 @@ static const struct field limits_fields[] = {
 };
 
 static const struct field conns_fields[] = {
-	{ "total", J_INT }, { "truncated", J_BOOL }, { "connections", J_ARR },
+	{ "total", J_INT },
+	{ "truncated", J_BOOL },
+	{ "connections", J_ARR },
 	{ "partial", J_BOOL },
 };
 
 static const struct field conn_fields[] = {
-	{ "worker", J_INT },   { "local", J_STR },   { "remote", J_STR },
-	{ "protocol", J_STR }, { "state", J_STR },   { "age_ms", J_INT },
+	{ "worker", J_INT },   { "local", J_STR },     { "remote", J_STR },
+	{ "protocol", J_STR }, { "state", J_STR },     { "age_ms", J_INT },
 	{ "bytes_in", J_INT }, { "bytes_out", J_INT },
 };
 
 static const struct field ping_fields[] = {
-	{ "pong", J_BOOL }, { "pid", J_INT }, { "uptime_s", J_NUM },
+	{ "pong", J_BOOL },
+	{ "pid", J_INT },
+	{ "uptime_s", J_NUM },
 };
 
 static int type_ok(const json_t *v, enum jt t)
@@ -255,8 +266,9 @@ static void check_worker_sum(const json_t *doc)
 		json_array_foreach(workers, i, w)
 			sum += geti(w, key);
 		if (json_integer_value(v) != sum)
-			fail_msg("totals.%s = %lld, the workers sum to %lld", key,
-				 (long long)json_integer_value(v), (long long)sum);
+			fail_msg("totals.%s = %lld, the workers sum to %lld",
+				 key, (long long)json_integer_value(v),
+				 (long long)sum);
 	}
 }
 
@@ -282,15 +294,18 @@ static void test_stats_document(void **state)
 	l = json_object_get(doc, "listen");
 	assert_int_equal(json_array_size(l), 2);
 	static const struct field listen_fields[] = {
-		{ "address", J_STR }, { "port", J_INT },
+		{ "address", J_STR },
+		{ "port", J_INT },
 	};
 	json_array_foreach(l, i, w)
 		only_fields(w, listen_fields, N_ELEM(listen_fields), "listen[]");
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(l, 0), "address")), "127.0.0.1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0),
+							      "address")),
+			    "127.0.0.1");
 	assert_int_equal(geti(json_array_get(l, 0), "port"), 40123);
-	assert_string_equal(json_string_value(json_object_get(
-				    json_array_get(l, 1), "address")), "::1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1),
+							      "address")),
+			    "::1");
 	assert_int_equal(geti(json_array_get(l, 1), "port"), 40123);
 
 	/* totals and workers */
@@ -307,10 +322,13 @@ static void test_stats_document(void **state)
 		assert_int_equal(geti(o, "pid"), wv[i].pid);
 		assert_string_equal(json_string_value(json_object_get(o, "state")),
 				    stats_worker_state_name(wv[i].state));
-		assert_int_equal(geti(o, "accepted"), (json_int_t)wv[i].c.accepted);
-		assert_int_equal(geti(o, "bytes_in"), (json_int_t)wv[i].c.bytes_in);
+		assert_int_equal(geti(o, "accepted"),
+				 (json_int_t)wv[i].c.accepted);
+		assert_int_equal(geti(o, "bytes_in"),
+				 (json_int_t)wv[i].c.bytes_in);
 	}
-	assert_true(json_is_null(json_object_get(json_array_get(w, 0), "last_exit")));
+	assert_true(json_is_null(
+		json_object_get(json_array_get(w, 0), "last_exit")));
 	assert_string_equal(json_string_value(json_object_get(json_array_get(w, 1),
 							      "last_exit")),
 			    "signal 9");
@@ -318,7 +336,8 @@ static void test_stats_document(void **state)
 	check_worker_sum(doc);
 	assert_int_equal(geti(t, "accepted"), 100 + 1100 + 2100);
 	assert_int_equal(geti(t, "active"), 3 + 1003 + 2003); /* the gauge too */
-	assert_int_equal(geti(t, "bytes_in"), (json_int_t)(3 * (1ULL << 40) + 3000));
+	assert_int_equal(geti(t, "bytes_in"),
+			 (json_int_t)(3 * (1ULL << 40) + 3000));
 
 	/* echo has no HTTP counters */
 	assert_null(json_object_get(t, "responses"));
@@ -352,7 +371,8 @@ static void test_stats_http(void **state)
 static void test_workers_document(void **state)
 {
 	static const struct field fields[] = {
-		{ "workers", J_ARR }, { "totals", J_OBJ },
+		{ "workers", J_ARR },
+		{ "totals", J_OBJ },
 	};
 	json_t *doc = load(stats_json_workers(&dv, wv, 3));
 
@@ -429,7 +449,8 @@ static void test_connections_document(void **state)
 			    "127.0.0.1:40123");
 	assert_string_equal(json_string_value(json_object_get(o, "remote")),
 			    "127.0.0.1:51234");
-	assert_string_equal(json_string_value(json_object_get(o, "protocol")), "tcp");
+	assert_string_equal(json_string_value(json_object_get(o, "protocol")),
+			    "tcp");
 	assert_string_equal(json_string_value(json_object_get(o, "state")),
 			    "ESTABLISHED");
 	assert_int_equal(geti(o, "age_ms"), 1234);
@@ -468,13 +489,20 @@ static void test_tcp_state_names(void **state)
 		int state;
 		const char *name;
 	} cases[] = {
-		{ TCP_ESTABLISHED, "ESTABLISHED" }, { TCP_SYN_SENT, "SYN_SENT" },
-		{ TCP_SYN_RECV, "SYN_RECV" },       { TCP_FIN_WAIT1, "FIN_WAIT1" },
-		{ TCP_FIN_WAIT2, "FIN_WAIT2" },     { TCP_TIME_WAIT, "TIME_WAIT" },
-		{ TCP_CLOSE, "CLOSE" },             { TCP_CLOSE_WAIT, "CLOSE_WAIT" },
-		{ TCP_LAST_ACK, "LAST_ACK" },       { TCP_LISTEN, "LISTEN" },
-		{ TCP_CLOSING, "CLOSING" },         { 0, "UNKNOWN" },
-		{ -1, "UNKNOWN" },                  { 12, "UNKNOWN" },
+		{ TCP_ESTABLISHED, "ESTABLISHED" },
+		{ TCP_SYN_SENT, "SYN_SENT" },
+		{ TCP_SYN_RECV, "SYN_RECV" },
+		{ TCP_FIN_WAIT1, "FIN_WAIT1" },
+		{ TCP_FIN_WAIT2, "FIN_WAIT2" },
+		{ TCP_TIME_WAIT, "TIME_WAIT" },
+		{ TCP_CLOSE, "CLOSE" },
+		{ TCP_CLOSE_WAIT, "CLOSE_WAIT" },
+		{ TCP_LAST_ACK, "LAST_ACK" },
+		{ TCP_LISTEN, "LISTEN" },
+		{ TCP_CLOSING, "CLOSING" },
+		{ 0, "UNKNOWN" },
+		{ -1, "UNKNOWN" },
+		{ 12, "UNKNOWN" },
 		{ 1000000, "UNKNOWN" },
 	};
 
@@ -489,7 +517,8 @@ static void test_tcp_state_names(void **state)
 static void test_limits_document(void **state)
 {
 	static const struct field fields[] = {
-		{ "limits", J_OBJ }, { "warnings", J_ARR },
+		{ "limits", J_OBJ },
+		{ "warnings", J_ARR },
 	};
 	json_t *doc = load(stats_json_limits(&lim)), *l, *range;
 
@@ -507,8 +536,9 @@ static void test_limits_document(void **state)
 	assert_int_equal(json_integer_value(json_array_get(range, 0)), 32768);
 	assert_int_equal(json_integer_value(json_array_get(range, 1)), 60999);
 	assert_int_equal(json_array_size(json_object_get(doc, "warnings")), 2);
-	assert_string_equal(json_string_value(json_array_get(
-				    json_object_get(doc, "warnings"), 1)),
+	assert_string_equal(json_string_value(
+				    json_array_get(json_object_get(doc, "warnings"),
+						   1)),
 			    "second \"quoted\"");
 	json_decref(doc);
 }
@@ -516,7 +546,8 @@ static void test_limits_document(void **state)
 static void test_ping_help_error(void **state)
 {
 	static const char *const spec_cmds[] = {
-		"stats", "workers", "connections [LIMIT]", "limits", "ping", "help",
+		"stats",  "workers", "connections [LIMIT]",
+		"limits", "ping",    "help",
 	};
 	json_t *doc;
 	char *text, longmsg[600];
@@ -551,7 +582,8 @@ static void test_ping_help_error(void **state)
 
 	/* the spec's example, byte for byte */
 	text = stats_json_error("unknown command '%s' (try 'help')", "foo");
-	assert_string_equal(text, "{\"error\":\"unknown command 'foo' (try 'help')\"}");
+	assert_string_equal(text,
+			    "{\"error\":\"unknown command 'foo' (try 'help')\"}");
 	free(text);
 
 	/* a long message is cut, still one valid string */
@@ -573,14 +605,26 @@ static void test_prometheus(void **state)
 	dv.scope = STATS_ANY;
 	t = stats_prom_text(&dv, wv, 3);
 	assert_non_null(t);
-	assert_non_null(strstr(t, "# TYPE reuseportd_connections_accepted_total counter\n"));
-	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"0\",generation=\"2\"} 100\n"));
-	assert_non_null(strstr(t, "reuseportd_connections_accepted_total{worker=\"2\",generation=\"2\"} 2100\n"));
+	assert_non_null(
+		strstr(t,
+		       "# TYPE reuseportd_connections_accepted_total counter\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_connections_accepted_total{worker=\"0\",generation=\"2\"} 100\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_connections_accepted_total{worker=\"2\",generation=\"2\"} 2100\n"));
 	assert_non_null(strstr(t, "# TYPE reuseportd_connections_active gauge\n"));
-	assert_non_null(strstr(t, "reuseportd_received_bytes_total{worker=\"1\",generation=\"2\"} 1099511628776\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_received_bytes_total{worker=\"1\",generation=\"2\"} 1099511628776\n"));
 	/* a worker that is not running is not up */
-	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"2\",generation=\"2\"} 0\n"));
-	assert_non_null(strstr(t, "reuseportd_worker_up{worker=\"0\",generation=\"2\"} 1\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_worker_up{worker=\"2\",generation=\"2\"} 0\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_worker_up{worker=\"0\",generation=\"2\"} 1\n"));
 	/* echo: no HTTP series */
 	assert_null(strstr(t, "reuseportd_responses_total"));
 	assert_int_equal(t[strlen(t) - 1], '\n');
@@ -589,7 +633,9 @@ static void test_prometheus(void **state)
 	dv.protocol = "http";
 	dv.scope = STATS_HTTP;
 	t = stats_prom_text(&dv, wv, 3);
-	assert_non_null(strstr(t, "reuseportd_responses_total{worker=\"1\",generation=\"2\",code=\"2xx\"} 1001\n"));
+	assert_non_null(
+		strstr(t,
+		       "reuseportd_responses_total{worker=\"1\",generation=\"2\",code=\"2xx\"} 1001\n"));
 	free(t);
 }
 
@@ -666,7 +712,8 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 			char code[24] = "";
 
 			if (f->kind == STATS_CLASSES)
-				snprintf(code, sizeof(code), ",code=\"%uxx\"", k + 1);
+				snprintf(code, sizeof(code), ",code=\"%uxx\"",
+					 k + 1);
 			snprintf(line, sizeof(line),
 				 "reuseportd_%s{worker=\"%d\",generation=\"2\"%s} %llu\n",
 				 f->prom, w, code,
@@ -691,11 +738,16 @@ static void check_all_renderings(enum stats_scope scope)
 		const struct stats_field *f = &stats_fields[i];
 
 		check_json_field(json_object_get(doc, "totals"), f, i, -1, scope);
-		check_json_field(json_object_get(workers, "totals"), f, i, -1, scope);
+		check_json_field(json_object_get(workers, "totals"), f, i, -1,
+				 scope);
 		for (int w = 0; w < 3; w++) {
-			check_json_field(json_array_get(json_object_get(doc, "workers"), (size_t)w),
+			check_json_field(json_array_get(json_object_get(doc,
+									"workers"),
+							(size_t)w),
 					 f, i, w, scope);
-			check_json_field(json_array_get(json_object_get(workers, "workers"), (size_t)w),
+			check_json_field(json_array_get(json_object_get(workers,
+									"workers"),
+							(size_t)w),
 					 f, i, w, scope);
 		}
 		check_prom_field(prom, f, i, scope);
@@ -735,21 +787,28 @@ static void test_merge_follows_kinds(void **state)
 		for (unsigned k = 0; k < stats_fields[i].n; k++) {
 			uint64_t both = distinct(0, i, k) + distinct(1, i, k);
 
-			assert_int_equal(stats_value(&sum, &stats_fields[i], k), both);
+			assert_int_equal(stats_value(&sum, &stats_fields[i], k),
+					 both);
 			assert_int_equal(stats_value(&acc, &stats_fields[i], k),
-					 stats_fields[i].kind == STATS_GAUGE ? 0 : both);
+					 stats_fields[i].kind == STATS_GAUGE ?
+						 0 :
+						 both);
 		}
 }
 
 static void test_worker_state_names(void **state)
 {
 	(void)state;
-	assert_string_equal(stats_worker_state_name(STATS_WORKER_STARTING), "starting");
-	assert_string_equal(stats_worker_state_name(STATS_WORKER_RUNNING), "running");
-	assert_string_equal(stats_worker_state_name(STATS_WORKER_DRAINING), "draining");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_STARTING),
+			    "starting");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_RUNNING),
+			    "running");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_DRAINING),
+			    "draining");
 	assert_string_equal(stats_worker_state_name(STATS_WORKER_UNRESPONSIVE),
 			    "unresponsive");
-	assert_string_equal(stats_worker_state_name(STATS_WORKER_EXITED), "exited");
+	assert_string_equal(stats_worker_state_name(STATS_WORKER_EXITED),
+			    "exited");
 	assert_string_equal(stats_worker_state_name((enum stats_worker_state)99),
 			    "unknown");
 }

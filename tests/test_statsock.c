@@ -53,27 +53,36 @@ static const struct parse_case parse_cases[] = {
 	{ S("ping"), 1, STATSOCK_PING, 0, NULL },
 	{ S("help"), 1, STATSOCK_HELP, 0, NULL },
 	{ S("prometheus"), 1, STATSOCK_PROMETHEUS, 0, NULL },
-	{ S("connections"), 1, STATSOCK_CONNECTIONS, STATSOCK_CONNECTIONS_DEFAULT, NULL },
+	{ S("connections"), 1, STATSOCK_CONNECTIONS,
+	  STATSOCK_CONNECTIONS_DEFAULT, NULL },
 	{ S("connections 5"), 1, STATSOCK_CONNECTIONS, 5, NULL },
 	{ S("CONNECTIONS  7 "), 1, STATSOCK_CONNECTIONS, 7, NULL },
 	{ S("connections 1"), 1, STATSOCK_CONNECTIONS, 1, NULL },
-	{ S("connections 1000000"), 1, STATSOCK_CONNECTIONS, STATSOCK_CONNECTIONS_MAX, NULL },
+	{ S("connections 1000000"), 1, STATSOCK_CONNECTIONS,
+	  STATSOCK_CONNECTIONS_MAX, NULL },
 	/* a line from a Windows-ish client */
 	{ S("stats\r"), 1, STATSOCK_STATS, 0, NULL },
 	{ S("connections 3\r"), 1, STATSOCK_CONNECTIONS, 3, NULL },
 	{ S("\r"), 1, STATSOCK_STATS, 0, NULL },
 	{ S("   "), 1, STATSOCK_STATS, 0, NULL },
-	{ S("connections 0"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections -1"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections +5"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections abc"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections 5x"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections 1000001"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections 99999999999"), 0, 0, 0, "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 0"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections -1"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections +5"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections abc"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 5x"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 1000001"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 99999999999"), 0, 0, 0,
+	  "connections: LIMIT must be a number 1..1000000" },
 	{ S("connections 99999999999999999999999999"), 0, 0, 0,
 	  "connections: LIMIT must be a number 1..1000000" },
-	{ S("connections 1111111111111111111111111111111111111111111111"), 0, 0, 0,
-	  "connections: LIMIT must be a number 1..1000000" },
+	{ S("connections 1111111111111111111111111111111111111111111111"), 0, 0,
+	  0, "connections: LIMIT must be a number 1..1000000" },
 	{ S("connections 5 6"), 0, 0, 0, "connections: too many arguments" },
 	{ S("ping extra"), 0, 0, 0, "ping: takes no argument" },
 	{ S("stats now please"), 0, 0, 0, "stats: too many arguments" },
@@ -110,8 +119,8 @@ static const struct {
 /* Parses from a heap block of exactly len bytes: the real line sits in a
  * socket buffer without a NUL after it, and AddressSanitizer sees a read
  * past its end. */
-static int parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
-		 size_t errlen)
+static int parse(const char *line, size_t len, struct statsock_cmd *cmd,
+		 char *err, size_t errlen)
 {
 	char *copy = malloc(len ? len : 1);
 	int r;
@@ -166,8 +175,9 @@ static void test_parse_junk(void **state)
 		struct statsock_cmd cmd;
 		char err[256] = "";
 
-		assert_int_equal(parse(junk_cases[i].line, junk_cases[i].len, &cmd,
-				       err, sizeof(err)), -1);
+		assert_int_equal(parse(junk_cases[i].line, junk_cases[i].len,
+				       &cmd, err, sizeof(err)),
+				 -1);
 		assert_non_null(strstr(err, "malformed command"));
 		/* the message is fit for a JSON string and a terminal */
 		for (const char *p = err; *p; p++)
@@ -187,10 +197,12 @@ static void test_parse_small_err(void **state)
 
 		assert_non_null(err);
 		assert_int_equal(parse(S("definitely-not-a-command"), &cmd, err,
-				       len), -1);
+				       len),
+				 -1);
 		assert_int_equal(strlen(err), len - 1);
 		assert_int_equal(parse(S("\x01\x02\x03\x04\x05\x06"), &cmd, err,
-				       len), -1);
+				       len),
+				 -1);
 		assert_true(strlen(err) <= len - 1);
 		free(err);
 	}
@@ -206,7 +218,8 @@ static struct statsock_cmd last_cmd;
 static struct statsock_client *held; /* a client answered later */
 static int hold_next;
 
-static void handler(void *arg, struct statsock_client *cl, const struct statsock_cmd *cmd)
+static void handler(void *arg, struct statsock_client *cl,
+		    const struct statsock_cmd *cmd)
 {
 	assert_ptr_equal(arg, &handled);
 	handled++;
@@ -250,8 +263,8 @@ static int teardown_server(void **state)
 static struct statsock *open_ctl(void)
 {
 	char err[256] = "";
-	struct statsock *c = statsock_open(srv_loop, sock_path, 0660, handler, &handled,
-				 err, sizeof(err));
+	struct statsock *c = statsock_open(srv_loop, sock_path, 0660, handler,
+					   &handled, err, sizeof(err));
 
 	if (!c)
 		fail_msg("statsock_open: %s", err);
@@ -440,7 +453,8 @@ static void test_async_reply(void **state)
 	fd = client_connect();
 	assert_int_equal(write(fd, "limits\n", 7), 7);
 	for (uint64_t end = util_now_ms() + DEADLINE_MS; !held;)
-		assert_true(util_now_ms() < end && loop_run_once(srv_loop, 10) >= 0);
+		assert_true(util_now_ms() < end &&
+			    loop_run_once(srv_loop, 10) >= 0);
 	assert_int_equal(last_cmd.kind, STATSOCK_LIMITS);
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
@@ -456,7 +470,8 @@ static void test_async_reply(void **state)
 	fd = client_connect();
 	assert_int_equal(write(fd, "stats\n", 6), 6);
 	for (uint64_t end = util_now_ms() + DEADLINE_MS; !held;)
-		assert_true(util_now_ms() < end && loop_run_once(srv_loop, 10) >= 0);
+		assert_true(util_now_ms() < end &&
+			    loop_run_once(srv_loop, 10) >= 0);
 	close(fd);
 	for (int i = 0; i < 5; i++)
 		assert_true(loop_run_once(srv_loop, 5) >= 0);
@@ -538,7 +553,7 @@ static void test_live_socket_refused(void **state)
 
 	(void)state;
 	c2 = statsock_open(srv_loop, sock_path, 0660, handler, &handled, err,
-		      sizeof(err));
+			   sizeof(err));
 	assert_null(c2);
 	assert_non_null(strstr(err, sock_path));
 	assert_non_null(strstr(err, "another server"));
@@ -562,8 +577,8 @@ static void test_not_a_socket_refused(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "precious", 8), 8);
 	close(fd);
-	assert_null(statsock_open(srv_loop, sock_path, 0660, handler, &handled, err,
-			     sizeof(err)));
+	assert_null(statsock_open(srv_loop, sock_path, 0660, handler, &handled,
+				  err, sizeof(err)));
 	assert_non_null(strstr(err, "not a socket"));
 	assert_non_null(strstr(err, sock_path));
 	/* the file is left alone */
@@ -581,7 +596,7 @@ static void test_path_too_long(void **state)
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
 	assert_null(statsock_open(srv_loop, path, 0660, handler, &handled, err,
-			     sizeof(err)));
+				  sizeof(err)));
 	assert_non_null(strstr(err, "too long"));
 }
 
@@ -591,14 +606,22 @@ int main(void)
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_junk),
 		cmocka_unit_test(test_parse_small_err),
-		cmocka_unit_test_setup_teardown(test_round_trip, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_errors_answered, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_async_reply, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_client_limit, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_stale_socket_replaced, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_live_socket_refused, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_not_a_socket_refused, setup_server, teardown_server),
-		cmocka_unit_test_setup_teardown(test_path_too_long, setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_round_trip, setup_server,
+						teardown_server),
+		cmocka_unit_test_setup_teardown(test_errors_answered,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_async_reply, setup_server,
+						teardown_server),
+		cmocka_unit_test_setup_teardown(test_client_limit, setup_server,
+						teardown_server),
+		cmocka_unit_test_setup_teardown(test_stale_socket_replaced,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_live_socket_refused,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_not_a_socket_refused,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_path_too_long,
+						setup_server, teardown_server),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -37,7 +37,8 @@ static int run(const char *fmt, ...)
 	va_end(ap);
 	p = popen(cmd, "r");
 	hr_check(p != NULL, "popen %s", cmd);
-	while (n < sizeof(out) - 1 && (r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
+	while (n < sizeof(out) - 1 &&
+	       (r = fread(out + n, 1, sizeof(out) - 1 - n, p)) > 0)
 		n += r;
 	out[n] = '\0';
 	int st = pclose(p);
@@ -71,13 +72,15 @@ static void test_ctl_commands(void **state)
 	char err[200];
 
 	hr_check(hr_start(d, args) == 0, "start");
-	hr_check(hr_connect_many(2, d->port, 20, 20, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(2, d->port, 20, 20, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
 	hr_check(hr_wait_for(d, hr_all_running, NULL, 5000), "running");
-	static const char *const cmds[] = { "stats", "workers", "connections",
-					    "limits", "ping", "prometheus" };
+	static const char *const cmds[] = { "stats",  "workers", "connections",
+					    "limits", "ping",    "prometheus" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		hr_check_int(cmds[i], 0, run(RC_BIN " -s %s %s 2>&1", d->sock, cmds[i]));
+		hr_check_int(cmds[i], 0,
+			     run(RC_BIN " -s %s %s 2>&1", d->sock, cmds[i]));
 		hr_check(strlen(out) > 10, "%s printed: %s", cmds[i], out);
 	}
 	/* The netstat view: our 20 connections on the one local port. */
@@ -93,13 +96,16 @@ static void test_ctl_commands(void **state)
 	/* --json is the daemon's document. */
 	json_t *j = NULL;
 
-	hr_check_int("--json workers", 0, run(RC_BIN " -s %s --json workers", d->sock));
+	hr_check_int("--json workers", 0,
+		     run(RC_BIN " -s %s --json workers", d->sock));
 	j = json_loads(out, 0, NULL);
-	hr_check(j && jget(j, "totals/active") == 20, "totals.active 20: %.200s", out);
+	hr_check(j && jget(j, "totals/active") == 20,
+		 "totals.active 20: %.200s", out);
 	json_decref(j);
 	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0 &&
 			 strstr(out, "# TYPE reuseportd_connections_active gauge") &&
-			 strstr(out, "reuseportd_connections_accepted_total{worker=\"0\""),
+			 strstr(out,
+				"reuseportd_connections_accepted_total{worker=\"0\""),
 		 "prometheus text: %.300s", out);
 	hr_close_all(fds, 20);
 	/* Daemon absent: one line naming the socket, exit 1. */
@@ -117,9 +123,11 @@ static void test_bench_counts_match(void **state)
 
 	hr_check(hr_start(d, args) == 0, "start");
 	/* hold: a few thousand over 4 source addresses, all established. */
-	b = run_json("hold -q -j -c 3000 -d 1 --source 127.0.0.2-127.0.0.5", d->port);
+	b = run_json("hold -q -j -c 3000 -d 1 --source 127.0.0.2-127.0.0.5",
+		     d->port);
 	hr_check_int("hold established", 3000, jget(b, "connect/established"));
-	hr_check_int("sources used", 4, json_array_size(hr_jget(b, "ports/per_source")));
+	hr_check_int("sources used", 4,
+		     json_array_size(hr_jget(b, "ports/per_source")));
 	json_decref(b);
 	st = hr_query(d, "stats");
 	hr_check_int("daemon accepted", 3000, jget(st, "totals/accepted"));
@@ -165,7 +173,8 @@ static void test_http_counts_and_metrics(void **state)
 
 	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
 	f = fopen(conf, "w");
-	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n", mp);
+	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n",
+		mp);
 	fclose(f);
 	snprintf(mport, sizeof(mport), "%d", mp);
 	const char *args[] = { "-c", conf, NULL };
@@ -228,7 +237,8 @@ static char *get_metrics(int port)
 	hr_check(n > 0, "metrics answer");
 	resp[n] = '\0';
 	body = strstr(resp, "\r\n\r\n");
-	hr_check(!strncmp(resp, "HTTP/1.1 200", 12) && body, "metrics: %.200s", resp);
+	hr_check(!strncmp(resp, "HTTP/1.1 200", 12) && body, "metrics: %.200s",
+		 resp);
 	return strdup(body + 4);
 }
 
@@ -246,7 +256,8 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", counters[i].prom,
 		 counters[i].kind == STATS_GAUGE ? "gauge" : "counter");
 	hr_check(strstr(text, line), "%s: no family '%s'", what, counters[i].prom);
-	for (int k = 0; k < (counters[i].kind == STATS_CLASSES ? STATS_NCLASSES : 1); k++) {
+	for (int k = 0;
+	     k < (counters[i].kind == STATS_CLASSES ? STATS_NCLASSES : 1); k++) {
 		char cls[16] = "", label[32] = "";
 		const char *at;
 		json_t *x = v;
@@ -256,15 +267,18 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 			snprintf(label, sizeof(label), ",code=\"%s\"", cls);
 			x = json_object_get(v, cls);
 		}
-		snprintf(line, sizeof(line), "\nreuseportd_%s{worker=\"0\",generation=\"1\"%s} ",
+		snprintf(line, sizeof(line),
+			 "\nreuseportd_%s{worker=\"0\",generation=\"1\"%s} ",
 			 counters[i].prom, label);
 		at = strstr(text, line);
-		hr_check(json_is_integer(x) && at, "%s: no sample '%s'", what, line + 1);
+		hr_check(json_is_integer(x) && at, "%s: no sample '%s'", what,
+			 line + 1);
 		/* A gauge (active) may have gone down meanwhile. */
 		hr_check(counters[i].kind == STATS_GAUGE ||
-				 strtoll(at + strlen(line), NULL, 10) >= json_integer_value(x),
-			 "%s: '%s' is %lld, below the %lld in stats before it", what,
-			 line + 1, strtoll(at + strlen(line), NULL, 10),
+				 strtoll(at + strlen(line), NULL, 10) >=
+					 json_integer_value(x),
+			 "%s: '%s' is %lld, below the %lld in stats before it",
+			 what, line + 1, strtoll(at + strlen(line), NULL, 10),
 			 (long long)json_integer_value(x));
 	}
 }
@@ -282,7 +296,8 @@ static void test_every_counter_everywhere(void **state)
 
 	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
 	f = fopen(conf, "w");
-	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n", mp);
+	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n",
+		mp);
 	fclose(f);
 	const char *args[] = { "-c", conf, "-w", "1", NULL };
 
@@ -290,12 +305,14 @@ static void test_every_counter_everywhere(void **state)
 	b = run_json("http -q -j -c 4 -n 200", d->port);
 	json_decref(b);
 	st = hr_query_ok(d, "stats");
-	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0, "reuseportctl prometheus");
+	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0,
+		 "reuseportctl prometheus");
 	ctl_text = strdup(out);
 	http_text = get_metrics(mp);
 	sock_text = malloc(1 << 18);
 	hr_check(hr_ctl_raw(d->sock, "prometheus\n", 11, 1, sock_text, 1 << 18,
-			    HR_QUERY_MS) > 0, "prometheus on the stats socket");
+			    HR_QUERY_MS) > 0,
+		 "prometheus on the stats socket");
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
 		check_counter("stats socket", sock_text, st, i);
 		check_counter("/metrics", http_text, st, i);
@@ -325,8 +342,8 @@ static pid_t hold_start(int port, int n, const char *sources)
 
 		dup2(null, 1);
 		dup2(null, 2);
-		execl(RB_BIN, RB_BIN, "hold", "-q", "-c", cnt, "-d", "60", "--source", src,
-		      target, (char *)NULL);
+		execl(RB_BIN, RB_BIN, "hold", "-q", "-c", cnt, "-d", "60",
+		      "--source", src, target, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -353,8 +370,8 @@ static size_t listing_rows(json_t *doc, json_int_t *by, int nby)
 	size_t i;
 
 	hr_check(json_is_array(rows), "a listing: %s", hr_jdump(doc));
-	hr_check(json_is_false(json_object_get(doc, "partial")), "not partial: %s",
-		 hr_jdump(doc));
+	hr_check(json_is_false(json_object_get(doc, "partial")),
+		 "not partial: %s", hr_jdump(doc));
 	json_array_foreach(rows, i, r) {
 		json_int_t w = hr_jint(r, "worker");
 
@@ -389,8 +406,8 @@ static void test_listing_filters_and_counts(void **state)
 	hr_check_int("total", 3000, hr_jint(doc, "total"));
 	hr_check(json_is_true(json_object_get(doc, "truncated")), "truncated");
 	hr_check(by[0] > 0 && by[1] > 0 && by[2] > 0,
-		 "rows from every worker, seen %lld %lld %lld", (long long)by[0],
-		 (long long)by[1], (long long)by[2]);
+		 "rows from every worker, seen %lld %lld %lld",
+		 (long long)by[0], (long long)by[1], (long long)by[2]);
 	json_decref(doc);
 	doc = ask(d, "connections 100000");
 	hr_check_int("every row", 3000, listing_rows(doc, NULL, 0));
@@ -410,7 +427,8 @@ static void test_listing_filters_and_counts(void **state)
 	json_decref(doc);
 	doc = ask(d, "connections remote=127.0.0.0/30 5");
 	hr_check_int("remote=127.0.0.0/30 rows", 5, listing_rows(doc, NULL, 0));
-	hr_check_int("remote=127.0.0.0/30 total (.2 and .3)", 2000, hr_jint(doc, "total"));
+	hr_check_int("remote=127.0.0.0/30 total (.2 and .3)", 2000,
+		     hr_jint(doc, "total"));
 	json_decref(doc);
 	doc = ask(d, "connections min_age=10m");
 	hr_check_int("min_age=10m", 0, listing_rows(doc, NULL, 0));
@@ -422,7 +440,8 @@ static void test_listing_filters_and_counts(void **state)
 
 	/* Counts. */
 	doc = ask(d, "connections count-by=remote");
-	hr_check_int("groups by remote", 3, json_array_size(json_object_get(doc, "groups")));
+	hr_check_int("groups by remote", 3,
+		     json_array_size(json_object_get(doc, "groups")));
 	json_array_foreach(json_object_get(doc, "groups"), i, g)
 		hr_check_int("connections from one source address", 1000,
 			     hr_jint(g, "connections"));
@@ -431,21 +450,25 @@ static void test_listing_filters_and_counts(void **state)
 	doc = ask(d, "connections count-by=worker");
 	json_array_foreach(json_object_get(doc, "groups"), i, g)
 		if (hr_jint(g, "worker") == 1)
-			hr_check_int("worker 1's count", w1, hr_jint(g, "connections"));
+			hr_check_int("worker 1's count", w1,
+				     hr_jint(g, "connections"));
 	json_decref(doc);
 	doc = hr_query(d, "connections remote=nonsense");
-	hr_check(doc && strstr(hr_jstr(doc, "error"), "bad remote value"), "an error: %s",
-		 hr_jdump(doc));
+	hr_check(doc && strstr(hr_jstr(doc, "error"), "bad remote value"),
+		 "an error: %s", hr_jdump(doc));
 	json_decref(doc);
 
 	/* The tool passes the filters and shows the counts. */
 	hr_check_int("reuseportctl --remote", 0,
-		     run(RC_BIN " -s %s connections --remote 127.0.0.4 -n 5", d->sock));
-	hr_check(strstr(out, "5 connections on 1 local address(es) (truncated: the daemon has 1000"),
+		     run(RC_BIN " -s %s connections --remote 127.0.0.4 -n 5",
+			 d->sock));
+	hr_check(strstr(out,
+			"5 connections on 1 local address(es) (truncated: the daemon has 1000"),
 		 "%.400s", out);
 	hr_check_int("reuseportctl --count-by", 0,
 		     run(RC_BIN " -s %s connections --count-by remote", d->sock));
-	hr_check(strstr(out, "127.0.0.2") && strstr(out, "3000 connections in 3 groups"),
+	hr_check(strstr(out, "127.0.0.2") &&
+			 strstr(out, "3000 connections in 3 groups"),
 		 "%.400s", out);
 	kill(hold, SIGKILL);
 	waitpid(hold, NULL, 0);
@@ -471,17 +494,19 @@ static void test_listing_partial(void **state)
 	const char *args[] = { "-c", conf, "-w", "2", NULL };
 
 	hr_check(hr_start(d, args) == 0, "start");
-	hr_check(hr_connect_many(AF_INET, d->port, 20, 20, 5000, fds, err, sizeof(err)) == 0,
+	hr_check(hr_connect_many(AF_INET, d->port, 20, 20, 5000, fds, err,
+				 sizeof(err)) == 0,
 		 "connect: %s", err);
 	doc = hr_query_ok(d, "stats");
 	w1 = (pid_t)hr_jint(hr_worker(doc, 1), "pid");
 	json_decref(doc);
 	hr_check_int("SIGSTOP worker 1", 0, kill(w1, SIGSTOP));
 	doc = hr_query(d, "connections");
-	hr_check(doc && json_is_true(json_object_get(doc, "partial")), "partial: %s",
-		 hr_jdump(doc));
+	hr_check(doc && json_is_true(json_object_get(doc, "partial")),
+		 "partial: %s", hr_jdump(doc));
 	hr_check_int("missing worker", 1, hr_jint(doc, "missing/0/worker"));
-	hr_check(strstr(hr_jstr(doc, "missing/0/reason"), "did not answer within stats_timeout"),
+	hr_check(strstr(hr_jstr(doc, "missing/0/reason"),
+			"did not answer within stats_timeout"),
 		 "reason: %s", hr_jdump(doc));
 	json_decref(doc);
 	hr_check_int("SIGCONT worker 1", 0, kill(w1, SIGCONT));
@@ -492,13 +517,18 @@ static void test_listing_partial(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ctl_commands, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_bench_counts_match, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_every_counter_everywhere, hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_listing_filters_and_counts, hr_setup,
+		cmocka_unit_test_setup_teardown(test_ctl_commands, hr_setup,
 						hr_teardown),
-		cmocka_unit_test_setup_teardown(test_listing_partial, hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_bench_counts_match,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_every_counter_everywhere,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listing_filters_and_counts,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listing_partial, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,8 @@ static int addr_parse_v4(const char *s, struct addr *out, const char **port_s,
 	if (!colon)
 		return 0;
 	if (strchr(s, ':') != colon) {
-		snprintf(err, errlen, "'%s': write IPv6 addresses as [ADDR]:PORT", s);
+		snprintf(err, errlen,
+			 "'%s': write IPv6 addresses as [ADDR]:PORT", s);
 		return -1;
 	}
 	if ((size_t)(colon - s) >= sizeof(host)) {
@@ -90,8 +91,8 @@ int addr_parse(const char *s, struct addr *out, char *err, size_t errlen)
 	int port;
 
 	memset(out, 0, sizeof(*out));
-	if ((s[0] == '[' ? addr_parse_v6 : addr_parse_v4)(s, out, &port_s, err,
-							  errlen) < 0)
+	if ((s[0] == '[' ? addr_parse_v6 :
+			   addr_parse_v4)(s, out, &port_s, err, errlen) < 0)
 		return -1;
 	if (parse_port(port_s, &port) < 0) {
 		snprintf(err, errlen, "'%s': port must be 0..65535", s);
@@ -103,9 +104,14 @@ int addr_parse(const char *s, struct addr *out, char *err, size_t errlen)
 
 const char *addr_format_ip(const struct sockaddr *sa, char *buf, size_t len)
 {
-	const void *ip = sa->sa_family == AF_INET6 ?
-		(const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr :
-		(const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	const void *ip =
+		sa->sa_family == AF_INET6 ?
+			(const void *)&(
+				(const struct sockaddr_in6 *)(const void *)sa)
+				->sin6_addr :
+			(const void *)&(
+				(const struct sockaddr_in *)(const void *)sa)
+				->sin_addr;
 
 	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
 		snprintf(buf, len, "?");
@@ -131,9 +137,11 @@ const char *addr_format(const struct sockaddr *sa, char *buf, size_t len)
 int addr_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+		return ntohs(
+			((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
 	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+		return ntohs(
+			((const struct sockaddr_in *)(const void *)sa)->sin_port);
 	return -1;
 }
 

@@ -58,7 +58,8 @@ static int quoted(const char *p, size_t len, size_t *i, char **out, char *err,
 			break;
 		if (q == '"' && p[*i] == '\\') {
 			if (++*i == len)
-				return why(err, errlen, "unterminated double quote");
+				return why(err, errlen,
+					   "unterminated double quote");
 			if (p[*i] != '"' && p[*i] != '\\')
 				return why(err, errlen,
 					   "unknown escape '\\%c' (only \\\" and \\\\)",
@@ -133,7 +134,8 @@ static size_t edit_distance(const char *a, const char *b)
 			if ((size_t)d[i][j - 1] + 1 < v)
 				v = d[i][j - 1] + 1;
 			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
-			    a[i - 2] == b[j - 1] && (size_t)d[i - 2][j - 2] + 1 < v)
+			    a[i - 2] == b[j - 1] &&
+			    (size_t)d[i - 2][j - 2] + 1 < v)
 				v = d[i - 2][j - 2] + 1;
 			d[i][j] = (unsigned char)v;
 		}
@@ -151,7 +153,8 @@ const char *cfgfile_suggest(const char *word)
 		return NULL;
 	/* Case and the command line's dashes are the likeliest slips. */
 	for (size_t i = 0; i <= n; i++)
-		low[i] = word[i] == '-' ? '_' : (char)tolower((unsigned char)word[i]);
+		low[i] = word[i] == '-' ? '_' :
+					  (char)tolower((unsigned char)word[i]);
 	for (size_t i = 0; (d = config_directive_at(i)); i++) {
 		size_t dist = edit_distance(low, d->name);
 
@@ -205,8 +208,8 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 	if (nval == 0)
 		return why(err, errlen, "'%s' needs a value", name);
 	if (nval > d->max_args)
-		return why(err, errlen, "'%s' takes %s%d value%s, %d given", name,
-			   d->max_args > 1 ? "at most " : "", d->max_args,
+		return why(err, errlen, "'%s' takes %s%d value%s, %d given",
+			   name, d->max_args > 1 ? "at most " : "", d->max_args,
 			   d->max_args > 1 ? "s" : "", nval);
 	idx = directive_index(d);
 	if (idx < 0 || idx >= CFGFILE_MAX_DIRECTIVES)
@@ -279,9 +282,12 @@ int cfgfile_load(struct config *c, const char *path, char *err, size_t errlen)
 		return why(err, errlen, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size > CFGFILE_MAX_SIZE) {
-		r = fstat(fd, &st) < 0 ? why(err, errlen, "%s: %s", path, strerror(errno)) :
-		    !S_ISREG(st.st_mode) ? why(err, errlen, "%s: not a regular file", path) :
-		    why(err, errlen, "%s: larger than %d bytes", path, CFGFILE_MAX_SIZE);
+		r = fstat(fd, &st) < 0 ?
+			    why(err, errlen, "%s: %s", path, strerror(errno)) :
+		    !S_ISREG(st.st_mode) ?
+			    why(err, errlen, "%s: not a regular file", path) :
+			    why(err, errlen, "%s: larger than %d bytes", path,
+				CFGFILE_MAX_SIZE);
 		close(fd);
 		return r;
 	}

@@ -15,9 +15,9 @@
 
 #include "config.h"
 
-#define CFGFILE_MAX_LINE 4096        /* bytes, without the newline */
-#define CFGFILE_MAX_SIZE (1 << 20)   /* bytes in a file */
-#define CFGFILE_MAX_ARGS 64          /* words on one line */
+#define CFGFILE_MAX_LINE 4096      /* bytes, without the newline */
+#define CFGFILE_MAX_SIZE (1 << 20) /* bytes in a file */
+#define CFGFILE_MAX_ARGS 64        /* words on one line */
 
 /* Reads path and applies it on top of c. 0, or -1 with the reason in
  * err ("PATH:LINE: ..." or "PATH: ..."). */

@@ -38,8 +38,7 @@ static int check_docroot(const struct config *c, char *err, size_t errlen)
 /* The workers open the docroot after dropping privileges: a directory
  * root can read may still be closed to them. A child that drops them as
  * a worker would tries it. */
-static int check_docroot_as_worker(const struct config *c, char *err,
-				   size_t errlen)
+static int check_docroot_as_worker(const struct config *c, char *err, size_t errlen)
 {
 	char msg[PATH_MAX + 128] = "";
 	int p[2], status = 0;
@@ -49,7 +48,8 @@ static int check_docroot_as_worker(const struct config *c, char *err,
 	if (!c->docroot[0] || !privdrop_active())
 		return 0;
 	if (pipe(p) < 0 || (pid = fork()) < 0) {
-		snprintf(err, errlen, "checking the docroot as the workers' user: %s",
+		snprintf(err, errlen,
+			 "checking the docroot as the workers' user: %s",
 			 strerror(errno));
 		return -1;
 	}
@@ -75,7 +75,8 @@ static int check_docroot_as_worker(const struct config *c, char *err,
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	msg[n > 0 ? n : 0] = '\0';
-	snprintf(err, errlen, "%s", msg[0] ? msg : "docroot: the check as the workers' user failed");
+	snprintf(err, errlen, "%s",
+		 msg[0] ? msg : "docroot: the check as the workers' user failed");
 	return -1;
 }
 
@@ -97,7 +98,10 @@ static void row(FILE *out, int *problems, enum verdict ok, const char *name,
 	vsnprintf(verdict, sizeof(verdict), fmt, ap);
 	va_end(ap);
 	fprintf(out, "  %-29s %-20s %s: %s\n", name, value,
-		ok == OK ? "ok" : ok == INFO ? "info" : "warning", verdict);
+		ok == OK   ? "ok" :
+		ok == INFO ? "info" :
+			     "warning",
+		verdict);
 	if (ok == WARNING)
 		(*problems)++;
 }
@@ -123,13 +127,15 @@ static void report_files(const struct config *c, const struct limits *lim,
 	/* What every worker keeps open besides connections, as counted by
 	 * syslimits.c. */
 	long conn_fds = per * lim->fds_per_connection;
-	long reserve = lim->nofile_soft > conn_fds ? lim->nofile_soft - conn_fds : 0;
+	long reserve = lim->nofile_soft > conn_fds ? lim->nofile_soft - conn_fds :
+						     0;
 	long long need = (long long)c->workers * (conn_fds + reserve);
 	char v[96], w[32], h[32];
 
 	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
 	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
-	snprintf(v, sizeof(v), "%s (hard %s)", num(w, sizeof(w), lim->nofile_soft),
+	snprintf(v, sizeof(v), "%s (hard %s)",
+		 num(w, sizeof(w), lim->nofile_soft),
 		 lim->nofile_hard < 0 ? "unlimited" :
 					num(h, sizeof(h), lim->nofile_hard));
 	if (c->max_connections > 0 && per < c->max_connections)
@@ -144,7 +150,8 @@ static void report_files(const struct config *c, const struct limits *lim,
 		    "%ld connections x %ld + %ld other files per worker", per,
 		    lim->fds_per_connection, reserve);
 	if (nr_open >= 0 && c->rlimit_nofile > nr_open)
-		row(out, problems, WARNING, "fs.nr_open", num(v, sizeof(v), nr_open),
+		row(out, problems, WARNING, "fs.nr_open",
+		    num(v, sizeof(v), nr_open),
 		    "rlimit_nofile %ld is above it; the kernel refuses that",
 		    c->rlimit_nofile);
 	else
@@ -170,8 +177,8 @@ static void report_queues(const struct limits *lim, FILE *out, int *problems)
 		    "low: bursts of connections will overflow the accept queues");
 	else
 		row(out, problems, OK, "net.core.somaxconn",
-		    num(v, sizeof(v), lim->somaxconn), "backlog %ld per listener",
-		    lim->backlog);
+		    num(v, sizeof(v), lim->somaxconn),
+		    "backlog %ld per listener", lim->backlog);
 	row(out, problems, INFO, "net.ipv4.tcp_max_syn_backlog",
 	    num(v, sizeof(v), lim->tcp_max_syn_backlog), "half-open connections");
 	row(out, problems, INFO, "net.ipv4.tcp_migrate_req",
@@ -187,7 +194,8 @@ static int report_limits(const struct config *c, FILE *out)
 	int problems = 0;
 
 	limits_init(&lim, c);
-	fprintf(out, "limits for %d workers x %ld connections = %lld connections:\n",
+	fprintf(out,
+		"limits for %d workers x %ld connections = %lld connections:\n",
 		c->workers, lim.max_connections_per_worker,
 		(long long)c->workers * lim.max_connections_per_worker);
 	report_files(c, &lim, out, &problems);
@@ -206,7 +214,8 @@ int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
 	    privdrop_init(c, err, sizeof(err)) < 0 ||
 	    check_docroot_as_worker(c, err, sizeof(err)) < 0) {
 		fprintf(errout, "reuseportd: %s\n", err);
-		fprintf(errout, "reuseportd: configuration %s test failed\n", what);
+		fprintf(errout, "reuseportd: configuration %s test failed\n",
+			what);
 		return 1;
 	}
 	if (c->protocol != CFG_PROTO_HTTP && (c->docroot[0] || c->has_return))

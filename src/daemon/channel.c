@@ -63,8 +63,10 @@ static const struct chan_msg_spec chan_worker_msgs[] = {
 	{ MSG(CHAN_CONN_GROUPS, sizeof(struct chan_conns_hdr),
 	      sizeof(struct listing_group_rec)),
 	  .check = chan_groups_ok },
-	{ MSG(CHAN_FAILED, sizeof(struct chan_failed), 0), .check = chan_failed_ok },
-	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff), sizeof(struct conn_transfer)),
+	{ MSG(CHAN_FAILED, sizeof(struct chan_failed), 0),
+	  .check = chan_failed_ok },
+	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff),
+	      sizeof(struct conn_transfer)),
 	  .max_fds = CHAN_MAX_FDS, .fd_per_item = 1, .check = chan_handoff_ok },
 	{ MSG(CHAN_TAKEN, sizeof(struct chan_handoff), 0) },
 };
@@ -75,17 +77,16 @@ static const struct chan_msg_spec chan_master_msgs[] = {
 	{ MSG(CHAN_DRAIN, sizeof(struct chan_drain), 0) },
 	{ MSG(CHAN_ADOPT, sizeof(struct chan_slot), 0), .max_fds = CFG_MAX_LISTEN },
 	{ MSG(CHAN_RELEASE, sizeof(struct chan_slot), 0) },
-	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff), sizeof(struct conn_transfer)),
+	{ MSG(CHAN_HANDOFF, sizeof(struct chan_handoff),
+	      sizeof(struct conn_transfer)),
 	  .max_fds = CHAN_MAX_FDS, .fd_per_item = 1, .check = chan_handoff_ok },
 	{ MSG(CHAN_TAKEN, sizeof(struct chan_handoff), 0) },
 };
 
-const struct chan_schema chan_to_master = {
-	chan_worker_msgs, UTIL_ARRAY_LEN(chan_worker_msgs)
-};
-const struct chan_schema chan_to_worker = {
-	chan_master_msgs, UTIL_ARRAY_LEN(chan_master_msgs)
-};
+const struct chan_schema chan_to_master = { chan_worker_msgs,
+					    UTIL_ARRAY_LEN(chan_worker_msgs) };
+const struct chan_schema chan_to_worker = { chan_master_msgs,
+					    UTIL_ARRAY_LEN(chan_master_msgs) };
 
 int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
 	       const void *body, char *why, size_t whylen)
@@ -96,8 +97,8 @@ int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
 		if (s->msgs[i].type == h->type)
 			m = &s->msgs[i];
 	if (!m) {
-		snprintf(why, whylen, "message type %u is not one this end accepts",
-			 h->type);
+		snprintf(why, whylen,
+			 "message type %u is not one this end accepts", h->type);
 		return -1;
 	}
 	if (h->len < m->fixed ||
@@ -106,14 +107,17 @@ int chan_check(const struct chan_schema *s, const struct chan_hdr *h,
 			 m->name, h->len, m->fixed, m->item ? " + records" : "");
 		return -1;
 	}
-	if (m->fd_per_item && m->item && h->nfds != (h->len - m->fixed) / m->item) {
-		snprintf(why, whylen, "%s message with %u records and %u descriptors",
+	if (m->fd_per_item && m->item &&
+	    h->nfds != (h->len - m->fixed) / m->item) {
+		snprintf(why, whylen,
+			 "%s message with %u records and %u descriptors",
 			 m->name, (h->len - m->fixed) / m->item, h->nfds);
 		return -1;
 	}
 	if (h->nfds > m->max_fds) {
-		snprintf(why, whylen, "%s message with %u descriptors (at most %u)",
-			 m->name, h->nfds, m->max_fds);
+		snprintf(why, whylen,
+			 "%s message with %u descriptors (at most %u)", m->name,
+			 h->nfds, m->max_fds);
 		return -1;
 	}
 	if (m->check && !m->check(body, h->len)) {
@@ -270,7 +274,8 @@ static ssize_t chan_recv(struct chan *ch)
 	char *t = buf_reserve(&ch->in, CHAN_READ_CHUNK);
 	struct iovec iov = { t, CHAN_READ_CHUNK };
 	union chan_cmsg cm;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
 			     .msg_control = cm.buf,
 			     .msg_controllen = sizeof(cm.buf) };
 	ssize_t n;
@@ -289,7 +294,8 @@ static ssize_t chan_recv(struct chan *ch)
 
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		if (chan_rx_push(ch, (const int *)(const void *)CMSG_DATA(c), k) < 0) {
+		if (chan_rx_push(ch, (const int *)(const void *)CMSG_DATA(c), k) <
+		    0) {
 			chan_close_fds((const int *)(const void *)CMSG_DATA(c), k);
 			errno = ENOMEM;
 			return -1;
@@ -309,8 +315,9 @@ static int chan_deliver(struct chan *ch, const struct chan_hdr *h,
 			const char *body, char *why, size_t whylen)
 {
 	if (ch->nrx < h->nfds) {
-		snprintf(why, whylen, "a frame announces %u descriptors, %zu came",
-			 h->nfds, ch->nrx);
+		snprintf(why, whylen,
+			 "a frame announces %u descriptors, %zu came", h->nfds,
+			 ch->nrx);
 		return -1;
 	}
 	ch->frame_fds = ch->rx;
@@ -372,9 +379,11 @@ static void chan_io(struct loop_watch *w, uint32_t events)
 		ssize_t n = chan_recv(ch);
 
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
-			chan_fail(ch, 0, n == 0 ? "end of file" :
-				  errno == EPROTO ? "descriptors lost (out of descriptors?)" :
-				  strerror(errno));
+			chan_fail(ch, 0,
+				  n == 0 ? "end of file" :
+				  errno == EPROTO ?
+					   "descriptors lost (out of descriptors?)" :
+					   strerror(errno));
 			return;
 		}
 		if (n < 0)
@@ -459,8 +468,10 @@ int chan_send_records(struct chan *ch, uint32_t type, uint64_t seq,
 		      const void *fixed, size_t fixed_len, const void *records,
 		      size_t records_len)
 {
-	struct chan_out_frame f = { .p1 = fixed, .l1 = fixed_len,
-				    .p2 = records, .l2 = records_len };
+	struct chan_out_frame f = { .p1 = fixed,
+				    .l1 = fixed_len,
+				    .p2 = records,
+				    .l2 = records_len };
 
 	return chan_send_frame(ch, type, seq, &f) ? -1 : 0;
 }
@@ -476,8 +487,7 @@ int chan_send(struct chan *ch, uint32_t type, uint64_t seq, const void *body,
 int chan_send_fds(struct chan *ch, uint32_t type, uint64_t seq,
 		  const void *body, size_t len, const int *fds, int nfds)
 {
-	struct chan_out_frame f = { .p1 = body, .l1 = len, .fds = fds,
-				    .nfds = nfds };
+	struct chan_out_frame f = { .p1 = body, .l1 = len, .fds = fds, .nfds = nfds };
 
 	return chan_send_frame(ch, type, seq, &f) ? -1 : 0;
 }
@@ -486,9 +496,13 @@ int chan_give_fds(struct chan *ch, uint32_t type, uint64_t seq,
 		  const void *fixed, size_t fixed_len, const void *records,
 		  size_t records_len, const int *fds, int nfds)
 {
-	struct chan_out_frame f = { .p1 = fixed, .l1 = fixed_len,
-				    .p2 = records, .l2 = records_len,
-				    .fds = fds, .nfds = nfds, .own = 1 };
+	struct chan_out_frame f = { .p1 = fixed,
+				    .l1 = fixed_len,
+				    .p2 = records,
+				    .l2 = records_len,
+				    .fds = fds,
+				    .nfds = nfds,
+				    .own = 1 };
 
 	/* Queued, they are the channel's, even if it then failed. */
 	return chan_send_frame(ch, type, seq, &f) < 0 ? -1 : 0;

@@ -18,20 +18,20 @@
 #include "loop.h"
 
 enum chan_type {
-	CHAN_READY = 1,  /* w->m: listening, loop running; no body */
-	CHAN_HEARTBEAT,  /* m->w: are you there? no body */
-	CHAN_ALIVE,      /* w->m: the heartbeat's answer; no body (the
+	CHAN_READY = 1,   /* w->m: listening, loop running; no body */
+	CHAN_HEARTBEAT,   /* m->w: are you there? no body */
+	CHAN_ALIVE,       /* w->m: the heartbeat's answer; no body (the
 			  * counters are in memory the master reads) */
-	CHAN_CONNS_REQ,  /* m->w: chan_conns_req: a page of the listing */
-	CHAN_CONNS,      /* w->m: chan_conns_hdr + count stats_conn rows */
+	CHAN_CONNS_REQ,   /* m->w: chan_conns_req: a page of the listing */
+	CHAN_CONNS,       /* w->m: chan_conns_hdr + count stats_conn rows */
 	CHAN_CONN_GROUPS, /* w->m: chan_conns_hdr + count listing_group_rec */
-	CHAN_DRAIN,      /* m->w: chan_drain */
-	CHAN_ADOPT,      /* m->w: chan_slot + another slot's listeners */
-	CHAN_RELEASE,    /* m->w: chan_slot: give them back */
-	CHAN_FAILED,     /* w->m: chan_failed, then the worker exits */
-	CHAN_HANDOFF,    /* both ways: chan_handoff + count conn_transfer,
+	CHAN_DRAIN,       /* m->w: chan_drain */
+	CHAN_ADOPT,       /* m->w: chan_slot + another slot's listeners */
+	CHAN_RELEASE,     /* m->w: chan_slot: give them back */
+	CHAN_FAILED,      /* w->m: chan_failed, then the worker exits */
+	CHAN_HANDOFF,     /* both ways: chan_handoff + count conn_transfer,
 			  * a descriptor each: connections changing worker */
-	CHAN_TAKEN,      /* both ways: chan_handoff: a HANDOFF's connections
+	CHAN_TAKEN,       /* both ways: chan_handoff: a HANDOFF's connections
 			  * are in place (the taker says so, the master
 			  * passes it on to the one that handed them) */
 };
@@ -111,8 +111,8 @@ struct chan_msg_spec {
 	uint32_t type;
 	const char *name;
 	uint32_t fixed, item;
-	uint32_t max_fds;      /* descriptors it may carry */
-	uint32_t fd_per_item;  /* exactly one descriptor per record */
+	uint32_t max_fds;     /* descriptors it may carry */
+	uint32_t fd_per_item; /* exactly one descriptor per record */
 	int (*check)(const void *body, size_t len);
 };
 
@@ -150,12 +150,12 @@ struct chan {
 	struct loop *loop;
 	const struct chan_schema *schema;
 	struct buf in, out;
-	uint64_t out_base; /* stream offset of the first byte of out */
+	uint64_t out_base;        /* stream offset of the first byte of out */
 	struct chan_fd_batch *tx; /* FIFO of batches to send */
 	size_t ntx;
-	int *rx;                  /* received, not yet given to a frame */
+	int *rx; /* received, not yet given to a frame */
 	size_t nrx, caprx;
-	int *frame_fds;           /* the frame being delivered: its fds */
+	int *frame_fds; /* the frame being delivered: its fds */
 	int frame_nfds;
 	chan_msg_fn on_msg;
 	chan_close_fn on_close;

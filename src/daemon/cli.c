@@ -69,19 +69,32 @@ void cli_usage(FILE *out)
 static const char *directive_of(int opt)
 {
 	switch (opt) {
-	case 'l': return "listen";
-	case 'w': return "workers";
-	case 'P': return "protocol";
-	case 's': return "stats_socket";
-	case 'p': return "pidfile";
-	case 'u': return "user";
-	case 'g': return "group";
-	case OPT_DOCROOT: return "docroot";
-	case OPT_RETURN: return "return";
-	case OPT_IDLE_YIELD: return "idle_yield";
-	case 'f': return "foreground";
-	case 'v': return "log_level";
-	default: return NULL;
+	case 'l':
+		return "listen";
+	case 'w':
+		return "workers";
+	case 'P':
+		return "protocol";
+	case 's':
+		return "stats_socket";
+	case 'p':
+		return "pidfile";
+	case 'u':
+		return "user";
+	case 'g':
+		return "group";
+	case OPT_DOCROOT:
+		return "docroot";
+	case OPT_RETURN:
+		return "return";
+	case OPT_IDLE_YIELD:
+		return "idle_yield";
+	case 'f':
+		return "foreground";
+	case 'v':
+		return "log_level";
+	default:
+		return NULL;
 	}
 }
 
@@ -98,8 +111,7 @@ static int record(struct cli *out, const char *name, const char *value,
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, struct cli *out, char *err,
-	      size_t errlen)
+int cli_parse(int argc, char **argv, struct cli *out, char *err, size_t errlen)
 {
 	int c;
 
@@ -128,7 +140,8 @@ int cli_parse(int argc, char **argv, struct cli *out, char *err,
 				 argv[optind - 1]);
 			return -1;
 		case '?':
-			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			snprintf(err, errlen, "unknown option '%s'",
+				 argv[optind - 1]);
 			return -1;
 		default:
 			break;
@@ -136,10 +149,14 @@ int cli_parse(int argc, char **argv, struct cli *out, char *err,
 		if (c == 'v')
 			out->verbose = 1;
 		if (!name) {
-			snprintf(err, errlen, "unhandled option '%s'", argv[optind - 1]);
+			snprintf(err, errlen, "unhandled option '%s'",
+				 argv[optind - 1]);
 			return -1;
 		}
-		if (record(out, name, c == 'f' || c == OPT_IDLE_YIELD ? "on" : c == 'v' ? "debug" : optarg,
+		if (record(out, name,
+			   c == 'f' || c == OPT_IDLE_YIELD ? "on" :
+			   c == 'v'                        ? "debug" :
+							     optarg,
 			   err, errlen) < 0)
 			return -1;
 	}
@@ -150,8 +167,7 @@ int cli_parse(int argc, char **argv, struct cli *out, char *err,
 	return 0;
 }
 
-int cli_apply(const struct cli *cli, struct config *c, char *err,
-	      size_t errlen)
+int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 {
 	int listen_reset = 0;
 

@@ -27,13 +27,11 @@ struct cli {
 
 /* Reads argv (permuting it, as getopt does). 0, or -1 with a one-line
  * reason in err; the values themselves are checked by cli_apply. */
-int cli_parse(int argc, char **argv, struct cli *out, char *err,
-	      size_t errlen);
+int cli_parse(int argc, char **argv, struct cli *out, char *err, size_t errlen);
 /* Applies the recorded options on top of c, in their order. Listen
  * addresses on the command line replace those of the config file.
  * 0, or -1 with the reason. */
-int cli_apply(const struct cli *cli, struct config *c, char *err,
-	      size_t errlen);
+int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen);
 void cli_usage(FILE *out);
 
 #endif

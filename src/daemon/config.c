@@ -176,8 +176,7 @@ int config_parse_size(const char *s, unsigned long long *bytes)
 
 /* --- the public setters kept from before the config file --- */
 
-int config_add_listen(struct config *c, const char *s, char *err,
-		      size_t errlen)
+int config_add_listen(struct config *c, const char *s, char *err, size_t errlen)
 {
 	if (c->nlisten == CFG_MAX_LISTEN)
 		return fail(err, errlen, "at most %d listen addresses",
@@ -188,8 +187,7 @@ int config_add_listen(struct config *c, const char *s, char *err,
 	return 0;
 }
 
-int config_set_workers(struct config *c, const char *s, char *err,
-		       size_t errlen)
+int config_set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	long v;
 
@@ -205,8 +203,7 @@ int config_set_workers(struct config *c, const char *s, char *err,
 	return 0;
 }
 
-int config_set_protocol(struct config *c, const char *s, char *err,
-			size_t errlen)
+int config_set_protocol(struct config *c, const char *s, char *err, size_t errlen)
 {
 	if (strcmp(s, "echo") == 0)
 		c->protocol = CFG_PROTO_ECHO;
@@ -226,8 +223,7 @@ int config_set_stats_socket(struct config *c, const char *s, char *err,
 
 /* --- the other directives --- */
 
-static int set_listen(struct config *c, const char *s, char *err,
-		      size_t errlen)
+static int set_listen(struct config *c, const char *s, char *err, size_t errlen)
 {
 	char why[200];
 
@@ -236,17 +232,14 @@ static int set_listen(struct config *c, const char *s, char *err,
 	return 0;
 }
 
-static int set_docroot(struct config *c, const char *s, char *err,
-		       size_t errlen)
+static int set_docroot(struct config *c, const char *s, char *err, size_t errlen)
 {
-	return copy_str(c->docroot, sizeof(c->docroot), "docroot", s, err,
-			errlen);
+	return copy_str(c->docroot, sizeof(c->docroot), "docroot", s, err, errlen);
 }
 
 /* "STATUS [TEXT]": the fixed answer; for a redirect (3xx) TEXT is the
  * Location. */
-static int set_return(struct config *c, const char *s, char *err,
-		      size_t errlen)
+static int set_return(struct config *c, const char *s, char *err, size_t errlen)
 {
 	char code[8];
 	size_t n = strcspn(s, " ");
@@ -261,7 +254,8 @@ static int set_return(struct config *c, const char *s, char *err,
 		return fail(err, errlen,
 			    "return: status '%s' is not a number 200..599", code);
 	if (strlen(text) >= sizeof(c->return_body))
-		return fail(err, errlen, "return: the text is longer than %zu bytes",
+		return fail(err, errlen,
+			    "return: the text is longer than %zu bytes",
 			    sizeof(c->return_body) - 1);
 	if (st >= 300 && st < 400 && st != 304 && *text == '\0')
 		return fail(err, errlen, "return: a %ld redirect needs a URL", st);
@@ -294,11 +288,9 @@ static int set_stats_socket_group(struct config *c, const char *s, char *err,
 			"stats_socket_group", s, err, errlen);
 }
 
-static int set_pidfile(struct config *c, const char *s, char *err,
-		       size_t errlen)
+static int set_pidfile(struct config *c, const char *s, char *err, size_t errlen)
 {
-	return copy_str(c->pidfile, sizeof(c->pidfile), "pidfile", s, err,
-			errlen);
+	return copy_str(c->pidfile, sizeof(c->pidfile), "pidfile", s, err, errlen);
 }
 
 static int set_user(struct config *c, const char *s, char *err, size_t errlen)
@@ -306,8 +298,7 @@ static int set_user(struct config *c, const char *s, char *err, size_t errlen)
 	return copy_str(c->user, sizeof(c->user), "user", s, err, errlen);
 }
 
-static int set_group(struct config *c, const char *s, char *err,
-		     size_t errlen)
+static int set_group(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return copy_str(c->group, sizeof(c->group), "group", s, err, errlen);
 }
@@ -333,20 +324,19 @@ static int set_log(struct config *c, const char *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int set_log_level(struct config *c, const char *s, char *err,
-			 size_t errlen)
+static int set_log_level(struct config *c, const char *s, char *err, size_t errlen)
 {
 	int level = log_level_parse(s);
 
 	if (level < 0)
 		return fail(err, errlen,
-			    "log_level: '%s' is not error, warn, info or debug", s);
+			    "log_level: '%s' is not error, warn, info or debug",
+			    s);
 	c->log_level = level;
 	return 0;
 }
 
-static int set_foreground(struct config *c, const char *s, char *err,
-			  size_t errlen)
+static int set_foreground(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return parse_flag("foreground", s, &c->foreground, err, errlen);
 }
@@ -357,14 +347,12 @@ static int set_cpu_affinity(struct config *c, const char *s, char *err,
 	return parse_flag("cpu_affinity", s, &c->cpu_affinity, err, errlen);
 }
 
-static int set_idle_yield(struct config *c, const char *s, char *err,
-			  size_t errlen)
+static int set_idle_yield(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return parse_flag("idle_yield", s, &c->idle_yield, err, errlen);
 }
 
-static int set_handover(struct config *c, const char *s, char *err,
-			size_t errlen)
+static int set_handover(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return parse_flag("handover", s, &c->handover, err, errlen);
 }
@@ -410,8 +398,9 @@ static int set_auto_long(const char *name, const char *s, long min, long max,
 		return 0;
 	}
 	if (parse_long(s, min, max, out) < 0)
-		return fail(err, errlen, "%s: '%s' is not 'auto' or a number %ld..%ld",
-			    name, s, min, max);
+		return fail(err, errlen,
+			    "%s: '%s' is not 'auto' or a number %ld..%ld", name,
+			    s, min, max);
 	return 0;
 }
 
@@ -430,12 +419,11 @@ static int set_max_connections(struct config *c, const char *s, char *err,
 static int set_rlimit_nofile(struct config *c, const char *s, char *err,
 			     size_t errlen)
 {
-	return set_auto_long("rlimit_nofile", s, 64, 1L << 30, &c->rlimit_nofile,
-			     err, errlen);
+	return set_auto_long("rlimit_nofile", s, 64, 1L << 30,
+			     &c->rlimit_nofile, err, errlen);
 }
 
-static int set_backlog(struct config *c, const char *s, char *err,
-		       size_t errlen)
+static int set_backlog(struct config *c, const char *s, char *err, size_t errlen)
 {
 	long v;
 
@@ -526,19 +514,20 @@ static int set_size(const char *name, const char *s, unsigned long long min,
 	return 0;
 }
 
-static int set_http_max_request_line(struct config *c, const char *s,
-				     char *err, size_t errlen)
+static int set_http_max_request_line(struct config *c, const char *s, char *err,
+				     size_t errlen)
 {
 	unsigned long long v;
 
-	if (set_size("http_max_request_line", s, 256, 1 << 20, &v, err, errlen) < 0)
+	if (set_size("http_max_request_line", s, 256, 1 << 20, &v, err, errlen) <
+	    0)
 		return -1;
 	c->http_max_request_line = (size_t)v;
 	return 0;
 }
 
-static int set_http_max_header_bytes(struct config *c, const char *s,
-				     char *err, size_t errlen)
+static int set_http_max_header_bytes(struct config *c, const char *s, char *err,
+				     size_t errlen)
 {
 	unsigned long long v;
 
@@ -568,14 +557,12 @@ static int set_http_max_body(struct config *c, const char *s, char *err,
 			err, errlen);
 }
 
-static int set_workers(struct config *c, const char *s, char *err,
-		       size_t errlen)
+static int set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_workers(c, s, err, errlen);
 }
 
-static int set_protocol(struct config *c, const char *s, char *err,
-			size_t errlen)
+static int set_protocol(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_protocol(c, s, err, errlen);
 }
@@ -635,8 +622,8 @@ const struct config_directive *config_directive_at(size_t i)
 	return i < UTIL_ARRAY_LEN(directives) ? &directives[i] : NULL;
 }
 
-int config_set(struct config *c, const char *name, const char *value,
-	       char *err, size_t errlen)
+int config_set(struct config *c, const char *name, const char *value, char *err,
+	       size_t errlen)
 {
 	const struct config_directive *d = config_directive_find(name);
 
@@ -683,7 +670,9 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	if (c->workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		c->workers = n < 1 ? 1 : n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
+		c->workers = n < 1               ? 1 :
+			     n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS :
+						   (int)n;
 	}
 	if (!base[0]) {
 		if (!getcwd(cwd, sizeof(cwd)))

@@ -33,8 +33,8 @@ struct config {
 	int defer_accept_s;
 
 	/* HTTP */
-	char docroot[PATH_MAX];   /* empty: serve the fixed response */
-	int return_status;        /* fixed response, e.g. 200 */
+	char docroot[PATH_MAX]; /* empty: serve the fixed response */
+	int return_status;      /* fixed response, e.g. 200 */
 	char return_body[1024];
 	int has_return;
 	size_t http_max_request_line, http_max_header_bytes;
@@ -60,7 +60,7 @@ struct config {
 	char log_file[PATH_MAX];
 	int log_level;
 	int foreground;
-	int test_only;         /* -t */
+	int test_only; /* -t */
 	char config_file[PATH_MAX];
 	struct addr metrics_listen; /* Prometheus endpoint; len 0: off */
 	/* Relative paths are taken from here (empty: the working directory
@@ -74,7 +74,8 @@ void config_defaults(struct config *c);
 int config_add_listen(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_workers(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_protocol(struct config *c, const char *s, char *err, size_t errlen);
-int config_set_stats_socket(struct config *c, const char *s, char *err, size_t errlen);
+int config_set_stats_socket(struct config *c, const char *s, char *err,
+			    size_t errlen);
 /* Defaults for what is still unset (listen address, worker count);
  * relative paths made absolute. */
 int config_finish(struct config *c, char *err, size_t errlen);
@@ -101,8 +102,8 @@ const struct config_directive *config_directive_find(const char *name);
 /* The i-th directive, or NULL past the last one. */
 const struct config_directive *config_directive_at(size_t i);
 /* Sets one directive from its value: 0, or -1 with "name: reason". */
-int config_set(struct config *c, const char *name, const char *value,
-	       char *err, size_t errlen);
+int config_set(struct config *c, const char *name, const char *value, char *err,
+	       size_t errlen);
 
 /* "10s", "500ms", "2m", "1h", "1m30s"; a bare number is seconds.
  * 0, or -1 if malformed or above max_ms. */

@@ -160,11 +160,11 @@ static void tmo_arm(struct conn_pool *p)
 	/* Re-arm only when the earliest deadline moved earlier; a later
 	 * timer firing early just re-arms itself. */
 	if (!loop_timer_armed(&p->tmo_timer) || first < p->tmo_timer.when)
-		loop_timer_arm(p->loop, &p->tmo_timer, first > now ? first - now : 0);
+		loop_timer_arm(p->loop, &p->tmo_timer,
+			       first > now ? first - now : 0);
 }
 
-void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
-			   uint64_t ms)
+void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind, uint64_t ms)
 {
 	p->tmo_lists[kind].duration_ms = ms;
 }
@@ -660,8 +660,7 @@ int conn_take_over(struct conn_pool *p, int fd, int handler,
 
 /* --- the stats socket's view --- */
 
-void conn_describe(const struct conn *c, uint64_t now_ms,
-		   struct stats_conn *rec)
+void conn_describe(const struct conn *c, uint64_t now_ms, struct stats_conn *rec)
 {
 	struct conn_pool *p = conn_pool_of(c);
 	socklen_t len = sizeof(rec->local);
@@ -672,8 +671,10 @@ void conn_describe(const struct conn *c, uint64_t now_ms,
 	getsockname(c->w.fd, &rec->local.sa, &len);
 	len = sizeof(rec->remote);
 	getpeername(c->w.fd, &rec->remote.sa, &len);
-	rec->tcp_state = getsockopt(c->w.fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == 0 ?
-				 ti.tcpi_state : -1;
+	rec->tcp_state = getsockopt(c->w.fd, IPPROTO_TCP, TCP_INFO, &ti,
+				    &tlen) == 0 ?
+				 ti.tcpi_state :
+				 -1;
 	rec->worker = p->worker_id;
 	rec->age_ms = now_ms - c->start_ms;
 	rec->bytes_in = c->bytes_in;

@@ -54,9 +54,9 @@ enum conn_tmo {
 struct conn {
 	struct loop_watch w; /* fn == NULL: the slot is free */
 	uint16_t flags;
-	uint16_t tmo;        /* enum conn_tmo: the list it is on */
+	uint16_t tmo;         /* enum conn_tmo: the list it is on */
 	int32_t tprev, tnext; /* timeout list links, by fd; -1: none */
-	uint8_t handler;     /* index into the pool's handlers */
+	uint8_t handler;      /* index into the pool's handlers */
 	uint64_t deadline;
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_ms;
@@ -280,8 +280,7 @@ static inline int conn_has_output(const struct conn *c)
 	return c->out != NULL;
 }
 /* Sets how long each kind of timeout lasts (0: never expires). */
-void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind,
-			   uint64_t ms);
+void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind, uint64_t ms);
 /* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
  * On expiry the protocol's on_timeout is called, or the conn is closed;
  * CONN_TMO_CONNECT, which conn_connect sets, ends in on_connect. */
@@ -300,8 +299,7 @@ int conn_want_write(struct conn *c);
  * restarts a running send timeout. */
 void conn_count_out(struct conn *c, uint64_t n);
 /* Fills a record for the `connections` document. */
-void conn_describe(const struct conn *c, uint64_t now_ms,
-		   struct stats_conn *rec);
+void conn_describe(const struct conn *c, uint64_t now_ms, struct stats_conn *rec);
 /* Calls fn for each open connection; stops when fn returns non-zero. */
 void conn_foreach(struct conn_pool *p, int (*fn)(struct conn *c, void *arg),
 		  void *arg);

@@ -107,8 +107,8 @@ static void ho_next(struct handover *h)
 		return;
 	}
 	if (chan_give_fds(h->chan, CHAN_HANDOFF, 0, &b.h, sizeof(b.h), b.rec,
-			  b.h.count * sizeof(b.rec[0]), b.fd,
-			  (int)b.h.count) < 0) {
+			  b.h.count * sizeof(b.rec[0]), b.fd, (int)b.h.count) <
+	    0) {
 		log_warn("handover: the channel cannot take %u connections; keeping them",
 			 b.h.count);
 		ho_take(h, b.rec, b.fd, b.h.count);
@@ -148,8 +148,7 @@ static void ho_receive(struct handover *h, const struct chan_handoff *hd,
 
 	/* chan_check saw a descriptor per record, so at most CHAN_MAX_FDS.
 	 * Copied out: a frame's body need not be aligned for them. */
-	memcpy(rec, (const char *)body + sizeof(*hd),
-	       (size_t)n * sizeof(rec[0]));
+	memcpy(rec, (const char *)body + sizeof(*hd), (size_t)n * sizeof(rec[0]));
 	ho_take(h, rec, fd, (uint32_t)n);
 	taken.count = (uint32_t)n;
 	if (hd->returned) {
@@ -160,8 +159,7 @@ static void ho_receive(struct handover *h, const struct chan_handoff *hd,
 	chan_send(h->chan, CHAN_TAKEN, 0, &taken, sizeof(taken));
 }
 
-void ho_on_msg(struct handover *h, const struct chan_hdr *hdr,
-	       const void *body)
+void ho_on_msg(struct handover *h, const struct chan_hdr *hdr, const void *body)
 {
 	struct chan_handoff hd;
 

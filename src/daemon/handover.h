@@ -22,12 +22,12 @@ struct conn_pool;
 struct handover {
 	struct conn_pool *pool;
 	struct chan *chan;
-	int handler;     /* the pool's handler that serves taken connections */
-	uint32_t quota;  /* connections still to hand over */
-	int cursor;      /* the walk goes on from this descriptor */
-	int running;     /* handing over now */
-	int waiting;     /* a frame is out; its TAKEN has not come */
-	struct loop_timer wait; /* ... for that long at most */
+	int handler;    /* the pool's handler that serves taken connections */
+	uint32_t quota; /* connections still to hand over */
+	int cursor;     /* the walk goes on from this descriptor */
+	int running;    /* handing over now */
+	int waiting;    /* a frame is out; its TAKEN has not come */
+	struct loop_timer wait;  /* ... for that long at most */
 	void (*done)(void *arg); /* the handover is over: drain the rest */
 	void *arg;
 };
@@ -38,8 +38,7 @@ void ho_init(struct handover *h, struct conn_pool *pool, struct chan *chan,
  * there is nothing to hand over). */
 void ho_start(struct handover *h, uint32_t quota);
 /* A CHAN_HANDOFF or CHAN_TAKEN frame for this worker (on_msg). */
-void ho_on_msg(struct handover *h, const struct chan_hdr *hdr,
-	       const void *body);
+void ho_on_msg(struct handover *h, const struct chan_hdr *hdr, const void *body);
 /* Ends it now (the channel is gone): done is called if it was running. */
 void ho_end(struct handover *h);
 

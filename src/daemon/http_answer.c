@@ -38,8 +38,7 @@ static void count_response(struct http_worker *hw, int status)
 }
 
 int http_put_head(struct http_worker *hw, const struct http_answer *ans,
-		  int status, const char *type, uint64_t length,
-		  const char *extra)
+		  int status, const char *type, uint64_t length, const char *extra)
 {
 	/* Room for the common headers and an extra one as long as a fully
 	 * percent-encoded path (a redirect's Location). */
@@ -51,8 +50,9 @@ int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 			 type ? "Content-Type: " : "", type ? type : "",
 			 type ? "\r\n" : "", (unsigned long long)length,
 			 extra ? extra : "",
-			 ans->last ? "Connection: close\r\n" :
-			 ans->keep_alive_10 ? "Connection: keep-alive\r\n" : "");
+			 ans->last          ? "Connection: close\r\n" :
+			 ans->keep_alive_10 ? "Connection: keep-alive\r\n" :
+					      "");
 
 	count_response(hw, status);
 	if (n < 0 || (size_t)n >= sizeof(head))
@@ -76,8 +76,8 @@ int http_put_error(struct http_worker *hw, const struct http_answer *ans,
 	int n = snprintf(body, sizeof(body), "%d %s\n", status,
 			 http_reason(status));
 
-	return http_put_text(hw, ans, status, "text/plain; charset=utf-8",
-			     body, (size_t)n, NULL);
+	return http_put_text(hw, ans, status, "text/plain; charset=utf-8", body,
+			     (size_t)n, NULL);
 }
 
 /* The fixed answer (--return, or the built-in page) appended to the batch. */
@@ -94,8 +94,7 @@ static int build_fixed(struct http_worker *hw, const struct http_answer *ans)
 	if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308) {
 		char loc[sizeof(hw->cfg->return_body) + 16];
 		char msg[64];
-		int n = snprintf(msg, sizeof(msg), "%d %s\n", st,
-				 http_reason(st));
+		int n = snprintf(msg, sizeof(msg), "%d %s\n", st, http_reason(st));
 
 		snprintf(loc, sizeof(loc), "Location: %s\r\n", body);
 		return http_put_text(hw, ans, st, "text/plain; charset=utf-8",
@@ -113,9 +112,9 @@ static int build_fixed(struct http_worker *hw, const struct http_answer *ans)
  * that: the hot path of a health check or a benchmark is a memcpy. */
 int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 {
-	struct http_fixed *f = &hw->fixed[(ans->head_only ? 1 : 0) |
-					  (ans->last ? 2 : 0) |
-					  (ans->keep_alive_10 ? 4 : 0)];
+	struct http_fixed *f =
+		&hw->fixed[(ans->head_only ? 1 : 0) | (ans->last ? 2 : 0) |
+			   (ans->keep_alive_10 ? 4 : 0)];
 
 	http_date(hw); /* refreshes hw->date_t */
 	if (f->date_t != hw->date_t) {
@@ -130,7 +129,8 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 			memcpy(f->bytes, buf_head(&hw->batch) + before, n);
 			f->len = (uint32_t)n;
 			f->date_t = hw->date_t;
-			f->status = hw->cfg->has_return ? hw->cfg->return_status : 200;
+			f->status = hw->cfg->has_return ? hw->cfg->return_status :
+							  200;
 		}
 		return 0;
 	}

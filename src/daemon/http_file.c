@@ -50,7 +50,7 @@ static int errno_status(int e)
 	switch (e) {
 	case ENOENT:
 	case ENOTDIR:
-	case EXDEV:  /* would leave the root: say nothing more */
+	case EXDEV: /* would leave the root: say nothing more */
 	case ELOOP:
 	case ENAMETOOLONG:
 		return 404;
@@ -114,9 +114,8 @@ static int open_target(int docroot_fd, const char *path, struct stat *st)
  * directory's name with its slash. path is decoded (http_parser.h): a
  * directory named "q?dir" must be sent back as /q%3Fdir/, or the client
  * asks for /q with a query. */
-static int put_unservable(struct http_worker *hw,
-			  const struct http_answer *ans, const char *path,
-			  int status)
+static int put_unservable(struct http_worker *hw, const struct http_answer *ans,
+			  const char *path, int status)
 {
 	char enc[3 * HTTP_PATH_MAX], loc[sizeof(enc) + 16];
 
@@ -177,8 +176,7 @@ static int read_small(struct http_worker *hw, int fd,
 	ssize_t n;
 
 	do
-		n = pread(fd, hw->small, (size_t)part->length,
-			  (off_t)part->start);
+		n = pread(fd, hw->small, (size_t)part->length, (off_t)part->start);
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)part->length)
 		return 0;
@@ -211,8 +209,7 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 }
 
 int http_file_serve(struct http_worker *hw, struct http_conn *hc,
-		    const struct http_request *req,
-		    const struct http_answer *ans)
+		    const struct http_request *req, const struct http_answer *ans)
 {
 	struct file_part part;
 	struct stat st;
@@ -238,7 +235,8 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 	if (ans->head_only || part.length == 0 || small) {
 		close(fd);
 		return small ? buf_append(&hw->batch, hw->small,
-					  (size_t)part.length) : 0;
+					  (size_t)part.length) :
+			       0;
 	}
 	hc->file_fd = fd;
 	hc->file_off = (off_t)part.start;
@@ -251,7 +249,8 @@ int http_file_send(struct conn *c, struct http_conn *hc)
 	for (;;) {
 		size_t chunk = (size_t)UTIL_MIN((off_t)HTTP_SENDFILE_CHUNK,
 						hc->file_end - hc->file_off);
-		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off, chunk);
+		ssize_t n = sendfile(conn_fd(c), hc->file_fd, &hc->file_off,
+				     chunk);
 
 		if (n < 0 && errno == EINTR)
 			continue;

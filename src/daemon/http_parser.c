@@ -29,6 +29,7 @@
  * port characters for Host. */
 enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_HOST = 8 };
 
+/* clang-format off */
 static const unsigned char cls[256] = {
 	/* 00 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
 	/* 10 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
@@ -47,6 +48,7 @@ static const unsigned char cls[256] = {
 	/* e0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
 	/* f0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
 };
+/* clang-format on */
 
 void http_limits_default(struct http_limits *lim)
 {
@@ -134,8 +136,7 @@ static long decode_segment(const unsigned char *raw, size_t rawlen, size_t *i,
 	return (long)o;
 }
 
-int http_normalize_path(const char *rawp, size_t rawlen, char *out,
-			size_t outlen)
+int http_normalize_path(const char *rawp, size_t rawlen, char *out, size_t outlen)
 {
 	const unsigned char *raw = (const unsigned char *)rawp;
 	size_t i = 1, o = 1;
@@ -350,8 +351,7 @@ static int parse_content_length(const unsigned char *v, size_t n,
 	return 0;
 }
 
-static int parse_host(const unsigned char *v, size_t n,
-		      struct http_request *req)
+static int parse_host(const unsigned char *v, size_t n, struct http_request *req)
 {
 	size_t i;
 
@@ -400,7 +400,8 @@ static int header_field(const unsigned char *nm, size_t nl,
 		break;
 	case 5:
 		if (ci_eq(nm, nl, "range")) {
-			if (req->has_range || hs->dup_range || vl >= sizeof(req->range)) {
+			if (req->has_range || hs->dup_range ||
+			    vl >= sizeof(req->range)) {
 				/* Repeated or oversized: ignore it, send 200. */
 				hs->dup_range = 1;
 				req->has_range = 0;
@@ -508,8 +509,8 @@ static long header_block(const unsigned char *p, size_t len, size_t s,
 }
 
 /* Rules that need the whole head. */
-static int head_checks(const struct http_limits *lim,
-		       struct http_request *req, const struct head_state *hs)
+static int head_checks(const struct http_limits *lim, struct http_request *req,
+		       const struct head_state *hs)
 {
 	if (req->version_minor == 1 && !req->has_host)
 		return -400;
@@ -650,12 +651,15 @@ int http_parse_range(const char *spec, uint64_t size, uint64_t *start,
 
 /* --- dates --- */
 
-static const char wkday[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+static const char wkday[7][4] = { "Sun", "Mon", "Tue", "Wed",
+				  "Thu", "Fri", "Sat" };
 static const char *const weekday_long[7] = {
-	"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
+	"sunday",   "monday", "tuesday", "wednesday",
+	"thursday", "friday", "saturday"
 };
-static const char month_name[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					"Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+static const char month_name[12][4] = { "Jan", "Feb", "Mar", "Apr",
+					"May", "Jun", "Jul", "Aug",
+					"Sep", "Oct", "Nov", "Dec" };
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back (the
  * era-based algorithms: exact for any year, no tables, no libc TZ). */
@@ -774,8 +778,8 @@ static long time_of_day(const char *s)
 {
 	int h = digits(s, 2), mi = digits(s + 3, 2), se = digits(s + 6, 2);
 
-	if (s[2] != ':' || s[5] != ':' || h < 0 || mi < 0 || se < 0 ||
-	    h > 23 || mi > 59 || se > 60)
+	if (s[2] != ':' || s[5] != ':' || h < 0 || mi < 0 || se < 0 || h > 23 ||
+	    mi > 59 || se > 60)
 		return -1;
 	return (long)h * 3600 + mi * 60 + se;
 }
@@ -842,7 +846,8 @@ time_t http_parse_date(const char *s, size_t len)
 		const char *r = s + wl;
 		int yy;
 
-		if (len != wl + 24 || !ci_eq((const unsigned char *)s, wl, weekday_long[k]))
+		if (len != wl + 24 ||
+		    !ci_eq((const unsigned char *)s, wl, weekday_long[k]))
 			continue;
 		if (r[0] != ',' || r[1] != ' ' || r[4] != '-' || r[8] != '-' ||
 		    r[11] != ' ' || memcmp(r + 20, " GMT", 4))
@@ -919,48 +924,88 @@ const char *http_mime_type(const char *path)
 const char *http_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 307: return "Temporary Redirect";
-	case 308: return "Permanent Redirect";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 417: return "Expectation Failed";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
+	case 100:
+		return "Continue";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 410:
+		return "Gone";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
 	}
 	switch (status / 100) {
-	case 1: return "Informational";
-	case 2: return "Success";
-	case 3: return "Redirection";
-	case 4: return "Client Error";
-	case 5: return "Server Error";
+	case 1:
+		return "Informational";
+	case 2:
+		return "Success";
+	case 3:
+		return "Redirection";
+	case 4:
+		return "Client Error";
+	case 5:
+		return "Server Error";
 	}
 	return "Unknown";
 }

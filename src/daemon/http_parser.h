@@ -18,15 +18,23 @@
 struct http_limits {
 	size_t max_request_line; /* bytes before CRLF; 8192 -> 414 */
 	size_t max_header_bytes; /* header lines + their CRLFs + the final CRLF; 16384 -> 431 */
-	unsigned max_headers;    /* header lines; 64 -> 431 */
-	uint64_t max_body;       /* Content-Length; 1 MiB -> 413 */
+	unsigned max_headers; /* header lines; 64 -> 431 */
+	uint64_t max_body;    /* Content-Length; 1 MiB -> 413 */
 };
 
 void http_limits_default(struct http_limits *lim);
 
 enum http_method {
-	HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS,
-	HTTP_PATCH, HTTP_TRACE, HTTP_CONNECT, HTTP_OTHER
+	HTTP_GET,
+	HTTP_HEAD,
+	HTTP_POST,
+	HTTP_PUT,
+	HTTP_DELETE,
+	HTTP_OPTIONS,
+	HTTP_PATCH,
+	HTTP_TRACE,
+	HTTP_CONNECT,
+	HTTP_OTHER
 };
 
 /* Room for a normalised path, NUL included; longer paths get 414. */
@@ -41,9 +49,9 @@ struct http_request {
 	uint64_t content_length; /* valid if has_content_length */
 	int has_content_length;
 	int has_transfer_encoding; /* never set on success: such requests fail */
-	int expect_continue;     /* "Expect: 100-continue" was sent */
-	time_t if_modified_since; /* 0 if absent, repeated or unparseable */
-	int has_range;           /* one Range field that fitted in range[] */
+	int expect_continue;       /* "Expect: 100-continue" was sent */
+	time_t if_modified_since;  /* 0 if absent, repeated or unparseable */
+	int has_range;             /* one Range field that fitted in range[] */
 	char range[HTTP_RANGE_MAX]; /* raw value for http_parse_range */
 	int has_host;
 	/* Percent-decoded, dot-segments removed, repeated '/' merged, query
@@ -75,8 +83,7 @@ int http_parse_request(const char *buf, size_t len,
  *       a backslash raw or encoded, a decoded NUL or other control byte,
  *       a raw byte that is not visible ASCII;
  *   -2: the result does not fit in outlen bytes. */
-int http_normalize_path(const char *raw, size_t rawlen, char *out,
-			size_t outlen);
+int http_normalize_path(const char *raw, size_t rawlen, char *out, size_t outlen);
 
 /* Percent-encodes a normalised path (NUL-terminated) for use in a URL,
  * such as a Location field: every byte but the unreserved ones, the

@@ -25,8 +25,7 @@
 #define LST_RETRY_MS 100
 #define LST_WARN_EVERY_MS 10000
 
-static int lst_socket(const struct addr *a, int reuseport, char *err,
-		      size_t errlen)
+static int lst_socket(const struct addr *a, int reuseport, char *err, size_t errlen)
 {
 	char name[ADDR_STRLEN];
 	int one = 1;
@@ -61,7 +60,8 @@ static int lst_socket(const struct addr *a, int reuseport, char *err,
 			 e == EADDRINUSE && addr_port(&a->u.sa) == 0 ?
 				 " (no free port left in net.ipv4.ip_local_port_range)" :
 			 e == EADDRINUSE ? " (another process holds this port)" :
-			 e == EACCES ? " (ports below 1024 need root)" : "");
+			 e == EACCES     ? " (ports below 1024 need root)" :
+					   "");
 		close(fd);
 		errno = e;
 		return -1;

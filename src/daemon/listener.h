@@ -36,9 +36,9 @@ struct lst {
 struct lst_set {
 	struct loop *loop;
 	struct lst *items; /* a list: adopted ones come and go */
-	int paused;   /* accepting stopped: at the cap or out of fds */
-	int stopped;  /* for good (draining or exiting) */
-	int taking;   /* lst_set_stop is accepting what is queued */
+	int paused;        /* accepting stopped: at the cap or out of fds */
+	int stopped;       /* for good (draining or exiting) */
+	int taking;        /* lst_set_stop is accepting what is queued */
 	struct loop_timer retry;
 	uint64_t warned_ms; /* out-of-descriptor warnings, one per interval */
 	unsigned pauses;    /* since the last warning */

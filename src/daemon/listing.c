@@ -104,8 +104,10 @@ static int listing_parse_group(const char *v, enum listing_group *group)
 		const char *name;
 		enum listing_group g;
 	} names[] = {
-		{ "remote", LISTING_BY_REMOTE }, { "remote-ip", LISTING_BY_REMOTE },
-		{ "state", LISTING_BY_STATE },   { "worker", LISTING_BY_WORKER },
+		{ "remote", LISTING_BY_REMOTE },
+		{ "remote-ip", LISTING_BY_REMOTE },
+		{ "state", LISTING_BY_STATE },
+		{ "worker", LISTING_BY_WORKER },
 	};
 
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++)
@@ -244,7 +246,9 @@ static int listing_same_key(enum listing_group kind,
 	default:
 		return a->remote.sa.sa_family == b->remote.sa.sa_family &&
 		       listing_prefix_match(&a->remote, &b->remote,
-					    a->remote.sa.sa_family == AF_INET ? 32 : 128);
+					    a->remote.sa.sa_family == AF_INET ?
+						    32 :
+						    128);
 	}
 }
 

@@ -17,9 +17,9 @@
 
 /* What a listing keeps; an unset field matches everything. */
 struct listing_filter {
-	int32_t worker;      /* -1: any */
-	int32_t state;       /* TCP_ESTABLISHED...; -1: any */
-	uint64_t min_age_ms; /* open at least this long */
+	int32_t worker;       /* -1: any */
+	int32_t state;        /* TCP_ESTABLISHED...; -1: any */
+	uint64_t min_age_ms;  /* open at least this long */
 	union addr_sa remote; /* AF_UNSPEC: any; else the prefix below */
 	union addr_sa local;  /* AF_UNSPEC: any; port 0: any port */
 	uint8_t remote_bits;  /* prefix length of remote */
@@ -28,10 +28,10 @@ struct listing_filter {
 };
 
 enum listing_group {
-	LISTING_ROWS,       /* the connections themselves */
-	LISTING_BY_REMOTE,  /* how many per remote IP address */
-	LISTING_BY_STATE,   /* per TCP state */
-	LISTING_BY_WORKER,  /* per worker */
+	LISTING_ROWS,      /* the connections themselves */
+	LISTING_BY_REMOTE, /* how many per remote IP address */
+	LISTING_BY_STATE,  /* per TCP state */
+	LISTING_BY_WORKER, /* per worker */
 };
 
 /* One group: its key (the remote IP, port 0; or the state; or the

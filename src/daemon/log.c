@@ -21,8 +21,8 @@ static struct {
 	const char *ident;
 	enum log_target target;
 	int level;
-	int worker;         /* -1 in the master */
-	int fd;             /* the file target's descriptor, or -1 */
+	int worker;          /* -1 in the master */
+	int fd;              /* the file target's descriptor, or -1 */
 	char path[PATH_MAX]; /* the file target's path */
 	int has_gid;
 	gid_t gid;

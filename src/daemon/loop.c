@@ -18,10 +18,10 @@ struct loop {
 	int epfd;
 	int stop;
 	uint64_t now;
-	int cur, ncur; /* the batch being run: events[cur+1 .. ncur) wait */
-	int in_timers;  /* run_timers is running */
-	int idle_yield; /* loop_set_idle_yield() */
-	int busy;       /* the last wait returned events */
+	int cur, ncur;   /* the batch being run: events[cur+1 .. ncur) wait */
+	int in_timers;   /* run_timers is running */
+	int idle_yield;  /* loop_set_idle_yield() */
+	int busy;        /* the last wait returned events */
 	uint64_t yields; /* sched_yield() calls made by loop_wait */
 	uint64_t *turns; /* loop_count_turns(): one more per iteration */
 	struct loop_timer **heap;

@@ -58,8 +58,10 @@ static int build_config(struct config *c, char *err, size_t errlen)
  * the running values and says so. (max_connections and backlog are
  * derived again at each reload: syslimits.c, slots_configure.) */
 #define FIXED(field, name, is_str) \
-	{ name, offsetof(struct config, field), \
-	  sizeof(((struct config *)0)->field), is_str }
+	{ \
+		name, offsetof(struct config, field), \
+			sizeof(((struct config *)0)->field), is_str \
+	}
 
 static const struct {
 	const char *name;
@@ -239,7 +241,8 @@ int main(int argc, char **argv)
 			     cli.config_file[0] == '/' ? "" : start_dir,
 			     cli.config_file[0] == '/' ? "" : "/",
 			     cli.config_file) >= sizeof(config_path)) {
-		fprintf(stderr, "reuseportd: %s: path too long\n", cli.config_file);
+		fprintf(stderr, "reuseportd: %s: path too long\n",
+			cli.config_file);
 		return 1;
 	}
 	if (build_config(&cfg, err, sizeof(err)) < 0) {

@@ -55,11 +55,11 @@ struct master {
 	struct slots slots;
 	struct proc_table procs;
 	struct query_set queries;
-	int stopping;  /* 1 graceful, 2 fast */
+	int stopping; /* 1 graceful, 2 fast */
 	int exit_status;
-	int gen_ready; /* the current generation has come up */
+	int gen_ready;  /* the current generation has come up */
 	int ever_ready; /* some generation has: start-up is over */
-	int ready_fd;  /* written once: is the first generation up? */
+	int ready_fd;   /* written once: is the first generation up? */
 	/* What a reload replaced, to go back to if its generation cannot
 	 * come up. */
 	struct config prev_cfg;
@@ -247,8 +247,7 @@ static void master_on_msg(struct chan *ch, const struct chan_hdr *h,
 	}
 }
 
-static void master_on_chan_close(struct chan *ch, int malformed,
-				 const char *why)
+static void master_on_chan_close(struct chan *ch, int malformed, const char *why)
 {
 	struct proc *p = ch->arg;
 
@@ -429,8 +428,8 @@ static int listen_changed(const struct config *a, const struct config *b)
 
 /* The configuration a reload would apply, if it can be: 0, or -1 with
  * the reason. */
-static int master_next_config(struct master *m, struct config *nc,
-			      char *err, size_t errlen)
+static int master_next_config(struct master *m, struct config *nc, char *err,
+			      size_t errlen)
 {
 	if (reload_fn && reload_fn(nc, err, errlen) < 0)
 		return -1;
@@ -442,12 +441,14 @@ static int master_next_config(struct master *m, struct config *nc,
 		return -1;
 	}
 	if (m->procs.nretiring + m->procs.nworkers > MAX_RETIRING) {
-		snprintf(err, errlen, "%d workers are still draining; try again later",
+		snprintf(err, errlen,
+			 "%d workers are still draining; try again later",
 			 m->procs.nretiring);
 		return -1;
 	}
 	if (!m->gen_ready) {
-		snprintf(err, errlen, "generation %d is still starting; try again when it is up",
+		snprintf(err, errlen,
+			 "generation %d is still starting; try again when it is up",
 			 m->procs.generation);
 		return -1;
 	}
@@ -456,7 +457,8 @@ static int master_next_config(struct master *m, struct config *nc,
 	 * indexes the steering expects. */
 	for (struct proc *p = m->procs.retiring; p; p = p->next)
 		if (p->generation > m->procs.generation) {
-			snprintf(err, errlen, "the workers of the generation that could not start are still finishing; try again in a moment");
+			snprintf(err, errlen,
+				 "the workers of the generation that could not start are still finishing; try again in a moment");
 			return -1;
 		}
 	memcpy(nc->listen, m->cfg->listen, sizeof(nc->listen));
@@ -561,7 +563,8 @@ static void master_stop(struct master *m, int fast, const char *why)
 	}
 	loop_timer_arm(m->loop, &m->stop_deadline,
 		       fast ? STOP_GRACE_MS :
-			      (uint64_t)m->cfg->shutdown_timeout_ms + STOP_GRACE_MS);
+			      (uint64_t)m->cfg->shutdown_timeout_ms +
+				       STOP_GRACE_MS);
 	master_check_stopped(m);
 }
 
@@ -602,8 +605,9 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 						       sizeof(why)));
 			break;
 		case SIGINT:
-			master_stop(m, 1, master_signal_name((int)si.ssi_signo, why,
-							     sizeof(why)));
+			master_stop(m, 1,
+				    master_signal_name((int)si.ssi_signo, why,
+						       sizeof(why)));
 			break;
 		case SIGHUP:
 			master_reload(m);
@@ -640,9 +644,9 @@ static int master_open_signals(struct master *m)
 	 * comes through the signalfd: those it does not use are logged and
 	 * ignored (faults - SIGSEGV, SIGBUS... - keep their default). */
 	static const int handled[] = {
-		SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
-		SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
-		SIGXCPU, SIGXFSZ, SIGTTIN, SIGTTOU,
+		SIGCHLD,   SIGTERM, SIGINT,    SIGQUIT, SIGHUP,  SIGUSR1,
+		SIGUSR2,   SIGALRM, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,
+		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU,
 	};
 
 	sigemptyset(&set);
@@ -700,8 +704,8 @@ static void master_log_started(const struct master *m)
 	size_t off = 0;
 
 	for (int j = 0; j < m->cfg->nlisten && off < sizeof(addrs); j++)
-		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off, "%s%s",
-					j ? " " : "",
+		off += (size_t)snprintf(addrs + off, sizeof(addrs) - off,
+					"%s%s", j ? " " : "",
 					addr_format(&m->cfg->listen[j].u.sa, a,
 						    sizeof(a)));
 	log_info("reuseportd %s started: %d %s workers on %s, stats socket %s",

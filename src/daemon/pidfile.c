@@ -85,8 +85,8 @@ static int lock_current(const char *path, char *err, size_t errlen)
 
 			close(fd);
 			if (e != EWOULDBLOCK) {
-				snprintf(err, errlen, "pidfile %s: lock: %s", path,
-					 strerror(e));
+				snprintf(err, errlen, "pidfile %s: lock: %s",
+					 path, strerror(e));
 				return -1;
 			}
 			if (pid > 0) {
@@ -106,8 +106,7 @@ static int lock_current(const char *path, char *err, size_t errlen)
 		close(fd);
 	}
 	snprintf(err, errlen,
-		 "pidfile %s: locked by another process that wrote no pid",
-		 path);
+		 "pidfile %s: locked by another process that wrote no pid", path);
 	return -1;
 }
 

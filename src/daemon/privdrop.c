@@ -75,8 +75,8 @@ int privdrop_init(const struct config *c, char *err, size_t errlen)
 		snprintf(pd.user, sizeof(pd.user), "%s", c->user);
 	}
 	/* A group of its own overrides the user's primary group. */
-	if (c->group[0] && lookup_group("group", c->group, &pd.gid, err,
-					errlen) < 0)
+	if (c->group[0] &&
+	    lookup_group("group", c->group, &pd.gid, err, errlen) < 0)
 		return -1;
 	if (c->stats_socket_group[0]) {
 		if (lookup_group("stats_socket_group", c->stats_socket_group,

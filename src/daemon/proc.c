@@ -103,9 +103,14 @@ static void proc_child(struct proc *p, pid_t master, int chan_fd)
 	int fds[CFG_MAX_WORKERS * CFG_MAX_LISTEN + 1];
 	int n = slots_fds_for(t->slots, p->slot, t->nworkers, fds);
 	struct worker_args a = {
-		.cfg = t->cfg, .lim = t->lim, .id = p->slot,
-		.generation = t->generation, .master_pid = master,
-		.lst_fds = fds, .nlst = n, .chan_fd = chan_fd,
+		.cfg = t->cfg,
+		.lim = t->lim,
+		.id = p->slot,
+		.generation = t->generation,
+		.master_pid = master,
+		.lst_fds = fds,
+		.nlst = n,
+		.chan_fd = chan_fd,
 		.stats = p->shared,
 	};
 
@@ -189,8 +194,8 @@ static void proc_timer(struct loop_timer *timer)
 		return;
 	p->restarts++;
 	if (proc_start(p) == 0)
-		log_info("worker %d: respawned as pid %ld (restart %u)", p->slot,
-			 (long)p->pid, p->restarts);
+		log_info("worker %d: respawned as pid %ld (restart %u)",
+			 p->slot, (long)p->pid, p->restarts);
 }
 
 uint64_t proc_respawn_later(struct proc *p)
@@ -324,7 +329,8 @@ void proc_generation_rollback(struct proc_table *t, int prev_n)
 int proc_generation_running(const struct proc_table *t)
 {
 	for (int i = 0; i < t->nworkers; i++)
-		if (!t->slot[i].cur || t->slot[i].cur->state != STATS_WORKER_RUNNING)
+		if (!t->slot[i].cur ||
+		    t->slot[i].cur->state != STATS_WORKER_RUNNING)
 			return 0;
 	return 1;
 }
@@ -513,8 +519,11 @@ void proc_view(const struct proc *p, uint64_t now, struct stats_worker_view *v)
 		p->retiring ? &p->history : &p->t->slot[p->slot].past;
 
 	*v = (struct stats_worker_view){
-		.id = p->slot, .pid = p->pid, .state = p->state,
-		.generation = p->generation, .restarts = p->restarts,
+		.id = p->slot,
+		.pid = p->pid,
+		.state = p->state,
+		.generation = p->generation,
+		.restarts = p->restarts,
 		.silent_ms = p->pid ? now - p->last_seen_ms : 0,
 		.last_exit = p->last_exit[0] ? p->last_exit : NULL,
 		.c = *past,

@@ -29,7 +29,7 @@ struct proc {
 	struct proc *next; /* in the retiring list */
 	int slot;
 	int generation;
-	pid_t pid; /* 0: not running */
+	pid_t pid;      /* 0: not running */
 	pid_t last_pid; /* the process that exited last, for the logs */
 	enum stats_worker_state state; /* STARTING, RUNNING, DRAINING, EXITED */
 	int retiring;
@@ -43,7 +43,7 @@ struct proc {
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
 	uint32_t handoff_pending; /* connections relayed to it, not TAKEN yet */
-	int adopter;        /* slot whose worker holds this slot's listeners
+	int adopter; /* slot whose worker holds this slot's listeners
 			     * while this one is down; -1: none */
 	struct chan chan;
 	/* The process's counters, in memory shared with it (worker.h): the
@@ -66,8 +66,8 @@ struct proc_table {
 	const struct config *cfg;
 	const struct limits *lim;
 	const struct slots *slots;
-	chan_msg_fn on_msg;      /* a worker's message, for master.c */
-	chan_close_fn on_close;  /* a worker's channel closed under it */
+	chan_msg_fn on_msg;     /* a worker's message, for master.c */
+	chan_close_fn on_close; /* a worker's channel closed under it */
 	struct proc_slot slot[CFG_MAX_WORKERS];
 	int nworkers; /* of the current generation */
 	int generation;
@@ -145,7 +145,6 @@ void proc_relay_taken(struct proc *from, const void *body);
 void proc_signal(struct proc *p, int signo);
 
 /* What the stats documents show of p. */
-void proc_view(const struct proc *p, uint64_t now,
-	       struct stats_worker_view *v);
+void proc_view(const struct proc *p, uint64_t now, struct stats_worker_view *v);
 
 #endif

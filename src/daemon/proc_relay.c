@@ -57,8 +57,8 @@ static struct proc *proc_taker(const struct proc_table *t,
 	return most >= n ? best : NULL;
 }
 
-static int proc_pass(struct proc *to, struct chan_handoff *hd,
-		     const void *body, size_t len, int *fds, int n)
+static int proc_pass(struct proc *to, struct chan_handoff *hd, const void *body,
+		     size_t len, int *fds, int n)
 {
 	if (chan_give_fds(&to->chan, CHAN_HANDOFF, 0, hd, sizeof(*hd),
 			  (const char *)body + sizeof(*hd), len - sizeof(*hd),

@@ -128,8 +128,8 @@ static void fail(struct http_worker *hw, struct conn *c)
 
 /* Answers one parsed request. 1: a file body is to follow (its head has
  * been sent ahead of it); 0: the answer is in the batch; -1: failed. */
-static int handle(struct http_worker *hw, struct conn *c,
-		  struct http_conn *hc, const struct http_request *req)
+static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
+		  const struct http_request *req)
 {
 	struct http_answer ans = {
 		.head_only = req->method == HTTP_HEAD,
@@ -188,19 +188,18 @@ static size_t skip_body(struct http_conn *hc, size_t avail)
 /* How a batch of answers ended (answer_requests). */
 enum batch_end {
 	BATCH_FAILED = -1, /* an answer could not be built or sent */
-	BATCH_DONE,        /* the bytes ran out, or the connection is to close */
-	BATCH_FILE,        /* a file body follows the head just sent */
-	BATCH_FULL,        /* HTTP_BATCH_MAX reached: the rest waits for it */
+	BATCH_DONE, /* the bytes ran out, or the connection is to close */
+	BATCH_FILE, /* a file body follows the head just sent */
+	BATCH_FULL, /* HTTP_BATCH_MAX reached: the rest waits for it */
 };
 
 /* Parses and answers the requests in buf[0..len) into the batch, until
  * the bytes run out, the connection is to close, a file body is in
  * flight or the batch is full; req is room for one parsed request.
  * *used: how far it got. */
-static enum batch_end answer_requests(struct http_worker *hw, struct conn *c,
-				      struct http_conn *hc, const char *buf,
-				      size_t len, struct http_request *req,
-				      size_t *used)
+static enum batch_end answer_requests(
+	struct http_worker *hw, struct conn *c, struct http_conn *hc,
+	const char *buf, size_t len, struct http_request *req, size_t *used)
 {
 	enum batch_end end = BATCH_DONE;
 	size_t off = 0;
@@ -215,8 +214,7 @@ static enum batch_end answer_requests(struct http_worker *hw, struct conn *c,
 			end = BATCH_FULL;
 			break;
 		}
-		int r = http_parse_request(buf + off, len - off, &hw->limits,
-					   req);
+		int r = http_parse_request(buf + off, len - off, &hw->limits, req);
 
 		if (r == 0)
 			break;
@@ -285,8 +283,7 @@ static int closes(const struct http_worker *hw, const struct http_conn *hc)
 
 /* ... and with a plain close(), nothing left unread to turn it into a
  * reset? */
-static int closes_plainly(const struct http_worker *hw,
-			  const struct http_conn *hc)
+static int closes_plainly(const struct http_worker *hw, const struct http_conn *hc)
 {
 	return closes(hw, hc) && !hc->linger && hc->inlen == 0 &&
 	       hc->body_left == 0;

@@ -35,16 +35,16 @@ struct stats_counters;
 /* A connection's HTTP state, allocated only while a request is partly
  * read, a body is being skipped or a file is being sent. */
 struct http_conn {
-	char *in;           /* unparsed bytes (a partial head, pipelined rest) */
+	char *in; /* unparsed bytes (a partial head, pipelined rest) */
 	uint32_t inlen, incap;
 	uint64_t body_left; /* request body bytes still to skip */
 	int file_fd;        /* -1: no file in flight */
 	off_t file_off, file_end;
 	uint8_t close_after; /* close once the output is out */
-	uint8_t linger;      /* unread input may follow: linger before closing */
-	uint8_t lingering;   /* output done, write side shut, reading to EOF */
-	uint8_t corked;      /* the last answer was sent with MSG_MORE */
-	uint8_t waited;      /* the answer took more than one turn */
+	uint8_t linger;    /* unread input may follow: linger before closing */
+	uint8_t lingering; /* output done, write side shut, reading to EOF */
+	uint8_t corked;    /* the last answer was sent with MSG_MORE */
+	uint8_t waited;    /* the answer took more than one turn */
 };
 
 /* What the answers to one request have in common. */
@@ -73,7 +73,7 @@ struct http_worker {
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
 	time_t date_t;
 	char date[40];
-	struct http_fixed fixed[8]; /* by variant, see http_put_fixed */
+	struct http_fixed fixed[8];  /* by variant, see http_put_fixed */
 	char small[HTTP_SMALL_BODY]; /* a small body on its way to the batch */
 };
 
@@ -95,8 +95,7 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans);
  * the batch, then http_file_send); 0: the whole answer is in the batch;
  * -1: it could not be built. */
 int http_file_serve(struct http_worker *hw, struct http_conn *hc,
-		    const struct http_request *req,
-		    const struct http_answer *ans);
+		    const struct http_request *req, const struct http_answer *ans);
 /* Sends the next chunk of the file in flight. 1: the file is done;
  * 0: waiting for the socket (on_writable comes back); -1: closed. */
 int http_file_send(struct conn *c, struct http_conn *hc);

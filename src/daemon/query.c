@@ -35,12 +35,12 @@
 struct listing_part {
 	struct proc *p;
 	pid_t pid;
-	uint64_t cursor;   /* where its next page starts */
-	uint64_t active;   /* its connections, from its first page */
-	uint64_t matched;  /* the filter's matches in its pages so far */
-	uint32_t asked;    /* rows asked for in the page out, 0: none */
-	int out;           /* a page request is out */
-	int answered;      /* at least one page came */
+	uint64_t cursor;  /* where its next page starts */
+	uint64_t active;  /* its connections, from its first page */
+	uint64_t matched; /* the filter's matches in its pages so far */
+	uint32_t asked;   /* rows asked for in the page out, 0: none */
+	int out;          /* a page request is out */
+	int answered;     /* at least one page came */
 	int done;
 	uint64_t asked_ms;
 	const char *missing; /* why it is not (all) in the answer */
@@ -57,15 +57,14 @@ struct query {
 	int nparts;
 	struct listing_part *parts;
 	struct loop_timer deadline; /* a page not answered in stats_timeout */
-	uint64_t written;            /* rows written */
+	uint64_t written;           /* rows written */
 	struct listing_groups groups;
-	struct buf text;             /* rows being rendered */
-	int filtered;                /* a filter that needs every row looked at */
+	struct buf text; /* rows being rendered */
+	int filtered;    /* a filter that needs every row looked at */
 };
 
-void query_set_init(struct query_set *qs, struct loop *l,
-		    struct proc_table *procs, const struct config *cfg,
-		    const struct limits *lim)
+void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *procs,
+		    const struct config *cfg, const struct limits *lim)
 {
 	memset(qs, 0, sizeof(*qs));
 	qs->loop = l;
@@ -124,8 +123,7 @@ static void query_daemon_view(const struct query_set *qs,
 
 /* stats, workers or prometheus, from the counters at hand. */
 static void query_reply_workers(const struct query_set *qs,
-				struct statsock_client *cl,
-				enum statsock_kind kind)
+				struct statsock_client *cl, enum statsock_kind kind)
 {
 	const struct proc_table *t = qs->procs;
 	struct stats_worker_view *v;
@@ -208,10 +206,10 @@ static void listing_finish(struct query *q)
 	query_free(q);
 }
 
-static void listing_ask(struct query *q, struct listing_part *lp,
-			uint32_t rows)
+static void listing_ask(struct query *q, struct listing_part *lp, uint32_t rows)
 {
-	struct chan_conns_req rq = { .cursor = lp->cursor, .max_rows = rows,
+	struct chan_conns_req rq = { .cursor = lp->cursor,
+				     .max_rows = rows,
 				     .group = (uint32_t)q->cmd.group,
 				     .filter = q->cmd.filter };
 
@@ -234,8 +232,8 @@ static void listing_ask(struct query *q, struct listing_part *lp,
  * limit is reached (then the walk only counts, if it must). */
 static uint32_t listing_share(const struct query *q, int waiting)
 {
-	uint64_t left = q->cmd.limit - UTIL_MIN(q->cmd.limit, q->written +
-						listing_in_flight(q));
+	uint64_t left = q->cmd.limit -
+			UTIL_MIN(q->cmd.limit, q->written + listing_in_flight(q));
 	uint64_t share;
 
 	if (left == 0 || waiting == 0)
@@ -243,7 +241,8 @@ static uint32_t listing_share(const struct query *q, int waiting)
 	share = (left + (uint64_t)waiting - 1) / (uint64_t)waiting;
 	share = UTIL_MIN(share, (uint64_t)LISTING_PAGE_ROWS);
 	return (uint32_t)UTIL_MIN(share, (uint64_t)LISTING_INFLIGHT_ROWS /
-						 (uint64_t)q->nparts + 1);
+							 (uint64_t)q->nparts +
+						 1);
 }
 
 /* Asks for the next pages, as far as the client keeps up; finishes when
@@ -262,7 +261,8 @@ static void listing_pump(struct query *q)
 	for (int i = 0; i < q->nparts; i++) {
 		struct listing_part *lp = &q->parts[i];
 		uint32_t rows = q->cmd.group == LISTING_ROWS ?
-					listing_share(q, waiting) : 0;
+					listing_share(q, waiting) :
+					0;
 
 		if (lp->done || lp->out)
 			continue;
@@ -306,7 +306,8 @@ static void listing_rows(struct query *q, const struct chan_conns_hdr *h,
 static void listing_deadline(struct loop_timer *t)
 {
 	struct query *q = util_container_of(t, struct query, deadline);
-	uint64_t now = util_now_ms(), limit = (uint64_t)q->qs->cfg->stats_timeout_ms;
+	uint64_t now = util_now_ms(),
+		 limit = (uint64_t)q->qs->cfg->stats_timeout_ms;
 
 	for (int i = 0; i < q->nparts; i++) {
 		struct listing_part *lp = &q->parts[i];
@@ -314,7 +315,8 @@ static void listing_deadline(struct loop_timer *t)
 		if (!lp->out)
 			continue;
 		if (now - lp->asked_ms < limit) {
-			loop_timer_arm(q->qs->loop, t, limit - (now - lp->asked_ms));
+			loop_timer_arm(q->qs->loop, t,
+				       limit - (now - lp->asked_ms));
 			continue;
 		}
 		lp->out = 0;
@@ -353,14 +355,20 @@ static void listing_start(struct query_set *qs, struct statsock_client *cl,
 		statsock_reply_error(cl, stats_json_error("out of memory"));
 		return;
 	}
-	*q = (struct query){ .next = qs->head, .qs = qs, .seq = ++qs->seq,
-			     .cl = cl, .cmd = *cmd, .parts = q->parts };
+	*q = (struct query){ .next = qs->head,
+			     .qs = qs,
+			     .seq = ++qs->seq,
+			     .cl = cl,
+			     .cmd = *cmd,
+			     .parts = q->parts };
 	q->filtered = listing_filtered(&cmd->filter);
 	listing_groups_init(&q->groups, cmd->group);
 	loop_timer_init(&q->deadline, listing_deadline);
 	for (struct proc *p = proc_first(t); p; p = proc_next(t, p))
-		if (p->pid && (cmd->filter.worker < 0 || p->slot == cmd->filter.worker))
-			q->parts[n++] = (struct listing_part){ .p = p, .pid = p->pid };
+		if (p->pid &&
+		    (cmd->filter.worker < 0 || p->slot == cmd->filter.worker))
+			q->parts[n++] = (struct listing_part){ .p = p,
+							       .pid = p->pid };
 	q->nparts = n;
 	qs->head = q;
 	if (cmd->group == LISTING_ROWS) {
@@ -471,9 +479,9 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 		/* Each costs a bounded amount of memory, and every worker a
 		 * walk of its connections: a few at a time. */
 		if (query_listings(qs) >= QUERY_MAX_LISTINGS) {
-			statsock_reply_error(cl, stats_json_error(
-				"busy: %d connections listings are running; try again",
-				QUERY_MAX_LISTINGS));
+			statsock_reply_error(cl,
+					     stats_json_error("busy: %d connections listings are running; try again",
+							      QUERY_MAX_LISTINGS));
 			break;
 		}
 		listing_start(qs, cl, cmd);

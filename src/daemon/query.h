@@ -32,9 +32,8 @@ struct query_set {
 	uint64_t seq; /* of the last question asked */
 };
 
-void query_set_init(struct query_set *qs, struct loop *l,
-		    struct proc_table *procs, const struct config *cfg,
-		    const struct limits *lim);
+void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *procs,
+		    const struct config *cfg, const struct limits *lim);
 /* Drops every question unanswered (the master is exiting: the stats
  * socket and its clients are closed by their owner). */
 void query_set_cleanup(struct query_set *qs);

@@ -138,12 +138,13 @@ static void slots_set_program(struct slots *s, const int *live, int nlive)
 	code[n++] = (struct sock_filter){ BPF_ALU | BPF_MOD | BPF_K, 0, 0,
 					  (uint32_t)nlive };
 	for (int i = 0; i < nlive; i++) {
-		code[n++] = (struct sock_filter){ BPF_JMP | BPF_JEQ | BPF_K, 0, 1,
-						  (uint32_t)i };
+		code[n++] = (struct sock_filter){ BPF_JMP | BPF_JEQ | BPF_K, 0,
+						  1, (uint32_t)i };
 		code[n++] = (struct sock_filter){ BPF_RET | BPF_K, 0, 0,
 						  (uint32_t)live[i] };
 	}
-	code[n++] = (struct sock_filter){ BPF_RET | BPF_K, 0, 0, (uint32_t)live[0] };
+	code[n++] = (struct sock_filter){ BPF_RET | BPF_K, 0, 0,
+					  (uint32_t)live[0] };
 	prog.len = (unsigned short)n;
 	for (int j = 0; j < s->nlisten; j++)
 		if (setsockopt(s->fd[0][j], SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF,

@@ -14,7 +14,7 @@
 
 struct slots {
 	int fd[CFG_MAX_WORKERS][CFG_MAX_LISTEN]; /* -1: not open */
-	int nslots;  /* slots opened, 0..nslots-1 */
+	int nslots;                              /* slots opened, 0..nslots-1 */
 	/* Sockets the reuseport group may hold: slots closed by a reload
 	 * rolled back stay in it while a failing worker still holds them,
 	 * and must get no connection, or it is reset when they go. */

@@ -6,9 +6,13 @@
 #include "stats.h"
 #include "util.h"
 
-#define STATS_ENTRY(name_, kind_, scope_, prom_, help_)                       \
-	{ .name = #name_, .kind = kind_, .scope = scope_, .prom = prom_,      \
-	  .help = help_, .offset = offsetof(struct stats_counters, name_),   \
+#define STATS_ENTRY(name_, kind_, scope_, prom_, help_) \
+	{ .name = #name_, \
+	  .kind = kind_, \
+	  .scope = scope_, \
+	  .prom = prom_, \
+	  .help = help_, \
+	  .offset = offsetof(struct stats_counters, name_), \
 	  .n = sizeof(((struct stats_counters *)0)->name_) / sizeof(uint64_t) },
 
 const struct stats_field stats_fields[] = { STATS_COUNTERS(STATS_ENTRY) };
@@ -33,8 +37,7 @@ static void stats_merge(struct stats_counters *dst,
 	}
 }
 
-void stats_accumulate(struct stats_counters *dst,
-		      const struct stats_counters *src)
+void stats_accumulate(struct stats_counters *dst, const struct stats_counters *src)
 {
 	stats_merge(dst, src, 0);
 }
@@ -47,9 +50,8 @@ void stats_add(struct stats_counters *dst, const struct stats_counters *src)
 const char *stats_worker_state_name(enum stats_worker_state s)
 {
 #define STATS_STATE_NAME(id, name) [id] = name,
-	static const char *const names[] = {
-		STATS_WORKER_STATES(STATS_STATE_NAME)
-	};
+	static const char *const names[] = { STATS_WORKER_STATES(
+		STATS_STATE_NAME) };
 #undef STATS_STATE_NAME
 
 	if ((size_t)s >= UTIL_ARRAY_LEN(names))

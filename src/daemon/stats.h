@@ -25,44 +25,45 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 
 /* X(name, kind, scope, Prometheus family, help). The name is the C field
  * and the JSON key; the family gets the "reuseportd_" prefix. */
-#define STATS_COUNTERS(X)                                                     \
-	X(accepted, STATS_COUNTER, STATS_ANY, "connections_accepted_total",   \
-	  "Connections accepted.")                                            \
-	X(active, STATS_GAUGE, STATS_ANY, "connections_active",               \
-	  "Connections open now.")                                            \
-	X(closed, STATS_COUNTER, STATS_ANY, "connections_closed_total",       \
-	  "Connections closed.")                                              \
-	X(rejected, STATS_COUNTER, STATS_ANY, "connections_rejected_total",   \
-	  "Connections accepted and closed at once for lack of a slot.")      \
-	X(lost, STATS_COUNTER, STATS_ANY, "connections_lost_total",           \
-	  "Connections open in a worker when it died.")                       \
-	X(bytes_in, STATS_COUNTER, STATS_ANY, "received_bytes_total",         \
-	  "Bytes read from clients.")                                         \
-	X(bytes_out, STATS_COUNTER, STATS_ANY, "sent_bytes_total",            \
-	  "Bytes written to clients.")                                        \
-	X(requests, STATS_COUNTER, STATS_ANY, "requests_total",               \
-	  "HTTP requests answered.")                                          \
-	X(accept_paused, STATS_COUNTER, STATS_ANY, "accept_pauses_total",     \
-	  "Times a worker stopped accepting (connection cap or out of "       \
-	  "descriptors).")                                                    \
-	X(forced_closes, STATS_COUNTER, STATS_ANY, "forced_closes_total",     \
-	  "Connections closed at a drain deadline.")                          \
-	X(handed_over, STATS_COUNTER, STATS_ANY, "connections_handed_over_total", \
-	  "Connections handed to the new generation at a reload.")           \
+#define STATS_COUNTERS(X) \
+	X(accepted, STATS_COUNTER, STATS_ANY, "connections_accepted_total", \
+	  "Connections accepted.") \
+	X(active, STATS_GAUGE, STATS_ANY, "connections_active", \
+	  "Connections open now.") \
+	X(closed, STATS_COUNTER, STATS_ANY, "connections_closed_total", \
+	  "Connections closed.") \
+	X(rejected, STATS_COUNTER, STATS_ANY, "connections_rejected_total", \
+	  "Connections accepted and closed at once for lack of a slot.") \
+	X(lost, STATS_COUNTER, STATS_ANY, "connections_lost_total", \
+	  "Connections open in a worker when it died.") \
+	X(bytes_in, STATS_COUNTER, STATS_ANY, "received_bytes_total", \
+	  "Bytes read from clients.") \
+	X(bytes_out, STATS_COUNTER, STATS_ANY, "sent_bytes_total", \
+	  "Bytes written to clients.") \
+	X(requests, STATS_COUNTER, STATS_ANY, "requests_total", \
+	  "HTTP requests answered.") \
+	X(accept_paused, STATS_COUNTER, STATS_ANY, "accept_pauses_total", \
+	  "Times a worker stopped accepting (connection cap or out of " \
+	  "descriptors).") \
+	X(forced_closes, STATS_COUNTER, STATS_ANY, "forced_closes_total", \
+	  "Connections closed at a drain deadline.") \
+	X(handed_over, STATS_COUNTER, STATS_ANY, \
+	  "connections_handed_over_total", \
+	  "Connections handed to the new generation at a reload.") \
 	X(taken_over, STATS_COUNTER, STATS_ANY, "connections_taken_over_total", \
-	  "Connections taken from the old generation at a reload.")          \
-	X(loop_turns, STATS_COUNTER, STATS_ANY, "loop_iterations_total",      \
-	  "Turns of the worker's event loop: the watchdog's sign of life.")  \
+	  "Connections taken from the old generation at a reload.") \
+	X(loop_turns, STATS_COUNTER, STATS_ANY, "loop_iterations_total", \
+	  "Turns of the worker's event loop: the watchdog's sign of life.") \
 	X(timeouts_header, STATS_COUNTER, STATS_HTTP, "timeouts_header_total", \
-	  "Connections closed by the header timeout.")                        \
-	X(timeouts_body, STATS_COUNTER, STATS_HTTP, "timeouts_body_total",    \
-	  "Connections closed when a request body stopped arriving.")         \
-	X(timeouts_keepalive, STATS_COUNTER, STATS_HTTP,                      \
-	  "timeouts_keepalive_total",                                         \
-	  "Connections closed by the keep-alive timeout.")                    \
-	X(timeouts_send, STATS_COUNTER, STATS_HTTP, "timeouts_send_total",    \
-	  "Connections closed by the send timeout.")                          \
-	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total",            \
+	  "Connections closed by the header timeout.") \
+	X(timeouts_body, STATS_COUNTER, STATS_HTTP, "timeouts_body_total", \
+	  "Connections closed when a request body stopped arriving.") \
+	X(timeouts_keepalive, STATS_COUNTER, STATS_HTTP, \
+	  "timeouts_keepalive_total", \
+	  "Connections closed by the keep-alive timeout.") \
+	X(timeouts_send, STATS_COUNTER, STATS_HTTP, "timeouts_send_total", \
+	  "Connections closed by the send timeout.") \
+	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total", \
 	  "HTTP responses by status class.")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
@@ -84,8 +85,8 @@ struct stats_field {
 	enum stats_scope scope;
 	const char *prom; /* Prometheus family, without the prefix */
 	const char *help;
-	size_t offset;    /* in struct stats_counters */
-	unsigned n;       /* values: 1, or STATS_NCLASSES */
+	size_t offset; /* in struct stats_counters */
+	unsigned n;    /* values: 1, or STATS_NCLASSES */
 };
 
 extern const struct stats_field stats_fields[];
@@ -95,8 +96,7 @@ extern const size_t stats_nfields;
 static inline uint64_t stats_value(const struct stats_counters *c,
 				   const struct stats_field *f, unsigned i)
 {
-	return ((const uint64_t *)(const void *)((const char *)c +
-						 f->offset))[i];
+	return ((const uint64_t *)(const void *)((const char *)c + f->offset))[i];
 }
 
 /* Adds the cumulative counters of src to dst (not the gauges): what a
@@ -107,11 +107,11 @@ void stats_accumulate(struct stats_counters *dst,
 void stats_add(struct stats_counters *dst, const struct stats_counters *src);
 
 /* A worker process as the master sees it. */
-#define STATS_WORKER_STATES(X)                                               \
-	X(STATS_WORKER_STARTING, "starting")                                 \
-	X(STATS_WORKER_RUNNING, "running")                                   \
-	X(STATS_WORKER_DRAINING, "draining")                                 \
-	X(STATS_WORKER_UNRESPONSIVE, "unresponsive")                         \
+#define STATS_WORKER_STATES(X) \
+	X(STATS_WORKER_STARTING, "starting") \
+	X(STATS_WORKER_RUNNING, "running") \
+	X(STATS_WORKER_DRAINING, "draining") \
+	X(STATS_WORKER_UNRESPONSIVE, "unresponsive") \
 	X(STATS_WORKER_EXITED, "exited")
 
 #define STATS_STATE_ENUM(id, name) id,

@@ -20,7 +20,8 @@
 /* Serialises doc (stolen); NULL if either is missing. */
 static char *stats_dump(json_t *doc)
 {
-	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+	char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) :
+			   NULL;
 
 	json_decref(doc);
 	return text;
@@ -58,28 +59,30 @@ static void stats_json_counters(json_t *o, const struct stats_counters *c,
 		json_object_set_new(o, f->name,
 				    f->kind == STATS_CLASSES ?
 					    stats_json_classes(c, f) :
-					    json_integer((json_int_t)stats_value(c, f, 0)));
+					    json_integer((
+						    json_int_t)stats_value(c, f,
+									   0)));
 	}
 }
 
 static json_t *stats_json_worker(const struct stats_worker_view *w,
 				 enum stats_scope scope)
 {
-	json_t *o = json_pack(
-		"{s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id, "pid", (int)w->pid,
-		"state", stats_worker_state_name(w->state), "generation",
-		w->generation, "restarts", (int)w->restarts, "silent_ms",
-		(json_int_t)w->silent_ms);
+	json_t *o = json_pack("{s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
+			      "pid", (int)w->pid, "state",
+			      stats_worker_state_name(w->state), "generation",
+			      w->generation, "restarts", (int)w->restarts,
+			      "silent_ms", (json_int_t)w->silent_ms);
 
 	json_object_set_new(o, "last_exit",
-			    w->last_exit ? json_string(w->last_exit) : json_null());
+			    w->last_exit ? json_string(w->last_exit) :
+					   json_null());
 	stats_json_counters(o, &w->c, scope);
 	return o;
 }
 
 /* "totals" and "workers": the sum first, then one entry per worker. */
-static void stats_json_add_workers(json_t *doc,
-				   const struct stats_daemon_view *d,
+static void stats_json_add_workers(json_t *doc, const struct stats_daemon_view *d,
 				   const struct stats_worker_view *w, int n)
 {
 	struct stats_counters tot = { 0 };
@@ -116,13 +119,13 @@ static json_t *stats_json_limits_obj(const struct limits *lim)
 			 "nofile_soft", (json_int_t)lim->nofile_soft,
 			 "nofile_hard", (json_int_t)lim->nofile_hard,
 			 "max_connections_per_worker",
-			 (json_int_t)lim->max_connections_per_worker,
-			 "somaxconn", (json_int_t)lim->somaxconn,
-			 "tcp_max_syn_backlog", (json_int_t)lim->tcp_max_syn_backlog,
+			 (json_int_t)lim->max_connections_per_worker, "somaxconn",
+			 (json_int_t)lim->somaxconn, "tcp_max_syn_backlog",
+			 (json_int_t)lim->tcp_max_syn_backlog,
 			 "ip_local_port_range", (json_int_t)lim->port_lo,
-			 (json_int_t)lim->port_hi,
-			 "tcp_migrate_req", (json_int_t)lim->tcp_migrate_req,
-			 "backlog", (json_int_t)lim->backlog);
+			 (json_int_t)lim->port_hi, "tcp_migrate_req",
+			 (json_int_t)lim->tcp_migrate_req, "backlog",
+			 (json_int_t)lim->backlog);
 }
 
 char *stats_json_stats(const struct stats_daemon_view *d,
@@ -153,11 +156,16 @@ char *stats_json_workers(const struct stats_daemon_view *d,
 const char *stats_tcp_state_name(int state)
 {
 	static const char *const names[] = {
-		[TCP_ESTABLISHED] = "ESTABLISHED", [TCP_SYN_SENT] = "SYN_SENT",
-		[TCP_SYN_RECV] = "SYN_RECV",       [TCP_FIN_WAIT1] = "FIN_WAIT1",
-		[TCP_FIN_WAIT2] = "FIN_WAIT2",     [TCP_TIME_WAIT] = "TIME_WAIT",
-		[TCP_CLOSE] = "CLOSE",             [TCP_CLOSE_WAIT] = "CLOSE_WAIT",
-		[TCP_LAST_ACK] = "LAST_ACK",       [TCP_LISTEN] = "LISTEN",
+		[TCP_ESTABLISHED] = "ESTABLISHED",
+		[TCP_SYN_SENT] = "SYN_SENT",
+		[TCP_SYN_RECV] = "SYN_RECV",
+		[TCP_FIN_WAIT1] = "FIN_WAIT1",
+		[TCP_FIN_WAIT2] = "FIN_WAIT2",
+		[TCP_TIME_WAIT] = "TIME_WAIT",
+		[TCP_CLOSE] = "CLOSE",
+		[TCP_CLOSE_WAIT] = "CLOSE_WAIT",
+		[TCP_LAST_ACK] = "LAST_ACK",
+		[TCP_LISTEN] = "LISTEN",
 		[TCP_CLOSING] = "CLOSING",
 	};
 
@@ -186,8 +194,7 @@ int stats_json_conn_row(struct buf *b, const struct stats_conn *c, int first)
 }
 
 /* ,"partial":false, or true and who is missing and why. */
-static int stats_json_partial(struct buf *b, const struct stats_missing *m,
-			      int n)
+static int stats_json_partial(struct buf *b, const struct stats_missing *m, int n)
 {
 	int r = buf_printf(b, ",\"partial\":%s", n ? "true" : "false");
 
@@ -199,7 +206,8 @@ static int stats_json_partial(struct buf *b, const struct stats_missing *m,
 		char *q = reason ? json_dumps(reason, JSON_ENCODE_ANY) : NULL;
 
 		r = q ? buf_printf(b, "%s{\"worker\":%d,\"pid\":%ld,\"reason\":%s}",
-				   i ? "," : "", m[i].worker, (long)m[i].pid, q) : -1;
+				   i ? "," : "", m[i].worker, (long)m[i].pid, q) :
+			-1;
 		free(q);
 		json_decref(reason);
 	}
@@ -234,8 +242,9 @@ char *stats_json_connections(const struct stats_conn *c, size_t n,
 
 static const char *stats_group_name(enum listing_group g)
 {
-	return g == LISTING_BY_STATE ? "state" :
-	       g == LISTING_BY_WORKER ? "worker" : "remote";
+	return g == LISTING_BY_STATE  ? "state" :
+	       g == LISTING_BY_WORKER ? "worker" :
+					"remote";
 }
 
 static int stats_json_group(struct buf *b, enum listing_group kind,
@@ -292,12 +301,13 @@ char *stats_json_ping(const struct stats_daemon_view *d)
 
 char *stats_json_help(void)
 {
-	return stats_dump(json_pack(
-		"{s:[s, s, s, s, s, s, s]}", "commands", "stats", "workers",
-		"connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
-		"[local=[IP:]PORT] [state=NAME] [min_age=MS] "
-		"[count-by=remote|state|worker]",
-		"limits", "ping", "prometheus", "help"));
+	return stats_dump(
+		json_pack("{s:[s, s, s, s, s, s, s]}", "commands", "stats",
+			  "workers",
+			  "connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
+			  "[local=[IP:]PORT] [state=NAME] [min_age=MS] "
+			  "[count-by=remote|state|worker]",
+			  "limits", "ping", "prometheus", "help"));
 }
 
 char *stats_json_error(const char *fmt, ...)

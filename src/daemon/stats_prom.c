@@ -18,8 +18,8 @@ struct prom_text {
 
 #define prom_put(t, ...) ((t)->failed |= buf_printf(&(t)->b, __VA_ARGS__) < 0)
 
-static void prom_family(struct prom_text *t, const char *name,
-			const char *type, const char *help)
+static void prom_family(struct prom_text *t, const char *name, const char *type,
+			const char *help)
 {
 	prom_put(t, "# HELP reuseportd_%s %s\n# TYPE reuseportd_%s %s\n", name,
 		 help, name, type);
@@ -46,8 +46,8 @@ static void prom_daemon(struct prom_text *t, const struct stats_daemon_view *d)
 }
 
 /* Up: a process exists and the master hears from it. */
-static void prom_workers(struct prom_text *t,
-			 const struct stats_worker_view *w, int n)
+static void prom_workers(struct prom_text *t, const struct stats_worker_view *w,
+			 int n)
 {
 	prom_family(t, "worker_up", "gauge",
 		    "1 if the worker process runs and answers.");

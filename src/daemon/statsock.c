@@ -83,9 +83,12 @@ static const struct {
 	const char *name;
 	enum statsock_kind kind;
 } statsock_commands[] = {
-	{ "stats", STATSOCK_STATS },         { "workers", STATSOCK_WORKERS },
-	{ "connections", STATSOCK_CONNECTIONS }, { "limits", STATSOCK_LIMITS },
-	{ "ping", STATSOCK_PING },           { "help", STATSOCK_HELP },
+	{ "stats", STATSOCK_STATS },
+	{ "workers", STATSOCK_WORKERS },
+	{ "connections", STATSOCK_CONNECTIONS },
+	{ "limits", STATSOCK_LIMITS },
+	{ "ping", STATSOCK_PING },
+	{ "help", STATSOCK_HELP },
 	{ "prometheus", STATSOCK_PROMETHEUS },
 };
 
@@ -107,8 +110,7 @@ static void statsock_quote(const char *s, size_t len, char *out, size_t outlen)
 
 /* The next word of line[*i..len): its start and length; *i moves past
  * it and the blanks after it. */
-static size_t statsock_word(const char *line, size_t len, size_t *i,
-			    size_t *start)
+static size_t statsock_word(const char *line, size_t len, size_t *i, size_t *start)
 {
 	size_t n = 0;
 
@@ -190,7 +192,8 @@ static int statsock_parse_listing(const char *line, size_t len, size_t i,
 		int r;
 
 		if (al >= sizeof(arg)) {
-			snprintf(err, errlen, "connections: an argument is too long");
+			snprintf(err, errlen,
+				 "connections: an argument is too long");
 			return -1;
 		}
 		memcpy(arg, line + as, al);
@@ -319,13 +322,16 @@ static size_t statsock_queued(const struct statsock *c)
 
 static const char *statsock_reason(int status)
 {
-	return status == 200 ? "OK" : status == 503 ? "Service Unavailable" :
-	       status == 404 ? "Not Found" : status == 405 ? "Method Not Allowed" :
-	       status == 431 ? "Request Header Fields Too Large" : "Bad Request";
+	return status == 200 ? "OK" :
+	       status == 503 ? "Service Unavailable" :
+	       status == 404 ? "Not Found" :
+	       status == 405 ? "Method Not Allowed" :
+	       status == 431 ? "Request Header Fields Too Large" :
+			       "Bad Request";
 }
 
 static void statsock_send(struct statsock_client *cl, char *text, int status,
-		     const char *type, const char *tail)
+			  const char *type, const char *tail)
 {
 	char head[256];
 
@@ -390,7 +396,8 @@ static void statsock_error(struct statsock_client *cl, const char *msg)
 	statsock_reply_error(cl, stats_json_error("%s", msg));
 }
 
-static void statsock_command(struct statsock_client *cl, const char *line, size_t len)
+static void statsock_command(struct statsock_client *cl, const char *line,
+			     size_t len)
 {
 	struct statsock_cmd cmd;
 	char err[160];
@@ -419,7 +426,7 @@ static void statsock_read_http(struct statsock_client *cl, ssize_t n)
 			statsock_client_free(cl);
 		else if (len > STATSOCK_MAX_LINE)
 			statsock_send(cl, strdup("request too large\n"), 431,
-				 "text/plain", "");
+				      "text/plain", "");
 		return;
 	}
 	loop_timer_disarm(cl->server->loop, &cl->timer);
@@ -429,7 +436,7 @@ static void statsock_read_http(struct statsock_client *cl, ssize_t n)
 	}
 	if (strncmp(p + 4, "/metrics ", 9) != 0 && strncmp(p + 4, "/ ", 2) != 0) {
 		statsock_send(cl, strdup("not found: try /metrics\n"), 404,
-			 "text/plain", "");
+			      "text/plain", "");
 		return;
 	}
 	cl->state = STATSOCK_WAITING;
@@ -521,8 +528,7 @@ static int statsock_stream_flush(struct statsock_client *cl)
 	return 0;
 }
 
-int statsock_stream_put(struct statsock_client *cl, const char *text,
-			size_t len)
+int statsock_stream_put(struct statsock_client *cl, const char *text, size_t len)
 {
 	if (buf_append(&cl->out, text, len) < 0) {
 		statsock_client_free(cl);
@@ -557,7 +563,8 @@ static void statsock_stream_io(struct statsock_client *cl, uint32_t events)
 
 static void statsock_client_io(struct loop_watch *w, uint32_t events)
 {
-	struct statsock_client *cl = util_container_of(w, struct statsock_client, w);
+	struct statsock_client *cl = util_container_of(w, struct statsock_client,
+						       w);
 
 	switch (cl->state) {
 	case STATSOCK_READING:
@@ -585,7 +592,8 @@ static void statsock_client_io(struct loop_watch *w, uint32_t events)
 
 static void statsock_client_timeout(struct loop_timer *t)
 {
-	struct statsock_client *cl = util_container_of(t, struct statsock_client, timer);
+	struct statsock_client *cl = util_container_of(t, struct statsock_client,
+						       timer);
 
 	if (cl->state == STATSOCK_READING)
 		log_debug("stats socket: client sent no command in %d ms",
@@ -679,9 +687,9 @@ static void statsock_accept(struct loop_watch *w, uint32_t events)
 }
 
 /* Wraps a listening fd (taken: closed on failure) into a server. */
-static struct statsock *statsock_new(struct loop *l, int fd, statsock_handler fn, void *arg,
-			   const char *what, const char *name, char *err,
-			   size_t errlen)
+static struct statsock *statsock_new(struct loop *l, int fd, statsock_handler fn,
+				     void *arg, const char *what,
+				     const char *name, char *err, size_t errlen)
 {
 	struct statsock *c = calloc(1, sizeof(*c));
 
@@ -714,7 +722,8 @@ static int statsock_path_in_use(const char *path)
 }
 
 struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
-		     statsock_handler fn, void *arg, char *err, size_t errlen)
+			       statsock_handler fn, void *arg, char *err,
+			       size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -774,8 +783,8 @@ void statsock_close(struct statsock *c)
 }
 
 struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,
-			     statsock_handler fn, void *arg, char *err,
-			     size_t errlen)
+				       statsock_handler fn, void *arg,
+				       char *err, size_t errlen)
 {
 	char name[ADDR_STRLEN];
 	int one = 1;

@@ -33,25 +33,26 @@ enum statsock_kind {
 
 struct statsock_cmd {
 	enum statsock_kind kind;
-	uint64_t limit; /* connections: rows at most */
+	uint64_t limit;               /* connections: rows at most */
 	struct listing_filter filter; /* connections: which ones */
 	enum listing_group group;     /* connections: rows, or counts */
 };
 
 /* Parses one command line (without its newline). 0, or -1 with an error
  * message fit to be sent back in err. */
-int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd, char *err,
-	      size_t errlen);
+int statsock_parse(const char *line, size_t len, struct statsock_cmd *cmd,
+		   char *err, size_t errlen);
 
 struct statsock;
 struct statsock_client;
 typedef void (*statsock_handler)(void *arg, struct statsock_client *cl,
-			    const struct statsock_cmd *cmd);
+				 const struct statsock_cmd *cmd);
 
 /* Binds and listens on path with the given mode. A file left by a crashed
  * run is replaced; a live server at that path is an error. */
 struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
-		     statsock_handler fn, void *arg, char *err, size_t errlen);
+			       statsock_handler fn, void *arg, char *err,
+			       size_t errlen);
 /* Each sends text (stolen, malloc'd; NULL: out of memory, the client is
  * dropped) and closes the client: a JSON document, a JSON error document
  * (HTTP clients get a 400), or Prometheus text. */
@@ -69,8 +70,7 @@ typedef void (*statsock_stream_fn)(void *arg, int gone);
 void statsock_stream_start(struct statsock_client *cl, statsock_stream_fn fn,
 			   void *arg);
 /* 0, or -1 if the client is gone (fn was called). */
-int statsock_stream_put(struct statsock_client *cl, const char *text,
-			size_t len);
+int statsock_stream_put(struct statsock_client *cl, const char *text, size_t len);
 /* Bytes put but not yet taken by the client. */
 size_t statsock_stream_pending(const struct statsock_client *cl);
 /* The answer is complete: it is flushed and the client closed. */
@@ -81,8 +81,8 @@ struct addr;
  * for `GET /metrics`, whose answer comes from the same handler as the
  * stats socket's `prometheus` command. */
 struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,
-			     statsock_handler fn, void *arg, char *err,
-			     size_t errlen);
+				       statsock_handler fn, void *arg,
+				       char *err, size_t errlen);
 /* Stops listening, removes the socket file, drops the clients. */
 void statsock_close(struct statsock *c);
 

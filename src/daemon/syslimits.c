@@ -98,8 +98,9 @@ static void limits_derive(struct limits *lim, const struct config *cfg)
 		     cfg->max_connections, lim->nofile_soft, cap);
 	else if (cfg->max_connections > 0)
 		lim->max_connections_per_worker = cfg->max_connections;
-	lim->backlog = cfg->backlog > 0 ? cfg->backlog :
-		       lim->somaxconn > 0 ? lim->somaxconn : 4096;
+	lim->backlog = cfg->backlog > 0   ? cfg->backlog :
+		       lim->somaxconn > 0 ? lim->somaxconn :
+					    4096;
 	if (lim->somaxconn > 0 && lim->backlog > lim->somaxconn)
 		warn(lim,
 		     "backlog %ld is cut to net.core.somaxconn=%ld by the kernel",

@@ -39,11 +39,11 @@ struct worker {
 	struct lst_set lst;
 	struct chan chan;
 	struct stats_counters *stats; /* shared with the master (worker.h) */
-	struct loop_watch signals; /* the signalfd */
+	struct loop_watch signals;    /* the signalfd */
 	struct loop_timer drain_deadline;
 	struct handover ho; /* a reload's: idle connections to the new one */
 	int draining;
-	int forcing;       /* past the deadline: closing in steps */
+	int forcing; /* past the deadline: closing in steps */
 	int close_per_step;
 	int exit_status;
 };
@@ -114,8 +114,7 @@ static int close_one(struct conn *c, void *arg)
 /* Past shutdown_timeout: close what is left, a slice per step. */
 static void worker_drain_deadline(struct loop_timer *t)
 {
-	struct worker *worker = util_container_of(t, struct worker,
-						  drain_deadline);
+	struct worker *worker = util_container_of(t, struct worker, drain_deadline);
 	struct forced_closes fc = { worker->stats, 0 };
 	int active = conn_pool_active(&worker->pool);
 
@@ -318,8 +317,7 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 	}
 }
 
-static void worker_on_chan_close(struct chan *ch, int malformed,
-				 const char *why)
+static void worker_on_chan_close(struct chan *ch, int malformed, const char *why)
 {
 	struct worker *worker = util_container_of(ch, struct worker, chan);
 
@@ -334,8 +332,8 @@ static void worker_on_chan_close(struct chan *ch, int malformed,
 		log_warn("channel to the master closed; finishing what is in flight, then exiting");
 	worker->exit_status = 1;
 	ho_end(&worker->ho); /* nobody will say TAKEN now */
-	worker_drain(worker, (uint64_t)worker->args->cfg->shutdown_timeout_ms, 0,
-		     0);
+	worker_drain(worker, (uint64_t)worker->args->cfg->shutdown_timeout_ms,
+		     0, 0);
 }
 
 static void worker_signal(struct loop_watch *w, uint32_t events)
@@ -396,11 +394,11 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	const struct config *cfg = worker->args->cfg;
 	const struct limits *lim = worker->args->lim;
 	const struct proto *proto = cfg->protocol == CFG_PROTO_HTTP ?
-					    &proto_http : &proto_echo;
+					    &proto_http :
+					    &proto_echo;
 	struct conn_pool *pool = &worker->pool;
 
-	if (conn_pool_init(pool, worker->loop, worker->stats,
-			   (int)lim->nofile_soft,
+	if (conn_pool_init(pool, worker->loop, worker->stats, (int)lim->nofile_soft,
 			   (int)lim->max_connections_per_worker) < 0) {
 		snprintf(err, errlen, "connection table: %s", strerror(errno));
 		return -1;
@@ -447,8 +445,8 @@ static int worker_setup(struct worker *worker, const struct worker_args *a,
 	}
 	if (worker_open_pool(worker, err, errlen) < 0)
 		return -1;
-	ho_init(&worker->ho, &worker->pool, &worker->chan, WORKER_HANDLER_CLIENT,
-		worker_drain_rest, worker);
+	ho_init(&worker->ho, &worker->pool, &worker->chan,
+		WORKER_HANDLER_CLIENT, worker_drain_rest, worker);
 	if (chan_open(&worker->chan, worker->loop, a->chan_fd, &chan_to_worker,
 		      worker_on_msg, worker_on_chan_close, worker) < 0 ||
 	    lst_set_start(&worker->lst, worker->loop, a->lst_fds, a->nlst,
@@ -492,7 +490,8 @@ static void worker_failed(const struct worker_args *a, const char *what,
 	frame.h.type = CHAN_FAILED;
 	frame.h.len = sizeof(frame.f);
 	snprintf(frame.f.reason, sizeof(frame.f.reason), "%s: %s", what, err);
-	if (send(a->chan_fd, &frame, sizeof(frame), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+	if (send(a->chan_fd, &frame, sizeof(frame),
+		 MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("telling the master: %s", strerror(errno));
 }
 

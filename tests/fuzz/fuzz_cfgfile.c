@@ -34,14 +34,16 @@ static void check_config(const struct config *c)
 	CHECK(c->workers >= 0 && c->workers <= CFG_MAX_WORKERS);
 	CHECK(c->protocol == CFG_PROTO_ECHO || c->protocol == CFG_PROTO_HTTP);
 	CHECK(c->max_connections >= 0 && c->max_connections <= 10000000);
-	CHECK(c->rlimit_nofile == 0 || (c->rlimit_nofile >= 64 && c->rlimit_nofile <= 1L << 30));
+	CHECK(c->rlimit_nofile == 0 ||
+	      (c->rlimit_nofile >= 64 && c->rlimit_nofile <= 1L << 30));
 	CHECK(c->backlog >= 0);
 	CHECK(c->header_timeout_ms >= 1 && c->keepalive_timeout_ms >= 1 &&
 	      c->send_timeout_ms >= 1 && c->shutdown_timeout_ms >= 0 &&
 	      c->watchdog_timeout_ms >= 2000 && c->stats_timeout_ms >= 1);
 	CHECK(c->stats_socket_mode <= 0777);
 	CHECK(c->log_level >= 0 && c->log_level <= 3);
-	CHECK(!c->has_return || (c->return_status >= 200 && c->return_status <= 599));
+	CHECK(!c->has_return ||
+	      (c->return_status >= 200 && c->return_status <= 599));
 	CHECK(c->http_max_request_line >= 256 && c->http_max_headers >= 1);
 	TERMINATED(c->docroot);
 	TERMINATED(c->return_body);
@@ -78,8 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	config_defaults(&a);
 	config_defaults(&b);
-	ra = cfgfile_parse(&a, "fuzz.conf", (const char *)data, size, ea, sizeof(ea));
-	rb = cfgfile_parse(&b, "fuzz.conf", (const char *)data, size, eb, sizeof(eb));
+	ra = cfgfile_parse(&a, "fuzz.conf", (const char *)data, size, ea,
+			   sizeof(ea));
+	rb = cfgfile_parse(&b, "fuzz.conf", (const char *)data, size, eb,
+			   sizeof(eb));
 	CHECK(ra == rb);
 	if (ra == 0) {
 		check_config(&a);

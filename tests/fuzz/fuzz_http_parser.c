@@ -70,7 +70,8 @@ static void check_request(const struct http_request *req,
 	CHECK(req->if_modified_since >= 0);
 	check_path(req->path, strnlen(req->path, sizeof(req->path)));
 	if (req->has_range) {
-		CHECK(strnlen(req->range, sizeof(req->range)) < sizeof(req->range));
+		CHECK(strnlen(req->range, sizeof(req->range)) <
+		      sizeof(req->range));
 		check_range(req->range, 0);
 		check_range(req->range, 1);
 		check_range(req->range, 1000);
@@ -112,7 +113,8 @@ static void parse_stream(const uint8_t *data, size_t size,
 		off += (size_t)r;
 		if (req.has_content_length)
 			off += req.content_length < size - off ?
-			       (size_t)req.content_length : size - off;
+				       (size_t)req.content_length :
+				       size - off;
 	}
 	if (off < size) {
 		int full = parse(data + off, size - off, lim);
@@ -127,7 +129,8 @@ static void fuzz_paths(const uint8_t *data, size_t size)
 {
 	char big[HTTP_PATH_MAX], small[16];
 	int rb = http_normalize_path((const char *)data, size, big, sizeof(big));
-	int rs = http_normalize_path((const char *)data, size, small, sizeof(small));
+	int rs = http_normalize_path((const char *)data, size, small,
+				     sizeof(small));
 	size_t i;
 
 	CHECK(rb >= -2);
@@ -151,8 +154,8 @@ static void fuzz_paths(const uint8_t *data, size_t size)
 	{
 		char again[HTTP_PATH_MAX];
 
-		CHECK(http_normalize_path(big, (size_t)rb, again,
-					  sizeof(again)) == rb);
+		CHECK(http_normalize_path(big, (size_t)rb, again, sizeof(again)) ==
+		      rb);
 		CHECK(strcmp(again, big) == 0);
 	}
 }
@@ -169,7 +172,8 @@ static void fuzz_dates(const uint8_t *data, size_t size)
 	}
 	if (size >= sizeof(raw)) {
 		memcpy(&raw, data, sizeof(raw));
-		if (http_format_date((time_t)raw, out, sizeof(out)) == HTTP_DATE_LEN) {
+		if (http_format_date((time_t)raw, out, sizeof(out)) ==
+		    HTTP_DATE_LEN) {
 			CHECK(strlen(out) == HTTP_DATE_LEN);
 			CHECK(http_parse_date(out, HTTP_DATE_LEN) == (time_t)raw);
 		}

@@ -188,8 +188,7 @@ void rb_src_sockaddr(const struct rb_sources *r, uint32_t idx,
 	out->sin_port = 0;
 }
 
-void rb_src_text(const struct rb_sources *r, uint32_t idx, char *buf,
-		 size_t len)
+void rb_src_text(const struct rb_sources *r, uint32_t idx, char *buf, size_t len)
 {
 	struct in_addr a;
 

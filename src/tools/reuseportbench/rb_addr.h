@@ -38,8 +38,7 @@ int rb_addr_parse_target(const char *s, struct rb_target *t, char *err,
 
 /* "A-B" (A <= B) or a single "A", IPv4 literals, at most RB_MAX_SOURCES
  * addresses; none may be 0.0.0.0 or a broadcast/multicast address. */
-int rb_src_parse(const char *s, struct rb_sources *r, char *err,
-		 size_t errlen);
+int rb_src_parse(const char *s, struct rb_sources *r, char *err, size_t errlen);
 
 /* The source for connection number i: round-robin over the range, so
  * connections i, i+count, ... share an address and every address gets
@@ -52,8 +51,7 @@ static inline uint32_t rb_src_index(const struct rb_sources *r, uint64_t i)
 void rb_src_sockaddr(const struct rb_sources *r, uint32_t idx,
 		     struct sockaddr_in *out);
 /* The address text, or "auto" without --source. */
-void rb_src_text(const struct rb_sources *r, uint32_t idx, char *buf,
-		 size_t len);
+void rb_src_text(const struct rb_sources *r, uint32_t idx, char *buf, size_t len);
 
 /* 127.0.0.0/8 or ::1 (or ::ffff:127.x.y.z). */
 int rb_addr_is_loopback(const struct rb_target *t);

@@ -14,13 +14,13 @@
 
 struct echo_ctx {
 	uint32_t size;
-	uint8_t pattern[];   /* size + ECHO_SHIFTS bytes */
+	uint8_t pattern[]; /* size + ECHO_SHIFTS bytes */
 };
 
 struct echo_st {
 	uint32_t shift;
 	uint32_t rcvd;
-	uint32_t bad;    /* this message already counted as mismatched */
+	uint32_t bad; /* this message already counted as mismatched */
 };
 
 static void *echo_setup(const struct rb_opts *o)
@@ -69,9 +69,8 @@ static uint64_t count_diff(const uint8_t *a, const uint8_t *b, size_t n)
 	return d;
 }
 
-static enum rb_feed echo_feed(void *ctx, void *st, const uint8_t *p,
-			      size_t len, size_t *used, int *close,
-			      struct rb_result *r)
+static enum rb_feed echo_feed(void *ctx, void *st, const uint8_t *p, size_t len,
+			      size_t *used, int *close, struct rb_result *r)
 {
 	struct echo_ctx *c = ctx;
 	struct echo_st *e = st;

@@ -31,12 +31,12 @@ struct msg_hdr {
 
 struct kid {
 	pid_t pid;
-	int up, down;        /* parent's ends; -1 once closed */
+	int up, down; /* parent's ends; -1 once closed */
 	int ready, printed, done, dead, checked;
 	struct rb_check check;
 	struct rb_progress prog;
 	struct rb_result *res;
-	struct msg_hdr hdr;  /* message being read */
+	struct msg_hdr hdr; /* message being read */
 	size_t got;
 };
 
@@ -45,7 +45,7 @@ struct fan {
 	struct kid *kids;
 	uint32_t n;
 	uint64_t t_start, t_go;
-	struct pollfd *pfd;  /* one per child, for pump() */
+	struct pollfd *pfd; /* one per child, for pump() */
 	uint32_t *pidx;
 	const char *phase;
 	int painted;
@@ -107,8 +107,7 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
-int rb_chan_send(const struct rb_chan *c, uint32_t type, const void *p,
-		 size_t len)
+int rb_chan_send(const struct rb_chan *c, uint32_t type, const void *p, size_t len)
 {
 	struct msg_hdr h = { .type = type, .len = (uint32_t)len };
 
@@ -226,8 +225,7 @@ static void *msg_dest(struct kid *kd)
 
 	if (kd->hdr.len == 0) /* header-only messages: never read into */
 		return &none;
-	if (kd->hdr.type == RB_MSG_PROGRESS &&
-	    kd->hdr.len == sizeof(kd->prog))
+	if (kd->hdr.type == RB_MSG_PROGRESS && kd->hdr.len == sizeof(kd->prog))
 		return &kd->prog;
 	if (kd->hdr.type == RB_MSG_RESULT && kd->hdr.len == sizeof(*kd->res))
 		return kd->res;
@@ -411,9 +409,10 @@ static void check_all(struct fan *f)
 			sum.ok += f->kids[i].check.ok;
 			sum.failed += f->kids[i].check.failed;
 		}
-	fprintf(stderr, "echo-check: %llu echoed, %llu failed, %u processes silent\n",
-	       (unsigned long long)sum.ok, (unsigned long long)sum.failed,
-	       waiting);
+	fprintf(stderr,
+		"echo-check: %llu echoed, %llu failed, %u processes silent\n",
+		(unsigned long long)sum.ok, (unsigned long long)sum.failed,
+		waiting);
 	fflush(stderr);
 }
 
@@ -424,7 +423,8 @@ static uint64_t ramp_bound(const struct rb_opts *o, uint32_t nprocs)
 	uint64_t per = (o->connections + nprocs - 1) / nprocs;
 	uint64_t rounds = (per + o->inflight - 1) / o->inflight + 1;
 	double pace = (o->mode == RB_MODE_HOLD && o->rate > 0) ?
-		      (double)o->connections / o->rate : 0.0;
+			      (double)o->connections / o->rate :
+			      0.0;
 
 	return rounds * rb_s_to_ns(o->connect_timeout_s) + rb_s_to_ns(pace) +
 	       EXTRA_WAIT_NS;

@@ -52,17 +52,17 @@ struct rb_progress {
 
 /* The part of the run one child does. */
 struct rb_slice {
-	uint32_t index;     /* child number */
+	uint32_t index; /* child number */
 	uint32_t nprocs;
-	uint64_t first;     /* global number of its first connection */
-	uint32_t count;     /* connections */
-	uint64_t requests;  /* its share of --requests, if given */
+	uint64_t first;    /* global number of its first connection */
+	uint32_t count;    /* connections */
+	uint64_t requests; /* its share of --requests, if given */
 };
 
 /* The child's ends of its two pipes. */
 struct rb_chan {
-	int up;    /* child -> parent messages */
-	int down;  /* parent -> child control bytes (non-blocking) */
+	int up;   /* child -> parent messages */
+	int down; /* parent -> child control bytes (non-blocking) */
 };
 
 typedef int (*rb_child_fn)(const struct rb_opts *o, const struct rb_slice *s,
@@ -71,10 +71,10 @@ typedef int (*rb_child_fn)(const struct rb_opts *o, const struct rb_slice *s,
 struct rb_run {
 	uint32_t nprocs;
 	uint32_t per_process;
-	uint32_t lost;        /* children that ended without a result */
-	int interrupted;      /* SIGINT/SIGTERM cut the run short */
-	double ramp_s;        /* start until every child was ready */
-	double run_s;         /* GO until STOP */
+	uint32_t lost;   /* children that ended without a result */
+	int interrupted; /* SIGINT/SIGTERM cut the run short */
+	double ramp_s;   /* start until every child was ready */
+	double run_s;    /* GO until STOP */
 	double total_s;
 };
 

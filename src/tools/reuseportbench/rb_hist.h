@@ -14,7 +14,8 @@
  * (and counted in 'saturated'); max still keeps the true value. */
 #define RB_HIST_MAX_BITS 36
 #define RB_HIST_MAX_VALUE ((UINT64_C(1) << RB_HIST_MAX_BITS) - 1)
-#define RB_HIST_BUCKETS ((RB_HIST_MAX_BITS - RB_HIST_SUB_BITS + 1) * RB_HIST_SUB)
+#define RB_HIST_BUCKETS \
+	((RB_HIST_MAX_BITS - RB_HIST_SUB_BITS + 1) * RB_HIST_SUB)
 
 struct rb_hist {
 	uint64_t count;

@@ -203,7 +203,10 @@ int rb_hold_child(const struct rb_opts *o, const struct rb_slice *s,
 {
 	struct hold *h = calloc(1, sizeof(*h));
 	struct rb_pool_cfg cfg = {
-		.o = o, .first = s->first, .n = s->count, .ctl_fd = c->down,
+		.o = o,
+		.first = s->first,
+		.n = s->count,
+		.ctl_fd = c->down,
 		.ops = &hold_ops,
 	};
 	uint64_t t0, t_go;

@@ -50,8 +50,7 @@ static int is_head_state(int st)
 
 /* Gathers a line: 1 when one is complete in r->line (CR stripped,
  * NUL-terminated), 0 when all of p was taken and more is needed. */
-static int take_line(struct rb_resp *r, const uint8_t *p, size_t len,
-		     size_t *i)
+static int take_line(struct rb_resp *r, const uint8_t *p, size_t len, size_t *i)
 {
 	const uint8_t *nl = memchr(p + *i, '\n', len - *i);
 	size_t n = (nl ? (size_t)(nl - p) : len) - *i;
@@ -90,8 +89,7 @@ static enum rb_resp_rc status_line(struct rb_resp *r)
 	if (r->line_len < 12 || memcmp(l, "HTTP/1.", 7) != 0 ||
 	    (l[7] != '0' && l[7] != '1') || l[8] != ' ' ||
 	    !isdigit((unsigned char)l[9]) || !isdigit((unsigned char)l[10]) ||
-	    !isdigit((unsigned char)l[11]) ||
-	    (l[12] != ' ' && l[12] != '\0'))
+	    !isdigit((unsigned char)l[11]) || (l[12] != ' ' && l[12] != '\0'))
 		return fail(r, "bad status line");
 	r->http10 = l[7] == '0';
 	r->status = (uint16_t)((l[9] - '0') * 100 + (l[10] - '0') * 10 +
@@ -239,8 +237,10 @@ static enum rb_resp_rc chunk_size_line(struct rb_resp *r)
 	if (r->line_long)
 		return fail(r, "chunk size line too long");
 	for (; isxdigit((unsigned char)*d); d++, digits++) {
-		n = n * 16 + (uint64_t)(isdigit((unsigned char)*d) ?
-				       *d - '0' : (tolower((unsigned char)*d) - 'a' + 10));
+		n = n * 16 +
+		    (uint64_t)(isdigit((unsigned char)*d) ?
+				       *d - '0' :
+				       (tolower((unsigned char)*d) - 'a' + 10));
 		if (n > RB_RESP_MAX_BODY)
 			return fail(r, "chunk too large");
 	}
@@ -351,7 +351,8 @@ enum rb_resp_rc rb_resp_eof(struct rb_resp *r)
 
 /* ---- the http load protocol ---- */
 
-#define HTTP_REQUEST "GET %s HTTP/1.1\r\nHost: %s\r\n" \
+#define HTTP_REQUEST \
+	"GET %s HTTP/1.1\r\nHost: %s\r\n" \
 	"User-Agent: reuseportbench/" PACKAGE_VERSION "\r\n%s\r\n"
 
 struct http_ctx {
@@ -371,7 +372,8 @@ static void *http_setup(const struct rb_opts *o)
 	c = malloc(sizeof(*c) + (size_t)n + 1);
 	if (!c)
 		return NULL;
-	snprintf(c->req, (size_t)n + 1, HTTP_REQUEST, o->path, o->target.text, conn);
+	snprintf(c->req, (size_t)n + 1, HTTP_REQUEST, o->path, o->target.text,
+		 conn);
 	c->len = (size_t)n;
 	c->close_each = o->close_each;
 	return c;
@@ -394,9 +396,8 @@ static void http_begin(void *ctx, void *st, uint64_t gidx, uint64_t seq,
 	*len = c->len;
 }
 
-static enum rb_feed http_feed(void *ctx, void *st, const uint8_t *p,
-			      size_t len, size_t *used, int *close,
-			      struct rb_result *r)
+static enum rb_feed http_feed(void *ctx, void *st, const uint8_t *p, size_t len,
+			      size_t *used, int *close, struct rb_result *r)
 {
 	struct http_ctx *c = ctx;
 	struct rb_resp *resp = st;

@@ -17,17 +17,17 @@ enum rb_resp_rc { RB_RESP_MORE, RB_RESP_DONE, RB_RESP_ERROR };
 struct rb_resp {
 	uint8_t state;
 	uint8_t chunked;
-	uint8_t close;        /* the server will close after this response */
+	uint8_t close; /* the server will close after this response */
 	uint8_t have_len;
 	uint8_t http10;
 	uint8_t keep_alive;
-	uint8_t line_long;    /* the line in 'line' was cut */
+	uint8_t line_long; /* the line in 'line' was cut */
 	uint16_t status;
 	uint16_t line_len;
 	uint32_t head_bytes;
-	uint64_t remaining;   /* body or chunk bytes still to skip */
+	uint64_t remaining; /* body or chunk bytes still to skip */
 	uint64_t content_length;
-	const char *error;    /* why it failed, for messages and tests */
+	const char *error; /* why it failed, for messages and tests */
 	char line[RB_RESP_LINE];
 };
 

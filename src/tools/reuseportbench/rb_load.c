@@ -33,9 +33,9 @@
 enum { PH_RAMP, PH_RUN, PH_DRAIN };
 
 struct lconn {
-	uint64_t seq;        /* requests begun */
-	uint64_t intended;   /* when the current (or pending) request was due */
-	uint64_t sent_at;    /* when its first byte was written */
+	uint64_t seq;      /* requests begun */
+	uint64_t intended; /* when the current (or pending) request was due */
+	uint64_t sent_at;  /* when its first byte was written */
 	const uint8_t *req;
 	uint32_t req_len;
 	uint32_t req_off;
@@ -44,9 +44,9 @@ struct lconn {
 	uint8_t close_after; /* close once this request completes */
 	uint8_t pending;     /* due, waiting for the connection to open */
 	uint8_t ever_open;
-	uint8_t retrying;    /* the request goes again on a new connection */
-	uint32_t got;        /* bytes of the current answer so far */
-	uint32_t served;     /* answers on the connection open now */
+	uint8_t retrying; /* the request goes again on a new connection */
+	uint32_t got;     /* bytes of the current answer so far */
+	uint32_t served;  /* answers on the connection open now */
 };
 
 struct load {
@@ -58,11 +58,11 @@ struct load {
 	struct rb_pool *pool;
 	struct rb_result *r;
 	struct lconn *lc;
-	uint8_t *pst;        /* protocol state, proto->state_size each */
+	uint8_t *pst; /* protocol state, proto->state_size each */
 	struct rb_sched sched;
 	struct rb_ctl ctl;
 	int phase;
-	uint64_t interval;   /* ns between a connection's sends; 0: closed */
+	uint64_t interval; /* ns between a connection's sends; 0: closed */
 	uint64_t issued;
 	uint32_t active;
 	uint64_t last_progress, last_scan;
@@ -146,7 +146,8 @@ static void send_more(struct load *l, uint32_t slot)
 			return;
 		}
 		if (n < 0) {
-			if ((errno == EPIPE || errno == ECONNRESET) && retry(l, slot))
+			if ((errno == EPIPE || errno == ECONNRESET) &&
+			    retry(l, slot))
 				return;
 			rb_result_error(l->r, RB_STAGE_WRITE, errno);
 			l->r->resets++;
@@ -497,8 +498,9 @@ static void run(struct load *l)
 	/* Open loop: the connections' schedules are spread evenly over one
 	 * interval, so the offered load is smooth rather than in bursts. */
 	for (i = 0; i < l->s->count; i++) {
-		l->lc[i].intended = t_go + (uint64_t)((double)l->interval *
-						      (double)(l->s->first + i) / n);
+		l->lc[i].intended = t_go +
+				    (uint64_t)((double)l->interval *
+					       (double)(l->s->first + i) / n);
 		rb_sched_set(&l->sched, i, l->lc[i].intended);
 	}
 	while (!l->ctl.stop && quota_left(l))
@@ -521,8 +523,13 @@ static int setup(struct load *l, const struct rb_opts *o,
 		 const struct rb_slice *s, const struct rb_chan *c)
 {
 	struct rb_pool_cfg cfg = {
-		.o = o, .first = s->first, .n = s->count, .ctl_fd = c->down,
-		.nodelay = 1, .ops = &load_ops, .ud = l,
+		.o = o,
+		.first = s->first,
+		.n = s->count,
+		.ctl_fd = c->down,
+		.nodelay = 1,
+		.ops = &load_ops,
+		.ud = l,
 	};
 
 	l->o = o;

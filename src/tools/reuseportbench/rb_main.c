@@ -27,9 +27,18 @@
 #define MAX_PER_PROCESS 1000000u
 
 enum {
-	OPT_SIZE = 256, OPT_PATH, OPT_CLOSE, OPT_PER_PROCESS, OPT_INFLIGHT,
-	OPT_CONNECT_TIMEOUT, OPT_TIMEOUT, OPT_DRAIN, OPT_PRINT_PORTS, OPT_ECHO_CHECK,
-	OPT_ALLOW_FAILURES, OPT_ALLOW_REMOTE,
+	OPT_SIZE = 256,
+	OPT_PATH,
+	OPT_CLOSE,
+	OPT_PER_PROCESS,
+	OPT_INFLIGHT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_TIMEOUT,
+	OPT_DRAIN,
+	OPT_PRINT_PORTS,
+	OPT_ECHO_CHECK,
+	OPT_ALLOW_FAILURES,
+	OPT_ALLOW_REMOTE,
 };
 
 static const struct option long_opts[] = {
@@ -60,44 +69,44 @@ static const struct option long_opts[] = {
 
 static void usage(FILE *f)
 {
-	fputs(
-"Usage: reuseportbench hold|echo|http [OPTION]... HOST:PORT\n"
-"  hold   open CONNECTIONS and keep them open for the duration\n"
-"  echo   closed- or open-loop echo load; every echoed byte is checked\n"
-"  http   keep-alive GET load (--close: one connection per request)\n"
-"\n"
-"  -c, --connections N      concurrent connections (default 10)\n"
-"  -d, --duration SECONDS   hold/load time after the ramp (default 10)\n"
-"  -n, --requests N         echo/http: stop after N requests in total\n"
-"  -s, --source A-B         spread connections over source IPv4 addresses\n"
-"                           A..B, round-robin (e.g. 127.0.0.2-127.0.0.40)\n"
-"  -r, --rate R             echo/http: open loop, R requests/s in total,\n"
-"                           latency from the intended send time;\n"
-"                           hold: connects per second during the ramp\n"
-"      --size BYTES         echo message size (default 64)\n"
-"      --path PATH          http request path (default /)\n"
-"      --close              http: a new connection for every request\n"
-"  -p, --processes N        at least N processes (more when the open-files\n"
-"                           limit requires; see --per-process)\n"
-"      --per-process N      at most N connections per process\n"
-"                           (default: open-files hard limit - 1000)\n"
-"      --inflight N         connects in progress at once per process (1000)\n"
-"      --connect-timeout S  give up a connect after S seconds (10)\n"
-"      --timeout S          give up a request after S seconds (10)\n"
-"      --drain S            wait S seconds for answers at the end (2)\n"
-"      --print-ports        print each connection's local address and port\n"
-"      --echo-check         hold: at the end, send a byte on every connection\n"
-"                           still open and count those an echo server\n"
-"                           returns (the connections a reload kept); also\n"
-"                           at any time while holding on SIGUSR1, with a\n"
-"                           line on stderr: \"echo-check: N echoed, M failed\"\n"
-"      --allow-failures     exit 0 even if connects or requests failed\n"
-"      --allow-remote       allow a target outside 127.0.0.0/8 and ::1\n"
-"  -j, --json               print one JSON object instead of the report\n"
-"  -q, --quiet              no progress line on a terminal\n"
-"  -h, --help, -V, --version\n"
-"\n"
-"Exit status: 0 success, 1 failures (see --allow-failures), 2 usage.\n", f);
+	fputs("Usage: reuseportbench hold|echo|http [OPTION]... HOST:PORT\n"
+	      "  hold   open CONNECTIONS and keep them open for the duration\n"
+	      "  echo   closed- or open-loop echo load; every echoed byte is checked\n"
+	      "  http   keep-alive GET load (--close: one connection per request)\n"
+	      "\n"
+	      "  -c, --connections N      concurrent connections (default 10)\n"
+	      "  -d, --duration SECONDS   hold/load time after the ramp (default 10)\n"
+	      "  -n, --requests N         echo/http: stop after N requests in total\n"
+	      "  -s, --source A-B         spread connections over source IPv4 addresses\n"
+	      "                           A..B, round-robin (e.g. 127.0.0.2-127.0.0.40)\n"
+	      "  -r, --rate R             echo/http: open loop, R requests/s in total,\n"
+	      "                           latency from the intended send time;\n"
+	      "                           hold: connects per second during the ramp\n"
+	      "      --size BYTES         echo message size (default 64)\n"
+	      "      --path PATH          http request path (default /)\n"
+	      "      --close              http: a new connection for every request\n"
+	      "  -p, --processes N        at least N processes (more when the open-files\n"
+	      "                           limit requires; see --per-process)\n"
+	      "      --per-process N      at most N connections per process\n"
+	      "                           (default: open-files hard limit - 1000)\n"
+	      "      --inflight N         connects in progress at once per process (1000)\n"
+	      "      --connect-timeout S  give up a connect after S seconds (10)\n"
+	      "      --timeout S          give up a request after S seconds (10)\n"
+	      "      --drain S            wait S seconds for answers at the end (2)\n"
+	      "      --print-ports        print each connection's local address and port\n"
+	      "      --echo-check         hold: at the end, send a byte on every connection\n"
+	      "                           still open and count those an echo server\n"
+	      "                           returns (the connections a reload kept); also\n"
+	      "                           at any time while holding on SIGUSR1, with a\n"
+	      "                           line on stderr: \"echo-check: N echoed, M failed\"\n"
+	      "      --allow-failures     exit 0 even if connects or requests failed\n"
+	      "      --allow-remote       allow a target outside 127.0.0.0/8 and ::1\n"
+	      "  -j, --json               print one JSON object instead of the report\n"
+	      "  -q, --quiet              no progress line on a terminal\n"
+	      "  -h, --help, -V, --version\n"
+	      "\n"
+	      "Exit status: 0 success, 1 failures (see --allow-failures), 2 usage.\n",
+	      f);
 }
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -113,8 +122,7 @@ usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static uint64_t parse_u64(const char *name, const char *s, uint64_t lo,
-			  uint64_t hi)
+static uint64_t parse_u64(const char *name, const char *s, uint64_t lo, uint64_t hi)
 {
 	unsigned long long v;
 	char *end;
@@ -171,7 +179,7 @@ static uint64_t raise_nofile(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_max == RLIM_INFINITY ? MAX_PER_PROCESS + FD_RESERVE :
-	       (uint64_t)rl.rlim_max;
+					      (uint64_t)rl.rlim_max;
 }
 
 struct flags {
@@ -194,7 +202,8 @@ static void parse_option(int c, struct rb_opts *o, struct flags *fl)
 					     RB_MAX_DURATION, 0);
 		break;
 	case 'n':
-		o->requests = parse_u64("--requests", optarg, 1, UINT64_C(1) << 48);
+		o->requests = parse_u64("--requests", optarg, 1,
+					UINT64_C(1) << 48);
 		fl->set_requests = 1;
 		break;
 	case 's':
@@ -227,8 +236,8 @@ static void parse_option(int c, struct rb_opts *o, struct flags *fl)
 		fl->set_close = 1;
 		break;
 	case OPT_PER_PROCESS:
-		fl->per_process = (uint32_t)parse_u64("--per-process", optarg, 1,
-						      MAX_PER_PROCESS);
+		fl->per_process = (uint32_t)parse_u64("--per-process", optarg,
+						      1, MAX_PER_PROCESS);
 		break;
 	case OPT_INFLIGHT:
 		o->inflight = (uint32_t)parse_u64("--inflight", optarg, 1, 65536);
@@ -313,8 +322,8 @@ static void plan_processes(struct rb_opts *o, const struct flags *fl)
 	if (((uint64_t)o->connections + o->per_process - 1) / o->per_process >
 	    RB_MAX_PROCESSES)
 		usage_error("%u connections at %u per process need more than "
-			    "%u processes", o->connections, o->per_process,
-			    RB_MAX_PROCESSES);
+			    "%u processes",
+			    o->connections, o->per_process, RB_MAX_PROCESSES);
 }
 
 /* A hint, not an error: one destination and one source address can
@@ -328,7 +337,8 @@ static void warn_ports(const struct rb_opts *o)
 	if (!f)
 		return;
 	if (fscanf(f, "%u %u", &lo, &hi) == 2 && hi >= lo) {
-		per_src = (o->connections + (o->sources.count ? o->sources.count : 1) - 1) /
+		per_src = (o->connections +
+			   (o->sources.count ? o->sources.count : 1) - 1) /
 			  (o->sources.count ? o->sources.count : 1);
 		if (per_src > (uint64_t)(hi - lo + 1))
 			fprintf(stderr,
@@ -361,9 +371,10 @@ static void parse_args(int argc, char **argv, struct rb_opts *o)
 	else if (!strcmp(argv[optind], "http"))
 		o->mode = RB_MODE_HTTP;
 	else
-		usage_error("unknown mode '%s' (hold, echo or http)", argv[optind]);
-	if (rb_addr_parse_target(argv[optind + 1], &o->target, err,
-				 sizeof(err)) < 0)
+		usage_error("unknown mode '%s' (hold, echo or http)",
+			    argv[optind]);
+	if (rb_addr_parse_target(argv[optind + 1], &o->target, err, sizeof(err)) <
+	    0)
 		usage_error("%s", err);
 	if (!fl.allow_remote && !rb_addr_is_loopback(&o->target))
 		usage_error("%s is not a loopback address; --allow-remote loads "
@@ -394,8 +405,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rb_result_init(total);
-	if (rb_fanout_run(&o, o.mode == RB_MODE_HOLD ? rb_hold_child :
-			  rb_load_child, total, &run) < 0) {
+	if (rb_fanout_run(&o,
+			  o.mode == RB_MODE_HOLD ? rb_hold_child : rb_load_child,
+			  total, &run) < 0) {
 		fprintf(stderr, "reuseportbench: cannot start %u processes: %s\n",
 			rb_fanout_plan(&o), strerror(errno));
 		free(total);
@@ -404,9 +416,9 @@ int main(int argc, char **argv)
 	failed = rb_report_failed(&o, total, &run);
 	if (o.json) {
 		j = rb_report_json(&o, total, &run);
-		if (!j || json_dumpf(j, stdout, JSON_INDENT(2) |
-				     JSON_PRESERVE_ORDER |
-				     JSON_REAL_PRECISION(9)) < 0) {
+		if (!j || json_dumpf(j, stdout,
+				     JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+					     JSON_REAL_PRECISION(9)) < 0) {
 			fprintf(stderr, "reuseportbench: cannot write JSON\n");
 			failed = 1;
 		}

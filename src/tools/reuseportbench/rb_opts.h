@@ -20,24 +20,24 @@ struct rb_opts {
 	struct rb_target target;
 	struct rb_sources sources;
 	uint32_t connections;
-	double duration_s;      /* hold time, or load time */
-	uint64_t requests;      /* echo/http: stop after this many (0: none) */
-	uint32_t size;          /* echo message size */
-	double rate;            /* per second over the whole run; 0: closed loop
+	double duration_s;    /* hold time, or load time */
+	uint64_t requests;    /* echo/http: stop after this many (0: none) */
+	uint32_t size;        /* echo message size */
+	double rate;          /* per second over the whole run; 0: closed loop
 				 * (hold: connects per second; 0: unpaced) */
-	const char *path;       /* http */
-	int close_each;         /* http: one connection per request */
-	uint32_t processes;     /* at least this many */
-	uint32_t per_process;   /* at most this many connections each */
-	uint32_t inflight;      /* connects in progress at once, per process */
+	const char *path;     /* http */
+	int close_each;       /* http: one connection per request */
+	uint32_t processes;   /* at least this many */
+	uint32_t per_process; /* at most this many connections each */
+	uint32_t inflight;    /* connects in progress at once, per process */
 	double connect_timeout_s;
 	double request_timeout_s;
 	double drain_timeout_s;
 	int json;
 	int print_ports;
-	int echo_check;  /* hold: at the end, one byte each must echo back */
+	int echo_check; /* hold: at the end, one byte each must echo back */
 	int allow_failures;
-	int progress;           /* progress line on stderr */
+	int progress; /* progress line on stderr */
 };
 
 static inline const char *rb_mode_name(enum rb_mode m)

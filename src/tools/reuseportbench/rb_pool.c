@@ -35,15 +35,15 @@ struct rb_slot {
 	int fd;
 	uint8_t state;
 	uint16_t port;
-	uint32_t gen;     /* bumped per fd, so a stale event is recognised */
+	uint32_t gen; /* bumped per fd, so a stale event is recognised */
 	uint32_t events;
-	uint64_t t0;      /* connect start */
+	uint64_t t0; /* connect start */
 };
 
 struct rb_pool {
 	struct rb_pool_cfg cfg;
 	struct rb_slot *slots;
-	uint32_t *queue;  /* ring of slots waiting to connect */
+	uint32_t *queue; /* ring of slots waiting to connect */
 	uint32_t qhead, qlen;
 	uint32_t connecting, open;
 	int ep;
@@ -176,8 +176,7 @@ int rb_pool_watch(struct rb_pool *p, uint32_t slot, uint32_t events)
 	return 0;
 }
 
-static void fail_slot(struct rb_pool *p, uint32_t slot, enum rb_stage st,
-		      int err)
+static void fail_slot(struct rb_pool *p, uint32_t slot, enum rb_stage st, int err)
 {
 	p->cfg.r->connect_failed++;
 	rb_result_error(p->cfg.r, st, err);
@@ -197,8 +196,8 @@ static void established(struct rb_pool *p, uint32_t slot)
 
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0)
 		port = ntohs(ss.ss_family == AF_INET6 ?
-			     ((struct sockaddr_in6 *)&ss)->sin6_port :
-			     ((struct sockaddr_in *)&ss)->sin_port);
+				     ((struct sockaddr_in6 *)&ss)->sin6_port :
+				     ((struct sockaddr_in *)&ss)->sin_port);
 	s->port = port;
 	s->state = SLOT_OPEN;
 	p->open++;
@@ -236,8 +235,8 @@ static void start_connect(struct rb_pool *p, uint32_t slot)
 		rb_src_sockaddr(&o->sources,
 				rb_src_index(&o->sources, p->cfg.first + slot),
 				&src);
-		if (setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT,
-			       &one, sizeof(one)) < 0 ||
+		if (setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+			       sizeof(one)) < 0 ||
 		    bind(s->fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
 			fail_slot(p, slot, RB_STAGE_BIND, errno);
 			return;
@@ -249,7 +248,8 @@ static void start_connect(struct rb_pool *p, uint32_t slot)
 	s->state = SLOT_CONNECTING;
 	p->connecting++;
 	if (connect(s->fd, (const struct sockaddr *)&o->target.sa,
-		    o->target.len) < 0 && errno != EINPROGRESS) {
+		    o->target.len) < 0 &&
+	    errno != EINPROGRESS) {
 		fail_slot(p, slot, RB_STAGE_CONNECT, errno);
 		return;
 	}
@@ -352,7 +352,8 @@ static int wait_events(struct rb_pool *p, const struct timespec *ts)
 	if (n >= 0 || errno != ENOSYS)
 		return n;
 	/* Kernels before 5.11: millisecond resolution, rounded up. */
-	ms = (uint64_t)ts->tv_sec * 1000 + ((uint64_t)ts->tv_nsec + 999999) / 1000000;
+	ms = (uint64_t)ts->tv_sec * 1000 +
+	     ((uint64_t)ts->tv_nsec + 999999) / 1000000;
 	return epoll_wait(p->ep, p->ev, RB_POOL_BATCH, ms > 1000 ? 1000 : (int)ms);
 }
 

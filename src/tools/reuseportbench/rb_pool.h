@@ -15,20 +15,20 @@
 struct rb_pool;
 
 struct rb_pool_ops {
-	void (*opened)(void *ud, uint32_t slot);  /* connect completed */
-	void (*failed)(void *ud, uint32_t slot);  /* connect failed (recorded) */
+	void (*opened)(void *ud, uint32_t slot); /* connect completed */
+	void (*failed)(void *ud, uint32_t slot); /* connect failed (recorded) */
 	/* EPOLLIN/OUT/RDHUP/HUP/ERR on an open slot */
 	void (*event)(void *ud, uint32_t slot, uint32_t events);
-	void (*control)(void *ud);                /* the parent wrote */
+	void (*control)(void *ud); /* the parent wrote */
 };
 
 struct rb_pool_cfg {
 	const struct rb_opts *o;
-	uint64_t first;        /* global number of slot 0: picks the source */
-	uint32_t n;            /* slots */
-	int ctl_fd;            /* watched too; -1 for none */
-	int nodelay;           /* TCP_NODELAY on each connection */
-	double pace_per_s;     /* connect starts per second; 0: unpaced */
+	uint64_t first;    /* global number of slot 0: picks the source */
+	uint32_t n;        /* slots */
+	int ctl_fd;        /* watched too; -1 for none */
+	int nodelay;       /* TCP_NODELAY on each connection */
+	double pace_per_s; /* connect starts per second; 0: unpaced */
 	const struct rb_pool_ops *ops;
 	void *ud;
 	struct rb_result *r;

@@ -43,21 +43,24 @@ void rb_report_progress(FILE *f, const struct rb_opts *o, const char *phase,
 	const char *mode = rb_mode_name(o->mode);
 
 	if (!strcmp(phase, "ramp"))
-		fprintf(f, "\r\033[K[%s ramp] %.1fs  established %llu/%u  "
-			"failed %llu  open %llu", mode, elapsed,
-			(unsigned long long)p->established, o->connections,
-			(unsigned long long)p->failed,
+		fprintf(f,
+			"\r\033[K[%s ramp] %.1fs  established %llu/%u  "
+			"failed %llu  open %llu",
+			mode, elapsed, (unsigned long long)p->established,
+			o->connections, (unsigned long long)p->failed,
 			(unsigned long long)p->open);
 	else if (o->mode == RB_MODE_HOLD)
-		fprintf(f, "\r\033[K[hold] %.1f/%gs  open %llu  dropped %llu  "
-			"failed %llu", run, o->duration_s,
-			(unsigned long long)p->open,
+		fprintf(f,
+			"\r\033[K[hold] %.1f/%gs  open %llu  dropped %llu  "
+			"failed %llu",
+			run, o->duration_s, (unsigned long long)p->open,
 			(unsigned long long)p->errors,
 			(unsigned long long)p->failed);
 	else
-		fprintf(f, "\r\033[K[%s %s] %.1f/%gs  %s %llu (%.0f/s)  "
-			"errors %llu  open %llu", mode, phase, run,
-			o->duration_s, unit_name(o),
+		fprintf(f,
+			"\r\033[K[%s %s] %.1f/%gs  %s %llu (%.0f/s)  "
+			"errors %llu  open %llu",
+			mode, phase, run, o->duration_s, unit_name(o),
 			(unsigned long long)p->messages,
 			per_s(p->messages, run), (unsigned long long)p->errors,
 			(unsigned long long)p->open);
@@ -106,13 +109,13 @@ static void text_errors(FILE *f, const struct rb_result *r)
 				rb_explain((enum rb_stage)st, e));
 		}
 	if (r->connect_timeouts)
-		fprintf(f, "           (%llu of the handshake ETIMEDOUT are "
+		fprintf(f,
+			"           (%llu of the handshake ETIMEDOUT are "
 			"--connect-timeout expiring)\n",
 			(unsigned long long)r->connect_timeouts);
 }
 
-static void text_ports(FILE *f, const struct rb_opts *o,
-		       const struct rb_result *r)
+static void text_ports(FILE *f, const struct rb_opts *o, const struct rb_result *r)
 {
 	uint16_t lo = UINT16_MAX, hi = 0;
 	uint32_t i, shown = 0, nsrc = o->sources.count ? o->sources.count : 1;
@@ -133,7 +136,8 @@ static void text_ports(FILE *f, const struct rb_opts *o,
 	for (i = 0; i < nsrc && shown < TEXT_SOURCES; i++, shown++) {
 		rb_src_text(&o->sources, i, a, sizeof(a));
 		if (r->src[i].conns)
-			fprintf(f, "             %-15s %8u connections, ports %u-%u\n",
+			fprintf(f,
+				"             %-15s %8u connections, ports %u-%u\n",
 				a, r->src[i].conns, r->src[i].port_min,
 				r->src[i].port_max);
 		else
@@ -152,27 +156,30 @@ static void text_load(FILE *f, const struct rb_opts *o,
 	int s;
 
 	if (o->rate > 0)
-		fprintf(f, "load       open loop at %.0f %s/s over %u connections, "
-			"%.2f s\n", o->rate, unit_name(o), o->connections, t);
+		fprintf(f,
+			"load       open loop at %.0f %s/s over %u connections, "
+			"%.2f s\n",
+			o->rate, unit_name(o), o->connections, t);
 	else
 		fprintf(f, "load       closed loop over %u connections, %.2f s\n",
 			o->connections, t);
 	fprintf(f, "           %llu %s (%.0f/s), %s sent (%s/s), %s received\n",
 		(unsigned long long)r->messages, unit_name(o),
-		per_s(r->messages, t), human_bytes((double)r->bytes_sent, b1, sizeof(b1)),
+		per_s(r->messages, t),
+		human_bytes((double)r->bytes_sent, b1, sizeof(b1)),
 		human_bytes(per_s(r->bytes_sent, t), b2, sizeof(b2)),
 		human_bytes((double)r->bytes_received, b3, sizeof(b3)));
-	text_latency(f, o->rate > 0 ? "latency (from intended send)" :
-		     "latency", &r->latency);
+	text_latency(f, o->rate > 0 ? "latency (from intended send)" : "latency",
+		     &r->latency);
 	if (o->rate > 0)
 		text_latency(f, "service (from actual send)", &r->service);
-	fprintf(f, "           errors %llu: resets %llu, short %llu, "
+	fprintf(f,
+		"           errors %llu: resets %llu, short %llu, "
 		"mismatched %llu (%llu bytes), protocol %llu, timeouts %llu, "
 		"unexpected %llu; unfinished %llu, reconnects %llu, "
 		"idle closes %llu, retried %llu\n",
 		(unsigned long long)rb_result_load_errors(r),
-		(unsigned long long)r->resets,
-		(unsigned long long)r->short_reads,
+		(unsigned long long)r->resets, (unsigned long long)r->short_reads,
 		(unsigned long long)r->mismatched_msgs,
 		(unsigned long long)r->mismatched_bytes,
 		(unsigned long long)r->protocol_errors,
@@ -180,8 +187,7 @@ static void text_load(FILE *f, const struct rb_opts *o,
 		(unsigned long long)r->unexpected,
 		(unsigned long long)r->unfinished,
 		(unsigned long long)r->reconnects,
-		(unsigned long long)r->dropped,
-		(unsigned long long)r->retried);
+		(unsigned long long)r->dropped, (unsigned long long)r->retried);
 	if (o->mode != RB_MODE_HTTP)
 		return;
 	fprintf(f, "status    ");
@@ -194,8 +200,8 @@ static void text_load(FILE *f, const struct rb_opts *o,
 	fputc('\n', f);
 }
 
-void rb_report_text(FILE *f, const struct rb_opts *o,
-		    const struct rb_result *r, const struct rb_run *run)
+void rb_report_text(FILE *f, const struct rb_opts *o, const struct rb_result *r,
+		    const struct rb_run *run)
 {
 	char a[RB_ADDR_TEXT], b[RB_ADDR_TEXT];
 
@@ -208,7 +214,8 @@ void rb_report_text(FILE *f, const struct rb_opts *o,
 		fprintf(f, ", sources %s-%s (%u)", a, b, o->sources.count);
 	}
 	fputc('\n', f);
-	fprintf(f, "connect    %llu established, %llu failed of %llu attempted, "
+	fprintf(f,
+		"connect    %llu established, %llu failed of %llu attempted, "
 		"ramp %.2f s (%.0f/s)\n",
 		(unsigned long long)r->established,
 		(unsigned long long)r->connect_failed,
@@ -218,7 +225,8 @@ void rb_report_text(FILE *f, const struct rb_opts *o,
 	text_errors(f, r);
 	text_ports(f, o, r);
 	if (o->mode == RB_MODE_HOLD)
-		fprintf(f, "hold       %llu open at start, %llu at end, held "
+		fprintf(f,
+			"hold       %llu open at start, %llu at end, held "
 			"%.2f s, %llu dropped by the server\n",
 			(unsigned long long)r->open_at_go,
 			(unsigned long long)r->open_at_stop, run->run_s,
@@ -234,7 +242,8 @@ void rb_report_text(FILE *f, const struct rb_opts *o,
 			run->lost, run->nprocs);
 	if (run->interrupted)
 		fprintf(f, "interrupted\n");
-	fprintf(f, "result     %s\n", rb_report_failed(o, r, run) ? "FAILED" : "OK");
+	fprintf(f, "result     %s\n",
+		rb_report_failed(o, r, run) ? "FAILED" : "OK");
 }
 
 /* ---- JSON ---- */
@@ -245,11 +254,13 @@ static json_t *json_latency(const struct rb_hist *h)
 	size_t i;
 
 	json_object_set_new(j, "count", json_integer((json_int_t)h->count));
-	json_object_set_new(j, "min", json_integer(h->count ? (json_int_t)h->min : 0));
+	json_object_set_new(j, "min",
+			    json_integer(h->count ? (json_int_t)h->min : 0));
 	json_object_set_new(j, "mean", json_real(rb_hist_mean(h)));
 	for (i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-		json_object_set_new(j, pct_keys[i], json_integer(
-			(json_int_t)rb_hist_percentile(h, pcts[i])));
+		json_object_set_new(
+			j, pct_keys[i],
+			json_integer((json_int_t)rb_hist_percentile(h, pcts[i])));
 	json_object_set_new(j, "max", json_integer((json_int_t)h->max));
 	return j;
 }
@@ -272,14 +283,17 @@ static json_t *json_errors(const struct rb_result *r)
 			if (!r->errs[st][e])
 				continue;
 			o = json_object();
-			json_object_set_new(o, "stage", json_string(
-				rb_stage_name((enum rb_stage)st)));
+			json_object_set_new(o, "stage",
+					    json_string(rb_stage_name(
+						    (enum rb_stage)st)));
 			json_object_set_new(o, "errno", json_integer(e));
-			json_object_set_new(o, "name", json_string(
-				rb_errno_name(e, nb, sizeof(nb))));
+			json_object_set_new(o, "name",
+					    json_string(rb_errno_name(e, nb,
+								      sizeof(nb))));
 			json_object_set_new(o, "count", json_u(r->errs[st][e]));
-			json_object_set_new(o, "explanation", json_string(
-				rb_explain((enum rb_stage)st, e)));
+			json_object_set_new(o, "explanation",
+					    json_string(rb_explain((enum rb_stage)st,
+								   e)));
 			json_array_append_new(a, o);
 		}
 	return a;
@@ -298,10 +312,14 @@ static json_t *json_ports(const struct rb_opts *o, const struct rb_result *r)
 		rb_src_text(&o->sources, i, a, sizeof(a));
 		json_object_set_new(s, "address", json_string(a));
 		json_object_set_new(s, "connections", json_u(r->src[i].conns));
-		json_object_set_new(s, "port_min", r->src[i].conns ?
-				    json_integer(r->src[i].port_min) : json_null());
-		json_object_set_new(s, "port_max", r->src[i].conns ?
-				    json_integer(r->src[i].port_max) : json_null());
+		json_object_set_new(s, "port_min",
+				    r->src[i].conns ?
+					    json_integer(r->src[i].port_min) :
+					    json_null());
+		json_object_set_new(s, "port_max",
+				    r->src[i].conns ?
+					    json_integer(r->src[i].port_max) :
+					    json_null());
 		json_array_append_new(per, s);
 		if (r->src[i].conns && r->src[i].port_min < lo)
 			lo = r->src[i].port_min;
@@ -309,8 +327,10 @@ static json_t *json_ports(const struct rb_opts *o, const struct rb_result *r)
 			hi = r->src[i].port_max;
 	}
 	json_object_set_new(j, "distinct", json_u(rb_result_distinct_ports(r)));
-	json_object_set_new(j, "min", r->established ? json_integer(lo) : json_null());
-	json_object_set_new(j, "max", r->established ? json_integer(hi) : json_null());
+	json_object_set_new(j, "min",
+			    r->established ? json_integer(lo) : json_null());
+	json_object_set_new(j, "max",
+			    r->established ? json_integer(hi) : json_null());
 	json_object_set_new(j, "per_source", per);
 	return j;
 }
@@ -340,8 +360,10 @@ static json_t *json_load(const struct rb_opts *o, const struct rb_result *r,
 	const char *unit = unit_name(o);
 	char key[32];
 
-	json_object_set_new(j, "loop", json_string(o->rate > 0 ? "open" : "closed"));
-	json_object_set_new(j, "rate", o->rate > 0 ? json_real(o->rate) : json_null());
+	json_object_set_new(j, "loop",
+			    json_string(o->rate > 0 ? "open" : "closed"));
+	json_object_set_new(j, "rate",
+			    o->rate > 0 ? json_real(o->rate) : json_null());
 	json_object_set_new(j, "elapsed_s", json_real(t));
 	json_object_set_new(j, unit, json_u(r->messages));
 	snprintf(key, sizeof(key), "%s_per_s", unit);
@@ -409,7 +431,8 @@ json_t *rb_report_json(const struct rb_opts *o, const struct rb_result *r,
 		json_object_set_new(h, "dropped", json_u(r->dropped));
 		if (o->echo_check) {
 			json_object_set_new(h, "echo_ok", json_u(r->echo_ok));
-			json_object_set_new(h, "echo_failed", json_u(r->echo_failed));
+			json_object_set_new(h, "echo_failed",
+					    json_u(r->echo_failed));
 		}
 		json_object_set_new(j, "hold", h);
 	} else {

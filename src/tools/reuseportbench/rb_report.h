@@ -14,12 +14,11 @@
 /* One status line, overwritten in place (for a TTY). 'elapsed' counts
  * from the start, 'run' from GO (0 before). */
 void rb_report_progress(FILE *f, const struct rb_opts *o, const char *phase,
-			const struct rb_progress *p, double elapsed,
-			double run);
+			const struct rb_progress *p, double elapsed, double run);
 void rb_report_progress_clear(FILE *f);
 
-void rb_report_text(FILE *f, const struct rb_opts *o,
-		    const struct rb_result *r, const struct rb_run *run);
+void rb_report_text(FILE *f, const struct rb_opts *o, const struct rb_result *r,
+		    const struct rb_run *run);
 /* A new reference; NULL only when out of memory. */
 json_t *rb_report_json(const struct rb_opts *o, const struct rb_result *r,
 		       const struct rb_run *run);

@@ -37,30 +37,30 @@ struct rb_result {
 	/* connects */
 	uint64_t attempted;
 	uint64_t established;
-	uint64_t ramp_established;  /* of those, during the ramp */
-	uint64_t connect_failed;    /* includes connect_timeouts */
-	uint64_t connect_timeouts;  /* no answer within --connect-timeout */
+	uint64_t ramp_established; /* of those, during the ramp */
+	uint64_t connect_failed;   /* includes connect_timeouts */
+	uint64_t connect_timeouts; /* no answer within --connect-timeout */
 	uint64_t peak_open;
-	uint64_t open_at_go;        /* open when the load/hold phase began */
-	uint64_t open_at_stop;      /* open when it ended */
-	uint64_t dropped;           /* open and idle, then closed by the peer */
+	uint64_t open_at_go;   /* open when the load/hold phase began */
+	uint64_t open_at_stop; /* open when it ended */
+	uint64_t dropped;      /* open and idle, then closed by the peer */
 	uint64_t echo_ok, echo_failed; /* hold --echo-check */
-	uint64_t retried;           /* idempotent requests sent again: their
+	uint64_t retried;              /* idempotent requests sent again: their
 				     * kept-alive connection closed before any
 				     * byte of the answer */
 	/* load */
-	uint64_t messages;          /* completed requests or echoed messages */
+	uint64_t messages; /* completed requests or echoed messages */
 	uint64_t bytes_sent;
 	uint64_t bytes_received;
-	uint64_t resets;            /* reset or broken pipe mid-message */
-	uint64_t short_reads;       /* EOF before the whole echo/response */
-	uint64_t mismatched_msgs;   /* echo: messages with a wrong byte */
+	uint64_t resets;          /* reset or broken pipe mid-message */
+	uint64_t short_reads;     /* EOF before the whole echo/response */
+	uint64_t mismatched_msgs; /* echo: messages with a wrong byte */
 	uint64_t mismatched_bytes;
-	uint64_t protocol_errors;   /* http: unparsable response */
-	uint64_t request_timeouts;  /* no complete answer within --timeout */
-	uint64_t unexpected;        /* bytes with no request outstanding */
-	uint64_t unfinished;        /* still in flight when the drain ended */
-	uint64_t reconnects;        /* new connections after a clean close */
+	uint64_t protocol_errors;  /* http: unparsable response */
+	uint64_t request_timeouts; /* no complete answer within --timeout */
+	uint64_t unexpected;       /* bytes with no request outstanding */
+	uint64_t unfinished;       /* still in flight when the drain ended */
+	uint64_t reconnects;       /* new connections after a clean close */
 	uint64_t status[RB_STATUS_MAX - RB_STATUS_MIN + 1];
 	uint64_t status_other;
 	/* phase times, seconds, as this process saw them */
@@ -70,9 +70,9 @@ struct rb_result {
 	/* local port spread; index 0 stands for "auto" without --source */
 	struct rb_src_stat src[RB_MAX_SOURCES];
 	uint8_t port_seen[65536 / 8];
-	struct rb_hist connect_lat;  /* us, SYN to established */
-	struct rb_hist latency;      /* us, from the intended send time */
-	struct rb_hist service;      /* us, from the actual send time */
+	struct rb_hist connect_lat; /* us, SYN to established */
+	struct rb_hist latency;     /* us, from the intended send time */
+	struct rb_hist service;     /* us, from the actual send time */
 };
 
 void rb_result_init(struct rb_result *r);

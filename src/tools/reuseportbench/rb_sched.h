@@ -11,11 +11,11 @@
 #define RB_SCHED_NONE UINT32_MAX
 
 struct rb_sched {
-	uint32_t *heap;  /* ids, earliest first */
-	uint64_t *due;   /* by id */
-	uint32_t *pos;   /* by id: index in heap, RB_SCHED_NONE if absent */
+	uint32_t *heap; /* ids, earliest first */
+	uint64_t *due;  /* by id */
+	uint32_t *pos;  /* by id: index in heap, RB_SCHED_NONE if absent */
 	uint32_t len;
-	uint32_t n;      /* ids are 0..n-1 */
+	uint32_t n; /* ids are 0..n-1 */
 };
 
 int rb_sched_init(struct rb_sched *s, uint32_t n);

@@ -59,7 +59,8 @@ static int rc_connect(const char *path, int64_t deadline, char *err, size_t errl
 	tv.tv_usec = (left % 1000) * 1000;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "cannot connect to %s: socket path longer than %zu bytes",
+		snprintf(err, errlen,
+			 "cannot connect to %s: socket path longer than %zu bytes",
 			 path, sizeof(sa.sun_path) - 1);
 		return -1;
 	}
@@ -74,8 +75,11 @@ static int rc_connect(const char *path, int64_t deadline, char *err, size_t errl
 		int e = errno;
 
 		snprintf(err, errlen, "cannot connect to %s: %s%s", path,
-			 e == EAGAIN || e == EINPROGRESS ? "timed out" : strerror(e),
-			 e == ENOENT || e == ECONNREFUSED ? " (is reuseportd running?)" : "");
+			 e == EAGAIN || e == EINPROGRESS ? "timed out" :
+							   strerror(e),
+			 e == ENOENT || e == ECONNREFUSED ?
+				 " (is reuseportd running?)" :
+				 "");
 		close(fd);
 		return -1;
 	}
@@ -100,14 +104,14 @@ static int rc_send_all(int fd, const char *path, const char *buf, size_t len,
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			snprintf(err, errlen, "%s: sending the command: %s", path,
-				 strerror(errno));
+			snprintf(err, errlen, "%s: sending the command: %s",
+				 path, strerror(errno));
 			return -1;
 		}
 		r = rc_wait(fd, POLLOUT, deadline);
 		if (r <= 0) {
-			snprintf(err, errlen, "%s: sending the command: %s", path,
-				 r == 0 ? "timed out" : strerror(errno));
+			snprintf(err, errlen, "%s: sending the command: %s",
+				 path, r == 0 ? "timed out" : strerror(errno));
 			return -1;
 		}
 	}
@@ -150,8 +154,9 @@ static int rc_recv_all(int fd, const char *path, struct rc_reply *r,
 		int w;
 
 		if (rc_reserve(r, &cap, r->len + 4096 + 1) < 0) {
-			snprintf(err, errlen, "%s: the answer is larger than %u MiB",
-				 path, RC_CLIENT_MAX_REPLY >> 20);
+			snprintf(err, errlen,
+				 "%s: the answer is larger than %u MiB", path,
+				 RC_CLIENT_MAX_REPLY >> 20);
 			return -1;
 		}
 		n = recv(fd, r->text + r->len, cap - r->len - 1, 0);
@@ -163,20 +168,21 @@ static int rc_recv_all(int fd, const char *path, struct rc_reply *r,
 		if (n == 0)
 			break;
 		if (errno != EAGAIN && errno != EINTR) {
-			snprintf(err, errlen, "%s: reading the answer: %s", path,
-				 strerror(errno));
+			snprintf(err, errlen, "%s: reading the answer: %s",
+				 path, strerror(errno));
 			return -1;
 		}
 		w = rc_wait(fd, POLLIN, deadline);
 		if (w <= 0) {
-			snprintf(err, errlen, "%s: reading the answer: %s", path,
-				 w == 0 ? "timed out" : strerror(errno));
+			snprintf(err, errlen, "%s: reading the answer: %s",
+				 path, w == 0 ? "timed out" : strerror(errno));
 			return -1;
 		}
 	}
 	r->text[r->len] = '\0';
 	if (r->len == 0) {
-		snprintf(err, errlen, "%s: the daemon closed without an answer", path);
+		snprintf(err, errlen, "%s: the daemon closed without an answer",
+			 path);
 		return -1;
 	}
 	return 0;
@@ -223,8 +229,8 @@ json_t *rc_client_parse(const char *path, const struct rc_reply *reply,
 	json_t *doc = json_loadb(reply->text, reply->len, 0, &je);
 
 	if (!doc)
-		snprintf(err, errlen, "%s: the answer is not JSON: %s (line %d)", path,
-			 je.text, je.line);
+		snprintf(err, errlen, "%s: the answer is not JSON: %s (line %d)",
+			 path, je.text, je.line);
 	return doc;
 }
 

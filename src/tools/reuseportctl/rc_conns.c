@@ -13,7 +13,15 @@
 #include "rc_render.h"
 #include "rc_table.h"
 
-enum { RC_C_PROTO, RC_C_LOCAL, RC_C_REMOTE, RC_C_STATE, RC_C_WORKER, RC_C_AGE, RC_C_NCOLS };
+enum {
+	RC_C_PROTO,
+	RC_C_LOCAL,
+	RC_C_REMOTE,
+	RC_C_STATE,
+	RC_C_WORKER,
+	RC_C_AGE,
+	RC_C_NCOLS
+};
 
 static const struct rc_col rc_conn_cols[RC_C_NCOLS] = {
 	[RC_C_PROTO] = { "Proto", RC_LEFT },
@@ -62,7 +70,8 @@ static int rc_rows_scan(const char *text, size_t tlen, struct rc_rows *rows,
 		if (rows->n == cap) {
 			cap = cap ? cap * 2 : 1024;
 			size_t *o = realloc(rows->off, cap * sizeof(*o));
-			size_t *l = o ? realloc(rows->len, cap * sizeof(*l)) : NULL;
+			size_t *l = o ? realloc(rows->len, cap * sizeof(*l)) :
+					NULL;
 
 			if (o)
 				rows->off = o;
@@ -117,8 +126,10 @@ static void rc_conn_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 	snprintf(cells[RC_C_PROTO], RC_CELL_MAX, "%s%s",
 		 rc_json_str(c, "protocol", "tcp"), local[0] == '[' ? "6" : "");
 	snprintf(cells[RC_C_LOCAL], RC_CELL_MAX, "%s", local);
-	snprintf(cells[RC_C_REMOTE], RC_CELL_MAX, "%s", rc_json_str(c, "remote", "?"));
-	snprintf(cells[RC_C_STATE], RC_CELL_MAX, "%s", rc_json_str(c, "state", "?"));
+	snprintf(cells[RC_C_REMOTE], RC_CELL_MAX, "%s",
+		 rc_json_str(c, "remote", "?"));
+	snprintf(cells[RC_C_STATE], RC_CELL_MAX, "%s",
+		 rc_json_str(c, "state", "?"));
 	snprintf(cells[RC_C_WORKER], RC_CELL_MAX, "%llu",
 		 (unsigned long long)rc_json_u64(c, "worker"));
 	rc_fmt_duration_ms(rc_json_u64(c, "age_ms"), cells[RC_C_AGE], RC_CELL_MAX);
@@ -201,8 +212,10 @@ int rc_render_connections_text(FILE *out, const char *text, size_t len,
 	struct rc_conn_summary sum;
 	json_t *doc = NULL;
 	struct rc_table t = {
-		.cols = rc_conn_cols, .ncols = RC_C_NCOLS,
-		.row = rc_conn_row, .ctx = &rows,
+		.cols = rc_conn_cols,
+		.ncols = RC_C_NCOLS,
+		.row = rc_conn_row,
+		.ctx = &rows,
 	};
 	int r = -1;
 
@@ -218,7 +231,8 @@ int rc_render_connections_text(FILE *out, const char *text, size_t len,
 		rows.n == 1 ? "" : "s", sum.many_locals ? "more than " : "",
 		sum.nlocals);
 	if (json_is_true(json_object_get(doc, "truncated")))
-		fprintf(out, " (truncated: the daemon has %llu; raise the limit with -n)",
+		fprintf(out,
+			" (truncated: the daemon has %llu; raise the limit with -n)",
 			(unsigned long long)rc_json_u64(doc, "total"));
 	fputc('\n', out);
 	if (rows.n)
@@ -256,8 +270,10 @@ int rc_render_groups(FILE *out, const json_t *doc, char *err, size_t errlen)
 		snprintf(err, errlen, "the answer has no \"groups\" array");
 		return -1;
 	}
-	fprintf(out, "%-40s %12s\n", !strcmp(by, "remote") ? "Foreign Address" :
-				     !strcmp(by, "state") ? "State" : "Worker",
+	fprintf(out, "%-40s %12s\n",
+		!strcmp(by, "remote") ? "Foreign Address" :
+		!strcmp(by, "state")  ? "State" :
+					"Worker",
 		"Connections");
 	json_array_foreach(groups, i, g) {
 		char key[64];

@@ -11,7 +11,9 @@ uint64_t rc_json_u64(const json_t *obj, const char *key)
 	const json_t *v = json_object_get(obj, key);
 
 	if (json_is_integer(v))
-		return json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
+		return json_integer_value(v) > 0 ?
+			       (uint64_t)json_integer_value(v) :
+			       0;
 	if (json_is_real(v) && json_real_value(v) > 0)
 		return (uint64_t)json_real_value(v);
 	return 0;
@@ -47,7 +49,8 @@ const char *rc_json_str(const json_t *obj, const char *key, const char *dflt)
 
 void rc_fmt_bytes(uint64_t v, char *out, size_t len)
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	static const char *const units[] = { "KiB", "MiB", "GiB",
+					     "TiB", "PiB", "EiB" };
 	double d = (double)v;
 	size_t u = 0;
 
@@ -99,7 +102,8 @@ void rc_fmt_duration_ms(uint64_t ms, char *out, size_t len)
 		snprintf(out, len, "%lluh%02llum", (unsigned long long)(s / 3600),
 			 (unsigned long long)(s % 3600 / 60));
 	else
-		snprintf(out, len, "%llud%02lluh", (unsigned long long)(s / 86400),
+		snprintf(out, len, "%llud%02lluh",
+			 (unsigned long long)(s / 86400),
 			 (unsigned long long)(s % 86400 / 3600));
 }
 

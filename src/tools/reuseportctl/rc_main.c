@@ -31,18 +31,20 @@ struct rc_args {
 	const char *command;
 	int json;
 	int timeout_ms;
-	long n;          /* connections: LIMIT; top: COUNT; 0 = not given */
+	long n;           /* connections: LIMIT; top: COUNT; 0 = not given */
 	char filter[512]; /* connections: " key=value..." for the daemon */
-	double interval; /* top; 0 = not given */
-	int batch;       /* top: line mode on a terminal too */
+	double interval;  /* top; 0 = not given */
+	int batch;        /* top: line mode on a terminal too */
 };
 
-typedef int (*rc_render_fn)(FILE *out, const json_t *doc, char *err, size_t errlen);
+typedef int (*rc_render_fn)(FILE *out, const json_t *doc, char *err,
+			    size_t errlen);
 
 static void rc_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: " RC_PROG " [-s SOCKET] [--json] [-t SECONDS] COMMAND [OPTIONS]\n"
+		"Usage: " RC_PROG
+		" [-s SOCKET] [--json] [-t SECONDS] COMMAND [OPTIONS]\n"
 		"Show what a running reuseportd is doing, from its stats socket.\n"
 		"\n"
 		"Commands:\n"
@@ -72,7 +74,8 @@ static void rc_usage(FILE *out)
 		"  -h, --help, -V, --version\n");
 }
 
-static int rc_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int rc_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
 
 /* One line on stderr, exit status 2. */
 static int rc_usage_error(const char *fmt, ...)
@@ -102,7 +105,9 @@ static int rc_parse_seconds(const char *s, double lo, double hi, double *v)
 
 	errno = 0;
 	*v = strtod(s, &end);
-	return (end == s || *end || errno || !isfinite(*v) || *v < lo || *v > hi) ? -1 : 0;
+	return (end == s || *end || errno || !isfinite(*v) || *v < lo || *v > hi) ?
+		       -1 :
+		       0;
 }
 
 /* --- commands --- */
@@ -127,7 +132,8 @@ static void rc_print_json(const json_t *doc)
 static json_t *rc_ask(const struct rc_args *a, const char *cmd)
 {
 	char err[512];
-	json_t *doc = rc_client_request(a->path, cmd, a->timeout_ms, err, sizeof(err));
+	json_t *doc = rc_client_request(a->path, cmd, a->timeout_ms, err,
+					sizeof(err));
 
 	if (!doc) {
 		rc_fail(err);
@@ -138,7 +144,8 @@ static json_t *rc_ask(const struct rc_args *a, const char *cmd)
 			rc_print_json(doc);
 		fprintf(stderr, RC_PROG ": error from reuseportd: %s\n",
 			json_is_string(json_object_get(doc, "error")) ?
-				json_string_value(json_object_get(doc, "error")) : "?");
+				json_string_value(json_object_get(doc, "error")) :
+				"?");
 		json_decref(doc);
 		return NULL;
 	}
@@ -197,7 +204,8 @@ static int rc_cmd_connections(const struct rc_args *a)
 	if (rc_client_query(a->path, cmd, a->timeout_ms, &r, err, sizeof(err)) < 0)
 		return rc_fail(err);
 	/* An error, or counts by group: a small document, parsed whole. */
-	small = !strncmp(r.text, "{\"error\"", 8) || strstr(a->filter, "count-by=");
+	small = !strncmp(r.text, "{\"error\"", 8) ||
+		strstr(a->filter, "count-by=");
 	if (small && !(doc = rc_client_parse(a->path, &r, err, sizeof(err))))
 		rc = rc_fail(err);
 	else if (a->json)
@@ -208,8 +216,8 @@ static int rc_cmd_connections(const struct rc_args *a)
 		rc = rc_fail(err);
 	} else if (rc == 0 && !a->json) {
 		if ((doc ? rc_render_groups(stdout, doc, err, sizeof(err)) :
-			   rc_render_connections_text(stdout, r.text, r.len, err,
-						      sizeof(err))) < 0)
+			   rc_render_connections_text(stdout, r.text, r.len,
+						      err, sizeof(err))) < 0)
 			rc = rc_fail(err);
 	}
 	json_decref(doc);
@@ -263,7 +271,13 @@ static int rc_cmd_top(const struct rc_args *a)
 }
 
 /* Which command takes which of the command options. */
-enum { RC_OPT_N = 1, RC_OPT_I = 2, RC_OPT_B = 4, RC_NO_JSON = 8, RC_OPT_F = 16 };
+enum {
+	RC_OPT_N = 1,
+	RC_OPT_I = 2,
+	RC_OPT_B = 4,
+	RC_NO_JSON = 8,
+	RC_OPT_F = 16
+};
 
 static const struct {
 	const char *name;
@@ -306,9 +320,12 @@ static const struct option rc_long_opts[] = {
  * daemon checks the value and says what is wrong with it. */
 static int rc_add_filter(struct rc_args *a, int opt, const char *v)
 {
-	const char *key = opt == 'W' ? "worker" : opt == 'R' ? "remote" :
-			  opt == 'L' ? "local" : opt == 'S' ? "state" :
-			  opt == 'A' ? "min_age" : "count-by";
+	const char *key = opt == 'W' ? "worker" :
+			  opt == 'R' ? "remote" :
+			  opt == 'L' ? "local" :
+			  opt == 'S' ? "state" :
+			  opt == 'A' ? "min_age" :
+				       "count-by";
 	size_t used = strlen(a->filter);
 	int n;
 
@@ -326,7 +343,8 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:jt:n:i:bhV", rc_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:jt:n:i:bhV", rc_long_opts,
+				NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->path = optarg;
@@ -336,12 +354,14 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 			break;
 		case 't':
 			if (rc_parse_seconds(optarg, 0.001, 3600, &secs) < 0)
-				return rc_usage_error("bad timeout '%s' (seconds, up to 3600)", optarg);
+				return rc_usage_error("bad timeout '%s' (seconds, up to 3600)",
+						      optarg);
 			a->timeout_ms = (int)ceil(secs * 1000);
 			break;
 		case 'n':
 			if (rc_parse_long(optarg, 1, RC_TOP_COUNT_MAX, &a->n) < 0)
-				return rc_usage_error("bad count '%s' (a positive number)", optarg);
+				return rc_usage_error("bad count '%s' (a positive number)",
+						      optarg);
 			*seen |= RC_OPT_N;
 			break;
 		case 'i':
@@ -371,16 +391,19 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 			printf(RC_PROG " %s\n", PACKAGE_VERSION);
 			return 0;
 		case ':':
-			return rc_usage_error("option '%s' needs a value", argv[optind - 1]);
+			return rc_usage_error("option '%s' needs a value",
+					      argv[optind - 1]);
 		default:
-			return rc_usage_error("unknown option '%s'", argv[optind - 1]);
+			return rc_usage_error("unknown option '%s'",
+					      argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
 		return rc_usage_error("no command given");
 	a->command = argv[optind];
 	if (optind + 1 < argc)
-		return rc_usage_error("unexpected argument '%s'", argv[optind + 1]);
+		return rc_usage_error("unexpected argument '%s'",
+				      argv[optind + 1]);
 	return -1;
 }
 
@@ -414,10 +437,12 @@ int main(int argc, char **argv)
 		return rc_usage_error("%s: is text already; for JSON use 'stats --json'",
 				      rc_commands[i].name);
 	if (rc_commands[i].run == rc_cmd_connections && a.n > RC_CONN_LIMIT_MAX)
-		return rc_usage_error("connections: LIMIT is at most %d", RC_CONN_LIMIT_MAX);
+		return rc_usage_error("connections: LIMIT is at most %d",
+				      RC_CONN_LIMIT_MAX);
 	rc = rc_commands[i].run(&a);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		fprintf(stderr, RC_PROG ": writing the output: %s\n", strerror(errno));
+		fprintf(stderr, RC_PROG ": writing the output: %s\n",
+			strerror(errno));
 		return RC_EXIT_FAIL;
 	}
 	return rc;

@@ -17,8 +17,8 @@ static void rc_print_listen(FILE *out, const json_t *listen)
 	if (json_array_size(listen) == 0)
 		fputs("-", out);
 	json_array_foreach(listen, i, l) {
-		rc_fmt_endpoint(rc_json_str(l, "address", "?"), rc_json_u64(l, "port"),
-				ep, sizeof(ep));
+		rc_fmt_endpoint(rc_json_str(l, "address", "?"),
+				rc_json_u64(l, "port"), ep, sizeof(ep));
 		fprintf(out, "%s%s", i ? ", " : "", ep);
 	}
 	fputc('\n', out);
@@ -60,8 +60,10 @@ int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen)
 		(unsigned long long)rc_json_u64(doc, "pid"), up);
 	fprintf(out, "protocol    %s\n", rc_json_str(doc, "protocol", "?"));
 	rc_print_listen(out, json_object_get(doc, "listen"));
-	fprintf(out, "workers     %zu running of %llu configured, generation %llu\n",
-		running, (unsigned long long)rc_json_u64(doc, "workers_configured"),
+	fprintf(out,
+		"workers     %zu running of %llu configured, generation %llu\n",
+		running,
+		(unsigned long long)rc_json_u64(doc, "workers_configured"),
 		(unsigned long long)rc_json_u64(doc, "generation"));
 	rc_print_totals(out, json_object_get(doc, "totals"));
 	fputc('\n', out);
@@ -88,7 +90,8 @@ static void rc_value_cell(const json_t *v, char *cell)
 	const json_t *e;
 
 	if (json_is_integer(v))
-		snprintf(cell, RC_CELL_MAX, "%lld", (long long)json_integer_value(v));
+		snprintf(cell, RC_CELL_MAX, "%lld",
+			 (long long)json_integer_value(v));
 	else if (json_is_real(v))
 		snprintf(cell, RC_CELL_MAX, "%g", json_real_value(v));
 	else if (json_is_string(v))
@@ -100,8 +103,8 @@ static void rc_value_cell(const json_t *v, char *cell)
 			char one[RC_CELL_MAX];
 
 			rc_value_cell(e, one);
-			used += (size_t)snprintf(cell + used, RC_CELL_MAX - used, "%s%s",
-						 i ? " " : "", one);
+			used += (size_t)snprintf(cell + used, RC_CELL_MAX - used,
+						 "%s%s", i ? " " : "", one);
 			if (used >= RC_CELL_MAX)
 				break;
 		}
@@ -120,8 +123,10 @@ static void rc_limit_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	struct rc_limits_ctx x = { .limits = json_object_get(doc, "limits") };
-	struct rc_table t = { .cols = rc_limit_cols, .ncols = 2,
-			      .row = rc_limit_row, .ctx = &x };
+	struct rc_table t = { .cols = rc_limit_cols,
+			      .ncols = 2,
+			      .row = rc_limit_row,
+			      .ctx = &x };
 	const json_t *warnings = json_object_get(doc, "warnings"), *v;
 	const char *key;
 	size_t i;
@@ -147,7 +152,8 @@ int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 	fprintf(out, "%zu warning%s:\n", json_array_size(warnings),
 		json_array_size(warnings) == 1 ? "" : "s");
 	json_array_foreach(warnings, i, v)
-		fprintf(out, "  ! %s\n", json_is_string(v) ? json_string_value(v) : "?");
+		fprintf(out, "  ! %s\n",
+			json_is_string(v) ? json_string_value(v) : "?");
 	return 0;
 }
 

@@ -71,7 +71,8 @@ int rc_table_print(FILE *out, const struct rc_table *t)
 	const char *text[RC_TABLE_MAX_COLS];
 	char cells[RC_TABLE_MAX_COLS][RC_CELL_MAX];
 
-	if (t->ncols == 0 || t->ncols > RC_TABLE_MAX_COLS || t->nfooter > t->nrows) {
+	if (t->ncols == 0 || t->ncols > RC_TABLE_MAX_COLS ||
+	    t->nfooter > t->nrows) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -26,7 +26,7 @@ typedef void (*rc_row_fn)(void *ctx, size_t row, char cells[][RC_CELL_MAX]);
 
 struct rc_table {
 	const struct rc_col *cols;
-	size_t ncols;   /* 1..RC_TABLE_MAX_COLS */
+	size_t ncols; /* 1..RC_TABLE_MAX_COLS */
 	size_t nrows;
 	size_t nfooter; /* the last nfooter rows are set off by a rule */
 	int no_header;

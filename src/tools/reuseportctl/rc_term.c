@@ -20,9 +20,9 @@
 
 static struct {
 	int active;
-	int raw;              /* stdin's termios was changed */
+	int raw; /* stdin's termios was changed */
 	struct termios saved;
-	sigset_t wait_mask;   /* the mask to wait with: quit signals open */
+	sigset_t wait_mask; /* the mask to wait with: quit signals open */
 	sigset_t saved_mask;
 	struct sigaction saved_act[3];
 } rc_term;
@@ -141,7 +141,8 @@ void rc_term_size(int *cols, int *rows)
 
 	*cols = 80;
 	*rows = 24;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 &&
+	    ws.ws_row > 0) {
 		*cols = ws.ws_col;
 		*rows = ws.ws_row;
 	}

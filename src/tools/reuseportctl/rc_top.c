@@ -38,9 +38,12 @@ static int rc_same_daemon(const json_t *prev, const json_t *cur)
 	return prev && rc_json_u64(prev, "pid") == rc_json_u64(cur, "pid");
 }
 
-void rc_top_rates(const json_t *prev, const json_t *cur, double dt, struct rc_rates *r)
+void rc_top_rates(const json_t *prev, const json_t *cur, double dt,
+		  struct rc_rates *r)
 {
-	const json_t *pt = rc_same_daemon(prev, cur) ? json_object_get(prev, "totals") : NULL;
+	const json_t *pt = rc_same_daemon(prev, cur) ?
+				   json_object_get(prev, "totals") :
+				   NULL;
 	const json_t *ct = json_object_get(cur, "totals");
 
 	r->accepts = rc_rate(pt, ct, "accepted", dt);
@@ -84,10 +87,13 @@ void rc_top_line(FILE *out, const json_t *cur, const struct rc_rates *r, time_t 
 	rc_fmt_rate(r->requests, req, sizeof(req));
 	rc_fmt_byte_rate(r->bytes_in, in, sizeof(in));
 	rc_fmt_byte_rate(r->bytes_out, outb, sizeof(outb));
-	fprintf(out, "%s accepts/s %s  requests/s %s  in %s  out %s  active %llu  workers %zu/%zu\n",
+	fprintf(out,
+		"%s accepts/s %s  requests/s %s  in %s  out %s  active %llu  workers %zu/%zu\n",
 		ts, acc, req, in, outb,
-		(unsigned long long)rc_json_u64(json_object_get(cur, "totals"), "active"),
-		rc_running(cur), json_array_size(json_object_get(cur, "workers")));
+		(unsigned long long)rc_json_u64(json_object_get(cur, "totals"),
+						"active"),
+		rc_running(cur),
+		json_array_size(json_object_get(cur, "workers")));
 }
 
 static json_t *rc_rate_json(double v)
@@ -95,8 +101,8 @@ static json_t *rc_rate_json(double v)
 	return v < 0 ? json_null() : json_real(v);
 }
 
-void rc_top_json_line(FILE *out, const json_t *prev, const json_t *cur, double dt,
-		      time_t now)
+void rc_top_json_line(FILE *out, const json_t *prev, const json_t *cur,
+		      double dt, time_t now)
 {
 	struct rc_rates r;
 	json_t *o = json_object(), *ws = json_array();
@@ -110,15 +116,22 @@ void rc_top_json_line(FILE *out, const json_t *prev, const json_t *cur, double d
 	json_object_set_new(o, "requests_per_s", rc_rate_json(r.requests));
 	json_object_set_new(o, "bytes_in_per_s", rc_rate_json(r.bytes_in));
 	json_object_set_new(o, "bytes_out_per_s", rc_rate_json(r.bytes_out));
-	json_object_set_new(o, "active", json_integer((json_int_t)rc_json_u64(
-						 json_object_get(cur, "totals"), "active")));
+	json_object_set_new(o, "active",
+			    json_integer((json_int_t)rc_json_u64(
+				    json_object_get(cur, "totals"), "active")));
 	json_array_foreach(json_object_get(cur, "workers"), i, w)
-		json_array_append_new(ws, json_pack("{s:I, s:s, s:I, s:o}",
-			"id", (json_int_t)rc_json_u64(w, "id"),
-			"state", rc_json_str(w, "state", "?"),
-			"active", (json_int_t)rc_json_u64(w, "active"),
-			"accepts_per_s", rc_rate_json(rc_same_daemon(prev, cur) ?
-				rc_top_worker_rate(prev, w, dt, "accepted") : -1)));
+		json_array_append_new(
+			ws,
+			json_pack("{s:I, s:s, s:I, s:o}", "id",
+				  (json_int_t)rc_json_u64(w, "id"), "state",
+				  rc_json_str(w, "state", "?"), "active",
+				  (json_int_t)rc_json_u64(w, "active"),
+				  "accepts_per_s",
+				  rc_rate_json(
+					  rc_same_daemon(prev, cur) ?
+						  rc_top_worker_rate(prev, w, dt,
+								     "accepted") :
+						  -1)));
 	json_object_set_new(o, "workers", ws);
 	text = json_dumps(o, JSON_COMPACT);
 	if (text)
@@ -150,8 +163,8 @@ static void rc_top_put(FILE *out, int cols, const char *fmt, ...)
 	fprintf(out, "%s\033[K\n", line);
 }
 
-static void rc_top_header(FILE *out, const json_t *cur, const struct rc_rates *r,
-			  int cols)
+static void rc_top_header(FILE *out, const json_t *cur,
+			  const struct rc_rates *r, int cols)
 {
 	char up[32], acc[32], req[32], in[32], outb[32], ep[RC_TOP_LINE_MAX / 4];
 	const json_t *l = json_array_get(json_object_get(cur, "listen"), 0);
@@ -159,11 +172,12 @@ static void rc_top_header(FILE *out, const json_t *cur, const struct rc_rates *r
 
 	rc_fmt_duration_ms(rc_json_seconds_ms(cur, "uptime_s"), up, sizeof(up));
 	if (l)
-		rc_fmt_endpoint(rc_json_str(l, "address", "?"), rc_json_u64(l, "port"),
-				ep, sizeof(ep));
+		rc_fmt_endpoint(rc_json_str(l, "address", "?"),
+				rc_json_u64(l, "port"), ep, sizeof(ep));
 	else
 		snprintf(ep, sizeof(ep), "-");
-	rc_top_put(out, cols, "reuseportd %s  pid %llu  up %s  %s on %s   (q quits)",
+	rc_top_put(out, cols,
+		   "reuseportd %s  pid %llu  up %s  %s on %s   (q quits)",
 		   rc_json_str(cur, "version", "?"),
 		   (unsigned long long)rc_json_u64(cur, "pid"), up,
 		   rc_json_str(cur, "protocol", "?"), ep);
@@ -171,21 +185,25 @@ static void rc_top_header(FILE *out, const json_t *cur, const struct rc_rates *r
 	rc_fmt_rate(r->requests, req, sizeof(req));
 	rc_fmt_byte_rate(r->bytes_in, in, sizeof(in));
 	rc_fmt_byte_rate(r->bytes_out, outb, sizeof(outb));
-	rc_top_put(out, cols, "accepts/s %-10s requests/s %-10s in %-14s out %s", acc,
-		   req, in, outb);
+	rc_top_put(out, cols, "accepts/s %-10s requests/s %-10s in %-14s out %s",
+		   acc, req, in, outb);
 	rc_balance_of(json_object_get(cur, "workers"), "active", &b);
-	rc_top_put(out, cols, "active %-12llu accepted %-12llu workers %zu/%zu running   "
+	rc_top_put(out, cols,
+		   "active %-12llu accepted %-12llu workers %zu/%zu running   "
 		   "balance %.2f",
-		   (unsigned long long)rc_json_u64(json_object_get(cur, "totals"), "active"),
-		   (unsigned long long)rc_json_u64(json_object_get(cur, "totals"), "accepted"),
-		   rc_running(cur), json_array_size(json_object_get(cur, "workers")),
-		   b.ratio);
+		   (unsigned long long)rc_json_u64(json_object_get(cur, "totals"),
+						   "active"),
+		   (unsigned long long)rc_json_u64(json_object_get(cur, "totals"),
+						   "accepted"),
+		   rc_running(cur),
+		   json_array_size(json_object_get(cur, "workers")), b.ratio);
 	rc_top_put(out, cols, "%s", "");
 }
 
 /* "#####" scaled so the busiest worker fills width; never empty when the
  * worker has at least one connection. */
-static void rc_top_bar(char *bar, size_t barlen, uint64_t v, uint64_t max, int width)
+static void rc_top_bar(char *bar, size_t barlen, uint64_t v, uint64_t max,
+		       int width)
 {
 	size_t n = 0;
 
@@ -215,8 +233,8 @@ static void rc_top_workers(FILE *out, const json_t *prev, const json_t *cur,
 	rc_balance_of(workers, "active", &b);
 	if (width < 10)
 		width = 10;
-	rc_top_put(out, cols, RC_TOP_ROW_FMT "%s", "ID", "PID", "STATE", "ACTIVE",
-		   "ACCEPTS/S", "ACTIVE CONNECTIONS");
+	rc_top_put(out, cols, RC_TOP_ROW_FMT "%s", "ID", "PID", "STATE",
+		   "ACTIVE", "ACCEPTS/S", "ACTIVE CONNECTIONS");
 	json_array_foreach(workers, i, w) {
 		char id[24], pid[24], act[24], rate[32], bar[RC_TOP_LINE_MAX];
 
@@ -225,13 +243,18 @@ static void rc_top_workers(FILE *out, const json_t *prev, const json_t *cur,
 				   json_array_size(workers) - i);
 			break;
 		}
-		snprintf(id, sizeof(id), "%llu", (unsigned long long)rc_json_u64(w, "id"));
-		snprintf(pid, sizeof(pid), "%llu", (unsigned long long)rc_json_u64(w, "pid"));
-		snprintf(act, sizeof(act), "%llu", (unsigned long long)rc_json_u64(w, "active"));
+		snprintf(id, sizeof(id), "%llu",
+			 (unsigned long long)rc_json_u64(w, "id"));
+		snprintf(pid, sizeof(pid), "%llu",
+			 (unsigned long long)rc_json_u64(w, "pid"));
+		snprintf(act, sizeof(act), "%llu",
+			 (unsigned long long)rc_json_u64(w, "active"));
 		rc_fmt_rate(rc_same_daemon(prev, cur) ?
-				    rc_top_worker_rate(prev, w, dt, "accepted") : -1,
+				    rc_top_worker_rate(prev, w, dt, "accepted") :
+				    -1,
 			    rate, sizeof(rate));
-		rc_top_bar(bar, sizeof(bar), rc_json_u64(w, "active"), b.max, width);
+		rc_top_bar(bar, sizeof(bar), rc_json_u64(w, "active"), b.max,
+			   width);
 		rc_top_put(out, cols, RC_TOP_ROW_FMT "%s", id, pid,
 			   rc_json_str(w, "state", "?"), act, rate, bar);
 	}
@@ -261,7 +284,8 @@ static double rc_now_s(void)
 
 static json_t *rc_top_sample(const struct rc_top_opts *o, char *err, size_t errlen)
 {
-	json_t *doc = rc_client_request(o->path, "stats", o->timeout_ms, err, errlen);
+	json_t *doc = rc_client_request(o->path, "stats", o->timeout_ms, err,
+					errlen);
 
 	if (doc && json_object_get(doc, "error")) {
 		snprintf(err, errlen, "error from reuseportd: %s",
@@ -270,7 +294,8 @@ static json_t *rc_top_sample(const struct rc_top_opts *o, char *err, size_t errl
 		return NULL;
 	}
 	if (doc && !json_is_array(json_object_get(doc, "workers"))) {
-		snprintf(err, errlen, "%s: the answer has no \"workers\" array", o->path);
+		snprintf(err, errlen, "%s: the answer has no \"workers\" array",
+			 o->path);
 		json_decref(doc);
 		return NULL;
 	}
@@ -297,8 +322,8 @@ static int rc_top_wait(int tty, double until)
 	}
 }
 
-static void rc_top_show(const struct rc_top_opts *o, int tty, const json_t *prev,
-			const json_t *cur, double dt)
+static void rc_top_show(const struct rc_top_opts *o, int tty,
+			const json_t *prev, const json_t *cur, double dt)
 {
 	struct rc_rates r;
 	int cols, rows;

@@ -26,16 +26,18 @@ struct rc_rates {
 };
 
 /* Rates between two stats documents dt seconds apart (prev may be NULL). */
-void rc_top_rates(const json_t *prev, const json_t *cur, double dt, struct rc_rates *r);
+void rc_top_rates(const json_t *prev, const json_t *cur, double dt,
+		  struct rc_rates *r);
 /* A worker's accept rate, matched by id in prev; negative if unknown. */
 double rc_top_worker_rate(const json_t *prev, const json_t *w, double dt,
 			  const char *key);
 
 /* The one-line form (for pipes): time, rates, active, workers up. */
-void rc_top_line(FILE *out, const json_t *cur, const struct rc_rates *r, time_t now);
+void rc_top_line(FILE *out, const json_t *cur, const struct rc_rates *r,
+		 time_t now);
 /* The same as one compact JSON object on a line. */
-void rc_top_json_line(FILE *out, const json_t *prev, const json_t *cur, double dt,
-		      time_t now);
+void rc_top_json_line(FILE *out, const json_t *prev, const json_t *cur,
+		      double dt, time_t now);
 /* A full-screen frame for a terminal of cols x rows (ANSI: home, clear
  * to end of line/screen); lines never wrap. */
 void rc_top_frame(FILE *out, const json_t *prev, const json_t *cur, double dt,

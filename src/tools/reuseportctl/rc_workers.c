@@ -13,8 +13,18 @@
 #include "rc_table.h"
 
 enum {
-	RC_W_ID, RC_W_PID, RC_W_STATE, RC_W_GEN, RC_W_ACTIVE, RC_W_ACCEPTED,
-	RC_W_REQUESTS, RC_W_IN, RC_W_OUT, RC_W_RESTARTS, RC_W_LAST_EXIT, RC_W_NCOLS
+	RC_W_ID,
+	RC_W_PID,
+	RC_W_STATE,
+	RC_W_GEN,
+	RC_W_ACTIVE,
+	RC_W_ACCEPTED,
+	RC_W_REQUESTS,
+	RC_W_IN,
+	RC_W_OUT,
+	RC_W_RESTARTS,
+	RC_W_LAST_EXIT,
+	RC_W_NCOLS
 };
 
 static const struct rc_col rc_worker_cols[RC_W_NCOLS] = {
@@ -56,7 +66,8 @@ static uint64_t rc_total(const struct rc_workers_ctx *x, const char *key)
 	return sum;
 }
 
-static void rc_totals_row(const struct rc_workers_ctx *x, char cells[][RC_CELL_MAX])
+static void rc_totals_row(const struct rc_workers_ctx *x,
+			  char cells[][RC_CELL_MAX])
 {
 	size_t i, running = 0;
 	const json_t *w;
@@ -92,7 +103,8 @@ static void rc_worker_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 		rc_u64_cell(cells[RC_W_PID], rc_json_u64(w, "pid"));
 	else
 		snprintf(cells[RC_W_PID], RC_CELL_MAX, "-");
-	snprintf(cells[RC_W_STATE], RC_CELL_MAX, "%s", rc_json_str(w, "state", "?"));
+	snprintf(cells[RC_W_STATE], RC_CELL_MAX, "%s",
+		 rc_json_str(w, "state", "?"));
 	rc_u64_cell(cells[RC_W_GEN], rc_json_u64(w, "generation"));
 	rc_u64_cell(cells[RC_W_ACTIVE], rc_json_u64(w, "active"));
 	rc_u64_cell(cells[RC_W_ACCEPTED], rc_json_u64(w, "accepted"));
@@ -135,8 +147,8 @@ static void rc_balance_part(FILE *out, const json_t *workers, const char *key)
 	if (b.mean <= 0)
 		fprintf(out, "%s max/mean - (none yet)", key);
 	else
-		fprintf(out, "%s max/mean %.2f (min %llu, max %llu, mean %.1f)", key,
-			b.ratio, (unsigned long long)b.min,
+		fprintf(out, "%s max/mean %.2f (min %llu, max %llu, mean %.1f)",
+			key, b.ratio, (unsigned long long)b.min,
 			(unsigned long long)b.max, b.mean);
 }
 
@@ -147,8 +159,11 @@ int rc_render_workers(FILE *out, const json_t *doc, char *err, size_t errlen)
 		.totals = json_object_get(doc, "totals"),
 	};
 	struct rc_table t = {
-		.cols = rc_worker_cols, .ncols = RC_W_NCOLS,
-		.nfooter = 1, .row = rc_worker_row, .ctx = &x,
+		.cols = rc_worker_cols,
+		.ncols = RC_W_NCOLS,
+		.nfooter = 1,
+		.row = rc_worker_row,
+		.ctx = &x,
 	};
 
 	if (!json_is_array(x.workers)) {
