@@ -5,11 +5,16 @@
 # ratio table.
 #
 #   bench/http-vs-nginx.sh [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS]
-#                          [-s "SERVERS"] [-B BASELINE]
+#                          [-s "SERVERS"] [-k "CASES"] [-B BASELINE]
+#
+# CASES (default all three): keepalive, static (a 4 KiB file), close
+# (Connection: close, a connection per request).
 #
 # SERVERS (default all four, and base with -B):
 #   rpd    reuseportd with its defaults
 #   rpdy   reuseportd --idle-yield
+#   rpdn   reuseportd with defer_accept off (its default for HTTP is on):
+#          rpd/rpdn is what TCP_DEFER_ACCEPT saves per connection
 #   ngx    nginx, listen ... reuseport
 #   ngxd   nginx, listen ... reuseport deferred (TCP_DEFER_ACCEPT, which
 #          reuseportd sets by itself for HTTP)
@@ -23,16 +28,18 @@
 set -eu
 
 WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100 SERVERS="rpd rpdy ngx ngxd" BASE=""
-while getopts w:r:d:c:s:B: o; do
+cases="keepalive static close"
+while getopts w:r:d:c:s:k:B: o; do
 	case $o in
 	w) WORKERS=$OPTARG ;; r) ROUNDS=$OPTARG ;;
 	d) DURATION=$OPTARG ;; c) CONNS=$OPTARG ;; s) SERVERS=$OPTARG ;;
+	k) cases=$OPTARG ;;
 	B) BASE=$OPTARG; SERVERS="$SERVERS base" ;;
-	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS] [-B BASELINE]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS] [-k CASES] [-B BASELINE]" >&2; exit 2 ;;
 	esac
 done
 for s in $SERVERS; do
-	case $s in rpd | rpdy | ngx | ngxd) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
+	case $s in rpd | rpdy | rpdn | ngx | ngxd) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
 	*) echo "unknown server: $s" >&2; exit 2 ;; esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,6 +82,7 @@ mkdir -p "$work/root"
 head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/root/4k.html"
 nginx_conf "$work/ngx" ""
 nginx_conf "$work/ngxd" " deferred"
+echo "defer_accept off" > "$work/rpdn.conf"
 
 # Sum of utime+stime (clock ticks) of a process's children (the workers).
 worker_ticks() {
@@ -122,7 +130,6 @@ run() {
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-cases="keepalive static close"
 for c in $cases; do for s in $SERVERS; do : > "$work/$c.$s"; done; done
 # Case by case, the servers alternated within each round. The close case
 # comes last: each run leaves up to tcp_max_tw_buckets sockets in
@@ -135,9 +142,10 @@ for c in $cases; do
 	while [ $r -le "$ROUNDS" ]; do
 		for s in $SERVERS; do
 			case $s in
-			rpd | rpdy)
+			rpd | rpdy | rpdn)
 				y=""
 				[ $s = rpdy ] && y=--idle-yield
+				[ $s = rpdn ] && y="-c $work/rpdn.conf"
 				if [ $c = static ]; then
 					start_rpd "$RPD" --docroot "$work/root" $y
 				else
@@ -184,7 +192,8 @@ printf '%-10s %-11s %8s %8s %8s %9s\n' case "A / B" "req/s" "p99" "us/req" "capa
 awk '{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[NR] = $1; s[NR] = $2 }
 END {
 	for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++) {
-		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^(ngx|base)/) continue
+		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^(ngx|base|rpdn)/ ||
+		    i == j) continue
 		# a failed run has no figures: print no ratio from them
 		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
 		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue
