@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -514,9 +516,98 @@ static void test_listing_partial(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	hr_check(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The answer a client of another user gets to `reload` (the socket is
+ * open to all here, so the daemon's own check is what refuses it). */
+static void reload_as_nobody(struct hr_daemon *d, char *answer, size_t len)
+{
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	hr_check(pipe(p) == 0, "pipe");
+	pid = fork();
+	hr_check(pid >= 0, "fork");
+	if (pid == 0) {
+		char buf[512];
+		ssize_t r;
+
+		close(p[0]);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(2);
+		r = hr_ctl_raw(d->sock, "reload\n", 7, 0, buf, sizeof(buf), 5000);
+		if (r > 0 && write(p[1], buf, (size_t)r) < 0)
+			_exit(3);
+		_exit(r > 0 ? 0 : 1);
+	}
+	close(p[1]);
+	n = hr_read_until_eof(p[0], answer, len - 1, 10000);
+	close(p[0]);
+	hr_check(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			 WEXITSTATUS(status) == 0,
+		 "the other user's client");
+	answer[n > 0 ? n : 0] = '\0';
+}
+
+/* `reuseportctl reload` waits for the outcome: the new generation, or
+ * the reason (a broken file, or workers that could not start and the
+ * rollback) with exit status 1; another user is refused. */
+static void test_reload_command(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], text[512], answer[512];
+	const char *args[] = { "-c", conf, NULL };
+
+	snprintf(conf, sizeof(conf), "%s/r.conf", d->dir);
+	write_file(conf, "protocol http\nreturn 200 ok\nstats_socket_mode 0666\n");
+	hr_start_ok(d, args);
+	hr_check_int("reload: exit status", 0,
+		     run(RC_BIN " -s %s reload 2>&1", d->sock));
+	hr_check(strstr(out, "reloaded: generation 2, 2 workers") != NULL,
+		 "said: %s", out);
+
+	write_file(conf, "protocol http\nreturn 200 ok\nworkers two\n");
+	hr_check_int("a broken file: exit status", 1,
+		     run(RC_BIN " -s %s reload 2>&1", d->sock));
+	hr_check(strstr(out, "r.conf:3: workers") &&
+			 strstr(out, "still serving with generation 2"),
+		 "said: %s", out);
+
+	snprintf(text, sizeof(text),
+		 "protocol http\ndocroot %s/gone\nstats_socket_mode 0666\n",
+		 d->dir);
+	write_file(conf, text);
+	hr_check_int("workers that cannot start: exit status", 1,
+		     run(RC_BIN " -s %s reload 2>&1", d->sock));
+	hr_check(strstr(out, "could not start") &&
+			 strstr(out, "back to generation 2"),
+		 "said: %s", out);
+	hr_check(hr_log_contains(d, "back to generation 2"),
+		 "the log says so too");
+
+	write_file(conf, "protocol http\nreturn 200 ok\nstats_socket_mode 0666\n");
+	/* The test's directory must let the other user reach the socket. */
+	hr_check(chmod(d->dir, 0711) == 0, "chmod %s: %s", d->dir,
+		 strerror(errno));
+	reload_as_nobody(d, answer, sizeof(answer));
+	hr_check(strstr(answer, "reload: not allowed") != NULL, "answered: %s",
+		 answer);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reload_command, hr_setup,
+						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_commands, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_bench_counts_match,

@@ -43,6 +43,8 @@
 /* Extra time over shutdown_timeout before stragglers are killed, and the
  * most a worker still making progress (closing) is given. */
 #define STOP_GRACE_MS 3000
+/* Stats clients waiting for a reload's outcome at once. */
+#define MASTER_RELOAD_WAITERS 8
 #define STOP_MAX_MS 120000
 
 struct master {
@@ -66,7 +68,11 @@ struct master {
 	int prev_nworkers, prev_nslots;
 	struct loop_timer stop_deadline, watchdog;
 	uint64_t last_tick_ms; /* of the watchdog */
-	uint64_t stop_ms;      /* when stopping began */
+	/* Stats clients that asked for the reload under way (`reload`):
+	 * answered when it is done or has failed. */
+	struct statsock_client *reload_waiters[MASTER_RELOAD_WAITERS];
+	int nreload_waiters;
+	uint64_t stop_ms; /* when stopping began */
 };
 
 static struct master the_master;
@@ -182,6 +188,8 @@ static uint32_t master_handover_quota(const struct master *m)
 		   0;
 }
 
+static void master_reload_answer(struct master *m, const char *failure);
+
 static void master_generation_ready(struct master *m)
 {
 	uint32_t quota;
@@ -200,6 +208,7 @@ static void master_generation_ready(struct master *m)
 	notify_send("READY=1\nSTATUS=%d workers running, generation %d",
 		    m->procs.nworkers, m->procs.generation);
 	master_report_start(m, NULL);
+	master_reload_answer(m, NULL);
 }
 
 static void master_worker_ready(struct master *m, struct proc *p)
@@ -291,10 +300,29 @@ static void master_configure(struct master *m)
 			(int)m->lim.backlog);
 }
 
+/* The reload under way is done (failure NULL) or has failed: whoever
+ * asked for it on the stats socket hears how. */
+static void master_reload_answer(struct master *m, const char *failure)
+{
+	for (int i = 0; i < m->nreload_waiters; i++) {
+		struct statsock_client *cl = m->reload_waiters[i];
+
+		if (failure)
+			statsock_reply_error(cl, stats_json_error("reload: %s",
+								  failure));
+		else
+			statsock_reply(cl, stats_json_reload(m->procs.generation,
+							     m->procs.nworkers));
+	}
+	m->nreload_waiters = 0;
+}
+
 /* A reload's generation cannot come up: the previous one, still serving,
  * stays - with its configuration - and the new slots close. */
 static void master_rollback(struct master *m, const char *why)
 {
+	char failure[600];
+
 	log_error("reload: %s; back to generation %d", why,
 		  m->procs.generation - 1);
 	*m->cfg = m->prev_cfg;
@@ -305,6 +333,9 @@ static void master_rollback(struct master *m, const char *why)
 	master_steer(m, 0);
 	notify_send("READY=1\nSTATUS=reload failed (%s); %d workers running, generation %d",
 		    why, m->procs.nworkers, m->procs.generation);
+	snprintf(failure, sizeof(failure), "%s; back to generation %d", why,
+		 m->procs.generation);
+	master_reload_answer(m, failure);
 }
 
 /* A worker of a generation not yet up exited: that generation fails. */
@@ -468,27 +499,27 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 /* SIGHUP: a new generation of workers on the same listeners (more slots
  * if the count grew); the old one drains once the new one is up. A
  * reload that cannot be done changes nothing. */
-static void master_reload(struct master *m)
+static int master_reload(struct master *m, char *err, size_t errlen)
 {
 	struct proc *next[CFG_MAX_WORKERS];
 	int old_nslots = m->slots.nslots;
 	struct config nc;
-	char err[512];
 
-	if (m->stopping)
-		return;
-	log_info("SIGHUP: reloading");
+	if (m->stopping) {
+		snprintf(err, errlen, "the daemon is stopping");
+		return -1;
+	}
 	notify_reloading();
-	if (master_next_config(m, &nc, err, sizeof(err)) < 0)
+	if (master_next_config(m, &nc, err, errlen) < 0)
 		goto refused;
 	/* Slots about to open get no connection until their workers run
 	 * (and none is left from a rolled-back reload: see above). */
 	m->slots.peak = m->slots.nslots;
 	master_steer(m, nc.workers);
-	if (slots_open(&m->slots, nc.listen, nc.workers, err, sizeof(err)) < 0)
+	if (slots_open(&m->slots, nc.listen, nc.workers, err, errlen) < 0)
 		goto refused;
 	if (proc_generation_alloc(&m->procs, next, nc.workers) < 0) {
-		snprintf(err, sizeof(err), "out of memory");
+		snprintf(err, errlen, "out of memory");
 		slots_close_from(&m->slots, old_nslots);
 		goto refused;
 	}
@@ -501,13 +532,42 @@ static void master_reload(struct master *m)
 	log_info("generation %d: starting %d workers", m->procs.generation + 1,
 		 nc.workers);
 	proc_generation_start(&m->procs, next, nc.workers);
-	return;
+	return 0;
 refused:
 	log_error("reload: %s; still serving with generation %d", err,
 		  m->procs.generation);
 	/* systemd waits for READY=1 after RELOADING=1, success or not. */
 	notify_send("READY=1\nSTATUS=reload failed; %d workers running, generation %d",
 		    m->procs.nworkers, m->procs.generation);
+	return -1;
+}
+
+/* `reload` on the stats socket: the same as SIGHUP, answered with the
+ * outcome once it is known. Only root or the daemon's own user may. */
+static void master_reload_command(struct master *m, struct statsock_client *cl)
+{
+	char err[512];
+	uid_t uid;
+
+	if (statsock_peer_uid(cl, &uid) < 0 || (uid != 0 && uid != geteuid())) {
+		statsock_reply_error(cl,
+				     stats_json_error("reload: not allowed (only root or the daemon's user, uid %u)",
+						      (unsigned)geteuid()));
+		return;
+	}
+	if (m->nreload_waiters == MASTER_RELOAD_WAITERS) {
+		statsock_reply_error(cl,
+				     stats_json_error("reload: busy; try again"));
+		return;
+	}
+	log_info("reload asked on the stats socket (uid %u)", (unsigned)uid);
+	if (master_reload(m, err, sizeof(err)) < 0) {
+		statsock_reply_error(cl,
+				     stats_json_error("reload: %s; still serving with generation %d",
+						      err, m->procs.generation));
+		return;
+	}
+	m->reload_waiters[m->nreload_waiters++] = cl;
 }
 
 /* --- stop --- */
@@ -550,6 +610,7 @@ static void master_stop(struct master *m, int fast, const char *why)
 	if (!m->stopping)
 		m->stop_ms = util_now_ms();
 	m->stopping = fast ? 2 : 1;
+	master_reload_answer(m, "the daemon is stopping");
 	m->procs.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping");
 	/* Let go of the listeners now: each worker takes what is left in
@@ -590,7 +651,7 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 {
 	struct master *m = util_container_of(w, struct master, sig);
 	struct signalfd_siginfo si;
-	char why[64];
+	char why[64], err[512];
 
 	(void)events;
 	while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
@@ -610,7 +671,9 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 						       sizeof(why)));
 			break;
 		case SIGHUP:
-			master_reload(m);
+			log_info("SIGHUP: reloading");
+			/* The log and systemd's STATUS say why if it fails. */
+			master_reload(m, err, sizeof(err));
 			break;
 		case SIGUSR1:
 			master_reopen_logs(m);
@@ -630,7 +693,10 @@ static void master_on_stats_command(void *arg, struct statsock_client *cl,
 {
 	struct master *m = arg;
 
-	query_command(&m->queries, cl, cmd);
+	if (cmd->kind == STATSOCK_RELOAD)
+		master_reload_command(m, cl);
+	else
+		query_command(&m->queries, cl, cmd);
 }
 
 /* --- start-up and clean-up --- */

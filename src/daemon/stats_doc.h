@@ -68,6 +68,9 @@ char *stats_json_groups(const struct listing_groups *g, uint64_t total,
 char *stats_json_limits(const struct limits *lim);
 char *stats_json_ping(const struct stats_daemon_view *d);
 char *stats_json_help(void);
+/* A reload asked on the stats socket went through: the generation now
+ * serving. */
+char *stats_json_reload(int generation, int workers);
 char *stats_json_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 const char *stats_tcp_state_name(int state);

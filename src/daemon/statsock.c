@@ -90,6 +90,7 @@ static const struct {
 	{ "ping", STATSOCK_PING },
 	{ "help", STATSOCK_HELP },
 	{ "prometheus", STATSOCK_PROMETHEUS },
+	{ "reload", STATSOCK_RELOAD },
 };
 
 /* A printable, bounded copy of untrusted text for an error message. */
@@ -283,6 +284,18 @@ static void statsock_client_free(struct statsock_client *cl)
 	 * worker forked later starts with the master's heap. */
 	if (big || c->nclients == 0)
 		malloc_trim(0);
+}
+
+int statsock_peer_uid(const struct statsock_client *cl, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (cl->server->http ||
+	    getsockopt(cl->w.fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -1;
+	*uid = cr.uid;
+	return 0;
 }
 
 static void statsock_linger(struct statsock_client *cl)

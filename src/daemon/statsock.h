@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "listing.h"
 #include "loop.h"
@@ -29,6 +30,7 @@ enum statsock_kind {
 	STATSOCK_PING,
 	STATSOCK_HELP,
 	STATSOCK_PROMETHEUS,
+	STATSOCK_RELOAD, /* answered once the new generation runs, or not */
 };
 
 struct statsock_cmd {
@@ -59,6 +61,9 @@ struct statsock *statsock_open(struct loop *l, const char *path, unsigned mode,
 void statsock_reply(struct statsock_client *cl, char *json);
 void statsock_reply_error(struct statsock_client *cl, char *json);
 void statsock_reply_prom(struct statsock_client *cl, char *text);
+/* The client's user (SO_PEERCRED): 0, or -1 when it cannot be known (the
+ * metrics endpoint's TCP clients). */
+int statsock_peer_uid(const struct statsock_client *cl, uid_t *uid);
 
 /* An answer written as it is made (a listing of any size): start, put
  * text as it comes, end. fn(arg, 1) is called when the client goes (it

@@ -25,12 +25,16 @@
 #define RC_EXIT_USAGE 2
 #define RC_CONN_LIMIT_MAX 1000000 /* the daemon's own bound */
 #define RC_TOP_COUNT_MAX 1000000000L
+/* A reload is answered once the new workers run (or could not): give it
+ * longer than a question, unless -t says otherwise. */
+#define RC_RELOAD_TIMEOUT_MS 60000
 
 struct rc_args {
 	const char *path;
 	const char *command;
 	int json;
 	int timeout_ms;
+	int timeout_set;  /* -t given */
 	long n;           /* connections: LIMIT; top: COUNT; 0 = not given */
 	char filter[512]; /* connections: " key=value..." for the daemon */
 	double interval;  /* top; 0 = not given */
@@ -61,6 +65,9 @@ static void rc_usage(FILE *out)
 		"  top [-i SECONDS] [-n COUNT] [-b]\n"
 		"                           live view (q quits)\n"
 		"  prometheus               metrics in the Prometheus text format\n"
+		"  reload                   reload the configuration and wait for\n"
+		"                           the outcome (exit 1 and the reason if\n"
+		"                           the daemon refused it or rolled it back)\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH        stats socket (default $REUSEPORTD_SOCKET,\n"
@@ -188,6 +195,15 @@ static int rc_cmd_ping(const struct rc_args *a)
 	return rc_show(a, "ping", rc_render_ping);
 }
 
+static int rc_cmd_reload(const struct rc_args *a)
+{
+	struct rc_args ra = *a;
+
+	if (!a->timeout_set)
+		ra.timeout_ms = RC_RELOAD_TIMEOUT_MS;
+	return rc_show(&ra, "reload", rc_render_reload);
+}
+
 /* Large listings are read as text and shown row by row (see
  * rc_render_connections_text); --json prints the daemon's text as is. */
 static int rc_cmd_connections(const struct rc_args *a)
@@ -291,6 +307,7 @@ static const struct {
 	{ "ping", rc_cmd_ping, 0 },
 	{ "top", rc_cmd_top, RC_OPT_N | RC_OPT_I | RC_OPT_B },
 	{ "prometheus", rc_cmd_prometheus, RC_NO_JSON },
+	{ "reload", rc_cmd_reload, 0 },
 };
 
 #define RC_NCOMMANDS (sizeof(rc_commands) / sizeof(rc_commands[0]))
@@ -357,6 +374,7 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 				return rc_usage_error("bad timeout '%s' (seconds, up to 3600)",
 						      optarg);
 			a->timeout_ms = (int)ceil(secs * 1000);
+			a->timeout_set = 1;
 			break;
 		case 'n':
 			if (rc_parse_long(optarg, 1, RC_TOP_COUNT_MAX, &a->n) < 0)

@@ -172,3 +172,19 @@ int rc_render_ping(FILE *out, const json_t *doc, char *err, size_t errlen)
 		(unsigned long long)rc_json_u64(doc, "pid"), up);
 	return 0;
 }
+
+/* --- reload --- */
+
+int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen)
+{
+	const json_t *r = json_object_get(doc, "reload");
+
+	if (!json_is_string(r) || strcmp(json_string_value(r), "done")) {
+		snprintf(err, errlen, "the answer is not a reload's");
+		return -1;
+	}
+	fprintf(out, "reloaded: generation %llu, %llu workers\n",
+		(unsigned long long)rc_json_u64(doc, "generation"),
+		(unsigned long long)rc_json_u64(doc, "workers"));
+	return 0;
+}
