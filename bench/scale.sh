@@ -57,6 +57,8 @@ cleanup() {
 	[ -n "$srv" ] && kill -INT "$srv" 2>/dev/null
 	wait 2>/dev/null || true
 	restore_sysctls
+	# The daemon's log outlives the run, for what the table does not say.
+	cp "$work/daemon.log" /tmp/rpscale-daemon.log 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,6 +95,10 @@ query() { printf '%s\n' "$1" | nc -U "$SOCK"; }
 jfield() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 active() { query stats | jfield 'd["totals"]["active"]'; }
 slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+vm_rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/"$1"/status; }
+# A process's own memory: its private pages (RSS also counts the pages
+# it still shares with the master it was forked from).
+private_kb() { awk '/^Private_(Clean|Dirty):/ {t += $2} END {print t}' /proc/"$1"/smaps_rollup; }
 used_kb() { awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {print t - a}' /proc/meminfo; }
 worker_pids() { query workers | jfield '" ".join(str(w["pid"]) for w in d["workers"] if w["pid"])'; }
 rss_sum_kb() {
@@ -123,13 +129,13 @@ def ask(path, cmd, sink=None):
         if not b:
             break
         chunk = tail + b
-        rows += chunk.count(b'{"worker":')
+        rows += chunk.count(b'"local":')
         tail = chunk[-12:]
-        rows -= tail.count(b'{"worker":')
+        rows -= tail.count(b'"local":')
         data.append(b if sink is None else b[-4096:])
         if sink is not None:
             data = data[-2:]
-    rows += tail.count(b'{"worker":')
+    rows += tail.count(b'"local":')
     return time.monotonic() - t0, rows, b"".join(data)
 
 path, what = sys.argv[1], sys.argv[2]
@@ -175,7 +181,7 @@ EOF
 srv=$!
 wait_for 60 only_generation 1 || { cat "$work/daemon.log"; exit 1; }
 say "reuseportd: $WORKERS echo workers on 127.0.0.1:$PORT; establishing $CONNS connections in steps of $STEP"
-rss0=$(rss_sum_kb) slab0=$(slab_kb) used0=$(used_kb)
+rss0=$(rss_sum_kb) slab0=$(slab_kb) used0=$(used_kb) master_rss0=$(vm_rss_kb "$srv")
 cookies0=$(netstat_field SyncookiesSent) overflows0=$(netstat_field ListenOverflows)
 
 # --- establish, a step at a time ---
@@ -210,10 +216,11 @@ set -- $(probe stats 20)
 stats_p50=$1 stats_p99=$2 stats_max=$3
 set -- $(probe list connections "$CONNS")
 list_s=$1 list_rows=$2 list_total=$3 list_partial=$4
+master_rss_listing=$(vm_rss_kb "$srv")
 set -- $(probe list connections count-by=remote)
-count_s=$1 count_total=$3
+count_s=$1 count_total=$3 count_partial=$4
 set -- $(probe list connections 1000 remote=127.1.0.1)
-filt_s=$1 filt_rows=$2 filt_total=$3
+filt_s=$1 filt_rows=$2 filt_total=$3 filt_partial=$4
 
 # --- a reload: every connection must stay ---
 
@@ -223,7 +230,9 @@ kill -HUP "$srv"
 wait_for 600 only_generation 2 || { say "reload: the old generation did not go" >&2; exit 1; }
 t_reload=$(since "$t0")
 after=$(query stats)
-new_rss=$(for p in $(worker_pids); do awk '/^Rss:/ {print $2}' /proc/"$p"/smaps_rollup; done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+new_rss=$(for p in $(worker_pids); do awk '/^Rss:/ {print $2}' /proc/"$p"/smaps_rollup; done | median)
+new_priv=$(for p in $(worker_pids); do private_kb "$p"; done | median)
 set -- $(probe list connections "$CONNS")
 rl_rows=$2 rl_total=$3
 for p in $holders; do kill -USR1 "$p"; done
@@ -247,6 +256,7 @@ srv=""
 t_stop=$(since "$t0")
 w_ok=$(grep -c 'worker [0-9]*: pid [0-9]* .*exited (status 0)' "$work/daemon.log" || true)
 w_killed=$(grep -c 'did not stop in time\|silent and stuck' "$work/daemon.log" || true)
+w_forced=$(grep -o 'drain deadline: closing [0-9]*' "$work/daemon.log" | awk '{n += $4} END {print n + 0}')
 for p in $holders; do kill -INT "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 holders=""
@@ -269,10 +279,11 @@ awk -v n="$CONNS" -v w="$WORKERS" -v t="$t_establish" -v f="$failed" \
 	printf "| memory used in all | %.1f GiB |\n", (u1 - u0) / 1048576 }'
 say "| \`stats\` p50 / p99 / max (20 queries) | $stats_p50 / $stats_p99 / $stats_max ms |"
 say "| full \`connections $CONNS\` | $list_s s, $list_rows rows, total $list_total, partial $list_partial |"
-say "| \`connections count-by=remote\` | $count_s s, total $count_total |"
-say "| \`connections 1000 remote=127.1.0.1\` | $filt_s s, $filt_rows rows of $filt_total |"
+say "| \`connections count-by=remote\` | $count_s s, total $count_total, partial $count_partial |"
+say "| \`connections 1000 remote=127.1.0.1\` | $filt_s s, $filt_rows rows of $filt_total, partial $filt_partial |"
+say "| master RSS: at start, after the listings | $master_rss0 KiB, $master_rss_listing KiB |"
 say "| reload: until the old generation is gone | $t_reload s |"
 say "| reload: closed, forced closes, handed over | $closed_rl, $forced_rl, $handed |"
 say "| reload: rows after, echo check | $rl_rows rows (total $rl_total); $echo_ok echoed, $echo_failed failed |"
-say "| a new worker's RSS after the reload (median) | $new_rss KiB |"
-say "| graceful shutdown (shutdown_timeout 10 s) | $t_stop s, master exit $rc, workers exited 0: $w_ok of $((2 * WORKERS)), killed: $w_killed |"
+say "| a new worker after the reload (median): RSS, private | $new_rss KiB, $new_priv KiB |"
+say "| graceful shutdown (shutdown_timeout 10 s) | $t_stop s, master exit $rc, workers exited 0: $w_ok of $((2 * WORKERS)), killed: $w_killed, reset at the deadline: $w_forced |"

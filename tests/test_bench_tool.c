@@ -688,6 +688,8 @@ static void test_echo_open_loop_rate(void **state)
 	msgs = jint(j, "load.messages");
 	assert_in_range(msgs, 300, 480);
 	assert_string_equal(json_string_value(jget(j, "load.loop")), "open");
+	assert_string_equal(json_string_value(jget(j, "load.latency_clock")),
+			    "intended send");
 	assert_int_equal(jint(j, "load.latency_us.count"), msgs);
 	assert_int_equal(jint(j, "load.service_latency_us.count"), msgs);
 	assert_int_equal(jint(j, "load.bytes_sent"), msgs * 100);

@@ -283,6 +283,29 @@ static void test_hand_over(void **state)
 	close(a[1]);
 }
 
+/* A taken-over connection whose file is still referenced elsewhere when
+ * it closes (here: a second descriptor) leaves no epoll registration
+ * behind: its freed slot gets no event (it would be a NULL call). */
+static void test_taken_close_leaves_no_registration(void **state)
+{
+	struct conn_transfer t = { 0 };
+	int a[2], other;
+
+	(void)state;
+	unix_pair(a);
+	other = dup(a[0]);
+	assert_true(other >= 0);
+	assert_int_equal(conn_take_over(&pool, a[0], 0, &t), 0);
+	assert_int_equal(shutdown(a[1], SHUT_WR), 0); /* EOF: the echo closes */
+	wait_closed(1);
+	/* The socket stays readable (EOF) through the other descriptor: a
+	 * left-behind registration would report it for the freed slot. */
+	turns(5);
+	assert_int_equal(st.closed, 1);
+	close(other);
+	close(a[1]);
+}
+
 /* Output still queued, or a protocol that keeps state of its own: the
  * connection stays where it is. */
 static void test_hand_over_refused(void **state)
@@ -1224,6 +1247,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hand_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hand_over_refused, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_taken_close_leaves_no_registration,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_echo_many_tcp, setup,
 						teardown),

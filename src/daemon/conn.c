@@ -381,7 +381,17 @@ void conn_close(struct conn *c)
 		tmo_unlink(p, c);
 	free(c->out);
 	c->out = NULL;
-	loop_forget(p->loop, &c->w);
+	/* close() takes a socket out of epoll only when it drops the last
+	 * reference to its file. For a connection that came from another
+	 * worker it is not always the last one at that moment (seen under
+	 * reloads 40 ms apart: the registration outlived close(), and the
+	 * next epoll_wait reported the freed slot - a NULL call), so those
+	 * are deleted first. For an accepted one close() is the last
+	 * reference, and the system call is saved. */
+	if (c->flags & CONN_F_TAKEN)
+		loop_del(p->loop, &c->w);
+	else
+		loop_forget(p->loop, &c->w);
 	close(c->w.fd);
 	c->w.fn = NULL;
 	if (c->flags & CONN_F_OUTBOUND) {
@@ -640,6 +650,7 @@ int conn_take_over(struct conn_pool *p, int fd, int handler,
 	if (fd >= p->nslots || (unsigned)handler >= (unsigned)p->nhandlers)
 		return -1;
 	c = conn_slot_fill(p, fd, handler);
+	c->flags = CONN_F_TAKEN;
 	c->bytes_in = t->bytes_in;
 	c->bytes_out = t->bytes_out;
 	c->start_ms = loop_now(p->loop) - UTIL_MIN(t->age_ms, c->start_ms);

@@ -81,6 +81,8 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 #define CONN_F_OUTBOUND 0x8u
 /* conn_connect's connect(2) is in progress: waiting for EPOLLOUT. */
 #define CONN_F_CONNECTING 0x10u
+/* Came from another worker (conn_take_over): see conn_close. */
+#define CONN_F_TAKEN 0x20u
 
 /* The connections with one kind of timeout running, oldest first. */
 struct conn_tmo_list {

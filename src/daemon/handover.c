@@ -37,6 +37,13 @@ static void ho_wait_expired(struct loop_timer *t)
 {
 	struct handover *h = util_container_of(t, struct handover, wait);
 
+	/* Not even sent yet (the master is not reading: stopped, or starved
+	 * of CPU): ending now would let this worker exit with the frame,
+	 * and the connections in it, still in its queue. */
+	if (h->chan->ntx > 0) {
+		loop_timer_arm(conn_pool_loop(h->pool), &h->wait, HO_WAIT_MS);
+		return;
+	}
 	log_warn("handover: no word on the last connections handed over in %d ms; draining the rest here",
 		 HO_WAIT_MS);
 	ho_finish(h);

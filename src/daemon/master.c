@@ -267,7 +267,7 @@ static void master_on_chan_close(struct chan *ch, int malformed, const char *why
 	}
 	log_error("worker %d: pid %ld broke the channel protocol (%s): a bug in the worker; replacing it",
 		  p->slot, (long)p->pid, why);
-	proc_signal(p, SIGKILL);
+	proc_kill(p);
 }
 
 /* --- workers die --- */
@@ -390,7 +390,9 @@ static void master_watch(struct master *m, struct proc *p, uint64_t now)
 	uint64_t silent = now - p->last_seen_ms, stuck;
 	uint64_t limit = (uint64_t)m->cfg->watchdog_timeout_ms;
 
-	if (!p->pid)
+	/* Killed already: its exit may take a while (the kernel closes
+	 * what it held); it is not killed, nor logged, again. */
+	if (!p->pid || p->killed)
 		return;
 	if (turns != p->turns_seen) {
 		p->turns_seen = turns;
@@ -401,7 +403,7 @@ static void master_watch(struct master *m, struct proc *p, uint64_t now)
 		log_error("worker %d: pid %ld silent and stuck for %llu ms (watchdog_timeout %llu ms); killing it",
 			  p->slot, (long)p->pid, (unsigned long long)stuck,
 			  (unsigned long long)limit);
-		proc_signal(p, SIGKILL);
+		proc_kill(p);
 		return;
 	}
 	if (silent >= UNRESPONSIVE_MS && !p->unresponsive &&
@@ -586,16 +588,23 @@ static void master_stop_deadline(struct loop_timer *t)
 		uint64_t turns = __atomic_load_n(&p->shared->loop_turns,
 						 __ATOMIC_RELAXED);
 
-		if (!p->pid)
+		if (!p->pid || p->killed)
 			continue;
-		if (turns != p->turns_seen && now - m->stop_ms < STOP_MAX_MS) {
+		/* progress_ms is the watchdog's too: when the loop last
+		 * turned, seen from either. */
+		if (turns != p->turns_seen) {
 			p->turns_seen = turns;
+			p->progress_ms = now;
+		}
+		if (now - p->progress_ms < STOP_GRACE_MS &&
+		    now - m->stop_ms < STOP_MAX_MS) {
 			waiting++;
 			continue;
 		}
-		log_warn("worker %d: pid %ld did not stop in time; killing it",
-			 p->slot, (long)p->pid);
-		proc_signal(p, SIGKILL);
+		log_warn("worker %d: pid %ld did not stop in time (its loop last turned %llu ms ago); killing it",
+			 p->slot, (long)p->pid,
+			 (unsigned long long)(now - p->progress_ms));
+		proc_kill(p);
 	}
 	if (waiting)
 		loop_timer_arm(m->loop, t, HEARTBEAT_MS);

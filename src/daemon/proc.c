@@ -150,6 +150,7 @@ static int proc_spawn(struct proc *p)
 	p->generation = t->generation;
 	p->state = STATS_WORKER_STARTING;
 	p->unresponsive = 0;
+	p->killed = 0;
 	p->started_ms = p->last_seen_ms = p->progress_ms = util_now_ms();
 	p->turns_seen = 0;
 	log_debug("worker %d: started, pid %ld, generation %d", p->slot,
@@ -503,6 +504,12 @@ void proc_drain(struct proc *p, int fast, uint32_t handover)
 	if (!p->pid)
 		return;
 	p->state = STATS_WORKER_DRAINING;
+	if (!fast && p->handoff_pending) {
+		p->drain_deferred = 1;
+		p->drain_quota = handover;
+		return; /* proc_relay_taken drains it */
+	}
+	p->drain_deferred = 0;
 	if (chan_send(&p->chan, CHAN_DRAIN, 0, &d, sizeof(d)) < 0)
 		kill(p->pid, fast ? SIGKILL : SIGTERM);
 }
@@ -511,6 +518,15 @@ void proc_signal(struct proc *p, int signo)
 {
 	if (p->pid)
 		kill(p->pid, signo);
+}
+
+int proc_kill(struct proc *p)
+{
+	if (!p->pid || p->killed)
+		return 0;
+	p->killed = 1;
+	kill(p->pid, SIGKILL);
+	return 1;
 }
 
 void proc_view(const struct proc *p, uint64_t now, struct stats_worker_view *v)

@@ -34,6 +34,8 @@ struct proc {
 	enum stats_worker_state state; /* STARTING, RUNNING, DRAINING, EXITED */
 	int retiring;
 	int unresponsive; /* silent too long (master.c's watchdog) */
+	int killed;       /* SIGKILL sent: its exit (the kernel closing
+			   * what it held) may take a while; once is enough */
 	unsigned restarts;
 	unsigned fails; /* consecutive exits soon after starting */
 	uint64_t started_ms, last_seen_ms;
@@ -43,6 +45,11 @@ struct proc {
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
 	uint32_t handoff_pending; /* connections relayed to it, not TAKEN yet */
+	/* Told to drain while connections were on their way to it: it
+	 * drains, with this quota, once it has taken them (a worker that
+	 * drained and exited first would lose them with its channel). */
+	int drain_deferred;
+	uint32_t drain_quota;
 	int adopter; /* slot whose worker holds this slot's listeners
 			     * while this one is down; -1: none */
 	struct chan chan;
@@ -132,7 +139,8 @@ void proc_ready(struct proc *p);
  * a moment (it usually has just died, and SIGCHLD is on its way). */
 void proc_channel_lost(struct proc *p);
 /* Asks the worker to stop accepting and finish (fast: close now), handing
- * up to `handover` idle connections to the current generation first. */
+ * up to `handover` idle connections to the current generation first.
+ * A graceful drain waits while a handover is on its way to the worker. */
 void proc_drain(struct proc *p, int fast, uint32_t handover);
 /* Room for connections in the current generation's running workers
  * (what they may still take, less what is on its way to them). */
@@ -143,6 +151,8 @@ void proc_relay_handoff(struct proc *from, const void *body, size_t len);
 /* A worker took them (CHAN_TAKEN): the one that handed them hears it. */
 void proc_relay_taken(struct proc *from, const void *body);
 void proc_signal(struct proc *p, int signo);
+/* SIGKILL, once: 1 if sent now, 0 if it was already (or nothing runs). */
+int proc_kill(struct proc *p);
 
 /* What the stats documents show of p. */
 void proc_view(const struct proc *p, uint64_t now, struct stats_worker_view *v);

@@ -97,6 +97,8 @@ void proc_relay_taken(struct proc *from, const void *body)
 
 	memcpy(&hd, body, sizeof(hd));
 	from->handoff_pending -= UTIL_MIN(from->handoff_pending, hd.count);
+	if (from->drain_deferred && from->handoff_pending == 0)
+		proc_drain(from, 0, from->drain_quota);
 	for (struct proc *p = proc_first(from->t); p; p = proc_next(from->t, p))
 		if (p->pid == (pid_t)hd.origin && p->pid) {
 			chan_send(&p->chan, CHAN_TAKEN, 0, &hd, sizeof(hd));

@@ -30,6 +30,13 @@
 #define LISTING_HIGH_WATER (1u << 20)
 #define QUERY_MAX_MISSING 64
 #define QUERY_MAX_LISTINGS 4
+/* Pages out at once per listing. Asking 60 workers together has 60
+ * walks compete for two CPUs, and some answer after stats_timeout
+ * although nothing is wrong; a few at a time, each page comes fast. */
+#define QUERY_PAGES_OUT 4
+/* A worker late with a page but whose loop turns is busy or starved of
+ * CPU, not stuck: it gets up to this many stats_timeouts. */
+#define QUERY_PAGE_PATIENCE 10
 
 /* A worker in a listing. */
 struct listing_part {
@@ -43,6 +50,7 @@ struct listing_part {
 	int answered;     /* at least one page came */
 	int done;
 	uint64_t asked_ms;
+	uint64_t turns;      /* its loop_turns when the page was asked */
 	const char *missing; /* why it is not (all) in the answer */
 };
 
@@ -222,6 +230,7 @@ static void listing_ask(struct query *q, struct listing_part *lp, uint32_t rows)
 	lp->out = 1;
 	lp->asked = rows;
 	lp->asked_ms = util_now_ms();
+	lp->turns = __atomic_load_n(&lp->p->shared->loop_turns, __ATOMIC_RELAXED);
 	if (!loop_timer_armed(&q->deadline))
 		loop_timer_arm(q->qs->loop, &q->deadline,
 			       (uint64_t)q->qs->cfg->stats_timeout_ms);
@@ -266,6 +275,8 @@ static void listing_pump(struct query *q)
 
 		if (lp->done || lp->out)
 			continue;
+		if (busy >= QUERY_PAGES_OUT)
+			break; /* the next answer asks on */
 		/* No room only because the pages out may fill it: wait for
 		 * them, they may bring fewer rows than they asked for (a
 		 * listing of 8000 with workers of 4081 and 3919 showed
@@ -303,6 +314,22 @@ static void listing_rows(struct query *q, const struct chan_conns_hdr *h,
 	}
 }
 
+/* A page is late, but the worker's loop has turned since it was asked
+ * (it is busy, or waits for a CPU): give it more time, up to
+ * QUERY_PAGE_PATIENCE stats_timeouts in all. */
+static int listing_part_progressing(struct listing_part *lp, uint64_t now,
+				    uint64_t limit)
+{
+	uint64_t turns = __atomic_load_n(&lp->p->shared->loop_turns,
+					 __ATOMIC_RELAXED);
+
+	if (turns == lp->turns ||
+	    now - lp->asked_ms >= QUERY_PAGE_PATIENCE * limit)
+		return 0;
+	lp->turns = turns;
+	return 1;
+}
+
 static void listing_deadline(struct loop_timer *t)
 {
 	struct query *q = util_container_of(t, struct query, deadline);
@@ -317,6 +344,10 @@ static void listing_deadline(struct loop_timer *t)
 		if (now - lp->asked_ms < limit) {
 			loop_timer_arm(q->qs->loop, t,
 				       limit - (now - lp->asked_ms));
+			continue;
+		}
+		if (listing_part_progressing(lp, now, limit)) {
+			loop_timer_arm(q->qs->loop, t, limit);
 			continue;
 		}
 		lp->out = 0;

@@ -371,6 +371,11 @@ static json_t *json_load(const struct rb_opts *o, const struct rb_result *r,
 	json_object_set_new(j, "bytes_sent", json_u(r->bytes_sent));
 	json_object_set_new(j, "bytes_received", json_u(r->bytes_received));
 	json_object_set_new(j, "bytes_per_s", json_real(per_s(r->bytes_sent, t)));
+	/* Which clock latency_us ran from: open loop (--rate), the time
+	 * each request was due (no coordinated omission); closed loop, the
+	 * send. service_latency_us is always from the send. */
+	json_object_set_new(j, "latency_clock",
+			    json_string(o->rate > 0 ? "intended send" : "send"));
 	json_object_set_new(j, "latency_us", json_latency(&r->latency));
 	json_object_set_new(j, "service_latency_us", json_latency(&r->service));
 	json_object_set_new(e, "total", json_u(rb_result_load_errors(r)));
