@@ -381,23 +381,19 @@ static void master_reap(struct master *m)
 
 /* --- the watchdog --- */
 
-/* Silence kills a worker only when its loop has not turned either: a
- * worker busy closing 17,000 sockets, or starved of CPU, answers late but
- * is not stuck. */
+/* Silence kills a worker only when it makes no progress either (its
+ * loop, its connections: proc_progress): a worker busy closing 17,000
+ * sockets, or starved of CPU, answers late but is not stuck; nor is it
+ * shown unresponsive. */
 static void master_watch(struct master *m, struct proc *p, uint64_t now)
 {
-	uint64_t turns = __atomic_load_n(&p->shared->loop_turns, __ATOMIC_RELAXED);
-	uint64_t silent = now - p->last_seen_ms, stuck;
-	uint64_t limit = (uint64_t)m->cfg->watchdog_timeout_ms;
+	uint64_t stuck, limit = (uint64_t)m->cfg->watchdog_timeout_ms;
 
 	/* Killed already: its exit may take a while (the kernel closes
 	 * what it held); it is not killed, nor logged, again. */
 	if (!p->pid || p->killed)
 		return;
-	if (turns != p->turns_seen) {
-		p->turns_seen = turns;
-		p->progress_ms = now;
-	}
+	proc_progress(p, now);
 	stuck = now - UTIL_MAX(p->last_seen_ms, p->progress_ms);
 	if (stuck >= limit) {
 		log_error("worker %d: pid %ld silent and stuck for %llu ms (watchdog_timeout %llu ms); killing it",
@@ -406,11 +402,11 @@ static void master_watch(struct master *m, struct proc *p, uint64_t now)
 		proc_kill(p);
 		return;
 	}
-	if (silent >= UNRESPONSIVE_MS && !p->unresponsive &&
+	if (stuck >= UNRESPONSIVE_MS && !p->unresponsive &&
 	    p->state != STATS_WORKER_STARTING) {
 		p->unresponsive = 1;
 		log_warn("worker %d: pid %ld unresponsive for %llu ms", p->slot,
-			 (long)p->pid, (unsigned long long)silent);
+			 (long)p->pid, (unsigned long long)stuck);
 	}
 	if (p->chan.open)
 		chan_send(&p->chan, CHAN_HEARTBEAT, 0, NULL, 0);
@@ -585,23 +581,17 @@ static void master_stop_deadline(struct loop_timer *t)
 
 	for (struct proc *p = proc_first(&m->procs); p;
 	     p = proc_next(&m->procs, p)) {
-		uint64_t turns = __atomic_load_n(&p->shared->loop_turns,
-						 __ATOMIC_RELAXED);
-
 		if (!p->pid || p->killed)
 			continue;
-		/* progress_ms is the watchdog's too: when the loop last
-		 * turned, seen from either. */
-		if (turns != p->turns_seen) {
-			p->turns_seen = turns;
-			p->progress_ms = now;
-		}
+		/* progress_ms is the watchdog's too: when the worker was last
+		 * seen working, by either. */
+		proc_progress(p, now);
 		if (now - p->progress_ms < STOP_GRACE_MS &&
 		    now - m->stop_ms < STOP_MAX_MS) {
 			waiting++;
 			continue;
 		}
-		log_warn("worker %d: pid %ld did not stop in time (its loop last turned %llu ms ago); killing it",
+		log_warn("worker %d: pid %ld did not stop in time (no progress for %llu ms); killing it",
 			 p->slot, (long)p->pid,
 			 (unsigned long long)(now - p->progress_ms));
 		proc_kill(p);

@@ -152,7 +152,7 @@ static int proc_spawn(struct proc *p)
 	p->unresponsive = 0;
 	p->killed = 0;
 	p->started_ms = p->last_seen_ms = p->progress_ms = util_now_ms();
-	p->turns_seen = 0;
+	p->progress_mark = 0;
 	log_debug("worker %d: started, pid %ld, generation %d", p->slot,
 		  (long)pid, p->generation);
 	return 0;
@@ -518,6 +518,23 @@ void proc_signal(struct proc *p, int signo)
 {
 	if (p->pid)
 		kill(p->pid, signo);
+}
+
+int proc_progress(struct proc *p, uint64_t now)
+{
+	const struct stats_counters *c = p->shared;
+	uint64_t mark = __atomic_load_n(&c->loop_turns, __ATOMIC_RELAXED) +
+			__atomic_load_n(&c->accepted, __ATOMIC_RELAXED) +
+			__atomic_load_n(&c->closed, __ATOMIC_RELAXED) +
+			__atomic_load_n(&c->forced_closes, __ATOMIC_RELAXED) +
+			__atomic_load_n(&c->handed_over, __ATOMIC_RELAXED) +
+			__atomic_load_n(&c->taken_over, __ATOMIC_RELAXED);
+
+	if (mark == p->progress_mark)
+		return 0;
+	p->progress_mark = mark;
+	p->progress_ms = now;
+	return 1;
 }
 
 int proc_kill(struct proc *p)

@@ -39,9 +39,9 @@ struct proc {
 	unsigned restarts;
 	unsigned fails; /* consecutive exits soon after starting */
 	uint64_t started_ms, last_seen_ms;
-	/* The loop_turns the watchdog last saw in the shared counters, and
-	 * when they last moved: a worker whose loop turns is not stuck. */
-	uint64_t turns_seen, progress_ms;
+	/* What proc_progress last saw of the worker's work in the shared
+	 * counters, and when it last moved. */
+	uint64_t progress_mark, progress_ms;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
 	uint32_t handoff_pending; /* connections relayed to it, not TAKEN yet */
@@ -128,6 +128,11 @@ void proc_free(struct proc *p);
  * the backoff (none after a run that lasted). Returns the delay in ms. */
 uint64_t proc_respawn_later(struct proc *p);
 
+/* Has the worker visibly worked since the last look: its loop turned,
+ * or it accepted, closed or moved connections? Updates progress_ms. A
+ * worker closing 17,000 connections while 58 others do the same may not
+ * turn its loop for seconds, but its counters move at every close. */
+int proc_progress(struct proc *p, uint64_t now);
 /* The worker spoke: it is alive, whatever it said. */
 void proc_heard(struct proc *p, uint64_t now);
 /* The worker did not answer a question within ms: shown unresponsive
