@@ -313,6 +313,22 @@ int hr_all_running(json_t *st, void *arg)
 	return running == want;
 }
 
+long hr_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 int hr_generation_up(json_t *st, void *arg)
 {
 	json_int_t g = *(json_int_t *)arg, n = 0;

@@ -80,6 +80,8 @@ int hr_run(struct hr_daemon *d, const char *const *args, int timeout_ms,
 int hr_wait_exit(struct hr_daemon *d, int timeout_ms);
 /* kill(master, sig) and hr_wait_exit(d, HR_STOP_MS). */
 int hr_stop(struct hr_daemon *d, int sig);
+/* VmRSS of pid in KiB, or -1. */
+long hr_rss_kib(pid_t pid);
 /* Live (non-zombie) processes in the daemon's process group. */
 int hr_group_alive(const struct hr_daemon *d);
 

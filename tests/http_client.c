@@ -170,22 +170,6 @@ void ht_write_conf(struct hr_daemon *d, const char *name, const char *text,
 	ht_write_file(out, text, strlen(text));
 }
 
-long ht_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 pid_t ht_worker_pid(struct hr_daemon *d, int id)
 {
 	json_t *st = hr_query_ok(d, "stats");

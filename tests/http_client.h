@@ -52,8 +52,6 @@ void ht_sparse_file(const char *path, off_t size);
 void ht_write_conf(struct hr_daemon *d, const char *name, const char *text,
 		   char *out, size_t outlen);
 
-/* VmRSS of pid in KiB, or -1. */
-long ht_rss_kib(pid_t pid);
 /* The pid of worker id, from `stats`; fails the test if there is none. */
 pid_t ht_worker_pid(struct hr_daemon *d, int id);
 

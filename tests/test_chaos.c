@@ -144,22 +144,6 @@ static int zombies_of(pid_t pid)
 	return n;
 }
 
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static void pause_ms(int ms)
 {
 	poll(NULL, 0, ms);
@@ -316,7 +300,7 @@ static void test_chaos(void **state)
 	write_conf(d, 4, "");
 	start(d);
 	fds0 = settled_fds(d->pid);
-	rss0 = rss_kib(d->pid);
+	rss0 = hr_rss_kib(d->pid);
 	pka = load(d, "-c 16");
 	pcl = load(d, "--close -c 8");
 	chaos(d);
@@ -350,7 +334,7 @@ static void test_chaos(void **state)
 	json_decref(ka);
 	json_decref(cl);
 	fds1 = settled_fds(d->pid);
-	rss1 = rss_kib(d->pid);
+	rss1 = hr_rss_kib(d->pid);
 	printf("# master: %d descriptors before, %d after; RSS %ld KiB before, %ld after\n",
 	       fds0, fds1, rss0, rss1);
 	hr_check_int("the master's descriptors", fds0, fds1);

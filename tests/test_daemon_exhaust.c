@@ -35,22 +35,6 @@ static int log_count(const struct hr_daemon *d, const char *needle)
 }
 
 /* VmRSS of pid in KiB, or -1. */
-static long rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (!(f = fopen(path, "re")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static int log_has_pause(void *arg)
 {
 	return hr_log_contains(arg, "stats socket: accept: Too many open files");
@@ -225,7 +209,7 @@ static void test_unread_answers_are_bounded(void **state)
 	hr_check(hr_connect_many(AF_INET, d->port, CONNS, 256, 20000, conns,
 				 err, sizeof(err)) == 0,
 		 "connect: %s", err);
-	base = rss_kib(d->pid);
+	base = hr_rss_kib(d->pid);
 	for (int i = 0; i < CLIENTS; i++) {
 		struct pollfd p;
 
@@ -237,8 +221,8 @@ static void test_unread_answers_are_bounded(void **state)
 		/* Its answer has begun to arrive: the next one may ask. */
 		p = (struct pollfd){ .fd = clients[i], .events = POLLIN };
 		hr_check(poll(&p, 1, 4000) == 1, "client %d: no answer", i);
-		if (rss_kib(d->pid) > peak)
-			peak = rss_kib(d->pid);
+		if (hr_rss_kib(d->pid) > peak)
+			peak = hr_rss_kib(d->pid);
 	}
 	for (int i = CLIENTS - 5; i < CLIENTS; i++) {
 		ssize_t n = recv(clients[i], buf, sizeof(buf) - 1, MSG_DONTWAIT);
@@ -252,7 +236,7 @@ static void test_unread_answers_are_bounded(void **state)
 		 peak - base, base);
 	hr_close_all(clients, CLIENTS);
 	json_decref(hr_query_ok(d, "ping"));
-	after = rss_kib(d->pid);
+	after = hr_rss_kib(d->pid);
 	printf("# master RSS: %ld KiB at rest, %ld KiB at the peak, %ld KiB after\n",
 	       base, peak, after);
 #ifndef __SANITIZE_ADDRESS__

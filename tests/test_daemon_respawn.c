@@ -396,23 +396,6 @@ static void test_crash_loop_costs_no_client(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-static long vm_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 static int active_is(json_t *st, void *arg)
 {
 	return hr_jint(st, "totals/active") == *(json_int_t *)arg;
@@ -452,7 +435,7 @@ static void test_fresh_worker_is_small(void **state)
 	assert_int_equal(kill(r.old, SIGKILL), 0);
 	hr_check(hr_wait_for(d, worker_replaced, &r, 10000), "worker 1 replaced");
 	st = hr_query_ok(d, "workers");
-	rss = vm_rss_kib((pid_t)hr_jint(hr_worker(st, 1), "pid"));
+	rss = hr_rss_kib((pid_t)hr_jint(hr_worker(st, 1), "pid"));
 	json_decref(st);
 	hr_note("a fresh worker after three listings of %d rows: %ld KiB", N, rss);
 #ifndef __SANITIZE_ADDRESS__

@@ -52,7 +52,7 @@ static int wait_settled(struct hr_daemon *d, int timeout_ms)
 /* Growth of the worker's RSS per connection, in bytes, since base_kib. */
 static long growth_per_conn(pid_t worker, long base_kib, int n)
 {
-	long now = ht_rss_kib(worker);
+	long now = hr_rss_kib(worker);
 
 	hr_check(now > 0, "VmRSS of worker %ld", (long)worker);
 	return (now - base_kib) * 1024 / n;
@@ -221,7 +221,7 @@ static long pipe_round(struct hr_daemon *d, pid_t worker, const char *pipeline,
 	hr_check(hr_connect_many(AF_INET, d->port, n, 64, 10000, fds, err,
 				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	base = ht_rss_kib(worker);
+	base = hr_rss_kib(worker);
 	for (int i = 0; i < n; i++)
 		hr_check(hr_write_all(fds[i], pipeline, plen, 5000) ==
 				 (ssize_t)plen,
@@ -296,7 +296,7 @@ static long slow_round(struct hr_daemon *d, pid_t worker, int *fds, int n)
 {
 	static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
 	static char buf[65536];
-	long base = ht_rss_kib(worker);
+	long base = hr_rss_kib(worker);
 
 	for (int i = 0; i < n; i++) {
 		struct ht_client c;
@@ -370,7 +370,7 @@ static long half_round(struct hr_daemon *d, pid_t worker, int *fds, int n)
 	hr_check(hr_connect_many(AF_INET, d->port, n, 64, 10000, fds, err,
 				 sizeof(err)) == 0,
 		 "connect: %s", err);
-	base = ht_rss_kib(worker);
+	base = hr_rss_kib(worker);
 	for (int part = 0; part < HALF_PARTS; part++) {
 		for (int i = 0; i < n; i++)
 			hr_check(hr_write_all(fds[i],
