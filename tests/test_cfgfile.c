@@ -21,8 +21,8 @@
 #include "config.h"
 #include "log.h"
 
-#ifndef TOP_SRCDIR
-#error "build with -DTOP_SRCDIR=\"/path/to/the/source/tree\""
+#if !defined(SHIPPED_CONF) || !defined(RUNDIR)
+#error "build with -DSHIPPED_CONF=\"/path/to/the/built/etc/reuseportd.conf\" and -DRUNDIR (src/ops.am)"
 #endif
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -478,12 +478,13 @@ static void test_load(void **state)
 	assert_int_equal(cfg.workers, 7);
 }
 
-/* The shipped file: it parses, shows every directive, and its active
- * lines are the built-in defaults (but for the stats socket's place). */
+/* The shipped file (made from etc/reuseportd.conf.in): it parses, shows
+ * every directive, and its active lines are the built-in defaults but
+ * for the stats socket's place, configure's run directory. */
 static void test_shipped_conf(void **state)
 {
 	static struct config dflt;
-	const char *path = TOP_SRCDIR "/etc/reuseportd.conf";
+	const char *path = SHIPPED_CONF;
 	const struct config_directive *d;
 	FILE *f = fopen(path, "r");
 	char *text;
@@ -509,6 +510,7 @@ static void test_shipped_conf(void **state)
 	}
 	config_defaults(&cfg);
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
+	assert_string_equal(cfg.stats_socket, RUNDIR "/reuseportd.sock");
 	config_defaults(&dflt);
 	strcpy(dflt.stats_socket, cfg.stats_socket);
 	strcpy(cfg.base_dir, "/");

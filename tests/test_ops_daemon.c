@@ -24,8 +24,8 @@
 #include "harness.h"
 #include "ops_harness.h"
 
-#ifndef TOP_SRCDIR
-#error "build with -DTOP_SRCDIR=\"/path/to/the/source/tree\""
+#ifndef SHIPPED_CONF
+#error "build with -DSHIPPED_CONF=\"/path/to/the/build/tree/etc/reuseportd.conf\""
 #endif
 
 #define RUN_MS 10000
@@ -107,12 +107,10 @@ static void test_config_test(void **state)
 	}
 
 	/* Good: the shipped file, and one that uses the checked resources. */
-	const char *shipped[] = { "-t", "-c", TOP_SRCDIR "/etc/reuseportd.conf",
-				  NULL };
+	const char *shipped[] = { "-t", "-c", SHIPPED_CONF, NULL };
 
 	hr_check_int("-t on etc/reuseportd.conf", 0, run_daemon(d, 0, shipped));
-	hr_check(strstr(out, "reuseportd: configuration " TOP_SRCDIR
-			     "/etc/reuseportd.conf is ok"),
+	hr_check(strstr(out, "reuseportd: configuration " SHIPPED_CONF " is ok"),
 		 "-t: expected the ok line, seen: %s", out);
 
 	/* The workers (nobody) must reach it: the test's directory is 0700. */

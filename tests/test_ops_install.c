@@ -1,26 +1,38 @@
-/* test_ops_install.c - what `make install` puts where: `make install
- * DESTDIR=...` of this build tree into a temp dir, every file checked at
- * the directory configure chose for it (the systemd unit in systemd's
- * unit directory, the init script, the config); an edited config
- * survives a second install and `make uninstall`, which leaves nothing
- * else behind. */
+/* test_ops_install.c - what `make install` puts where, and that the
+ * installed pieces fit together: `make install DESTDIR=...` of this build
+ * tree into a temp dir, every file checked at the directory configure
+ * chose for it (the systemd unit in systemd's unit directory, the init
+ * script, the config); an edited config survives a second install and
+ * `make uninstall`, which leaves nothing else behind. The shipped
+ * config's stats socket is in the directory the init script and the
+ * unit create, and reuseportctl without options finds a daemon started
+ * with that config (as root, in a private /run). */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <ftw.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgfile.h"
+#include "config.h"
 #include "harness.h"
 #include "ops_harness.h"
 
 #if !defined(OPS_BUILDDIR) || !defined(OPS_MAKE) || !defined(OPS_SBINDIR) || \
-	!defined(OPS_SYSCONFDIR) || !defined(OPS_UNITDIR)
-#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR and -DOPS_UNITDIR (src/ops.am)"
+	!defined(OPS_SYSCONFDIR) || !defined(OPS_UNITDIR) || \
+	!defined(OPS_RUNDIR) || !defined(RC_BIN)
+#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR, -DOPS_UNITDIR, -DOPS_RUNDIR and -DRC_BIN (src/ops.am)"
 #endif
+
+#define BUILT(name) OPS_BUILDDIR "/etc/" name
+#define STATS_SOCKET OPS_RUNDIR "/reuseportd.sock"
 
 #define MAKE_MS 120000
 
@@ -150,6 +162,111 @@ static void test_install_uninstall(void **state)
 	}
 }
 
+/* The shipped config's stats socket, the init script's RUNDIR, the
+ * unit's RuntimeDirectory and reuseportctl's default are one place. */
+static void test_paths_agree(void **state)
+{
+	static struct config cfg;
+	const char *rc[] = { RC_BIN, "--help", NULL };
+	char cerr[512], want[256], *text;
+
+	(void)state;
+	config_defaults(&cfg);
+	hr_check(cfgfile_load(&cfg, BUILT("reuseportd.conf"), cerr,
+			      sizeof(cerr)) == 0,
+		 "the shipped config: %s", cerr);
+	hr_check(!strcmp(cfg.stats_socket, STATS_SOCKET),
+		 "its stats socket: expected %s, seen %s", STATS_SOCKET,
+		 cfg.stats_socket);
+
+	text = oh_read(BUILT("init.d/reuseportd"));
+	hr_check(strstr(text, "\nRUNDIR=" OPS_RUNDIR "\n"),
+		 "the init script creates RUNDIR=%s: %s", OPS_RUNDIR, text);
+	free(text);
+
+	if (OPS_UNITDIR[0]) {
+		text = oh_read(BUILT("reuseportd.service"));
+		snprintf(want, sizeof(want), "\nRuntimeDirectory=%s\n",
+			 OPS_RUNDIR + strlen("/run/"));
+		hr_check(!strncmp(OPS_RUNDIR, "/run/", 5) && strstr(text, want),
+			 "the unit creates %s: expected '%s' in:\n%s",
+			 OPS_RUNDIR, want + 1, text);
+		free(text);
+	}
+
+	hr_check_int("reuseportctl --help", 0,
+		     oh_run(rc, NULL, NULL, 0, 10000, out, sizeof(out), err,
+			    sizeof(err)));
+	hr_check(strstr(out, STATS_SOCKET), "reuseportctl's default: %s", out);
+}
+
+/* A /run of our own (this process and its children, for the rest of
+ * the program): the daemon's socket goes where the installed one's
+ * would, and the host's /run is left alone. */
+static int private_run(char *why, size_t len)
+{
+	if (geteuid() != 0) {
+		snprintf(why, len, "needs root (a mount namespace)");
+		return -1;
+	}
+	if (strncmp(OPS_RUNDIR, "/run/", 5) != 0) {
+		snprintf(why, len, "the run directory %s is not under /run",
+			 OPS_RUNDIR);
+		return -1;
+	}
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") <
+		    0) {
+		snprintf(why, len, "a private /run: %s", strerror(errno));
+		return -1;
+	}
+	/* What the init script and systemd do before the start. */
+	if (mkdir(OPS_RUNDIR, 0755) < 0) {
+		snprintf(why, len, "mkdir %s: %s", OPS_RUNDIR, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The shipped config started as the init script or the unit starts it
+ * (but on a free loopback port): reuseportctl with no -s and no
+ * $REUSEPORTD_SOCKET talks to it. */
+static void test_ctl_finds_installed_daemon(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-f", "-c",          BUILT("reuseportd.conf"),
+			       "-l", "127.0.0.1:0", "-w",
+			       "2",  NULL };
+	const char *ping[] = { RC_BIN, "ping", NULL },
+		   *workers[] = { RC_BIN, "workers", NULL };
+	char why[256], want[64];
+	int st;
+
+	if (private_run(why, sizeof(why)) < 0) {
+		print_message("# %s; skipped\n", why);
+		skip();
+	}
+	snprintf(d->sock, sizeof(d->sock), "%s", STATS_SOCKET);
+	hr_check(hr_spawn(d, args) == 0, "spawn");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS),
+		 "the daemon answers on %s", STATS_SOCKET);
+
+	unsetenv("REUSEPORTD_SOCKET");
+	st = oh_run(ping, NULL, d->dir, 0, 10000, out, sizeof(out), err,
+		    sizeof(err));
+	snprintf(want, sizeof(want), "pong from pid %ld", (long)d->pid);
+	hr_check(st == 0 && strstr(out, want),
+		 "reuseportctl ping: expected exit 0 and '%s', seen %d: %s%s",
+		 want, st, out, err);
+	st = oh_run(workers, NULL, d->dir, 0, 10000, out, sizeof(out), err,
+		    sizeof(err));
+	hr_check(st == 0 && strstr(out, "balance"),
+		 "reuseportctl workers: exit %d: %s%s", st, out, err);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+	hr_check(access(STATS_SOCKET, F_OK) < 0, "the socket removed on exit");
+}
+
 static int setup(void **state)
 {
 	*state = hr_new();
@@ -167,6 +284,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_install_uninstall, setup,
 						teardown),
+		cmocka_unit_test(test_paths_agree),
+		/* Last: it leaves this process in its own mount namespace. */
+		cmocka_unit_test_setup_teardown(test_ctl_finds_installed_daemon,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("ops_install", tests, NULL, NULL);

@@ -573,7 +573,7 @@ static int set_stats_socket(struct config *c, const char *s, char *err,
 	return config_set_stats_socket(c, s, err, errlen);
 }
 
-/* Every directive. The order is the one of etc/reuseportd.conf. */
+/* Every directive. The order is the one of etc/reuseportd.conf.in. */
 static const struct config_directive directives[] = {
 	{ "listen", 1, 1, set_listen },
 	{ "workers", 1, 0, set_workers },
