@@ -693,6 +693,98 @@ static void test_cli_errors(void **state)
 	assert_int_equal(cl.action, CLI_VERSION);
 }
 
+/* Which config file: -c FILE, -c none, or the default if anything is at
+ * its path. */
+static void test_cli_config_file(void **state)
+{
+	static struct cli cl;
+	char dflt[256], path[PATH_MAX], want[PATH_MAX], notdir[300];
+	const char *none[] = { NULL }, *given[] = { "-c", "x.conf", NULL },
+		   *abs[] = { "-c", "/etc/y.conf", NULL },
+		   *off[] = { "-c", "none", NULL },
+		   *here[] = { "-c", "./none", NULL },
+		   *empty[] = { "-c", "", NULL };
+
+	(void)state;
+	snprintf(dflt, sizeof(dflt), "%s/default.conf", tmpdir);
+	unlink(dflt);
+
+	/* No -c, nothing at the default path: the built-in defaults, and
+	 * the path that was looked for. */
+	assert_int_equal(cli_run(&cl, none), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_NO_DEFAULT);
+	assert_string_equal(path, dflt);
+	/* Something there: read it. */
+	write_file(dflt, "workers 2\n");
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_DEFAULT);
+	assert_string_equal(path, dflt);
+	/* A link to nowhere is there too: reading it will say why not. */
+	unlink(dflt);
+	assert_int_equal(symlink("/nonexistent/reuseportd.conf", dflt), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_DEFAULT);
+	config_defaults(&cfg);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", dflt);
+	assert_string_equal(err, want);
+	unlink(dflt);
+	/* A default path that cannot be looked at is an error, not "none". */
+	write_file(dflt, "");
+	snprintf(notdir, sizeof(notdir), "%s/reuseportd.conf", dflt);
+	assert_int_equal(cli_config_file(&cl, notdir, "/base", path,
+					 sizeof(path), err, sizeof(err)),
+			 -1);
+	snprintf(want, sizeof(want), "%s: Not a directory", notdir);
+	assert_string_equal(err, want);
+	unlink(dflt);
+	/* A relative default ($REUSEPORTD_CONFIG) is taken from base. */
+	assert_int_equal(cli_config_file(&cl, "rel/d.conf", "/base", path,
+					 sizeof(path), err, sizeof(err)),
+			 CLI_CONFIG_NO_DEFAULT);
+	assert_string_equal(path, "/base/rel/d.conf");
+
+	/* -c FILE: that file, made absolute, whether it exists or not. */
+	assert_int_equal(cli_run(&cl, given), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/base/x.conf");
+	assert_int_equal(cli_run(&cl, abs), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/etc/y.conf");
+	/* -c none: no file even when the default exists; ./none is a
+	 * file called none. */
+	write_file(dflt, "workers 2\n");
+	assert_int_equal(cli_run(&cl, off), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_NONE);
+	assert_string_equal(path, "");
+	assert_int_equal(cli_run(&cl, here), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/base/./none");
+	unlink(dflt);
+	/* -c '' is a usage error that says what to write instead. */
+	assert_int_equal(cli_run(&cl, empty), -1);
+	assert_string_equal(err,
+			    "-c: an empty file name (for no config file: -c none)");
+	/* Too long once made absolute. */
+	assert_int_equal(cli_run(&cl, given), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, 10, err,
+					 sizeof(err)),
+			 -1);
+	assert_string_equal(err, "x.conf: path too long");
+}
+
 static int setup_dir(void **state)
 {
 	(void)state;
@@ -725,6 +817,7 @@ int main(void)
 		cmocka_unit_test(test_parse_helpers),
 		cmocka_unit_test(test_cli_overrides),
 		cmocka_unit_test(test_cli_errors),
+		cmocka_unit_test(test_cli_config_file),
 	};
 
 	return cmocka_run_group_tests_name("cfgfile", tests, setup_dir,

@@ -574,6 +574,111 @@ static void test_reload_and_notify(void **state)
 	close(fd);
 }
 
+/* --- the default config file --- */
+
+/* Without -c the daemon reads the installed config file when there is
+ * one: here d->default_conf, which hr_new names in $REUSEPORTD_CONFIG in
+ * place of $(sysconfdir)/reuseportd.conf. -t says which file it checked,
+ * the log which one was read, and a reload reads it again. */
+static void test_default_config(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *test[] = { "-t", NULL },
+		   *test_none[] = { "-t", "-c", "none", NULL },
+		   *fg[] = { "-f", NULL };
+	char want[256];
+	json_t *st;
+	int status, gen = 2;
+
+	/* Nothing there: the built-in defaults, and -t says so. */
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want),
+		 "reuseportd: configuration (built-in defaults; no %s) is ok\n",
+		 d->default_conf);
+	hr_check(status == 0 && !strcmp(out, want),
+		 "-t without a default file: expected 0 and '%s', seen %d: %s%s",
+		 want, status, out, err);
+
+	/* A broken one is checked and named, as with -c. */
+	oh_write(d->default_conf, "workers 2\nworkers 3\n");
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want),
+		 "%s:2: duplicate 'workers' (first set on line 1)",
+		 d->default_conf);
+	hr_check(status == 1 && strstr(err, want),
+		 "-t on a broken default file: expected 1 and '%s', seen %d: %s",
+		 want, status, err);
+	/* -c none does without it. */
+	status = run_daemon(d, 0, test_none);
+	hr_check(status == 0 &&
+			 !strcmp(out,
+				 "reuseportd: configuration (built-in defaults; -c none) is ok\n"),
+		 "-t -c none: %d: %s%s", status, out, err);
+
+	/* A good one: -t checks that file, and the daemon runs on it. */
+	oh_write(d->default_conf,
+		 "listen 127.0.0.1:0\nworkers 3\nstats_socket %s\n"
+		 "shutdown_timeout 2s\n",
+		 d->sock);
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want), "reuseportd: configuration %s is ok\n",
+		 d->default_conf);
+	hr_check(status == 0 && !strcmp(out, want),
+		 "-t with a default file: expected 0 and '%s', seen %d: %s%s",
+		 want, status, out, err);
+
+	hr_check(hr_spawn(d, fg) == 0, "spawn");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS),
+		 "the daemon runs on the default file");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("workers, as the default file says", 3,
+		     hr_jint(st, "workers_configured"));
+	json_decref(st);
+	snprintf(want, sizeof(want), "config file %s", d->default_conf);
+	hr_check(hr_log_contains(d, want), "the log says '%s'", want);
+
+	/* A reload reads the same file again. */
+	oh_write(d->default_conf,
+		 "listen 127.0.0.1:0\nworkers 2\nstats_socket %s\n"
+		 "shutdown_timeout 2s\n",
+		 d->sock);
+	hr_check(kill(d->pid, SIGHUP) == 0, "kill -HUP");
+	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS),
+		 "generation 2 runs");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("workers after the reload", 2,
+		     hr_jint(st, "workers_configured"));
+	json_decref(st);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* No default file, or -c none: the built-in defaults, and the log says
+ * which and why. */
+static void test_default_config_absent(void **state)
+{
+	struct hr_daemon *d = *state;
+	char want[256];
+
+	hr_start_ok(d, NULL);
+	snprintf(want, sizeof(want),
+		 "no config file (%s does not exist): built-in defaults",
+		 d->default_conf);
+	hr_check(hr_log_contains(d, want), "the log says '%s'", want);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+static void test_default_config_none(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-c", "none", NULL };
+
+	oh_write(d->default_conf, "this is not a config file\n");
+	hr_start_ok(d, args);
+	hr_check(hr_log_contains(d, "no config file (-c none): built-in defaults"),
+		 "the log says that -c none was given");
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 /* --- privileges --- */
 
 /* A free loopback port below 1024. */
@@ -692,6 +797,12 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_notify, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_default_config, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_default_config_absent,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_config_none, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_workers_drop_privileges,
 						setup, teardown),

@@ -205,9 +205,9 @@ static int report_limits(const struct config *c, FILE *out)
 	return problems;
 }
 
-int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
+int cfgtest_run(const struct config *c, const char *what, int verbose,
+		FILE *out, FILE *errout)
 {
-	const char *what = c->config_file[0] ? c->config_file : "(command line)";
 	char err[PATH_MAX + 256];
 
 	if (check_docroot(c, err, sizeof(err)) < 0 ||
