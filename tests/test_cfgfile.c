@@ -480,7 +480,8 @@ static void test_load(void **state)
 
 /* The shipped file (made from etc/reuseportd.conf.in): it parses, shows
  * every directive, and its active lines are the built-in defaults but
- * for the stats socket's place, configure's run directory. */
+ * for the stats socket's place, configure's run directory, and the
+ * workers' user: never root by default. */
 static void test_shipped_conf(void **state)
 {
 	static struct config dflt;
@@ -511,8 +512,10 @@ static void test_shipped_conf(void **state)
 	config_defaults(&cfg);
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.stats_socket, RUNDIR "/reuseportd.sock");
+	assert_string_equal(cfg.user, "www-data");
 	config_defaults(&dflt);
 	strcpy(dflt.stats_socket, cfg.stats_socket);
+	strcpy(dflt.user, cfg.user);
 	strcpy(cfg.base_dir, "/");
 	strcpy(dflt.base_dir, "/");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);

@@ -702,6 +702,47 @@ static int low_port(void)
 	return -1;
 }
 
+#define ROOT_WARNING \
+	"[warn] master pid %ld: the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)"
+
+/* How many times needle is in the daemon's log. */
+static int log_count(const struct hr_daemon *d, const char *needle)
+{
+	char *text = hr_log_read(d);
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* Started as root with no user, the workers would run as root: one
+ * warning line, from the master; -t warns too. */
+static void test_root_without_user_warns(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *test[] = { "-t", "-c", "none", NULL },
+		   *test_user[] = { "-t", "-c", "none", "-u", "nobody", NULL };
+	char want[256];
+
+	if (geteuid() != 0 || !getpwnam("nobody")) {
+		print_message("# needs root and user nobody\n");
+		skip();
+	}
+	hr_start_ok(d, NULL);
+	snprintf(want, sizeof(want), ROOT_WARNING, (long)d->pid);
+	hr_check_int("the warning, once", 1, log_count(d, want));
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+
+	hr_check_int("-t", 0, run_daemon(d, 0, test));
+	hr_check(strstr(err,
+			"warning: the workers would run as root: no 'user' is set"),
+		 "-t warns: %s", err);
+	hr_check_int("-t -u nobody", 0, run_daemon(d, 0, test_user));
+	hr_check(!strstr(err, "root"), "-t -u nobody does not warn: %s", err);
+}
+
 static void test_workers_drop_privileges(void **state)
 {
 	struct hr_daemon *d = *state;
@@ -751,6 +792,8 @@ static void test_workers_drop_privileges(void **state)
 	hr_check(oh_proc_ids(d->pid, "Uid:", ids) == 0 && ids[0] == 0 &&
 			 ids[1] == 0,
 		 "the master stays root");
+	hr_check(!hr_log_contains(d, "the workers run as root"),
+		 "no warning about root workers when they drop to a user");
 	hr_check(stat(d->sock, &sb) == 0 && sb.st_gid == gr->gr_gid &&
 			 (sb.st_mode & 0777) == 0660,
 		 "stats socket: expected group nogroup and mode 0660, seen gid %ld mode 0%o",
@@ -804,6 +847,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_default_config_none, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_root_without_user_warns,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_drop_privileges,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers,

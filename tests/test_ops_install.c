@@ -6,11 +6,13 @@
  * `make uninstall`, which leaves nothing else behind. The shipped
  * config's stats socket is in the directory the init script and the
  * unit create, and reuseportctl without options finds a daemon started
- * with that config (as root, in a private /run). */
+ * with that config (as root, in a private /run), whose workers do not
+ * run as root. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <ftw.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -251,6 +253,22 @@ static void test_ctl_finds_installed_daemon(void **state)
 	hr_check(hr_spawn(d, args) == 0, "spawn");
 	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS),
 		 "the daemon answers on %s", STATS_SOCKET);
+
+	/* Started as root, the shipped config runs no worker as root. */
+	{
+		struct passwd *pw = getpwnam("www-data");
+		json_t *doc = hr_query_ok(d, "stats");
+		pid_t wpid = (pid_t)hr_jint(doc, "workers/0/pid");
+		long ids[4] = { -1, -1, -1, -1 };
+
+		json_decref(doc);
+		hr_check(pw && oh_proc_ids(wpid, "Uid:", ids) == 0 &&
+				 ids[1] == (long)pw->pw_uid,
+			 "worker %ld: expected uid %ld (www-data), seen %ld",
+			 (long)wpid, pw ? (long)pw->pw_uid : -1L, ids[1]);
+		hr_check(!hr_log_contains(d, "the workers run as root"),
+			 "no warning about root workers");
+	}
 
 	unsetenv("REUSEPORTD_SOCKET");
 	st = oh_run(ping, NULL, d->dir, 0, 10000, out, sizeof(out), err,

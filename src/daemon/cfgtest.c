@@ -221,6 +221,9 @@ int cfgtest_run(const struct config *c, const char *what, int verbose,
 	if (c->protocol != CFG_PROTO_HTTP && (c->docroot[0] || c->has_return))
 		fprintf(errout,
 			"reuseportd: warning: docroot and return apply to protocol http only\n");
+	if (privdrop_workers_are_root())
+		fprintf(errout,
+			"reuseportd: warning: the workers would run as root: no 'user' is set\n");
 	fprintf(out, "reuseportd: configuration %s is ok\n", what);
 	if (verbose)
 		report_limits(c, out);

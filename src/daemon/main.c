@@ -257,6 +257,8 @@ static int run(void)
 	}
 	if (privdrop_active())
 		log_set_file_group(privdrop_gid());
+	if (privdrop_workers_are_root())
+		log_warn("the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)");
 	if (!cfg.foreground && detach(&ready_fd) < 0) {
 		log_error("cannot detach: %s", strerror(errno));
 		return 1;
