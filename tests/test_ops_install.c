@@ -2,7 +2,7 @@
  * installed pieces fit together: `make install DESTDIR=...` of this build
  * tree into a temp dir, every file checked at the directory configure
  * chose for it (the systemd unit in systemd's unit directory, the init
- * script, the config); an edited config survives a second install and
+ * script, the config, logrotate's file); an edited config survives a second install and
  * `make uninstall`, which leaves nothing else behind. The shipped
  * config's stats socket is in the directory the init script and the
  * unit create, and reuseportctl without options finds a daemon started
@@ -29,11 +29,12 @@
 
 #if !defined(OPS_BUILDDIR) || !defined(OPS_MAKE) || !defined(OPS_SBINDIR) || \
 	!defined(OPS_SYSCONFDIR) || !defined(OPS_UNITDIR) || \
-	!defined(OPS_RUNDIR) || !defined(RC_BIN)
-#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR, -DOPS_UNITDIR, -DOPS_RUNDIR and -DRC_BIN (src/ops.am)"
+	!defined(OPS_RUNDIR) || !defined(OPS_LOCALSTATEDIR) || !defined(RC_BIN)
+#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR, -DOPS_UNITDIR, -DOPS_RUNDIR, -DOPS_LOCALSTATEDIR and -DRC_BIN (src/ops.am)"
 #endif
 
 #define BUILT(name) OPS_BUILDDIR "/etc/" name
+#define LOGROTATE "/usr/sbin/logrotate"
 #define STATS_SOCKET OPS_RUNDIR "/reuseportd.sock"
 
 #define MAKE_MS 120000
@@ -104,6 +105,26 @@ static const char *files_under(const char *dir)
 	return left;
 }
 
+/* logrotate -d (no action, every message) on file, when logrotate is
+ * installed. */
+static void check_logrotate_syntax(struct hr_daemon *d, const char *file)
+{
+	char state[160];
+	const char *argv[] = { LOGROTATE, "-d", "-s", state, file, NULL };
+	int st;
+
+	if (access(LOGROTATE, X_OK) < 0) {
+		hr_note("no %s: the logrotate file's syntax is not checked",
+			LOGROTATE);
+		return;
+	}
+	snprintf(state, sizeof(state), "%s/logrotate.state", d->dir);
+	st = oh_run(argv, NULL, NULL, 0, 10000, out, sizeof(out), err,
+		    sizeof(err));
+	hr_check(st == 0 && !strstr(out, "error") && !strstr(err, "error"),
+		 "logrotate -d %s: exit %d\n%s%s", file, st, out, err);
+}
+
 static void test_install_uninstall(void **state)
 {
 	struct hr_daemon *d = *state;
@@ -121,6 +142,25 @@ static void test_install_uninstall(void **state)
 		 at(dest, OPS_SYSCONFDIR, "init.d/reuseportd"));
 	conf = at(dest, OPS_SYSCONFDIR, "reuseportd.conf");
 	hr_check(is_file(conf, 0644), "the config file: %s", conf);
+
+	/* logrotate's file, naming the log the config's comment proposes
+	 * and the init script it signals through; logrotate (if here)
+	 * accepts it. */
+	{
+		const char *lr = at(dest, OPS_SYSCONFDIR,
+				    "logrotate.d/reuseportd");
+
+		hr_check(is_file(lr, 0644), "the logrotate file: %s", lr);
+		text = oh_read(lr);
+		hr_check(strstr(text, "\n" OPS_LOCALSTATEDIR
+				      "/log/reuseportd.log {\n") &&
+				 strstr(text, OPS_SYSCONFDIR
+					"/init.d/reuseportd rotate"),
+			 "the logrotate file names the log and the init script: %s",
+			 text);
+		free(text);
+		check_logrotate_syntax(d, lr);
+	}
 
 	/* The unit, where configure's systemd unit directory says, naming
 	 * the installed binary and config. */
