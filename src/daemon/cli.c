@@ -183,8 +183,7 @@ int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 	for (int i = 0; i < cli->nset; i++) {
 		if (!strcmp(cli->set[i].name, "listen") && !listen_reset) {
 			/* Replace, not add to, the file's addresses. */
-			memset(c->listen, 0, sizeof(c->listen));
-			c->nlisten = 0;
+			config_clear_listen(c);
 			listen_reset = 1;
 		}
 		if (config_set(c, cli->set[i].name, cli->set[i].value, err,
