@@ -128,6 +128,9 @@ struct hr_daemon *hr_new(void)
 	}
 	snprintf(d->sock, sizeof(d->sock), "%s/stats.sock", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(d->default_conf, sizeof(d->default_conf),
+		 "%s/etc-reuseportd.conf", d->dir);
+	setenv("REUSEPORTD_CONFIG", d->default_conf, 1);
 	return d;
 }
 

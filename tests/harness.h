@@ -38,6 +38,10 @@ struct hr_daemon {
 	char dir[64];   /* private temp dir, removed by hr_free */
 	char sock[108]; /* DIR/stats.sock (fits sun_path) */
 	char log[128];  /* DIR/daemon.log: the daemon's stdout + stderr */
+	/* DIR/etc-reuseportd.conf: the file the daemon reads when given no
+	 * -c, in place of $(sysconfdir)/reuseportd.conf ($REUSEPORTD_CONFIG,
+	 * set by hr_new); absent unless a test writes it. */
+	char default_conf[128];
 };
 
 /* Prints a note for the test's log: each line of it as a TAP comment,
@@ -46,8 +50,9 @@ void hr_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- the daemon --- */
 
-/* A fresh temp dir, nothing running. Also raises RLIMIT_NOFILE and
- * ignores SIGPIPE in the test process. */
+/* A fresh temp dir, nothing running. Also raises RLIMIT_NOFILE, ignores
+ * SIGPIPE and sets REUSEPORTD_CONFIG (see default_conf) in the test
+ * process, so that no file of the host's changes a test. */
 struct hr_daemon *hr_new(void);
 /* Kills whatever of the daemon is left (its whole process group), prints
  * its log if the test did not stop it cleanly, removes the temp dir. */

@@ -169,7 +169,7 @@ static const struct invalid_case invalid[] = {
 	{ "256.1.1.1:80", "bad IPv4 address" },
 	{ "1.2.3:80", "bad IPv4 address" },
 	{ "1.2.3.4.5:80", "bad IPv4 address" },
-	/* names are not resolved: a listen address is an address */
+	/* addr_parse resolves no name (addr_resolve does) */
 	{ "localhost:80", "bad IPv4 address" },
 	{ ":80", "bad IPv4 address" },
 	{ "**:80", "bad IPv4 address" },
@@ -275,6 +275,95 @@ static void test_set_port(void **state)
 	assert_string_equal(addr_format(&a.u.sa, out, sizeof(out)), "[::1]:65535");
 }
 
+/* --- addr_resolve --- */
+
+/* Numbers are addr_parse's: one address, the same one. */
+static void test_resolve_numeric(void **state)
+{
+	struct addr a, r[4];
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEM(valid); i++) {
+		assert_int_equal(addr_parse(valid[i].in, &a, err, sizeof(err)), 0);
+		if (addr_resolve(valid[i].in, r, 4, err, sizeof(err)) != 1)
+			fail_msg("'%s': %s", valid[i].in, err);
+		assert_true(addr_equal(&a, &r[0]));
+	}
+}
+
+static const struct invalid_case resolve_invalid[] = {
+	{ "bad_host:80", "'bad_host' is not an IP address or a host name" },
+	{ "**:80", "is not an IP address or a host name" },
+	{ "-lead.example:80", "is not an IP address or a host name" },
+	{ "dot..dot.example:80x", "port must be 0..65535" },
+	{ "localhost:70000", "port must be 0..65535" },
+	{ "localhost:", "port must be 0..65535" },
+	{ "localhost:-1", "port must be 0..65535" },
+	{ "300.1.1.1:80", "bad IPv4 address" },
+	{ "1.2.3:80", "bad IPv4 address" },
+	{ ":80", "bad IPv4 address" },
+	{ "::1:80", "write IPv6 addresses as [ADDR]:PORT" },
+	{ "[::1]:99999", "port must be 0..65535" },
+	{ "garbage", "port must be 0..65535" },
+	{ "nonexistent.invalid:80", "cannot resolve 'nonexistent.invalid'" },
+};
+
+/* Refused with a reason that quotes the input; a malformed name or port
+ * is refused before any lookup. */
+static void test_resolve_invalid(void **state)
+{
+	struct addr r[4];
+	char err[512], longname[400];
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEM(resolve_invalid); i++) {
+		const struct invalid_case *t = &resolve_invalid[i];
+
+		err[0] = '\0';
+		if (addr_resolve(t->in, r, 4, err, sizeof(err)) != -1)
+			fail_msg("'%s' was accepted", t->in);
+		if (!strstr(err, t->why) || !strstr(err, t->in))
+			fail_msg("'%s': reason '%s' lacks '%s' or the input",
+				 t->in, err, t->why);
+	}
+	memset(longname, 'a', 300);
+	strcpy(longname + 300, ".example:80");
+	assert_int_equal(addr_resolve(longname, r, 4, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is not an IP address or a host name"));
+}
+
+/* localhost: each of its addresses once, loopback, with the port. */
+static void test_resolve_localhost(void **state)
+{
+	struct addr r[16];
+	char err[256], out[ADDR_STRLEN];
+	int n;
+
+	(void)state;
+	n = addr_resolve("localhost:8080", r, 16, err, sizeof(err));
+	if (n < 1)
+		fail_msg("localhost:8080: %s", err);
+	for (int i = 0; i < n; i++) {
+		addr_format(&r[i].u.sa, out, sizeof(out));
+		if (strcmp(out, "127.0.0.1:8080") && strcmp(out, "[::1]:8080"))
+			fail_msg("localhost:8080 gave %s", out);
+		for (int j = 0; j < i; j++)
+			assert_false(addr_equal(&r[i], &r[j]));
+	}
+	assert_int_equal(addr_resolve("LOCALHOST:0", r, 16, err, sizeof(err)), n);
+	assert_int_equal(addr_port(&r[0].u.sa), 0);
+	/* No room for all of them. */
+	if (n > 1) {
+		assert_int_equal(addr_resolve("localhost:1", r, n - 1, err,
+					      sizeof(err)),
+				 -1);
+		assert_non_null(strstr(err, "stands for more than"));
+	} else {
+		print_message("# localhost is one address here\n");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,7 +374,12 @@ int main(void)
 		cmocka_unit_test(test_parse_small_err_buffer),
 		cmocka_unit_test(test_format_sockaddr),
 		cmocka_unit_test(test_set_port),
+		cmocka_unit_test(test_resolve_numeric),
+		cmocka_unit_test(test_resolve_invalid),
+		cmocka_unit_test(test_resolve_localhost),
 	};
 
+	/* A name that does not resolve must not wait long for DNS. */
+	setenv("RES_OPTIONS", "timeout:1 attempts:1", 1);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

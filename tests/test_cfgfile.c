@@ -21,8 +21,8 @@
 #include "config.h"
 #include "log.h"
 
-#ifndef TOP_SRCDIR
-#error "build with -DTOP_SRCDIR=\"/path/to/the/source/tree\""
+#if !defined(SHIPPED_CONF) || !defined(RUNDIR)
+#error "build with -DSHIPPED_CONF=\"/path/to/the/built/etc/reuseportd.conf\" and -DRUNDIR (src/ops.am)"
 #endif
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -352,6 +352,15 @@ static const struct {
 	{ "docroot /srv\"www\"\n", "test.conf:1: a quote inside a word (quote the whole value)" },
 	{ "workers 2\x01\n", "test.conf:1: control character 0x01" },
 	{ "\n\nworkers\x7f 2\n", "test.conf:3: control character 0x7f" },
+	/* the same address and port twice, however spelt */
+	{ "listen 0.0.0.0:8080\nworkers 2\nlisten *:8080\n", "test.conf:3: duplicate listen address 0.0.0.0:8080 (first at line 1)" },
+	{ "listen 8080\nlisten 0.0.0.0:8080\n", "test.conf:2: duplicate listen address 0.0.0.0:8080 (first at line 1)" },
+	{ "listen [::1]:80\n\nlisten [0:0::1]:80\n", "test.conf:3: duplicate listen address [::1]:80 (first at line 1)" },
+	{ "listen 127.0.0.1:0\nlisten 127.0.0.1:0\n", "test.conf:2: duplicate listen address 127.0.0.1:0 (first at line 1)" },
+	{ "listen 127.0.0.1:1\nlisten 127.0.0.2:1\nlisten 127.0.0.1:1\n", "test.conf:3: duplicate listen address 127.0.0.1:1 (first at line 1)" },
+	/* a host name must look like one: no lookup otherwise */
+	{ "listen bad_host:80\n", "test.conf:1: listen: 'bad_host:80': 'bad_host' is not an IP address or a host name" },
+	{ "listen localhost:80000\n", "test.conf:1: listen: 'localhost:80000': port must be 0..65535" },
 };
 /* clang-format on */
 
@@ -478,12 +487,14 @@ static void test_load(void **state)
 	assert_int_equal(cfg.workers, 7);
 }
 
-/* The shipped file: it parses, shows every directive, and its active
- * lines are the built-in defaults (but for the stats socket's place). */
+/* The shipped file (made from etc/reuseportd.conf.in): it parses, shows
+ * every directive, and its active lines are the built-in defaults but
+ * for the stats socket's place, configure's run directory, and the
+ * workers' user: never root by default. */
 static void test_shipped_conf(void **state)
 {
 	static struct config dflt;
-	const char *path = TOP_SRCDIR "/etc/reuseportd.conf";
+	const char *path = SHIPPED_CONF;
 	const struct config_directive *d;
 	FILE *f = fopen(path, "r");
 	char *text;
@@ -509,12 +520,19 @@ static void test_shipped_conf(void **state)
 	}
 	config_defaults(&cfg);
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
+	assert_string_equal(cfg.stats_socket, RUNDIR "/reuseportd.sock");
+	assert_string_equal(cfg.user, "www-data");
 	config_defaults(&dflt);
 	strcpy(dflt.stats_socket, cfg.stats_socket);
+	strcpy(dflt.user, cfg.user);
 	strcpy(cfg.base_dir, "/");
 	strcpy(dflt.base_dir, "/");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 	assert_int_equal(config_finish(&dflt, err, sizeof(err)), 0);
+	/* Its listen line is the default address, but given on a line. */
+	assert_int_equal(cfg.nlisten, 1);
+	assert_true(cfg.listen_line[0] > 0);
+	dflt.listen_line[0] = cfg.listen_line[0];
 	assert_memory_equal(&cfg, &dflt, sizeof(cfg));
 	free(text);
 }
@@ -691,6 +709,165 @@ static void test_cli_errors(void **state)
 	assert_int_equal(cl.action, CLI_VERSION);
 }
 
+/* Which config file: -c FILE, -c none, or the default if anything is at
+ * its path. */
+static void test_cli_config_file(void **state)
+{
+	static struct cli cl;
+	char dflt[256], path[PATH_MAX], want[PATH_MAX], notdir[300];
+	const char *none[] = { NULL }, *given[] = { "-c", "x.conf", NULL },
+		   *abs[] = { "-c", "/etc/y.conf", NULL },
+		   *off[] = { "-c", "none", NULL },
+		   *here[] = { "-c", "./none", NULL },
+		   *empty[] = { "-c", "", NULL };
+
+	(void)state;
+	snprintf(dflt, sizeof(dflt), "%s/default.conf", tmpdir);
+	unlink(dflt);
+
+	/* No -c, nothing at the default path: the built-in defaults, and
+	 * the path that was looked for. */
+	assert_int_equal(cli_run(&cl, none), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_NO_DEFAULT);
+	assert_string_equal(path, dflt);
+	/* Something there: read it. */
+	write_file(dflt, "workers 2\n");
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_DEFAULT);
+	assert_string_equal(path, dflt);
+	/* A link to nowhere is there too: reading it will say why not. */
+	unlink(dflt);
+	assert_int_equal(symlink("/nonexistent/reuseportd.conf", dflt), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_DEFAULT);
+	config_defaults(&cfg);
+	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: No such file or directory", dflt);
+	assert_string_equal(err, want);
+	unlink(dflt);
+	/* A default path that cannot be looked at is an error, not "none". */
+	write_file(dflt, "");
+	snprintf(notdir, sizeof(notdir), "%s/reuseportd.conf", dflt);
+	assert_int_equal(cli_config_file(&cl, notdir, "/base", path,
+					 sizeof(path), err, sizeof(err)),
+			 -1);
+	snprintf(want, sizeof(want), "%s: Not a directory", notdir);
+	assert_string_equal(err, want);
+	unlink(dflt);
+	/* A relative default ($REUSEPORTD_CONFIG) is taken from base. */
+	assert_int_equal(cli_config_file(&cl, "rel/d.conf", "/base", path,
+					 sizeof(path), err, sizeof(err)),
+			 CLI_CONFIG_NO_DEFAULT);
+	assert_string_equal(path, "/base/rel/d.conf");
+
+	/* -c FILE: that file, made absolute, whether it exists or not. */
+	assert_int_equal(cli_run(&cl, given), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/base/x.conf");
+	assert_int_equal(cli_run(&cl, abs), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/etc/y.conf");
+	/* -c none: no file even when the default exists; ./none is a
+	 * file called none. */
+	write_file(dflt, "workers 2\n");
+	assert_int_equal(cli_run(&cl, off), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_NONE);
+	assert_string_equal(path, "");
+	assert_int_equal(cli_run(&cl, here), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, sizeof(path),
+					 err, sizeof(err)),
+			 CLI_CONFIG_GIVEN);
+	assert_string_equal(path, "/base/./none");
+	unlink(dflt);
+	/* -c '' is a usage error that says what to write instead. */
+	assert_int_equal(cli_run(&cl, empty), -1);
+	assert_string_equal(err,
+			    "-c: an empty file name (for no config file: -c none)");
+	/* Too long once made absolute. */
+	assert_int_equal(cli_run(&cl, given), 0);
+	assert_int_equal(cli_config_file(&cl, dflt, "/base", path, 10, err,
+					 sizeof(err)),
+			 -1);
+	assert_string_equal(err, "x.conf: path too long");
+}
+
+/* 1 if getaddrinfo gives 127.0.0.1 for localhost here (as /etc/hosts
+ * says everywhere the suite runs). */
+static int localhost_is_127(void)
+{
+	struct addr a[CFG_MAX_LISTEN];
+	int n = addr_resolve("localhost:1", a, CFG_MAX_LISTEN, err, sizeof(err));
+
+	for (int i = 0; i < n; i++)
+		if (a[i].u.sa.sa_family == AF_INET &&
+		    a[i].u.in4.sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+			return 1;
+	return 0;
+}
+
+/* A host name is resolved: each of its addresses is a listen address,
+ * recorded with its line; the same address again, by name or number,
+ * is a duplicate. The command line's addresses replace the file's, so
+ * they never clash with them, but not with each other. */
+static void test_listen_host_names(void **state)
+{
+	static struct cli cl;
+	char a[ADDR_STRLEN];
+	int n;
+
+	(void)state;
+	parse_ok("workers 1\nlisten localhost:8081\nlisten 127.0.0.2:8081\n");
+	n = cfg.nlisten;
+	assert_true(n >= 2);
+	for (int i = 0; i < n - 1; i++) {
+		addr_format(&cfg.listen[i].u.sa, a, sizeof(a));
+		if (strcmp(a, "127.0.0.1:8081") && strcmp(a, "[::1]:8081"))
+			fail_msg("localhost:8081 gave %s", a);
+		assert_int_equal(cfg.listen_line[i], 2);
+	}
+	addr_format(&cfg.listen[n - 1].u.sa, a, sizeof(a));
+	assert_string_equal(a, "127.0.0.2:8081");
+	assert_int_equal(cfg.listen_line[n - 1], 3);
+
+	if (localhost_is_127()) {
+		assert_int_equal(parse("listen localhost:8081\nworkers 1\n"
+				       "listen 127.0.0.1:8081\n"),
+				 -1);
+		assert_string_equal(
+			err,
+			"test.conf:3: duplicate listen address 127.0.0.1:8081 (first at line 1)");
+	} else {
+		print_message("# localhost is not 127.0.0.1 here\n");
+	}
+
+	/* The command line replaces the file's list... */
+	const char *same[] = { "-l", "0.0.0.0:8080", NULL },
+		   *twice[] = { "-l", "8080", "-l", "*:8080", NULL };
+
+	parse_ok("listen 0.0.0.0:8080\nlisten 127.0.0.1:9\n");
+	assert_int_equal(cli_run(&cl, same), 0);
+	assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.nlisten, 1);
+	assert_int_equal(cfg.listen_line[0], 0);
+	/* ...and may not say the same thing twice itself. */
+	parse_ok("");
+	assert_int_equal(cli_run(&cl, twice), 0);
+	assert_int_equal(cli_apply(&cl, &cfg, err, sizeof(err)), -1);
+	assert_string_equal(
+		err,
+		"duplicate listen address 0.0.0.0:8080 (given twice on the command line)");
+}
+
 static int setup_dir(void **state)
 {
 	(void)state;
@@ -723,6 +900,8 @@ int main(void)
 		cmocka_unit_test(test_parse_helpers),
 		cmocka_unit_test(test_cli_overrides),
 		cmocka_unit_test(test_cli_errors),
+		cmocka_unit_test(test_cli_config_file),
+		cmocka_unit_test(test_listen_host_names),
 	};
 
 	return cmocka_run_group_tests_name("cfgfile", tests, setup_dir,

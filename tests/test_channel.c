@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -809,6 +810,18 @@ static void test_fds_on_wrong_type(void **state)
 	assert_non_null(strstr(B.why, "READY message with 1 descriptors"));
 }
 
+/* Some cases hold more than 1024 descriptors (the soft limit a user
+ * session often starts with): up to the hard limit, as the daemon does. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -861,5 +874,6 @@ int main(void)
 
 	/* as in the daemon (master.c): a write to a closed peer is EPIPE */
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

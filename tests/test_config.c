@@ -199,6 +199,20 @@ static void test_add_listen(void **state)
 			 -1);
 	assert_non_null(strstr(err, "1.2.3.4:70000"));
 	assert_int_equal(c->nlisten, 3);
+
+	/* the same address and port again, however written */
+	assert_int_equal(config_add_listen(c, "*:8080", err, sizeof(err)), -1);
+	assert_string_equal(
+		err,
+		"duplicate listen address 0.0.0.0:8080 (given twice on the command line)");
+	assert_int_equal(config_add_listen(c, "[0::1]:9000", err, sizeof(err)),
+			 -1);
+	assert_int_equal(c->nlisten, 3);
+	/* another port of an address listed is another address */
+	assert_int_equal(config_add_listen(c, "127.0.0.1:1", err, sizeof(err)), 0);
+	config_clear_listen(c);
+	assert_int_equal(c->nlisten, 0);
+	assert_int_equal(config_add_listen(c, "8080", err, sizeof(err)), 0);
 	free(c);
 }
 

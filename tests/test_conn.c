@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1240,6 +1241,18 @@ static void test_pool_free_closes_all(void **state)
 	}
 }
 
+/* Some cases hold more than 1024 descriptors (the soft limit a user
+ * session often starts with): up to the hard limit, as the daemon does. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1284,5 +1297,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

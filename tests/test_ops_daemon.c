@@ -9,23 +9,27 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "ops_harness.h"
 
-#ifndef TOP_SRCDIR
-#error "build with -DTOP_SRCDIR=\"/path/to/the/source/tree\""
+#ifndef SHIPPED_CONF
+#error "build with -DSHIPPED_CONF=\"/path/to/the/build/tree/etc/reuseportd.conf\""
 #endif
 
 #define RUN_MS 10000
@@ -85,6 +89,13 @@ static void test_config_test(void **state)
 		{ "# x\nheader_timeout soon\n",
 		  "2: header_timeout: 'soon' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
 		{ "docroot \"/srv\n", "1: unterminated double quote" },
+		{ "workers 2\nlisten 127.0.0.1:8080\nlisten *:8081\n"
+		  "listen 127.0.0.1:8080\n",
+		  "4: duplicate listen address 127.0.0.1:8080 (first at line 2)" },
+		{ "listen 8080\n\nlisten 0.0.0.0:8080\n",
+		  "3: duplicate listen address 0.0.0.0:8080 (first at line 1)" },
+		{ "listen nonexistent.invalid:80\n",
+		  "1: listen: 'nonexistent.invalid:80': cannot resolve 'nonexistent.invalid': " },
 	};
 	char conf[128], root[128], want[256];
 
@@ -107,12 +118,10 @@ static void test_config_test(void **state)
 	}
 
 	/* Good: the shipped file, and one that uses the checked resources. */
-	const char *shipped[] = { "-t", "-c", TOP_SRCDIR "/etc/reuseportd.conf",
-				  NULL };
+	const char *shipped[] = { "-t", "-c", SHIPPED_CONF, NULL };
 
 	hr_check_int("-t on etc/reuseportd.conf", 0, run_daemon(d, 0, shipped));
-	hr_check(strstr(out, "reuseportd: configuration " TOP_SRCDIR
-			     "/etc/reuseportd.conf is ok"),
+	hr_check(strstr(out, "reuseportd: configuration " SHIPPED_CONF " is ok"),
 		 "-t: expected the ok line, seen: %s", out);
 
 	/* The workers (nobody) must reach it: the test's directory is 0700. */
@@ -576,6 +585,294 @@ static void test_reload_and_notify(void **state)
 	close(fd);
 }
 
+/* --- listen addresses --- */
+
+/* 1 if "ping" sent to ip:port comes back (an echo service). */
+static int echo_at(const char *ip, int port)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+				  .ai_socktype = SOCK_STREAM },
+			*res;
+	struct timeval tv = { 5, 0 };
+	char serv[16], echo[4];
+	int fd, ok;
+
+	snprintf(serv, sizeof(serv), "%d", port);
+	if (getaddrinfo(ip, serv, &hints, &res) != 0)
+		return 0;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ok = fd >= 0 &&
+	     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+	     connect(fd, res->ai_addr, res->ai_addrlen) == 0 &&
+	     write(fd, "ping", 4) == 4 && recv(fd, echo, 4, MSG_WAITALL) == 4 &&
+	     !memcmp(echo, "ping", 4);
+	if (!ok)
+		hr_note("echo at %s port %d: %s", ip, port, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	return ok;
+}
+
+/* The addresses getaddrinfo gives for localhost, as the daemon asks. */
+static int localhost_addrs(char addrs[][64], int max)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_ADDRCONFIG },
+			*res, *ai;
+	int n = 0;
+
+	if (getaddrinfo("localhost", NULL, &hints, &res) != 0)
+		return -1;
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		char ip[64];
+		int dup = 0;
+
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof(ip), NULL,
+			    0, NI_NUMERICHOST);
+		for (int i = 0; i < n; i++)
+			dup |= !strcmp(addrs[i], ip);
+		if (!dup)
+			snprintf(addrs[n++], 64, "%s", ip);
+	}
+	freeaddrinfo(res);
+	return n;
+}
+
+/* listen localhost:0 - resolved: a listener on each of its addresses,
+ * and each one serves. */
+static void test_listen_host_name(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-l", "localhost:0", NULL };
+	char addrs[8][64], path[64];
+	int n = localhost_addrs(addrs, 8);
+	json_t *st;
+
+	hr_check(n >= 1, "localhost resolves here");
+	hr_start_ok(d, args);
+	st = hr_query_ok(d, "stats");
+	hr_check_int("listen addresses", n,
+		     json_array_size(json_object_get(st, "listen")));
+	for (int j = 0; j < n; j++) {
+		const char *ip;
+
+		snprintf(path, sizeof(path), "listen/%d/address", j);
+		ip = hr_jstr(st, path);
+		hr_check(!strcmp(ip, addrs[j]),
+			 "listen %d: expected %s (the resolver's order), seen %s",
+			 j, addrs[j], ip);
+		hr_check(echo_at(ip, d->ports[j]), "echo on %s port %d", ip,
+			 d->ports[j]);
+	}
+	json_decref(st);
+	hr_check(hr_log_contains(d, "started: 2 echo workers on 127.0.0.1:"),
+		 "the log names the address the name stood for");
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* A name of several addresses, both families among them, and one of
+ * too many: with a hosts file of the test's own, bind-mounted over
+ * /etc/hosts in a private mount namespace (as root; for the rest of
+ * this program, which is why it runs last). */
+static void test_listen_host_names_hosts_file(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-l", "rp-two:0", NULL },
+		   *many[] = { "-t", "-c", "none", "-l", "rp-many:80", NULL },
+		   *dup[] = { "-t",        "-c", "none",         "-l",
+			      "rp-two:80", "-l", "127.0.0.2:80", NULL };
+	char hosts[128], text[2048], addrs[8][64], path[64];
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_ADDRCONFIG },
+			*res, *ai;
+	size_t off;
+	int n = 0, st;
+	json_t *doc;
+
+	if (geteuid() != 0) {
+		print_message("# needs root (a mount namespace)\n");
+		skip();
+	}
+	path_in(d, hosts, sizeof(hosts), "hosts");
+	off = (size_t)snprintf(text, sizeof(text),
+			       "127.0.0.1 localhost\n127.0.0.2 rp-two\n"
+			       "::1 rp-two\n");
+	for (int i = 1; i <= 17; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"127.0.1.%d rp-many\n", i);
+	oh_write(hosts, "%s", text);
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount(hosts, "/etc/hosts", NULL, MS_BIND, NULL) < 0) {
+		print_message("# a private /etc/hosts: %s; skipped\n",
+			      strerror(errno));
+		skip();
+	}
+	/* What the daemon should see: both, unless this host has no IPv6. */
+	hr_check(getaddrinfo("rp-two", NULL, &hints, &res) == 0,
+		 "rp-two resolves");
+	for (ai = res; ai && n < 8; ai = ai->ai_next)
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, addrs[n++], 64, NULL,
+			    0, NI_NUMERICHOST);
+	freeaddrinfo(res);
+	hr_note("rp-two resolves to %d address%s here: %s %s", n,
+		n == 1 ? "" : "es", addrs[0], n > 1 ? addrs[1] : "");
+
+	hr_start_ok(d, args);
+	doc = hr_query_ok(d, "stats");
+	hr_check_int("listeners for rp-two", n,
+		     json_array_size(json_object_get(doc, "listen")));
+	for (int j = 0; j < n; j++) {
+		const char *ip;
+
+		snprintf(path, sizeof(path), "listen/%d/address", j);
+		ip = hr_jstr(doc, path);
+		hr_check(!strcmp(ip, addrs[j]),
+			 "listen %d: expected %s, seen %s", j, addrs[j], ip);
+		hr_check(echo_at(ip, d->ports[j]), "echo on %s port %d", ip,
+			 d->ports[j]);
+	}
+	json_decref(doc);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+
+	st = run_daemon(d, 0, many);
+	hr_check(st == 2 &&
+			 strstr(err,
+				"listen: 'rp-many:80': 'rp-many' stands for more than 16 addresses"),
+		 "17 addresses: expected exit 2 and why, seen %d: %s", st, err);
+	st = run_daemon(d, 0, dup);
+	hr_check(st == 2 && strstr(err, "duplicate listen address 127.0.0.2:80"),
+		 "a name and one of its addresses: expected exit 2, seen %d: %s",
+		 st, err);
+}
+
+/* The same address twice on the command line: a usage error, nothing
+ * started. */
+static void test_listen_duplicate_option(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-f",          "-c", "none",        "-s",
+			       d->sock,       "-l", "127.0.0.1:0", "-l",
+			       "127.0.0.1:0", NULL };
+	int st = run_daemon(d, 0, args);
+
+	hr_check(st == 2 &&
+			 strstr(err,
+				"duplicate listen address 127.0.0.1:0 (given twice on the command line)"),
+		 "expected exit 2 and the duplicate named, seen %d: %s", st, err);
+	hr_check(access(d->sock, F_OK) < 0, "nothing started");
+}
+
+/* --- the default config file --- */
+
+/* Without -c the daemon reads the installed config file when there is
+ * one: here d->default_conf, which hr_new names in $REUSEPORTD_CONFIG in
+ * place of $(sysconfdir)/reuseportd.conf. -t says which file it checked,
+ * the log which one was read, and a reload reads it again. */
+static void test_default_config(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *test[] = { "-t", NULL },
+		   *test_none[] = { "-t", "-c", "none", NULL },
+		   *fg[] = { "-f", NULL };
+	char want[256];
+	json_t *st;
+	int status, gen = 2;
+
+	/* Nothing there: the built-in defaults, and -t says so. */
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want),
+		 "reuseportd: configuration (built-in defaults; no %s) is ok\n",
+		 d->default_conf);
+	hr_check(status == 0 && !strcmp(out, want),
+		 "-t without a default file: expected 0 and '%s', seen %d: %s%s",
+		 want, status, out, err);
+
+	/* A broken one is checked and named, as with -c. */
+	oh_write(d->default_conf, "workers 2\nworkers 3\n");
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want),
+		 "%s:2: duplicate 'workers' (first set on line 1)",
+		 d->default_conf);
+	hr_check(status == 1 && strstr(err, want),
+		 "-t on a broken default file: expected 1 and '%s', seen %d: %s",
+		 want, status, err);
+	/* -c none does without it. */
+	status = run_daemon(d, 0, test_none);
+	hr_check(status == 0 &&
+			 !strcmp(out,
+				 "reuseportd: configuration (built-in defaults; -c none) is ok\n"),
+		 "-t -c none: %d: %s%s", status, out, err);
+
+	/* A good one: -t checks that file, and the daemon runs on it. */
+	oh_write(d->default_conf,
+		 "listen 127.0.0.1:0\nworkers 3\nstats_socket %s\n"
+		 "shutdown_timeout 2s\n",
+		 d->sock);
+	status = run_daemon(d, 0, test);
+	snprintf(want, sizeof(want), "reuseportd: configuration %s is ok\n",
+		 d->default_conf);
+	hr_check(status == 0 && !strcmp(out, want),
+		 "-t with a default file: expected 0 and '%s', seen %d: %s%s",
+		 want, status, out, err);
+
+	hr_check(hr_spawn(d, fg) == 0, "spawn");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS),
+		 "the daemon runs on the default file");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("workers, as the default file says", 3,
+		     hr_jint(st, "workers_configured"));
+	json_decref(st);
+	snprintf(want, sizeof(want), "config file %s", d->default_conf);
+	hr_check(hr_log_contains(d, want), "the log says '%s'", want);
+
+	/* A reload reads the same file again. */
+	oh_write(d->default_conf,
+		 "listen 127.0.0.1:0\nworkers 2\nstats_socket %s\n"
+		 "shutdown_timeout 2s\n",
+		 d->sock);
+	hr_check(kill(d->pid, SIGHUP) == 0, "kill -HUP");
+	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS),
+		 "generation 2 runs");
+	st = hr_query_ok(d, "stats");
+	hr_check_int("workers after the reload", 2,
+		     hr_jint(st, "workers_configured"));
+	json_decref(st);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* No default file, or -c none: the built-in defaults, and the log says
+ * which and why. */
+static void test_default_config_absent(void **state)
+{
+	struct hr_daemon *d = *state;
+	char want[256];
+
+	hr_start_ok(d, NULL);
+	snprintf(want, sizeof(want),
+		 "no config file (%s does not exist): built-in defaults",
+		 d->default_conf);
+	hr_check(hr_log_contains(d, want), "the log says '%s'", want);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+static void test_default_config_none(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *args[] = { "-c", "none", NULL };
+
+	oh_write(d->default_conf, "this is not a config file\n");
+	hr_start_ok(d, args);
+	hr_check(hr_log_contains(d, "no config file (-c none): built-in defaults"),
+		 "the log says that -c none was given");
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 /* --- privileges --- */
 
 /* A free loopback port below 1024. */
@@ -597,6 +894,47 @@ static int low_port(void)
 			return port;
 	}
 	return -1;
+}
+
+#define ROOT_WARNING \
+	"[warn] master pid %ld: the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)"
+
+/* How many times needle is in the daemon's log. */
+static int log_count(const struct hr_daemon *d, const char *needle)
+{
+	char *text = hr_log_read(d);
+	int n = 0;
+
+	for (const char *p = text; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
+/* Started as root with no user, the workers would run as root: one
+ * warning line, from the master; -t warns too. */
+static void test_root_without_user_warns(void **state)
+{
+	struct hr_daemon *d = *state;
+	const char *test[] = { "-t", "-c", "none", NULL },
+		   *test_user[] = { "-t", "-c", "none", "-u", "nobody", NULL };
+	char want[256];
+
+	if (geteuid() != 0 || !getpwnam("nobody")) {
+		print_message("# needs root and user nobody\n");
+		skip();
+	}
+	hr_start_ok(d, NULL);
+	snprintf(want, sizeof(want), ROOT_WARNING, (long)d->pid);
+	hr_check_int("the warning, once", 1, log_count(d, want));
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+
+	hr_check_int("-t", 0, run_daemon(d, 0, test));
+	hr_check(strstr(err,
+			"warning: the workers would run as root: no 'user' is set"),
+		 "-t warns: %s", err);
+	hr_check_int("-t -u nobody", 0, run_daemon(d, 0, test_user));
+	hr_check(!strstr(err, "root"), "-t -u nobody does not warn: %s", err);
 }
 
 static void test_workers_drop_privileges(void **state)
@@ -648,6 +986,8 @@ static void test_workers_drop_privileges(void **state)
 	hr_check(oh_proc_ids(d->pid, "Uid:", ids) == 0 && ids[0] == 0 &&
 			 ids[1] == 0,
 		 "the master stays root");
+	hr_check(!hr_log_contains(d, "the workers run as root"),
+		 "no warning about root workers when they drop to a user");
 	hr_check(stat(d->sock, &sb) == 0 && sb.st_gid == gr->gr_gid &&
 			 (sb.st_mode & 0777) == 0660,
 		 "stats socket: expected group nogroup and mode 0660, seen gid %ld mode 0%o",
@@ -695,11 +1035,28 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload_and_notify, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_listen_host_name, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_listen_duplicate_option,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_config, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_default_config_absent,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_default_config_none, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_root_without_user_warns,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workers_drop_privileges,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers,
 						setup, teardown),
+		/* Last: it leaves this process in its own mount namespace. */
+		cmocka_unit_test_setup_teardown(test_listen_host_names_hosts_file,
+						setup, teardown),
 	};
 
+	/* A name that does not resolve must not wait long for DNS. */
+	setenv("RES_OPTIONS", "timeout:1 attempts:1", 1);
 	return cmocka_run_group_tests_name("ops_daemon", tests, NULL, NULL);
 }

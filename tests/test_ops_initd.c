@@ -19,8 +19,13 @@
 #ifndef INITSCRIPT
 #error "build with -DINITSCRIPT=\"/path/to/etc/init.d/reuseportd\""
 #endif
+#if !defined(LOGROTATE_CONF) || !defined(INSTALLED_INITSCRIPT) || \
+	!defined(INSTALLED_LOG)
+#error "build with -DLOGROTATE_CONF, -DINSTALLED_INITSCRIPT and -DINSTALLED_LOG (src/ops.am)"
+#endif
 
 #define SCRIPT_MS 20000
+#define LOGROTATE "/usr/sbin/logrotate"
 
 static char out[8192], err[8192];
 
@@ -193,6 +198,94 @@ static void test_init_script(void **state)
 	hr_check_int("unknown action (usage)", 3, script(&s, "frobnicate"));
 }
 
+/* text with every from replaced by to; free() it. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+	size_t n = 0, lf = strlen(from), lt = strlen(to);
+	char *res, *o;
+
+	for (const char *p = text; (p = strstr(p, from)); p += lf)
+		n++;
+	res = malloc(strlen(text) + n * lt + 1);
+	if (!res)
+		return NULL;
+	o = res;
+	for (const char *p = text, *q; *p; p = q + lf) {
+		q = strstr(p, from);
+		if (!q) {
+			strcpy(o, p);
+			return res;
+		}
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, lt);
+		o += lt;
+	}
+	*o = '\0';
+	return res;
+}
+
+/* The shipped logrotate file run by logrotate against the daemon the
+ * init script started: the log is renamed, and its postrotate (the
+ * init script's rotate) has the daemon go on in a new file. Only paths
+ * are the test's own: the log file, the build tree's init script, and a
+ * unit name no host runs, so that its systemd branch never signals a
+ * real daemon. */
+static void test_logrotate(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct site s;
+	char conf[160], statef[160], old[160], *text, *a, *b, *c;
+	const char *reopened[] = { "log reopened", NULL },
+		   *started[] = { "started", NULL };
+	const char *argv[] = { LOGROTATE, "-f", "-s", statef, conf, NULL };
+	int st;
+
+	if (access(LOGROTATE, X_OK) < 0) {
+		print_message("# no %s; skipped\n", LOGROTATE);
+		skip();
+	}
+	site_init(&s, d);
+	hr_check_int("start", 0, script(&s, "start"));
+	hr_check(oh_wait_contains(s.log, started, 5000),
+		 "the log file has the start line");
+
+	text = oh_read(LOGROTATE_CONF);
+	a = replace_all(text, INSTALLED_LOG, s.log);
+	b = a ? replace_all(a, INSTALLED_INITSCRIPT, INITSCRIPT) : NULL;
+	c = b ? replace_all(b, "reuseportd.service",
+			    "reuseportd-test-never-installed.service") :
+		NULL;
+	hr_check(c && strstr(c, s.log) && strstr(c, INITSCRIPT " rotate"),
+		 "the shipped logrotate file with the test's paths:\n%s",
+		 c ? c : text);
+	snprintf(conf, sizeof(conf), "%s/logrotate.conf", d->dir);
+	snprintf(statef, sizeof(statef), "%s/logrotate.state", d->dir);
+	oh_write(conf, "%s", c);
+	free(text);
+	free(a);
+	free(b);
+	free(c);
+
+	{
+		const char *env[] = { s.env_defaults,
+				      "SYSTEMCTL_SKIP_REDIRECT=1", NULL };
+
+		st = oh_run(argv, env, d->dir, 0, SCRIPT_MS, out, sizeof(out),
+			    err, sizeof(err));
+	}
+	hr_check(st == 0, "logrotate -f: exit %d\n%s%s", st, out, err);
+	snprintf(old, sizeof(old), "%s.1", s.log);
+	hr_check(oh_wait_contains(s.log, reopened, 5000),
+		 "a new %s, written by the daemon after the rotation: %s",
+		 s.log, oh_read(s.log));
+	text = oh_read(old);
+	hr_check(strstr(text, "started") && !strstr(text, "log reopened"),
+		 "the rotated %s ends at the rotation: %s", old, text);
+	free(text);
+	hr_check_int("stop", 0, script(&s, "stop"));
+}
+
 static int setup(void **state)
 {
 	*state = hr_new();
@@ -215,6 +308,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_init_script, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logrotate, setup, teardown),
 	};
 
 	if (access("/sbin/start-stop-daemon", X_OK) < 0 &&

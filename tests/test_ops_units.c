@@ -425,6 +425,49 @@ static void test_privdrop(void **state)
 	assert_int_equal(in_child(not_root), 0);
 }
 
+/* geteuid() as the library sees it (-Wl,--wrap=geteuid, src/ops.am):
+ * the real one, or fake_euid when it is not -1, so that the root case is
+ * tested whoever runs the suite. */
+static long fake_euid = -1;
+uid_t __real_geteuid(void);
+uid_t __wrap_geteuid(void);
+
+uid_t __wrap_geteuid(void)
+{
+	return fake_euid >= 0 ? (uid_t)fake_euid : __real_geteuid();
+}
+
+/* Started as root with no user, the workers would keep uid 0: the
+ * daemon and -t warn about that. */
+static void test_workers_are_root(void **state)
+{
+	static struct config c;
+	char err[256];
+
+	(void)state;
+	fake_euid = 0;
+	config_defaults(&c);
+	assert_int_equal(privdrop_init(&c, err, sizeof(err)), 0);
+	assert_int_equal(privdrop_workers_are_root(), 1);
+	/* A group alone changes the gid only: still root. */
+	strcpy(c.group, getgrnam("nogroup") ? "nogroup" : "root");
+	assert_int_equal(privdrop_init(&c, err, sizeof(err)), 0);
+	assert_int_equal(privdrop_workers_are_root(), 1);
+	if (getpwnam("nobody")) {
+		config_defaults(&c);
+		strcpy(c.user, "nobody");
+		assert_int_equal(privdrop_init(&c, err, sizeof(err)), 0);
+		assert_int_equal(privdrop_workers_are_root(), 0);
+		assert_int_equal(privdrop_active(), 1);
+	}
+	/* Not root: the workers run as whoever started the daemon. */
+	fake_euid = 1000;
+	config_defaults(&c);
+	assert_int_equal(privdrop_init(&c, err, sizeof(err)), 0);
+	assert_int_equal(privdrop_workers_are_root(), 0);
+	fake_euid = -1;
+}
+
 static void test_chown_socket(void **state)
 {
 	static struct config c;
@@ -575,6 +618,7 @@ int main(void)
 		cmocka_unit_test(test_pidfile),
 		cmocka_unit_test(test_pidfile_race),
 		cmocka_unit_test(test_privdrop),
+		cmocka_unit_test(test_workers_are_root),
 		cmocka_unit_test(test_chown_socket),
 		cmocka_unit_test(test_log_reopen),
 		cmocka_unit_test(test_log_worker_after_fork),

@@ -1,10 +1,13 @@
 /* addr.c - listen addresses: parsing "ADDR:PORT" (IPv4, [IPv6], *, a bare
- * port) and printing endpoints as the stats documents show them. Pure:
- * no socket is opened here. */
+ * port), resolving "NAME:PORT", and printing endpoints as the stats
+ * documents show them. No socket is opened here; only addr_resolve asks
+ * the resolver. */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,118 @@ int addr_parse(const char *s, struct addr *out, char *err, size_t errlen)
 	}
 	addr_set_port(out, port);
 	return 0;
+}
+
+int addr_equal(const struct addr *a, const struct addr *b)
+{
+	return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;
+}
+
+/* A host name as RFC 1123 allows it (letters, digits, '-' and '.', at
+ * most 253 characters, starting with a letter or digit) with at least
+ * one letter or '-': all digits and dots is a malformed IPv4 address. */
+static int is_host_name(const char *h, size_t len)
+{
+	int word = 0;
+
+	if (len == 0 || len > 254 || !isalnum((unsigned char)h[0]))
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)h[i];
+
+		if (!isalnum(ch) && ch != '-' && ch != '.')
+			return 0;
+		word |= isalpha(ch) || ch == '-';
+	}
+	return word;
+}
+
+#ifdef ADDR_NO_RESOLVE
+static int addr_lookup(const char *s, const char *host, int port,
+		       struct addr *out, int max, char *err, size_t errlen)
+{
+	(void)host, (void)port, (void)out, (void)max;
+	snprintf(err, errlen, "'%s': host names are not resolved in this build",
+		 s);
+	return -1;
+}
+#else
+/* getaddrinfo's TCP addresses for host, each once. */
+static int addr_lookup(const char *s, const char *host, int port,
+		       struct addr *out, int max, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+				  .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	int r = getaddrinfo(host, NULL, &hints, &res), n = 0;
+
+	if (r != 0) {
+		snprintf(err, errlen, "'%s': cannot resolve '%s': %s", s, host,
+			 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		struct addr a;
+		int seen = 0;
+
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    ai->ai_addrlen > sizeof(a.u))
+			continue;
+		memset(&a, 0, sizeof(a));
+		memcpy(&a.u, ai->ai_addr, ai->ai_addrlen);
+		a.len = ai->ai_addrlen;
+		addr_set_port(&a, port);
+		for (int i = 0; i < n && !seen; i++)
+			seen = addr_equal(&out[i], &a);
+		if (seen)
+			continue;
+		if (n == max) {
+			snprintf(err, errlen,
+				 "'%s': '%s' stands for more than %d addresses",
+				 s, host, max);
+			n = -1;
+			break;
+		}
+		out[n++] = a;
+	}
+	freeaddrinfo(res);
+	if (n == 0)
+		snprintf(err, errlen, "'%s': '%s' has no IPv4 or IPv6 address",
+			 s, host);
+	return n > 0 ? n : -1;
+}
+#endif
+
+int addr_resolve(const char *s, struct addr *out, int max, char *err, size_t errlen)
+{
+	const char *colon = strrchr(s, ':');
+	char host[256];
+	size_t hlen;
+	int port;
+
+	if (max < 1) {
+		snprintf(err, errlen, "'%s': no room for an address", s);
+		return -1;
+	}
+	hlen = colon ? (size_t)(colon - s) : 0;
+	/* Numbers, brackets, '*' and malformed addresses: addr_parse's. */
+	if (s[0] == '[' || !colon || memchr(s, ':', hlen) ||
+	    (hlen == 1 && s[0] == '*') || strspn(s, "0123456789.") >= hlen)
+		return addr_parse(s, &out[0], err, errlen) < 0 ? -1 : 1;
+	if (!is_host_name(s, hlen)) {
+		snprintf(err, errlen,
+			 "'%s': '%.*s' is not an IP address or a host name", s,
+			 (int)(hlen > 64 ? 64 : hlen), s);
+		return -1;
+	}
+	if (parse_port(colon + 1, &port) < 0) {
+		snprintf(err, errlen, "'%s': port must be 0..65535", s);
+		return -1;
+	}
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	return addr_lookup(s, host, port, out, max, err, errlen);
 }
 
 const char *addr_format_ip(const struct sockaddr *sa, char *buf, size_t len)

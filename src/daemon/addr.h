@@ -21,8 +21,23 @@ struct addr {
 };
 
 /* Accepts "IPv4:PORT", "[IPv6]:PORT", "*:PORT" and a bare "PORT" (all
- * IPv4 addresses, like nginx). Returns 0, or -1 with a reason in err. */
+ * IPv4 addresses, like nginx). Returns 0, or -1 with a reason in err.
+ * Pure: a name is refused ("bad IPv4 address"), never looked up. */
 int addr_parse(const char *s, struct addr *out, char *err, size_t errlen);
+/* What addr_parse accepts, and "NAME:PORT": the name resolved with
+ * getaddrinfo(3) (AF_UNSPEC, AI_ADDRCONFIG: an address family the host
+ * has no address of is left out, as nginx does), each address it
+ * stands for once, in the resolver's order. Fills out[0..max-1];
+ * returns how many (1 for a numeric address), or -1 with a reason in
+ * err: a bad name or port (no lookup then), a name that does not
+ * resolve, or more than max addresses. The one function here that may
+ * ask the resolver (files, DNS): it can block. Built with
+ * ADDR_NO_RESOLVE (the fuzzer), a name is refused instead. */
+int addr_resolve(const char *s, struct addr *out, int max, char *err,
+		 size_t errlen);
+/* 1 if a and b are the same address and port (as addr_parse and
+ * addr_resolve fill them: the rest zeroed), else 0. */
+int addr_equal(const struct addr *a, const struct addr *b);
 /* "IP:PORT" or "[IP]:PORT" into buf (ADDR_STRLEN bytes); returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
 /* Only the IP part, without brackets. */

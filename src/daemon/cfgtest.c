@@ -205,9 +205,9 @@ static int report_limits(const struct config *c, FILE *out)
 	return problems;
 }
 
-int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
+int cfgtest_run(const struct config *c, const char *what, int verbose,
+		FILE *out, FILE *errout)
 {
-	const char *what = c->config_file[0] ? c->config_file : "(command line)";
 	char err[PATH_MAX + 256];
 
 	if (check_docroot(c, err, sizeof(err)) < 0 ||
@@ -221,6 +221,9 @@ int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout)
 	if (c->protocol != CFG_PROTO_HTTP && (c->docroot[0] || c->has_return))
 		fprintf(errout,
 			"reuseportd: warning: docroot and return apply to protocol http only\n");
+	if (privdrop_workers_are_root())
+		fprintf(errout,
+			"reuseportd: warning: the workers would run as root: no 'user' is set\n");
 	fprintf(out, "reuseportd: configuration %s is ok\n", what);
 	if (verbose)
 		report_limits(c, out);

@@ -11,8 +11,11 @@
 
 #include "config.h"
 
-/* Prints "... ok" on out, or the problem on errout; with verbose, the
- * limits report on out. Returns the exit status: 0 ok, 1 not. */
-int cfgtest_run(const struct config *c, int verbose, FILE *out, FILE *errout);
+/* Prints "configuration SOURCE is ok" on out, or the problem on errout;
+ * with verbose, the limits report on out. source says what was checked:
+ * the config file, or that there was none. Returns the exit status: 0
+ * ok, 1 not. */
+int cfgtest_run(const struct config *c, const char *source, int verbose,
+		FILE *out, FILE *errout);
 
 #endif

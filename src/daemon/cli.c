@@ -3,9 +3,11 @@
  * nothing itself: config.c gives each value its meaning and its error. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -31,14 +33,15 @@ static const struct option opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-void cli_usage(FILE *out)
+void cli_usage(FILE *out, const char *dflt)
 {
 	fprintf(out,
 		"Usage: reuseportd [OPTION]...\n"
 		"A multi-process TCP server: N workers share one port with SO_REUSEPORT.\n"
 		"\n"
-		"  -c, --config FILE          read settings from FILE; options given here\n"
-		"                             override it\n"
+		"  -c, --config FILE|none     read settings from FILE; options given here\n"
+		"                             override it. Default: %s\n"
+		"                             if it exists; none: the built-in defaults\n"
 		"  -t, --test-config          check the configuration and exit (0 ok, 1 not);\n"
 		"                             with -v also report the system limits\n"
 		"  -l, --listen ADDR:PORT     listen address, repeatable: 0.0.0.0:8080,\n"
@@ -62,7 +65,7 @@ void cli_usage(FILE *out)
 		"Signals to the master: TERM/QUIT graceful stop, INT fast stop, HUP reload,\n"
 		"USR1 reopen the log file. See reuseportd(8) and reuseportd.conf(5).\n"
 		"Query a running daemon: echo stats | nc -U %s\n",
-		CFG_DEFAULT_LISTEN, CFG_DEFAULT_STATS_SOCKET,
+		dflt, CFG_DEFAULT_LISTEN, CFG_DEFAULT_STATS_SOCKET,
 		CFG_DEFAULT_STATS_SOCKET);
 }
 
@@ -124,6 +127,12 @@ int cli_parse(int argc, char **argv, struct cli *out, char *err, size_t errlen)
 
 		switch (c) {
 		case 'c':
+			if (!*optarg) {
+				snprintf(err, errlen,
+					 "-c: an empty file name (for no config file: -c " CLI_NO_CONFIG
+					 ")");
+				return -1;
+			}
 			out->config_file = optarg;
 			continue;
 		case 't':
@@ -174,8 +183,7 @@ int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 	for (int i = 0; i < cli->nset; i++) {
 		if (!strcmp(cli->set[i].name, "listen") && !listen_reset) {
 			/* Replace, not add to, the file's addresses. */
-			memset(c->listen, 0, sizeof(c->listen));
-			c->nlisten = 0;
+			config_clear_listen(c);
 			listen_reset = 1;
 		}
 		if (config_set(c, cli->set[i].name, cli->set[i].value, err,
@@ -183,4 +191,32 @@ int cli_apply(const struct cli *cli, struct config *c, char *err, size_t errlen)
 			return -1;
 	}
 	return 0;
+}
+
+int cli_config_file(const struct cli *cli, const char *dflt, const char *base,
+		    char *path, size_t len, char *err, size_t errlen)
+{
+	const char *f = cli->config_file ? cli->config_file : dflt;
+	int rel = f[0] != '/', n;
+	struct stat sb;
+
+	if (cli->config_file && !strcmp(f, CLI_NO_CONFIG)) {
+		snprintf(path, len, "%s", "");
+		return CLI_CONFIG_NONE;
+	}
+	n = snprintf(path, len, "%s%s%s", rel ? base : "", rel ? "/" : "", f);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "%s: path too long", f);
+		return -1;
+	}
+	if (cli->config_file)
+		return CLI_CONFIG_GIVEN;
+	/* lstat: a link to nowhere is a file that cannot be read, which
+	 * the administrator wants to hear about. */
+	if (lstat(path, &sb) == 0)
+		return CLI_CONFIG_DEFAULT;
+	if (errno == ENOENT)
+		return CLI_CONFIG_NO_DEFAULT;
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return -1;
 }

@@ -176,15 +176,54 @@ int config_parse_size(const char *s, unsigned long long *bytes)
 
 /* --- the public setters kept from before the config file --- */
 
+/* The addresses s stands for, added after checking that none is there
+ * already. what prefixes the reasons that are about s itself. */
+static int add_listen(struct config *c, const char *s, const char *what,
+		      char *err, size_t errlen)
+{
+	struct addr a[CFG_MAX_LISTEN];
+	char why[512], buf[ADDR_STRLEN];
+	int n;
+
+	if (c->nlisten == CFG_MAX_LISTEN)
+		return fail(err, errlen, "%sat most %d listen addresses", what,
+			    CFG_MAX_LISTEN);
+	n = addr_resolve(s, a, CFG_MAX_LISTEN, why, sizeof(why));
+	if (n < 0)
+		return fail(err, errlen, "%s%s", what, why);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < c->nlisten; j++) {
+			if (!addr_equal(&a[i], &c->listen[j]))
+				continue;
+			addr_format(&a[i].u.sa, buf, sizeof(buf));
+			if (c->listen_line[j] > 0)
+				return fail(err, errlen,
+					    "duplicate listen address %s (first at line %d)",
+					    buf, c->listen_line[j]);
+			return fail(err, errlen,
+				    "duplicate listen address %s (given twice on the command line)",
+				    buf);
+		}
+	if (c->nlisten + n > CFG_MAX_LISTEN)
+		return fail(err, errlen, "%sat most %d listen addresses", what,
+			    CFG_MAX_LISTEN);
+	for (int i = 0; i < n; i++) {
+		c->listen_line[c->nlisten] = 0;
+		c->listen[c->nlisten++] = a[i];
+	}
+	return 0;
+}
+
 int config_add_listen(struct config *c, const char *s, char *err, size_t errlen)
 {
-	if (c->nlisten == CFG_MAX_LISTEN)
-		return fail(err, errlen, "at most %d listen addresses",
-			    CFG_MAX_LISTEN);
-	if (addr_parse(s, &c->listen[c->nlisten], err, errlen) < 0)
-		return -1;
-	c->nlisten++;
-	return 0;
+	return add_listen(c, s, "", err, errlen);
+}
+
+void config_clear_listen(struct config *c)
+{
+	memset(c->listen, 0, sizeof(c->listen));
+	memset(c->listen_line, 0, sizeof(c->listen_line));
+	c->nlisten = 0;
 }
 
 int config_set_workers(struct config *c, const char *s, char *err, size_t errlen)
@@ -225,11 +264,7 @@ int config_set_stats_socket(struct config *c, const char *s, char *err,
 
 static int set_listen(struct config *c, const char *s, char *err, size_t errlen)
 {
-	char why[200];
-
-	if (config_add_listen(c, s, why, sizeof(why)) < 0)
-		return fail(err, errlen, "listen: %s", why);
-	return 0;
+	return add_listen(c, s, "listen: ", err, errlen);
 }
 
 static int set_docroot(struct config *c, const char *s, char *err, size_t errlen)
@@ -573,7 +608,7 @@ static int set_stats_socket(struct config *c, const char *s, char *err,
 	return config_set_stats_socket(c, s, err, errlen);
 }
 
-/* Every directive. The order is the one of etc/reuseportd.conf. */
+/* Every directive. The order is the one of etc/reuseportd.conf.in. */
 static const struct config_directive directives[] = {
 	{ "listen", 1, 1, set_listen },
 	{ "workers", 1, 0, set_workers },

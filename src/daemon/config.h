@@ -22,6 +22,10 @@ struct config {
 	/* service */
 	struct addr listen[CFG_MAX_LISTEN];
 	int nlisten;
+	/* The config file line each listen address was given on (0: the
+	 * command line or the default), for "duplicate ... (first at line
+	 * N)"; cfgfile.c records it. */
+	int listen_line[CFG_MAX_LISTEN];
 	int workers; /* 0 until config_finish: "auto" */
 	enum cfg_protocol protocol;
 	int backlog;         /* 0: net.core.somaxconn */
@@ -71,7 +75,13 @@ struct config {
 
 void config_defaults(struct config *c);
 /* Setters return 0, or -1 with a one-line reason in err. */
+/* Adds the address s stands for: "IP:PORT" (addr.h), or "NAME:PORT",
+ * every address the name resolves to (addr_resolve). An address already
+ * there is refused: "duplicate listen address 0.0.0.0:8080 (first at
+ * line 3)". */
 int config_add_listen(struct config *c, const char *s, char *err, size_t errlen);
+/* Forgets the listen addresses (the command line's replace the file's). */
+void config_clear_listen(struct config *c);
 int config_set_workers(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_protocol(struct config *c, const char *s, char *err, size_t errlen);
 int config_set_stats_socket(struct config *c, const char *s, char *err,

@@ -22,6 +22,12 @@
 #include "pidfile.h"
 #include "privdrop.h"
 
+/* The config file read when no -c is given, if it exists (as nginx
+ * reads its compiled-in path). */
+#ifndef RP_DEFAULT_CONFIG
+#error "build with -DRP_DEFAULT_CONFIG=\"$(sysconfdir)/reuseportd.conf\" (src/ops.am)"
+#endif
+
 #define EXIT_USAGE 2
 
 static struct cli cli;
@@ -29,12 +35,58 @@ static struct cli cli;
 static struct config cfg;
 /* Where relative paths point, for reloads in the detached master. */
 static char start_dir[PATH_MAX];
-static char config_path[PATH_MAX]; /* -c, made absolute; empty: none */
+/* The file read at start and at every reload (absolute), or the default
+ * one looked for (CLI_CONFIG_NO_DEFAULT); config_src says which. */
+static char config_path[PATH_MAX];
+static int config_src;
+/* What the settings come from besides the command line, for -t:
+ * "/etc/reuseportd.conf", "(built-in defaults; no ...)". */
+static char config_source[PATH_MAX + 64];
+
+static int config_read(void)
+{
+	return config_src == CLI_CONFIG_GIVEN || config_src == CLI_CONFIG_DEFAULT;
+}
 
 static int bad_usage(const char *what)
 {
 	fprintf(stderr, "reuseportd: %s (try 'reuseportd --help')\n", what);
 	return EXIT_USAGE;
+}
+
+/* $REUSEPORTD_CONFIG stands in for the compiled-in default: the test
+ * suite points it into its own directory, so that what a host has in
+ * its $(sysconfdir) never changes a test. */
+static const char *default_config(void)
+{
+	const char *env = getenv("REUSEPORTD_CONFIG");
+
+	return env && *env ? env : RP_DEFAULT_CONFIG;
+}
+
+/* Which file to read, once at start: a reload reads the same one (or
+ * none) again. */
+static int find_config(char *err, size_t errlen)
+{
+	config_src = cli_config_file(&cli, default_config(), start_dir,
+				     config_path, sizeof(config_path), err,
+				     errlen);
+	switch (config_src) {
+	case CLI_CONFIG_GIVEN:
+	case CLI_CONFIG_DEFAULT:
+		snprintf(config_source, sizeof(config_source), "%s", config_path);
+		return 0;
+	case CLI_CONFIG_NO_DEFAULT:
+		snprintf(config_source, sizeof(config_source),
+			 "(built-in defaults; no %s)", config_path);
+		return 0;
+	case CLI_CONFIG_NONE:
+		snprintf(config_source, sizeof(config_source),
+			 "(built-in defaults; -c " CLI_NO_CONFIG ")");
+		return 0;
+	default:
+		return -1;
+	}
 }
 
 /* Defaults, then the file, then the command line: the order every
@@ -43,7 +95,7 @@ static int build_config(struct config *c, char *err, size_t errlen)
 {
 	config_defaults(c);
 	memcpy(c->base_dir, start_dir, sizeof(c->base_dir));
-	if (config_path[0]) {
+	if (config_read()) {
 		if (cfgfile_load(c, config_path, err, errlen) < 0)
 			return -1;
 		memcpy(c->config_file, config_path, sizeof(c->config_file));
@@ -189,12 +241,24 @@ static int run(void)
 		fprintf(stderr, "reuseportd: %s\n", err);
 		return 1;
 	}
+	/* Which file, if any: the one line that tells an administrator
+	 * whether the installed config was used. */
+	if (config_read())
+		log_info("config file %s", config_path);
+	else if (config_src == CLI_CONFIG_NO_DEFAULT)
+		log_info("no config file (%s does not exist): built-in defaults",
+			 config_path);
+	else
+		log_info("no config file (-c " CLI_NO_CONFIG
+			 "): built-in defaults");
 	if (privdrop_init(&cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
 	if (privdrop_active())
 		log_set_file_group(privdrop_gid());
+	if (privdrop_workers_are_root())
+		log_warn("the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)");
 	if (!cfg.foreground && detach(&ready_fd) < 0) {
 		log_error("cannot detach: %s", strerror(errno));
 		return 1;
@@ -219,7 +283,7 @@ int main(int argc, char **argv)
 	if (cli_parse(argc, argv, &cli, err, sizeof(err)) < 0)
 		return bad_usage(err);
 	if (cli.action == CLI_HELP) {
-		cli_usage(stdout);
+		cli_usage(stdout, RP_DEFAULT_CONFIG);
 		return 0;
 	}
 	if (cli.action == CLI_VERSION) {
@@ -236,20 +300,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "reuseportd: getcwd: %s\n", strerror(errno));
 		return 1;
 	}
-	if (cli.config_file &&
-	    (size_t)snprintf(config_path, sizeof(config_path), "%s%s%s",
-			     cli.config_file[0] == '/' ? "" : start_dir,
-			     cli.config_file[0] == '/' ? "" : "/",
-			     cli.config_file) >= sizeof(config_path)) {
-		fprintf(stderr, "reuseportd: %s: path too long\n",
-			cli.config_file);
-		return 1;
-	}
-	if (build_config(&cfg, err, sizeof(err)) < 0) {
+	if (find_config(err, sizeof(err)) < 0 ||
+	    build_config(&cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "reuseportd: %s\n", err);
 		return 1;
 	}
 	if (cli.test)
-		return cfgtest_run(&cfg, cli.verbose, stdout, stderr);
+		return cfgtest_run(&cfg, config_source, cli.verbose, stdout,
+				   stderr);
 	return run();
 }

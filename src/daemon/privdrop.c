@@ -22,6 +22,7 @@
 
 static struct {
 	int active;
+	int root_workers; /* root, and no user to drop to */
 	int has_user;
 	uid_t uid;
 	gid_t gid;
@@ -84,6 +85,7 @@ int privdrop_init(const struct config *c, char *err, size_t errlen)
 			return -1;
 		pd.has_sock_group = 1;
 	}
+	pd.root_workers = !c->user[0] && geteuid() == 0;
 	if (!c->user[0] && !c->group[0])
 		return 0;
 	if (geteuid() == 0) {
@@ -102,6 +104,11 @@ int privdrop_init(const struct config *c, char *err, size_t errlen)
 int privdrop_active(void)
 {
 	return pd.active;
+}
+
+int privdrop_workers_are_root(void)
+{
+	return pd.root_workers;
 }
 
 gid_t privdrop_gid(void)

@@ -19,6 +19,9 @@ struct config;
 int privdrop_init(const struct config *c, char *err, size_t errlen);
 /* 1 if privdrop_apply will change the workers' credentials. */
 int privdrop_active(void);
+/* 1 if started as root with no user: the workers would keep uid 0, the
+ * one thing the daemon should never do by default (the caller warns). */
+int privdrop_workers_are_root(void);
 /* The group the workers will run as (meaningful when active). */
 gid_t privdrop_gid(void);
 /* In a worker: setgid, initgroups (or setgroups for a group alone),

@@ -20,7 +20,11 @@
 #include "rc_top.h"
 
 #define RC_PROG "reuseportctl"
-#define RC_DEFAULT_SOCKET "./reuseportd.sock" /* the daemon's default too */
+/* The installed configuration's stats socket (configure --with-rundir;
+ * src/tools.am passes it). */
+#ifndef RC_DEFAULT_SOCKET
+#error "build with -DRC_DEFAULT_SOCKET=\"/run/reuseportd/reuseportd.sock\""
+#endif
 #define RC_EXIT_FAIL 1
 #define RC_EXIT_USAGE 2
 #define RC_CONN_LIMIT_MAX 1000000 /* the daemon's own bound */
@@ -71,7 +75,8 @@ static void rc_usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH        stats socket (default $REUSEPORTD_SOCKET,\n"
-		"                           else " RC_DEFAULT_SOCKET ")\n"
+		"                           else the installed daemon's\n"
+		"                           " RC_DEFAULT_SOCKET ")\n"
 		"  -j, --json               print the daemon's JSON document\n"
 		"  -t, --timeout SECONDS    deadline for each exchange (default 5)\n"
 		"  -n, --limit, --iterations N\n"
