@@ -71,8 +71,9 @@ static void site_init(struct site *s, struct hr_daemon *d)
 	snprintf(s->log, sizeof(s->log), "%s/rp.log", d->dir);
 	oh_write(s->defaults,
 		 "# as /etc/default/reuseportd\n"
-		 "DAEMON=%s\nCONFIG=%s\nPIDFILE=%s\nRUNDIR=%s\nSTOP_TIMEOUT=10\n",
-		 REUSEPORTD_BIN, s->conf, s->pidfile, s->rundir);
+		 "DAEMON=%s\nCONFIG=%s\nPIDFILE=%s\nRUNDIR=%s\nSTOP_TIMEOUT=10\n"
+		 "CTL=%s\nSTATS_SOCKET=%s\n",
+		 REUSEPORTD_BIN, s->conf, s->pidfile, s->rundir, RC_BIN, d->sock);
 	write_conf(s, "");
 }
 
@@ -122,8 +123,17 @@ static void test_init_script(void **state)
 	hr_check_int("start while running", 0, script(&s, "start"));
 	hr_check_int("start while running: same pid", pid, oh_pidfile(s.pidfile));
 
-	/* reload: checked with -t, then SIGHUP - a new generation. */
+	/* reload: checked with -t, then asked on the stats socket, which
+	 * answers once the new generation runs. */
 	hr_check_int("reload", 0, script(&s, "reload"));
+	{
+		static const char *const asked[] = {
+			"reload asked on the stats socket", NULL
+		};
+
+		hr_check(oh_wait_contains(s.log, asked, 5000),
+			 "the script asked the stats socket, not just signalled");
+	}
 	hr_check(hr_wait_for(d, generation_is, &gen, HR_START_MS),
 		 "generation 2 after reload");
 
