@@ -426,11 +426,14 @@ static void test_draining_worker_stuck_is_killed(void **state)
 	hr_check(proved,
 		 "premise: still closing (%lld of %d) when last moved, %lld ms after its last answer",
 		 (long long)s.closed, N, (long long)s.moved_silent);
-	hr_check(!hr_log_contains(d, "killing it"), "killed while it progressed");
-
-	/* Stuck: no window any more. */
+	/* This worker's kill only: on a loaded host generation 2's, idle
+	 * and starved of CPU for watchdog_timeout, may be killed and
+	 * respawned too, as it should. */
 	snprintf(killing, sizeof(killing), "pid %ld silent and stuck for",
 		 (long)s.pid);
+	hr_check(!hr_log_contains(d, killing), "killed while it progressed");
+
+	/* Stuck: no window any more. */
 	for (int64_t end = s.moved_ms + WD_MS + 5000;
 	     !hr_log_contains(d, killing);) {
 		hr_check(hr_now_ms() < end, "expected: %s ... killing it",
