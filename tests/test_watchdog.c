@@ -262,10 +262,11 @@ static int step(struct stepper *s)
 	}
 	if (closed == s->closed) {
 		/* Not scheduled within the window (or still on its way to
-		 * the drain): a longer one. */
+		 * the drain): a longer one, up to a few scheduler slices on
+		 * a loaded host. */
 		s->win_us = s->win_us ? 2 * s->win_us : 50;
-		if (s->win_us > 20000)
-			s->win_us = 20000;
+		if (s->win_us > 50000)
+			s->win_us = 50000;
 		return 0;
 	}
 	if (s->drain_turns < 0)
