@@ -518,7 +518,12 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 		listing_start(qs, cl, cmd);
 		break;
 	case STATSOCK_RELOAD: /* the master's own (master_reload_command) */
-		statsock_reply_error(cl, stats_json_error("reload: not here"));
+	case STATSOCK_UPGRADE:
+		statsock_reply_error(cl,
+				     stats_json_error("%s: not here",
+						      cmd->kind == STATSOCK_RELOAD ?
+							      "reload" :
+							      "upgrade"));
 		break;
 	case STATSOCK_STATS:
 	case STATSOCK_WORKERS:
