@@ -499,7 +499,8 @@ void proc_channel_lost(struct proc *p)
 void proc_drain(struct proc *p, int fast, uint32_t handover)
 {
 	struct chan_drain d = { (uint64_t)p->t->cfg->shutdown_timeout_ms,
-				(uint32_t)fast, handover };
+				(uint32_t)fast, handover,
+				(uint32_t)p->t->keep_idle, 0 };
 
 	if (!p->pid)
 		return;

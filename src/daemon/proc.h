@@ -81,6 +81,9 @@ struct proc_table {
 	struct proc *retiring;
 	int nretiring;
 	int stopping; /* no respawns any more */
+	/* Another master serves the port (a binary upgrade): workers told
+	 * to drain keep their idle connections for one last request. */
+	int keep_idle;
 };
 
 void proc_table_init(struct proc_table *t, struct loop *l,
