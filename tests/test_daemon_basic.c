@@ -377,13 +377,14 @@ static void test_stats_socket_path(void **state)
 }
 
 /* Signals reuseportd does not use are logged and ignored: none of them
- * may end the master (their default action would), nor touch a worker. */
+ * may end the master (their default action would), nor touch a worker.
+ * (SIGUSR2 is the binary upgrade: tests/test_upgrade.c.) */
 static void test_unused_signals_ignored(void **state)
 {
 	struct hr_daemon *d = *state;
-	const int sigs[] = { SIGUSR2, SIGALRM,      SIGVTALRM, SIGPROF,
-			     SIGIO,   SIGPWR,       SIGXCPU,   SIGXFSZ,
-			     SIGTTOU, SIGRTMIN + 1, SIGRTMAX };
+	const int sigs[] = { SIGALRM, SIGVTALRM,    SIGPROF, SIGIO,
+			     SIGPWR,  SIGXCPU,      SIGXFSZ, SIGTTOU,
+			     SIGTTIN, SIGRTMIN + 1, SIGRTMAX };
 	json_int_t pid0;
 	json_t *st;
 
