@@ -237,14 +237,14 @@ static void hr_child(const char *const *argv, int out, int err, int nofile)
 	_exit(127);
 }
 
-static pid_t hr_fork_exec(const char *dir, const char *const *args, int out,
-			  int err, int nofile)
+static pid_t hr_fork_exec(const char *bin, const char *dir,
+			  const char *const *args, int out, int err, int nofile)
 {
 	const char *argv[64];
 	size_t n = 0;
 	pid_t pid;
 
-	argv[n++] = REUSEPORTD_BIN;
+	argv[n++] = bin;
 	for (; args && *args && n + 1 < sizeof(argv) / sizeof(argv[0]); args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
@@ -265,6 +265,11 @@ static pid_t hr_fork_exec(const char *dir, const char *const *args, int out,
 
 int hr_spawn(struct hr_daemon *d, const char *const *args)
 {
+	return hr_spawn_bin(d, REUSEPORTD_BIN, args);
+}
+
+int hr_spawn_bin(struct hr_daemon *d, const char *bin, const char *const *args)
+{
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
@@ -273,7 +278,7 @@ int hr_spawn(struct hr_daemon *d, const char *const *args)
 	}
 	if (d->pidfd >= 0)
 		close(d->pidfd); /* a previous attempt's */
-	d->pid = hr_fork_exec(d->dir, args, fd, fd, d->nofile);
+	d->pid = hr_fork_exec(bin, d->dir, args, fd, fd, d->nofile);
 	close(fd);
 	if (d->pid < 0) {
 		d->pid = 0;
@@ -503,7 +508,7 @@ int hr_run(struct hr_daemon *d, const char *const *args, int timeout_ms,
 		hr_note("open run output: %s", strerror(errno));
 		goto out;
 	}
-	pid = hr_fork_exec(d->dir, args, ofd, efd, d->nofile);
+	pid = hr_fork_exec(REUSEPORTD_BIN, d->dir, args, ofd, efd, d->nofile);
 	if (pid < 0)
 		goto out;
 	for (;;) {

@@ -73,6 +73,9 @@ int hr_start(struct hr_daemon *d, const char *const *args);
 /* Starts the binary with exactly these arguments (after argv[0]), output
  * to DIR/daemon.log, cwd DIR; does not wait for anything. */
 int hr_spawn(struct hr_daemon *d, const char *const *args);
+/* The same with another binary (bin is its argv[0] too): a copy that a
+ * binary upgrade test replaces. */
+int hr_spawn_bin(struct hr_daemon *d, const char *bin, const char *const *args);
 /* Runs the binary with exactly these arguments to completion (killed at
  * the deadline). Returns its exit status as hr_wait_exit does; its
  * stdout and stderr land in out and err (NUL-terminated, may be NULL). */
