@@ -31,6 +31,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -591,16 +593,55 @@ static int kept_alive_get(int fd)
 	return 1;
 }
 
+/* A free TCP port on 127.0.0.1 (for the metrics endpoint). */
+static int free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	hr_check(fd >= 0 && bind(fd, (struct sockaddr *)&sin, len) == 0 &&
+			 getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
+		 "a free port: %s", strerror(errno));
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* GET /metrics answered, with the daemon's metrics. */
+static void metrics_ok(int port)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+	static char buf[1 << 20];
+	int fd = hr_connect_tcp(port);
+	ssize_t n;
+
+	hr_check(hr_write_all(fd, req, sizeof(req) - 1, 5000) ==
+			 (ssize_t)sizeof(req) - 1,
+		 "send GET /metrics");
+	n = hr_read_until_eof(fd, buf, sizeof(buf) - 1, 5000);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	hr_check(!strncmp(buf, "HTTP/1.1 200", 12) &&
+			 strstr(buf, "reuseportd_build_info"),
+		 "GET /metrics: %.200s", buf);
+}
+
 static void test_rollback_notify_idle(void **state)
 {
 	struct site s;
 	char npath[128], seen[8192] = "", want[64];
-	int nfd, idle, spawned;
+	int nfd, idle, spawned, mport;
+	json_t *doc;
 	long pid;
 
 	site_init(&s, *state);
 	install_build(&s, 0);
-	write_conf(&s, "listen 127.0.0.1:0\nworkers 2\n");
+	mport = free_port();
+	write_conf(&s,
+		   "listen 127.0.0.1:0\nworkers 2\nmetrics_listen 127.0.0.1:%d\n",
+		   mport);
 	nfd = notify_socket(&s, npath, sizeof(npath));
 	setenv("NOTIFY_SOCKET", npath, 1);
 	start(&s);
@@ -621,6 +662,15 @@ static void test_rollback_notify_idle(void **state)
 		 "expected %s, seen %s", want, seen);
 	hr_check(notified(nfd, "READY=1", 5000, seen, sizeof(seen)),
 		 "READY=1 from the new master: %s", seen);
+	/* The metrics endpoint came along; no second upgrade while the old
+	 * master runs. */
+	metrics_ok(mport);
+	doc = hr_query_ok(s.d, "upgrade");
+	snprintf(want, sizeof(want), "the old master (pid %ld) still runs",
+		 (long)s.master);
+	hr_check(strstr(hr_jstr(doc, "error"), want) != NULL, "upgrade: %s",
+		 hr_jdump(doc));
+	json_decref(doc);
 	hr_check_int("kill -QUIT the new master", 0, kill((pid_t)pid, SIGQUIT));
 	snprintf(want, sizeof(want), "MAINPID=%ld", (long)s.master);
 	hr_check(notified(nfd, want, 5000, seen, sizeof(seen)),
@@ -633,6 +683,7 @@ static void test_rollback_notify_idle(void **state)
 		 "nobody said STOPPING=1 for the service: %s", seen);
 	hr_check_int("the idle client, after the rollback", 1,
 		     kept_alive_get(idle));
+	metrics_ok(mport);
 
 	/* Upgrade again, and this time finish: the old master's idle
 	 * client is not cut, its next request answered as the last. */
@@ -647,6 +698,7 @@ static void test_rollback_notify_idle(void **state)
 		     kept_alive_get(idle));
 	close(idle);
 	finish(&s, s.master, pid, 0);
+	metrics_ok(mport);
 	hr_check(!notified(nfd, "STOPPING=1", 300, seen, sizeof(seen)),
 		 "the old master said STOPPING=1 for the service: %s", seen);
 

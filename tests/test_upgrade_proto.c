@@ -455,12 +455,15 @@ static void test_old_side_up_and_back(void **state)
 	assert_string_equal(seen.why, "rolled back on SIGHUP");
 	assert_true(upgrade_owner(&u));
 	assert_int_equal(upgrade_take_back(&u), 0);
-	/* Not reaped yet: no new attempt. */
+	/* Not reaped yet: no new attempt, no reload. */
 	assert_int_equal(upgrade_check(&u, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "has not exited yet"));
+	assert_int_equal(upgrade_reload_check(&u, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is still finishing"));
 	upgrade_cleanup(&u); /* the fake sees EOF and exits */
 	reap(&u, pid);
 	assert_int_equal(upgrade_check(&u, err, sizeof(err)), 0);
+	assert_int_equal(upgrade_reload_check(&u, err, sizeof(err)), 0);
 	assert_int_equal(seen.failed, 0);
 	close(lst);
 }

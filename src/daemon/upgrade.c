@@ -304,7 +304,14 @@ int upgrade_reload_check(const struct upgrade *u, char *err, size_t errlen)
 			 (long)u->peer);
 		return -1;
 	default:
-		return 0;
+		/* Its workers may still hold the slots it opened, which are in
+		 * the group: a reload's steering would not know them. */
+		if (!u->child)
+			return 0;
+		snprintf(err, errlen,
+			 "the new master of the last upgrade (pid %ld) is still finishing; try again in a moment",
+			 (long)u->peer);
+		return -1;
 	}
 }
 
