@@ -116,14 +116,12 @@ static void test_echo_connections_move(void **state)
 /* One request and its answer on a kept-alive connection: 1 answered
  * (200, kept alive), 2 answered with Connection: close, 0 closed or
  * broken without an answer. */
-static int http_exchange(int fd)
+static int http_response(int fd)
 {
 	char buf[2048];
 	size_t have = 0;
 	int64_t end = hr_now_ms() + 5000;
 
-	if (hr_write_all(fd, HTTP_REQ, sizeof(HTTP_REQ) - 1, 5000) < 0)
-		return 0;
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		char *head_end, *cl;
@@ -147,6 +145,13 @@ static int http_exchange(int fd)
 		if (n > 0)
 			have += (size_t)n;
 	}
+}
+
+static int http_exchange(int fd)
+{
+	if (hr_write_all(fd, HTTP_REQ, sizeof(HTTP_REQ) - 1, 5000) < 0)
+		return 0;
+	return http_response(fd);
 }
 
 /* One request on each connection; one closed after an answer with
@@ -226,8 +231,7 @@ static int active_is(json_t *st, void *arg)
 }
 
 /* A connection with half a request in when the old worker drains is not
- * handed over: its request finishes there, answered with Connection:
- * close; the idle ones move. */
+ * handed over: its request is answered there; the idle ones move. */
 static void test_mid_request_stays(void **state)
 {
 	enum { N = 50 };
@@ -237,9 +241,8 @@ static void test_mid_request_stays(void **state)
 	static const char head[] = "GET / HTTP/1.1\r\n";
 	static const char rest[] = "Host: t\r\n\r\n";
 	int fds[N], busy, reopened = 0;
-	char err[256], buf[1024];
+	char err[256];
 	json_int_t gen = 2, want_active = N + 1;
-	ssize_t n;
 	json_t *st;
 
 	assert_int_equal(hr_start(d, args), 0);
@@ -269,12 +272,11 @@ static void test_mid_request_stays(void **state)
 	json_decref(st);
 	hr_check(hr_write_all(busy, rest, sizeof(rest) - 1, 2000) > 0,
 		 "the rest of it");
-	n = hr_read_until_eof(busy, buf, sizeof(buf) - 1, 5000);
-	hr_check(n > 0, "an answer, then the close");
-	buf[n > 0 ? n : 0] = '\0';
-	hr_check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0 &&
-			 strstr(buf, "Connection: close"),
-		 "200 with Connection: close: %s", buf);
+	/* Answered where it began. Then it is closed (Connection: close, if
+	 * the drain had begun), or idle in time for another pass of the
+	 * walk and moved too. */
+	hr_check(http_response(busy) != 0,
+		 "the request begun before the reload answered");
 	close(busy);
 	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);
 	assert_int_equal(reopened, 0);

@@ -33,6 +33,7 @@
 #endif
 
 #define RUN_MS 10000
+#define SETPRIV "/usr/bin/setpriv"
 #define OUT 8192
 
 static char out[OUT], err[OUT];
@@ -389,6 +390,54 @@ static void test_docroot_closed_to_workers(void **state)
 	hr_check(strstr(err, "could not start") &&
 			 strstr(err, "Permission denied"),
 		 "the start names the workers' problem: %s", err);
+}
+
+/* A docroot the workers' user reaches through a directory of its own
+ * that root may not enter without CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH, which the systemd unit does not grant: -t checks
+ * it as the workers see it, not as the master does (it never opens it). */
+static void test_docroot_only_workers_reach(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct passwd *pw = getpwnam("nobody");
+	char conf[128], app[128], www[160];
+	const char *no_dac = "--bounding-set=-dac_override,-dac_read_search";
+	int st;
+
+	if (geteuid() != 0 || !pw || access(SETPRIV, X_OK) < 0) {
+		print_message("# needs root, user nobody and %s\n", SETPRIV);
+		skip();
+	}
+	hr_check(chmod(d->dir, 0711) == 0, "chmod %s", d->dir);
+	path_in(d, conf, sizeof(conf), "rp.conf");
+	path_in(d, app, sizeof(app), "app");
+	snprintf(www, sizeof(www), "%s/www", app);
+	hr_check(mkdir(app, 0700) == 0 && mkdir(www, 0755) == 0 &&
+			 chown(www, pw->pw_uid, pw->pw_gid) == 0 &&
+			 chown(app, pw->pw_uid, pw->pw_gid) == 0,
+		 "%s, owned by nobody: %s", www, strerror(errno));
+	write_conf(d, conf, "protocol http\nuser nobody\n");
+
+	/* Root without those capabilities cannot reach it... */
+	const char *probe[] = { SETPRIV,          no_dac, "/bin/sh", "-c",
+				"test -d \"$0\"", www,    NULL };
+
+	st = oh_run(probe, NULL, d->dir, 0, RUN_MS, out, sizeof(out), err,
+		    sizeof(err));
+	hr_check(st == 1,
+		 "root without DAC capabilities: test -d %s: expected 1, seen %d %s",
+		 www, st, err);
+
+	/* ... the workers can, and -t says the configuration is ok. */
+	const char *test[] = { SETPRIV,     no_dac, REUSEPORTD_BIN,
+			       "-t",        "-c",   conf,
+			       "--docroot", www,    NULL };
+
+	st = oh_run(test, NULL, d->dir, 0, RUN_MS, out, sizeof(out), err,
+		    sizeof(err));
+	hr_check(st == 0 && strstr(out, "is ok"),
+		 "-t without DAC capabilities: expected 0 and ok, seen %d: %s%s",
+		 st, out, err);
 }
 
 static void test_stale_pidfile(void **state)
@@ -1050,6 +1099,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_workers_drop_privileges,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docroot_closed_to_workers,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_docroot_only_workers_reach,
 						setup, teardown),
 		/* Last: it leaves this process in its own mount namespace. */
 		cmocka_unit_test_setup_teardown(test_listen_host_names_hosts_file,

@@ -17,15 +17,18 @@
 #include "syslimits.h"
 #include "util.h"
 
-static int check_docroot(const struct config *c, char *err, size_t errlen)
+/* The docroot is a directory this process can reach; who (may be "")
+ * follows the reason, as in "... for the workers' user nobody". */
+static int check_docroot(const struct config *c, const char *who, char *err,
+			 size_t errlen)
 {
 	struct stat st;
 
 	if (!c->docroot[0])
 		return 0;
 	if (stat(c->docroot, &st) < 0) {
-		snprintf(err, errlen, "docroot %s: %s", c->docroot,
-			 strerror(errno));
+		snprintf(err, errlen, "docroot %s: %s%s", c->docroot,
+			 strerror(errno), who);
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -35,18 +38,24 @@ static int check_docroot(const struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* The workers open the docroot after dropping privileges: a directory
- * root can read may still be closed to them. A child that drops them as
- * a worker would tries it. */
+/* The workers open the docroot after dropping privileges, and only they
+ * do: it is checked as they see it. A directory root can read may still
+ * be closed to them; one closed to root (a parent directory of the
+ * workers' user's own, under a unit without CAP_DAC_OVERRIDE) may be
+ * open to them. A child that drops them as a worker would checks it. */
 static int check_docroot_as_worker(const struct config *c, char *err, size_t errlen)
 {
-	char msg[PATH_MAX + 128] = "";
+	char msg[PATH_MAX + 256] = "", who[96];
 	int p[2], status = 0;
 	ssize_t n;
 	pid_t pid;
 
-	if (!c->docroot[0] || !privdrop_active())
+	if (!c->docroot[0])
 		return 0;
+	if (!privdrop_active())
+		return check_docroot(c, "", err, errlen);
+	snprintf(who, sizeof(who), " for the workers' user %s",
+		 c->user[0] ? c->user : c->group);
 	if (pipe(p) < 0 || (pid = fork()) < 0) {
 		snprintf(err, errlen,
 			 "checking the docroot as the workers' user: %s",
@@ -56,12 +65,11 @@ static int check_docroot_as_worker(const struct config *c, char *err, size_t err
 	if (pid == 0) {
 		close(p[0]);
 		if (privdrop_apply(msg, sizeof(msg)) < 0 ||
+		    check_docroot(c, who, msg, sizeof(msg)) < 0 ||
 		    access(c->docroot, R_OK | X_OK) < 0) {
 			if (!msg[0])
-				snprintf(msg, sizeof(msg),
-					 "docroot %s: %s for the workers' user %s",
-					 c->docroot, strerror(errno),
-					 c->user[0] ? c->user : c->group);
+				snprintf(msg, sizeof(msg), "docroot %s: %s%s",
+					 c->docroot, strerror(errno), who);
 			if (write(p[1], msg, strlen(msg)) < 0)
 				_exit(2);
 			_exit(1);
@@ -210,8 +218,7 @@ int cfgtest_run(const struct config *c, const char *what, int verbose,
 {
 	char err[PATH_MAX + 256];
 
-	if (check_docroot(c, err, sizeof(err)) < 0 ||
-	    privdrop_init(c, err, sizeof(err)) < 0 ||
+	if (privdrop_init(c, err, sizeof(err)) < 0 ||
 	    check_docroot_as_worker(c, err, sizeof(err)) < 0) {
 		fprintf(errout, "reuseportd: %s\n", err);
 		fprintf(errout, "reuseportd: configuration %s test failed\n",

@@ -15,6 +15,11 @@
 /* A TAKEN that has not come by then will not come (the taker died, the
  * frame went down with it): the rest is drained where it is. */
 #define HO_WAIT_MS 2000
+/* Walks over the connections: a connection busy when the walk passed it
+ * (a request being answered) may be idle by the end, and is moved by the
+ * next pass rather than closed by the drain; a pass that moves nothing
+ * ends the handover. */
+#define HO_MAX_PASSES 3
 
 struct ho_batch {
 	struct chan_handoff h;
@@ -95,21 +100,35 @@ static uint32_t ho_take(struct handover *h, const struct conn_transfer *rec,
 	return taken;
 }
 
+/* The next batch of the walk, in b: 1, or 0 when there is none. */
+static int ho_walk(struct handover *h, struct ho_batch *b)
+{
+	while (h->quota > 0) {
+		if (h->cursor < 0) { /* a pass is over */
+			if (h->moved == 0 || ++h->passes == HO_MAX_PASSES)
+				return 0;
+			h->cursor = 0;
+			h->moved = 0;
+		}
+		memset(&b->h, 0, sizeof(b->h));
+		b->max = UTIL_MIN(h->quota, (uint32_t)CHAN_MAX_FDS);
+		b->next = -1; /* unless the batch fills first */
+		conn_foreach_from(h->pool, h->cursor, ho_collect, b);
+		h->cursor = b->next;
+		if (b->h.count > 0) {
+			h->moved += b->h.count;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* The next frame, or the end. */
 static void ho_next(struct handover *h)
 {
 	struct ho_batch b;
 
-	if (h->quota == 0 || h->cursor < 0) {
-		ho_finish(h);
-		return;
-	}
-	memset(&b.h, 0, sizeof(b.h));
-	b.max = UTIL_MIN(h->quota, (uint32_t)CHAN_MAX_FDS);
-	b.next = -1;
-	conn_foreach_from(h->pool, h->cursor, ho_collect, &b);
-	h->cursor = b.next;
-	if (b.h.count == 0) {
+	if (!ho_walk(h, &b)) {
 		ho_finish(h);
 		return;
 	}
@@ -134,6 +153,8 @@ void ho_start(struct handover *h, uint32_t quota)
 {
 	h->quota = quota;
 	h->cursor = 0;
+	h->passes = 0;
+	h->moved = 0;
 	h->running = 1;
 	h->waiting = 0;
 	ho_next(h);

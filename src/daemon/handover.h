@@ -24,7 +24,10 @@ struct handover {
 	struct chan *chan;
 	int handler;    /* the pool's handler that serves taken connections */
 	uint32_t quota; /* connections still to hand over */
-	int cursor;     /* the walk goes on from this descriptor */
+	int cursor;     /* the walk goes on from this descriptor; -1: the
+			  * pass is over */
+	int passes;     /* walks over the connections started again */
+	uint32_t moved; /* handed over in the current pass */
 	int running;    /* handing over now */
 	int waiting;    /* a frame is out; its TAKEN has not come */
 	struct loop_timer wait;  /* ... for that long at most */

@@ -89,6 +89,7 @@ static int listing_parse_local(const char *s, struct listing_filter *f)
 		f->local_any_ip = 1;
 		return 0;
 	}
+	f->local_any_ip = 0; /* an earlier local=PORT is replaced, all of it */
 	if (listing_parse_prefix(s, &f->local, &bits) == 0 &&
 	    bits == (f->local.sa.sa_family == AF_INET ? 32 : 128))
 		return 0; /* an IP alone: any port */

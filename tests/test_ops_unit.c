@@ -1,0 +1,712 @@
+/* test_ops_unit.c - the systemd unit's hardening, checked where the
+ * tools are (each part skips, saying why, where they are not):
+ *
+ * - `systemd-analyze verify` accepts the unit built by this tree (its
+ *   commands pointed at this build's binaries, the man pages at the
+ *   source tree's), with no warning at all: verify exits 0 on an unknown
+ *   key or a bad value and only says so on stderr;
+ * - `systemd-analyze security --offline=true` puts its exposure at
+ *   UNIT_MAX_EXPOSURE or below;
+ * - as root: the daemon does what the unit runs it for - -t (the unit's
+ *   ExecStartPre), a start whose workers drop to nobody on a port below
+ *   1024 named by a host name, a file served with sendfile, a reload
+ *   asked with reuseportctl (ExecReload) that hands an idle connection
+ *   over, listings, a log reopen, a stop - under setpriv with the
+ *   unit's CapabilityBoundingSet, no ambient or inheritable capability
+ *   and no_new_privs (as systemd would start it), and under strace -f:
+ *   every system call made, by every process, is one the unit's
+ *   SystemCallFilter= lines allow (expanded with `systemd-analyze
+ *   syscall-filter`).
+ *
+ * Where systemd is PID 1 the real thing is `systemctl start`; this test
+ * is what a build host without it can check. What it cannot: the mount
+ * namespace settings (ProtectSystem=, ProtectHome=, PrivateTmp=,
+ * PrivateDevices=, ProtectProc=...), RestrictAddressFamilies= and the
+ * seccomp filter itself (strace shows the calls; only systemd applies the
+ * filter).
+ *
+ * The calls seen on Debian 12 (glibc 2.36, kernel 6.x, systemd 252's
+ * groups), every one in @system-service less the unit's exclusions:
+ *   accept4 access arch_prctl bind brk chmod chown clone close
+ *   close_range connect dup2 epoll_create1 epoll_ctl epoll_wait execve
+ *   fchmod fchown fcntl futex getcwd getegid geteuid getgid getpid
+ *   getppid getrandom getsockname getsockopt getuid ioctl kill listen
+ *   lseek madvise mmap mprotect munmap newfstatat openat openat2 pipe2
+ *   poll prctl pread64 prlimit64 read readlinkat recvfrom recvmsg rseq
+ *   rt_sigaction rt_sigprocmask sendfile sendmsg sendto
+ *   set_robust_list set_tid_address setgid setgroups setsockopt setuid
+ *   shutdown signalfd4 socket socketpair uname unlink wait4 write
+ * (the test prints the list it saw). */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ops_harness.h"
+
+#if !defined(UNIT_BUILT) || !defined(OPS_SBINDIR) || !defined(OPS_BINDIR) || \
+	!defined(MAN_SRCDIR) || !defined(RC_BIN)
+#error "build with -DUNIT_BUILT, -DOPS_SBINDIR, -DOPS_BINDIR, -DMAN_SRCDIR and -DRC_BIN (src/ops.am)"
+#endif
+
+/* In tenths. A master that runs as root (it binds the ports and drops
+ * the workers' privileges) on the host's network cannot go lower: the
+ * unit's comments and the README say what is left and why. */
+#define UNIT_MAX_EXPOSURE 25
+
+#define RUN_MS 30000
+#define BIG (4096 * 64)
+#define INDEX_BODY "reuseportd under its unit\n"
+
+static char out[1 << 17], err[1 << 14];
+
+/* Runs `sh -c SCRIPT arg...` with env added: its exit status. */
+static int sh(const char *const *env, const char *script, const char *a1,
+	      const char *a2)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, "sh", a1, a2, NULL };
+
+	return oh_run(argv, env, NULL, 0, RUN_MS, out, sizeof(out), err,
+		      sizeof(err));
+}
+
+static int have(const char *prog)
+{
+	return sh(NULL, "command -v \"$1\" >/dev/null", prog, NULL) == 0;
+}
+
+static void need(const char *prog)
+{
+	if (!have(prog)) {
+		print_message("# no %s here: skipped\n", prog);
+		skip();
+	}
+}
+
+/* s with every "from" replaced by "to" (malloc'd). */
+static char *replace(const char *s, const char *from, const char *to)
+{
+	size_t n = 0, fl = strlen(from), tl = strlen(to);
+	const char *p;
+	char *r, *w;
+
+	for (p = s; (p = strstr(p, from)); p += fl)
+		n++;
+	r = w = malloc(strlen(s) + n * (tl > fl ? tl - fl : 0) + 1);
+	assert_non_null(r);
+	while ((p = strstr(s, from))) {
+		memcpy(w, s, (size_t)(p - s));
+		w += p - s;
+		memcpy(w, to, tl);
+		w += tl;
+		s = p + fl;
+	}
+	strcpy(w, s);
+	return r;
+}
+
+/* The values of every "Key=" line of the unit, in order, separated by
+ * "\n" (malloc'd; "" if none). */
+static char *unit_values(const char *unit, const char *key)
+{
+	size_t kl = strlen(key), len = 0;
+	char *r = calloc(1, strlen(unit) + 1);
+	const char *p = unit;
+
+	assert_non_null(r);
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+			memcpy(r + len, p + kl + 1, ll - kl - 1);
+			len += ll - kl - 1;
+			r[len++] = '\n';
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return r;
+}
+
+/* --- verify --- */
+
+static void test_verify(void **state)
+{
+	struct hr_daemon *d = *state;
+	char dir[160], path[200], man[160];
+	char *unit, *a, *b;
+	const char *env[] = { man, NULL };
+	int st;
+
+	need("systemd-analyze");
+	/* The unit as installed, but for the binaries: verify wants them to
+	 * exist, and they are not installed. */
+	unit = oh_read(UNIT_BUILT);
+	hr_check(strstr(unit, "ExecStart=" OPS_SBINDIR "/reuseportd "),
+		 "the built unit names the installed daemon: %s", unit);
+	a = replace(unit, OPS_SBINDIR "/reuseportd ", REUSEPORTD_BIN " ");
+	b = replace(a, OPS_BINDIR "/reuseportctl ", RC_BIN " ");
+	snprintf(dir, sizeof(dir), "%s/unit", d->dir);
+	snprintf(path, sizeof(path), "%s/reuseportd.service", dir);
+	hr_check(mkdir(dir, 0755) == 0, "mkdir %s", dir);
+	oh_write(path, "%s", b);
+	free(unit), free(a), free(b);
+
+	/* Documentation=man:...: the source tree's pages, if man is here. */
+	if (have("man")) {
+		snprintf(man, sizeof(man), "MANPATH=%s/man", d->dir);
+		st = sh(NULL,
+			"mkdir -p \"$1/man/man8\" \"$1/man/man5\" && "
+			"ln -s \"$2/reuseportd.8\" \"$1/man/man8/\" && "
+			"ln -s \"$2/reuseportd.conf.5\" \"$1/man/man5/\"",
+			d->dir, MAN_SRCDIR);
+		hr_check_int("the man tree", 0, st);
+		st = sh(env, "exec systemd-analyze verify \"$1\"", path, NULL);
+	} else {
+		hr_note("no man here: verify --man=no");
+		st = sh(NULL, "exec systemd-analyze verify --man=no \"$1\"",
+			path, NULL);
+	}
+	hr_check(st == 0 && !err[0] && !out[0],
+		 "systemd-analyze verify %s: expected exit 0 and not a word, seen %d:\n%s%s",
+		 path, st, out, err);
+}
+
+/* --- security --- */
+
+static void test_exposure(void **state)
+{
+	const char *key = "Overall exposure level for reuseportd.service: ";
+	const char *p;
+	int st, whole = -1, tenth = -1;
+
+	(void)state;
+	need("systemd-analyze");
+	/* The built unit itself: the offline assessment reads only it. */
+	st = sh(NULL,
+		"exec systemd-analyze security --offline=true --no-pager \"$1\"",
+		UNIT_BUILT, NULL);
+	p = strstr(out, key);
+	hr_check(st == 0 && p &&
+			 sscanf(p + strlen(key), "%d.%d", &whole, &tenth) == 2,
+		 "systemd-analyze security --offline=true: exit %d, no '%s' in:\n%s%s",
+		 st, key, out, err);
+	hr_note("systemd-analyze security --offline=true: exposure %d.%d",
+		whole, tenth);
+	hr_check(whole * 10 + tenth <= UNIT_MAX_EXPOSURE,
+		 "exposure: expected %d.%d at most, seen %d.%d:\n%s",
+		 UNIT_MAX_EXPOSURE / 10, UNIT_MAX_EXPOSURE % 10, whole, tenth,
+		 out);
+}
+
+/* --- the daemon under the unit's capabilities, system calls seen --- */
+
+#define MAX_NAMES 1024
+
+struct names {
+	char *v[MAX_NAMES];
+	int n;
+};
+
+static int names_has(const struct names *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return 1;
+	return 0;
+}
+
+static void names_add(struct names *s, const char *name)
+{
+	if (names_has(s, name) || s->n == MAX_NAMES)
+		return;
+	s->v[s->n] = strdup(name);
+	assert_non_null(s->v[s->n]);
+	s->n++;
+}
+
+static void names_del(struct names *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name)) {
+			free(s->v[i]);
+			s->v[i] = s->v[--s->n];
+			return;
+		}
+}
+
+static void names_free(struct names *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->v[i]);
+	s->n = 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* `systemd-analyze syscall-filter` lists every group: "@name" at the
+ * start of a line, its members (calls or @groups) indented below. Adds
+ * (or, if del, removes) the calls of item, a call or a @group. */
+static void filter_apply(struct names *set, const char *groups,
+			 const char *item, int del, int depth)
+{
+	char head[80];
+	const char *p;
+
+	if (item[0] != '@') {
+		if (del)
+			names_del(set, item);
+		else
+			names_add(set, item);
+		return;
+	}
+	snprintf(head, sizeof(head), "\n%s\n", item);
+	p = strstr(groups, head);
+	hr_check(p && depth < 8, "group %s in systemd-analyze syscall-filter",
+		 item);
+	for (p += strlen(head); !strncmp(p, "    ", 4);) {
+		char name[80];
+		size_t n = strcspn(p + 4, "\n");
+
+		if (p[4] != '#' && n < sizeof(name)) {
+			memcpy(name, p + 4, n);
+			name[n] = '\0';
+			filter_apply(set, groups, name, del, depth + 1);
+		}
+		p += 4 + n + (p[4 + n] == '\n');
+	}
+}
+
+/* The calls the unit's SystemCallFilter= lines allow, in order: an
+ * allow list (with @default, as systemd adds it), then "~" lines taking
+ * calls away. */
+static void unit_allowed(const char *unit, struct names *allowed)
+{
+	char *lines = unit_values(unit, "SystemCallFilter"), *groups, *line,
+	     *save = NULL;
+
+	hr_check(lines[0] && lines[0] != '~',
+		 "the unit's SystemCallFilter= starts with an allow list: %s",
+		 lines);
+	hr_check_int("systemd-analyze syscall-filter", 0,
+		     sh(NULL, "exec systemd-analyze syscall-filter --no-pager",
+			NULL, NULL));
+	groups = malloc(strlen(out) + 2);
+	assert_non_null(groups);
+	groups[0] = '\n';
+	strcpy(groups + 1, out);
+	filter_apply(allowed, groups, "@default", 0, 0);
+	for (line = strtok_r(lines, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		int del = line[0] == '~';
+		char *tok, *s2 = NULL;
+
+		for (tok = strtok_r(line + del, " ", &s2); tok;
+		     tok = strtok_r(NULL, " ", &s2))
+			filter_apply(allowed, groups, tok, del, 0);
+	}
+	hr_check(allowed->n > 100, "the unit allows %d calls", allowed->n);
+	free(groups);
+	free(lines);
+}
+
+/* The calls named in strace -c's summary: the last word of each row. */
+static void strace_calls(const char *file, struct names *seen)
+{
+	char *text = oh_read(file), *line, *save = NULL;
+
+	hr_check(strstr(text, "syscall"), "strace's summary %s: %s", file, text);
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *last = strrchr(line, ' ');
+
+		last = last ? last + 1 : line;
+		if (line[0] == '-' || !strcmp(last, "syscall") ||
+		    !strcmp(last, "total") || !last[0])
+			continue;
+		names_add(seen, last);
+	}
+	free(text);
+}
+
+struct wrap {
+	const char *argv[16];
+	int n;
+	int strace; /* under strace -f -c too: its summaries in files */
+	char files[8][160];
+	int nfiles;
+	char caps[256];
+};
+
+/* argv = the wrappers, then cmd. */
+static void wrapped(struct wrap *w, const char *dir, const char **argv,
+		    const char *const *cmd)
+{
+	int n = 0;
+
+	for (int i = 0; i < w->n; i++)
+		argv[n++] = w->argv[i];
+	if (w->strace) {
+		char *f;
+
+		assert_true(w->nfiles < 8);
+		f = w->files[w->nfiles];
+		snprintf(f, sizeof(w->files[0]), "%s/strace.%d", dir, w->nfiles);
+		w->nfiles++;
+		argv[n++] = "/bin/sh";
+		argv[n++] = "-c";
+		argv[n++] = "f=$1; shift; exec strace -f -qq -c -o \"$f\" \"$@\"";
+		argv[n++] = "sh";
+		argv[n++] = f;
+	}
+	while (*cmd)
+		argv[n++] = *cmd++;
+	argv[n] = NULL;
+}
+
+static int run_wrapped(struct hr_daemon *d, struct wrap *w, const char *const *cmd)
+{
+	const char *argv[40];
+
+	wrapped(w, d->dir, argv, cmd);
+	return oh_run(argv, NULL, d->dir, 0, RUN_MS, out, sizeof(out), err,
+		      sizeof(err));
+}
+
+/* A port below 1024 free on 127.0.0.1 (and ::1 if there is one). */
+static int free_low_port(void)
+{
+	for (int port = 1000; port > 600; port--) {
+		struct sockaddr_in a4 = {
+			.sin_family = AF_INET,
+			.sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK)
+		};
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+					   .sin6_port = htons((uint16_t)port),
+					   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+		int f4 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int f6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = f4 >= 0 &&
+			 bind(f4, (struct sockaddr *)&a4, sizeof(a4)) == 0 &&
+			 (f6 < 0 ||
+			  bind(f6, (struct sockaddr *)&a6, sizeof(a6)) == 0 ||
+			  errno == EADDRNOTAVAIL);
+
+		if (f4 >= 0)
+			close(f4);
+		if (f6 >= 0)
+			close(f6);
+		if (ok)
+			return port;
+	}
+	return -1;
+}
+
+/* Reads from fd until buf holds needle (1) or the deadline (0). */
+static int read_until(int fd, char *buf, size_t cap, const char *needle)
+{
+	size_t len = 0;
+	int64_t deadline = hr_now_ms() + 10000;
+
+	buf[0] = '\0';
+	while (!strstr(buf, needle) && len + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (hr_now_ms() >= deadline ||
+		    poll(&p, 1, (int)(deadline - hr_now_ms())) <= 0)
+			return 0;
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0 && !(n < 0 && errno == EAGAIN))
+			return 0;
+		if (n > 0)
+			len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return strstr(buf, needle) != NULL;
+}
+
+static int http_get(int fd, const char *path, const char *conn)
+{
+	char req[256];
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: unit\r\nConnection: %s\r\n\r\n",
+			 path, conn);
+
+	return hr_write_all(fd, req, (size_t)n, 5000) == n ? 0 : -1;
+}
+
+/* The daemon's start under the wrappers, as hr_spawn does it (own
+ * process group, output to d->log, cwd d->dir). */
+static int spawn_wrapped(struct hr_daemon *d, struct wrap *w,
+			 const char *const *cmd)
+{
+	const char *argv[40];
+	int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	pid_t pid;
+
+	wrapped(w, d->dir, argv, cmd);
+	if (fd < 0)
+		return -1;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+
+		setpgid(0, 0);
+		if (chdir(d->dir) < 0 || nul < 0 || dup2(nul, 0) < 0 ||
+		    dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			_exit(126);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fd);
+	if (pid < 0)
+		return -1;
+	setpgid(pid, pid);
+	d->pid = pid;
+	d->reaped = 0;
+	d->clean = 0;
+	d->status = -1;
+	d->pidfd = -1;
+	return 0;
+}
+
+static void test_daemon_under_unit_limits(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct wrap w = { .n = 0 };
+	struct names allowed = { .n = 0 }, seen = { .n = 0 };
+	char *unit = oh_read(UNIT_BUILT), *caps, conf[128], www[128], logf[128],
+	     listen_at[64], buf[8192], *big;
+	const char *sock_group = getgrnam("nogroup") ? "nogroup" : "root";
+	int has_strace, port, fd, st;
+	pid_t master;
+	json_t *doc;
+
+	if (geteuid() != 0 || !getpwnam("nobody")) {
+		print_message("# needs root and user nobody: skipped\n");
+		skip();
+	}
+	need("systemd-analyze");
+	has_strace = have("strace") &&
+		     sh(NULL, "exec strace -f -qq -c -o /dev/null true", NULL,
+			NULL) == 0;
+	if (!has_strace)
+		hr_note("no working strace: the system calls are not checked");
+
+	/* setpriv: the unit's bounding set, nothing ambient or
+	 * inheritable, no_new_privs. */
+	caps = unit_values(unit, "CapabilityBoundingSet");
+	if (have("setpriv")) {
+		char *tok, *save = NULL;
+
+		snprintf(w.caps, sizeof(w.caps), "--bounding-set=-all");
+		for (tok = strtok_r(caps, " \n", &save); tok;
+		     tok = strtok_r(NULL, " \n", &save)) {
+			size_t n = strlen(w.caps);
+
+			hr_check(!strncmp(tok, "CAP_", 4), "a capability: %s",
+				 tok);
+			snprintf(w.caps + n, sizeof(w.caps) - n, ",+%s", tok + 4);
+			for (char *c = w.caps + n + 2; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+		}
+		w.argv[w.n++] = "/bin/sh";
+		w.argv[w.n++] = "-c";
+		w.argv[w.n++] = "exec setpriv \"$@\"";
+		w.argv[w.n++] = "sh";
+		w.argv[w.n++] = w.caps;
+		w.argv[w.n++] = "--inh-caps=-all";
+		w.argv[w.n++] = "--ambient-caps=-all";
+		w.argv[w.n++] = "--no-new-privs";
+		hr_note("setpriv %s --inh-caps=-all --ambient-caps=-all --no-new-privs",
+			w.caps);
+	} else {
+		hr_note("no setpriv: the capabilities are not restricted");
+	}
+	free(caps);
+	w.strace = has_strace;
+	if (!w.n && !has_strace) {
+		print_message("# neither setpriv nor strace: skipped\n");
+		free(unit);
+		skip();
+	}
+	if (has_strace)
+		unit_allowed(unit, &allowed);
+	free(unit);
+
+	/* The workers (nobody) must reach the docroot: d->dir is 0700. */
+	hr_check(chmod(d->dir, 0711) == 0, "chmod %s", d->dir);
+	snprintf(www, sizeof(www), "%s/www", d->dir);
+	snprintf(conf, sizeof(conf), "%s/rp.conf", d->dir);
+	snprintf(logf, sizeof(logf), "%s/rp.log", d->dir);
+	hr_check(mkdir(www, 0755) == 0, "mkdir %s", www);
+	oh_write(strcat(strcpy(buf, www), "/index.html"), "%s", INDEX_BODY);
+	big = malloc(BIG + 1);
+	assert_non_null(big);
+	memset(big, 'x', BIG);
+	big[BIG] = '\0';
+	oh_write(strcat(strcpy(buf, www), "/big.txt"), "%s", big);
+	free(big);
+	port = free_low_port();
+	hr_check(port > 0, "a free port below 1024 on the loopback");
+	snprintf(listen_at, sizeof(listen_at), "localhost:%d", port);
+	snprintf(d->sock, sizeof(d->sock), "%s/stats.sock", d->dir);
+	oh_write(conf,
+		 "listen %s\nworkers 2\nprotocol http\ndocroot %s\n"
+		 "user nobody\nstats_socket %s\nstats_socket_group %s\n"
+		 "log %s\nlog_level debug\nshutdown_timeout 2s\n",
+		 listen_at, www, d->sock, sock_group, logf);
+
+	/* ExecStartPre, then ExecStart. */
+	const char *check[] = { REUSEPORTD_BIN, "-t", "-c", conf, NULL };
+	const char *start[] = { REUSEPORTD_BIN, "-f", "-c", conf, NULL };
+
+	st = run_wrapped(d, &w, check);
+	hr_check(st == 0, "-t (ExecStartPre): exit %d: %s%s", st, out, err);
+	hr_check(spawn_wrapped(d, &w, start) == 0, "spawn");
+	hr_check(hr_wait_for(d, hr_all_running, NULL, HR_START_MS * 3),
+		 "the daemon starts under the unit's limits");
+	doc = hr_query_ok(d, "stats");
+	master = (pid_t)hr_jint(doc, "pid");
+	hr_check(hr_jint(doc, "listen/0/port") == port, "it listens on %s: %s",
+		 listen_at, hr_jdump(doc));
+	json_decref(doc);
+	{
+		struct stat sb;
+		struct group *g = getgrnam(sock_group);
+
+		hr_check(stat(d->sock, &sb) == 0 && g && sb.st_gid == g->gr_gid,
+			 "the stats socket's group is %s", sock_group);
+	}
+
+	/* A file that goes out with sendfile. */
+	fd = hr_connect_tcp(port);
+	hr_check(fd >= 0 && http_get(fd, "/big.txt", "close") == 0,
+		 "GET /big.txt");
+	{
+		static char resp[BIG + 4096];
+		ssize_t n = hr_read_until_eof(fd, resp, sizeof(resp), 10000);
+
+		hr_check(n > BIG && strstr(resp, "200 OK"),
+			 "GET /big.txt: expected 200 and %d bytes, seen %zd",
+			 BIG, n);
+	}
+	close(fd);
+
+	/* An idle kept-alive connection... */
+	fd = hr_connect_tcp(port);
+	hr_check(fd >= 0 && http_get(fd, "/", "keep-alive") == 0 &&
+			 read_until(fd, buf, sizeof(buf), INDEX_BODY),
+		 "GET / kept alive: %s", buf);
+
+	/* ... that the reload (ExecReload) hands to the new workers. */
+	const char *reload[] = { RC_BIN, "-s", d->sock, "reload", NULL };
+
+	st = run_wrapped(d, &w, check);
+	hr_check(st == 0, "-t (ExecReload): exit %d: %s%s", st, out, err);
+	st = run_wrapped(d, &w, reload);
+	hr_check(st == 0, "reuseportctl reload (ExecReload): exit %d: %s%s", st,
+		 out, err);
+	hr_check(http_get(fd, "/", "keep-alive") == 0 &&
+			 read_until(fd, buf, sizeof(buf), INDEX_BODY),
+		 "the same connection after the reload: %s", buf);
+	close(fd);
+	doc = hr_query_ok(d, "stats");
+	hr_check(hr_jint(doc, "totals/taken_over") >= 1,
+		 "the reload handed the connection over: %s", hr_jdump(doc));
+	json_decref(doc);
+
+	/* Listings. */
+	json_decref(hr_query_ok(d, "workers"));
+	json_decref(hr_query_ok(d, "connections"));
+
+	/* The log file renamed and reopened (SIGUSR1, as logrotate) by the
+	 * master and by the workers, whom it signals (CAP_KILL: they no
+	 * longer run as root): their lines are in the new file. */
+	snprintf(buf, sizeof(buf), "%s.1", logf);
+	hr_check(rename(logf, buf) == 0, "rename %s", logf);
+	hr_check(kill(master, SIGUSR1) == 0, "SIGUSR1");
+	{
+		const char *all[] = { "log reopened: ", "worker 0 pid",
+				      "worker 1 pid", NULL };
+
+		hr_check(oh_wait_contains(logf, all, 10000),
+			 "a new %s after SIGUSR1, written by the master and both workers",
+			 logf);
+	}
+
+	/* Stop. */
+	hr_check(kill(master, SIGTERM) == 0, "SIGTERM");
+	hr_check_int("exit status", 0, hr_wait_exit(d, HR_STOP_MS * 2));
+
+	if (!has_strace)
+		return;
+	for (int i = 0; i < w.nfiles; i++)
+		strace_calls(w.files[i], &seen);
+	qsort(seen.v, (size_t)seen.n, sizeof(seen.v[0]), by_name);
+	{
+		char list[8192] = "", bad[1024] = "";
+
+		for (int i = 0; i < seen.n; i++) {
+			size_t n = strlen(list);
+
+			snprintf(list + n, sizeof(list) - n, " %s", seen.v[i]);
+			if (!names_has(&allowed, seen.v[i])) {
+				n = strlen(bad);
+				snprintf(bad + n, sizeof(bad) - n, " %s",
+					 seen.v[i]);
+			}
+		}
+		hr_note("%d system calls seen:%s", seen.n, list);
+		hr_check(!bad[0],
+			 "calls the unit's SystemCallFilter= does not allow:%s",
+			 bad);
+	}
+	names_free(&allowed);
+	names_free(&seen);
+}
+
+static int setup(void **state)
+{
+	*state = hr_new();
+	return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	hr_free(*state);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
+		cmocka_unit_test(test_exposure),
+		cmocka_unit_test_setup_teardown(test_daemon_under_unit_limits,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("ops_unit", tests, NULL, NULL);
+}
