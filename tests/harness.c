@@ -603,6 +603,30 @@ int hr_stop(struct hr_daemon *d, int sig)
 	return hr_wait_exit(d, HR_STOP_MS);
 }
 
+int hr_wait_pid(struct hr_daemon *d, pid_t pid, int timeout_ms)
+{
+	int fd, st = 0;
+
+	if (pid == d->pid)
+		return hr_wait_exit(d, timeout_ms);
+	fd = (int)syscall(SYS_pidfd_open, pid, 0U);
+	if (fd >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, timeout_ms);
+
+		close(fd);
+		if (r != 1) {
+			hr_note("pid %ld: expected gone within %d ms, seen still running",
+				(long)pid, timeout_ms);
+			hr_log_dump(d, "still running");
+			return -1;
+		}
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return 0; /* its parent reaped it */
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 int hr_group_alive(const struct hr_daemon *d)
 {
 	DIR *dp;

@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -151,27 +150,15 @@ static long wait_ping(struct site *s, long pid, int want)
 	return seen;
 }
 
-/* Waits until pid is gone (its pidfd readable); reaps it if it is ours
- * (a master whose parent exited is re-parented to us, the subreaper).
- * Its exit status if we reaped it, else 0. */
+/* hr_wait_pid, failing the test at the deadline (but for the first
+ * master, as hr_wait_exit). */
 static int wait_gone(struct site *s, pid_t pid)
 {
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0U), st = 0;
-	struct pollfd p = { fd, POLLIN, 0 };
+	int st = hr_wait_pid(s->d, pid, HR_STOP_MS);
 
-	if (pid == s->d->pid)
-		return hr_wait_exit(s->d, HR_STOP_MS);
-	if (fd >= 0) {
-		if (poll(&p, 1, HR_STOP_MS) != 1) {
-			hr_log_dump(s->d, "still running");
-			hr_check(0, "pid %ld: expected gone within %d ms",
-				 (long)pid, HR_STOP_MS);
-		}
-		close(fd);
-	}
-	if (waitpid(pid, &st, 0) != pid)
-		return 0; /* its parent reaps it */
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	hr_check(st >= 0 || pid == s->d->pid,
+		 "pid %ld: expected gone within %d ms", (long)pid, HR_STOP_MS);
+	return st;
 }
 
 /* Where the pidfile and PATH.oldbin stand: pid (0: absent). */

@@ -715,11 +715,16 @@ static int master_open_signals(struct master *m)
 
 	/* Every signal whose default action would end or stop the master
 	 * comes through the signalfd: those it does not use are logged and
-	 * ignored (faults - SIGSEGV, SIGBUS... - keep their default). */
+	 * ignored (SIGTSTP too: ^Z on a terminal running -f no longer stops
+	 * the master and its workers; SIGINT stops them). The faults -
+	 * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT - keep
+	 * their default, a core; SIGPIPE is ignored below. The workers
+	 * inherit the mask: these stay pending there, unseen.
+	 * tests/test_signals.c holds the whole table. */
 	static const int handled[] = {
 		SIGCHLD,   SIGTERM, SIGINT,    SIGQUIT, SIGHUP,  SIGUSR1,
 		SIGUSR2,   SIGALRM, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,
-		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU,
+		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU, SIGTSTP,
 	};
 
 	sigemptyset(&set);
