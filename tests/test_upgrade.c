@@ -41,7 +41,13 @@
 #error "build with -DRC_BIN and -DRB_BIN (tests/lifecycle.am)"
 #endif
 
-#define LOAD_S 10
+/* A bound: each load runs until load_clean stops it (SIGINT), once the
+ * steps it is there for are done, however long they took. */
+#define LOAD_MAX_S 120
+/* Requests served between two steps: the load is flowing again. */
+#define LOAD_STEP_REQUESTS 1000
+/* And stats socket clients answered. */
+#define STEP_PINGS 10
 #define STEP_MS 10000
 
 struct site {
@@ -221,32 +227,72 @@ static int run(char *out, size_t len, const char *fmt, ...)
 
 /* --- load --- */
 
-static FILE *load(struct site *s, const char *mode, int secs)
+struct load {
+	pid_t pid;
+	int out; /* its standard output: the JSON report */
+};
+
+/* reuseportbench's HTTP load in mode, running until load_clean. */
+static void load_start(struct load *l, struct site *s, const char *mode)
 {
 	char cmd[512];
-	FILE *p;
+	int p[2];
 
 	snprintf(cmd, sizeof(cmd),
-		 RB_BIN
+		 "exec " RB_BIN
 		 " http -q -j --allow-failures --timeout 8 %s -d %d 127.0.0.1:%d",
-		 mode, secs, s->port);
-	p = popen(cmd, "r");
-	hr_check(p != NULL, "%s", cmd);
-	return p;
+		 mode, LOAD_MAX_S, s->port);
+	hr_check(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	fflush(NULL);
+	l->pid = fork();
+	hr_check(l->pid >= 0, "fork: %s", strerror(errno));
+	if (l->pid == 0) {
+		if (dup2(p[1], 1) == 1)
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	l->out = p[0];
 }
 
-/* The load's report, and none of its requests failed or was retried. */
-static void load_clean(FILE *p, const char *what, json_int_t min_requests)
+/* The daemon's requests served go up by LOAD_STEP_REQUESTS (counted by
+ * the master that serves): the load flows, through whatever the last
+ * step changed. */
+static void load_flows(struct site *s)
+{
+	int64_t end = hr_now_ms() + STEP_MS;
+	json_int_t from = -1, seen;
+	json_t *doc;
+
+	for (;;) {
+		doc = hr_query_ok(s->d, "stats");
+		seen = hr_jint(doc, "totals/requests");
+		json_decref(doc);
+		if (from < 0 || seen < from)
+			from = seen;
+		if (seen >= from + LOAD_STEP_REQUESTS)
+			return;
+		hr_check(hr_now_ms() < end,
+			 "expected %d more requests served, seen %lld",
+			 LOAD_STEP_REQUESTS, (long long)(seen - from));
+		poll(NULL, 0, 10);
+	}
+}
+
+/* Stops the load: its report, and none of its requests failed or was
+ * retried. */
+static void load_clean(struct load *l, const char *what, json_int_t min_requests)
 {
 	static char text[1 << 16];
-	size_t n = 0, r;
+	ssize_t n;
 	json_t *j;
+	int st;
 
-	while (n < sizeof(text) - 1 &&
-	       (r = fread(text + n, 1, sizeof(text) - 1 - n, p)) > 0)
-		n += r;
-	text[n] = '\0';
-	pclose(p);
+	hr_check_int("kill -INT the load", 0, kill(l->pid, SIGINT));
+	n = hr_read_until_eof(l->out, text, sizeof(text) - 1, STEP_MS);
+	close(l->out);
+	text[n > 0 ? n : 0] = '\0';
+	waitpid(l->pid, &st, 0);
 	j = json_loads(text, 0, NULL);
 	hr_check(j != NULL, "%s: reuseportbench JSON: %.300s", what, text);
 	hr_note("%s: %lld requests (%lld answered 200), %lld errors (%lld resets), %lld retried, %lld connect failures, %lld idle closes",
@@ -286,7 +332,7 @@ static void *poller_run(void *arg)
 		ssize_t n = hr_ctl_raw(p->s->d->sock, "ping\n", 5, 0, buf,
 				       sizeof(buf), 3000);
 
-		p->asked++;
+		__atomic_add_fetch(&p->asked, 1, __ATOMIC_RELAXED);
 		if (n <= 0 || !strstr(buf, "\"pong\":true"))
 			p->failed++;
 		poll(NULL, 0, 5);
@@ -295,6 +341,21 @@ static void *poller_run(void *arg)
 }
 
 /* --- under load --- */
+
+/* Between two steps: the load flows again and the poller has asked a few
+ * more times (so it asks during every step, too). */
+static void step_done(struct site *s, struct poller *pl)
+{
+	int64_t end = hr_now_ms() + STEP_MS;
+	int from = __atomic_load_n(&pl->asked, __ATOMIC_RELAXED);
+
+	load_flows(s);
+	while (__atomic_load_n(&pl->asked, __ATOMIC_RELAXED) < from + STEP_PINGS) {
+		hr_check(hr_now_ms() < end, "expected %d more pings asked",
+			 STEP_PINGS);
+		poll(NULL, 0, 5);
+	}
+}
 
 /* One upgrade to build n: how 0 = `upgrade` on the stats socket, 1 =
  * reuseportctl upgrade (which also finishes it), 2 = SIGUSR2. Returns the
@@ -354,7 +415,7 @@ static void test_upgrade_under_load(void **state)
 {
 	struct site s;
 	struct poller pl = { 0 };
-	FILE *ka, *cl;
+	struct load ka, cl;
 	long pid;
 
 	site_init(&s, *state);
@@ -363,29 +424,29 @@ static void test_upgrade_under_load(void **state)
 	start(&s);
 	pl.s = &s;
 	hr_check(pthread_create(&pl.th, NULL, poller_run, &pl) == 0, "thread");
-	ka = load(&s, "-c 8", LOAD_S);
-	cl = load(&s, "--close -c 4", LOAD_S);
-	poll(NULL, 0, 1000);
+	load_start(&ka, &s, "-c 8");
+	load_start(&cl, &s, "--close -c 4");
+	step_done(&s, &pl);
 
 	/* 1: `upgrade` on the stats socket; the old master told SIGQUIT. */
 	pid = upgrade_to(&s, 1, 0);
 	finish(&s, s.master, pid, SIGQUIT);
-	poll(NULL, 0, 1000);
+	step_done(&s, &pl);
 	/* 2: reuseportctl upgrade, which stops the old master itself. Its
 	 * workers may grow: more slots join the same group. */
 	write_conf(&s, "listen 127.0.0.1:0\nworkers 3\n");
 	pid = upgrade_to(&s, 2, 1);
 	finish(&s, s.master, pid, 0);
-	poll(NULL, 0, 1000);
+	step_done(&s, &pl);
 	/* 3: SIGUSR2; the old master told SIGTERM. Fewer workers again. */
 	write_conf(&s, "listen 127.0.0.1:0\nworkers 2\n");
 	pid = upgrade_to(&s, 3, 2);
 	finish(&s, s.master, pid, SIGTERM);
-	poll(NULL, 0, 1000);
+	step_done(&s, &pl);
 	/* 4: and back: SIGHUP to the old master, SIGQUIT to the new one. */
 	write_conf(&s, "listen 127.0.0.1:0\nworkers 3\n");
 	pid = upgrade_to(&s, 4, 2);
-	poll(NULL, 0, 500);
+	step_done(&s, &pl);
 	hr_check_int("kill -HUP the old master", 0, kill(s.master, SIGHUP));
 	hr_check_int("ping after the rollback", s.master,
 		     wait_ping(&s, s.master, 1));
@@ -395,13 +456,15 @@ static void test_upgrade_under_load(void **state)
 	hr_check_int("ping after the new master left", s.master, ping_pid(&s));
 	check_pidfiles(&s, s.master, 0);
 
-	load_clean(ka, "kept-alive", 1000);
-	load_clean(cl, "connection per request", 500);
+	step_done(&s, &pl);
+	load_clean(&ka, "kept-alive", 1000);
+	load_clean(&cl, "connection per request", 500);
 	pl.stop = 1;
 	pthread_join(pl.th, NULL);
 	hr_note("stats socket: %d pings, %d without an answer", pl.asked,
 		pl.failed);
-	hr_check(pl.asked > 100, "expected pings throughout, seen %d", pl.asked);
+	hr_check(pl.asked >= 6 * STEP_PINGS,
+		 "expected pings throughout, seen %d", pl.asked);
 	hr_check_int("pings without an answer", 0, pl.failed);
 	hr_check(hr_log_contains(s.d, "upgrade done: the new master"),
 		 "the log says so");
@@ -456,14 +519,14 @@ static void upgrade_fails(struct site *s, const char *err, int by_ctl)
 static void test_upgrade_failures(void **state)
 {
 	struct site s;
-	FILE *cl;
+	struct load cl;
 	long pid;
 
 	site_init(&s, *state);
 	install_build(&s, 0);
 	write_conf(&s, "listen 127.0.0.1:0\nworkers 2\n");
 	start(&s);
-	cl = load(&s, "--close -c 2", 4);
+	load_start(&cl, &s, "--close -c 2");
 
 	/* No binary at the path any more. */
 	hr_check(unlink(s.bin) == 0, "unlink %s", s.bin);
@@ -497,7 +560,7 @@ static void test_upgrade_failures(void **state)
 				 "rp.conf:6: unknown directive 'bogus_directive'"),
 		 "the log names the file and line");
 	hr_check_int("ping after SIGUSR2 failed", s.master, ping_pid(&s));
-	load_clean(cl, "connection per request", 100);
+	load_clean(&cl, "connection per request", 100);
 
 	/* Then one that works. */
 	write_conf(&s, "listen 127.0.0.1:0\nworkers 2\n");
