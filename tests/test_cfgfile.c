@@ -21,8 +21,8 @@
 #include "config.h"
 #include "log.h"
 
-#if !defined(SHIPPED_CONF) || !defined(RUNDIR)
-#error "build with -DSHIPPED_CONF=\"/path/to/the/built/etc/reuseportd.conf\" and -DRUNDIR (src/ops.am)"
+#if !defined(SHIPPED_CONF) || !defined(RUNDIR) || !defined(DAEMON_USER)
+#error "build with -DSHIPPED_CONF=\"/path/to/the/built/etc/reuseportd.conf\", -DRUNDIR and -DDAEMON_USER (src/ops.am)"
 #endif
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -521,7 +521,7 @@ static void test_shipped_conf(void **state)
 	config_defaults(&cfg);
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.stats_socket, RUNDIR "/reuseportd.sock");
-	assert_string_equal(cfg.user, "www-data");
+	assert_string_equal(cfg.user, DAEMON_USER);
 	config_defaults(&dflt);
 	strcpy(dflt.stats_socket, cfg.stats_socket);
 	strcpy(dflt.user, cfg.user);

@@ -73,8 +73,9 @@ static void site_init(struct site *s, struct hr_daemon *d)
 	oh_write(s->defaults,
 		 "# as /etc/default/reuseportd\n"
 		 "DAEMON=%s\nCONFIG=%s\nPIDFILE=%s\nRUNDIR=%s\nSTOP_TIMEOUT=10\n"
-		 "CTL=%s\nSTATS_SOCKET=%s\n",
-		 REUSEPORTD_BIN, s->conf, s->pidfile, s->rundir, RC_BIN, d->sock);
+		 "CTL=%s\nSTATS_SOCKET=%s\nLOGDIR=%s/logdir\n",
+		 REUSEPORTD_BIN, s->conf, s->pidfile, s->rundir, RC_BIN,
+		 d->sock, d->dir);
 	write_conf(s, "");
 }
 
@@ -111,6 +112,13 @@ static void test_init_script(void **state)
 	hr_check(pid > 0 && oh_alive((pid_t)pid), "pidfile after start: %ld", pid);
 	hr_check(stat(s.rundir, &sb) == 0 && S_ISDIR(sb.st_mode),
 		 "RUNDIR created");
+	{
+		char logdir[160];
+
+		snprintf(logdir, sizeof(logdir), "%s/logdir", d->dir);
+		hr_check(stat(logdir, &sb) == 0 && S_ISDIR(sb.st_mode),
+			 "LOGDIR created");
+	}
 	hr_check_int("status while running", 0, script(&s, "status"));
 	{
 		char want[64];

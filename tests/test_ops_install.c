@@ -29,8 +29,9 @@
 
 #if !defined(OPS_BUILDDIR) || !defined(OPS_MAKE) || !defined(OPS_SBINDIR) || \
 	!defined(OPS_SYSCONFDIR) || !defined(OPS_UNITDIR) || \
-	!defined(OPS_RUNDIR) || !defined(OPS_LOCALSTATEDIR) || !defined(RC_BIN)
-#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR, -DOPS_UNITDIR, -DOPS_RUNDIR, -DOPS_LOCALSTATEDIR and -DRC_BIN (src/ops.am)"
+	!defined(OPS_RUNDIR) || !defined(OPS_LOCALSTATEDIR) || \
+	!defined(RC_BIN) || !defined(DAEMON_USER)
+#error "build with -DOPS_BUILDDIR, -DOPS_MAKE, -DOPS_SBINDIR, -DOPS_SYSCONFDIR, -DOPS_UNITDIR, -DOPS_RUNDIR, -DOPS_LOCALSTATEDIR, -DRC_BIN and -DDAEMON_USER (src/ops.am)"
 #endif
 
 #define BUILT(name) OPS_BUILDDIR "/etc/" name
@@ -153,7 +154,7 @@ static void test_install_uninstall(void **state)
 		hr_check(is_file(lr, 0644), "the logrotate file: %s", lr);
 		text = oh_read(lr);
 		hr_check(strstr(text, "\n" OPS_LOCALSTATEDIR
-				      "/log/reuseportd.log {\n") &&
+				      "/log/reuseportd/reuseportd.log {\n") &&
 				 strstr(text, OPS_SYSCONFDIR
 					"/init.d/reuseportd rotate"),
 			 "the logrotate file names the log and the init script: %s",
@@ -296,7 +297,7 @@ static void test_ctl_finds_installed_daemon(void **state)
 
 	/* Started as root, the shipped config runs no worker as root. */
 	{
-		struct passwd *pw = getpwnam("www-data");
+		struct passwd *pw = getpwnam(DAEMON_USER);
 		json_t *doc = hr_query_ok(d, "stats");
 		pid_t wpid = (pid_t)hr_jint(doc, "workers/0/pid");
 		long ids[4] = { -1, -1, -1, -1 };
@@ -304,7 +305,8 @@ static void test_ctl_finds_installed_daemon(void **state)
 		json_decref(doc);
 		hr_check(pw && oh_proc_ids(wpid, "Uid:", ids) == 0 &&
 				 ids[1] == (long)pw->pw_uid,
-			 "worker %ld: expected uid %ld (www-data), seen %ld",
+			 "worker %ld: expected uid %ld (" DAEMON_USER
+			 "), seen %ld",
 			 (long)wpid, pw ? (long)pw->pw_uid : -1L, ids[1]);
 		hr_check(!hr_log_contains(d, "the workers run as root"),
 			 "no warning about root workers");
