@@ -237,14 +237,14 @@ static void hr_child(const char *const *argv, int out, int err, int nofile)
 	_exit(127);
 }
 
-static pid_t hr_fork_exec(const char *dir, const char *const *args, int out,
-			  int err, int nofile)
+static pid_t hr_fork_exec(const char *bin, const char *dir,
+			  const char *const *args, int out, int err, int nofile)
 {
 	const char *argv[64];
 	size_t n = 0;
 	pid_t pid;
 
-	argv[n++] = REUSEPORTD_BIN;
+	argv[n++] = bin;
 	for (; args && *args && n + 1 < sizeof(argv) / sizeof(argv[0]); args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
@@ -265,6 +265,11 @@ static pid_t hr_fork_exec(const char *dir, const char *const *args, int out,
 
 int hr_spawn(struct hr_daemon *d, const char *const *args)
 {
+	return hr_spawn_bin(d, REUSEPORTD_BIN, args);
+}
+
+int hr_spawn_bin(struct hr_daemon *d, const char *bin, const char *const *args)
+{
 	int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
@@ -273,7 +278,7 @@ int hr_spawn(struct hr_daemon *d, const char *const *args)
 	}
 	if (d->pidfd >= 0)
 		close(d->pidfd); /* a previous attempt's */
-	d->pid = hr_fork_exec(d->dir, args, fd, fd, d->nofile);
+	d->pid = hr_fork_exec(bin, d->dir, args, fd, fd, d->nofile);
 	close(fd);
 	if (d->pid < 0) {
 		d->pid = 0;
@@ -503,7 +508,7 @@ int hr_run(struct hr_daemon *d, const char *const *args, int timeout_ms,
 		hr_note("open run output: %s", strerror(errno));
 		goto out;
 	}
-	pid = hr_fork_exec(d->dir, args, ofd, efd, d->nofile);
+	pid = hr_fork_exec(REUSEPORTD_BIN, d->dir, args, ofd, efd, d->nofile);
 	if (pid < 0)
 		goto out;
 	for (;;) {
@@ -596,6 +601,30 @@ int hr_stop(struct hr_daemon *d, int sig)
 	if (kill(d->pid, sig) < 0)
 		hr_note("kill %ld: %s", (long)d->pid, strerror(errno));
 	return hr_wait_exit(d, HR_STOP_MS);
+}
+
+int hr_wait_pid(struct hr_daemon *d, pid_t pid, int timeout_ms)
+{
+	int fd, st = 0;
+
+	if (pid == d->pid)
+		return hr_wait_exit(d, timeout_ms);
+	fd = (int)syscall(SYS_pidfd_open, pid, 0U);
+	if (fd >= 0) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, timeout_ms);
+
+		close(fd);
+		if (r != 1) {
+			hr_note("pid %ld: expected gone within %d ms, seen still running",
+				(long)pid, timeout_ms);
+			hr_log_dump(d, "still running");
+			return -1;
+		}
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return 0; /* its parent reaped it */
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 int hr_group_alive(const struct hr_daemon *d)

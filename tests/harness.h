@@ -73,6 +73,9 @@ int hr_start(struct hr_daemon *d, const char *const *args);
 /* Starts the binary with exactly these arguments (after argv[0]), output
  * to DIR/daemon.log, cwd DIR; does not wait for anything. */
 int hr_spawn(struct hr_daemon *d, const char *const *args);
+/* The same with another binary (bin is its argv[0] too): a copy that a
+ * binary upgrade test replaces. */
+int hr_spawn_bin(struct hr_daemon *d, const char *bin, const char *const *args);
 /* Runs the binary with exactly these arguments to completion (killed at
  * the deadline). Returns its exit status as hr_wait_exit does; its
  * stdout and stderr land in out and err (NUL-terminated, may be NULL). */
@@ -85,6 +88,12 @@ int hr_run(struct hr_daemon *d, const char *const *args, int timeout_ms,
 int hr_wait_exit(struct hr_daemon *d, int timeout_ms);
 /* kill(master, sig) and hr_wait_exit(d, HR_STOP_MS). */
 int hr_stop(struct hr_daemon *d, int sig);
+/* Waits until pid, a master of d's service (d->pid, or one a binary
+ * upgrade started), is gone: hr_wait_exit for d->pid; for another, its
+ * pidfd, then reaps it if it is ours (a master whose parent exited is
+ * re-parented to us, the subreaper). Its exit status (0 if its parent
+ * reaped it), or -1 at the deadline (the log is printed). */
+int hr_wait_pid(struct hr_daemon *d, pid_t pid, int timeout_ms);
 /* VmRSS of pid in KiB, or -1. */
 long hr_rss_kib(pid_t pid);
 /* Live (non-zombie) processes in the daemon's process group. */

@@ -555,7 +555,7 @@ static void test_schema_unknown_type(void **state)
 /* A master's message coming from a worker is as wrong as an unknown one. */
 static void test_schema_wrong_direction(void **state)
 {
-	struct chan_drain d = { 1000, 0, 0 };
+	struct chan_drain d = { 1000, 0, 0, 0, 0 };
 
 	(void)state;
 	malformed_case(CHAN_DRAIN, &d, sizeof(d), "type");

@@ -796,6 +796,8 @@ static void test_usage(void **state)
 		{ "ping", "extra", NULL },
 		{ "--json", "prometheus", NULL },
 		{ "-t", "never", "ping", NULL },
+		{ "stats", "--keep-old", NULL },
+		{ "upgrade", "now", NULL },
 	};
 	struct run r;
 	char last[64];

@@ -1,6 +1,7 @@
 /* test_daemon_basic.c - the daemon's shape from the outside: one
  * SO_REUSEPORT listener per worker on one port, command-line errors, a
- * port already in use, and clean exits on SIGTERM/SIGINT. */
+ * port already in use, and clean exits on SIGTERM/SIGINT (every other
+ * signal: tests/test_signals.c). */
 #include "autoconfig.h"
 
 #include <arpa/inet.h>
@@ -376,35 +377,6 @@ static void test_stats_socket_path(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
-/* Signals reuseportd does not use are logged and ignored: none of them
- * may end the master (their default action would), nor touch a worker. */
-static void test_unused_signals_ignored(void **state)
-{
-	struct hr_daemon *d = *state;
-	const int sigs[] = { SIGUSR2, SIGALRM,      SIGVTALRM, SIGPROF,
-			     SIGIO,   SIGPWR,       SIGXCPU,   SIGXFSZ,
-			     SIGTTOU, SIGRTMIN + 1, SIGRTMAX };
-	json_int_t pid0;
-	json_t *st;
-
-	hr_start_ok(d, NULL);
-	st = hr_query_ok(d, "stats");
-	pid0 = hr_jint(hr_worker(st, 0), "pid");
-	json_decref(st);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		hr_check_int("kill(master)", 0, kill(d->pid, sigs[i]));
-	for (int64_t end = hr_now_ms() + 5000;
-	     !hr_log_contains(d, "(Real-time signal");)
-		hr_check(hr_now_ms() < end, "expected the signals logged");
-	st = hr_query_ok(d, "stats");
-	hr_check_int("master still answers, same pid", d->pid, hr_jint(st, "pid"));
-	hr_check_int("worker 0 untouched", pid0, hr_jint(hr_worker(st, 0), "pid"));
-	json_decref(st);
-	hr_check(hr_log_contains(d, "not used by reuseportd; ignored"),
-		 "the log says so");
-	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,8 +395,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigint_clean_exit,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_socket_path,
-						hr_setup, hr_teardown),
-		cmocka_unit_test_setup_teardown(test_unused_signals_ignored,
 						hr_setup, hr_teardown),
 	};
 

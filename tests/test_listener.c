@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "listener.h"
 #include "loop.h"
+#include "slots.h"
 #include "stats.h"
 #include "util.h"
 
@@ -480,6 +481,108 @@ static void test_adopt_and_release(void **state)
 	loop_free(l);
 }
 
+/* --- slots adopted by a binary upgrade's new master --- */
+
+/* Connects n clients to a, then counts what waits in each of s's first
+ * two slots (accepting it, non-blocking): got[0], got[1]. */
+static void where_they_land(const struct slots *s, const struct addr *a, int n,
+			    int got[2])
+{
+	int cl[16];
+	uint64_t end = util_now_ms() + DEADLINE_MS;
+
+	got[0] = got[1] = 0;
+	for (int i = 0; i < n; i++)
+		cl[i] = client(a);
+	while (got[0] + got[1] < n) {
+		assert_true(util_now_ms() < end);
+		for (int k = 0; k < 2; k++) {
+			int c = accept4(s->fd[k][0], NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0) {
+				got[k]++;
+				close(c);
+			}
+		}
+		poll(NULL, 0, 1);
+	}
+	for (int i = 0; i < n; i++)
+		close(cl[i]);
+}
+
+/* The new master takes the old one's sockets as its slots, checks that
+ * they are what its configuration says, learns a port 0, and steers the
+ * group only once it owns it; slots_steer_first hands it back. */
+static void test_slots_adopt(void **state)
+{
+	struct slots old, nw;
+	struct addr la = parse("127.0.0.1:0"), lb = parse("127.0.0.1:0"), a;
+	int fds[3], got[2], live1 = 1, live0 = 0, port;
+	char err[512], other[64];
+
+	(void)state;
+	slots_init(&old, 1, 16);
+	assert_int_equal(slots_open(&old, &la, 2, err, sizeof(err)), 0);
+	port = bound_port(old.fd[0][0]);
+	a = la;
+	slots_steer(&old, &live0, 1, 2);
+	where_they_land(&old, &a, 8, got);
+	assert_int_equal(got[0], 8);
+
+	fds[0] = dup(old.fd[0][0]);
+	fds[1] = dup(old.fd[1][0]);
+	slots_init(&nw, 1, 16);
+	nw.steering = 0;
+	assert_int_equal(slots_adopt(&nw, &lb, fds, 2, 1, err, sizeof(err)), 0);
+	assert_int_equal(addr_port(&lb.u.sa), port);
+	assert_int_equal(nw.nslots, 2);
+	assert_true(fcntl(nw.fd[1][0], F_GETFD) & FD_CLOEXEC);
+	/* Not steering yet: the old master's program stays. */
+	slots_steer(&nw, &live1, 1, 2);
+	where_they_land(&nw, &a, 8, got);
+	assert_int_equal(got[0], 8);
+	nw.steering = 1;
+	slots_steer(&nw, &live1, 1, 2);
+	where_they_land(&nw, &a, 8, got);
+	assert_int_equal(got[1], 8);
+	/* A slot of its own joins the same group. */
+	assert_int_equal(slots_open(&nw, &lb, 3, err, sizeof(err)), 0);
+	assert_int_equal(bound_port(nw.fd[2][0]), port);
+	slots_steer_first(&nw, 1);
+	where_they_land(&nw, &a, 8, got);
+	assert_int_equal(got[0], 8);
+	slots_close_all(&nw);
+	assert_true(is_listening(old.fd[0][0])); /* the old master's stay */
+
+	/* Another address in the configuration. */
+	snprintf(other, sizeof(other), "127.0.0.2:%d", port);
+	lb = parse(other);
+	fds[0] = dup(old.fd[0][0]);
+	slots_init(&nw, 1, 16);
+	assert_int_equal(slots_adopt(&nw, &lb, fds, 1, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "the old master listens on 127.0.0.1:"));
+	assert_non_null(strstr(err, "the configuration says 127.0.0.2:"));
+	assert_non_null(strstr(err, "restart to change the listen addresses"));
+	/* One address more in the configuration. */
+	{
+		struct addr two[2] = { parse("127.0.0.1:0"), lb };
+
+		slots_init(&nw, 2, 16);
+		assert_int_equal(slots_adopt(&nw, two, fds, 1, 1, err, sizeof(err)),
+				 -1);
+		assert_non_null(strstr(err, "the configuration says 127.0.0.1:"));
+	}
+	close(fds[0]);
+	/* Not a listener. */
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lb = parse("127.0.0.1:0");
+	slots_init(&nw, 1, 16);
+	assert_int_equal(slots_adopt(&nw, &lb, fds, 1, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is not a listening SO_REUSEPORT TCP socket"));
+	close(fds[0]);
+	slots_close_all(&old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -492,6 +595,7 @@ int main(void)
 		cmocka_unit_test(test_accept_refused_closed),
 		cmocka_unit_test(test_accept_emfile_retry),
 		cmocka_unit_test(test_adopt_and_release),
+		cmocka_unit_test(test_slots_adopt),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,136 @@ static void test_init_script(void **state)
 	hr_check_int("unknown action (usage)", 3, script(&s, "frobnicate"));
 }
 
+/* Installs a copy of the build at path (a new file renamed over the old
+ * one, as a package manager does), with a trailer of its own so that
+ * each copy is another file. Returns its inode. */
+static ino_t install_copy(const char *path, int n)
+{
+	char tmp[192], buf[1 << 16];
+	int in = open(REUSEPORTD_BIN, O_RDONLY | O_CLOEXEC), ofd;
+	struct stat st;
+	ssize_t r;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	ofd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	hr_check(in >= 0 && ofd >= 0, "copy to %s: %s", tmp, strerror(errno));
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		hr_check(write(ofd, buf, (size_t)r) == r, "write %s", tmp);
+	r = snprintf(buf, sizeof(buf), "\nbuild %d\n", n);
+	hr_check(write(ofd, buf, (size_t)r) == r, "write %s", tmp);
+	close(in);
+	close(ofd);
+	hr_check(rename(tmp, path) == 0 && stat(path, &st) == 0, "rename %s", tmp);
+	return st.st_ino;
+}
+
+/* `upgrade`: the binary installed at DAEMON takes over the running
+ * daemon's sockets, the old master drains and exits, the pidfile names
+ * the new one; a file the new binary refuses, or a new master that
+ * cannot start, is an exit 1 with the reason and the old master serving
+ * on. Without reuseportctl, the signal and the pidfiles do it. */
+static void test_init_upgrade(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct site s;
+	char bin[160], exe[64], sbin[128];
+	long pid, pid2, pid3;
+	struct stat st;
+	ino_t ino;
+
+	site_init(&s, d);
+	snprintf(sbin, sizeof(sbin), "%s/sbin", d->dir);
+	snprintf(bin, sizeof(bin), "%s/reuseportd", sbin);
+	hr_check(mkdir(sbin, 0755) == 0, "mkdir %s", sbin);
+	install_copy(bin, 0);
+	oh_write(s.defaults,
+		 "DAEMON=%s\nCONFIG=%s\nPIDFILE=%s\nRUNDIR=%s\nSTOP_TIMEOUT=10\n"
+		 "CTL=%s\nSTATS_SOCKET=%s\n",
+		 bin, s.conf, s.pidfile, s.rundir, RC_BIN, d->sock);
+	hr_check_int("start", 0, script(&s, "start"));
+	pid = oh_pidfile(s.pidfile);
+	hr_check_int("the stats socket answers for the pidfile's pid", pid,
+		     ping_pid(d));
+
+	ino = install_copy(bin, 1);
+	hr_check_int("upgrade", 0, script(&s, "upgrade"));
+	pid2 = oh_pidfile(s.pidfile);
+	hr_check(pid2 > 0 && pid2 != pid,
+		 "upgrade: a new pid, seen %ld (was %ld)", pid2, pid);
+	hr_check_int("the old master has exited", 0, oh_alive((pid_t)pid));
+	hr_check_int("the new master answers", pid2, ping_pid(d));
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", pid2);
+	hr_check(stat(exe, &st) == 0 && st.st_ino == ino,
+		 "the new master runs the binary installed last");
+	hr_check(access(d->sock, F_OK) == 0, "the stats socket is still there");
+	hr_check_int("status", 0, script(&s, "status"));
+
+	/* A file the new binary refuses: its -t says so. */
+	write_conf(&s, "workers 3\n");
+	hr_check_int("upgrade with a broken config", 1, script(&s, "upgrade"));
+	hr_check(strstr(err, "rp.conf:6: duplicate 'workers'"),
+		 "upgrade: expected the config error, seen: %s", err);
+	hr_check_int("pid after the refused upgrade", pid2, ping_pid(d));
+	/* A new master that cannot take the sockets over: the daemon says
+	 * why through reuseportctl. */
+	{
+		json_t *st2 = hr_query_ok(d, "stats");
+		int port = (int)hr_jint(st2, "listen/0/port");
+
+		json_decref(st2);
+		oh_write(s.conf,
+			 "listen 127.0.0.2:%d\nworkers 2\nstats_socket %s\nlog %s\n"
+			 "shutdown_timeout 2s\n",
+			 port, d->sock, s.log);
+	}
+	hr_check_int("upgrade to other listen addresses", 1,
+		     script(&s, "upgrade"));
+	/* (LSB's log_failure_msg writes to stdout, the script's own to
+	 * stderr.) */
+	hr_check((strstr(out, "the old master listens on 127.0.0.1:") &&
+		  strstr(out, "still serving as pid")) ||
+			 (strstr(err, "the old master listens on 127.0.0.1:") &&
+			  strstr(err, "still serving as pid")),
+		 "upgrade: expected the reason, seen: %s%s", out, err);
+	hr_check_int("pid after the failed upgrade", pid2, ping_pid(d));
+	hr_check_int("pidfile after the failed upgrade", pid2,
+		     oh_pidfile(s.pidfile));
+	write_conf(&s, "");
+
+	/* Without reuseportctl. */
+	oh_write(s.defaults,
+		 "DAEMON=%s\nCONFIG=%s\nPIDFILE=%s\nRUNDIR=%s\nSTOP_TIMEOUT=10\n"
+		 "CTL=%s/none\nSTATS_SOCKET=%s\n",
+		 bin, s.conf, s.pidfile, s.rundir, d->dir, d->sock);
+	install_copy(bin, 2);
+	/* The last attempt's new master must have gone first. */
+	{
+		const char *gone[] = { "the new master of the last attempt",
+				       NULL };
+
+		hr_check(oh_wait_contains(s.log, gone, 10000),
+			 "the failed new master's exit");
+	}
+	hr_check_int("upgrade by signal", 0, script(&s, "upgrade"));
+	pid3 = oh_pidfile(s.pidfile);
+	hr_check(pid3 > 0 && pid3 != pid2, "a new pid, seen %ld (was %ld)",
+		 pid3, pid2);
+	hr_check_int("the old master has exited", 0, oh_alive((pid_t)pid2));
+	hr_check(access(s.pidfile, F_OK) == 0, "pidfile");
+	{
+		char old[160];
+
+		snprintf(old, sizeof(old), "%s.oldbin", s.pidfile);
+		hr_check(access(old, F_OK) < 0, "no .oldbin left");
+	}
+	hr_check_int("the new master answers", pid3, ping_pid(d));
+
+	hr_check_int("stop", 0, script(&s, "stop"));
+	hr_check_int("the master exited 0", 0,
+		     oh_wait_gone((pid_t)pid3, HR_STOP_MS));
+	hr_check_int("upgrade when stopped (LSB: 7)", 7, script(&s, "upgrade"));
+}
+
 /* text with every from replaced by to; free() it. */
 static char *replace_all(const char *text, const char *from, const char *to)
 {
@@ -327,6 +458,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_init_script, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logrotate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_init_upgrade, setup, teardown),
 	};
 
 	if (access("/sbin/start-stop-daemon", X_OK) < 0 &&

@@ -18,8 +18,10 @@
  *   no warning), rlimit_nofile past the hard limit warned about, a file
  *   served with sendfile, a reload asked with reuseportctl as the user
  *   (ExecReload) that hands an idle connection over and one asked as
- *   root, listings, a log reopen in the user's log directory, a stop;
- *   under strace -f: every system call made, by every process, is one
+ *   root, listings, a log reopen in the user's log directory, a binary
+ *   upgrade asked with reuseportctl as the user (the master executes the
+ *   binary anew, keeping the ambient capability), a stop; under strace
+ *   -f: every system call made, by every process, is one
  *   the unit's SystemCallFilter= lines allow (expanded with
  *   `systemd-analyze syscall-filter`).
  *
@@ -33,14 +35,14 @@
  * The calls seen on Debian 12 (glibc 2.36, kernel 6.x, systemd 252's
  * groups), every one in @system-service less the unit's exclusions
  * (@privileged among them: no setuid, setgroups or chown any more):
- *   accept4 access arch_prctl bind brk chmod clone close close_range
- *   connect dup2 epoll_create1 epoll_ctl epoll_wait execve fcntl futex
- *   getcwd geteuid getpid getppid getrandom getsockname getsockopt kill
- *   listen lseek madvise mmap mprotect munmap newfstatat openat openat2
- *   poll prctl pread64 prlimit64 read recvfrom recvmsg rseq rt_sigaction
- *   rt_sigprocmask sendfile sendmsg sendto set_robust_list
- *   set_tid_address setsockopt shutdown signalfd4 socket socketpair
- *   uname unlink wait4 write
+ *   accept4 access arch_prctl bind brk chdir chmod clone close
+ *   close_range connect dup2 epoll_create1 epoll_ctl epoll_wait execve
+ *   fcntl futex getcwd geteuid getpid getppid getrandom getsockname
+ *   getsockopt kill listen lseek madvise mmap mprotect munmap newfstatat
+ *   openat openat2 pidfd_open pidfd_send_signal poll prctl pread64
+ *   prlimit64 read recvfrom recvmsg rseq rt_sigaction rt_sigprocmask
+ *   sendfile sendmsg sendto set_robust_list set_tid_address setsockopt
+ *   shutdown signalfd4 socket socketpair uname unlink wait4 write
  * (the test prints the list it saw). */
 #include "autoconfig.h"
 
@@ -379,7 +381,12 @@ static void wrapped(struct wrap *w, const char *dir, const char **argv,
 		w->nfiles++;
 		argv[n++] = "/bin/sh";
 		argv[n++] = "-c";
-		argv[n++] = "f=$1; shift; exec strace -f -qq -c -o \"$f\" \"$@\"";
+		/* LeakSanitizer cannot run under ptrace: in a sanitizer
+		 * build it would end every traced process with an error at
+		 * exit. AddressSanitizer itself still checks. */
+		argv[n++] = "f=$1; shift; "
+			    "export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0; "
+			    "exec strace -f -qq -c -o \"$f\" \"$@\"";
 		argv[n++] = "sh";
 		argv[n++] = f;
 	}
@@ -580,6 +587,48 @@ static unsigned long long cap_eff(pid_t pid)
 		v = strtoull(p + 8, NULL, 16);
 	free(text);
 	return v;
+}
+
+/* reuseportctl upgrade, wrapped as the daemon is (as the unit's user):
+ * the new master's pid, once the old one (master) has drained and
+ * exited; it runs as the user with only CAP_NET_BIND_SERVICE, as the
+ * old one did. Without strace the daemon's wrappers (d->pid) are the old
+ * master itself: its exit status is then d's. */
+static pid_t upgrade(struct hr_daemon *d, struct wrap *w, const char *tracedir,
+		     pid_t master, int port)
+{
+	const char *cmd[] = { RC_BIN, "-s", d->sock, "upgrade", NULL };
+	char buf[4096];
+	pid_t pid;
+	long ids[4];
+	json_t *doc;
+	int st, fd;
+
+	st = run_wrapped(d, w, tracedir, cmd);
+	hr_check(st == 0, "reuseportctl upgrade: exit %d: %s%s", st, out, err);
+	doc = hr_query_ok(d, "ping");
+	pid = (pid_t)hr_jint(doc, "pid");
+	hr_check(pid > 0 && pid != master,
+		 "ping after the upgrade names a new master, not %ld: %s",
+		 (long)master, hr_jdump(doc));
+	json_decref(doc);
+	hr_check(oh_proc_ids(pid, "Uid:", ids) == 0 && ids[1] == ids[0] &&
+			 ids[1] != 0 && cap_eff(pid) == 1ULL << 10,
+		 "the new master: the user's uid (%ld) and 0x400, seen %#llx",
+		 ids[1], cap_eff(pid));
+	st = oh_wait_gone(master, HR_STOP_MS);
+	hr_check_int("the old master's exit status", 0, st);
+	if (d->pid == master) {
+		d->reaped = 1;
+		d->status = st;
+	}
+	/* Its workers run: the new master took over once they did. */
+	fd = hr_connect_tcp(port);
+	hr_check(fd >= 0 && http_get(fd, "/", "close") == 0 &&
+			 read_until(fd, buf, sizeof(buf), INDEX_BODY),
+		 "GET / from the new master's workers: %s", buf);
+	close(fd);
+	return pid;
 }
 
 static void test_daemon_under_unit_limits(void **state)
@@ -791,9 +840,22 @@ static void test_daemon_under_unit_limits(void **state)
 			 "the new log file: %s's, 0640", user);
 	}
 
+	/* A binary upgrade (reuseportctl upgrade, as the unit's comments
+	 * tell, as the user): the master executes the binary anew, passing
+	 * its sockets; the old master drains and exits. */
+	master = upgrade(d, &w, tracedir, master, port);
+
 	/* Stop. */
 	hr_check(kill(master, SIGTERM) == 0, "SIGTERM");
-	hr_check_int("exit status", 0, hr_wait_exit(d, HR_STOP_MS * 2));
+	hr_check_int("exit status", 0, oh_wait_gone(master, HR_STOP_MS * 2));
+	/* Under strace, strace itself, once its last tracee is gone; it may
+	 * have been reaped with the master. hr_wait_exit then looks for a
+	 * sanitizer's report in the log. */
+	if (!d->reaped) {
+		d->status = oh_wait_gone(d->pid, HR_STOP_MS);
+		d->reaped = 1;
+	}
+	hr_check_int("the wrappers' exit status", 0, hr_wait_exit(d, 0));
 
 	free(unit);
 	if (!has_strace)

@@ -100,6 +100,13 @@ static void test_notify(void **state)
 	assert_int_equal(notify_send("READY=1\nSTATUS=%d workers", 4), 0);
 	recv_msg(fd, buf, sizeof(buf));
 	assert_string_equal(buf, "READY=1\nSTATUS=4 workers");
+	/* Muted (another master speaks for the service): nothing is sent. */
+	notify_mute(1);
+	assert_int_equal(notify_send("STOPPING=1"), 0);
+	notify_mute(0);
+	assert_int_equal(notify_send("MAINPID=%d", 42), 0);
+	recv_msg(fd, buf, sizeof(buf));
+	assert_string_equal(buf, "MAINPID=42"); /* not STOPPING=1 */
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(notify_reloading(), 0);
@@ -224,6 +231,45 @@ static void test_pidfile(void **state)
 	snprintf(want, sizeof(want), "pidfile %s: No such file or directory",
 		 path);
 	assert_string_equal(err, want);
+}
+
+/* An upgrade moves the old master's pidfile aside to PATH.oldbin, still
+ * locked, and a rollback moves it back over the new master's. */
+static void test_pidfile_move(void **state)
+{
+	char path[128], old[160], err[512];
+	int fd;
+
+	(void)state;
+	path_in(path, sizeof(path), "m.pid");
+	snprintf(old, sizeof(old), "%s" PIDFILE_OLDBIN, path);
+	assert_string_equal(pidfile_path(), "");
+	assert_int_equal(pidfile_move(old, err, sizeof(err)), -1);
+	assert_int_equal(pidfile_create(path, err, sizeof(err)), 0);
+	assert_int_equal(pidfile_move(old, err, sizeof(err)), 0);
+	assert_string_equal(pidfile_path(), old);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(pidfile_read(old), (long)getpid());
+	assert_true(is_locked(old));
+
+	/* The new master's file at PATH; the rollback replaces it. */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, "4242\n", 5), 5);
+	close(fd);
+	assert_int_equal(pidfile_move(path, err, sizeof(err)), 0);
+	assert_int_equal(pidfile_read(path), (long)getpid());
+	assert_true(is_locked(path));
+	assert_int_equal(access(old, F_OK), -1);
+
+	/* Removed by hand meanwhile: written anew where it goes. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(pidfile_move(old, err, sizeof(err)), 0);
+	assert_int_equal(pidfile_read(old), (long)getpid());
+	assert_true(is_locked(old));
+	pidfile_release();
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_string_equal(pidfile_path(), "");
 }
 
 /* Eight processes race for one pidfile, twenty times: exactly one wins
@@ -616,6 +662,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_notify),
 		cmocka_unit_test(test_pidfile),
+		cmocka_unit_test(test_pidfile_move),
 		cmocka_unit_test(test_pidfile_race),
 		cmocka_unit_test(test_privdrop),
 		cmocka_unit_test(test_workers_are_root),

@@ -546,8 +546,9 @@ static void test_limits_document(void **state)
 static void test_ping_help_error(void **state)
 {
 	static const char *const spec_cmds[] = {
-		"stats",  "workers", "connections [LIMIT]",
-		"limits", "ping",    "help",
+		"stats",   "workers", "connections [LIMIT]",
+		"limits",  "ping",    "reload",
+		"upgrade", "help",
 	};
 	json_t *doc;
 	char *text, longmsg[600];
@@ -579,6 +580,12 @@ static void test_ping_help_error(void **state)
 			fail_msg("help does not list '%s'", spec_cmds[i]);
 	}
 	json_decref(doc);
+
+	/* an upgrade's outcome */
+	text = stats_json_upgrade(4243, 4242);
+	assert_string_equal(text,
+			    "{\"upgrade\":\"done\",\"pid\":4243,\"old_pid\":4242}");
+	free(text);
 
 	/* the spec's example, byte for byte */
 	text = stats_json_error("unknown command '%s' (try 'help')", "foo");

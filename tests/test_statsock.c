@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,6 +55,9 @@ static const struct parse_case parse_cases[] = {
 	{ S("ping"), 1, STATSOCK_PING, 0, NULL },
 	{ S("help"), 1, STATSOCK_HELP, 0, NULL },
 	{ S("prometheus"), 1, STATSOCK_PROMETHEUS, 0, NULL },
+	{ S("upgrade"), 1, STATSOCK_UPGRADE, 0, NULL },
+	{ S("reload"), 1, STATSOCK_RELOAD, 0, NULL },
+	{ S("upgrade now"), 0, 0, 0, "upgrade: takes no argument" },
 	{ S("connections"), 1, STATSOCK_CONNECTIONS,
 	  STATSOCK_CONNECTIONS_DEFAULT, NULL },
 	{ S("connections 5"), 1, STATSOCK_CONNECTIONS, 5, NULL },
@@ -587,6 +592,93 @@ static void test_not_a_socket_refused(void **state)
 	assert_int_equal(st.st_size, 8);
 }
 
+/* A binary upgrade: the new master adopts the old one's listening
+ * socket (here a dup of it, as exec would pass it); while one is
+ * suspended the other answers, clients that come while both are
+ * suspended wait in the queue, and the file stays until its last
+ * owner closes. */
+static void test_adopt_suspend_keep(void **state)
+{
+	struct statsock *c1 = open_ctl(), *c2;
+	char err[256] = "", *ans;
+	struct pollfd p;
+	int fd, before;
+	json_t *doc;
+
+	(void)state;
+	c2 = statsock_adopt(srv_loop, dup(statsock_fd(c1)), 0, handler,
+			    &handled, err, sizeof(err));
+	assert_non_null(c2);
+	assert_string_equal(statsock_path(c2), sock_path);
+
+	statsock_suspend(c1, 1);
+	ans = ask(S("ping\n"), 0);
+	json_decref(parse_answer(ans));
+	free(ans);
+
+	/* Nobody accepts: the client waits, and is answered once one
+	 * accepts again. */
+	statsock_suspend(c2, 1);
+	before = handled;
+	fd = client_connect();
+	assert_int_equal(write(fd, "ping\n", 5), 5);
+	for (int i = 0; i < 10; i++)
+		assert_true(loop_run_once(srv_loop, 10) >= 0);
+	assert_int_equal(handled, before);
+	p = (struct pollfd){ fd, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 0), 0);
+	statsock_suspend(c1, 0);
+	ans = client_read_all(fd);
+	close(fd);
+	doc = parse_answer(ans);
+	assert_int_equal(handled, before + 1);
+	json_decref(doc);
+	free(ans);
+
+	/* The one that leaves keeps the file for the one that stays. */
+	statsock_keep_file(c2, 1);
+	statsock_close(c2);
+	assert_int_equal(access(sock_path, F_OK), 0);
+	ans = ask(S("ping\n"), 0);
+	json_decref(parse_answer(ans));
+	free(ans);
+	statsock_close(c1);
+	assert_int_equal(access(sock_path, F_OK), -1);
+}
+
+/* Only a listening socket of the right kind is adopted. */
+static void test_adopt_refused(void **state)
+{
+	char err[256] = "";
+	int sv[2], tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	assert_null(statsock_adopt(srv_loop, sv[0], 0, handler, &handled, err,
+				   sizeof(err)));
+	assert_non_null(strstr(err, "not a listening Unix stream socket"));
+	close(sv[1]);
+	assert_true(tcp >= 0);
+	assert_int_equal(bind(tcp, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(tcp, 4), 0);
+	assert_null(statsock_adopt(srv_loop, dup(tcp), 0, handler, &handled,
+				   err, sizeof(err)));
+	assert_non_null(strstr(err, "not a listening Unix stream socket"));
+	/* As the metrics endpoint it is the right kind. */
+	{
+		struct statsock *m = statsock_adopt(srv_loop, tcp, 1, handler,
+						    &handled, err, sizeof(err));
+
+		assert_non_null(m);
+		assert_string_equal(statsock_path(m), "");
+		statsock_close(m);
+	}
+	assert_int_equal(fcntl(sv[0], F_GETFD), -1); /* taken, and closed */
+}
+
 static void test_path_too_long(void **state)
 {
 	char err[512] = "", path[300];
@@ -621,6 +713,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_not_a_socket_refused,
 						setup_server, teardown_server),
 		cmocka_unit_test_setup_teardown(test_path_too_long,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_adopt_suspend_keep,
+						setup_server, teardown_server),
+		cmocka_unit_test_setup_teardown(test_adopt_refused,
 						setup_server, teardown_server),
 	};
 

@@ -52,6 +52,12 @@ struct chan_drain {
 	uint32_t fast;       /* close everything now */
 	uint32_t handover;   /* hand up to this many idle connections to the
 			      * new generation (through the master) first */
+	uint32_t keep_idle;  /* the port stays served by another master (a
+			      * binary upgrade): an idle kept-alive
+			      * connection waits for its next request,
+			      * answered with Connection: close, instead of
+			      * being closed at once (see conn_pool) */
+	uint32_t reserved;
 };
 
 /* Connections handed from one worker to another at a reload, through the

@@ -130,6 +130,12 @@ struct conn_pool {
 	size_t scratch_len;
 	struct conn_tmo_list tmo_lists[CONN_TMO_COUNT];
 	struct loop_timer tmo_timer; /* at the earliest deadline of the lists */
+	/* Draining while another master serves the port (a binary upgrade):
+	 * a protocol keeps an idle connection for its next request, which
+	 * it answers as its last, rather than closing it now - a close
+	 * races with the request the client may be sending, and the
+	 * client's clean way to move is after an answer. */
+	int drain_keep_idle;
 };
 
 #define CONN_SCRATCH_LEN 65536

@@ -21,6 +21,7 @@
 #include "master.h"
 #include "pidfile.h"
 #include "privdrop.h"
+#include "upgrade.h"
 
 /* The config file read when no -c is given, if it exists (as nginx
  * reads its compiled-in path). */
@@ -42,6 +43,22 @@ static int config_src;
 /* What the settings come from besides the command line, for -t:
  * "/etc/reuseportd.conf", "(built-in defaults; no ...)". */
 static char config_source[PATH_MAX + 64];
+/* A binary upgrade (upgrade.h): the binary to execute - the path we were
+ * started as, as nginx does, so that the file replaced there is what
+ * runs - and, when this process is the new master, what it inherited. */
+static char self_path[PATH_MAX];
+static struct upgrade_fds inherited;
+static int upgrading;
+
+/* Says why start-up failed: on stderr, and to the old master when this
+ * is the new one of an upgrade (its stderr may be /dev/null). */
+static int start_failed(int status, const char *msg)
+{
+	fprintf(stderr, "reuseportd: %s\n", msg);
+	if (upgrading)
+		upgrade_report_failure(inherited.chan, msg);
+	return status;
+}
 
 static int config_read(void)
 {
@@ -50,8 +67,55 @@ static int config_read(void)
 
 static int bad_usage(const char *what)
 {
-	fprintf(stderr, "reuseportd: %s (try 'reuseportd --help')\n", what);
-	return EXIT_USAGE;
+	char msg[1200];
+
+	snprintf(msg, sizeof(msg), "%s (try 'reuseportd --help')", what);
+	return start_failed(EXIT_USAGE, msg);
+}
+
+/* self_path = dir/name (name alone if absolute); 0, or -1 if too long. */
+static int set_self(const char *dir, const char *name, size_t nl)
+{
+	size_t dl = name[0] == '/' ? 0 : strlen(dir) + 1;
+
+	for (; dl && nl > 2 && !strncmp(name, "./", 2); nl -= 2)
+		name += 2; /* for the log: dir/x, not dir/./x */
+	if (dl + nl >= sizeof(self_path))
+		return -1;
+	if (dl) {
+		memcpy(self_path, dir, dl - 1);
+		self_path[dl - 1] = '/';
+	}
+	memcpy(self_path + dl, name, nl);
+	self_path[dl + nl] = '\0';
+	return 0;
+}
+
+/* argv[0] as a path: absolute against the starting directory, or for a
+ * bare name the first match in $PATH, as the shell that started us
+ * found it. "" if none (an upgrade then says so). */
+static void find_self(const char *argv0)
+{
+	const char *path = getenv("PATH");
+	char cand[PATH_MAX];
+
+	if (strchr(argv0, '/')) {
+		if (set_self(start_dir, argv0, strlen(argv0)) < 0)
+			self_path[0] = '\0';
+		return;
+	}
+	for (const char *p = path ? path : ""; *p;) {
+		size_t n = strcspn(p, ":");
+		int len = snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p,
+				   argv0);
+
+		if (n > 0 && len > 0 && (size_t)len < sizeof(cand) &&
+		    access(cand, X_OK) == 0 &&
+		    set_self(start_dir, cand, (size_t)len) == 0)
+			return;
+		p += n + (p[n] == ':');
+	}
+	self_path[0] = '\0';
 }
 
 /* $REUSEPORTD_CONFIG stands in for the compiled-in default: the test
@@ -232,15 +296,16 @@ static int detach(int *ready_fd)
 	return 0;
 }
 
+/* The arguments a binary upgrade passes on: ours. */
+static char *const *exec_argv;
+
 static int run(void)
 {
 	char err[1024];
 	int ready_fd = -1, r;
 
-	if (setup_log(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "reuseportd: %s\n", err);
-		return 1;
-	}
+	if (setup_log(&cfg, err, sizeof(err)) < 0)
+		return start_failed(1, err);
 	/* Which file, if any: the one line that tells an administrator
 	 * whether the installed config was used. */
 	if (config_read())
@@ -253,23 +318,34 @@ static int run(void)
 			 "): built-in defaults");
 	if (privdrop_init(&cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		if (upgrading)
+			upgrade_report_failure(inherited.chan, err);
 		return 1;
 	}
 	if (privdrop_active())
 		log_set_file_group(privdrop_gid());
 	if (privdrop_workers_are_root())
 		log_warn("the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)");
-	if (!cfg.foreground && detach(&ready_fd) < 0) {
+	/* The new master of an upgrade is detached already (the old one's
+	 * child, in its session); it writes the pidfile once the service is
+	 * handed over to it (master_upgrade.c). */
+	if (upgrading) {
+		if (!cfg.foreground && chdir("/") < 0)
+			log_warn("chdir /: %s", strerror(errno));
+	} else if (!cfg.foreground && detach(&ready_fd) < 0) {
 		log_error("cannot detach: %s", strerror(errno));
 		return 1;
 	}
 	/* After detaching: the pid to write is the master's. */
-	if (cfg.pidfile[0] && pidfile_create(cfg.pidfile, err, sizeof(err)) < 0) {
+	if (!upgrading && cfg.pidfile[0] &&
+	    pidfile_create(cfg.pidfile, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}
 	master_set_reload(reload_config);
-	r = master_run(&cfg, ready_fd);
+	master_set_upgrade(
+		&(struct upgrade_exec){ self_path, exec_argv, start_dir });
+	r = master_run(&cfg, ready_fd, upgrading ? &inherited : NULL);
 	pidfile_release();
 	return r;
 }
@@ -280,6 +356,17 @@ int main(int argc, char **argv)
 	char err[1024];
 
 	log_init("reuseportd", LOG_TO_STDERR, LOG_LVL_INFO);
+	/* Before anything else can fail: a failure is then told to the old
+	 * master too. The variable is gone afterwards either way. */
+	switch (upgrade_from_env(&inherited, err, sizeof(err))) {
+	case 1:
+		upgrading = 1;
+		break;
+	case -1:
+		fprintf(stderr, "reuseportd: %s\n", err);
+		return 1;
+	}
+	exec_argv = argv;
 	if (cli_parse(argc, argv, &cli, err, sizeof(err)) < 0)
 		return bad_usage(err);
 	if (cli.action == CLI_HELP) {
@@ -297,14 +384,13 @@ int main(int argc, char **argv)
 		return bad_usage(err);
 
 	if (!getcwd(start_dir, sizeof(start_dir))) {
-		fprintf(stderr, "reuseportd: getcwd: %s\n", strerror(errno));
-		return 1;
+		snprintf(err, sizeof(err), "getcwd: %s", strerror(errno));
+		return start_failed(1, err);
 	}
+	find_self(argv[0]);
 	if (find_config(err, sizeof(err)) < 0 ||
-	    build_config(&cfg, err, sizeof(err)) < 0) {
-		fprintf(stderr, "reuseportd: %s\n", err);
-		return 1;
-	}
+	    build_config(&cfg, err, sizeof(err)) < 0)
+		return start_failed(1, err);
 	if (cli.test)
 		return cfgtest_run(&cfg, config_source, cli.verbose, stdout,
 				   stderr);

@@ -19,6 +19,7 @@
 #include "channel.h"
 #include "log.h"
 #include "master.h"
+#include "master_int.h"
 #include "notify.h"
 #include "privdrop.h"
 #include "proc.h"
@@ -43,37 +44,7 @@
 /* Extra time over shutdown_timeout before stragglers are killed, and the
  * most a worker still making progress (closing) is given. */
 #define STOP_GRACE_MS 3000
-/* Stats clients waiting for a reload's outcome at once. */
-#define MASTER_RELOAD_WAITERS 8
 #define STOP_MAX_MS 120000
-
-struct master {
-	struct config *cfg; /* replaced in place by a reload */
-	struct limits lim;
-	struct loop *loop;
-	struct loop_watch sig;
-	struct statsock *statsock;
-	struct statsock *metrics; /* the Prometheus endpoint, if configured */
-	struct slots slots;
-	struct proc_table procs;
-	struct query_set queries;
-	int stopping; /* 1 graceful, 2 fast */
-	int exit_status;
-	int gen_ready;  /* the current generation has come up */
-	int ever_ready; /* some generation has: start-up is over */
-	int ready_fd;   /* written once: is the first generation up? */
-	/* What a reload replaced, to go back to if its generation cannot
-	 * come up. */
-	struct config prev_cfg;
-	int prev_nworkers, prev_nslots;
-	struct loop_timer stop_deadline, watchdog;
-	uint64_t last_tick_ms; /* of the watchdog */
-	/* Stats clients that asked for the reload under way (`reload`):
-	 * answered when it is done or has failed. */
-	struct statsock_client *reload_waiters[MASTER_RELOAD_WAITERS];
-	int nreload_waiters;
-	uint64_t stop_ms; /* when stopping began */
-};
 
 static struct master the_master;
 static master_reload_fn reload_fn;
@@ -108,8 +79,7 @@ static int master_live_slots(const struct master *m, int *live)
 	return n;
 }
 
-/* total: the slots the group will have (see slots_steer). */
-static void master_steer(struct master *m, int total)
+void master_steer(struct master *m, int total)
 {
 	int live[CFG_MAX_WORKERS];
 	int n = master_live_slots(m, live);
@@ -209,6 +179,8 @@ static void master_generation_ready(struct master *m)
 		    m->procs.nworkers, m->procs.generation);
 	master_report_start(m, NULL);
 	master_reload_answer(m, NULL);
+	/* A new master of an upgrade: the old one may hand over now. */
+	upgrade_ready(&m->up);
 }
 
 static void master_worker_ready(struct master *m, struct proc *p)
@@ -284,10 +256,16 @@ static void master_stop(struct master *m, int fast, const char *why);
  * and stop. */
 static void master_start_failed(struct master *m, const char *why)
 {
+	int upgrading = m->up.state == UPGRADE_WAITING;
+
 	log_error("start-up failed: %s", why);
 	master_report_start(m, why);
+	upgrade_fail(&m->up, why);
 	m->exit_status = 1;
-	master_stop(m, 1, "start-up failed");
+	/* A new master of an upgrade: the old one serves on, and the
+	 * workers that did start may have taken connections from the
+	 * shared queues - they finish them. */
+	master_stop(m, !upgrading, "start-up failed");
 }
 
 /* What follows from the configuration beyond the workers: the
@@ -369,12 +347,15 @@ static void master_child_exited(struct master *m, struct proc *p)
 static void master_reap(struct master *m)
 {
 	struct proc *p;
-	int r;
+	pid_t pid;
+	int r, status;
 
-	while ((r = proc_reap(&m->procs, &p)) >= 0)
+	while ((r = proc_reap(&m->procs, &p, &pid, &status)) >= 0)
 		if (r == 1) {
 			query_forget(&m->queries, p, p->last_pid);
 			master_child_exited(m, p);
+		} else {
+			upgrade_reaped(&m->up, pid, status);
 		}
 	master_check_stopped(m);
 }
@@ -475,6 +456,15 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 			 m->procs.nretiring);
 		return -1;
 	}
+	if (master_busy(m, err, errlen) < 0 ||
+	    upgrade_reload_check(&m->up, err, errlen) < 0)
+		return -1;
+	memcpy(nc->listen, m->cfg->listen, sizeof(nc->listen));
+	return 0;
+}
+
+int master_busy(const struct master *m, char *err, size_t errlen)
+{
 	if (!m->gen_ready) {
 		snprintf(err, errlen,
 			 "generation %d is still starting; try again when it is up",
@@ -490,7 +480,6 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 				 "the workers of the generation that could not start are still finishing; try again in a moment");
 			return -1;
 		}
-	memcpy(nc->listen, m->cfg->listen, sizeof(nc->listen));
 	return 0;
 }
 
@@ -610,6 +599,13 @@ static void master_stop(struct master *m, int fast, const char *why)
 		m->stop_ms = util_now_ms();
 	m->stopping = fast ? 2 : 1;
 	master_reload_answer(m, "the daemon is stopping");
+	master_upgrade_answer(m, "the daemon is stopping");
+	/* While a binary upgrade's other master goes on serving the port
+	 * (the old one after the hand-over, or the new one rolling back),
+	 * this one's workers keep their idle connections for a last
+	 * request, and nothing of the service is this master's to end (no
+	 * STOPPING=1: upgrade_stopping has muted it). */
+	m->procs.keep_idle = upgrade_stopping(&m->up);
 	m->procs.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping");
 	/* Let go of the listeners now: each worker takes what is left in
@@ -670,12 +666,22 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 						       sizeof(why)));
 			break;
 		case SIGHUP:
+			/* An old master that handed over: the rollback. */
+			if (upgrade_take_back(&m->up)) {
+				log_info("SIGHUP: rolling the upgrade back: asking the new master (pid %ld) to give the service back",
+					 (long)m->up.peer);
+				break;
+			}
 			log_info("SIGHUP: reloading");
 			/* The log and systemd's STATUS say why if it fails. */
 			master_reload(m, err, sizeof(err));
 			break;
 		case SIGUSR1:
 			master_reopen_logs(m);
+			break;
+		case SIGUSR2:
+			log_info("SIGUSR2: upgrading the binary");
+			master_upgrade(m, NULL);
 			break;
 		default:
 			log_warn("%s from pid %ld: not used by reuseportd; ignored",
@@ -687,13 +693,15 @@ static void master_signal(struct loop_watch *w, uint32_t events)
 	}
 }
 
-static void master_on_stats_command(void *arg, struct statsock_client *cl,
-				    const struct statsock_cmd *cmd)
+void master_on_stats_command(void *arg, struct statsock_client *cl,
+			     const struct statsock_cmd *cmd)
 {
 	struct master *m = arg;
 
 	if (cmd->kind == STATSOCK_RELOAD)
 		master_reload_command(m, cl);
+	else if (cmd->kind == STATSOCK_UPGRADE)
+		master_upgrade(m, cl);
 	else
 		query_command(&m->queries, cl, cmd);
 }
@@ -707,11 +715,16 @@ static int master_open_signals(struct master *m)
 
 	/* Every signal whose default action would end or stop the master
 	 * comes through the signalfd: those it does not use are logged and
-	 * ignored (faults - SIGSEGV, SIGBUS... - keep their default). */
+	 * ignored (SIGTSTP too: ^Z on a terminal running -f no longer stops
+	 * the master and its workers; SIGINT stops them). The faults -
+	 * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT - keep
+	 * their default, a core; SIGPIPE is ignored below. The workers
+	 * inherit the mask: these stay pending there, unseen.
+	 * tests/test_signals.c holds the whole table. */
 	static const int handled[] = {
 		SIGCHLD,   SIGTERM, SIGINT,    SIGQUIT, SIGHUP,  SIGUSR1,
 		SIGUSR2,   SIGALRM, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,
-		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU,
+		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU, SIGTSTP,
 	};
 
 	sigemptyset(&set);
@@ -747,20 +760,27 @@ static int master_open_statsock(struct master *m, char *err, size_t errlen)
 	return m->metrics ? 0 : -1;
 }
 
-/* Everything that can fail at start, before any worker exists. */
-static int master_open(struct master *m, char *err, size_t errlen)
+/* Everything that can fail at start, before any worker exists. A new
+ * master of an upgrade (in) takes the old one's sockets instead. */
+static int master_open(struct master *m, const struct upgrade_fds *in,
+		       char *err, size_t errlen)
 {
 	struct config *cfg = m->cfg;
 
-	if (slots_check_free(cfg->listen, cfg->nlisten, err, errlen) < 0 ||
-	    slots_open(&m->slots, cfg->listen, cfg->workers, err, errlen) < 0)
+	if (in) {
+		if (master_open_inherited(m, in, err, errlen) < 0)
+			return -1;
+	} else if (slots_check_free(cfg->listen, cfg->nlisten, err, errlen) < 0 ||
+		   slots_open(&m->slots, cfg->listen, cfg->workers, err,
+			      errlen) < 0) {
 		return -1;
+	}
 	slots_configure(&m->slots, config_defer_accept(cfg), (int)m->lim.backlog);
 	if (master_open_signals(m) < 0) {
 		snprintf(err, errlen, "signals: %s", strerror(errno));
 		return -1;
 	}
-	return master_open_statsock(m, err, errlen);
+	return in ? 0 : master_open_statsock(m, err, errlen);
 }
 
 static void master_log_started(const struct master *m)
@@ -781,6 +801,7 @@ static void master_log_started(const struct master *m)
 
 static void master_cleanup(struct master *m)
 {
+	upgrade_cleanup(&m->up);
 	query_set_cleanup(&m->queries);
 	statsock_close(m->statsock);
 	m->statsock = NULL;
@@ -804,7 +825,7 @@ static void master_init(struct master *m, struct config *cfg, int ready_fd)
 	loop_timer_init(&m->watchdog, master_watchdog);
 }
 
-int master_run(struct config *cfg, int ready_fd)
+int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in)
 {
 	struct master *m = &the_master;
 	struct proc *first[CFG_MAX_WORKERS];
@@ -819,8 +840,11 @@ int master_run(struct config *cfg, int ready_fd)
 	proc_table_init(&m->procs, m->loop, cfg, &m->lim, &m->slots,
 			master_on_msg, master_on_chan_close);
 	query_set_init(&m->queries, m->loop, &m->procs, cfg, &m->lim);
-	if (master_open(m, err, sizeof(err)) < 0) {
+	upgrade_init(&m->up, m->loop, &master_upgrade_ops, m);
+	if (master_open(m, in, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		if (in)
+			upgrade_report_failure(in->chan, err);
 		master_cleanup(m);
 		return 1;
 	}

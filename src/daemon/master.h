@@ -7,6 +7,8 @@
 #include <stddef.h>
 
 struct config;
+struct upgrade_fds;
+struct upgrade_exec;
 
 /* Builds the configuration a reload should apply (re-reading the config
  * file and re-applying the command line). 0, or -1 with a reason. */
@@ -16,9 +18,14 @@ typedef int (*master_reload_fn)(struct config *out, char *err, size_t errlen);
  * generation of workers with the same settings. */
 void master_set_reload(master_reload_fn fn);
 
+/* What a binary upgrade executes (upgrade.h); without it, SIGUSR2 is
+ * refused. The strings must outlive the master. */
+void master_set_upgrade(const struct upgrade_exec *x);
+
 /* Runs the master until it is told to stop; returns the exit status.
  * ready_fd (or -1): a pipe written once, when every worker is ready, so
- * that a detaching parent can exit with the start-up's outcome. */
-int master_run(struct config *cfg, int ready_fd);
+ * that a detaching parent can exit with the start-up's outcome. in: the
+ * sockets inherited as the new master of a binary upgrade, or NULL. */
+int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in);
 
 #endif

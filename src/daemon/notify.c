@@ -68,13 +68,20 @@ static int notify_send_buf(const char *msg, size_t len)
 	return 0;
 }
 
+static int notify_muted;
+
+void notify_mute(int muted)
+{
+	notify_muted = muted;
+}
+
 int notify_send(const char *fmt, ...)
 {
 	char msg[NOTIFY_MAX];
 	va_list ap;
 	int n;
 
-	if (!getenv("NOTIFY_SOCKET"))
+	if (notify_muted || !getenv("NOTIFY_SOCKET"))
 		return 0;
 	va_start(ap, fmt);
 	n = vsnprintf(msg, sizeof(msg), fmt, ap);

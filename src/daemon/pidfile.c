@@ -182,16 +182,55 @@ int pidfile_create(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-void pidfile_release(void)
+/* Is the file at pf.path still the one we created and hold? */
+static int pidfile_ours(void)
 {
 	struct stat st;
 
+	return stat(pf.path, &st) == 0 && st.st_dev == pf.dev &&
+	       st.st_ino == pf.ino;
+}
+
+int pidfile_move(const char *to, char *err, size_t errlen)
+{
+	if (pf.fd < 0 || getpid() != pf.owner) {
+		snprintf(err, errlen, "pidfile: none to move to %s", to);
+		return -1;
+	}
+	if (strlen(to) >= sizeof(pf.path)) {
+		snprintf(err, errlen, "pidfile %s: path too long", to);
+		return -1;
+	}
+	/* rename() keeps the inode, and with it our lock: at every moment
+	 * the file at `to` is held by its running master. */
+	if (pidfile_ours()) {
+		if (rename(pf.path, to) < 0) {
+			snprintf(err, errlen, "pidfile %s: rename to %s: %s",
+				 pf.path, to, strerror(errno));
+			return -1;
+		}
+		memcpy(pf.path, to, strlen(to) + 1);
+		return 0;
+	}
+	/* Gone (an administrator's rm): a new file at the new place. */
+	log_warn("pidfile %s is no longer ours; writing %s anew", pf.path, to);
+	close(pf.fd);
+	pf.fd = -1;
+	return pidfile_create(to, err, errlen);
+}
+
+const char *pidfile_path(void)
+{
+	return pf.fd >= 0 && getpid() == pf.owner ? pf.path : "";
+}
+
+void pidfile_release(void)
+{
 	if (pf.fd < 0 || getpid() != pf.owner)
 		return;
 	/* Unlink while still holding the lock, so that no new instance can
 	 * lock this file and then see it vanish. */
-	if (stat(pf.path, &st) == 0 && st.st_dev == pf.dev &&
-	    st.st_ino == pf.ino && unlink(pf.path) < 0)
+	if (pidfile_ours() && unlink(pf.path) < 0)
 		log_warn("pidfile %s: %s", pf.path, strerror(errno));
 	close(pf.fd);
 	pf.fd = -1;

@@ -440,7 +440,8 @@ static void proc_exited(struct proc *p, int status)
 	loop_timer_disarm(t->loop, &p->timer);
 }
 
-int proc_reap(struct proc_table *t, struct proc **out)
+int proc_reap(struct proc_table *t, struct proc **out, pid_t *other,
+	      int *other_status)
 {
 	int status;
 	pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -449,8 +450,11 @@ int proc_reap(struct proc_table *t, struct proc **out)
 	if (pid <= 0)
 		return -1;
 	p = proc_find(t, pid);
-	if (!p)
+	if (!p) {
+		*other = pid;
+		*other_status = status;
 		return 0;
+	}
 	proc_exited(p, status);
 	/* A crash is logged with the respawn it causes. */
 	if (p->retiring)
@@ -499,7 +503,8 @@ void proc_channel_lost(struct proc *p)
 void proc_drain(struct proc *p, int fast, uint32_t handover)
 {
 	struct chan_drain d = { (uint64_t)p->t->cfg->shutdown_timeout_ms,
-				(uint32_t)fast, handover };
+				(uint32_t)fast, handover,
+				(uint32_t)p->t->keep_idle, 0 };
 
 	if (!p->pid)
 		return;

@@ -81,6 +81,9 @@ struct proc_table {
 	struct proc *retiring;
 	int nretiring;
 	int stopping; /* no respawns any more */
+	/* Another master serves the port (a binary upgrade): workers told
+	 * to drain keep their idle connections for one last request. */
+	int keep_idle;
 };
 
 void proc_table_init(struct proc_table *t, struct loop *l,
@@ -119,9 +122,10 @@ struct proc *proc_next(const struct proc_table *t, const struct proc *p);
 int proc_any_running(const struct proc_table *t);
 
 /* Reaps one exited child: 1 and its record in *out (counters carried
- * over, exit recorded), 0 for a child that was not a worker, -1 when no
- * more have exited. */
-int proc_reap(struct proc_table *t, struct proc **out);
+ * over, exit recorded), 0 for a child that was not a worker (a binary
+ * upgrade's new master: its pid and wait status in *pid, *status), -1
+ * when no more have exited. */
+int proc_reap(struct proc_table *t, struct proc **out, pid_t *pid, int *status);
 /* A retiring record whose process exited: freed. */
 void proc_free(struct proc *p);
 /* A current-generation record whose process exited: respawned after

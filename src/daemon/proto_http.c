@@ -547,8 +547,12 @@ static void http_drain(struct conn *c)
 	if (!conn_is_open(c) || conn_data(c) || conn_has_output(c))
 		return;
 	/* Nothing there. A connection that never sent anything gets its
-	 * header timeout to do so; an idle kept-alive one is closed now. */
-	if (conn_bytes_in(c) > 0)
+	 * header timeout to do so; an idle kept-alive one is closed now -
+	 * unless another master serves the port (conn_pool's
+	 * drain_keep_idle): then its next request is answered with
+	 * Connection: close, and the client reconnects there cleanly. Its
+	 * keep-alive timeout and the drain deadline still bound the wait. */
+	if (conn_bytes_in(c) > 0 && !conn_pool_of(c)->drain_keep_idle)
 		conn_close(c);
 }
 

@@ -207,7 +207,9 @@ static void listing_finish(struct query *q)
 		 * sees it is not JSON. */
 		statsock_stream_end(q->cl);
 	} else if (statsock_stream_put(q->cl, buf_head(&q->text),
-				       buf_pending(&q->text)) == 0) {
+				       buf_pending(&q->text)) < 0) {
+		return; /* gone: listing_client freed the query */
+	} else {
 		statsock_stream_end(q->cl);
 	}
 	q->cl = NULL;
@@ -298,8 +300,9 @@ static void listing_pump(struct query *q)
 		listing_finish(q);
 }
 
-static void listing_rows(struct query *q, const struct chan_conns_hdr *h,
-			 const struct stats_conn *rows)
+/* 0, or -1 if the client went meanwhile: listing_client freed q. */
+static int listing_rows(struct query *q, const struct chan_conns_hdr *h,
+			const struct stats_conn *rows)
 {
 	for (uint64_t i = 0; i < h->count && q->written < q->cmd.limit; i++) {
 		if (stats_json_conn_row(&q->text, &rows[i], q->written == 0) < 0)
@@ -309,9 +312,10 @@ static void listing_rows(struct query *q, const struct chan_conns_hdr *h,
 	if (buf_pending(&q->text) && q->cl) {
 		if (statsock_stream_put(q->cl, buf_head(&q->text),
 					buf_pending(&q->text)) < 0)
-			return; /* gone: listing_client freed the query */
+			return -1;
 		buf_consume(&q->text, buf_pending(&q->text));
 	}
+	return 0;
 }
 
 /* A page is late, but the worker's loop has turned since it was asked
@@ -433,10 +437,10 @@ static void listing_page(struct query *q, struct listing_part *lp, int type,
 			if (listing_groups_add(&q->groups, &g) < 0)
 				lp->missing = "out of memory";
 		}
-	} else {
-		listing_rows(q, &h, (const struct stats_conn *)(const void *)recs);
-		if (!q->cl)
-			return;
+	} else if (listing_rows(q, &h,
+				(const struct stats_conn *)(const void *)recs) <
+		   0) {
+		return; /* q is freed: not even q->cl may be read */
 	}
 	listing_pump(q);
 }
@@ -518,7 +522,12 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 		listing_start(qs, cl, cmd);
 		break;
 	case STATSOCK_RELOAD: /* the master's own (master_reload_command) */
-		statsock_reply_error(cl, stats_json_error("reload: not here"));
+	case STATSOCK_UPGRADE:
+		statsock_reply_error(cl,
+				     stats_json_error("%s: not here",
+						      cmd->kind == STATSOCK_RELOAD ?
+							      "reload" :
+							      "upgrade"));
 		break;
 	case STATSOCK_STATS:
 	case STATSOCK_WORKERS:

@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +23,7 @@ void slots_init(struct slots *s, int nlisten, int backlog)
 	memset(s, 0, sizeof(*s));
 	s->nlisten = nlisten;
 	s->backlog = backlog;
+	s->steering = 1;
 	for (int i = 0; i < CFG_MAX_WORKERS; i++)
 		for (int j = 0; j < CFG_MAX_LISTEN; j++)
 			s->fd[i][j] = -1;
@@ -80,6 +82,130 @@ int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 			return -1;
 		}
 	s->peak = UTIL_MAX(s->peak, s->nslots);
+	return 0;
+}
+
+/* Same family, address and port (and IPv6 scope)? */
+static int slots_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (a->sa_family != b->sa_family || addr_port(a) != addr_port(b))
+		return 0;
+	if (a->sa_family == AF_INET)
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return a->sa_family == AF_INET6 &&
+	       !memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) &&
+	       a6->sin6_scope_id == b6->sin6_scope_id;
+}
+
+/* "a b c": the addresses, for a message. */
+static const char *slots_list(const struct addr *listen, int n, char *buf,
+			      size_t len)
+{
+	char a[ADDR_STRLEN];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int j = 0; j < n && off < len; j++)
+		off += (size_t)
+			snprintf(buf + off, len - off, "%s%s", j ? " " : "",
+				 addr_format(&listen[j].u.sa, a, sizeof(a)));
+	return buf;
+}
+
+/* One inherited listener: what it is bound to, if it is a listening
+ * SO_REUSEPORT TCP socket; -1 with the reason if not. */
+static int slots_inherited(int fd, struct addr *got, char *err, size_t errlen)
+{
+	int listening = 0, type = 0, reuseport = 0;
+	socklen_t l1 = sizeof(listening), l2 = sizeof(type),
+		  l3 = sizeof(reuseport);
+
+	memset(got, 0, sizeof(*got));
+	got->len = sizeof(got->u);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &l3) < 0 ||
+	    getsockname(fd, &got->u.sa, &got->len) < 0) {
+		snprintf(err, errlen, "inherited listener (fd %d): %s", fd,
+			 strerror(errno));
+		return -1;
+	}
+	if (!listening || type != SOCK_STREAM || !reuseport ||
+	    (got->u.sa.sa_family != AF_INET && got->u.sa.sa_family != AF_INET6)) {
+		snprintf(err, errlen,
+			 "inherited fd %d is not a listening SO_REUSEPORT TCP socket",
+			 fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* The addresses of one slot's inherited listeners, checked to be
+ * listening SO_REUSEPORT TCP sockets. */
+static int slots_inherited_slot(const int *fds, int n, struct addr *got,
+				char *err, size_t errlen)
+{
+	for (int j = 0; j < n; j++)
+		if (slots_inherited(fds[j], &got[j], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+int slots_adopt(struct slots *s, struct addr *listen, const int *fds,
+		int nslots, int fd_nlisten, char *err, size_t errlen)
+{
+	struct addr first[CFG_MAX_LISTEN], got[CFG_MAX_LISTEN];
+	char want[512], had[512];
+	int n = s->nlisten, same = fd_nlisten == n;
+
+	if (s->nslots || nslots < 1 || nslots > CFG_MAX_WORKERS ||
+	    fd_nlisten < 1 || fd_nlisten > CFG_MAX_LISTEN) {
+		snprintf(err, errlen, "cannot adopt %d slots of %d listeners",
+			 nslots, fd_nlisten);
+		return -1;
+	}
+	if (slots_inherited_slot(fds, fd_nlisten, first, err, errlen) < 0)
+		return -1;
+	/* Slot 0 against the configuration (a port 0 there: whatever port
+	 * was chosen), the others against slot 0. */
+	for (int j = 0; j < n && same; j++) {
+		if (addr_port(&listen[j].u.sa) == 0)
+			addr_set_port(&listen[j], addr_port(&first[j].u.sa));
+		same = slots_same_endpoint(&first[j].u.sa, &listen[j].u.sa);
+	}
+	if (!same) {
+		snprintf(err, errlen,
+			 "the old master listens on %s, the configuration says %s: an upgrade keeps the listening sockets (restart to change the listen addresses)",
+			 slots_list(first, fd_nlisten, had, sizeof(had)),
+			 slots_list(listen, s->nlisten, want, sizeof(want)));
+		return -1;
+	}
+	for (int i = 1; i < nslots; i++) {
+		if (slots_inherited_slot(fds + i * n, n, got, err, errlen) < 0)
+			return -1;
+		for (int j = 0; j < n; j++)
+			if (!slots_same_endpoint(&got[j].u.sa, &first[j].u.sa)) {
+				snprintf(err, errlen,
+					 "inherited listeners of slot %d differ from slot 0's",
+					 i);
+				return -1;
+			}
+	}
+	for (int i = 0; i < nslots; i++)
+		for (int j = 0; j < n; j++) {
+			int fd = fds[i * n + j];
+
+			/* O_NONBLOCK is the socket's own; close-on-exec is
+			 * this process's, and exec cleared it. */
+			util_set_nonblock(fd);
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+			s->fd[i][j] = fd;
+		}
+	s->nslots = nslots;
+	s->peak = UTIL_MAX(s->peak, nslots);
 	return 0;
 }
 
@@ -157,7 +283,7 @@ void slots_steer(struct slots *s, const int *live, int nlive, int total)
 {
 	int dummy = 0;
 
-	if (s->nslots == 0)
+	if (s->nslots == 0 || !s->steering)
 		return;
 	total = UTIL_MAX(total, s->peak);
 	if (nlive > 0 && (nlive < total || live[nlive - 1] != nlive - 1)) {
@@ -169,6 +295,18 @@ void slots_steer(struct slots *s, const int *live, int nlive, int total)
 	for (int j = 0; j < s->nlisten; j++)
 		setsockopt(s->fd[0][j], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF,
 			   &dummy, sizeof(dummy));
+}
+
+void slots_steer_first(struct slots *s, int n)
+{
+	int live[CFG_MAX_WORKERS];
+
+	n = UTIL_MIN(n, s->nslots);
+	if (n <= 0)
+		return;
+	for (int i = 0; i < n; i++)
+		live[i] = i;
+	slots_set_program(s, live, n);
 }
 
 int slots_fds_for(const struct slots *s, int i, int nworkers, int *fds)

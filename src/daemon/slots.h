@@ -21,6 +21,11 @@ struct slots {
 	int peak;
 	int nlisten;
 	int backlog;
+	/* This process sets the group's BPF program (slots_steer). During a
+	 * binary upgrade two masters hold the same sockets, and only the
+	 * one that serves the service steers: the other's idea of which
+	 * slots live is not the group's. */
+	int steering;
 };
 
 void slots_init(struct slots *s, int nlisten, int backlog);
@@ -35,6 +40,15 @@ int slots_check_free(const struct addr *listen, int nlisten, char *err,
  * again; -1 with the reason. */
 int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 	       size_t errlen);
+/* A binary upgrade: the listeners the new master inherits from the old
+ * one, fds[i * fd_nlisten + j] for slot i and address j, become slots
+ * 0..nslots-1 (the group's indexes are unchanged: they are the very same
+ * sockets). Each must be a listening SO_REUSEPORT TCP socket, and the
+ * addresses those of listen[0..s->nlisten-1], in order; a port 0 there
+ * takes the inherited port. Before any slot is open. 0, or -1 with the
+ * reason (nothing taken: the fds stay the caller's). */
+int slots_adopt(struct slots *s, struct addr *listen, const int *fds,
+		int nslots, int fd_nlisten, char *err, size_t errlen);
 /* Closes slots from..nslots-1 (a reload that could not complete). */
 void slots_close_from(struct slots *s, int from);
 /* Closes every listener (the master stops). */
@@ -50,8 +64,12 @@ void slots_configure(struct slots *s, int defer_secs, int backlog);
  * the count - get none. total is the number of slots the group will
  * have (more than nslots just before a reload opens new ones, so that
  * they get nothing until their workers are up; at least peak); every
- * slot live: the kernel's own hash. */
+ * slot live: the kernel's own hash. A no-op unless steering. */
 void slots_steer(struct slots *s, const int *live, int nlive, int total);
+/* Steers new connections to slots 0..n-1 only, whoever steers: a new
+ * master that gives the service back to the old one, whose workers serve
+ * exactly those, before the slots it opened itself close. */
+void slots_steer_first(struct slots *s, int n);
 /* The listeners the worker of slot i accepts on when nworkers run: its
  * own, and those of every surplus slot j with j % nworkers == i, so that
  * no queue is left without a worker. Fills fds (room for every slot's

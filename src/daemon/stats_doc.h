@@ -71,6 +71,9 @@ char *stats_json_help(void);
 /* A reload asked on the stats socket went through: the generation now
  * serving. */
 char *stats_json_reload(int generation, int workers);
+/* An upgrade asked on the stats socket went through: the new master (pid)
+ * serves, the old one (old_pid) keeps its workers until it is stopped. */
+char *stats_json_upgrade(int pid, int old_pid);
 char *stats_json_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 const char *stats_tcp_state_name(int state);

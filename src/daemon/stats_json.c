@@ -302,18 +302,25 @@ char *stats_json_ping(const struct stats_daemon_view *d)
 char *stats_json_help(void)
 {
 	return stats_dump(
-		json_pack("{s:[s, s, s, s, s, s, s, s]}", "commands", "stats",
-			  "workers",
+		json_pack("{s:[s, s, s, s, s, s, s, s, s]}", "commands",
+			  "stats", "workers",
 			  "connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
 			  "[local=[IP:]PORT] [state=NAME] [min_age=MS] "
 			  "[count-by=remote|state|worker]",
-			  "limits", "ping", "prometheus", "reload", "help"));
+			  "limits", "ping", "prometheus", "reload", "upgrade",
+			  "help"));
 }
 
 char *stats_json_reload(int generation, int workers)
 {
 	return stats_dump(json_pack("{s:s, s:i, s:i}", "reload", "done",
 				    "generation", generation, "workers", workers));
+}
+
+char *stats_json_upgrade(int pid, int old_pid)
+{
+	return stats_dump(json_pack("{s:s, s:i, s:i}", "upgrade", "done", "pid",
+				    pid, "old_pid", old_pid));
 }
 
 char *stats_json_error(const char *fmt, ...)

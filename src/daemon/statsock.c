@@ -6,7 +6,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,8 @@ struct statsock {
 	struct statsock_client *clients;
 	int nclients;
 	struct loop_timer retry; /* accepting paused: out of descriptors */
+	int suspended;           /* another master answers (statsock_suspend) */
+	int keep_file; /* another master serves the path (statsock_keep_file) */
 	uint64_t warned_ms;
 	unsigned pauses; /* since the last warning */
 };
@@ -91,6 +95,7 @@ static const struct {
 	{ "help", STATSOCK_HELP },
 	{ "prometheus", STATSOCK_PROMETHEUS },
 	{ "reload", STATSOCK_RELOAD },
+	{ "upgrade", STATSOCK_UPGRADE },
 };
 
 /* A printable, bounded copy of untrusted text for an error message. */
@@ -621,7 +626,8 @@ static void statsock_resume(struct loop_timer *t)
 {
 	struct statsock *c = util_container_of(t, struct statsock, retry);
 
-	loop_mod(c->loop, &c->w, EPOLLIN);
+	if (!c->suspended)
+		loop_mod(c->loop, &c->w, EPOLLIN);
 }
 
 /* No descriptor for a new client: stop accepting for a while (the clients
@@ -790,9 +796,107 @@ void statsock_close(struct statsock *c)
 	loop_timer_disarm(c->loop, &c->retry);
 	loop_del(c->loop, &c->w);
 	close(c->w.fd);
-	if (c->path[0])
+	if (c->path[0] && !c->keep_file)
 		unlink(c->path);
 	free(c);
+}
+
+/* Is fd a listening stream socket of the kind wanted? Fills its address. */
+static int statsock_check_inherited(int fd, int http, union addr_sa *a,
+				    socklen_t *alen, struct sockaddr_un *un,
+				    socklen_t *unlen)
+{
+	int listening = 0, type = 0, domain = 0;
+	socklen_t l1 = sizeof(listening), l2 = sizeof(type), l3 = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l3) < 0)
+		return -1;
+	if (!listening || type != SOCK_STREAM ||
+	    (http ? domain != AF_INET && domain != AF_INET6 : domain != AF_UNIX)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (http)
+		return getsockname(fd, &a->sa, alen);
+	return getsockname(fd, (struct sockaddr *)un, unlen);
+}
+
+struct statsock *statsock_adopt(struct loop *l, int fd, int http,
+				statsock_handler fn, void *arg, char *err,
+				size_t errlen)
+{
+	const char *what = http ? "metrics_listen" : "stats socket";
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	socklen_t alen = sizeof(union addr_sa), unlen = sizeof(un);
+	char name[ADDR_STRLEN] = "", path[sizeof(un.sun_path) + 1] = "";
+	union addr_sa a;
+	struct statsock *c;
+
+	if (statsock_check_inherited(fd, http, &a, &alen, &un, &unlen) < 0) {
+		snprintf(err, errlen, "inherited %s (fd %d): %s", what, fd,
+			 errno == EINVAL ?
+				 (http ? "not a listening TCP socket" :
+					 "not a listening Unix stream socket") :
+				 strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (http) {
+		addr_format(&a.sa, name, sizeof(name));
+	} else {
+		size_t n = unlen > offsetof(struct sockaddr_un, sun_path) ?
+				   unlen - offsetof(struct sockaddr_un, sun_path) :
+				   0;
+
+		memcpy(path, un.sun_path, n);
+		path[n] = '\0';
+		if (path[0] != '/' || strlen(path) >= sizeof(un.sun_path)) {
+			snprintf(err, errlen,
+				 "inherited %s (fd %d): not bound to a path",
+				 what, fd);
+			close(fd);
+			return NULL;
+		}
+	}
+	if (util_set_nonblock(fd) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "inherited %s (fd %d): %s", what, fd,
+			 strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	c = statsock_new(l, fd, fn, arg, what, http ? name : path, err, errlen);
+	if (!c)
+		return NULL;
+	c->http = http;
+	memcpy(c->path, path, strlen(path) + 1);
+	return c;
+}
+
+void statsock_suspend(struct statsock *c, int suspended)
+{
+	if (!c)
+		return;
+	c->suspended = suspended;
+	loop_timer_disarm(c->loop, &c->retry);
+	loop_mod(c->loop, &c->w, suspended ? 0 : EPOLLIN);
+}
+
+void statsock_keep_file(struct statsock *c, int keep)
+{
+	if (c)
+		c->keep_file = keep;
+}
+
+int statsock_fd(const struct statsock *c)
+{
+	return c ? c->w.fd : -1;
+}
+
+const char *statsock_path(const struct statsock *c)
+{
+	return c ? c->path : "";
 }
 
 struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,

@@ -30,7 +30,8 @@ enum statsock_kind {
 	STATSOCK_PING,
 	STATSOCK_HELP,
 	STATSOCK_PROMETHEUS,
-	STATSOCK_RELOAD, /* answered once the new generation runs, or not */
+	STATSOCK_RELOAD,  /* answered once the new generation runs, or not */
+	STATSOCK_UPGRADE, /* answered once the new master serves, or not */
 };
 
 struct statsock_cmd {
@@ -88,7 +89,27 @@ struct addr;
 struct statsock *statsock_open_metrics(struct loop *l, const struct addr *a,
 				       statsock_handler fn, void *arg,
 				       char *err, size_t errlen);
-/* Stops listening, removes the socket file, drops the clients. */
+/* A binary upgrade (upgrade.c): the listening socket a new master
+ * inherits from the old one, so that the path never lacks a server. fd
+ * (taken: closed on failure) must be a listening AF_UNIX stream socket
+ * bound to a path (the stats socket), or for http a listening TCP socket
+ * (the metrics endpoint). NULL with the reason on failure. */
+struct statsock *statsock_adopt(struct loop *l, int fd, int http,
+				statsock_handler fn, void *arg, char *err,
+				size_t errlen);
+/* Stops accepting (another master answers on the same socket), or
+ * accepts again. Clients already accepted are answered either way;
+ * clients that arrive meanwhile wait in the listen queue. */
+void statsock_suspend(struct statsock *c, int suspended);
+/* keep: statsock_close leaves the socket file (another master still
+ * serves it); else it removes it. */
+void statsock_keep_file(struct statsock *c, int keep);
+/* The listening descriptor (-1 without a server), and the path ("" for
+ * the metrics endpoint). */
+int statsock_fd(const struct statsock *c);
+const char *statsock_path(const struct statsock *c);
+/* Stops listening, removes the socket file (unless kept), drops the
+ * clients. */
 void statsock_close(struct statsock *c);
 
 #endif

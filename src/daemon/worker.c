@@ -296,6 +296,7 @@ static void worker_on_msg(struct chan *ch, const struct chan_hdr *h,
 		struct chan_drain d;
 
 		memcpy(&d, body, sizeof(d));
+		worker->pool.drain_keep_idle = d.keep_idle != 0;
 		worker_drain(worker, d.timeout_ms, (int)d.fast, d.handover);
 		break;
 	}

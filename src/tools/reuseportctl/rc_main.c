@@ -18,6 +18,7 @@
 #include "rc_fmt.h"
 #include "rc_render.h"
 #include "rc_top.h"
+#include "rc_upgrade.h"
 
 #define RC_PROG "reuseportctl"
 /* The installed configuration's stats socket (configure --with-rundir;
@@ -43,6 +44,7 @@ struct rc_args {
 	char filter[512]; /* connections: " key=value..." for the daemon */
 	double interval;  /* top; 0 = not given */
 	int batch;        /* top: line mode on a terminal too */
+	int keep_old;     /* upgrade: leave the old master running */
 };
 
 typedef int (*rc_render_fn)(FILE *out, const json_t *doc, char *err,
@@ -72,6 +74,12 @@ static void rc_usage(FILE *out)
 		"  reload                   reload the configuration and wait for\n"
 		"                           the outcome (exit 1 and the reason if\n"
 		"                           the daemon refused it or rolled it back)\n"
+		"  upgrade [--keep-old]     start the binary installed at the\n"
+		"                           daemon's path on its sockets, wait until\n"
+		"                           it serves, then stop the old master\n"
+		"                           (its workers drain; --keep-old leaves it\n"
+		"                           for a rollback: kill -HUP OLD_PID); exit 1\n"
+		"                           and the reason if the upgrade failed\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH        stats socket (default $REUSEPORTD_SOCKET,\n"
@@ -209,6 +217,43 @@ static int rc_cmd_reload(const struct rc_args *a)
 	return rc_show(&ra, "reload", rc_render_reload);
 }
 
+/* The daemon answers once the new master serves; the old one is then
+ * told to finish, and waited for, within the same deadline. */
+static int rc_cmd_upgrade(const struct rc_args *a)
+{
+	struct rc_args ra = *a;
+	char err[512];
+	json_t *doc;
+	pid_t old;
+
+	if (!a->timeout_set)
+		ra.timeout_ms = RC_RELOAD_TIMEOUT_MS;
+	doc = rc_ask(&ra, "upgrade");
+	if (!doc)
+		return RC_EXIT_FAIL;
+	if (a->json)
+		rc_print_json(doc);
+	else if (rc_render_upgrade(stdout, doc, err, sizeof(err)) < 0) {
+		json_decref(doc);
+		return rc_fail(err);
+	}
+	old = (pid_t)rc_json_u64(doc, "old_pid");
+	json_decref(doc);
+	if (a->keep_old) {
+		if (!a->json)
+			printf("the old master (pid %ld) keeps its workers: kill -QUIT %ld to finish, kill -HUP %ld to roll back\n",
+			       (long)old, (long)old, (long)old);
+		return 0;
+	}
+	fflush(stdout);
+	if (rc_upgrade_finish(old, ra.timeout_ms, err, sizeof(err)) < 0)
+		return rc_fail(err);
+	if (!a->json)
+		printf("the old master (pid %ld) has drained and exited\n",
+		       (long)old);
+	return 0;
+}
+
 /* Large listings are read as text and shown row by row (see
  * rc_render_connections_text); --json prints the daemon's text as is. */
 static int rc_cmd_connections(const struct rc_args *a)
@@ -297,7 +342,8 @@ enum {
 	RC_OPT_I = 2,
 	RC_OPT_B = 4,
 	RC_NO_JSON = 8,
-	RC_OPT_F = 16
+	RC_OPT_F = 16,
+	RC_OPT_K = 32
 };
 
 static const struct {
@@ -313,6 +359,7 @@ static const struct {
 	{ "top", rc_cmd_top, RC_OPT_N | RC_OPT_I | RC_OPT_B },
 	{ "prometheus", rc_cmd_prometheus, RC_NO_JSON },
 	{ "reload", rc_cmd_reload, 0 },
+	{ "upgrade", rc_cmd_upgrade, RC_OPT_K },
 };
 
 #define RC_NCOMMANDS (sizeof(rc_commands) / sizeof(rc_commands[0]))
@@ -333,6 +380,7 @@ static const struct option rc_long_opts[] = {
 	{ "state", required_argument, NULL, 'S' },
 	{ "min-age", required_argument, NULL, 'A' },
 	{ "count-by", required_argument, NULL, 'C' },
+	{ "keep-old", no_argument, NULL, 'K' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -406,6 +454,10 @@ static int rc_parse_args(int argc, char **argv, struct rc_args *a, int *seen)
 			if (rc_add_filter(a, c, optarg) < 0)
 				return rc_usage_error("bad value '%s'", optarg);
 			*seen |= RC_OPT_F;
+			break;
+		case 'K':
+			a->keep_old = 1;
+			*seen |= RC_OPT_K;
 			break;
 		case 'h':
 			rc_usage(stdout);

@@ -31,6 +31,8 @@ int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen);
 int rc_render_ping(FILE *out, const json_t *doc, char *err, size_t errlen);
 /* "reloaded: generation N, W workers". */
 int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen);
+/* `upgrade`: "upgraded: new master pid N (was M)". */
+int rc_render_upgrade(FILE *out, const json_t *doc, char *err, size_t errlen);
 
 /* Balance of one per-worker quantity across workers. */
 struct rc_balance {

@@ -188,3 +188,20 @@ int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen)
 		(unsigned long long)rc_json_u64(doc, "workers"));
 	return 0;
 }
+
+/* --- upgrade --- */
+
+int rc_render_upgrade(FILE *out, const json_t *doc, char *err, size_t errlen)
+{
+	const json_t *r = json_object_get(doc, "upgrade");
+
+	if (!json_is_string(r) || strcmp(json_string_value(r), "done") ||
+	    !rc_json_u64(doc, "pid") || !rc_json_u64(doc, "old_pid")) {
+		snprintf(err, errlen, "the answer is not an upgrade's");
+		return -1;
+	}
+	fprintf(out, "upgraded: new master pid %llu (was %llu)\n",
+		(unsigned long long)rc_json_u64(doc, "pid"),
+		(unsigned long long)rc_json_u64(doc, "old_pid"));
+	return 0;
+}
