@@ -463,14 +463,14 @@ static void test_adopt_and_release(void **state)
 	assert_int_equal(lst_set_adopt(&s, 7, &dup_other, 1), 0);
 	run_until_n(l, &x, 1);
 
-	lst_set_release(&s, 7);
+	lst_set_release(&s, 7, 0);
 	assert_true(fcntl(dup_other, F_GETFD) < 0); /* the set's copy is closed */
 	c2 = client(&b);
 	turns(l, 5);
 	assert_int_equal(x.n, 1); /* waits for the slot's own worker */
 	p = (struct pollfd){ .fd = other, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 1000), 1);
-	lst_set_release(&s, -1); /* the own listeners are never released */
+	lst_set_release(&s, -1, 0); /* the own listeners are never released */
 	assert_non_null(s.items);
 
 	close(x.fds[0]);
