@@ -261,6 +261,62 @@ static void test_reload_removes_address_under_load(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* Connects n clients to ip:port (each connect completed by the kernel). */
+static void connect_n(const char *ip, int port, int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		fds[i] = connect_to(ip, port, 5000);
+		hr_check(fds[i] >= 0, "connect %d to %s:%d: %s", i, ip, port,
+			 strerror(-fds[i]));
+	}
+}
+
+/* Connections to the removed address that its old workers hold, and
+ * others waiting in its accept queues (the old workers are stopped, so
+ * nobody has accepted them) when the reload removes it: the waiting
+ * ones are served by the new workers before the old ones run again,
+ * the held ones afterwards; none is reset with the listener. */
+static void test_reload_removes_address_with_queued(void **state)
+{
+	enum { HELD = 8, QUEUED = 16 };
+	struct hr_daemon *d = *state;
+	int held[HELD], queued[QUEUED];
+	size_t lens[QUEUED];
+	pid_t old[2];
+	char err[256];
+	json_t *st;
+
+	for (int i = 0; i < QUEUED; i++)
+		lens[i] = 100;
+	conf(d, "listen " LO1 ":0\nlisten " LO2 ":0\nworkers 2\n");
+	start(d);
+	connect_n(LO2, d->ports[1], held, HELD);
+	hr_check(hr_echo_many(held, HELD, lens, 1, 5000, err, sizeof(err)) == 0,
+		 "held before: %s", err);
+	st = hr_query_ok(d, "workers");
+	for (int i = 0; i < 2; i++) {
+		old[i] = (pid_t)hr_jint(hr_worker(st, i), "pid");
+		hr_check(old[i] > 0 && kill(old[i], SIGSTOP) == 0, "SIGSTOP %d",
+			 (int)old[i]);
+	}
+	json_decref(st);
+	connect_n(LO2, d->ports[1], queued, QUEUED);
+	conf(d, "listen " LO1 ":0\nworkers 2\n");
+	json_t *ans = reload(d);
+
+	check_done(ans, 0, 1);
+	json_decref(ans);
+	hr_check(hr_echo_many(queued, QUEUED, lens, 2, 5000, err, sizeof(err)) == 0,
+		 "queued at the removal: %s", err);
+	for (int i = 0; i < 2; i++)
+		kill(old[i], SIGCONT);
+	hr_check(hr_echo_many(held, HELD, lens, 3, 5000, err, sizeof(err)) == 0,
+		 "held at the removal: %s", err);
+	hr_close_all(held, HELD);
+	hr_close_all(queued, QUEUED);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 /* reuseportctl's exit status (its output in out). */
 static int ctl_reload(struct hr_daemon *d, char *out, size_t len)
 {
@@ -396,6 +452,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reload_adds_address,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_removes_address_under_load,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_removes_address_with_queued,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_reload_unbindable_address,
 						hr_setup, hr_teardown),
