@@ -2,7 +2,8 @@
  * steering between them.
  *
  * Listeners belong to slots, not to processes: slot i has one SO_REUSEPORT
- * socket per listen address, opened by the master and kept until it exits.
+ * socket per listen address, opened by the master and kept until it exits
+ * or a reload removes the address (drained first: master_listen.c).
  * Closing a listener resets the connections waiting in its accept queue,
  * so a respawned or reloaded worker takes over the very same sockets. */
 #ifndef RP_SLOTS_H
