@@ -50,7 +50,7 @@ static int lg_open(struct lg *g, int ep, struct lg_conn *c, uint32_t id)
 				   .sin_port = htons((uint16_t)g->port) };
 	struct epoll_event ev = { .events = EPOLLOUT, .data.ptr = c };
 
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_addr.s_addr = htonl(g->ip);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
@@ -217,7 +217,15 @@ static void *lg_main(void *arg)
 int lg_start(struct lg *g, int port, int inflight, int size, uint64_t target,
 	     int max_ms)
 {
+	return lg_start_ip(g, INADDR_LOOPBACK, port, inflight, size, target,
+			   max_ms);
+}
+
+int lg_start_ip(struct lg *g, uint32_t ip, int port, int inflight, int size,
+		uint64_t target, int max_ms)
+{
 	memset(g, 0, sizeof(*g));
+	g->ip = ip;
 	g->port = port;
 	g->inflight = inflight;
 	g->size = size;

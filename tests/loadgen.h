@@ -18,6 +18,7 @@ struct lg_counts {
 };
 
 struct lg {
+	uint32_t ip; /* IPv4, host order: 127.0.0.1 unless lg_start_ip */
 	int port;
 	int inflight;    /* connections open at once */
 	int size;        /* bytes sent per connection */
@@ -33,6 +34,9 @@ struct lg {
 /* Starts the load in a thread. */
 int lg_start(struct lg *g, int port, int inflight, int size, uint64_t target,
 	     int max_ms);
+/* The same towards another loopback address (127.0.0.2...). */
+int lg_start_ip(struct lg *g, uint32_t ip, int port, int inflight, int size,
+		uint64_t target, int max_ms);
 /* Waits for the thread (sets stop first if asked). */
 void lg_join(struct lg *g, int stop_now);
 /* "done=... connect_fail=..." for messages. */

@@ -463,14 +463,14 @@ static void test_adopt_and_release(void **state)
 	assert_int_equal(lst_set_adopt(&s, 7, &dup_other, 1), 0);
 	run_until_n(l, &x, 1);
 
-	lst_set_release(&s, 7);
+	lst_set_release(&s, 7, 0);
 	assert_true(fcntl(dup_other, F_GETFD) < 0); /* the set's copy is closed */
 	c2 = client(&b);
 	turns(l, 5);
 	assert_int_equal(x.n, 1); /* waits for the slot's own worker */
 	p = (struct pollfd){ .fd = other, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 1000), 1);
-	lst_set_release(&s, -1); /* the own listeners are never released */
+	lst_set_release(&s, -1, 0); /* the own listeners are never released */
 	assert_non_null(s.items);
 
 	close(x.fds[0]);
@@ -583,6 +583,90 @@ static void test_slots_adopt(void **state)
 	slots_close_all(&old);
 }
 
+/* --- a reload that changes the listen addresses --- */
+
+/* A SYN to a blocked listener is dropped: the connect does not complete
+ * (the kernel would re-send it after a second). */
+static int connects_within(const struct addr *a, int ms)
+{
+	int fd = socket(a->u.sa.sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct pollfd p = { fd, POLLOUT, 0 };
+	int r;
+
+	assert_true(fd >= 0);
+	assert_true(connect(fd, &a->u.sa, a->len) < 0 && errno == EINPROGRESS);
+	r = poll(&p, 1, ms);
+	close(fd);
+	return r == 1;
+}
+
+/* 127.0.0.1:0 and 127.0.0.2:0 in two slots become 127.0.0.2 (kept, same
+ * sockets, same port) and 127.0.0.3 (added in both slots, one port); an
+ * undo puts the table back, a commit sets 127.0.0.1's aside, blocked
+ * and drained, and a held port fails with nothing changed. */
+static void test_slots_relisten(void **state)
+{
+	struct addr cur[2] = { parse("127.0.0.1:0"), parse("127.0.0.2:0") };
+	struct addr next[2] = { parse("127.0.0.2:0"), parse("127.0.0.3:0") };
+	struct addr same[2] = { cur[0], cur[1] }, busy[2], held;
+	int from[2], before[2][2], plain;
+	char err[512];
+	struct slots s;
+
+	(void)state;
+	slots_init(&s, 2, 16);
+	assert_int_equal(slots_open(&s, cur, 2, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++)
+		memcpy(before[i], s.fd[i], sizeof(before[i]));
+	assert_int_equal(slots_relisten_plan(&s, cur, same, 2, from), 0);
+	assert_int_equal(addr_port(&same[1].u.sa), addr_port(&cur[1].u.sa));
+	assert_int_equal(slots_relisten_plan(&s, cur, next, 2, from), 1);
+	assert_int_equal(from[0], 1);
+	assert_int_equal(from[1], -1);
+	assert_int_equal(addr_port(&next[0].u.sa), addr_port(&cur[1].u.sa));
+
+	assert_int_equal(slots_relisten(&s, next, 2, from, err, sizeof(err)), 0);
+	assert_int_equal(s.fd[0][0], before[0][1]);
+	assert_int_equal(s.fd[1][0], before[1][1]);
+	assert_true(addr_port(&next[1].u.sa) > 0);
+	assert_int_equal(bound_port(s.fd[0][1]), addr_port(&next[1].u.sa));
+	assert_int_equal(bound_port(s.fd[1][1]), addr_port(&next[1].u.sa));
+	slots_relisten_undo(&s);
+	for (int i = 0; i < 2; i++)
+		assert_memory_equal(s.fd[i], before[i], sizeof(before[i]));
+	assert_int_equal(lst_check_free(&next[1], err, sizeof(err)), 0);
+
+	/* A port held elsewhere: refused, the table as it was. */
+	held = parse("127.0.0.1:0");
+	plain = plain_listener(&held);
+	busy[0] = cur[0];
+	addr_set_port(&held, bound_port(plain));
+	busy[1] = held;
+	assert_int_equal(slots_relisten_plan(&s, cur, busy, 2, from), 1);
+	assert_int_equal(slots_relisten(&s, busy, 2, from, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "Address already in use"));
+	for (int i = 0; i < 2; i++)
+		assert_memory_equal(s.fd[i], before[i], sizeof(before[i]));
+	assert_int_equal(s.nlisten, 2);
+	close(plain);
+
+	next[1] = parse("127.0.0.3:0");
+	assert_int_equal(slots_relisten_plan(&s, cur, next, 2, from), 1);
+	assert_int_equal(slots_relisten(&s, next, 2, from, err, sizeof(err)), 0);
+	assert_int_equal(slots_relisten_commit(&s), 1);
+	assert_int_equal(s.gone.nslots, 2);
+	assert_int_equal(s.gone.fd[0][0], before[0][0]);
+	assert_int_equal(s.gone.fd[1][0], before[1][0]);
+	assert_true(connects_within(&cur[0], DEADLINE_MS));
+	assert_int_equal(slots_gone_queued(&s), 1);
+	slots_gone_block(&s);
+	assert_false(connects_within(&cur[0], 200));
+	assert_int_equal(slots_gone_queued(&s), 1); /* the one before */
+	slots_close_all(&s);
+	assert_int_equal(s.gone.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -596,6 +680,7 @@ int main(void)
 		cmocka_unit_test(test_accept_emfile_retry),
 		cmocka_unit_test(test_adopt_and_release),
 		cmocka_unit_test(test_slots_adopt),
+		cmocka_unit_test(test_slots_relisten),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

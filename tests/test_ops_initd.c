@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +96,39 @@ static long ping_pid(struct hr_daemon *d)
 	return pid;
 }
 
+/* A file -t accepts, with an added address whose port another process
+ * holds: the reload fails in the daemon, and the script says so (exit
+ * 1, the reason) from reuseportctl's answer; nothing changes. */
+static void held_port_reload(struct site *s, long pid)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int held = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char extra[64];
+	json_t *st;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	hr_check(bind(held, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+			 listen(held, 1) == 0 &&
+			 getsockname(held, (struct sockaddr *)&sin, &len) == 0,
+		 "a port of our own: %s", strerror(errno));
+	snprintf(extra, sizeof(extra), "listen 127.0.0.1:%d\n",
+		 ntohs(sin.sin_port));
+	write_conf(s, extra);
+	hr_check_int("reload adding a held port", 1, script(s, "reload"));
+	hr_check(strstr(out, "Address already in use") ||
+			 strstr(err, "Address already in use"),
+		 "reload: expected the bind error, seen: %s %s", out, err);
+	hr_check_int("pid after the failed reload", pid, ping_pid(s->d));
+	st = hr_query_ok(s->d, "stats");
+	hr_check_int("generation after the failed reload", 2,
+		     hr_jint(st, "generation"));
+	hr_check_int("listen addresses after the failed reload", 1,
+		     json_array_size(json_object_get(st, "listen")));
+	json_decref(st);
+	close(held);
+}
+
 static void test_init_script(void **state)
 {
 	struct hr_daemon *d = *state;
@@ -160,6 +195,7 @@ static void test_init_script(void **state)
 	hr_check_int("restart of a broken config is refused", 1,
 		     script(&s, "restart"));
 	hr_check_int("pid after the refused restart", pid, ping_pid(d));
+	held_port_reload(&s, pid);
 	write_conf(&s, "");
 
 	/* restart: a new master. */

@@ -267,3 +267,15 @@ void addr_set_port(struct addr *a, int port)
 	else
 		a->u.in4.sin_port = htons((uint16_t)port);
 }
+
+const char *addr_format_list(const struct addr *a, int n, char *buf, size_t len)
+{
+	char one[ADDR_STRLEN];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "",
+					addr_format(&a[i].u.sa, one, sizeof(one)));
+	return buf;
+}

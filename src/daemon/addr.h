@@ -40,6 +40,8 @@ int addr_resolve(const char *s, struct addr *out, int max, char *err,
 int addr_equal(const struct addr *a, const struct addr *b);
 /* "IP:PORT" or "[IP]:PORT" into buf (ADDR_STRLEN bytes); returns buf. */
 const char *addr_format(const struct sockaddr *sa, char *buf, size_t len);
+/* "A B C": each of a[0..n-1] as addr_format writes it, cut at len. */
+const char *addr_format_list(const struct addr *a, int n, char *buf, size_t len);
 /* Only the IP part, without brackets. */
 const char *addr_format_ip(const struct sockaddr *sa, char *buf, size_t len);
 int addr_port(const struct sockaddr *sa);

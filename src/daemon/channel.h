@@ -75,11 +75,16 @@ struct chan_handoff {
 	uint32_t pad;
 };
 
-/* Which slot's listeners (adopted while that slot's worker is down). */
+/* Which slot's listeners (adopted while that slot's worker is down), or
+ * which removed address's (a tag above the slots: master_listen.c). */
 struct chan_slot {
 	int32_t slot;
-	int32_t pad;
+	int32_t flags; /* RELEASE: CHAN_SLOT_TAKE_QUEUE */
 };
+
+/* Accept what waits in their queues before closing them: the master has
+ * let go of these listeners, and the worker's close is their last. */
+#define CHAN_SLOT_TAKE_QUEUE 1
 
 /* Why a worker could not start, for the master to say. */
 struct chan_failed {

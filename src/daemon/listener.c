@@ -249,9 +249,18 @@ int lst_set_adopt(struct lst_set *s, int tag, int *fds, int n)
 	return r;
 }
 
-void lst_set_release(struct lst_set *s, int tag)
+void lst_set_release(struct lst_set *s, int tag, int take_queue)
 {
 	struct lst **pp = &s->items;
+
+	/* taking: as in lst_set_stop, nothing is freed under the accepts. */
+	if (take_queue && tag >= 0 && !s->taking) {
+		s->taking = 1;
+		for (struct lst *ls = s->items; ls; ls = ls->next)
+			if (ls->tag == tag)
+				lst_accept_n(&ls->w, INT32_MAX);
+		s->taking = 0;
+	}
 
 	while (*pp) {
 		struct lst *ls = *pp;

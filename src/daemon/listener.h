@@ -60,8 +60,10 @@ void lst_set_resume(struct lst_set *s);
  * Takes the fds (closed on failure too). 0, or -1. */
 int lst_set_adopt(struct lst_set *s, int tag, int *fds, int n);
 /* Stops accepting on what was adopted under tag and closes it (the
- * slot's own worker is back; the master still holds the socket). */
-void lst_set_release(struct lst_set *s, int tag);
+ * slot's own worker is back; the master still holds the socket). With
+ * take_queue, first accepts what is queued (as far as the cap allows):
+ * this close may be the listener's last. */
+void lst_set_release(struct lst_set *s, int tag, int take_queue);
 /* Stops accepting and closes this process's references; with
  * take_queue, first accepts what is already queued (as far as the cap
  * allows), since a listener's last close resets its queue. */

@@ -158,8 +158,6 @@ static uint32_t master_handover_quota(const struct master *m)
 		   0;
 }
 
-static void master_reload_answer(struct master *m, const char *failure);
-
 static void master_generation_ready(struct master *m)
 {
 	uint32_t quota;
@@ -178,7 +176,9 @@ static void master_generation_ready(struct master *m)
 	notify_send("READY=1\nSTATUS=%d workers running, generation %d",
 		    m->procs.nworkers, m->procs.generation);
 	master_report_start(m, NULL);
-	master_reload_answer(m, NULL);
+	/* Removed listen addresses: the answer waits for their drain. */
+	if (!master_listen_commit(m))
+		master_reload_answer(m, NULL);
 	/* A new master of an upgrade: the old one may hand over now. */
 	upgrade_ready(&m->up);
 }
@@ -280,8 +280,10 @@ static void master_configure(struct master *m)
 
 /* The reload under way is done (failure NULL) or has failed: whoever
  * asked for it on the stats socket hears how. */
-static void master_reload_answer(struct master *m, const char *failure)
+void master_reload_answer(struct master *m, const char *failure)
 {
+	const struct master_listen *lc = &m->lc;
+
 	for (int i = 0; i < m->nreload_waiters; i++) {
 		struct statsock_client *cl = m->reload_waiters[i];
 
@@ -289,8 +291,12 @@ static void master_reload_answer(struct master *m, const char *failure)
 			statsock_reply_error(cl, stats_json_error("reload: %s",
 								  failure));
 		else
-			statsock_reply(cl, stats_json_reload(m->procs.generation,
-							     m->procs.nworkers));
+			statsock_reply(cl,
+				       stats_json_reload(m->procs.generation,
+							 m->procs.nworkers,
+							 lc->added, lc->nadded,
+							 lc->removed,
+							 lc->nremoved));
 	}
 	m->nreload_waiters = 0;
 }
@@ -304,9 +310,12 @@ static void master_rollback(struct master *m, const char *why)
 	log_error("reload: %s; back to generation %d", why,
 		  m->procs.generation - 1);
 	*m->cfg = m->prev_cfg;
+	/* The listeners first: a worker the rollback starts again gets
+	 * the previous generation's. */
+	slots_close_from(&m->slots, m->prev_nslots);
+	master_listen_undo(m);
 	master_configure(m);
 	proc_generation_rollback(&m->procs, m->prev_nworkers);
-	slots_close_from(&m->slots, m->prev_nslots);
 	m->gen_ready = 1;
 	master_steer(m, 0);
 	notify_send("READY=1\nSTATUS=reload failed (%s); %d workers running, generation %d",
@@ -420,22 +429,6 @@ static void master_watchdog(struct loop_timer *t)
 
 /* --- reload --- */
 
-static int listen_changed(const struct config *a, const struct config *b)
-{
-	if (a->nlisten != b->nlisten)
-		return 1;
-	for (int j = 0; j < a->nlisten; j++) {
-		struct addr x = a->listen[j], y = b->listen[j];
-
-		/* A port 0 asked again means the port chosen the first time. */
-		if (addr_port(&y.u.sa) == 0)
-			addr_set_port(&y, addr_port(&x.u.sa));
-		if (x.len != y.len || memcmp(&x.u, &y.u, x.len) != 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* The configuration a reload would apply, if it can be: 0, or -1 with
  * the reason. */
 static int master_next_config(struct master *m, struct config *nc, char *err,
@@ -445,11 +438,6 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 		return -1;
 	if (!reload_fn)
 		*nc = *m->cfg;
-	if (listen_changed(m->cfg, nc)) {
-		snprintf(err, errlen,
-			 "the listen addresses cannot change on reload (restart for that)");
-		return -1;
-	}
 	if (m->procs.nretiring + m->procs.nworkers > MAX_RETIRING) {
 		snprintf(err, errlen,
 			 "%d workers are still draining; try again later",
@@ -459,7 +447,7 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 	if (master_busy(m, err, errlen) < 0 ||
 	    upgrade_reload_check(&m->up, err, errlen) < 0)
 		return -1;
-	memcpy(nc->listen, m->cfg->listen, sizeof(nc->listen));
+	master_listen_plan(m, nc);
 	return 0;
 }
 
@@ -469,6 +457,11 @@ int master_busy(const struct master *m, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "generation %d is still starting; try again when it is up",
 			 m->procs.generation);
+		return -1;
+	}
+	if (m->lc.draining) {
+		snprintf(err, errlen,
+			 "the listeners of the addresses the last reload removed are still draining; try again in a moment");
 		return -1;
 	}
 	/* A rolled-back generation's workers finishing what they took still
@@ -491,6 +484,7 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	struct proc *next[CFG_MAX_WORKERS];
 	int old_nslots = m->slots.nslots;
 	struct config nc;
+	char what[900];
 
 	if (m->stopping) {
 		snprintf(err, errlen, "the daemon is stopping");
@@ -503,12 +497,14 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	 * (and none is left from a rolled-back reload: see above). */
 	m->slots.peak = m->slots.nslots;
 	master_steer(m, nc.workers);
-	if (slots_open(&m->slots, nc.listen, nc.workers, err, errlen) < 0)
+	if (master_listen_open(m, &nc, err, errlen) < 0)
 		goto refused;
+	if (slots_open(&m->slots, nc.listen, nc.workers, err, errlen) < 0)
+		goto undo;
 	if (proc_generation_alloc(&m->procs, next, nc.workers) < 0) {
 		snprintf(err, errlen, "out of memory");
 		slots_close_from(&m->slots, old_nslots);
-		goto refused;
+		goto undo;
 	}
 	m->prev_cfg = *m->cfg;
 	m->prev_nworkers = m->procs.nworkers;
@@ -516,10 +512,13 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	*m->cfg = nc;
 	master_configure(m);
 	m->gen_ready = 0;
-	log_info("generation %d: starting %d workers", m->procs.generation + 1,
-		 nc.workers);
+	log_info("generation %d: starting %d workers; %s",
+		 m->procs.generation + 1, nc.workers,
+		 master_listen_describe(m, what, sizeof(what)));
 	proc_generation_start(&m->procs, next, nc.workers);
 	return 0;
+undo:
+	master_listen_undo(m);
 refused:
 	log_error("reload: %s; still serving with generation %d", err,
 		  m->procs.generation);
@@ -598,6 +597,7 @@ static void master_stop(struct master *m, int fast, const char *why)
 	if (!m->stopping)
 		m->stop_ms = util_now_ms();
 	m->stopping = fast ? 2 : 1;
+	master_listen_stop(m);
 	master_reload_answer(m, "the daemon is stopping");
 	master_upgrade_answer(m, "the daemon is stopping");
 	/* While a binary upgrade's other master goes on serving the port
@@ -823,6 +823,7 @@ static void master_init(struct master *m, struct config *cfg, int ready_fd)
 	slots_init(&m->slots, cfg->nlisten, (int)m->lim.backlog);
 	loop_timer_init(&m->stop_deadline, master_stop_deadline);
 	loop_timer_init(&m->watchdog, master_watchdog);
+	master_listen_init(m);
 }
 
 int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in)

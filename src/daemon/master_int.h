@@ -19,6 +19,22 @@
  * once. */
 #define MASTER_RELOAD_WAITERS 8
 
+/* A reload that changes the listen addresses (master_listen.c): what
+ * it adds and removes, and the drain of the removed listeners. */
+struct master_listen {
+	int from[CFG_MAX_LISTEN]; /* see slots_relisten_plan */
+	int changed;
+	struct addr added[CFG_MAX_LISTEN], removed[CFG_MAX_LISTEN];
+	int nadded, nremoved;
+	/* Draining the removed listeners: since when no new connection
+	 * starts on them, how long to give the handshakes under way, and
+	 * which worker accepts on each slot's (pid: it may have died). */
+	int draining;
+	uint64_t blocked_ms, grace_ms;
+	pid_t holder[CFG_MAX_WORKERS];
+	struct loop_timer timer;
+};
+
 struct master {
 	struct config *cfg; /* replaced in place by a reload */
 	struct limits lim;
@@ -52,6 +68,7 @@ struct master {
 	struct statsock_client *upgrade_waiters[MASTER_RELOAD_WAITERS];
 	int nupgrade_waiters;
 	int inherited_slots;
+	struct master_listen lc;
 };
 
 /* master.c */
@@ -64,6 +81,31 @@ void master_on_stats_command(void *arg, struct statsock_client *cl,
 /* Refuses what cannot be done while a reload's or an upgrade's workers
  * are still settling: 0, or -1 with the reason. */
 int master_busy(const struct master *m, char *err, size_t errlen);
+
+/* Whoever waits for the reload's outcome hears it (failure NULL: it
+ * is done). */
+void master_reload_answer(struct master *m, const char *failure);
+
+/* master_listen.c */
+void master_listen_init(struct master *m);
+/* Which addresses the configuration nc adds and removes; the kept ones
+ * take the ports they run on. */
+void master_listen_plan(struct master *m, struct config *nc);
+/* A reload's new listeners (nothing if the addresses stay): 0, or -1
+ * with the reason and nothing changed. */
+int master_listen_open(struct master *m, struct config *nc, char *err,
+		       size_t errlen);
+/* The reload failed or was rolled back: the listeners are as before. */
+void master_listen_undo(struct master *m);
+/* The reload's generation is up: the removed addresses get no new
+ * connection and are drained, then closed. 1 if that is under way (the
+ * reload's answer waits for it), 0 if there is nothing to drain. */
+int master_listen_commit(struct master *m);
+/* The daemon stops: no more draining (the listeners close with the
+ * others). */
+void master_listen_stop(struct master *m);
+/* "listen: added A, removed B" (or "listen: unchanged"). */
+const char *master_listen_describe(const struct master *m, char *buf, size_t len);
 
 /* master_upgrade.c */
 extern const struct upgrade_ops master_upgrade_ops;

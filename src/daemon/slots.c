@@ -59,8 +59,11 @@ static int slots_open_one(struct slots *s, int i, struct addr *listen,
 			  char *err, size_t errlen)
 {
 	for (int j = 0; j < s->nlisten; j++) {
-		int fd = lst_open(&listen[j], s->backlog, err, errlen);
+		int fd;
 
+		if (i == 0 && addr_port(&listen[j].u.sa) == 0)
+			s->wild[j] = 1;
+		fd = lst_open(&listen[j], s->backlog, err, errlen);
 		if (fd < 0)
 			return -1;
 		s->fd[i][j] = fd;
@@ -85,13 +88,13 @@ int slots_open(struct slots *s, struct addr *listen, int n, char *err,
 	return 0;
 }
 
-/* Same family, address and port (and IPv6 scope)? */
-static int slots_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
+/* Same family and address (and IPv6 scope), whatever the port? */
+static int slots_same_ip(const struct sockaddr *a, const struct sockaddr *b)
 {
 	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
 	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
 
-	if (a->sa_family != b->sa_family || addr_port(a) != addr_port(b))
+	if (a->sa_family != b->sa_family)
 		return 0;
 	if (a->sa_family == AF_INET)
 		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
@@ -100,19 +103,10 @@ static int slots_same_endpoint(const struct sockaddr *a, const struct sockaddr *
 	       a6->sin6_scope_id == b6->sin6_scope_id;
 }
 
-/* "a b c": the addresses, for a message. */
-static const char *slots_list(const struct addr *listen, int n, char *buf,
-			      size_t len)
+/* Same family, address and port (and IPv6 scope)? */
+static int slots_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
 {
-	char a[ADDR_STRLEN];
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int j = 0; j < n && off < len; j++)
-		off += (size_t)
-			snprintf(buf + off, len - off, "%s%s", j ? " " : "",
-				 addr_format(&listen[j].u.sa, a, sizeof(a)));
-	return buf;
+	return addr_port(a) == addr_port(b) && slots_same_ip(a, b);
 }
 
 /* One inherited listener: what it is bound to, if it is a listening
@@ -172,15 +166,17 @@ int slots_adopt(struct slots *s, struct addr *listen, const int *fds,
 	/* Slot 0 against the configuration (a port 0 there: whatever port
 	 * was chosen), the others against slot 0. */
 	for (int j = 0; j < n && same; j++) {
-		if (addr_port(&listen[j].u.sa) == 0)
+		if (addr_port(&listen[j].u.sa) == 0) {
 			addr_set_port(&listen[j], addr_port(&first[j].u.sa));
+			s->wild[j] = 1;
+		}
 		same = slots_same_endpoint(&first[j].u.sa, &listen[j].u.sa);
 	}
 	if (!same) {
 		snprintf(err, errlen,
 			 "the old master listens on %s, the configuration says %s: an upgrade keeps the listening sockets (restart to change the listen addresses)",
-			 slots_list(first, fd_nlisten, had, sizeof(had)),
-			 slots_list(listen, s->nlisten, want, sizeof(want)));
+			 addr_format_list(first, fd_nlisten, had, sizeof(had)),
+			 addr_format_list(listen, s->nlisten, want, sizeof(want)));
 		return -1;
 	}
 	for (int i = 1; i < nslots; i++) {
@@ -224,6 +220,10 @@ void slots_close_from(struct slots *s, int from)
 void slots_close_all(struct slots *s)
 {
 	slots_close_from(s, 0);
+	/* Stopping mid-reload: the removed columns are still s->re's. */
+	if (s->re.active)
+		slots_relisten_commit(s);
+	slots_gone_close(s);
 }
 
 /* With TCP_DEFER_ACCEPT the kernel hands a connection to accept() only
@@ -317,4 +317,178 @@ int slots_fds_for(const struct slots *s, int i, int nworkers, int *fds)
 		for (int j = 0; j < s->nlisten; j++)
 			fds[n++] = s->fd[k][j];
 	return n;
+}
+
+/* --- a reload that changes the listen addresses --- */
+
+/* The column of cur[] (not taken yet) that a names, or -1. */
+static int slots_find_column(const struct slots *s, const struct addr *cur,
+			     const struct addr *a, const int *taken)
+{
+	int any = addr_port(&a->u.sa) == 0;
+
+	for (int i = 0; i < s->nlisten; i++)
+		if (!taken[i] &&
+		    (any ? s->wild[i] && slots_same_ip(&cur[i].u.sa, &a->u.sa) :
+			   slots_same_endpoint(&cur[i].u.sa, &a->u.sa)))
+			return i;
+	return -1;
+}
+
+int slots_relisten_plan(const struct slots *s, const struct addr *cur,
+			struct addr *next, int n, int *from)
+{
+	int taken[CFG_MAX_LISTEN] = { 0 }, changed = n != s->nlisten;
+
+	for (int j = 0; j < n; j++) {
+		from[j] = slots_find_column(s, cur, &next[j], taken);
+		changed |= from[j] != j;
+		if (from[j] < 0)
+			continue;
+		taken[from[j]] = 1;
+		next[j] = cur[from[j]];
+	}
+	return changed;
+}
+
+/* Listeners for the added column j in every open slot. */
+static int slots_open_column(struct slots *s, int j, struct addr *a, char *err,
+			     size_t errlen)
+{
+	s->wild[j] = addr_port(&a->u.sa) == 0;
+	for (int i = 0; i < s->nslots; i++) {
+		s->fd[i][j] = lst_open(a, s->backlog, err, errlen);
+		if (s->fd[i][j] < 0 ||
+		    slots_learn_port(s->fd[i][j], a, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int slots_relisten(struct slots *s, struct addr *next, int n, const int *from,
+		   char *err, size_t errlen)
+{
+	struct slots_relisten *re = &s->re;
+
+	memcpy(re->fd, s->fd, sizeof(re->fd));
+	memcpy(re->wild, s->wild, sizeof(re->wild));
+	memcpy(re->from, from, (size_t)n * sizeof(*from));
+	re->nlisten = s->nlisten;
+	re->nslots = s->nslots;
+	re->active = 1;
+	for (int i = 0; i < s->nslots; i++)
+		for (int j = 0; j < CFG_MAX_LISTEN; j++)
+			s->fd[i][j] = j < n && from[j] >= 0 ? re->fd[i][from[j]] :
+							      -1;
+	for (int j = 0; j < n; j++)
+		s->wild[j] = from[j] >= 0 ? re->wild[from[j]] : 0;
+	s->nlisten = n;
+	for (int j = 0; j < n; j++)
+		if (from[j] < 0 &&
+		    (slots_check_free(&next[j], 1, err, errlen) < 0 ||
+		     slots_open_column(s, j, &next[j], err, errlen) < 0)) {
+			slots_relisten_undo(s);
+			return -1;
+		}
+	return 0;
+}
+
+void slots_relisten_undo(struct slots *s)
+{
+	struct slots_relisten *re = &s->re;
+
+	if (!re->active)
+		return;
+	for (int i = 0; i < s->nslots; i++)
+		for (int j = 0; j < s->nlisten; j++)
+			if (re->from[j] < 0 && s->fd[i][j] >= 0)
+				close(s->fd[i][j]);
+	memcpy(s->fd, re->fd, sizeof(s->fd));
+	memcpy(s->wild, re->wild, sizeof(s->wild));
+	s->nlisten = re->nlisten;
+	s->nslots = re->nslots;
+	re->active = 0;
+}
+
+int slots_relisten_commit(struct slots *s)
+{
+	struct slots_relisten *re = &s->re;
+	int kept[CFG_MAX_LISTEN] = { 0 };
+
+	if (!re->active)
+		return 0;
+	re->active = 0;
+	for (int j = 0; j < s->nlisten; j++)
+		if (re->from[j] >= 0)
+			kept[re->from[j]] = 1;
+	slots_gone_close(s); /* none is left from an earlier reload */
+	s->gone.nslots = re->nslots;
+	for (int c = 0; c < re->nlisten; c++) {
+		if (kept[c])
+			continue;
+		for (int i = 0; i < re->nslots; i++)
+			s->gone.fd[i][s->gone.n] = re->fd[i][c];
+		s->gone.n++;
+	}
+	return s->gone.n;
+}
+
+/* A classic BPF socket filter, run on every segment that reaches a
+ * listener (tcp_filter in tcp_v4_rcv/tcp_v6_rcv: the data starts at the
+ * TCP header, so byte 13 holds the flags): a SYN without ACK - a new
+ * connection - is dropped, as if lost; everything else passes, so the
+ * handshakes already under way complete (their ACK) and join the queue.
+ * The client's SYN is re-sent after a second, and by then the listener
+ * is closed and the kernel refuses it: ECONNREFUSED, never a reset of a
+ * connection it had accepted. */
+void slots_gone_block(struct slots *s)
+{
+	static struct sock_filter code[] = {
+		{ BPF_LD | BPF_B | BPF_ABS, 0, 0, 13 },
+		{ BPF_ALU | BPF_AND | BPF_K, 0, 0, 0x12 }, /* SYN | ACK */
+		{ BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0x02 }, /* SYN alone */
+		{ BPF_RET | BPF_K, 0, 0, 0 },
+		{ BPF_RET | BPF_K, 0, 0, 0xffffffffu },
+	};
+	struct sock_fprog prog = { UTIL_ARRAY_LEN(code), code };
+
+	for (int i = 0; i < s->gone.nslots; i++)
+		for (int k = 0; k < s->gone.n; k++)
+			if (s->gone.fd[i][k] >= 0 &&
+			    setsockopt(s->gone.fd[i][k], SOL_SOCKET,
+				       SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+				log_warn("blocking new connections to a removed address: %s; those that come before it closes are reset",
+					 strerror(errno));
+}
+
+/* For a listener, TCP_INFO's tcpi_unacked is its accept queue's length
+ * (sk_ack_backlog; tcp_get_info in net/ipv4/tcp.c). */
+int slots_gone_queued(const struct slots *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->gone.nslots; i++)
+		for (int k = 0; k < s->gone.n; k++) {
+			struct tcp_info ti;
+			socklen_t len = sizeof(ti);
+
+			if (s->gone.fd[i][k] < 0)
+				continue;
+			if (getsockopt(s->gone.fd[i][k], IPPROTO_TCP, TCP_INFO,
+				       &ti, &len) < 0)
+				return -1;
+			n += (int)ti.tcpi_unacked;
+		}
+	return n;
+}
+
+void slots_gone_close(struct slots *s)
+{
+	for (int i = 0; i < s->gone.nslots; i++)
+		for (int k = 0; k < s->gone.n; k++)
+			if (s->gone.fd[i][k] >= 0) {
+				close(s->gone.fd[i][k]);
+				s->gone.fd[i][k] = -1;
+			}
+	s->gone.n = s->gone.nslots = 0;
 }

@@ -69,8 +69,10 @@ char *stats_json_limits(const struct limits *lim);
 char *stats_json_ping(const struct stats_daemon_view *d);
 char *stats_json_help(void);
 /* A reload asked on the stats socket went through: the generation now
- * serving. */
-char *stats_json_reload(int generation, int workers);
+ * serving, and the listen addresses it added and removed (listen.added,
+ * listen.removed: "IP:PORT" strings). */
+char *stats_json_reload(int generation, int workers, const struct addr *added,
+			int nadded, const struct addr *removed, int nremoved);
 /* An upgrade asked on the stats socket went through: the new master (pid)
  * serves, the old one (old_pid) keeps its workers until it is stopped. */
 char *stats_json_upgrade(int pid, int old_pid);

@@ -311,10 +311,26 @@ char *stats_json_help(void)
 			  "help"));
 }
 
-char *stats_json_reload(int generation, int workers)
+static json_t *stats_json_addrs(const struct addr *a, int n)
 {
-	return stats_dump(json_pack("{s:s, s:i, s:i}", "reload", "done",
-				    "generation", generation, "workers", workers));
+	json_t *arr = json_array();
+	char buf[ADDR_STRLEN];
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr,
+				      json_string(addr_format(&a[i].u.sa, buf,
+							      sizeof(buf))));
+	return arr;
+}
+
+char *stats_json_reload(int generation, int workers, const struct addr *added,
+			int nadded, const struct addr *removed, int nremoved)
+{
+	return stats_dump(
+		json_pack("{s:s, s:i, s:i, s:{s:o, s:o}}", "reload", "done",
+			  "generation", generation, "workers", workers,
+			  "listen", "added", stats_json_addrs(added, nadded),
+			  "removed", stats_json_addrs(removed, nremoved)));
 }
 
 char *stats_json_upgrade(int pid, int old_pid)

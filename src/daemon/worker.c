@@ -264,7 +264,8 @@ static void worker_lent(struct worker *worker, const struct chan_hdr *h,
 
 	memcpy(&s, body, sizeof(s));
 	if (h->type == CHAN_RELEASE) {
-		lst_set_release(&worker->lst, s.slot);
+		lst_set_release(&worker->lst, s.slot,
+				s.flags & CHAN_SLOT_TAKE_QUEUE);
 		return;
 	}
 	if (lst_set_adopt(&worker->lst, s.slot, fds, n) < 0)

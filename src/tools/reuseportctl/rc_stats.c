@@ -175,6 +175,31 @@ int rc_render_ping(FILE *out, const json_t *doc, char *err, size_t errlen)
 
 /* --- reload --- */
 
+/* One kind of change: " added A B" (nothing if none). */
+static int rc_render_addrs(FILE *out, const json_t *arr, const char *what,
+			   int first)
+{
+	const json_t *a;
+	size_t i;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return 0;
+	fprintf(out, "%s %s", first ? "; listen:" : ",", what);
+	json_array_foreach(arr, i, a)
+		fprintf(out, " %s",
+			json_is_string(a) ? json_string_value(a) : "?");
+	return 1;
+}
+
+/* "; listen: added A, removed B" when the reload changed the addresses
+ * (a daemon before that change says nothing of them). */
+static void rc_render_listen_change(FILE *out, const json_t *l)
+{
+	int said = rc_render_addrs(out, json_object_get(l, "added"), "added", 1);
+
+	rc_render_addrs(out, json_object_get(l, "removed"), "removed", !said);
+}
+
 int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	const json_t *r = json_object_get(doc, "reload");
@@ -183,9 +208,11 @@ int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen)
 		snprintf(err, errlen, "the answer is not a reload's");
 		return -1;
 	}
-	fprintf(out, "reloaded: generation %llu, %llu workers\n",
+	fprintf(out, "reloaded: generation %llu, %llu workers",
 		(unsigned long long)rc_json_u64(doc, "generation"),
 		(unsigned long long)rc_json_u64(doc, "workers"));
+	rc_render_listen_change(out, json_object_get(doc, "listen"));
+	fputc('\n', out);
 	return 0;
 }
 
