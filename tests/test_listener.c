@@ -562,7 +562,7 @@ static void test_slots_adopt(void **state)
 	assert_int_equal(slots_adopt(&nw, &lb, fds, 1, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "the old master listens on 127.0.0.1:"));
 	assert_non_null(strstr(err, "the configuration says 127.0.0.2:"));
-	assert_non_null(strstr(err, "restart to change the listen addresses"));
+	assert_non_null(strstr(err, "change the listen addresses by a reload"));
 	/* One address more in the configuration. */
 	{
 		struct addr two[2] = { parse("127.0.0.1:0"), lb };

@@ -174,7 +174,7 @@ int slots_adopt(struct slots *s, struct addr *listen, const int *fds,
 	}
 	if (!same) {
 		snprintf(err, errlen,
-			 "the old master listens on %s, the configuration says %s: an upgrade keeps the listening sockets (restart to change the listen addresses)",
+			 "the old master listens on %s, the configuration says %s: an upgrade keeps the listening sockets (change the listen addresses by a reload before or after it)",
 			 addr_format_list(first, fd_nlisten, had, sizeof(had)),
 			 addr_format_list(listen, s->nlisten, want, sizeof(want)));
 		return -1;
