@@ -119,6 +119,7 @@ static void test_kill_worker_under_load(void **state)
 	struct hr_daemon *d = *state;
 	struct lg g;
 	json_t *st;
+	json_int_t uncounted;
 	int victim = start_two(d);
 
 	assert_int_equal(lg_start(&g, d->port, 64, 100, 15000, 60000), 0);
@@ -136,9 +137,18 @@ static void test_kill_worker_under_load(void **state)
 	assert_int_equal(g.c.connect_fail, 0);
 	assert_int_equal(g.c.mismatch, 0);
 	assert_int_equal(g.c.timeouts, 0);
-	/* Only connections the dead worker had accepted may have failed. */
-	assert_true(g.c.resets + g.c.short_echo <= (uint64_t)total(st, "lost"));
-	assert_int_equal(total(st, "accepted"), 15000);
+	/* Every connection is accepted and counted, but one the kill caught
+	 * between accept4() and the count: its client fails, and nobody
+	 * can count it (seen once in distcheck: 14999, one short echo). Only
+	 * connections the dead worker held, counted or not, may have failed. */
+	uncounted = 15000 - total(st, "accepted");
+	hr_check(uncounted >= 0 && uncounted <= 1, "accepted %lld of 15000",
+		 (long long)total(st, "accepted"));
+	hr_check(g.c.resets + g.c.short_echo <=
+			 (uint64_t)(total(st, "lost") + uncounted),
+		 "%llu failed, %lld lost, %lld uncounted",
+		 (unsigned long long)(g.c.resets + g.c.short_echo),
+		 (long long)total(st, "lost"), (long long)uncounted);
 	assert_int_equal(total(st, "accepted"),
 			 total(st, "closed") + total(st, "lost") +
 				 total(st, "active"));
