@@ -1111,8 +1111,8 @@ static void test_accepted_and_connected(void **state)
 static void test_timeout_closes(void **state)
 {
 	int a[2], b[2];
-	/* deadlines count from the loop's cached time */
-	uint64_t start = loop_now(L);
+	/* deadlines count from when they are set */
+	uint64_t start = util_now_ms();
 
 	(void)state;
 	conn_pool_set_timeout(&pool, CONN_TMO_KEEPALIVE, 30);
@@ -1224,6 +1224,75 @@ static void test_want_write_runs_send_timeout(void **state)
 	wait_closed(1);
 }
 
+/* A turn of the loop that lasts: the worker busy with other
+ * connections, or not scheduled by a loaded host, after epoll_wait
+ * returned. Bytes the socket took late in that turn restart the send
+ * timeout from when they were taken: the connection is not closed
+ * sooner than send_timeout after its last progress. (Counted from the
+ * turn's start, it was closed LATE_MS too soon, and a slow reader was
+ * cut by test_http_timeouts on a loaded host.) */
+enum { LATE_SEND_MS = 400, LATE_MS = 300 };
+static struct conn *late_conn;
+static uint64_t late_progress_ms;
+
+static void late_progress(struct loop_watch *w, uint32_t events)
+{
+	char b;
+
+	(void)events;
+	assert_int_equal(read(w->fd, &b, 1), 1);
+	/* the turn goes on: other connections' work, or no CPU */
+	poll(NULL, 0, LATE_MS);
+	/* then the socket takes bytes (as after a sendfile) */
+	conn_count_out(late_conn, 1);
+	late_progress_ms = util_now_ms();
+}
+
+static void test_send_timeout_counts_from_progress(void **state)
+{
+	struct loop_watch w = { 0 };
+	char fill[4096];
+	int sv[2], p[2];
+	uint64_t closed_ms;
+
+	(void)state;
+	memset(fill, 'f', sizeof(fill));
+	conn_pool_set_timeout(&pool, CONN_TMO_SEND, LATE_SEND_MS);
+	unix_pair(sv);
+	/* the socket full: the connection waits to write, and stays so,
+	 * as its peer reads nothing */
+	while (send(sv[0], fill, sizeof(fill), MSG_DONTWAIT) > 0)
+		;
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(conn_open(&pool, sv[0], 0), 0);
+	late_conn = conn_of(sv[0]);
+	assert_int_equal(conn_want_write(late_conn), 0);
+	assert_int_equal(conn_timeout_kind(late_conn), CONN_TMO_SEND);
+
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(loop_add(L, &w, p[0], EPOLLIN, late_progress), 0);
+	late_progress_ms = 0;
+	assert_int_equal(write(p[1], "x", 1), 1);
+	while (!late_progress_ms)
+		turns(1);
+	/* No upper bound on our own timing is needed: each turn looks at
+	 * the clock after the close would have been due. */
+	while (conn_is_open(late_conn) &&
+	       util_now_ms() < late_progress_ms + 4 * LATE_SEND_MS)
+		turns(1);
+	closed_ms = util_now_ms();
+	assert_false(conn_is_open(late_conn));
+	if (closed_ms < late_progress_ms + LATE_SEND_MS)
+		fail_msg("closed %llu ms after the socket took bytes; send timeout %d ms",
+			 (unsigned long long)(closed_ms - late_progress_ms),
+			 LATE_SEND_MS);
+	assert_int_equal(st.closed, 1);
+	assert_int_equal(loop_del(L, &w), 0);
+	close(p[0]);
+	close(p[1]);
+	close(sv[1]);
+}
+
 /* Freeing the pool closes what is left. */
 static void test_pool_free_closes_all(void **state)
 {
@@ -1294,6 +1363,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_send_timeout_measures_progress,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_want_write_runs_send_timeout,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_timeout_counts_from_progress,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_free_closes_all,
 						setup, teardown),

@@ -545,6 +545,77 @@ static void test_dead_worker_ends_the_wait(void **state)
 	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
 }
 
+/* The state letter of /proc/PID/stat (R, S, T...), or '?'. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if (!(f = fopen(path, "re")))
+		return '?';
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	return p && (p = strrchr(buf, ')')) && p[1] == ' ' ? p[2] : '?';
+}
+
+static void wait_state(pid_t pid, char state, const char *who)
+{
+	int64_t deadline = hr_now_ms() + 10000;
+
+	while (proc_state(pid) != state) {
+		hr_check(hr_now_ms() < deadline,
+			 "%s (pid %ld): expected state %c, seen %c", who,
+			 (long)pid, state, proc_state(pid));
+		poll(NULL, 0, 2);
+	}
+}
+
+/* A listing's client hangs up while the last page is on its way: the
+ * master, stopped meanwhile, finds the page before the hang-up in one
+ * turn, and its end of the document cannot be written. It freed the
+ * listing twice and crashed (test_junk_and_abuse's clients that vanish
+ * met it now and then, on a loaded host). */
+static void test_listing_client_gone_with_last_page(void **state)
+{
+	struct hr_daemon *d = *state;
+	pid_t w[2];
+	char head[32];
+	json_t *doc;
+	int fd;
+
+	hr_start_ok(d, NULL);
+	doc = hr_query_ok(d, "stats");
+	for (int i = 0; i < 2; i++)
+		w[i] = (pid_t)hr_jint(hr_worker(doc, i), "pid");
+	json_decref(doc);
+	for (int i = 0; i < 2; i++) {
+		hr_check_int("kill(worker, SIGSTOP)", 0, kill(w[i], SIGSTOP));
+		wait_state(w[i], 'T', "worker");
+	}
+	fd = hr_ctl_connect(d->sock, 5000);
+	hr_check(fd >= 0, "connect: %s", strerror(errno));
+	hr_check_int("bytes written", 12,
+		     hr_write_all(fd, "connections\n", 12, 5000));
+	/* The document's start: the master asked the workers in the same
+	 * turn, and waits for their pages once it sleeps again. */
+	hr_check(hr_read_exact(fd, head, 16, 5000) == 16 &&
+			 !memcmp(head, "{\"connections\":[", 16),
+		 "the listing's start: expected {\"connections\":[");
+	wait_state(d->pid, 'S', "master");
+	hr_check_int("kill(master, SIGSTOP)", 0, kill(d->pid, SIGSTOP));
+	wait_state(d->pid, 'T', "master");
+	/* The pages come, then the hang-up. */
+	for (int i = 0; i < 2; i++) {
+		hr_check_int("kill(worker, SIGCONT)", 0, kill(w[i], SIGCONT));
+		wait_state(w[i], 'S', "worker, its page sent");
+	}
+	close(fd);
+	hr_check_int("kill(master, SIGCONT)", 0, kill(d->pid, SIGCONT));
+	check_still_serving(d, "a listing's client gone with its last page");
+	hr_check_int("exit status after SIGTERM", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -553,6 +624,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_junk_and_abuse, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_dead_worker_ends_the_wait,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_listing_client_gone_with_last_page,
 						hr_setup, hr_teardown),
 	};
 

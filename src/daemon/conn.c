@@ -181,7 +181,13 @@ void conn_timeout(struct conn *c, enum conn_tmo kind)
 		return;
 	l = &p->tmo_lists[kind];
 	c->tmo = (uint16_t)kind;
-	c->deadline = loop_now(p->loop) + l->duration_ms;
+	/* From now, not from the loop's time of this turn: a turn can last
+	 * (the worker busy with other connections, or not scheduled by a
+	 * loaded host), and bytes the socket took late in it would give
+	 * the connection that much less time before tmo_expire, which
+	 * reads the clock, cut it. The clock is monotonic, so the lists
+	 * stay in deadline order. */
+	c->deadline = util_now_ms() + l->duration_ms;
 	c->tprev = l->tail;
 	c->tnext = -1;
 	if (l->tail >= 0)

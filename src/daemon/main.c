@@ -345,8 +345,13 @@ static int run(void)
 	master_set_reload(reload_config);
 	master_set_upgrade(
 		&(struct upgrade_exec){ self_path, exec_argv, start_dir });
-	r = master_run(&cfg, ready_fd, upgrading ? &inherited : NULL);
+	r = master_run(&cfg, &ready_fd, upgrading ? &inherited : NULL);
 	pidfile_release();
+	/* A start that failed: the detaching parent, which exits when this
+	 * closes, exits 1 only now that neither the pidfile nor the stats
+	 * socket is left. */
+	if (ready_fd >= 0)
+		close(ready_fd);
 	return r;
 }
 

@@ -126,17 +126,24 @@ static void master_orphaned(struct master *m, struct proc *p)
 
 /* --- a generation comes up --- */
 
-/* Tells the detaching parent how start-up went: "1", or "0" and why. */
+/* Tells the detaching parent how start-up went: "1", or "0" and why.
+ * The parent exits when the pipe closes: at once after "1"; after "0"
+ * only once master_run's caller closes it, when the stats socket and
+ * the pidfile are gone (closed here, the parent could exit 1 while they
+ * were still there, and an init script or a test see them left). */
 static void master_report_start(struct master *m, const char *failure)
 {
 	char msg[512];
 	int n = snprintf(msg, sizeof(msg), "%s%s", failure ? "0" : "1",
 			 failure ? failure : "");
 
-	if (m->ready_fd < 0)
+	if (m->ready_fd < 0 || m->start_reported)
 		return;
+	m->start_reported = 1;
 	if (write(m->ready_fd, msg, (size_t)UTIL_MIN(n, (int)sizeof(msg) - 1)) < 0)
 		log_warn("start-up notification: %s", strerror(errno));
+	if (failure)
+		return;
 	close(m->ready_fd);
 	m->ready_fd = -1;
 }
@@ -809,8 +816,7 @@ static void master_cleanup(struct master *m)
 	m->metrics = NULL;
 	proc_table_cleanup(&m->procs);
 	slots_close_all(&m->slots);
-	if (m->ready_fd >= 0)
-		close(m->ready_fd);
+	/* Not ready_fd: see master_report_start. */
 	loop_free(m->loop);
 }
 
@@ -826,13 +832,13 @@ static void master_init(struct master *m, struct config *cfg, int ready_fd)
 	master_listen_init(m);
 }
 
-int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in)
+int master_run(struct config *cfg, int *ready_fd, const struct upgrade_fds *in)
 {
 	struct master *m = &the_master;
 	struct proc *first[CFG_MAX_WORKERS];
 	char err[512];
 
-	master_init(m, cfg, ready_fd);
+	master_init(m, cfg, *ready_fd);
 	m->loop = loop_new();
 	if (!m->loop) {
 		log_error("epoll: %s", strerror(errno));
@@ -865,5 +871,6 @@ int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in)
 	loop_run(m->loop);
 	log_info("stopped");
 	master_cleanup(m);
+	*ready_fd = m->ready_fd;
 	return m->exit_status;
 }

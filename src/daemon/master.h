@@ -23,9 +23,15 @@ void master_set_reload(master_reload_fn fn);
 void master_set_upgrade(const struct upgrade_exec *x);
 
 /* Runs the master until it is told to stop; returns the exit status.
- * ready_fd (or -1): a pipe written once, when every worker is ready, so
- * that a detaching parent can exit with the start-up's outcome. in: the
- * sockets inherited as the new master of a binary upgrade, or NULL. */
-int master_run(struct config *cfg, int ready_fd, const struct upgrade_fds *in);
+ * *ready_fd (or -1): a pipe written once, when every worker is ready or
+ * start-up failed, so that a detaching parent can exit with the
+ * start-up's outcome; the parent exits when the pipe closes. The master
+ * closes it (and sets *ready_fd to -1) after a successful start only:
+ * after a failed one it is left open, for the caller to close once it
+ * has removed what the start created (the pidfile), so that nothing the
+ * failed start made is left when the parent's exit says it failed.
+ * in: the sockets inherited as the new master of a binary upgrade, or
+ * NULL. */
+int master_run(struct config *cfg, int *ready_fd, const struct upgrade_fds *in);
 
 #endif

@@ -47,9 +47,10 @@ struct master {
 	struct query_set queries;
 	int stopping; /* 1 graceful, 2 fast */
 	int exit_status;
-	int gen_ready;  /* the current generation has come up */
-	int ever_ready; /* some generation has: start-up is over */
-	int ready_fd;   /* written once: is the first generation up? */
+	int gen_ready;      /* the current generation has come up */
+	int ever_ready;     /* some generation has: start-up is over */
+	int ready_fd;       /* written once: is the first generation up? */
+	int start_reported; /* it was: "1" closes it, "0" leaves it */
 	/* What a reload replaced, to go back to if its generation cannot
 	 * come up. */
 	struct config prev_cfg;
