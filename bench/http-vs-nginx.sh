@@ -34,10 +34,14 @@ while getopts w:r:d:c:s:k:B: o; do
 	w) WORKERS=$OPTARG ;; r) ROUNDS=$OPTARG ;;
 	d) DURATION=$OPTARG ;; c) CONNS=$OPTARG ;; s) SERVERS=$OPTARG ;;
 	k) cases=$OPTARG ;;
-	B) BASE=$OPTARG; SERVERS="$SERVERS base" ;;
+	B) BASE=$OPTARG ;;
 	*) echo "usage: $0 [-w WORKERS] [-r ROUNDS] [-d SECONDS] [-c CONNS] [-s SERVERS] [-k CASES] [-B BASELINE]" >&2; exit 2 ;;
 	esac
 done
+# -B adds base to the servers, once.
+if [ -n "$BASE" ]; then
+	case " $SERVERS " in *" base "*) ;; *) SERVERS="$SERVERS base" ;; esac
+fi
 for s in $SERVERS; do
 	case $s in rpd | rpdy | rpdn | ngx | ngxd) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
 	*) echo "unknown server: $s" >&2; exit 2 ;; esac
@@ -184,23 +188,40 @@ for c in $cases; do
 		echo "$c $s$m"
 	done
 done > "$work/medians"
+# Each round's us/req: "case server round us/req", for the ratios' range.
+for c in $cases; do
+	for s in $SERVERS; do
+		awk -v c=$c -v s=$s '{ print c, s, NR, $3 }' "$work/$c.$s"
+	done
+done > "$work/rounds"
 
 printf '%-10s %-5s %10s %10s %10s\n' case server "req/s" "p99 us" "us/req"
 awk '{ printf "%-10s %-5s %10.0f %10.0f %10.2f\n", $1, $2, $3, $4, $5 }' "$work/medians"
 echo
-printf '%-10s %-11s %8s %8s %8s %9s\n' case "A / B" "req/s" "p99" "us/req" "capacity"
-awk '{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[NR] = $1; s[NR] = $2 }
+printf '%-10s %-11s %8s %8s %8s %9s  %s\n' case "A / B" "req/s" "p99" "us/req" "capacity" "us/req, each round"
+awk 'FNR == NR { u[$1 " " $2 " " $3] = $4; if ($3 > nr) nr = $3; next }
+{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[++n] = $1; s[n] = $2 }
 END {
-	for (i = 1; i <= NR; i++) for (j = 1; j <= NR; j++) {
+	for (i = 1; i <= n; i++) for (j = 1; j <= n; j++) {
 		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^(ngx|base|rpdn)/ ||
 		    i == j) continue
 		# a failed run has no figures: print no ratio from them
 		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
 		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue
 		a = c[i] " " s[i]; b = c[j] " " s[j]
-		printf "%-10s %-11s %7.2fx %7.2fx %7.2fx %8.2fx\n", c[i], s[i] "/" s[j],
-			rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b], cpu[b] / cpu[a]
+		# the servers ran side by side within a round: its ratio
+		lo = hi = ""
+		for (r = 1; r <= nr; r++) {
+			ua = u[a " " r]; ub = u[b " " r]
+			if (ua <= 0 || ub <= 0) continue
+			q = ua / ub
+			if (lo == "" || q < lo) lo = q
+			if (hi == "" || q > hi) hi = q
+		}
+		printf "%-10s %-11s %7.2fx %7.2fx %7.2fx %8.2fx  %s\n", c[i], s[i] "/" s[j],
+			rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b], cpu[b] / cpu[a],
+			lo == "" ? "-" : sprintf("%.2f-%.2fx", lo, hi)
 	}
-}' "$work/medians"
+}' "$work/rounds" "$work/medians"
 echo "($WORKERS workers, wrk -t2 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds, $(nproc) CPUs;"
 echo " capacity = requests per second of server CPU, B's us/req over A's)"
