@@ -353,6 +353,12 @@ static int chan_dispatch(struct chan *ch, char *why, size_t whylen)
 		    chan_deliver(ch, &h, body, why, whylen) < 0)
 			return -1;
 	}
+	/* A big frame (a page of a listing: 4096 rows) grew the buffer past
+	 * one read's chunk; once it is empty it goes back, or the master
+	 * keeps a page per worker and forks it into every worker it spawns
+	 * later. */
+	if (ch->open && buf_pending(&ch->in) == 0 && ch->in.cap > CHAN_READ_CHUNK)
+		buf_free(&ch->in);
 	return 0;
 }
 
