@@ -172,9 +172,10 @@ wait_for() { # seconds, command...: until the command succeeds
 active_is() { [ "$(active)" -eq "$1" ]; }
 # Every worker of generation $1, running, and no other.
 only_generation() {
-	query workers | python3 -c "
+	[ -S "$SOCK" ] || return 1 # not up yet
+	query workers 2>/dev/null | python3 -c "
 import json,sys; d=json.load(sys.stdin); w=d['workers']
-sys.exit(0 if len(w) == $WORKERS and all(x['generation'] == $1 and x['state'] == 'running' for x in w) else 1)"
+sys.exit(0 if len(w) == $WORKERS and all(x['generation'] == $1 and x['state'] == 'running' for x in w) else 1)" 2>/dev/null
 }
 
 # --- the daemon ---

@@ -28,7 +28,7 @@
 #endif
 #define RC_EXIT_FAIL 1
 #define RC_EXIT_USAGE 2
-#define RC_CONN_LIMIT_MAX 1000000 /* the daemon's own bound */
+#define RC_CONN_LIMIT_MAX 100000000 /* the daemon's own bound */
 #define RC_TOP_COUNT_MAX 1000000000L
 /* A reload is answered once the new workers run (or could not): give it
  * longer than a question, unless -t says otherwise. */
