@@ -788,7 +788,7 @@ static void test_usage(void **state)
 		{ "-s", NULL },
 		{ "connections", "-n", "abc", NULL },
 		{ "connections", "-n", "0", NULL },
-		{ "connections", "-n", "100000001", NULL },
+		{ "connections", "-n", "1000001", NULL },
 		{ "workers", "-n", "5", NULL },
 		{ "ping", "-i", "1", NULL },
 		{ "top", "-i", "0", NULL },

@@ -455,6 +455,17 @@ static int master_next_config(struct master *m, struct config *nc, char *err,
 	    upgrade_reload_check(&m->up, err, errlen) < 0)
 		return -1;
 	master_listen_plan(m, nc);
+	/* Until the old master of an upgrade is gone, the listening sockets
+	 * are its too: blocking and closing a removed one here would leave
+	 * it open there, silently dropping SYNs (and after a rollback, for
+	 * good). Adding while the old one may take the service back is
+	 * refused for the same reason: one change at a time. */
+	if (m->up.state == UPGRADE_SERVING && (m->lc.nadded || m->lc.nremoved)) {
+		snprintf(err, errlen,
+			 "listen changes wait until the old master (pid %ld) is gone: stop it (SIGQUIT) or roll back first",
+			 (long)m->up.peer);
+		return -1;
+	}
 	return 0;
 }
 

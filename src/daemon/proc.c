@@ -437,6 +437,11 @@ static void proc_exited(struct proc *p, int status)
 	p->pid = 0;
 	p->state = STATS_WORKER_EXITED;
 	p->unresponsive = 0;
+	/* Connections passed to it and not yet TAKEN went down with it; a
+	 * count left here would make its successor look fuller than it is
+	 * and defer its drain for ever (proc_drain). */
+	p->handoff_pending = 0;
+	p->drain_deferred = 0;
 	loop_timer_disarm(t->loop, &p->timer);
 }
 

@@ -57,15 +57,22 @@ static struct proc *proc_taker(const struct proc_table *t,
 	return most >= n ? best : NULL;
 }
 
-static int proc_pass(struct proc *to, struct chan_handoff *hd, const void *body,
-		     size_t len, int *fds, int n)
+/* Gives from's frame descriptors to `to` (which may be from itself, when
+ * they go back). A write that fails closes `to`'s channel, and with it,
+ * when `to` is from, the array the descriptors were in: the array is
+ * looked up again rather than written through a pointer taken before. */
+static int proc_pass(struct proc *from, struct proc *to,
+		     struct chan_handoff *hd, const void *body, size_t len)
 {
-	if (chan_give_fds(&to->chan, CHAN_HANDOFF, 0, hd, sizeof(*hd),
-			  (const char *)body + sizeof(*hd), len - sizeof(*hd),
-			  fds, n) < 0)
+	int n, *fds = chan_frame_fds(&from->chan, &n);
+
+	if (!fds || chan_give_fds(&to->chan, CHAN_HANDOFF, 0, hd, sizeof(*hd),
+				  (const char *)body + sizeof(*hd),
+				  len - sizeof(*hd), fds, n) < 0)
 		return -1;
-	for (int i = 0; i < n; i++)
-		fds[i] = -1; /* the channel's now */
+	fds = chan_frame_fds(&from->chan, &n);
+	for (int i = 0; fds && i < n; i++)
+		fds[i] = -1; /* the receiving channel's now */
 	return 0;
 }
 
@@ -73,20 +80,21 @@ void proc_relay_handoff(struct proc *from, const void *body, size_t len)
 {
 	struct chan_handoff hd;
 	struct proc *to;
-	int n, *fds = chan_frame_fds(&from->chan, &n);
+	int n;
 
+	(void)chan_frame_fds(&from->chan, &n);
 	memcpy(&hd, body, sizeof(hd));
 	hd.origin = (int32_t)from->pid;
 	hd.returned = 0;
 	to = proc_taker(from->t, from, (uint32_t)n);
-	if (to && proc_pass(to, &hd, body, len, fds, n) == 0) {
+	if (to && proc_pass(from, to, &hd, body, len) == 0) {
 		to->handoff_pending += (uint32_t)n;
 		return;
 	}
 	/* Nobody has room, or it could not be written: they go back, and
 	 * that ends this worker's handover. */
 	hd.returned = 1;
-	if (proc_pass(from, &hd, body, len, fds, n) < 0)
+	if (proc_pass(from, from, &hd, body, len) < 0)
 		log_error("handover: %d connections of worker %d (pid %ld) could not be passed on nor given back; closed",
 			  n, from->slot, (long)from->pid);
 }

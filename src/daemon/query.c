@@ -69,6 +69,8 @@ struct query {
 	struct listing_groups groups;
 	struct buf text; /* rows being rendered */
 	int filtered;    /* a filter that needs every row looked at */
+	int pumping;     /* in listing_pump: a part that fails meanwhile is
+			  * left to it, not pumped (and freed) from inside */
 };
 
 void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *procs,
@@ -223,16 +225,21 @@ static void listing_ask(struct query *q, struct listing_part *lp, uint32_t rows)
 				     .group = (uint32_t)q->cmd.group,
 				     .filter = q->cmd.filter };
 
-	if (!lp->p->pid || lp->p->pid != lp->pid ||
-	    chan_send(&lp->p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq)) < 0) {
-		lp->missing = "its channel is closed";
-		lp->done = 1;
-		return;
-	}
+	/* Out before the send: a write that fails closes the channel, and
+	 * query_forget marks the part done from inside chan_send. */
 	lp->out = 1;
 	lp->asked = rows;
 	lp->asked_ms = util_now_ms();
 	lp->turns = __atomic_load_n(&lp->p->shared->loop_turns, __ATOMIC_RELAXED);
+	if (!lp->p->pid || lp->p->pid != lp->pid ||
+	    chan_send(&lp->p->chan, CHAN_CONNS_REQ, q->seq, &rq, sizeof(rq)) < 0) {
+		lp->out = 0;
+		lp->missing = lp->missing ? lp->missing : "its channel is closed";
+		lp->done = 1;
+		return;
+	}
+	if (lp->done)
+		return; /* its process went while it was asked */
 	if (!loop_timer_armed(&q->deadline))
 		loop_timer_arm(q->qs->loop, &q->deadline,
 			       (uint64_t)q->qs->cfg->stats_timeout_ms);
@@ -293,7 +300,9 @@ static void listing_pump(struct query *q)
 			lp->done = 1;
 			continue;
 		}
+		q->pumping = 1;
 		listing_ask(q, lp, rows);
+		q->pumping = 0;
 		busy += lp->out;
 	}
 	if (busy == 0)
@@ -476,7 +485,8 @@ void query_forget(struct query_set *qs, const struct proc *p, pid_t pid)
 			lp->out = 0;
 			lp->done = 1;
 			lp->missing = "its process exited during the listing";
-			listing_pump(q);
+			if (!q->pumping)
+				listing_pump(q);
 			break;
 		}
 		q = next;

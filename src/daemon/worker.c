@@ -26,6 +26,9 @@
 #include "util.h"
 #include "worker.h"
 
+/* The longest a reload's handover may take before shutdown_timeout
+ * starts anyway (2M connections, 236 workers on 2 cores: 27 s). */
+#define WORKER_HANDOVER_MAX_MS 60000
 /* At the drain deadline the connections left are closed in steps over
  * this window, not all at once: a burst of closes becomes a burst of
  * reconnects somewhere else. */
@@ -44,7 +47,8 @@ struct worker {
 	struct handover ho; /* a reload's: idle connections to the new one */
 	int draining;
 	uint64_t drain_timeout_ms; /* shutdown_timeout, from the drain's rest */
-	int forcing;               /* past the deadline: closing in steps */
+	int resting; /* the drain's rest began: its deadline runs */
+	int forcing; /* past the deadline: closing in steps */
 	int close_per_step;
 	int exit_status;
 };
@@ -145,9 +149,10 @@ static void worker_drain_rest(void *arg)
 {
 	struct worker *worker = arg;
 
-	if (!loop_timer_armed(&worker->drain_deadline) && !worker->forcing)
+	if (!worker->resting && !worker->forcing)
 		loop_timer_arm(worker->loop, &worker->drain_deadline,
 			       worker->drain_timeout_ms);
+	worker->resting = 1;
 	log_debug("draining %d connections", conn_pool_active(&worker->pool));
 	conn_pool_drain(&worker->pool);
 	if (conn_pool_active(&worker->pool) == 0)
@@ -170,6 +175,12 @@ static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast,
 	worker->draining = 1;
 	worker->drain_timeout_ms = timeout_ms;
 	lst_set_stop(&worker->lst, 1);
+	/* A backstop while the handover runs: it ends by itself (a pass
+	 * that moves nothing, three passes, a TAKEN 10 s late), but a taker
+	 * that answers just in time, frame after frame, or a master that
+	 * stopped reading, must not keep this worker for ever. */
+	loop_timer_arm(worker->loop, &worker->drain_deadline,
+		       timeout_ms + WORKER_HANDOVER_MAX_MS);
 	if (handover && conn_pool_active(&worker->pool) > 0)
 		ho_start(&worker->ho, handover); /* then worker_drain_rest */
 	else

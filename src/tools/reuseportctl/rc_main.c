@@ -28,7 +28,9 @@
 #endif
 #define RC_EXIT_FAIL 1
 #define RC_EXIT_USAGE 2
-#define RC_CONN_LIMIT_MAX 100000000 /* the daemon's own bound */
+/* What one reply of at most RC_CLIENT_MAX_REPLY (256 MiB) holds at about
+ * 170 bytes a row; the daemon streams up to 100M (nc -U, socat). */
+#define RC_CONN_LIMIT_MAX 1000000
 #define RC_TOP_COUNT_MAX 1000000000L
 /* A reload is answered once the new workers run (or could not): give it
  * longer than a question, unless -t says otherwise. */
