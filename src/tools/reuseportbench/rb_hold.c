@@ -188,7 +188,11 @@ static void hold_echo_check(struct hold *h)
 	while (!echoed(h) &&
 	       rb_pool_poll(h->pool, rb_now_ns() + HOLD_PROGRESS_NS) >= 0)
 		;
+	/* Those still waiting are failed, and forgotten: a check that kept
+	 * them counted them again as failed in the next check, and waited
+	 * out its whole window for answers that were not asked for. */
 	h->r->echo_failed += h->waiting;
+	h->waiting = 0;
 	free(h->asked);
 	h->asked = NULL;
 }
