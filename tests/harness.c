@@ -1177,6 +1177,37 @@ ssize_t hr_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms)
 	return hr_read_some(fd, buf, cap, 1, timeout_ms);
 }
 
+int hr_http_response(int fd, int timeout_ms)
+{
+	char buf[2048];
+	size_t have = 0;
+	int64_t end = hr_now_ms() + timeout_ms;
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		char *head_end, *cl;
+		ssize_t n;
+
+		buf[have] = '\0';
+		head_end = strstr(buf, "\r\n\r\n");
+		cl = strstr(buf, "Content-Length: ");
+		if (head_end && cl &&
+		    have >= (size_t)(head_end + 4 - buf) +
+				    strtoul(cl + 16, NULL, 10)) {
+			if (strncmp(buf, "HTTP/1.1 200 ", 13))
+				return 0;
+			return strstr(buf, "Connection: close") ? 2 : 1;
+		}
+		if (hr_now_ms() > end || poll(&p, 1, 100) < 0)
+			return 0;
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return 0;
+		if (n > 0)
+			have += (size_t)n;
+	}
+}
+
 int hr_wait_closed(int fd, int timeout_ms)
 {
 	int64_t deadline = hr_now_ms() + timeout_ms;

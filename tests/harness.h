@@ -161,6 +161,10 @@ ssize_t hr_read_until_eof(int fd, void *buf, size_t cap, int timeout_ms);
 /* 1 once the peer closed (EOF or reset; data before it is discarded),
  * 0 if still open at the deadline. */
 int hr_wait_closed(int fd, int timeout_ms);
+/* One HTTP/1.1 answer with a Content-Length, read whole: 1 if it is a 200
+ * that keeps the connection alive, 2 a 200 with Connection: close, 0
+ * anything else, a close, or nothing within timeout_ms. */
+int hr_http_response(int fd, int timeout_ms);
 
 /* The byte at offset off of connection id's payload in round seed: a
  * hash, so a byte that went to the wrong connection shows. */

@@ -113,45 +113,11 @@ static void test_echo_connections_move(void **state)
 	assert_int_equal(hr_stop(d, SIGTERM), 0);
 }
 
-/* One request and its answer on a kept-alive connection: 1 answered
- * (200, kept alive), 2 answered with Connection: close, 0 closed or
- * broken without an answer. */
-static int http_response(int fd)
-{
-	char buf[2048];
-	size_t have = 0;
-	int64_t end = hr_now_ms() + 5000;
-
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		char *head_end, *cl;
-		ssize_t n;
-
-		buf[have] = '\0';
-		head_end = strstr(buf, "\r\n\r\n");
-		cl = strstr(buf, "Content-Length: ");
-		if (head_end && cl &&
-		    have >= (size_t)(head_end + 4 - buf) +
-				    strtoul(cl + 16, NULL, 10)) {
-			if (strncmp(buf, "HTTP/1.1 200 ", 13))
-				return 0;
-			return strstr(buf, "Connection: close") ? 2 : 1;
-		}
-		if (hr_now_ms() > end || poll(&p, 1, 100) < 0)
-			return 0;
-		n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return 0;
-		if (n > 0)
-			have += (size_t)n;
-	}
-}
-
 static int http_exchange(int fd)
 {
 	if (hr_write_all(fd, HTTP_REQ, sizeof(HTTP_REQ) - 1, 5000) < 0)
 		return 0;
-	return http_response(fd);
+	return hr_http_response(fd, 5000);
 }
 
 /* One request on each connection; one closed after an answer with
@@ -275,7 +241,7 @@ static void test_mid_request_stays(void **state)
 	/* Answered where it began. Then it is closed (Connection: close, if
 	 * the drain had begun), or idle in time for another pass of the
 	 * walk and moved too. */
-	hr_check(http_response(busy) != 0,
+	hr_check(hr_http_response(busy, 5000) != 0,
 		 "the request begun before the reload answered");
 	close(busy);
 	assert_int_equal(http_round(fds, N, d->port, &reopened), 0);

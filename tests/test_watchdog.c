@@ -110,37 +110,6 @@ static void write_conf(struct hr_daemon *d, char *path, size_t len,
 	assert_int_equal(fclose(f), 0);
 }
 
-/* The whole answer to one request: 1 if it is a 200 that keeps the
- * connection alive. */
-static int http_answered(int fd)
-{
-	char buf[1024];
-	size_t have = 0;
-	int64_t end = hr_now_ms() + 5000;
-
-	for (;;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		char *head_end, *cl;
-		ssize_t n;
-
-		buf[have] = '\0';
-		head_end = strstr(buf, "\r\n\r\n");
-		cl = strstr(buf, "Content-Length: ");
-		if (head_end && cl &&
-		    have >= (size_t)(head_end + 4 - buf) +
-				    strtoul(cl + 16, NULL, 10))
-			return !strncmp(buf, "HTTP/1.1 200 ", 13) &&
-			       !strstr(buf, "Connection: close");
-		if (hr_now_ms() > end || poll(&p, 1, 100) < 0)
-			return 0;
-		n = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			return 0;
-		if (n > 0)
-			have += (size_t)n;
-	}
-}
-
 /* n kept-alive clients, each answered once: idle between requests. */
 static void open_clients(struct hr_daemon *d, int *fds, int n)
 {
@@ -154,7 +123,8 @@ static void open_clients(struct hr_daemon *d, int *fds, int n)
 				      5000) > 0,
 			 "request %d", i);
 	for (int i = 0; i < n; i++)
-		hr_check(http_answered(fds[i]), "client %d: no answer", i);
+		hr_check(hr_http_response(fds[i], 5000) == 1,
+			 "client %d: no answer", i);
 }
 
 /* The only worker's pid, once all n connections are its and it has just
@@ -461,7 +431,7 @@ static void test_draining_worker_stuck_is_killed(void **state)
 	fd = hr_connect_tcp(d->port);
 	hr_check(fd >= 0 &&
 			 hr_write_all(fd, HTTP_REQ, sizeof(HTTP_REQ) - 1, 5000) > 0 &&
-			 http_answered(fd),
+			 hr_http_response(fd, 5000) == 1,
 		 "a new client is answered");
 	close(fd);
 	hr_close_all(fds, N);
