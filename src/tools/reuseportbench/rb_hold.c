@@ -16,7 +16,13 @@
 
 #define HOLD_PROGRESS_NS (250 * RB_NS_PER_MS)
 
-#define HOLD_ECHO_CHECK_NS (30 * RB_NS_PER_S)
+/* An echo check waits while the answers keep coming: it ends when every
+ * byte is back, when none has come back for HOLD_ECHO_QUIET_NS, or at
+ * HOLD_ECHO_MAX_NS (under the parent's wait for a check). A fixed window
+ * failed connections that were merely queued behind a million others on
+ * a loaded machine; a quiet spell tells a lost answer from a late one. */
+#define HOLD_ECHO_QUIET_NS (10 * RB_NS_PER_S)
+#define HOLD_ECHO_MAX_NS (100 * RB_NS_PER_S)
 
 struct hold {
 	const struct rb_opts *o;
@@ -27,7 +33,7 @@ struct hold {
 	struct rb_ctl ctl;
 	uint64_t last_progress;
 	uint8_t *asked; /* --echo-check: a byte sent, its echo awaited */
-	uint64_t waiting, echo_deadline;
+	uint64_t waiting, echo_last, echo_deadline;
 	char scratch[4096];
 };
 
@@ -74,6 +80,7 @@ static void hold_event(void *ud, uint32_t slot, uint32_t events)
 				h->asked[slot] = 0;
 				h->r->echo_ok++;
 				h->waiting--;
+				h->echo_last = rb_now_ns();
 			}
 			continue;
 		}
@@ -166,7 +173,10 @@ static int stopped(const struct hold *h)
 
 static int echoed(const struct hold *h)
 {
-	return h->waiting == 0 || rb_now_ns() > h->echo_deadline;
+	uint64_t now = rb_now_ns();
+
+	return h->waiting == 0 || now > h->echo_deadline ||
+	       now > h->echo_last + HOLD_ECHO_QUIET_NS;
 }
 
 /* --echo-check: a byte on every connection still open; those that come
@@ -184,7 +194,8 @@ static void hold_echo_check(struct hold *h)
 		} else {
 			h->r->echo_failed++;
 		}
-	h->echo_deadline = rb_now_ns() + HOLD_ECHO_CHECK_NS;
+	h->echo_last = rb_now_ns();
+	h->echo_deadline = h->echo_last + HOLD_ECHO_MAX_NS;
 	while (!echoed(h) &&
 	       rb_pool_poll(h->pool, rb_now_ns() + HOLD_PROGRESS_NS) >= 0)
 		;
