@@ -4,6 +4,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,7 @@ static int proc_spawn(struct proc *p)
 	p->killed = 0;
 	p->started_ms = p->last_seen_ms = p->progress_ms = util_now_ms();
 	p->progress_mark = 0;
+	p->run_delay_valid = 0;
 	log_debug("worker %d: started, pid %ld, generation %d", p->slot,
 		  (long)pid, p->generation);
 	return 0;
@@ -545,6 +547,59 @@ int proc_progress(struct proc *p, uint64_t now)
 	p->progress_mark = mark;
 	p->progress_ms = now;
 	return 1;
+}
+
+int proc_run_delay(pid_t pid, uint64_t *ns)
+{
+	char path[48], text[96];
+	unsigned long long run, delay;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/schedstat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	if (sscanf(text, "%llu %llu", &run, &delay) != 2)
+		return -1;
+	*ns = delay;
+	return 0;
+}
+
+uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t delay_ns)
+{
+	uint64_t ms = 0;
+
+	if (p->run_delay_valid && delay_ns > p->run_delay_ns) {
+		ms = (delay_ns - p->run_delay_ns) / 1000000;
+		p->progress_ms = UTIL_MIN(now, p->progress_ms + ms);
+		/* What was not whole ms is kept for the next look. */
+		delay_ns -= (delay_ns - p->run_delay_ns) % 1000000;
+	}
+	p->run_delay_ns = delay_ns;
+	p->run_delay_valid = 1;
+	return ms;
+}
+
+uint64_t proc_starved(struct proc *p, uint64_t now)
+{
+	uint64_t ns;
+
+	if (!p->pid || proc_run_delay(p->pid, &ns) < 0) {
+		p->run_delay_valid = 0;
+		return 0;
+	}
+	return proc_excuse_wait(p, now, ns);
+}
+
+void proc_starved_reset(struct proc *p)
+{
+	p->run_delay_valid = 0;
 }
 
 int proc_kill(struct proc *p)

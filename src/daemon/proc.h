@@ -42,6 +42,10 @@ struct proc {
 	/* What proc_progress last saw of the worker's work in the shared
 	 * counters, and when it last moved. */
 	uint64_t progress_mark, progress_ms;
+	/* The kernel's count of the time it waited for a CPU, at the last
+	 * look during a silence (proc_starved); valid: there was one. */
+	uint64_t run_delay_ns;
+	int run_delay_valid;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
 	uint32_t handoff_pending; /* connections relayed to it, not TAKEN yet */
@@ -137,6 +141,18 @@ uint64_t proc_respawn_later(struct proc *p);
  * worker closing 17,000 connections while 58 others do the same may not
  * turn its loop for seconds, but its counters move at every close. */
 int proc_progress(struct proc *p, uint64_t now);
+/* A silent worker that was waiting for a CPU (runnable, not run: a
+ * machine with hundreds of busy processes on 2 cores) is starved, not
+ * stuck: the wait since the last look, from /proc/PID/schedstat, moves
+ * progress_ms forward. Returns the ms excused. proc_starved_reset when
+ * the silence ends. */
+uint64_t proc_starved(struct proc *p, uint64_t now);
+void proc_starved_reset(struct proc *p);
+/* The arithmetic of proc_starved, for a run delay read elsewhere. */
+uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t delay_ns);
+/* The time pid waited on a run queue, in ns (schedstat's second field):
+ * 0, or -1 when it cannot be read (no such process, no schedstats). */
+int proc_run_delay(pid_t pid, uint64_t *ns);
 /* The worker spoke: it is alive, whatever it said. */
 void proc_heard(struct proc *p, uint64_t now);
 /* The worker did not answer a question within ms: shown unresponsive
