@@ -899,6 +899,30 @@ json_t *hr_query_ok(struct hr_daemon *d, const char *cmd)
 	return doc;
 }
 
+json_int_t hr_total(struct hr_daemon *d, const char *counter)
+{
+	char path[128];
+	json_t *st = hr_query_ok(d, "stats");
+	json_int_t v;
+
+	snprintf(path, sizeof(path), "totals/%s", counter);
+	v = hr_jint(st, path);
+	json_decref(st);
+	return v;
+}
+
+void hr_write_conf(const struct hr_daemon *d, const char *name,
+		   const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", d->dir, name);
+	f = fopen(path, "w");
+	hr_check(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	hr_check(fclose(f) == 0, "%s: %s", path, strerror(errno));
+}
+
 int hr_wait_for(struct hr_daemon *d, hr_pred pred, void *arg, int timeout_ms)
 {
 	int64_t deadline = hr_now_ms() + timeout_ms;

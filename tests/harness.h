@@ -102,6 +102,10 @@ int hr_group_alive(const struct hr_daemon *d);
 /* The whole log as a malloc'd string ("" if none); NULL only on ENOMEM. */
 char *hr_log_read(const struct hr_daemon *d);
 int hr_log_contains(const struct hr_daemon *d, const char *needle);
+/* Writes text to DIR/name, a config file for -c (or a reload), and puts
+ * its path in path (len bytes); the test fails if it cannot. */
+void hr_write_conf(const struct hr_daemon *d, const char *name,
+		   const char *text, char *path, size_t len);
 void hr_log_dump(const struct hr_daemon *d, const char *why);
 
 /* --- the stats socket --- */
@@ -111,6 +115,8 @@ void hr_log_dump(const struct hr_daemon *d, const char *why);
 json_t *hr_query(struct hr_daemon *d, const char *cmd);
 /* hr_query, failing the test if there is no document. */
 json_t *hr_query_ok(struct hr_daemon *d, const char *cmd);
+/* totals/COUNTER of a fresh `stats` (the test fails without one). */
+json_int_t hr_total(struct hr_daemon *d, const char *counter);
 /* Raw exchange with any Unix stream socket path: writes req (len bytes)
  * while reading, optionally shuts down the write side afterwards, reads
  * until EOF. Stops writing quietly if the server closes first. Returns

@@ -62,6 +62,7 @@ static void test_every_directive(void **state)
 		 "docroot /srv/www\n"
 		 "return 302 https://example.org/\n"
 		 "max_connections 5000\n"
+		 "max_connections_per_ip 20\n"
 		 "rlimit_nofile 65536\n"
 		 "backlog 511\n"
 		 "cpu_affinity on\n"
@@ -102,6 +103,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.return_status, 302);
 	assert_string_equal(cfg.return_body, "https://example.org/");
 	assert_int_equal(cfg.max_connections, 5000);
+	assert_int_equal(cfg.max_connections_per_ip, 20);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
 	assert_int_equal(cfg.backlog, 511);
 	assert_int_equal(cfg.cpu_affinity, 1);
@@ -142,6 +144,7 @@ static void test_table_is_covered(void **state)
 		"docroot",
 		"return",
 		"max_connections",
+		"max_connections_per_ip",
 		"rlimit_nofile",
 		"backlog",
 		"cpu_affinity",
@@ -198,6 +201,8 @@ static void test_value_forms(void **state)
 		{ "workers 256", offsetof(struct config, workers), 256 },
 		{ "protocol echo", offsetof(struct config, protocol), CFG_PROTO_ECHO },
 		{ "max_connections auto", offsetof(struct config, max_connections), 0 },
+		{ "max_connections_per_ip off", offsetof(struct config, max_connections_per_ip), 0 },
+		{ "max_connections_per_ip 0", offsetof(struct config, max_connections_per_ip), 0 },
 		{ "backlog auto", offsetof(struct config, backlog), 0 },
 		{ "cpu_affinity yes", offsetof(struct config, cpu_affinity), 1 },
 		{ "cpu_affinity false", offsetof(struct config, cpu_affinity), 0 },
@@ -318,6 +323,8 @@ static const struct {
 	{ "return abc\n", "test.conf:1: return: status 'abc' is not a number 200..599" },
 	{ "return 301\n", "test.conf:1: return: a 301 redirect needs a URL" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
+	{ "\nmax_connections_per_ip -1\n", "test.conf:2: max_connections_per_ip: '-1' is not off or a number 0..10000000 (0: off)" },
+	{ "max_connections_per_ip auto\n", "test.conf:1: max_connections_per_ip: 'auto' is not off or a number 0..10000000 (0: off)" },
 	{ "rlimit_nofile 10\n", "test.conf:1: rlimit_nofile: '10' is not 'auto' or a number 64..1073741824" },
 	{ "backlog 0\n", "test.conf:1: backlog: '0' is not 'auto' or a number 1..2147483647" },
 	{ "cpu_affinity maybe\n", "test.conf:1: cpu_affinity: 'maybe' is not on or off" },

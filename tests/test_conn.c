@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "conn.h"
 #include "loop.h"
 #include "proto.h"
@@ -586,6 +587,79 @@ static void test_cap(void **state)
 	close(e[1]);
 	wait_closed(3);
 	assert_int_equal(st.active, 0);
+}
+
+/* Opens a TCP pair and offers the server end to the pool as accepted
+ * from the client's address: conn_open_from's result. */
+static int open_from_peer(int *srv, int *cli)
+{
+	union addr_sa peer;
+	socklen_t len = sizeof(peer);
+
+	tcp_pair(srv, cli, 0);
+	assert_int_equal(getpeername(*srv, &peer.sa, &len), 0);
+	return conn_open_from(&pool, *srv, 0, &peer.sa, len);
+}
+
+/* max_connections_per_ip in the pool: the third connection from
+ * 127.0.0.1 is refused and counted, and its client gets a reset, not an
+ * EOF (SO_LINGER 0: no FIN_WAIT/TIME_WAIT left on the server); a close,
+ * and a hand-over, give the address's place back; a connection taken
+ * over is counted past the limit, and its close gives its place back. */
+static void test_peer_limit(void **state)
+{
+	struct conn_transfer t;
+	int srv[4], cli[4], fd;
+	char c;
+
+	(void)state;
+	assert_int_equal(conn_pool_limit_peers(&pool, 2), 0);
+	assert_int_equal(open_from_peer(&srv[0], &cli[0]), 0);
+	assert_int_equal(open_from_peer(&srv[1], &cli[1]), 0);
+	assert_int_equal(open_from_peer(&srv[2], &cli[2]), -1);
+	close(srv[2]); /* the caller closes what is refused */
+	assert_int_equal(st.rejected_per_ip, 1);
+	assert_int_equal(st.rejected, 0);
+	assert_int_equal(st.accepted, 2);
+	assert_int_equal(peers_size(pool.peers), 1);
+	{
+		struct pollfd p = { .fd = cli[2], .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, DEADLINE_MS), 1);
+		assert_int_equal(read(cli[2], &c, 1), -1);
+		assert_int_equal(errno, ECONNRESET);
+	}
+	close(cli[2]);
+
+	conn_close(conn_of(srv[0]));
+	assert_int_equal(open_from_peer(&srv[0], &cli[2]), 0);
+	close(cli[0]);
+	cli[0] = cli[2];
+	assert_int_equal(open_from_peer(&srv[3], &cli[3]), -1);
+	close(srv[3]);
+	close(cli[3]);
+	assert_int_equal(st.rejected_per_ip, 2);
+
+	/* Handed over: its place is free here; taken over (here, as
+	 * another worker would), it is counted although the address is at
+	 * its limit again meanwhile. */
+	fd = conn_hand_over(conn_of(srv[1]), &t);
+	assert_int_equal(open_from_peer(&srv[3], &cli[3]), 0);
+	assert_int_equal(conn_take_over(&pool, fd, 0, &t), 0);
+	conn_close(conn_of(srv[3]));
+	close(cli[3]);
+	assert_int_equal(open_from_peer(&srv[2], &cli[2]), -1);
+	close(srv[2]);
+	close(cli[2]);
+	conn_close(conn_of(fd));
+	assert_int_equal(open_from_peer(&srv[3], &cli[3]), 0);
+	assert_int_equal(st.rejected_per_ip, 3);
+	conn_close(conn_of(srv[0]));
+	conn_close(conn_of(srv[3]));
+	assert_int_equal(peers_size(pool.peers), 0);
+	close(cli[0]);
+	close(cli[1]);
+	close(cli[3]);
 }
 
 /* An fd beyond the table is refused as well. */
@@ -1342,6 +1416,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_gone_with_output,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup_cap2, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_beyond_table, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),

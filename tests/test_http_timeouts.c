@@ -169,18 +169,6 @@ static void read_slowly(struct hr_daemon *d, struct ht_client *cs,
 	}
 }
 
-static json_int_t counter(struct hr_daemon *d, const char *name)
-{
-	char path[128];
-	json_t *st = hr_query_ok(d, "stats");
-	json_int_t v;
-
-	snprintf(path, sizeof(path), "totals/%s", name);
-	v = hr_jint(st, path);
-	json_decref(st);
-	return v;
-}
-
 static void check_no_timeouts(struct hr_daemon *d, const char *when)
 {
 	static const char *const kinds[] = { "timeouts_header", "timeouts_body",
@@ -188,8 +176,8 @@ static void check_no_timeouts(struct hr_daemon *d, const char *when)
 					     "timeouts_send" };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		hr_check(counter(d, kinds[i]) == 0, "%s: %s is %lld, expected 0",
-			 when, kinds[i], (long long)counter(d, kinds[i]));
+		hr_check(hr_total(d, kinds[i]) == 0, "%s: %s is %lld, expected 0",
+			 when, kinds[i], (long long)hr_total(d, kinds[i]));
 }
 
 /* Downloads that last longer than header_timeout and keepalive_timeout,
@@ -350,8 +338,8 @@ static void test_request_body_timeout_measures_progress(void **state)
 	hr_check(hr_wait_closed(stalled.fd, 1000),
 		 "the stalled body's connection is open");
 	hr_check_int("timeouts_body (the stalled body only)", 1,
-		     counter(d, "timeouts_body"));
-	hr_check_int("timeouts_header", 0, counter(d, "timeouts_header"));
+		     hr_total(d, "timeouts_body"));
+	hr_check_int("timeouts_header", 0, hr_total(d, "timeouts_header"));
 	ht_close(&slow);
 	ht_close(&stalled);
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));

@@ -255,11 +255,17 @@ static int acc_can(void *arg)
 	return x->active < x->cap;
 }
 
-static int acc_take(void *arg, int fd)
+static int acc_take(void *arg, int fd, const struct sockaddr *peer,
+		    socklen_t peerlen)
 {
 	struct acc *x = arg;
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)peer;
 
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	/* The client's address comes along (the per-address limit's key). */
+	assert_int_equal(peerlen, sizeof(*in4));
+	assert_int_equal(in4->sin_family, AF_INET);
+	assert_int_equal(ntohl(in4->sin_addr.s_addr), INADDR_LOOPBACK);
 	if (x->refuse)
 		return -1;
 	assert_true(x->n < 32);

@@ -450,6 +450,22 @@ static int set_max_connections(struct config *c, const char *s, char *err,
 	return 0;
 }
 
+/* 0 (off) or a count; a worker's own table counts (peers.h). */
+static int set_max_connections_per_ip(struct config *c, const char *s,
+				      char *err, size_t errlen)
+{
+	long v;
+
+	if (!strcmp(s, "off"))
+		s = "0";
+	if (parse_long(s, 0, 10000000, &v) < 0)
+		return fail(err, errlen,
+			    "max_connections_per_ip: '%s' is not off or a number 0..10000000 (0: off)",
+			    s);
+	c->max_connections_per_ip = (int)v;
+	return 0;
+}
+
 /* The kernel's ceiling for RLIMIT_NOFILE is fs.nr_open, at most 2^30. */
 static int set_rlimit_nofile(struct config *c, const char *s, char *err,
 			     size_t errlen)
@@ -616,6 +632,7 @@ static const struct config_directive directives[] = {
 	{ "docroot", 1, 0, set_docroot },
 	{ "return", 64, 0, set_return },
 	{ "max_connections", 1, 0, set_max_connections },
+	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
 	{ "backlog", 1, 0, set_backlog },
 	{ "cpu_affinity", 1, 0, set_cpu_affinity },

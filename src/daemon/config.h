@@ -35,6 +35,8 @@ struct config {
 	int idle_yield;      /* 1: workers yield once before sleeping */
 	/* TCP_DEFER_ACCEPT seconds: -1 auto (1 for http, 0 for echo), 0 off */
 	int defer_accept_s;
+	/* Connections per client address in each worker (peers.h); 0: off */
+	int max_connections_per_ip;
 
 	/* HTTP */
 	char docroot[PATH_MAX]; /* empty: serve the fixed response */

@@ -120,6 +120,7 @@ void conn_pool_free(struct conn_pool *p)
 		if (p->handlers[i].proto->fini)
 			p->handlers[i].proto->fini(p->handlers[i].ctx);
 	loop_timer_disarm(p->loop, &p->tmo_timer);
+	peers_free(p->peers);
 	free(p->table);
 	free(p->scratch);
 	memset(p, 0, sizeof(*p));
@@ -269,18 +270,45 @@ static struct conn *conn_slot_fill(struct conn_pool *p, int fd, int handler)
 	return c;
 }
 
+int conn_pool_limit_peers(struct conn_pool *p, uint32_t limit)
+{
+	/* At most one address per connection slot. */
+	p->peers = peers_new((uint32_t)p->nslots, limit);
+	return p->peers ? 0 : -1;
+}
+
+/* The per-address limit refuses fd: it is reset on close (conn.h). */
+static int conn_refuse_peer(struct conn_pool *p, int fd)
+{
+	static const struct linger reset = { 1, 0 };
+
+	p->stats->rejected_per_ip++;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	return -1;
+}
+
 int conn_open(struct conn_pool *p, int fd, int handler)
+{
+	return conn_open_from(p, fd, handler, NULL, 0);
+}
+
+int conn_open_from(struct conn_pool *p, int fd, int handler,
+		   const struct sockaddr *peer, socklen_t peerlen)
 {
 	const struct proto *proto;
 	struct conn *c;
+	long ref = 0;
 
 	if (fd >= p->nslots || p->active >= p->max_active ||
 	    (unsigned)handler >= (unsigned)p->nhandlers) {
 		p->stats->rejected++;
 		return -1;
 	}
+	if (p->peers && (ref = peers_acquire(p->peers, peer, peerlen, 0)) < 0)
+		return conn_refuse_peer(p, fd);
 	proto = p->handlers[handler].proto;
 	c = conn_slot_fill(p, fd, handler);
+	c->peer = (uint32_t)ref;
 	/* Counted before any system call: a worker killed from here on has
 	 * the connection in its active count, which the master books as
 	 * lost. */
@@ -372,6 +400,14 @@ static void conn_connect_ready(struct conn *c)
 	conn_connect_done(c, err);
 }
 
+/* c no longer counts for its address. */
+static void conn_release_peer(struct conn_pool *p, struct conn *c)
+{
+	if (p->peers)
+		peers_release(p->peers, c->peer);
+	c->peer = 0;
+}
+
 void conn_close(struct conn *c)
 {
 	const struct proto *proto;
@@ -403,6 +439,7 @@ void conn_close(struct conn *c)
 	if (c->flags & CONN_F_OUTBOUND) {
 		p->outbound--;
 	} else {
+		conn_release_peer(p, c);
 		p->active--;
 		p->stats->closed++;
 		p->stats->active = (uint64_t)p->active;
@@ -642,10 +679,27 @@ int conn_hand_over(struct conn *c, struct conn_transfer *t)
 	if (c->flags & CONN_F_WATCHED)
 		loop_del(p->loop, &c->w);
 	c->w.fn = NULL;
+	conn_release_peer(p, c);
 	p->active--;
 	p->stats->handed_over++;
 	p->stats->active = (uint64_t)p->active;
 	return c->w.fd;
+}
+
+/* A connection taken over is counted for its address (conn.h): the
+ * record does not carry the address, so it is asked for. A peer gone
+ * meanwhile (getpeername fails with ENOTCONN once the socket is closed
+ * by a reset) leaves it uncounted; it is about to close anyway. */
+static void conn_count_peer(struct conn_pool *p, struct conn *c)
+{
+	union addr_sa sa;
+	socklen_t len = sizeof(sa);
+	long ref;
+
+	if (!p->peers || getpeername(c->w.fd, &sa.sa, &len) < 0)
+		return;
+	ref = peers_acquire(p->peers, &sa.sa, len, 1);
+	c->peer = ref > 0 ? (uint32_t)ref : 0;
 }
 
 int conn_take_over(struct conn_pool *p, int fd, int handler,
@@ -664,6 +718,7 @@ int conn_take_over(struct conn_pool *p, int fd, int handler,
 		c->w.fn = NULL;
 		return -1;
 	}
+	conn_count_peer(p, c);
 	p->active++;
 	p->stats->taken_over++;
 	p->stats->active = (uint64_t)p->active;

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "loop.h"
+#include "peers.h"
 #include "proto.h"
 #include "stats.h"
 
@@ -56,7 +57,9 @@ struct conn {
 	uint16_t flags;
 	uint16_t tmo;         /* enum conn_tmo: the list it is on */
 	int32_t tprev, tnext; /* timeout list links, by fd; -1: none */
-	uint8_t handler;      /* index into the pool's handlers */
+	uint32_t handler : 8; /* index into the pool's handlers */
+	/* Its entry in the pool's per-address counts (peers.h); 0: none. */
+	uint32_t peer : PEERS_REF_BITS;
 	uint64_t deadline;
 	uint64_t bytes_in, bytes_out;
 	uint64_t start_ms;
@@ -65,8 +68,8 @@ struct conn {
 };
 
 /* The README's headline figure: 80 bytes of daemon memory per idle
- * connection. A field added here must take the place of another (or of
- * the 3 bytes of padding after handler). */
+ * connection. A field added here must take the place of another (peer
+ * took the 3 bytes of padding after handler). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 	       "struct conn must stay 80 bytes on LP64");
 
@@ -121,6 +124,9 @@ struct conn_pool {
 	int active;   /* accepted connections open (the worker's gauge) */
 	int outbound; /* conn_connect's connections open */
 	int worker_id;
+	/* Connections per client address, for max_connections_per_ip;
+	 * NULL: not counted (conn_pool_limit_peers). */
+	struct peers *peers;
 	/* Called after a connection closes (so a paused listener can resume). */
 	void (*on_slot_free)(void *arg);
 	void *slot_free_arg;
@@ -172,6 +178,16 @@ static inline struct loop *conn_pool_loop(const struct conn_pool *p)
  * closed at once: epoll could not take it), or -1 if there is no slot
  * for it (counted in rejected; the caller closes it). */
 int conn_open(struct conn_pool *p, int fd, int handler);
+/* The same for a connection from peer (accept4's address), which is also
+ * refused, -1, when its address holds as many connections in this pool
+ * as conn_pool_limit_peers allows: counted in rejected_per_ip, and set
+ * to be reset on close (SO_LINGER 0) - a refused client learns it at
+ * once, and the server keeps no FIN_WAIT or TIME_WAIT state for it. */
+int conn_open_from(struct conn_pool *p, int fd, int handler,
+		   const struct sockaddr *peer, socklen_t peerlen);
+/* Allows each client address (an IPv4 address, an IPv6 /64) at most
+ * limit accepted connections in this pool from now on. 0, or -1 (ENOMEM). */
+int conn_pool_limit_peers(struct conn_pool *p, uint32_t limit);
 /* Opens a connection to sa, served by the protocol of the given handler,
  * with data as its conn_data. The connect runs in the background under
  * the CONN_TMO_CONNECT timeout; the protocol's on_connect tells how it
@@ -261,7 +277,9 @@ int conn_hand_over(struct conn *c, struct conn_transfer *t);
  * history (bytes, age), its timeout restarted and counted in taken_over
  * rather than accepted. It is taken even past max_active (the master
  * sized the handover to the room there was; the slot table is the
- * limit). 0, or -1 when there is no slot for fd (the caller closes it). */
+ * limit), and counted for its address even past the per-address limit
+ * (it is open already: the limit refuses the next ones). 0, or -1 when
+ * there is no slot for fd (the caller closes it). */
 int conn_take_over(struct conn_pool *p, int fd, int handler,
 		   const struct conn_transfer *t);
 

@@ -153,10 +153,13 @@ static void lst_accept_n(struct loop_watch *w, int batch)
 			lst_pause(s);
 			return;
 		}
-		int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		union addr_sa peer;
+		socklen_t peerlen = sizeof(peer);
+		int fd = accept4(w->fd, &peer.sa, &peerlen,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			if (s->on_accept(s->arg, fd) < 0)
+			if (s->on_accept(s->arg, fd, &peer.sa, peerlen) < 0)
 				close(fd);
 			continue;
 		}
@@ -221,7 +224,8 @@ static void lst_free(struct lst *ls)
 
 int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  struct stats_counters *stats, int (*can_accept)(void *),
-		  int (*on_accept)(void *, int), void *arg)
+		  int (*on_accept)(void *, int, const struct sockaddr *, socklen_t),
+		  void *arg)
 {
 	memset(s, 0, sizeof(*s));
 	s->loop = l;

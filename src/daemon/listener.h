@@ -45,14 +45,17 @@ struct lst_set {
 	struct stats_counters *stats;
 	/* 1 when one more connection can be taken */
 	int (*can_accept)(void *arg);
-	/* takes the fd (0) or refuses it (-1: the set closes it) */
-	int (*on_accept)(void *arg, int fd);
+	/* takes the fd (0) or refuses it (-1: the set closes it); peer is
+	 * the client's address as accept4 gave it */
+	int (*on_accept)(void *arg, int fd, const struct sockaddr *peer,
+			 socklen_t peerlen);
 	void *arg;
 };
 
 int lst_set_start(struct lst_set *s, struct loop *l, const int *fds, int n,
 		  struct stats_counters *stats, int (*can_accept)(void *),
-		  int (*on_accept)(void *, int), void *arg);
+		  int (*on_accept)(void *, int, const struct sockaddr *, socklen_t),
+		  void *arg);
 /* A connection slot freed up: accept again if paused for that. */
 void lst_set_resume(struct lst_set *s);
 /* Also accepts on these listeners of another slot (its worker is down:

@@ -34,6 +34,10 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "Connections closed.") \
 	X(rejected, STATS_COUNTER, STATS_ANY, "connections_rejected_total", \
 	  "Connections accepted and closed at once for lack of a slot.") \
+	X(rejected_per_ip, STATS_COUNTER, STATS_ANY, \
+	  "connections_rejected_per_ip_total", \
+	  "Connections reset at once: their address held " \
+	  "max_connections_per_ip in the worker.") \
 	X(lost, STATS_COUNTER, STATS_ANY, "connections_lost_total", \
 	  "Connections open in a worker when it died.") \
 	X(bytes_in, STATS_COUNTER, STATS_ANY, "received_bytes_total", \

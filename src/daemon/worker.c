@@ -63,11 +63,13 @@ static int worker_can_accept(void *arg)
 	return !conn_pool_full(&worker->pool);
 }
 
-static int worker_on_accept(void *arg, int fd)
+static int worker_on_accept(void *arg, int fd, const struct sockaddr *peer,
+			    socklen_t peerlen)
 {
 	struct worker *worker = arg;
 
-	return conn_open(&worker->pool, fd, WORKER_HANDLER_CLIENT);
+	return conn_open_from(&worker->pool, fd, WORKER_HANDLER_CLIENT, peer,
+			      peerlen);
 }
 
 static void worker_stop(struct worker *worker, int status)
@@ -423,6 +425,12 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	if (conn_pool_init(pool, worker->loop, worker->stats, (int)lim->nofile_soft,
 			   (int)lim->max_connections_per_worker) < 0) {
 		snprintf(err, errlen, "connection table: %s", strerror(errno));
+		return -1;
+	}
+	if (cfg->max_connections_per_ip &&
+	    conn_pool_limit_peers(pool, (uint32_t)cfg->max_connections_per_ip) <
+		    0) {
+		snprintf(err, errlen, "per-address table: %s", strerror(errno));
 		return -1;
 	}
 	/* The first handler added: WORKER_HANDLER_CLIENT. */
