@@ -52,8 +52,9 @@ static struct {
 	struct loop_timer timer; /* a second after the buffer's first line */
 	char *buf;
 	size_t len;
-	uint64_t nlines; /* in buf */
-	time_t sec;      /* the second the time strings below are of */
+	uint64_t nlines;      /* in buf */
+	time_t sec;           /* the second the time strings below are of */
+	uint64_t wall_off_us; /* wall clock - monotonic clock */
 	char tcomb[ALOG_TIME_COMBINED_LEN + 1], tiso[ALOG_TIME_ISO_LEN + 1];
 	uint64_t err_ms;     /* when a write error was last logged */
 	uint64_t err_unsaid; /* lines dropped since */
@@ -179,20 +180,50 @@ static size_t cut(char *out, size_t cap, size_t safe)
 	return safe + 3;
 }
 
+/* Printable ASCII but the quote and the backslash: the bytes both
+ * formats keep as they are. */
+static int plain(unsigned char c)
+{
+	return (unsigned char)(c - 0x20) < 0x5f && c != '"' && c != '\\';
+}
+
+/* The fast path of both escapes: copies the plain bytes from s[*i] while
+ * "..." still fits after them, so that every byte copied is a place to
+ * cut. Returns the new output length. */
+static size_t copy_plain(char *out, size_t o, size_t cap, const char *s,
+			 size_t *i, size_t n)
+{
+	size_t k = *i, end;
+
+	if (o + 3 > cap)
+		return o;
+	end = k + UTIL_MIN(n - k, cap - 3 - o);
+	while (k < end && plain((unsigned char)s[k]))
+		k++;
+	memcpy(out + o, s + *i, k - *i);
+	o += k - *i;
+	*i = k;
+	return o;
+}
+
 size_t alog_escape_combined(char *out, size_t cap, const char *s, size_t n)
 {
-	size_t o = 0, safe = 0;
+	size_t o = 0, safe = 0, i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	while (i < n) {
+		o = copy_plain(out, o, cap, s, &i, n);
+		if (i == n)
+			break;
+
 		unsigned char c = (unsigned char)s[i];
-		int plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-		size_t u = plain ? 1 : 4;
+		size_t u = plain(c) ? 1 : 4;
 
 		if (o + 3 <= cap)
 			safe = o;
 		if (o + u > cap)
 			return cut(out, cap, safe);
-		if (plain) {
+		i++;
+		if (u == 1) {
 			out[o++] = (char)c;
 			continue;
 		}
@@ -265,12 +296,16 @@ size_t alog_escape_json(char *out, size_t cap, const char *str, size_t n)
 	size_t o = 0, safe = 0, i = 0;
 
 	while (i < n) {
+		o = copy_plain(out, o, cap, str, &i, n);
+		if (i == n)
+			break;
+
 		unsigned char c = s[i];
 		char e[6];
 		const char *src = (const char *)s + i;
 		size_t u, take;
 
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+		if (plain(c)) {
 			u = take = 1;
 		} else if (c < 0x80) {
 			u = json_escape_ascii(c, e);
@@ -333,15 +368,16 @@ static void put_quoted_combined(struct out *o, const char *s, size_t n, size_t c
 	*o->p++ = '"';
 }
 
-/* ,"key":"value" or ,"key":null */
-static void put_json_str(struct out *o, const char *key, const char *s,
-			 size_t n, size_t cap)
+/* ,"key":"value" or ,"key":null; key is a literal. */
+#define put_json_str(o, key, s, n, cap) \
+	put_json_str_((o), ",\"" key "\":", sizeof(key) + 3, (s), (n), (cap))
+#define put_json_u64(o, key, v) \
+	put_json_u64_((o), ",\"" key "\":", sizeof(key) + 3, (v))
+
+static void put_json_str_(struct out *o, const char *key, size_t keylen,
+			  const char *s, size_t n, size_t cap)
 {
-	*o->p++ = ',';
-	*o->p++ = '"';
-	put(o, key, strlen(key));
-	*o->p++ = '"';
-	*o->p++ = ':';
+	put(o, key, keylen);
 	if (!s) {
 		PUT_LIT(o, "null");
 		return;
@@ -351,13 +387,9 @@ static void put_json_str(struct out *o, const char *key, const char *s,
 	*o->p++ = '"';
 }
 
-static void put_json_u64(struct out *o, const char *key, uint64_t v)
+static void put_json_u64_(struct out *o, const char *key, size_t keylen, uint64_t v)
 {
-	*o->p++ = ',';
-	*o->p++ = '"';
-	put(o, key, strlen(key));
-	*o->p++ = '"';
-	*o->p++ = ':';
+	put(o, key, keylen);
 	put_u64(o, v);
 }
 
@@ -367,7 +399,7 @@ static void format_combined(struct out *o, const struct alog_line *l)
 {
 	put(o, l->addr, strlen(l->addr));
 	PUT_LIT(o, " - - [");
-	put(o, l->time, strlen(l->time));
+	put(o, l->time, ALOG_TIME_COMBINED_LEN);
 	PUT_LIT(o, "] ");
 	put_quoted_combined(o, l->f.line, l->f.line_len, ALOG_CUT_REQUEST);
 	*o->p++ = ' ';
@@ -383,7 +415,7 @@ static void format_combined(struct out *o, const struct alog_line *l)
 static void format_json(struct out *o, const struct alog_line *l)
 {
 	PUT_LIT(o, "{\"time\":\"");
-	put(o, l->time, strlen(l->time));
+	put(o, l->time, ALOG_TIME_ISO_LEN);
 	*o->p++ = '"';
 	if (strcmp(l->addr, "-"))
 		put_json_str(o, "addr", l->addr, strlen(l->addr),
@@ -467,22 +499,29 @@ void alog_time_iso(const struct timespec *ts, char out[ALOG_TIME_ISO_LEN + 1])
 	out[ALOG_TIME_ISO_LEN] = '\0';
 }
 
-/* The time of a line: the strings are made once a second, and the JSON
- * one gets its milliseconds on every line. */
-static const char *line_time(void)
+/* The time of a line, from the monotonic clock read for its duration
+ * and the wall clock's offset from it: the wall clock is read, and the
+ * strings made, once a second (a step of the clock shows within it).
+ * The JSON string gets its milliseconds on every line. */
+static const char *line_time(uint64_t now_us)
 {
-	struct timespec ts;
+	uint64_t wall = now_us + al.wall_off_us;
 	long ms;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (ts.tv_sec != al.sec) {
+	if ((time_t)(wall / 1000000u) != al.sec) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		wall = (uint64_t)ts.tv_sec * 1000000u +
+		       (uint64_t)ts.tv_nsec / 1000u;
+		al.wall_off_us = wall - now_us;
 		al.sec = ts.tv_sec;
 		alog_time_combined(ts.tv_sec, al.tcomb);
 		alog_time_iso(&ts, al.tiso);
 	}
 	if (al.fmt == ALOG_COMBINED)
 		return al.tcomb;
-	ms = ts.tv_nsec / 1000000;
+	ms = (long)(wall / 1000u % 1000u);
 	al.tiso[20] = (char)('0' + ms / 100);
 	al.tiso[21] = (char)('0' + ms / 10 % 10);
 	al.tiso[22] = (char)('0' + ms % 10);
@@ -626,7 +665,7 @@ void alog_request(const struct alog_entry *e)
 	l.time_us = now > e->start_us ? now - e->start_us : 0;
 	l.addr = p->addr;
 	l.port = p->port;
-	l.time = line_time();
+	l.time = line_time(now);
 	if (al.to == CFG_ALOG_SYSLOG) {
 		size_t n = alog_format(al.fmt, al.buf, &l);
 
