@@ -18,6 +18,14 @@
 #   ngx    nginx, listen ... reuseport
 #   ngxd   nginx, listen ... reuseport deferred (TCP_DEFER_ACCEPT, which
 #          reuseportd sets by itself for HTTP)
+#   rpdl   reuseportd with its access log on (a file, combined):
+#          rpdl/rpd is the access log's cost
+#   rpdj   the same with access_log_format json
+#   ngxl   nginx with an access log as Debian ships it (a file, combined,
+#          a write per request): ngxl/ngx is its cost
+#   ngxb   nginx with access_log ... buffer=64k flush=1s (buffered, as
+#          reuseportd's is)
+#   The logs are written to a file in the work directory, under /tmp.
 #   base   another reuseportd binary (-B PATH, e.g. a build of the commit
 #          before a change) with its defaults: rpd/base tells whether the
 #          change moved the CPU per request beyond the noise
@@ -43,7 +51,7 @@ if [ -n "$BASE" ]; then
 	case " $SERVERS " in *" base "*) ;; *) SERVERS="$SERVERS base" ;; esac
 fi
 for s in $SERVERS; do
-	case $s in rpd | rpdy | rpdn | ngx | ngxd) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
+	case $s in rpd | rpdy | rpdn | rpdl | rpdj | ngx | ngxd | ngxl | ngxb) ;; base) [ -x "$BASE" ] || { echo "base needs -B PATH" >&2; exit 2; } ;;
 	*) echo "unknown server: $s" >&2; exit 2 ;; esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,8 +69,9 @@ cleanup() { [ -z "$srv" ] || kill "$srv" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# nginx: the same fixed answer and the same file; no logs on the hot path.
-# $1: the directory, $2: extra listen parameters.
+# nginx: the same fixed answer and the same file; no logs on the hot path
+# but where an access log is asked for.
+# $1: the directory, $2: extra listen parameters, $3: access_log's value.
 nginx_conf() {
 	mkdir -p "$1"
 	cat > "$1/nginx.conf" <<NGX
@@ -72,7 +81,7 @@ error_log $1/error.log;
 daemon off;
 events { worker_connections 20000; }
 http {
-    access_log off;
+    access_log ${3:-off};
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:$NPORT reuseport backlog=4096$2;
@@ -86,7 +95,11 @@ mkdir -p "$work/root"
 head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/root/4k.html"
 nginx_conf "$work/ngx" ""
 nginx_conf "$work/ngxd" " deferred"
+nginx_conf "$work/ngxl" "" "$work/access.log"
+nginx_conf "$work/ngxb" "" "$work/access.log combined buffer=64k flush=1s"
 echo "defer_accept off" > "$work/rpdn.conf"
+printf 'access_log %s\n' "$work/access.log" > "$work/rpdl.conf"
+printf 'access_log %s\naccess_log_format json\n' "$work/access.log" > "$work/rpdj.conf"
 
 # Sum of utime+stime (clock ticks) of a process's children (the workers).
 worker_ticks() {
@@ -115,7 +128,7 @@ wait_port() { # $1 port
 		sleep 0.1
 	done
 }
-stop_srv() { kill "$srv"; wait "$srv" 2>/dev/null || true; srv=""; }
+stop_srv() { kill "$srv"; wait "$srv" 2>/dev/null || true; srv=""; rm -f "$work/access.log"; }
 
 # run NAME URL [wrk args...] -> prints "rps p99_us cpu_us_per_req"
 run() {
@@ -146,10 +159,12 @@ for c in $cases; do
 	while [ $r -le "$ROUNDS" ]; do
 		for s in $SERVERS; do
 			case $s in
-			rpd | rpdy | rpdn)
+			rpd | rpdy | rpdn | rpdl | rpdj)
 				y=""
-				[ $s = rpdy ] && y=--idle-yield
-				[ $s = rpdn ] && y="-c $work/rpdn.conf"
+				case $s in
+				rpdy) y=--idle-yield ;;
+				rpdn | rpdl | rpdj) y="-c $work/$s.conf" ;;
+				esac
 				if [ $c = static ]; then
 					start_rpd "$RPD" --docroot "$work/root" $y
 				else
@@ -163,7 +178,7 @@ for c in $cases; do
 					start_rpd "$BASE" --return "200 hello world"
 				fi
 				port=$RPORT ;;
-			ngx | ngxd)
+			ngx | ngxd | ngxl | ngxb)
 				start_nginx "$work/$s"; port=$NPORT ;;
 			esac
 			wait_port $port
@@ -203,8 +218,12 @@ awk 'FNR == NR { u[$1 " " $2 " " $3] = $4; if ($3 > nr) nr = $3; next }
 { rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[++n] = $1; s[n] = $2 }
 END {
 	for (i = 1; i <= n; i++) for (j = 1; j <= n; j++) {
-		if (c[i] != c[j] || s[i] !~ /^rpd/ || s[j] !~ /^(ngx|base|rpdn)/ ||
-		    i == j) continue
+		# reuseportd against the others; a log against the same server
+		# without it
+		cmp = (s[i] ~ /^rpd/ && s[j] ~ /^(ngx|base|rpdn)$/) ||
+		      (s[i] ~ /^rpd[lj]$/ && s[j] == "rpd") ||
+		      (s[i] ~ /^ngx[lb]$/ && s[j] == "ngx")
+		if (c[i] != c[j] || !cmp || i == j) continue
 		# a failed run has no figures: print no ratio from them
 		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
 		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue

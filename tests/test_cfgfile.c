@@ -79,6 +79,8 @@ static void test_every_directive(void **state)
 		 "http_max_header_bytes 32k\n"
 		 "http_max_headers 100\n"
 		 "http_max_body 2m\n"
+		 "access_log /var/log/x/access.log\n"
+		 "access_log_format json\n"
 		 "stats_socket /run/x/stats.sock\n"
 		 "stats_socket_mode 0600\n"
 		 "stats_socket_group adm\n"
@@ -120,6 +122,9 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.http_max_header_bytes, 32768);
 	assert_int_equal(cfg.http_max_headers, 100);
 	assert_int_equal(cfg.http_max_body, 2 << 20);
+	assert_int_equal(cfg.access_log, CFG_ALOG_FILE);
+	assert_string_equal(cfg.access_log_file, "/var/log/x/access.log");
+	assert_int_equal(cfg.access_log_format, CFG_ALOG_JSON);
 	assert_string_equal(cfg.stats_socket, "/run/x/stats.sock");
 	assert_int_equal(cfg.stats_socket_mode, 0600);
 	assert_string_equal(cfg.stats_socket_group, "adm");
@@ -161,6 +166,8 @@ static void test_table_is_covered(void **state)
 		"http_max_header_bytes",
 		"http_max_headers",
 		"http_max_body",
+		"access_log",
+		"access_log_format",
 		"stats_socket",
 		"stats_socket_mode",
 		"stats_socket_group",
@@ -348,6 +355,8 @@ static const struct {
 	{ "user ''\n", "test.conf:1: user: must be 1..63 bytes long" },
 	{ "group \"\"\n", "test.conf:1: group: must be 1..63 bytes long" },
 	{ "log sylog\n", "test.conf:1: log: 'sylog' is not stderr, syslog or a file path (with a '/')" },
+	{ "access_log on\n", "test.conf:1: access_log: 'on' is not off, syslog or a file path (with a '/')" },
+	{ "access_log_format common\n", "test.conf:1: access_log_format: 'common' is not combined or json" },
 	{ "log_level verbose\n", "test.conf:1: log_level: 'verbose' is not error, warn, info or debug" },
 	{ "foreground 1\n", "test.conf:1: foreground: '1' is not on or off" },
 	/* syntax */
@@ -496,8 +505,8 @@ static void test_load(void **state)
 
 /* The shipped file (made from etc/reuseportd.conf.in): it parses, shows
  * every directive, and its active lines are the built-in defaults but
- * for the stats socket's place, configure's run directory, and the
- * workers' user: never root by default. */
+ * for the stats socket's place, configure's run directory, the workers'
+ * user (never root by default) and the access log. */
 static void test_shipped_conf(void **state)
 {
 	static struct config dflt;
@@ -529,9 +538,14 @@ static void test_shipped_conf(void **state)
 	assert_int_equal(cfgfile_load(&cfg, path, err, sizeof(err)), 0);
 	assert_string_equal(cfg.stats_socket, RUNDIR "/reuseportd.sock");
 	assert_string_equal(cfg.user, DAEMON_USER);
+	/* The access log is on, in the log directory (README: why). */
+	assert_int_equal(cfg.access_log, CFG_ALOG_FILE);
+	assert_non_null(strstr(cfg.access_log_file, "/log/reuseportd/access.log"));
 	config_defaults(&dflt);
 	strcpy(dflt.stats_socket, cfg.stats_socket);
 	strcpy(dflt.user, cfg.user);
+	dflt.access_log = cfg.access_log;
+	strcpy(dflt.access_log_file, cfg.access_log_file);
 	strcpy(cfg.base_dir, "/");
 	strcpy(dflt.base_dir, "/");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);

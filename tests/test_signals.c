@@ -24,7 +24,8 @@
 enum effect {
 	UNSENT,   /* a fault (default action: a core) or uncatchable */
 	LOGGED,   /* logged, then ignored */
-	SILENT,   /* ignored without a word (default action: none) */
+	SILENT,   /* ignored without a word (default action: none; or
+		   * SIGPIPE, SIGXFSZ: ignored, a write fails instead) */
 	RELOAD,   /* SIGHUP */
 	REOPEN,   /* SIGUSR1 */
 	UPGRADE,  /* SIGUSR2 */
@@ -44,7 +45,7 @@ static const struct {
 	{ SIGSTKFLT, LOGGED }, { SIGCHLD, SILENT },   { SIGCONT, SILENT },
 	{ SIGSTOP, UNSENT },   { SIGTSTP, LOGGED },   { SIGTTIN, LOGGED },
 	{ SIGTTOU, LOGGED },   { SIGURG, SILENT },    { SIGXCPU, LOGGED },
-	{ SIGXFSZ, LOGGED },   { SIGVTALRM, LOGGED }, { SIGPROF, LOGGED },
+	{ SIGXFSZ, SILENT },   { SIGVTALRM, LOGGED }, { SIGPROF, LOGGED },
 	{ SIGWINCH, SILENT },  { SIGIO, LOGGED },     { SIGPWR, LOGGED },
 	{ SIGSYS, UNSENT },
 };

@@ -359,6 +359,39 @@ static int set_log(struct config *c, const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* off, syslog, or a path (with a '/', as for log). */
+static int set_access_log(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (!strcmp(s, "off")) {
+		c->access_log = CFG_ALOG_OFF;
+	} else if (!strcmp(s, "syslog")) {
+		c->access_log = CFG_ALOG_SYSLOG;
+	} else if (strchr(s, '/')) {
+		if (copy_str(c->access_log_file, sizeof(c->access_log_file),
+			     "access_log", s, err, errlen) < 0)
+			return -1;
+		c->access_log = CFG_ALOG_FILE;
+	} else {
+		return fail(err, errlen,
+			    "access_log: '%s' is not off, syslog or a file path (with a '/')",
+			    s);
+	}
+	return 0;
+}
+
+static int set_access_log_format(struct config *c, const char *s, char *err,
+				 size_t errlen)
+{
+	if (!strcmp(s, "combined"))
+		c->access_log_format = CFG_ALOG_COMBINED;
+	else if (!strcmp(s, "json"))
+		c->access_log_format = CFG_ALOG_JSON;
+	else
+		return fail(err, errlen,
+			    "access_log_format: '%s' is not combined or json", s);
+	return 0;
+}
+
 static int set_log_level(struct config *c, const char *s, char *err, size_t errlen)
 {
 	int level = log_level_parse(s);
@@ -649,6 +682,8 @@ static const struct config_directive directives[] = {
 	{ "http_max_header_bytes", 1, 0, set_http_max_header_bytes },
 	{ "http_max_headers", 1, 0, set_http_max_headers },
 	{ "http_max_body", 1, 0, set_http_max_body },
+	{ "access_log", 1, 0, set_access_log },
+	{ "access_log_format", 1, 0, set_access_log_format },
 	{ "stats_socket", 1, 0, set_stats_socket },
 	{ "stats_socket_mode", 1, 0, set_stats_socket_mode },
 	{ "stats_socket_group", 1, 0, set_stats_socket_group },
@@ -748,6 +783,8 @@ int config_finish(struct config *c, char *err, size_t errlen)
 			  errlen) < 0 ||
 	    make_absolute(c->log_file, sizeof(c->log_file), base, "log", err,
 			  errlen) < 0 ||
+	    make_absolute(c->access_log_file, sizeof(c->access_log_file), base,
+			  "access_log", err, errlen) < 0 ||
 	    make_absolute(c->docroot, sizeof(c->docroot), base, "docroot", err,
 			  errlen) < 0)
 		return -1;

@@ -18,6 +18,9 @@ enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP };
 
 enum cfg_log { CFG_LOG_STDERR, CFG_LOG_SYSLOG, CFG_LOG_FILE };
 
+enum cfg_access_log { CFG_ALOG_OFF, CFG_ALOG_FILE, CFG_ALOG_SYSLOG };
+enum cfg_access_log_format { CFG_ALOG_COMBINED, CFG_ALOG_JSON };
+
 struct config {
 	/* service */
 	struct addr listen[CFG_MAX_LISTEN];
@@ -46,6 +49,9 @@ struct config {
 	size_t http_max_request_line, http_max_header_bytes;
 	unsigned http_max_headers;
 	unsigned long long http_max_body;
+	enum cfg_access_log access_log; /* http: a line per request */
+	char access_log_file[PATH_MAX];
+	enum cfg_access_log_format access_log_format;
 
 	/* timeouts, milliseconds */
 	int header_timeout_ms;

@@ -32,6 +32,7 @@ static const char *http_date(struct http_worker *hw)
 
 static void count_response(struct http_worker *hw, int status)
 {
+	hw->ans_status = status;
 	hw->stats->requests++;
 	if (status >= 100 && status < 600)
 		hw->stats->responses[status / 100 - 1]++;
@@ -55,6 +56,11 @@ int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 					      "");
 
 	count_response(hw, status);
+	/* 1xx, 204 and 304 carry no body whatever their length says. */
+	hw->ans_body = ans->head_only || status < 200 || status == 204 ||
+				       status == 304 ?
+			       0 :
+			       length;
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -1;
 	return buf_append(&hw->batch, head, (size_t)n);
@@ -128,6 +134,7 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 		if (n <= sizeof(f->bytes)) {
 			memcpy(f->bytes, buf_head(&hw->batch) + before, n);
 			f->len = (uint32_t)n;
+			f->body = (uint32_t)hw->ans_body;
 			f->date_t = hw->date_t;
 			f->status = hw->cfg->has_return ? hw->cfg->return_status :
 							  200;
@@ -135,5 +142,6 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans)
 		return 0;
 	}
 	count_response(hw, f->status);
+	hw->ans_body = f->body;
 	return buf_append(&hw->batch, f->bytes, f->len);
 }

@@ -57,7 +57,7 @@ static int file_access(int fd)
 	return 0;
 }
 
-static int file_open(const char *path)
+int log_file_open(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
 		      0640);
@@ -82,7 +82,7 @@ int log_open_file(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "log %s: path too long", path);
 		return -1;
 	}
-	fd = file_open(path);
+	fd = log_file_open(path);
 	if (fd < 0) {
 		snprintf(err, errlen, "log %s: %s", path, strerror(errno));
 		return -1;
@@ -117,7 +117,7 @@ int log_reopen(void)
 		syslog_open();
 		break;
 	case LOG_TO_FILE:
-		fd = file_open(lg.path);
+		fd = log_file_open(lg.path);
 		if (fd < 0) {
 			log_error("log reopen: %s: %s; still writing to the old file",
 				  lg.path, strerror(errno));
@@ -150,7 +150,7 @@ void log_set_worker(int id)
 		closelog();
 		syslog_open();
 	} else if (lg.target == LOG_TO_FILE && fcntl(lg.fd, F_GETFD) < 0) {
-		lg.fd = file_open(lg.path);
+		lg.fd = log_file_open(lg.path);
 		if (lg.fd < 0)
 			lg.target = LOG_TO_STDERR;
 	}

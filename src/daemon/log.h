@@ -24,6 +24,10 @@ int log_open_file(const char *path, char *err, size_t errlen);
  * file after a rotation: when running as root, every file opened from
  * now on (and the current one) gets this group and mode 0660. */
 void log_set_file_group(gid_t gid);
+/* Opens path for appending (created 0640; with the group and mode
+ * log_set_file_group gives), as the log file is opened: for another log
+ * the workers reopen too (access_log.c). The fd, or -1 with errno. */
+int log_file_open(const char *path);
 /* SIGUSR1: the file target is opened again by its path (logrotate has
  * renamed the old one), keeping the descriptor number; syslog reconnects.
  * Logs one line saying so (info in the master, debug in a worker).

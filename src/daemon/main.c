@@ -15,6 +15,7 @@
 
 #include "cfgfile.h"
 #include "cfgtest.h"
+#include "access_log.h"
 #include "cli.h"
 #include "config.h"
 #include "log.h"
@@ -219,6 +220,9 @@ static int reload_config(struct config *next, char *err, size_t errlen)
 	if (build_config(next, err, errlen) < 0)
 		return -1;
 	keep_fixed(next);
+	/* The new workers open the access log as the config now names it. */
+	if (alog_prepare(next, err, errlen) < 0)
+		return -1;
 	log_set_level(next->log_level);
 	return 0;
 }
@@ -324,6 +328,12 @@ static int run(void)
 	}
 	if (privdrop_active())
 		log_set_file_group(privdrop_gid());
+	if (alog_prepare(&cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		if (upgrading)
+			upgrade_report_failure(inherited.chan, err);
+		return 1;
+	}
 	if (privdrop_workers_are_root())
 		log_warn("the workers run as root: no 'user' is set; name an unprivileged one (user www-data in the config file, or -u USER)");
 	/* The new master of an upgrade is detached already (the old one's

@@ -10,12 +10,14 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "channel.h"
 #include "log.h"
 #include "master.h"
@@ -665,7 +667,12 @@ static void master_stop(struct master *m, int fast, const char *why)
  * descriptor of the file). */
 static void master_reopen_logs(struct master *m)
 {
+	char err[PATH_MAX + 64];
+
 	log_reopen();
+	/* The access log's new file, made as the workers need it. */
+	if (alog_prepare(m->cfg, err, sizeof(err)) < 0)
+		log_error("log reopen: %s", err);
 	for (struct proc *p = proc_first(&m->procs); p;
 	     p = proc_next(&m->procs, p))
 		proc_signal(p, SIGUSR1);
@@ -755,13 +762,13 @@ static int master_open_signals(struct master *m)
 	 * ignored (SIGTSTP too: ^Z on a terminal running -f no longer stops
 	 * the master and its workers; SIGINT stops them). The faults -
 	 * SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT - keep
-	 * their default, a core; SIGPIPE is ignored below. The workers
-	 * inherit the mask: these stay pending there, unseen.
+	 * their default, a core; SIGPIPE and SIGXFSZ are ignored below. The
+	 * workers inherit the mask: these stay pending there, unseen.
 	 * tests/test_signals.c holds the whole table. */
 	static const int handled[] = {
 		SIGCHLD,   SIGTERM, SIGINT,    SIGQUIT, SIGHUP,  SIGUSR1,
 		SIGUSR2,   SIGALRM, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,
-		SIGSTKFLT, SIGXCPU, SIGXFSZ,   SIGTTIN, SIGTTOU, SIGTSTP,
+		SIGSTKFLT, SIGXCPU, SIGTTIN,   SIGTTOU, SIGTSTP,
 	};
 
 	sigemptyset(&set);
@@ -772,6 +779,11 @@ static int master_open_signals(struct master *m)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
+	/* A log past the file size limit (RLIMIT_FSIZE): the write fails
+	 * with EFBIG, and is dropped like one on a full disk. Through the
+	 * signalfd it would be logged - by another write that fails the same
+	 * way, round and round. Ignored in the workers too, by inheritance. */
+	signal(SIGXFSZ, SIG_IGN);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return -1;

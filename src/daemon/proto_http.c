@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "config.h"
 #include "conn.h"
 #include "proto_http.h"
@@ -87,12 +88,58 @@ static struct http_conn *hc_get(struct http_worker *hw, struct conn *c)
 	return hc;
 }
 
+/* --- the access log --- */
+
+static void log_line(struct conn *c, const struct http_conn *hc, const char *head,
+		     size_t len, int bad, int status, uint64_t bytes)
+{
+	struct alog_entry e = {
+		head, len, bad, status, bytes, hc->log_start_us, conn_fd(c)
+	};
+
+	alog_request(&e);
+}
+
+/* The request at head has been answered. A file's body is yet to go:
+ * its line waits for it (log_file_sent), with the bytes actually sent,
+ * and keeps a copy of the head meanwhile - an allocation only on the
+ * path of large files. */
+static void log_answer(struct http_worker *hw, struct conn *c,
+		       struct http_conn *hc, const char *head, size_t len,
+		       int file)
+{
+	if (!file) {
+		log_line(c, hc, head, len, 0, hw->ans_status, hw->ans_body);
+		return;
+	}
+	hc->log_head = malloc(len);
+	if (!hc->log_head)
+		return;
+	alog_remember(conn_fd(c));
+	memcpy(hc->log_head, head, len);
+	hc->log_head_len = (uint32_t)len;
+	hc->log_status = hw->ans_status;
+	hc->log_file_start = hc->file_off;
+}
+
+/* The file answer's line: once it is sent, or when the connection ends
+ * before, with what was sent of it. */
+static void log_file_sent(struct conn *c, struct http_conn *hc)
+{
+	log_line(c, hc, hc->log_head, hc->log_head_len, 0, hc->log_status,
+		 (uint64_t)(hc->file_off - hc->log_file_start));
+	free(hc->log_head);
+	hc->log_head = NULL;
+}
+
 static void hc_free(struct http_worker *hw, struct conn *c)
 {
 	struct http_conn *hc = conn_data(c);
 
 	if (!hc)
 		return;
+	if (hc->log_head)
+		log_file_sent(c, hc);
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
 	free(hc->in);
@@ -202,7 +249,7 @@ static enum batch_end answer_requests(
 	const char *buf, size_t len, struct http_request *req, size_t *used)
 {
 	enum batch_end end = BATCH_DONE;
-	size_t off = 0;
+	size_t off = 0, head_len;
 	int parsed = 0;
 
 	while (off < len && !hc->close_after && end == BATCH_DONE) {
@@ -215,22 +262,29 @@ static enum batch_end answer_requests(
 			break;
 		}
 		int r = http_parse_request(buf + off, len - off, &hw->limits, req);
+		const char *head = buf + off;
 
 		if (r == 0)
 			break;
 		if (r < 0) {
 			if (answer_bad_request(hw, hc, req, -r) < 0)
 				return BATCH_FAILED;
+			if (alog_enabled())
+				log_line(c, hc, head, len - off, 1,
+					 hw->ans_status, hw->ans_body);
 			off = len;
 			break;
 		}
 		off += (size_t)r;
+		head_len = (size_t)r;
 		parsed++;
 		if (req->has_content_length)
 			hc->body_left = req->content_length;
 		r = handle(hw, c, hc, req);
 		if (r < 0)
 			return BATCH_FAILED;
+		if (alog_enabled())
+			log_answer(hw, c, hc, head, head_len, r > 0);
 		if (r > 0)
 			end = BATCH_FILE;
 	}
@@ -369,6 +423,17 @@ static void send_answers(struct http_worker *hw, struct conn *c,
 		http_finish(hw, c, hc);
 }
 
+/* The next piece of the file in flight (http_file_send), and its line in
+ * the access log once it is all sent. */
+static int send_file(struct conn *c, struct http_conn *hc)
+{
+	int r = http_file_send(c, hc);
+
+	if (r > 0 && hc->log_head)
+		log_file_sent(c, hc);
+	return r;
+}
+
 /* Parses and answers what buf holds, in order. buf is the worker's
  * scratch space or hc->in. A file body is sent at once when the socket
  * takes it, and a full batch too; parsing goes on behind them, in this
@@ -402,7 +467,7 @@ static void process(struct http_worker *hw, struct conn *c, const char *buf,
 		if (end == BATCH_FULL) {
 			if (flush_batch(hw, c, 0) < 0 || conn_has_output(c))
 				return;
-		} else if (conn_has_output(c) || http_file_send(c, hc) <= 0) {
+		} else if (conn_has_output(c) || send_file(c, hc) <= 0) {
 			/* While the head is still queued, the body waits
 			 * behind it (on_writable). */
 			return;
@@ -460,6 +525,9 @@ static void http_readable(struct conn *c)
 	/* A read that filled the buffer may have left more behind. */
 	if (conn_read_filled(c))
 		hc->linger = 1;
+	/* A request begins with these bytes: its time runs from here. */
+	if (hc->inlen == 0 && hc->body_left == 0 && alog_enabled())
+		hc->log_start_us = alog_now_us();
 	if (hc->inlen == 0) {
 		process(hw, c, data, (size_t)n);
 		return;
@@ -484,7 +552,7 @@ static void http_writable(struct conn *c)
 		return;
 	}
 	hc->waited = 1;
-	if (hc->file_fd >= 0 && http_file_send(c, hc) <= 0)
+	if (hc->file_fd >= 0 && send_file(c, hc) <= 0)
 		return;
 	if (hc->inlen > 0 && !hc->close_after) {
 		/* Requests pipelined behind the one just answered. */
@@ -576,6 +644,7 @@ static int http_can_hand_over(const struct conn *c)
 static void http_close(struct conn *c)
 {
 	hc_free(conn_proto_ctx(c), c);
+	alog_forget(conn_fd(c));
 }
 
 const struct proto proto_http = {

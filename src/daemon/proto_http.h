@@ -45,6 +45,13 @@ struct http_conn {
 	uint8_t lingering; /* output done, write side shut, reading to EOF */
 	uint8_t corked;    /* the last answer was sent with MSG_MORE */
 	uint8_t waited;    /* the answer took more than one turn */
+	/* The access log (alog): when the request's first bytes were
+	 * read; a file answer's line, written once the file is sent. */
+	uint64_t log_start_us;
+	char *log_head; /* a copy of the request's head; NULL: none due */
+	uint32_t log_head_len;
+	int log_status;
+	off_t log_file_start;
 };
 
 /* What the answers to one request have in common. */
@@ -58,7 +65,7 @@ struct http_answer {
 struct http_fixed {
 	time_t date_t; /* the Date second they were built in */
 	int status;
-	uint32_t len;
+	uint32_t len, body;
 	char bytes[2048 + 1024];
 };
 
@@ -71,6 +78,10 @@ struct http_worker {
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
+	/* The last answer built: its status and the body bytes it carries
+	 * (the access log's). */
+	int ans_status;
+	uint64_t ans_body;
 	time_t date_t;
 	char date[40];
 	struct http_fixed fixed[8];  /* by variant, see http_put_fixed */

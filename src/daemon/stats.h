@@ -68,7 +68,12 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	X(timeouts_send, STATS_COUNTER, STATS_HTTP, "timeouts_send_total", \
 	  "Connections closed by the send timeout.") \
 	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total", \
-	  "HTTP responses by status class.")
+	  "HTTP responses by status class.") \
+	X(access_log_lines, STATS_COUNTER, STATS_HTTP, \
+	  "access_log_lines_total", "Access log lines written.") \
+	X(access_log_dropped, STATS_COUNTER, STATS_HTTP, \
+	  "access_log_dropped_total", \
+	  "Access log lines dropped by a failed write (disk full...).")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
 #define STATS_FIELD_STATS_GAUGE(name) uint64_t name;

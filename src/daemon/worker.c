@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
@@ -381,7 +382,9 @@ static void worker_signal(struct loop_watch *w, uint32_t events)
 			worker_drain(worker, 0, 1, 0);
 			break;
 		case SIGUSR1:
-			log_reopen(); /* the master reopened it first */
+			/* The master reopened them first. */
+			log_reopen();
+			alog_reopen();
 			break;
 		default:
 			break; /* SIGHUP...: the master's business */
@@ -473,7 +476,8 @@ static int worker_setup(struct worker *worker, const struct worker_args *a,
 		snprintf(err, errlen, "signals: %s", strerror(errno));
 		return -1;
 	}
-	if (worker_open_pool(worker, err, errlen) < 0)
+	if (alog_open(a->cfg, worker->loop, a->id, worker->stats, err, errlen) < 0 ||
+	    worker_open_pool(worker, err, errlen) < 0)
 		return -1;
 	ho_init(&worker->ho, &worker->pool, &worker->chan,
 		WORKER_HANDLER_CLIENT, worker_drain_rest, worker);
@@ -549,6 +553,7 @@ int worker_main(const struct worker_args *a)
 		/* Nothing points at what setup made once this returns: free
 		 * it, or a sanitizer build reports every failed start. */
 		conn_pool_free(&worker.pool);
+		alog_close();
 		chan_close(&worker.chan);
 		loop_free(worker.loop);
 		return 1;
@@ -557,8 +562,11 @@ int worker_main(const struct worker_args *a)
 	log_debug("ready");
 	loop_run(worker.loop);
 
-	/* The counters are final in the memory the master reads. */
+	/* The counters are final in the memory the master reads. The
+	 * connections' close may log the files they were sending: the
+	 * access log is flushed after them. */
 	conn_pool_free(&worker.pool);
+	alog_close();
 	chan_close(&worker.chan);
 	loop_free(worker.loop);
 	return worker.exit_status;
