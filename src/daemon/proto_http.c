@@ -22,7 +22,7 @@
 #include "proto_http.h"
 #include "util.h"
 
-static const char *const allow_hdr = "Allow: GET, HEAD\r\n";
+static const char *const allow_hdr = "Allow: GET, HEAD, OPTIONS\r\n";
 
 static void http_fini(void *ctx)
 {
@@ -95,6 +95,7 @@ static void hc_free(struct http_worker *hw, struct conn *c)
 		return;
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
+	free(hc->pending);
 	free(hc->in);
 	if (hw->spare)
 		free(hc);
@@ -126,11 +127,29 @@ static void fail(struct http_worker *hw, struct conn *c)
 
 /* --- requests --- */
 
+/* The error a request gets whatever its target and body, or 0. */
+static int refusal(const struct http_request *req)
+{
+	if (req->expect == HTTP_EXPECT_OTHER)
+		return 417; /* RFC 9110 10.1.1 */
+	switch (req->method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+		return 0;
+	case HTTP_OTHER:
+		return 501;
+	default:
+		return 405;
+	}
+}
+
 /* Answers one parsed request. 1: a file body is to follow (its head has
  * been sent ahead of it); 0: the answer is in the batch; -1: failed. */
 static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
 		  const struct http_request *req)
 {
+	int refused = refusal(req);
 	struct http_answer ans = {
 		.head_only = req->method == HTTP_HEAD,
 		.last = !req->keep_alive || hw->draining,
@@ -141,14 +160,18 @@ static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
 		hc->close_after = 1;
 	/* HTTP/1.0 closes by default: a kept connection must say so. */
 	ans.keep_alive_10 = req->version_minor == 0 && !ans.last;
-	if (req->method == HTTP_OTHER)
-		return http_put_error(hw, &ans, 501);
-	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+	if (refused == 405) {
 		char body[] = "405 Method Not Allowed\n";
 
 		return http_put_text(hw, &ans, 405, "text/plain; charset=utf-8",
 				     body, sizeof(body) - 1, allow_hdr);
 	}
+	if (refused)
+		return http_put_error(hw, &ans, refused);
+	/* OPTIONS, for the server ("*") or a path: the same methods go
+	 * everywhere (RFC 9110 9.3.7). */
+	if (req->method == HTTP_OPTIONS)
+		return http_put_head(hw, &ans, 200, NULL, 0, allow_hdr);
 	if (hw->docroot_fd < 0)
 		return http_put_fixed(hw, &ans);
 	r = http_file_serve(hw, hc, req, &ans);
@@ -174,6 +197,78 @@ static int answer_bad_request(struct http_worker *hw, struct http_conn *hc,
 	hc->close_after = 1;
 	hc->linger = 1;
 	return 0;
+}
+
+/* The interim answer that asks the client for its body. It is no answer
+ * to the request: counted as a 1xx response, not as a request. */
+static int put_continue(struct http_worker *hw)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	hw->stats->responses[0]++;
+	return buf_append(&hw->batch, cont, sizeof(cont) - 1);
+}
+
+/* A head has been parsed; body_here: bytes follow it already. Answers
+ * now, or once a chunked body has been read (hc->pending). Returns as
+ * handle().
+ *
+ * Expect, with a body not yet sent: a request refused whatever its body
+ * (405, 501, and 417 for an expectation other than 100-continue) gets its
+ * answer at once and the connection closes after it, since the client
+ * may never send the body it announced (RFC 9110 10.1.1); any other gets
+ * 100 Continue first, and its body is read (and dropped) so that the
+ * connection goes on. */
+static int begin_request(struct http_worker *hw, struct conn *c,
+			 struct http_conn *hc, struct http_request *req,
+			 int body_here)
+{
+	int body = req->chunked || req->content_length > 0;
+
+	if (body && !body_here && req->expect != HTTP_EXPECT_NONE) {
+		if (refusal(req)) {
+			req->keep_alive = 0;
+			hc->linger = 1;
+			return handle(hw, c, hc, req);
+		}
+		if (put_continue(hw) < 0)
+			return -1;
+	}
+	if (req->chunked) {
+		hc->pending = malloc(sizeof(*hc->pending));
+		if (!hc->pending)
+			return -1;
+		http_chunked_init(&hc->pending->ck);
+		hc->pending->req = *req;
+		hc->pending->req.host = NULL;
+		return 0;
+	}
+	hc->body_left = req->content_length;
+	return handle(hw, c, hc, req);
+}
+
+/* Reads the chunked body of hc->pending among the avail bytes at buf;
+ * *used: how many were its. Answers the request once the body is whole,
+ * or with 400/413/431 when it is not what it should be. Returns as
+ * handle(). */
+static int read_chunked(struct http_worker *hw, struct conn *c,
+			struct http_conn *hc, const char *buf, size_t avail,
+			size_t *used)
+{
+	struct http_pending *pd = hc->pending;
+	int r = http_chunked_read(&pd->ck, buf, avail, &hw->limits, used);
+
+	if (r == 0)
+		return 0;
+	hc->pending = NULL;
+	if (r < 0) {
+		*used = avail;
+		r = answer_bad_request(hw, hc, &pd->req, -r);
+	} else {
+		r = handle(hw, c, hc, &pd->req);
+	}
+	free(pd);
+	return r;
 }
 
 /* Skips what is left of a request body among the avail bytes at hand. */
@@ -206,15 +301,27 @@ static enum batch_end answer_requests(
 	int parsed = 0;
 
 	while (off < len && !hc->close_after && end == BATCH_DONE) {
+		size_t n;
+		int r;
+
 		if (hc->body_left) {
 			off += skip_body(hc, len - off);
+			continue;
+		}
+		if (hc->pending) {
+			r = read_chunked(hw, c, hc, buf + off, len - off, &n);
+			off += n;
+			if (r < 0)
+				return BATCH_FAILED;
+			if (r > 0)
+				end = BATCH_FILE;
 			continue;
 		}
 		if (buf_pending(&hw->batch) >= HTTP_BATCH_MAX) {
 			end = BATCH_FULL;
 			break;
 		}
-		int r = http_parse_request(buf + off, len - off, &hw->limits, req);
+		r = http_parse_request(buf + off, len - off, &hw->limits, req);
 
 		if (r == 0)
 			break;
@@ -226,9 +333,7 @@ static enum batch_end answer_requests(
 		}
 		off += (size_t)r;
 		parsed++;
-		if (req->has_content_length)
-			hc->body_left = req->content_length;
-		r = handle(hw, c, hc, req);
+		r = begin_request(hw, c, hc, req, off < len);
 		if (r < 0)
 			return BATCH_FAILED;
 		if (r > 0)
@@ -277,8 +382,8 @@ static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
 /* Once the answers are out, is the connection closed? */
 static int closes(const struct http_worker *hw, const struct http_conn *hc)
 {
-	return hc->close_after ||
-	       (hw->draining && hc->inlen == 0 && hc->body_left == 0);
+	return hc->close_after || (hw->draining && hc->inlen == 0 &&
+				   hc->body_left == 0 && !hc->pending);
 }
 
 /* ... and with a plain close(), nothing left unread to turn it into a
@@ -286,7 +391,7 @@ static int closes(const struct http_worker *hw, const struct http_conn *hc)
 static int closes_plainly(const struct http_worker *hw, const struct http_conn *hc)
 {
 	return closes(hw, hc) && !hc->linger && hc->inlen == 0 &&
-	       hc->body_left == 0;
+	       hc->body_left == 0 && !hc->pending;
 }
 
 /* Has the client sent bytes not read yet? Asked only after an answer that
@@ -334,7 +439,7 @@ static void http_finish(struct http_worker *hw, struct conn *c,
 		http_close_after_answers(hw, c, hc);
 		return;
 	}
-	if (hc->body_left > 0) {
+	if (hc->body_left > 0 || hc->pending) {
 		/* A body is arriving (all the input so far is part of it):
 		 * its timeout runs from its last bytes, so a body that keeps
 		 * coming is never cut, whatever its length, and one that

@@ -32,13 +32,21 @@ struct stats_counters;
  * parser's limits. */
 #define HTTP_READ_MAX (16u * 1024)
 
+/* A request whose answer waits for its chunked body: a malformed or
+ * oversized body must still be answered with its 400 or 413. */
+struct http_pending {
+	struct http_chunked ck;
+	struct http_request req; /* req.host is NULL: the input moved on */
+};
+
 /* A connection's HTTP state, allocated only while a request is partly
  * read, a body is being skipped or a file is being sent. */
 struct http_conn {
 	char *in; /* unparsed bytes (a partial head, pipelined rest) */
 	uint32_t inlen, incap;
-	uint64_t body_left; /* request body bytes still to skip */
-	int file_fd;        /* -1: no file in flight */
+	uint64_t body_left;           /* request body bytes still to skip */
+	struct http_pending *pending; /* a chunked body is being read */
+	int file_fd;                  /* -1: no file in flight */
 	off_t file_off, file_end;
 	uint8_t close_after; /* close once the output is out */
 	uint8_t linger;    /* unread input may follow: linger before closing */
