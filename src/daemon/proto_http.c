@@ -19,7 +19,9 @@
 
 #include "config.h"
 #include "conn.h"
+#include "http_vhost.h"
 #include "proto_http.h"
+#include "stats.h"
 #include "util.h"
 
 static const char *const allow_hdr = "Allow: GET, HEAD, OPTIONS\r\n";
@@ -28,8 +30,9 @@ static void http_fini(void *ctx)
 {
 	struct http_worker *hw = ctx;
 
-	if (hw->docroot_fd >= 0)
-		close(hw->docroot_fd);
+	if (hw->default_fd >= 0)
+		close(hw->default_fd);
+	http_vhosts_close(hw->vhosts);
 	buf_free(&hw->batch);
 	free(hw->spare);
 	free(hw);
@@ -47,20 +50,26 @@ static int http_init(const struct config *cfg, struct stats_counters *stats,
 	hw->cfg = cfg;
 	hw->stats = stats;
 	hw->docroot_fd = -1;
+	hw->default_fd = -1;
 	http_limits_default(&hw->limits);
 	hw->limits.max_request_line = cfg->http_max_request_line;
 	hw->limits.max_header_bytes = cfg->http_max_header_bytes;
 	hw->limits.max_headers = cfg->http_max_headers;
 	hw->limits.max_body = cfg->http_max_body;
 	if (cfg->docroot[0]) {
-		hw->docroot_fd = open(cfg->docroot,
+		hw->default_fd = open(cfg->docroot,
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (hw->docroot_fd < 0) {
+		if (hw->default_fd < 0) {
 			snprintf(err, errlen, "docroot %s: %s", cfg->docroot,
 				 strerror(errno));
 			http_fini(hw);
 			return -1;
 		}
+	}
+	hw->docroot_fd = hw->default_fd;
+	if (http_vhosts_open(cfg, &hw->vhosts, err, errlen) < 0) {
+		http_fini(hw);
+		return -1;
 	}
 	*ctx = hw;
 	return 0;
@@ -144,10 +153,21 @@ static int refusal(const struct http_request *req)
 	}
 }
 
-/* Answers one parsed request. 1: a file body is to follow (its head has
- * been sent ahead of it); 0: the answer is in the batch; -1: failed. */
+/* The vhost the request's host names (absolute-form target, else Host),
+ * or NULL for the default docroot. With no vhost configured, a test. */
+static const struct http_vhost *choose_vhost(const struct http_worker *hw,
+					     const struct http_request *req)
+{
+	if (!hw->vhosts || !req->host)
+		return NULL;
+	return http_vhosts_find(hw->vhosts, req->host, req->host_len);
+}
+
+/* Answers one parsed request, from vh's docroot (NULL: the default one).
+ * 1: a file body is to follow (its head has been sent ahead of it); 0:
+ * the answer is in the batch; -1: failed. */
 static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
-		  const struct http_request *req)
+		  const struct http_request *req, const struct http_vhost *vh)
 {
 	int refused = refusal(req);
 	struct http_answer ans = {
@@ -156,6 +176,7 @@ static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
 	};
 	int r;
 
+	hw->stats->vhost_requests[vh ? vh->slot : STATS_VHOST_DEFAULT]++;
 	if (ans.last)
 		hc->close_after = 1;
 	/* HTTP/1.0 closes by default: a kept connection must say so. */
@@ -172,6 +193,7 @@ static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
 	 * everywhere (RFC 9110 9.3.7). */
 	if (req->method == HTTP_OPTIONS)
 		return http_put_head(hw, &ans, 200, NULL, 0, allow_hdr);
+	hw->docroot_fd = vh ? vh->fd : hw->default_fd;
 	if (hw->docroot_fd < 0)
 		return http_put_fixed(hw, &ans);
 	r = http_file_serve(hw, hc, req, &ans);
@@ -224,12 +246,13 @@ static int begin_request(struct http_worker *hw, struct conn *c,
 			 int body_here)
 {
 	int body = req->chunked || req->content_length > 0;
+	const struct http_vhost *vh = choose_vhost(hw, req);
 
 	if (body && !body_here && req->expect != HTTP_EXPECT_NONE) {
 		if (refusal(req)) {
 			req->keep_alive = 0;
 			hc->linger = 1;
-			return handle(hw, c, hc, req);
+			return handle(hw, c, hc, req, vh);
 		}
 		if (put_continue(hw) < 0)
 			return -1;
@@ -241,10 +264,11 @@ static int begin_request(struct http_worker *hw, struct conn *c,
 		http_chunked_init(&hc->pending->ck);
 		hc->pending->req = *req;
 		hc->pending->req.host = NULL;
+		hc->pending->vh = vh;
 		return 0;
 	}
 	hc->body_left = req->content_length;
-	return handle(hw, c, hc, req);
+	return handle(hw, c, hc, req, vh);
 }
 
 /* Reads the chunked body of hc->pending among the avail bytes at buf;
@@ -265,7 +289,7 @@ static int read_chunked(struct http_worker *hw, struct conn *c,
 		*used = avail;
 		r = answer_bad_request(hw, hc, &pd->req, -r);
 	} else {
-		r = handle(hw, c, hc, &pd->req);
+		r = handle(hw, c, hc, &pd->req, pd->vh);
 	}
 	free(pd);
 	return r;

@@ -14,6 +14,8 @@
 
 struct config;
 struct conn;
+struct http_vhost;
+struct http_vhosts;
 struct stats_counters;
 
 /* A body up to this size is read into the batch and leaves with its head
@@ -36,7 +38,8 @@ struct stats_counters;
  * oversized body must still be answered with its 400 or 413. */
 struct http_pending {
 	struct http_chunked ck;
-	struct http_request req; /* req.host is NULL: the input moved on */
+	struct http_request req;     /* req.host is NULL: the input moved on */
+	const struct http_vhost *vh; /* chosen by the head's host */
 };
 
 /* A connection's HTTP state, allocated only while a request is partly
@@ -75,7 +78,11 @@ struct http_worker {
 	const struct config *cfg;
 	struct stats_counters *stats;
 	struct http_limits limits;
-	int docroot_fd; /* -1: the fixed answer */
+	/* The document root of the request being answered, which
+	 * http_file_serve reads: the vhost's, or default_fd. */
+	int docroot_fd;
+	int default_fd;             /* docroot's; -1: the fixed answer */
+	struct http_vhosts *vhosts; /* NULL: no vhost configured */
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
