@@ -18,8 +18,9 @@
 #include "harness.h"
 #include "http_client.h"
 
-/* DIR/www/a.txt, http on one worker, bodies up to 1 KiB. */
-static void start(struct hr_daemon *d)
+/* DIR/www/a.txt, http on one worker, bodies up to 1 KiB; extra: more
+ * directives. */
+static void start_with(struct hr_daemon *d, const char *extra)
 {
 	char root[160], path[256], conf[256], text[512];
 
@@ -28,12 +29,17 @@ static void start(struct hr_daemon *d)
 	snprintf(path, sizeof(path), "%s/a.txt", root);
 	ht_write_file(path, "hello from a\n", 13);
 	snprintf(text, sizeof(text),
-		 "protocol http\ndocroot %s\nhttp_max_body 1k\n", root);
+		 "protocol http\ndocroot %s\nhttp_max_body 1k\n%s", root, extra);
 	ht_write_conf(d, "http.conf", text, conf, sizeof(conf));
 
 	const char *args[] = { "-c", conf, "-w", "1", NULL };
 
 	hr_check(hr_start(d, args) == 0, "the daemon did not start");
+}
+
+static void start(struct hr_daemon *d)
+{
+	start_with(d, "");
 }
 
 /* The next answer on c is status, with the file a.txt when 200. */
@@ -321,6 +327,37 @@ static void test_expect_continue(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+static int body_timed_out(json_t *st, void *arg)
+{
+	(void)arg;
+	return hr_jint(st, "totals/timeouts_body") == 1;
+}
+
+/* A chunked body that stops arriving is closed by the body timeout
+ * (header_timeout between two reads of a body), like a Content-Length
+ * one, and counted so; no answer is sent for it. */
+static void test_chunked_body_stalls(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_client c;
+
+	start_with(d, "header_timeout 300ms\n");
+	ht_open(&c, d->port);
+	ht_request(&c, "GET /a.txt HTTP/1.1\r\nHost: t\r\n"
+		       "Transfer-Encoding: chunked\r\n\r\n5\r\nhel");
+	hr_check(hr_wait_for(d, body_timed_out, NULL, 10000),
+		 "the stalled body timed out");
+	int r;
+
+	while ((r = ht_fill(&c, 5000)) == 1)
+		;
+	hr_check(r == 0 && c.len == 0,
+		 "its connection is closed, with no answer: %d, %.*s", r,
+		 (int)c.len, c.buf);
+	ht_close(&c);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +369,8 @@ int main(void)
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_expect_continue, hr_setup,
 						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_chunked_body_stalls,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,18 +25,18 @@
  * names. C_TARGET: allowed raw in a request target: visible ASCII except
  * '\' (a path separator elsewhere) and '#' (a fragment is never sent).
  * C_VALUE: field-value bytes: HTAB, SP, visible ASCII, obs-text; the
- * control bytes, DEL included, are not. C_HOST: reg-name, IP-literal and
- * port characters for Host. */
-enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_HOST = 8 };
+ * control bytes, DEL included, are not. C_REGNAME: a reg-name's bytes but
+ * '%' (unreserved and sub-delims, RFC 3986 3.2.2), for Host. */
+enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_REGNAME = 8 };
 
 /* clang-format off */
 static const unsigned char cls[256] = {
 	/* 00 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
 	/* 10 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-	/* 20 */  4, 15,  6,  5, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
-	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14,  6, 14,  6,  6,
+	/* 20 */  4, 15,  6,  5, 15,  7, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
+	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6, 14,  6, 14,  6,  6,
 	/* 40 */  6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14,  4, 14,  7, 15,
+	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  4,  6,  7, 15,
 	/* 60 */  7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
 	/* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  7,  6, 15,  0,
 	/* 80 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
@@ -274,12 +274,15 @@ static long host_part(const unsigned char *v, size_t n)
 			return -1;
 		h = ++i;
 	} else {
-		for (; i < n && v[i] != ':'; i++) {
-			if (!(cls[v[i]] & C_HOST) || v[i] == '[' || v[i] == ']')
+		while (i < n) {
+			while (i < n && (cls[v[i]] & C_REGNAME))
+				i++;
+			if (i == n || v[i] != '%')
+				break;
+			if (n - i < 3 || hexval(v[i + 1]) < 0 ||
+			    hexval(v[i + 2]) < 0)
 				return -1;
-			if (v[i] == '%' && (n - i < 3 || hexval(v[i + 1]) < 0 ||
-					    hexval(v[i + 2]) < 0))
-				return -1;
+			i += 3;
 		}
 		h = i > 0 && v[i - 1] == '.' ? i - 1 : i;
 	}
