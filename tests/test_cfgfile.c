@@ -60,6 +60,9 @@ static void test_every_directive(void **state)
 		 "workers 3\n"
 		 "protocol http\n"
 		 "docroot /srv/www\n"
+		 "vhost Example.ORG. /srv/example\n"
+		 "vhost *.example.net 'rel dir'\n"
+		 "vhost [::1] /srv/v6\n"
 		 "return 302 https://example.org/\n"
 		 "max_connections 5000\n"
 		 "max_connections_per_ip 20\n"
@@ -101,6 +104,15 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.workers, 3);
 	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP);
 	assert_string_equal(cfg.docroot, "/srv/www");
+	assert_int_equal(cfg.nvhosts, 3);
+	assert_string_equal(cfg.vhosts[0].name, "example.org");
+	assert_string_equal(config_vhost_docroot(&cfg, 0), "/srv/example");
+	assert_int_equal(cfg.vhosts[0].line, 7);
+	assert_string_equal(cfg.vhosts[1].name, "*.example.net");
+	assert_string_equal(config_vhost_docroot(&cfg, 1), "rel dir");
+	assert_int_equal(cfg.vhosts[1].line, 8);
+	assert_int_equal(cfg.vhosts[1].stat_slot, -1);
+	assert_string_equal(cfg.vhosts[2].name, "[::1]");
 	assert_int_equal(cfg.has_return, 1);
 	assert_int_equal(cfg.return_status, 302);
 	assert_string_equal(cfg.return_body, "https://example.org/");
@@ -147,6 +159,7 @@ static void test_table_is_covered(void **state)
 		"workers",
 		"protocol",
 		"docroot",
+		"vhost",
 		"return",
 		"max_connections",
 		"max_connections_per_ip",
@@ -326,6 +339,15 @@ static const struct {
 	{ "workers 257\n", "test.conf:1: workers: '257' is not 'auto' or a number 1..256" },
 	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo or http" },
 	{ "docroot \"\"\n", "test.conf:1: docroot: must be 1..4095 bytes long" },
+	{ "vhost example.org\n", "test.conf:1: vhost: 'example.org' needs a NAME and a DOCROOT" },
+	{ "vhost a /x /y\n", "test.conf:1: 'vhost' takes at most 2 values, 3 given" },
+	{ "vhost ex_ample..org /x\n", "test.conf:1: vhost: 'ex_ample..org' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost *example.org /x\n", "test.conf:1: vhost: '*example.org' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost *.*.org /x\n", "test.conf:1: vhost: '*.*.org' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost a.b:80 /x\n", "test.conf:1: vhost: 'a.b:80' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost [::1 /x\n", "test.conf:1: vhost: '[::1' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost '' /x\n", "test.conf:1: vhost: '' is not a host name (like example.org, *.example.org or [::1])" },
+	{ "vhost a.b /x\n\nvhost A.B. /y\n", "test.conf:3: vhost: duplicate 'a.b' (first at line 1)" },
 	{ "return 99 x\n", "test.conf:1: return: status '99' is not a number 200..599" },
 	{ "return abc\n", "test.conf:1: return: status 'abc' is not a number 200..599" },
 	{ "return 301\n", "test.conf:1: return: a 301 redirect needs a URL" },
@@ -563,9 +585,13 @@ static void test_shipped_conf(void **state)
 static void test_finish_paths(void **state)
 {
 	(void)state;
-	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\n");
+	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\n"
+		 "vhost a /abs\nvhost b rel/b\nvhost c c\n");
 	strcpy(cfg.base_dir, "/srv/base");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
+	assert_string_equal(config_vhost_docroot(&cfg, 0), "/abs");
+	assert_string_equal(config_vhost_docroot(&cfg, 1), "/srv/base/rel/b");
+	assert_string_equal(config_vhost_docroot(&cfg, 2), "/srv/base/c");
 	assert_string_equal(cfg.pidfile, "/srv/base/run/x.pid");
 	assert_string_equal(cfg.log_file, "/srv/base/./log/x.log");
 	assert_string_equal(cfg.docroot, "/srv/base/www");

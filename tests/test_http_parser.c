@@ -131,6 +131,7 @@ static void test_valid_requests(void **state)
 		if (v->has_cl)
 			assert_true(req.content_length == v->cl);
 		assert_int_equal(req.has_transfer_encoding, 0);
+		assert_int_equal(req.chunked, 0);
 	}
 }
 
@@ -223,8 +224,22 @@ static const struct bad_case bad[] = {
 	{ S("GET / HTTP/1.1x\r\nHost: a\r\n\r\n"), 400 },
 	{ S("GET / HTTP/11.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.x\r\nHost: a\r\n\r\n"), 400 },
-	{ S("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
-	{ S("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("OPTIONS ** HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	/* absolute-form: http(s) only, a host, no userinfo, a clean path */
+	{ S("GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http:/a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http:// HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://a:b/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://a:123456/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://a/../x HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
+	{ S("GET http://a/b HTTP/1.1\r\n\r\n"), 400 },
+	{ S("GET http://a/b HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), 400 },
 	{ S("CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
 	{ S("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), 400 },
@@ -249,6 +264,16 @@ static const struct bad_case bad[] = {
 	{ S("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: a:80:80\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: []\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: [v1.x]\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: a]b\r\n\r\n"), 400 },
+	{ S("GET / HTTP/1.1\r\nHost: a%zzb\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), 400 },
 	{ S("GET / HTTP/1.1\r\nHost\t: a\r\n\r\n"), 400 },
@@ -312,14 +337,29 @@ static const struct bad_case bad[] = {
 	{ S("POST /" H11 "Transfer-Encoding\r\n : chunked\r\n\r\n"), 400 },
 	{ S("POST /" H11 "Transfer-Encoding: x\r\n chunked\r\n\r\n"), 400 },
 	{ S("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400 },
-	{ S("POST /" H11 "Transfer-Encoding: chunked\r\n\r\n"), 501 },
-	{ S("POST /" H11 "Transfer-Encoding: Chunked\r\n\r\n"), 501 },
-	{ S("POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n"), 501 },
-	{ S("POST /" H11 "Transfer-Encoding: xchunked\r\n\r\n"), 501 },
+	/* chunked must be the last coding, once (RFC 9112 6.3) */
+	{ S("POST /" H11 "Transfer-Encoding: xchunked\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked, gzip\r\n\r\n"), 400 },
+	{ S("POST /" H11
+	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"),
+	  400 },
 	{ S("POST /" H11
 	    "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	  400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked, chunked\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: identity\r\n\r\n"), 400 },
+	/* a list element that is not a plain token */
+	{ S("POST /" H11 "Transfer-Encoding:\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked,\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: , chunked\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked;x=1\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: \"chunked\"\r\n\r\n"), 400 },
+	{ S("POST /" H11 "Transfer-Encoding: chunked chunked\r\n\r\n"), 400 },
+	/* a coding under chunked we do not undo */
+	{ S("POST /" H11 "Transfer-Encoding: gzip, chunked\r\n\r\n"), 501 },
+	{ S("POST /" H11
+	    "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"),
 	  501 },
-	{ S("POST /" H11 "Transfer-Encoding:\r\n\r\n"), 501 },
 	/* body size */
 	{ S("POST /" H11 "Content-Length: 1048577\r\n\r\n"), 413 },
 	{ S("POST /" H11 "Content-Length: 18446744073709551615\r\n\r\n"), 413 },
@@ -530,7 +570,7 @@ static void test_fields(void **state)
 	assert_int_equal(req.has_range, 1);
 	assert_string_equal(req.range, "bytes=0-9");
 	assert_int_equal((long)req.if_modified_since, 784111777L);
-	assert_int_equal(req.expect_continue, 1);
+	assert_int_equal(req.expect, HTTP_EXPECT_CONTINUE);
 	assert_int_equal(req.has_host, 1);
 
 	/* Repeated Range or If-Modified-Since: ignored, not guessed. */
@@ -549,11 +589,323 @@ static void test_fields(void **state)
 			      &req) > 0);
 	assert_int_equal(req.has_range, 0);
 	assert_int_equal((long)req.if_modified_since, 0L);
-	assert_int_equal(req.expect_continue, 0);
+	assert_int_equal(req.expect, HTTP_EXPECT_OTHER);
 
 	/* HTTP/1.0 needs no Host. */
 	assert_true(parse_def(S("GET / HTTP/1.0\r\n\r\n"), &req) > 0);
 	assert_int_equal(req.has_host, 0);
+}
+
+/* Expect: 100-continue alone (case ignored, listed or repeated) is
+ * HTTP_EXPECT_CONTINUE; any other member makes it HTTP_EXPECT_OTHER; an
+ * HTTP/1.0 request's is ignored. */
+static void test_expect(void **state)
+{
+	static const struct {
+		const char *field;
+		int minor;
+		enum http_expect want;
+	} cases[] = {
+		{ "Expect: 100-continue\r\n", 1, HTTP_EXPECT_CONTINUE },
+		{ "Expect: 100-CONTINUE \r\n", 1, HTTP_EXPECT_CONTINUE },
+		{ "Expect: 100-continue, 100-continue\r\n", 1,
+		  HTTP_EXPECT_CONTINUE },
+		{ "Expect:\r\n", 1, HTTP_EXPECT_NONE },
+		{ "Expect: , \r\n", 1, HTTP_EXPECT_NONE },
+		{ "Expect: 100-continue, x\r\n", 1, HTTP_EXPECT_OTHER },
+		{ "Expect: x\r\nExpect: 100-continue\r\n", 1, HTTP_EXPECT_OTHER },
+		{ "Expect: 200-ok\r\n", 1, HTTP_EXPECT_OTHER },
+		{ "Expect: 100-continue\r\n", 0, HTTP_EXPECT_NONE },
+		{ "Expect: x\r\n", 0, HTTP_EXPECT_NONE },
+	};
+	char b[256];
+
+	(void)state;
+	for (size_t k = 0; k < N_ELEM(cases); k++) {
+		struct http_request req;
+		int n = snprintf(b, sizeof(b),
+				 "GET / HTTP/1.%d\r\nHost: a\r\n%s\r\n",
+				 cases[k].minor, cases[k].field);
+
+		assert_int_equal(parse_def(b, (size_t)n, &req), n);
+		if (req.expect != cases[k].want)
+			print_error("case %zu: %s", k, cases[k].field);
+		assert_int_equal(req.expect, cases[k].want);
+	}
+}
+
+/* Which host selects the virtual host: Host without its port and final
+ * dot, or the absolute-form target's, which wins (RFC 9112 3.2.2); the
+ * target's path is then taken as in origin-form. */
+static void test_host_and_target_forms(void **state)
+{
+	static const struct {
+		const char *raw;
+		const char *host; /* NULL: none */
+		const char *path;
+		int absolute, asterisk;
+	} cases[] = {
+		{ "GET /x HTTP/1.1\r\nHost: Example.ORG\r\n\r\n", "Example.ORG",
+		  "/x", 0, 0 },
+		{ "GET /x HTTP/1.1\r\nHost: a.b:8080\r\n\r\n", "a.b", "/x", 0, 0 },
+		{ "GET /x HTTP/1.1\r\nHost: a.b.:\r\n\r\n", "a.b", "/x", 0, 0 },
+		{ "GET /x HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "[::1]", "/x", 0,
+		  0 },
+		{ "GET /x HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n", "10.0.0.1", "/x",
+		  0, 0 },
+		{ "GET /x HTTP/1.1\r\nHost: a%41b\r\n\r\n", "a%41b", "/x", 0, 0 },
+		{ "GET /x HTTP/1.1\r\nHost:\r\n\r\n", "", "/x", 0, 0 },
+		{ "GET /x HTTP/1.0\r\n\r\n", NULL, "/x", 0, 0 },
+		{ "GET http://v.example:81/a/../b?q HTTP/1.1\r\nHost: other\r\n\r\n",
+		  "v.example", "/b", 1, 0 },
+		{ "GET HTTPS://V.example HTTP/1.1\r\nHost: other\r\n\r\n",
+		  "V.example", "/", 1, 0 },
+		{ "GET http://v?x=/y HTTP/1.1\r\nHost: v\r\n\r\n", "v", "/", 1, 0 },
+		{ "GET http://[::1]:8080/%7e HTTP/1.1\r\nHost: v\r\n\r\n",
+		  "[::1]", "/~", 1, 0 },
+		{ "GET http://v/ HTTP/1.0\r\n\r\n", "v", "/", 1, 0 },
+		{ "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "h", "/", 0, 1 },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < N_ELEM(cases); k++) {
+		struct http_request req;
+		size_t n = strlen(cases[k].raw);
+		char *copy = malloc(n);
+		struct http_limits lim;
+		int r;
+
+		assert_non_null(copy);
+		memcpy(copy, cases[k].raw, n);
+		http_limits_default(&lim);
+		r = http_parse_request(copy, n, &lim, &req);
+		if (r != (int)n)
+			print_error("case %zu: %d\n", k, r);
+		assert_int_equal(r, (int)n);
+		assert_string_equal(req.path, cases[k].path);
+		assert_int_equal(req.absolute_form, cases[k].absolute);
+		assert_int_equal(req.asterisk, cases[k].asterisk);
+		if (!cases[k].host) {
+			assert_null(req.host);
+		} else {
+			/* Into the buffer parsed, not a copy. */
+			assert_true(req.host >= copy && req.host < copy + n);
+			assert_int_equal(req.host_len, strlen(cases[k].host));
+			assert_memory_equal(req.host, cases[k].host, req.host_len);
+		}
+		free(copy);
+	}
+}
+
+/* Transfer-Encoding: chunked alone is taken (case ignored, OWS around). */
+static void test_chunked_head(void **state)
+{
+	struct http_request req;
+
+	(void)state;
+	assert_true(
+		parse_def(S("POST /" H11 "Transfer-Encoding:  Chunked \r\n\r\n"),
+			  &req) > 0);
+	assert_int_equal(req.chunked, 1);
+	assert_int_equal(req.has_content_length, 0);
+	assert_true(parse_def(S("POST /" H11 "Content-Length: 3\r\n\r\n"), &req) >
+		    0);
+	assert_int_equal(req.chunked, 0);
+}
+
+/* --- chunked bodies --- */
+
+struct chunk_case {
+	const char *raw;
+	size_t len;
+	int want;       /* 1: complete, else -status */
+	size_t used;    /* bytes of the body, when complete */
+	uint64_t total; /* its data bytes */
+};
+
+static const struct chunk_case chunk_valid[] = {
+	{ S("0\r\n\r\n"), 1, 5, 0 },
+	{ S("5\r\nhello\r\n0\r\n\r\n"), 1, 15, 5 },
+	{ S("5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\n"), 1, 15, 5 },
+	{ S("3\r\nabc\r\nA\r\n0123456789\r\n000\r\n\r\n"), 1, 30, 13 },
+	/* data that looks like the end is data */
+	{ S("a\r\n0\r\n\r\n0\r\n\r\n\r\n0\r\n\r\n"), 1, 20, 10 },
+	{ S("1;a=b;c=\"d;e\"\r\nx\r\n0;last\r\n\r\n"), 1, 28, 1 },
+	{ S("1 ;a\r\nx\r\n0\t; b = c\r\n\r\n"), 1, 22, 1 },
+	{ S("00000001\r\nx\r\n0\r\nX-Sum: 1\r\nY:\r\n\r\n"), 1, 32, 1 },
+	{ S("FfFfF\r\n"), 0, 0, 0 },
+};
+
+static const struct chunk_case chunk_bad[] = {
+	{ S("\r\n"), -400, 0, 0 },
+	{ S(";x\r\n"), -400, 0, 0 },
+	{ S("-1\r\n"), -400, 0, 0 },
+	{ S("+1\r\n"), -400, 0, 0 },
+	{ S("0x1\r\n"), -400, 0, 0 },
+	{ S("g\r\n"), -400, 0, 0 },
+	{ S(" 1\r\n"), -400, 0, 0 },
+	{ S("1 \r\nx\r\n"), -400, 0, 0 },
+	{ S("1 x\r\n"), -400, 0, 0 },
+	{ S("1\nx\r\n0\r\n\r\n"), -400, 0, 0 },
+	{ S("1\rx"), -400, 0, 0 },
+	{ S("1\r\nxy\r\n"), -400, 0, 0 },
+	{ S("1\r\nx\n0\r\n\r\n"), -400, 0, 0 },
+	{ S("1\r\nx0\r\n\r\n"), -400, 0, 0 },
+	{ S("1;a\nb\r\nx\r\n"), -400, 0, 0 },
+	{ S("1;a\x01\r\nx\r\n"), -400, 0, 0 },
+	/* 17 hex digits: more than 64 bits, before any limit */
+	{ S("10000000000000000\r\n"), -400, 0, 0 },
+	{ S("FFFFFFFFFFFFFFFFF\r\n"), -400, 0, 0 },
+	/* trailer section */
+	{ S("0\r\nX: a\nY: b\r\n\r\n"), -400, 0, 0 },
+	{ S("0\r\nX: a\r\n b\r\n\r\n"), -400, 0, 0 },
+	{ S("0\r\n: a\r\n\r\n"), -400, 0, 0 },
+	{ S("0\r\nX a\r\n\r\n"), -400, 0, 0 },
+	{ S("0\r\nX: \x7f\r\n\r\n"), -400, 0, 0 },
+	{ S("0\r\n\rX"), -400, 0, 0 },
+	{ S("0\r\n\n"), -400, 0, 0 },
+	/* over the body limit (1 MiB) */
+	{ S("100001\r\n"), -413, 0, 0 },
+	{ S("FFFFFFFFFFFFFFFF\r\n"), -413, 0, 0 },
+	{ S("100001;x\r\n"), -413, 0, 0 },
+	{ S("100000\r\n"), 0, 0, 0 },
+};
+
+static int chunk_feed(const char *raw, size_t len, const size_t *cuts,
+		      size_t ncuts, const struct http_limits *lim, size_t *used,
+		      uint64_t *total)
+{
+	struct http_chunked ck;
+	size_t off = 0;
+	int r = 0;
+
+	http_chunked_init(&ck);
+	for (size_t k = 0; k <= ncuts && r == 0; k++) {
+		size_t end = k < ncuts ? cuts[k] : len, u = 0;
+		char *copy = malloc(end - off ? end - off : 1);
+
+		assert_non_null(copy);
+		memcpy(copy, raw + off, end - off);
+		r = http_chunked_read(&ck, copy, end - off, lim, &u);
+		free(copy);
+		if (r == 0)
+			assert_int_equal(u, end - off);
+		off += u;
+	}
+	*used = off;
+	*total = ck.total;
+	return r;
+}
+
+static void check_chunks(const struct chunk_case *cases, size_t n)
+{
+	struct http_limits lim;
+
+	http_limits_default(&lim);
+	for (size_t k = 0; k < n; k++) {
+		const struct chunk_case *c = &cases[k];
+		size_t used;
+		uint64_t total;
+		int r = chunk_feed(c->raw, c->len, NULL, 0, &lim, &used, &total);
+
+		if (r != c->want)
+			print_error("case %zu: got %d, want %d: %s\n", k, r,
+				    c->want, c->raw);
+		assert_int_equal(r, c->want);
+		if (r == 1) {
+			assert_int_equal(used, c->used);
+			assert_true(total == c->total);
+		}
+		/* Split in two at every byte, and one byte at a time: the
+		 * same answer, at the same place. */
+		for (size_t cut = 0; cut <= c->len; cut++) {
+			size_t u2;
+			uint64_t t2;
+
+			assert_int_equal(chunk_feed(c->raw, c->len, &cut, 1,
+						    &lim, &u2, &t2),
+					 r);
+			if (r == 1)
+				assert_int_equal(u2, used);
+		}
+		{
+			size_t cuts[512], u3;
+			uint64_t t3;
+
+			assert_true(c->len <= N_ELEM(cuts));
+			for (size_t i = 0; i < c->len; i++)
+				cuts[i] = i;
+			assert_int_equal(chunk_feed(c->raw, c->len, cuts,
+						    c->len, &lim, &u3, &t3),
+					 r);
+			if (r == 1)
+				assert_int_equal(u3, used);
+		}
+	}
+}
+
+static void test_chunked_valid(void **state)
+{
+	(void)state;
+	check_chunks(chunk_valid, N_ELEM(chunk_valid));
+}
+
+static void test_chunked_malformed(void **state)
+{
+	(void)state;
+	check_chunks(chunk_bad, N_ELEM(chunk_bad));
+}
+
+/* max_body counts the data of all chunks, inclusive; the trailer section
+ * is bounded like a head (431); a size line by HTTP_CHUNK_LINE_MAX. */
+static void test_chunked_limits(void **state)
+{
+	struct http_limits lim = small_limits(); /* body 100, 64 bytes, 4 fields */
+	char b[HTTP_CHUNK_LINE_MAX + 64];
+	size_t used, n;
+	uint64_t total;
+
+	(void)state;
+	assert_int_equal(chunk_feed(S("32\r\n"
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				      "\r\n32\r\n"
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				      "\r\n0\r\n\r\n"),
+				    NULL, 0, &lim, &used, &total),
+			 1);
+	assert_true(total == 100);
+	assert_int_equal(chunk_feed(S("32\r\n"
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+				      "\r\n33\r\n"),
+				    NULL, 0, &lim, &used, &total),
+			 -413);
+	assert_int_equal(chunk_feed(S("0\r\nA:\r\nB:\r\nC:\r\nD:\r\n\r\n"),
+				    NULL, 0, &lim, &used, &total),
+			 1);
+	assert_int_equal(chunk_feed(S("0\r\nA:\r\nB:\r\nC:\r\nD:\r\nE:\r\n\r\n"),
+				    NULL, 0, &lim, &used, &total),
+			 -431);
+	n = (size_t)snprintf(b, sizeof(b), "0\r\nX: %060d\r\n\r\n", 0);
+	assert_int_equal(chunk_feed(b, n, NULL, 0, &lim, &used, &total), -431);
+	/* A size line with its extension: HTTP_CHUNK_LINE_MAX bytes before
+	 * the CR, no more. */
+	http_limits_default(&lim);
+	memset(b, 'x', sizeof(b));
+	memcpy(b, "1;", 2);
+	memcpy(b + HTTP_CHUNK_LINE_MAX, "\r\nx\r\n0\r\n\r\n", 10);
+	assert_int_equal(chunk_feed(b, HTTP_CHUNK_LINE_MAX + 10, NULL, 0, &lim,
+				    &used, &total),
+			 1);
+	b[HTTP_CHUNK_LINE_MAX] = 'x';
+	memcpy(b + HTTP_CHUNK_LINE_MAX + 1, "\r\nx\r\n0\r\n\r\n", 10);
+	assert_int_equal(chunk_feed(b, HTTP_CHUNK_LINE_MAX + 11, NULL, 0, &lim,
+				    &used, &total),
+			 -400);
+	/* Leading zeros count against the line, not the value. */
+	memset(b, '0', HTTP_CHUNK_LINE_MAX + 1);
+	assert_int_equal(chunk_feed(b, HTTP_CHUNK_LINE_MAX + 1, NULL, 0, &lim,
+				    &used, &total),
+			 -400);
 }
 
 /* The method is known even when the request fails, for HEAD answers. */
@@ -963,6 +1315,12 @@ int main(void)
 		cmocka_unit_test(test_limit_body),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_method_on_error),
+		cmocka_unit_test(test_expect),
+		cmocka_unit_test(test_host_and_target_forms),
+		cmocka_unit_test(test_chunked_head),
+		cmocka_unit_test(test_chunked_valid),
+		cmocka_unit_test(test_chunked_malformed),
+		cmocka_unit_test(test_chunked_limits),
 		cmocka_unit_test(test_normalize_path),
 		cmocka_unit_test(test_normalize_path_space),
 		cmocka_unit_test(test_encode_path),

@@ -176,6 +176,7 @@ static json_t *load(char *text)
 static struct limits lim;
 static struct addr listen_addrs[2];
 static struct stats_daemon_view dv;
+static struct stats_vhost_names vnames;
 static struct stats_worker_view wv[3];
 
 static void fill_counters(struct stats_counters *c, uint64_t base)
@@ -228,6 +229,13 @@ static int setup(void **state)
 	dv.listen = listen_addrs;
 	dv.nlisten = 2;
 	dv.limits = &lim;
+	/* Every vhost counter named, so that each is rendered. */
+	memset(&vnames, 0, sizeof(vnames));
+	for (unsigned k = 0; k < STATS_NVHOSTS; k++) {
+		snprintf(err, sizeof(err), "v%u.example", k);
+		stats_vhost_slot(&vnames, err);
+	}
+	dv.vhosts = &vnames;
 
 	memset(wv, 0, sizeof(wv));
 	for (int i = 0; i < 3; i++) {
@@ -693,6 +701,8 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 		if (f->kind == STATS_CLASSES) {
 			snprintf(cls, sizeof(cls), "%uxx", k + 1);
 			x = json_object_get(v, cls);
+		} else if (f->kind == STATS_VHOSTS) {
+			x = json_object_get(v, stats_vhost_label(&vnames, k));
 		}
 		if (!json_is_integer(x) || (uint64_t)json_integer_value(x) != want)
 			fail_msg("'%s'[%u]: wrong value", f->name, k);
@@ -716,11 +726,14 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 		fail_msg("no family for '%s' in the Prometheus text", f->prom);
 	for (int w = 0; w < 3; w++)
 		for (unsigned k = 0; k < f->n; k++) {
-			char code[24] = "";
+			char code[64] = "";
 
 			if (f->kind == STATS_CLASSES)
 				snprintf(code, sizeof(code), ",code=\"%uxx\"",
 					 k + 1);
+			else if (f->kind == STATS_VHOSTS)
+				snprintf(code, sizeof(code), ",vhost=\"%s\"",
+					 stats_vhost_label(&vnames, k));
 			snprintf(line, sizeof(line),
 				 "reuseportd_%s{worker=\"%d\",generation=\"2\"%s} %llu\n",
 				 f->prom, w, code,
@@ -803,6 +816,61 @@ static void test_merge_follows_kinds(void **state)
 		}
 }
 
+/* A vhost name keeps its counter however the names come and go; the
+ * 65th new name shares "(other)"; unused counters are not shown. */
+static void test_vhost_slots(void **state)
+{
+	struct stats_vhost_names t;
+	struct stats_counters c = { 0 };
+	struct stats_daemon_view d = dv;
+	char name[32];
+	json_t *doc, *o;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(stats_vhost_slot(&t, "a.example"), 0);
+	assert_int_equal(stats_vhost_slot(&t, "*.b.example"), 1);
+	assert_int_equal(stats_vhost_slot(&t, "a.example"), 0);
+	for (unsigned k = 2; k < STATS_NVHOSTS; k++) {
+		snprintf(name, sizeof(name), "n%u", k);
+		assert_int_equal(stats_vhost_slot(&t, name), k);
+	}
+	assert_int_equal(stats_vhost_slot(&t, "late.example"), STATS_VHOST_OTHER);
+	assert_int_equal(stats_vhost_slot(&t, "*.b.example"), 1);
+	assert_string_equal(stats_vhost_label(&t, 1), "*.b.example");
+	assert_string_equal(stats_vhost_label(NULL, STATS_VHOST_OTHER), "(other)");
+	assert_string_equal(stats_vhost_label(NULL, STATS_VHOST_DEFAULT),
+			    "(default)");
+	assert_null(stats_vhost_label(NULL, 0));
+
+	/* Only named counters are shown, in JSON and Prometheus. */
+	memset(&t, 0, sizeof(t));
+	stats_vhost_slot(&t, "a.example");
+	c.vhost_requests[0] = 7;
+	c.vhost_requests[STATS_VHOST_DEFAULT] = 9;
+	d.scope = STATS_HTTP;
+	d.protocol = "http";
+	d.vhosts = &t;
+	struct stats_worker_view w = wv[0];
+
+	w.c = c;
+	doc = load(stats_json_stats(&d, &w, 1));
+	o = json_object_get(json_object_get(doc, "totals"), "vhost_requests");
+	assert_int_equal(json_object_size(o), 3);
+	assert_int_equal(json_integer_value(json_object_get(o, "a.example")), 7);
+	assert_int_equal(json_integer_value(json_object_get(o, "(other)")), 0);
+	assert_int_equal(json_integer_value(json_object_get(o, "(default)")), 9);
+	json_decref(doc);
+	char *prom = stats_prom_text(&d, &w, 1);
+
+	assert_non_null(
+		strstr(prom, "reuseportd_vhost_requests_total{worker=\"0\","
+			     "generation=\"2\",vhost=\"a.example\"} 7\n"));
+	assert_non_null(strstr(prom, ",vhost=\"(default)\"} 9\n"));
+	assert_null(strstr(prom, ",vhost=\"\"}"));
+	free(prom);
+}
+
 static void test_worker_state_names(void **state)
 {
 	(void)state;
@@ -833,6 +901,7 @@ int main(void)
 		cmocka_unit_test_setup(test_prometheus, setup),
 		cmocka_unit_test_setup(test_every_counter_rendered, setup),
 		cmocka_unit_test_setup(test_merge_follows_kinds, setup),
+		cmocka_unit_test_setup(test_vhost_slots, setup),
 		cmocka_unit_test(test_worker_state_names),
 	};
 

@@ -268,6 +268,10 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 			snprintf(cls, sizeof(cls), "%dxx", k + 1);
 			snprintf(label, sizeof(label), ",code=\"%s\"", cls);
 			x = json_object_get(v, cls);
+		} else if (counters[i].kind == STATS_VHOSTS) {
+			/* No vhost here: every request is the default's. */
+			snprintf(label, sizeof(label), ",vhost=\"(default)\"");
+			x = json_object_get(v, "(default)");
 		}
 		snprintf(line, sizeof(line),
 			 "\nreuseportd_%s{worker=\"0\",generation=\"1\"%s} ",

@@ -194,7 +194,7 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 	const struct config_directive *d = config_directive_find(name);
 	char value[CFGFILE_MAX_LINE + 1];
 	size_t off = 0;
-	int nval = ln->argc - 1, idx, nlisten;
+	int nval = ln->argc - 1, idx, nlisten, nvhosts;
 
 	if (!d) {
 		const char *s = cfgfile_suggest(name);
@@ -228,12 +228,16 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 	}
 	value[off] = '\0';
 	nlisten = c->nlisten;
+	nvhosts = c->nvhosts;
 	if (d->set(c, value, err, errlen) < 0)
 		return -1;
 	seen[idx] = lineno;
-	/* Where each address came from, for a later duplicate's message. */
+	/* Where each address or vhost came from, for a later duplicate's
+	 * message and the workers' errors. */
 	for (int i = nlisten; i < c->nlisten; i++)
 		c->listen_line[i] = lineno;
+	for (int i = nvhosts; i < c->nvhosts; i++)
+		c->vhosts[i].line = lineno;
 	return 0;
 }
 

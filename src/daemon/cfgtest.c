@@ -17,23 +17,48 @@
 #include "syslimits.h"
 #include "util.h"
 
-/* The docroot is a directory this process can reach; who (may be "")
- * follows the reason, as in "... for the workers' user nobody". */
-static int check_docroot(const struct config *c, const char *who, char *err,
-			 size_t errlen)
+/* dir is a directory this process can reach (and, with access_too,
+ * read and enter); what names it ("docroot", "FILE:LINE: vhost NAME:
+ * docroot"), who (may be "") follows the reason, as in "... for the
+ * workers' user nobody". */
+static int check_dir(const char *what, const char *dir, const char *who,
+		     int access_too, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (!c->docroot[0])
-		return 0;
-	if (stat(c->docroot, &st) < 0) {
-		snprintf(err, errlen, "docroot %s: %s%s", c->docroot,
-			 strerror(errno), who);
+	if (stat(dir, &st) < 0 ||
+	    (access_too && S_ISDIR(st.st_mode) && access(dir, R_OK | X_OK) < 0)) {
+		snprintf(err, errlen, "%s %s: %s%s", what, dir, strerror(errno),
+			 who);
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "docroot %s: not a directory", c->docroot);
+		snprintf(err, errlen, "%s %s: not a directory", what, dir);
 		return -1;
+	}
+	return 0;
+}
+
+/* The docroot and every vhost's docroot. */
+static int check_docroot(const struct config *c, const char *who,
+			 int access_too, char *err, size_t errlen)
+{
+	char what[CFG_VHOST_NAME_MAX + PATH_MAX + 64];
+
+	if (c->docroot[0] &&
+	    check_dir("docroot", c->docroot, who, access_too, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < c->nvhosts; i++) {
+		if (c->vhosts[i].line > 0 && c->config_file[0])
+			snprintf(what, sizeof(what), "%s:%d: vhost %s: docroot",
+				 c->config_file, c->vhosts[i].line,
+				 c->vhosts[i].name);
+		else
+			snprintf(what, sizeof(what), "vhost %s: docroot",
+				 c->vhosts[i].name);
+		if (check_dir(what, config_vhost_docroot(c, i), who, access_too,
+			      err, errlen) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -45,15 +70,15 @@ static int check_docroot(const struct config *c, const char *who, char *err,
  * open to them. A child that drops them as a worker would checks it. */
 static int check_docroot_as_worker(const struct config *c, char *err, size_t errlen)
 {
-	char msg[PATH_MAX + 256] = "", who[96];
+	char msg[PATH_MAX * 3] = "", who[96];
 	int p[2], status = 0;
 	ssize_t n;
 	pid_t pid;
 
-	if (!c->docroot[0])
+	if (!c->docroot[0] && c->nvhosts == 0)
 		return 0;
 	if (!privdrop_active())
-		return check_docroot(c, "", err, errlen);
+		return check_docroot(c, "", 0, err, errlen);
 	snprintf(who, sizeof(who), " for the workers' user %s",
 		 c->user[0] ? c->user : c->group);
 	if (pipe(p) < 0 || (pid = fork()) < 0) {
@@ -65,11 +90,7 @@ static int check_docroot_as_worker(const struct config *c, char *err, size_t err
 	if (pid == 0) {
 		close(p[0]);
 		if (privdrop_apply(msg, sizeof(msg)) < 0 ||
-		    check_docroot(c, who, msg, sizeof(msg)) < 0 ||
-		    access(c->docroot, R_OK | X_OK) < 0) {
-			if (!msg[0])
-				snprintf(msg, sizeof(msg), "docroot %s: %s%s",
-					 c->docroot, strerror(errno), who);
+		    check_docroot(c, who, 1, msg, sizeof(msg)) < 0) {
 			if (write(p[1], msg, strlen(msg)) < 0)
 				_exit(2);
 			_exit(1);
@@ -216,7 +237,7 @@ static int report_limits(const struct config *c, FILE *out)
 int cfgtest_run(const struct config *c, const char *what, int verbose,
 		FILE *out, FILE *errout)
 {
-	char err[PATH_MAX + 256];
+	char err[PATH_MAX * 3];
 
 	if (privdrop_init(c, err, sizeof(err)) < 0 ||
 	    check_docroot_as_worker(c, err, sizeof(err)) < 0) {

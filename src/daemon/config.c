@@ -272,6 +272,89 @@ static int set_docroot(struct config *c, const char *s, char *err, size_t errlen
 	return copy_str(c->docroot, sizeof(c->docroot), "docroot", s, err, errlen);
 }
 
+/* A host name (labels of letters, digits, '-' and '_', 1 to 63 bytes
+ * each), "*." and one, or an IPv6 literal in brackets; lower-cased into
+ * out (CFG_VHOST_NAME_MAX + 1 bytes), one final dot dropped. 0 or -1. */
+static int vhost_name(const char *s, size_t n, char *out)
+{
+	size_t i = 0, label = 0;
+
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > CFG_VHOST_NAME_MAX)
+		return -1;
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']' ||
+		    strspn(s + 1, "0123456789abcdefABCDEF:.") != n - 2)
+			return -1;
+	} else {
+		if (n > 2 && s[0] == '*' && s[1] == '.')
+			i = 2;
+		for (; i < n; i++) {
+			if (s[i] == '.' && label > 0) {
+				label = 0;
+				continue;
+			}
+			if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+			    s[i] != '_')
+				return -1;
+			if (++label > 63)
+				return -1;
+		}
+		if (label == 0)
+			return -1;
+	}
+	for (i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[n] = '\0';
+	return 0;
+}
+
+const char *config_vhost_docroot(const struct config *c, int i)
+{
+	return c->vhost_paths + c->vhosts[i].root;
+}
+
+/* "NAME DOCROOT" (the config file joins the two words with a blank). */
+static int set_vhost(struct config *c, const char *s, char *err, size_t errlen)
+{
+	size_t n = strcspn(s, " ");
+	const char *root = s[n] ? s + n + 1 : "";
+	struct cfg_vhost *v = &c->vhosts[c->nvhosts];
+	size_t rl = strlen(root);
+
+	if (!*root)
+		return fail(err, errlen,
+			    "vhost: '%s' needs a NAME and a DOCROOT", s);
+	if (c->nvhosts == CFG_MAX_VHOSTS)
+		return fail(err, errlen, "vhost: at most %d vhosts",
+			    CFG_MAX_VHOSTS);
+	if (vhost_name(s, n, v->name) < 0)
+		return fail(err, errlen,
+			    "vhost: '%.*s' is not a host name (like example.org, *.example.org or [::1])",
+			    (int)n, s);
+	for (int i = 0; i < c->nvhosts; i++) {
+		if (strcmp(c->vhosts[i].name, v->name))
+			continue;
+		if (c->vhosts[i].line > 0)
+			return fail(err, errlen,
+				    "vhost: duplicate '%s' (first at line %d)",
+				    v->name, c->vhosts[i].line);
+		return fail(err, errlen, "vhost: duplicate '%s'", v->name);
+	}
+	if (rl >= PATH_MAX || rl + 1 > sizeof(c->vhost_paths) - c->vhost_paths_len)
+		return fail(err, errlen,
+			    "vhost: docroot '%s' is too long, or the vhosts' docroots exceed %d bytes together",
+			    root, CFG_VHOST_PATHS);
+	v->root = c->vhost_paths_len;
+	memcpy(c->vhost_paths + v->root, root, rl + 1);
+	c->vhost_paths_len += (unsigned)rl + 1;
+	v->line = 0;
+	v->stat_slot = -1;
+	c->nvhosts++;
+	return 0;
+}
+
 /* "STATUS [TEXT]": the fixed answer; for a redirect (3xx) TEXT is the
  * Location. */
 static int set_return(struct config *c, const char *s, char *err, size_t errlen)
@@ -663,6 +746,7 @@ static const struct config_directive directives[] = {
 	{ "workers", 1, 0, set_workers },
 	{ "protocol", 1, 0, set_protocol },
 	{ "docroot", 1, 0, set_docroot },
+	{ "vhost", 2, 1, set_vhost },
 	{ "return", 64, 0, set_return },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
@@ -727,6 +811,33 @@ int config_set(struct config *c, const char *name, const char *value, char *err,
 
 /* --- finishing --- */
 
+/* Makes the vhosts' docroots absolute against base: the pool is built
+ * anew. */
+static int vhosts_absolute(struct config *c, const char *base, char *err,
+			   size_t errlen)
+{
+	static char pool[CFG_VHOST_PATHS];
+	unsigned len = 0;
+
+	for (int i = 0; i < c->nvhosts; i++) {
+		const char *p = config_vhost_docroot(c, i);
+		int n = p[0] == '/' ?
+				snprintf(pool + len, sizeof(pool) - len, "%s", p) :
+				snprintf(pool + len, sizeof(pool) - len,
+					 "%s/%s", base, p);
+
+		if (n < 0 || (size_t)n >= sizeof(pool) - len || n >= PATH_MAX)
+			return fail(err, errlen,
+				    "vhost %s: docroot '%s' is too long once made absolute; give a shorter path",
+				    c->vhosts[i].name, p);
+		c->vhosts[i].root = len;
+		len += (unsigned)n + 1;
+	}
+	memcpy(c->vhost_paths, pool, len);
+	c->vhost_paths_len = len;
+	return 0;
+}
+
 /* Makes path (of a buffer of size bytes) absolute against base. A
  * detached daemon changes its directory to "/", so a relative path is
  * resolved now, while it still means what the user meant. */
@@ -786,7 +897,8 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	    make_absolute(c->access_log_file, sizeof(c->access_log_file), base,
 			  "access_log", err, errlen) < 0 ||
 	    make_absolute(c->docroot, sizeof(c->docroot), base, "docroot", err,
-			  errlen) < 0)
+			  errlen) < 0 ||
+	    vhosts_absolute(c, base, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -14,7 +14,26 @@
 #define CFG_DEFAULT_LISTEN "0.0.0.0:8080"
 #define CFG_DEFAULT_STATS_SOCKET "reuseportd.sock"
 
+/* Virtual hosts: at most this many, their docroots together at most
+ * CFG_VHOST_PATHS bytes (kept inside struct config, which is copied by
+ * value at a reload). */
+#define CFG_MAX_VHOSTS 256
+#define CFG_VHOST_NAME_MAX 253
+#define CFG_VHOST_PATHS (64 * 1024)
+
 enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP };
+
+/* "vhost NAME DOCROOT": requests whose host is NAME get files from
+ * DOCROOT. */
+struct cfg_vhost {
+	/* Lower case, no final dot: "example.org", "[::1]", or a wildcard
+	 * "*.example.org" that any subdomain of example.org matches. */
+	char name[CFG_VHOST_NAME_MAX + 1];
+	unsigned root; /* its docroot: an offset in vhost_paths */
+	int line;      /* of the config file, for messages (0: elsewhere) */
+	/* Its request counter (stats.h); -1 until the master assigns one. */
+	int stat_slot;
+};
 
 enum cfg_log { CFG_LOG_STDERR, CFG_LOG_SYSLOG, CFG_LOG_FILE };
 
@@ -52,6 +71,10 @@ struct config {
 	enum cfg_access_log access_log; /* http: a line per request */
 	char access_log_file[PATH_MAX];
 	enum cfg_access_log_format access_log_format;
+	struct cfg_vhost vhosts[CFG_MAX_VHOSTS];
+	int nvhosts;
+	char vhost_paths[CFG_VHOST_PATHS]; /* NUL-terminated docroots */
+	unsigned vhost_paths_len;
 
 	/* timeouts, milliseconds */
 	int header_timeout_ms;
@@ -98,6 +121,8 @@ int config_set_stats_socket(struct config *c, const char *s, char *err,
  * relative paths made absolute. */
 int config_finish(struct config *c, char *err, size_t errlen);
 const char *config_protocol_name(enum cfg_protocol p);
+/* The docroot of vhost i (absolute after config_finish). */
+const char *config_vhost_docroot(const struct config *c, int i);
 /* TCP_DEFER_ACCEPT seconds for the listeners (defer_accept, or its auto
  * value for the protocol); 0: off. */
 int config_defer_accept(const struct config *c);

@@ -25,18 +25,18 @@
  * names. C_TARGET: allowed raw in a request target: visible ASCII except
  * '\' (a path separator elsewhere) and '#' (a fragment is never sent).
  * C_VALUE: field-value bytes: HTAB, SP, visible ASCII, obs-text; the
- * control bytes, DEL included, are not. C_HOST: reg-name, IP-literal and
- * port characters for Host. */
-enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_HOST = 8 };
+ * control bytes, DEL included, are not. C_REGNAME: a reg-name's bytes but
+ * '%' (unreserved and sub-delims, RFC 3986 3.2.2), for Host. */
+enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_REGNAME = 8 };
 
 /* clang-format off */
 static const unsigned char cls[256] = {
 	/* 00 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
 	/* 10 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-	/* 20 */  4, 15,  6,  5, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
-	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14,  6, 14,  6,  6,
+	/* 20 */  4, 15,  6,  5, 15,  7, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
+	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6, 14,  6, 14,  6,  6,
 	/* 40 */  6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14,  4, 14,  7, 15,
+	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  4,  6,  7, 15,
 	/* 60 */  7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
 	/* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  7,  6, 15,  0,
 	/* 80 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
@@ -257,6 +257,97 @@ static int parse_version(const unsigned char *v, size_t n)
 	return v[7] == '0' ? 0 : 1;
 }
 
+/* A Host value or an absolute-form authority: uri-host [":" port]
+ * (RFC 9110 7.2, RFC 3986 3.2.2), where uri-host is an IP-literal in
+ * brackets or a reg-name (IPv4 is one), with no userinfo; port is up to
+ * five digits, possibly none. Returns the length of the host part less
+ * one final dot ("example.org." is example.org), or -1 if malformed. */
+static long host_part(const unsigned char *v, size_t n)
+{
+	size_t i = 0, h, k;
+
+	if (n > 0 && v[0] == '[') {
+		while (++i < n && v[i] != ']')
+			if (hexval(v[i]) < 0 && v[i] != ':' && v[i] != '.')
+				return -1;
+		if (i == n || i == 1)
+			return -1;
+		h = ++i;
+	} else {
+		while (i < n) {
+			while (i < n && (cls[v[i]] & C_REGNAME))
+				i++;
+			if (i == n || v[i] != '%')
+				break;
+			if (n - i < 3 || hexval(v[i + 1]) < 0 ||
+			    hexval(v[i + 2]) < 0)
+				return -1;
+			i += 3;
+		}
+		h = i > 0 && v[i - 1] == '.' ? i - 1 : i;
+	}
+	if (i == n)
+		return (long)h;
+	if (v[i] != ':' || n - i - 1 > 5)
+		return -1;
+	for (k = i + 1; k < n; k++)
+		if (v[k] < '0' || v[k] > '9')
+			return -1;
+	return (long)h;
+}
+
+/* The length of an "http://" or "https://" prefix (case ignored), or 0. */
+static size_t http_scheme(const unsigned char *t, size_t n)
+{
+	if (n >= 7 && ci_eq(t, 4, "http") && !memcmp(t + 4, "://", 3))
+		return 7;
+	if (n >= 8 && ci_eq(t, 5, "https") && !memcmp(t + 5, "://", 3))
+		return 8;
+	return 0;
+}
+
+/* The request target t[0..n) (RFC 9112 3.2) into req->path, and for the
+ * absolute-form, req->host. Authority-form (CONNECT) serves nothing here. */
+static int parse_target(const unsigned char *t, size_t n, struct http_request *req)
+{
+	size_t a, e;
+	long hl;
+	int r;
+
+	if (n == 1 && t[0] == '*') {
+		if (req->method != HTTP_OPTIONS)
+			return -400;
+		req->asterisk = 1;
+		memcpy(req->path, "/", 2);
+		return 0;
+	}
+	if (t[0] != '/') {
+		a = http_scheme(t, n);
+		if (a == 0)
+			return -400;
+		for (e = a; e < n && t[e] != '/' && t[e] != '?'; e++)
+			;
+		/* An http URI with an empty host is invalid (RFC 9110
+		 * 4.2.1); userinfo ('@') is refused by host_part. */
+		hl = host_part(t + a, e - a);
+		if (hl <= 0)
+			return -400;
+		req->absolute_form = 1;
+		req->host = (const char *)t + a;
+		req->host_len = (size_t)hl;
+		t += e;
+		n -= e;
+		if (n == 0 || t[0] == '?') {
+			memcpy(req->path, "/", 2);
+			return 0;
+		}
+	}
+	r = http_normalize_path((const char *)t, n, req->path, sizeof(req->path));
+	if (r == -2)
+		return -414;
+	return r < 0 ? -400 : 0;
+}
+
 /* Reads the request line from p[s]: method SP request-target SP version
  * CRLF, single spaces, checked byte by byte as they arrive, so that a
  * stray binary or TLS client is refused at its first byte rather than
@@ -301,17 +392,9 @@ static long request_line(const unsigned char *p, size_t len, size_t s,
 	if (r < 0)
 		return r;
 	req->version_minor = r;
-	/* Only origin-form. Absolute-form would bring a second, competing
-	 * Host; "*" (OPTIONS) and authority-form (CONNECT) serve nothing
-	 * here. */
-	if (p[t] != '/')
-		return -400;
-	r = http_normalize_path((const char *)p + t, te - t, req->path,
-				sizeof(req->path));
-	if (r == -2)
-		return -414;
+	r = parse_target(p + t, te - t, req);
 	if (r < 0)
-		return -400;
+		return r;
 	return (long)i;
 more:
 	/* Out of bytes, or max + 1 of them and still no CR. */
@@ -324,6 +407,9 @@ more:
 struct head_state {
 	unsigned nheaders;
 	int dup_range, dup_ims, conn_close, conn_keep_alive;
+	/* Transfer-Encoding over all its fields: chunked seen how often,
+	 * whether it is the last coding, and whether another one is there. */
+	int te_chunked, te_chunked_last, te_other;
 };
 
 static int parse_content_length(const unsigned char *v, size_t n,
@@ -351,17 +437,82 @@ static int parse_content_length(const unsigned char *v, size_t n,
 	return 0;
 }
 
+/* RFC 9112 3.2: more than one Host, or an invalid one, is a 400. An
+ * absolute-form target's host has been taken already and wins. */
 static int parse_host(const unsigned char *v, size_t n, struct http_request *req)
 {
-	size_t i;
+	long hl;
 
 	if (req->has_host)
-		return -400; /* RFC 9112 3.2: more than one Host */
-	for (i = 0; i < n; i++)
-		if (!(cls[v[i]] & C_HOST))
-			return -400;
+		return -400;
+	hl = host_part(v, n);
+	if (hl < 0)
+		return -400;
 	req->has_host = 1;
+	if (!req->absolute_form) {
+		req->host = (const char *)v;
+		req->host_len = (size_t)hl;
+	}
 	return 0;
+}
+
+/* Transfer-Encoding: a list of codings (RFC 9112 6.1), each a token; a
+ * parameter, an empty element or anything that is not a token is 400
+ * here, where two parsers reading it differently smuggle a request. */
+static int parse_transfer_encoding(const unsigned char *v, size_t n,
+				   struct http_request *req, struct head_state *hs)
+{
+	size_t i = 0, a;
+
+	req->has_transfer_encoding = 1;
+	for (;;) {
+		while (i < n && is_ows(v[i]))
+			i++;
+		for (a = i; i < n && (cls[v[i]] & C_TCHAR); i++)
+			;
+		if (i == a)
+			return -400;
+		if (ci_eq(v + a, i - a, "chunked")) {
+			hs->te_chunked++;
+			hs->te_chunked_last = 1;
+		} else {
+			hs->te_other = 1;
+			hs->te_chunked_last = 0;
+		}
+		while (i < n && is_ows(v[i]))
+			i++;
+		if (i == n)
+			return 0;
+		if (v[i++] != ',')
+			return -400;
+	}
+}
+
+/* Expect: a list; only 100-continue is known, anything else beside it
+ * makes the whole expectation one that cannot be met. HTTP/1.0 requests'
+ * Expect is ignored (RFC 9110 10.1.1). */
+static void parse_expect(const unsigned char *v, size_t n, struct http_request *req)
+{
+	size_t i = 0, a, b;
+
+	if (req->version_minor == 0)
+		return;
+	while (i < n) {
+		while (i < n && (is_ows(v[i]) || v[i] == ','))
+			i++;
+		for (a = i; i < n && v[i] != ','; i++)
+			;
+		for (b = i; b > a && is_ows(v[b - 1]); b--)
+			;
+		if (b == a)
+			continue;
+		if (ci_eq(v + a, b - a, "100-continue")) {
+			if (req->expect == HTTP_EXPECT_NONE)
+				req->expect = HTTP_EXPECT_CONTINUE;
+		} else {
+			req->expect = HTTP_EXPECT_OTHER;
+		}
+	}
 }
 
 /* Connection is a comma list of tokens; only two of them matter here. */
@@ -413,8 +564,8 @@ static int header_field(const unsigned char *nm, size_t nl,
 		}
 		break;
 	case 6:
-		if (ci_eq(nm, nl, "expect") && ci_eq(v, vl, "100-continue"))
-			req->expect_continue = 1;
+		if (ci_eq(nm, nl, "expect"))
+			parse_expect(v, vl, req);
 		break;
 	case 10:
 		if (ci_eq(nm, nl, "connection"))
@@ -426,7 +577,7 @@ static int header_field(const unsigned char *nm, size_t nl,
 		break;
 	case 17:
 		if (ci_eq(nm, nl, "transfer-encoding")) {
-			req->has_transfer_encoding = 1;
+			return parse_transfer_encoding(v, vl, req, hs);
 		} else if (ci_eq(nm, nl, "if-modified-since")) {
 			time_t t = http_parse_date((const char *)v, vl);
 
@@ -516,11 +667,15 @@ static int head_checks(const struct http_limits *lim, struct http_request *req,
 		return -400;
 	if (req->has_transfer_encoding) {
 		/* Both framings at once is the classic smuggling vector; an
-		 * HTTP/1.0 message with Transfer-Encoding has faulty framing
-		 * (RFC 9112 6.1). Chunked bodies alone we just do not take. */
-		if (req->has_content_length || req->version_minor == 0)
+		 * HTTP/1.0 message with Transfer-Encoding has faulty framing,
+		 * and so has one whose last coding is not chunked (RFC 9112
+		 * 6.1, 6.3). A coding under chunked we cannot undo: 501. */
+		if (req->has_content_length || req->version_minor == 0 ||
+		    !hs->te_chunked_last || hs->te_chunked > 1)
 			return -400;
-		return -501;
+		if (hs->te_other)
+			return -501;
+		req->chunked = 1;
 	}
 	if (req->has_content_length && req->content_length > lim->max_body)
 		return -413;
@@ -539,7 +694,12 @@ static void request_init(struct http_request *req)
 	req->content_length = 0;
 	req->has_content_length = 0;
 	req->has_transfer_encoding = 0;
-	req->expect_continue = 0;
+	req->chunked = 0;
+	req->expect = HTTP_EXPECT_NONE;
+	req->asterisk = 0;
+	req->absolute_form = 0;
+	req->host = NULL;
+	req->host_len = 0;
 	req->if_modified_since = 0;
 	req->has_range = 0;
 	req->range[0] = '\0';
@@ -577,6 +737,180 @@ int http_parse_request(const char *buf, size_t len,
 	if (end > INT_MAX)
 		return -431; /* only with absurd limits: the result must fit */
 	return (int)end;
+}
+
+/* --- chunked bodies --- */
+
+/* Where a chunked body's reader stands: each state names the next byte
+ * expected. */
+enum {
+	CK_SIZE0,   /* the first hex digit of a chunk size */
+	CK_SIZE,    /* more digits, ';', whitespace before ';', or CR */
+	CK_BWS,     /* whitespace after the size: ';' must follow */
+	CK_EXT,     /* a chunk extension, skipped up to CR */
+	CK_SIZE_LF, /* the LF that ends the size line */
+	CK_DATA,    /* chunk data */
+	CK_DATA_CR, /* the CRLF after the data */
+	CK_DATA_LF,
+	CK_FIELD0,     /* a trailer field's first byte, or the final CR */
+	CK_FIELD_NAME, /* the rest of its name, up to ':' */
+	CK_FIELD_VAL,  /* its value, up to CR */
+	CK_FIELD_LF,
+	CK_END_LF, /* the LF of the blank line that ends the body */
+	CK_DONE
+};
+
+void http_chunked_init(struct http_chunked *ck)
+{
+	memset(ck, 0, sizeof(*ck));
+	ck->state = CK_SIZE0;
+}
+
+/* One byte of a size line. 0, or -status. */
+static int chunk_size_byte(struct http_chunked *ck, unsigned char c,
+			   const struct http_limits *lim)
+{
+	int d;
+
+	if (c != '\r' && ++ck->line > HTTP_CHUNK_LINE_MAX)
+		return -400;
+	switch (ck->state) {
+	case CK_SIZE0:
+	case CK_SIZE:
+		d = hexval(c);
+		if (d >= 0) {
+			if (ck->left > UINT64_MAX >> 4)
+				return -400; /* more than 64 bits */
+			ck->left = ck->left << 4 | (uint64_t)d;
+			ck->state = CK_SIZE;
+			return 0;
+		}
+		if (ck->state == CK_SIZE0)
+			return -400;
+		/* The size is whole: is it too much? */
+		if (ck->left > lim->max_body - ck->total)
+			return -413;
+		if (c == '\r')
+			ck->state = CK_SIZE_LF;
+		else if (c == ';')
+			ck->state = CK_EXT;
+		else if (is_ows(c))
+			ck->state = CK_BWS; /* BWS (RFC 9112 7.1.1) */
+		else
+			return -400;
+		return 0;
+	case CK_BWS:
+		if (c == ';')
+			ck->state = CK_EXT;
+		else if (!is_ows(c))
+			return -400;
+		return 0;
+	default: /* CK_EXT: field-value bytes up to CR, no bare LF */
+		if (c == '\r')
+			ck->state = CK_SIZE_LF;
+		else if (!(cls[c] & C_VALUE))
+			return -400;
+		return 0;
+	}
+}
+
+/* One byte of the trailer section. 0, 1 once it has ended, or -status. */
+static int chunk_trailer_byte(struct http_chunked *ck, unsigned char c,
+			      const struct http_limits *lim)
+{
+	if (++ck->trailer_bytes > lim->max_header_bytes)
+		return -431;
+	switch (ck->state) {
+	case CK_FIELD0:
+		if (c == '\r') {
+			ck->state = CK_END_LF;
+			return 0;
+		}
+		/* obs-fold and a nameless field are refused, as in a head. */
+		if (!(cls[c] & C_TCHAR))
+			return -400;
+		if (++ck->trailers > lim->max_headers)
+			return -431;
+		ck->state = CK_FIELD_NAME;
+		return 0;
+	case CK_FIELD_NAME:
+		if (c == ':')
+			ck->state = CK_FIELD_VAL;
+		else if (!(cls[c] & C_TCHAR))
+			return -400;
+		return 0;
+	case CK_FIELD_VAL:
+		if (c == '\r')
+			ck->state = CK_FIELD_LF;
+		else if (!(cls[c] & C_VALUE))
+			return -400;
+		return 0;
+	case CK_FIELD_LF:
+		if (c != '\n')
+			return -400;
+		ck->state = CK_FIELD0;
+		return 0;
+	default: /* CK_END_LF */
+		if (c != '\n')
+			return -400;
+		ck->state = CK_DONE;
+		return 1;
+	}
+}
+
+int http_chunked_read(struct http_chunked *ck, const char *buf, size_t len,
+		      const struct http_limits *lim, size_t *used)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	size_t i = 0;
+	int r = 0;
+
+	while (i < len && r == 0) {
+		unsigned char c = p[i];
+
+		switch (ck->state) {
+		case CK_DATA: {
+			size_t n = (size_t)(ck->left < len - i ? ck->left :
+								 len - i);
+
+			ck->left -= n;
+			ck->total += n;
+			i += n;
+			if (ck->left == 0)
+				ck->state = CK_DATA_CR;
+			continue;
+		}
+		case CK_SIZE_LF:
+			if (c != '\n') {
+				r = -400;
+				break;
+			}
+			ck->line = 0;
+			ck->state = ck->left ? CK_DATA : CK_FIELD0;
+			break;
+		case CK_DATA_CR:
+		case CK_DATA_LF:
+			if (c != (ck->state == CK_DATA_CR ? '\r' : '\n'))
+				r = -400;
+			else
+				ck->state = ck->state == CK_DATA_CR ? CK_DATA_LF :
+								      CK_SIZE0;
+			break;
+		case CK_DONE:
+			r = 1;
+			continue;
+		default:
+			r = ck->state >= CK_FIELD0 ?
+				    chunk_trailer_byte(ck, c, lim) :
+				    chunk_size_byte(ck, c, lim);
+			break;
+		}
+		i++;
+	}
+	*used = i;
+	if (r == 0 && ck->state == CK_DONE)
+		r = 1;
+	return r;
 }
 
 /* --- ranges --- */

@@ -548,6 +548,7 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	m->prev_nworkers = m->procs.nworkers;
 	m->prev_nslots = old_nslots;
 	*m->cfg = nc;
+	query_set_vhosts(&m->queries, m->cfg);
 	master_configure(m);
 	m->gen_ready = 0;
 	log_info("generation %d: starting %d workers; %s",
@@ -889,6 +890,7 @@ int master_run(struct config *cfg, int *ready_fd, const struct upgrade_fds *in)
 	proc_table_init(&m->procs, m->loop, cfg, &m->lim, &m->slots,
 			master_on_msg, master_on_chan_close);
 	query_set_init(&m->queries, m->loop, &m->procs, cfg, &m->lim);
+	query_set_vhosts(&m->queries, cfg);
 	upgrade_init(&m->up, m->loop, &master_upgrade_ops, m);
 	if (master_open(m, in, err, sizeof(err)) < 0) {
 		log_error("%s", err);

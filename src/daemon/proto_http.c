@@ -20,17 +20,20 @@
 #include "access_log.h"
 #include "config.h"
 #include "conn.h"
+#include "http_vhost.h"
 #include "proto_http.h"
+#include "stats.h"
 #include "util.h"
 
-static const char *const allow_hdr = "Allow: GET, HEAD\r\n";
+static const char *const allow_hdr = "Allow: GET, HEAD, OPTIONS\r\n";
 
 static void http_fini(void *ctx)
 {
 	struct http_worker *hw = ctx;
 
-	if (hw->docroot_fd >= 0)
-		close(hw->docroot_fd);
+	if (hw->default_fd >= 0)
+		close(hw->default_fd);
+	http_vhosts_close(hw->vhosts);
 	buf_free(&hw->batch);
 	free(hw->spare);
 	free(hw);
@@ -48,20 +51,26 @@ static int http_init(const struct config *cfg, struct stats_counters *stats,
 	hw->cfg = cfg;
 	hw->stats = stats;
 	hw->docroot_fd = -1;
+	hw->default_fd = -1;
 	http_limits_default(&hw->limits);
 	hw->limits.max_request_line = cfg->http_max_request_line;
 	hw->limits.max_header_bytes = cfg->http_max_header_bytes;
 	hw->limits.max_headers = cfg->http_max_headers;
 	hw->limits.max_body = cfg->http_max_body;
 	if (cfg->docroot[0]) {
-		hw->docroot_fd = open(cfg->docroot,
+		hw->default_fd = open(cfg->docroot,
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (hw->docroot_fd < 0) {
+		if (hw->default_fd < 0) {
 			snprintf(err, errlen, "docroot %s: %s", cfg->docroot,
 				 strerror(errno));
 			http_fini(hw);
 			return -1;
 		}
+	}
+	hw->docroot_fd = hw->default_fd;
+	if (http_vhosts_open(cfg, &hw->vhosts, err, errlen) < 0) {
+		http_fini(hw);
+		return -1;
 	}
 	*ctx = hw;
 	return 0;
@@ -132,6 +141,24 @@ static void log_file_sent(struct conn *c, struct http_conn *hc)
 	hc->log_head = NULL;
 }
 
+/* A chunked request's head, kept for its access-log line until its body
+ * is read; a copy, since the input moves on meanwhile. */
+static void pending_keep_head(struct http_pending *pd, const char *head, size_t len)
+{
+	pd->log_head = malloc(len);
+	if (!pd->log_head)
+		return;
+	memcpy(pd->log_head, head, len);
+	pd->log_head_len = (uint32_t)len;
+}
+
+static void pending_free(struct http_pending *pd)
+{
+	if (pd)
+		free(pd->log_head);
+	free(pd);
+}
+
 static void hc_free(struct http_worker *hw, struct conn *c)
 {
 	struct http_conn *hc = conn_data(c);
@@ -142,6 +169,7 @@ static void hc_free(struct http_worker *hw, struct conn *c)
 		log_file_sent(c, hc);
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
+	pending_free(hc->pending);
 	free(hc->in);
 	if (hw->spare)
 		free(hc);
@@ -173,29 +201,64 @@ static void fail(struct http_worker *hw, struct conn *c)
 
 /* --- requests --- */
 
-/* Answers one parsed request. 1: a file body is to follow (its head has
- * been sent ahead of it); 0: the answer is in the batch; -1: failed. */
-static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
-		  const struct http_request *req)
+/* The error a request gets whatever its target and body, or 0. */
+static int refusal(const struct http_request *req)
 {
+	if (req->expect == HTTP_EXPECT_OTHER)
+		return 417; /* RFC 9110 10.1.1 */
+	switch (req->method) {
+	case HTTP_GET:
+	case HTTP_HEAD:
+	case HTTP_OPTIONS:
+		return 0;
+	case HTTP_OTHER:
+		return 501;
+	default:
+		return 405;
+	}
+}
+
+/* The vhost the request's host names (absolute-form target, else Host),
+ * or NULL for the default docroot. With no vhost configured, a test. */
+static const struct http_vhost *choose_vhost(const struct http_worker *hw,
+					     const struct http_request *req)
+{
+	if (!hw->vhosts || !req->host)
+		return NULL;
+	return http_vhosts_find(hw->vhosts, req->host, req->host_len);
+}
+
+/* Answers one parsed request, from vh's docroot (NULL: the default one).
+ * 1: a file body is to follow (its head has been sent ahead of it); 0:
+ * the answer is in the batch; -1: failed. */
+static int handle(struct http_worker *hw, struct conn *c, struct http_conn *hc,
+		  const struct http_request *req, const struct http_vhost *vh)
+{
+	int refused = refusal(req);
 	struct http_answer ans = {
 		.head_only = req->method == HTTP_HEAD,
 		.last = !req->keep_alive || hw->draining,
 	};
 	int r;
 
+	hw->stats->vhost_requests[vh ? vh->slot : STATS_VHOST_DEFAULT]++;
 	if (ans.last)
 		hc->close_after = 1;
 	/* HTTP/1.0 closes by default: a kept connection must say so. */
 	ans.keep_alive_10 = req->version_minor == 0 && !ans.last;
-	if (req->method == HTTP_OTHER)
-		return http_put_error(hw, &ans, 501);
-	if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+	if (refused == 405) {
 		char body[] = "405 Method Not Allowed\n";
 
 		return http_put_text(hw, &ans, 405, "text/plain; charset=utf-8",
 				     body, sizeof(body) - 1, allow_hdr);
 	}
+	if (refused)
+		return http_put_error(hw, &ans, refused);
+	/* OPTIONS, for the server ("*") or a path: the same methods go
+	 * everywhere (RFC 9110 9.3.7). */
+	if (req->method == HTTP_OPTIONS)
+		return http_put_head(hw, &ans, 200, NULL, 0, allow_hdr);
+	hw->docroot_fd = vh ? vh->fd : hw->default_fd;
 	if (hw->docroot_fd < 0)
 		return http_put_fixed(hw, &ans);
 	r = http_file_serve(hw, hc, req, &ans);
@@ -221,6 +284,84 @@ static int answer_bad_request(struct http_worker *hw, struct http_conn *hc,
 	hc->close_after = 1;
 	hc->linger = 1;
 	return 0;
+}
+
+/* The interim answer that asks the client for its body. It is no answer
+ * to the request: counted as a 1xx response, not as a request. */
+static int put_continue(struct http_worker *hw)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	hw->stats->responses[0]++;
+	return buf_append(&hw->batch, cont, sizeof(cont) - 1);
+}
+
+/* A head has been parsed; body_here: bytes follow it already. Answers
+ * now, or once a chunked body has been read (hc->pending). Returns as
+ * handle().
+ *
+ * Expect, with a body not yet sent: a request refused whatever its body
+ * (405, 501, and 417 for an expectation other than 100-continue) gets its
+ * answer at once and the connection closes after it, since the client
+ * may never send the body it announced (RFC 9110 10.1.1); any other gets
+ * 100 Continue first, and its body is read (and dropped) so that the
+ * connection goes on. */
+static int begin_request(struct http_worker *hw, struct conn *c,
+			 struct http_conn *hc, struct http_request *req,
+			 int body_here)
+{
+	int body = req->chunked || req->content_length > 0;
+	const struct http_vhost *vh = choose_vhost(hw, req);
+
+	if (body && !body_here && req->expect != HTTP_EXPECT_NONE) {
+		if (refusal(req)) {
+			req->keep_alive = 0;
+			hc->linger = 1;
+			return handle(hw, c, hc, req, vh);
+		}
+		if (put_continue(hw) < 0)
+			return -1;
+	}
+	if (req->chunked) {
+		hc->pending = calloc(1, sizeof(*hc->pending));
+		if (!hc->pending)
+			return -1;
+		http_chunked_init(&hc->pending->ck);
+		hc->pending->req = *req;
+		hc->pending->req.host = NULL;
+		hc->pending->vh = vh;
+		return 0;
+	}
+	hc->body_left = req->content_length;
+	return handle(hw, c, hc, req, vh);
+}
+
+/* Reads the chunked body of hc->pending among the avail bytes at buf;
+ * *used: how many were its. Answers the request once the body is whole,
+ * or with 400/413/431 when it is not what it should be. Returns as
+ * handle(). */
+static int read_chunked(struct http_worker *hw, struct conn *c,
+			struct http_conn *hc, const char *buf, size_t avail,
+			size_t *used)
+{
+	struct http_pending *pd = hc->pending;
+	int r = http_chunked_read(&pd->ck, buf, avail, &hw->limits, used);
+
+	if (r == 0)
+		return 0;
+	hc->pending = NULL;
+	if (r < 0) {
+		*used = avail;
+		r = answer_bad_request(hw, hc, &pd->req, -r);
+	} else {
+		r = handle(hw, c, hc, &pd->req, pd->vh);
+	}
+	/* The line of a request whose body was bad says its status (400,
+	 * 413, 431) with its head as it came: the head itself was good. */
+	if (pd->log_head && r >= 0)
+		log_answer(hw, c, hc, pd->log_head, pd->log_head_len, r > 0);
+	pending_free(pd);
+	return r;
 }
 
 /* Skips what is left of a request body among the avail bytes at hand. */
@@ -253,16 +394,29 @@ static enum batch_end answer_requests(
 	int parsed = 0;
 
 	while (off < len && !hc->close_after && end == BATCH_DONE) {
+		size_t n;
+		int r;
+
 		if (hc->body_left) {
 			off += skip_body(hc, len - off);
+			continue;
+		}
+		if (hc->pending) {
+			r = read_chunked(hw, c, hc, buf + off, len - off, &n);
+			off += n;
+			if (r < 0)
+				return BATCH_FAILED;
+			if (r > 0)
+				end = BATCH_FILE;
 			continue;
 		}
 		if (buf_pending(&hw->batch) >= HTTP_BATCH_MAX) {
 			end = BATCH_FULL;
 			break;
 		}
-		int r = http_parse_request(buf + off, len - off, &hw->limits, req);
 		const char *head = buf + off;
+
+		r = http_parse_request(buf + off, len - off, &hw->limits, req);
 
 		if (r == 0)
 			break;
@@ -278,12 +432,14 @@ static enum batch_end answer_requests(
 		off += (size_t)r;
 		head_len = (size_t)r;
 		parsed++;
-		if (req->has_content_length)
-			hc->body_left = req->content_length;
-		r = handle(hw, c, hc, req);
+		r = begin_request(hw, c, hc, req, off < len);
 		if (r < 0)
 			return BATCH_FAILED;
-		if (alog_enabled())
+		/* A chunked body is read before the answer: its line waits
+		 * with it (read_chunked). */
+		if (alog_enabled() && hc->pending)
+			pending_keep_head(hc->pending, head, head_len);
+		else if (alog_enabled())
 			log_answer(hw, c, hc, head, head_len, r > 0);
 		if (r > 0)
 			end = BATCH_FILE;
@@ -331,8 +487,8 @@ static int keep_rest(struct http_conn *hc, const char *buf, size_t len)
 /* Once the answers are out, is the connection closed? */
 static int closes(const struct http_worker *hw, const struct http_conn *hc)
 {
-	return hc->close_after ||
-	       (hw->draining && hc->inlen == 0 && hc->body_left == 0);
+	return hc->close_after || (hw->draining && hc->inlen == 0 &&
+				   hc->body_left == 0 && !hc->pending);
 }
 
 /* ... and with a plain close(), nothing left unread to turn it into a
@@ -340,7 +496,7 @@ static int closes(const struct http_worker *hw, const struct http_conn *hc)
 static int closes_plainly(const struct http_worker *hw, const struct http_conn *hc)
 {
 	return closes(hw, hc) && !hc->linger && hc->inlen == 0 &&
-	       hc->body_left == 0;
+	       hc->body_left == 0 && !hc->pending;
 }
 
 /* Has the client sent bytes not read yet? Asked only after an answer that
@@ -388,7 +544,7 @@ static void http_finish(struct http_worker *hw, struct conn *c,
 		http_close_after_answers(hw, c, hc);
 		return;
 	}
-	if (hc->body_left > 0) {
+	if (hc->body_left > 0 || hc->pending) {
 		/* A body is arriving (all the input so far is part of it):
 		 * its timeout runs from its last bytes, so a body that keeps
 		 * coming is never cut, whatever its length, and one that

@@ -14,6 +14,8 @@
 
 struct config;
 struct conn;
+struct http_vhost;
+struct http_vhosts;
 struct stats_counters;
 
 /* A body up to this size is read into the batch and leaves with its head
@@ -32,13 +34,24 @@ struct stats_counters;
  * parser's limits. */
 #define HTTP_READ_MAX (16u * 1024)
 
+/* A request whose answer waits for its chunked body: a malformed or
+ * oversized body must still be answered with its 400 or 413. */
+struct http_pending {
+	struct http_chunked ck;
+	struct http_request req;     /* req.host is NULL: the input moved on */
+	const struct http_vhost *vh; /* chosen by the head's host */
+	char *log_head; /* the access log's copy of the head; NULL: none */
+	uint32_t log_head_len;
+};
+
 /* A connection's HTTP state, allocated only while a request is partly
  * read, a body is being skipped or a file is being sent. */
 struct http_conn {
 	char *in; /* unparsed bytes (a partial head, pipelined rest) */
 	uint32_t inlen, incap;
-	uint64_t body_left; /* request body bytes still to skip */
-	int file_fd;        /* -1: no file in flight */
+	uint64_t body_left;           /* request body bytes still to skip */
+	struct http_pending *pending; /* a chunked body is being read */
+	int file_fd;                  /* -1: no file in flight */
 	off_t file_off, file_end;
 	uint8_t close_after; /* close once the output is out */
 	uint8_t linger;    /* unread input may follow: linger before closing */
@@ -74,7 +87,11 @@ struct http_worker {
 	const struct config *cfg;
 	struct stats_counters *stats;
 	struct http_limits limits;
-	int docroot_fd; /* -1: the fixed answer */
+	/* The document root of the request being answered, which
+	 * http_file_serve reads: the vhost's, or default_fd. */
+	int docroot_fd;
+	int default_fd;             /* docroot's; -1: the fixed answer */
+	struct http_vhosts *vhosts; /* NULL: no vhost configured */
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */

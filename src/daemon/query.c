@@ -84,6 +84,13 @@ void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *pro
 	qs->start_ms = util_now_ms();
 }
 
+void query_set_vhosts(struct query_set *qs, struct config *cfg)
+{
+	for (int i = 0; i < cfg->nvhosts; i++)
+		cfg->vhosts[i].stat_slot = (int)
+			stats_vhost_slot(&qs->vhost_names, cfg->vhosts[i].name);
+}
+
 static void query_free(struct query *q)
 {
 	struct query **pp;
@@ -128,6 +135,7 @@ static void query_daemon_view(const struct query_set *qs,
 		.listen = qs->cfg->listen,
 		.nlisten = qs->cfg->nlisten,
 		.limits = qs->lim,
+		.vhosts = &qs->vhost_names,
 	};
 }
 

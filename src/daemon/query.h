@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "stats.h"
+
 struct config;
 struct limits;
 struct loop;
@@ -29,11 +31,16 @@ struct query_set {
 	const struct limits *lim;
 	uint64_t start_ms;
 	struct query *head;
-	uint64_t seq; /* of the last question asked */
+	uint64_t seq;                         /* of the last question asked */
+	struct stats_vhost_names vhost_names; /* of vhost_requests' counters */
 };
 
 void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *procs,
 		    const struct config *cfg, const struct limits *lim);
+/* Gives each vhost of cfg its request counter: the one its name had in
+ * the configurations before (a reload keeps a name's count), else a new
+ * one. Before the workers of cfg are forked. */
+void query_set_vhosts(struct query_set *qs, struct config *cfg);
 /* Drops every question unanswered (the master is exiting: the stats
  * socket and its clients are closed by their owner). */
 void query_set_cleanup(struct query_set *qs);

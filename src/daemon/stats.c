@@ -3,6 +3,8 @@
  * rendering (stats_json.c, stats_prom.c). */
 #include "autoconfig.h"
 
+#include <string.h>
+
 #include "stats.h"
 #include "util.h"
 
@@ -45,6 +47,34 @@ void stats_accumulate(struct stats_counters *dst, const struct stats_counters *s
 void stats_add(struct stats_counters *dst, const struct stats_counters *src)
 {
 	stats_merge(dst, src, 1);
+}
+
+unsigned stats_vhost_slot(struct stats_vhost_names *t, const char *name)
+{
+	unsigned k, free_slot = STATS_VHOST_OTHER;
+
+	if (strlen(name) > STATS_VHOST_NAME_MAX)
+		return STATS_VHOST_OTHER;
+	for (k = 0; k < STATS_NVHOSTS; k++) {
+		if (!strcmp(t->name[k], name))
+			return k;
+		if (!t->name[k][0] && free_slot == STATS_VHOST_OTHER)
+			free_slot = k;
+	}
+	if (free_slot != STATS_VHOST_OTHER)
+		memcpy(t->name[free_slot], name, strlen(name) + 1);
+	return free_slot;
+}
+
+const char *stats_vhost_label(const struct stats_vhost_names *t, unsigned k)
+{
+	if (k == STATS_VHOST_OTHER)
+		return "(other)";
+	if (k == STATS_VHOST_DEFAULT)
+		return "(default)";
+	if (!t || k >= STATS_NVHOSTS || !t->name[k][0])
+		return NULL;
+	return t->name[k];
 }
 
 const char *stats_worker_state_name(enum stats_worker_state s)

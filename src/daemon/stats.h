@@ -14,14 +14,25 @@
 
 /* Counter kinds: summed when processes' counts are merged (COUNTER), a
  * level that is summed across workers but never carried over from a dead
- * process (GAUGE), and a counter per HTTP status class 1xx..5xx, shown
- * as one family with a class label (CLASSES). */
-enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_CLASSES };
+ * process (GAUGE), a counter per HTTP status class 1xx..5xx, shown as
+ * one family with a class label (CLASSES), and a counter per virtual
+ * host, shown with the vhost's name (VHOSTS, stats_vhost_label). */
+enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_CLASSES, STATS_VHOSTS };
 
 /* Which services show a counter. */
 enum stats_scope { STATS_ANY, STATS_HTTP };
 
 #define STATS_NCLASSES 5
+
+/* Requests by virtual host: the first STATS_NVHOSTS names a master has
+ * seen in its configurations get a counter each (stats_vhost_slot), the
+ * others share STATS_VHOST_OTHER; requests that no vhost took count in
+ * STATS_VHOST_DEFAULT. Bounded, so that the counters stay one fixed
+ * block of shared memory. */
+#define STATS_NVHOSTS 64
+#define STATS_VHOST_OTHER STATS_NVHOSTS
+#define STATS_VHOST_DEFAULT (STATS_NVHOSTS + 1)
+#define STATS_VHOST_NAME_MAX 253
 
 /* X(name, kind, scope, Prometheus family, help). The name is the C field
  * and the JSON key; the family gets the "reuseportd_" prefix. */
@@ -73,11 +84,14 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "access_log_lines_total", "Access log lines written.") \
 	X(access_log_dropped, STATS_COUNTER, STATS_HTTP, \
 	  "access_log_dropped_total", \
-	  "Access log lines dropped by a failed write (disk full...).")
+	  "Access log lines dropped by a failed write (disk full...).") \
+	X(vhost_requests, STATS_VHOSTS, STATS_HTTP, "vhost_requests_total", \
+	  "HTTP requests answered, by the virtual host that took them.")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
 #define STATS_FIELD_STATS_GAUGE(name) uint64_t name;
 #define STATS_FIELD_STATS_CLASSES(name) uint64_t name[STATS_NCLASSES];
+#define STATS_FIELD_STATS_VHOSTS(name) uint64_t name[STATS_NVHOSTS + 2];
 #define STATS_FIELD(name, kind, scope, prom, help) STATS_FIELD_##kind(name)
 
 /* A worker's counts, in memory it shares with the master and as the body
@@ -114,6 +128,21 @@ void stats_accumulate(struct stats_counters *dst,
 		      const struct stats_counters *src);
 /* dst += src, every field: workers summed into totals. */
 void stats_add(struct stats_counters *dst, const struct stats_counters *src);
+
+/* Which vhost name each counter of vhost_requests stands for: kept by
+ * the master for its lifetime, so that a reload that reorders, adds or
+ * removes vhosts leaves every name with its own count. */
+struct stats_vhost_names {
+	char name[STATS_NVHOSTS][STATS_VHOST_NAME_MAX + 1]; /* "": unused */
+};
+
+/* The counter of vhost name: the one it had, else the first unused one,
+ * else STATS_VHOST_OTHER. */
+unsigned stats_vhost_slot(struct stats_vhost_names *t, const char *name);
+/* The name value k of a STATS_VHOSTS field is shown under: the vhost's
+ * (t may be NULL), "(other)", "(default)"; NULL for a counter no vhost
+ * has had, which is not shown. */
+const char *stats_vhost_label(const struct stats_vhost_names *t, unsigned k);
 
 /* A worker process as the master sees it. */
 #define STATS_WORKER_STATES(X) \

@@ -38,6 +38,7 @@ struct stats_daemon_view {
 	const struct addr *listen;
 	int nlisten;
 	const struct limits *limits;
+	const struct stats_vhost_names *vhosts; /* NULL: none named */
 };
 
 char *stats_json_stats(const struct stats_daemon_view *d,

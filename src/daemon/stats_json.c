@@ -47,26 +47,47 @@ static json_t *stats_json_classes(const struct stats_counters *c,
 	return o;
 }
 
+/* {"example.org": n, ..., "(other)": n, "(default)": n} */
+static json_t *stats_json_vhosts(const struct stats_counters *c,
+				 const struct stats_field *f,
+				 const struct stats_vhost_names *names)
+{
+	json_t *o = json_object();
+
+	for (unsigned k = 0; k < f->n; k++) {
+		const char *label = stats_vhost_label(names, k);
+
+		if (label)
+			json_object_set_new(o, label,
+					    json_integer((
+						    json_int_t)stats_value(c, f,
+									   k)));
+	}
+	return o;
+}
+
 /* Every counter the service has, as members of o. */
 static void stats_json_counters(json_t *o, const struct stats_counters *c,
-				enum stats_scope scope)
+				const struct stats_daemon_view *d)
 {
 	for (size_t i = 0; i < stats_nfields; i++) {
 		const struct stats_field *f = &stats_fields[i];
+		json_t *v;
 
-		if (!stats_shown(f, scope))
+		if (!stats_shown(f, d->scope))
 			continue;
-		json_object_set_new(o, f->name,
-				    f->kind == STATS_CLASSES ?
-					    stats_json_classes(c, f) :
-					    json_integer((
-						    json_int_t)stats_value(c, f,
-									   0)));
+		if (f->kind == STATS_CLASSES)
+			v = stats_json_classes(c, f);
+		else if (f->kind == STATS_VHOSTS)
+			v = stats_json_vhosts(c, f, d->vhosts);
+		else
+			v = json_integer((json_int_t)stats_value(c, f, 0));
+		json_object_set_new(o, f->name, v);
 	}
 }
 
 static json_t *stats_json_worker(const struct stats_worker_view *w,
-				 enum stats_scope scope)
+				 const struct stats_daemon_view *d)
 {
 	json_t *o = json_pack("{s:i, s:i, s:s, s:i, s:i, s:I}", "id", w->id,
 			      "pid", (int)w->pid, "state",
@@ -77,7 +98,7 @@ static json_t *stats_json_worker(const struct stats_worker_view *w,
 	json_object_set_new(o, "last_exit",
 			    w->last_exit ? json_string(w->last_exit) :
 					   json_null());
-	stats_json_counters(o, &w->c, scope);
+	stats_json_counters(o, &w->c, d);
 	return o;
 }
 
@@ -89,10 +110,10 @@ static void stats_json_add_workers(json_t *doc, const struct stats_daemon_view *
 	json_t *arr = json_array(), *totals = json_object();
 
 	for (int i = 0; i < n; i++) {
-		json_array_append_new(arr, stats_json_worker(&w[i], d->scope));
+		json_array_append_new(arr, stats_json_worker(&w[i], d));
 		stats_add(&tot, &w[i].c);
 	}
-	stats_json_counters(totals, &tot, d->scope);
+	stats_json_counters(totals, &tot, d);
 	json_object_set_new(doc, "totals", totals);
 	json_object_set_new(doc, "workers", arr);
 }

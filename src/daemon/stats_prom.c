@@ -62,17 +62,27 @@ static void prom_workers(struct prom_text *t, const struct stats_worker_view *w,
 }
 
 static void prom_counter(struct prom_text *t, const struct stats_field *f,
+			 const struct stats_daemon_view *d,
 			 const struct stats_worker_view *w, int n)
 {
 	prom_family(t, f->prom, f->kind == STATS_GAUGE ? "gauge" : "counter",
 		    f->help);
 	for (int i = 0; i < n; i++)
 		for (unsigned k = 0; k < f->n; k++) {
-			char label[32] = "";
+			/* A vhost name needs no escaping: config.c allows
+			 * letters, digits, "-_.*[]:" only. */
+			char label[STATS_VHOST_NAME_MAX + 16] = "";
+			const char *vh = NULL;
 
+			if (f->kind == STATS_VHOSTS &&
+			    !(vh = stats_vhost_label(d->vhosts, k)))
+				continue;
 			if (f->kind == STATS_CLASSES)
 				snprintf(label, sizeof(label), ",code=\"%uxx\"",
 					 k + 1);
+			else if (vh)
+				snprintf(label, sizeof(label), ",vhost=\"%s\"",
+					 vh);
 			prom_sample(t, f->prom, &w[i], label,
 				    stats_value(&w[i].c, f, k));
 		}
@@ -88,7 +98,7 @@ char *stats_prom_text(const struct stats_daemon_view *d,
 	for (size_t i = 0; i < stats_nfields; i++)
 		if (stats_fields[i].scope == STATS_ANY ||
 		    stats_fields[i].scope == d->scope)
-			prom_counter(&t, &stats_fields[i], w, n);
+			prom_counter(&t, &stats_fields[i], d, w, n);
 	if (t.failed) {
 		buf_free(&t.b);
 		return NULL;

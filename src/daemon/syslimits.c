@@ -77,7 +77,9 @@ static void limits_nofile(struct limits *lim, const struct config *cfg)
  * files for. */
 static long limits_fds_per_connection(const struct config *cfg)
 {
-	return cfg->protocol == CFG_PROTO_HTTP && cfg->docroot[0] ? 2 : 1;
+	if (cfg->protocol != CFG_PROTO_HTTP)
+		return 1;
+	return cfg->docroot[0] || cfg->nvhosts > 0 ? 2 : 1;
 }
 
 /* The per-worker connection cap and the listen backlog, from the limits
@@ -89,6 +91,9 @@ static void limits_derive(struct limits *lim, const struct config *cfg)
 			   LIMITS_FD_RESERVE;
 	long cap;
 
+	/* Every worker holds each vhost's docroot open. */
+	if (cfg->protocol == CFG_PROTO_HTTP && fds > 2L * cfg->nvhosts)
+		fds -= cfg->nvhosts;
 	lim->fds_per_connection = limits_fds_per_connection(cfg);
 	cap = fds / lim->fds_per_connection;
 	lim->max_connections_per_worker = cap;

@@ -4,7 +4,11 @@
  * Beyond "does not crash", it checks properties the server relies on, and
  * aborts when one fails:
  *  - a request is consumed the way proto_http.c does it: heads one after
- *    the other, Content-Length bodies skipped in between;
+ *    the other, Content-Length bodies skipped and chunked ones read with
+ *    http_chunked_read in between;
+ *  - a chunked body gives the same answer, at the same place, whether it
+ *    comes whole or in two parts, and never more data than max_body;
+ *  - the host taken for the virtual host lies within the input;
  *  - the answer does not depend on how the bytes were split: a prefix of
  *    the input gives "need more" or the same answer;
  *  - a path that came out is inside the root: starts with '/', no "." or
@@ -64,7 +68,8 @@ static void check_request(const struct http_request *req,
 	CHECK(req->method >= HTTP_GET && req->method <= HTTP_OTHER);
 	CHECK(req->version_minor == 0 || req->version_minor == 1);
 	CHECK(req->keep_alive == 0 || req->keep_alive == 1);
-	CHECK(!req->has_transfer_encoding);
+	CHECK(req->has_transfer_encoding == req->chunked);
+	CHECK(!req->chunked || !req->has_content_length);
 	CHECK(!req->has_content_length || req->content_length <= lim->max_body);
 	CHECK(req->version_minor == 0 || req->has_host);
 	CHECK(req->if_modified_since >= 0);
@@ -79,6 +84,43 @@ static void check_request(const struct http_request *req,
 	}
 }
 
+/* The host points into d[0..n). */
+static void check_host(const struct http_request *req, const uint8_t *d, size_t n)
+{
+	if (!req->host) {
+		CHECK(req->host_len == 0);
+		return;
+	}
+	CHECK((const uint8_t *)req->host >= d &&
+	      req->host_len <= n - (size_t)((const uint8_t *)req->host - d));
+}
+
+/* A chunked body at d[0..n): read whole, then cut where the input's
+ * first byte says; both must agree. Returns the bytes it takes (n when
+ * it needs more or fails, as a server then closes). */
+static size_t chunked_body(const uint8_t *d, size_t n,
+			   const struct http_limits *lim)
+{
+	struct http_chunked a, b;
+	size_t ua = 0, u1 = 0, u2 = 0, cut = n ? d[0] % (n + 1) : 0;
+	int ra, rb;
+
+	http_chunked_init(&a);
+	ra = http_chunked_read(&a, (const char *)d, n, lim, &ua);
+	CHECK(ra == 1 || ra == 0 || ra == -400 || ra == -413 || ra == -431);
+	CHECK(ua <= n && a.total <= lim->max_body);
+	CHECK(ra != 0 || ua == n);
+	http_chunked_init(&b);
+	rb = http_chunked_read(&b, (const char *)d, cut, lim, &u1);
+	if (rb == 0)
+		rb = http_chunked_read(&b, (const char *)d + cut, n - cut, lim,
+				       &u2);
+	CHECK(rb == ra);
+	if (ra == 1)
+		CHECK(u1 + u2 == ua && a.total == b.total);
+	return ra == 1 ? ua : n;
+}
+
 static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
 {
 	struct http_request req;
@@ -86,8 +128,10 @@ static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
 
 	CHECK(r == 0 || r == -400 || r == -413 || r == -414 || r == -431 ||
 	      r == -501 || r == -505 || (r > 0 && (size_t)r <= n));
-	if (r > 0)
+	if (r > 0) {
 		check_request(&req, lim);
+		check_host(&req, d, n);
+	}
 	return r;
 }
 
@@ -111,7 +155,9 @@ static void parse_stream(const uint8_t *data, size_t size,
 		again = parse(data + off, size - off, lim);
 		CHECK(again == r);
 		off += (size_t)r;
-		if (req.has_content_length)
+		if (req.chunked)
+			off += chunked_body(data + off, size - off, lim);
+		else if (req.has_content_length)
 			off += req.content_length < size - off ?
 				       (size_t)req.content_length :
 				       size - off;
