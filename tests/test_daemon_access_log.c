@@ -229,6 +229,45 @@ static void test_combined(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* A request with a chunked body is answered once its body is read, when
+ * the bytes of its head are gone from the input: its line still shows
+ * its request, once, with the answer's status, and so does one whose
+ * body is malformed (400). */
+static void test_chunked_bodies(void **state)
+{
+	struct hr_daemon *d = *state;
+	char log[256];
+	struct ht_response r;
+	struct lines l;
+	struct combined c;
+
+	start_logging(d, "", "1", log, sizeof(log));
+	put_file(d, "a.txt", "hello\n");
+	ht_fetch(d->port,
+		 "GET /a.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+		 "\r\n5\r\nabcde\r\n0\r\n\r\n",
+		 &r, 0);
+	hr_check_int("chunked GET", 200, r.status);
+	free(r.body);
+	ht_fetch(d->port,
+		 "GET /a.txt?bad HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+		 "\r\nzz\r\nabcde\r\n0\r\n\r\n",
+		 &r, 0);
+	hr_check_int("malformed chunk size", 400, r.status);
+	free(r.body);
+
+	l = wait_lines(log, 2);
+	hr_check_int("lines", 2, l.n);
+	hr_check(parse_combined(l.v[0], &c) == 0 && c.status == 200 &&
+			 c.bytes == 6 && !strcmp(c.request, "GET /a.txt HTTP/1.1"),
+		 "the chunked request: %s", l.v[0]);
+	hr_check(parse_combined(l.v[1], &c) == 0 && c.status == 400 &&
+			 !strcmp(c.request, "GET /a.txt?bad HTTP/1.1"),
+		 "the malformed body: %s", l.v[1]);
+	lines_free(&l);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 /* A client that leaves in the middle of a file: the line says what was
  * sent, not what was promised. */
 static void test_file_cut_short(void **state)
@@ -530,6 +569,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_combined, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_chunked_bodies, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_file_cut_short, hr_setup,
 						hr_teardown),
