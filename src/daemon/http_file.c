@@ -86,9 +86,11 @@ static int open_index(int dirfd, const char *path, struct stat *st)
 }
 
 /* Opens the regular file path names below the document root. Returns its
- * fd with *st filled, or minus the status to answer with (301: a
- * directory named without its final slash). */
-static int open_target(int docroot_fd, const char *path, struct stat *st)
+ * fd with *st filled and *is_index set when it is a directory's index, or
+ * minus the status to answer with (301: a directory named without its
+ * final slash). */
+static int open_target(int docroot_fd, const char *path, struct stat *st,
+		       int *is_index)
 {
 	int fd = open_beneath(docroot_fd, path[1] ? path + 1 : ".");
 
@@ -98,7 +100,8 @@ static int open_target(int docroot_fd, const char *path, struct stat *st)
 		close(fd);
 		return -500;
 	}
-	if (S_ISDIR(st->st_mode)) {
+	*is_index = S_ISDIR(st->st_mode);
+	if (*is_index) {
 		fd = open_index(fd, path, st);
 		if (fd < 0)
 			return fd;
@@ -186,8 +189,10 @@ static int read_small(struct http_worker *hw, int fd,
 	return -1;
 }
 
+/* The head of the file named name (its type comes from there: the file
+ * served, not the request's path). */
 static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
-			 const char *path, const struct stat *st,
+			 const char *name, const struct stat *st,
 			 const struct file_part *part)
 {
 	char extra[256];
@@ -203,8 +208,7 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 		snprintf(extra, sizeof(extra),
 			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
 			 part->last_modified);
-	return http_put_head(hw, ans, part->status,
-			     http_mime_type(path[1] ? path : "/index.html"),
+	return http_put_head(hw, ans, part->status, http_mime_type(name),
 			     part->length, extra);
 }
 
@@ -213,7 +217,8 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 {
 	struct file_part part;
 	struct stat st;
-	int fd = open_target(hw->docroot_fd, req->path, &st), r, small;
+	int is_index, r, small;
+	int fd = open_target(hw->docroot_fd, req->path, &st, &is_index);
 
 	if (fd < 0)
 		return put_unservable(hw, ans, req->path, -fd);
@@ -228,7 +233,8 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 		close(fd);
 		return http_put_error(hw, ans, 500);
 	}
-	if (put_file_head(hw, ans, req->path, &st, &part) < 0) {
+	if (put_file_head(hw, ans, is_index ? "index.html" : req->path, &st,
+			  &part) < 0) {
 		close(fd);
 		return -1;
 	}
