@@ -1,5 +1,6 @@
 /* test_http_static.c - static-file semantics of the real daemon over real
- * sockets (issue 14): the type of what is served. Each test
+ * sockets (issue 14): the type of what is served, conditional requests
+ * (If-Range, and the validators RFC 9110 section 13 orders). Each test
  * starts its own daemon with one worker on a site of small files whose
  * modification times it sets, so every date it sends is known. */
 #include "autoconfig.h"
@@ -161,11 +162,55 @@ static void test_index_type_is_the_served_files(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* If-Range (RFC 9110 13.1.5): the range only if the validator is the
+ * file's current one, else the whole file with 200 - a resumed download
+ * of a file changed since must not splice old and new bytes. */
+static void test_if_range(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct site s;
+
+	start_site(d, &s, NULL);
+	ask(d, &r, "GET", "/abc.txt", "Range: bytes=10-14\r\n");
+	expect(&r, 206, "abcde", "Range alone");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "Range: bytes=10-14\r\nIf-Range: " T2020_DATE "\r\n");
+	expect(&r, 206, "abcde", "If-Range with the Last-Modified date");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "Range: bytes=10-14\r\nIf-Range: " T2019_DATE "\r\n");
+	expect(&r, 200, DIGITS, "If-Range with an older date");
+	hr_check(!*field(&r, "Content-Range"), "a 200 with Content-Range: %s",
+		 r.head);
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "If-Range: \"not-the-tag\"\r\nRange: bytes=10-14\r\n");
+	expect(&r, 200, DIGITS, "If-Range with another entity-tag");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "Range: bytes=10-14\r\nIf-Range: W/\"weak\"\r\n");
+	expect(&r, 200, DIGITS, "If-Range with a weak entity-tag");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "Range: bytes=10-14\r\nIf-Range: yesterday\r\n");
+	expect(&r, 200, DIGITS, "If-Range that is neither tag nor date");
+	free(r.body);
+	/* Without Range, If-Range means nothing. */
+	ask(d, &r, "GET", "/abc.txt", "If-Range: " T2019_DATE "\r\n");
+	expect(&r, 200, DIGITS, "If-Range without Range");
+	free(r.body);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_index_type_is_the_served_files,
 						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_if_range, hr_setup,
+						hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * (a directory's index.html, the redirect to its final slash), validators
  * and ranges, the head, a small body read into the batch and a large one
  * sent with sendfile(2). It never parses a request and never decides
- * whether the connection stays open: proto_http.c does both. */
+ * whether the connection stays open: proto_http.c does both; nor does it
+ * judge preconditions: http_cond.c does. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -13,9 +14,11 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "http_cond.h"
 #include "log.h"
 #include "proto_http.h"
 #include "util.h"
@@ -131,14 +134,30 @@ static int put_unservable(struct http_worker *hw, const struct http_answer *ans,
 			     "301 Moved Permanently\n", 22, loc);
 }
 
-/* Applies the request's validator and range to the file. 1: *part says
- * what to send; else the whole answer (304, 416) is in the batch: 0, or
- * -1 when it could not be built. */
+/* The answer the request's preconditions call for instead of the file
+ * (RFC 9110 13.2.2), in the batch: 304 with the validators, or 412. */
+static int put_unmet(struct http_worker *hw, const struct http_answer *ans,
+		     enum http_cond c, uint64_t size, const struct file_part *part)
+{
+	char extra[128];
+
+	if (c == HTTP_COND_FAILED)
+		return http_put_error(hw, ans, 412);
+	snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n",
+		 part->last_modified);
+	return http_put_head(hw, ans, 304, NULL, size, extra);
+}
+
+/* Applies the request's preconditions and range to the file. 1: *part
+ * says what to send; else the whole answer (304, 412, 416) is in the
+ * batch: 0, or -1 when it could not be built. */
 static int choose_part(struct http_worker *hw, const struct http_request *req,
 		       const struct http_answer *ans, const struct stat *st,
 		       struct file_part *part)
 {
+	struct http_validators v = { .last_modified = st->st_mtime };
 	uint64_t size = (uint64_t)st->st_size;
+	enum http_cond c = http_cond_evaluate(req, &v, time(NULL));
 	char extra[128];
 
 	part->status = 200;
@@ -146,12 +165,9 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 	part->end = size ? size - 1 : 0;
 	http_format_date(st->st_mtime, part->last_modified,
 			 sizeof(part->last_modified));
-	if (req->if_modified_since > 0 && st->st_mtime <= req->if_modified_since) {
-		snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n",
-			 part->last_modified);
-		return http_put_head(hw, ans, 304, NULL, size, extra);
-	}
-	if (req->has_range && req->method == HTTP_GET) {
+	if (c == HTTP_COND_NOT_MODIFIED || c == HTTP_COND_FAILED)
+		return put_unmet(hw, ans, c, size, part);
+	if (c == HTTP_COND_RANGE && req->has_range && req->method == HTTP_GET) {
 		int r = http_parse_range(req->range, size, &part->start,
 					 &part->end);
 

@@ -323,7 +323,7 @@ more:
 /* What the headers said, before it is checked as a whole. */
 struct head_state {
 	unsigned nheaders;
-	int dup_range, dup_ims, conn_close, conn_keep_alive;
+	int dup_range, dup_ims, dup_ius, conn_close, conn_keep_alive;
 };
 
 static int parse_content_length(const unsigned char *v, size_t n,
@@ -388,6 +388,29 @@ static void parse_connection(const unsigned char *v, size_t n,
 	}
 }
 
+/* A field kept as received, for the caller to read; repeats counted. */
+static void keep_field(const unsigned char *v, size_t vl, struct http_field *f)
+{
+	if (f->lines++ == 0) {
+		f->v = (const char *)v;
+		f->len = (uint32_t)vl; /* below max_header_bytes */
+	}
+}
+
+/* A date field: ignored when repeated or unparseable (RFC 9110 13.1.3,
+ * 13.1.4). */
+static void date_field(const unsigned char *v, size_t vl, time_t *out, int *dup)
+{
+	time_t t = http_parse_date((const char *)v, vl);
+
+	if (*out || *dup || t <= 0) {
+		*dup = 1;
+		*out = 0;
+	} else {
+		*out = t;
+	}
+}
+
 /* One complete field: name n[0..nl), value v[0..vl) already trimmed. */
 static int header_field(const unsigned char *nm, size_t nl,
 			const unsigned char *v, size_t vl,
@@ -415,6 +438,24 @@ static int header_field(const unsigned char *nm, size_t nl,
 	case 6:
 		if (ci_eq(nm, nl, "expect") && ci_eq(v, vl, "100-continue"))
 			req->expect_continue = 1;
+		break;
+	case 8:
+		if (ci_eq(nm, nl, "if-match"))
+			keep_field(v, vl, &req->if_match);
+		else if (ci_eq(nm, nl, "if-range"))
+			keep_field(v, vl, &req->if_range);
+		break;
+	case 13:
+		if (ci_eq(nm, nl, "if-none-match"))
+			keep_field(v, vl, &req->if_none_match);
+		break;
+	case 15:
+		if (ci_eq(nm, nl, "accept-encoding"))
+			keep_field(v, vl, &req->accept_encoding);
+		break;
+	case 19:
+		if (ci_eq(nm, nl, "if-unmodified-since"))
+			date_field(v, vl, &req->if_unmodified_since, &hs->dup_ius);
 		break;
 	case 10:
 		if (ci_eq(nm, nl, "connection"))
@@ -541,6 +582,9 @@ static void request_init(struct http_request *req)
 	req->has_transfer_encoding = 0;
 	req->expect_continue = 0;
 	req->if_modified_since = 0;
+	req->if_unmodified_since = 0;
+	req->if_match = req->if_none_match = (struct http_field){ 0 };
+	req->if_range = req->accept_encoding = (struct http_field){ 0 };
 	req->has_range = 0;
 	req->range[0] = '\0';
 	req->has_host = 0;
@@ -968,6 +1012,8 @@ const char *http_reason(int status)
 		return "Gone";
 	case 411:
 		return "Length Required";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Content Too Large";
 	case 414:

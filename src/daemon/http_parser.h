@@ -42,6 +42,14 @@ enum http_method {
 /* Room for a Range value, NUL included; longer ones are ignored (200). */
 #define HTTP_RANGE_MAX 64
 
+/* A field's value as received, OWS trimmed, pointing into the buffer
+ * given to http_parse_request: valid as long as those bytes are. */
+struct http_field {
+	const char *v; /* NULL if absent */
+	uint32_t len;
+	uint32_t lines; /* field lines seen; more than 1: repeated */
+};
+
 struct http_request {
 	enum http_method method; /* HTTP_OTHER: a valid token we do not know (501) */
 	int version_minor;       /* 0 or 1 */
@@ -51,7 +59,10 @@ struct http_request {
 	int has_transfer_encoding; /* never set on success: such requests fail */
 	int expect_continue;       /* "Expect: 100-continue" was sent */
 	time_t if_modified_since;  /* 0 if absent, repeated or unparseable */
-	int has_range;             /* one Range field that fitted in range[] */
+	time_t if_unmodified_since; /* the same */
+	/* What a file's answer depends on (http_cond.h, http_file.c). */
+	struct http_field if_match, if_none_match, if_range, accept_encoding;
+	int has_range;              /* one Range field that fitted in range[] */
 	char range[HTTP_RANGE_MAX]; /* raw value for http_parse_range */
 	int has_host;
 	/* Percent-decoded, dot-segments removed, repeated '/' merged, query
