@@ -204,6 +204,152 @@ static void test_if_range(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* A file's strong entity-tag, as a GET answers it. */
+static void etag_of(struct hr_daemon *d, const char *target, char *out, size_t len)
+{
+	struct ht_response r;
+
+	ask(d, &r, "GET", target, "%s", "");
+	hr_check(r.status == 200, "GET %s: %d", target, r.status);
+	snprintf(out, len, "%s", field(&r, "ETag"));
+	hr_check(out[0] == '"' && out[strlen(out) - 1] == '"',
+		 "GET %s: no strong ETag: %s", target, r.head);
+	free(r.body);
+}
+
+/* If-None-Match and If-Modified-Since (RFC 9110 13.1.2, 13.1.3): a 304
+ * carries the validators and no body - the answer after it on the same
+ * connection is read whole from the next byte. */
+static void test_not_modified(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct ht_client c;
+	struct site s;
+	char tag[128], req[512];
+
+	start_site(d, &s, NULL);
+	etag_of(d, "/abc.txt", tag, sizeof(tag));
+	ht_open(&c, d->port);
+	snprintf(req, sizeof(req),
+		 "GET /abc.txt HTTP/1.1\r\nHost: t\r\nIf-None-Match: %s\r\n\r\n"
+		 "GET /abc.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+		 tag);
+	ht_request(&c, req);
+	hr_check(ht_read_response(&c, &r, 0) == 0, "the 304");
+	expect(&r, 304, NULL, "If-None-Match with the ETag");
+	hr_check(!strcmp(field(&r, "ETag"), tag) &&
+			 !strcmp(field(&r, "Last-Modified"), T2020_DATE),
+		 "a 304 without its validators: %s", r.head);
+	hr_check(ht_read_response(&c, &r, 0) == 0, "the answer after a 304");
+	expect(&r, 200, DIGITS, "the answer after a 304");
+	free(r.body);
+	ht_close(&c);
+
+	ask(d, &r, "HEAD", "/abc.txt", "If-None-Match: %s\r\n", tag);
+	expect(&r, 304, NULL, "HEAD with If-None-Match");
+	ask(d, &r, "GET", "/abc.txt", "If-None-Match: W/%s\r\n", tag);
+	expect(&r, 304, NULL, "If-None-Match compares weakly");
+	ask(d, &r, "GET", "/abc.txt", "If-None-Match: \"a\", %s\r\n", tag);
+	expect(&r, 304, NULL, "If-None-Match with a list");
+	ask(d, &r, "GET", "/abc.txt", "If-None-Match: *\r\n");
+	expect(&r, 304, NULL, "If-None-Match: *");
+	ask(d, &r, "GET", "/abc.txt", "If-None-Match: \"a\", \"b\"\r\n");
+	expect(&r, 200, DIGITS, "If-None-Match without our tag");
+	free(r.body);
+	/* If-None-Match wins over If-Modified-Since, either way. */
+	ask(d, &r, "GET", "/abc.txt",
+	    "If-None-Match: \"a\"\r\nIf-Modified-Since: " T2020_DATE "\r\n");
+	expect(&r, 200, DIGITS, "If-None-Match fails, If-Modified-Since holds");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt",
+	    "If-None-Match: %s\r\nIf-Modified-Since: " T2019_DATE "\r\n", tag);
+	expect(&r, 304, NULL, "If-None-Match holds, If-Modified-Since fails");
+	ask(d, &r, "GET", "/abc.txt", "If-Modified-Since: " T2020_DATE "\r\n");
+	expect(&r, 304, NULL, "If-Modified-Since, the same date");
+	ask(d, &r, "GET", "/abc.txt", "If-Modified-Since: " T2019_DATE "\r\n");
+	expect(&r, 200, DIGITS, "If-Modified-Since, an older date");
+	free(r.body);
+	/* Preconditions do not turn a 404 into anything else. */
+	ask(d, &r, "GET", "/none.txt", "If-None-Match: *\r\n");
+	expect(&r, 404, NULL, "If-None-Match on a missing file");
+	free(r.body);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* If-Match and If-Unmodified-Since (13.1.1, 13.1.4): 412 when they fail;
+ * If-Match compares strongly and comes first. */
+static void test_precondition_failed(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct site s;
+	char tag[128];
+
+	start_site(d, &s, NULL);
+	etag_of(d, "/abc.txt", tag, sizeof(tag));
+	ask(d, &r, "GET", "/abc.txt", "If-Match: %s\r\n", tag);
+	expect(&r, 200, DIGITS, "If-Match with the ETag");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt", "If-Match: *\r\n");
+	expect(&r, 200, DIGITS, "If-Match: *");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt", "If-Match: \"x\"\r\n");
+	expect(&r, 412, NULL, "If-Match with another tag");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt", "If-Match: W/%s\r\n", tag);
+	expect(&r, 412, NULL, "If-Match compares strongly");
+	free(r.body);
+	ask(d, &r, "HEAD", "/abc.txt", "If-Match: \"x\"\r\n");
+	expect(&r, 412, NULL, "HEAD with If-Match");
+	ask(d, &r, "GET", "/abc.txt", "If-Unmodified-Since: " T2019_DATE "\r\n");
+	expect(&r, 412, NULL, "If-Unmodified-Since, an older date");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt", "If-Unmodified-Since: " T2020_DATE "\r\n");
+	expect(&r, 200, DIGITS, "If-Unmodified-Since, the same date");
+	free(r.body);
+	/* If-Match first: 412, though If-None-Match would say 304. */
+	ask(d, &r, "GET", "/abc.txt",
+	    "If-None-Match: %s\r\nIf-Match: \"x\"\r\n", tag);
+	expect(&r, 412, NULL, "If-Match before If-None-Match");
+	free(r.body);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* A file changed on disk gets a new ETag, even within the same second
+ * and size: the old tag then neither validates a range nor a cache. */
+static void test_etag_follows_the_file(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct site s;
+	char old[128], now[128];
+
+	start_site(d, &s, NULL);
+	etag_of(d, "/abc.txt", old, sizeof(old));
+	ask(d, &r, "GET", "/abc.txt", "Range: bytes=0-2\r\nIf-Range: %s\r\n", old);
+	expect(&r, 206, "012", "If-Range with the ETag");
+	free(r.body);
+	/* Same size, same second, one nanosecond later. */
+	{
+		char path[320];
+		struct timespec ts[2] = { { T2020, 1 }, { T2020, 1 } };
+
+		snprintf(path, sizeof(path), "%s/abc.txt", s.root);
+		ht_write_file(path, DIGITS, strlen(DIGITS));
+		hr_check(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat");
+	}
+	etag_of(d, "/abc.txt", now, sizeof(now));
+	hr_check(strcmp(old, now) != 0, "the ETag stayed %s", old);
+	ask(d, &r, "GET", "/abc.txt", "Range: bytes=0-2\r\nIf-Range: %s\r\n", old);
+	expect(&r, 200, DIGITS, "If-Range with the old ETag");
+	free(r.body);
+	ask(d, &r, "GET", "/abc.txt", "If-None-Match: %s\r\n", old);
+	expect(&r, 200, DIGITS, "If-None-Match with the old ETag");
+	free(r.body);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +357,12 @@ int main(void)
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_if_range, hr_setup,
 						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_not_modified, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_precondition_failed,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_etag_follows_the_file,
+						hr_setup, hr_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

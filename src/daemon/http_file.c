@@ -31,7 +31,9 @@
 struct file_part {
 	int status; /* 200 or 206 */
 	uint64_t start, end, length;
-	char last_modified[40];
+	char last_modified[HTTP_DATE_LEN + 1];
+	char etag[HTTP_ETAG_MAX];
+	size_t etag_len;
 };
 
 static int open_beneath(int dirfd, const char *path)
@@ -134,17 +136,24 @@ static int put_unservable(struct http_worker *hw, const struct http_answer *ans,
 			     "301 Moved Permanently\n", 22, loc);
 }
 
+/* The header lines that identify the version of the file an answer is
+ * about, the same on 200, 206 and 304 (RFC 9110 15.4.5). */
+static int validator_lines(char *out, size_t len, const struct file_part *part)
+{
+	return snprintf(out, len, "Last-Modified: %s\r\nETag: %s\r\n",
+			part->last_modified, part->etag);
+}
+
 /* The answer the request's preconditions call for instead of the file
  * (RFC 9110 13.2.2), in the batch: 304 with the validators, or 412. */
 static int put_unmet(struct http_worker *hw, const struct http_answer *ans,
 		     enum http_cond c, uint64_t size, const struct file_part *part)
 {
-	char extra[128];
+	char extra[256];
 
 	if (c == HTTP_COND_FAILED)
 		return http_put_error(hw, ans, 412);
-	snprintf(extra, sizeof(extra), "Last-Modified: %s\r\n",
-		 part->last_modified);
+	validator_lines(extra, sizeof(extra), part);
 	return http_put_head(hw, ans, 304, NULL, size, extra);
 }
 
@@ -155,9 +164,10 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 		       const struct http_answer *ans, const struct stat *st,
 		       struct file_part *part)
 {
-	struct http_validators v = { .last_modified = st->st_mtime };
+	struct http_validators v = { .etag = part->etag,
+				     .last_modified = st->st_mtime };
 	uint64_t size = (uint64_t)st->st_size;
-	enum http_cond c = http_cond_evaluate(req, &v, time(NULL));
+	enum http_cond c;
 	char extra[128];
 
 	part->status = 200;
@@ -165,6 +175,9 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 	part->end = size ? size - 1 : 0;
 	http_format_date(st->st_mtime, part->last_modified,
 			 sizeof(part->last_modified));
+	part->etag_len = v.etag_len = http_etag(part->etag, (uint64_t)st->st_ino,
+						size, &st->st_mtim, "");
+	c = http_cond_evaluate(req, &v, time(NULL));
 	if (c == HTTP_COND_NOT_MODIFIED || c == HTTP_COND_FAILED)
 		return put_unmet(hw, ans, c, size, part);
 	if (c == HTTP_COND_RANGE && req->has_range && req->method == HTTP_GET) {
@@ -211,19 +224,17 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 			 const char *name, const struct stat *st,
 			 const struct file_part *part)
 {
-	char extra[256];
+	char extra[512];
+	int n = validator_lines(extra, sizeof(extra), part);
 
+	n += snprintf(extra + n, sizeof(extra) - (size_t)n,
+		      "Accept-Ranges: bytes\r\n");
 	if (part->status == 206)
-		snprintf(extra, sizeof(extra),
-			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n"
+		snprintf(extra + n, sizeof(extra) - (size_t)n,
 			 "Content-Range: bytes %llu-%llu/%llu\r\n",
-			 part->last_modified, (unsigned long long)part->start,
+			 (unsigned long long)part->start,
 			 (unsigned long long)part->end,
 			 (unsigned long long)st->st_size);
-	else
-		snprintf(extra, sizeof(extra),
-			 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-			 part->last_modified);
 	return http_put_head(hw, ans, part->status, http_mime_type(name),
 			     part->length, extra);
 }
