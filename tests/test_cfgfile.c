@@ -61,6 +61,9 @@ static void test_every_directive(void **state)
 		 "protocol http\n"
 		 "docroot /srv/www\n"
 		 "return 302 https://example.org/\n"
+		 "mime_types /srv/types\n"
+		 "default_type text/plain\n"
+		 "charset iso-8859-1\n"
 		 "max_connections 5000\n"
 		 "rlimit_nofile 65536\n"
 		 "backlog 511\n"
@@ -101,6 +104,9 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.has_return, 1);
 	assert_int_equal(cfg.return_status, 302);
 	assert_string_equal(cfg.return_body, "https://example.org/");
+	assert_string_equal(cfg.mime_types, "/srv/types");
+	assert_string_equal(cfg.default_type, "text/plain");
+	assert_string_equal(cfg.charset, "iso-8859-1");
 	assert_int_equal(cfg.max_connections, 5000);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
 	assert_int_equal(cfg.backlog, 511);
@@ -141,6 +147,9 @@ static void test_table_is_covered(void **state)
 		"protocol",
 		"docroot",
 		"return",
+		"mime_types",
+		"default_type",
+		"charset",
 		"max_connections",
 		"rlimit_nofile",
 		"backlog",
@@ -317,6 +326,10 @@ static const struct {
 	{ "return 99 x\n", "test.conf:1: return: status '99' is not a number 200..599" },
 	{ "return abc\n", "test.conf:1: return: status 'abc' is not a number 200..599" },
 	{ "return 301\n", "test.conf:1: return: a 301 redirect needs a URL" },
+	{ "mime_types ''\n", "test.conf:1: mime_types: must be 1..4095 bytes long" },
+	{ "default_type html\n", "test.conf:1: default_type: 'html' is not a media type (type/subtype, like text/plain)" },
+	{ "default_type \"text/plain; charset=utf-8\"\n", "test.conf:1: default_type: 'text/plain; charset=utf-8' is not a media type (type/subtype, like text/plain)" },
+	{ "charset \"utf 8\"\n", "test.conf:1: charset: 'utf 8' is not off or a charset name (like utf-8)" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
 	{ "rlimit_nofile 10\n", "test.conf:1: rlimit_nofile: '10' is not 'auto' or a number 64..1073741824" },
 	{ "backlog 0\n", "test.conf:1: backlog: '0' is not 'auto' or a number 1..2147483647" },
@@ -542,12 +555,13 @@ static void test_shipped_conf(void **state)
 static void test_finish_paths(void **state)
 {
 	(void)state;
-	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\n");
+	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\nmime_types etc/types\n");
 	strcpy(cfg.base_dir, "/srv/base");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.pidfile, "/srv/base/run/x.pid");
 	assert_string_equal(cfg.log_file, "/srv/base/./log/x.log");
 	assert_string_equal(cfg.docroot, "/srv/base/www");
+	assert_string_equal(cfg.mime_types, "/srv/base/etc/types");
 	assert_string_equal(cfg.stats_socket, "/srv/base/s.sock");
 	assert_int_equal(cfg.nlisten, 1); /* the default address */
 	assert_int_equal(port_of(&cfg.listen[0]), 8080);

@@ -350,6 +350,106 @@ static void test_etag_follows_the_file(void **state)
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
+/* The Content-Type of each name, on one connection. */
+static void expect_types(struct hr_daemon *d, const char *const *names,
+			 const char *const *types, size_t n, const char *what)
+{
+	struct ht_response r;
+
+	for (size_t i = 0; i < n; i++) {
+		ask(d, &r, "HEAD", names[i], "%s", "");
+		hr_check(r.status == 200 &&
+				 !strcmp(field(&r, "Content-Type"), types[i]),
+			 "%s: %s: status %d, expected \"%s\", seen \"%s\"", what,
+			 names[i], r.status, types[i], field(&r, "Content-Type"));
+	}
+}
+
+/* mime_types names a file of an admin's types (a made-up extension
+ * among them), default_type and charset apply to it; a bad line is
+ * skipped with a warning; a reload reads the file again. */
+static void test_mime_types_file(void **state)
+{
+	static const char *const names[] = { "/a.rpdt", "/b.mup", "/c.css", "/d" };
+	static const char *const before[] = {
+		"application/x-reuseport-test",
+		"text/x-made-up; charset=iso-8859-1",
+		"text/plain; charset=iso-8859-1",
+		"text/plain; charset=iso-8859-1",
+	};
+	static const char *const after[] = {
+		"image/x-reuseport-test", "text/plain; charset=iso-8859-1",
+		"text/plain; charset=iso-8859-1", "text/plain; charset=iso-8859-1"
+	};
+	struct hr_daemon *d = *state;
+	struct site s;
+	char types[256], extra[512];
+	json_int_t gen = 2;
+
+	snprintf(types, sizeof(types), "%s/my.types", d->dir);
+	static const char first[] = "# an admin's additions\n"
+				    "application/x-reuseport-test\trpdt\n"
+				    "not-a-type mup2\n"
+				    "text/x-made-up mup\n";
+	static const char second[] = "image/x-reuseport-test rpdt\n";
+
+	ht_write_file(types, first, sizeof(first) - 1);
+	snprintf(extra, sizeof(extra),
+		 "mime_types %s\ndefault_type text/plain\ncharset iso-8859-1\n",
+		 types);
+	start_site(d, &s, extra);
+	for (size_t i = 0; i < 4; i++)
+		put_file(&s, names[i] + 1, "x", 0);
+	expect_types(d, names, before, 4, "from my.types");
+	hr_check(hr_log_contains(d, "MIME types: 2 extensions from") &&
+			 hr_log_contains(d, "my.types:3: "),
+		 "the log does not say what was loaded");
+
+	ht_write_file(types, second, sizeof(second) - 1);
+	kill(d->pid, SIGHUP);
+	hr_check(hr_wait_for(d, hr_generation_up, &gen, 20000), "generation 2 up");
+	expect_types(d, names, after, 4, "after a reload");
+	hr_check(hr_log_contains(d, "MIME types: 1 extension from"),
+		 "the reload did not read the file again");
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* A missing file: the built-in table, and the log says so; off: the
+ * same without looking, and charset off sends none. */
+static void test_mime_types_fallback(void **state)
+{
+	static const char *const names[] = { "/c.css", "/e.png", "/d" };
+	static const char *const builtin[] = {
+		"text/css; charset=utf-8", "image/png", "application/octet-stream"
+	};
+	static const char *const bare[] = { "text/css", "image/png",
+					    "application/octet-stream" };
+	static const struct {
+		const char *conf, *const *types, *log;
+	} runs[] = {
+		{ "mime_types missing.types\n", builtin,
+		  "missing.types: No such file or directory; the built-in table" },
+		{ "mime_types off\ncharset off\n", bare,
+		  "MIME types: the built-in table" },
+	};
+	struct hr_daemon *d = *state;
+	struct site s;
+
+	for (size_t k = 0; k < 2; k++) {
+		if (k > 0) {
+			hr_free(d);
+			*state = d = hr_new();
+		}
+		start_site(d, &s, runs[k].conf);
+		for (size_t i = 0; i < 3; i++)
+			put_file(&s, names[i] + 1, "x", 0);
+		expect_types(d, names, runs[k].types, 3, runs[k].conf);
+		hr_check(hr_log_contains(d, runs[k].log),
+			 "the log does not say \"%s\"", runs[k].log);
+		hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +462,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_precondition_failed,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_etag_follows_the_file,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_mime_types_file, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_mime_types_fallback,
 						hr_setup, hr_teardown),
 	};
 

@@ -9,6 +9,8 @@
 
 #include "addr.h"
 
+struct mime_table;
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_WORKERS 256
 #define CFG_DEFAULT_LISTEN "0.0.0.0:8080"
@@ -44,6 +46,16 @@ struct config {
 	size_t http_max_request_line, http_max_header_bytes;
 	unsigned http_max_headers;
 	unsigned long long http_max_body;
+	/* Content-Types (mime.h): the mime.types file ("": off, the built-in
+	 * table), the type of names without a known extension, the charset
+	 * text types are sent with ("": off). */
+	char mime_types[PATH_MAX];
+	char default_type[128];
+	char charset[64];
+	/* Built from those three when the master loads the configuration
+	 * (main.c), and freed once no configuration it keeps refers to it
+	 * (master.c); NULL: the workers build the built-in table. */
+	const struct mime_table *mime;
 
 	/* timeouts, milliseconds */
 	int header_timeout_ms;

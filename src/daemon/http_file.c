@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "http_cond.h"
 #include "log.h"
+#include "mime.h"
 #include "proto_http.h"
 #include "util.h"
 
@@ -235,7 +236,7 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 			 (unsigned long long)part->start,
 			 (unsigned long long)part->end,
 			 (unsigned long long)st->st_size);
-	return http_put_head(hw, ans, part->status, http_mime_type(name),
+	return http_put_head(hw, ans, part->status, mime_type(hw->mime, name),
 			     part->length, extra);
 }
 

@@ -905,65 +905,7 @@ time_t http_parse_date(const char *s, size_t len)
 	return -1;
 }
 
-/* --- MIME types and reasons --- */
-
-const char *http_mime_type(const char *path)
-{
-	static const struct {
-		const char *ext;
-		const char *type;
-	} types[] = {
-		{ "html", "text/html; charset=utf-8" },
-		{ "htm", "text/html; charset=utf-8" },
-		{ "css", "text/css; charset=utf-8" },
-		{ "js", "text/javascript; charset=utf-8" },
-		{ "mjs", "text/javascript; charset=utf-8" },
-		{ "json", "application/json" },
-		{ "map", "application/json" },
-		{ "txt", "text/plain; charset=utf-8" },
-		{ "md", "text/markdown; charset=utf-8" },
-		{ "csv", "text/csv; charset=utf-8" },
-		{ "xml", "application/xml" },
-		{ "svg", "image/svg+xml" },
-		{ "png", "image/png" },
-		{ "jpg", "image/jpeg" },
-		{ "jpeg", "image/jpeg" },
-		{ "gif", "image/gif" },
-		{ "webp", "image/webp" },
-		{ "avif", "image/avif" },
-		{ "ico", "image/vnd.microsoft.icon" },
-		{ "pdf", "application/pdf" },
-		{ "wasm", "application/wasm" },
-		{ "woff", "font/woff" },
-		{ "woff2", "font/woff2" },
-		{ "ttf", "font/ttf" },
-		{ "otf", "font/otf" },
-		{ "mp4", "video/mp4" },
-		{ "webm", "video/webm" },
-		{ "mp3", "audio/mpeg" },
-		{ "ogg", "audio/ogg" },
-		{ "wav", "audio/wav" },
-		{ "zip", "application/zip" },
-		{ "gz", "application/gzip" },
-		{ "tar", "application/x-tar" },
-	};
-	const char *dot = NULL, *q;
-	size_t k, n;
-
-	for (q = path; *q; q++) {
-		if (*q == '/')
-			dot = NULL;
-		else if (*q == '.')
-			dot = q;
-	}
-	if (!dot)
-		return "application/octet-stream";
-	n = (size_t)(q - dot - 1);
-	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
-		if (ci_eq((const unsigned char *)dot + 1, n, types[k].ext))
-			return types[k].type;
-	return "application/octet-stream";
-}
+/* --- reasons --- */
 
 const char *http_reason(int status)
 {

@@ -1,5 +1,5 @@
 /* http_parser.h - strict HTTP/1.1 request-head parser and the small pieces
- * of HTTP the server needs around it (paths, ranges, dates, MIME types).
+ * of HTTP the server needs around it (paths, ranges, dates, reasons).
  *
  * Nothing here allocates, keeps state between calls or reads the clock
  * (except http_parse_date for two-digit years), so every function is safe
@@ -122,10 +122,6 @@ size_t http_format_date(time_t t, char *out, size_t outlen);
 /* Parses s[0..len) in IMF-fixdate, RFC 850 or asctime form (RFC 9110
  * 5.6.7); -1 if it is none of them or before 1970. */
 time_t http_parse_date(const char *s, size_t len);
-
-/* Content-Type for the extension of path's last segment (ASCII case
- * ignored); "application/octet-stream" if unknown. Never NULL. */
-const char *http_mime_type(const char *path);
 
 /* Reason phrase for a status code; a generic one per class if unknown. */
 const char *http_reason(int status);

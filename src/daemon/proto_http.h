@@ -14,6 +14,7 @@
 
 struct config;
 struct conn;
+struct mime_table;
 struct stats_counters;
 
 /* A body up to this size is read into the batch and leaves with its head
@@ -68,6 +69,9 @@ struct http_worker {
 	struct stats_counters *stats;
 	struct http_limits limits;
 	int docroot_fd; /* -1: the fixed answer */
+	/* Content-Types: the configuration's, else own_mime, built here. */
+	const struct mime_table *mime;
+	struct mime_table *own_mime;
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
