@@ -64,6 +64,7 @@ static void test_every_directive(void **state)
 		 "mime_types /srv/types\n"
 		 "default_type text/plain\n"
 		 "charset iso-8859-1\n"
+		 "precompressed on\n"
 		 "max_connections 5000\n"
 		 "rlimit_nofile 65536\n"
 		 "backlog 511\n"
@@ -107,6 +108,7 @@ static void test_every_directive(void **state)
 	assert_string_equal(cfg.mime_types, "/srv/types");
 	assert_string_equal(cfg.default_type, "text/plain");
 	assert_string_equal(cfg.charset, "iso-8859-1");
+	assert_int_equal(cfg.precompressed, 1);
 	assert_int_equal(cfg.max_connections, 5000);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
 	assert_int_equal(cfg.backlog, 511);
@@ -150,6 +152,7 @@ static void test_table_is_covered(void **state)
 		"mime_types",
 		"default_type",
 		"charset",
+		"precompressed",
 		"max_connections",
 		"rlimit_nofile",
 		"backlog",
@@ -329,6 +332,7 @@ static const struct {
 	{ "mime_types ''\n", "test.conf:1: mime_types: must be 1..4095 bytes long" },
 	{ "default_type html\n", "test.conf:1: default_type: 'html' is not a media type (type/subtype, like text/plain)" },
 	{ "default_type \"text/plain; charset=utf-8\"\n", "test.conf:1: default_type: 'text/plain; charset=utf-8' is not a media type (type/subtype, like text/plain)" },
+	{ "precompressed gzip\n", "test.conf:1: precompressed: 'gzip' is not on or off" },
 	{ "charset \"utf 8\"\n", "test.conf:1: charset: 'utf 8' is not off or a charset name (like utf-8)" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
 	{ "rlimit_nofile 10\n", "test.conf:1: rlimit_nofile: '10' is not 'auto' or a number 64..1073741824" },

@@ -450,6 +450,144 @@ static void test_mime_types_fallback(void **state)
 	}
 }
 
+#define CSS "body { color: black }\n"
+#define CSS_GZ "gzip bytes of style.css, long enough"
+#define CSS_BR "brotli bytes of style.css"
+
+/* The site's precompressed copies: style.css in both codings, only.js in
+ * gzip, old.txt with a copy older than itself, a directory's index. */
+static void put_precompressed(const struct site *s)
+{
+	put_file(s, "style.css", CSS, T2020);
+	put_file(s, "style.css.gz", CSS_GZ, T2020);
+	put_file(s, "style.css.br", CSS_BR, T2020 + 1);
+	put_file(s, "only.js", "let x;\n", T2020);
+	put_file(s, "only.js.gz", "gzip of only.js", T2020);
+	put_file(s, "old.txt", "the new text\n", T2020);
+	put_file(s, "old.txt.gz", "gzip of the old text", T2020 - 1);
+	put_file(s, "sub/index.html.gz", "gzip of sub/index.html", 0);
+}
+
+/* GET target with Accept-Encoding ae (NULL: none): the status, body,
+ * Content-Encoding ("" for none) and the type of the original. */
+static void expect_coding(struct hr_daemon *d, const char *target,
+			  const char *ae, const char *body, const char *coding,
+			  const char *type, struct ht_response *r)
+{
+	char hdr[256] = "";
+
+	if (ae)
+		snprintf(hdr, sizeof(hdr), "Accept-Encoding: %s\r\n", ae);
+	ask(d, r, "GET", target, "%s", hdr);
+	expect(r, 200, body, ae ? ae : "(no Accept-Encoding)");
+	hr_check(!strcmp(field(r, "Content-Encoding"), coding),
+		 "%s with \"%s\": Content-Encoding \"%s\", expected \"%s\"",
+		 target, ae ? ae : "", field(r, "Content-Encoding"), coding);
+	hr_check(!strcmp(field(r, "Content-Type"), type),
+		 "%s with \"%s\": Content-Type \"%s\", expected \"%s\"", target,
+		 ae ? ae : "", field(r, "Content-Type"), type);
+	hr_check(!strcmp(field(r, "Vary"), "Accept-Encoding"),
+		 "%s with \"%s\": no Vary: Accept-Encoding\n%s", target,
+		 ae ? ae : "", r->head);
+}
+
+/* precompressed on: x.br or x.gz for x when the client accepts it and
+ * the copy is not older, br before gzip, q=0 refused; the original's
+ * type, Vary on every answer, ranges of the encoded bytes and a tag per
+ * coding. */
+static void test_precompressed(void **state)
+{
+	static const char *const type_css = "text/css; charset=utf-8";
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct site s;
+	char tag_id[128], tag_gz[128], tag_br[128], want[64];
+
+	start_site(d, &s, "precompressed on\n");
+	put_precompressed(&s);
+	expect_coding(d, "/style.css", "gzip", CSS_GZ, "gzip", type_css, &r);
+	snprintf(tag_gz, sizeof(tag_gz), "%s", field(&r, "ETag"));
+	free(r.body);
+	expect_coding(d, "/style.css", "gzip, deflate, br", CSS_BR, "br",
+		      type_css, &r);
+	snprintf(tag_br, sizeof(tag_br), "%s", field(&r, "ETag"));
+	free(r.body);
+	expect_coding(d, "/style.css", "br;q=0, gzip", CSS_GZ, "gzip", type_css,
+		      &r);
+	free(r.body);
+	expect_coding(d, "/style.css", "gzip;q=1, br;q=0.5", CSS_GZ, "gzip",
+		      type_css, &r);
+	free(r.body);
+	expect_coding(d, "/style.css", "gzip;q=0, br;q=0", CSS, "", type_css, &r);
+	free(r.body);
+	expect_coding(d, "/style.css", NULL, CSS, "", type_css, &r);
+	snprintf(tag_id, sizeof(tag_id), "%s", field(&r, "ETag"));
+	free(r.body);
+	hr_check(strcmp(tag_id, tag_gz) && strcmp(tag_id, tag_br) &&
+			 strcmp(tag_gz, tag_br),
+		 "ETags not distinct: %s %s %s", tag_id, tag_gz, tag_br);
+	/* Only the codings that exist, and not a stale copy. */
+	expect_coding(d, "/only.js", "br, gzip", "gzip of only.js", "gzip",
+		      "text/javascript; charset=utf-8", &r);
+	free(r.body);
+	expect_coding(d, "/old.txt", "gzip", "the new text\n", "",
+		      "text/plain; charset=utf-8", &r);
+	free(r.body);
+	expect_coding(d, "/sub/", "gzip", "gzip of sub/index.html", "gzip",
+		      "text/html; charset=utf-8", &r);
+	free(r.body);
+
+	/* A range of the encoded bytes. */
+	ask(d, &r, "GET", "/style.css",
+	    "Accept-Encoding: gzip\r\n"
+	    "Range: bytes=5-9\r\n");
+	expect(&r, 206, "bytes", "a range of style.css.gz");
+	snprintf(want, sizeof(want), "bytes 5-9/%zu", strlen(CSS_GZ));
+	hr_check(!strcmp(field(&r, "Content-Range"), want) &&
+			 !strcmp(field(&r, "Content-Encoding"), "gzip"),
+		 "a range of style.css.gz: %s", r.head);
+	free(r.body);
+	ask(d, &r, "GET", "/style.css",
+	    "Accept-Encoding: gzip\r\nRange: bytes=0-3\r\nIf-Range: %s\r\n",
+	    tag_id);
+	expect(&r, 200, CSS_GZ, "If-Range with the identity tag, gzip asked");
+	free(r.body);
+
+	/* Each coding validates itself only; a 304 says Vary too. */
+	ask(d, &r, "GET", "/style.css",
+	    "Accept-Encoding: gzip\r\nIf-None-Match: %s\r\n", tag_gz);
+	expect(&r, 304, NULL, "If-None-Match with the gzip tag");
+	hr_check(!strcmp(field(&r, "Vary"), "Accept-Encoding") &&
+			 !strcmp(field(&r, "ETag"), tag_gz),
+		 "a 304 of the gzip copy: %s", r.head);
+	ask(d, &r, "GET", "/style.css",
+	    "Accept-Encoding: gzip\r\nIf-None-Match: %s\r\n", tag_id);
+	expect(&r, 200, CSS_GZ, "If-None-Match with the identity tag");
+	free(r.body);
+	ask(d, &r, "HEAD", "/style.css", "Accept-Encoding: br\r\n");
+	hr_check(r.status == 200 && r.length == (long long)strlen(CSS_BR) &&
+			 !strcmp(field(&r, "Content-Encoding"), "br"),
+		 "HEAD with br: %s", r.head);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
+/* Off (the default), copies are plain files: never chosen, no Vary. */
+static void test_precompressed_off(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct ht_response r;
+	struct site s;
+
+	start_site(d, &s, NULL);
+	put_precompressed(&s);
+	ask(d, &r, "GET", "/style.css", "Accept-Encoding: gzip, br\r\n");
+	expect(&r, 200, CSS, "precompressed off");
+	hr_check(!*field(&r, "Content-Encoding") && !*field(&r, "Vary"),
+		 "precompressed off: %s", r.head);
+	free(r.body);
+	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +604,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mime_types_file, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_mime_types_fallback,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_precompressed, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_precompressed_off,
 						hr_setup, hr_teardown),
 	};
 

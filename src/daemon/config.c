@@ -637,6 +637,12 @@ static int set_charset(struct config *c, const char *s, char *err, size_t errlen
 	return 0;
 }
 
+static int set_precompressed(struct config *c, const char *s, char *err,
+			     size_t errlen)
+{
+	return parse_flag("precompressed", s, &c->precompressed, err, errlen);
+}
+
 static int set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_workers(c, s, err, errlen);
@@ -663,6 +669,7 @@ static const struct config_directive directives[] = {
 	{ "mime_types", 1, 0, set_mime_types },
 	{ "default_type", 1, 0, set_default_type },
 	{ "charset", 1, 0, set_charset },
+	{ "precompressed", 1, 0, set_precompressed },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
 	{ "backlog", 1, 0, set_backlog },

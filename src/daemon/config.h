@@ -52,6 +52,7 @@ struct config {
 	char mime_types[PATH_MAX];
 	char default_type[128];
 	char charset[64];
+	int precompressed; /* 1: send x.br / x.gz for x when accepted */
 	/* Built from those three when the master loads the configuration
 	 * (main.c), and freed once no configuration it keeps refers to it
 	 * (master.c); NULL: the workers build the built-in table. */

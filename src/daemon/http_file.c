@@ -1,6 +1,7 @@
 /* http_file.c - static files below the document root: resolving the path
  * (a directory's index.html, the redirect to its final slash), validators
- * and ranges, the head, a small body read into the batch and a large one
+ * and ranges, precompressed copies, the head, a small body read into the
+ * batch and a large one
  * sent with sendfile(2). It never parses a request and never decides
  * whether the connection stays open: proto_http.c does both; nor does it
  * judge preconditions: http_cond.c does. */
@@ -17,7 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "conn.h"
+#include "http_coding.h"
 #include "http_cond.h"
 #include "log.h"
 #include "mime.h"
@@ -32,9 +35,25 @@
 struct file_part {
 	int status; /* 200 or 206 */
 	uint64_t start, end, length;
+	enum http_coding coding; /* a precompressed copy's, or identity */
+	int vary; /* precompressed is on: Vary: Accept-Encoding */
 	char last_modified[HTTP_DATE_LEN + 1];
 	char etag[HTTP_ETAG_MAX];
 	size_t etag_len;
+};
+
+/* The precompressed copies of a file: its name with these suffixes. */
+static const char *const coding_suffix[] = {
+	[HTTP_CODING_IDENTITY] = "",
+	[HTTP_CODING_GZIP] = ".gz",
+	[HTTP_CODING_BR] = ".br",
+};
+/* What tells their entity-tags apart (the copy is another file, but a
+ * hard link could make it the same one). */
+static const char *const coding_tag[] = {
+	[HTTP_CODING_IDENTITY] = "",
+	[HTTP_CODING_GZIP] = "gz",
+	[HTTP_CODING_BR] = "br",
 };
 
 static int open_beneath(int dirfd, const char *path)
@@ -119,6 +138,46 @@ static int open_target(int docroot_fd, const char *path, struct stat *st,
 	return fd;
 }
 
+static int older(const struct stat *a, const struct stat *b)
+{
+	return a->st_mtim.tv_sec < b->st_mtim.tv_sec ||
+	       (a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+		a->st_mtim.tv_nsec < b->st_mtim.tv_nsec);
+}
+
+/* With precompressed on: the copy of the file (name, below the root) in
+ * the best coding the request accepts that exists, is a regular file
+ * and is not older than the file - a stale copy is never sent. It takes
+ * the place of *fd and *st; returns its coding, or identity. One openat2
+ * per coding tried, and only codings the client accepts are tried. */
+static enum http_coding open_precompressed(
+	int docroot_fd, const struct http_request *req, const char *name,
+	int *fd, struct stat *st)
+{
+	enum http_coding want[2];
+	int n = http_codings_accepted(&req->accept_encoding, want);
+	char path[HTTP_PATH_MAX + 16];
+
+	for (int i = 0; i < n; i++) {
+		struct stat cst;
+		int cfd;
+
+		snprintf(path, sizeof(path), "%s%s", name, coding_suffix[want[i]]);
+		cfd = open_beneath(docroot_fd, path);
+		if (cfd < 0)
+			continue;
+		if (fstat(cfd, &cst) == 0 && S_ISREG(cst.st_mode) &&
+		    !older(&cst, st)) {
+			close(*fd);
+			*fd = cfd;
+			*st = cst;
+			return want[i];
+		}
+		close(cfd);
+	}
+	return HTTP_CODING_IDENTITY;
+}
+
 /* The answer when no file is served: an error, or the redirect to the
  * directory's name with its slash. path is decoded (http_parser.h): a
  * directory named "q?dir" must be sent back as /q%3Fdir/, or the client
@@ -141,8 +200,9 @@ static int put_unservable(struct http_worker *hw, const struct http_answer *ans,
  * about, the same on 200, 206 and 304 (RFC 9110 15.4.5). */
 static int validator_lines(char *out, size_t len, const struct file_part *part)
 {
-	return snprintf(out, len, "Last-Modified: %s\r\nETag: %s\r\n",
-			part->last_modified, part->etag);
+	return snprintf(out, len, "Last-Modified: %s\r\nETag: %s\r\n%s",
+			part->last_modified, part->etag,
+			part->vary ? "Vary: Accept-Encoding\r\n" : "");
 }
 
 /* The answer the request's preconditions call for instead of the file
@@ -177,7 +237,8 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 	http_format_date(st->st_mtime, part->last_modified,
 			 sizeof(part->last_modified));
 	part->etag_len = v.etag_len = http_etag(part->etag, (uint64_t)st->st_ino,
-						size, &st->st_mtim, "");
+						size, &st->st_mtim,
+						coding_tag[part->coding]);
 	c = http_cond_evaluate(req, &v, time(NULL));
 	if (c == HTTP_COND_NOT_MODIFIED || c == HTTP_COND_FAILED)
 		return put_unmet(hw, ans, c, size, part);
@@ -229,7 +290,10 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 	int n = validator_lines(extra, sizeof(extra), part);
 
 	n += snprintf(extra + n, sizeof(extra) - (size_t)n,
-		      "Accept-Ranges: bytes\r\n");
+		      "Accept-Ranges: bytes\r\n%s%s%s",
+		      part->coding ? "Content-Encoding: " : "",
+		      part->coding ? http_coding_name(part->coding) : "",
+		      part->coding ? "\r\n" : "");
 	if (part->status == 206)
 		snprintf(extra + n, sizeof(extra) - (size_t)n,
 			 "Content-Range: bytes %llu-%llu/%llu\r\n",
@@ -243,13 +307,21 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 		    const struct http_request *req, const struct http_answer *ans)
 {
-	struct file_part part;
+	struct file_part part = { .coding = HTTP_CODING_IDENTITY };
 	struct stat st;
 	int is_index, r, small;
 	int fd = open_target(hw->docroot_fd, req->path, &st, &is_index);
+	char name[HTTP_PATH_MAX + 16];
 
 	if (fd < 0)
 		return put_unservable(hw, ans, req->path, -fd);
+	if (hw->cfg->precompressed) {
+		part.vary = 1;
+		snprintf(name, sizeof(name), "%s%s", req->path + 1,
+			 is_index ? "index.html" : "");
+		part.coding = open_precompressed(hw->docroot_fd, req, name, &fd,
+						 &st);
+	}
 	r = choose_part(hw, req, ans, &st, &part);
 	if (r <= 0) {
 		close(fd);
