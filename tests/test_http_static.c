@@ -136,6 +136,19 @@ static void expect(const struct ht_response *r, int status, const char *body,
 		 r->length);
 }
 
+/* The daemon's total of counter name, from `stats`. */
+static long long total(struct hr_daemon *d, const char *name)
+{
+	char path[96];
+	json_t *st = hr_query_ok(d, "stats");
+	long long v;
+
+	snprintf(path, sizeof(path), "totals/%s", name);
+	v = (long long)hr_jint(st, path);
+	json_decref(st);
+	return v;
+}
+
 /* A directory's index is typed by its own name, index.html, not by the
  * request's path: a browser must show it, not download it. */
 static void test_index_type_is_the_served_files(void **state)
@@ -274,6 +287,7 @@ static void test_not_modified(void **state)
 	ask(d, &r, "GET", "/none.txt", "If-None-Match: *\r\n");
 	expect(&r, 404, NULL, "If-None-Match on a missing file");
 	free(r.body);
+	hr_check_int("not_modified", 7, total(d, "not_modified"));
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
@@ -313,6 +327,8 @@ static void test_precondition_failed(void **state)
 	    "If-None-Match: %s\r\nIf-Match: \"x\"\r\n", tag);
 	expect(&r, 412, NULL, "If-Match before If-None-Match");
 	free(r.body);
+	hr_check_int("precondition_failed", 5, total(d, "precondition_failed"));
+	hr_check_int("not_modified", 0, total(d, "not_modified"));
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
@@ -568,6 +584,7 @@ static void test_precompressed(void **state)
 	hr_check(r.status == 200 && r.length == (long long)strlen(CSS_BR) &&
 			 !strcmp(field(&r, "Content-Encoding"), "br"),
 		 "HEAD with br: %s", r.head);
+	hr_check_int("precompressed", 11, total(d, "precompressed"));
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 
@@ -585,6 +602,7 @@ static void test_precompressed_off(void **state)
 	hr_check(!*field(&r, "Content-Encoding") && !*field(&r, "Vary"),
 		 "precompressed off: %s", r.head);
 	free(r.body);
+	hr_check_int("precompressed", 0, total(d, "precompressed"));
 	hr_check_int("exit status", 0, hr_stop(d, SIGTERM));
 }
 

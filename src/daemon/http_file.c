@@ -212,8 +212,11 @@ static int put_unmet(struct http_worker *hw, const struct http_answer *ans,
 {
 	char extra[256];
 
-	if (c == HTTP_COND_FAILED)
+	if (c == HTTP_COND_FAILED) {
+		hw->stats->precondition_failed++;
 		return http_put_error(hw, ans, 412);
+	}
+	hw->stats->not_modified++;
 	validator_lines(extra, sizeof(extra), part);
 	return http_put_head(hw, ans, 304, NULL, size, extra);
 }
@@ -321,6 +324,7 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 			 is_index ? "index.html" : "");
 		part.coding = open_precompressed(hw->docroot_fd, req, name, &fd,
 						 &st);
+		hw->stats->precompressed += part.coding != HTTP_CODING_IDENTITY;
 	}
 	r = choose_part(hw, req, ans, &st, &part);
 	if (r <= 0) {
