@@ -160,6 +160,13 @@ static void test_fallback(void **state)
 	assert_string_equal(mime_type(t, "/x.html"), "text/html; charset=utf-8");
 	mime_table_free(t);
 
+	write_types(fx, ""); /* empty: no types but the default */
+	t = mime_table_new(fx->path, OCTETS, "utf-8");
+	assert_non_null(t);
+	assert_non_null(strstr(mime_table_origin(t), "0 extensions from"));
+	assert_string_equal(mime_type(t, "/x.html"), OCTETS);
+	mime_table_free(t);
+
 	t = mime_table_new(fx->dir, OCTETS, "utf-8"); /* a directory */
 	assert_non_null(t);
 	assert_non_null(strstr(mime_table_origin(t), "not a regular file"));

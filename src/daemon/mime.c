@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,7 +21,8 @@
 #define MIME_FILE_MAX (4u << 20)
 /* Room for a type and its parameters. */
 #define MIME_TYPE_MAX 255
-#define ARENA_CHUNK 16384
+/* Strings go in chunks of this size, mapped and unmapped whole. */
+#define ARENA_CHUNK (64u * 1024)
 
 /* The list used without a file: what a static site commonly holds. */
 static const struct {
@@ -69,11 +71,14 @@ struct mime_slot {
 	uint32_t len;
 };
 
-/* Strings live in chunks freed with the table. */
+/* Strings live in chunks freed with the table. Chunks and slots are
+ * mapped, not taken from the heap: the master frees a table at a reload
+ * and its memory must go back to the system then, not stay behind as
+ * holes in the heap that its RSS keeps. */
 struct arena_chunk {
 	struct arena_chunk *next;
 	size_t used;
-	char data[ARENA_CHUNK];
+	char data[ARENA_CHUNK - 2 * sizeof(size_t)];
 };
 
 struct mime_table {
@@ -92,15 +97,23 @@ struct mime_table {
  * makes more than one, a configuration at a time. */
 static struct mime_table *tables;
 
+static void *map(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static char *arena_copy(struct mime_table *t, const char *s, size_t n)
 {
 	struct arena_chunk *c = t->arena;
 	char *p;
 
-	if (n + 1 > ARENA_CHUNK)
+	if (n + 1 > sizeof(c->data))
 		return NULL;
-	if (!c || c->used + n + 1 > ARENA_CHUNK) {
-		c = malloc(sizeof(*c));
+	if (!c || c->used + n + 1 > sizeof(c->data)) {
+		c = map(sizeof(*c));
 		if (!c)
 			return NULL;
 		c->next = t->arena;
@@ -143,7 +156,7 @@ static int grow(struct mime_table *t)
 	struct mime_slot *old = t->slots;
 	uint32_t oldcap = old ? t->mask + 1 : 0;
 
-	t->slots = calloc(cap, sizeof(*t->slots));
+	t->slots = map(cap * sizeof(*t->slots)); /* zeroed */
 	if (!t->slots) {
 		t->slots = old;
 		return -1;
@@ -152,7 +165,8 @@ static int grow(struct mime_table *t)
 	for (uint32_t i = 0; i < oldcap; i++)
 		if (old[i].ext)
 			*probe(t, old[i].ext, old[i].len, old[i].hash) = old[i];
-	free(old);
+	if (old)
+		munmap(old, oldcap * sizeof(*old));
 	return 0;
 }
 
@@ -290,52 +304,60 @@ static int load_line(struct mime_table *t, const char *p, size_t n,
 	}
 }
 
-/* The whole text of path, NUL-terminated, or NULL with why. */
-static char *read_text(const char *path, size_t *len, char *why, size_t whylen)
+/* Reads what fstat promised of fd into buf; 0, or -1 with why. */
+static int read_all(int fd, char *buf, size_t size, char *why, size_t whylen)
 {
-	struct stat st;
-	char *text = NULL;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MIME_FILE_MAX) {
-		snprintf(why, whylen, "%s",
-			 S_ISREG(st.st_mode) ? "larger than 4 MiB" :
-					       "not a regular file");
-		goto out;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		snprintf(why, whylen, "out of memory");
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+	while (got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			snprintf(why, whylen, "%s",
 				 n < 0 ? strerror(errno) : "shrank while read");
-			free(text);
-			text = NULL;
-			goto out;
+			return -1;
 		}
 		got += (size_t)n;
 	}
-	text[got] = '\0';
-	*len = got;
-out:
+	return 0;
+}
+
+/* The text of path in anonymous memory (*len bytes; NULL and 0 for an
+ * empty file), or -1 with why. Read, not the file mapped: a file
+ * truncated meanwhile would kill the master with SIGBUS. */
+static int read_text(const char *path, char **text, size_t *len, char *why,
+		     size_t whylen)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = -1;
+
+	*text = NULL;
+	*len = 0;
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "not a regular file");
+	} else if ((uint64_t)st.st_size > MIME_FILE_MAX) {
+		snprintf(why, whylen, "larger than 4 MiB");
+	} else if (st.st_size == 0) {
+		r = 0;
+	} else if (!(*text = map((size_t)st.st_size))) {
+		snprintf(why, whylen, "out of memory");
+	} else if (read_all(fd, *text, (size_t)st.st_size, why, whylen) < 0) {
+		munmap(*text, (size_t)st.st_size);
+		*text = NULL;
+	} else {
+		*len = (size_t)st.st_size;
+		r = 0;
+	}
 	close(fd);
-	return text;
+	return r;
 }
 
 /* Fills t from the text of a mime.types file. 0, or -1 when out of
@@ -378,8 +400,8 @@ static int load_builtin(struct mime_table *t)
 static int load(struct mime_table *t, const char *path)
 {
 	char why[256] = "", first[300] = "";
-	size_t len = 0;
 	char *text;
+	size_t len;
 	int r;
 
 	if (!path) {
@@ -388,15 +410,15 @@ static int load(struct mime_table *t, const char *path)
 			 (unsigned)(sizeof(builtin) / sizeof(builtin[0])));
 		return load_builtin(t);
 	}
-	text = read_text(path, &len, why, sizeof(why));
-	if (!text) {
+	if (read_text(path, &text, &len, why, sizeof(why)) < 0) {
 		snprintf(t->origin, sizeof(t->origin),
 			 "MIME types: %s: %s; the built-in table instead", path,
 			 why);
 		return load_builtin(t);
 	}
 	r = load_text(t, path, text, len, first, sizeof(first));
-	free(text);
+	if (text)
+		munmap(text, len);
 	if (r < 0)
 		return -1;
 	snprintf(t->origin, sizeof(t->origin),
@@ -445,9 +467,10 @@ void mime_table_free(struct mime_table *t)
 		struct arena_chunk *c = t->arena;
 
 		t->arena = c->next;
-		free(c);
+		munmap(c, sizeof(*c));
 	}
-	free(t->slots);
+	if (t->slots)
+		munmap(t->slots, (t->mask + 1) * sizeof(*t->slots));
 	free(t);
 }
 
