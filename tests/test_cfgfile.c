@@ -64,6 +64,10 @@ static void test_every_directive(void **state)
 		 "vhost *.example.net 'rel dir'\n"
 		 "vhost [::1] /srv/v6\n"
 		 "return 302 https://example.org/\n"
+		 "mime_types /srv/types\n"
+		 "default_type text/plain\n"
+		 "charset iso-8859-1\n"
+		 "precompressed on\n"
 		 "max_connections 5000\n"
 		 "max_connections_per_ip 20\n"
 		 "rlimit_nofile 65536\n"
@@ -116,6 +120,10 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.has_return, 1);
 	assert_int_equal(cfg.return_status, 302);
 	assert_string_equal(cfg.return_body, "https://example.org/");
+	assert_string_equal(cfg.mime_types, "/srv/types");
+	assert_string_equal(cfg.default_type, "text/plain");
+	assert_string_equal(cfg.charset, "iso-8859-1");
+	assert_int_equal(cfg.precompressed, 1);
 	assert_int_equal(cfg.max_connections, 5000);
 	assert_int_equal(cfg.max_connections_per_ip, 20);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
@@ -161,6 +169,10 @@ static void test_table_is_covered(void **state)
 		"docroot",
 		"vhost",
 		"return",
+		"mime_types",
+		"default_type",
+		"charset",
+		"precompressed",
 		"max_connections",
 		"max_connections_per_ip",
 		"rlimit_nofile",
@@ -351,6 +363,11 @@ static const struct {
 	{ "return 99 x\n", "test.conf:1: return: status '99' is not a number 200..599" },
 	{ "return abc\n", "test.conf:1: return: status 'abc' is not a number 200..599" },
 	{ "return 301\n", "test.conf:1: return: a 301 redirect needs a URL" },
+	{ "mime_types ''\n", "test.conf:1: mime_types: must be 1..4095 bytes long" },
+	{ "default_type html\n", "test.conf:1: default_type: 'html' is not a media type (type/subtype, like text/plain)" },
+	{ "default_type \"text/plain; charset=utf-8\"\n", "test.conf:1: default_type: 'text/plain; charset=utf-8' is not a media type (type/subtype, like text/plain)" },
+	{ "precompressed gzip\n", "test.conf:1: precompressed: 'gzip' is not on or off" },
+	{ "charset \"utf 8\"\n", "test.conf:1: charset: 'utf 8' is not off or a charset name (like utf-8)" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
 	{ "\nmax_connections_per_ip -1\n", "test.conf:2: max_connections_per_ip: '-1' is not off or a number 0..10000000 (0: off)" },
 	{ "max_connections_per_ip auto\n", "test.conf:1: max_connections_per_ip: 'auto' is not off or a number 0..10000000 (0: off)" },
@@ -586,7 +603,7 @@ static void test_finish_paths(void **state)
 {
 	(void)state;
 	parse_ok("pidfile run/x.pid\nlog ./log/x.log\ndocroot www\nstats_socket s.sock\n"
-		 "vhost a /abs\nvhost b rel/b\nvhost c c\n");
+		 "vhost a /abs\nvhost b rel/b\nvhost c c\nmime_types etc/types\n");
 	strcpy(cfg.base_dir, "/srv/base");
 	assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
 	assert_string_equal(config_vhost_docroot(&cfg, 0), "/abs");
@@ -595,6 +612,7 @@ static void test_finish_paths(void **state)
 	assert_string_equal(cfg.pidfile, "/srv/base/run/x.pid");
 	assert_string_equal(cfg.log_file, "/srv/base/./log/x.log");
 	assert_string_equal(cfg.docroot, "/srv/base/www");
+	assert_string_equal(cfg.mime_types, "/srv/base/etc/types");
 	assert_string_equal(cfg.stats_socket, "/srv/base/s.sock");
 	assert_int_equal(cfg.nlisten, 1); /* the default address */
 	assert_int_equal(port_of(&cfg.listen[0]), 8080);

@@ -1250,32 +1250,7 @@ static void test_date_round_trip(void **state)
 	}
 }
 
-/* --- MIME types and reasons --- */
-
-static void test_mime_types(void **state)
-{
-	(void)state;
-	assert_string_equal(http_mime_type("/index.html"),
-			    "text/html; charset=utf-8");
-	assert_string_equal(http_mime_type("/A.HTML"), "text/html; charset=utf-8");
-	assert_string_equal(http_mime_type("/s/app.js"),
-			    "text/javascript; charset=utf-8");
-	assert_string_equal(http_mime_type("/x.css"), "text/css; charset=utf-8");
-	assert_string_equal(http_mime_type("/p.png"), "image/png");
-	assert_string_equal(http_mime_type("/p.JPeG"), "image/jpeg");
-	assert_string_equal(http_mime_type("/f.woff2"), "font/woff2");
-	assert_string_equal(http_mime_type("/x.tar.gz"), "application/gzip");
-	assert_string_equal(http_mime_type("/d.json"), "application/json");
-	assert_string_equal(http_mime_type("/dir.html/file"),
-			    "application/octet-stream");
-	assert_string_equal(http_mime_type("/file"), "application/octet-stream");
-	assert_string_equal(http_mime_type("/file."), "application/octet-stream");
-	assert_string_equal(http_mime_type("/x.htmlx"),
-			    "application/octet-stream");
-	assert_string_equal(http_mime_type("/x.ht"), "application/octet-stream");
-	assert_string_equal(http_mime_type("/"), "application/octet-stream");
-	assert_string_equal(http_mime_type(""), "application/octet-stream");
-}
+/* --- reasons --- */
 
 static void test_reasons(void **state)
 {
@@ -1328,7 +1303,6 @@ int main(void)
 		cmocka_unit_test(test_format_date),
 		cmocka_unit_test(test_parse_date),
 		cmocka_unit_test(test_date_round_trip),
-		cmocka_unit_test(test_mime_types),
 		cmocka_unit_test(test_reasons),
 	};
 

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "mime.h"
 #include "util.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
@@ -40,6 +41,10 @@ void config_defaults(struct config *c)
 	c->http_max_header_bytes = 16384;
 	c->http_max_headers = 64;
 	c->http_max_body = 1024 * 1024;
+	snprintf(c->mime_types, sizeof(c->mime_types), "/etc/mime.types");
+	snprintf(c->default_type, sizeof(c->default_type),
+		 "application/octet-stream");
+	snprintf(c->charset, sizeof(c->charset), "utf-8");
 	c->log = CFG_LOG_STDERR;
 	c->defer_accept_s = -1;
 }
@@ -724,6 +729,52 @@ static int set_http_max_body(struct config *c, const char *s, char *err,
 			err, errlen);
 }
 
+static int set_mime_types(struct config *c, const char *s, char *err, size_t errlen)
+{
+	if (!strcmp(s, "off")) {
+		c->mime_types[0] = '\0';
+		return 0;
+	}
+	return copy_str(c->mime_types, sizeof(c->mime_types), "mime_types", s,
+			err, errlen);
+}
+
+static int set_default_type(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	if (!mime_valid_type(s) || strlen(s) >= sizeof(c->default_type))
+		return fail(err, errlen,
+			    "default_type: '%s' is not a media type (type/subtype, like text/plain)",
+			    s);
+	memcpy(c->default_type, s, strlen(s) + 1);
+	return 0;
+}
+
+/* A charset is a token (RFC 9110 8.3.2): utf-8, iso-8859-1... */
+static int set_charset(struct config *c, const char *s, char *err, size_t errlen)
+{
+	size_t n = strlen(s);
+
+	if (!strcmp(s, "off")) {
+		c->charset[0] = '\0';
+		return 0;
+	}
+	if (n == 0 || n >= sizeof(c->charset) ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789!#$%&'*+-.^_`|~") != n)
+		return fail(err, errlen,
+			    "charset: '%s' is not off or a charset name (like utf-8)",
+			    s);
+	memcpy(c->charset, s, n + 1);
+	return 0;
+}
+
+static int set_precompressed(struct config *c, const char *s, char *err,
+			     size_t errlen)
+{
+	return parse_flag("precompressed", s, &c->precompressed, err, errlen);
+}
+
 static int set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_workers(c, s, err, errlen);
@@ -748,6 +799,10 @@ static const struct config_directive directives[] = {
 	{ "docroot", 1, 0, set_docroot },
 	{ "vhost", 2, 1, set_vhost },
 	{ "return", 64, 0, set_return },
+	{ "mime_types", 1, 0, set_mime_types },
+	{ "default_type", 1, 0, set_default_type },
+	{ "charset", 1, 0, set_charset },
+	{ "precompressed", 1, 0, set_precompressed },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
@@ -898,7 +953,9 @@ int config_finish(struct config *c, char *err, size_t errlen)
 			  "access_log", err, errlen) < 0 ||
 	    make_absolute(c->docroot, sizeof(c->docroot), base, "docroot", err,
 			  errlen) < 0 ||
-	    vhosts_absolute(c, base, err, errlen) < 0)
+	    vhosts_absolute(c, base, err, errlen) < 0 ||
+	    make_absolute(c->mime_types, sizeof(c->mime_types), base,
+			  "mime_types", err, errlen) < 0)
 		return -1;
 	return 0;
 }

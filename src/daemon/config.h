@@ -9,6 +9,8 @@
 
 #include "addr.h"
 
+struct mime_table;
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_WORKERS 256
 #define CFG_DEFAULT_LISTEN "0.0.0.0:8080"
@@ -75,6 +77,17 @@ struct config {
 	int nvhosts;
 	char vhost_paths[CFG_VHOST_PATHS]; /* NUL-terminated docroots */
 	unsigned vhost_paths_len;
+	/* Content-Types (mime.h): the mime.types file ("": off, the built-in
+	 * table), the type of names without a known extension, the charset
+	 * text types are sent with ("": off). */
+	char mime_types[PATH_MAX];
+	char default_type[128];
+	char charset[64];
+	int precompressed; /* 1: send x.br / x.gz for x when accepted */
+	/* Built from those three when the master loads the configuration
+	 * (main.c), and freed once no configuration it keeps refers to it
+	 * (master.c); NULL: the workers build the built-in table. */
+	const struct mime_table *mime;
 
 	/* timeouts, milliseconds */
 	int header_timeout_ms;

@@ -406,7 +406,7 @@ more:
 /* What the headers said, before it is checked as a whole. */
 struct head_state {
 	unsigned nheaders;
-	int dup_range, dup_ims, conn_close, conn_keep_alive;
+	int dup_range, dup_ims, dup_ius, conn_close, conn_keep_alive;
 	/* Transfer-Encoding over all its fields: chunked seen how often,
 	 * whether it is the last coding, and whether another one is there. */
 	int te_chunked, te_chunked_last, te_other;
@@ -539,6 +539,29 @@ static void parse_connection(const unsigned char *v, size_t n,
 	}
 }
 
+/* A field kept as received, for the caller to read; repeats counted. */
+static void keep_field(const unsigned char *v, size_t vl, struct http_field *f)
+{
+	if (f->lines++ == 0) {
+		f->v = (const char *)v;
+		f->len = (uint32_t)vl; /* below max_header_bytes */
+	}
+}
+
+/* A date field: ignored when repeated or unparseable (RFC 9110 13.1.3,
+ * 13.1.4). */
+static void date_field(const unsigned char *v, size_t vl, time_t *out, int *dup)
+{
+	time_t t = http_parse_date((const char *)v, vl);
+
+	if (*out || *dup || t <= 0) {
+		*dup = 1;
+		*out = 0;
+	} else {
+		*out = t;
+	}
+}
+
 /* One complete field: name n[0..nl), value v[0..vl) already trimmed. */
 static int header_field(const unsigned char *nm, size_t nl,
 			const unsigned char *v, size_t vl,
@@ -566,6 +589,24 @@ static int header_field(const unsigned char *nm, size_t nl,
 	case 6:
 		if (ci_eq(nm, nl, "expect"))
 			parse_expect(v, vl, req);
+		break;
+	case 8:
+		if (ci_eq(nm, nl, "if-match"))
+			keep_field(v, vl, &req->if_match);
+		else if (ci_eq(nm, nl, "if-range"))
+			keep_field(v, vl, &req->if_range);
+		break;
+	case 13:
+		if (ci_eq(nm, nl, "if-none-match"))
+			keep_field(v, vl, &req->if_none_match);
+		break;
+	case 15:
+		if (ci_eq(nm, nl, "accept-encoding"))
+			keep_field(v, vl, &req->accept_encoding);
+		break;
+	case 19:
+		if (ci_eq(nm, nl, "if-unmodified-since"))
+			date_field(v, vl, &req->if_unmodified_since, &hs->dup_ius);
 		break;
 	case 10:
 		if (ci_eq(nm, nl, "connection"))
@@ -701,6 +742,9 @@ static void request_init(struct http_request *req)
 	req->host = NULL;
 	req->host_len = 0;
 	req->if_modified_since = 0;
+	req->if_unmodified_since = 0;
+	req->if_match = req->if_none_match = (struct http_field){ 0 };
+	req->if_range = req->accept_encoding = (struct http_field){ 0 };
 	req->has_range = 0;
 	req->range[0] = '\0';
 	req->has_host = 0;
@@ -1195,65 +1239,7 @@ time_t http_parse_date(const char *s, size_t len)
 	return -1;
 }
 
-/* --- MIME types and reasons --- */
-
-const char *http_mime_type(const char *path)
-{
-	static const struct {
-		const char *ext;
-		const char *type;
-	} types[] = {
-		{ "html", "text/html; charset=utf-8" },
-		{ "htm", "text/html; charset=utf-8" },
-		{ "css", "text/css; charset=utf-8" },
-		{ "js", "text/javascript; charset=utf-8" },
-		{ "mjs", "text/javascript; charset=utf-8" },
-		{ "json", "application/json" },
-		{ "map", "application/json" },
-		{ "txt", "text/plain; charset=utf-8" },
-		{ "md", "text/markdown; charset=utf-8" },
-		{ "csv", "text/csv; charset=utf-8" },
-		{ "xml", "application/xml" },
-		{ "svg", "image/svg+xml" },
-		{ "png", "image/png" },
-		{ "jpg", "image/jpeg" },
-		{ "jpeg", "image/jpeg" },
-		{ "gif", "image/gif" },
-		{ "webp", "image/webp" },
-		{ "avif", "image/avif" },
-		{ "ico", "image/vnd.microsoft.icon" },
-		{ "pdf", "application/pdf" },
-		{ "wasm", "application/wasm" },
-		{ "woff", "font/woff" },
-		{ "woff2", "font/woff2" },
-		{ "ttf", "font/ttf" },
-		{ "otf", "font/otf" },
-		{ "mp4", "video/mp4" },
-		{ "webm", "video/webm" },
-		{ "mp3", "audio/mpeg" },
-		{ "ogg", "audio/ogg" },
-		{ "wav", "audio/wav" },
-		{ "zip", "application/zip" },
-		{ "gz", "application/gzip" },
-		{ "tar", "application/x-tar" },
-	};
-	const char *dot = NULL, *q;
-	size_t k, n;
-
-	for (q = path; *q; q++) {
-		if (*q == '/')
-			dot = NULL;
-		else if (*q == '.')
-			dot = q;
-	}
-	if (!dot)
-		return "application/octet-stream";
-	n = (size_t)(q - dot - 1);
-	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
-		if (ci_eq((const unsigned char *)dot + 1, n, types[k].ext))
-			return types[k].type;
-	return "application/octet-stream";
-}
+/* --- reasons --- */
 
 const char *http_reason(int status)
 {
@@ -1302,6 +1288,8 @@ const char *http_reason(int status)
 		return "Gone";
 	case 411:
 		return "Length Required";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Content Too Large";
 	case 414:

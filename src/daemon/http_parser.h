@@ -1,5 +1,5 @@
 /* http_parser.h - strict HTTP/1.1 request-head parser and the small pieces
- * of HTTP the server needs around it (paths, ranges, dates, MIME types).
+ * of HTTP the server needs around it (paths, ranges, dates, reasons).
  *
  * Nothing here allocates, keeps state between calls or reads the clock
  * (except http_parse_date for two-digit years), so every function is safe
@@ -50,6 +50,14 @@ enum http_expect {
 /* Room for a Range value, NUL included; longer ones are ignored (200). */
 #define HTTP_RANGE_MAX 64
 
+/* A field's value as received, OWS trimmed, pointing into the buffer
+ * given to http_parse_request: valid as long as those bytes are. */
+struct http_field {
+	const char *v; /* NULL if absent */
+	uint32_t len;
+	uint32_t lines; /* field lines seen; more than 1: repeated */
+};
+
 struct http_request {
 	enum http_method method; /* HTTP_OTHER: a valid token we do not know (501) */
 	int version_minor;       /* 0 or 1 */
@@ -62,6 +70,9 @@ struct http_request {
 	int asterisk;      /* "OPTIONS *": path is "/" but names no file */
 	int absolute_form; /* "http://host/path": host came from the target */
 	time_t if_modified_since;   /* 0 if absent, repeated or unparseable */
+	time_t if_unmodified_since; /* the same */
+	/* What a file's answer depends on (http_cond.h, http_file.c). */
+	struct http_field if_match, if_none_match, if_range, accept_encoding;
 	int has_range;              /* one Range field that fitted in range[] */
 	char range[HTTP_RANGE_MAX]; /* raw value for http_parse_range */
 	int has_host;
@@ -164,10 +175,6 @@ size_t http_format_date(time_t t, char *out, size_t outlen);
 /* Parses s[0..len) in IMF-fixdate, RFC 850 or asctime form (RFC 9110
  * 5.6.7); -1 if it is none of them or before 1970. */
 time_t http_parse_date(const char *s, size_t len);
-
-/* Content-Type for the extension of path's last segment (ASCII case
- * ignored); "application/octet-stream" if unknown. Never NULL. */
-const char *http_mime_type(const char *path);
 
 /* Reason phrase for a status code; a generic one per class if unknown. */
 const char *http_reason(int status);

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "mime.h"
 #include "pidfile.h"
 #include "privdrop.h"
 #include "upgrade.h"
@@ -154,6 +155,37 @@ static int find_config(char *err, size_t errlen)
 	}
 }
 
+/* The Content-Types of the files served (mime.h), read here in the
+ * master so that every worker inherits the one table and a reload reads
+ * the file again. A missing or unreadable file is no error: the
+ * built-in table serves instead, and log_mime says so. */
+static int load_mime(struct config *c, char *err, size_t errlen)
+{
+	struct mime_table *t;
+
+	/* Files are served from the docroot or a vhost's. */
+	if (c->protocol != CFG_PROTO_HTTP || (!c->docroot[0] && !c->nvhosts))
+		return 0;
+	t = mime_table_new(c->mime_types[0] ? c->mime_types : NULL,
+			   c->default_type, c->charset);
+	if (!t) {
+		snprintf(err, errlen, "MIME types: out of memory");
+		return -1;
+	}
+	c->mime = t;
+	return 0;
+}
+
+static void log_mime(const struct config *c)
+{
+	if (!c->mime)
+		return;
+	if (mime_table_has_bad_lines(c->mime))
+		log_warn("%s", mime_table_origin(c->mime));
+	else
+		log_info("%s", mime_table_origin(c->mime));
+}
+
 /* Defaults, then the file, then the command line: the order every
  * reload repeats. */
 static int build_config(struct config *c, char *err, size_t errlen)
@@ -165,9 +197,10 @@ static int build_config(struct config *c, char *err, size_t errlen)
 			return -1;
 		memcpy(c->config_file, config_path, sizeof(c->config_file));
 	}
-	if (cli_apply(&cli, c, err, errlen) < 0)
+	if (cli_apply(&cli, c, err, errlen) < 0 ||
+	    config_finish(c, err, errlen) < 0)
 		return -1;
-	return config_finish(c, err, errlen);
+	return load_mime(c, err, errlen);
 }
 
 /* Settings that are acted on once, at start: the files and sockets the
@@ -224,6 +257,7 @@ static int reload_config(struct config *next, char *err, size_t errlen)
 	if (alog_prepare(next, err, errlen) < 0)
 		return -1;
 	log_set_level(next->log_level);
+	log_mime(next);
 	return 0;
 }
 
@@ -320,6 +354,7 @@ static int run(void)
 	else
 		log_info("no config file (-c " CLI_NO_CONFIG
 			 "): built-in defaults");
+	log_mime(&cfg);
 	if (privdrop_init(&cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		if (upgrading)

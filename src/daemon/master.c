@@ -22,6 +22,7 @@
 #include "log.h"
 #include "master.h"
 #include "master_int.h"
+#include "mime.h"
 #include "notify.h"
 #include "privdrop.h"
 #include "proc.h"
@@ -319,6 +320,7 @@ static void master_rollback(struct master *m, const char *why)
 	log_error("reload: %s; back to generation %d", why,
 		  m->procs.generation - 1);
 	*m->cfg = m->prev_cfg;
+	mime_tables_keep(m->cfg->mime, NULL);
 	/* The listeners first: a worker the rollback starts again gets
 	 * the previous generation's. */
 	slots_close_from(&m->slots, m->prev_nslots);
@@ -549,6 +551,7 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	m->prev_nslots = old_nslots;
 	*m->cfg = nc;
 	query_set_vhosts(&m->queries, m->cfg);
+	mime_tables_keep(m->cfg->mime, m->prev_cfg.mime);
 	master_configure(m);
 	m->gen_ready = 0;
 	log_info("generation %d: starting %d workers; %s",
@@ -559,6 +562,7 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 undo:
 	master_listen_undo(m);
 refused:
+	mime_tables_keep(m->cfg->mime, m->prev_cfg.mime); /* nc's goes */
 	log_error("reload: %s; still serving with generation %d", err,
 		  m->procs.generation);
 	/* systemd waits for READY=1 after RELOADING=1, success or not. */

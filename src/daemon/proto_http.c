@@ -21,6 +21,7 @@
 #include "config.h"
 #include "conn.h"
 #include "http_vhost.h"
+#include "mime.h"
 #include "proto_http.h"
 #include "stats.h"
 #include "util.h"
@@ -34,6 +35,7 @@ static void http_fini(void *ctx)
 	if (hw->default_fd >= 0)
 		close(hw->default_fd);
 	http_vhosts_close(hw->vhosts);
+	mime_table_free(hw->own_mime);
 	buf_free(&hw->batch);
 	free(hw->spare);
 	free(hw);
@@ -57,6 +59,16 @@ static int http_init(const struct config *cfg, struct stats_counters *stats,
 	hw->limits.max_header_bytes = cfg->http_max_header_bytes;
 	hw->limits.max_headers = cfg->http_max_headers;
 	hw->limits.max_body = cfg->http_max_body;
+	hw->mime = cfg->mime;
+	if (!hw->mime && (cfg->docroot[0] || cfg->nvhosts)) {
+		hw->mime = hw->own_mime = mime_table_new(NULL, cfg->default_type,
+							 cfg->charset);
+		if (!hw->mime) {
+			snprintf(err, errlen, "http: out of memory");
+			http_fini(hw);
+			return -1;
+		}
+	}
 	if (cfg->docroot[0]) {
 		hw->default_fd = open(cfg->docroot,
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC);

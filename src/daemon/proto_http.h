@@ -16,6 +16,7 @@ struct config;
 struct conn;
 struct http_vhost;
 struct http_vhosts;
+struct mime_table;
 struct stats_counters;
 
 /* A body up to this size is read into the batch and leaves with its head
@@ -92,6 +93,9 @@ struct http_worker {
 	int docroot_fd;
 	int default_fd;             /* docroot's; -1: the fixed answer */
 	struct http_vhosts *vhosts; /* NULL: no vhost configured */
+	/* Content-Types: the configuration's, else own_mime, built here. */
+	const struct mime_table *mime;
+	struct mime_table *own_mime;
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */

@@ -78,6 +78,14 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "Connections closed by the keep-alive timeout.") \
 	X(timeouts_send, STATS_COUNTER, STATS_HTTP, "timeouts_send_total", \
 	  "Connections closed by the send timeout.") \
+	X(not_modified, STATS_COUNTER, STATS_HTTP, "not_modified_total", \
+	  "HTTP 304 answers: the client's copy of a file is current.") \
+	X(precondition_failed, STATS_COUNTER, STATS_HTTP, \
+	  "precondition_failed_total", \
+	  "HTTP 412 answers: If-Match or If-Unmodified-Since failed.") \
+	X(precompressed, STATS_COUNTER, STATS_HTTP, "precompressed_total", \
+	  "File answers from a precompressed copy (.br, .gz), 304s " \
+	  "included.") \
 	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total", \
 	  "HTTP responses by status class.") \
 	X(access_log_lines, STATS_COUNTER, STATS_HTTP, \

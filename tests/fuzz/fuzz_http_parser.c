@@ -13,13 +13,18 @@
  *    the input gives "need more" or the same answer;
  *  - a path that came out is inside the root: starts with '/', no "." or
  *    ".." segment, no empty segment, no control byte or backslash;
- *  - a satisfiable range lies within the file; dates round-trip. */
+ *  - a satisfiable range lies within the file; dates round-trip;
+ *  - the fields kept for conditional requests and content codings point
+ *    into the input, and what http_cond.c and http_coding.c make of
+ *    them is one of their answers. */
 #include "autoconfig.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_coding.h"
+#include "http_cond.h"
 #include "http_parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -121,6 +126,40 @@ static size_t chunked_body(const uint8_t *d, size_t n,
 	return ra == 1 ? ua : n;
 }
 
+static void check_field(const struct http_field *f, const uint8_t *d, size_t n)
+{
+	if (!f->v) {
+		CHECK(f->lines == 0);
+		return;
+	}
+	CHECK(f->lines >= 1);
+	CHECK((const uint8_t *)f->v >= d &&
+	      (const uint8_t *)f->v + f->len <= d + n);
+}
+
+/* The kept fields, and what the modules that read them answer. */
+static void check_fields(const struct http_request *req, const uint8_t *d, size_t n)
+{
+	static const char tag[] = "\"1-2-3\"";
+	struct http_validators v = { tag, sizeof(tag) - 1, 1577836800 };
+	enum http_coding c[2];
+	enum http_cond r;
+	int k;
+
+	check_field(&req->if_match, d, n);
+	check_field(&req->if_none_match, d, n);
+	check_field(&req->if_range, d, n);
+	check_field(&req->accept_encoding, d, n);
+	CHECK(req->if_unmodified_since >= 0);
+	r = http_cond_evaluate(req, &v, 1577836800 + 60);
+	CHECK(r >= HTTP_COND_RANGE && r <= HTTP_COND_FAILED);
+	k = http_codings_accepted(&req->accept_encoding, c);
+	CHECK(k >= 0 && k <= 2);
+	CHECK(k < 1 || c[0] == HTTP_CODING_GZIP || c[0] == HTTP_CODING_BR);
+	CHECK(k < 2 || (c[1] != c[0] &&
+			(c[1] == HTTP_CODING_GZIP || c[1] == HTTP_CODING_BR)));
+}
+
 static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
 {
 	struct http_request req;
@@ -131,6 +170,7 @@ static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
 	if (r > 0) {
 		check_request(&req, lim);
 		check_host(&req, d, n);
+		check_fields(&req, d, n);
 	}
 	return r;
 }
@@ -239,7 +279,6 @@ static void fuzz_strings(const uint8_t *data, size_t size)
 	check_range(s, 0);
 	check_range(s, 1000);
 	check_range(s, fsize);
-	CHECK(http_mime_type(s) != NULL);
 	CHECK(http_reason((int)(fsize % 1000)) != NULL);
 }
 
