@@ -619,6 +619,32 @@ static void test_finish_paths(void **state)
 	assert_true(cfg.workers >= 1);
 }
 
+/* Copies of a configuration share its vhost table; the master keeps
+ * the tables of the two it may still use and frees the others (a
+ * reload's refused configuration, the one before the last). */
+static void test_vhost_tables_kept(void **state)
+{
+	struct config a, b;
+
+	(void)state;
+	parse_ok("vhost a.example /a\nvhost b.example /b\n");
+	a = cfg;
+	parse_ok("vhost c.example /c\n");
+	b = cfg;
+	assert_ptr_not_equal(a.vhosts, b.vhosts);
+	config_vhosts_keep(&a, NULL); /* b's goes */
+	assert_int_equal(a.nvhosts, 2);
+	assert_string_equal(a.vhosts[1].name, "b.example");
+	assert_string_equal(config_vhost_docroot(&a, 1), "/b");
+	/* one without vhosts has no table to keep */
+	parse_ok("workers 2\n");
+	assert_null(cfg.vhosts);
+	config_vhosts_keep(&cfg, &a);
+	assert_string_equal(a.vhosts[0].name, "a.example");
+	config_vhosts_keep(NULL, NULL); /* ASan: nothing left behind */
+	config_defaults(&cfg);
+}
+
 static void test_parse_helpers(void **state)
 {
 	long long ms;
@@ -962,6 +988,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_finish_paths),
+		cmocka_unit_test(test_vhost_tables_kept),
 		cmocka_unit_test(test_parse_helpers),
 		cmocka_unit_test(test_cli_overrides),
 		cmocka_unit_test(test_cli_errors),

@@ -320,14 +320,65 @@ const char *config_vhost_docroot(const struct config *c, int i)
 	return c->vhost_paths + c->vhosts[i].root;
 }
 
+/* The vhost tables of the configurations parsed here, each made for
+ * one by its first vhost line; only the pages used are touched. */
+struct vhost_store {
+	struct vhost_store *next;
+	struct cfg_vhost *vhosts;
+	char *paths;
+};
+
+static struct vhost_store *vhost_stores;
+
+static int vhosts_alloc(struct config *c)
+{
+	struct vhost_store *st = malloc(sizeof(*st));
+
+	if (!st)
+		return -1;
+	st->vhosts = malloc(CFG_MAX_VHOSTS * sizeof(*st->vhosts));
+	st->paths = malloc(CFG_VHOST_PATHS);
+	if (!st->vhosts || !st->paths) {
+		free(st->vhosts);
+		free(st->paths);
+		free(st);
+		return -1;
+	}
+	st->next = vhost_stores;
+	vhost_stores = st;
+	c->vhosts = st->vhosts;
+	c->vhost_paths = st->paths;
+	return 0;
+}
+
+void config_vhosts_keep(const struct config *a, const struct config *b)
+{
+	struct vhost_store **pp = &vhost_stores, *st;
+
+	while ((st = *pp)) {
+		if ((a && st->vhosts == a->vhosts) ||
+		    (b && st->vhosts == b->vhosts)) {
+			pp = &st->next;
+			continue;
+		}
+		*pp = st->next;
+		free(st->vhosts);
+		free(st->paths);
+		free(st);
+	}
+}
+
 /* "NAME DOCROOT" (the config file joins the two words with a blank). */
 static int set_vhost(struct config *c, const char *s, char *err, size_t errlen)
 {
 	size_t n = strcspn(s, " ");
 	const char *root = s[n] ? s + n + 1 : "";
-	struct cfg_vhost *v = &c->vhosts[c->nvhosts];
+	struct cfg_vhost *v;
 	size_t rl = strlen(root);
 
+	if (!c->vhosts && vhosts_alloc(c) < 0)
+		return fail(err, errlen, "vhost: out of memory");
+	v = &c->vhosts[c->nvhosts];
 	if (!*root)
 		return fail(err, errlen,
 			    "vhost: '%s' needs a NAME and a DOCROOT", s);
@@ -347,7 +398,7 @@ static int set_vhost(struct config *c, const char *s, char *err, size_t errlen)
 				    v->name, c->vhosts[i].line);
 		return fail(err, errlen, "vhost: duplicate '%s'", v->name);
 	}
-	if (rl >= PATH_MAX || rl + 1 > sizeof(c->vhost_paths) - c->vhost_paths_len)
+	if (rl >= PATH_MAX || rl + 1 > CFG_VHOST_PATHS - c->vhost_paths_len)
 		return fail(err, errlen,
 			    "vhost: docroot '%s' is too long, or the vhosts' docroots exceed %d bytes together",
 			    root, CFG_VHOST_PATHS);

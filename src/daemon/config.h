@@ -17,8 +17,11 @@ struct mime_table;
 #define CFG_DEFAULT_STATS_SOCKET "reuseportd.sock"
 
 /* Virtual hosts: at most this many, their docroots together at most
- * CFG_VHOST_PATHS bytes (kept inside struct config, which is copied by
- * value at a reload). */
+ * CFG_VHOST_PATHS bytes. They are kept apart from struct config, which
+ * is copied by value (a reload keeps the previous one, on the stack and
+ * in static storage): inside it, the room for them made every copy
+ * 130 KiB larger, and every worker the master forked carried the pages
+ * (config_vhosts_keep). */
 #define CFG_MAX_VHOSTS 256
 #define CFG_VHOST_NAME_MAX 253
 #define CFG_VHOST_PATHS (64 * 1024)
@@ -73,9 +76,11 @@ struct config {
 	enum cfg_access_log access_log; /* http: a line per request */
 	char access_log_file[PATH_MAX];
 	enum cfg_access_log_format access_log_format;
-	struct cfg_vhost vhosts[CFG_MAX_VHOSTS];
+	/* NULL, or room for CFG_MAX_VHOSTS, nvhosts used; copies of the
+	 * config share them. */
+	struct cfg_vhost *vhosts;
 	int nvhosts;
-	char vhost_paths[CFG_VHOST_PATHS]; /* NUL-terminated docroots */
+	char *vhost_paths; /* NUL-terminated docroots, CFG_VHOST_PATHS room */
 	unsigned vhost_paths_len;
 	/* Content-Types (mime.h): the mime.types file ("": off, the built-in
 	 * table), the type of names without a known extension, the charset
@@ -136,6 +141,9 @@ int config_finish(struct config *c, char *err, size_t errlen);
 const char *config_protocol_name(enum cfg_protocol p);
 /* The docroot of vhost i (absolute after config_finish). */
 const char *config_vhost_docroot(const struct config *c, int i);
+/* Frees the vhost tables of every configuration parsed in this process
+ * but a and b (either may be NULL): those two may still be used. */
+void config_vhosts_keep(const struct config *a, const struct config *b);
 /* TCP_DEFER_ACCEPT seconds for the listeners (defer_accept, or its auto
  * value for the protocol); 0: off. */
 int config_defer_accept(const struct config *c);

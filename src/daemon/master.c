@@ -321,6 +321,7 @@ static void master_rollback(struct master *m, const char *why)
 		  m->procs.generation - 1);
 	*m->cfg = m->prev_cfg;
 	mime_tables_keep(m->cfg->mime, NULL);
+	config_vhosts_keep(m->cfg, NULL);
 	/* The listeners first: a worker the rollback starts again gets
 	 * the previous generation's. */
 	slots_close_from(&m->slots, m->prev_nslots);
@@ -552,6 +553,7 @@ static int master_reload(struct master *m, char *err, size_t errlen)
 	*m->cfg = nc;
 	query_set_vhosts(&m->queries, m->cfg);
 	mime_tables_keep(m->cfg->mime, m->prev_cfg.mime);
+	config_vhosts_keep(m->cfg, &m->prev_cfg);
 	master_configure(m);
 	m->gen_ready = 0;
 	log_info("generation %d: starting %d workers; %s",
@@ -563,6 +565,7 @@ undo:
 	master_listen_undo(m);
 refused:
 	mime_tables_keep(m->cfg->mime, m->prev_cfg.mime); /* nc's goes */
+	config_vhosts_keep(m->cfg, &m->prev_cfg);
 	log_error("reload: %s; still serving with generation %d", err,
 		  m->procs.generation);
 	/* systemd waits for READY=1 after RELOADING=1, success or not. */
