@@ -37,8 +37,7 @@
 
 struct alog_peer {
 	int fd; /* -1: empty */
-	uint16_t port;
-	char addr[INET6_ADDRSTRLEN];
+	struct alog_addr a;
 };
 
 static struct {
@@ -538,9 +537,10 @@ uint64_t alog_now_us(void)
 
 /* --- the client's address --- */
 
-static const struct alog_peer *peer_of(int fd)
+static const struct alog_addr unknown = { 0, "-" };
+
+static const struct alog_addr *peer_of(int fd)
 {
-	static struct alog_peer unknown = { -1, 0, "-" };
 	struct alog_peer *p = &al.peers[(unsigned)fd % ALOG_PEERS];
 	union {
 		struct sockaddr sa;
@@ -552,26 +552,26 @@ static const struct alog_peer *peer_of(int fd)
 	if (fd < 0)
 		return &unknown;
 	if (p->fd == fd)
-		return p;
+		return &p->a;
 	if (getpeername(fd, &u.sa, &len) < 0)
 		return &unknown;
 	if (u.sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &u.in4.sin_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(u.in4.sin_port);
+		inet_ntop(AF_INET, &u.in4.sin_addr, p->a.text, sizeof(p->a.text));
+		p->a.port = ntohs(u.in4.sin_port);
 	} else if (u.sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &u.in6.sin6_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(u.in6.sin6_port);
+		inet_ntop(AF_INET6, &u.in6.sin6_addr, p->a.text,
+			  sizeof(p->a.text));
+		p->a.port = ntohs(u.in6.sin6_port);
 	} else {
 		return &unknown;
 	}
 	p->fd = fd;
-	return p;
+	return &p->a;
 }
 
-void alog_remember(int fd)
+void alog_remember(int fd, struct alog_addr *a)
 {
-	if (al.peers)
-		peer_of(fd);
+	*a = al.peers ? *peer_of(fd) : unknown;
 }
 
 void alog_forget(int fd)
@@ -649,21 +649,21 @@ static void flush_timer(struct loop_timer *t)
 
 void alog_request(const struct alog_entry *e)
 {
-	const struct alog_peer *p;
+	const struct alog_addr *p;
 	struct alog_line l;
 	uint64_t now;
 
 	if (al.to == CFG_ALOG_OFF)
 		return;
 	alog_fields_parse(e->head, e->head_len, &l.f);
-	p = peer_of(e->fd);
+	p = e->addr ? e->addr : peer_of(e->fd);
 	now = alog_now_us();
 	l.bad = e->bad;
 	l.status = e->status;
 	l.worker = al.worker;
 	l.bytes = e->bytes;
 	l.time_us = now > e->start_us ? now - e->start_us : 0;
-	l.addr = p->addr;
+	l.addr = p->text;
 	l.port = p->port;
 	l.time = line_time(now);
 	if (al.to == CFG_ALOG_SYSLOG) {
