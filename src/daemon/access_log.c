@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -55,6 +57,9 @@ static struct {
 	time_t sec;           /* the second the time strings below are of */
 	uint64_t wall_off_us; /* wall clock - monotonic clock */
 	char tcomb[ALOG_TIME_COMBINED_LEN + 1], tiso[ALOG_TIME_ISO_LEN + 1];
+	/* The file's size after a write of ours cut a line short, 0 if
+	 * none: while the file still ends there, a newline is due. */
+	uint64_t cut_size;
 	uint64_t err_ms;     /* when a write error was last logged */
 	uint64_t err_unsaid; /* lines dropped since */
 	struct alog_peer *peers;
@@ -609,20 +614,48 @@ static uint64_t count_lines(const char *p, size_t n)
 	return k;
 }
 
+/* The file's size, 0 if unknown. */
+static uint64_t file_size(void)
+{
+	struct stat st;
+
+	return fstat(al.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Does the file still end in the part of a line that a write cut short
+ * left (no other worker has written since, no rotation either)? */
+static int cut_line_at_end(void)
+{
+	if (al.cut_size && file_size() != al.cut_size)
+		al.cut_size = 0;
+	return al.cut_size != 0;
+}
+
 /* One write of whole lines: on a regular file opened with O_APPEND, the
  * kernel puts it at the end of the file in one piece, whatever the other
  * workers write meanwhile (write(2), "O_APPEND"). It is never retried: a
  * full disk or a file size limit (SIGXFSZ is ignored, EFBIG comes back)
- * costs the lines, not the service. */
+ * costs the lines, not the service. One cut short leaves part of a line,
+ * which the next write ends with a newline first, unless another worker
+ * has written behind it meanwhile. */
 void alog_flush(void)
 {
+	struct iovec iov[2] = { { (void *)"\n", 1 }, { al.buf, al.len } };
+	int nl;
 	ssize_t n;
 
 	if (al.len == 0)
 		return;
+	nl = cut_line_at_end();
 	do
-		n = write(al.fd, al.buf, al.len);
+		n = writev(al.fd, iov + !nl, 1 + nl);
 	while (n < 0 && errno == EINTR);
+	if (nl && n > 0) {
+		al.cut_size = 0;
+		n--;
+	}
+	if (n > 0 && n < (ssize_t)al.len && al.buf[n - 1] != '\n')
+		al.cut_size = file_size();
 	if (n == (ssize_t)al.len) {
 		al.stats->access_log_lines += al.nlines;
 	} else {
@@ -777,6 +810,7 @@ void alog_close(void)
 	al.peers = NULL;
 	al.len = 0;
 	al.nlines = 0;
+	al.cut_size = 0;
 	al.loop = NULL;
 	al.to = CFG_ALOG_OFF;
 }
