@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -516,6 +518,54 @@ static void test_buffer_dropped(void **state)
 	alog_close();
 }
 
+/* A write cut short (the file size limit, as a full disk would) leaves
+ * part of a line at the end of the file; the next write begins with a
+ * newline, so that its first line is not glued to that part. */
+static void test_buffer_cut_short(void **state)
+{
+	struct sink *s = *state;
+	struct rlimit old, lim;
+	char err[256], line[512];
+	int whole = 0;
+	FILE *f;
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(alog_open(&s->cfg, s->loop, 0, &s->stats, err,
+				   sizeof(err)),
+			 0);
+	for (int i = 0; i < 20; i++)
+		log_one(i);
+	lim = old;
+	lim.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	alog_flush(); /* 1000 bytes of it, ending inside a line */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(file_size(s->path), 1000);
+	assert_true(
+		s->stats.access_log_lines > 0 && s->stats.access_log_dropped > 0 &&
+		s->stats.access_log_lines + s->stats.access_log_dropped == 20);
+	for (int i = 500; i < 503; i++)
+		log_one(i);
+	alog_close();
+	assert_int_equal(s->stats.access_log_lines + s->stats.access_log_dropped,
+			 23);
+
+	f = fopen(s->path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "\"GET /50"))
+			continue;
+		/* One line's beginning, at the beginning. */
+		assert_memory_equal(line, "- - - [", 7);
+		assert_null(strstr(line + 1, "- - - ["));
+		whole++;
+	}
+	fclose(f);
+	assert_int_equal(whole, 3);
+}
+
 /* Off, or another protocol: nothing is opened. */
 static void test_off(void **state)
 {
@@ -554,6 +604,8 @@ int main(void)
 						sink_teardown),
 		cmocka_unit_test_setup_teardown(test_buffer_dropped, sink_setup,
 						sink_teardown),
+		cmocka_unit_test_setup_teardown(test_buffer_cut_short,
+						sink_setup, sink_teardown),
 		cmocka_unit_test_setup_teardown(test_off, sink_setup,
 						sink_teardown),
 	};

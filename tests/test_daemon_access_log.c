@@ -296,6 +296,67 @@ static void test_file_cut_short(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* The same cut short among more connections than the worker's cache of
+ * addresses has places (1024, by fd): another connection whose fd takes
+ * the file's place meanwhile must not cost the file's line its address,
+ * which a reset client no longer lets getpeername(2) tell. */
+static void test_file_cut_short_busy(void **state)
+{
+	struct hr_daemon *d = *state;
+	char log[256], path[256], buf[4096];
+	struct ht_client cl, *many;
+	struct ht_response r;
+	struct lines l;
+	struct combined c;
+	struct rlimit nofile;
+	const int n = 1100;
+	int found = 0;
+
+	hr_check(getrlimit(RLIMIT_NOFILE, &nofile) == 0, "getrlimit");
+	if (nofile.rlim_cur < (rlim_t)n + 100) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	if (nofile.rlim_cur < (rlim_t)n + 100) {
+		skip();
+		return;
+	}
+	start_logging(d, "", "1", log, sizeof(log));
+	put_file(d, "f.txt", "x");
+	snprintf(path, sizeof(path), "%s/www/huge.bin", d->dir);
+	ht_sparse_file(path, 64ll << 20);
+	ht_open_small(&cl, d->port, 4096);
+	ht_request(&cl, "GET /huge.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+	hr_check(hr_read_exact(cl.fd, buf, sizeof(buf), 5000) > 0,
+		 "the file begins");
+	/* Held open: one of them gets the file's fd + 1024 in the worker. */
+	many = calloc((size_t)n, sizeof(*many));
+	hr_check(many != NULL, "calloc");
+	for (int i = 0; i < n; i++) {
+		ht_open(&many[i], d->port);
+		ht_request(&many[i], "GET /f.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+		hr_check(ht_read_response(&many[i], &r, 0) == 0 && r.status == 200,
+			 "connection %d answered", i);
+		free(r.body);
+	}
+	ht_close(&cl); /* unread bytes: a reset */
+	l = wait_lines(log, n + 1);
+	for (int i = 0; i < l.n; i++) {
+		if (!strstr(l.v[i], "/huge.bin"))
+			continue;
+		found++;
+		hr_check(parse_combined(l.v[i], &c) == 0 &&
+				 !strcmp(c.addr, "127.0.0.1") && c.bytes > 0,
+			 "the file's line keeps its address: %s", l.v[i]);
+	}
+	hr_check_int("the file's lines", 1, found);
+	lines_free(&l);
+	for (int i = 0; i < n; i++)
+		ht_close(&many[i]);
+	free(many);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 /* --- JSON, two workers --- */
 
 #define CONNS 40
@@ -574,6 +635,8 @@ int main(void)
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_file_cut_short, hr_setup,
 						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_file_cut_short_busy,
+						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_json_two_workers, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, hr_setup, hr_teardown),

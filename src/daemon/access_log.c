@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -37,8 +39,7 @@
 
 struct alog_peer {
 	int fd; /* -1: empty */
-	uint16_t port;
-	char addr[INET6_ADDRSTRLEN];
+	struct alog_addr a;
 };
 
 static struct {
@@ -56,6 +57,9 @@ static struct {
 	time_t sec;           /* the second the time strings below are of */
 	uint64_t wall_off_us; /* wall clock - monotonic clock */
 	char tcomb[ALOG_TIME_COMBINED_LEN + 1], tiso[ALOG_TIME_ISO_LEN + 1];
+	/* The file's size after a write of ours cut a line short, 0 if
+	 * none: while the file still ends there, a newline is due. */
+	uint64_t cut_size;
 	uint64_t err_ms;     /* when a write error was last logged */
 	uint64_t err_unsaid; /* lines dropped since */
 	struct alog_peer *peers;
@@ -538,9 +542,10 @@ uint64_t alog_now_us(void)
 
 /* --- the client's address --- */
 
-static const struct alog_peer *peer_of(int fd)
+static const struct alog_addr unknown = { 0, "-" };
+
+static const struct alog_addr *peer_of(int fd)
 {
-	static struct alog_peer unknown = { -1, 0, "-" };
 	struct alog_peer *p = &al.peers[(unsigned)fd % ALOG_PEERS];
 	union {
 		struct sockaddr sa;
@@ -552,26 +557,26 @@ static const struct alog_peer *peer_of(int fd)
 	if (fd < 0)
 		return &unknown;
 	if (p->fd == fd)
-		return p;
+		return &p->a;
 	if (getpeername(fd, &u.sa, &len) < 0)
 		return &unknown;
 	if (u.sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &u.in4.sin_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(u.in4.sin_port);
+		inet_ntop(AF_INET, &u.in4.sin_addr, p->a.text, sizeof(p->a.text));
+		p->a.port = ntohs(u.in4.sin_port);
 	} else if (u.sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &u.in6.sin6_addr, p->addr, sizeof(p->addr));
-		p->port = ntohs(u.in6.sin6_port);
+		inet_ntop(AF_INET6, &u.in6.sin6_addr, p->a.text,
+			  sizeof(p->a.text));
+		p->a.port = ntohs(u.in6.sin6_port);
 	} else {
 		return &unknown;
 	}
 	p->fd = fd;
-	return p;
+	return &p->a;
 }
 
-void alog_remember(int fd)
+void alog_remember(int fd, struct alog_addr *a)
 {
-	if (al.peers)
-		peer_of(fd);
+	*a = al.peers ? *peer_of(fd) : unknown;
 }
 
 void alog_forget(int fd)
@@ -609,20 +614,48 @@ static uint64_t count_lines(const char *p, size_t n)
 	return k;
 }
 
+/* The file's size, 0 if unknown. */
+static uint64_t file_size(void)
+{
+	struct stat st;
+
+	return fstat(al.fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Does the file still end in the part of a line that a write cut short
+ * left (no other worker has written since, no rotation either)? */
+static int cut_line_at_end(void)
+{
+	if (al.cut_size && file_size() != al.cut_size)
+		al.cut_size = 0;
+	return al.cut_size != 0;
+}
+
 /* One write of whole lines: on a regular file opened with O_APPEND, the
  * kernel puts it at the end of the file in one piece, whatever the other
  * workers write meanwhile (write(2), "O_APPEND"). It is never retried: a
  * full disk or a file size limit (SIGXFSZ is ignored, EFBIG comes back)
- * costs the lines, not the service. */
+ * costs the lines, not the service. One cut short leaves part of a line,
+ * which the next write ends with a newline first, unless another worker
+ * has written behind it meanwhile. */
 void alog_flush(void)
 {
+	struct iovec iov[2] = { { (void *)"\n", 1 }, { al.buf, al.len } };
+	int nl;
 	ssize_t n;
 
 	if (al.len == 0)
 		return;
+	nl = cut_line_at_end();
 	do
-		n = write(al.fd, al.buf, al.len);
+		n = writev(al.fd, iov + !nl, 1 + nl);
 	while (n < 0 && errno == EINTR);
+	if (nl && n > 0) {
+		al.cut_size = 0;
+		n--;
+	}
+	if (n > 0 && n < (ssize_t)al.len && al.buf[n - 1] != '\n')
+		al.cut_size = file_size();
 	if (n == (ssize_t)al.len) {
 		al.stats->access_log_lines += al.nlines;
 	} else {
@@ -649,21 +682,21 @@ static void flush_timer(struct loop_timer *t)
 
 void alog_request(const struct alog_entry *e)
 {
-	const struct alog_peer *p;
+	const struct alog_addr *p;
 	struct alog_line l;
 	uint64_t now;
 
 	if (al.to == CFG_ALOG_OFF)
 		return;
 	alog_fields_parse(e->head, e->head_len, &l.f);
-	p = peer_of(e->fd);
+	p = e->addr ? e->addr : peer_of(e->fd);
 	now = alog_now_us();
 	l.bad = e->bad;
 	l.status = e->status;
 	l.worker = al.worker;
 	l.bytes = e->bytes;
 	l.time_us = now > e->start_us ? now - e->start_us : 0;
-	l.addr = p->addr;
+	l.addr = p->text;
 	l.port = p->port;
 	l.time = line_time(now);
 	if (al.to == CFG_ALOG_SYSLOG) {
@@ -777,6 +810,7 @@ void alog_close(void)
 	al.peers = NULL;
 	al.len = 0;
 	al.nlines = 0;
+	al.cut_size = 0;
 	al.loop = NULL;
 	al.to = CFG_ALOG_OFF;
 }

@@ -11,6 +11,7 @@
 #ifndef RP_ACCESS_LOG_H
 #define RP_ACCESS_LOG_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -33,6 +34,12 @@ struct stats_counters;
 
 enum alog_format { ALOG_COMBINED, ALOG_JSON };
 
+/* A client's address as a line shows it: "-" and port 0 if unknown. */
+struct alog_addr {
+	uint16_t port;
+	char text[INET6_ADDRSTRLEN];
+};
+
 /* What a line says of one request, as the HTTP service knows it. */
 struct alog_entry {
 	/* The request's bytes from its first one: a parsed head, or
@@ -44,6 +51,9 @@ struct alog_entry {
 	uint64_t bytes;    /* of the body, sent (see README) */
 	uint64_t start_us; /* alog_now_us() when its first bytes were read */
 	int fd;            /* the connection, for the client's address */
+	/* The client's address looked up before (alog_remember); NULL:
+	 * fd's, now. */
+	const struct alog_addr *addr;
 };
 
 /* --- the process's sink --- */
@@ -64,9 +74,10 @@ int alog_enabled(void);
 uint64_t alog_now_us(void);
 /* Formats e's line into the buffer (or sends it to syslog). */
 void alog_request(const struct alog_entry *e);
-/* Looks up the client's address of fd now, for a line written later:
- * once a client has gone, getpeername(2) no longer tells. */
-void alog_remember(int fd);
+/* Looks up the client's address of fd now into a, for a line written
+ * later (entry.addr): once a client has gone, getpeername(2) no longer
+ * tells, and the cache by fd may have given fd's place to another. */
+void alog_remember(int fd, struct alog_addr *a);
 /* The connection on fd has closed: its cached address is forgotten. */
 void alog_forget(int fd);
 /* Writes what the buffer holds. */

@@ -111,11 +111,19 @@ static struct http_conn *hc_get(struct http_worker *hw, struct conn *c)
 
 /* --- the access log --- */
 
-static void log_line(struct conn *c, const struct http_conn *hc, const char *head,
-		     size_t len, int bad, int status, uint64_t bytes)
+static void log_line(struct conn *c, const struct http_conn *hc,
+		     const char *head, size_t len, int bad, int status,
+		     uint64_t bytes, const struct alog_addr *addr)
 {
 	struct alog_entry e = {
-		head, len, bad, status, bytes, hc->log_start_us, conn_fd(c)
+		.head = head,
+		.head_len = len,
+		.bad = bad,
+		.status = status,
+		.bytes = bytes,
+		.start_us = hc->log_start_us,
+		.fd = conn_fd(c),
+		.addr = addr,
 	};
 
 	alog_request(&e);
@@ -130,15 +138,15 @@ static void log_answer(struct http_worker *hw, struct conn *c,
 		       int file)
 {
 	if (!file) {
-		log_line(c, hc, head, len, 0, hw->ans_status, hw->ans_body);
+		log_line(c, hc, head, len, 0, hw->ans_status, hw->ans_body, NULL);
 		return;
 	}
-	hc->log_head = malloc(len);
-	if (!hc->log_head)
+	hc->log_due = malloc(sizeof(*hc->log_due) + len);
+	if (!hc->log_due)
 		return;
-	alog_remember(conn_fd(c));
-	memcpy(hc->log_head, head, len);
-	hc->log_head_len = (uint32_t)len;
+	alog_remember(conn_fd(c), &hc->log_due->addr);
+	memcpy(hc->log_due->head, head, len);
+	hc->log_due->head_len = (uint32_t)len;
 	hc->log_status = hw->ans_status;
 	hc->log_file_start = hc->file_off;
 }
@@ -147,10 +155,11 @@ static void log_answer(struct http_worker *hw, struct conn *c,
  * before, with what was sent of it. */
 static void log_file_sent(struct conn *c, struct http_conn *hc)
 {
-	log_line(c, hc, hc->log_head, hc->log_head_len, 0, hc->log_status,
-		 (uint64_t)(hc->file_off - hc->log_file_start));
-	free(hc->log_head);
-	hc->log_head = NULL;
+	log_line(c, hc, hc->log_due->head, hc->log_due->head_len, 0,
+		 hc->log_status, (uint64_t)(hc->file_off - hc->log_file_start),
+		 &hc->log_due->addr);
+	free(hc->log_due);
+	hc->log_due = NULL;
 }
 
 /* A chunked request's head, kept for its access-log line until its body
@@ -177,7 +186,7 @@ static void hc_free(struct http_worker *hw, struct conn *c)
 
 	if (!hc)
 		return;
-	if (hc->log_head)
+	if (hc->log_due)
 		log_file_sent(c, hc);
 	if (hc->file_fd >= 0)
 		close(hc->file_fd);
@@ -437,7 +446,7 @@ static enum batch_end answer_requests(
 				return BATCH_FAILED;
 			if (alog_enabled())
 				log_line(c, hc, head, len - off, 1,
-					 hw->ans_status, hw->ans_body);
+					 hw->ans_status, hw->ans_body, NULL);
 			off = len;
 			break;
 		}
@@ -597,7 +606,7 @@ static int send_file(struct conn *c, struct http_conn *hc)
 {
 	int r = http_file_send(c, hc);
 
-	if (r > 0 && hc->log_head)
+	if (r > 0 && hc->log_due)
 		log_file_sent(c, hc);
 	return r;
 }

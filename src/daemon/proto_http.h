@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "access_log.h"
 #include "buf.h"
 #include "http_parser.h"
 
@@ -62,10 +63,17 @@ struct http_conn {
 	/* The access log (alog): when the request's first bytes were
 	 * read; a file answer's line, written once the file is sent. */
 	uint64_t log_start_us;
-	char *log_head; /* a copy of the request's head; NULL: none due */
-	uint32_t log_head_len;
+	struct http_log_due *log_due; /* NULL: none due */
 	int log_status;
 	off_t log_file_start;
+};
+
+/* A file answer's line, due once its body has gone: the client's address
+ * as it was when the file began, and a copy of the request's head. */
+struct http_log_due {
+	struct alog_addr addr;
+	uint32_t head_len;
+	char head[];
 };
 
 /* What the answers to one request have in common. */
