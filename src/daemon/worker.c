@@ -27,8 +27,10 @@
 #include "util.h"
 #include "worker.h"
 
-/* The longest a reload's handover may take before shutdown_timeout
- * starts anyway (2M connections, 236 workers on 2 cores: 27 s). */
+/* The longest a reload's handover may go without moving a connection
+ * before shutdown_timeout starts anyway (2M connections, 236 workers on
+ * 2 cores: 16-27 s in all; with test suites running alongside, 168 s,
+ * and a fixed 60 s reset 578,646 connections that were still moving). */
 #define WORKER_HANDOVER_MAX_MS 60000
 /* At the drain deadline the connections left are closed in steps over
  * this window, not all at once: a burst of closes becomes a burst of
@@ -48,8 +50,9 @@ struct worker {
 	struct handover ho; /* a reload's: idle connections to the new one */
 	int draining;
 	uint64_t drain_timeout_ms; /* shutdown_timeout, from the drain's rest */
-	int resting; /* the drain's rest began: its deadline runs */
-	int forcing; /* past the deadline: closing in steps */
+	int resting;            /* the drain's rest began: its deadline runs */
+	int forcing;            /* past the deadline: closing in steps */
+	uint64_t handover_mark; /* handed_over at the backstop's last look */
 	int close_per_step;
 	int exit_status;
 };
@@ -126,6 +129,14 @@ static void worker_drain_deadline(struct loop_timer *t)
 	struct forced_closes fc = { worker->stats, 0 };
 	int active = conn_pool_active(&worker->pool);
 
+	/* The handover's backstop: while connections keep moving, slowly on
+	 * a starved machine, they are moved rather than reset. */
+	if (worker->ho.running && !worker->forcing &&
+	    worker->stats->handed_over != worker->handover_mark) {
+		worker->handover_mark = worker->stats->handed_over;
+		loop_timer_arm(worker->loop, t, WORKER_HANDOVER_MAX_MS);
+		return;
+	}
 	if (!worker->forcing) {
 		worker->forcing = 1;
 		worker->close_per_step = (active + WORKER_CLOSE_STEPS - 1) /
@@ -179,9 +190,12 @@ static void worker_drain(struct worker *worker, uint64_t timeout_ms, int fast,
 	worker->drain_timeout_ms = timeout_ms;
 	lst_set_stop(&worker->lst, 1);
 	/* A backstop while the handover runs: it ends by itself (a pass
-	 * that moves nothing, three passes, a TAKEN 10 s late), but a taker
-	 * that answers just in time, frame after frame, or a master that
-	 * stopped reading, must not keep this worker for ever. */
+	 * that moves nothing, three passes, a TAKEN 10 s late), but a master
+	 * that stopped reading must not keep this worker for ever. It fires
+	 * only once WORKER_HANDOVER_MAX_MS went by without a connection
+	 * moved (worker_drain_deadline): a slow handover that progresses
+	 * goes on. */
+	worker->handover_mark = worker->stats->handed_over;
 	loop_timer_arm(worker->loop, &worker->drain_deadline,
 		       timeout_ms + WORKER_HANDOVER_MAX_MS);
 	if (handover && conn_pool_active(&worker->pool) > 0)
