@@ -268,6 +268,42 @@ static void test_chunked_bodies(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* reuseportd -t says what the start would: an access log that cannot
+ * be created (its directory is not there) fails the test, naming the
+ * path; one that can passes, and -t creates nothing. A mime.types with
+ * lines skipped is a warning, with its first bad line. */
+static void test_config_test(void **state)
+{
+	struct hr_daemon *d = *state;
+	char conf[256], text[1024], types[256], log[256], out[1024], err[2048];
+	struct stat st;
+
+	snprintf(types, sizeof(types), "%s/types", d->dir);
+	ht_write_file(types, "text/x-made-up mup\nnot a type\n", 29);
+	snprintf(text, sizeof(text),
+		 "protocol http\ndocroot %s\nmime_types %s\n"
+		 "access_log %s/no-such-dir/access.log\n",
+		 d->dir, types, d->dir);
+	ht_write_conf(d, "t.conf", text, conf, sizeof(conf));
+	const char *args[] = { "-t", "-c", conf, NULL };
+
+	hr_check_int("-t with no directory for the log", 1,
+		     hr_run(d, args, 5000, out, sizeof(out), err, sizeof(err)));
+	hr_check(strstr(err, "no-such-dir/access.log: No such file or directory"),
+		 "-t names the log and why: %s", err);
+
+	snprintf(log, sizeof(log), "%s/access.log", d->dir);
+	snprintf(text, sizeof(text),
+		 "protocol http\ndocroot %s\nmime_types %s\naccess_log %s\n",
+		 d->dir, types, log);
+	ht_write_conf(d, "t.conf", text, conf, sizeof(conf));
+	hr_check_int("-t with a log it can create", 0,
+		     hr_run(d, args, 5000, out, sizeof(out), err, sizeof(err)));
+	hr_check(stat(log, &st) < 0, "-t created %s", log);
+	hr_check(strstr(err, "warning: MIME types") && strstr(err, "types:2:"),
+		 "-t warns of the skipped mime.types line: %s", err);
+}
+
 /* A client that leaves in the middle of a file: the line says what was
  * sent, not what was promised. */
 static void test_file_cut_short(void **state)
@@ -632,6 +668,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_combined, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_chunked_bodies, hr_setup,
+						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_config_test, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_file_cut_short, hr_setup,
 						hr_teardown),

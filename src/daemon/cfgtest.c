@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cfgtest.h"
+#include "mime.h"
 #include "privdrop.h"
 #include "syslimits.h"
 #include "util.h"
@@ -106,6 +107,34 @@ static int check_docroot_as_worker(const struct config *c, char *err, size_t err
 	msg[n > 0 ? n : 0] = '\0';
 	snprintf(err, errlen, "%s",
 		 msg[0] ? msg : "docroot: the check as the workers' user failed");
+	return -1;
+}
+
+/* The master creates the access log (and fails to start if it cannot):
+ * checked here without creating it. A file that is there must be
+ * writable; else its directory must be there and writable. */
+static int check_access_log(const struct config *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+
+	if (c->protocol != CFG_PROTO_HTTP || c->access_log != CFG_ALOG_FILE)
+		return 0;
+	if (access(c->access_log_file, F_OK) == 0) {
+		if (access(c->access_log_file, W_OK) == 0)
+			return 0;
+	} else {
+		slash = strrchr(c->access_log_file, '/');
+		snprintf(dir, sizeof(dir), "%.*s",
+			 slash ? (int)(slash - c->access_log_file) : 1,
+			 slash ? c->access_log_file : ".");
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+		if (access(dir, W_OK | X_OK) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "access_log %s: %s", c->access_log_file,
+		 strerror(errno));
 	return -1;
 }
 
@@ -240,7 +269,8 @@ int cfgtest_run(const struct config *c, const char *what, int verbose,
 	char err[PATH_MAX * 3];
 
 	if (privdrop_init(c, err, sizeof(err)) < 0 ||
-	    check_docroot_as_worker(c, err, sizeof(err)) < 0) {
+	    check_docroot_as_worker(c, err, sizeof(err)) < 0 ||
+	    check_access_log(c, err, sizeof(err)) < 0) {
 		fprintf(errout, "reuseportd: %s\n", err);
 		fprintf(errout, "reuseportd: configuration %s test failed\n",
 			what);
@@ -252,6 +282,11 @@ int cfgtest_run(const struct config *c, const char *what, int verbose,
 	if (privdrop_workers_are_root())
 		fprintf(errout,
 			"reuseportd: warning: the workers would run as root: no 'user' is set\n");
+	/* A mime.types with lines skipped, or none read, serves; said as the
+	 * start would log it. */
+	if (c->mime && mime_table_has_bad_lines(c->mime))
+		fprintf(errout, "reuseportd: warning: %s\n",
+			mime_table_origin(c->mime));
 	fprintf(out, "reuseportd: configuration %s is ok\n", what);
 	if (verbose)
 		report_limits(c, out);
