@@ -35,7 +35,7 @@
 #          = 65535, its maximum (a warning says when a run's requests
 #          per connection come near it); static and small only. Its
 #          workers accept from one queue, so the connections are not
-#          spread evenly (80/20 and worse seen with -c 100)
+#          spread evenly (80/20, once 98/2, seen with -c 100)
 #   ltyr   lty as WORKERS lighttpd processes (no max-worker), each given
 #          its own SO_REUSEPORT listening socket on the same port through
 #          lighttpd's socket activation (LISTEN_FDS; a perl one-liner
@@ -129,7 +129,11 @@ srv=""
 # One server runs at a time: $srv is it, and only it is stopped here.
 cleanup() { [ -z "$srv" ] || kill "$srv" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+# A signal ends the script through exit, so that cleanup runs: also a
+# closed pipe (the output piped into head).
+trap 'exit 129' HUP
 trap 'exit 130' INT TERM
+trap 'exit 141' PIPE
 
 # nginx: the same fixed answer and the same files; no logs on the hot
 # path but where an access log is asked for.
