@@ -603,6 +603,9 @@ static void test_capacity_report(void **state)
 	hr_check_int("-t", 0,
 		     hr_run(d, args, T_MS, out, sizeof(out), err, sizeof(err)));
 	hr_check(strstr(out, " connections x 2 + "), "%s", out);
+	hr_check(strstr(out, "1 source address x ") &&
+			 strstr(out, "proxy_port_range              off"),
+		 "the source ports and their range: %s", out);
 	hr_write_conf(d, "q.conf", "protocol tcp_proxy\n", path, sizeof(path));
 	hr_check_int("-t without upstream", 1,
 		     hr_run(d, args, T_MS, out, sizeof(out), err, sizeof(err)));
