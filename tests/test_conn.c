@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "stats.h"
+#include "upstream.h"
 #include "util.h"
 
 #define DEADLINE_MS 4000
@@ -1169,18 +1170,6 @@ static void test_duplex_pause_parks_hangup(void **state)
 	close(l);
 }
 
-/* IP_LOCAL_PORT_RANGE is Linux 6.3's: 1 if this kernel has it. */
-static int have_port_range(void)
-{
-	uint32_t v = 40000u << 16 | 30000u;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-
-	ok = setsockopt(fd, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &v,
-			sizeof(v)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* conn_connect_src: the connection leaves from the source address, its
  * port from the range; with the range's one port taken towards the same
  * server, connect fails at once with EADDRNOTAVAIL. */
@@ -1190,7 +1179,7 @@ static void test_connect_from_source(void **state)
 	socklen_t len = sizeof(seen);
 	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS), peer;
 	struct conn_source cs = { (struct sockaddr *)&src, sizeof(src), 0 };
-	int ranged = have_port_range(), port;
+	int ranged = up_port_range_supported(), port;
 	struct conn *c;
 
 	(void)state;

@@ -979,7 +979,10 @@ static int vhosts_absolute(struct config *c, const char *base, char *err,
 		c->vhosts[i].root = len;
 		len += (unsigned)n + 1;
 	}
-	memcpy(c->vhost_paths, pool, len);
+	/* No vhost: no table either (vhost_paths NULL), and memcpy wants
+	 * a pointer even for no byte. */
+	if (len)
+		memcpy(c->vhost_paths, pool, len);
 	c->vhost_paths_len = len;
 	return 0;
 }
