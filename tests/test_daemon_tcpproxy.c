@@ -209,8 +209,9 @@ static void test_back_pressure(void **state)
 	char buf[65536];
 
 	start_proxy(d, "upstream 127.0.0.1:%d\nproxy_buffer 16k\n", port);
-	rss0 = hr_rss_kib(
-		(pid_t)hr_jint(hr_query_ok(d, "stats"), "workers/0/pid"));
+	st = hr_query_ok(d, "stats");
+	rss0 = hr_rss_kib((pid_t)hr_jint(st, "workers/0/pid"));
+	json_decref(st);
 	cli = hr_connect_tcp(d->port);
 	srv = accept_one(l);
 	/* Fill until the server's socket has not taken a byte for 300 ms. */

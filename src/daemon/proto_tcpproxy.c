@@ -36,6 +36,10 @@ struct tp_ctx {
 	uint64_t last_exhausted_log;
 };
 
+/* A server's index is its per-server counters' index. */
+_Static_assert(CFG_MAX_UPSTREAMS <= STATS_NUPSTREAMS,
+	       "a counter for every upstream server");
+
 enum { TP_CLIENT, TP_UP };
 
 /* One proxied connection: the client's side and the server's. */
