@@ -979,10 +979,7 @@ static int vhosts_absolute(struct config *c, const char *base, char *err,
 		c->vhosts[i].root = len;
 		len += (unsigned)n + 1;
 	}
-	/* No vhost: no table either (vhost_paths NULL), and memcpy wants
-	 * a pointer even for no byte. */
-	if (len)
-		memcpy(c->vhost_paths, pool, len);
+	memcpy(c->vhost_paths, pool, len);
 	c->vhost_paths_len = len;
 	return 0;
 }
