@@ -159,6 +159,60 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.foreground, 1);
 }
 
+/* The TCP proxy's directives (test_upstream.c has their parsers' edge
+ * cases): values, the lines of the upstreams, and the errors that name
+ * a line. */
+static void test_proxy_directives(void **state)
+{
+	(void)state;
+	parse_ok("protocol tcp_proxy\n"
+		 "upstream 127.0.0.1:8081\n"
+		 "# a comment\n"
+		 "upstream [::1]:8082 weight=3 max_fails=0 fail_timeout=30s\n"
+		 "proxy_source 127.0.0.2-127.0.0.11\n"
+		 "proxy_source ::1\n"
+		 "proxy_port_range 20000-29999\n"
+		 "proxy_connect_timeout 2s\n"
+		 "proxy_idle_timeout 0\n"
+		 "proxy_buffer 32k\n");
+	assert_int_equal(cfg.protocol, CFG_PROTO_TCP_PROXY);
+	assert_int_equal(cfg.nupstreams, 2);
+	assert_int_equal(port_of(&cfg.upstreams[0].addr), 8081);
+	assert_int_equal(cfg.upstreams[0].line, 2);
+	assert_int_equal(cfg.upstreams[0].weight, 1);
+	assert_int_equal(cfg.upstreams[0].max_fails, 1);
+	assert_int_equal(cfg.upstreams[0].fail_timeout_ms, 10000);
+	assert_int_equal(cfg.upstreams[1].line, 4);
+	assert_int_equal(cfg.upstreams[1].weight, 3);
+	assert_int_equal(cfg.upstreams[1].max_fails, 0);
+	assert_int_equal(cfg.upstreams[1].fail_timeout_ms, 30000);
+	assert_int_equal(cfg.nproxy_sources, 2);
+	assert_int_equal(cfg.proxy_sources[0].count, 10);
+	assert_int_equal(cfg.proxy_port_range, CFG_PORTS_RANGE);
+	assert_int_equal(cfg.proxy_port_lo, 20000);
+	assert_int_equal(cfg.proxy_port_hi, 29999);
+	assert_int_equal(cfg.proxy_connect_timeout_ms, 2000);
+	assert_int_equal(cfg.proxy_idle_timeout_ms, 0);
+	assert_int_equal(cfg.proxy_buffer, 32768);
+	parse_ok("proxy_port_range auto");
+	assert_int_equal(cfg.proxy_port_range, CFG_PORTS_AUTO);
+
+	assert_int_equal(parse("workers 1\nupstream 127.0.0.1:80 weight=0\n"), -1);
+	assert_string_equal(err,
+			    "test.conf:2: upstream: weight '0' is not a number 1..1000");
+	assert_int_equal(parse("upstream 127.0.0.1:80\nupstream 127.0.0.1:80\n"),
+			 -1);
+	assert_string_equal(err, "test.conf:2: upstream: duplicate 127.0.0.1:80");
+	assert_int_equal(parse("upstream 0.0.0.0:80\n"), -1);
+	assert_non_null(
+		strstr(err,
+		       "test.conf:1: upstream: '0.0.0.0:80' is not a server's address"));
+	assert_int_equal(parse("proxy_buffer 1m\n"), -1);
+	assert_string_equal(
+		err,
+		"test.conf:1: proxy_buffer: '1m' is not a size 1024..65536 (like 512, 16k, 1m)");
+}
+
 /* The test above must not miss a directive added later. */
 static void test_table_is_covered(void **state)
 {
@@ -166,6 +220,12 @@ static void test_table_is_covered(void **state)
 		"listen",
 		"workers",
 		"protocol",
+		"upstream",
+		"proxy_source",
+		"proxy_port_range",
+		"proxy_connect_timeout",
+		"proxy_idle_timeout",
+		"proxy_buffer",
 		"docroot",
 		"vhost",
 		"return",
@@ -349,7 +409,7 @@ static const struct {
 	{ "workers lots\n", "test.conf:1: workers: 'lots' is not 'auto' or a number 1..256" },
 	{ "workers 0\n", "test.conf:1: workers: '0' is not 'auto' or a number 1..256" },
 	{ "workers 257\n", "test.conf:1: workers: '257' is not 'auto' or a number 1..256" },
-	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo or http" },
+	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo, http or tcp_proxy" },
 	{ "docroot \"\"\n", "test.conf:1: docroot: must be 1..4095 bytes long" },
 	{ "vhost example.org\n", "test.conf:1: vhost: 'example.org' needs a NAME and a DOCROOT" },
 	{ "vhost a /x /y\n", "test.conf:1: 'vhost' takes at most 2 values, 3 given" },
@@ -770,7 +830,9 @@ static void test_cli_errors(void **state)
 		{ { "--return", "ok" },
 		  0,
 		  "return: status 'ok' is not a number 200..599" },
-		{ { "-P", "gopher" }, 0, "protocol: 'gopher' is not echo or http" },
+		{ { "-P", "gopher" },
+		  0,
+		  "protocol: 'gopher' is not echo, http or tcp_proxy" },
 		{ { "-l", "1.2.3.4" },
 		  0,
 		  "listen: '1.2.3.4': port must be 0..65535" },
@@ -987,6 +1049,7 @@ int main(void)
 		cmocka_unit_test(test_suggest),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_shipped_conf),
+		cmocka_unit_test(test_proxy_directives),
 		cmocka_unit_test(test_finish_paths),
 		cmocka_unit_test(test_vhost_tables_kept),
 		cmocka_unit_test(test_parse_helpers),

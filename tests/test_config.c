@@ -102,6 +102,7 @@ static void test_set_protocol(void **state)
 	} cases[] = {
 		{ "echo", 1, CFG_PROTO_ECHO },
 		{ "http", 1, CFG_PROTO_HTTP },
+		{ "tcp_proxy", 1, CFG_PROTO_TCP_PROXY },
 		{ "", 0, 0 },
 		{ "ftp", 0, 0 },
 		{ "HTTP", 0, 0 },
@@ -131,7 +132,7 @@ static void test_set_protocol(void **state)
 				fail_msg("protocol '%s' accepted", cases[i].in);
 			assert_int_equal(c->protocol, CFG_PROTO_HTTP);
 			assert_non_null(strstr(err, "protocol"));
-			assert_non_null(strstr(err, "echo or http"));
+			assert_non_null(strstr(err, "echo, http or tcp_proxy"));
 		}
 		free(c);
 	}

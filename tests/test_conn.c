@@ -29,6 +29,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "stats.h"
+#include "upstream.h"
 #include "util.h"
 
 #define DEADLINE_MS 4000
@@ -1133,6 +1134,83 @@ static void test_connect_timeout(void **state)
 	close(l);
 }
 
+/* A duplex connection paused: data waits in the socket; a hang-up
+ * meanwhile (FINs both ways) is parked out of epoll rather than
+ * reported at every turn; resumed, the data and the end are read. */
+static void test_duplex_pause_parks_hangup(void **state)
+{
+	struct sockaddr_in a;
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS), peer;
+	char buf[4];
+	struct conn *c;
+
+	(void)state;
+	c = conn_connect(&pool, (struct sockaddr *)&a, sizeof(a), h, NULL);
+	assert_non_null(c);
+	conn_set_duplex(c);
+	TURN_UNTIL(up.connects == 1);
+	peer = accept_upstream(l);
+	read_exactly(peer, buf, 4);
+	assert_int_equal(conn_pause_read(c, 1), 0);
+	assert_true(conn_read_paused(c));
+	assert_int_equal(write(peer, "pong", 4), 4);
+	assert_int_equal(shutdown(peer, SHUT_WR), 0);
+	assert_int_equal(shutdown(conn_fd(c), SHUT_WR), 0);
+	/* One turn may see the hang-up (and park it); none after that. */
+	assert_true(loop_run_once(L, 20) <= 1);
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(loop_run_once(L, 20), 0);
+	assert_int_equal(up.inlen, 0);
+	assert_true(conn_is_open(c));
+	assert_int_equal(conn_pause_read(c, 0), 0);
+	TURN_UNTIL(up.closes == 1);
+	assert_int_equal(up.inlen, 4);
+	assert_memory_equal(up.in, "pong", 4);
+	close(peer);
+	close(l);
+}
+
+/* conn_connect_src: the connection leaves from the source address, its
+ * port from the range; with the range's one port taken towards the same
+ * server, connect fails at once with EADDRNOTAVAIL. */
+static void test_connect_from_source(void **state)
+{
+	struct sockaddr_in a, src = { .sin_family = AF_INET }, seen;
+	socklen_t len = sizeof(seen);
+	int l = tcp_listener(&a, 4), h = add_upstream(DEADLINE_MS), peer;
+	struct conn_source cs = { (struct sockaddr *)&src, sizeof(src), 0 };
+	int ranged = up_port_range_supported(), port;
+	struct conn *c;
+
+	(void)state;
+	src.sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2 */
+	if (ranged)
+		cs.port_range = 40999u << 16 | 40000u;
+	c = conn_connect_src(&pool, (struct sockaddr *)&a, sizeof(a), &cs, h,
+			     NULL);
+	assert_non_null(c);
+	TURN_UNTIL(up.connects == 1);
+	assert_int_equal(up.err, 0);
+	peer = accept_upstream(l);
+	assert_int_equal(getpeername(peer, (struct sockaddr *)&seen, &len), 0);
+	assert_int_equal(seen.sin_addr.s_addr, src.sin_addr.s_addr);
+	port = ntohs(seen.sin_port);
+	if (!ranged) {
+		print_message("# no IP_LOCAL_PORT_RANGE: range not checked\n");
+	} else {
+		assert_in_range(port, 40000, 40999);
+		cs.port_range = (uint32_t)port << 16 | (uint32_t)port;
+		errno = 0;
+		assert_null(conn_connect_src(&pool, (struct sockaddr *)&a,
+					     sizeof(a), &cs, h, NULL));
+		assert_int_equal(errno, EADDRNOTAVAIL);
+		assert_int_equal(pool.outbound, 1);
+	}
+	close(peer);
+	TURN_UNTIL(up.closes == 1);
+	close(l);
+}
+
 /* An accepted client (echo, handler 0) and an outbound connection
  * (handler 1) in one pool: each is served by its own protocol, the walk
  * sees both, and the client counters count the client alone. */
@@ -1430,6 +1508,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_connect_timeout, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_duplex_pause_parks_hangup,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_from_source, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_accepted_and_connected,
 						setup, teardown),

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "addr.h"
+#include "config.h"
 #include "stats_doc.h"
 #include "syslimits.h"
 
@@ -177,6 +178,8 @@ static struct limits lim;
 static struct addr listen_addrs[2];
 static struct stats_daemon_view dv;
 static struct stats_vhost_names vnames;
+/* Every per-upstream value named: 127.0.0.1:10000 + k. */
+static struct cfg_upstream upnames[STATS_NUPSTREAMS];
 static struct stats_worker_view wv[3];
 
 static void fill_counters(struct stats_counters *c, uint64_t base)
@@ -236,6 +239,12 @@ static int setup(void **state)
 		stats_vhost_slot(&vnames, err);
 	}
 	dv.vhosts = &vnames;
+	for (unsigned k = 0; k < STATS_NUPSTREAMS; k++) {
+		snprintf(err, sizeof(err), "127.0.0.1:%u", 10000 + k);
+		assert_int_equal(addr_parse(err, &upnames[k].addr, NULL, 0), 0);
+	}
+	dv.upstreams = upnames;
+	dv.nupstreams = STATS_NUPSTREAMS;
 
 	memset(wv, 0, sizeof(wv));
 	for (int i = 0; i < 3; i++) {
@@ -693,7 +702,7 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 		fail_msg("counter '%s' is missing from the JSON", f->name);
 	for (unsigned k = 0; k < f->n; k++) {
 		uint64_t want = 0;
-		char cls[16];
+		char cls[32];
 		const json_t *x = v;
 
 		for (int i = (w < 0 ? 0 : w); i < (w < 0 ? 3 : w + 1); i++)
@@ -703,6 +712,9 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 			x = json_object_get(v, cls);
 		} else if (f->kind == STATS_VHOSTS) {
 			x = json_object_get(v, stats_vhost_label(&vnames, k));
+		} else if (f->n == STATS_NUPSTREAMS) {
+			snprintf(cls, sizeof(cls), "127.0.0.1:%u", 10000 + k);
+			x = json_object_get(v, cls);
 		}
 		if (!json_is_integer(x) || (uint64_t)json_integer_value(x) != want)
 			fail_msg("'%s'[%u]: wrong value", f->name, k);
@@ -715,7 +727,7 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 	char line[256];
 
 	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", f->prom,
-		 f->kind == STATS_GAUGE ? "gauge" : "counter");
+		 stats_kind_is_gauge(f->kind) ? "gauge" : "counter");
 	if (!in_scope(f, scope)) {
 		if (strstr(t, line))
 			fail_msg("'%s' in the Prometheus text of a service without it",
@@ -734,6 +746,9 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 			else if (f->kind == STATS_VHOSTS)
 				snprintf(code, sizeof(code), ",vhost=\"%s\"",
 					 stats_vhost_label(&vnames, k));
+			else if (f->n == STATS_NUPSTREAMS)
+				snprintf(code, sizeof(code),
+					 ",upstream=\"127.0.0.1:%u\"", 10000 + k);
 			snprintf(line, sizeof(line),
 				 "reuseportd_%s{worker=\"%d\",generation=\"2\"%s} %llu\n",
 				 f->prom, w, code,
@@ -789,6 +804,7 @@ static void test_every_counter_rendered(void **state)
 	fill_distinct();
 	check_all_renderings(STATS_HTTP);
 	check_all_renderings(STATS_ANY);
+	check_all_renderings(STATS_PROXY);
 }
 
 /* The merge rules follow the table: gauges are summed across workers
@@ -810,7 +826,7 @@ static void test_merge_follows_kinds(void **state)
 			assert_int_equal(stats_value(&sum, &stats_fields[i], k),
 					 both);
 			assert_int_equal(stats_value(&acc, &stats_fields[i], k),
-					 stats_fields[i].kind == STATS_GAUGE ?
+					 stats_kind_is_gauge(stats_fields[i].kind) ?
 						 0 :
 						 both);
 		}

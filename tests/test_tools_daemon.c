@@ -215,10 +215,12 @@ static void test_http_counts_and_metrics(void **state)
 
 /* The counters, from the daemon's own list: a counter added to
  * STATS_COUNTERS is checked here without a change to this file. */
-#define COUNTER_ENTRY(name, kind, scope, prom, help) { #name, kind, prom },
+#define COUNTER_ENTRY(name, kind, scope, prom, help) \
+	{ #name, kind, scope, prom },
 static const struct {
 	const char *name;
 	enum stats_kind kind;
+	enum stats_scope scope;
 	const char *prom;
 } counters[] = { STATS_COUNTERS(COUNTER_ENTRY) };
 #undef COUNTER_ENTRY
@@ -256,7 +258,7 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 	hr_check(json_object_get(json_object_get(st, "totals"), counters[i].name),
 		 "stats: totals have no '%s'", counters[i].name);
 	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", counters[i].prom,
-		 counters[i].kind == STATS_GAUGE ? "gauge" : "counter");
+		 stats_kind_is_gauge(counters[i].kind) ? "gauge" : "counter");
 	hr_check(strstr(text, line), "%s: no family '%s'", what, counters[i].prom);
 	for (int k = 0;
 	     k < (counters[i].kind == STATS_CLASSES ? STATS_NCLASSES : 1); k++) {
@@ -272,6 +274,12 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 			/* No vhost here: every request is the default's. */
 			snprintf(label, sizeof(label), ",vhost=\"(default)\"");
 			x = json_object_get(v, "(default)");
+		} else if (counters[i].kind == STATS_UPSTREAMS ||
+			   counters[i].kind == STATS_UPSTREAM_GAUGES) {
+			/* The one server of test_every_proxy_counter. */
+			snprintf(label, sizeof(label), ",upstream=\"%s\"",
+				 json_object_iter_key(json_object_iter(v)));
+			x = json_object_iter_value(json_object_iter(v));
 		}
 		snprintf(line, sizeof(line),
 			 "\nreuseportd_%s{worker=\"0\",generation=\"1\"%s} ",
@@ -280,7 +288,7 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 		hr_check(json_is_integer(x) && at, "%s: no sample '%s'", what,
 			 line + 1);
 		/* A gauge (active) may have gone down meanwhile. */
-		hr_check(counters[i].kind == STATS_GAUGE ||
+		hr_check(stats_kind_is_gauge(counters[i].kind) ||
 				 strtoll(at + strlen(line), NULL, 10) >=
 					 json_integer_value(x),
 			 "%s: '%s' is %lld, below the %lld in stats before it",
@@ -292,24 +300,22 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 /* One list of counters, four renderings: the stats document, `prometheus`
  * on the stats socket, GET /metrics, and reuseportctl prometheus - each
  * with every counter, none below what the stats document showed first. */
-static void test_every_counter_everywhere(void **state)
+static void check_every_counter(struct hr_daemon *d, const char *service,
+				enum stats_scope scope, void (*traffic)(int port))
 {
-	struct hr_daemon *d = *state;
 	char conf[256], *sock_text, *http_text, *ctl_text;
 	int mp = free_port();
-	json_t *b, *st;
+	json_t *st;
 	FILE *f;
 
 	snprintf(conf, sizeof(conf), "%s/m.conf", d->dir);
 	f = fopen(conf, "w");
-	fprintf(f, "protocol http\nreturn 200 hi\nmetrics_listen 127.0.0.1:%d\n",
-		mp);
+	fprintf(f, "%smetrics_listen 127.0.0.1:%d\n", service, mp);
 	fclose(f);
 	const char *args[] = { "-c", conf, "-w", "1", NULL };
 
 	hr_check(hr_start(d, args) == 0, "start");
-	b = run_json("http -q -j -c 4 -n 200", d->port);
-	json_decref(b);
+	traffic(d->port);
 	st = hr_query_ok(d, "stats");
 	hr_check(run(RC_BIN " -s %s prometheus", d->sock) == 0,
 		 "reuseportctl prometheus");
@@ -320,16 +326,74 @@ static void test_every_counter_everywhere(void **state)
 			    HR_QUERY_MS) > 0,
 		 "prometheus on the stats socket");
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		if (counters[i].scope != STATS_ANY && counters[i].scope != scope)
+			continue;
 		check_counter("stats socket", sock_text, st, i);
 		check_counter("/metrics", http_text, st, i);
 		check_counter("reuseportctl prometheus", ctl_text, st, i);
 	}
-	hr_check(hr_jint(st, "totals/requests") >= 200, "requests counted: %lld",
-		 (long long)hr_jint(st, "totals/requests"));
 	json_decref(st);
 	free(sock_text);
 	free(http_text);
 	free(ctl_text);
+}
+
+static void http_traffic(int port)
+{
+	json_decref(run_json("http -q -j -c 4 -n 200", port));
+}
+
+static void test_every_counter_everywhere(void **state)
+{
+	struct hr_daemon *d = *state;
+
+	check_every_counter(d, "protocol http\nreturn 200 hi\n", STATS_HTTP,
+			    http_traffic);
+	hr_check(hr_total(d, "requests") >= 200, "requests counted: %lld",
+		 (long long)hr_total(d, "requests"));
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
+/* A client through the proxy to a server that never accepts (its
+ * backlog completes the connect). */
+static void proxy_traffic(int port)
+{
+	int fd = hr_connect_tcp(port);
+
+	hr_check(fd >= 0 && hr_write_all(fd, "x", 1, 2000) == 1, "a client");
+	close(fd);
+}
+
+static int proxy_connected(json_t *st, void *arg)
+{
+	(void)arg;
+	return hr_jint(st, "totals/proxy_connects") >= 1;
+}
+
+/* The same for the TCP proxy's counters, the per-server ones with their
+ * server's label. */
+static void test_every_proxy_counter(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	char service[128];
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	hr_check(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			 listen(lfd, 16) == 0 &&
+			 getsockname(lfd, (struct sockaddr *)&a, &len) == 0,
+		 "a server");
+	snprintf(service, sizeof(service),
+		 "protocol tcp_proxy\nupstream 127.0.0.1:%d\n",
+		 ntohs(a.sin_port));
+	check_every_counter(d, service, STATS_PROXY, proxy_traffic);
+	hr_check(hr_wait_for(d, proxy_connected, NULL, 10000),
+		 "the connect counted");
+	/* The server's queue is reset as it closes: so is the client's
+	 * half-closed connection, and the drain has nothing to wait for. */
+	close(lfd);
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
@@ -619,6 +683,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_counts_and_metrics,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_every_counter_everywhere,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_every_proxy_counter,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_listing_filters_and_counts,
 						hr_setup, hr_teardown),

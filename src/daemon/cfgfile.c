@@ -194,7 +194,7 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 	const struct config_directive *d = config_directive_find(name);
 	char value[CFGFILE_MAX_LINE + 1];
 	size_t off = 0;
-	int nval = ln->argc - 1, idx, nlisten, nvhosts;
+	int nval = ln->argc - 1, idx, nlisten, nvhosts, nup;
 
 	if (!d) {
 		const char *s = cfgfile_suggest(name);
@@ -229,6 +229,7 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 	value[off] = '\0';
 	nlisten = c->nlisten;
 	nvhosts = c->nvhosts;
+	nup = c->nupstreams;
 	if (d->set(c, value, err, errlen) < 0)
 		return -1;
 	seen[idx] = lineno;
@@ -238,6 +239,8 @@ static int apply(struct config *c, struct cfg_line *ln, int lineno, int *seen,
 		c->listen_line[i] = lineno;
 	for (int i = nvhosts; i < c->nvhosts; i++)
 		c->vhosts[i].line = lineno;
+	for (int i = nup; i < c->nupstreams; i++)
+		c->upstreams[i].line = lineno;
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "mime.h"
 #include "privdrop.h"
 #include "syslimits.h"
+#include "upstream.h"
 #include "util.h"
 
 /* dir is a directory this process can reach (and, with access_too,
@@ -246,6 +247,39 @@ static void report_queues(const struct limits *lim, FILE *out, int *problems)
 		    "off; the master keeps the listeners open, so only a stop drops queued connections");
 }
 
+/* The TCP proxy's local ports: how many connections each server can
+ * take, and whether the per-worker slices (IP_LOCAL_PORT_RANGE) are in
+ * use. */
+static void report_proxy_ports(const struct config *c, const struct limits *lim,
+			       FILE *out, int *problems)
+{
+	long lo = lim->port_lo, hi = lim->port_hi, addrs = 0;
+	char v[64];
+
+	if (c->protocol != CFG_PROTO_TCP_PROXY)
+		return;
+	for (int i = 0; i < c->nproxy_sources; i++)
+		addrs += c->proxy_sources[i].count;
+	if (c->proxy_port_range == CFG_PORTS_RANGE) {
+		lo = c->proxy_port_lo;
+		hi = c->proxy_port_hi;
+	}
+	snprintf(v, sizeof(v), "%ld-%ld", lo, hi);
+	row(out, problems, INFO, "upstream source ports", v,
+	    "%ld source address%s x %ld ports: connections to each server, at most",
+	    addrs ? addrs : 1, addrs > 1 ? "es" : "", hi - lo + 1);
+	if (c->proxy_port_range == CFG_PORTS_OFF)
+		row(out, problems, INFO, "proxy_port_range", "off",
+		    "every worker searches the whole range");
+	else if (!up_port_range_supported())
+		row(out, problems, WARNING, "proxy_port_range", "unsupported",
+		    "this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker searches the whole range");
+	else
+		row(out, problems, OK, "proxy_port_range", "IP_LOCAL_PORT_RANGE",
+		    "a slice of about %ld ports per worker",
+		    (hi - lo + 1) / (c->workers > 0 ? c->workers : 1));
+}
+
 static int report_limits(const struct config *c, FILE *out)
 {
 	struct limits lim;
@@ -258,6 +292,7 @@ static int report_limits(const struct config *c, FILE *out)
 		(long long)c->workers * lim.max_connections_per_worker);
 	report_files(c, &lim, out, &problems);
 	report_queues(&lim, out, &problems);
+	report_proxy_ports(c, &lim, out, &problems);
 	if (problems)
 		fprintf(out, "%d warning%s\n", problems, problems > 1 ? "s" : "");
 	return problems;

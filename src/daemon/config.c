@@ -47,12 +47,15 @@ void config_defaults(struct config *c)
 	snprintf(c->charset, sizeof(c->charset), "utf-8");
 	c->log = CFG_LOG_STDERR;
 	c->defer_accept_s = -1;
+	c->proxy_connect_timeout_ms = 5000;
+	c->proxy_idle_timeout_ms = 600000;
+	c->proxy_buffer = 16384;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* config_proxy.c's messages are written the same way. */
+#define fail config_fail
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -253,8 +256,11 @@ int config_set_protocol(struct config *c, const char *s, char *err, size_t errle
 		c->protocol = CFG_PROTO_ECHO;
 	else if (strcmp(s, "http") == 0)
 		c->protocol = CFG_PROTO_HTTP;
+	else if (strcmp(s, "tcp_proxy") == 0)
+		c->protocol = CFG_PROTO_TCP_PROXY;
 	else
-		return fail(err, errlen, "protocol: '%s' is not echo or http", s);
+		return fail(err, errlen,
+			    "protocol: '%s' is not echo, http or tcp_proxy", s);
 	return 0;
 }
 
@@ -737,6 +743,34 @@ static int set_size(const char *name, const char *s, unsigned long long min,
 	return 0;
 }
 
+static int set_proxy_connect_timeout(struct config *c, const char *s, char *err,
+				     size_t errlen)
+{
+	return set_ms("proxy_connect_timeout", s, 1,
+		      &c->proxy_connect_timeout_ms, err, errlen);
+}
+
+/* 0: a quiet proxied connection is kept for ever. */
+static int set_proxy_idle_timeout(struct config *c, const char *s, char *err,
+				  size_t errlen)
+{
+	return set_ms("proxy_idle_timeout", s, 0, &c->proxy_idle_timeout_ms,
+		      err, errlen);
+}
+
+/* At most one read of the worker's scratch space (conn.h) is in flight
+ * per direction. */
+static int set_proxy_buffer(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	unsigned long long v;
+
+	if (set_size("proxy_buffer", s, 1024, 65536, &v, err, errlen) < 0)
+		return -1;
+	c->proxy_buffer = (unsigned)v;
+	return 0;
+}
+
 static int set_http_max_request_line(struct config *c, const char *s, char *err,
 				     size_t errlen)
 {
@@ -854,6 +888,12 @@ static const struct config_directive directives[] = {
 	{ "default_type", 1, 0, set_default_type },
 	{ "charset", 1, 0, set_charset },
 	{ "precompressed", 1, 0, set_precompressed },
+	{ "upstream", 4, 1, config_add_upstream },
+	{ "proxy_source", 1, 1, config_add_proxy_source },
+	{ "proxy_port_range", 1, 0, config_set_proxy_port_range },
+	{ "proxy_connect_timeout", 1, 0, set_proxy_connect_timeout },
+	{ "proxy_idle_timeout", 1, 0, set_proxy_idle_timeout },
+	{ "proxy_buffer", 1, 0, set_proxy_buffer },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },
@@ -1010,10 +1050,12 @@ int config_finish(struct config *c, char *err, size_t errlen)
 	    make_absolute(c->mime_types, sizeof(c->mime_types), base,
 			  "mime_types", err, errlen) < 0)
 		return -1;
-	return 0;
+	return config_finish_proxy(c, err, errlen);
 }
 
 const char *config_protocol_name(enum cfg_protocol p)
 {
-	return p == CFG_PROTO_HTTP ? "http" : "echo";
+	return p == CFG_PROTO_HTTP      ? "http" :
+	       p == CFG_PROTO_TCP_PROXY ? "tcp_proxy" :
+					  "echo";
 }

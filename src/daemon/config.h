@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/un.h>
 
 #include "addr.h"
@@ -26,7 +27,37 @@ struct mime_table;
 #define CFG_VHOST_NAME_MAX 253
 #define CFG_VHOST_PATHS (64 * 1024)
 
-enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP };
+enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP, CFG_PROTO_TCP_PROXY };
+
+/* The TCP proxy (config_proxy.c): its servers and the local addresses
+ * its connections to them leave from. */
+#define CFG_MAX_UPSTREAMS 32
+#define CFG_MAX_PROXY_SOURCES 16
+/* Addresses in one proxy_source range, at most. */
+#define CFG_PROXY_SOURCE_SPAN 65536
+
+/* "upstream ADDR:PORT [weight=N] [max_fails=N] [fail_timeout=T]" */
+struct cfg_upstream {
+	struct addr addr;
+	int weight;          /* 1..1000: its share of the connections */
+	int max_fails;       /* consecutive failed connects that mark it
+			      * down; 0: never marked down */
+	int fail_timeout_ms; /* how long it stays down */
+	int line;            /* of the config file (0: elsewhere) */
+};
+
+/* "proxy_source ADDR[-ADDR]": count addresses from first on (an IPv6
+ * range varies in its last 32 bits only). */
+struct cfg_source {
+	union addr_sa first;
+	uint32_t count;
+};
+
+/* proxy_port_range: off (the kernel's ip_local_port_range for every
+ * socket), auto (that range, a slice per worker), or LO-HI (a slice of
+ * this one per worker), given to each upstream socket with
+ * IP_LOCAL_PORT_RANGE. */
+enum cfg_port_range { CFG_PORTS_OFF, CFG_PORTS_AUTO, CFG_PORTS_RANGE };
 
 /* "vhost NAME DOCROOT": requests whose host is NAME get files from
  * DOCROOT. */
@@ -64,6 +95,17 @@ struct config {
 	int defer_accept_s;
 	/* Connections per client address in each worker (peers.h); 0: off */
 	int max_connections_per_ip;
+
+	/* TCP proxy (protocol tcp_proxy) */
+	struct cfg_upstream upstreams[CFG_MAX_UPSTREAMS];
+	int nupstreams;
+	struct cfg_source proxy_sources[CFG_MAX_PROXY_SOURCES];
+	int nproxy_sources;
+	int proxy_connect_timeout_ms;
+	int proxy_idle_timeout_ms; /* 0: none */
+	unsigned proxy_buffer;     /* bytes in flight per direction, at most */
+	enum cfg_port_range proxy_port_range;
+	int proxy_port_lo, proxy_port_hi; /* CFG_PORTS_RANGE */
 
 	/* HTTP */
 	char docroot[PATH_MAX]; /* empty: serve the fixed response */
@@ -129,6 +171,23 @@ void config_defaults(struct config *c);
  * there is refused: "duplicate listen address 0.0.0.0:8080 (first at
  * line 3)". */
 int config_add_listen(struct config *c, const char *s, char *err, size_t errlen);
+/* Writes a reason into err (errlen bytes) and returns -1: how every
+ * setter fails. */
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The TCP proxy's directives (config_proxy.c), 0 or -1 with a reason. */
+int config_add_upstream(struct config *c, const char *s, char *err, size_t errlen);
+int config_add_proxy_source(struct config *c, const char *s, char *err,
+			    size_t errlen);
+int config_set_proxy_port_range(struct config *c, const char *s, char *err,
+				size_t errlen);
+/* What config_finish checks of them: protocol tcp_proxy has an upstream,
+ * and each upstream has a proxy_source of its family (when there are
+ * any). "FILE:LINE: " leads a message about one upstream line. */
+int config_finish_proxy(const struct config *c, char *err, size_t errlen);
+/* Address k (< src->count) of a proxy_source range. */
+void config_source_addr(const struct cfg_source *src, uint32_t k,
+			union addr_sa *out);
 /* Forgets the listen addresses (the command line's replace the file's). */
 void config_clear_listen(struct config *c);
 int config_set_workers(struct config *c, const char *s, char *err, size_t errlen);

@@ -16,6 +16,10 @@
 #include "conn.h"
 #include "util.h"
 
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* linux/in.h, Linux 6.3 */
+#endif
+
 static void tmo_expire(struct loop_timer *t);
 static void conn_io(struct loop_watch *w, uint32_t events);
 
@@ -232,11 +236,40 @@ static int conn_watch(struct conn *c, uint32_t events)
 {
 	struct conn_pool *p = conn_pool_of(c);
 
+	/* A duplex connection's events follow from its state alone. */
+	if (c->flags & CONN_F_DUPLEX) {
+		events = (c->flags & CONN_F_NO_READ) ? 0u : (uint32_t)EPOLLIN;
+		if (c->out || (c->flags & (CONN_F_WANT_WRITE | CONN_F_CONNECTING)))
+			events |= EPOLLOUT;
+	}
 	if (c->flags & CONN_F_WATCHED)
 		return loop_mod(p->loop, &c->w, events);
 	if (loop_add(p->loop, &c->w, c->w.fd, events, conn_io) < 0)
 		return -1;
 	c->flags |= CONN_F_WATCHED;
+	return 0;
+}
+
+void conn_set_duplex(struct conn *c)
+{
+	c->flags |= CONN_F_DUPLEX;
+}
+
+int conn_pause_read(struct conn *c, int paused)
+{
+	if (paused)
+		c->flags |= CONN_F_NO_READ;
+	else
+		c->flags &= (uint16_t)~CONN_F_NO_READ;
+	/* Not registered: connecting, or parked (conn_io_duplex). A
+	 * connection still connecting is registered when it completes. */
+	if ((c->flags & CONN_F_CONNECTING) ||
+	    (paused && !(c->flags & CONN_F_WATCHED)))
+		return 0;
+	if (conn_watch(c, 0) < 0) {
+		conn_close(c);
+		return -1;
+	}
 	return 0;
 }
 
@@ -336,8 +369,33 @@ static int connect_started(int fd, const struct sockaddr *sa, socklen_t salen)
 	       errno == EINTR;
 }
 
+/* Binds fd to src before its connect: 0, or -1 with errno. */
+static int conn_bind_source(int fd, const struct conn_source *src)
+{
+	static const int on = 1;
+
+	/* Best effort: a kernel before 6.3 refuses it (ENOPROTOOPT), and
+	 * the socket keeps the system's range. */
+	if (src->port_range)
+		setsockopt(fd, IPPROTO_IP, IP_LOCAL_PORT_RANGE,
+			   &src->port_range, sizeof(src->port_range));
+	if (!src->sa)
+		return 0;
+	if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on)) <
+	    0)
+		return -1;
+	return bind(fd, src->sa, src->len);
+}
+
 struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
 			  socklen_t salen, int handler, void *data)
+{
+	return conn_connect_src(p, sa, salen, NULL, handler, data);
+}
+
+struct conn *conn_connect_src(struct conn_pool *p, const struct sockaddr *sa,
+			      socklen_t salen, const struct conn_source *src,
+			      int handler, void *data)
 {
 	struct conn *c;
 	int fd, e;
@@ -354,7 +412,8 @@ struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
 		errno = EMFILE;
 		return NULL;
 	}
-	if (!connect_started(fd, sa, salen))
+	if ((src && conn_bind_source(fd, src) < 0) ||
+	    !connect_started(fd, sa, salen))
 		goto fail;
 	c = conn_slot_fill(p, fd, handler);
 	c->flags = CONN_F_OUTBOUND | CONN_F_CONNECTING;
@@ -512,10 +571,44 @@ static void conn_io_writable(struct conn_pool *p, struct conn *c)
 		proto->on_writable(c);
 }
 
+/* A duplex connection: writable and readable each on its own. */
+static void conn_io_duplex(struct conn_pool *p, struct conn *c, uint32_t events)
+{
+	if (c->flags & CONN_F_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			conn_connect_ready(c);
+		return;
+	}
+	if ((c->out || (c->flags & CONN_F_WANT_WRITE)) &&
+	    (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		conn_io_writable(p, c);
+		if (!conn_is_open(c))
+			return;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	if (!(c->flags & CONN_F_NO_READ)) {
+		conn_proto(p, c)->on_readable(c);
+		return;
+	}
+	/* Paused, and the socket hung up or failed: epoll would report it
+	 * at every wait. It rests out of epoll until conn_pause_read(c, 0);
+	 * output waiting for it could not go anyway. */
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		loop_del(p->loop, &c->w);
+		c->flags &= (uint16_t)~CONN_F_WATCHED;
+	}
+}
+
 static void conn_io(struct loop_watch *w, uint32_t events)
 {
 	struct conn *c = util_container_of(w, struct conn, w);
 	struct conn_pool *p = conn_pool_of(c);
+
+	if (c->flags & CONN_F_DUPLEX) {
+		conn_io_duplex(p, c, events);
+		return;
+	}
 
 	/* While output waits, or a connect, only writability matters; not
 	 * reading meanwhile is the back-pressure. */

@@ -43,6 +43,8 @@ enum conn_tmo {
 			     * kind of output) */
 	CONN_TMO_LINGER,    /* after the last answer, before the close */
 	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
+	CONN_TMO_IDLE,      /* a relayed connection: nothing moved (the
+			     * protocol decides what counts as moving) */
 	CONN_TMO_COUNT
 };
 
@@ -86,6 +88,10 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 #define CONN_F_CONNECTING 0x10u
 /* Came from another worker (conn_take_over): see conn_close. */
 #define CONN_F_TAKEN 0x20u
+/* Full duplex (conn_set_duplex): read while output is queued. */
+#define CONN_F_DUPLEX 0x40u
+/* Duplex, and the protocol stopped reading (conn_pause_read). */
+#define CONN_F_NO_READ 0x80u
 
 /* The connections with one kind of timeout running, oldest first. */
 struct conn_tmo_list {
@@ -198,6 +204,26 @@ int conn_pool_limit_peers(struct conn_pool *p, uint32_t limit);
  * limit). Nothing may be sent before on_connect. */
 struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
 			  socklen_t salen, int handler, void *data);
+/* Where an outbound connection leaves from. */
+struct conn_source {
+	/* The local address to bind, port 0; NULL: the kernel's choice. It
+	 * is bound with IP_BIND_ADDRESS_NO_PORT, so that the kernel picks
+	 * the port at connect(2), knowing the whole 4-tuple: one port then
+	 * serves as many connections as there are destinations, rather
+	 * than being reserved at bind(2) for this one (ip(7)). */
+	const struct sockaddr *sa;
+	socklen_t len;
+	/* IP_LOCAL_PORT_RANGE (ip(7), Linux 6.3): the ports the kernel
+	 * picks from for this socket, hi << 16 | lo; 0: its
+	 * ip_local_port_range. A kernel without it is not an error: the
+	 * socket uses the system's range. */
+	uint32_t port_range;
+};
+/* conn_connect from src (may be NULL). When no local port is left for
+ * the 4-tuple, connect(2) fails at once with EADDRNOTAVAIL: NULL. */
+struct conn *conn_connect_src(struct conn_pool *p, const struct sockaddr *sa,
+			      socklen_t salen, const struct conn_source *src,
+			      int handler, void *data);
 void conn_close(struct conn *c);
 
 /* The pool a connection belongs to. It is found from the connection's
@@ -221,6 +247,12 @@ static inline int conn_is_open(const struct conn *c)
 static inline int conn_fd(const struct conn *c)
 {
 	return c->w.fd;
+}
+/* The handler serving c (conn_pool_add_handler's index): a protocol
+ * opening connections of its own serves them with the same one. */
+static inline int conn_handler(const struct conn *c)
+{
+	return (int)c->handler;
 }
 /* Opened by conn_connect rather than accepted. */
 static inline int conn_is_outbound(const struct conn *c)
@@ -305,6 +337,11 @@ static inline int conn_has_output(const struct conn *c)
 {
 	return c->out != NULL;
 }
+/* Bytes queued, not yet taken by the socket. */
+static inline size_t conn_output_len(const struct conn *c)
+{
+	return c->out ? c->out->len - c->out->off : 0;
+}
 /* Sets how long each kind of timeout lasts (0: never expires). */
 void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind, uint64_t ms);
 /* (Re)starts c's timeout of this kind, replacing any other; NONE clears.
@@ -315,6 +352,20 @@ void conn_timeout(struct conn *c, enum conn_tmo kind);
 static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
 {
 	return (enum conn_tmo)c->tmo;
+}
+/* Full duplex, for a relay: c is read while its output waits (the
+ * default is to stop, the back-pressure of a request-response service,
+ * conn_send), and the protocol stops and resumes reading itself. */
+void conn_set_duplex(struct conn *c);
+/* A duplex connection stops (paused 1) or resumes (0) being read. A
+ * socket that hangs up or fails while paused is taken out of epoll
+ * (which reports those without being asked, again and again) until it
+ * is resumed; then on_readable reads what is left and the end. 0, or -1
+ * when c was closed (epoll failed). */
+int conn_pause_read(struct conn *c, int paused);
+static inline int conn_read_paused(const struct conn *c)
+{
+	return (c->flags & CONN_F_NO_READ) != 0;
 }
 /* Asks for on_writable when the socket can take more (no queued output:
  * e.g. a file sent with sendfile); reading stops meanwhile. The send

@@ -129,13 +129,17 @@ static void query_daemon_view(const struct query_set *qs,
 		.pid = getpid(),
 		.uptime_s = (double)(util_now_ms() - qs->start_ms) / 1000.0,
 		.protocol = config_protocol_name(qs->cfg->protocol),
-		.scope = qs->cfg->protocol == CFG_PROTO_HTTP ? STATS_HTTP : STATS_ANY,
+		.scope = qs->cfg->protocol == CFG_PROTO_HTTP      ? STATS_HTTP :
+			 qs->cfg->protocol == CFG_PROTO_TCP_PROXY ? STATS_PROXY :
+								    STATS_ANY,
 		.generation = qs->procs->generation,
 		.workers_configured = qs->cfg->workers,
 		.listen = qs->cfg->listen,
 		.nlisten = qs->cfg->nlisten,
 		.limits = qs->lim,
 		.vhosts = &qs->vhost_names,
+		.upstreams = qs->cfg->upstreams,
+		.nupstreams = qs->cfg->nupstreams,
 	};
 }
 

@@ -32,7 +32,7 @@ static void stats_merge(struct stats_counters *dst,
 	for (size_t i = 0; i < stats_nfields; i++) {
 		const struct stats_field *f = &stats_fields[i];
 
-		if (f->kind == STATS_GAUGE && !gauges)
+		if (stats_kind_is_gauge(f->kind) && !gauges)
 			continue;
 		for (unsigned k = 0; k < f->n; k++)
 			stats_slot(dst, f)[k] += stats_value(src, f, k);

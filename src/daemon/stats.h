@@ -17,10 +17,28 @@
  * process (GAUGE), a counter per HTTP status class 1xx..5xx, shown as
  * one family with a class label (CLASSES), and a counter per virtual
  * host, shown with the vhost's name (VHOSTS, stats_vhost_label). */
-enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_CLASSES, STATS_VHOSTS };
+enum stats_kind {
+	STATS_COUNTER,
+	STATS_GAUGE,
+	STATS_CLASSES,
+	STATS_VHOSTS,
+	/* A counter and a gauge per upstream server of the TCP proxy, in
+	 * the order of the configuration's upstream lines, shown with the
+	 * server's address (stats_daemon_view.upstreams). */
+	STATS_UPSTREAMS,
+	STATS_UPSTREAM_GAUGES
+};
 
 /* Which services show a counter. */
-enum stats_scope { STATS_ANY, STATS_HTTP };
+enum stats_scope { STATS_ANY, STATS_HTTP, STATS_PROXY };
+
+/* Per upstream server: as many as a configuration may have. */
+#define STATS_NUPSTREAMS 32
+
+static inline int stats_kind_is_gauge(enum stats_kind k)
+{
+	return k == STATS_GAUGE || k == STATS_UPSTREAM_GAUGES;
+}
 
 #define STATS_NCLASSES 5
 
@@ -94,12 +112,65 @@ enum stats_scope { STATS_ANY, STATS_HTTP };
 	  "access_log_dropped_total", \
 	  "Access log lines dropped by a failed write (disk full...).") \
 	X(vhost_requests, STATS_VHOSTS, STATS_HTTP, "vhost_requests_total", \
-	  "HTTP requests answered, by the virtual host that took them.")
+	  "HTTP requests answered, by the virtual host that took them.") \
+	STATS_PROXY_COUNTERS(X)
+
+/* The TCP proxy's (proto_tcpproxy.c). */
+#define STATS_PROXY_COUNTERS(X) \
+	X(proxy_connects, STATS_COUNTER, STATS_PROXY, "proxy_connects_total", \
+	  "Upstream connections established.") \
+	X(proxy_connect_errors, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_connect_errors_total", \
+	  "Upstream connects that failed (refused, unreachable, timed " \
+	  "out, no local port).") \
+	X(proxy_connect_timeouts, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_connect_timeouts_total", \
+	  "Upstream connects given up after proxy_connect_timeout.") \
+	X(proxy_port_exhausted, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_port_exhausted_total", \
+	  "Upstream connects refused by the kernel for want of a local " \
+	  "port (EADDRNOTAVAIL).") \
+	X(proxy_retries, STATS_COUNTER, STATS_PROXY, "proxy_retries_total", \
+	  "Failed upstream connects tried again on another server.") \
+	X(proxy_no_upstream, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_no_upstream_total", \
+	  "Clients closed because no upstream server could be reached.") \
+	X(proxy_servers_down, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_servers_down_total", \
+	  "Times a server was marked down after max_fails failed connects.") \
+	X(proxy_bytes_up, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_upstream_bytes_total", \
+	  "Bytes relayed from clients to upstream servers.") \
+	X(proxy_bytes_down, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_downstream_bytes_total", \
+	  "Bytes relayed from upstream servers to clients.") \
+	X(proxy_buffered, STATS_GAUGE, STATS_PROXY, "proxy_buffered_bytes", \
+	  "Relayed bytes waiting in the proxy for a slow side to take them.") \
+	X(proxy_resets, STATS_COUNTER, STATS_PROXY, "proxy_resets_total", \
+	  "Proxied connections ended by a reset, passed on to the other " \
+	  "side.") \
+	X(proxy_timeouts_idle, STATS_COUNTER, STATS_PROXY, \
+	  "proxy_timeouts_idle_total", \
+	  "Proxied connections closed after proxy_idle_timeout of silence.") \
+	X(upstream_active, STATS_UPSTREAM_GAUGES, STATS_PROXY, \
+	  "upstream_connections_active", \
+	  "Connections open to each upstream server.") \
+	X(upstream_down, STATS_UPSTREAM_GAUGES, STATS_PROXY, "upstream_down", \
+	  "1 while a worker has the server marked down (summed: the " \
+	  "workers that have).") \
+	X(upstream_connects, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_connects_total", \
+	  "Connections established to each upstream server.") \
+	X(upstream_connect_errors, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_connect_errors_total", \
+	  "Failed connects to each upstream server.")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
 #define STATS_FIELD_STATS_GAUGE(name) uint64_t name;
 #define STATS_FIELD_STATS_CLASSES(name) uint64_t name[STATS_NCLASSES];
 #define STATS_FIELD_STATS_VHOSTS(name) uint64_t name[STATS_NVHOSTS + 2];
+#define STATS_FIELD_STATS_UPSTREAMS(name) uint64_t name[STATS_NUPSTREAMS];
+#define STATS_FIELD_STATS_UPSTREAM_GAUGES(name) uint64_t name[STATS_NUPSTREAMS];
 #define STATS_FIELD(name, kind, scope, prom, help) STATS_FIELD_##kind(name)
 
 /* A worker's counts, in memory it shares with the master and as the body

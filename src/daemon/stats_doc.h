@@ -13,6 +13,7 @@
 #include "stats.h"
 
 struct addr;
+struct cfg_upstream;
 struct buf;
 struct limits;
 struct listing_groups;
@@ -39,7 +40,21 @@ struct stats_daemon_view {
 	int nlisten;
 	const struct limits *limits;
 	const struct stats_vhost_names *vhosts; /* NULL: none named */
+	/* The TCP proxy's servers, labelling the STATS_UPSTREAMS values:
+	 * value k is upstreams[k]'s; those past nupstreams are not shown. */
+	const struct cfg_upstream *upstreams;
+	int nupstreams;
 };
+
+/* The label of value k of a per-upstream field ("127.0.0.1:8080"), in
+ * buf (ADDR_STRLEN bytes); NULL when k is no server's. */
+const char *stats_upstream_label(const struct stats_daemon_view *d, unsigned k,
+				 char *buf, size_t len);
+/* The label of value k of a STATS_VHOSTS or per-upstream field (buf as
+ * above); NULL: the value is not shown. */
+const char *stats_value_label(const struct stats_daemon_view *d,
+			      const struct stats_field *f, unsigned k,
+			      char *buf, size_t len);
 
 char *stats_json_stats(const struct stats_daemon_view *d,
 		       const struct stats_worker_view *w, int n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "addr.h"
+#include "config.h"
 #include "buf.h"
 #include "listing.h"
 #include "stats_doc.h"
@@ -47,15 +48,34 @@ static json_t *stats_json_classes(const struct stats_counters *c,
 	return o;
 }
 
-/* {"example.org": n, ..., "(other)": n, "(default)": n} */
-static json_t *stats_json_vhosts(const struct stats_counters *c,
-				 const struct stats_field *f,
-				 const struct stats_vhost_names *names)
+const char *stats_upstream_label(const struct stats_daemon_view *d, unsigned k,
+				 char *buf, size_t len)
+{
+	if (!d->upstreams || k >= (unsigned)d->nupstreams)
+		return NULL;
+	return addr_format(&d->upstreams[k].addr.u.sa, buf, len);
+}
+
+const char *stats_value_label(const struct stats_daemon_view *d,
+			      const struct stats_field *f, unsigned k,
+			      char *buf, size_t len)
+{
+	if (f->kind == STATS_VHOSTS)
+		return stats_vhost_label(d->vhosts, k);
+	return stats_upstream_label(d, k, buf, len);
+}
+
+/* {"example.org": n, ..., "(other)": n, "(default)": n}, or
+ * {"127.0.0.1:8080": n, ...}: a value per vhost or upstream server. */
+static json_t *stats_json_labelled(const struct stats_counters *c,
+				   const struct stats_field *f,
+				   const struct stats_daemon_view *d)
 {
 	json_t *o = json_object();
+	char buf[ADDR_STRLEN];
 
 	for (unsigned k = 0; k < f->n; k++) {
-		const char *label = stats_vhost_label(names, k);
+		const char *label = stats_value_label(d, f, k, buf, sizeof(buf));
 
 		if (label)
 			json_object_set_new(o, label,
@@ -78,8 +98,8 @@ static void stats_json_counters(json_t *o, const struct stats_counters *c,
 			continue;
 		if (f->kind == STATS_CLASSES)
 			v = stats_json_classes(c, f);
-		else if (f->kind == STATS_VHOSTS)
-			v = stats_json_vhosts(c, f, d->vhosts);
+		else if (f->kind == STATS_VHOSTS || f->n == STATS_NUPSTREAMS)
+			v = stats_json_labelled(c, f, d);
 		else
 			v = json_integer((json_int_t)stats_value(c, f, 0));
 		json_object_set_new(o, f->name, v);

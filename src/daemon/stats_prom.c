@@ -65,24 +65,31 @@ static void prom_counter(struct prom_text *t, const struct stats_field *f,
 			 const struct stats_daemon_view *d,
 			 const struct stats_worker_view *w, int n)
 {
-	prom_family(t, f->prom, f->kind == STATS_GAUGE ? "gauge" : "counter",
-		    f->help);
+	prom_family(t, f->prom,
+		    stats_kind_is_gauge(f->kind) ? "gauge" : "counter", f->help);
 	for (int i = 0; i < n; i++)
 		for (unsigned k = 0; k < f->n; k++) {
 			/* A vhost name needs no escaping: config.c allows
-			 * letters, digits, "-_.*[]:" only. */
+			 * letters, digits, "-_.*[]:" only; nor does an
+			 * address. */
 			char label[STATS_VHOST_NAME_MAX + 16] = "";
-			const char *vh = NULL;
+			char buf[ADDR_STRLEN];
+			const char *name = NULL;
 
-			if (f->kind == STATS_VHOSTS &&
-			    !(vh = stats_vhost_label(d->vhosts, k)))
-				continue;
 			if (f->kind == STATS_CLASSES)
 				snprintf(label, sizeof(label), ",code=\"%uxx\"",
 					 k + 1);
-			else if (vh)
-				snprintf(label, sizeof(label), ",vhost=\"%s\"",
-					 vh);
+			else if (f->kind == STATS_VHOSTS ||
+				 f->n == STATS_NUPSTREAMS) {
+				name = stats_value_label(d, f, k, buf,
+							 sizeof(buf));
+				if (!name)
+					continue;
+				snprintf(label, sizeof(label), ",%s=\"%s\"",
+					 f->kind == STATS_VHOSTS ? "vhost" :
+								   "upstream",
+					 name);
+			}
 			prom_sample(t, f->prom, &w[i], label,
 				    stats_value(&w[i].c, f, k));
 		}

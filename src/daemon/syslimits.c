@@ -72,11 +72,14 @@ static void limits_nofile(struct limits *lim, const struct config *cfg)
 
 /* Descriptors one connection can hold at once: its socket, and when
  * files are served, the file being sent (http_file.c keeps it open until
- * the last byte is out, however slow the reader). Counting one per
- * connection let a worker accept more downloads than it could open
- * files for. */
+ * the last byte is out, however slow the reader), or when proxied, the
+ * connection to its server. Counting one per connection let a worker
+ * accept more downloads than it could open files for. */
 static long limits_fds_per_connection(const struct config *cfg)
 {
+	/* A proxied connection holds its upstream's socket too. */
+	if (cfg->protocol == CFG_PROTO_TCP_PROXY)
+		return 2;
 	if (cfg->protocol != CFG_PROTO_HTTP)
 		return 1;
 	return cfg->docroot[0] || cfg->nvhosts > 0 ? 2 : 1;

@@ -436,6 +436,8 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	const struct limits *lim = worker->args->lim;
 	const struct proto *proto = cfg->protocol == CFG_PROTO_HTTP ?
 					    &proto_http :
+				    cfg->protocol == CFG_PROTO_TCP_PROXY ?
+					    &proto_tcpproxy :
 					    &proto_echo;
 	struct conn_pool *pool = &worker->pool;
 
@@ -464,6 +466,15 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 		conn_pool_set_timeout(pool, CONN_TMO_SEND,
 				      (uint64_t)cfg->send_timeout_ms);
 		conn_pool_set_timeout(pool, CONN_TMO_LINGER, 2000);
+	}
+	if (cfg->protocol == CFG_PROTO_TCP_PROXY) {
+		conn_pool_set_timeout(pool, CONN_TMO_CONNECT,
+				      (uint64_t)cfg->proxy_connect_timeout_ms);
+		/* Output that waits is idleness too (proto_tcpproxy.c). */
+		conn_pool_set_timeout(pool, CONN_TMO_IDLE,
+				      (uint64_t)cfg->proxy_idle_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_SEND,
+				      (uint64_t)cfg->proxy_idle_timeout_ms);
 	}
 	pool->worker_id = worker->args->id;
 	pool->on_slot_free = worker_slot_free;

@@ -1,0 +1,428 @@
+/* proto_tcpproxy.c - the TCP proxy (protocol tcp_proxy): each accepted
+ * connection gets one connection to an upstream server (upstream.h picks
+ * it), and bytes are relayed both ways. Prefix tp_.
+ *
+ * Both sides of a pair are duplex connections of one handler (conn.h):
+ * a side is read while its own output waits. Back-pressure per
+ * direction: a read takes at most proxy_buffer bytes and hands them to
+ * the other side's conn_send; what that socket does not take stays
+ * queued there, and the side they came from is not read until it has
+ * gone - so a pair holds at most proxy_buffer bytes per direction, and
+ * an idle pair none. A FIN is passed on as shutdown(SHUT_WR) once what
+ * came before it is out, the other direction flowing on; a reset or an
+ * error is passed on as a reset (SO_LINGER 0). The relay never
+ * interprets a byte. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "stats.h"
+#include "syslimits.h"
+#include "upstream.h"
+#include "util.h"
+
+/* The worker's proxy: its upstream table and settings. */
+struct tp_ctx {
+	const struct config *cfg;
+	struct stats_counters *stats;
+	struct up_table up;
+	int ports_set; /* up_set_ports ran (it needs the worker's id) */
+	uint64_t last_exhausted_log;
+};
+
+/* A server's index is its per-server counters' index. */
+_Static_assert(CFG_MAX_UPSTREAMS <= STATS_NUPSTREAMS,
+	       "a counter for every upstream server");
+
+enum { TP_CLIENT, TP_UP };
+
+/* One proxied connection: the client's side and the server's. */
+struct tp_pair {
+	struct conn *side[2];
+	uint32_t held[2]; /* bytes queued on side[i], for proxy_buffered */
+	uint8_t eof[2];   /* side i sent its FIN: not read any more */
+	uint8_t shut[2];  /* shutdown(SHUT_WR) done on side i */
+	uint8_t closing;  /* the proxy ends the pair itself: no reset */
+	uint8_t tries;    /* connects started for it */
+	int8_t server;    /* side[TP_UP]'s server in the table; -1: none */
+	uint64_t last_ms; /* a byte was last relayed, either way */
+};
+
+static int tp_init(const struct config *cfg, struct stats_counters *stats,
+		   void **ctx, char *err, size_t errlen)
+{
+	struct tp_ctx *t = calloc(1, sizeof(*t));
+
+	(void)err;
+	(void)errlen;
+	if (!t)
+		return -1;
+	t->cfg = cfg;
+	t->stats = stats;
+	up_table_init(&t->up, cfg);
+	*ctx = t;
+	return 0;
+}
+
+static void tp_fini(void *ctx)
+{
+	free(ctx);
+}
+
+static int tp_side_of(const struct tp_pair *pr, const struct conn *c)
+{
+	return pr->side[TP_UP] == c ? TP_UP : TP_CLIENT;
+}
+
+/* The pair ends without a reset: each side is closed (a FIN, or a reset
+ * by the kernel where input was left unread). */
+static void tp_finish(struct tp_pair *pr)
+{
+	struct conn *c = pr->side[TP_CLIENT] ? pr->side[TP_CLIENT] :
+					       pr->side[TP_UP];
+
+	pr->closing = 1;
+	conn_close(c); /* tp_close closes the other */
+}
+
+/* The worker's slice of the ports, once its id is known (the pool's,
+ * set after the protocol's init). */
+static void tp_ports(struct tp_ctx *t, struct conn *c)
+{
+	long lo = -1, hi = -1;
+
+	t->ports_set = 1;
+	if (t->cfg->proxy_port_range == CFG_PORTS_OFF)
+		return;
+	if (!up_port_range_supported()) {
+		log_warn("proxy_port_range: this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker uses the whole ip_local_port_range");
+		return;
+	}
+	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range", &lo, &hi);
+	up_set_ports(&t->up, t->cfg, conn_pool_of(c)->worker_id,
+		     t->cfg->workers, lo, hi);
+	log_debug("upstream ports %u-%u", t->up.port_range & 0xffff,
+		  t->up.port_range >> 16);
+}
+
+/* Refreshes the per-server down gauges (this worker's view). */
+static void tp_gauges(struct tp_ctx *t, uint64_t now)
+{
+	for (int i = 0; i < t->up.n; i++)
+		t->stats->upstream_down[i] = (uint64_t)up_is_down(&t->up, i, now);
+}
+
+/* A failure that is this host's, not the server's: no local port (the
+ * 4-tuples to it are used up), no descriptor, no memory. */
+static int tp_local_error(int err)
+{
+	return err == EADDRNOTAVAIL || err == EMFILE || err == ENFILE ||
+	       err == ENOBUFS || err == ENOMEM;
+}
+
+static void tp_count_failure(struct tp_ctx *t, int i, int err, uint64_t now)
+{
+	char buf[ADDR_STRLEN];
+
+	t->stats->proxy_connect_errors++;
+	t->stats->upstream_connect_errors[i]++;
+	if (err == ETIMEDOUT)
+		t->stats->proxy_connect_timeouts++;
+	if (err == EADDRNOTAVAIL) {
+		t->stats->proxy_port_exhausted++;
+		/* Exhaustion comes in floods: a line a second at most. */
+		if (now - t->last_exhausted_log >= 1000 ||
+		    t->last_exhausted_log == 0) {
+			t->last_exhausted_log = now;
+			log_warn("upstream %s: no local port left (EADDRNOTAVAIL): add proxy_source addresses",
+				 addr_format(&t->up.servers[i].addr.u.sa, buf,
+					     sizeof(buf)));
+		}
+	}
+	if (tp_local_error(err) || !up_failed(&t->up, i, now))
+		return;
+	t->stats->proxy_servers_down++;
+	log_warn("upstream %s is down for %llu ms: %s",
+		 addr_format(&t->up.servers[i].addr.u.sa, buf, sizeof(buf)),
+		 (unsigned long long)t->up.servers[i].fail_timeout_ms,
+		 strerror(err));
+}
+
+static void tp_server_gone(struct tp_ctx *t, struct tp_pair *pr)
+{
+	if (pr->server < 0)
+		return;
+	t->up.servers[pr->server].active--;
+	t->stats->upstream_active[pr->server]--;
+	pr->server = -1;
+}
+
+/* Starts a connect to server i from the next source address: the
+ * connection, or NULL with errno. */
+static struct conn *tp_connect_to(struct tp_ctx *t, struct conn *client,
+				  struct tp_pair *pr, int i)
+{
+	const struct addr *a = &t->up.servers[i].addr;
+	struct conn_source src = { .port_range = t->up.port_range };
+	union addr_sa local;
+	socklen_t len;
+	struct conn *up;
+
+	if (up_next_source(&t->up, a->u.sa.sa_family, &local, &len) == 0) {
+		src.sa = &local.sa;
+		src.len = len;
+	}
+	up = conn_connect_src(conn_pool_of(client), &a->u.sa, a->len, &src,
+			      conn_handler(client), pr);
+	if (up)
+		conn_set_duplex(up);
+	return up;
+}
+
+/* Connects pr to a server other than avoid (-1: any), trying the next
+ * one once if a connect fails at once. With none left, the client is
+ * closed: 0 then, or 1 with a connect under way. */
+static int tp_connect(struct tp_ctx *t, struct tp_pair *pr, int avoid)
+{
+	struct conn *client = pr->side[TP_CLIENT];
+	uint64_t now = loop_now(conn_pool_loop(conn_pool_of(client)));
+
+	if (!t->ports_set)
+		tp_ports(t, client);
+	for (;;) {
+		int i = up_pick(&t->up, now, avoid), err;
+		struct conn *up;
+
+		tp_gauges(t, now);
+		if (i < 0)
+			break;
+		pr->tries++;
+		up = tp_connect_to(t, client, pr, i);
+		if (up) {
+			pr->side[TP_UP] = up;
+			pr->server = (int8_t)i;
+			t->up.servers[i].active++;
+			t->stats->upstream_active[i]++;
+			return 1;
+		}
+		err = errno;
+		tp_count_failure(t, i, err, now);
+		if (pr->tries >= 2)
+			break;
+		t->stats->proxy_retries++;
+		avoid = i;
+	}
+	tp_gauges(t, now);
+	t->stats->proxy_no_upstream++;
+	tp_finish(pr);
+	return 0;
+}
+
+/* A client: reading it waits for its server. */
+static void tp_open(struct conn *c)
+{
+	struct tp_pair *pr = calloc(1, sizeof(*pr));
+
+	if (!pr) {
+		conn_close(c);
+		return;
+	}
+	pr->side[TP_CLIENT] = c;
+	pr->server = -1;
+	conn_set_data(c, pr);
+	conn_set_duplex(c);
+	conn_pause_read(c, 1);
+	tp_connect(conn_proto_ctx(c), pr, -1);
+}
+
+static void tp_connected(struct conn *up, int err)
+{
+	struct tp_pair *pr = conn_data(up);
+	struct tp_ctx *t = conn_proto_ctx(up);
+	uint64_t now = loop_now(conn_pool_loop(conn_pool_of(up)));
+	int i;
+
+	if (!pr)
+		return;
+	i = pr->server;
+	if (err) {
+		/* conn.c closes up when this returns: it is no longer the
+		 * pair's. Nothing was sent: another server may take it. */
+		conn_set_data(up, NULL);
+		pr->side[TP_UP] = NULL;
+		tp_server_gone(t, pr);
+		tp_count_failure(t, i, err, now);
+		if (pr->tries >= 2) {
+			tp_gauges(t, now);
+			t->stats->proxy_no_upstream++;
+			tp_finish(pr);
+			return;
+		}
+		t->stats->proxy_retries++;
+		tp_connect(t, pr, i);
+		return;
+	}
+	up_succeeded(&t->up, i);
+	t->stats->proxy_connects++;
+	t->stats->upstream_connects[i]++;
+	pr->last_ms = now;
+	conn_timeout(up, CONN_TMO_IDLE);
+	conn_timeout(pr->side[TP_CLIENT], CONN_TMO_IDLE);
+	conn_pause_read(pr->side[TP_CLIENT], 0);
+}
+
+/* shutdown(SHUT_WR) on side i: its peer sees our FIN. Returns 1 when
+ * that ended the pair (both ways are done), else 0. */
+static int tp_shut(struct tp_pair *pr, int i)
+{
+	shutdown(conn_fd(pr->side[i]), SHUT_WR);
+	pr->shut[i] = 1;
+	if (!pr->shut[!i])
+		return 0;
+	tp_finish(pr);
+	return 1;
+}
+
+/* Side i sent its FIN: it is not read again, and the other side gets a
+ * FIN once what it is owed is out (tp_writable otherwise). */
+static void tp_eof(struct tp_pair *pr, int i)
+{
+	struct conn *c = pr->side[i];
+
+	pr->eof[i] = 1;
+	if (conn_pause_read(c, 1) < 0)
+		return;
+	if (!conn_has_output(pr->side[!i]))
+		tp_shut(pr, !i);
+}
+
+/* One read per readiness event (level-triggered epoll): a busy pair is
+ * served again next turn, after its neighbours. */
+static void tp_readable(struct conn *c)
+{
+	struct tp_pair *pr = conn_data(c);
+	struct tp_ctx *t = conn_proto_ctx(c);
+	int i = tp_side_of(pr, c);
+	struct conn *peer = pr->side[!i];
+	char *data;
+	ssize_t n;
+
+	if (!peer) /* still connecting: not read (tp_open) */
+		return;
+	n = conn_read_max(c, &data, t->cfg->proxy_buffer);
+	if (n == -2)
+		return;
+	if (n < 0) {
+		conn_close(c); /* a reset, or worse: tp_close passes it on */
+		return;
+	}
+	if (n == 0) {
+		tp_eof(pr, i);
+		return;
+	}
+	pr->last_ms = loop_now(conn_pool_loop(conn_pool_of(c)));
+	if (i == TP_CLIENT)
+		t->stats->proxy_bytes_up += (uint64_t)n;
+	else
+		t->stats->proxy_bytes_down += (uint64_t)n;
+	if (conn_send(peer, data, (size_t)n) < 0)
+		return; /* peer failed: tp_close ended the pair */
+	if (!conn_has_output(peer))
+		return;
+	/* The other side is full: this one waits for it (tp_writable). */
+	pr->held[!i] = (uint32_t)conn_output_len(peer);
+	t->stats->proxy_buffered += pr->held[!i];
+	conn_pause_read(c, 1);
+}
+
+/* c's queued output is all out: the side that fed it may go on, or its
+ * FIN follows. */
+static void tp_writable(struct conn *c)
+{
+	struct tp_pair *pr = conn_data(c);
+	struct tp_ctx *t = conn_proto_ctx(c);
+	int i = tp_side_of(pr, c);
+
+	t->stats->proxy_buffered -= pr->held[i];
+	pr->held[i] = 0;
+	/* The send timeout ran while output waited (conn.c); the idle one
+	 * takes over again. */
+	if (conn_timeout_kind(c) == CONN_TMO_NONE)
+		conn_timeout(c, CONN_TMO_IDLE);
+	if (pr->eof[!i]) {
+		if (!pr->shut[i])
+			tp_shut(pr, i);
+		return;
+	}
+	conn_pause_read(pr->side[!i], 0);
+}
+
+/* The idle timeout, or the send timeout of a side whose output waits:
+ * a pair that moved bytes either way since is given another period
+ * (so it closes between one and two periods after its last byte). */
+static void tp_timeout(struct conn *c, int kind)
+{
+	struct tp_pair *pr = conn_data(c);
+	struct tp_ctx *t = conn_proto_ctx(c);
+	uint64_t now = loop_now(conn_pool_loop(conn_pool_of(c)));
+
+	if (now - pr->last_ms < (uint64_t)t->cfg->proxy_idle_timeout_ms) {
+		conn_timeout(c, (enum conn_tmo)kind);
+		return;
+	}
+	t->stats->proxy_timeouts_idle++;
+	tp_finish(pr);
+}
+
+/* Either side closes: the other goes too. Closed by the proxy
+ * (tp_finish), it is an ordinary close; closed on an error (a reset
+ * read, a failed send: conn.c), the other side is reset too, so that
+ * its peer learns the stream was cut. */
+static void tp_close(struct conn *c)
+{
+	static const struct linger reset = { 1, 0 };
+	struct tp_pair *pr = conn_data(c);
+	struct tp_ctx *t = conn_proto_ctx(c);
+	struct conn *other;
+	int i;
+
+	if (!pr)
+		return;
+	i = tp_side_of(pr, c);
+	conn_set_data(c, NULL);
+	pr->side[i] = NULL;
+	t->stats->proxy_buffered -= pr->held[i];
+	pr->held[i] = 0;
+	if (i == TP_UP)
+		tp_server_gone(t, pr);
+	other = pr->side[!i];
+	if (!other) {
+		free(pr);
+		return;
+	}
+	if (!pr->closing) {
+		t->stats->proxy_resets++;
+		setsockopt(conn_fd(other), SOL_SOCKET, SO_LINGER, &reset,
+			   sizeof(reset));
+	}
+	pr->closing = 1;
+	conn_close(other); /* frees pr */
+}
+
+const struct proto proto_tcpproxy = {
+	.name = "tcp_proxy",
+	.init = tp_init,
+	.fini = tp_fini,
+	.on_open = tp_open,
+	.on_connect = tp_connected,
+	.on_readable = tp_readable,
+	.on_writable = tp_writable,
+	.on_timeout = tp_timeout,
+	.on_close = tp_close,
+};

@@ -1,0 +1,72 @@
+/* upstream.h - a worker's view of the servers it proxies to: which one
+ * takes the next connection (smooth weighted round robin), which are
+ * down after failed connects (passive health, like nginx's max_fails and
+ * fail_timeout), and which local address and port range a connection to
+ * them leaves from. Prefix up_. No I/O but the one probe of the kernel
+ * (up_port_range_supported); time is the caller's (now_ms), so that the
+ * tests drive the clock. Each worker keeps its own table: health is what
+ * this worker saw. */
+#ifndef RP_UPSTREAM_H
+#define RP_UPSTREAM_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "config.h"
+
+struct up_server {
+	struct addr addr;
+	int weight;
+	int max_fails; /* 0: never marked down */
+	uint64_t fail_timeout_ms;
+	int64_t cur;         /* the round robin's running weight */
+	unsigned fails;      /* consecutive failed connects */
+	uint64_t down_until; /* monotonic ms; 0: up */
+	unsigned active;     /* connections to it open now */
+};
+
+struct up_table {
+	struct up_server servers[CFG_MAX_UPSTREAMS];
+	int n;
+	struct cfg_source sources[CFG_MAX_PROXY_SOURCES];
+	int nsources;
+	/* The next source address of each family: an index over all the
+	 * addresses of that family's ranges, in config order. */
+	uint64_t next_v4, next_v6;
+	uint64_t count_v4, count_v6; /* addresses of each family */
+	/* IP_LOCAL_PORT_RANGE for every upstream socket, hi << 16 | lo;
+	 * 0: none (the kernel's ip_local_port_range). */
+	uint32_t port_range;
+};
+
+void up_table_init(struct up_table *t, const struct config *cfg);
+/* The server for the next connection: the usable one (up, or down for
+ * longer than its fail_timeout: tried again) that smooth weighted round
+ * robin picks, avoiding server avoid (-1: none) unless it is the only
+ * usable one. -1 when every server is down. */
+int up_pick(struct up_table *t, uint64_t now_ms, int avoid);
+/* A connect to server i failed. Returns 1 when this marks it down (its
+ * max_fails-th failure in a row; a server tried again after being down
+ * goes down at its first failure), else 0. */
+int up_failed(struct up_table *t, int i, uint64_t now_ms);
+/* A connect to server i succeeded: its failures are forgotten. */
+void up_succeeded(struct up_table *t, int i);
+/* 1 while server i is down at now_ms (no connection is tried). */
+int up_is_down(const struct up_table *t, int i, uint64_t now_ms);
+/* The local address for the next connection to a server of family
+ * (round robin over proxy_source's addresses of that family), port 0.
+ * 0, or -1 when there is none (the kernel then chooses). */
+int up_next_source(struct up_table *t, int family, union addr_sa *out,
+		   socklen_t *len);
+/* This worker's slice [*lo, *hi] of the ports lo..hi when nworkers share
+ * them: disjoint slices, together the whole range. */
+void up_port_slice(int lo, int hi, int worker, int nworkers, int *slo, int *shi);
+/* Sets the port range of worker (of nworkers) from cfg: proxy_port_range
+ * off, auto (sys_lo..sys_hi: ip_local_port_range) or LO-HI. */
+void up_set_ports(struct up_table *t, const struct config *cfg, int worker,
+		  int nworkers, long sys_lo, long sys_hi);
+/* 1 if the kernel takes IP_LOCAL_PORT_RANGE (Linux 6.3+), else 0. */
+int up_port_range_supported(void);
+
+#endif
