@@ -870,9 +870,12 @@ static void master_cleanup(struct master *m)
 	loop_free(m->loop);
 }
 
+/* m is the_master, zero from the start and set up once: clearing it
+ * again would write every page of it (the counters of all
+ * CFG_MAX_WORKERS slots, over 500 KiB), and every worker forked later
+ * would carry them. */
 static void master_init(struct master *m, struct config *cfg, int ready_fd)
 {
-	memset(m, 0, sizeof(*m));
 	m->cfg = cfg;
 	m->ready_fd = ready_fd;
 	limits_init(&m->lim, cfg);

@@ -37,7 +37,9 @@ void proc_table_init(struct proc_table *t, struct loop *l,
 		     const struct slots *slots, chan_msg_fn on_msg,
 		     chan_close_fn on_close)
 {
-	memset(t, 0, sizeof(*t));
+	/* t is zeroed storage (the master's, static): the slots' records
+	 * are not written until used, so that their pages stay untouched
+	 * (proc.h). */
 	t->loop = l;
 	t->cfg = cfg;
 	t->lim = lim;
@@ -267,11 +269,16 @@ void proc_generation_start(struct proc_table *t, struct proc **ps, int n)
 	t->nworkers = n;
 	t->generation++;
 	/* The counters of slots that no longer have a worker of their own
-	 * go to the worker that now serves their listeners. */
-	for (int s = n; s < CFG_MAX_WORKERS; s++) {
+	 * go to the worker that now serves their listeners. Only slots that
+	 * ever had one can hold any: the others' pages stay untouched (a
+	 * loop over all CFG_MAX_WORKERS wrote 430 KiB of zeros that every
+	 * worker forked later carried). */
+	for (int s = n; s < t->peak; s++) {
 		stats_accumulate(&t->slot[s % n].past, &t->slot[s].past);
 		memset(&t->slot[s].past, 0, sizeof(t->slot[s].past));
 	}
+	if (n > t->peak)
+		t->peak = n;
 	for (int i = 0; i < n; i++) {
 		t->slot[i].cur = ps[i];
 		proc_start(ps[i]);

@@ -81,6 +81,7 @@ struct proc_table {
 	chan_close_fn on_close; /* a worker's channel closed under it */
 	struct proc_slot slot[CFG_MAX_WORKERS];
 	int nworkers; /* of the current generation */
+	int peak;     /* the most workers any generation had */
 	int generation;
 	struct proc *retiring;
 	int nretiring;
@@ -90,6 +91,8 @@ struct proc_table {
 	int keep_idle;
 };
 
+/* t must be zeroed storage (static or calloc'd): it is not cleared
+ * here, so that the pages of slots never used stay untouched. */
 void proc_table_init(struct proc_table *t, struct loop *l,
 		     const struct config *cfg, const struct limits *lim,
 		     const struct slots *slots, chan_msg_fn on_msg,
