@@ -686,7 +686,10 @@ static void test_echo_open_loop_rate(void **state)
 	assert_int_equal(br.status, 0);
 	j = bench_json(&br);
 	msgs = jint(j, "load.messages");
-	assert_in_range(msgs, 300, 480);
+	/* At most the rate allows (a closed loop on loopback would make
+	 * thousands); at least half of it, since a client starved of CPU
+	 * (a sanitizer build beside other suites: 288) sends late. */
+	assert_in_range(msgs, 200, 480);
 	assert_string_equal(json_string_value(jget(j, "load.loop")), "open");
 	assert_string_equal(json_string_value(jget(j, "load.latency_clock")),
 			    "intended send");
