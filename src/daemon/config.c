@@ -962,6 +962,8 @@ static int vhosts_absolute(struct config *c, const char *base, char *err,
 	static char pool[CFG_VHOST_PATHS];
 	unsigned len = 0;
 
+	if (!c->nvhosts)
+		return 0; /* no table: vhost_paths is NULL */
 	for (int i = 0; i < c->nvhosts; i++) {
 		const char *p = config_vhost_docroot(c, i);
 		int n = p[0] == '/' ?
