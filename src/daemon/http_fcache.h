@@ -54,8 +54,9 @@ const struct fcache_file *fcache_put(struct fcache *fc, int root,
 /* An answer holds the entry f (from fcache_get or fcache_put) while it
  * uses it: until fcache_release, nothing closes it to make room for
  * another (fcache_put, fcache_shrink, fcache_expire) - a file found is
- * kept while its precompressed copies are looked up. A fcache_put into
- * a cache whose every entry is held stores nothing. */
+ * kept while its precompressed copies are looked up. The holder does
+ * not look its entry up again meanwhile (a check could close it). A
+ * fcache_put into a cache whose every entry is held stores nothing. */
 void fcache_hold(struct fcache *fc, const struct fcache_file *f);
 void fcache_release(struct fcache *fc, const struct fcache_file *f);
 /* Closes the entry f, held or not (its holder's own call): what it says
