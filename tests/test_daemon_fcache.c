@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -559,6 +560,82 @@ static void test_cut_to_fd_limit(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* The lowest descriptor number pid does not use. */
+static int lowest_free_fd(pid_t pid)
+{
+	char dir[64];
+	static char used[65536];
+	struct dirent *e;
+	DIR *dp;
+	int n = 0;
+
+	memset(used, 0, sizeof(used));
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	dp = opendir(dir);
+	hr_check(dp != NULL, "%s: %s", dir, strerror(errno));
+	while ((e = readdir(dp))) {
+		long fd = strtol(e->d_name, NULL, 10);
+
+		if (e->d_name[0] != '.' && fd >= 0 && fd < (long)sizeof(used))
+			used[fd] = 1;
+	}
+	closedir(dp);
+	while (used[n])
+		n++;
+	return n;
+}
+
+/* A worker whose open-files limit leaves no descriptor free (another
+ * process lowered it, as prlimit does): accept4 fails with EMFILE, and
+ * the worker closes half of its open-file cache rather than leave new
+ * connections waiting while cached files hold the descriptors. The files
+ * are asked for on one kept-alive connection, so that the connection
+ * and the cached files hold every number up to the limit, with no gap
+ * an accept could take. */
+static void test_accept_out_of_fds_takes_from_cache(void **state)
+{
+	struct hr_daemon *d = *state;
+	char root[PATH_MAX], name[32], req[128];
+	struct rlimit old, low;
+	struct ht_client c;
+	struct ht_response r;
+	pid_t w;
+
+	make_root(d, "www", root, sizeof(root));
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "%d.txt", i);
+		put(root, name, name);
+	}
+	start(d, "docroot %s\n", root);
+	w = ht_worker_pid(d, 0);
+	ht_open(&c, d->port);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "%d.txt", i);
+		snprintf(req, sizeof(req),
+			 "GET /%s HTTP/1.1\r\nHost: t\r\n\r\n", name);
+		ht_request(&c, req);
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer %d", i);
+		expect_body(&r, 200, name, "fill the cache");
+		free(r.body);
+	}
+	hr_check(prlimit(w, RLIMIT_NOFILE, NULL, &old) == 0, "prlimit: %s",
+		 strerror(errno));
+	low.rlim_cur = (rlim_t)lowest_free_fd(w);
+	low.rlim_max = old.rlim_max;
+	hr_check(prlimit(w, RLIMIT_NOFILE, &low, NULL) == 0, "prlimit: %s",
+		 strerror(errno));
+	hr_note("worker %d: open-files limit %llu, its lowest free number",
+		(int)w, (unsigned long long)low.rlim_cur);
+	for (int i = 0; i < 5; i++)
+		check_get(d, "t", "/39.txt", 200, "39.txt",
+			  "a new connection with no descriptor free");
+	hr_check(prlimit(w, RLIMIT_NOFILE, &old, NULL) == 0, "prlimit restore");
+	hr_check(hr_total(d, "open_file_cache_evictions") >= 20,
+		 "evictions: %lld", hr_total(d, "open_file_cache_evictions"));
+	ht_close(&c);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 /* open_file_cache off: every request is resolved on disk, nothing is
  * counted. */
 static void test_off(void **state)
@@ -601,6 +678,8 @@ int main(void)
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_cut_to_fd_limit, hr_setup,
 						hr_teardown),
+		cmocka_unit_test_setup_teardown(test_accept_out_of_fds_takes_from_cache,
+						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_off, hr_setup, hr_teardown),
 	};
 

@@ -629,6 +629,11 @@ int http_file_init(struct http_worker *hw, char *err, size_t errlen)
 	return 0;
 }
 
+unsigned http_file_release_fds(struct http_worker *hw)
+{
+	return hw->fcache ? fcache_shrink(hw->fcache) : 0;
+}
+
 void http_file_fini(struct http_worker *hw)
 {
 	if (hw->loop && loop_timer_armed(&hw->fcache_timer))

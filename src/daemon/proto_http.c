@@ -823,6 +823,11 @@ static int http_can_hand_over(const struct conn *c)
 	}
 }
 
+static unsigned http_release_fds(void *ctx)
+{
+	return http_file_release_fds(ctx);
+}
+
 static void http_close(struct conn *c)
 {
 	hc_free(conn_proto_ctx(c), c);
@@ -840,4 +845,5 @@ const struct proto proto_http = {
 	.on_drain = http_drain,
 	.can_hand_over = http_can_hand_over,
 	.on_close = http_close,
+	.release_fds = http_release_fds,
 };

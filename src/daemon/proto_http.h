@@ -150,6 +150,9 @@ int http_file_serve(struct http_worker *hw, struct http_conn *hc,
  * (syslimits.h); 0, or -1 with the reason in err. */
 int http_file_init(struct http_worker *hw, char *err, size_t errlen);
 void http_file_fini(struct http_worker *hw);
+/* Out of descriptors: the cache closes the older half of its entries;
+ * how many. */
+unsigned http_file_release_fds(struct http_worker *hw);
 /* Sends the next chunk of the file in flight. 1: the file is done;
  * 0: waiting for the socket (on_writable comes back); -1: closed. */
 int http_file_send(struct conn *c, struct http_conn *hc);
