@@ -145,6 +145,23 @@ void ht_fetch(int port, const char *req, struct ht_response *r, int head_only)
 	ht_close(&c);
 }
 
+const char *ht_field(const struct ht_response *r, const char *name, char *val,
+		     size_t len)
+{
+	char key[80];
+	const char *p;
+
+	snprintf(key, sizeof(key), "\r\n%s:", name);
+	val[0] = '\0';
+	p = strcasestr(r->head, key);
+	if (p) {
+		p += strlen(key);
+		p += strspn(p, " \t");
+		snprintf(val, len, "%.*s", (int)strcspn(p, "\r"), p);
+	}
+	return val;
+}
+
 void ht_write_file(const char *path, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

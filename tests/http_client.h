@@ -44,6 +44,11 @@ int ht_read_response(struct ht_client *c, struct ht_response *r, int head_only);
 /* One request on a fresh connection; the answer's body is the caller's. */
 void ht_fetch(int port, const char *req, struct ht_response *r, int head_only);
 
+/* The value of header field name in r's head, in val (len bytes); ""
+ * if absent. Returns val. */
+const char *ht_field(const struct ht_response *r, const char *name, char *val,
+		     size_t len);
+
 /* Creates path with these bytes, failing the test if it cannot. */
 void ht_write_file(const char *path, const void *data, size_t len);
 /* Creates path as a sparse file of size bytes (zeros, no disk used). */

@@ -185,12 +185,15 @@ static void report_files(const struct config *c, const struct limits *lim,
 	long per = lim->max_connections_per_worker;
 	/* What every worker keeps open besides connections, as counted by
 	 * syslimits.c. */
-	long conn_fds = per * lim->fds_per_connection;
+	long conn_fds = per * lim->fds_per_connection + lim->open_file_cache;
 	long reserve = lim->nofile_soft > conn_fds ? lim->nofile_soft - conn_fds :
 						     0;
 	long long need = (long long)c->workers * (conn_fds + reserve);
-	char v[96], w[32], h[32];
+	char v[96], w[32], h[32], cached[64] = "";
 
+	if (lim->open_file_cache > 0)
+		snprintf(cached, sizeof(cached), " + %ld (open_file_cache)",
+			 lim->open_file_cache);
 	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
 	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
 	snprintf(v, sizeof(v), "%s (hard %s)",
@@ -206,8 +209,8 @@ static void report_files(const struct config *c, const struct limits *lim,
 		    "rlimit_nofile %ld not obtained", c->rlimit_nofile);
 	else
 		row(out, problems, OK, "open files (RLIMIT_NOFILE)", v,
-		    "%ld connections x %ld + %ld other files per worker", per,
-		    lim->fds_per_connection, reserve);
+		    "%ld connections x %ld%s + %ld other files per worker", per,
+		    lim->fds_per_connection, cached, reserve);
 	if (nr_open >= 0 && c->rlimit_nofile > nr_open)
 		row(out, problems, WARNING, "fs.nr_open",
 		    num(v, sizeof(v), nr_open),

@@ -45,6 +45,9 @@ void config_defaults(struct config *c)
 	snprintf(c->default_type, sizeof(c->default_type),
 		 "application/octet-stream");
 	snprintf(c->charset, sizeof(c->charset), "utf-8");
+	c->open_file_cache = CFG_OPEN_FILE_CACHE;
+	c->open_file_cache_valid_ms = 1000;
+	c->open_file_cache_inactive_ms = 20000;
 	c->log = CFG_LOG_STDERR;
 	c->defer_accept_s = -1;
 	c->proxy_connect_timeout_ms = 5000;
@@ -628,20 +631,26 @@ static int set_max_connections(struct config *c, const char *s, char *err,
 	return 0;
 }
 
+/* "off" (0) or a number in [0, max]. */
+static int set_off_long(const char *name, const char *s, long max, int *out,
+			char *err, size_t errlen)
+{
+	long v;
+
+	if (parse_long(!strcmp(s, "off") ? "0" : s, 0, max, &v) < 0)
+		return fail(err, errlen,
+			    "%s: '%s' is not off or a number 0..%ld (0: off)",
+			    name, s, max);
+	*out = (int)v;
+	return 0;
+}
+
 /* 0 (off) or a count; a worker's own table counts (peers.h). */
 static int set_max_connections_per_ip(struct config *c, const char *s,
 				      char *err, size_t errlen)
 {
-	long v;
-
-	if (!strcmp(s, "off"))
-		s = "0";
-	if (parse_long(s, 0, 10000000, &v) < 0)
-		return fail(err, errlen,
-			    "max_connections_per_ip: '%s' is not off or a number 0..10000000 (0: off)",
-			    s);
-	c->max_connections_per_ip = (int)v;
-	return 0;
+	return set_off_long("max_connections_per_ip", s, 10000000,
+			    &c->max_connections_per_ip, err, errlen);
 }
 
 /* The kernel's ceiling for RLIMIT_NOFILE is fs.nr_open, at most 2^30. */
@@ -860,6 +869,31 @@ static int set_precompressed(struct config *c, const char *s, char *err,
 	return parse_flag("precompressed", s, &c->precompressed, err, errlen);
 }
 
+/* off (0) or the entries each worker keeps; each holds a descriptor,
+ * which syslimits.c counts in the budget. */
+static int set_open_file_cache(struct config *c, const char *s, char *err,
+			       size_t errlen)
+{
+	return set_off_long("open_file_cache", s, 1000000, &c->open_file_cache,
+			    err, errlen);
+}
+
+/* 0: every use is checked (one fstatat instead of openat2, fstat and
+ * close). */
+static int set_open_file_cache_valid(struct config *c, const char *s, char *err,
+				     size_t errlen)
+{
+	return set_ms("open_file_cache_valid", s, 0,
+		      &c->open_file_cache_valid_ms, err, errlen);
+}
+
+static int set_open_file_cache_inactive(struct config *c, const char *s,
+					char *err, size_t errlen)
+{
+	return set_ms("open_file_cache_inactive", s, 1,
+		      &c->open_file_cache_inactive_ms, err, errlen);
+}
+
 static int set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_workers(c, s, err, errlen);
@@ -894,6 +928,9 @@ static const struct config_directive directives[] = {
 	{ "proxy_connect_timeout", 1, 0, set_proxy_connect_timeout },
 	{ "proxy_idle_timeout", 1, 0, set_proxy_idle_timeout },
 	{ "proxy_buffer", 1, 0, set_proxy_buffer },
+	{ "open_file_cache", 1, 0, set_open_file_cache },
+	{ "open_file_cache_valid", 1, 0, set_open_file_cache_valid },
+	{ "open_file_cache_inactive", 1, 0, set_open_file_cache_inactive },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },

@@ -16,6 +16,8 @@ struct mime_table;
 #define CFG_MAX_WORKERS 256
 #define CFG_DEFAULT_LISTEN "0.0.0.0:8080"
 #define CFG_DEFAULT_STATS_SOCKET "reuseportd.sock"
+/* Open-file cache entries per worker (README, "The open-file cache"). */
+#define CFG_OPEN_FILE_CACHE 1000
 
 /* Virtual hosts: at most this many, their docroots together at most
  * CFG_VHOST_PATHS bytes. They are kept apart from struct config, which
@@ -131,6 +133,12 @@ struct config {
 	char default_type[128];
 	char charset[64];
 	int precompressed; /* 1: send x.br / x.gz for x when accepted */
+	/* The open-file cache (http_fcache.h): entries per worker (0: off),
+	 * how long one is trusted before a check, and how long an unused
+	 * one is kept, in milliseconds. */
+	int open_file_cache;
+	int open_file_cache_valid_ms;
+	int open_file_cache_inactive_ms;
 	/* Built from those three when the master loads the configuration
 	 * (main.c), and freed once no configuration it keeps refers to it
 	 * (master.c); NULL: the workers build the built-in table. */

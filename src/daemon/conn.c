@@ -107,6 +107,16 @@ void conn_pool_drain(struct conn_pool *p)
 	conn_foreach(p, conn_drain_one, p);
 }
 
+unsigned conn_pool_release_fds(struct conn_pool *p)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < p->nhandlers; i++)
+		if (p->handlers[i].proto->release_fds)
+			n += p->handlers[i].proto->release_fds(p->handlers[i].ctx);
+	return n;
+}
+
 void conn_pool_close_all(struct conn_pool *p)
 {
 	for (int fd = 0; fd < p->nslots && p->active + p->outbound > 0; fd++)

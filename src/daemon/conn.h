@@ -162,6 +162,9 @@ int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
 			  const struct config *cfg, char *err, size_t errlen);
 /* The worker drains: each connection's protocol is told (on_drain). */
 void conn_pool_drain(struct conn_pool *p);
+/* Out of descriptors: each protocol closes some it keeps for itself
+ * (proto.h, release_fds). Returns how many were closed. */
+unsigned conn_pool_release_fds(struct conn_pool *p);
 void conn_pool_close_all(struct conn_pool *p);
 /* Closes what is left, then frees the handlers' state. Safe on a pool
  * zeroed, freed already, or whose conn_pool_init failed. */

@@ -1,7 +1,7 @@
 /* http_file.c - static files below the document root: resolving the path
- * (a directory's index.html, the redirect to its final slash), validators
- * and ranges, precompressed copies, the head, a small body read into the
- * batch and a large one
+ * (a directory's index.html, the redirect to its final slash) through the
+ * open-file cache, validators and ranges, precompressed copies, the head,
+ * a small body read into the batch and a large one
  * sent with sendfile(2). It never parses a request and never decides
  * whether the connection stays open: proto_http.c does both; nor does it
  * judge preconditions: http_cond.c does. */
@@ -12,6 +12,8 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,9 +24,12 @@
 #include "conn.h"
 #include "http_coding.h"
 #include "http_cond.h"
+#include "http_fcache.h"
 #include "log.h"
+#include "loop.h"
 #include "mime.h"
 #include "proto_http.h"
+#include "syslimits.h"
 #include "util.h"
 
 /* sendfile(2) chunk per call: large enough to be cheap, small enough that
@@ -53,6 +58,15 @@ static const char *const coding_tag[] = {
 	[HTTP_CODING_IDENTITY] = "",
 	[HTTP_CODING_GZIP] = "gz",
 	[HTTP_CODING_BR] = "br",
+};
+
+/* What a path resolved to, for one answer: an entry of the open-file
+ * cache, which the answer holds until target_done, or its own when the
+ * cache is off or did not keep it (own.fd is then closed there). */
+struct target {
+	const struct fcache_file *f; /* &own, or the cache's */
+	struct fcache_file own;
+	int hit; /* f was cached before this answer: its stat may be old */
 };
 
 static int open_beneath(int dirfd, const char *path)
@@ -86,10 +100,30 @@ static int errno_status(int e)
 	}
 }
 
+/* Out of descriptors: may the call be made once more, now that the
+ * open-file cache has closed some of its own? */
+static int retry_fds(struct http_worker *hw)
+{
+	return (errno == EMFILE || errno == ENFILE) && hw->fcache &&
+	       fcache_shrink(hw->fcache) > 0;
+}
+
+/* open_beneath; out of descriptors, once more after the open-file cache
+ * has given some of its own back. */
+static int open_below(struct http_worker *hw, int dirfd, const char *path)
+{
+	int fd = open_beneath(dirfd, path);
+
+	if (fd < 0 && retry_fds(hw))
+		fd = open_beneath(dirfd, path);
+	return fd;
+}
+
 /* A directory stands for its index.html, when named with its final
  * slash. Takes over dirfd. Returns the index's fd with *st filled, or
  * minus the status to answer with. */
-static int open_index(int dirfd, const char *path, struct stat *st)
+static int open_index(struct http_worker *hw, int dirfd, const char *path,
+		      struct stat *st)
 {
 	int fd, e;
 
@@ -97,7 +131,7 @@ static int open_index(int dirfd, const char *path, struct stat *st)
 		close(dirfd);
 		return -301;
 	}
-	fd = open_beneath(dirfd, "index.html");
+	fd = open_below(hw, dirfd, "index.html");
 	e = errno;
 	close(dirfd);
 	if (fd < 0) /* a directory without an index is not listed */
@@ -113,10 +147,10 @@ static int open_index(int dirfd, const char *path, struct stat *st)
  * fd with *st filled and *is_index set when it is a directory's index, or
  * minus the status to answer with (301: a directory named without its
  * final slash). */
-static int open_target(int docroot_fd, const char *path, struct stat *st,
-		       int *is_index)
+static int open_target(struct http_worker *hw, const char *path,
+		       struct stat *st, int *is_index)
 {
-	int fd = open_beneath(docroot_fd, path[1] ? path + 1 : ".");
+	int fd = open_below(hw, hw->docroot_fd, path[1] ? path + 1 : ".");
 
 	if (fd < 0)
 		return -errno_status(errno);
@@ -126,7 +160,7 @@ static int open_target(int docroot_fd, const char *path, struct stat *st,
 	}
 	*is_index = S_ISDIR(st->st_mode);
 	if (*is_index) {
-		fd = open_index(fd, path, st);
+		fd = open_index(hw, fd, path, st);
 		if (fd < 0)
 			return fd;
 	}
@@ -144,35 +178,155 @@ static int older(const struct stat *a, const struct stat *b)
 		a->st_mtim.tv_nsec < b->st_mtim.tv_nsec);
 }
 
+/* The open-file cache's clock: the loop's, read once per turn; without
+ * a loop (a worker state driven by a unit test), the clock's. */
+static uint64_t cache_now(const struct http_worker *hw)
+{
+	return hw->loop ? loop_now(hw->loop) : util_now_ms();
+}
+
+/* Closes the entries unused for open_file_cache_inactive, and comes back
+ * for the next ones - not before a second, so that entries close in
+ * batches rather than a timer each. */
+static void cache_tick(struct loop_timer *t)
+{
+	struct http_worker *hw = util_container_of(t, struct http_worker,
+						   fcache_timer);
+	uint64_t inactive = (uint64_t)hw->cfg->open_file_cache_inactive_ms;
+	uint64_t next = fcache_expire(hw->fcache, loop_now(hw->loop));
+
+	if (next)
+		loop_timer_arm(hw->loop, t,
+			       UTIL_MAX(next, UTIL_MIN(1000, inactive)));
+}
+
+/* Looks key up in the cache into t: 1 when found (and then held). */
+static int target_cached(struct http_worker *hw, const char *key, size_t len,
+			 struct target *t)
+{
+	t->hit = 0;
+	t->f = &t->own;
+	if (!hw->fcache || !(t->f = fcache_get(hw->fcache, hw->docroot_fd, key,
+					       len, cache_now(hw)))) {
+		t->f = &t->own;
+		memset(&t->own, 0, sizeof(t->own));
+		return 0;
+	}
+	fcache_hold(hw->fcache, t->f);
+	t->hit = 1;
+	return 1;
+}
+
+/* t->own, just resolved, goes into the cache when it takes it. */
+static void target_keep(struct http_worker *hw, const char *key, size_t len,
+			struct target *t)
+{
+	const struct fcache_file *c;
+
+	if (!hw->fcache)
+		return;
+	c = fcache_put(hw->fcache, hw->docroot_fd, key, len, &t->own,
+		       cache_now(hw));
+	if (!c)
+		return;
+	t->f = c;
+	fcache_hold(hw->fcache, c);
+	if (hw->loop && !loop_timer_armed(&hw->fcache_timer))
+		loop_timer_arm(hw->loop, &hw->fcache_timer,
+			       (uint64_t)hw->cfg->open_file_cache_inactive_ms);
+}
+
+/* The answer is done with t: the cache's entry released, its own file
+ * closed. */
+static void target_done(struct http_worker *hw, struct target *t)
+{
+	if (t->f != &t->own)
+		fcache_release(hw->fcache, t->f);
+	else if (t->own.fd >= 0)
+		close(t->own.fd);
+	t->f = &t->own;
+	t->own.fd = -1;
+}
+
+static void target_move(struct target *to, struct target *from)
+{
+	*to = *from;
+	if (from->f == &from->own)
+		to->f = &to->own;
+	from->f = &from->own;
+	from->own.fd = -1;
+}
+
+/* The request's path, from the cache or the disk: a file, or the
+ * status to answer with; every status but 500 is cached too. */
+static void find_target(struct http_worker *hw, const char *path, struct target *t)
+{
+	size_t len = strlen(path + 1);
+	int fd;
+
+	if (target_cached(hw, path + 1, len, t))
+		return;
+	fd = open_target(hw, path, &t->own.st, &t->own.is_index);
+	t->own.fd = fd >= 0 ? fd : -1;
+	t->own.status = fd >= 0 ? 0 : -fd;
+	if (t->own.status != 500)
+		target_keep(hw, path + 1, len, t);
+}
+
+/* A precompressed copy, name below the root, as find_target for it:
+ * open when it is a regular file, else a status. Only "no such file" is
+ * cached besides files: a directory or a FIFO of that name is no copy to
+ * send, but its 403 would not be the answer a request for it gets. */
+static void find_copy(struct http_worker *hw, const char *name, size_t len,
+		      struct target *t)
+{
+	int fd;
+
+	if (target_cached(hw, name, len, t))
+		return;
+	t->own.fd = -1;
+	fd = open_below(hw, hw->docroot_fd, name);
+	if (fd < 0) {
+		t->own.status = errno_status(errno);
+		if (t->own.status == 404)
+			target_keep(hw, name, len, t);
+		return;
+	}
+	if (fstat(fd, &t->own.st) < 0 || !S_ISREG(t->own.st.st_mode)) {
+		close(fd);
+		t->own.status = 403;
+		return;
+	}
+	t->own.fd = fd;
+	target_keep(hw, name, len, t);
+}
+
 /* With precompressed on: the copy of the file (name, below the root) in
  * the best coding the request accepts that exists, is a regular file
  * and is not older than the file - a stale copy is never sent. It takes
- * the place of *fd and *st; returns its coding, or identity. One openat2
- * per coding tried, and only codings the client accepts are tried. */
-static enum http_coding open_precompressed(
-	int docroot_fd, const struct http_request *req, const char *name,
-	int *fd, struct stat *st)
+ * the place of *t; returns its coding, or identity. Only codings the
+ * client accepts are tried: one lookup each, in the cache or on disk
+ * (openat2, and fstat when the copy exists). */
+static enum http_coding find_precompressed(struct http_worker *hw,
+					   const struct http_request *req,
+					   const char *name, struct target *t)
 {
 	enum http_coding want[2];
 	int n = http_codings_accepted(&req->accept_encoding, want);
 	char path[HTTP_PATH_MAX + 16];
 
 	for (int i = 0; i < n; i++) {
-		struct stat cst;
-		int cfd;
+		struct target c;
+		int len = snprintf(path, sizeof(path), "%s%s", name,
+				   coding_suffix[want[i]]);
 
-		snprintf(path, sizeof(path), "%s%s", name, coding_suffix[want[i]]);
-		cfd = open_beneath(docroot_fd, path);
-		if (cfd < 0)
-			continue;
-		if (fstat(cfd, &cst) == 0 && S_ISREG(cst.st_mode) &&
-		    !older(&cst, st)) {
-			close(*fd);
-			*fd = cfd;
-			*st = cst;
+		find_copy(hw, path, (size_t)len, &c);
+		if (c.f->fd >= 0 && !older(&c.f->st, &t->f->st)) {
+			target_done(hw, t);
+			target_move(t, &c);
 			return want[i];
 		}
-		close(cfd);
+		target_done(hw, &c);
 	}
 	return HTTP_CODING_IDENTITY;
 }
@@ -271,22 +425,67 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 	return 1;
 }
 
+/* A cached stat found out of date while the file was answered from it:
+ * the file was rewritten in place within the validity time. Nothing of
+ * the answer is in the batch yet; it is built again from the disk. */
+#define FILE_STALE (-2)
+
 /* Reads a small body into hw->small before its head is written, so a file
- * that shrank since fstat() gets a clean error, not a short body. */
-static int read_small(struct http_worker *hw, int fd,
+ * that shrank since fstat() gets a clean error, not a short body. From a
+ * cached file whose stat may be old (t->hit), a read to the end asks for
+ * one byte more: a file rewritten in place to another size is then seen
+ * at no cost (FILE_STALE) before a head with its old length and ETag
+ * leaves with its new bytes. */
+static int read_small(struct http_worker *hw, const struct target *t,
 		      const struct file_part *part, const char *path)
 {
+	size_t want = (size_t)part->length;
 	ssize_t n;
 
+	if (t->hit && part->end + 1 == (uint64_t)t->f->st.st_size)
+		want++;
 	do
-		n = pread(fd, hw->small, (size_t)part->length, (off_t)part->start);
+		n = pread(t->f->fd, hw->small, want, (off_t)part->start);
 	while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)part->length)
 		return 0;
+	if (t->hit && n >= 0)
+		return FILE_STALE;
 	log_warn("%s: read %zd of %llu bytes (%s)", path, n,
 		 (unsigned long long)part->length,
 		 n < 0 ? strerror(errno) : "the file shrank");
 	return -1;
+}
+
+/* The same for a cached file sent with sendfile: one fstat, little beside
+ * the send, tells whether it changed in place. */
+static int large_stale(const struct target *t)
+{
+	struct stat st;
+
+	return t->hit && fstat(t->f->fd, &st) == 0 &&
+	       (st.st_size != t->f->st.st_size ||
+		st.st_mtim.tv_sec != t->f->st.st_mtim.tv_sec ||
+		st.st_mtim.tv_nsec != t->f->st.st_mtim.tv_nsec);
+}
+
+/* The descriptor a large body is sent from, which the connection closes
+ * once it is sent: the answer's own, or a duplicate of the cache's - a
+ * slow download outlives its entry (evicted, found changed), and never
+ * holds the cache's descriptor. -1 when none can be had. */
+static int send_fd(struct http_worker *hw, struct target *t)
+{
+	int fd;
+
+	if (t->f == &t->own) {
+		fd = t->own.fd;
+		t->own.fd = -1;
+		return fd;
+	}
+	fd = fcntl(t->f->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 && retry_fds(hw))
+		fd = fcntl(t->f->fd, F_DUPFD_CLOEXEC, 0);
+	return fd;
 }
 
 /* The head of the file named name (its type comes from there: the file
@@ -313,51 +512,134 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 			     part->length, extra);
 }
 
-int http_file_serve(struct http_worker *hw, struct http_conn *hc,
-		    const struct http_request *req, const struct http_answer *ans)
+/* The head and the body of part of t's file, named name: a small body in
+ * the batch after the head (0), a large one left for http_file_send in
+ * hc (1); -1, or FILE_STALE with nothing in the batch. */
+static int put_file(struct http_worker *hw, struct http_conn *hc,
+		    const struct http_answer *ans, struct target *t,
+		    const struct file_part *part, const char *name,
+		    const char *path)
+{
+	int body = !ans->head_only && part->length > 0;
+	int small = body && part->length <= HTTP_SMALL_BODY;
+	int r, fd = -1;
+
+	if (small && (r = read_small(hw, t, part, path)) < 0)
+		return r == FILE_STALE ? r : http_put_error(hw, ans, 500);
+	if (body && !small) {
+		if (large_stale(t))
+			return FILE_STALE;
+		if ((fd = send_fd(hw, t)) < 0) {
+			log_warn("%s: %s", path, strerror(errno));
+			return http_put_error(hw, ans, 500);
+		}
+	}
+	if (put_file_head(hw, ans, name, &t->f->st, part) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!body)
+		return 0;
+	if (small)
+		return buf_append(&hw->batch, hw->small, (size_t)part->length);
+	hc->file_fd = fd;
+	hc->file_off = (off_t)part->start;
+	hc->file_end = (off_t)(part->start + part->length);
+	return 1;
+}
+
+/* One attempt at the answer; the coding of the copy chosen in *coding.
+ * last: a stale cached stat gets a 500 rather than FILE_STALE. */
+static int serve(struct http_worker *hw, struct http_conn *hc,
+		 const struct http_request *req, const struct http_answer *ans,
+		 int last, enum http_coding *coding)
 {
 	struct file_part part = { .coding = HTTP_CODING_IDENTITY };
-	struct stat st;
-	int is_index, r, small;
-	int fd = open_target(hw->docroot_fd, req->path, &st, &is_index);
+	struct target t;
+	int is_index, r;
 	char name[HTTP_PATH_MAX + 16];
 
-	if (fd < 0)
-		return put_unservable(hw, ans, req->path, -fd);
+	find_target(hw, req->path, &t);
+	if (t.f->fd < 0) {
+		r = put_unservable(hw, ans, req->path, t.f->status);
+		target_done(hw, &t);
+		return r;
+	}
+	is_index = t.f->is_index;
 	if (hw->cfg->precompressed) {
 		part.vary = 1;
 		snprintf(name, sizeof(name), "%s%s", req->path + 1,
 			 is_index ? "index.html" : "");
-		part.coding = open_precompressed(hw->docroot_fd, req, name, &fd,
-						 &st);
-		hw->stats->precompressed += part.coding != HTTP_CODING_IDENTITY;
+		part.coding = find_precompressed(hw, req, name, &t);
 	}
-	r = choose_part(hw, req, ans, &st, &part);
-	if (r <= 0) {
-		close(fd);
-		return r;
+	*coding = part.coding;
+	r = choose_part(hw, req, ans, &t.f->st, &part);
+	if (r > 0)
+		r = put_file(hw, hc, ans, &t, &part,
+			     is_index ? "index.html" : req->path, req->path);
+	if (r == FILE_STALE) {
+		/* Only a cached file is found stale: held, it is dropped. */
+		fcache_drop(hw->fcache, t.f);
+		t.f = &t.own;
+		t.own.fd = -1;
+		if (last)
+			r = http_put_error(hw, ans, 500);
 	}
-	small = !ans->head_only && part.length > 0 &&
-		part.length <= HTTP_SMALL_BODY;
-	if (small && read_small(hw, fd, &part, req->path) < 0) {
-		close(fd);
-		return http_put_error(hw, ans, 500);
-	}
-	if (put_file_head(hw, ans, is_index ? "index.html" : req->path, &st,
-			  &part) < 0) {
-		close(fd);
+	target_done(hw, &t);
+	return r;
+}
+
+int http_file_serve(struct http_worker *hw, struct http_conn *hc,
+		    const struct http_request *req, const struct http_answer *ans)
+{
+	enum http_coding coding = HTTP_CODING_IDENTITY;
+	int r, tries = 0;
+
+	/* A stale entry is dropped each time: the file and its copies are
+	 * at most three. */
+	do
+		r = serve(hw, hc, req, ans, ++tries == 3, &coding);
+	while (r == FILE_STALE);
+	hw->stats->precompressed += coding != HTTP_CODING_IDENTITY;
+	return r;
+}
+
+int http_file_init(struct http_worker *hw, char *err, size_t errlen)
+{
+	struct rlimit rl;
+	long n;
+
+	loop_timer_init(&hw->fcache_timer, cache_tick);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = 1024;
+	n = limits_open_file_cache(hw->cfg, rl.rlim_cur == RLIM_INFINITY ?
+						    LONG_MAX :
+						    (long)rl.rlim_cur);
+	if (n <= 0)
+		return 0;
+	hw->fcache = fcache_new((unsigned)n,
+				(uint64_t)hw->cfg->open_file_cache_valid_ms,
+				(uint64_t)hw->cfg->open_file_cache_inactive_ms,
+				hw->stats);
+	if (!hw->fcache) {
+		snprintf(err, errlen, "open_file_cache: out of memory");
 		return -1;
 	}
-	if (ans->head_only || part.length == 0 || small) {
-		close(fd);
-		return small ? buf_append(&hw->batch, hw->small,
-					  (size_t)part.length) :
-			       0;
-	}
-	hc->file_fd = fd;
-	hc->file_off = (off_t)part.start;
-	hc->file_end = (off_t)(part.start + part.length);
-	return 1;
+	return 0;
+}
+
+unsigned http_file_release_fds(struct http_worker *hw)
+{
+	return hw->fcache ? fcache_shrink(hw->fcache) : 0;
+}
+
+void http_file_fini(struct http_worker *hw)
+{
+	if (hw->loop && loop_timer_armed(&hw->fcache_timer))
+		loop_timer_disarm(hw->loop, &hw->fcache_timer);
+	fcache_free(hw->fcache);
+	hw->fcache = NULL;
 }
 
 int http_file_send(struct conn *c, struct http_conn *hc)

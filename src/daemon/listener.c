@@ -179,7 +179,14 @@ static void lst_accept_n(struct loop_watch *w, int batch)
 		case ENETUNREACH:
 			continue; /* that connection failed, not the listener */
 		case EMFILE:
-		case ENFILE:
+		case ENFILE: {
+			int e = errno;
+
+			if (s->out_of_fds && s->out_of_fds(s->arg) > 0)
+				continue;
+			lst_out_of_fds(s, e);
+			return;
+		}
 		case ENOBUFS:
 		case ENOMEM:
 			lst_out_of_fds(s, errno);

@@ -49,6 +49,11 @@ struct lst_set {
 	 * the client's address as accept4 gave it */
 	int (*on_accept)(void *arg, int fd, const struct sockaddr *peer,
 			 socklen_t peerlen);
+	/* accept4 ran out of descriptors (EMFILE, ENFILE): the owner may
+	 * close some it keeps for itself. How many it closed: then
+	 * accepting goes on, else it pauses. NULL (lst_set_start's):
+	 * pause. */
+	unsigned (*out_of_fds)(void *arg);
 	void *arg;
 };
 

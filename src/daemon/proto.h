@@ -48,6 +48,10 @@ struct proto {
 	int (*can_hand_over)(const struct conn *c);
 	/* The connection is about to be closed: free protocol state. */
 	void (*on_close)(struct conn *c);
+	/* The worker is out of descriptors: close some of those the
+	 * protocol keeps beside its connections (a cache of open files).
+	 * Returns how many. NULL: it keeps none. */
+	unsigned (*release_fds)(void *ctx);
 };
 
 extern const struct proto proto_echo;

@@ -32,6 +32,7 @@ static void http_fini(void *ctx)
 {
 	struct http_worker *hw = ctx;
 
+	http_file_fini(hw);
 	if (hw->default_fd >= 0)
 		close(hw->default_fd);
 	http_vhosts_close(hw->vhosts);
@@ -80,7 +81,8 @@ static int http_init(const struct config *cfg, struct stats_counters *stats,
 		}
 	}
 	hw->docroot_fd = hw->default_fd;
-	if (http_vhosts_open(cfg, &hw->vhosts, err, errlen) < 0) {
+	if (http_vhosts_open(cfg, &hw->vhosts, err, errlen) < 0 ||
+	    http_file_init(hw, err, errlen) < 0) {
 		http_fini(hw);
 		return -1;
 	}
@@ -94,6 +96,9 @@ static struct http_conn *hc_get(struct http_worker *hw, struct conn *c)
 
 	if (hc)
 		return hc;
+	/* The open-file cache's clock and timer (http_file.c): a request
+	 * begins, on an accepted or a taken-over connection. */
+	hw->loop = conn_pool_of(c)->loop;
 	/* A keep-alive request that arrives whole takes and gives back the
 	 * same struct: the worker keeps one spare instead of a malloc and
 	 * a free per request. */
@@ -818,6 +823,11 @@ static int http_can_hand_over(const struct conn *c)
 	}
 }
 
+static unsigned http_release_fds(void *ctx)
+{
+	return http_file_release_fds(ctx);
+}
+
 static void http_close(struct conn *c)
 {
 	hc_free(conn_proto_ctx(c), c);
@@ -835,4 +845,5 @@ const struct proto proto_http = {
 	.on_drain = http_drain,
 	.can_hand_over = http_can_hand_over,
 	.on_close = http_close,
+	.release_fds = http_release_fds,
 };

@@ -12,9 +12,11 @@
 #include "access_log.h"
 #include "buf.h"
 #include "http_parser.h"
+#include "loop.h"
 
 struct config;
 struct conn;
+struct fcache;
 struct http_vhost;
 struct http_vhosts;
 struct mime_table;
@@ -104,6 +106,12 @@ struct http_worker {
 	/* Content-Types: the configuration's, else own_mime, built here. */
 	const struct mime_table *mime;
 	struct mime_table *own_mime;
+	/* The open-file cache (http_fcache.h; NULL: off) and its timer,
+	 * which closes unused entries, on the worker's loop (known from the
+	 * first request, hc_get; NULL before). */
+	struct fcache *fcache;
+	struct loop_timer fcache_timer;
+	struct loop *loop;
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
@@ -113,8 +121,10 @@ struct http_worker {
 	uint64_t ans_body;
 	time_t date_t;
 	char date[40];
-	struct http_fixed fixed[8];  /* by variant, see http_put_fixed */
-	char small[HTTP_SMALL_BODY]; /* a small body on its way to the batch */
+	struct http_fixed fixed[8]; /* by variant, see http_put_fixed */
+	/* A small body on its way to the batch, and a byte to tell that a
+	 * cached file grew (http_file.c, read_small). */
+	char small[HTTP_SMALL_BODY + 1];
 };
 
 /* http_answer.c: each appends one answer to hw->batch and counts it;
@@ -136,6 +146,13 @@ int http_put_fixed(struct http_worker *hw, const struct http_answer *ans);
  * -1: it could not be built. */
 int http_file_serve(struct http_worker *hw, struct http_conn *hc,
 		    const struct http_request *req, const struct http_answer *ans);
+/* The worker's open-file cache, sized for cfg and the open-files limit
+ * (syslimits.h); 0, or -1 with the reason in err. */
+int http_file_init(struct http_worker *hw, char *err, size_t errlen);
+void http_file_fini(struct http_worker *hw);
+/* Out of descriptors: the cache closes the older half of its entries;
+ * how many. */
+unsigned http_file_release_fds(struct http_worker *hw);
 /* Sends the next chunk of the file in flight. 1: the file is done;
  * 0: waiting for the socket (on_writable comes back); -1: closed. */
 int http_file_send(struct conn *c, struct http_conn *hc);

@@ -104,6 +104,16 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(precompressed, STATS_COUNTER, STATS_HTTP, "precompressed_total", \
 	  "File answers from a precompressed copy (.br, .gz), 304s " \
 	  "included.") \
+	X(open_file_cache_hits, STATS_COUNTER, STATS_HTTP, \
+	  "open_file_cache_hits_total", \
+	  "Paths found in the open-file cache (a file, or a status).") \
+	X(open_file_cache_misses, STATS_COUNTER, STATS_HTTP, \
+	  "open_file_cache_misses_total", \
+	  "Paths resolved on disk: not cached, or changed since.") \
+	X(open_file_cache_evictions, STATS_COUNTER, STATS_HTTP, \
+	  "open_file_cache_evictions_total", \
+	  "Open-file cache entries closed to make room, or for lack of " \
+	  "descriptors.") \
 	X(responses, STATS_CLASSES, STATS_HTTP, "responses_total", \
 	  "HTTP responses by status class.") \
 	X(access_log_lines, STATS_COUNTER, STATS_HTTP, \

@@ -16,7 +16,8 @@
 
 /* Descriptors a worker keeps for itself: listeners, the channel, the
  * epoll and signal fds, the document root, a directory opened for a
- * moment on the way to its index; the rest carry connections. */
+ * moment on the way to its index; the rest carry connections and the
+ * open-file cache. */
 #define LIMITS_FD_RESERVE 32
 
 static void warn(struct limits *lim, const char *fmt, ...)
@@ -85,18 +86,46 @@ static long limits_fds_per_connection(const struct config *cfg)
 	return cfg->docroot[0] || cfg->nvhosts > 0 ? 2 : 1;
 }
 
-/* The per-worker connection cap and the listen backlog, from the limits
- * and the configuration, with a warning for each that falls short. */
-static void limits_derive(struct limits *lim, const struct config *cfg)
+/* The descriptors a worker has for connections and its open-file cache:
+ * the limit, less the reserve and the vhosts' docroots. */
+static long limits_worker_fds(const struct config *cfg, long nofile_soft)
 {
-	long fds = lim->nofile_soft > LIMITS_FD_RESERVE * 2 ?
-			   lim->nofile_soft - LIMITS_FD_RESERVE :
+	long fds = nofile_soft > LIMITS_FD_RESERVE * 2 ?
+			   nofile_soft - LIMITS_FD_RESERVE :
 			   LIMITS_FD_RESERVE;
-	long cap;
 
 	/* Every worker holds each vhost's docroot open. */
 	if (cfg->protocol == CFG_PROTO_HTTP && fds > 2L * cfg->nvhosts)
 		fds -= cfg->nvhosts;
+	return fds;
+}
+
+long limits_open_file_cache(const struct config *cfg, long nofile_soft)
+{
+	if (cfg->protocol != CFG_PROTO_HTTP ||
+	    (!cfg->docroot[0] && cfg->nvhosts == 0))
+		return 0;
+	return UTIL_MIN((long)cfg->open_file_cache,
+			limits_worker_fds(cfg, nofile_soft) / 4);
+}
+
+/* The per-worker connection cap and the listen backlog, from the limits
+ * and the configuration, with a warning for each that falls short. */
+static void limits_derive(struct limits *lim, const struct config *cfg)
+{
+	long fds = limits_worker_fds(cfg, lim->nofile_soft);
+	long cap;
+
+	/* The open-file cache holds a descriptor per entry: connections get
+	 * the rest, so a full cache never makes accept fail. */
+	lim->open_file_cache = limits_open_file_cache(cfg, lim->nofile_soft);
+	if (lim->open_file_cache < cfg->open_file_cache &&
+	    lim->open_file_cache > 0)
+		warn(lim,
+		     "open_file_cache %d exceeds a quarter of what the open-files limit (%ld) leaves a worker; using %ld",
+		     cfg->open_file_cache, lim->nofile_soft,
+		     lim->open_file_cache);
+	fds -= lim->open_file_cache;
 	lim->fds_per_connection = limits_fds_per_connection(cfg);
 	cap = fds / lim->fds_per_connection;
 	lim->max_connections_per_worker = cap;

@@ -76,6 +76,15 @@ static int worker_on_accept(void *arg, int fd, const struct sockaddr *peer,
 			      peerlen);
 }
 
+/* Accept is out of descriptors: the open files the protocols keep for
+ * themselves go before a connection waits. */
+static unsigned worker_out_of_fds(void *arg)
+{
+	struct worker *worker = arg;
+
+	return conn_pool_release_fds(&worker->pool);
+}
+
 static void worker_stop(struct worker *worker, int status)
 {
 	if (status > worker->exit_status)
@@ -514,6 +523,7 @@ static int worker_setup(struct worker *worker, const struct worker_args *a,
 		snprintf(err, errlen, "channel or listeners: %s", strerror(errno));
 		return -1;
 	}
+	worker->lst.out_of_fds = worker_out_of_fds;
 	return 0;
 }
 
