@@ -4,6 +4,7 @@
  * file, and never decides whether a connection stays open. */
 #include "autoconfig.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -38,22 +39,44 @@ static void count_response(struct http_worker *hw, int status)
 		hw->stats->responses[status / 100 - 1]++;
 }
 
+/* The head's pieces are copied, not printed: snprintf was the largest
+ * cost of the worker's own code on the static keep-alive path (3-4 % of
+ * its CPU; the rest is the kernel's). */
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char t[20];
+	size_t i = sizeof(t);
+
+	do
+		t[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return put(p, t + i, sizeof(t) - i);
+}
+
+/* Room for the common headers and an extra one as long as a fully
+ * percent-encoded path (a redirect's Location). */
+#define HTTP_HEAD_MAX 4096
+
 int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 		  int status, const char *type, uint64_t length, const char *extra)
 {
-	/* Room for the common headers and an extra one as long as a fully
-	 * percent-encoded path (a redirect's Location). */
-	char head[4096];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d %s\r\nServer: reuseportd/" PACKAGE_VERSION
-			 "\r\nDate: %s\r\n%s%s%sContent-Length: %llu\r\n%s%s\r\n",
-			 status, http_reason(status), http_date(hw),
-			 type ? "Content-Type: " : "", type ? type : "",
-			 type ? "\r\n" : "", (unsigned long long)length,
-			 extra ? extra : "",
-			 ans->last          ? "Connection: close\r\n" :
-			 ans->keep_alive_10 ? "Connection: keep-alive\r\n" :
-					      "");
+	const char *reason = http_reason(status), *date = http_date(hw);
+	const char *conn = ans->last          ? "Connection: close\r\n" :
+			   ans->keep_alive_10 ? "Connection: keep-alive\r\n" :
+						"";
+	size_t rl = strlen(reason), dl = strlen(date), cl = strlen(conn);
+	size_t tl = type ? strlen(type) : 0, el = extra ? strlen(extra) : 0;
+	/* the fixed text and the numbers, with room to spare */
+	size_t max = 160 + rl + dl + cl + tl + el;
+	char *start, *p;
 
 	count_response(hw, status);
 	/* 1xx, 204 and 304 carry no body whatever their length says. */
@@ -61,9 +84,31 @@ int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 				       status == 304 ?
 			       0 :
 			       length;
-	if (n < 0 || (size_t)n >= sizeof(head))
+	if (status < 100 || status > 999 || max > HTTP_HEAD_MAX)
 		return -1;
-	return buf_append(&hw->batch, head, (size_t)n);
+	start = p = buf_reserve(&hw->batch, max);
+	if (!p)
+		return -1;
+	p = PUT_LIT(p, "HTTP/1.1 ");
+	p = put_u64(p, (uint64_t)status);
+	*p++ = ' ';
+	p = put(p, reason, rl);
+	p = PUT_LIT(p, "\r\nServer: reuseportd/" PACKAGE_VERSION "\r\nDate: ");
+	p = put(p, date, dl);
+	p = PUT_LIT(p, "\r\n");
+	if (type) {
+		p = PUT_LIT(p, "Content-Type: ");
+		p = put(p, type, tl);
+		p = PUT_LIT(p, "\r\n");
+	}
+	p = PUT_LIT(p, "Content-Length: ");
+	p = put_u64(p, length);
+	p = PUT_LIT(p, "\r\n");
+	p = put(p, extra ? extra : "", el);
+	p = put(p, conn, cl);
+	p = PUT_LIT(p, "\r\n");
+	buf_commit(&hw->batch, (size_t)(p - start));
+	return 0;
 }
 
 int http_put_text(struct http_worker *hw, const struct http_answer *ans,
