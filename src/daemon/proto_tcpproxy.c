@@ -251,6 +251,16 @@ static void tp_connected(struct conn *up, int err)
 	if (!pr)
 		return;
 	i = pr->server;
+	/* The server took the connection and reset it before its connect
+	 * was seen done (a RST right behind the SYN-ACK): the stream was
+	 * cut, not refused. As with any reset, conn.c closes up when this
+	 * returns and tp_close resets the client; the server answered, so
+	 * it is neither retried nor held as failing. */
+	if (err == ECONNRESET || err == EPIPE) {
+		t->stats->proxy_connects++;
+		t->stats->upstream_connects[i]++;
+		return;
+	}
 	if (err) {
 		/* conn.c closes up when this returns: it is no longer the
 		 * pair's. Nothing was sent: another server may take it. */
