@@ -556,7 +556,7 @@ int proc_progress(struct proc *p, uint64_t now)
 	return 1;
 }
 
-int proc_run_delay(pid_t pid, uint64_t *ns)
+int proc_sched(pid_t pid, uint64_t *run_ns, uint64_t *delay_ns)
 {
 	char path[48], text[96];
 	unsigned long long run, delay;
@@ -574,15 +574,21 @@ int proc_run_delay(pid_t pid, uint64_t *ns)
 	text[n] = '\0';
 	if (sscanf(text, "%llu %llu", &run, &delay) != 2)
 		return -1;
-	*ns = delay;
+	*run_ns = run;
+	*delay_ns = delay;
 	return 0;
 }
 
-uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t delay_ns)
+uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t run_ns,
+			  uint64_t delay_ns)
 {
 	uint64_t ms = 0;
 
-	if (p->run_delay_valid && delay_ns > p->run_delay_ns) {
+	if (!p->run_delay_valid) {
+		p->run_ns0 = run_ns;
+	} else if (run_ns - p->run_ns0 >= PROC_SPIN_CPU_MS * 1000000ull) {
+		; /* it spins: no excuse */
+	} else if (delay_ns > p->run_delay_ns) {
 		ms = (delay_ns - p->run_delay_ns) / 1000000;
 		p->progress_ms = UTIL_MIN(now, p->progress_ms + ms);
 		/* What was not whole ms is kept for the next look. */
@@ -595,13 +601,13 @@ uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t delay_ns)
 
 uint64_t proc_starved(struct proc *p, uint64_t now)
 {
-	uint64_t ns;
+	uint64_t run, delay;
 
-	if (!p->pid || proc_run_delay(p->pid, &ns) < 0) {
+	if (!p->pid || proc_sched(p->pid, &run, &delay) < 0) {
 		p->run_delay_valid = 0;
 		return 0;
 	}
-	return proc_excuse_wait(p, now, ns);
+	return proc_excuse_wait(p, now, run, delay);
 }
 
 void proc_starved_reset(struct proc *p)

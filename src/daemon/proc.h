@@ -45,6 +45,7 @@ struct proc {
 	/* The kernel's count of the time it waited for a CPU, at the last
 	 * look during a silence (proc_starved); valid: there was one. */
 	uint64_t run_delay_ns;
+	uint64_t run_ns0; /* its CPU time at the first look of the silence */
 	int run_delay_valid;
 	char last_exit[48]; /* "status N" or "signal N (name)"; "" never */
 	char failure[240];  /* why it could not start, as it said (FAILED) */
@@ -147,15 +148,21 @@ int proc_progress(struct proc *p, uint64_t now);
 /* A silent worker that was waiting for a CPU (runnable, not run: a
  * machine with hundreds of busy processes on 2 cores) is starved, not
  * stuck: the wait since the last look, from /proc/PID/schedstat, moves
- * progress_ms forward. Returns the ms excused. proc_starved_reset when
- * the silence ends. */
+ * progress_ms forward. Not so for one that ran PROC_SPIN_CPU_MS of CPU
+ * in the silence without a loop turn or a counter moving: it spins, and
+ * its waits (its share of a crowded CPU) excuse nothing. Returns the ms
+ * excused. proc_starved_reset when the silence ends. */
+#define PROC_SPIN_CPU_MS 2000
 uint64_t proc_starved(struct proc *p, uint64_t now);
 void proc_starved_reset(struct proc *p);
-/* The arithmetic of proc_starved, for a run delay read elsewhere. */
-uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t delay_ns);
-/* The time pid waited on a run queue, in ns (schedstat's second field):
- * 0, or -1 when it cannot be read (no such process, no schedstats). */
-int proc_run_delay(pid_t pid, uint64_t *ns);
+/* The arithmetic of proc_starved, for what schedstat said: the time
+ * spent on a CPU and waiting for one, in ns. */
+uint64_t proc_excuse_wait(struct proc *p, uint64_t now, uint64_t run_ns,
+			  uint64_t delay_ns);
+/* The time pid ran and waited on a run queue, in ns (schedstat's first
+ * two fields): 0, or -1 when they cannot be read (no such process, no
+ * schedstats). */
+int proc_sched(pid_t pid, uint64_t *run_ns, uint64_t *delay_ns);
 /* The worker spoke: it is alive, whatever it said. */
 void proc_heard(struct proc *p, uint64_t now);
 /* The worker did not answer a question within ms: shown unresponsive
