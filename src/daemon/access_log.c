@@ -343,22 +343,14 @@ struct out {
 
 static void put(struct out *o, const char *s, size_t n)
 {
-	memcpy(o->p, s, n);
-	o->p += n;
+	o->p = util_put(o->p, s, n);
 }
 
 #define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
 static void put_u64(struct out *o, uint64_t v)
 {
-	char d[20];
-	size_t n = 0;
-
-	do
-		d[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n)
-		*o->p++ = d[--n];
+	o->p = util_put_u64(o->p, v);
 }
 
 /* A combined field in quotes: "-" when absent. */

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "proto_http.h"
 #include "stats.h"
+#include "util.h"
 
 static const char http_default_page[] =
 	"<!DOCTYPE html>\n<html><head><title>reuseportd</title></head>\n"
@@ -39,32 +40,13 @@ static void count_response(struct http_worker *hw, int status)
 		hw->stats->responses[status / 100 - 1]++;
 }
 
-/* The head's pieces are copied, not printed: snprintf was the largest
- * cost of the worker's own code on the static keep-alive path (3-4 % of
- * its CPU; the rest is the kernel's). */
-static char *put(char *p, const char *s, size_t n)
-{
-	memcpy(p, s, n);
-	return p + n;
-}
-
-#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
-
-static char *put_u64(char *p, uint64_t v)
-{
-	char t[20];
-	size_t i = sizeof(t);
-
-	do
-		t[--i] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	return put(p, t + i, sizeof(t) - i);
-}
-
 /* Room for the common headers and an extra one as long as a fully
  * percent-encoded path (a redirect's Location). */
 #define HTTP_HEAD_MAX 4096
 
+/* The head's pieces are copied, not printed (util_put): snprintf was the
+ * largest cost of the worker's own code on the static keep-alive path
+ * (3-4 % of its CPU; the rest is the kernel's). */
 int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 		  int status, const char *type, uint64_t length, const char *extra)
 {
@@ -89,24 +71,25 @@ int http_put_head(struct http_worker *hw, const struct http_answer *ans,
 	start = p = buf_reserve(&hw->batch, max);
 	if (!p)
 		return -1;
-	p = PUT_LIT(p, "HTTP/1.1 ");
-	p = put_u64(p, (uint64_t)status);
+	p = UTIL_PUT_LIT(p, "HTTP/1.1 ");
+	p = util_put_u64(p, (uint64_t)status);
 	*p++ = ' ';
-	p = put(p, reason, rl);
-	p = PUT_LIT(p, "\r\nServer: reuseportd/" PACKAGE_VERSION "\r\nDate: ");
-	p = put(p, date, dl);
-	p = PUT_LIT(p, "\r\n");
+	p = util_put(p, reason, rl);
+	p = UTIL_PUT_LIT(p, "\r\nServer: reuseportd/" PACKAGE_VERSION
+			    "\r\nDate: ");
+	p = util_put(p, date, dl);
+	p = UTIL_PUT_LIT(p, "\r\n");
 	if (type) {
-		p = PUT_LIT(p, "Content-Type: ");
-		p = put(p, type, tl);
-		p = PUT_LIT(p, "\r\n");
+		p = UTIL_PUT_LIT(p, "Content-Type: ");
+		p = util_put(p, type, tl);
+		p = UTIL_PUT_LIT(p, "\r\n");
 	}
-	p = PUT_LIT(p, "Content-Length: ");
-	p = put_u64(p, length);
-	p = PUT_LIT(p, "\r\n");
-	p = put(p, extra ? extra : "", el);
-	p = put(p, conn, cl);
-	p = PUT_LIT(p, "\r\n");
+	p = UTIL_PUT_LIT(p, "Content-Length: ");
+	p = util_put_u64(p, length);
+	p = UTIL_PUT_LIT(p, "\r\n");
+	p = util_put(p, extra ? extra : "", el);
+	p = util_put(p, conn, cl);
+	p = UTIL_PUT_LIT(p, "\r\n");
 	buf_commit(&hw->batch, (size_t)(p - start));
 	return 0;
 }

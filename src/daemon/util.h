@@ -6,12 +6,37 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define UTIL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define UTIL_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define UTIL_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define util_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Text built by copying, not printing (an answer's head, a log line):
+ * each writes at p, which has room, and returns the end. */
+static inline char *util_put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+#define UTIL_PUT_LIT(p, lit) util_put((p), (lit), sizeof(lit) - 1)
+
+/* v in decimal: at most 20 bytes. */
+static inline char *util_put_u64(char *p, uint64_t v)
+{
+	char d[20];
+	size_t n = 0;
+
+	do
+		d[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n)
+		*p++ = d[--n];
+	return p;
+}
 
 uint64_t util_now_ms(void);
 int util_set_nonblock(int fd);
