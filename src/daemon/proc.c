@@ -4,7 +4,6 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,24 +557,14 @@ int proc_progress(struct proc *p, uint64_t now)
 
 int proc_sched(pid_t pid, uint64_t *run_ns, uint64_t *delay_ns)
 {
-	char path[48], text[96];
-	unsigned long long run, delay;
-	ssize_t n;
-	int fd;
+	char path[48];
+	long run, delay;
 
 	snprintf(path, sizeof(path), "/proc/%ld/schedstat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (util_read_sysctl(path, &run, &delay) < 0 || run < 0 || delay < 0)
 		return -1;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	text[n] = '\0';
-	if (sscanf(text, "%llu %llu", &run, &delay) != 2)
-		return -1;
-	*run_ns = run;
-	*delay_ns = delay;
+	*run_ns = (uint64_t)run;
+	*delay_ns = (uint64_t)delay;
 	return 0;
 }
 

@@ -40,7 +40,8 @@ static inline char *util_put_u64(char *p, uint64_t v)
 
 uint64_t util_now_ms(void);
 int util_set_nonblock(int fd);
-/* Reads the first (and second) integer of a /proc/sys file; -1 if absent. */
+/* Reads the first (and second) integer of a /proc file (a sysctl, a
+ * process's schedstat); -1 if absent. */
 int util_read_sysctl(const char *path, long *a, long *b);
 /* Closes every descriptor >= 3 that is not in keep[]: a forked worker
  * must not hold the master's sockets (a client of the stats socket would
