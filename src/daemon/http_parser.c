@@ -15,40 +15,12 @@
 #include <limits.h>
 #include <string.h>
 
+#include "http_lex.h"
 #include "http_parser.h"
 
 /* Blank lines tolerated before a request line (RFC 9112 2.2 asks for at
  * least one: some clients send CRLF after a POST body). More is noise. */
 #define HTTP_MAX_LEADING_CRLF 4
-
-/* Byte classes. C_TCHAR: token (RFC 9110 5.6.2), for methods and field
- * names. C_TARGET: allowed raw in a request target: visible ASCII except
- * '\' (a path separator elsewhere) and '#' (a fragment is never sent).
- * C_VALUE: field-value bytes: HTAB, SP, visible ASCII, obs-text; the
- * control bytes, DEL included, are not. C_REGNAME: a reg-name's bytes but
- * '%' (unreserved and sub-delims, RFC 3986 3.2.2), for Host. */
-enum { C_TCHAR = 1, C_TARGET = 2, C_VALUE = 4, C_REGNAME = 8 };
-
-/* clang-format off */
-static const unsigned char cls[256] = {
-	/* 00 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  4,  0,  0,  0,  0,  0,  0,
-	/* 10 */  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-	/* 20 */  4, 15,  6,  5, 15,  7, 15, 15, 14, 14, 15, 15, 14, 15, 15,  6,
-	/* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6, 14,  6, 14,  6,  6,
-	/* 40 */  6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-	/* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  4,  6,  7, 15,
-	/* 60 */  7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-	/* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,  6,  7,  6, 15,  0,
-	/* 80 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* 90 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* a0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* b0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* c0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* d0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* e0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-	/* f0 */  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,  4,
-};
-/* clang-format on */
 
 void http_limits_default(struct http_limits *lim)
 {
@@ -56,42 +28,6 @@ void http_limits_default(struct http_limits *lim)
 	lim->max_header_bytes = 16384;
 	lim->max_headers = 64;
 	lim->max_body = 1024 * 1024;
-}
-
-/* --- small helpers --- */
-
-static size_t add_sat(size_t a, size_t b)
-{
-	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
-
-static int is_ows(unsigned char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* ASCII case-insensitive compare of s[0..n) with lower, which holds
- * lower-case letters, digits and '-'. Folding with |0x20 is exact for
- * letters; only control bytes (never passed here: the callers' input has
- * been through the byte classes) fold onto a digit or '-'. */
-static int ci_eq(const unsigned char *s, size_t n, const char *lower)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (lower[i] == '\0' || (s[i] | 0x20) != (unsigned char)lower[i])
-			return 0;
-	return lower[n] == '\0';
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* --- path normalisation --- */
@@ -107,15 +43,15 @@ static long decode_segment(const unsigned char *raw, size_t rawlen, size_t *i,
 	while (k < rawlen && raw[k] != '/' && raw[k] != '?') {
 		unsigned char c = raw[k];
 
-		if (!(cls[c] & C_TARGET))
+		if (!(http_lex_cls[c] & HTTP_LEX_TARGET))
 			return -1;
 		if (c == '%') {
 			int hi, lo;
 
 			if (rawlen - k < 3)
 				return -1;
-			hi = hexval(raw[k + 1]);
-			lo = hexval(raw[k + 2]);
+			hi = http_lex_hexval(raw[k + 1]);
+			lo = http_lex_hexval(raw[k + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);
@@ -268,19 +204,20 @@ static long host_part(const unsigned char *v, size_t n)
 
 	if (n > 0 && v[0] == '[') {
 		while (++i < n && v[i] != ']')
-			if (hexval(v[i]) < 0 && v[i] != ':' && v[i] != '.')
+			if (http_lex_hexval(v[i]) < 0 && v[i] != ':' &&
+			    v[i] != '.')
 				return -1;
 		if (i == n || i == 1)
 			return -1;
 		h = ++i;
 	} else {
 		while (i < n) {
-			while (i < n && (cls[v[i]] & C_REGNAME))
+			while (i < n && (http_lex_cls[v[i]] & HTTP_LEX_REGNAME))
 				i++;
 			if (i == n || v[i] != '%')
 				break;
-			if (n - i < 3 || hexval(v[i + 1]) < 0 ||
-			    hexval(v[i + 2]) < 0)
+			if (n - i < 3 || http_lex_hexval(v[i + 1]) < 0 ||
+			    http_lex_hexval(v[i + 2]) < 0)
 				return -1;
 			i += 3;
 		}
@@ -299,9 +236,9 @@ static long host_part(const unsigned char *v, size_t n)
 /* The length of an "http://" or "https://" prefix (case ignored), or 0. */
 static size_t http_scheme(const unsigned char *t, size_t n)
 {
-	if (n >= 7 && ci_eq(t, 4, "http") && !memcmp(t + 4, "://", 3))
+	if (n >= 7 && http_lex_ci_eq(t, 4, "http") && !memcmp(t + 4, "://", 3))
 		return 7;
-	if (n >= 8 && ci_eq(t, 5, "https") && !memcmp(t + 5, "://", 3))
+	if (n >= 8 && http_lex_ci_eq(t, 5, "https") && !memcmp(t + 5, "://", 3))
 		return 8;
 	return 0;
 }
@@ -356,27 +293,27 @@ static int parse_target(const unsigned char *t, size_t n, struct http_request *r
 static long request_line(const unsigned char *p, size_t len, size_t s,
 			 size_t max, struct http_request *req)
 {
-	size_t stop = add_sat(add_sat(s, max), 1);
+	size_t stop = http_lex_add_sat(http_lex_add_sat(s, max), 1);
 	size_t i = s, t, te;
 	int r;
 
 	if (stop > len)
 		stop = len;
-	while (i < stop && (cls[p[i]] & C_TCHAR))
+	while (i < stop && (http_lex_cls[p[i]] & HTTP_LEX_TCHAR))
 		i++;
 	if (i == stop)
 		goto more;
 	if (p[i] != ' ' || i == s)
 		return -400;
 	t = ++i;
-	while (i < stop && (cls[p[i]] & C_TARGET))
+	while (i < stop && (http_lex_cls[p[i]] & HTTP_LEX_TARGET))
 		i++;
 	if (i == stop)
 		goto more;
 	if (p[i] != ' ' || i == t)
 		return -400;
 	te = i++;
-	while (i < stop && (cls[p[i]] & C_TARGET))
+	while (i < stop && (http_lex_cls[p[i]] & HTTP_LEX_TARGET))
 		i++; /* the version, checked below */
 	if (i == stop)
 		goto more;
@@ -405,29 +342,18 @@ more:
 
 /* What the headers said, before it is checked as a whole. */
 struct head_state {
-	unsigned nheaders;
 	int dup_range, dup_ims, dup_ius, conn_close, conn_keep_alive;
-	/* Transfer-Encoding over all its fields: chunked seen how often,
-	 * whether it is the last coding, and whether another one is there. */
-	int te_chunked, te_chunked_last, te_other;
+	struct http_lex_te te; /* over all Transfer-Encoding fields */
 };
 
 static int parse_content_length(const unsigned char *v, size_t n,
 				struct http_request *req)
 {
-	uint64_t x = 0;
-	size_t i;
+	uint64_t x;
 
 	/* 1*DIGIT and nothing else: no sign, no space, no hex, no list. */
-	if (n == 0)
+	if (http_lex_u64(v, n, &x) < 0)
 		return -400;
-	for (i = 0; i < n; i++) {
-		unsigned d = (unsigned)v[i] - '0';
-
-		if (d > 9 || x > (UINT64_MAX - d) / 10)
-			return -400;
-		x = x * 10 + d;
-	}
 	/* RFC 9112 6.3 lets a recipient accept identical repeats; only a
 	 * disagreement is a framing attack. */
 	if (req->has_content_length && req->content_length != x)
@@ -462,30 +388,8 @@ static int parse_host(const unsigned char *v, size_t n, struct http_request *req
 static int parse_transfer_encoding(const unsigned char *v, size_t n,
 				   struct http_request *req, struct head_state *hs)
 {
-	size_t i = 0, a;
-
 	req->has_transfer_encoding = 1;
-	for (;;) {
-		while (i < n && is_ows(v[i]))
-			i++;
-		for (a = i; i < n && (cls[v[i]] & C_TCHAR); i++)
-			;
-		if (i == a)
-			return -400;
-		if (ci_eq(v + a, i - a, "chunked")) {
-			hs->te_chunked++;
-			hs->te_chunked_last = 1;
-		} else {
-			hs->te_other = 1;
-			hs->te_chunked_last = 0;
-		}
-		while (i < n && is_ows(v[i]))
-			i++;
-		if (i == n)
-			return 0;
-		if (v[i++] != ',')
-			return -400;
-	}
+	return http_lex_te(v, n, &hs->te) < 0 ? -400 : 0;
 }
 
 /* Expect: a list; only 100-continue is known, anything else beside it
@@ -497,16 +401,8 @@ static void parse_expect(const unsigned char *v, size_t n, struct http_request *
 
 	if (req->version_minor == 0)
 		return;
-	while (i < n) {
-		while (i < n && (is_ows(v[i]) || v[i] == ','))
-			i++;
-		for (a = i; i < n && v[i] != ','; i++)
-			;
-		for (b = i; b > a && is_ows(v[b - 1]); b--)
-			;
-		if (b == a)
-			continue;
-		if (ci_eq(v + a, b - a, "100-continue")) {
+	while (http_lex_list_next(v, n, &i, &a, &b)) {
+		if (http_lex_ci_eq(v + a, b - a, "100-continue")) {
 			if (req->expect == HTTP_EXPECT_NONE)
 				req->expect = HTTP_EXPECT_CONTINUE;
 		} else {
@@ -519,24 +415,10 @@ static void parse_expect(const unsigned char *v, size_t n, struct http_request *
 static void parse_connection(const unsigned char *v, size_t n,
 			     struct head_state *hs)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		size_t a, b;
-
-		while (i < n && (is_ows(v[i]) || v[i] == ','))
-			i++;
-		a = i;
-		while (i < n && v[i] != ',')
-			i++;
-		b = i;
-		while (b > a && is_ows(v[b - 1]))
-			b--;
-		if (ci_eq(v + a, b - a, "close"))
-			hs->conn_close = 1;
-		else if (ci_eq(v + a, b - a, "keep-alive"))
-			hs->conn_keep_alive = 1;
-	}
+	if (http_lex_list_has(v, n, "close"))
+		hs->conn_close = 1;
+	if (http_lex_list_has(v, n, "keep-alive"))
+		hs->conn_keep_alive = 1;
 }
 
 /* A field kept as received, for the caller to read; repeats counted. */
@@ -569,11 +451,11 @@ static int header_field(const unsigned char *nm, size_t nl,
 {
 	switch (nl) {
 	case 4:
-		if (ci_eq(nm, nl, "host"))
+		if (http_lex_ci_eq(nm, nl, "host"))
 			return parse_host(v, vl, req);
 		break;
 	case 5:
-		if (ci_eq(nm, nl, "range")) {
+		if (http_lex_ci_eq(nm, nl, "range")) {
 			if (req->has_range || hs->dup_range ||
 			    vl >= sizeof(req->range)) {
 				/* Repeated or oversized: ignore it, send 200. */
@@ -587,39 +469,39 @@ static int header_field(const unsigned char *nm, size_t nl,
 		}
 		break;
 	case 6:
-		if (ci_eq(nm, nl, "expect"))
+		if (http_lex_ci_eq(nm, nl, "expect"))
 			parse_expect(v, vl, req);
 		break;
 	case 8:
-		if (ci_eq(nm, nl, "if-match"))
+		if (http_lex_ci_eq(nm, nl, "if-match"))
 			keep_field(v, vl, &req->if_match);
-		else if (ci_eq(nm, nl, "if-range"))
+		else if (http_lex_ci_eq(nm, nl, "if-range"))
 			keep_field(v, vl, &req->if_range);
 		break;
 	case 13:
-		if (ci_eq(nm, nl, "if-none-match"))
+		if (http_lex_ci_eq(nm, nl, "if-none-match"))
 			keep_field(v, vl, &req->if_none_match);
 		break;
 	case 15:
-		if (ci_eq(nm, nl, "accept-encoding"))
+		if (http_lex_ci_eq(nm, nl, "accept-encoding"))
 			keep_field(v, vl, &req->accept_encoding);
 		break;
 	case 19:
-		if (ci_eq(nm, nl, "if-unmodified-since"))
+		if (http_lex_ci_eq(nm, nl, "if-unmodified-since"))
 			date_field(v, vl, &req->if_unmodified_since, &hs->dup_ius);
 		break;
 	case 10:
-		if (ci_eq(nm, nl, "connection"))
+		if (http_lex_ci_eq(nm, nl, "connection"))
 			parse_connection(v, vl, hs);
 		break;
 	case 14:
-		if (ci_eq(nm, nl, "content-length"))
+		if (http_lex_ci_eq(nm, nl, "content-length"))
 			return parse_content_length(v, vl, req);
 		break;
 	case 17:
-		if (ci_eq(nm, nl, "transfer-encoding")) {
+		if (http_lex_ci_eq(nm, nl, "transfer-encoding")) {
 			return parse_transfer_encoding(v, vl, req, hs);
-		} else if (ci_eq(nm, nl, "if-modified-since")) {
+		} else if (http_lex_ci_eq(nm, nl, "if-modified-since")) {
 			time_t t = http_parse_date((const char *)v, vl);
 
 			if (req->if_modified_since || hs->dup_ims || t <= 0) {
@@ -634,70 +516,29 @@ static int header_field(const unsigned char *nm, size_t nl,
 	return 0;
 }
 
-/* Scans header lines from p[s]. Returns the index just past the blank
- * line, 0 if more bytes are needed, or -status. Each line is checked as
- * its bytes are seen, so garbage is refused without waiting for the
- * rest; the limits are checked against the bytes present. */
+/* Reads the header lines from p[s] (http_lex.h draws the lines).
+ * Returns the index just past the blank line, 0 if more bytes are
+ * needed, or -status. */
 static long header_block(const unsigned char *p, size_t len, size_t s,
 			 const struct http_limits *lim,
 			 struct http_request *req, struct head_state *hs)
 {
-	size_t limit = add_sat(s, lim->max_header_bytes);
-	size_t stop = len < limit ? len : limit;
-	size_t i = s;
+	struct http_lex_block b;
+	struct http_lex_field f;
+	int r;
 
-	for (;;) {
-		size_t name, colon, v, ve;
-		int r;
-
-		if (i >= stop)
-			break;
-		if (p[i] == '\r') {
-			if (++i >= stop)
-				break;
-			if (p[i] != '\n')
-				return -400;
-			return (long)(i + 1);
-		}
-		/* A line starting with whitespace is obs-fold (or, first,
-		 * whitespace after the request line): both are 400 in a
-		 * request (RFC 9112 5.2, 2.2). */
-		if (p[i] == ' ' || p[i] == '\t' || p[i] == '\n')
-			return -400;
-		if (++hs->nheaders > lim->max_headers)
-			return -431;
-		name = i;
-		while (i < stop && (cls[p[i]] & C_TCHAR))
-			i++;
-		if (i >= stop)
-			break;
-		/* No whitespace before the colon (RFC 9112 5.1). */
-		if (p[i] != ':' || i == name)
-			return -400;
-		colon = i++;
-		while (i < stop && (cls[p[i]] & C_VALUE))
-			i++;
-		if (i >= stop)
-			break;
-		if (p[i] != '\r')
-			return -400; /* bare LF or a control byte */
-		ve = i;
-		if (++i >= stop)
-			break;
-		if (p[i] != '\n')
-			return -400;
-		v = colon + 1;
-		while (v < ve && is_ows(p[v]))
-			v++;
-		while (ve > v && is_ows(p[ve - 1]))
-			ve--;
-		r = header_field(p + name, colon - name, p + v, ve - v, req, hs);
+	http_lex_block_init(&b, p, len, s, lim->max_header_bytes,
+			    lim->max_headers);
+	while ((r = http_lex_block_next(&b, &f)) == HTTP_LEX_FIELD) {
+		r = header_field(f.name, f.nl, f.v, f.vl, req, hs);
 		if (r < 0)
 			return r;
-		i++;
 	}
-	/* Ran out of bytes at i: over the limit if i reached it. */
-	return i >= limit ? -431 : 0;
+	if (r == HTTP_LEX_END)
+		return (long)b.pos;
+	if (r == HTTP_LEX_MORE)
+		return 0;
+	return r == HTTP_LEX_LIMIT ? -431 : -400;
 }
 
 /* Rules that need the whole head. */
@@ -712,9 +553,9 @@ static int head_checks(const struct http_limits *lim, struct http_request *req,
 		 * and so has one whose last coding is not chunked (RFC 9112
 		 * 6.1, 6.3). A coding under chunked we cannot undo: 501. */
 		if (req->has_content_length || req->version_minor == 0 ||
-		    !hs->te_chunked_last || hs->te_chunked > 1)
+		    !hs->te.chunked_last || hs->te.chunked > 1)
 			return -400;
-		if (hs->te_other)
+		if (hs->te.other)
 			return -501;
 		req->chunked = 1;
 	}
@@ -821,7 +662,7 @@ static int chunk_size_byte(struct http_chunked *ck, unsigned char c,
 	switch (ck->state) {
 	case CK_SIZE0:
 	case CK_SIZE:
-		d = hexval(c);
+		d = http_lex_hexval(c);
 		if (d >= 0) {
 			if (ck->left > UINT64_MAX >> 4)
 				return -400; /* more than 64 bits */
@@ -838,7 +679,7 @@ static int chunk_size_byte(struct http_chunked *ck, unsigned char c,
 			ck->state = CK_SIZE_LF;
 		else if (c == ';')
 			ck->state = CK_EXT;
-		else if (is_ows(c))
+		else if (http_lex_is_ows(c))
 			ck->state = CK_BWS; /* BWS (RFC 9112 7.1.1) */
 		else
 			return -400;
@@ -846,13 +687,13 @@ static int chunk_size_byte(struct http_chunked *ck, unsigned char c,
 	case CK_BWS:
 		if (c == ';')
 			ck->state = CK_EXT;
-		else if (!is_ows(c))
+		else if (!http_lex_is_ows(c))
 			return -400;
 		return 0;
 	default: /* CK_EXT: field-value bytes up to CR, no bare LF */
 		if (c == '\r')
 			ck->state = CK_SIZE_LF;
-		else if (!(cls[c] & C_VALUE))
+		else if (!(http_lex_cls[c] & HTTP_LEX_VALUE))
 			return -400;
 		return 0;
 	}
@@ -871,7 +712,7 @@ static int chunk_trailer_byte(struct http_chunked *ck, unsigned char c,
 			return 0;
 		}
 		/* obs-fold and a nameless field are refused, as in a head. */
-		if (!(cls[c] & C_TCHAR))
+		if (!(http_lex_cls[c] & HTTP_LEX_TCHAR))
 			return -400;
 		if (++ck->trailers > lim->max_headers)
 			return -431;
@@ -880,13 +721,13 @@ static int chunk_trailer_byte(struct http_chunked *ck, unsigned char c,
 	case CK_FIELD_NAME:
 		if (c == ':')
 			ck->state = CK_FIELD_VAL;
-		else if (!(cls[c] & C_TCHAR))
+		else if (!(http_lex_cls[c] & HTTP_LEX_TCHAR))
 			return -400;
 		return 0;
 	case CK_FIELD_VAL:
 		if (c == '\r')
 			ck->state = CK_FIELD_LF;
-		else if (!(cls[c] & C_VALUE))
+		else if (!(http_lex_cls[c] & HTTP_LEX_VALUE))
 			return -400;
 		return 0;
 	case CK_FIELD_LF:
@@ -986,7 +827,7 @@ int http_parse_range(const char *spec, uint64_t size, uint64_t *start,
 
 	while (*s == ' ' || *s == '\t')
 		s++;
-	if (!ci_eq((const unsigned char *)s, 5, "bytes") || s[5] != '=')
+	if (!http_lex_ci_eq((const unsigned char *)s, 5, "bytes") || s[5] != '=')
 		return 0; /* another unit: ignore (RFC 9110 14.2) */
 	s += 6;
 	if (*s == '-') {
@@ -1224,8 +1065,8 @@ time_t http_parse_date(const char *s, size_t len)
 		const char *r = s + wl;
 		int yy;
 
-		if (len != wl + 24 ||
-		    !ci_eq((const unsigned char *)s, wl, weekday_long[k]))
+		if (len != wl + 24 || !http_lex_ci_eq((const unsigned char *)s,
+						      wl, weekday_long[k]))
 			continue;
 		if (r[0] != ',' || r[1] != ' ' || r[4] != '-' || r[8] != '-' ||
 		    r[11] != ' ' || memcmp(r + 20, " GMT", 4))
