@@ -325,6 +325,52 @@ static void test_finish_and_ports(void **state)
 			 -1);
 }
 
+/* The HTTP proxy's directives: protocol http_proxy needs an upstream too;
+ * proxy_pool, proxy_pool_timeout and proxy_read_timeout take their
+ * ranges and refuse the rest with a message that names the directive. */
+static void test_http_proxy_directives(void **state)
+{
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.proxy_pool, 32);
+	assert_int_equal(cfg.proxy_pool_timeout_ms, 60000);
+	assert_int_equal(cfg.proxy_read_timeout_ms, 60000);
+	assert_int_equal(config_set_protocol(&cfg, "http_proxy", err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP_PROXY);
+	assert_int_equal(config_finish_proxy(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "protocol http_proxy needs at least one"));
+	assert_int_equal(config_add_upstream(&cfg, "127.0.0.1:80", err,
+					     sizeof(err)),
+			 0);
+	assert_int_equal(config_finish_proxy(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(config_set_proxy_pool(&cfg, "0", err, sizeof(err)), 0);
+	assert_int_equal(cfg.proxy_pool, 0);
+	assert_int_equal(config_set_proxy_pool(&cfg, "4096", err, sizeof(err)), 0);
+	assert_int_equal(config_set_proxy_pool(&cfg, "4097", err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "proxy_pool: '4097'"));
+	assert_int_equal(config_set_proxy_pool(&cfg, "-1", err, sizeof(err)), -1);
+	assert_int_equal(config_set_proxy_pool(&cfg, "x", err, sizeof(err)), -1);
+	assert_int_equal(config_set_proxy_pool_timeout(&cfg, "2m", err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(cfg.proxy_pool_timeout_ms, 120000);
+	assert_int_equal(config_set_proxy_pool_timeout(&cfg, "0", err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "proxy_pool_timeout"));
+	assert_int_equal(config_set_proxy_read_timeout(&cfg, "250ms", err,
+						       sizeof(err)),
+			 0);
+	assert_int_equal(cfg.proxy_read_timeout_ms, 250);
+	assert_int_equal(config_set_proxy_read_timeout(&cfg, "soon", err,
+						       sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "proxy_read_timeout: 'soon'"));
+	assert_string_equal(config_protocol_name(CFG_PROTO_HTTP_PROXY),
+			    "http_proxy");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_proxy_source_parsing),
 		cmocka_unit_test(test_upstream_parsing),
 		cmocka_unit_test(test_finish_and_ports),
+		cmocka_unit_test(test_http_proxy_directives),
 	};
 
 	return cmocka_run_group_tests_name("upstream", tests, NULL, NULL);

@@ -48,7 +48,7 @@ void cli_usage(FILE *out, const char *dflt)
 		"                             [::1]:8080, 8080; port 0 picks a free port\n"
 		"                             (default %s)\n"
 		"  -w, --workers N|auto       worker processes (default auto: one per CPU)\n"
-		"  -P, --protocol echo|http|tcp_proxy\n"
+		"  -P, --protocol echo|http|tcp_proxy|http_proxy\n"
 		"                             the service (default echo)\n"
 		"      --docroot DIR          http: serve the files under DIR\n"
 		"      --return 'STATUS TEXT' http: answer every request with this\n"

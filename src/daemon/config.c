@@ -53,6 +53,9 @@ void config_defaults(struct config *c)
 	c->proxy_connect_timeout_ms = 5000;
 	c->proxy_idle_timeout_ms = 600000;
 	c->proxy_buffer = 16384;
+	c->proxy_pool = 32;
+	c->proxy_pool_timeout_ms = 60000;
+	c->proxy_read_timeout_ms = 60000;
 }
 
 /* config_proxy.c's messages are written the same way. */
@@ -261,9 +264,12 @@ int config_set_protocol(struct config *c, const char *s, char *err, size_t errle
 		c->protocol = CFG_PROTO_HTTP;
 	else if (strcmp(s, "tcp_proxy") == 0)
 		c->protocol = CFG_PROTO_TCP_PROXY;
+	else if (strcmp(s, "http_proxy") == 0)
+		c->protocol = CFG_PROTO_HTTP_PROXY;
 	else
 		return fail(err, errlen,
-			    "protocol: '%s' is not echo, http or tcp_proxy", s);
+			    "protocol: '%s' is not echo, http, tcp_proxy or http_proxy",
+			    s);
 	return 0;
 }
 
@@ -602,7 +608,10 @@ int config_defer_accept(const struct config *c)
 {
 	if (c->defer_accept_s >= 0)
 		return c->defer_accept_s;
-	return c->protocol == CFG_PROTO_HTTP ? 1 : 0;
+	return c->protocol == CFG_PROTO_HTTP ||
+			       c->protocol == CFG_PROTO_HTTP_PROXY ?
+		       1 :
+		       0;
 }
 
 /* "auto" (0) or a number in [min, max]. */
@@ -928,6 +937,9 @@ static const struct config_directive directives[] = {
 	{ "proxy_connect_timeout", 1, 0, set_proxy_connect_timeout },
 	{ "proxy_idle_timeout", 1, 0, set_proxy_idle_timeout },
 	{ "proxy_buffer", 1, 0, set_proxy_buffer },
+	{ "proxy_pool", 1, 0, config_set_proxy_pool },
+	{ "proxy_pool_timeout", 1, 0, config_set_proxy_pool_timeout },
+	{ "proxy_read_timeout", 1, 0, config_set_proxy_read_timeout },
 	{ "open_file_cache", 1, 0, set_open_file_cache },
 	{ "open_file_cache_valid", 1, 0, set_open_file_cache_valid },
 	{ "open_file_cache_inactive", 1, 0, set_open_file_cache_inactive },
@@ -1092,7 +1104,8 @@ int config_finish(struct config *c, char *err, size_t errlen)
 
 const char *config_protocol_name(enum cfg_protocol p)
 {
-	return p == CFG_PROTO_HTTP      ? "http" :
-	       p == CFG_PROTO_TCP_PROXY ? "tcp_proxy" :
-					  "echo";
+	return p == CFG_PROTO_HTTP       ? "http" :
+	       p == CFG_PROTO_TCP_PROXY  ? "tcp_proxy" :
+	       p == CFG_PROTO_HTTP_PROXY ? "http_proxy" :
+					   "echo";
 }

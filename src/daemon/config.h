@@ -29,7 +29,17 @@ struct mime_table;
 #define CFG_VHOST_NAME_MAX 253
 #define CFG_VHOST_PATHS (64 * 1024)
 
-enum cfg_protocol { CFG_PROTO_ECHO, CFG_PROTO_HTTP, CFG_PROTO_TCP_PROXY };
+enum cfg_protocol {
+	CFG_PROTO_ECHO,
+	CFG_PROTO_HTTP,
+	CFG_PROTO_TCP_PROXY,
+	CFG_PROTO_HTTP_PROXY
+};
+/* A protocol that connects to upstream servers (config_proxy.c). */
+static inline int config_is_proxy(enum cfg_protocol p)
+{
+	return p == CFG_PROTO_TCP_PROXY || p == CFG_PROTO_HTTP_PROXY;
+}
 
 /* The TCP proxy (config_proxy.c): its servers and the local addresses
  * its connections to them leave from. */
@@ -108,6 +118,12 @@ struct config {
 	unsigned proxy_buffer;     /* bytes in flight per direction, at most */
 	enum cfg_port_range proxy_port_range;
 	int proxy_port_lo, proxy_port_hi; /* CFG_PORTS_RANGE */
+	/* HTTP proxy (protocol http_proxy): idle upstream connections kept
+	 * per server and worker (0: none), how long one is kept, and how
+	 * long the proxy waits for the upstream's response bytes. */
+	int proxy_pool;
+	int proxy_pool_timeout_ms;
+	int proxy_read_timeout_ms;
 
 	/* HTTP */
 	char docroot[PATH_MAX]; /* empty: serve the fixed response */
@@ -189,7 +205,14 @@ int config_add_proxy_source(struct config *c, const char *s, char *err,
 			    size_t errlen);
 int config_set_proxy_port_range(struct config *c, const char *s, char *err,
 				size_t errlen);
-/* What config_finish checks of them: protocol tcp_proxy has an upstream,
+int config_set_proxy_pool(struct config *c, const char *s, char *err,
+			  size_t errlen);
+int config_set_proxy_pool_timeout(struct config *c, const char *s, char *err,
+				  size_t errlen);
+int config_set_proxy_read_timeout(struct config *c, const char *s, char *err,
+				  size_t errlen);
+/* What config_finish checks of them: protocol tcp_proxy or http_proxy
+ * has an upstream,
  * and each upstream has a proxy_source of its family (when there are
  * any). "FILE:LINE: " leads a message about one upstream line. */
 int config_finish_proxy(const struct config *c, char *err, size_t errlen);

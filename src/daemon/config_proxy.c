@@ -233,6 +233,52 @@ int config_set_proxy_port_range(struct config *c, const char *s, char *err,
 	return 0;
 }
 
+/* "proxy_pool N": idle connections kept per server in each worker. The
+ * bound is the descriptors they hold: 32 servers x 4096 is still within
+ * what a worker may open, and more idle ones than requests in flight buy
+ * nothing. */
+int config_set_proxy_pool(struct config *c, const char *s, char *err, size_t errlen)
+{
+	long v;
+
+	if (number(s, strlen(s), 0, 4096, &v) < 0)
+		return fail(err, errlen,
+			    "proxy_pool: '%s' is not a number 0..4096 (idle upstream connections per server and worker; 0: none)",
+			    s);
+	c->proxy_pool = (int)v;
+	return 0;
+}
+
+/* A duration min_ms..1 day into *out. */
+static int proxy_duration(const char *name, const char *s, long long min_ms,
+			  int *out, char *err, size_t errlen)
+{
+	long long ms;
+
+	if (config_parse_duration(s, 24LL * 3600 * 1000, &ms) < 0 || ms < min_ms)
+		return fail(err, errlen,
+			    "%s: '%s' is not a duration %lldms..1d (like 500ms, 60s, 2m)",
+			    name, s, min_ms);
+	*out = (int)ms;
+	return 0;
+}
+
+/* 0 would keep an idle connection for ever, which the upstream closes
+ * on its own schedule anyway: at least a millisecond. */
+int config_set_proxy_pool_timeout(struct config *c, const char *s, char *err,
+				  size_t errlen)
+{
+	return proxy_duration("proxy_pool_timeout", s, 1,
+			      &c->proxy_pool_timeout_ms, err, errlen);
+}
+
+int config_set_proxy_read_timeout(struct config *c, const char *s, char *err,
+				  size_t errlen)
+{
+	return proxy_duration("proxy_read_timeout", s, 1,
+			      &c->proxy_read_timeout_ms, err, errlen);
+}
+
 static int has_source_of(const struct config *c, int family)
 {
 	for (int i = 0; i < c->nproxy_sources; i++)
@@ -245,11 +291,12 @@ int config_finish_proxy(const struct config *c, char *err, size_t errlen)
 {
 	char where[sizeof(c->config_file) + 16] = "";
 
-	if (c->protocol != CFG_PROTO_TCP_PROXY)
+	if (!config_is_proxy(c->protocol))
 		return 0;
 	if (c->nupstreams == 0)
 		return fail(err, errlen,
-			    "protocol tcp_proxy needs at least one 'upstream ADDR:PORT'");
+			    "protocol %s needs at least one 'upstream ADDR:PORT'",
+			    config_protocol_name(c->protocol));
 	if (c->nproxy_sources == 0)
 		return 0;
 	for (int i = 0; i < c->nupstreams; i++) {
