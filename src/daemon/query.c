@@ -131,7 +131,8 @@ static void query_daemon_view(const struct query_set *qs,
 		.protocol = config_protocol_name(qs->cfg->protocol),
 		.scope = qs->cfg->protocol == CFG_PROTO_HTTP      ? STATS_HTTP :
 			 qs->cfg->protocol == CFG_PROTO_TCP_PROXY ? STATS_PROXY :
-								    STATS_ANY,
+			 qs->cfg->protocol == CFG_PROTO_HTTP_PROXY ? STATS_HTTP_PROXY :
+								     STATS_ANY,
 		.generation = qs->procs->generation,
 		.workers_configured = qs->cfg->workers,
 		.listen = qs->cfg->listen,

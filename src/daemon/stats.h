@@ -29,8 +29,17 @@ enum stats_kind {
 	STATS_UPSTREAM_GAUGES
 };
 
-/* Which services show a counter. */
-enum stats_scope { STATS_ANY, STATS_HTTP, STATS_PROXY };
+/* Which services show a counter. The HTTP proxy is both an HTTP service
+ * and a proxy: it shows the counters of either, and its own. */
+enum stats_scope { STATS_ANY, STATS_HTTP, STATS_PROXY, STATS_HTTP_PROXY };
+
+/* Does a service of scope service show a counter of scope field? */
+static inline int stats_scope_shows(enum stats_scope field, enum stats_scope service)
+{
+	return field == STATS_ANY || field == service ||
+	       (service == STATS_HTTP_PROXY &&
+		(field == STATS_HTTP || field == STATS_PROXY));
+}
 
 /* Per upstream server: as many as a configuration may have. */
 #define STATS_NUPSTREAMS 32
@@ -173,7 +182,58 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	  "Connections established to each upstream server.") \
 	X(upstream_connect_errors, STATS_UPSTREAMS, STATS_PROXY, \
 	  "upstream_connect_errors_total", \
-	  "Failed connects to each upstream server.")
+	  "Failed connects to each upstream server.") \
+	STATS_HTTP_PROXY_COUNTERS(X)
+
+/* The HTTP proxy's (proto_httpproxy.c), besides the TCP proxy's connect
+ * and per-server counters, which it keeps too. */
+#define STATS_HTTP_PROXY_COUNTERS(X) \
+	X(http_proxy_requests, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_requests_total", \
+	  "Requests sent to an upstream server (a re-sent one once).") \
+	X(http_proxy_reuses, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_reuses_total", \
+	  "Requests sent on an idle upstream connection from the pool.") \
+	X(http_proxy_pool_idle, STATS_GAUGE, STATS_HTTP_PROXY, \
+	  "http_proxy_pool_idle", \
+	  "Idle upstream connections kept in the pools.") \
+	X(http_proxy_pool_closed, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_pool_closed_total", \
+	  "Idle pooled connections closed: by the upstream, on junk, at " \
+	  "proxy_pool_timeout or to make room.") \
+	X(http_proxy_resends, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_resends_total", \
+	  "Requests sent again on a new connection after a pooled one " \
+	  "closed before answering (idempotent, no body).") \
+	X(http_proxy_bad_responses, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_bad_responses_total", \
+	  "Upstream responses refused as malformed or over the limits.") \
+	X(http_proxy_aborted, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_aborted_total", \
+	  "Exchanges cut after part of the response was sent: the client " \
+	  "is closed.") \
+	X(http_proxy_502, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_502_total", \
+	  "502 answers: no upstream reachable, or its answer malformed or " \
+	  "cut.") \
+	X(http_proxy_503, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_503_total", \
+	  "503 answers: no local port left for the upstream connection.") \
+	X(http_proxy_504, STATS_COUNTER, STATS_HTTP_PROXY, \
+	  "http_proxy_504_total", \
+	  "504 answers: no response within proxy_read_timeout.") \
+	X(upstream_requests, STATS_UPSTREAMS, STATS_HTTP_PROXY, \
+	  "upstream_requests_total", "Requests sent to each upstream server.") \
+	X(upstream_reuses, STATS_UPSTREAMS, STATS_HTTP_PROXY, \
+	  "upstream_reuses_total", \
+	  "Requests sent to each server on a pooled connection.") \
+	X(upstream_pool_idle, STATS_UPSTREAM_GAUGES, STATS_HTTP_PROXY, \
+	  "upstream_pool_idle", \
+	  "Idle pooled connections to each upstream server.") \
+	X(upstream_errors, STATS_UPSTREAMS, STATS_HTTP_PROXY, \
+	  "upstream_errors_total", \
+	  "502 and 504 answers caused by each server (a malformed, cut or " \
+	  "late response).")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
 #define STATS_FIELD_STATS_GAUGE(name) uint64_t name;

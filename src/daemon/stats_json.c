@@ -30,7 +30,7 @@ static char *stats_dump(json_t *doc)
 
 static int stats_shown(const struct stats_field *f, enum stats_scope scope)
 {
-	return f->scope == STATS_ANY || f->scope == scope;
+	return stats_scope_shows(f->scope, scope);
 }
 
 static json_t *stats_json_classes(const struct stats_counters *c,

@@ -103,8 +103,7 @@ char *stats_prom_text(const struct stats_daemon_view *d,
 	prom_daemon(&t, d);
 	prom_workers(&t, w, n);
 	for (size_t i = 0; i < stats_nfields; i++)
-		if (stats_fields[i].scope == STATS_ANY ||
-		    stats_fields[i].scope == d->scope)
+		if (stats_scope_shows(stats_fields[i].scope, d->scope))
 			prom_counter(&t, &stats_fields[i], d, w, n);
 	if (t.failed) {
 		buf_free(&t.b);
