@@ -259,7 +259,7 @@ static void report_proxy_ports(const struct config *c, const struct limits *lim,
 	long lo = lim->port_lo, hi = lim->port_hi, addrs = 0;
 	char v[64];
 
-	if (c->protocol != CFG_PROTO_TCP_PROXY)
+	if (!config_is_proxy(c->protocol))
 		return;
 	for (int i = 0; i < c->nproxy_sources; i++)
 		addrs += c->proxy_sources[i].count;

@@ -45,6 +45,8 @@ enum conn_tmo {
 	CONN_TMO_CONNECT,   /* an outbound connect has not completed */
 	CONN_TMO_IDLE,      /* a relayed connection: nothing moved (the
 			     * protocol decides what counts as moving) */
+	CONN_TMO_READ,      /* a proxy waits for its upstream's response */
+	CONN_TMO_POOL,      /* an idle upstream connection kept for reuse */
 	CONN_TMO_COUNT
 };
 

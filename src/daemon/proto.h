@@ -57,5 +57,6 @@ struct proto {
 extern const struct proto proto_echo;
 extern const struct proto proto_http;
 extern const struct proto proto_tcpproxy;
+extern const struct proto proto_httpproxy;
 
 #endif

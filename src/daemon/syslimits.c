@@ -79,7 +79,7 @@ static void limits_nofile(struct limits *lim, const struct config *cfg)
 static long limits_fds_per_connection(const struct config *cfg)
 {
 	/* A proxied connection holds its upstream's socket too. */
-	if (cfg->protocol == CFG_PROTO_TCP_PROXY)
+	if (config_is_proxy(cfg->protocol))
 		return 2;
 	if (cfg->protocol != CFG_PROTO_HTTP)
 		return 1;

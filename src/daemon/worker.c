@@ -443,11 +443,11 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 {
 	const struct config *cfg = worker->args->cfg;
 	const struct limits *lim = worker->args->lim;
-	const struct proto *proto = cfg->protocol == CFG_PROTO_HTTP ?
-					    &proto_http :
-				    cfg->protocol == CFG_PROTO_TCP_PROXY ?
-					    &proto_tcpproxy :
-					    &proto_echo;
+	const struct proto *proto =
+		cfg->protocol == CFG_PROTO_HTTP       ? &proto_http :
+		cfg->protocol == CFG_PROTO_TCP_PROXY  ? &proto_tcpproxy :
+		cfg->protocol == CFG_PROTO_HTTP_PROXY ? &proto_httpproxy :
+							&proto_echo;
 	struct conn_pool *pool = &worker->pool;
 
 	if (conn_pool_init(pool, worker->loop, worker->stats, (int)lim->nofile_soft,
@@ -464,7 +464,8 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	/* The first handler added: WORKER_HANDLER_CLIENT. */
 	if (conn_pool_add_handler(pool, proto, cfg, err, errlen) < 0)
 		return -1;
-	if (cfg->protocol == CFG_PROTO_HTTP) {
+	if (cfg->protocol == CFG_PROTO_HTTP ||
+	    cfg->protocol == CFG_PROTO_HTTP_PROXY) {
 		conn_pool_set_timeout(pool, CONN_TMO_HEADER,
 				      (uint64_t)cfg->header_timeout_ms);
 		/* A body gets as long between two of its reads. */
@@ -484,6 +485,16 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 				      (uint64_t)cfg->proxy_idle_timeout_ms);
 		conn_pool_set_timeout(pool, CONN_TMO_SEND,
 				      (uint64_t)cfg->proxy_idle_timeout_ms);
+	}
+	/* The HTTP proxy's upstream side (proto_httpproxy.c); the send
+	 * timeout is the clients' and the upstreams' alike. */
+	if (cfg->protocol == CFG_PROTO_HTTP_PROXY) {
+		conn_pool_set_timeout(pool, CONN_TMO_CONNECT,
+				      (uint64_t)cfg->proxy_connect_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_READ,
+				      (uint64_t)cfg->proxy_read_timeout_ms);
+		conn_pool_set_timeout(pool, CONN_TMO_POOL,
+				      (uint64_t)cfg->proxy_pool_timeout_ms);
 	}
 	pool->worker_id = worker->args->id;
 	pool->on_slot_free = worker_slot_free;
