@@ -47,6 +47,24 @@ int http_lex_ci_eq(const unsigned char *s, size_t n, const char *lower)
 	return lower[n] == '\0';
 }
 
+static unsigned char ascii_lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
+}
+
+int http_lex_ci_same(const unsigned char *a, size_t an, const unsigned char *b,
+		     size_t bn)
+{
+	size_t i;
+
+	if (an != bn)
+		return 0;
+	for (i = 0; i < an; i++)
+		if (ascii_lower(a[i]) != ascii_lower(b[i]))
+			return 0;
+	return 1;
+}
+
 int http_lex_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

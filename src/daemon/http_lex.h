@@ -36,6 +36,11 @@ size_t http_lex_add_sat(size_t a, size_t b);
  * string of lower-case letters, digits and '-'. */
 int http_lex_ci_eq(const unsigned char *s, size_t n, const char *lower);
 
+/* Whether a[0..an) and b[0..bn) are the same name, ASCII case ignored:
+ * for names that come from the message itself (a Connection option). */
+int http_lex_ci_same(const unsigned char *a, size_t an, const unsigned char *b,
+		     size_t bn);
+
 /* The value of a hex digit, or -1. */
 int http_lex_hexval(unsigned char c);
 
