@@ -419,6 +419,7 @@ static void hp_pool_put(struct hp_ctx *t, struct hp_up *u)
 	conn_timeout(u->c, CONN_TMO_POOL);
 	hp_set_reading(u->c, 1);
 	if (out) {
+		hp_pool_gauge(t, u->server, -1);
 		t->stats->http_proxy_pool_closed++;
 		conn_close(hp_up_of(out)->c);
 	}
