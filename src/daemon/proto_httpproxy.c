@@ -229,6 +229,8 @@ static void hc_free(struct hp_client *hc)
 /* Appends n bytes to a growing buffer; 0, or -1 when out of memory. */
 static int append(char **b, uint32_t *len, uint32_t *cap, const char *d, size_t n)
 {
+	if (n == 0)
+		return 0; /* nothing, and *b may be NULL */
 	if ((uint64_t)*len + n > UINT32_MAX / 2)
 		return -1;
 	if (*len + n > *cap) {
