@@ -202,6 +202,19 @@ static void test_proxy_directives(void **state)
 	assert_int_equal(cfg.proxy_buffer, 32768);
 	parse_ok("proxy_port_range auto");
 	assert_int_equal(cfg.proxy_port_range, CFG_PORTS_AUTO);
+	parse_ok("protocol http_proxy\n"
+		 "upstream 127.0.0.1:8081\n"
+		 "proxy_pool 0\n"
+		 "proxy_pool_timeout 5s\n"
+		 "proxy_read_timeout 2m\n");
+	assert_int_equal(cfg.protocol, CFG_PROTO_HTTP_PROXY);
+	assert_int_equal(cfg.proxy_pool, 0);
+	assert_int_equal(cfg.proxy_pool_timeout_ms, 5000);
+	assert_int_equal(cfg.proxy_read_timeout_ms, 120000);
+	assert_int_equal(parse("workers 1\nproxy_read_timeout 0\n"), -1);
+	assert_string_equal(
+		err,
+		"test.conf:2: proxy_read_timeout: '0' is not a duration 1ms..1d (like 500ms, 60s, 2m)");
 
 	assert_int_equal(parse("workers 1\nupstream 127.0.0.1:80 weight=0\n"), -1);
 	assert_string_equal(err,
@@ -232,6 +245,9 @@ static void test_table_is_covered(void **state)
 		"proxy_connect_timeout",
 		"proxy_idle_timeout",
 		"proxy_buffer",
+		"proxy_pool",
+		"proxy_pool_timeout",
+		"proxy_read_timeout",
 		"docroot",
 		"vhost",
 		"return",
@@ -418,7 +434,7 @@ static const struct {
 	{ "workers lots\n", "test.conf:1: workers: 'lots' is not 'auto' or a number 1..256" },
 	{ "workers 0\n", "test.conf:1: workers: '0' is not 'auto' or a number 1..256" },
 	{ "workers 257\n", "test.conf:1: workers: '257' is not 'auto' or a number 1..256" },
-	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo, http or tcp_proxy" },
+	{ "protocol gopher\n", "test.conf:1: protocol: 'gopher' is not echo, http, tcp_proxy or http_proxy" },
 	{ "docroot \"\"\n", "test.conf:1: docroot: must be 1..4095 bytes long" },
 	{ "vhost example.org\n", "test.conf:1: vhost: 'example.org' needs a NAME and a DOCROOT" },
 	{ "vhost a /x /y\n", "test.conf:1: 'vhost' takes at most 2 values, 3 given" },
@@ -844,7 +860,7 @@ static void test_cli_errors(void **state)
 		  "return: status 'ok' is not a number 200..599" },
 		{ { "-P", "gopher" },
 		  0,
-		  "protocol: 'gopher' is not echo, http or tcp_proxy" },
+		  "protocol: 'gopher' is not echo, http, tcp_proxy or http_proxy" },
 		{ { "-l", "1.2.3.4" },
 		  0,
 		  "listen: '1.2.3.4': port must be 0..65535" },
