@@ -404,6 +404,19 @@ static void hp_drop_up(struct hp_client *hc)
 		conn_close(u->c);
 }
 
+/* Closes an idle upstream connection the proxy no longer wants (pool
+ * full, idle too long, a drain) with a reset (SO_LINGER 0): nothing is
+ * in flight on it, and a FIN would leave the socket in TIME_WAIT on the
+ * proxy's side for a minute, holding a local port towards that server -
+ * the very ports the pool is there to spare (issue 15). */
+static void hp_discard_idle(struct conn *c)
+{
+	static const struct linger reset = { 1, 0 };
+
+	setsockopt(conn_fd(c), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	conn_close(c);
+}
+
 /* The exchange is over and the upstream may serve another: into its
  * server's pool, where it is read (to see it close) under the pool's
  * timeout; the pool may hand back its oldest to close. */
@@ -414,7 +427,7 @@ static void hp_pool_put(struct hp_ctx *t, struct hp_up *u)
 	u->reused = 1;
 	out = upp_put(&t->pools[u->server], &u->link);
 	if (out == &u->link) {
-		conn_close(u->c);
+		hp_discard_idle(u->c);
 		return;
 	}
 	hp_pool_gauge(t, u->server, 1);
@@ -423,7 +436,7 @@ static void hp_pool_put(struct hp_ctx *t, struct hp_up *u)
 	if (out) {
 		hp_pool_gauge(t, u->server, -1);
 		t->stats->http_proxy_pool_closed++;
-		conn_close(hp_up_of(out)->c);
+		hp_discard_idle(hp_up_of(out)->c);
 	}
 }
 
@@ -1203,7 +1216,7 @@ static void hp_up_timeout(struct hp_up *u, int kind)
 
 	if (kind == CONN_TMO_POOL || !hc) {
 		t->stats->http_proxy_pool_closed++;
-		conn_close(u->c);
+		hp_discard_idle(u->c);
 		return;
 	}
 	if (kind == CONN_TMO_READ && conn_has_output(hc->c)) {
@@ -1306,7 +1319,7 @@ static void hp_drain(struct conn *c)
 	t->draining = 1;
 	if (conn_is_outbound(c)) {
 		if (u && !u->cl)
-			conn_close(c); /* pooled: nothing in flight */
+			hp_discard_idle(c); /* pooled: nothing in flight */
 		return;
 	}
 	/* Busy: the exchange finishes, its answer says close. Idle after
