@@ -91,15 +91,16 @@ static void check_prefixes(const uint8_t *d, size_t n,
 	}
 }
 
-/* The head the client gets: it fits in the head plus a Connection line,
- * not one byte less than it needs, and says the same. */
+/* The head the client gets: it fits in HTTP_FWD_RESPONSE_GROWTH bytes
+ * more than the head, not one byte less than it needs, and says the
+ * same. */
 static void check_forward(const uint8_t *d, size_t n,
 			  const struct http_response *resp,
 			  const struct exchange *x)
 {
 	struct http_limits lim;
 	struct http_response again;
-	size_t room = n + 32;
+	size_t room = n + HTTP_FWD_RESPONSE_GROWTH;
 	char *out = malloc(room);
 	int w, r;
 
