@@ -412,6 +412,19 @@ static void test_chunked_unlimited(void **state)
 		fed += sizeof(data);
 	}
 	assert_true(ck.total == fed && ck.left == UINT64_MAX - fed);
+	/* Sizes adding up past 64 bits: 413 even with no limit (found by
+	 * fuzz_http_resp); leading zeros are no overflow. */
+	http_chunked_init(&ck);
+	assert_int_equal(http_chunked_read(&ck,
+					   S("5\r\nhello\r\n0ffffffffffffffff\r\n"),
+					   &lim, &used),
+			 -413);
+	http_chunked_init(&ck);
+	assert_int_equal(http_chunked_read(&ck,
+					   S("000000000000000000000003\r\nabc\r\n"
+					     "0\r\n\r\n"),
+					   &lim, &used),
+			 1);
 	/* 17 hex digits are more than 64 bits, limit or not */
 	http_chunked_init(&ck);
 	assert_int_equal(http_chunked_read(&ck, S("10000000000000000\r\n"),
