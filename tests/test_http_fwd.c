@@ -235,6 +235,28 @@ static void test_request_out_too_small(void **state)
 	}
 }
 
+/* The most a request head grows: an absolute-form target without a
+ * path from a 1.0 client at the longest IPv6 address, every line added. */
+static void test_request_growth(void **state)
+{
+	static const char in[] = "GET http://h HTTP/1.0\r\n\r\n";
+	struct sockaddr_storage ss = addr_of(
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+	struct http_limits lim;
+	struct http_request req;
+	char out[OUT_MAX];
+	int n;
+
+	(void)state;
+	http_limits_default(&lim);
+	assert_true(http_parse_request(in, sizeof(in) - 1, &lim, &req) > 0);
+	n = http_fwd_request(in, sizeof(in) - 1, &req, (struct sockaddr *)&ss,
+			     out, sizeof(out));
+	assert_true(n > 0);
+	assert_in_range((size_t)n - (sizeof(in) - 1), 150,
+			HTTP_FWD_REQUEST_GROWTH);
+}
+
 /* --- responses --- */
 
 /* http_fwd_response for the response head in (answering method m),
@@ -349,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_request_cases),
 		cmocka_unit_test(test_request_unknown_client),
 		cmocka_unit_test(test_request_out_too_small),
+		cmocka_unit_test(test_request_growth),
 		cmocka_unit_test(test_response_plain),
 		cmocka_unit_test(test_response_hop_by_hop),
 		cmocka_unit_test(test_response_connection),

@@ -266,10 +266,13 @@ static void test_incomplete(void **state)
 		"HTTP/1.1 200 OK\r\nContent-Len",
 		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r",
 	};
+	struct http_limits lim;
 	struct http_response resp;
 	size_t k;
 
 	(void)state;
+	http_limits_default(&lim);
+	assert_int_equal(http_parse_response(NULL, 0, &lim, GET, &resp), 0);
 	for (k = 0; k < N_ELEM(cut); k++)
 		assert_int_equal(resp_def(cut[k], strlen(cut[k]), GET, &resp), 0);
 }
@@ -409,6 +412,19 @@ static void test_chunked_unlimited(void **state)
 		fed += sizeof(data);
 	}
 	assert_true(ck.total == fed && ck.left == UINT64_MAX - fed);
+	/* Sizes adding up past 64 bits: 413 even with no limit (found by
+	 * fuzz_http_resp); leading zeros are no overflow. */
+	http_chunked_init(&ck);
+	assert_int_equal(http_chunked_read(&ck,
+					   S("5\r\nhello\r\n0ffffffffffffffff\r\n"),
+					   &lim, &used),
+			 -413);
+	http_chunked_init(&ck);
+	assert_int_equal(http_chunked_read(&ck,
+					   S("000000000000000000000003\r\nabc\r\n"
+					     "0\r\n\r\n"),
+					   &lim, &used),
+			 1);
 	/* 17 hex digits are more than 64 bits, limit or not */
 	http_chunked_init(&ck);
 	assert_int_equal(http_chunked_read(&ck, S("10000000000000000\r\n"),

@@ -74,33 +74,74 @@ static int framing_field(const struct http_lex_field *f)
 	       http_lex_ci_eq(f->name, f->nl, "host");
 }
 
-/* Whether a Connection field of the block from start names f. */
-static int named_by_connection(const char *head, size_t headlen, size_t start,
-			       const struct http_lex_field *f)
+/* The field block of a head being forwarded: head[start..len). */
+struct fwd_head {
+	const char *p;
+	size_t len, start;
+	/* A Connection field names something other than close or
+	 * keep-alive: only then is a field looked up in it, so that the
+	 * usual head is walked a fixed number of times. */
+	int options;
+};
+
+static void fwd_fields_begin(const struct fwd_head *h, struct http_lex_block *b)
+{
+	http_lex_block_init(b, (const unsigned char *)h->p, h->len, h->start,
+			    h->len, UINT_MAX);
+}
+
+/* Calls fn on each element of each Connection field until it returns 1.
+ * Returns 1 then, else 0. */
+static int connection_any(const struct fwd_head *h,
+			  int (*fn)(const unsigned char *, size_t,
+				    const struct http_lex_field *),
+			  const struct http_lex_field *f)
 {
 	struct http_lex_block b;
 	struct http_lex_field c;
 	size_t pos, a, e;
 
-	http_lex_block_init(&b, (const unsigned char *)head, headlen, start,
-			    headlen, UINT_MAX);
+	fwd_fields_begin(h, &b);
 	while (http_lex_block_next(&b, &c) == HTTP_LEX_FIELD) {
 		if (!http_lex_ci_eq(c.name, c.nl, "connection"))
 			continue;
 		pos = 0;
 		while (http_lex_list_next(c.v, c.vl, &pos, &a, &e))
-			if (http_lex_ci_same(c.v + a, e - a, f->name, f->nl))
+			if (fn(c.v + a, e - a, f))
 				return 1;
 	}
 	return 0;
 }
 
-static int stops_here(const char *head, size_t headlen, size_t start,
-		      const struct http_lex_field *f)
+static int is_option(const unsigned char *o, size_t n,
+		     const struct http_lex_field *unused)
+{
+	(void)unused;
+	return !http_lex_ci_eq(o, n, "close") &&
+	       !http_lex_ci_eq(o, n, "keep-alive");
+}
+
+static int names_field(const unsigned char *o, size_t n,
+		       const struct http_lex_field *f)
+{
+	return http_lex_ci_same(o, n, f->name, f->nl);
+}
+
+static void fwd_head_init(struct fwd_head *h, const char *head, size_t len,
+			  size_t start)
+{
+	h->p = head;
+	h->len = len;
+	h->start = start;
+	h->options = connection_any(h, is_option, NULL);
+}
+
+static int stops_here(const struct fwd_head *h, const struct http_lex_field *f)
 {
 	if (hop_by_hop(f))
 		return 1;
-	return !framing_field(f) && named_by_connection(head, headlen, start, f);
+	return h->options && !framing_field(f) &&
+	       connection_any(h, names_field, f);
 }
 
 /* The request's fields the proxy writes itself. */
@@ -117,37 +158,35 @@ static int replaced(const struct http_lex_field *f, int what)
 	return what == REPLACE_HOST && http_lex_ci_eq(f->name, f->nl, "host");
 }
 
-/* Copies the field lines from head[start..) that go on to the next hop,
- * each as received. */
-static void put_fields(struct fwd_buf *out, const char *head, size_t headlen,
-		       size_t start, int what)
+/* Copies the field lines that go on to the next hop, each as
+ * received. */
+static void put_fields(struct fwd_buf *out, const struct fwd_head *h, int what)
 {
 	struct http_lex_block b;
 	struct http_lex_field f;
 	size_t line;
 
-	http_lex_block_init(&b, (const unsigned char *)head, headlen, start,
-			    headlen, UINT_MAX);
+	fwd_fields_begin(h, &b);
 	for (line = b.pos; http_lex_block_next(&b, &f) == HTTP_LEX_FIELD;
 	     line = b.pos)
-		if (!stops_here(head, headlen, start, &f) && !replaced(&f, what))
-			put(out, head + line, b.pos - line);
+		if (!stops_here(h, &f) && !replaced(&f, what))
+			put(out, h->p + line, b.pos - line);
 }
 
 /* The values of every received field called name, joined with ", " as
- * one list (RFC 9110 5.3); empty ones are left out. Returns how many. */
-static unsigned put_values(struct fwd_buf *out, const char *head,
-			   size_t headlen, size_t start, const char *name)
+ * one list (RFC 9110 5.3); empty ones are left out, and all of them if
+ * Connection names the field. Returns how many. */
+static unsigned put_values(struct fwd_buf *out, const struct fwd_head *h,
+			   const char *name)
 {
 	struct http_lex_block b;
 	struct http_lex_field f;
 	unsigned n = 0;
 
-	http_lex_block_init(&b, (const unsigned char *)head, headlen, start,
-			    headlen, UINT_MAX);
+	fwd_fields_begin(h, &b);
 	while (http_lex_block_next(&b, &f) == HTTP_LEX_FIELD) {
 		if (!http_lex_ci_eq(f.name, f.nl, name) || f.vl == 0 ||
-		    named_by_connection(head, headlen, start, &f))
+		    stops_here(h, &f))
 			continue;
 		if (n++)
 			put(out, ", ", 2);
@@ -185,19 +224,19 @@ static void client_addr(const struct sockaddr *sa, char *out, size_t outlen,
 	}
 }
 
-static void put_forwarding(struct fwd_buf *out, const char *head, size_t headlen,
-			   size_t start, const struct sockaddr *client)
+static void put_forwarding(struct fwd_buf *out, const struct fwd_head *h,
+			   const struct sockaddr *client)
 {
 	char addr[INET6_ADDRSTRLEN];
 	int v6;
 
 	client_addr(client, addr, sizeof(addr), &v6);
 	put_str(out, "X-Forwarded-For: ");
-	if (put_values(out, head, headlen, start, "x-forwarded-for"))
+	if (put_values(out, h, "x-forwarded-for"))
 		put(out, ", ", 2);
 	put_str(out, addr);
 	put_str(out, "\r\nForwarded: ");
-	if (put_values(out, head, headlen, start, "forwarded"))
+	if (put_values(out, h, "forwarded"))
 		put(out, ", ", 2);
 	/* An IPv6 node is a quoted string in brackets (RFC 7239 6). */
 	put_str(out, v6 ? "for=\"[" : "for=");
@@ -252,6 +291,7 @@ int http_fwd_request(const char *head, size_t headlen,
 	struct fwd_buf b = { out, 0, outlen, 0 };
 	const char *s, *t, *host = NULL;
 	size_t tn, hostlen = 0, start = request_line(head, headlen, &s, &t, &tn);
+	struct fwd_head h;
 
 	if (start == 0)
 		return -1;
@@ -266,9 +306,9 @@ int http_fwd_request(const char *head, size_t headlen,
 		put(&b, host, hostlen);
 		put(&b, "\r\n", 2);
 	}
-	put_fields(&b, head, headlen, start,
-		   host ? REPLACE_HOST : REPLACE_FORWARDING);
-	put_forwarding(&b, head, headlen, start, client);
+	fwd_head_init(&h, head, headlen, start);
+	put_fields(&b, &h, host ? REPLACE_HOST : REPLACE_FORWARDING);
+	put_forwarding(&b, &h, client);
 	/* A 1.0 request is persistent only when it says so (RFC 9112 9.3),
 	 * and the proxy wants its upstream connection back for the pool. */
 	if (req->version_minor == 0)
@@ -296,6 +336,7 @@ int http_fwd_response(const char *head, size_t headlen,
 {
 	struct fwd_buf b = { out, 0, outlen, 0 };
 	const char *cr = headlen > 12 ? memchr(head, '\r', headlen) : NULL;
+	struct fwd_head h;
 	size_t start;
 
 	/* "HTTP/1.x 200" then " reason" or nothing, as the parser saw it. */
@@ -308,7 +349,8 @@ int http_fwd_response(const char *head, size_t headlen,
 	if (cr > head + 13)
 		put(&b, head + 13, (size_t)(cr - head - 13));
 	put(&b, "\r\n", 2);
-	put_fields(&b, head, headlen, start, REPLACE_NONE);
+	fwd_head_init(&h, head, headlen, start);
+	put_fields(&b, &h, REPLACE_NONE);
 	/* An interim head says nothing about the connection: the final
 	 * one does. */
 	if (!resp->interim)

@@ -12,6 +12,14 @@
 #include "http_parser.h"
 #include "http_resp.h"
 
+/* How much longer than the head received a head written here can be:
+ * for a request, X-Forwarded-For, Forwarded (an IPv6 address each),
+ * X-Forwarded-Proto, Connection and the Host of an absolute-form target
+ * (which the target loses); for a response, a Connection line and the
+ * SP of an empty reason. */
+#define HTTP_FWD_REQUEST_GROWTH 200
+#define HTTP_FWD_RESPONSE_GROWTH 25
+
 /* Writes to out the request head to send upstream for a request whose
  * head (as received and accepted by http_parse_request, CRLF line ends)
  * is head[0..headlen): the request line with the target as received and
@@ -24,7 +32,8 @@
  * quoted and bracketed per RFC 7239), X-Forwarded-Proto: http, and for a
  * 1.0 client "Connection: keep-alive". Host is kept as sent; an
  * absolute-form target is sent in origin-form with Host set from it.
- * Returns the length, or -1 if outlen is too small. */
+ * The head written is at most HTTP_FWD_REQUEST_GROWTH bytes longer than
+ * headlen. Returns the length, or -1 if outlen is too small. */
 int http_fwd_request(const char *head, size_t headlen,
 		     const struct http_request *req,
 		     const struct sockaddr *client, char *out, size_t outlen);
@@ -35,7 +44,11 @@ int http_fwd_request(const char *head, size_t headlen,
  * ones (as above), then "Connection: close" when client_keep_alive is 0,
  * or "Connection: keep-alive" for a 1.0 client that keeps it. A
  * close-delimited (HTTP_RESP_CLOSE) answer always gets
- * "Connection: close". Returns the length or -1. */
+ * "Connection: close". An interim (1xx) head gets no Connection field:
+ * the final head decides the connection. Content-Length,
+ * Transfer-Encoding (and Host in a request) stay even when Connection
+ * names them, as dropping them would re-frame the body. The head grows
+ * by at most HTTP_FWD_RESPONSE_GROWTH bytes. Returns the length or -1. */
 int http_fwd_response(const char *head, size_t headlen,
 		      const struct http_response *resp, int client_version_minor,
 		      int client_keep_alive, char *out, size_t outlen);

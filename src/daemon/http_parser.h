@@ -134,7 +134,10 @@ void http_chunked_init(struct http_chunked *ck);
  *       overflows 64 bits or is followed by anything but an extension,
  *       a missing CRLF, a malformed trailer field or extension), 413
  *       (data beyond max_body), 431 (trailer section beyond the limits).
- * The data itself is not kept: the server answers without it. */
+ * The data itself is not kept: the server answers without it. A reader
+ * with no size limit (a proxy reading a response: max_body UINT64_MAX)
+ * still gets 413 when the chunk sizes add up past 2^64 - 1 bytes, a
+ * body no server sends: one more malformed body. */
 int http_chunked_read(struct http_chunked *ck, const char *buf, size_t len,
 		      const struct http_limits *lim, size_t *used);
 

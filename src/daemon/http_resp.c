@@ -151,6 +151,8 @@ int http_parse_response(const char *buf, size_t len, const struct http_limits *l
 	int r;
 
 	memset(resp, 0, sizeof(*resp));
+	if (len == 0)
+		return 0; /* and buf may be NULL */
 	cr = status_line(p, len, lim->max_request_line, resp);
 	if (cr <= 0)
 		return (int)cr;

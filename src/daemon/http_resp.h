@@ -53,7 +53,8 @@ struct http_response {
  * that appears on two lines (even equal); Content-Length with
  * Transfer-Encoding; a Transfer-Encoding whose last coding is not
  * chunked, or with chunked twice or not last (RFC 9112 would read such a
- * body to the close; a proxy refuses it); 101 Switching Protocols, since
+ * body to the close; a proxy refuses it), or in an HTTP/1.0 response
+ * (faulty framing, RFC 9112 6.1); 101 Switching Protocols, since
  * nothing is upgraded through the proxy; a 1xx or 204 carrying
  * Content-Length or Transfer-Encoding. 1xx, 204, 304 and answers to HEAD
  * have no body whatever their other fields say. */

@@ -16,15 +16,22 @@
  *  - a satisfiable range lies within the file; dates round-trip;
  *  - the fields kept for conditional requests and content codings point
  *    into the input, and what http_cond.c and http_coding.c make of
- *    them is one of their answers. */
+ *    them is one of their answers;
+ *  - the head the reverse proxy sends upstream for an accepted request
+ *    (http_fwd_request) fits in HTTP_FWD_REQUEST_GROWTH more bytes, is
+ *    refused one byte short of its length, and parses as the same
+ *    request: method, version, path, host, body framing. */
 #include "autoconfig.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "http_coding.h"
 #include "http_cond.h"
+#include "http_fwd.h"
 #include "http_parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -175,6 +182,44 @@ static int parse(const uint8_t *d, size_t n, const struct http_limits *lim)
 	return r;
 }
 
+/* The request forwarded by the proxy, from the longest IPv6 address or
+ * an IPv4 one, says what the client's did. */
+static void check_forward(const uint8_t *d, size_t n,
+			  const struct http_request *req,
+			  const struct http_limits *lim)
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in s4 = { .sin_family = AF_INET };
+	const struct sockaddr *sa = n % 2 ? (const struct sockaddr *)&s6 :
+					    (const struct sockaddr *)&s4;
+	struct http_limits big = *lim;
+	struct http_request again;
+	char *out = malloc(n + HTTP_FWD_REQUEST_GROWTH);
+	int w;
+
+	CHECK(out != NULL);
+	memset(&s6.sin6_addr, 0xff, sizeof(s6.sin6_addr));
+	s4.sin_addr.s_addr = htonl(0xc0000201);
+	w = http_fwd_request((const char *)d, n, req, sa, out,
+			     n + HTTP_FWD_REQUEST_GROWTH);
+	CHECK(w > 0 && (size_t)w <= n + HTTP_FWD_REQUEST_GROWTH);
+	CHECK(http_fwd_request((const char *)d, n, req, sa, out, (size_t)w - 1) ==
+	      -1);
+	big.max_request_line = big.max_header_bytes = (size_t)w;
+	big.max_headers = (unsigned)w;
+	CHECK(http_parse_request(out, (size_t)w, &big, &again) == w);
+	CHECK(again.method == req->method &&
+	      again.version_minor == req->version_minor &&
+	      strcmp(again.path, req->path) == 0 && again.keep_alive == 1 &&
+	      !again.absolute_form && again.chunked == req->chunked &&
+	      again.has_content_length == req->has_content_length &&
+	      again.content_length == req->content_length &&
+	      again.host_len == req->host_len &&
+	      (req->host_len == 0 ||
+	       memcmp(again.host, req->host, req->host_len) == 0));
+	free(out);
+}
+
 /* Reads the input as a connection would deliver it. */
 static void parse_stream(const uint8_t *data, size_t size,
 			 const struct http_limits *lim)
@@ -194,6 +239,7 @@ static void parse_stream(const uint8_t *data, size_t size,
 		CHECK(parse(data + off, (size_t)r - 1, lim) == 0);
 		again = parse(data + off, size - off, lim);
 		CHECK(again == r);
+		check_forward(data + off, (size_t)r, &req, lim);
 		off += (size_t)r;
 		if (req.chunked)
 			off += chunked_body(data + off, size - off, lim);
