@@ -103,6 +103,7 @@ static void test_set_protocol(void **state)
 		{ "echo", 1, CFG_PROTO_ECHO },
 		{ "http", 1, CFG_PROTO_HTTP },
 		{ "tcp_proxy", 1, CFG_PROTO_TCP_PROXY },
+		{ "http_proxy", 1, CFG_PROTO_HTTP_PROXY },
 		{ "", 0, 0 },
 		{ "ftp", 0, 0 },
 		{ "HTTP", 0, 0 },
@@ -132,7 +133,9 @@ static void test_set_protocol(void **state)
 				fail_msg("protocol '%s' accepted", cases[i].in);
 			assert_int_equal(c->protocol, CFG_PROTO_HTTP);
 			assert_non_null(strstr(err, "protocol"));
-			assert_non_null(strstr(err, "echo, http or tcp_proxy"));
+			assert_non_null(
+				strstr(err,
+				       "echo, http, tcp_proxy or http_proxy"));
 		}
 		free(c);
 	}
