@@ -27,13 +27,6 @@
 #include "up_pool.h"
 #include "upstream.h"
 
-/* Room that http_fwd_request adds to a head at most: X-Forwarded-For,
- * Forwarded and X-Forwarded-Proto with an IPv6 address each, a Host
- * line taken from an absolute-form target, Connection. */
-#define HP_FWD_EXTRA 1024
-/* The same for a response head: a Connection line. */
-#define HP_RESP_EXTRA 64
-
 /* The worker's proxy, its protocol context (conn_proto_ctx). */
 struct hp_ctx {
 	const struct config *cfg;

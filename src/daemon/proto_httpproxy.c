@@ -56,7 +56,7 @@ static int hp_init(const struct config *cfg, struct stats_counters *stats,
 	for (int i = 0; i < CFG_MAX_UPSTREAMS; i++)
 		upp_init(&t->pools[i], (unsigned)cfg->proxy_pool);
 	t->head_out_len = cfg->http_max_header_bytes +
-			  cfg->http_max_request_line + HP_RESP_EXTRA;
+			  cfg->http_max_request_line + HTTP_FWD_RESPONSE_GROWTH;
 	t->head_out = malloc(t->head_out_len);
 	if (!t->head_out) {
 		free(t);
@@ -280,7 +280,7 @@ static void hp_begin(struct hp_client *hc, const struct http_request *req,
 {
 	union addr_sa peer;
 	socklen_t plen = sizeof(peer);
-	size_t cap = r + HP_FWD_EXTRA;
+	size_t cap = r + HTTP_FWD_REQUEST_GROWTH;
 	int n;
 
 	hc->method = (uint8_t)req->method;
