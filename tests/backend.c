@@ -15,6 +15,8 @@
  *   /echo-headers     the request head received, as the body
  *   /echo-body        the request body (de-chunked), as the body
  *   /status/N         an answer with status N (204, 304: no body)
+ *   /pause-read/MS    reads nothing more for MS ms after the head, then
+ *                     reads the body and answers its length
  *   /stats            "accepted=A open=O requests=R"
  * Expect: 100-continue gets a 100 before the body is read. A HEAD gets
  * the head only. Test code, not shipped: simple over fast. */
@@ -36,7 +38,7 @@
 #include <unistd.h>
 
 #define MAXC 1024
-#define INMAX (1 << 20)
+#define INMAX (16 << 20) /* the largest request, body included */
 
 struct bc {
 	int fd;
@@ -48,9 +50,10 @@ struct bc {
 	int close_after; /* close once out is sent */
 	int drop_next;   /* /race-arm: close at the next request */
 	int64_t due_ms;  /* a timer: 0 none */
-	int due_kind;    /* 1: answer the slow head, 2: close idle */
-	int stalled;     /* sent a partial body: ignore it from now */
-	int continued;   /* a 100 went for the request being read */
+	int due_kind;  /* 1: answer the slow head, 2: close idle, 3: read on */
+	int stalled;   /* sent a partial body: ignore it from now */
+	int continued; /* a 100 went for the request being read */
+	int paused;    /* /pause-read: the pause was taken */
 	char path[256];
 	int head_method;
 };
@@ -272,6 +275,9 @@ static void respond(struct bc *b, const char *head, size_t hl, const char *body,
 			out_fmt(b, "HTTP/1.1 204 No Content\r\n\r\n");
 		else
 			answer(b, st, "status\n", 7);
+	} else if (!strncmp(p, "/pause-read/", 12)) {
+		snprintf(buf, sizeof(buf), "%zu", bl);
+		answer(b, 200, buf, strlen(buf));
 	} else if (!strcmp(p, "/stats")) {
 		snprintf(buf, sizeof(buf), "accepted=%u open=%d requests=%u",
 			 accepted, nopen, nrequests);
@@ -302,6 +308,13 @@ static int serve(struct bc *b)
 		if (field(b->in, hl, "Connection", val, sizeof(val)) &&
 		    !strcasecmp(val, "close"))
 			b->close_after = 1;
+		if (!strncmp(b->path, "/pause-read/", 12) && !b->paused) {
+			b->paused = 1;
+			b->due_ms = now_ms() +
+				    (int64_t)strtoul(b->path + 12, NULL, 10);
+			b->due_kind = 3;
+			return 0;
+		}
 		if (!b->continued &&
 		    field(b->in, hl, "Expect", val, sizeof(val)) &&
 		    !strcasecmp(val, "100-continue")) {
@@ -329,6 +342,7 @@ static int serve(struct bc *b)
 			used = hl;
 		}
 		b->continued = 0;
+		b->paused = 0;
 		respond(b, b->in, hl, body, bl);
 		memmove(b->in, b->in + used, b->inlen - used);
 		b->inlen -= used;
@@ -387,6 +401,11 @@ static void on_timer(struct bc *b)
 	b->due_kind = 0;
 	if (kind == 2) {
 		bc_close(b);
+		return;
+	}
+	if (kind == 3) { /* the pause is over: read on */
+		if (serve(b) < 0 || flush(b) < 0)
+			bc_close(b);
 		return;
 	}
 	answer(b, 200, "slow", 4);

@@ -592,6 +592,40 @@ static void test_request_bodies(void **state)
 	stop_all(d, &b);
 }
 
+/* A backend that stops reading an upload for longer than the body
+ * timeout holds the client back; the client is not cut for it, and the
+ * upload completes when the backend reads on. */
+static void test_upload_held_back_by_upstream(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct backend b = backend_start(0);
+	size_t n = 8 << 20; /* more than the sockets between them hold */
+	char *body = calloc(1, n), want[32];
+	struct cli *c;
+	struct resp r;
+
+	start_proxy(d,
+		    "upstream 127.0.0.1:%d\nheader_timeout 300ms\n"
+		    "http_max_body 16m\n",
+		    b.port);
+	c = cli_open(d->port);
+	cli_send(c,
+		 "POST /pause-read/1500 HTTP/1.1\r\nHost: a\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 n);
+	hr_check(hr_write_all(c->fd, body, n, 4 * T_MS) == (ssize_t)n,
+		 "the whole body taken");
+	snprintf(want, sizeof(want), "%zu", n);
+	hr_check(cli_resp(c, &r, 0) == 0 && r.status == 200 &&
+			 !strcmp(r.body, want),
+		 "the backend got it all: %d '%s'", r.status, r.body);
+	free(r.body);
+	hr_check_int("no body timeout", 0, total(d, "totals/timeouts_body"));
+	free(body);
+	cli_close(c);
+	stop_all(d, &b);
+}
+
 /* Expect: 100-continue: the backend's 100 reaches the client, which
  * then sends its body. */
 static void test_expect_continue(void **state)
@@ -1144,6 +1178,8 @@ int main(void)
 						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_bodies, hr_setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_upload_held_back_by_upstream,
+						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expect_continue, hr_setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_response_framings,

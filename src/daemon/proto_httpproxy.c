@@ -387,9 +387,14 @@ void hp_forward_body(struct hp_client *hc)
 	}
 	if (hc->req_done && !conn_has_output(hc->up->c))
 		conn_timeout(hc->up->c, CONN_TMO_READ);
-	/* A body that stops coming is cut by the body timeout; once it is
-	 * all read, the upstream's timeouts decide. */
-	conn_timeout(hc->c, hc->req_done ? CONN_TMO_NONE : CONN_TMO_BODY);
+	/* A body that stops coming is cut by the body timeout, which runs
+	 * only while the client is read: held back by an upstream that
+	 * does not take the body, it is not late (the upstream's send
+	 * timeout runs then), and once the body is all read the upstream's
+	 * timeouts decide. */
+	conn_timeout(hc->c, !hc->req_done && !conn_has_output(hc->up->c) ?
+				    CONN_TMO_BODY :
+				    CONN_TMO_NONE);
 	hp_client_reads(hc);
 }
 
