@@ -1146,7 +1146,8 @@ static void test_reload_hands_over_and_drops_pool(void **state)
 	stop_all(d, &b);
 }
 
-/* -t checks the new directives with FILE:LINE. */
+/* -t checks the new directives with FILE:LINE; -t -v counts the
+ * descriptors the pools may hold. */
 static void test_config_errors(void **state)
 {
 	struct hr_daemon *d = *state;
@@ -1165,6 +1166,15 @@ static void test_config_errors(void **state)
 	hr_check(hr_run(d, args, T_MS, out, sizeof(out), err, sizeof(err)) != 0 &&
 			 strstr(err, "http_proxy needs at least one"),
 		 "an upstream is needed: %s", err);
+	hr_write_conf(d, "ok.conf",
+		      "protocol http_proxy\nupstream 127.0.0.1:9\n"
+		      "upstream 127.0.0.1:10\nproxy_pool 5\n",
+		      path, sizeof(path));
+	const char *verbose[] = { "-t", "-v", "-c", path, NULL };
+
+	hr_check(hr_run(d, verbose, T_MS, out, sizeof(out), err, sizeof(err)) == 0 &&
+			 strstr(out, "up to 10 descriptors per worker"),
+		 "-t -v counts the pool's descriptors: %s", out);
 }
 
 int main(void)

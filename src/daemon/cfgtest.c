@@ -281,6 +281,13 @@ static void report_proxy_ports(const struct config *c, const struct limits *lim,
 		row(out, problems, OK, "proxy_port_range", "IP_LOCAL_PORT_RANGE",
 		    "a slice of about %ld ports per worker",
 		    (hi - lo + 1) / (c->workers > 0 ? c->workers : 1));
+	/* The HTTP proxy's idle connections hold descriptors beside the
+	 * clients' pairs. */
+	if (c->protocol == CFG_PROTO_HTTP_PROXY)
+		row(out, problems, INFO, "proxy_pool",
+		    num(v, sizeof(v), c->proxy_pool),
+		    "idle upstream connections per server and worker: up to %ld descriptors per worker",
+		    (long)c->proxy_pool * c->nupstreams);
 }
 
 static int report_limits(const struct config *c, FILE *out)
