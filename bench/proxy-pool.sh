@@ -9,18 +9,18 @@
 #
 #   bench/proxy-pool.sh [-w WORKERS] [-c CONNS] [-d SECONDS] [-P POOL]
 #
-# POOL is proxy_pool (default 64). A worker's share of the clients
-# varies (SO_REUSEPORT spreads connections by hash, not evenly): when it
-# exceeds the pool, the extra upstream connections are opened, then
-# closed again (with a reset, so no TIME_WAIT) when the pool is full -
-# with the default proxy_pool 32 and 50 clients on 2 workers that was
-# 1-2 % of the requests.
+# POOL is proxy_pool (default 32, the daemon's). A worker's share of the
+# clients varies (SO_REUSEPORT spreads connections by hash, not evenly):
+# when more exchanges run at once than the pool keeps, the extra upstream
+# connections are opened, and closed again (with a reset, so no
+# TIME_WAIT) once they have stayed idle beyond the pool's bound for a
+# second.
 #
 # Loopback only. Run from a built tree (src/reuseportd, src/reuseportbench,
 # src/reuseportctl). Not part of make check: it measures, it does not test.
 set -eu
 
-workers=2 conns=50 secs=10 pool=64
+workers=2 conns=50 secs=10 pool=32
 while getopts w:c:d:P: o; do
 	case $o in
 	w) workers=$OPTARG ;;

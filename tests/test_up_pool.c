@@ -1,6 +1,6 @@
 /* test_up_pool.c - the idle pool of upstream connections (up_pool.h):
- * newest reused first, bounded with the oldest making room, removal from
- * anywhere, and a pool of size 0 that keeps nothing. */
+ * newest reused first, past its bound keeping all but telling the excess,
+ * removal from anywhere, and a pool of size 0 that keeps nothing. */
 #include "autoconfig.h"
 
 #include <setjmp.h>
@@ -42,8 +42,10 @@ static void test_newest_is_reused_first(void **state)
 	assert_int_equal(upp_count(&p), 0);
 }
 
-/* Full: the oldest is handed back to be closed, the newest kept. */
-static void test_full_pool_evicts_the_oldest(void **state)
+/* Past max, a put still keeps the connection (a turn's burst of
+ * returns is taken again next turn), and the pool says by how much it is
+ * over and which one is oldest, for the caller to close later. */
+static void test_over_max_keeps_and_tells(void **state)
 {
 	struct upp_link l[4] = { { 0 } };
 	struct upp_pool p;
@@ -52,13 +54,20 @@ static void test_full_pool_evicts_the_oldest(void **state)
 	upp_init(&p, 2);
 	assert_null(upp_put(&p, &l[0]));
 	assert_null(upp_put(&p, &l[1]));
-	assert_ptr_equal(upp_put(&p, &l[2]), &l[0]);
-	assert_false(upp_pooled(&l[0]));
-	assert_int_equal(upp_count(&p), 2);
-	assert_ptr_equal(upp_put(&p, &l[3]), &l[1]);
-	assert_ptr_equal(upp_get(&p), &l[3]);
+	assert_int_equal(upp_over(&p), 0);
+	assert_null(upp_put(&p, &l[2]));
+	assert_null(upp_put(&p, &l[3]));
+	assert_int_equal(upp_count(&p), 4);
+	assert_int_equal(upp_over(&p), 2);
+	assert_ptr_equal(upp_oldest(&p), &l[0]);
+	upp_remove(&p, &l[0]);
+	assert_ptr_equal(upp_oldest(&p), &l[1]);
+	assert_int_equal(upp_over(&p), 1);
+	assert_ptr_equal(upp_get(&p), &l[3]); /* the newest still first */
+	assert_int_equal(upp_over(&p), 0);
 	assert_ptr_equal(upp_get(&p), &l[2]);
-	assert_null(upp_get(&p));
+	assert_ptr_equal(upp_get(&p), &l[1]);
+	assert_null(upp_oldest(&p));
 }
 
 /* proxy_pool 0: whatever is put is handed straight back. */
@@ -106,7 +115,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty_pool_gives_nothing),
 		cmocka_unit_test(test_newest_is_reused_first),
-		cmocka_unit_test(test_full_pool_evicts_the_oldest),
+		cmocka_unit_test(test_over_max_keeps_and_tells),
 		cmocka_unit_test(test_pool_of_zero_keeps_none),
 		cmocka_unit_test(test_remove_from_anywhere),
 	};

@@ -47,6 +47,7 @@ enum conn_tmo {
 			     * protocol decides what counts as moving) */
 	CONN_TMO_READ,      /* a proxy waits for its upstream's response */
 	CONN_TMO_POOL,      /* an idle upstream connection kept for reuse */
+	CONN_TMO_TRIM,      /* ... and one beyond the pool's bound */
 	CONN_TMO_COUNT
 };
 

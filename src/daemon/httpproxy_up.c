@@ -103,24 +103,39 @@ void hp_discard_idle(struct conn *c)
 
 /* The exchange is over and the upstream may serve another: into its
  * server's pool, where it is read (to see it close) under the pool's
- * timeout; the pool may hand back its oldest to close. */
+ * timeout. Beyond proxy_pool, the oldest is given a moment to be taken
+ * again before it is closed (up_pool.h: why). */
 static void hp_pool_put(struct hp_ctx *t, struct hp_up *u)
 {
-	struct upp_link *out;
+	struct upp_pool *p = &t->pools[u->server];
+	struct hp_up *old;
 
 	u->reused = 1;
-	out = upp_put(&t->pools[u->server], &u->link);
-	if (out == &u->link) {
-		hp_discard_idle(u->c);
+	if (upp_put(p, &u->link)) {
+		hp_discard_idle(u->c); /* proxy_pool 0 */
 		return;
 	}
 	hp_pool_gauge(t, u->server, 1);
 	conn_timeout(u->c, CONN_TMO_POOL);
 	hp_set_reading(u->c, 1);
-	if (out) {
-		hp_pool_gauge(t, u->server, -1);
+	if (!upp_over(p))
+		return;
+	old = hp_up_of(upp_oldest(p));
+	if (conn_timeout_kind(old->c) != CONN_TMO_TRIM)
+		conn_timeout(old->c, CONN_TMO_TRIM);
+}
+
+/* The moment is over: the pool keeps its proxy_pool newest, the older
+ * ones are closed. */
+static void hp_pool_trim(struct hp_ctx *t, int i)
+{
+	struct upp_pool *p = &t->pools[i];
+
+	while (upp_over(p)) {
+		struct hp_up *old = hp_up_of(upp_oldest(p));
+
 		t->stats->http_proxy_pool_closed++;
-		hp_discard_idle(hp_up_of(out)->c);
+		hp_discard_idle(old->c); /* out of the pool: hp_up_close */
 	}
 }
 
@@ -535,6 +550,13 @@ void hp_up_timeout(struct hp_up *u, int kind)
 	struct hp_ctx *t = ctx_of(u->c);
 	struct hp_client *hc = u->cl;
 
+	if (kind == CONN_TMO_TRIM && upp_pooled(&u->link)) {
+		if (upp_over(&t->pools[u->server]))
+			hp_pool_trim(t, u->server);
+		else
+			conn_timeout(u->c, CONN_TMO_POOL);
+		return;
+	}
 	if (kind == CONN_TMO_POOL || !hc) {
 		t->stats->http_proxy_pool_closed++;
 		hp_discard_idle(u->c);

@@ -21,20 +21,19 @@ static void unlink_one(struct upp_pool *p, struct upp_link *l)
 
 struct upp_link *upp_put(struct upp_pool *p, struct upp_link *l)
 {
-	struct upp_link *evicted = NULL;
-
 	if (p->max == 0)
 		return l;
-	if (p->n == p->max) {
-		evicted = p->head.prev;
-		unlink_one(p, evicted);
-	}
 	l->prev = &p->head;
 	l->next = p->head.next;
 	p->head.next->prev = l;
 	p->head.next = l;
 	p->n++;
-	return evicted;
+	return NULL;
+}
+
+struct upp_link *upp_oldest(struct upp_pool *p)
+{
+	return p->n ? p->head.prev : NULL;
 }
 
 struct upp_link *upp_get(struct upp_pool *p)

@@ -495,6 +495,11 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 				      (uint64_t)cfg->proxy_read_timeout_ms);
 		conn_pool_set_timeout(pool, CONN_TMO_POOL,
 				      (uint64_t)cfg->proxy_pool_timeout_ms);
+		/* How long a connection beyond proxy_pool may wait to be
+		 * taken again (up_pool.h): a few loop turns, at most. */
+		conn_pool_set_timeout(pool, CONN_TMO_TRIM,
+				      (uint64_t)UTIL_MIN(cfg->proxy_pool_timeout_ms,
+							 1000));
 	}
 	pool->worker_id = worker->args->id;
 	pool->on_slot_free = worker_slot_free;
