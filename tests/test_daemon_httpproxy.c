@@ -723,6 +723,43 @@ static void test_pool_bounded(void **state)
 	stop_all(d, &b);
 }
 
+/* Keep-alive clients in lockstep, more than the pool keeps: each round's
+ * responses return their connections in a burst, beyond proxy_pool, and
+ * the next round takes them again rather than reconnecting (the bound
+ * trims only what stays idle past it). */
+static void test_pool_bound_does_not_churn(void **state)
+{
+	enum { N = 40, ROUNDS = 20 };
+	struct hr_daemon *d = *state;
+	struct backend b = backend_start(0);
+	struct cli *c[N];
+	struct resp r;
+
+	start_proxy(d, "upstream 127.0.0.1:%d\nproxy_pool 4\n", b.port);
+	for (int k = 0; k < N; k++)
+		c[k] = cli_open(d->port);
+	for (int round = 0; round < ROUNDS; round++) {
+		for (int k = 0; k < N; k++)
+			cli_send(c[k], "GET /len/10 HTTP/1.1\r\nHost: a\r\n\r\n");
+		for (int k = 0; k < N; k++) {
+			hr_check(cli_resp(c[k], &r, 0) == 0 && r.status == 200,
+				 "round %d, client %d", round, k);
+			free(r.body);
+		}
+	}
+	json_int_t connects = total(d, "totals/proxy_connects");
+
+	hr_note("%d requests, %lld upstream connects", N * ROUNDS,
+		(long long)connects);
+	hr_check(connects <= 2 * N,
+		 "no reconnect per round: %lld connects for %d requests",
+		 (long long)connects, N * ROUNDS);
+	wait_exactly(d, "totals/http_proxy_pool_idle", 4);
+	for (int k = 0; k < N; k++)
+		cli_close(c[k]);
+	stop_all(d, &b);
+}
+
 /* The backend closes an idle pooled connection: the proxy drops it at
  * once, and the next request goes on a new one, with no re-send. */
 static void test_idle_close_not_reused(void **state)
@@ -1196,6 +1233,8 @@ int main(void)
 						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_bounded, hr_setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_pool_bound_does_not_churn,
+						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_close_not_reused,
 						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_race_retry_rule, hr_setup,
