@@ -71,6 +71,7 @@ static void test_every_directive(void **state)
 		 "open_file_cache 500\n"
 		 "open_file_cache_valid 0\n"
 		 "open_file_cache_inactive 1m\n"
+		 "open_file_cache_content 64k\n"
 		 "max_connections 5000\n"
 		 "max_connections_per_ip 20\n"
 		 "rlimit_nofile 65536\n"
@@ -130,6 +131,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.open_file_cache, 500);
 	assert_int_equal(cfg.open_file_cache_valid_ms, 0);
 	assert_int_equal(cfg.open_file_cache_inactive_ms, 60000);
+	assert_int_equal(cfg.open_file_cache_content, 65536);
 	assert_int_equal(cfg.max_connections, 5000);
 	assert_int_equal(cfg.max_connections_per_ip, 20);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
@@ -242,6 +244,7 @@ static void test_table_is_covered(void **state)
 		"open_file_cache",
 		"open_file_cache_valid",
 		"open_file_cache_inactive",
+		"open_file_cache_content",
 		"max_connections",
 		"max_connections_per_ip",
 		"rlimit_nofile",
@@ -439,6 +442,7 @@ static const struct {
 	{ "open_file_cache max=1000\n", "test.conf:1: open_file_cache: 'max=1000' is not off or a number 0..1000000 (0: off)" },
 	{ "open_file_cache_valid -1\n", "test.conf:1: open_file_cache_valid: '-1' is not a duration 0ms..24h (like 500ms, 10s, 2m)" },
 	{ "open_file_cache_inactive 0\n", "test.conf:1: open_file_cache_inactive: '0' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "open_file_cache_content 2g\n", "test.conf:1: open_file_cache_content: '2g' is not a size 0..1073741824 (like 512, 16k, 1m)" },
 	{ "charset \"utf 8\"\n", "test.conf:1: charset: 'utf 8' is not off or a charset name (like utf-8)" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
 	{ "\nmax_connections_per_ip -1\n", "test.conf:2: max_connections_per_ip: '-1' is not off or a number 0..10000000 (0: off)" },

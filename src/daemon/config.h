@@ -139,6 +139,9 @@ struct config {
 	int open_file_cache;
 	int open_file_cache_valid_ms;
 	int open_file_cache_inactive_ms;
+	/* Bytes of small files' contents each worker's cache keeps (0: none):
+	 * a hot file's answer then needs no read either. */
+	unsigned long long open_file_cache_content;
 	/* Built from those three when the master loads the configuration
 	 * (main.c), and freed once no configuration it keeps refers to it
 	 * (master.c); NULL: the workers build the built-in table. */

@@ -110,6 +110,10 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(open_file_cache_misses, STATS_COUNTER, STATS_HTTP, \
 	  "open_file_cache_misses_total", \
 	  "Paths resolved on disk: not cached, or changed since.") \
+	X(open_file_cache_body_hits, STATS_COUNTER, STATS_HTTP, \
+	  "open_file_cache_body_hits_total", \
+	  "File answers whose bytes came from the open-file cache's copy " \
+	  "(open_file_cache_content), with no read.") \
 	X(open_file_cache_evictions, STATS_COUNTER, STATS_HTTP, \
 	  "open_file_cache_evictions_total", \
 	  "Open-file cache entries closed to make room, or for lack of " \
