@@ -313,6 +313,30 @@ static void test_stats_summary(void **state)
 	free(t);
 }
 
+/* An HTTP daemon with vhosts: a line of requests per vhost, in the
+ * daemon's order; none without them (above). */
+static void test_stats_vhosts(void **state)
+{
+	static const char *doc =
+		"{\"version\":\"0.1.0\",\"pid\":1,\"uptime_s\":1,"
+		"\"protocol\":\"http\",\"generation\":1,\"listen\":[],"
+		"\"workers_configured\":1,\"totals\":{" COUNTERS(
+			3, 0, 3, 10, 10,
+			17) ",\"vhost_requests\":"
+			    "{\"a.example\":12,\"*.b.example\":0,"
+			    "\"(other)\":2,\"(default)\":3}},"
+			    "\"workers\":[]}";
+	char *t = render_ok(rc_render_stats, doc);
+	char *plain = render_ok(rc_render_stats, doc_stats);
+
+	(void)state;
+	assert_non_null(strstr(t, "\nvhosts      a.example 12, *.b.example 0, "
+				  "(other) 2, (default) 3\n"));
+	assert_null(strstr(plain, "vhosts"));
+	free(t);
+	free(plain);
+}
+
 /* --- connections --- */
 
 static void test_connections_table(void **state)
@@ -538,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_workers_malformed),
 		cmocka_unit_test(test_balance_of),
 		cmocka_unit_test(test_stats_summary),
+		cmocka_unit_test(test_stats_vhosts),
 		cmocka_unit_test(test_connections_table),
 		cmocka_unit_test(test_connections_truncated_ipv6),
 		cmocka_unit_test(test_connections_empty),

@@ -41,6 +41,27 @@ static void rc_print_totals(FILE *out, const json_t *tot)
 		(unsigned long long)rc_json_u64(tot, "requests"), in, outb);
 }
 
+/* "vhosts      a.example 12, (default) 3": each virtual host's requests,
+ * in the daemon's order (its config's), when it serves vhosts. */
+static void rc_print_vhosts(FILE *out, const json_t *tot)
+{
+	const json_t *vh = json_object_get(tot, "vhost_requests"), *v;
+	const char *name;
+	int first = 1;
+
+	if (!json_is_object(vh) || json_object_size(vh) == 0)
+		return;
+	fputs("vhosts      ", out);
+	json_object_foreach((json_t *)vh, name, v) {
+		fprintf(out, "%s%s %llu", first ? "" : ", ", name,
+			(unsigned long long)(json_is_integer(v) ?
+						     json_integer_value(v) :
+						     0));
+		first = 0;
+	}
+	fputc('\n', out);
+}
+
 int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	const json_t *workers = json_object_get(doc, "workers");
@@ -66,6 +87,7 @@ int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen)
 		(unsigned long long)rc_json_u64(doc, "workers_configured"),
 		(unsigned long long)rc_json_u64(doc, "generation"));
 	rc_print_totals(out, json_object_get(doc, "totals"));
+	rc_print_vhosts(out, json_object_get(doc, "totals"));
 	fputc('\n', out);
 	return rc_render_workers(out, doc, err, errlen);
 }
