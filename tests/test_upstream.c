@@ -377,24 +377,52 @@ static void test_least_conn(void **state)
 	assert_int_equal(seen[0], 0);
 	assert_int_equal(seen[1], 10);
 	assert_int_equal(seen[2], 20);
-	/* All level (10, 10, 20 per weight 1, 1, 2): equal servers still
-	 * alternate rather than one taking a run. */
-	int prev = -1, runs = 0;
+	/* All level (10, 10, 20 per weight 1, 1, 2): the two equal servers
+	 * take turns (of their picks, never one twice in a row), and 2
+	 * keeps twice their count, give or take its next pick. */
+	int prev = -1;
 
 	for (int k = 0; k < 40; k++) {
 		int i = up_pick(&t, 0, -1, NULL);
 
-		runs += i == prev;
-		prev = i;
+		if (i != 2) {
+			assert_int_not_equal(i, prev);
+			prev = i;
+		}
 		t.servers[i].active++;
 	}
-	assert_true(runs < 10);
-	assert_true(t.servers[2].active * 1 == 2 * t.servers[0].active ||
-		    abs((int)t.servers[2].active -
+	assert_true(abs((int)t.servers[2].active -
 			2 * (int)t.servers[0].active) <= 2);
 	assert_int_equal(t.servers[0].active + t.servers[1].active +
 				 t.servers[2].active,
 			 80);
+	/* Two equal servers, connections that stay open: strictly A, B, A,
+	 * B; after B's three close, the next three are B's, then strictly
+	 * alternating again. */
+	static const char *const two[] = { "127.0.0.1:1", "127.0.0.1:2", NULL };
+	struct up_table u;
+
+	conf(two);
+	cfg.balance = CFG_BALANCE_LEAST_CONN;
+	up_table_init(&u, &cfg);
+	for (int k = 0; k < 6; k++) {
+		int i = up_pick(&u, 0, -1, NULL);
+
+		assert_int_equal(i, k % 2);
+		u.servers[i].active++;
+	}
+	u.servers[1].active -= 3;
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(up_pick(&u, 0, -1, NULL), 1),
+			u.servers[1].active++;
+	prev = -1;
+	for (int k = 0; k < 10; k++) {
+		int i = up_pick(&u, 0, -1, NULL);
+
+		assert_int_not_equal(i, prev);
+		prev = i;
+		u.servers[i].active++;
+	}
 	/* Closing connections on 1 sends the next ones there. */
 	t.servers[1].active -= 5;
 	for (int k = 0; k < 5; k++) {

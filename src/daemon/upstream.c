@@ -121,11 +121,15 @@ static int usable(struct up_server *s, uint64_t now_ms)
 	return 1;
 }
 
-/* Smooth weighted round robin among the candidates (cand[i] set): each
- * gains its weight, the one ahead is picked and gives back the total.
- * Over a cycle each is picked weight times, spread out rather than in
- * runs. */
-static int round_robin(struct up_table *t, const uint8_t *cand)
+/* Smooth weighted round robin: each usable server gains its weight, the
+ * candidate ahead is picked and gives back the total. Over a cycle each
+ * server is picked weight times, spread out rather than in runs. The
+ * bookkeeping runs over every usable server even when fewer are
+ * candidates (least_conn's ties): a server that could not be picked
+ * keeps its turn, so two servers that take turns being the less loaded
+ * one still alternate when they are level. */
+static int round_robin(struct up_table *t, const uint8_t *usable_now,
+		       const uint8_t *cand)
 {
 	int64_t total = 0;
 	int best = -1;
@@ -133,11 +137,11 @@ static int round_robin(struct up_table *t, const uint8_t *cand)
 	for (int i = 0; i < t->n; i++) {
 		struct up_server *s = &t->servers[i];
 
-		if (!cand[i])
+		if (!usable_now[i])
 			continue;
 		s->cur += s->weight;
 		total += s->weight;
-		if (best < 0 || s->cur > t->servers[best].cur)
+		if (cand[i] && (best < 0 || s->cur > t->servers[best].cur))
 			best = i;
 	}
 	if (best >= 0)
@@ -148,29 +152,30 @@ static int round_robin(struct up_table *t, const uint8_t *cand)
 /* Of the candidates, those with the fewest active connections per unit
  * of weight (a/w < b/v as a*v < b*w: no division, no rounding) stay
  * candidates; the round robin chooses among them. */
-static int least_conn(struct up_table *t, uint8_t *cand)
+static int least_conn(struct up_table *t, const uint8_t *usable_now)
 {
+	uint8_t cand[CFG_MAX_UPSTREAMS];
 	int best = -1;
 
 	for (int i = 0; i < t->n; i++) {
 		const struct up_server *s = &t->servers[i], *b;
 
-		if (!cand[i])
+		if (!usable_now[i])
 			continue;
 		b = best < 0 ? NULL : &t->servers[best];
 		if (!b || (uint64_t)s->active * (uint64_t)b->weight <
 				  (uint64_t)b->active * (uint64_t)s->weight)
 			best = i;
 	}
-	for (int i = 0; best >= 0 && i < t->n; i++) {
+	for (int i = 0; i < t->n; i++) {
 		const struct up_server *s = &t->servers[i],
 				       *b = &t->servers[best];
 
-		if (cand[i] && (uint64_t)s->active * (uint64_t)b->weight !=
-				       (uint64_t)b->active * (uint64_t)s->weight)
-			cand[i] = 0;
+		cand[i] = usable_now[i] &&
+			  (uint64_t)s->active * (uint64_t)b->weight ==
+				  (uint64_t)b->active * (uint64_t)s->weight;
 	}
-	return best < 0 ? -1 : round_robin(t, cand);
+	return round_robin(t, usable_now, cand);
 }
 
 /* Weighted rendezvous hashing ("logarithmic method"): with u uniform in
@@ -202,20 +207,20 @@ static int rendezvous(const struct up_table *t, const uint8_t *cand,
 static int pick_among(struct up_table *t, uint64_t now_ms, int avoid,
 		      const struct sockaddr *client)
 {
-	uint8_t cand[CFG_MAX_UPSTREAMS];
+	uint8_t ok[CFG_MAX_UPSTREAMS];
 	int any = 0;
 
 	for (int i = 0; i < t->n; i++) {
-		cand[i] = i != avoid && usable(&t->servers[i], now_ms);
-		any |= cand[i];
+		ok[i] = i != avoid && usable(&t->servers[i], now_ms);
+		any |= ok[i];
 	}
 	if (!any)
 		return -1;
 	if (t->balance == CFG_BALANCE_LEAST_CONN)
-		return least_conn(t, cand);
+		return least_conn(t, ok);
 	if (t->balance == CFG_BALANCE_HASH && client)
-		return rendezvous(t, cand, client_key(client));
-	return round_robin(t, cand);
+		return rendezvous(t, ok, client_key(client));
+	return round_robin(t, ok, ok);
 }
 
 int up_pick(struct up_table *t, uint64_t now_ms, int avoid,
