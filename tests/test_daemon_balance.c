@@ -619,10 +619,18 @@ static void test_config_check(void **state)
 		 "%s", err);
 	hr_write_conf(d, "c.conf",
 		      "protocol tcp_proxy\nupstream 127.0.0.1:9\nbalance hash\n"
-		      "health_check http /healthz\nproxy_protocol v2\n",
+		      "health_check http /healthz\nproxy_protocol v2\n"
+		      "workers 4\nhealth_interval 2s\n",
 		      path, sizeof(path));
 	hr_check_int("-t", 0,
 		     hr_run(d, args, T_MS, out, sizeof(out), err, sizeof(err)));
+	/* -t -v: what a server receives from all the workers. */
+	const char *verbose[] = { "-t", "-v", "-c", path, NULL };
+
+	hr_check_int("-t -v", 0,
+		     hr_run(d, verbose, T_MS, out, sizeof(out), err, sizeof(err)));
+	hr_check(strstr(out, "a check every 500 ms (4 workers, each every 2000 ms"),
+		 "%s", out);
 }
 
 int main(void)

@@ -253,6 +253,16 @@ static void hc_io(struct loop_watch *w, uint32_t events)
 		hc_connected(p);
 }
 
+/* A failure of this host's, not the server's (as tcp_proxy counts them):
+ * no descriptor, no memory, no local port. It says nothing of the
+ * server, so the check is skipped rather than failed - an exhausted
+ * proxy must not also mark every server down. */
+static int hc_local_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	       err == ENOMEM || err == EADDRNOTAVAIL;
+}
+
 /* Opens the check's socket the way the traffic's are (proxy_source,
  * the worker's port range) and waits for its connect. */
 static void hc_begin(struct hc_probe *p)
@@ -271,6 +281,15 @@ static void hc_begin(struct hc_probe *p)
 	p->phase = HC_CONNECTING;
 	loop_timer_arm(h->loop, &p->timer, (uint64_t)h->cfg->health_timeout_ms);
 	fd = conn_socket_connect(&a->u.sa, a->len, &src);
+	if (fd < 0 && hc_local_error(errno)) {
+		char name[ADDR_STRLEN];
+
+		log_debug("upstream %s: health check skipped: %s",
+			  hc_name(p, name, sizeof(name)), strerror(errno));
+		p->phase = HC_IDLE;
+		hc_schedule(p);
+		return;
+	}
 	if (fd < 0) {
 		loop_timer_disarm(h->loop, &p->timer);
 		hc_fail_errno(p, errno);
