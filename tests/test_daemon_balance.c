@@ -348,6 +348,12 @@ static void test_tcp_check_down_up(void **state)
 					"upstream_checks_failed", port)) >= 4,
 		 "failed checks counted");
 	hr_check_int("no client came", 0, hr_jint(st, "totals/accepted"));
+	snprintf(key, sizeof(key), "upstreams/127.0.0.1:%d/state", port);
+	hr_check(!strcmp(hr_jstr(st, key), "down"), "%s: %s", key,
+		 hr_jstr(st, key));
+	snprintf(key, sizeof(key), "upstreams/127.0.0.1:%d/why", port);
+	hr_check(!strcmp(hr_jstr(st, key), "checks"), "%s: %s", key,
+		 hr_jstr(st, key));
 	json_decref(st);
 	/* A client meanwhile is closed at once: no server is up. */
 	int c = hr_connect_tcp(d->port);
@@ -357,6 +363,10 @@ static void test_tcp_check_down_up(void **state)
 	l = listener_on(&port);
 	wait_value(d, per_server(key, sizeof(key), "upstream_down", port), 0,
 		   T_MS);
+	st = hr_query_ok(d, "stats");
+	snprintf(key, sizeof(key), "upstreams/127.0.0.1:%d/state", port);
+	hr_check(!strcmp(hr_jstr(st, key), "up"), "%s: %s", key, hr_jstr(st, key));
+	json_decref(st);
 	hr_check(hr_log_contains(d, "is down: 2 health checks failed in a row (Connection refused)"),
 		 "the cause is logged");
 	hr_check(hr_log_contains(d, "is up: 2 health checks passed"), "logged");
