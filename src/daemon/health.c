@@ -299,6 +299,7 @@ static void hc_begin(struct hc_probe *p)
 		int e = errno;
 
 		close(fd);
+		p->w.fd = -1; /* loop_add set it: hc_done must not close it */
 		loop_timer_disarm(h->loop, &p->timer);
 		hc_fail_errno(p, e);
 	}
