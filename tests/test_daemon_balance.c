@@ -394,20 +394,39 @@ static void test_tcp_check_down_up(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
-/* An HTTP server (another reuseportd) answering a fixed status. */
+/* An HTTP server (another reuseportd) answering a fixed status, with
+ * an access log in its directory. */
 static struct hr_daemon *http_server(int status)
 {
 	struct hr_daemon *e = hr_new();
-	char text[128], path[256];
+	char text[512], path[256];
 
 	hr_check(e != NULL, "a temp dir");
-	snprintf(text, sizeof(text), "protocol http\nreturn %d \"status %d\"\n",
-		 status, status);
+	snprintf(text, sizeof(text),
+		 "protocol http\nreturn %d \"status %d\"\n"
+		 "access_log %s/access.log\n",
+		 status, status, e->dir);
 	hr_write_conf(e, "http.conf", text, path, sizeof(path));
 	const char *args[] = { "-c", path, "-w", "1", NULL };
 
 	hr_start_ok(e, args);
 	return e;
+}
+
+/* 1 if the access log of e (stopped: flushed) has a line with both. */
+static int logged(const struct hr_daemon *e, const char *a, const char *b)
+{
+	char path[256], line[1024];
+	FILE *f;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "%s/access.log", e->dir);
+	f = fopen(path, "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, a) && strstr(line, b);
+	if (f)
+		fclose(f);
+	return found;
 }
 
 /* health_check http: the server answering 500 goes down, the one
@@ -454,6 +473,13 @@ static void test_http_check_500(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 	hr_check_int("stopped", 0, hr_stop(bad, SIGTERM));
 	hr_check_int("stopped", 0, hr_stop(good, SIGTERM));
+	/* What the checks sent, as the servers logged it. */
+	hr_check(logged(bad, "\"GET /healthz HTTP/1.1\" 500 ",
+			"reuseportd-health-check"),
+		 "the 500 server logged the check's GET");
+	hr_check(logged(good, "\"GET /healthz HTTP/1.1\" 200 ",
+			"reuseportd-health-check"),
+		 "the 200 server logged the check's GET");
 	hr_free(bad);
 	hr_free(good);
 }
