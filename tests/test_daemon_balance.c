@@ -629,6 +629,60 @@ static void test_proxy_protocol_v2(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* Only generation gen's workers are left, all running: the old ones,
+ * with their checks' timers armed, drained and exited. */
+static int only_generation(json_t *st, void *arg)
+{
+	json_int_t gen = *(json_int_t *)arg;
+	json_t *w = hr_jget(st, "workers"), *v;
+	size_t i;
+
+	if (!hr_generation_up(st, arg) || !json_is_array(w))
+		return 0;
+	json_array_foreach(w, i, v)
+		if (json_integer_value(json_object_get(v, "generation")) != gen)
+			return 0;
+	return 1;
+}
+
+/* A reload while checks run: the old workers stop checking and exit,
+ * the new ones check the servers of the new configuration. */
+static void test_reload_with_checks(void **state)
+{
+	struct hr_daemon *d = *state;
+	int p1 = 0, p2 = 0, l1 = listener_on(&p1), l2 = listener_on(&p2);
+	char key[96], path[256], text[512];
+	json_int_t gen2 = 2;
+	json_t *st;
+
+	start_proxy(d, NULL,
+		    "upstream 127.0.0.1:%d\nhealth_check tcp\n"
+		    "health_interval 200ms\nhealth_timeout 100ms\n",
+		    p1);
+	wait_at_least(d, per_server(key, sizeof(key), "upstream_checks", p1), 2);
+	snprintf(text, sizeof(text),
+		 "protocol tcp_proxy\nupstream 127.0.0.1:%d\n"
+		 "upstream 127.0.0.1:%d\nhealth_check tcp\n"
+		 "health_interval 200ms\nhealth_timeout 100ms\n",
+		 p1, p2);
+	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
+	kill(d->pid, SIGHUP);
+	hr_check(hr_wait_for(d, only_generation, &gen2, T_MS),
+		 "generation 2 alone");
+	wait_at_least(d, per_server(key, sizeof(key), "upstream_checks", p2), 4);
+	st = hr_query_ok(d, "stats");
+	for (int k = 0; k < 2; k++) {
+		snprintf(key, sizeof(key), "upstreams/127.0.0.1:%d/state",
+			 k ? p2 : p1);
+		hr_check(!strcmp(hr_jstr(st, key), "up"), "%s: %s", key,
+			 hr_jstr(st, key));
+	}
+	json_decref(st);
+	close(l1);
+	close(l2);
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 /* -t names a bad value, and a check longer than its interval. */
 static void test_config_check(void **state)
 {
@@ -684,6 +738,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_proxy_protocol_v1,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_protocol_v2,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_reload_with_checks,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_config_check, hr_setup,
 						hr_teardown),
