@@ -223,7 +223,7 @@ char *stats_json_stats(const struct stats_daemon_view *d,
 	json_object_set_new(doc, "workers_configured",
 			    json_integer(d->workers_configured));
 	stats_json_add_workers(doc, d, w, n, &tot);
-	if (d->upstreams && d->nupstreams > 0)
+	if (d->scope == STATS_PROXY && d->upstreams && d->nupstreams > 0)
 		json_object_set_new(doc, "upstreams",
 				    stats_json_upstreams(d, w, n, &tot));
 	json_object_set_new(doc, "limits", stats_json_limits_obj(d->limits));
