@@ -221,6 +221,58 @@ static void test_proxy_directives(void **state)
 		"test.conf:1: proxy_buffer: '1m' is not a size 1024..65536 (like 512, 16k, 1m)");
 }
 
+/* balance, proxy_protocol and the health checks: values from a file,
+ * the defaults, errors with their line. */
+static void test_balance_health_directives(void **state)
+{
+	(void)state;
+	parse_ok("protocol tcp_proxy\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_RR);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_OFF);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_OFF);
+	assert_int_equal(cfg.health_interval_ms, 5000);
+	assert_int_equal(cfg.health_timeout_ms, 2000);
+	assert_int_equal(cfg.health_rise, 2);
+	assert_int_equal(cfg.health_fall, 3);
+	parse_ok("balance least_conn\n"
+		 "proxy_protocol v2\n"
+		 "health_check http /healthz?full=1\n"
+		 "health_interval 1s\n"
+		 "health_timeout 300ms\n"
+		 "health_rise 1\n"
+		 "health_fall 5\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_LEAST_CONN);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_V2);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_HTTP);
+	assert_string_equal(cfg.health_path, "/healthz?full=1");
+	assert_int_equal(cfg.health_interval_ms, 1000);
+	assert_int_equal(cfg.health_timeout_ms, 300);
+	assert_int_equal(cfg.health_rise, 1);
+	assert_int_equal(cfg.health_fall, 5);
+	parse_ok("balance hash\nproxy_protocol v1\nhealth_check tcp\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_HASH);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_V1);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_TCP);
+	assert_string_equal(cfg.health_path, "");
+
+	assert_int_equal(parse("workers 1\nbalance random\n"), -1);
+	assert_string_equal(
+		err,
+		"test.conf:2: balance: 'random' is not round_robin, least_conn or hash");
+	assert_int_equal(parse("health_check http\n"), -1);
+	assert_non_null(
+		strstr(err,
+		       "test.conf:1: health_check: 'http' is not off, tcp or http PATH"));
+	assert_int_equal(parse("health_check http healthz\n"), -1);
+	assert_int_equal(parse("health_rise 0\n"), -1);
+	assert_string_equal(err,
+			    "test.conf:1: health_rise: '0' is not a number 1..100");
+	assert_int_equal(parse("health_interval 50ms\n"), -1);
+	assert_int_equal(parse("proxy_protocol v3\n"), -1);
+	assert_string_equal(err,
+			    "test.conf:1: proxy_protocol: 'v3' is not off, v1 or v2");
+}
+
 /* The test above must not miss a directive added later. */
 static void test_table_is_covered(void **state)
 {
@@ -234,6 +286,13 @@ static void test_table_is_covered(void **state)
 		"proxy_connect_timeout",
 		"proxy_idle_timeout",
 		"proxy_buffer",
+		"balance",
+		"proxy_protocol",
+		"health_check",
+		"health_interval",
+		"health_timeout",
+		"health_rise",
+		"health_fall",
 		"docroot",
 		"vhost",
 		"return",
@@ -1066,6 +1125,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_proxy_directives),
+		cmocka_unit_test(test_balance_health_directives),
 		cmocka_unit_test(test_finish_paths),
 		cmocka_unit_test(test_vhost_tables_kept),
 		cmocka_unit_test(test_parse_helpers),

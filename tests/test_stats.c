@@ -663,6 +663,58 @@ static void test_prometheus(void **state)
 	free(t);
 }
 
+/* tcp_proxy's "upstreams": each server's state from the workers' gauges
+ * (the running workers count for "down"), and why. */
+static void test_upstreams_object(void **state)
+{
+	static const struct {
+		const char *name, *state, *why;
+		json_int_t down;
+	} want[] = {
+		{ "127.0.0.1:10000", "up", "", 0 },
+		{ "127.0.0.1:10001", "down", "checks", 2 },
+		{ "127.0.0.1:10002", "partly down", "passive", 1 },
+		{ "127.0.0.1:10003", "down", "checks, passive", 2 },
+	};
+	json_t *doc, *u;
+
+	(void)state;
+	dv.protocol = "tcp_proxy";
+	dv.scope = STATS_PROXY;
+	dv.nupstreams = 4;
+	memset(wv, 0, sizeof(wv));
+	for (int i = 0; i < 3; i++) {
+		wv[i].id = i;
+		wv[i].state = i < 2 ? STATS_WORKER_RUNNING : STATS_WORKER_EXITED;
+	}
+	for (int i = 0; i < 2; i++) {
+		wv[i].c.upstream_down[1] = wv[i].c.upstream_down_checks[1] = 1;
+		wv[i].c.upstream_down[3] = 1;
+	}
+	wv[0].c.upstream_down[2] = wv[0].c.upstream_down_passive[2] = 1;
+	wv[0].c.upstream_down_checks[3] = 1;
+	wv[1].c.upstream_down_passive[3] = 1;
+	doc = load(stats_json_stats(&dv, wv, 3));
+	u = json_object_get(doc, "upstreams");
+	assert_int_equal(json_object_size(u), 4);
+	for (size_t k = 0; k < N_ELEM(want); k++) {
+		json_t *o = json_object_get(u, want[k].name);
+
+		assert_non_null(o);
+		assert_string_equal(json_string_value(json_object_get(o, "state")),
+				    want[k].state);
+		assert_string_equal(json_string_value(json_object_get(o, "why")),
+				    want[k].why);
+		assert_int_equal(geti(o, "workers_down"), want[k].down);
+	}
+	json_decref(doc);
+	/* Another service has none. */
+	dv.scope = STATS_ANY;
+	doc = load(stats_json_stats(&dv, wv, 3));
+	assert_null(json_object_get(doc, "upstreams"));
+	json_decref(doc);
+}
+
 /* --- every counter of STATS_COUNTERS, in every rendering --- */
 
 /* A value no other counter or worker has. */
@@ -915,6 +967,7 @@ int main(void)
 		cmocka_unit_test_setup(test_limits_document, setup),
 		cmocka_unit_test_setup(test_ping_help_error, setup),
 		cmocka_unit_test_setup(test_prometheus, setup),
+		cmocka_unit_test_setup(test_upstreams_object, setup),
 		cmocka_unit_test_setup(test_every_counter_rendered, setup),
 		cmocka_unit_test_setup(test_merge_follows_kinds, setup),
 		cmocka_unit_test_setup(test_vhost_slots, setup),

@@ -54,6 +54,10 @@ void config_defaults(struct config *c)
 	c->proxy_connect_timeout_ms = 5000;
 	c->proxy_idle_timeout_ms = 600000;
 	c->proxy_buffer = 16384;
+	c->health_interval_ms = 5000;
+	c->health_timeout_ms = 2000;
+	c->health_rise = 2;
+	c->health_fall = 3;
 }
 
 /* config_proxy.c's messages are written the same way. */
@@ -942,6 +946,13 @@ static const struct config_directive directives[] = {
 	{ "proxy_connect_timeout", 1, 0, set_proxy_connect_timeout },
 	{ "proxy_idle_timeout", 1, 0, set_proxy_idle_timeout },
 	{ "proxy_buffer", 1, 0, set_proxy_buffer },
+	{ "balance", 1, 0, config_set_balance },
+	{ "proxy_protocol", 1, 0, config_set_proxy_protocol },
+	{ "health_check", 2, 0, config_set_health_check },
+	{ "health_interval", 1, 0, config_set_health_interval },
+	{ "health_timeout", 1, 0, config_set_health_timeout },
+	{ "health_rise", 1, 0, config_set_health_rise },
+	{ "health_fall", 1, 0, config_set_health_fall },
 	{ "open_file_cache", 1, 0, set_open_file_cache },
 	{ "open_file_cache_valid", 1, 0, set_open_file_cache_valid },
 	{ "open_file_cache_inactive", 1, 0, set_open_file_cache_inactive },

@@ -61,6 +61,17 @@ struct cfg_source {
  * IP_LOCAL_PORT_RANGE. */
 enum cfg_port_range { CFG_PORTS_OFF, CFG_PORTS_AUTO, CFG_PORTS_RANGE };
 
+/* balance: which server takes the next connection (upstream.h). */
+enum cfg_balance { CFG_BALANCE_RR, CFG_BALANCE_LEAST_CONN, CFG_BALANCE_HASH };
+
+/* health_check: none, a TCP connect, or an HTTP GET of health_path. */
+enum cfg_health { CFG_HEALTH_OFF, CFG_HEALTH_TCP, CFG_HEALTH_HTTP };
+#define CFG_HEALTH_PATH_MAX 256
+
+/* proxy_protocol: the PROXY header sent to the server first (HAProxy's
+ * send-proxy, send-proxy-v2). */
+enum cfg_proxy_protocol { CFG_PP_OFF, CFG_PP_V1, CFG_PP_V2 };
+
 /* "vhost NAME DOCROOT": requests whose host is NAME get files from
  * DOCROOT. */
 struct cfg_vhost {
@@ -108,6 +119,14 @@ struct config {
 	unsigned proxy_buffer;     /* bytes in flight per direction, at most */
 	enum cfg_port_range proxy_port_range;
 	int proxy_port_lo, proxy_port_hi; /* CFG_PORTS_RANGE */
+	enum cfg_balance balance;
+	enum cfg_proxy_protocol proxy_protocol;
+	/* Active health checks (health.h): what, how often, how long one
+	 * may take, and how many results in a row change a server's state. */
+	enum cfg_health health_check;
+	char health_path[CFG_HEALTH_PATH_MAX]; /* CFG_HEALTH_HTTP: "/..." */
+	int health_interval_ms, health_timeout_ms;
+	int health_rise, health_fall;
 
 	/* HTTP */
 	char docroot[PATH_MAX]; /* empty: serve the fixed response */
@@ -192,9 +211,24 @@ int config_add_proxy_source(struct config *c, const char *s, char *err,
 			    size_t errlen);
 int config_set_proxy_port_range(struct config *c, const char *s, char *err,
 				size_t errlen);
+int config_set_balance(struct config *c, const char *s, char *err, size_t errlen);
+int config_set_proxy_protocol(struct config *c, const char *s, char *err,
+			      size_t errlen);
+/* "off", "tcp" or "http PATH". */
+int config_set_health_check(struct config *c, const char *s, char *err,
+			    size_t errlen);
+int config_set_health_interval(struct config *c, const char *s, char *err,
+			       size_t errlen);
+int config_set_health_timeout(struct config *c, const char *s, char *err,
+			      size_t errlen);
+int config_set_health_rise(struct config *c, const char *s, char *err,
+			   size_t errlen);
+int config_set_health_fall(struct config *c, const char *s, char *err,
+			   size_t errlen);
 /* What config_finish checks of them: protocol tcp_proxy has an upstream,
- * and each upstream has a proxy_source of its family (when there are
- * any). "FILE:LINE: " leads a message about one upstream line. */
+ * each upstream has a proxy_source of its family (when there are any),
+ * and health_timeout is no longer than health_interval. "FILE:LINE: "
+ * leads a message about one upstream line. */
 int config_finish_proxy(const struct config *c, char *err, size_t errlen);
 /* Address k (< src->count) of a proxy_source range. */
 void config_source_addr(const struct cfg_source *src, uint32_t k,

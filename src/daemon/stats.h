@@ -172,6 +172,20 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(upstream_down, STATS_UPSTREAM_GAUGES, STATS_PROXY, "upstream_down", \
 	  "1 while a worker has the server marked down (summed: the " \
 	  "workers that have).") \
+	X(upstream_down_checks, STATS_UPSTREAM_GAUGES, STATS_PROXY, \
+	  "upstream_down_checks", \
+	  "1 while a worker has the server down because its health checks " \
+	  "failed (summed: the workers that have).") \
+	X(upstream_down_passive, STATS_UPSTREAM_GAUGES, STATS_PROXY, \
+	  "upstream_down_passive", \
+	  "1 while a worker has the server down after failed connects " \
+	  "(max_fails; summed: the workers that have).") \
+	X(upstream_checks, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_health_checks_total", \
+	  "Active health checks of each upstream server.") \
+	X(upstream_checks_failed, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_health_checks_failed_total", \
+	  "Active health checks of each upstream server that failed.") \
 	X(upstream_connects, STATS_UPSTREAMS, STATS_PROXY, \
 	  "upstream_connects_total", \
 	  "Connections established to each upstream server.") \

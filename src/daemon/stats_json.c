@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "addr.h"
 #include "config.h"
@@ -122,20 +123,59 @@ static json_t *stats_json_worker(const struct stats_worker_view *w,
 	return o;
 }
 
-/* "totals" and "workers": the sum first, then one entry per worker. */
+/* "totals" and "workers": the sum first (also in *tot), then one entry
+ * per worker. */
 static void stats_json_add_workers(json_t *doc, const struct stats_daemon_view *d,
-				   const struct stats_worker_view *w, int n)
+				   const struct stats_worker_view *w, int n,
+				   struct stats_counters *tot)
 {
-	struct stats_counters tot = { 0 };
 	json_t *arr = json_array(), *totals = json_object();
 
+	memset(tot, 0, sizeof(*tot));
 	for (int i = 0; i < n; i++) {
 		json_array_append_new(arr, stats_json_worker(&w[i], d));
-		stats_add(&tot, &w[i].c);
+		stats_add(tot, &w[i].c);
 	}
-	stats_json_counters(totals, &tot, d);
+	stats_json_counters(totals, tot, d);
 	json_object_set_new(doc, "totals", totals);
 	json_object_set_new(doc, "workers", arr);
+}
+
+/* "upstreams": each proxied server's state as the workers see it, read
+ * from the summed gauges: "up" (no worker has it down), "down" (every
+ * running worker has), or "partly down" (each worker judges by what it
+ * saw); why: "checks" (active health checks failed), "passive" (failed
+ * connects), or both. */
+static json_t *stats_json_upstreams(const struct stats_daemon_view *d,
+				    const struct stats_worker_view *w, int n,
+				    const struct stats_counters *tot)
+{
+	json_t *o = json_object();
+	int running = 0;
+
+	for (int i = 0; i < n; i++)
+		running += w[i].state == STATS_WORKER_RUNNING;
+	for (int k = 0; k < d->nupstreams && k < STATS_NUPSTREAMS; k++) {
+		uint64_t down = tot->upstream_down[k];
+		uint64_t checks = tot->upstream_down_checks[k];
+		uint64_t passive = tot->upstream_down_passive[k];
+		char name[ADDR_STRLEN];
+
+		json_object_set_new(
+			o,
+			stats_upstream_label(d, (unsigned)k, name, sizeof(name)),
+			json_pack("{s:s, s:s, s:I}", "state",
+				  down == 0                 ? "up" :
+				  down >= (uint64_t)running ? "down" :
+							      "partly down",
+				  "why",
+				  checks && passive ? "checks, passive" :
+				  checks            ? "checks" :
+				  passive           ? "passive" :
+						      "",
+				  "workers_down", (json_int_t)down));
+	}
+	return o;
 }
 
 static json_t *stats_json_listen(const struct stats_daemon_view *d)
@@ -178,9 +218,14 @@ char *stats_json_stats(const struct stats_daemon_view *d,
 				"generation", d->generation);
 
 	json_object_set_new(doc, "listen", stats_json_listen(d));
+	struct stats_counters tot;
+
 	json_object_set_new(doc, "workers_configured",
 			    json_integer(d->workers_configured));
-	stats_json_add_workers(doc, d, w, n);
+	stats_json_add_workers(doc, d, w, n, &tot);
+	if (d->scope == STATS_PROXY && d->upstreams && d->nupstreams > 0)
+		json_object_set_new(doc, "upstreams",
+				    stats_json_upstreams(d, w, n, &tot));
 	json_object_set_new(doc, "limits", stats_json_limits_obj(d->limits));
 	return stats_dump(doc);
 }
@@ -189,8 +234,9 @@ char *stats_json_workers(const struct stats_daemon_view *d,
 			 const struct stats_worker_view *w, int n)
 {
 	json_t *doc = json_object();
+	struct stats_counters tot;
 
-	stats_json_add_workers(doc, d, w, n);
+	stats_json_add_workers(doc, d, w, n, &tot);
 	return stats_dump(doc);
 }
 
