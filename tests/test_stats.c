@@ -537,7 +537,7 @@ static void test_limits_document(void **state)
 		{ "limits", J_OBJ },
 		{ "warnings", J_ARR },
 	};
-	json_t *doc = load(stats_json_limits(&lim)), *l, *range;
+	json_t *doc = load(stats_json_limits(&lim, NULL, NULL, 0)), *l, *range;
 
 	(void)state;
 	only_fields(doc, fields, N_ELEM(fields), "limits doc");

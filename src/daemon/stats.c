@@ -3,6 +3,7 @@
  * rendering (stats_json.c, stats_prom.c). */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "stats.h"
@@ -88,3 +89,38 @@ const char *stats_worker_state_name(enum stats_worker_state s)
 		return "unknown";
 	return names[s];
 }
+
+enum stats_err_class stats_errno_class(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return STATS_ERR_REFUSED;
+	case ETIMEDOUT:
+		return STATS_ERR_TIMEOUT;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		return STATS_ERR_UNREACHABLE;
+	case EADDRNOTAVAIL: /* connect(2): no ephemeral port left */
+		return STATS_ERR_NO_PORT;
+	default:
+		return STATS_ERR_OTHER;
+	}
+}
+
+#define STATS_NAME_ENTRY(id, name) [id] = name,
+const char *stats_err_name(unsigned k)
+{
+	static const char *const names[] = { STATS_ERR_CLASSES(STATS_NAME_ENTRY) };
+
+	return k < UTIL_ARRAY_LEN(names) ? names[k] : "unknown";
+}
+
+const char *stats_down_name(unsigned k)
+{
+	static const char *const names[] = { STATS_DOWN_REASONS(STATS_NAME_ENTRY) };
+
+	return k < UTIL_ARRAY_LEN(names) ? names[k] : "unknown";
+}
+#undef STATS_NAME_ENTRY

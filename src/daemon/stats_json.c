@@ -96,7 +96,10 @@ static void stats_json_counters(json_t *o, const struct stats_counters *c,
 
 		if (!stats_shown(f, d->scope))
 			continue;
-		if (f->kind == STATS_CLASSES)
+		v = stats_json_upstream_field(c, f, d);
+		if (v)
+			;
+		else if (f->kind == STATS_CLASSES)
 			v = stats_json_classes(c, f);
 		else if (f->kind == STATS_VHOSTS || f->n == STATS_NUPSTREAMS)
 			v = stats_json_labelled(c, f, d);
@@ -324,14 +327,33 @@ char *stats_json_groups(const struct listing_groups *g, uint64_t total,
 	return buf_take_str(&b);
 }
 
-char *stats_json_limits(const struct limits *lim)
+char *stats_json_limits(const struct limits *lim,
+			const struct stats_daemon_view *d,
+			const struct stats_port_use *high, int nhigh)
 {
-	json_t *w = json_array();
+	json_t *w = json_array(), *ports = json_array();
+	char sb[STATS_SOURCE_STRLEN], ub[ADDR_STRLEN];
 
 	for (int i = 0; i < lim->nwarnings; i++)
 		json_array_append_new(w, json_string(lim->warnings[i]));
-	return stats_dump(json_pack("{s:o, s:o}", "limits",
-				    stats_json_limits_obj(lim), "warnings", w));
+	for (int i = 0; i < nhigh && d; i++)
+		json_array_append_new(
+			ports,
+			json_pack("{s:s?, s:s?, s:I, s:I, s:f}", "source",
+				  stats_source_label(d, (unsigned)high[i].source,
+						     sb, sizeof(sb)),
+				  "server",
+				  stats_upstream_label(d, (unsigned)high[i].server,
+						       ub, sizeof(ub)),
+				  "in_use", (json_int_t)high[i].in_use,
+				  "available", (json_int_t)high[i].available,
+				  "use_pct", high[i].use_pct));
+	return stats_dump(
+		json_pack("{s:o, s:o, s:b, s:i, s:o}", "limits",
+			  stats_json_limits_obj(lim), "warnings", w,
+			  "upstream_ports_high", nhigh > 0,
+			  "upstream_ports_warn_pct", STATS_PORTS_WARN_PCT,
+			  "upstream_ports", ports));
 }
 
 char *stats_json_ping(const struct stats_daemon_view *d)
@@ -343,8 +365,8 @@ char *stats_json_ping(const struct stats_daemon_view *d)
 char *stats_json_help(void)
 {
 	return stats_dump(
-		json_pack("{s:[s, s, s, s, s, s, s, s, s]}", "commands",
-			  "stats", "workers",
+		json_pack("{s:[s, s, s, s, s, s, s, s, s, s]}", "commands",
+			  "stats", "workers", "upstreams",
 			  "connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
 			  "[local=[IP:]PORT] [state=NAME] [min_age=MS] "
 			  "[count-by=remote|state|worker]",
