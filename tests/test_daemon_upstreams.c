@@ -133,6 +133,21 @@ static void prometheus(struct hr_daemon *d, char *buf, size_t cap)
 		 "a prometheus answer");
 }
 
+/* `reuseportctl upstreams` against the daemon, its output in buf. */
+static void ctl_upstreams(struct hr_daemon *d, char *buf, size_t cap)
+{
+	char cmd[512];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' upstreams", RC_BIN, d->sock);
+	p = popen(cmd, "r");
+	hr_check(p != NULL, "popen: %s", strerror(errno));
+	n = fread(buf, 1, cap - 1, p);
+	buf[n] = '\0';
+	hr_check_int("reuseportctl upstreams exits 0", 0, pclose(p));
+}
+
 /* Two workers in front of an echo server and a port that refuses, the
  * connections leaving from 127.0.0.2-127.0.0.4. After 12 clients echo
  * through: the echo server is up with 12 connects, 12 connect times and
@@ -212,6 +227,11 @@ static void test_upstreams_view(void **state)
 	hr_check(strstr(text, key), "%s in the Prometheus text", key);
 	snprintf(key, sizeof(key), "upstream=\"%s\",reason=\"refused\"} 1\n", bad);
 	hr_check(strstr(text, key), "%s in the Prometheus text", key);
+
+	ctl_upstreams(d, text, 1 << 20);
+	hr_check(strstr(text, "SOURCE PORTS") && strstr(text, good) &&
+			 strstr(text, "127.0.0.2-127.0.0.4 100.0% free (12/"),
+		 "reuseportctl upstreams shows it: %s", text);
 
 	hr_close_all(fds, NCLIENTS);
 	snprintf(key, sizeof(key),
@@ -295,6 +315,52 @@ static void close_reset(int fd)
 
 #define WALL 8
 
+/* 1 if some TCP socket (any address, any state) has local port port:
+ * then the kernel's port search for a connect skips it, or may (a port
+ * bound with bind() is skipped whatever its address). */
+static int port_taken(int port)
+{
+	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	char line[512];
+
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+
+		while (f && fgets(line, sizeof(line), f)) {
+			char *colon = strchr(line, ':');
+			unsigned lport;
+
+			/* "  N: ADDR:PORT REMADDR:PORT ..." */
+			colon = colon ? strchr(colon + 1, ':') : NULL;
+			if (colon && sscanf(colon + 1, "%x", &lport) == 1 &&
+			    (int)lport == port) {
+				fclose(f);
+				return 1;
+			}
+		}
+		if (f)
+			fclose(f);
+	}
+	return 0;
+}
+
+/* WALL consecutive ports that no socket on this machine uses now (tests
+ * and benches of others share it), from the upper half of the usual
+ * ephemeral range; 0 if none was found. */
+static int free_ports(void)
+{
+	for (int base = 50000 + (int)(hr_now_us() % 997) * 8; base < 60900;
+	     base += WALL) {
+		int p = base;
+
+		while (p < base + WALL && !port_taken(p))
+			p++;
+		if (p == base + WALL)
+			return base;
+	}
+	return 0;
+}
+
 static struct hr_daemon *the_daemon;
 
 static int log_says(json_t *st, void *arg)
@@ -303,15 +369,15 @@ static int log_says(json_t *st, void *arg)
 	return hr_log_contains(the_daemon, arg);
 }
 
-/* The wall, small: 8 local ports (proxy_port_range 40000-40007) toward
- * one server. 8 clients take them all: 100 % in use, flagged in
+/* The wall, small: 8 local ports (proxy_port_range: 8 that no socket
+ * uses) toward one server. 8 clients take them all: 100 % in use, flagged in
  * `upstreams` and `limits`, warned of in the log. The 9th is closed for
  * want of a port (EADDRNOTAVAIL: no_port, proxy_port_exhausted) and the
  * proxy goes on: once one of the 8 is gone, a new client echoes. */
 static void test_port_wall(void **state)
 {
 	struct hr_daemon *d = *state, *e;
-	int fds[WALL], extra;
+	int fds[WALL], extra, base;
 	char good[32], key[160];
 	json_t *doc, *src, *lim;
 
@@ -321,9 +387,11 @@ static void test_port_wall(void **state)
 	}
 	e = echo_server();
 	the_daemon = d;
+	base = free_ports();
+	hr_check(base > 0, "%d free ports in a row", WALL);
 	snprintf(good, sizeof(good), "127.0.0.1:%d", e->port);
-	start_proxy(d, "1", "upstream %s max_fails=0\nproxy_port_range 40000-%d\n",
-		    good, 40000 + WALL - 1);
+	start_proxy(d, "1", "upstream %s max_fails=0\nproxy_port_range %d-%d\n",
+		    good, base, base + WALL - 1);
 	for (int i = 0; i < WALL; i++) {
 		fds[i] = hr_connect_tcp(d->port);
 		hr_check(fds[i] >= 0 && echo_once(fds[i], "x") == 0,
