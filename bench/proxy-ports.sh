@@ -2,7 +2,8 @@
 # bench/proxy-ports.sh - the client port wall of a proxy in front of ONE
 # backend IP:port (issue 15), on one machine over loopback.
 #
-#   bench/proxy-ports.sh [-c CONNECTIONS] [-e CONNECTIONS] [-w WORKERS] [-t]
+#   bench/proxy-ports.sh [-c CONNECTIONS] [-e CONNECTIONS] [-w WORKERS]
+#                        [-p off|auto] [-t]
 #
 #   -c N  phase 1: connections held through `protocol tcp_proxy` with
 #         proxy_source 127.0.0.2-127.0.0.11 (default 150000); every one
@@ -14,6 +15,9 @@
 #   -w N  proxy workers (default 20: a worker holds two descriptors per
 #         proxied connection under an open-files limit of 20000, and
 #         SO_REUSEPORT's hash is not perfectly even)
+#   -p M  the proxy's proxy_port_range (default auto: each worker a
+#         disjoint slice of ip_local_port_range, so that its port
+#         search is short; off: every worker searches the whole range)
 #   -t    tune: set fs.file-max, net.core.somaxconn and
 #         net.ipv4.tcp_max_syn_backlog for the run and restore them on
 #         exit. ip_local_port_range is never changed: the run reports the
@@ -31,11 +35,12 @@
 # wait is bounded; stops only what it started (by pid).
 set -eu
 
-CONNS=150000 CONNS2=40000 PWORKERS=20 TUNE=0
-while getopts c:e:w:t o; do
+CONNS=150000 CONNS2=40000 PWORKERS=20 PRANGE=auto TUNE=0
+while getopts c:e:w:p:t o; do
 	case $o in
-	c) CONNS=$OPTARG ;; e) CONNS2=$OPTARG ;; w) PWORKERS=$OPTARG ;; t) TUNE=1 ;;
-	*) echo "usage: $0 [-c CONNECTIONS] [-e CONNECTIONS] [-w WORKERS] [-t]" >&2; exit 2 ;;
+	c) CONNS=$OPTARG ;; e) CONNS2=$OPTARG ;; w) PWORKERS=$OPTARG ;;
+	p) PRANGE=$OPTARG ;; t) TUNE=1 ;;
+	*) echo "usage: $0 [-c CONNECTIONS] [-e CONNECTIONS] [-w WORKERS] [-p off|auto] [-t]" >&2; exit 2 ;;
 	esac
 done
 BWORKERS=$(( (CONNS + 14999) / 15000 ))
@@ -150,6 +155,7 @@ stats_socket $PSOCK
 upstream 127.0.0.1:$BPORT max_fails=0
 proxy_connect_timeout 30s
 proxy_idle_timeout 0
+proxy_port_range $PRANGE
 $2
 EOF
 	"$top/src/reuseportd" -f -c "$work/proxy$1.conf" >"$work/proxy$1.log" 2>&1 &
@@ -219,7 +225,7 @@ say "backend: reuseportd -P echo, $BWORKERS workers on 127.0.0.1:$BPORT"
 # --- phase 1: proxy_source 127.0.0.2-127.0.0.11 ---
 
 start_proxy 1 "proxy_source 127.0.0.2-127.0.0.11"
-say "proxy: tcp_proxy, $PWORKERS workers on 127.0.0.1:$PPORT, proxy_source 127.0.0.2-127.0.0.11"
+say "proxy: tcp_proxy, $PWORKERS workers on 127.0.0.1:$PPORT, proxy_source 127.0.0.2-127.0.0.11, proxy_port_range $PRANGE"
 rss0=$(rss_sum_kb "$PSOCK") slab0=$(slab_kb)
 t0=$(now)
 hold 1 "$CONNS" 1
