@@ -344,14 +344,15 @@ static int port_taken(int port)
 	return 0;
 }
 
-/* WALL consecutive ports that no socket on this machine uses now (tests
- * and benches of others share it), from the upper half of the usual
- * ephemeral range; 0 if none was found. */
-static int free_ports(void)
+/* WALL consecutive ports of ip_local_port_range (lo..hi) that no socket
+ * on this machine uses now (other tests share it, and one of them uses
+ * up the whole range for a while), from a random place; 0 if none. */
+static int free_ports_in(long lo, long hi)
 {
-	for (int base = 50000 + (int)(hr_now_us() % 997) * 8; base < 60900;
-	     base += WALL) {
-		int p = base;
+	long span = (hi - lo + 1) / WALL, start = (long)(hr_now_us() % 7919);
+
+	for (long k = 0; k < span; k++) {
+		int base = (int)(lo + ((start + k) % span) * WALL), p = base;
 
 		while (p < base + WALL && !port_taken(p))
 			p++;
@@ -359,6 +360,21 @@ static int free_ports(void)
 			return base;
 	}
 	return 0;
+}
+
+/* The same, waiting up to T_MS for a block to come free. */
+static int free_ports(void)
+{
+	int64_t end = hr_now_ms() + 3 * T_MS;
+	long lo = 0, hi = 0;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int base;
+
+	hr_check(f && fscanf(f, "%ld %ld", &lo, &hi) == 2, "the port range");
+	fclose(f);
+	while (!(base = free_ports_in(lo, hi)) && hr_now_ms() < end)
+		poll(NULL, 0, 500); /* TIME_WAIT of others: seconds */
+	return base;
 }
 
 static struct hr_daemon *the_daemon;

@@ -35,9 +35,25 @@ static void stats_merge(struct stats_counters *dst,
 
 		if (stats_kind_is_gauge(f->kind) && !gauges)
 			continue;
-		for (unsigned k = 0; k < f->n; k++)
-			stats_slot(dst, f)[k] += stats_value(src, f, k);
+		/* A zero is not added: the pages of dst that only zeros
+		 * would reach (an echo worker's upstream histograms) stay
+		 * untouched, in the master and in the workers it forks. */
+		for (unsigned k = 0; k < f->n; k++) {
+			uint64_t v = stats_value(src, f, k);
+
+			if (v)
+				stats_slot(dst, f)[k] += v;
+		}
 	}
+}
+
+void stats_clear(struct stats_counters *c)
+{
+	uint64_t *w = (uint64_t *)(void *)c;
+
+	for (size_t i = 0; i < sizeof(*c) / sizeof(*w); i++)
+		if (w[i])
+			w[i] = 0;
 }
 
 void stats_accumulate(struct stats_counters *dst, const struct stats_counters *src)
