@@ -803,7 +803,7 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 static void prom_detail_labels(const struct stats_field *f, unsigned k,
 			       char *out, size_t len)
 {
-	char a[64], b[64];
+	char a[32], b[32];
 
 	detail_labels(f, k, a, b, sizeof(a));
 	if (f->kind == STATS_SOURCE_GAUGES)
@@ -868,7 +868,7 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 	}
 	for (int w = 0; w < 3; w++)
 		for (unsigned k = 0; k < f->n; k++) {
-			char code[64] = "";
+			char code[128] = "";
 
 			if (f->kind == STATS_CLASSES)
 				snprintf(code, sizeof(code), ",code=\"%uxx\"",
