@@ -23,7 +23,8 @@
 #         exit. ip_local_port_range is never changed: the run reports the
 #         range in force.
 #
-# The backend is reuseportd -P echo (a worker per 15,000 connections);
+# The backend is reuseportd -P echo (a worker per 15,000 connections of
+# the larger phase);
 # the clients are reuseportbench hold processes, 4000 connections per
 # 127.x source address. Phase 2 also shows that the proxy still serves
 # after the wall: once a client process's connections are closed, a new
@@ -43,7 +44,9 @@ while getopts c:e:w:p:t o; do
 	*) echo "usage: $0 [-c CONNECTIONS] [-e CONNECTIONS] [-w WORKERS] [-p off|auto] [-t]" >&2; exit 2 ;;
 	esac
 done
-BWORKERS=$(( (CONNS + 14999) / 15000 ))
+MOST=$CONNS
+[ "$CONNS2" -le "$MOST" ] || MOST=$CONNS2
+BWORKERS=$(( (MOST + 14999) / 15000 ))
 PER_SOURCE=4000
 top=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/rpports.XXXXXX)
