@@ -169,6 +169,13 @@ static const char *per_server(char *buf, size_t len, const char *field, int port
 	return buf;
 }
 
+/* The workers holding a server down for reason why (check, failures). */
+static const char *down_by(char *buf, size_t len, const char *why, int port)
+{
+	snprintf(buf, len, "totals/upstream_down_by/127.0.0.1:%d/%s", port, why);
+	return buf;
+}
+
 /* The server (index into l) that the client from 127.0.1.k reaches. */
 static int server_of(struct hr_daemon *d, const int *l, int n, uint32_t k)
 {
@@ -219,9 +226,7 @@ static void test_hash(void **state)
 	/* Server 1 stops listening: the checks take it down in both
 	 * workers, with no client traffic to notice. */
 	close(l[1]);
-	wait_value(d,
-		   per_server(key, sizeof(key), "upstream_down_checks", port[1]),
-		   2, T_MS);
+	wait_value(d, down_by(key, sizeof(key), "check", port[1]), 2, T_MS);
 	for (uint32_t k = 0; k < N; k++) {
 		int i = server_of(d, l, 3, k + 1);
 
@@ -335,15 +340,13 @@ static void test_tcp_check_down_up(void **state)
 					    "upstream_checks_failed", port)));
 	json_decref(st);
 	close(l);
-	wait_value(d, per_server(key, sizeof(key), "upstream_down_checks", port),
-		   2, T_MS);
+	wait_value(d, down_by(key, sizeof(key), "check", port), 2, T_MS);
 	st = hr_query_ok(d, "stats");
 	hr_check_int("down in both workers", 2,
 		     hr_jint(st, per_server(key, sizeof(key), "upstream_down",
 					    port)));
 	hr_check_int("not by passive health", 0,
-		     hr_jint(st, per_server(key, sizeof(key),
-					    "upstream_down_passive", port)));
+		     hr_jint(st, down_by(key, sizeof(key), "failures", port)));
 	hr_check(hr_jint(st, per_server(key, sizeof(key),
 					"upstream_checks_failed", port)) >= 4,
 		 "failed checks counted");
@@ -443,9 +446,7 @@ static void test_http_check_500(void **state)
 		    "health_check http /healthz\nhealth_interval 200ms\n"
 		    "health_timeout 150ms\nhealth_fall 2\n",
 		    bad->port, good->port);
-	wait_value(d,
-		   per_server(key, sizeof(key), "upstream_down_checks", bad->port),
-		   2, T_MS);
+	wait_value(d, down_by(key, sizeof(key), "check", bad->port), 2, T_MS);
 	wait_at_least(d,
 		      per_server(key, sizeof(key), "upstream_checks", good->port),
 		      4);

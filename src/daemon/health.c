@@ -97,18 +97,6 @@ size_t hc_http_request(char *buf, size_t len, const char *path,
 	return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
 }
 
-void hc_gauges(const struct up_table *up, struct stats_counters *stats,
-	       uint64_t now)
-{
-	for (int i = 0; i < up->n; i++) {
-		enum up_state s = up_state(up, i, now);
-
-		stats->upstream_down[i] = s != UP_UP;
-		stats->upstream_down_checks[i] = s == UP_DOWN_CHECKS;
-		stats->upstream_down_passive[i] = s == UP_DOWN_PASSIVE;
-	}
-}
-
 /* xorshift64: the jitter needs spread, not secrecy. */
 static uint64_t hc_random(struct hc_set *h)
 {
@@ -170,7 +158,7 @@ static void hc_done(struct hc_probe *p, const char *why)
 	else if (why)
 		log_debug("upstream %s: health check failed (%s)",
 			  hc_name(p, name, sizeof(name)), why);
-	hc_gauges(h->up, h->stats, util_now_ms());
+	up_publish_state(h->up, util_now_ms());
 	hc_schedule(p);
 }
 

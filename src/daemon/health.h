@@ -55,10 +55,4 @@ int hc_http_status(const char *buf, size_t len);
 size_t hc_http_request(char *buf, size_t len, const char *path,
 		       const struct sockaddr *server);
 
-/* Refreshes the per-server state gauges of stats from up at now:
- * upstream_down (for any reason), upstream_down_checks and
- * upstream_down_passive (why). */
-void hc_gauges(const struct up_table *up, struct stats_counters *stats,
-	       uint64_t now);
-
 #endif

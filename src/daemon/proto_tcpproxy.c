@@ -39,28 +39,38 @@ struct tp_ctx {
 	struct hc_set *hc; /* active health checks; NULL: health_check off */
 	int ports_set;     /* up_set_ports ran (it needs the worker's id) */
 	uint64_t last_exhausted_log;
+	/* Fires when a server down comes back, so that its state shows
+	 * without waiting for a connection to try it. */
+	struct loop_timer state_timer;
+	struct loop *loop; /* the worker's, known with the first client */
 };
-
-/* A server's index is its per-server counters' index. */
-_Static_assert(CFG_MAX_UPSTREAMS <= STATS_NUPSTREAMS,
-	       "a counter for every upstream server");
 
 enum { TP_CLIENT, TP_UP };
 
 /* One proxied connection: the client's side and the server's. */
 struct tp_pair {
 	struct conn *side[2];
-	uint32_t held[2];   /* bytes queued on side[i], for proxy_buffered */
-	uint8_t eof[2];     /* side i sent its FIN: not read any more */
-	uint8_t shut[2];    /* shutdown(SHUT_WR) done on side i */
-	uint8_t closing;    /* the proxy ends the pair itself: no reset */
-	uint8_t tries;      /* connects started for it */
-	int8_t server;      /* side[TP_UP]'s server in the table; -1: none */
-	uint8_t has_peer;   /* peer is known (balance hash, proxy_protocol) */
-	uint8_t header;     /* the PROXY header is still to be sent */
-	uint64_t last_ms;   /* a byte was last relayed, either way */
+	uint32_t held[2];  /* bytes queued on side[i], for proxy_buffered */
+	uint8_t eof[2];    /* side i sent its FIN: not read any more */
+	uint8_t shut[2];   /* shutdown(SHUT_WR) done on side i */
+	uint8_t closing;   /* the proxy ends the pair itself: no reset */
+	uint8_t tries;     /* connects started for it */
+	int8_t server;     /* side[TP_UP]'s server in the table; -1: none */
+	int8_t source;     /* its source range (up_next_source_in) */
+	uint8_t port_held; /* established: counted in the source's ports */
+	uint8_t asked;     /* the client's first byte went up */
+	uint8_t answered;  /* the server's first byte came */
+	uint8_t has_peer;  /* peer is known (balance hash, proxy_protocol) */
+	uint8_t header;    /* the PROXY header is still to be sent */
+	uint64_t last_ms;  /* a byte was last relayed, either way */
+	/* The connect's start; once connected, the moment the server was
+	 * asked (the connect, or the client's first byte if it spoke
+	 * first): what its first byte's time is counted from. */
+	uint64_t t0_us;
 	union addr_sa peer; /* the client's address */
 };
+
+static void tp_state_timer(struct loop_timer *timer);
 
 static int tp_init(const struct config *cfg, struct stats_counters *stats,
 		   void **ctx, char *err, size_t errlen)
@@ -74,6 +84,8 @@ static int tp_init(const struct config *cfg, struct stats_counters *stats,
 	t->cfg = cfg;
 	t->stats = stats;
 	up_table_init(&t->up, cfg);
+	up_table_count_in(&t->up, stats);
+	loop_timer_init(&t->state_timer, tp_state_timer);
 	if (cfg->health_check != CFG_HEALTH_OFF &&
 	    !(t->hc = hc_new(cfg, &t->up, stats))) {
 		free(t);
@@ -87,6 +99,8 @@ static void tp_fini(void *ctx)
 {
 	struct tp_ctx *t = ctx;
 
+	if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
 	hc_free(t->hc);
 	free(t);
 }
@@ -112,18 +126,21 @@ static void tp_finish(struct tp_pair *pr)
 static void tp_ports(struct tp_ctx *t, struct conn_pool *pool)
 {
 	long lo = -1, hi = -1;
+	int id = pool->worker_id;
 
 	t->ports_set = 1;
-	if (t->cfg->proxy_port_range == CFG_PORTS_OFF)
-		return;
-	if (!up_port_range_supported()) {
-		log_warn("proxy_port_range: this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker uses the whole ip_local_port_range");
-		return;
-	}
+	t->loop = conn_pool_loop(pool);
 	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range", &lo, &hi);
-	up_set_ports(&t->up, t->cfg, pool->worker_id, t->cfg->workers, lo, hi);
-	log_debug("upstream ports %u-%u", t->up.port_range & 0xffff,
-		  t->up.port_range >> 16);
+	if (t->cfg->proxy_port_range == CFG_PORTS_OFF) {
+		; /* the whole ip_local_port_range */
+	} else if (!up_port_range_supported()) {
+		log_warn("proxy_port_range: this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker uses the whole ip_local_port_range");
+	} else {
+		up_set_ports(&t->up, t->cfg, id, t->cfg->workers, lo, hi);
+		log_debug("upstream ports %u-%u", t->up.port_range & 0xffff,
+			  t->up.port_range >> 16);
+	}
+	up_publish_ports(&t->up, id, t->cfg->workers, lo, hi);
 }
 
 /* The worker is set up: its ports are known, and the health checks
@@ -138,10 +155,23 @@ static void tp_start(void *ctx, struct conn_pool *pool)
 			 t->cfg->workers);
 }
 
-/* Refreshes the per-server state gauges (this worker's view). */
+/* Refreshes the per-server state gauges (this worker's view), again when
+ * the next server down comes back. */
 static void tp_gauges(struct tp_ctx *t, uint64_t now)
 {
-	hc_gauges(&t->up, t->stats, now);
+	uint64_t next = up_publish_state(&t->up, now);
+
+	if (next && t->loop)
+		loop_timer_arm(t->loop, &t->state_timer, next);
+	else if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
+}
+
+static void tp_state_timer(struct loop_timer *timer)
+{
+	struct tp_ctx *t = util_container_of(timer, struct tp_ctx, state_timer);
+
+	tp_gauges(t, loop_now(t->loop));
 }
 
 /* A failure that is this host's, not the server's: no local port (the
@@ -152,10 +182,12 @@ static int tp_local_error(int err)
 	       err == ENOBUFS || err == ENOMEM;
 }
 
-static void tp_count_failure(struct tp_ctx *t, int i, int err, uint64_t now)
+static void tp_count_failure(struct tp_ctx *t, struct tp_pair *pr, int i,
+			     int err, uint64_t now)
 {
 	char buf[ADDR_STRLEN];
 
+	up_record_connect(&t->up, i, pr->source, 0, err);
 	t->stats->proxy_connect_errors++;
 	t->stats->upstream_connect_errors[i]++;
 	if (err == ETIMEDOUT)
@@ -184,6 +216,9 @@ static void tp_server_gone(struct tp_ctx *t, struct tp_pair *pr)
 {
 	if (pr->server < 0)
 		return;
+	if (pr->port_held)
+		up_record_close(&t->up, pr->server, pr->source);
+	pr->port_held = 0;
 	t->up.servers[pr->server].active--;
 	t->stats->upstream_active[pr->server]--;
 	pr->server = -1;
@@ -199,11 +234,15 @@ static struct conn *tp_connect_to(struct tp_ctx *t, struct conn *client,
 	union addr_sa local;
 	socklen_t len;
 	struct conn *up;
+	int range;
 
-	if (up_next_source(&t->up, a->u.sa.sa_family, &local, &len) == 0) {
+	if (up_next_source_in(&t->up, a->u.sa.sa_family, &local, &len, &range) ==
+	    0) {
 		src.sa = &local.sa;
 		src.len = len;
 	}
+	pr->source = (int8_t)range;
+	pr->t0_us = util_now_us();
 	up = conn_connect_src(conn_pool_of(client), &a->u.sa, a->len, &src,
 			      conn_handler(client), pr);
 	if (up)
@@ -240,7 +279,7 @@ static int tp_connect(struct tp_ctx *t, struct tp_pair *pr, int avoid)
 			return 1;
 		}
 		err = errno;
-		tp_count_failure(t, i, err, now);
+		tp_count_failure(t, pr, i, err, now);
 		if (pr->tries >= 2)
 			break;
 		t->stats->proxy_retries++;
@@ -300,6 +339,33 @@ static int tp_send_header(struct tp_ctx *t, struct tp_pair *pr, int more)
 	return conn_send_flags(pr->side[TP_UP], hdr, n, more ? MSG_MORE : 0);
 }
 
+/* The connect's time is counted, and the server's answer is timed from
+ * now unless the client speaks first (tp_timed_relay). */
+static void tp_timed_connect(struct tp_ctx *t, struct tp_pair *pr)
+{
+	uint64_t now = util_now_us();
+
+	up_record_connect(&t->up, pr->server, pr->source, now - pr->t0_us, 0);
+	pr->port_held = 1;
+	pr->t0_us = now;
+}
+
+/* Bytes relayed from side i: the first from the client starts the
+ * server's clock (if it has not spoken yet), the first from the server
+ * stops it. */
+static void tp_timed_relay(struct tp_ctx *t, struct tp_pair *pr, int i)
+{
+	if (pr->answered)
+		return;
+	if (i == TP_UP) {
+		pr->answered = 1;
+		up_record_response(&t->up, pr->server, util_now_us() - pr->t0_us);
+	} else if (!pr->asked) {
+		pr->asked = 1;
+		pr->t0_us = util_now_us();
+	}
+}
+
 static void tp_connected(struct conn *up, int err)
 {
 	struct tp_pair *pr = conn_data(up);
@@ -318,6 +384,9 @@ static void tp_connected(struct conn *up, int err)
 	if (err == ECONNRESET || err == EPIPE) {
 		t->stats->proxy_connects++;
 		t->stats->upstream_connects[i]++;
+		up_record_connect(&t->up, i, pr->source,
+				  util_now_us() - pr->t0_us, 0);
+		pr->port_held = 1;
 		return;
 	}
 	if (err) {
@@ -326,7 +395,7 @@ static void tp_connected(struct conn *up, int err)
 		conn_set_data(up, NULL);
 		pr->side[TP_UP] = NULL;
 		tp_server_gone(t, pr);
-		tp_count_failure(t, i, err, now);
+		tp_count_failure(t, pr, i, err, now);
 		if (pr->tries >= 2) {
 			tp_gauges(t, now);
 			t->stats->proxy_no_upstream++;
@@ -340,6 +409,7 @@ static void tp_connected(struct conn *up, int err)
 	up_succeeded(&t->up, i);
 	t->stats->proxy_connects++;
 	t->stats->upstream_connects[i]++;
+	tp_timed_connect(t, pr);
 	pr->last_ms = now;
 	conn_timeout(up, CONN_TMO_IDLE);
 	conn_timeout(pr->side[TP_CLIENT], CONN_TMO_IDLE);
@@ -405,6 +475,7 @@ static void tp_readable(struct conn *c)
 		return;
 	}
 	pr->last_ms = loop_now(conn_pool_loop(conn_pool_of(c)));
+	tp_timed_relay(t, pr, i);
 	if (i == TP_CLIENT)
 		t->stats->proxy_bytes_up += (uint64_t)n;
 	else

@@ -1,6 +1,6 @@
 /* upstream.c - the servers a worker proxies to: round robin, passive
- * health and source addresses (upstream.h). Counts nothing in the stats:
- * the protocol that uses the table does. */
+ * health and source addresses (upstream.h). Counts nothing in the stats
+ * (upstream_stats.c and the protocol that uses the table do). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "stats.h"
 #include "upstream.h"
 
 #ifndef IP_LOCAL_PORT_RANGE
@@ -262,6 +263,7 @@ int up_failed(struct up_table *t, int i, uint64_t now_ms)
 		return 0;
 	s->fails = 0;
 	s->down_until = now_ms + s->fail_timeout_ms;
+	s->down_reason = STATS_DOWN_FAILURES;
 	return 1;
 }
 
@@ -273,10 +275,19 @@ void up_succeeded(struct up_table *t, int i)
 int up_next_source(struct up_table *t, int family, union addr_sa *out,
 		   socklen_t *len)
 {
+	int range;
+
+	return up_next_source_in(t, family, out, len, &range);
+}
+
+int up_next_source_in(struct up_table *t, int family, union addr_sa *out,
+		      socklen_t *len, int *range)
+{
 	uint64_t *next = family == AF_INET ? &t->next_v4 : &t->next_v6;
 	uint64_t count = family == AF_INET ? t->count_v4 : t->count_v6;
 	uint64_t k;
 
+	*range = STATS_SOURCE_KERNEL;
 	if (count == 0)
 		return -1;
 	k = (*next)++ % count;
@@ -289,6 +300,7 @@ int up_next_source(struct up_table *t, int family, union addr_sa *out,
 			config_source_addr(src, (uint32_t)k, out);
 			*len = family == AF_INET ? sizeof(out->in4) :
 						   sizeof(out->in6);
+			*range = i;
 			return 0;
 		}
 		k -= src->count;

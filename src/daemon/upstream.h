@@ -32,6 +32,7 @@ struct up_server {
 	 * verdict (down until health_rise good ones in a row). */
 	unsigned check_good, check_bad;
 	uint8_t check_down;
+	uint8_t down_reason; /* enum stats_down_reason, while down */
 };
 
 /* Why a server is not picked (up_state). */
@@ -51,6 +52,8 @@ struct up_table {
 	uint32_t port_range;
 	enum cfg_balance balance;
 	int rise, fall; /* health_rise, health_fall */
+	/* The worker's counters (upstream_stats.c); NULL: none kept. */
+	struct stats_counters *stats;
 };
 
 void up_table_init(struct up_table *t, const struct config *cfg);
@@ -93,6 +96,10 @@ int up_check_result(struct up_table *t, int i, int ok);
  * 0, or -1 when there is none (the kernel then chooses). */
 int up_next_source(struct up_table *t, int family, union addr_sa *out,
 		   socklen_t *len);
+/* The same, and which proxy_source line it came from in *range (its
+ * index; STATS_SOURCE_KERNEL when the kernel chooses). */
+int up_next_source_in(struct up_table *t, int family, union addr_sa *out,
+		      socklen_t *len, int *range);
 /* This worker's slice [*lo, *hi] of the ports lo..hi when nworkers share
  * them: disjoint slices, together the whole range. */
 void up_port_slice(int lo, int hi, int worker, int nworkers, int *slo, int *shi);
@@ -102,5 +109,40 @@ void up_set_ports(struct up_table *t, const struct config *cfg, int worker,
 		  int nworkers, long sys_lo, long sys_hi);
 /* 1 if the kernel takes IP_LOCAL_PORT_RANGE (Linux 6.3+), else 0. */
 int up_port_range_supported(void);
+
+/* --- what the servers and the sources cost (upstream_stats.c) ---
+ *
+ * The hooks a proxy protocol calls; they count in t->stats (the
+ * STATS_UPSTREAM_DETAIL block), nothing when it is NULL. server is the
+ * index in the table, source what up_next_source_in gave. */
+
+struct stats_counters;
+
+void up_table_count_in(struct up_table *t, struct stats_counters *stats);
+/* A connect to server from source ended after us microseconds: err 0,
+ * established (its time counted; it holds a port of source toward
+ * server until up_record_close), or the errno it failed with (counted
+ * by class: EADDRNOTAVAIL is the source's ports used up). */
+void up_record_connect(struct up_table *t, int server, int source, uint64_t us,
+		       int err);
+/* An established connection from source to server closed. */
+void up_record_close(struct up_table *t, int server, int source);
+/* The server's first byte of an answer came us microseconds after it
+ * was asked (what "asked" is, is the protocol's: see the stats doc). */
+void up_record_response(struct up_table *t, int server, uint64_t us);
+/* Server i is down until now_ms + ms for reason (an active check's
+ * verdict: STATS_DOWN_CHECK); passive failures go through up_failed. */
+void up_mark_down(struct up_table *t, int i, uint64_t now_ms, uint64_t ms,
+		  int reason);
+/* The down gauges from the table's state at now_ms. Returns the ms
+ * until the next server comes back (0: none is down), for a timer that
+ * calls again then: a server's state must not wait for traffic. */
+uint64_t up_publish_state(struct up_table *t, uint64_t now_ms);
+/* The ports each source range has in this worker (of nworkers): its
+ * addresses times the ports of its IP_LOCAL_PORT_RANGE slice, or of its
+ * equal part of sys_lo..sys_hi (ip_local_port_range) when the workers
+ * share that whole range. */
+void up_publish_ports(struct up_table *t, int worker, int nworkers, long sys_lo,
+		      long sys_hi);
 
 #endif

@@ -142,6 +142,27 @@ static void rc_limit_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 	rc_value_cell(json_object_get(x->limits, x->keys[row]), cells[1]);
 }
 
+/* The source/server pairs above the daemon's threshold of port use. */
+static void rc_port_warnings(FILE *out, const json_t *ports)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(ports, i, p) {
+		char line[512];
+
+		snprintf(line, sizeof(line),
+			 "  ! upstream %s from %s: %llu of %llu local ports in use (%.1f%%)",
+			 rc_json_str(p, "server", "?"),
+			 rc_json_str(p, "source", "?"),
+			 (unsigned long long)rc_json_u64(p, "in_use"),
+			 (unsigned long long)rc_json_u64(p, "available"),
+			 rc_json_real(p, "use_pct"));
+		rc_fmt_printable(line);
+		fprintf(out, "%s\n", line);
+	}
+}
+
 int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	struct rc_limits_ctx x = { .limits = json_object_get(doc, "limits") };
@@ -167,6 +188,7 @@ int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot write the table");
 		return -1;
 	}
+	rc_port_warnings(out, json_object_get(doc, "upstream_ports"));
 	if (json_array_size(warnings) == 0) {
 		fputs("no warnings\n", out);
 		return 0;
