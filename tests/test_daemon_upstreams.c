@@ -315,10 +315,14 @@ static void close_reset(int fd)
 
 #define WALL 8
 
-/* 1 if some TCP socket (any address, any state) has local port port:
- * then the kernel's port search for a connect skips it, or may (a port
- * bound with bind() is skipped whatever its address). */
-static int port_taken(int port)
+/* 1 if local port port cannot carry a new connection to port dst: a
+ * socket on it is listening or only bound (a port taken with bind() is
+ * skipped by a connect's port search whatever its address), or is
+ * connected to dst already (the same 4-tuple). Sockets on it toward
+ * other ports, TIME_WAIT ones included, leave it free for dst: a port
+ * a connect chose is shared by 4-tuple - and the machine may hold tens
+ * of thousands of them in TIME_WAIT from other tests. */
+static int port_taken(int port, int dst)
 {
 	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
 	char line[512];
@@ -327,13 +331,16 @@ static int port_taken(int port)
 		FILE *f = fopen(files[i], "r");
 
 		while (f && fgets(line, sizeof(line), f)) {
-			char *colon = strchr(line, ':');
-			unsigned lport;
+			unsigned lport, rport, st;
 
-			/* "  N: ADDR:PORT REMADDR:PORT ..." */
-			colon = colon ? strchr(colon + 1, ':') : NULL;
-			if (colon && sscanf(colon + 1, "%x", &lport) == 1 &&
-			    (int)lport == port) {
+			/* "  N: ADDR:PORT REMADDR:PORT ST ..." */
+			if (sscanf(line,
+				   "%*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x %x",
+				   &lport, &rport, &st) != 3 ||
+			    (int)lport != port)
+				continue;
+			/* 0A: LISTEN, 07: CLOSE (bound, not connected) */
+			if (st == 0x0a || st == 0x07 || (int)rport == dst) {
 				fclose(f);
 				return 1;
 			}
@@ -344,17 +351,18 @@ static int port_taken(int port)
 	return 0;
 }
 
-/* WALL consecutive ports of ip_local_port_range (lo..hi) that no socket
- * on this machine uses now (other tests share it, and one of them uses
- * up the whole range for a while), from a random place; 0 if none. */
-static int free_ports_in(long lo, long hi)
+/* WALL consecutive ports of ip_local_port_range (lo..hi) free for a
+ * connection to port dst now (port_taken; other tests share the range,
+ * and one of them uses up the whole range for a while), from a random
+ * place; 0 if none. */
+static int free_ports_in(long lo, long hi, int dst)
 {
 	long span = (hi - lo + 1) / WALL, start = (long)(hr_now_us() % 7919);
 
 	for (long k = 0; k < span; k++) {
 		int base = (int)(lo + ((start + k) % span) * WALL), p = base;
 
-		while (p < base + WALL && !port_taken(p))
+		while (p < base + WALL && !port_taken(p, dst))
 			p++;
 		if (p == base + WALL)
 			return base;
@@ -363,7 +371,7 @@ static int free_ports_in(long lo, long hi)
 }
 
 /* The same, waiting up to T_MS for a block to come free. */
-static int free_ports(void)
+static int free_ports(int dst)
 {
 	int64_t end = hr_now_ms() + 3 * T_MS;
 	long lo = 0, hi = 0;
@@ -372,7 +380,7 @@ static int free_ports(void)
 
 	hr_check(f && fscanf(f, "%ld %ld", &lo, &hi) == 2, "the port range");
 	fclose(f);
-	while (!(base = free_ports_in(lo, hi)) && hr_now_ms() < end)
+	while (!(base = free_ports_in(lo, hi, dst)) && hr_now_ms() < end)
 		poll(NULL, 0, 500); /* TIME_WAIT of others: seconds */
 	return base;
 }
@@ -403,7 +411,7 @@ static void test_port_wall(void **state)
 	}
 	e = echo_server();
 	the_daemon = d;
-	base = free_ports();
+	base = free_ports(e->port);
 	hr_check(base > 0, "%d free ports in a row", WALL);
 	snprintf(good, sizeof(good), "127.0.0.1:%d", e->port);
 	start_proxy(d, "1", "upstream %s max_fails=0\nproxy_port_range %d-%d\n",
