@@ -80,6 +80,7 @@
 #   apt-get install -y wrk curl nginx-light h2o lighttpd
 # Run from the top of a built tree. Loopback only; every run is bounded.
 set -eu
+. "$(dirname "$0")/lib.sh"
 
 WORKERS=2 ROUNDS=3 DURATION=10 CONNS=100 SERVERS="rpd rpdy ngx ngxd" BASE=""
 cases="keepalive static close"
@@ -221,31 +222,6 @@ fileno($s) == 3 or POSIX::dup2(fileno($s), 3) or die "dup2: $!";
 exec @cmd or die "exec: $!";
 PL
 
-# The server's process and all its descendants, one pid a line.
-tree_pids() {
-	gen=$1
-	while [ -n "$gen" ]; do
-		next=""
-		for p in $gen; do
-			echo "$p"
-			next="$next $(cat /proc/"$p"/task/*/children 2>/dev/null || true)"
-		done
-		gen=$(echo $next)
-	done
-}
-
-# Sum of utime+stime (clock ticks) of all the server's processes: the
-# master and its workers, h2o's threads (a process's stat counts them
-# all), lighttpd's watcher and workers.
-server_ticks() {
-	t=0
-	for p in $(tree_pids "$1"); do
-		set -- $(cut -d' ' -f14,15 /proc/"$p"/stat 2>/dev/null || echo "0 0")
-		t=$((t + $1 + $2))
-	done
-	echo $t
-}
-
 start_rpd() { # binary, extra args
 	bin=$1; shift
 	"$bin" -f -P http -w "$WORKERS" -l 127.0.0.1:$RPORT -s "$work/rpd.sock" "$@" \
@@ -295,22 +271,8 @@ wait_port() { # $1 port
 		sleep 0.1
 	done
 }
-# Stops the server and waits until every process of it has gone (h2o and
-# lighttpd finish their connections first), so that none of it runs
-# during the next server's run.
-stop_srv() {
-	pids=$(tree_pids "$srv")
-	kill "$srv"; wait "$srv" 2>/dev/null || true
-	i=0
-	for p in $pids; do
-		while [ -e /proc/"$p" ] && [ "$(cut -d' ' -f3 /proc/"$p"/stat 2>/dev/null)" != Z ]; do
-			i=$((i + 1))
-			if [ $i -ge 100 ]; then kill -9 "$p" 2>/dev/null || true; break; fi
-			sleep 0.1
-		done
-	done
-	srv=""; rm -f "$work/access.log"
-}
+# The library's stop_srv, and the access log some servers wrote gone.
+stop_server() { stop_srv; rm -f "$work/access.log"; }
 
 # check SERVER CASE URL EXPECTED: one request with curl before the timed
 # run; anything but a 200 with the expected body ends the script. The
@@ -326,30 +288,16 @@ check() {
 }
 
 # run SERVER URL [wrk args...] -> prints "rps p99_us cpu_us_per_req"
+# (wrk_run), and warns when lighttpd came near its requests per
+# connection.
 run() {
-	name=$1 url=$2; shift 2
-	t0=$(server_ticks "$srv")
-	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
-	t1=$(server_ticks "$srv")
-	if echo "$out" | grep -q "Non-2xx"; then
-		echo "$name: wrk counted answers other than 2xx/3xx to $url:" >&2
-		echo "$out" >&2
-		exit 1
+	line=$(wrk_run "$@")
+	reqs=$(echo "$line" | awk -v d="$DURATION" '{ printf "%d", $1 * d }')
+	if [ "${1#lty}" != "$1" ] && [ "$reqs" -gt $((60000 * CONNS)) ]; then
+		echo "$1: about $reqs requests over $CONNS connections: near its 65535 per connection, some were closed" >&2
 	fi
-	echo "$out" | sed -n "s/^ *Socket errors/$name: socket errors/p" >&2
-	rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
-	p99=$(echo "$out" | awk '$1 == "99%" {v=$2; u=v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-		m = (u == "us") ? 1 : (u == "ms") ? 1000 : 1000000; print v * m}')
-	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-	if [ "${name#lty}" != "$name" ] && [ "$reqs" -gt $((60000 * CONNS)) ]; then
-		echo "$name: $reqs requests over $CONNS connections: near its 65535 per connection, some were closed" >&2
-	fi
-	hz=$(getconf CLK_TCK)
-	cpu=$(awk -v a="$t0" -v b="$t1" -v r="$reqs" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / r }')
-	echo "$rps $p99 $cpu"
+	echo "$line"
 }
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # Whether SERVER runs in CASE: h2o and lighttpd have no fixed answer here.
 runs_case() {
@@ -409,66 +357,17 @@ for c in $cases; do
 			else
 				run $s "http://127.0.0.1:$port$path" >> "$work/$c.$s"
 			fi
-			stop_srv
+			stop_server
 		done
 		r=$((r + 1))
 	done
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Medians: "req/s p99_us us/req" per case and server, then the lowest
-# and highest us/req of the rounds.
-for c in $cases; do
-	for s in $SERVERS; do
-		[ -e "$work/$c.$s" ] || continue
-		m=""
-		for k in 1 2 3; do
-			m="$m $(cut -d' ' -f$k "$work/$c.$s" | median)"
-		done
-		m="$m $(cut -d' ' -f3 "$work/$c.$s" | sort -g | sed -n '1p;$p' | tr '\n' ' ')"
-		echo "$c $s$m"
-	done
-done > "$work/medians"
-# Each round's us/req: "case server round us/req", for the ratios' range.
-for c in $cases; do
-	for s in $SERVERS; do
-		[ -e "$work/$c.$s" ] || continue
-		awk -v c=$c -v s=$s '{ print c, s, NR, $3 }' "$work/$c.$s"
-	done
-done > "$work/rounds"
-
-printf '%-10s %-5s %10s %10s %10s  %s\n' case server "req/s" "p99 us" "us/req" "us/req, lowest-highest round"
-awk '{ printf "%-10s %-5s %10.0f %10.0f %10.2f  %.2f-%.2f\n", $1, $2, $3, $4, $5, $6, $7 }' "$work/medians"
-echo
-printf '%-10s %-11s %8s %8s %8s %9s  %s\n' case "A / B" "req/s" "p99" "us/req" "capacity" "us/req, each round"
-awk 'FNR == NR { u[$1 " " $2 " " $3] = $4; if ($3 > nr) nr = $3; next }
-{ rps[$1 " " $2] = $3; p99[$1 " " $2] = $4; cpu[$1 " " $2] = $5; c[++n] = $1; s[n] = $2 }
-END {
-	for (i = 1; i <= n; i++) for (j = 1; j <= n; j++) {
-		# reuseportd against the others; a log against the same server
-		# without it; nginx with its open-file cache against without
-		cmp = (s[i] ~ /^rpd/ && s[j] ~ /^(ngx|ngxc|h2o|lty|ltyr|base|rpdn)$/) ||
-		      (s[i] ~ /^rpd[lj]$/ && s[j] == "rpd") ||
-		      (s[i] ~ /^ngx[lbc]$/ && s[j] == "ngx")
-		if (c[i] != c[j] || !cmp || i == j) continue
-		# a failed run has no figures: print no ratio from them
-		if (rps[c[j] " " s[j]] <= 0 || p99[c[j] " " s[j]] <= 0 ||
-		    cpu[c[j] " " s[j]] <= 0 || cpu[c[i] " " s[i]] <= 0) continue
-		a = c[i] " " s[i]; b = c[j] " " s[j]
-		# the servers ran side by side within a round: its ratio
-		lo = hi = ""
-		for (r = 1; r <= nr; r++) {
-			ua = u[a " " r]; ub = u[b " " r]
-			if (ua <= 0 || ub <= 0) continue
-			q = ua / ub
-			if (lo == "" || q < lo) lo = q
-			if (hi == "" || q > hi) hi = q
-		}
-		printf "%-10s %-11s %7.2fx %7.2fx %7.2fx %8.2fx  %s\n", c[i], s[i] "/" s[j],
-			rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b], cpu[b] / cpu[a],
-			lo == "" ? "-" : sprintf("%.2f-%.2fx", lo, hi)
-	}
-}' "$work/rounds" "$work/medians"
+# reuseportd against the others; a log against the same server without
+# it; nginx with its open-file cache against without.
+report "$cases" "$SERVERS" '(s[i] ~ /^rpd/ && s[j] ~ /^(ngx|ngxc|h2o|lty|ltyr|base|rpdn)$/) ||
+	(s[i] ~ /^rpd[lj]$/ && s[j] == "rpd") || (s[i] ~ /^ngx[lbc]$/ && s[j] == "ngx")'
 echo
 # The answers compared: each server's head, its size and header names.
 printf '%-10s %-5s %6s  %s\n' case server "head B" "status; header names"

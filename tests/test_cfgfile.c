@@ -71,6 +71,7 @@ static void test_every_directive(void **state)
 		 "open_file_cache 500\n"
 		 "open_file_cache_valid 0\n"
 		 "open_file_cache_inactive 1m\n"
+		 "open_file_cache_content 64k\n"
 		 "max_connections 5000\n"
 		 "max_connections_per_ip 20\n"
 		 "rlimit_nofile 65536\n"
@@ -130,6 +131,7 @@ static void test_every_directive(void **state)
 	assert_int_equal(cfg.open_file_cache, 500);
 	assert_int_equal(cfg.open_file_cache_valid_ms, 0);
 	assert_int_equal(cfg.open_file_cache_inactive_ms, 60000);
+	assert_int_equal(cfg.open_file_cache_content, 65536);
 	assert_int_equal(cfg.max_connections, 5000);
 	assert_int_equal(cfg.max_connections_per_ip, 20);
 	assert_int_equal(cfg.rlimit_nofile, 65536);
@@ -232,6 +234,58 @@ static void test_proxy_directives(void **state)
 		"test.conf:1: proxy_buffer: '1m' is not a size 1024..65536 (like 512, 16k, 1m)");
 }
 
+/* balance, proxy_protocol and the health checks: values from a file,
+ * the defaults, errors with their line. */
+static void test_balance_health_directives(void **state)
+{
+	(void)state;
+	parse_ok("protocol tcp_proxy\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_RR);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_OFF);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_OFF);
+	assert_int_equal(cfg.health_interval_ms, 5000);
+	assert_int_equal(cfg.health_timeout_ms, 2000);
+	assert_int_equal(cfg.health_rise, 2);
+	assert_int_equal(cfg.health_fall, 3);
+	parse_ok("balance least_conn\n"
+		 "proxy_protocol v2\n"
+		 "health_check http /healthz?full=1\n"
+		 "health_interval 1s\n"
+		 "health_timeout 300ms\n"
+		 "health_rise 1\n"
+		 "health_fall 5\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_LEAST_CONN);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_V2);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_HTTP);
+	assert_string_equal(cfg.health_path, "/healthz?full=1");
+	assert_int_equal(cfg.health_interval_ms, 1000);
+	assert_int_equal(cfg.health_timeout_ms, 300);
+	assert_int_equal(cfg.health_rise, 1);
+	assert_int_equal(cfg.health_fall, 5);
+	parse_ok("balance hash\nproxy_protocol v1\nhealth_check tcp\n");
+	assert_int_equal(cfg.balance, CFG_BALANCE_HASH);
+	assert_int_equal(cfg.proxy_protocol, CFG_PP_V1);
+	assert_int_equal(cfg.health_check, CFG_HEALTH_TCP);
+	assert_string_equal(cfg.health_path, "");
+
+	assert_int_equal(parse("workers 1\nbalance random\n"), -1);
+	assert_string_equal(
+		err,
+		"test.conf:2: balance: 'random' is not round_robin, least_conn or hash");
+	assert_int_equal(parse("health_check http\n"), -1);
+	assert_non_null(
+		strstr(err,
+		       "test.conf:1: health_check: 'http' is not off, tcp or http PATH"));
+	assert_int_equal(parse("health_check http healthz\n"), -1);
+	assert_int_equal(parse("health_rise 0\n"), -1);
+	assert_string_equal(err,
+			    "test.conf:1: health_rise: '0' is not a number 1..100");
+	assert_int_equal(parse("health_interval 50ms\n"), -1);
+	assert_int_equal(parse("proxy_protocol v3\n"), -1);
+	assert_string_equal(err,
+			    "test.conf:1: proxy_protocol: 'v3' is not off, v1 or v2");
+}
+
 /* The test above must not miss a directive added later. */
 static void test_table_is_covered(void **state)
 {
@@ -248,6 +302,13 @@ static void test_table_is_covered(void **state)
 		"proxy_pool",
 		"proxy_pool_timeout",
 		"proxy_read_timeout",
+		"balance",
+		"proxy_protocol",
+		"health_check",
+		"health_interval",
+		"health_timeout",
+		"health_rise",
+		"health_fall",
 		"docroot",
 		"vhost",
 		"return",
@@ -258,6 +319,7 @@ static void test_table_is_covered(void **state)
 		"open_file_cache",
 		"open_file_cache_valid",
 		"open_file_cache_inactive",
+		"open_file_cache_content",
 		"max_connections",
 		"max_connections_per_ip",
 		"rlimit_nofile",
@@ -455,6 +517,7 @@ static const struct {
 	{ "open_file_cache max=1000\n", "test.conf:1: open_file_cache: 'max=1000' is not off or a number 0..1000000 (0: off)" },
 	{ "open_file_cache_valid -1\n", "test.conf:1: open_file_cache_valid: '-1' is not a duration 0ms..24h (like 500ms, 10s, 2m)" },
 	{ "open_file_cache_inactive 0\n", "test.conf:1: open_file_cache_inactive: '0' is not a duration 1ms..24h (like 500ms, 10s, 2m)" },
+	{ "open_file_cache_content 2g\n", "test.conf:1: open_file_cache_content: '2g' is not a size 0..1073741824 (like 512, 16k, 1m)" },
 	{ "charset \"utf 8\"\n", "test.conf:1: charset: 'utf 8' is not off or a charset name (like utf-8)" },
 	{ "max_connections -1\n", "test.conf:1: max_connections: '-1' is not 'auto' or a number 1..10000000" },
 	{ "\nmax_connections_per_ip -1\n", "test.conf:2: max_connections_per_ip: '-1' is not off or a number 0..10000000 (0: off)" },
@@ -1078,6 +1141,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_proxy_directives),
+		cmocka_unit_test(test_balance_health_directives),
 		cmocka_unit_test(test_finish_paths),
 		cmocka_unit_test(test_vhost_tables_kept),
 		cmocka_unit_test(test_parse_helpers),

@@ -248,6 +248,63 @@ static void test_resized_in_place_seen_at_once(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* A settled small file's bytes are kept in memory (open_file_cache_content):
+ * once its status is FCACHE_SETTLE_SECONDS old, answers are copied from
+ * the cache (open_file_cache_body_hits), ranges of it too. Rewritten in
+ * place to the same size, every answer is one version whole - its bytes
+ * with its own ETag - and the new one shows within the validity time. */
+static void test_settled_file_from_memory(void **state)
+{
+	struct hr_daemon *d = *state;
+	char root[PATH_MAX], etag1[128], etag[128];
+	struct ht_response r;
+	int64_t end;
+	int v1_after = 0;
+
+	make_root(d, "www", root, sizeof(root));
+	put(root, "s.txt", "settled v1\n");
+	start(d, "docroot %s\nworkers 1\nopen_file_cache_valid 300ms\n", root);
+	end = hr_now_ms() + DEADLINE_MS;
+	while (hr_total(d, "open_file_cache_body_hits") == 0) {
+		hr_check(hr_now_ms() < end, "no answer from memory in %d ms",
+			 DEADLINE_MS);
+		check_get(d, "t", "/s.txt", 200, "settled v1\n", "settling");
+		poll(NULL, 0, 50);
+	}
+	get(d, &r, "t", "/s.txt", NULL);
+	expect_body(&r, 200, "settled v1\n", "from memory");
+	ht_field(&r, "ETag", etag1, sizeof(etag1));
+	free(r.body);
+	get(d, &r, "t", "/s.txt", "Range: bytes=2-5\r\n");
+	expect_body(&r, 206, "ttle", "a range from memory");
+	free(r.body);
+
+	put(root, "s.txt", "settled v2\n");
+	end = hr_now_ms() + DEADLINE_MS;
+	for (;;) {
+		get(d, &r, "t", "/s.txt", NULL);
+		ht_field(&r, "ETag", etag, sizeof(etag));
+		if (body_is(&r, "settled v2\n")) {
+			hr_check(strcmp(etag, etag1) != 0,
+				 "new bytes with the old ETag %s", etag);
+			free(r.body);
+			break;
+		}
+		expect_body(&r, 200, "settled v1\n", "the kept version");
+		hr_check(!strcmp(etag, etag1), "old bytes with ETag %s, not %s",
+			 etag, etag1);
+		v1_after++;
+		free(r.body);
+		hr_check(hr_now_ms() < end, "the rewrite not seen in %d ms",
+			 DEADLINE_MS);
+		poll(NULL, 0, 20);
+	}
+	hr_note("%d answers of the kept version after the rewrite", v1_after);
+	hr_check(hr_total(d, "open_file_cache_body_hits") >= 2,
+		 "body hits: %lld", hr_total(d, "open_file_cache_body_hits"));
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
 /* A file added where a 404 was cached is seen too, and a directory's
  * index (/sub/ -> sub/index.html) is its own entry, checked by its
  * index. */
@@ -679,6 +736,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cut_to_fd_limit, hr_setup,
 						hr_teardown),
 		cmocka_unit_test_setup_teardown(test_accept_out_of_fds_takes_from_cache,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_settled_file_from_memory,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_off, hr_setup, hr_teardown),
 	};

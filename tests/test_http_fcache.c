@@ -82,7 +82,7 @@ static int teardown(void **state)
 static void new_cache(struct fixture *fx, unsigned max, uint64_t valid,
 		      uint64_t inactive)
 {
-	fx->fc = fcache_new(max, valid, inactive, &fx->stats);
+	fx->fc = fcache_new(max, 64 * 1024, valid, inactive, &fx->stats);
 	assert_non_null(fx->fc);
 }
 
@@ -359,6 +359,117 @@ static void test_long_path_not_kept(void **state)
 	assert_non_null(fcache_put(fx->fc, fx->root, key, sizeof(key) - 1, &f, 0));
 }
 
+/* The bytes of a file settled for FCACHE_SETTLE_SECONDS are kept once,
+ * whole; not those of a file whose status changed just now (a second
+ * write could land in the same timestamp), nor a part of one. */
+static void test_body_kept_when_settled(void **state)
+{
+	struct fixture *fx = *state;
+	const struct fcache_file *c;
+	time_t ctime_s;
+
+	new_cache(fx, 8, 1000, 60000);
+	write_file(fx, "a.txt", "twelve bytes");
+	c = put(fx, fx->root, "a.txt", "a.txt", 0, 0);
+	ctime_s = c->st.st_ctim.tv_sec;
+	assert_null(c->body);
+	assert_int_equal(fcache_keep_body(fx->fc, c, "twelve bytes", 12,
+					  ctime_s + FCACHE_SETTLE_SECONDS - 1),
+			 0);
+	assert_int_equal(fcache_keep_body(fx->fc, c, "twelve", 6,
+					  ctime_s + FCACHE_SETTLE_SECONDS),
+			 0);
+	assert_int_equal(fcache_body_bytes(fx->fc), 0);
+	assert_int_equal(fcache_keep_body(fx->fc, c, "twelve bytes", 12,
+					  ctime_s + FCACHE_SETTLE_SECONDS),
+			 1);
+	assert_non_null(c->body);
+	assert_memory_equal(c->body, "twelve bytes", 12);
+	assert_int_equal(fcache_body_bytes(fx->fc), 12);
+	/* Kept once: a second copy is refused, the first stays. */
+	assert_int_equal(fcache_keep_body(fx->fc, c, "TWELVE BYTES", 12,
+					  ctime_s + 10),
+			 0);
+	assert_memory_equal(get(fx, fx->root, "a.txt", 1)->body, "twelve bytes",
+			    12);
+	fcache_drop(fx->fc, c);
+	assert_int_equal(fcache_body_bytes(fx->fc), 0);
+}
+
+/* The budget bounds the bytes kept in all, and a file over
+ * FCACHE_BODY_MAX is never kept; closing an entry gives its bytes back. */
+static void test_body_budget(void **state)
+{
+	struct fixture *fx = *state;
+	const struct fcache_file *a, *b, *big;
+	char *text = malloc(FCACHE_BODY_MAX + 2);
+	time_t later;
+
+	assert_non_null(text);
+	fx->fc = fcache_new(8, 20, 1000, 60000, &fx->stats);
+	assert_non_null(fx->fc);
+	write_file(fx, "a.txt", "0123456789ab");
+	write_file(fx, "b.txt", "0123456789ab");
+	memset(text, 'x', FCACHE_BODY_MAX + 1);
+	text[FCACHE_BODY_MAX + 1] = '\0';
+	write_file(fx, "big.txt", text);
+	a = put(fx, fx->root, "a.txt", "a.txt", 0, 0);
+	b = put(fx, fx->root, "b.txt", "b.txt", 0, 0);
+	big = put(fx, fx->root, "big.txt", "big.txt", 0, 0);
+	later = a->st.st_ctim.tv_sec + 60;
+	assert_int_equal(fcache_keep_body(fx->fc, a, "0123456789ab", 12, later),
+			 1);
+	assert_int_equal(fcache_keep_body(fx->fc, b, "0123456789ab", 12, later),
+			 0);
+	assert_int_equal(fcache_body_bytes(fx->fc), 12);
+	fcache_free(fx->fc);
+	fx->fc = fcache_new(8, 1 << 20, 1000, 60000, &fx->stats);
+	assert_non_null(fx->fc);
+	big = put(fx, fx->root, "big.txt", "big.txt", 0, 0);
+	assert_int_equal(fcache_keep_body(fx->fc, big, text,
+					  FCACHE_BODY_MAX + 1, later),
+			 0);
+	assert_null(big->body);
+	free(text);
+}
+
+/* A check that finds the file's size or times changed drops the bytes
+ * (the descriptor stays: the same inode); one that finds them the same
+ * keeps them. */
+static void test_body_dropped_on_change(void **state)
+{
+	struct fixture *fx = *state;
+	const struct fcache_file *c;
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	char path[160];
+	int fd;
+
+	new_cache(fx, 8, 1000, 60000);
+	write_file(fx, "a.txt", "version 1\n");
+	c = put(fx, fx->root, "a.txt", "a.txt", 0, 0);
+	assert_int_equal(fcache_keep_body(fx->fc, c, "version 1\n", 10,
+					  c->st.st_ctim.tv_sec + 60),
+			 1);
+	c = get(fx, fx->root, "a.txt", 1000); /* checked: unchanged */
+	assert_non_null(c);
+	assert_non_null(c->body);
+	/* Rewritten in place, same size; its mtime set apart so the change
+	 * shows whatever the clock's granularity. */
+	snprintf(path, sizeof(path), "%s/a.txt", fx->dir);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "version 2\n", 10), 10);
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
+	c = get(fx, fx->root, "a.txt", 1500); /* within the validity time */
+	assert_non_null(c->body);
+	c = get(fx, fx->root, "a.txt", 2000);
+	assert_non_null(c);
+	assert_null(c->body);
+	assert_int_equal(c->st.st_mtim.tv_sec, 1000000);
+	assert_int_equal(fcache_body_bytes(fx->fc), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -378,6 +489,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_shrink_half, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_kept_when_settled,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_dropped_on_change,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_path_not_kept, setup,
 						teardown),
 	};

@@ -313,6 +313,30 @@ static void test_stats_summary(void **state)
 	free(t);
 }
 
+/* An HTTP daemon with vhosts: a line of requests per vhost, in the
+ * daemon's order; none without them (above). */
+static void test_stats_vhosts(void **state)
+{
+	static const char *doc =
+		"{\"version\":\"0.1.0\",\"pid\":1,\"uptime_s\":1,"
+		"\"protocol\":\"http\",\"generation\":1,\"listen\":[],"
+		"\"workers_configured\":1,\"totals\":{" COUNTERS(
+			3, 0, 3, 10, 10,
+			17) ",\"vhost_requests\":"
+			    "{\"a.example\":12,\"*.b.example\":0,"
+			    "\"(other)\":2,\"(default)\":3}},"
+			    "\"workers\":[]}";
+	char *t = render_ok(rc_render_stats, doc);
+	char *plain = render_ok(rc_render_stats, doc_stats);
+
+	(void)state;
+	assert_non_null(strstr(t, "\nvhosts      a.example 12, *.b.example 0, "
+				  "(other) 2, (default) 3\n"));
+	assert_null(strstr(plain, "vhosts"));
+	free(t);
+	free(plain);
+}
+
 /* --- connections --- */
 
 static void test_connections_table(void **state)
@@ -529,6 +553,118 @@ static void test_top_rates(void **state)
 	json_decref(c);
 }
 
+/* --- upstreams --- */
+
+static const char doc_upstreams[] =
+	"{\"upstreams\":[{\"server\":\"127.0.0.1:8001\",\"state\":\"up\","
+	"\"down_workers\":0,\"down_reasons\":{\"failures\":0,\"check\":0},"
+	"\"active\":850,\"connects\":900,\"errors\":{\"refused\":1,"
+	"\"timeout\":2,\"unreachable\":3,\"no_port\":7,\"other\":0,"
+	"\"total\":13},\"connect_us\":{\"count\":900,\"p50\":412.0,"
+	"\"p99\":2400.5,\"sum\":1},\"response_us\":{\"count\":0,"
+	"\"p50\":0,\"p99\":0,\"sum\":0},\"sources\":[{\"source\":"
+	"\"127.0.0.2-127.0.0.11\",\"in_use\":850,\"available\":1000,"
+	"\"use_pct\":85.0,\"headroom_pct\":15.0,\"high\":true}]},"
+	"{\"server\":\"127.0.0.1:8002\",\"state\":\"partial\","
+	"\"down_reasons\":{\"failures\":0,\"check\":1},\"sources\":[]}],"
+	"\"workers\":2,\"warn_pct\":80}";
+
+/* A row per server: causes in their columns, times in readable units,
+ * unknown times as "-", the source flagged above the threshold, the
+ * reason a server is down. */
+static void test_upstreams_table(void **state)
+{
+	char *t = render_ok(rc_render_upstreams, doc_upstreams);
+	char head[512], row[512];
+	int rc;
+
+	(void)state;
+	line_at(t, 0, head, sizeof(head));
+	line_at(t, 1, row, sizeof(row));
+	assert_true(strncmp(row, "127.0.0.1:8001", 14) == 0);
+	assert_right_aligned(head, row, "NO_PORT");
+	assert_right_aligned(head, row, "CONNECTS");
+	assert_non_null(strstr(row, " 7 "));
+	assert_non_null(strstr(row, "412us"));
+	assert_non_null(strstr(row, "2.4ms"));
+	assert_non_null(
+		strstr(row, "!127.0.0.2-127.0.0.11 15.0% free (850/1000)"));
+	line_at(t, 2, row, sizeof(row));
+	assert_non_null(strstr(row, "partial (check)"));
+	assert_non_null(strstr(row, " - "));
+	assert_non_null(strstr(t, "state over 2 running workers"));
+	free(t);
+	t = render(rc_render_upstreams, "{\"error\":\"x\"}", &rc);
+	assert_int_equal(rc, -1);
+	free(t);
+	t = render_ok(rc_render_upstreams, "{\"upstreams\":[]}");
+	assert_non_null(strstr(t, "no upstream servers"));
+	free(t);
+}
+
+/* `limits` names the pairs above the threshold. */
+static void test_limits_ports(void **state)
+{
+	char *t = render_ok(rc_render_limits,
+			    "{\"limits\":{\"backlog\":1},\"warnings\":[],"
+			    "\"upstream_ports_high\":true,\"upstream_ports\":[{\"source\":"
+			    "\"(kernel)\",\"server\":\"127.0.0.1:8001\",\"in_use\":27000,"
+			    "\"available\":28232,\"use_pct\":95.6}]}");
+
+	(void)state;
+	assert_non_null(strstr(t, "  ! upstream 127.0.0.1:8001 from (kernel): "
+				  "27000 of 28232 local ports in use (95.6%)\n"));
+	free(t);
+}
+
+/* top shows the proxy's servers from the stats totals above the
+ * workers: state over the running workers, errors summed, the least
+ * headroom of any source. */
+static void test_top_upstreams(void **state)
+{
+	json_t *b = load(
+		"{\"pid\":5,\"protocol\":\"tcp_proxy\",\"totals\":{\"active\":8,"
+		"\"upstream_connects\":{\"127.0.0.1:8001\":900,\"127.0.0.1:8002\":0},"
+		"\"upstream_active\":{\"127.0.0.1:8001\":850},"
+		"\"upstream_down\":{\"127.0.0.1:8002\":2},"
+		"\"upstream_errors\":{\"127.0.0.1:8001\":{\"refused\":1,\"no_port\":7}},"
+		"\"upstream_connect_us\":{\"127.0.0.1:8001\":{\"count\":9,\"p50\":300,\"p99\":1500}},"
+		"\"upstream_ports_available\":{\"127.0.0.2-127.0.0.3\":2000,\"(kernel)\":1000},"
+		"\"upstream_ports_in_use\":{\"127.0.0.2-127.0.0.3\":{\"127.0.0.1:8001\":100},"
+		"\"(kernel)\":{\"127.0.0.1:8001\":750}}},"
+		"\"workers\":[{\"id\":0,\"active\":4,\"state\":\"running\"},"
+		"{\"id\":1,\"active\":4,\"state\":\"running\"}]}");
+	char lines[4][RC_UPSTREAM_LINE_MAX], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(rc_upstream_lines(b, 4, 2, lines), 2);
+	show(lines[0]);
+	show(lines[1]);
+	assert_true(strncmp(lines[0], "127.0.0.1:8001", 14) == 0);
+	assert_non_null(strstr(lines[0], " up "));
+	assert_non_null(strstr(lines[0], " 850 "));
+	assert_non_null(strstr(lines[0], " 8 ")); /* errors */
+	assert_non_null(strstr(lines[0], "300us"));
+	assert_non_null(strstr(lines[0], "1.5ms"));
+	assert_non_null(strstr(lines[0], "25.0% (750/1000)"));
+	assert_non_null(strstr(lines[1], " down "));
+	assert_int_equal(rc_upstream_lines(b, 1, 2, lines), 1);
+	f = open_memstream(&text, &len);
+	rc_top_frame(f, NULL, b, 1.0, 120, 30);
+	fclose(f);
+	show(text);
+	assert_non_null(strstr(text, "UPSTREAM "));
+	assert_true(strstr(text, "UPSTREAM ") <
+		    strstr(text, "ACTIVE CONNECTIONS"));
+	free(text);
+	json_decref(b);
+	b = load("{\"pid\":5,\"totals\":{},\"workers\":[]}");
+	assert_int_equal(rc_upstream_lines(b, 4, 0, lines), 0);
+	json_decref(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_workers_malformed),
 		cmocka_unit_test(test_balance_of),
 		cmocka_unit_test(test_stats_summary),
+		cmocka_unit_test(test_stats_vhosts),
 		cmocka_unit_test(test_connections_table),
 		cmocka_unit_test(test_connections_truncated_ipv6),
 		cmocka_unit_test(test_connections_empty),
@@ -545,6 +682,9 @@ int main(void)
 		cmocka_unit_test(test_ping),
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_top_rates),
+		cmocka_unit_test(test_upstreams_table),
+		cmocka_unit_test(test_limits_ports),
+		cmocka_unit_test(test_top_upstreams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

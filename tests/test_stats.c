@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "hist.h"
 #include "stats_doc.h"
 #include "syslimits.h"
 
@@ -180,6 +181,9 @@ static struct stats_daemon_view dv;
 static struct stats_vhost_names vnames;
 /* Every per-upstream value named: 127.0.0.1:10000 + k. */
 static struct cfg_upstream upnames[STATS_NUPSTREAMS];
+/* Every source range named: fd00::1 + k, one address each (IPv6, so that
+ * the IPv4 servers need the kernel's row too). */
+static struct cfg_source srcnames[STATS_NSOURCES - 1];
 static struct stats_worker_view wv[3];
 
 static void fill_counters(struct stats_counters *c, uint64_t base)
@@ -245,6 +249,17 @@ static int setup(void **state)
 	}
 	dv.upstreams = upnames;
 	dv.nupstreams = STATS_NUPSTREAMS;
+	for (unsigned k = 0; k < STATS_NSOURCES - 1; k++) {
+		snprintf(err, sizeof(err), "fd00::%x", k + 1);
+		memset(&srcnames[k], 0, sizeof(srcnames[k]));
+		srcnames[k].first.in6.sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, err,
+					   &srcnames[k].first.in6.sin6_addr),
+				 1);
+		srcnames[k].count = 1;
+	}
+	dv.sources = srcnames;
+	dv.nsources = STATS_NSOURCES - 1;
 
 	memset(wv, 0, sizeof(wv));
 	for (int i = 0; i < 3; i++) {
@@ -536,8 +551,11 @@ static void test_limits_document(void **state)
 	static const struct field fields[] = {
 		{ "limits", J_OBJ },
 		{ "warnings", J_ARR },
+		{ "upstream_ports_high", J_BOOL },
+		{ "upstream_ports_warn_pct", J_INT },
+		{ "upstream_ports", J_ARR },
 	};
-	json_t *doc = load(stats_json_limits(&lim)), *l, *range;
+	json_t *doc = load(stats_json_limits(&lim, NULL, NULL, 0)), *l, *range;
 
 	(void)state;
 	only_fields(doc, fields, N_ELEM(fields), "limits doc");
@@ -663,6 +681,60 @@ static void test_prometheus(void **state)
 	free(t);
 }
 
+/* tcp_proxy's "upstreams": each server's state from the workers' gauges
+ * (the running workers count for "down"), and why. */
+static void test_upstreams_object(void **state)
+{
+	static const struct {
+		const char *name, *state, *why;
+		json_int_t down;
+	} want[] = {
+		{ "127.0.0.1:10000", "up", "", 0 },
+		{ "127.0.0.1:10001", "down", "checks", 2 },
+		{ "127.0.0.1:10002", "partly down", "passive", 1 },
+		{ "127.0.0.1:10003", "down", "checks, passive", 2 },
+	};
+	json_t *doc, *u;
+
+	(void)state;
+	dv.protocol = "tcp_proxy";
+	dv.scope = STATS_PROXY;
+	dv.nupstreams = 4;
+	memset(wv, 0, sizeof(wv));
+	for (int i = 0; i < 3; i++) {
+		wv[i].id = i;
+		wv[i].state = i < 2 ? STATS_WORKER_RUNNING : STATS_WORKER_EXITED;
+	}
+	for (int i = 0; i < 2; i++) {
+		wv[i].c.upstream_down[1] = 1;
+		wv[i].c.upstream_down_by[1][STATS_DOWN_CHECK] = 1;
+		wv[i].c.upstream_down[3] = 1;
+	}
+	wv[0].c.upstream_down[2] = 1;
+	wv[0].c.upstream_down_by[2][STATS_DOWN_FAILURES] = 1;
+	wv[0].c.upstream_down_by[3][STATS_DOWN_CHECK] = 1;
+	wv[1].c.upstream_down_by[3][STATS_DOWN_FAILURES] = 1;
+	doc = load(stats_json_stats(&dv, wv, 3));
+	u = json_object_get(doc, "upstreams");
+	assert_int_equal(json_object_size(u), 4);
+	for (size_t k = 0; k < N_ELEM(want); k++) {
+		json_t *o = json_object_get(u, want[k].name);
+
+		assert_non_null(o);
+		assert_string_equal(json_string_value(json_object_get(o, "state")),
+				    want[k].state);
+		assert_string_equal(json_string_value(json_object_get(o, "why")),
+				    want[k].why);
+		assert_int_equal(geti(o, "workers_down"), want[k].down);
+	}
+	json_decref(doc);
+	/* Another service has none. */
+	dv.scope = STATS_ANY;
+	doc = load(stats_json_stats(&dv, wv, 3));
+	assert_null(json_object_get(doc, "upstreams"));
+	json_decref(doc);
+}
+
 /* --- every counter of STATS_COUNTERS, in every rendering --- */
 
 /* A value no other counter or worker has. */
@@ -686,6 +758,56 @@ static int in_scope(const struct stats_field *f, enum stats_scope scope)
 	return f->scope == STATS_ANY || f->scope == scope;
 }
 
+/* The labels value k of an upstream detail field is shown under: a
+ * server ("127.0.0.1:10000"...), and a cause or a source range. */
+static void detail_labels(const struct stats_field *f, unsigned k, char *a,
+			  char *b, size_t len)
+{
+	unsigned per = f->kind == STATS_UPSTREAM_ERRORS ? STATS_NERR :
+		       f->kind == STATS_UPSTREAM_DOWN   ? STATS_NDOWN :
+							  STATS_HIST_SLOTS;
+	unsigned src = f->kind == STATS_SOURCE_GAUGES ? k : k / STATS_NUPSTREAMS;
+
+	if (f->kind == STATS_SOURCE_GAUGES || f->kind == STATS_PAIR_GAUGES) {
+		if (src == STATS_SOURCE_KERNEL)
+			snprintf(a, len, "(kernel)");
+		else
+			snprintf(a, len, "fd00::%x", src + 1);
+		snprintf(b, len, "127.0.0.1:%u", 10000 + k % STATS_NUPSTREAMS);
+		return;
+	}
+	snprintf(a, len, "127.0.0.1:%u", 10000 + k / per);
+	snprintf(b, len, "%s",
+		 f->kind == STATS_UPSTREAM_ERRORS ? stats_err_name(k % per) :
+		 f->kind == STATS_UPSTREAM_DOWN   ? stats_down_name(k % per) :
+						    "");
+}
+
+/* A histogram's JSON: its count is the sum of its buckets' values, its
+ * sum the last slot's (w < 0: over the workers). */
+static void check_json_hist(const json_t *v, const struct stats_field *f,
+			    size_t fi, int w)
+{
+	for (unsigned s = 0; s < STATS_NUPSTREAMS; s++) {
+		uint64_t count = 0, sum = 0;
+		char a[64], b[64];
+		const json_t *h;
+
+		for (int i = (w < 0 ? 0 : w); i < (w < 0 ? 3 : w + 1); i++) {
+			for (unsigned k = 0; k < HIST_NBUCKETS; k++)
+				count += distinct(i, fi, s * STATS_HIST_SLOTS + k);
+			sum += distinct(i, fi,
+					s * STATS_HIST_SLOTS + HIST_NBUCKETS);
+		}
+		detail_labels(f, s * STATS_HIST_SLOTS, a, b, sizeof(a));
+		h = json_object_get(v, a);
+		if ((uint64_t)json_integer_value(json_object_get(h, "count")) !=
+			    count ||
+		    (uint64_t)json_integer_value(json_object_get(h, "sum")) != sum)
+			fail_msg("'%s' of %s: wrong count or sum", f->name, a);
+	}
+}
+
 /* o holds field f (or not, out of scope) with the values of worker w,
  * or their sum over the workers (w < 0). */
 static void check_json_field(const json_t *o, const struct stats_field *f,
@@ -700,6 +822,10 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 	}
 	if (!v)
 		fail_msg("counter '%s' is missing from the JSON", f->name);
+	if (f->kind == STATS_UPSTREAM_HIST) {
+		check_json_hist(v, f, fi, w);
+		return;
+	}
 	for (unsigned k = 0; k < f->n; k++) {
 		uint64_t want = 0;
 		char cls[32];
@@ -715,9 +841,61 @@ static void check_json_field(const json_t *o, const struct stats_field *f,
 		} else if (f->n == STATS_NUPSTREAMS) {
 			snprintf(cls, sizeof(cls), "127.0.0.1:%u", 10000 + k);
 			x = json_object_get(v, cls);
+		} else if (f->kind != STATS_COUNTER && f->kind != STATS_GAUGE) {
+			char a[64], b[64];
+
+			detail_labels(f, k, a, b, sizeof(a));
+			x = json_object_get(v, a);
+			if (f->kind != STATS_SOURCE_GAUGES)
+				x = json_object_get(x, b);
 		}
 		if (!json_is_integer(x) || (uint64_t)json_integer_value(x) != want)
 			fail_msg("'%s'[%u]: wrong value", f->name, k);
+	}
+}
+
+static void prom_detail_labels(const struct stats_field *f, unsigned k,
+			       char *out, size_t len)
+{
+	char a[32], b[32];
+
+	detail_labels(f, k, a, b, sizeof(a));
+	if (f->kind == STATS_SOURCE_GAUGES)
+		snprintf(out, len, ",source=\"%s\"", a);
+	else if (f->kind == STATS_PAIR_GAUGES)
+		snprintf(out, len, ",source=\"%s\",upstream=\"%s\"", a, b);
+	else
+		snprintf(out, len, ",upstream=\"%s\",reason=\"%s\"", a, b);
+}
+
+/* Histograms are summed over the workers: the count and the sum. */
+static void check_prom_hist(const char *t, const struct stats_field *f, size_t fi)
+{
+	for (unsigned s = 0; s < STATS_NUPSTREAMS; s++) {
+		uint64_t count = 0, sum = 0;
+		char line[256];
+
+		for (int i = 0; i < 3; i++) {
+			for (unsigned k = 0; k < HIST_NBUCKETS; k++)
+				count += distinct(i, fi, s * STATS_HIST_SLOTS + k);
+			sum += distinct(i, fi,
+					s * STATS_HIST_SLOTS + HIST_NBUCKETS);
+		}
+		snprintf(line, sizeof(line),
+			 "reuseportd_%s_count{upstream=\"127.0.0.1:%u\"} %llu\n",
+			 f->prom, 10000 + s, (unsigned long long)count);
+		if (!strstr(t, line))
+			fail_msg("no sample: %s", line);
+		snprintf(line, sizeof(line),
+			 "reuseportd_%s_sum{upstream=\"127.0.0.1:%u\"} %.6f\n",
+			 f->prom, 10000 + s, (double)sum / 1e6);
+		if (!strstr(t, line))
+			fail_msg("no sample: %s", line);
+		snprintf(line, sizeof(line),
+			 "reuseportd_%s_bucket{upstream=\"127.0.0.1:%u\",le=\"+Inf\"} %llu\n",
+			 f->prom, 10000 + s, (unsigned long long)count);
+		if (!strstr(t, line))
+			fail_msg("no sample: %s", line);
 	}
 }
 
@@ -727,7 +905,9 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 	char line[256];
 
 	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", f->prom,
-		 stats_kind_is_gauge(f->kind) ? "gauge" : "counter");
+		 f->kind == STATS_UPSTREAM_HIST ? "histogram" :
+		 stats_kind_is_gauge(f->kind)   ? "gauge" :
+						  "counter");
 	if (!in_scope(f, scope)) {
 		if (strstr(t, line))
 			fail_msg("'%s' in the Prometheus text of a service without it",
@@ -736,9 +916,13 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 	}
 	if (!strstr(t, line))
 		fail_msg("no family for '%s' in the Prometheus text", f->prom);
+	if (f->kind == STATS_UPSTREAM_HIST) {
+		check_prom_hist(t, f, fi);
+		return;
+	}
 	for (int w = 0; w < 3; w++)
 		for (unsigned k = 0; k < f->n; k++) {
-			char code[64] = "";
+			char code[128] = "";
 
 			if (f->kind == STATS_CLASSES)
 				snprintf(code, sizeof(code), ",code=\"%uxx\"",
@@ -749,6 +933,9 @@ static void check_prom_field(const char *t, const struct stats_field *f,
 			else if (f->n == STATS_NUPSTREAMS)
 				snprintf(code, sizeof(code),
 					 ",upstream=\"127.0.0.1:%u\"", 10000 + k);
+			else if (f->kind != STATS_COUNTER &&
+				 f->kind != STATS_GAUGE)
+				prom_detail_labels(f, k, code, sizeof(code));
 			snprintf(line, sizeof(line),
 				 "reuseportd_%s{worker=\"%d\",generation=\"2\"%s} %llu\n",
 				 f->prom, w, code,
@@ -915,6 +1102,7 @@ int main(void)
 		cmocka_unit_test_setup(test_limits_document, setup),
 		cmocka_unit_test_setup(test_ping_help_error, setup),
 		cmocka_unit_test_setup(test_prometheus, setup),
+		cmocka_unit_test_setup(test_upstreams_object, setup),
 		cmocka_unit_test_setup(test_every_counter_rendered, setup),
 		cmocka_unit_test_setup(test_merge_follows_kinds, setup),
 		cmocka_unit_test_setup(test_vhost_slots, setup),

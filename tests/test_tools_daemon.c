@@ -246,6 +246,61 @@ static char *get_metrics(int port)
 	return strdup(body + 4);
 }
 
+/* An upstream detail (STATS_UPSTREAM_DETAIL) of worker 0: the value of
+ * the one server (and the kernel's source range, the proxy having no
+ * proxy_source), and its sample; histograms are shown summed over the
+ * workers, without a worker label. 0 if counter i is not one. */
+static int check_detail(const char *what, const char *text, json_t *v, size_t i)
+{
+	enum stats_kind k = counters[i].kind;
+	const char *server, *at;
+	json_t *x;
+	char line[256], labels[160];
+
+	if (k != STATS_UPSTREAM_ERRORS && k != STATS_UPSTREAM_DOWN &&
+	    k != STATS_UPSTREAM_HIST && k != STATS_SOURCE_GAUGES &&
+	    k != STATS_PAIR_GAUGES)
+		return 0;
+	x = json_object_get(v, "(kernel)");
+	server = json_object_iter_key(
+		json_object_iter(k == STATS_PAIR_GAUGES ? x : v));
+	hr_check(server || k == STATS_SOURCE_GAUGES, "stats: '%s' is empty",
+		 counters[i].name);
+	if (k == STATS_UPSTREAM_ERRORS || k == STATS_UPSTREAM_DOWN) {
+		const char *cause = k == STATS_UPSTREAM_ERRORS ? "refused" :
+								 "failures";
+
+		x = json_object_get(json_object_get(v, server), cause);
+		snprintf(labels, sizeof(labels),
+			 "worker=\"0\",generation=\"1\",upstream=\"%s\",reason=\"%s\"",
+			 server, cause);
+	} else if (k == STATS_UPSTREAM_HIST) {
+		x = json_object_get(json_object_get(v, server), "count");
+		snprintf(labels, sizeof(labels), "upstream=\"%s\"", server);
+	} else if (k == STATS_SOURCE_GAUGES) {
+		snprintf(labels, sizeof(labels),
+			 "worker=\"0\",generation=\"1\",source=\"(kernel)\"");
+	} else {
+		x = json_object_get(x, server);
+		snprintf(labels, sizeof(labels),
+			 "worker=\"0\",generation=\"1\",source=\"(kernel)\",upstream=\"%s\"",
+			 server);
+	}
+	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", counters[i].prom,
+		 k == STATS_UPSTREAM_HIST ? "histogram" :
+		 stats_kind_is_gauge(k)   ? "gauge" :
+					    "counter");
+	hr_check(strstr(text, line), "%s: no family '%s'", what, counters[i].prom);
+	snprintf(line, sizeof(line), "\nreuseportd_%s%s{%s} ", counters[i].prom,
+		 k == STATS_UPSTREAM_HIST ? "_count" : "", labels);
+	at = strstr(text, line);
+	hr_check(json_is_integer(x) && at, "%s: no sample '%s'", what, line + 1);
+	hr_check(stats_kind_is_gauge(k) || strtoll(at + strlen(line), NULL,
+						   10) >= json_integer_value(x),
+		 "%s: '%s' below the stats before it", what, line + 1);
+	return 1;
+}
+
 /* Counter i of worker 0 in a Prometheus text: its family, and a sample
  * no smaller than in the stats document taken before the text (counters
  * only grow; loop_turns grows by itself with every question). */
@@ -257,6 +312,8 @@ static void check_counter(const char *what, const char *text, json_t *st, size_t
 	hr_check(v != NULL, "stats: worker 0 has no '%s'", counters[i].name);
 	hr_check(json_object_get(json_object_get(st, "totals"), counters[i].name),
 		 "stats: totals have no '%s'", counters[i].name);
+	if (check_detail(what, text, v, i))
+		return;
 	snprintf(line, sizeof(line), "# TYPE reuseportd_%s %s\n", counters[i].prom,
 		 stats_kind_is_gauge(counters[i].kind) ? "gauge" : "counter");
 	hr_check(strstr(text, line), "%s: no family '%s'", what, counters[i].prom);

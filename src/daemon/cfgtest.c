@@ -290,6 +290,26 @@ static void report_proxy_ports(const struct config *c, const struct limits *lim,
 		    (long)c->proxy_pool * c->nupstreams);
 }
 
+/* The active health checks: what one server receives, all workers
+ * together (health.h: each worker in its own slot), and the descriptor
+ * each worker holds for a check while it runs. */
+static void report_health(const struct config *c, FILE *out, int *problems)
+{
+	int w = c->workers > 0 ? c->workers : 1;
+
+	if (c->protocol != CFG_PROTO_TCP_PROXY)
+		return;
+	if (c->health_check == CFG_HEALTH_OFF) {
+		row(out, problems, INFO, "health_check", "off",
+		    "passive health only (max_fails)");
+		return;
+	}
+	row(out, problems, INFO, "health_check",
+	    c->health_check == CFG_HEALTH_TCP ? "tcp" : "http",
+	    "each server: a check every %d ms (%d workers, each every %d ms, never at once); up to %d descriptors per worker",
+	    c->health_interval_ms / w, w, c->health_interval_ms, c->nupstreams);
+}
+
 static int report_limits(const struct config *c, FILE *out)
 {
 	struct limits lim;
@@ -303,6 +323,7 @@ static int report_limits(const struct config *c, FILE *out)
 	report_files(c, &lim, out, &problems);
 	report_queues(&lim, out, &problems);
 	report_proxy_ports(c, &lim, out, &problems);
+	report_health(c, out, &problems);
 	if (problems)
 		fprintf(out, "%d warning%s\n", problems, problems > 1 ? "s" : "");
 	return problems;

@@ -48,6 +48,7 @@ void config_defaults(struct config *c)
 	c->open_file_cache = CFG_OPEN_FILE_CACHE;
 	c->open_file_cache_valid_ms = 1000;
 	c->open_file_cache_inactive_ms = 20000;
+	c->open_file_cache_content = 1024 * 1024;
 	c->log = CFG_LOG_STDERR;
 	c->defer_accept_s = -1;
 	c->proxy_connect_timeout_ms = 5000;
@@ -56,6 +57,10 @@ void config_defaults(struct config *c)
 	c->proxy_pool = 32;
 	c->proxy_pool_timeout_ms = 60000;
 	c->proxy_read_timeout_ms = 60000;
+	c->health_interval_ms = 5000;
+	c->health_timeout_ms = 2000;
+	c->health_rise = 2;
+	c->health_fall = 3;
 }
 
 /* config_proxy.c's messages are written the same way. */
@@ -903,6 +908,19 @@ static int set_open_file_cache_inactive(struct config *c, const char *s,
 		      &c->open_file_cache_inactive_ms, err, errlen);
 }
 
+/* 0 (none) or a budget: a worker keeps the bytes of files up to 16 KiB,
+ * this many in all. */
+static int set_open_file_cache_content(struct config *c, const char *s,
+				       char *err, size_t errlen)
+{
+	if (!strcmp(s, "off")) {
+		c->open_file_cache_content = 0;
+		return 0;
+	}
+	return set_size("open_file_cache_content", s, 0, 1ULL << 30,
+			&c->open_file_cache_content, err, errlen);
+}
+
 static int set_workers(struct config *c, const char *s, char *err, size_t errlen)
 {
 	return config_set_workers(c, s, err, errlen);
@@ -940,9 +958,17 @@ static const struct config_directive directives[] = {
 	{ "proxy_pool", 1, 0, config_set_proxy_pool },
 	{ "proxy_pool_timeout", 1, 0, config_set_proxy_pool_timeout },
 	{ "proxy_read_timeout", 1, 0, config_set_proxy_read_timeout },
+	{ "balance", 1, 0, config_set_balance },
+	{ "proxy_protocol", 1, 0, config_set_proxy_protocol },
+	{ "health_check", 2, 0, config_set_health_check },
+	{ "health_interval", 1, 0, config_set_health_interval },
+	{ "health_timeout", 1, 0, config_set_health_timeout },
+	{ "health_rise", 1, 0, config_set_health_rise },
+	{ "health_fall", 1, 0, config_set_health_fall },
 	{ "open_file_cache", 1, 0, set_open_file_cache },
 	{ "open_file_cache_valid", 1, 0, set_open_file_cache_valid },
 	{ "open_file_cache_inactive", 1, 0, set_open_file_cache_inactive },
+	{ "open_file_cache_content", 1, 0, set_open_file_cache_content },
 	{ "max_connections", 1, 0, set_max_connections },
 	{ "max_connections_per_ip", 1, 0, set_max_connections_per_ip },
 	{ "rlimit_nofile", 1, 0, set_rlimit_nofile },

@@ -71,6 +71,17 @@ struct cfg_source {
  * IP_LOCAL_PORT_RANGE. */
 enum cfg_port_range { CFG_PORTS_OFF, CFG_PORTS_AUTO, CFG_PORTS_RANGE };
 
+/* balance: which server takes the next connection (upstream.h). */
+enum cfg_balance { CFG_BALANCE_RR, CFG_BALANCE_LEAST_CONN, CFG_BALANCE_HASH };
+
+/* health_check: none, a TCP connect, or an HTTP GET of health_path. */
+enum cfg_health { CFG_HEALTH_OFF, CFG_HEALTH_TCP, CFG_HEALTH_HTTP };
+#define CFG_HEALTH_PATH_MAX 256
+
+/* proxy_protocol: the PROXY header sent to the server first (HAProxy's
+ * send-proxy, send-proxy-v2). */
+enum cfg_proxy_protocol { CFG_PP_OFF, CFG_PP_V1, CFG_PP_V2 };
+
 /* "vhost NAME DOCROOT": requests whose host is NAME get files from
  * DOCROOT. */
 struct cfg_vhost {
@@ -124,6 +135,14 @@ struct config {
 	int proxy_pool;
 	int proxy_pool_timeout_ms;
 	int proxy_read_timeout_ms;
+	enum cfg_balance balance;
+	enum cfg_proxy_protocol proxy_protocol;
+	/* Active health checks (health.h): what, how often, how long one
+	 * may take, and how many results in a row change a server's state. */
+	enum cfg_health health_check;
+	char health_path[CFG_HEALTH_PATH_MAX]; /* CFG_HEALTH_HTTP: "/..." */
+	int health_interval_ms, health_timeout_ms;
+	int health_rise, health_fall;
 
 	/* HTTP */
 	char docroot[PATH_MAX]; /* empty: serve the fixed response */
@@ -155,6 +174,9 @@ struct config {
 	int open_file_cache;
 	int open_file_cache_valid_ms;
 	int open_file_cache_inactive_ms;
+	/* Bytes of small files' contents each worker's cache keeps (0: none):
+	 * a hot file's answer then needs no read either. */
+	unsigned long long open_file_cache_content;
 	/* Built from those three when the master loads the configuration
 	 * (main.c), and freed once no configuration it keeps refers to it
 	 * (master.c); NULL: the workers build the built-in table. */
@@ -211,10 +233,24 @@ int config_set_proxy_pool_timeout(struct config *c, const char *s, char *err,
 				  size_t errlen);
 int config_set_proxy_read_timeout(struct config *c, const char *s, char *err,
 				  size_t errlen);
+int config_set_balance(struct config *c, const char *s, char *err, size_t errlen);
+int config_set_proxy_protocol(struct config *c, const char *s, char *err,
+			      size_t errlen);
+/* "off", "tcp" or "http PATH". */
+int config_set_health_check(struct config *c, const char *s, char *err,
+			    size_t errlen);
+int config_set_health_interval(struct config *c, const char *s, char *err,
+			       size_t errlen);
+int config_set_health_timeout(struct config *c, const char *s, char *err,
+			      size_t errlen);
+int config_set_health_rise(struct config *c, const char *s, char *err,
+			   size_t errlen);
+int config_set_health_fall(struct config *c, const char *s, char *err,
+			   size_t errlen);
 /* What config_finish checks of them: protocol tcp_proxy or http_proxy
- * has an upstream,
- * and each upstream has a proxy_source of its family (when there are
- * any). "FILE:LINE: " leads a message about one upstream line. */
+ * has an upstream, each upstream has a proxy_source of its family (when there are any),
+ * and health_timeout is no longer than health_interval. "FILE:LINE: "
+ * leads a message about one upstream line. */
 int config_finish_proxy(const struct config *c, char *err, size_t errlen);
 /* Address k (< src->count) of a proxy_source range. */
 void config_source_addr(const struct cfg_source *src, uint32_t k,

@@ -233,6 +233,124 @@ int config_set_proxy_port_range(struct config *c, const char *s, char *err,
 	return 0;
 }
 
+/* One of words (NULL-terminated) at s: its index, or -1. */
+static int keyword(const char *s, const char *const *words)
+{
+	for (int i = 0; words[i]; i++)
+		if (!strcmp(s, words[i]))
+			return i;
+	return -1;
+}
+
+int config_set_balance(struct config *c, const char *s, char *err, size_t errlen)
+{
+	static const char *const words[] = { "round_robin", "least_conn",
+					     "hash", NULL };
+	int k = keyword(s, words);
+
+	if (k < 0)
+		return fail(err, errlen,
+			    "balance: '%s' is not round_robin, least_conn or hash",
+			    s);
+	c->balance = (enum cfg_balance)k;
+	return 0;
+}
+
+int config_set_proxy_protocol(struct config *c, const char *s, char *err,
+			      size_t errlen)
+{
+	static const char *const words[] = { "off", "v1", "v2", NULL };
+	int k = keyword(s, words);
+
+	if (k < 0)
+		return fail(err, errlen,
+			    "proxy_protocol: '%s' is not off, v1 or v2", s);
+	c->proxy_protocol = (enum cfg_proxy_protocol)k;
+	return 0;
+}
+
+/* A path the request line can carry as it is: "/", then visible ASCII
+ * (no space, no control byte: each would end or break the line). */
+static int health_path_ok(const char *p)
+{
+	if (p[0] != '/' || strlen(p) >= CFG_HEALTH_PATH_MAX)
+		return 0;
+	for (; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int config_set_health_check(struct config *c, const char *s, char *err,
+			    size_t errlen)
+{
+	if (!strcmp(s, "off") || !strcmp(s, "tcp")) {
+		c->health_check = s[0] == 'o' ? CFG_HEALTH_OFF : CFG_HEALTH_TCP;
+		c->health_path[0] = '\0';
+		return 0;
+	}
+	if (strncmp(s, "http ", 5) || !health_path_ok(s + 5))
+		return fail(err, errlen,
+			    "health_check: '%s' is not off, tcp or http PATH (PATH: '/' then up to %d visible ASCII characters)",
+			    s, CFG_HEALTH_PATH_MAX - 2);
+	c->health_check = CFG_HEALTH_HTTP;
+	snprintf(c->health_path, sizeof(c->health_path), "%s", s + 5);
+	return 0;
+}
+
+/* A duration in [min_ms, max_ms] into *out. */
+static int health_ms(const char *name, const char *s, long long min_ms,
+		     long long max_ms, int *out, char *err, size_t errlen)
+{
+	long long ms;
+
+	if (config_parse_duration(s, max_ms, &ms) < 0 || ms < min_ms)
+		return fail(err, errlen,
+			    "%s: '%s' is not a duration %lldms..%llds (like 500ms, 5s)",
+			    name, s, min_ms, max_ms / 1000);
+	*out = (int)ms;
+	return 0;
+}
+
+/* Checks more often than every 100 ms would be load, not information. */
+int config_set_health_interval(struct config *c, const char *s, char *err,
+			       size_t errlen)
+{
+	return health_ms("health_interval", s, 100, 3600 * 1000LL,
+			 &c->health_interval_ms, err, errlen);
+}
+
+int config_set_health_timeout(struct config *c, const char *s, char *err,
+			      size_t errlen)
+{
+	return health_ms("health_timeout", s, 10, 3600 * 1000LL,
+			 &c->health_timeout_ms, err, errlen);
+}
+
+static int health_count(const char *name, const char *s, int *out, char *err,
+			size_t errlen)
+{
+	long v;
+
+	if (number(s, strlen(s), 1, 100, &v) < 0)
+		return fail(err, errlen, "%s: '%s' is not a number 1..100",
+			    name, s);
+	*out = (int)v;
+	return 0;
+}
+
+int config_set_health_rise(struct config *c, const char *s, char *err,
+			   size_t errlen)
+{
+	return health_count("health_rise", s, &c->health_rise, err, errlen);
+}
+
+int config_set_health_fall(struct config *c, const char *s, char *err,
+			   size_t errlen)
+{
+	return health_count("health_fall", s, &c->health_fall, err, errlen);
+}
+
 /* "proxy_pool N": idle connections kept per server in each worker. The
  * bound is the descriptors they hold: 32 servers x 4096 is still within
  * what a worker may open, and more idle ones than requests in flight buy
@@ -297,6 +415,12 @@ int config_finish_proxy(const struct config *c, char *err, size_t errlen)
 		return fail(err, errlen,
 			    "protocol %s needs at least one 'upstream ADDR:PORT'",
 			    config_protocol_name(c->protocol));
+	/* A check still running when the next is due would overlap it. */
+	if (c->health_check != CFG_HEALTH_OFF &&
+	    c->health_timeout_ms > c->health_interval_ms)
+		return fail(err, errlen,
+			    "health_timeout (%d ms) is longer than health_interval (%d ms)",
+			    c->health_timeout_ms, c->health_interval_ms);
 	if (c->nproxy_sources == 0)
 		return 0;
 	for (int i = 0; i < c->nupstreams; i++) {

@@ -117,6 +117,13 @@ unsigned conn_pool_release_fds(struct conn_pool *p)
 	return n;
 }
 
+void conn_pool_start(struct conn_pool *p)
+{
+	for (int i = 0; i < p->nhandlers; i++)
+		if (p->handlers[i].proto->start)
+			p->handlers[i].proto->start(p->handlers[i].ctx, p);
+}
+
 void conn_pool_close_all(struct conn_pool *p)
 {
 	for (int fd = 0; fd < p->nslots && p->active + p->outbound > 0; fd++)
@@ -397,6 +404,24 @@ static int conn_bind_source(int fd, const struct conn_source *src)
 	return bind(fd, src->sa, src->len);
 }
 
+int conn_socket_connect(const struct sockaddr *sa, socklen_t salen,
+			const struct conn_source *src)
+{
+	int fd = socket(sa->sa_family,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+	    e;
+
+	if (fd < 0)
+		return -1;
+	if ((!src || conn_bind_source(fd, src) == 0) &&
+	    connect_started(fd, sa, salen))
+		return fd;
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 struct conn *conn_connect(struct conn_pool *p, const struct sockaddr *sa,
 			  socklen_t salen, int handler, void *data)
 {
@@ -414,7 +439,7 @@ struct conn *conn_connect_src(struct conn_pool *p, const struct sockaddr *sa,
 		errno = EINVAL;
 		return NULL;
 	}
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = conn_socket_connect(sa, salen, src);
 	if (fd < 0)
 		return NULL;
 	if (fd >= p->nslots) {
@@ -422,9 +447,6 @@ struct conn *conn_connect_src(struct conn_pool *p, const struct sockaddr *sa,
 		errno = EMFILE;
 		return NULL;
 	}
-	if ((src && conn_bind_source(fd, src) < 0) ||
-	    !connect_started(fd, sa, salen))
-		goto fail;
 	c = conn_slot_fill(p, fd, handler);
 	c->flags = CONN_F_OUTBOUND | CONN_F_CONNECTING;
 	c->proto_data = data;

@@ -163,6 +163,9 @@ int conn_pool_init(struct conn_pool *p, struct loop *l,
  * err. */
 int conn_pool_add_handler(struct conn_pool *p, const struct proto *proto,
 			  const struct config *cfg, char *err, size_t errlen);
+/* The pool's owner has set worker_id: each protocol starts the work it
+ * does on its own (proto.h, start). */
+void conn_pool_start(struct conn_pool *p);
 /* The worker drains: each connection's protocol is told (on_drain). */
 void conn_pool_drain(struct conn_pool *p);
 /* Out of descriptors: each protocol closes some it keeps for itself
@@ -225,6 +228,11 @@ struct conn_source {
 	 * socket uses the system's range. */
 	uint32_t port_range;
 };
+/* The socket under conn_connect_src, for an owner that watches it
+ * itself (a health check): non-blocking, bound to src (may be NULL), its
+ * connect(2) started. The descriptor, or -1 with errno. */
+int conn_socket_connect(const struct sockaddr *sa, socklen_t salen,
+			const struct conn_source *src);
 /* conn_connect from src (may be NULL). When no local port is left for
  * the 4-tuple, connect(2) fails at once with EADDRNOTAVAIL: NULL. */
 struct conn *conn_connect_src(struct conn_pool *p, const struct sockaddr *sa,

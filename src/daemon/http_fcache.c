@@ -31,6 +31,7 @@ struct fcache {
 	struct fcache_entry **buckets;
 	uint32_t mask;
 	unsigned count, max;
+	size_t body_bytes, body_max;
 	uint64_t valid_ms, inactive_ms;
 	struct fcache_entry *newest, *oldest;
 	struct stats_counters *stats;
@@ -48,8 +49,8 @@ static uint32_t key_hash(int root, const char *path, size_t len)
 	return h ^ ((uint32_t)root * 0x9e3779b1u);
 }
 
-struct fcache *fcache_new(unsigned max, uint64_t valid_ms, uint64_t inactive_ms,
-			  struct stats_counters *stats)
+struct fcache *fcache_new(unsigned max, size_t body_max, uint64_t valid_ms,
+			  uint64_t inactive_ms, struct stats_counters *stats)
 {
 	struct fcache *fc = calloc(1, sizeof(*fc));
 	uint32_t n = 16;
@@ -66,6 +67,7 @@ struct fcache *fcache_new(unsigned max, uint64_t valid_ms, uint64_t inactive_ms,
 	}
 	fc->mask = n - 1;
 	fc->max = max ? max : 1;
+	fc->body_max = body_max;
 	fc->valid_ms = valid_ms;
 	fc->inactive_ms = inactive_ms;
 	fc->stats = stats;
@@ -95,9 +97,19 @@ static void list_push(struct fcache *fc, struct fcache_entry *e)
 	fc->newest = e;
 }
 
+static void body_free(struct fcache *fc, struct fcache_entry *e)
+{
+	if (!e->f.body)
+		return;
+	fc->body_bytes -= (size_t)e->f.st.st_size;
+	free((char *)e->f.body);
+	e->f.body = NULL;
+}
+
 /* Out of the table and the list, its descriptor closed. */
 static void entry_close(struct fcache *fc, struct fcache_entry *e)
 {
+	body_free(fc, e);
 	*e->hprev = e->hnext;
 	if (e->hnext)
 		e->hnext->hprev = e->hprev;
@@ -134,7 +146,12 @@ static struct fcache_entry *find(const struct fcache *fc, int root,
  * opened below the root - is accepted, and anything else is resolved
  * anew by http_file.c. The same inode rewritten in place keeps its
  * descriptor, with the new size and times. */
-static int still_same(struct fcache_entry *e)
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static int still_same(struct fcache *fc, struct fcache_entry *e)
 {
 	char p[FCACHE_PATH_MAX + sizeof("index.html")];
 	struct stat st;
@@ -147,6 +164,12 @@ static int still_same(struct fcache_entry *e)
 	    st.st_ino != e->f.st.st_ino || st.st_dev != e->f.st.st_dev ||
 	    st.st_mode != e->f.st.st_mode)
 		return 0;
+	/* A write changes ctime (a truncate the size too): the kept bytes
+	 * are those of another version. */
+	if (st.st_size != e->f.st.st_size ||
+	    !same_time(&st.st_mtim, &e->f.st.st_mtim) ||
+	    !same_time(&st.st_ctim, &e->f.st.st_ctim))
+		body_free(fc, e);
 	e->f.st = st;
 	return 1;
 }
@@ -168,7 +191,7 @@ const struct fcache_file *fcache_get(struct fcache *fc, int root,
 	struct fcache_entry *e = find(fc, root, path, len, h);
 
 	if (e && now - e->checked >= fc->valid_ms) {
-		if (!still_same(e)) {
+		if (!still_same(fc, e)) {
 			entry_close(fc, e);
 			e = NULL;
 		} else {
@@ -214,6 +237,7 @@ const struct fcache_file *fcache_put(struct fcache *fc, int root,
 		entry_close(fc, v);
 	}
 	e->f = *f;
+	e->f.body = NULL;
 	e->holds = 0;
 	e->checked = e->used = now;
 	e->hash = h;
@@ -277,6 +301,31 @@ unsigned fcache_shrink(struct fcache *fc)
 	}
 	fc->stats->open_file_cache_evictions += done;
 	return done;
+}
+
+int fcache_keep_body(struct fcache *fc, const struct fcache_file *f,
+		     const char *data, size_t len, time_t now_wall)
+{
+	struct fcache_entry *e = util_container_of(f, struct fcache_entry, f);
+	char *copy;
+
+	if (e->f.body || e->f.fd < 0 || len != (size_t)e->f.st.st_size ||
+	    len == 0 || len > FCACHE_BODY_MAX ||
+	    len > fc->body_max - UTIL_MIN(fc->body_max, fc->body_bytes) ||
+	    e->f.st.st_ctim.tv_sec > now_wall - FCACHE_SETTLE_SECONDS)
+		return 0;
+	copy = malloc(len);
+	if (!copy)
+		return 0;
+	memcpy(copy, data, len);
+	e->f.body = copy;
+	fc->body_bytes += len;
+	return 1;
+}
+
+size_t fcache_body_bytes(const struct fcache *fc)
+{
+	return fc->body_bytes;
 }
 
 unsigned fcache_count(const struct fcache *fc)

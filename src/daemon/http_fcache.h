@@ -11,11 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct stats_counters;
 
 /* Longest path kept; longer ones are resolved every time. */
 #define FCACHE_PATH_MAX 1100
+/* Largest file whose bytes an entry keeps (fcache_keep_body): the size
+ * of the bodies an answer copies after its head instead of sending them
+ * with sendfile (proto_http.h's HTTP_SMALL_BODY). */
+#define FCACHE_BODY_MAX (16u * 1024)
+/* A file whose status last changed less than this many seconds ago may
+ * be written again within the same timestamp (the kernel's file times
+ * are coarse): its bytes are not kept, lest a second write leave a
+ * stale copy with a stat that still matches. Git's "racily clean" rule. */
+#define FCACHE_SETTLE_SECONDS 2
 
 /* What a path resolved to. */
 struct fcache_file {
@@ -23,14 +33,19 @@ struct fcache_file {
 	int status;   /* 0 for a file, else its answer: 404, 403, 301 */
 	int is_index; /* fd is the index.html of the directory path names */
 	struct stat st;
+	/* The whole file as of st (st.st_size bytes), once fcache_keep_body
+	 * took it; NULL: read it from fd. Dropped when a check finds the
+	 * file's size or times changed. */
+	const char *body;
 };
 
 struct fcache;
 
-/* A cache of at most max entries (max > 0); times in milliseconds.
+/* A cache of at most max entries (max > 0), keeping at most body_max
+ * bytes of small files' contents (0: none); times in milliseconds.
  * hits, misses and evictions are counted in stats. NULL: out of memory. */
-struct fcache *fcache_new(unsigned max, uint64_t valid_ms, uint64_t inactive_ms,
-			  struct stats_counters *stats);
+struct fcache *fcache_new(unsigned max, size_t body_max, uint64_t valid_ms,
+			  uint64_t inactive_ms, struct stats_counters *stats);
 /* Closes every descriptor it holds. NULL is allowed. */
 void fcache_free(struct fcache *fc);
 
@@ -70,6 +85,18 @@ uint64_t fcache_expire(struct fcache *fc, uint64_t now);
  * no answer holds (one, when one is all there is). Returns how many were
  * closed. */
 unsigned fcache_shrink(struct fcache *fc);
+/* The entry f (the caller's, from fcache_get or fcache_put) keeps a copy
+ * of data[0..len), just read from its descriptor, so that its next
+ * answers need no read: only the whole of a file of at most
+ * FCACHE_BODY_MAX bytes (len == st_size), settled (its ctime at least
+ * FCACHE_SETTLE_SECONDS before now_wall), within the budget. Returns 1
+ * when kept, else 0 (the answer reads, as before). Until the next check
+ * of the entry its answers come from the copy: a change on disk is seen
+ * within the validity time, as every other change is. */
+int fcache_keep_body(struct fcache *fc, const struct fcache_file *f,
+		     const char *data, size_t len, time_t now_wall);
+/* Bytes of file contents kept now. */
+size_t fcache_body_bytes(const struct fcache *fc);
 /* Entries held now. */
 unsigned fcache_count(const struct fcache *fc);
 

@@ -522,10 +522,20 @@ static int put_file(struct http_worker *hw, struct http_conn *hc,
 {
 	int body = !ans->head_only && part->length > 0;
 	int small = body && part->length <= HTTP_SMALL_BODY;
+	const char *bytes = hw->small;
 	int r, fd = -1;
 
-	if (small && (r = read_small(hw, t, part, path)) < 0)
-		return r == FILE_STALE ? r : http_put_error(hw, ans, 500);
+	if (small && t->f->body) {
+		bytes = t->f->body + part->start;
+		hw->stats->open_file_cache_body_hits++;
+	} else if (small) {
+		if ((r = read_small(hw, t, part, path)) < 0)
+			return r == FILE_STALE ? r : http_put_error(hw, ans, 500);
+		/* The whole of a cached file: its next answers copy it. */
+		if (t->f != &t->own && part->start == 0)
+			fcache_keep_body(hw->fcache, t->f, hw->small,
+					 (size_t)part->length, time(NULL));
+	}
 	if (body && !small) {
 		if (large_stale(t))
 			return FILE_STALE;
@@ -542,7 +552,7 @@ static int put_file(struct http_worker *hw, struct http_conn *hc,
 	if (!body)
 		return 0;
 	if (small)
-		return buf_append(&hw->batch, hw->small, (size_t)part->length);
+		return buf_append(&hw->batch, bytes, (size_t)part->length);
 	hc->file_fd = fd;
 	hc->file_off = (off_t)part->start;
 	hc->file_end = (off_t)(part->start + part->length);
@@ -619,6 +629,7 @@ int http_file_init(struct http_worker *hw, char *err, size_t errlen)
 	if (n <= 0)
 		return 0;
 	hw->fcache = fcache_new((unsigned)n,
+				(size_t)hw->cfg->open_file_cache_content,
 				(uint64_t)hw->cfg->open_file_cache_valid_ms,
 				(uint64_t)hw->cfg->open_file_cache_inactive_ms,
 				hw->stats);

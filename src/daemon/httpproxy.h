@@ -20,9 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "config.h"
 #include "conn.h"
 #include "http_parser.h"
+#include "loop.h"
 #include "stats.h"
 #include "up_pool.h"
 #include "upstream.h"
@@ -38,6 +40,12 @@ struct hp_ctx {
 	int ports_set;
 	int draining;
 	uint64_t last_exhausted_log;
+	/* The loop (known at start) and the timer that brings a server's
+	 * state back in the stats when its fail_timeout ends, traffic or
+	 * not; the active health checks (NULL: health_check off). */
+	struct loop *loop;
+	struct loop_timer state_timer;
+	struct hc_set *hc;
 	struct hp_client *spare; /* one freed client state, reused */
 	char *head_out;          /* a response head as written for the client */
 	size_t head_out_len;
@@ -61,9 +69,12 @@ struct hp_up {
 	struct conn *c;
 	struct hp_client *cl;
 	int server;
-	uint8_t reused;  /* it answered a request before this one */
-	uint8_t sending; /* inside hp_to_up: its close is the caller's */
-	uint8_t lost;    /* it closed under hp_to_up */
+	int8_t source;     /* its proxy_source range (upstream.h) */
+	uint8_t port_held; /* established: it holds a port of source */
+	uint64_t t0_us;    /* its connect began */
+	uint8_t reused;    /* it answered a request before this one */
+	uint8_t sending;   /* inside hp_to_up: its close is the caller's */
+	uint8_t lost;      /* it closed under hp_to_up */
 };
 
 /* A client: its input, the request in flight and its response. */
@@ -89,7 +100,9 @@ struct hp_client {
 	uint8_t close_after; /* the client closes after this response */
 	uint64_t body_left;
 	struct http_chunked ck;
-	char *fwd; /* the head as sent upstream, kept until answered */
+	union addr_sa peer; /* the client's address (AF_UNSPEC: unknown) */
+	uint64_t asked_us;  /* the request head went upstream */
+	char *fwd;          /* the head as sent upstream, kept until answered */
 	uint32_t fwdlen;
 	/* the response */
 	uint8_t up_spoke;  /* a byte of the response came */
@@ -152,6 +165,10 @@ void hp_start_upstream(struct hp_client *hc, int fresh);
 /* hc's upstream closed under the exchange: a re-send, a 502, or the
  * client is closed. */
 void hp_up_lost(struct hp_client *hc);
+/* The worker is set up: its ports are known, the health checks start. */
+void hp_start(void *ctx, struct conn_pool *pool);
+/* A server's state in the stats, again when the next one comes back. */
+void hp_state_timer(struct loop_timer *timer);
 /* An upstream connection's callbacks, from the protocol's. */
 void hp_connected(struct conn *c, int err);
 void hp_up_readable(struct hp_up *u);

@@ -11,15 +11,29 @@
 #include <sys/socket.h>
 
 #include "http_fwd.h"
+#include "health.h"
 #include "http_resp.h"
 #include "httpproxy.h"
 #include "log.h"
 #include "util.h"
 
+/* Refreshes the per-server state gauges (this worker's view), again when
+ * the next server down comes back. */
 static void hp_gauges(struct hp_ctx *t, uint64_t now)
 {
-	for (int i = 0; i < t->up.n; i++)
-		t->stats->upstream_down[i] = (uint64_t)up_is_down(&t->up, i, now);
+	uint64_t next = up_publish_state(&t->up, now);
+
+	if (next && t->loop)
+		loop_timer_arm(t->loop, &t->state_timer, next);
+	else if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
+}
+
+void hp_state_timer(struct loop_timer *timer)
+{
+	struct hp_ctx *t = util_container_of(timer, struct hp_ctx, state_timer);
+
+	hp_gauges(t, loop_now(t->loop));
 }
 
 /* A failure that is this host's, not the server's (proto_tcpproxy.c). */
@@ -29,10 +43,12 @@ static int hp_local_error(int err)
 	       err == ENOBUFS || err == ENOMEM;
 }
 
-static void hp_count_failure(struct hp_ctx *t, int i, int err, uint64_t now)
+static void hp_count_failure(struct hp_ctx *t, int i, int source, int err,
+			     uint64_t now)
 {
 	char buf[ADDR_STRLEN];
 
+	up_record_connect(&t->up, i, source, 0, err);
 	t->stats->proxy_connect_errors++;
 	t->stats->upstream_connect_errors[i]++;
 	if (err == ETIMEDOUT)
@@ -153,9 +169,10 @@ static struct hp_up *hp_pool_get(struct hp_ctx *t, int i)
 	return u;
 }
 
-/* Opens a connection to server i from the next source address: the
- * connection's state, or NULL with errno. */
-static struct hp_up *hp_connect_to(struct hp_ctx *t, struct conn *client, int i)
+/* Opens a connection to server i from the next source address (its
+ * range in *source): the connection's state, or NULL with errno. */
+static struct hp_up *hp_connect_to(struct hp_ctx *t, struct conn *client, int i,
+				   int *source)
 {
 	const struct addr *a = &t->up.servers[i].addr;
 	struct conn_source src = { .port_range = t->up.port_range };
@@ -164,13 +181,17 @@ static struct hp_up *hp_connect_to(struct hp_ctx *t, struct conn *client, int i)
 	socklen_t len;
 	int e;
 
+	*source = STATS_SOURCE_KERNEL;
 	if (!u)
 		return NULL;
-	if (up_next_source(&t->up, a->u.sa.sa_family, &local, &len) == 0) {
+	if (up_next_source_in(&t->up, a->u.sa.sa_family, &local, &len, source) ==
+	    0) {
 		src.sa = &local.sa;
 		src.len = len;
 	}
 	u->server = i;
+	u->source = (int8_t)*source;
+	u->t0_us = util_now_us();
 	u->c = conn_connect_src(conn_pool_of(client), &a->u.sa, a->len, &src,
 				conn_handler(client), u);
 	if (!u->c) {
@@ -185,18 +206,29 @@ static struct hp_up *hp_connect_to(struct hp_ctx *t, struct conn *client, int i)
 	return u;
 }
 
-/* The worker's slice of the ports, once its id is known. */
-static void hp_ports(struct hp_ctx *t, struct conn *c)
+/* The worker's slice of the ports, once its id is known (at start, or
+ * at the first request of a pool never started: the unit tests'). */
+static void hp_ports(struct hp_ctx *t, struct conn_pool *pool)
 {
 	long lo = -1, hi = -1;
+	int id = pool->worker_id;
 
 	t->ports_set = 1;
-	if (t->cfg->proxy_port_range == CFG_PORTS_OFF ||
-	    !up_port_range_supported())
-		return;
+	t->loop = conn_pool_loop(pool);
 	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range", &lo, &hi);
-	up_set_ports(&t->up, t->cfg, conn_pool_of(c)->worker_id,
-		     t->cfg->workers, lo, hi);
+	if (t->cfg->proxy_port_range != CFG_PORTS_OFF && up_port_range_supported())
+		up_set_ports(&t->up, t->cfg, id, t->cfg->workers, lo, hi);
+	up_publish_ports(&t->up, id, t->cfg->workers, lo, hi);
+}
+
+void hp_start(void *ctx, struct conn_pool *pool)
+{
+	struct hp_ctx *t = ctx;
+
+	hp_ports(t, pool);
+	if (t->hc)
+		hc_start(t->hc, conn_pool_loop(pool), pool->worker_id,
+			 t->cfg->workers);
 }
 
 /* Finds hc's upstream: a pooled connection to the server round robin
@@ -209,9 +241,13 @@ void hp_start_upstream(struct hp_client *hc, int fresh)
 	uint64_t now = hp_now(hc->c);
 
 	if (!t->ports_set)
-		hp_ports(t, hc->c);
+		hp_ports(t, conn_pool_of(hc->c));
 	for (;;) {
-		int i = up_pick(&t->up, now, hc->avoid), err;
+		int i = up_pick(&t->up, now, hc->avoid,
+				hc->peer.sa.sa_family != AF_UNSPEC ?
+					&hc->peer.sa :
+					NULL),
+		    err, source;
 		struct hp_up *u;
 
 		hp_gauges(t, now);
@@ -224,14 +260,14 @@ void hp_start_upstream(struct hp_client *hc, int fresh)
 			return;
 		}
 		hc->tries++;
-		u = hp_connect_to(t, hc->c, i);
+		u = hp_connect_to(t, hc->c, i, &source);
 		if (u) {
 			hc->up = u;
 			u->cl = hc;
 			return; /* hp_connected goes on */
 		}
 		err = errno;
-		hp_count_failure(t, i, err, now);
+		hp_count_failure(t, i, source, err, now);
 		if (err == EADDRNOTAVAIL) {
 			hp_answer(hc, 503);
 			return;
@@ -265,7 +301,7 @@ void hp_up_lost(struct hp_client *hc)
 		return;
 	}
 	if (hc->server >= 0)
-		t->stats->upstream_errors[hc->server]++;
+		t->stats->upstream_gateway_errors[hc->server]++;
 	if (hc->head_sent) {
 		t->stats->http_proxy_aborted++;
 		conn_close(hc->c);
@@ -318,7 +354,7 @@ static int hp_response_body(struct hp_client *hc, const char *d, size_t n)
 			 * lost, and the client has the head already. */
 			t->stats->http_proxy_bad_responses++;
 			t->stats->http_proxy_aborted++;
-			t->stats->upstream_errors[hc->server]++;
+			t->stats->upstream_gateway_errors[hc->server]++;
 			conn_close(hc->c);
 			return -1;
 		}
@@ -437,7 +473,7 @@ static int hp_response_heads(struct hp_client *hc, const char *d, size_t n)
 		}
 		if (r < 0) {
 			t->stats->http_proxy_bad_responses++;
-			t->stats->upstream_errors[hc->server]++;
+			t->stats->upstream_gateway_errors[hc->server]++;
 			hp_answer(hc, 502);
 			return -1;
 		}
@@ -486,6 +522,9 @@ void hp_up_readable(struct hp_up *u)
 		hp_up_lost(hc);
 		return;
 	}
+	if (!hc->up_spoke)
+		up_record_response(&t->up, u->server,
+				   util_now_us() - hc->asked_us);
 	hc->up_spoke = 1;
 	conn_timeout(u->c, CONN_TMO_READ);
 	if (hc->head_sent)
@@ -524,7 +563,7 @@ void hp_connected(struct conn *c, int err)
 		/* conn.c closes c when this returns: nothing was sent, so
 		 * another server may take the request. */
 		hp_detach(hc);
-		hp_count_failure(t, i, err, now);
+		hp_count_failure(t, i, u->source, err, now);
 		if (hc->tries >= 2 || t->up.n < 2) {
 			hp_gauges(t, now);
 			t->stats->proxy_no_upstream++;
@@ -537,6 +576,8 @@ void hp_connected(struct conn *c, int err)
 		return;
 	}
 	up_succeeded(&t->up, i);
+	up_record_connect(&t->up, i, u->source, util_now_us() - u->t0_us, 0);
+	u->port_held = 1;
 	t->stats->proxy_connects++;
 	t->stats->upstream_connects[i]++;
 	hp_send_request(hc);
@@ -567,7 +608,7 @@ void hp_up_timeout(struct hp_up *u, int kind)
 		return;
 	}
 	if (hc->server >= 0)
-		t->stats->upstream_errors[hc->server]++;
+		t->stats->upstream_gateway_errors[hc->server]++;
 	if (hc->head_sent) {
 		t->stats->http_proxy_aborted++;
 		conn_close(hc->c);
@@ -590,6 +631,8 @@ void hp_up_close(struct hp_up *u)
 		upp_remove(&t->pools[u->server], &u->link);
 		hp_pool_gauge(t, u->server, -1);
 	}
+	if (u->port_held)
+		up_record_close(&t->up, u->server, u->source);
 	t->up.servers[u->server].active--;
 	t->stats->upstream_active[u->server]--;
 	if (hc) {

@@ -454,6 +454,7 @@ static void master_watchdog(struct loop_timer *t)
 	for (struct proc *p = proc_first(&m->procs); p;
 	     p = proc_next(&m->procs, p))
 		master_watch(m, p, now);
+	query_watch_ports(&m->queries, now);
 	loop_timer_arm(m->loop, t, HEARTBEAT_MS);
 }
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct conn;
+struct conn_pool;
 struct config;
 struct stats_counters;
 
@@ -18,6 +19,11 @@ struct proto {
 	 * 0, or -1 with a reason in err. NULL: the protocol keeps none. */
 	int (*init)(const struct config *cfg, struct stats_counters *stats,
 		    void **ctx, char *err, size_t errlen);
+	/* The worker is set up (the pool's worker_id is known) and its loop
+	 * is about to run: work the protocol does without a connection to
+	 * serve (a proxy's health checks) starts here, on p's loop. NULL:
+	 * none. */
+	void (*start)(void *ctx, struct conn_pool *p);
 	/* Frees what init made, once the pool's last connection closed. */
 	void (*fini)(void *ctx);
 	/* An accepted connection has a slot (conn_open). */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "health.h"
 #include "http_fwd.h"
 #include "httpproxy.h"
 #include "util.h"
@@ -29,6 +30,9 @@ static void hp_fini(void *p)
 {
 	struct hp_ctx *t = p;
 
+	if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
+	hc_free(t->hc);
 	free(t->spare);
 	free(t->head_out);
 	free(t);
@@ -53,12 +57,16 @@ static int hp_init(const struct config *cfg, struct stats_counters *stats,
 	t->up_lim = t->lim;
 	t->up_lim.max_body = UINT64_MAX;
 	up_table_init(&t->up, cfg);
+	up_table_count_in(&t->up, stats);
+	loop_timer_init(&t->state_timer, hp_state_timer);
 	for (int i = 0; i < CFG_MAX_UPSTREAMS; i++)
 		upp_init(&t->pools[i], (unsigned)cfg->proxy_pool);
 	t->head_out_len = cfg->http_max_header_bytes +
 			  cfg->http_max_request_line + HTTP_FWD_RESPONSE_GROWTH;
 	t->head_out = malloc(t->head_out_len);
-	if (!t->head_out) {
+	if (!t->head_out || (cfg->health_check != CFG_HEALTH_OFF &&
+			     !(t->hc = hc_new(cfg, &t->up, stats)))) {
+		free(t->head_out);
 		free(t);
 		return -1;
 	}
@@ -66,7 +74,7 @@ static int hp_init(const struct config *cfg, struct stats_counters *stats,
 	return 0;
 }
 
-static struct hp_client *hc_get(struct conn *c)
+static struct hp_client *hp_client_get(struct conn *c)
 {
 	struct hp_ctx *t = ctx_of(c);
 	struct hp_client *hc = conn_data(c);
@@ -88,7 +96,7 @@ static struct hp_client *hc_get(struct conn *c)
 }
 
 /* What one exchange kept: gone once it is answered. */
-static void hc_exchange_free(struct hp_client *hc)
+static void hp_exchange_free(struct hp_client *hc)
 {
 	free(hc->fwd);
 	hc->fwd = NULL;
@@ -98,12 +106,12 @@ static void hc_exchange_free(struct hp_client *hc)
 	hc->rhlen = hc->rhcap = 0;
 }
 
-static void hc_free(struct hp_client *hc)
+static void hp_client_free(struct hp_client *hc)
 {
 	struct hp_ctx *t = ctx_of(hc->c);
 
 	conn_set_data(hc->c, NULL);
-	hc_exchange_free(hc);
+	hp_exchange_free(hc);
 	free(hc->in);
 	if (t->spare)
 		free(hc);
@@ -278,8 +286,7 @@ int hp_idempotent(int m)
 static void hp_begin(struct hp_client *hc, const struct http_request *req,
 		     size_t r)
 {
-	union addr_sa peer;
-	socklen_t plen = sizeof(peer);
+	socklen_t plen = sizeof(hc->peer);
 	size_t cap = r + HTTP_FWD_REQUEST_GROWTH;
 	int n;
 
@@ -296,12 +303,14 @@ static void hp_begin(struct hp_client *hc, const struct http_request *req,
 	hc->resp_keep = 0;
 	if (req->chunked)
 		http_chunked_init(&hc->ck);
-	memset(&peer, 0, sizeof(peer));
-	if (getpeername(conn_fd(hc->c), &peer.sa, &plen) < 0)
-		peer.sa.sa_family = AF_UNSPEC;
+	/* The client's address, for X-Forwarded-For and balance hash. */
+	memset(&hc->peer, 0, sizeof(hc->peer));
+	if (getpeername(conn_fd(hc->c), &hc->peer.sa, &plen) < 0)
+		hc->peer.sa.sa_family = AF_UNSPEC;
 	hc->fwd = malloc(cap);
-	n = hc->fwd ? http_fwd_request(hc->in, r, req, &peer.sa, hc->fwd, cap) :
-		      -1;
+	n = hc->fwd ?
+		    http_fwd_request(hc->in, r, req, &hc->peer.sa, hc->fwd, cap) :
+		    -1;
 	consume_in(hc, r);
 	hc->state = HP_WAIT_UP;
 	if (n < 0) {
@@ -415,6 +424,8 @@ void hp_send_request(struct hp_client *hc)
 		t->stats->http_proxy_reuses++;
 		t->stats->upstream_reuses[i]++;
 	}
+	/* The server's response time runs from here (upstream_stats.c). */
+	hc->asked_us = util_now_us();
 	if (hp_to_up(hc, hc->fwd, hc->fwdlen) < 0)
 		return;
 	/* A request with a body is never sent twice: its body is not
@@ -473,7 +484,7 @@ static void hp_readable(struct conn *c)
 		return;
 	}
 	conn_set_duplex(c);
-	hc = hc_get(c);
+	hc = hp_client_get(c);
 	if (!hc) {
 		conn_close(c);
 		return;
@@ -516,7 +527,7 @@ void hp_process(struct hp_client *hc)
 		if (hc->state == HP_ANSWERED) {
 			if (conn_has_output(c))
 				break;
-			hc_exchange_free(hc);
+			hp_exchange_free(hc);
 			if (hc->close_after) {
 				hc->processing = 0;
 				hp_close_client(hc);
@@ -528,7 +539,7 @@ void hp_process(struct hp_client *hc)
 			break;
 		if (hc->inlen == 0) {
 			hc->processing = 0;
-			hc_free(hc);
+			hp_client_free(hc);
 			if (t->draining && !conn_pool_of(c)->drain_keep_idle) {
 				conn_close(c);
 				return;
@@ -617,7 +628,7 @@ static void hp_close(struct conn *c)
 	/* The client goes first: its upstream, mid-exchange, cannot be
 	 * reused (part of a request or response is in flight). */
 	hp_drop_up(hc);
-	hc_free(hc);
+	hp_client_free(hc);
 }
 
 static void hp_drain(struct conn *c)
@@ -659,6 +670,7 @@ static int hp_can_hand_over(const struct conn *c)
 const struct proto proto_httpproxy = {
 	.name = "http_proxy",
 	.init = hp_init,
+	.start = hp_start,
 	.fini = hp_fini,
 	.on_open = hp_open,
 	.on_connect = hp_connected,

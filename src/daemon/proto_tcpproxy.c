@@ -11,7 +11,9 @@
  * an idle pair none. A FIN is passed on as shutdown(SHUT_WR) once what
  * came before it is out, the other direction flowing on; a reset or an
  * error is passed on as a reset (SO_LINGER 0). The relay never
- * interprets a byte. */
+ * interprets a byte; with proxy_protocol it writes one header of its own
+ * to the server, before the client's first byte and in the same segment
+ * when that byte is there already (proxyproto.h). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -21,7 +23,9 @@
 
 #include "config.h"
 #include "conn.h"
+#include "health.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "stats.h"
 #include "syslimits.h"
 #include "upstream.h"
@@ -32,27 +36,41 @@ struct tp_ctx {
 	const struct config *cfg;
 	struct stats_counters *stats;
 	struct up_table up;
-	int ports_set; /* up_set_ports ran (it needs the worker's id) */
+	struct hc_set *hc; /* active health checks; NULL: health_check off */
+	int ports_set;     /* up_set_ports ran (it needs the worker's id) */
 	uint64_t last_exhausted_log;
+	/* Fires when a server down comes back, so that its state shows
+	 * without waiting for a connection to try it. */
+	struct loop_timer state_timer;
+	struct loop *loop; /* the worker's, known with the first client */
 };
-
-/* A server's index is its per-server counters' index. */
-_Static_assert(CFG_MAX_UPSTREAMS <= STATS_NUPSTREAMS,
-	       "a counter for every upstream server");
 
 enum { TP_CLIENT, TP_UP };
 
 /* One proxied connection: the client's side and the server's. */
 struct tp_pair {
 	struct conn *side[2];
-	uint32_t held[2]; /* bytes queued on side[i], for proxy_buffered */
-	uint8_t eof[2];   /* side i sent its FIN: not read any more */
-	uint8_t shut[2];  /* shutdown(SHUT_WR) done on side i */
-	uint8_t closing;  /* the proxy ends the pair itself: no reset */
-	uint8_t tries;    /* connects started for it */
-	int8_t server;    /* side[TP_UP]'s server in the table; -1: none */
-	uint64_t last_ms; /* a byte was last relayed, either way */
+	uint32_t held[2];  /* bytes queued on side[i], for proxy_buffered */
+	uint8_t eof[2];    /* side i sent its FIN: not read any more */
+	uint8_t shut[2];   /* shutdown(SHUT_WR) done on side i */
+	uint8_t closing;   /* the proxy ends the pair itself: no reset */
+	uint8_t tries;     /* connects started for it */
+	int8_t server;     /* side[TP_UP]'s server in the table; -1: none */
+	int8_t source;     /* its source range (up_next_source_in) */
+	uint8_t port_held; /* established: counted in the source's ports */
+	uint8_t asked;     /* the client's first byte went up */
+	uint8_t answered;  /* the server's first byte came */
+	uint8_t has_peer;  /* peer is known (balance hash, proxy_protocol) */
+	uint8_t header;    /* the PROXY header is still to be sent */
+	uint64_t last_ms;  /* a byte was last relayed, either way */
+	/* The connect's start; once connected, the moment the server was
+	 * asked (the connect, or the client's first byte if it spoke
+	 * first): what its first byte's time is counted from. */
+	uint64_t t0_us;
+	union addr_sa peer; /* the client's address */
 };
+
+static void tp_state_timer(struct loop_timer *timer);
 
 static int tp_init(const struct config *cfg, struct stats_counters *stats,
 		   void **ctx, char *err, size_t errlen)
@@ -66,13 +84,25 @@ static int tp_init(const struct config *cfg, struct stats_counters *stats,
 	t->cfg = cfg;
 	t->stats = stats;
 	up_table_init(&t->up, cfg);
+	up_table_count_in(&t->up, stats);
+	loop_timer_init(&t->state_timer, tp_state_timer);
+	if (cfg->health_check != CFG_HEALTH_OFF &&
+	    !(t->hc = hc_new(cfg, &t->up, stats))) {
+		free(t);
+		return -1;
+	}
 	*ctx = t;
 	return 0;
 }
 
 static void tp_fini(void *ctx)
 {
-	free(ctx);
+	struct tp_ctx *t = ctx;
+
+	if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
+	hc_free(t->hc);
+	free(t);
 }
 
 static int tp_side_of(const struct tp_pair *pr, const struct conn *c)
@@ -93,29 +123,55 @@ static void tp_finish(struct tp_pair *pr)
 
 /* The worker's slice of the ports, once its id is known (the pool's,
  * set after the protocol's init). */
-static void tp_ports(struct tp_ctx *t, struct conn *c)
+static void tp_ports(struct tp_ctx *t, struct conn_pool *pool)
 {
 	long lo = -1, hi = -1;
+	int id = pool->worker_id;
 
 	t->ports_set = 1;
-	if (t->cfg->proxy_port_range == CFG_PORTS_OFF)
-		return;
-	if (!up_port_range_supported()) {
-		log_warn("proxy_port_range: this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker uses the whole ip_local_port_range");
-		return;
-	}
+	t->loop = conn_pool_loop(pool);
 	util_read_sysctl("/proc/sys/net/ipv4/ip_local_port_range", &lo, &hi);
-	up_set_ports(&t->up, t->cfg, conn_pool_of(c)->worker_id,
-		     t->cfg->workers, lo, hi);
-	log_debug("upstream ports %u-%u", t->up.port_range & 0xffff,
-		  t->up.port_range >> 16);
+	if (t->cfg->proxy_port_range == CFG_PORTS_OFF) {
+		; /* the whole ip_local_port_range */
+	} else if (!up_port_range_supported()) {
+		log_warn("proxy_port_range: this kernel has no IP_LOCAL_PORT_RANGE (Linux 6.3+): every worker uses the whole ip_local_port_range");
+	} else {
+		up_set_ports(&t->up, t->cfg, id, t->cfg->workers, lo, hi);
+		log_debug("upstream ports %u-%u", t->up.port_range & 0xffff,
+			  t->up.port_range >> 16);
+	}
+	up_publish_ports(&t->up, id, t->cfg->workers, lo, hi);
 }
 
-/* Refreshes the per-server down gauges (this worker's view). */
+/* The worker is set up: its ports are known, and the health checks
+ * (which leave from them) start. */
+static void tp_start(void *ctx, struct conn_pool *pool)
+{
+	struct tp_ctx *t = ctx;
+
+	tp_ports(t, pool);
+	if (t->hc)
+		hc_start(t->hc, conn_pool_loop(pool), pool->worker_id,
+			 t->cfg->workers);
+}
+
+/* Refreshes the per-server state gauges (this worker's view), again when
+ * the next server down comes back. */
 static void tp_gauges(struct tp_ctx *t, uint64_t now)
 {
-	for (int i = 0; i < t->up.n; i++)
-		t->stats->upstream_down[i] = (uint64_t)up_is_down(&t->up, i, now);
+	uint64_t next = up_publish_state(&t->up, now);
+
+	if (next && t->loop)
+		loop_timer_arm(t->loop, &t->state_timer, next);
+	else if (t->loop)
+		loop_timer_disarm(t->loop, &t->state_timer);
+}
+
+static void tp_state_timer(struct loop_timer *timer)
+{
+	struct tp_ctx *t = util_container_of(timer, struct tp_ctx, state_timer);
+
+	tp_gauges(t, loop_now(t->loop));
 }
 
 /* A failure that is this host's, not the server's: no local port (the
@@ -126,10 +182,12 @@ static int tp_local_error(int err)
 	       err == ENOBUFS || err == ENOMEM;
 }
 
-static void tp_count_failure(struct tp_ctx *t, int i, int err, uint64_t now)
+static void tp_count_failure(struct tp_ctx *t, struct tp_pair *pr, int i,
+			     int err, uint64_t now)
 {
 	char buf[ADDR_STRLEN];
 
+	up_record_connect(&t->up, i, pr->source, 0, err);
 	t->stats->proxy_connect_errors++;
 	t->stats->upstream_connect_errors[i]++;
 	if (err == ETIMEDOUT)
@@ -158,6 +216,9 @@ static void tp_server_gone(struct tp_ctx *t, struct tp_pair *pr)
 {
 	if (pr->server < 0)
 		return;
+	if (pr->port_held)
+		up_record_close(&t->up, pr->server, pr->source);
+	pr->port_held = 0;
 	t->up.servers[pr->server].active--;
 	t->stats->upstream_active[pr->server]--;
 	pr->server = -1;
@@ -173,11 +234,15 @@ static struct conn *tp_connect_to(struct tp_ctx *t, struct conn *client,
 	union addr_sa local;
 	socklen_t len;
 	struct conn *up;
+	int range;
 
-	if (up_next_source(&t->up, a->u.sa.sa_family, &local, &len) == 0) {
+	if (up_next_source_in(&t->up, a->u.sa.sa_family, &local, &len, &range) ==
+	    0) {
 		src.sa = &local.sa;
 		src.len = len;
 	}
+	pr->source = (int8_t)range;
+	pr->t0_us = util_now_us();
 	up = conn_connect_src(conn_pool_of(client), &a->u.sa, a->len, &src,
 			      conn_handler(client), pr);
 	if (up)
@@ -194,9 +259,11 @@ static int tp_connect(struct tp_ctx *t, struct tp_pair *pr, int avoid)
 	uint64_t now = loop_now(conn_pool_loop(conn_pool_of(client)));
 
 	if (!t->ports_set)
-		tp_ports(t, client);
+		tp_ports(t, conn_pool_of(client));
 	for (;;) {
-		int i = up_pick(&t->up, now, avoid), err;
+		int i = up_pick(&t->up, now, avoid,
+				pr->has_peer ? &pr->peer.sa : NULL),
+		    err;
 		struct conn *up;
 
 		tp_gauges(t, now);
@@ -212,7 +279,7 @@ static int tp_connect(struct tp_ctx *t, struct tp_pair *pr, int avoid)
 			return 1;
 		}
 		err = errno;
-		tp_count_failure(t, i, err, now);
+		tp_count_failure(t, pr, i, err, now);
 		if (pr->tries >= 2)
 			break;
 		t->stats->proxy_retries++;
@@ -224,10 +291,13 @@ static int tp_connect(struct tp_ctx *t, struct tp_pair *pr, int avoid)
 	return 0;
 }
 
-/* A client: reading it waits for its server. */
+/* A client: reading it waits for its server. Its address is asked for
+ * only when something needs it. */
 static void tp_open(struct conn *c)
 {
 	struct tp_pair *pr = calloc(1, sizeof(*pr));
+	struct tp_ctx *t = conn_proto_ctx(c);
+	socklen_t len = sizeof(pr->peer);
 
 	if (!pr) {
 		conn_close(c);
@@ -235,10 +305,65 @@ static void tp_open(struct conn *c)
 	}
 	pr->side[TP_CLIENT] = c;
 	pr->server = -1;
+	if (t->cfg->balance == CFG_BALANCE_HASH ||
+	    t->cfg->proxy_protocol != CFG_PP_OFF)
+		pr->has_peer = getpeername(conn_fd(c), &pr->peer.sa, &len) == 0;
+	pr->header = t->cfg->proxy_protocol != CFG_PP_OFF;
 	conn_set_data(c, pr);
 	conn_set_duplex(c);
 	conn_pause_read(c, 1);
 	tp_connect(conn_proto_ctx(c), pr, -1);
+}
+
+static void tp_readable(struct conn *c);
+
+/* Sends the PROXY header to the server: the client's address and the one
+ * it connected to. more: the client's first bytes follow at once
+ * (MSG_MORE: the kernel sends both in one segment). 0, or -1 when the
+ * pair has ended. */
+static int tp_send_header(struct tp_ctx *t, struct tp_pair *pr, int more)
+{
+	struct conn *client = pr->side[TP_CLIENT];
+	union addr_sa local;
+	socklen_t len = sizeof(local);
+	unsigned char hdr[PP_MAX];
+	size_t n;
+
+	pr->header = 0;
+	if (!pr->has_peer || getsockname(conn_fd(client), &local.sa, &len) < 0)
+		local.sa.sa_family = pr->peer.sa.sa_family = AF_UNSPEC;
+	if (t->cfg->proxy_protocol == CFG_PP_V1)
+		n = pp_encode_v1((char *)hdr, &pr->peer.sa, &local.sa);
+	else
+		n = pp_encode_v2(hdr, &pr->peer.sa, &local.sa);
+	return conn_send_flags(pr->side[TP_UP], hdr, n, more ? MSG_MORE : 0);
+}
+
+/* The connect's time is counted, and the server's answer is timed from
+ * now unless the client speaks first (tp_timed_relay). */
+static void tp_timed_connect(struct tp_ctx *t, struct tp_pair *pr)
+{
+	uint64_t now = util_now_us();
+
+	up_record_connect(&t->up, pr->server, pr->source, now - pr->t0_us, 0);
+	pr->port_held = 1;
+	pr->t0_us = now;
+}
+
+/* Bytes relayed from side i: the first from the client starts the
+ * server's clock (if it has not spoken yet), the first from the server
+ * stops it. */
+static void tp_timed_relay(struct tp_ctx *t, struct tp_pair *pr, int i)
+{
+	if (pr->answered)
+		return;
+	if (i == TP_UP) {
+		pr->answered = 1;
+		up_record_response(&t->up, pr->server, util_now_us() - pr->t0_us);
+	} else if (!pr->asked) {
+		pr->asked = 1;
+		pr->t0_us = util_now_us();
+	}
 }
 
 static void tp_connected(struct conn *up, int err)
@@ -259,6 +384,9 @@ static void tp_connected(struct conn *up, int err)
 	if (err == ECONNRESET || err == EPIPE) {
 		t->stats->proxy_connects++;
 		t->stats->upstream_connects[i]++;
+		up_record_connect(&t->up, i, pr->source,
+				  util_now_us() - pr->t0_us, 0);
+		pr->port_held = 1;
 		return;
 	}
 	if (err) {
@@ -267,7 +395,7 @@ static void tp_connected(struct conn *up, int err)
 		conn_set_data(up, NULL);
 		pr->side[TP_UP] = NULL;
 		tp_server_gone(t, pr);
-		tp_count_failure(t, i, err, now);
+		tp_count_failure(t, pr, i, err, now);
 		if (pr->tries >= 2) {
 			tp_gauges(t, now);
 			t->stats->proxy_no_upstream++;
@@ -281,10 +409,17 @@ static void tp_connected(struct conn *up, int err)
 	up_succeeded(&t->up, i);
 	t->stats->proxy_connects++;
 	t->stats->upstream_connects[i]++;
+	tp_timed_connect(t, pr);
 	pr->last_ms = now;
 	conn_timeout(up, CONN_TMO_IDLE);
 	conn_timeout(pr->side[TP_CLIENT], CONN_TMO_IDLE);
-	conn_pause_read(pr->side[TP_CLIENT], 0);
+	if (conn_pause_read(pr->side[TP_CLIENT], 0) < 0)
+		return;
+	/* The header goes now, with what the client has sent already if
+	 * anything (tp_readable), or alone: a server that speaks first
+	 * (SMTP, MySQL) waits for it before its greeting. */
+	if (pr->header)
+		tp_readable(pr->side[TP_CLIENT]);
 }
 
 /* shutdown(SHUT_WR) on side i: its peer sees our FIN. Returns 1 when
@@ -326,17 +461,21 @@ static void tp_readable(struct conn *c)
 	if (!peer) /* still connecting: not read (tp_open) */
 		return;
 	n = conn_read_max(c, &data, t->cfg->proxy_buffer);
-	if (n == -2)
-		return;
-	if (n < 0) {
+	if (n < 0 && n != -2) {
 		conn_close(c); /* a reset, or worse: tp_close passes it on */
 		return;
 	}
+	/* Only the client's side has a header pending (tp_connected). */
+	if (pr->header && i == TP_CLIENT && tp_send_header(t, pr, n > 0) < 0)
+		return;
+	if (n == -2)
+		return;
 	if (n == 0) {
 		tp_eof(pr, i);
 		return;
 	}
 	pr->last_ms = loop_now(conn_pool_loop(conn_pool_of(c)));
+	tp_timed_relay(t, pr, i);
 	if (i == TP_CLIENT)
 		t->stats->proxy_bytes_up += (uint64_t)n;
 	else
@@ -428,6 +567,7 @@ static void tp_close(struct conn *c)
 const struct proto proto_tcpproxy = {
 	.name = "tcp_proxy",
 	.init = tp_init,
+	.start = tp_start,
 	.fini = tp_fini,
 	.on_open = tp_open,
 	.on_connect = tp_connected,

@@ -6,6 +6,7 @@
 #include "autoconfig.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,6 +142,8 @@ static void query_daemon_view(const struct query_set *qs,
 		.vhosts = &qs->vhost_names,
 		.upstreams = qs->cfg->upstreams,
 		.nupstreams = qs->cfg->nupstreams,
+		.sources = qs->cfg->proxy_sources,
+		.nsources = qs->cfg->nproxy_sources,
 	};
 }
 
@@ -152,10 +155,17 @@ static void query_reply_workers(const struct query_set *qs,
 	struct stats_worker_view *v;
 	struct stats_daemon_view d;
 	uint64_t now = util_now_ms();
+	size_t count = (size_t)(t->nworkers + t->nretiring);
+	size_t size = (count ? count : 1) * sizeof(*v);
 	int n = 0;
 
-	v = calloc((size_t)(t->nworkers + t->nretiring), sizeof(*v));
-	if (!v) {
+	/* A view is ~35 KB a worker (the upstream histograms): mapped and
+	 * unmapped here, not taken from the heap, which would keep it (and
+	 * glibc's mmap threshold would rise to it) in the master and in
+	 * every worker forked after. */
+	v = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v == MAP_FAILED) {
 		statsock_reply_error(cl, stats_json_error("out of memory"));
 		return;
 	}
@@ -164,11 +174,106 @@ static void query_reply_workers(const struct query_set *qs,
 		proc_view(p, now, &v[n++]);
 	if (kind == STATSOCK_PROMETHEUS)
 		statsock_reply_prom(cl, stats_prom_text(&d, v, n));
+	else if (kind == STATSOCK_UPSTREAMS)
+		statsock_reply(cl, stats_json_upstreams(&d, v, n));
 	else if (kind == STATSOCK_WORKERS)
 		statsock_reply(cl, stats_json_workers(&d, v, n));
 	else
 		statsock_reply(cl, stats_json_stats(&d, v, n));
-	free(v);
+	munmap(v, size);
+}
+
+/* --- the source ports toward each upstream server --- */
+
+/* The port gauges of the running workers, summed into tot (only those:
+ * the master looks every second, and the other counters are ~30 KB per
+ * worker). The pairs above STATS_PORTS_WARN_PCT go to high; their count
+ * is returned. */
+static int query_ports_high(const struct query_set *qs,
+			    const struct stats_daemon_view *d,
+			    struct stats_counters *tot,
+			    struct stats_port_use *high)
+{
+	struct stats_port_use *u = high;
+	int n, nhigh = 0;
+
+	for (struct proc *p = proc_first(qs->procs); p;
+	     p = proc_next(qs->procs, p)) {
+		if (!p->pid)
+			continue;
+		for (int k = 0; k < STATS_NSOURCES; k++) {
+			tot->upstream_ports_available[k] +=
+				p->shared->upstream_ports_available[k];
+			for (int i = 0; i < STATS_NUPSTREAMS; i++)
+				tot->upstream_ports_in_use[k][i] +=
+					p->shared->upstream_ports_in_use[k][i];
+		}
+	}
+	n = stats_port_uses(d, tot, u);
+	for (int j = 0; j < n; j++)
+		if (u[j].use_pct > STATS_PORTS_WARN_PCT)
+			high[nhigh++] = u[j];
+	return nhigh;
+}
+
+static void query_reply_limits(struct query_set *qs, struct statsock_client *cl)
+{
+	struct stats_daemon_view d;
+	struct stats_counters *tot = calloc(1, sizeof(*tot));
+	struct stats_port_use *high = calloc(STATS_NSOURCES * STATS_NUPSTREAMS,
+					     sizeof(*high));
+	int nhigh;
+
+	if (!tot || !high) {
+		free(tot);
+		free(high);
+		statsock_reply_error(cl, stats_json_error("out of memory"));
+		return;
+	}
+	query_daemon_view(qs, &d);
+	nhigh = query_ports_high(qs, &d, tot, high);
+	statsock_reply(cl, stats_json_limits(qs->lim, &d, high, nhigh));
+	free(high);
+	free(tot);
+}
+
+void query_watch_ports(struct query_set *qs, uint64_t now)
+{
+	struct stats_daemon_view d;
+	struct stats_counters *tot;
+	struct stats_port_use *high;
+	char sb[STATS_SOURCE_STRLEN], ub[ADDR_STRLEN];
+	int nhigh;
+
+	if (qs->cfg->nupstreams == 0)
+		return;
+	tot = calloc(1, sizeof(*tot));
+	high = calloc(STATS_NSOURCES * STATS_NUPSTREAMS, sizeof(*high));
+	if (!tot || !high)
+		goto out;
+	query_daemon_view(qs, &d);
+	nhigh = query_ports_high(qs, &d, tot, high);
+	for (int j = 0; j < nhigh; j++) {
+		const struct stats_port_use *u = &high[j];
+		uint64_t *last = &qs->ports_warned_ms[u->source][u->server];
+
+		/* Once a minute per pair at most: the use stays high for as
+		 * long as the connections last. */
+		if (*last && now - *last < QUERY_PORTS_WARN_MS)
+			continue;
+		*last = now;
+		log_warn("upstream %s from %s: %llu of %llu local ports in use (%.1f%% > %d%%): add proxy_source addresses or widen ip_local_port_range",
+			 stats_upstream_label(&d, (unsigned)u->server, ub,
+					      sizeof(ub)),
+			 stats_source_label(&d, (unsigned)u->source, sb,
+					    sizeof(sb)),
+			 (unsigned long long)u->in_use,
+			 (unsigned long long)u->available, u->use_pct,
+			 STATS_PORTS_WARN_PCT);
+	}
+out:
+	free(high);
+	free(tot);
 }
 
 /* --- a listing --- */
@@ -531,7 +636,7 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 		statsock_reply(cl, stats_json_help());
 		break;
 	case STATSOCK_LIMITS:
-		statsock_reply(cl, stats_json_limits(qs->lim));
+		query_reply_limits(qs, cl);
 		break;
 	case STATSOCK_CONNECTIONS:
 		/* Each costs a bounded amount of memory, and every worker a
@@ -555,6 +660,7 @@ void query_command(struct query_set *qs, struct statsock_client *cl,
 	case STATSOCK_STATS:
 	case STATSOCK_WORKERS:
 	case STATSOCK_PROMETHEUS:
+	case STATSOCK_UPSTREAMS:
 		/* From the counters in shared memory: at once, whatever the
 		 * workers are doing. */
 		query_reply_workers(qs, cl, cmd->kind);

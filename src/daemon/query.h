@@ -33,7 +33,13 @@ struct query_set {
 	struct query *head;
 	uint64_t seq;                         /* of the last question asked */
 	struct stats_vhost_names vhost_names; /* of vhost_requests' counters */
+	/* When each (source range, upstream server) pair's port use was
+	 * last warned of (query_watch_ports); 0: never. */
+	uint64_t ports_warned_ms[STATS_NSOURCES][STATS_NUPSTREAMS];
 };
+
+/* A pair's high port use is logged at most this often. */
+#define QUERY_PORTS_WARN_MS 60000
 
 void query_set_init(struct query_set *qs, struct loop *l, struct proc_table *procs,
 		    const struct config *cfg, const struct limits *lim);
@@ -49,6 +55,9 @@ void query_set_cleanup(struct query_set *qs);
  * workers have answered. */
 void query_command(struct query_set *qs, struct statsock_client *cl,
 		   const struct statsock_cmd *cmd);
+/* The master's tick: logs each source/server pair whose port use is
+ * above STATS_PORTS_WARN_PCT (once a minute per pair at most). */
+void query_watch_ports(struct query_set *qs, uint64_t now);
 /* p answered listing seq with a page (CONNS or CONN_GROUPS, checked by
  * the channel). A page nobody waits for any more is ignored. */
 void query_answer(struct query_set *qs, const struct proc *p, int type,

@@ -3,6 +3,7 @@
  * rendering (stats_json.c, stats_prom.c). */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "stats.h"
@@ -34,9 +35,25 @@ static void stats_merge(struct stats_counters *dst,
 
 		if (stats_kind_is_gauge(f->kind) && !gauges)
 			continue;
-		for (unsigned k = 0; k < f->n; k++)
-			stats_slot(dst, f)[k] += stats_value(src, f, k);
+		/* A zero is not added: the pages of dst that only zeros
+		 * would reach (an echo worker's upstream histograms) stay
+		 * untouched, in the master and in the workers it forks. */
+		for (unsigned k = 0; k < f->n; k++) {
+			uint64_t v = stats_value(src, f, k);
+
+			if (v)
+				stats_slot(dst, f)[k] += v;
+		}
 	}
+}
+
+void stats_clear(struct stats_counters *c)
+{
+	uint64_t *w = (uint64_t *)(void *)c;
+
+	for (size_t i = 0; i < sizeof(*c) / sizeof(*w); i++)
+		if (w[i])
+			w[i] = 0;
 }
 
 void stats_accumulate(struct stats_counters *dst, const struct stats_counters *src)
@@ -88,3 +105,38 @@ const char *stats_worker_state_name(enum stats_worker_state s)
 		return "unknown";
 	return names[s];
 }
+
+enum stats_err_class stats_errno_class(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return STATS_ERR_REFUSED;
+	case ETIMEDOUT:
+		return STATS_ERR_TIMEOUT;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		return STATS_ERR_UNREACHABLE;
+	case EADDRNOTAVAIL: /* connect(2): no ephemeral port left */
+		return STATS_ERR_NO_PORT;
+	default:
+		return STATS_ERR_OTHER;
+	}
+}
+
+#define STATS_NAME_ENTRY(id, name) [id] = name,
+const char *stats_err_name(unsigned k)
+{
+	static const char *const names[] = { STATS_ERR_CLASSES(STATS_NAME_ENTRY) };
+
+	return k < UTIL_ARRAY_LEN(names) ? names[k] : "unknown";
+}
+
+const char *stats_down_name(unsigned k)
+{
+	static const char *const names[] = { STATS_DOWN_REASONS(STATS_NAME_ENTRY) };
+
+	return k < UTIL_ARRAY_LEN(names) ? names[k] : "unknown";
+}
+#undef STATS_NAME_ENTRY

@@ -26,7 +26,13 @@ enum stats_kind {
 	 * the order of the configuration's upstream lines, shown with the
 	 * server's address (stats_daemon_view.upstreams). */
 	STATS_UPSTREAMS,
-	STATS_UPSTREAM_GAUGES
+	STATS_UPSTREAM_GAUGES,
+	/* Per upstream server, a value per cause (STATS_UPSTREAM_DETAIL). */
+	STATS_UPSTREAM_ERRORS,
+	STATS_UPSTREAM_DOWN,
+	STATS_UPSTREAM_HIST,
+	STATS_SOURCE_GAUGES,
+	STATS_PAIR_GAUGES
 };
 
 /* Which services show a counter. The HTTP proxy is both an HTTP service
@@ -46,7 +52,9 @@ static inline int stats_scope_shows(enum stats_scope field, enum stats_scope ser
 
 static inline int stats_kind_is_gauge(enum stats_kind k)
 {
-	return k == STATS_GAUGE || k == STATS_UPSTREAM_GAUGES;
+	return k == STATS_GAUGE || k == STATS_UPSTREAM_GAUGES ||
+	       k == STATS_UPSTREAM_DOWN || k == STATS_SOURCE_GAUGES ||
+	       k == STATS_PAIR_GAUGES;
 }
 
 #define STATS_NCLASSES 5
@@ -119,6 +127,10 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(open_file_cache_misses, STATS_COUNTER, STATS_HTTP, \
 	  "open_file_cache_misses_total", \
 	  "Paths resolved on disk: not cached, or changed since.") \
+	X(open_file_cache_body_hits, STATS_COUNTER, STATS_HTTP, \
+	  "open_file_cache_body_hits_total", \
+	  "File answers whose bytes came from the open-file cache's copy " \
+	  "(open_file_cache_content), with no read.") \
 	X(open_file_cache_evictions, STATS_COUNTER, STATS_HTTP, \
 	  "open_file_cache_evictions_total", \
 	  "Open-file cache entries closed to make room, or for lack of " \
@@ -177,12 +189,19 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(upstream_down, STATS_UPSTREAM_GAUGES, STATS_PROXY, "upstream_down", \
 	  "1 while a worker has the server marked down (summed: the " \
 	  "workers that have).") \
+	X(upstream_checks, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_health_checks_total", \
+	  "Active health checks of each upstream server.") \
+	X(upstream_checks_failed, STATS_UPSTREAMS, STATS_PROXY, \
+	  "upstream_health_checks_failed_total", \
+	  "Active health checks of each upstream server that failed.") \
 	X(upstream_connects, STATS_UPSTREAMS, STATS_PROXY, \
 	  "upstream_connects_total", \
 	  "Connections established to each upstream server.") \
 	X(upstream_connect_errors, STATS_UPSTREAMS, STATS_PROXY, \
 	  "upstream_connect_errors_total", \
 	  "Failed connects to each upstream server.") \
+	STATS_UPSTREAM_DETAIL(X) \
 	STATS_HTTP_PROXY_COUNTERS(X)
 
 /* The HTTP proxy's (proto_httpproxy.c), besides the TCP proxy's connect
@@ -230,10 +249,74 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 	X(upstream_pool_idle, STATS_UPSTREAM_GAUGES, STATS_HTTP_PROXY, \
 	  "upstream_pool_idle", \
 	  "Idle pooled connections to each upstream server.") \
-	X(upstream_errors, STATS_UPSTREAMS, STATS_HTTP_PROXY, \
-	  "upstream_errors_total", \
+	X(upstream_gateway_errors, STATS_UPSTREAMS, STATS_HTTP_PROXY, \
+	  "upstream_gateway_errors_total", \
 	  "502 and 504 answers caused by each server (a malformed, cut or " \
 	  "late response).")
+
+/* How each upstream server is doing, and how close each source address
+ * range is to running out of ports toward it (issue 15). Counted by
+ * upstream_stats.c's hooks, which any proxy protocol calls; rendered by
+ * stats_upstream.c. */
+
+/* Why a connect failed, by errno (stats_errno_class). */
+#define STATS_ERR_CLASSES(X) \
+	X(STATS_ERR_REFUSED, "refused") \
+	X(STATS_ERR_TIMEOUT, "timeout") \
+	X(STATS_ERR_UNREACHABLE, "unreachable") \
+	X(STATS_ERR_NO_PORT, "no_port") \
+	X(STATS_ERR_OTHER, "other")
+/* Why a worker holds a server down: failed connects or answers
+ * (passive health), or a failed active check. */
+#define STATS_DOWN_REASONS(X) \
+	X(STATS_DOWN_FAILURES, "failures") \
+	X(STATS_DOWN_CHECK, "check")
+#define STATS_ENUM_ENTRY(id, name) id,
+enum stats_err_class { STATS_ERR_CLASSES(STATS_ENUM_ENTRY) STATS_NERR };
+enum stats_down_reason { STATS_DOWN_REASONS(STATS_ENUM_ENTRY) STATS_NDOWN };
+#undef STATS_ENUM_ENTRY
+
+/* Latency histograms: HIST_NBUCKETS log-scale buckets (hist.h), then
+ * the sum of the values in us (Prometheus's _sum). */
+#define STATS_HIST_SLOTS 53
+/* Source address ranges: each proxy_source line, and one more for the
+ * address the kernel chooses when there is none of the server's family
+ * (STATS_SOURCE_KERNEL). Ports are counted per range, not per address:
+ * a range may hold a /8 of them. */
+#define STATS_NSOURCES 17
+#define STATS_SOURCE_KERNEL (STATS_NSOURCES - 1)
+/* Use of a source range's ports above this: a warning in the log and in
+ * the limits document. */
+#define STATS_PORTS_WARN_PCT 80
+
+#define STATS_UPSTREAM_DETAIL(X) \
+	X(upstream_errors, STATS_UPSTREAM_ERRORS, STATS_PROXY, \
+	  "upstream_connect_failures_total", \
+	  "Failed connects to each upstream server, by cause (no_port: " \
+	  "EADDRNOTAVAIL, the source ports toward it used up).") \
+	X(upstream_down_by, STATS_UPSTREAM_DOWN, STATS_PROXY, \
+	  "upstream_down_workers", \
+	  "Workers holding each server down, by reason (failures: " \
+	  "passive health; check: an active check).") \
+	X(upstream_connect_us, STATS_UPSTREAM_HIST, STATS_PROXY, \
+	  "upstream_connect_seconds", \
+	  "Time to establish each upstream connection, summed over the " \
+	  "workers.") \
+	X(upstream_response_us, STATS_UPSTREAM_HIST, STATS_PROXY, \
+	  "upstream_response_seconds", \
+	  "Time to the upstream's first byte (tcp_proxy: from the " \
+	  "connect, or from the client's first byte if it spoke first), " \
+	  "summed over the workers.") \
+	X(upstream_ports_available, STATS_SOURCE_GAUGES, STATS_PROXY, \
+	  "upstream_source_ports", \
+	  "Local ports each source address range has toward one server: " \
+	  "addresses times the ports of the range in force (a worker " \
+	  "shows its IP_LOCAL_PORT_RANGE slice, or its equal part of " \
+	  "ip_local_port_range).") \
+	X(upstream_ports_in_use, STATS_PAIR_GAUGES, STATS_PROXY, \
+	  "upstream_source_ports_in_use", \
+	  "Connections open now from each source address range to each " \
+	  "upstream server: a local port each.")
 
 #define STATS_FIELD_STATS_COUNTER(name) uint64_t name;
 #define STATS_FIELD_STATS_GAUGE(name) uint64_t name;
@@ -241,6 +324,15 @@ static inline int stats_kind_is_gauge(enum stats_kind k)
 #define STATS_FIELD_STATS_VHOSTS(name) uint64_t name[STATS_NVHOSTS + 2];
 #define STATS_FIELD_STATS_UPSTREAMS(name) uint64_t name[STATS_NUPSTREAMS];
 #define STATS_FIELD_STATS_UPSTREAM_GAUGES(name) uint64_t name[STATS_NUPSTREAMS];
+#define STATS_FIELD_STATS_UPSTREAM_ERRORS(name) \
+	uint64_t name[STATS_NUPSTREAMS][STATS_NERR];
+#define STATS_FIELD_STATS_UPSTREAM_DOWN(name) \
+	uint64_t name[STATS_NUPSTREAMS][STATS_NDOWN];
+#define STATS_FIELD_STATS_UPSTREAM_HIST(name) \
+	uint64_t name[STATS_NUPSTREAMS][STATS_HIST_SLOTS];
+#define STATS_FIELD_STATS_SOURCE_GAUGES(name) uint64_t name[STATS_NSOURCES];
+#define STATS_FIELD_STATS_PAIR_GAUGES(name) \
+	uint64_t name[STATS_NSOURCES][STATS_NUPSTREAMS];
 #define STATS_FIELD(name, kind, scope, prom, help) STATS_FIELD_##kind(name)
 
 /* A worker's counts, in memory it shares with the master and as the body
@@ -258,7 +350,7 @@ struct stats_field {
 	const char *prom; /* Prometheus family, without the prefix */
 	const char *help;
 	size_t offset; /* in struct stats_counters */
-	unsigned n;    /* values: 1, or STATS_NCLASSES */
+	unsigned n;    /* values: 1, STATS_NCLASSES... (all of an array) */
 };
 
 extern const struct stats_field stats_fields[];
@@ -277,6 +369,9 @@ void stats_accumulate(struct stats_counters *dst,
 		      const struct stats_counters *src);
 /* dst += src, every field: workers summed into totals. */
 void stats_add(struct stats_counters *dst, const struct stats_counters *src);
+/* Zeroes c writing only the words that are not zero already: a memset
+ * of the ~35 KB would make every page of it resident. */
+void stats_clear(struct stats_counters *c);
 
 /* Which vhost name each counter of vhost_requests stands for: kept by
  * the master for its lifetime, so that a reload that reorders, adds or
@@ -292,6 +387,12 @@ unsigned stats_vhost_slot(struct stats_vhost_names *t, const char *name);
  * (t may be NULL), "(other)", "(default)"; NULL for a counter no vhost
  * has had, which is not shown. */
 const char *stats_vhost_label(const struct stats_vhost_names *t, unsigned k);
+
+/* The class of a failed connect's errno; and the names of the classes
+ * and of the down reasons, as the documents show them. */
+enum stats_err_class stats_errno_class(int err);
+const char *stats_err_name(unsigned k);
+const char *stats_down_name(unsigned k);
 
 /* A worker process as the master sees it. */
 #define STATS_WORKER_STATES(X) \

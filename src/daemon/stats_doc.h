@@ -14,6 +14,7 @@
 
 struct addr;
 struct cfg_upstream;
+struct cfg_source;
 struct buf;
 struct limits;
 struct listing_groups;
@@ -44,6 +45,10 @@ struct stats_daemon_view {
 	 * value k is upstreams[k]'s; those past nupstreams are not shown. */
 	const struct cfg_upstream *upstreams;
 	int nupstreams;
+	/* The proxy_source ranges, labelling the STATS_SOURCE_GAUGES and
+	 * STATS_PAIR_GAUGES values (the last one: the kernel's choice). */
+	const struct cfg_source *sources;
+	int nsources;
 };
 
 /* The label of value k of a per-upstream field ("127.0.0.1:8080"), in
@@ -80,8 +85,42 @@ char *stats_json_connections(const struct stats_conn *c, size_t n,
 /* The counts of a listing by remote address, state or worker. */
 char *stats_json_groups(const struct listing_groups *g, uint64_t total,
 			const struct stats_missing *m, int nmissing);
-/* The `limits` document: the limits and the warnings they raised. */
-char *stats_json_limits(const struct limits *lim);
+/* How much of a source range's ports toward one server are in use
+ * (stats_upstream.c): the sums over the workers. */
+struct stats_port_use {
+	int source, server;
+	uint64_t in_use, available;
+	double use_pct; /* 0 when nothing is available */
+};
+/* The pairs of d's configured sources and servers, from the workers'
+ * summed counters tot: written to out (room for STATS_NSOURCES *
+ * STATS_NUPSTREAMS), their count returned. */
+int stats_port_uses(const struct stats_daemon_view *d,
+		    const struct stats_counters *tot, struct stats_port_use *out);
+/* 1 if source range k is shown: a configured proxy_source line, or the
+ * kernel's choice when some server has no source of its family. */
+int stats_source_shown(const struct stats_daemon_view *d, unsigned k);
+/* "127.0.0.2-127.0.0.11", "10.0.0.1", or "(kernel)"; NULL if not shown.
+ * buf: STATS_SOURCE_STRLEN bytes. */
+#define STATS_SOURCE_STRLEN (2 * ADDR_STRLEN + 2)
+const char *stats_source_label(const struct stats_daemon_view *d, unsigned k,
+			       char *buf, size_t len);
+/* The value of a STATS_UPSTREAM_DETAIL field in the stats document; NULL
+ * if f is not one of them. */
+struct json_t;
+struct json_t *stats_json_upstream_field(const struct stats_counters *c,
+					 const struct stats_field *f,
+					 const struct stats_daemon_view *d);
+/* The `upstreams` document: a row per server from the workers' summed
+ * counters, latencies from their merged histograms. */
+char *stats_json_upstreams(const struct stats_daemon_view *d,
+			   const struct stats_worker_view *w, int n);
+
+/* The `limits` document: the limits and the warnings they raised, and
+ * the source/server pairs above STATS_PORTS_WARN_PCT of their ports. */
+char *stats_json_limits(const struct limits *lim,
+			const struct stats_daemon_view *d,
+			const struct stats_port_use *high, int nhigh);
 char *stats_json_ping(const struct stats_daemon_view *d);
 char *stats_json_help(void);
 /* A reload asked on the stats socket went through: the generation now

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "addr.h"
 #include "config.h"
@@ -96,7 +97,10 @@ static void stats_json_counters(json_t *o, const struct stats_counters *c,
 
 		if (!stats_shown(f, d->scope))
 			continue;
-		if (f->kind == STATS_CLASSES)
+		v = stats_json_upstream_field(c, f, d);
+		if (v)
+			;
+		else if (f->kind == STATS_CLASSES)
 			v = stats_json_classes(c, f);
 		else if (f->kind == STATS_VHOSTS || f->n == STATS_NUPSTREAMS)
 			v = stats_json_labelled(c, f, d);
@@ -122,20 +126,59 @@ static json_t *stats_json_worker(const struct stats_worker_view *w,
 	return o;
 }
 
-/* "totals" and "workers": the sum first, then one entry per worker. */
+/* "totals" and "workers": the sum first (also in *tot), then one entry
+ * per worker. */
 static void stats_json_add_workers(json_t *doc, const struct stats_daemon_view *d,
-				   const struct stats_worker_view *w, int n)
+				   const struct stats_worker_view *w, int n,
+				   struct stats_counters *tot)
 {
-	struct stats_counters tot = { 0 };
 	json_t *arr = json_array(), *totals = json_object();
 
+	memset(tot, 0, sizeof(*tot));
 	for (int i = 0; i < n; i++) {
 		json_array_append_new(arr, stats_json_worker(&w[i], d));
-		stats_add(&tot, &w[i].c);
+		stats_add(tot, &w[i].c);
 	}
-	stats_json_counters(totals, &tot, d);
+	stats_json_counters(totals, tot, d);
 	json_object_set_new(doc, "totals", totals);
 	json_object_set_new(doc, "workers", arr);
+}
+
+/* "upstreams": each proxied server's state as the workers see it, read
+ * from the summed gauges: "up" (no worker has it down), "down" (every
+ * running worker has), or "partly down" (each worker judges by what it
+ * saw); why: "checks" (active health checks failed), "passive" (failed
+ * connects), or both. */
+static json_t *stats_json_upstream_states(const struct stats_daemon_view *d,
+					  const struct stats_worker_view *w,
+					  int n, const struct stats_counters *tot)
+{
+	json_t *o = json_object();
+	int running = 0;
+
+	for (int i = 0; i < n; i++)
+		running += w[i].state == STATS_WORKER_RUNNING;
+	for (int k = 0; k < d->nupstreams && k < STATS_NUPSTREAMS; k++) {
+		uint64_t down = tot->upstream_down[k];
+		uint64_t checks = tot->upstream_down_by[k][STATS_DOWN_CHECK];
+		uint64_t passive = tot->upstream_down_by[k][STATS_DOWN_FAILURES];
+		char name[ADDR_STRLEN];
+
+		json_object_set_new(
+			o,
+			stats_upstream_label(d, (unsigned)k, name, sizeof(name)),
+			json_pack("{s:s, s:s, s:I}", "state",
+				  down == 0                 ? "up" :
+				  down >= (uint64_t)running ? "down" :
+							      "partly down",
+				  "why",
+				  checks && passive ? "checks, passive" :
+				  checks            ? "checks" :
+				  passive           ? "passive" :
+						      "",
+				  "workers_down", (json_int_t)down));
+	}
+	return o;
 }
 
 static json_t *stats_json_listen(const struct stats_daemon_view *d)
@@ -178,9 +221,15 @@ char *stats_json_stats(const struct stats_daemon_view *d,
 				"generation", d->generation);
 
 	json_object_set_new(doc, "listen", stats_json_listen(d));
+	struct stats_counters tot;
+
 	json_object_set_new(doc, "workers_configured",
 			    json_integer(d->workers_configured));
-	stats_json_add_workers(doc, d, w, n);
+	stats_json_add_workers(doc, d, w, n, &tot);
+	if (stats_scope_shows(STATS_PROXY, d->scope) && d->upstreams &&
+	    d->nupstreams > 0)
+		json_object_set_new(doc, "upstreams",
+				    stats_json_upstream_states(d, w, n, &tot));
 	json_object_set_new(doc, "limits", stats_json_limits_obj(d->limits));
 	return stats_dump(doc);
 }
@@ -189,8 +238,9 @@ char *stats_json_workers(const struct stats_daemon_view *d,
 			 const struct stats_worker_view *w, int n)
 {
 	json_t *doc = json_object();
+	struct stats_counters tot;
 
-	stats_json_add_workers(doc, d, w, n);
+	stats_json_add_workers(doc, d, w, n, &tot);
 	return stats_dump(doc);
 }
 
@@ -324,14 +374,33 @@ char *stats_json_groups(const struct listing_groups *g, uint64_t total,
 	return buf_take_str(&b);
 }
 
-char *stats_json_limits(const struct limits *lim)
+char *stats_json_limits(const struct limits *lim,
+			const struct stats_daemon_view *d,
+			const struct stats_port_use *high, int nhigh)
 {
-	json_t *w = json_array();
+	json_t *w = json_array(), *ports = json_array();
+	char sb[STATS_SOURCE_STRLEN], ub[ADDR_STRLEN];
 
 	for (int i = 0; i < lim->nwarnings; i++)
 		json_array_append_new(w, json_string(lim->warnings[i]));
-	return stats_dump(json_pack("{s:o, s:o}", "limits",
-				    stats_json_limits_obj(lim), "warnings", w));
+	for (int i = 0; i < nhigh && d; i++)
+		json_array_append_new(
+			ports,
+			json_pack("{s:s?, s:s?, s:I, s:I, s:f}", "source",
+				  stats_source_label(d, (unsigned)high[i].source,
+						     sb, sizeof(sb)),
+				  "server",
+				  stats_upstream_label(d, (unsigned)high[i].server,
+						       ub, sizeof(ub)),
+				  "in_use", (json_int_t)high[i].in_use,
+				  "available", (json_int_t)high[i].available,
+				  "use_pct", high[i].use_pct));
+	return stats_dump(
+		json_pack("{s:o, s:o, s:b, s:i, s:o}", "limits",
+			  stats_json_limits_obj(lim), "warnings", w,
+			  "upstream_ports_high", nhigh > 0,
+			  "upstream_ports_warn_pct", STATS_PORTS_WARN_PCT,
+			  "upstream_ports", ports));
 }
 
 char *stats_json_ping(const struct stats_daemon_view *d)
@@ -343,8 +412,8 @@ char *stats_json_ping(const struct stats_daemon_view *d)
 char *stats_json_help(void)
 {
 	return stats_dump(
-		json_pack("{s:[s, s, s, s, s, s, s, s, s]}", "commands",
-			  "stats", "workers",
+		json_pack("{s:[s, s, s, s, s, s, s, s, s, s]}", "commands",
+			  "stats", "workers", "upstreams",
 			  "connections [LIMIT] [worker=N] [remote=IP[/BITS]] "
 			  "[local=[IP:]PORT] [state=NAME] [min_age=MS] "
 			  "[count-by=remote|state|worker]",

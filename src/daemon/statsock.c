@@ -89,6 +89,7 @@ static const struct {
 } statsock_commands[] = {
 	{ "stats", STATSOCK_STATS },
 	{ "workers", STATSOCK_WORKERS },
+	{ "upstreams", STATSOCK_UPSTREAMS },
 	{ "connections", STATSOCK_CONNECTIONS },
 	{ "limits", STATSOCK_LIMITS },
 	{ "ping", STATSOCK_PING },

@@ -32,6 +32,7 @@ enum statsock_kind {
 	STATSOCK_PROMETHEUS,
 	STATSOCK_RELOAD,  /* answered once the new generation runs, or not */
 	STATSOCK_UPGRADE, /* answered once the new master serves, or not */
+	STATSOCK_UPSTREAMS,
 };
 
 struct statsock_cmd {

@@ -39,6 +39,8 @@ static inline char *util_put_u64(char *p, uint64_t v)
 }
 
 uint64_t util_now_ms(void);
+/* The same clock in microseconds (latencies). */
+uint64_t util_now_us(void);
 int util_set_nonblock(int fd);
 /* Reads the first (and second) integer of a /proc file (a sysctl, a
  * process's schedstat); -1 if absent. */

@@ -504,6 +504,7 @@ static int worker_open_pool(struct worker *worker, char *err, size_t errlen)
 	pool->worker_id = worker->args->id;
 	pool->on_slot_free = worker_slot_free;
 	pool->slot_free_arg = worker;
+	conn_pool_start(pool);
 	return 0;
 }
 

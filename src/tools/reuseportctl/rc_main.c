@@ -69,6 +69,9 @@ static void rc_usage(FILE *out)
 		"                           how many per client address, state or\n"
 		"                           worker (filtered in the daemon)\n"
 		"  limits                   the system limits the daemon runs under\n"
+		"  upstreams                tcp_proxy: each server's state, errors\n"
+		"                           by cause, connect and response times,\n"
+		"                           and the headroom of its source ports\n"
 		"  ping                     check that the daemon answers\n"
 		"  top [-i SECONDS] [-n COUNT] [-b]\n"
 		"                           live view (q quits)\n"
@@ -203,6 +206,11 @@ static int rc_cmd_workers(const struct rc_args *a)
 static int rc_cmd_limits(const struct rc_args *a)
 {
 	return rc_show(a, "limits", rc_render_limits);
+}
+
+static int rc_cmd_upstreams(const struct rc_args *a)
+{
+	return rc_show(a, "upstreams", rc_render_upstreams);
 }
 
 static int rc_cmd_ping(const struct rc_args *a)
@@ -357,6 +365,7 @@ static const struct {
 	{ "workers", rc_cmd_workers, 0 },
 	{ "connections", rc_cmd_connections, RC_OPT_N | RC_OPT_F },
 	{ "limits", rc_cmd_limits, 0 },
+	{ "upstreams", rc_cmd_upstreams, 0 },
 	{ "ping", rc_cmd_ping, 0 },
 	{ "top", rc_cmd_top, RC_OPT_N | RC_OPT_I | RC_OPT_B },
 	{ "prometheus", rc_cmd_prometheus, RC_NO_JSON },

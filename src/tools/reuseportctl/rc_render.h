@@ -34,6 +34,22 @@ int rc_render_reload(FILE *out, const json_t *doc, char *err, size_t errlen);
 /* `upgrade`: "upgraded: new master pid N (was M)". */
 int rc_render_upgrade(FILE *out, const json_t *doc, char *err, size_t errlen);
 
+/* `upstreams`: a row per server of the proxy: state, connections,
+ * connect errors by cause, connect and response p50/p99, and the ports
+ * of each source toward it (headroom). */
+int rc_render_upstreams(FILE *out, const json_t *doc, char *err, size_t errlen);
+/* The section of `top`: up to max lines (RC_UPSTREAM_LINE_MAX bytes
+ * each) from the totals of a `stats` document, one per server; running:
+ * the workers that run (a server all of them hold down is "down").
+ * Returns how many; 0 for a service without upstream servers. */
+#define RC_UPSTREAM_LINE_MAX 256
+#define RC_UPSTREAM_HEADER \
+	"UPSTREAM               STATE      ACTIVE   CONNECTS   ERRORS  CONN p50  CONN p99  LEAST HEADROOM"
+size_t rc_upstream_lines(const json_t *stats, size_t max, size_t running,
+			 char lines[][RC_UPSTREAM_LINE_MAX]);
+/* "850us", "12.5ms", "1.20s"; "-" when not known. */
+void rc_fmt_us(double us, int known, char *out, size_t len);
+
 /* Balance of one per-worker quantity across workers. */
 struct rc_balance {
 	size_t n;

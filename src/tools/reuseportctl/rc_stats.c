@@ -41,6 +41,27 @@ static void rc_print_totals(FILE *out, const json_t *tot)
 		(unsigned long long)rc_json_u64(tot, "requests"), in, outb);
 }
 
+/* "vhosts      a.example 12, (default) 3": each virtual host's requests,
+ * in the daemon's order (its config's), when it serves vhosts. */
+static void rc_print_vhosts(FILE *out, const json_t *tot)
+{
+	const json_t *vh = json_object_get(tot, "vhost_requests"), *v;
+	const char *name;
+	int first = 1;
+
+	if (!json_is_object(vh) || json_object_size(vh) == 0)
+		return;
+	fputs("vhosts      ", out);
+	json_object_foreach((json_t *)vh, name, v) {
+		fprintf(out, "%s%s %llu", first ? "" : ", ", name,
+			(unsigned long long)(json_is_integer(v) ?
+						     json_integer_value(v) :
+						     0));
+		first = 0;
+	}
+	fputc('\n', out);
+}
+
 int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	const json_t *workers = json_object_get(doc, "workers");
@@ -66,6 +87,7 @@ int rc_render_stats(FILE *out, const json_t *doc, char *err, size_t errlen)
 		(unsigned long long)rc_json_u64(doc, "workers_configured"),
 		(unsigned long long)rc_json_u64(doc, "generation"));
 	rc_print_totals(out, json_object_get(doc, "totals"));
+	rc_print_vhosts(out, json_object_get(doc, "totals"));
 	fputc('\n', out);
 	return rc_render_workers(out, doc, err, errlen);
 }
@@ -120,6 +142,27 @@ static void rc_limit_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 	rc_value_cell(json_object_get(x->limits, x->keys[row]), cells[1]);
 }
 
+/* The source/server pairs above the daemon's threshold of port use. */
+static void rc_port_warnings(FILE *out, const json_t *ports)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(ports, i, p) {
+		char line[512];
+
+		snprintf(line, sizeof(line),
+			 "  ! upstream %s from %s: %llu of %llu local ports in use (%.1f%%)",
+			 rc_json_str(p, "server", "?"),
+			 rc_json_str(p, "source", "?"),
+			 (unsigned long long)rc_json_u64(p, "in_use"),
+			 (unsigned long long)rc_json_u64(p, "available"),
+			 rc_json_real(p, "use_pct"));
+		rc_fmt_printable(line);
+		fprintf(out, "%s\n", line);
+	}
+}
+
 int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 {
 	struct rc_limits_ctx x = { .limits = json_object_get(doc, "limits") };
@@ -145,6 +188,7 @@ int rc_render_limits(FILE *out, const json_t *doc, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot write the table");
 		return -1;
 	}
+	rc_port_warnings(out, json_object_get(doc, "upstream_ports"));
 	if (json_array_size(warnings) == 0) {
 		fputs("no warnings\n", out);
 		return 0;

@@ -200,6 +200,26 @@ static void rc_top_header(FILE *out, const json_t *cur,
 	rc_top_put(out, cols, "%s", "");
 }
 
+/* The proxy's servers, if it has any: up to a third of the screen. The
+ * rows the workers' table may take, less these, are returned. */
+#define RC_TOP_UPSTREAMS_MAX 16
+static int rc_top_upstreams(FILE *out, const json_t *cur, int cols, int rows)
+{
+	char lines[RC_TOP_UPSTREAMS_MAX][RC_UPSTREAM_LINE_MAX];
+	size_t max = (size_t)(rows > 9 ? (rows - 3) / 3 : 1), n;
+
+	if (max > RC_TOP_UPSTREAMS_MAX)
+		max = RC_TOP_UPSTREAMS_MAX;
+	n = rc_upstream_lines(cur, max, rc_running(cur), lines);
+	if (n == 0)
+		return rows;
+	rc_top_put(out, cols, "%s", RC_UPSTREAM_HEADER);
+	for (size_t i = 0; i < n; i++)
+		rc_top_put(out, cols, "%s", lines[i]);
+	rc_top_put(out, cols, "%s", "");
+	return rows - (int)n - 2;
+}
+
 /* "#####" scaled so the busiest worker fills width; never empty when the
  * worker has at least one connection. */
 static void rc_top_bar(char *bar, size_t barlen, uint64_t v, uint64_t max,
@@ -268,6 +288,7 @@ void rc_top_frame(FILE *out, const json_t *prev, const json_t *cur, double dt,
 	rc_top_rates(prev, cur, dt, &r);
 	fputs("\033[H", out);
 	rc_top_header(out, cur, &r, cols);
+	rows = rc_top_upstreams(out, cur, cols, rows);
 	rc_top_workers(out, prev, cur, dt, cols, rows);
 	fputs("\033[J", out);
 }
