@@ -1028,6 +1028,53 @@ static void test_servers_down_and_back(void **state)
 	stop_all(d, &b);
 }
 
+/* The first server's state in the upstreams object is "down", by its
+ * checks. */
+static int first_down_by_checks(json_t *st, void *arg)
+{
+	json_t *ups = hr_jget(st, "upstreams"), *v;
+	const char *k;
+
+	(void)arg;
+	json_object_foreach(ups, k, v)
+		return !strcmp(hr_jstr(v, "state"), "down") &&
+		       strstr(hr_jstr(v, "why"), "checks") != NULL;
+	return 0;
+}
+
+/* Active health checks run for http_proxy too (the protocol's start):
+ * a server that refuses is taken down by its checks before a request
+ * tries it, and then no request pays a failed connect for it. */
+static void test_health_checks(void **state)
+{
+	struct hr_daemon *d = *state;
+	struct backend b = backend_start(0);
+	int p1, s1 = refusing(&p1);
+	struct cli *c;
+	struct resp r;
+
+	start_proxy(d,
+		    "upstream 127.0.0.1:%d\nupstream 127.0.0.1:%d\n"
+		    "health_check http /conn-id\nhealth_interval 100ms\n"
+		    "health_timeout 50ms\nhealth_fall 1\n",
+		    p1, b.port);
+	hr_check(hr_wait_for(d, first_down_by_checks, NULL, T_MS),
+		 "the refusing server is down by its checks");
+	json_int_t errs = total(d, "totals/proxy_connect_errors");
+
+	c = cli_open(d->port);
+	for (int k = 0; k < 4; k++) {
+		hr_check_int("served by the healthy one", 200,
+			     cli_get(c, "/len/1", &r));
+		free(r.body);
+	}
+	hr_check_int("no connect tried to the one down", errs,
+		     total(d, "totals/proxy_connect_errors"));
+	close(s1);
+	cli_close(c);
+	stop_all(d, &b);
+}
+
 static int have_port_range(void)
 {
 	uint32_t v = 40000u << 16 | 30000u;
@@ -1249,6 +1296,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_servers_down_and_back,
 						hr_setup, teardown),
+		cmocka_unit_test_setup_teardown(test_health_checks, hr_setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_port_exhaustion_503,
 						hr_setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http10_client, hr_setup,
