@@ -297,7 +297,7 @@ static void report_health(const struct config *c, FILE *out, int *problems)
 {
 	int w = c->workers > 0 ? c->workers : 1;
 
-	if (c->protocol != CFG_PROTO_TCP_PROXY)
+	if (!config_is_proxy(c->protocol))
 		return;
 	if (c->health_check == CFG_HEALTH_OFF) {
 		row(out, problems, INFO, "health_check", "off",
