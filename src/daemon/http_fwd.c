@@ -45,33 +45,54 @@ static int fwd_result(const struct fwd_buf *b)
 
 /* --- which fields stop at this hop --- */
 
-/* RFC 9110 7.6.1: Connection and the fields it names are for one
- * connection only, and so are these, whether named or not. */
-static int hop_by_hop(const struct http_lex_field *f)
+/* What a field is to the proxy. */
+enum fwd_kind {
+	FK_END_TO_END, /* passed on as received */
+	/* RFC 9110 7.6.1: Connection and the fields it names are for one
+	 * connection only, and so are these, whether named or not. */
+	FK_CONNECTION,
+	FK_HOP,
+	/* The fields that frame the message and say where it goes stay,
+	 * even if Connection names them: the proxy relays the body as it
+	 * is framed, so dropping Content-Length or Transfer-Encoding would
+	 * make the next hop frame it differently (a smuggling vector), and
+	 * dropping Host would leave an HTTP/1.1 request without one. */
+	FK_FRAMING,
+	FK_HOST,
+	/* Written by the proxy itself in a request, from the client's. */
+	FK_XFF,
+	FK_FORWARDED,
+	FK_XFP
+};
+
+static enum fwd_kind fwd_kind_of(const struct http_lex_field *f)
 {
-	static const char *const hop[] = {
-		"connection", "keep-alive", "te", "trailer", "upgrade",
+	static const struct {
+		const char *name;
+		size_t len;
+		enum fwd_kind kind;
+	} known[] = {
+		{ "connection", 10, FK_CONNECTION },
+		{ "keep-alive", 10, FK_HOP },
+		{ "te", 2, FK_HOP },
+		{ "trailer", 7, FK_HOP },
+		{ "upgrade", 7, FK_HOP },
+		{ "content-length", 14, FK_FRAMING },
+		{ "transfer-encoding", 17, FK_FRAMING },
+		{ "host", 4, FK_HOST },
+		{ "x-forwarded-for", 15, FK_XFF },
+		{ "forwarded", 9, FK_FORWARDED },
+		{ "x-forwarded-proto", 17, FK_XFP },
 	};
 	size_t k;
 
 	if (f->nl >= 6 && http_lex_ci_eq(f->name, 6, "proxy-"))
-		return 1; /* Proxy-Connection, Proxy-Authorization, ... */
-	for (k = 0; k < sizeof(hop) / sizeof(hop[0]); k++)
-		if (http_lex_ci_eq(f->name, f->nl, hop[k]))
-			return 1;
-	return 0;
-}
-
-/* The fields that frame the message and say where it goes stay, even
- * if Connection names them: the proxy relays the body as it is framed,
- * so dropping Content-Length or Transfer-Encoding would make the next
- * hop frame it differently (a smuggling vector), and dropping Host would
- * leave an HTTP/1.1 request without one. */
-static int framing_field(const struct http_lex_field *f)
-{
-	return http_lex_ci_eq(f->name, f->nl, "content-length") ||
-	       http_lex_ci_eq(f->name, f->nl, "transfer-encoding") ||
-	       http_lex_ci_eq(f->name, f->nl, "host");
+		return FK_HOP; /* Proxy-Connection, Proxy-Authorization, ... */
+	for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+		if (known[k].len == f->nl &&
+		    http_lex_ci_eq(f->name, f->nl, known[k].name))
+			return known[k].kind;
+	return FK_END_TO_END;
 }
 
 /* The field block of a head being forwarded: head[start..len). */
@@ -82,6 +103,9 @@ struct fwd_head {
 	 * keep-alive: only then is a field looked up in it, so that the
 	 * usual head is walked a fixed number of times. */
 	int options;
+	/* X-Forwarded-For, Forwarded lines received: their values are
+	 * gathered in another walk only when there are some. */
+	unsigned xff, forwarded;
 };
 
 static void fwd_fields_begin(const struct fwd_head *h, struct http_lex_block *b)
@@ -90,72 +114,88 @@ static void fwd_fields_begin(const struct fwd_head *h, struct http_lex_block *b)
 			    h->len, UINT_MAX);
 }
 
-/* Calls fn on each element of each Connection field until it returns 1.
- * Returns 1 then, else 0. */
-static int connection_any(const struct fwd_head *h,
-			  int (*fn)(const unsigned char *, size_t,
-				    const struct http_lex_field *),
-			  const struct http_lex_field *f)
+/* Whether the Connection field c names f. */
+static int names_field(const struct http_lex_field *c,
+		       const struct http_lex_field *f)
 {
-	struct http_lex_block b;
-	struct http_lex_field c;
-	size_t pos, a, e;
+	size_t pos = 0, a, e;
 
-	fwd_fields_begin(h, &b);
-	while (http_lex_block_next(&b, &c) == HTTP_LEX_FIELD) {
-		if (!http_lex_ci_eq(c.name, c.nl, "connection"))
-			continue;
-		pos = 0;
-		while (http_lex_list_next(c.v, c.vl, &pos, &a, &e))
-			if (fn(c.v + a, e - a, f))
-				return 1;
-	}
+	while (http_lex_list_next(c->v, c->vl, &pos, &a, &e))
+		if (http_lex_ci_same(c->v + a, e - a, f->name, f->nl))
+			return 1;
 	return 0;
 }
 
-static int is_option(const unsigned char *o, size_t n,
-		     const struct http_lex_field *unused)
+/* Whether the Connection field c names anything but close and
+ * keep-alive, the options that name no field. */
+static int names_options(const struct http_lex_field *c)
 {
-	(void)unused;
-	return !http_lex_ci_eq(o, n, "close") &&
-	       !http_lex_ci_eq(o, n, "keep-alive");
+	size_t pos = 0, a, e;
+
+	while (http_lex_list_next(c->v, c->vl, &pos, &a, &e))
+		if (!http_lex_ci_eq(c->v + a, e - a, "close") &&
+		    !http_lex_ci_eq(c->v + a, e - a, "keep-alive"))
+			return 1;
+	return 0;
 }
 
-static int names_field(const unsigned char *o, size_t n,
-		       const struct http_lex_field *f)
+/* Whether a Connection field of the head names f. */
+static int named_by_connection(const struct fwd_head *h,
+			       const struct http_lex_field *f)
 {
-	return http_lex_ci_same(o, n, f->name, f->nl);
+	struct http_lex_block b;
+	struct http_lex_field c;
+
+	fwd_fields_begin(h, &b);
+	while (http_lex_block_next(&b, &c) == HTTP_LEX_FIELD)
+		if (http_lex_ci_eq(c.name, c.nl, "connection") &&
+		    names_field(&c, f))
+			return 1;
+	return 0;
 }
 
+/* One walk over the head notes what the others need to look for. */
 static void fwd_head_init(struct fwd_head *h, const char *head, size_t len,
 			  size_t start)
 {
+	struct http_lex_block b;
+	struct http_lex_field f;
+
 	h->p = head;
 	h->len = len;
 	h->start = start;
-	h->options = connection_any(h, is_option, NULL);
+	h->options = 0;
+	h->xff = h->forwarded = 0;
+	fwd_fields_begin(h, &b);
+	while (http_lex_block_next(&b, &f) == HTTP_LEX_FIELD) {
+		enum fwd_kind k = fwd_kind_of(&f);
+
+		h->xff += k == FK_XFF;
+		h->forwarded += k == FK_FORWARDED;
+		if (k == FK_CONNECTION)
+			h->options |= names_options(&f);
+	}
 }
 
-static int stops_here(const struct fwd_head *h, const struct http_lex_field *f)
+static int stops_here(const struct fwd_head *h, const struct http_lex_field *f,
+		      enum fwd_kind k)
 {
-	if (hop_by_hop(f))
+	if (k == FK_CONNECTION || k == FK_HOP)
 		return 1;
-	return h->options && !framing_field(f) &&
-	       connection_any(h, names_field, f);
+	return h->options && k != FK_FRAMING && k != FK_HOST &&
+	       named_by_connection(h, f);
 }
 
 /* The request's fields the proxy writes itself. */
 enum { REPLACE_NONE, REPLACE_FORWARDING, REPLACE_HOST };
 
-static int replaced(const struct http_lex_field *f, int what)
+static int replaced(enum fwd_kind k, int what)
 {
 	if (what == REPLACE_NONE)
 		return 0;
-	if (http_lex_ci_eq(f->name, f->nl, "x-forwarded-for") ||
-	    http_lex_ci_eq(f->name, f->nl, "forwarded") ||
-	    http_lex_ci_eq(f->name, f->nl, "x-forwarded-proto"))
+	if (k == FK_XFF || k == FK_FORWARDED || k == FK_XFP)
 		return 1;
-	return what == REPLACE_HOST && http_lex_ci_eq(f->name, f->nl, "host");
+	return what == REPLACE_HOST && k == FK_HOST;
 }
 
 /* Copies the field lines that go on to the next hop, each as
@@ -168,16 +208,19 @@ static void put_fields(struct fwd_buf *out, const struct fwd_head *h, int what)
 
 	fwd_fields_begin(h, &b);
 	for (line = b.pos; http_lex_block_next(&b, &f) == HTTP_LEX_FIELD;
-	     line = b.pos)
-		if (!stops_here(h, &f) && !replaced(&f, what))
+	     line = b.pos) {
+		enum fwd_kind k = fwd_kind_of(&f);
+
+		if (!stops_here(h, &f, k) && !replaced(k, what))
 			put(out, h->p + line, b.pos - line);
+	}
 }
 
-/* The values of every received field called name, joined with ", " as
+/* The values of every received field of kind k, joined with ", " as
  * one list (RFC 9110 5.3); empty ones are left out, and all of them if
  * Connection names the field. Returns how many. */
 static unsigned put_values(struct fwd_buf *out, const struct fwd_head *h,
-			   const char *name)
+			   enum fwd_kind k)
 {
 	struct http_lex_block b;
 	struct http_lex_field f;
@@ -185,8 +228,7 @@ static unsigned put_values(struct fwd_buf *out, const struct fwd_head *h,
 
 	fwd_fields_begin(h, &b);
 	while (http_lex_block_next(&b, &f) == HTTP_LEX_FIELD) {
-		if (!http_lex_ci_eq(f.name, f.nl, name) || f.vl == 0 ||
-		    stops_here(h, &f))
+		if (fwd_kind_of(&f) != k || f.vl == 0 || stops_here(h, &f, k))
 			continue;
 		if (n++)
 			put(out, ", ", 2);
@@ -232,11 +274,11 @@ static void put_forwarding(struct fwd_buf *out, const struct fwd_head *h,
 
 	client_addr(client, addr, sizeof(addr), &v6);
 	put_str(out, "X-Forwarded-For: ");
-	if (put_values(out, h, "x-forwarded-for"))
+	if (h->xff && put_values(out, h, FK_XFF))
 		put(out, ", ", 2);
 	put_str(out, addr);
 	put_str(out, "\r\nForwarded: ");
-	if (put_values(out, h, "forwarded"))
+	if (h->forwarded && put_values(out, h, FK_FORWARDED))
 		put(out, ", ", 2);
 	/* An IPv6 node is a quoted string in brackets (RFC 7239 6). */
 	put_str(out, v6 ? "for=\"[" : "for=");

@@ -17,14 +17,7 @@
 
 #include "cfgfile.h"
 #include "config.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
+#include "fuzz_check.h"
 
 #define TERMINATED(buf) CHECK(memchr((buf), '\0', sizeof(buf)) != NULL)
 

@@ -33,16 +33,9 @@
 #include "channel.h"
 #include "config.h"
 #include "conn.h"
+#include "fuzz_check.h"
 #include "listing.h"
 #include "stats.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 #define WHY_REAL 160 /* the decoder's buffer */
 

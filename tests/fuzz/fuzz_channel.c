@@ -49,15 +49,8 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "fuzz_check.h"
 #include "loop.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 /* Small enough that each sendmsg is one skb of the kernel (unix stream
  * sockets cut a write into skbs of at most ~36 KiB) and that the whole

@@ -29,18 +29,11 @@
 
 #include <netinet/in.h>
 
+#include "fuzz_check.h"
 #include "http_coding.h"
 #include "http_cond.h"
 #include "http_fwd.h"
 #include "http_parser.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 static void check_path(const char *p, size_t len)
 {

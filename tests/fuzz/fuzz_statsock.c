@@ -34,17 +34,10 @@
 #include <strings.h>
 
 #include "config.h"
+#include "fuzz_check.h"
 #include "listing.h"
 #include "statsock.h"
 #include "stats_doc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 /* The error buffer statsock_command() passes. */
 #define ERR_REAL 160
