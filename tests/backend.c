@@ -12,6 +12,8 @@
  *   /upstream-close   200 with Connection: close, then closes
  *   /bad/cl-te /bad/dup-cl /bad/chunk-size /bad/bare-lf /bad/status
  *                     /bad/extra (2 bytes beyond the length)
+ *   /bad/chunk-late   a chunked head and a good chunk, then 50 ms later
+ *                     a chunk size that is not hex
  *   /echo-headers     the request head received, as the body
  *   /echo-body        the request body (de-chunked), as the body
  *   /status/N         an answer with status N (204, 304: no body)
@@ -50,10 +52,11 @@ struct bc {
 	int close_after; /* close once out is sent */
 	int drop_next;   /* /race-arm: close at the next request */
 	int64_t due_ms;  /* a timer: 0 none */
-	int due_kind;  /* 1: answer the slow head, 2: close idle, 3: read on */
-	int stalled;   /* sent a partial body: ignore it from now */
-	int continued; /* a 100 went for the request being read */
-	int paused;    /* /pause-read: the pause was taken */
+	int due_kind;    /* 1: answer the slow head, 2: close idle, 3: read on,
+			* 4: the late bad chunk */
+	int stalled;     /* sent a partial body: ignore it from now */
+	int continued;   /* a 100 went for the request being read */
+	int paused;      /* /pause-read: the pause was taken */
 	char path[256];
 	int head_method;
 };
@@ -255,6 +258,11 @@ static void respond(struct bc *b, const char *head, size_t hl, const char *body,
 	} else if (!strcmp(p, "/bad/chunk-size")) {
 		out_fmt(b,
 			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+	} else if (!strcmp(p, "/bad/chunk-late")) {
+		out_fmt(b,
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+		b->due_ms = now_ms() + 50;
+		b->due_kind = 4;
 	} else if (!strcmp(p, "/bad/bare-lf")) {
 		out_fmt(b, "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello");
 	} else if (!strcmp(p, "/bad/status")) {
@@ -401,6 +409,12 @@ static void on_timer(struct bc *b)
 	b->due_kind = 0;
 	if (kind == 2) {
 		bc_close(b);
+		return;
+	}
+	if (kind == 4) {
+		out_fmt(b, "zz\r\nhello\r\n0\r\n\r\n");
+		if (flush(b) < 0)
+			bc_close(b);
 		return;
 	}
 	if (kind == 3) { /* the pause is over: read on */

@@ -815,12 +815,15 @@ static void test_race_retry_rule(void **state)
 }
 
 /* Each malformed response is a 502 with nothing of it passed on, and
- * its connection is not reused; a bad chunk size after a good head cuts
- * the client; bytes beyond a response keep it out of the pool. */
+ * its connection is not reused - a bad chunk size too while it came with
+ * the head, before any of the response left; one that comes after the
+ * head was sent cuts the client; bytes beyond a response keep it out of
+ * the pool. */
 static void test_malformed_responses(void **state)
 {
 	static const char *const bad[] = { "/bad/cl-te", "/bad/dup-cl",
-					   "/bad/bare-lf", "/bad/status" };
+					   "/bad/bare-lf", "/bad/status",
+					   "/bad/chunk-size" };
 	struct hr_daemon *d = *state;
 	struct backend b = backend_start(0);
 	struct cli *c;
@@ -837,14 +840,14 @@ static void test_malformed_responses(void **state)
 		hr_check(conn_id(c) != id, "%s: its connection not reused",
 			 bad[k]);
 	}
-	hr_check_int("bad responses", 4,
+	hr_check_int("bad responses", 5,
 		     total(d, "totals/http_proxy_bad_responses"));
 	id = conn_id(c);
 	hr_check_int("extra bytes", 200, cli_get(c, "/bad/extra", &r));
 	hr_check(r.blen == 5 && !memcmp(r.body, "hello", 5), "the 5 bytes");
 	free(r.body);
 	hr_check(conn_id(c) != id, "a connection with extra bytes not reused");
-	cli_send(c, "GET /bad/chunk-size HTTP/1.1\r\nHost: a\r\n\r\n");
+	cli_send(c, "GET /bad/chunk-late HTTP/1.1\r\nHost: a\r\n\r\n");
 	hr_check(cli_resp(c, &r, 0) < 0 && r.closed,
 		 "a bad chunk after the head: the client is closed");
 	free(r.body);

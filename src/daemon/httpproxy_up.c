@@ -332,46 +332,48 @@ static void hp_response_done(struct hp_client *hc)
 		hp_process(hc);
 }
 
-/* n response body bytes at d, the part of them that belongs to it goes
- * to the client. 0, or -1 when the exchange ended. */
-static int hp_response_body(struct hp_client *hc, const char *d, size_t n)
+/* How much of n response body bytes at d belongs to the response
+ * (*take), and whether they end it (*done). 0, or -1 when a chunk size
+ * the parser refuses lost the framing (counted here). */
+static int hp_body_take(struct hp_client *hc, const char *d, size_t n,
+			size_t *take, int *done)
 {
 	struct hp_ctx *t = ctx_of(hc->c);
-	size_t take = 0;
-	int done = 0;
 
+	*take = 0;
+	*done = 0;
 	switch (hc->framing) {
 	case HTTP_RESP_LENGTH:
-		take = (size_t)UTIL_MIN(hc->resp_left, (uint64_t)n);
-		hc->resp_left -= take;
-		done = hc->resp_left == 0;
+		*take = (size_t)UTIL_MIN(hc->resp_left, (uint64_t)n);
+		hc->resp_left -= *take;
+		*done = hc->resp_left == 0;
 		break;
 	case HTTP_RESP_CHUNKED: {
-		int r = http_chunked_read(&hc->rck, d, n, &t->up_lim, &take);
+		int r = http_chunked_read(&hc->rck, d, n, &t->up_lim, take);
 
 		if (r < 0) {
-			/* A chunk size the parser refuses: the framing is
-			 * lost, and the client has the head already. */
 			t->stats->http_proxy_bad_responses++;
-			t->stats->http_proxy_aborted++;
 			t->stats->upstream_gateway_errors[hc->server]++;
-			conn_close(hc->c);
 			return -1;
 		}
-		done = r > 0;
+		*done = r > 0;
 		break;
 	}
 	case HTTP_RESP_CLOSE:
-		take = n;
+		*take = n;
 		break;
 	default:
-		done = 1;
+		*done = 1;
 	}
-	if (take) {
-		t->stats->proxy_bytes_down += take;
-		if (hp_to_client(hc, d, take) < 0)
-			return -1;
-	}
+	t->stats->proxy_bytes_down += *take;
+	return 0;
+}
+
+/* After take of n body bytes went to the client: bytes beyond the
+ * response keep its connection out of the pool; the end of it ends the
+ * exchange. 0, or -1 when the exchange ended. */
+static int hp_body_sent(struct hp_client *hc, size_t take, size_t n, int done)
+{
 	if (take < n)
 		hc->junk = 1; /* more than the response: not reused */
 	if (done) {
@@ -382,10 +384,29 @@ static int hp_response_body(struct hp_client *hc, const char *d, size_t n)
 	return 0;
 }
 
-/* A final head was parsed at h (r bytes): its rewritten form goes to the
- * client. The client is kept only when its request went up whole (or the
- * rest of it could not be told from the next request) and neither side
- * said close. */
+/* n response body bytes at d, the part of them that belongs to it goes
+ * to the client. 0, or -1 when the exchange ended. */
+static int hp_response_body(struct hp_client *hc, const char *d, size_t n)
+{
+	size_t take;
+	int done;
+
+	if (hp_body_take(hc, d, n, &take, &done) < 0) {
+		/* The client has the head already: it is cut off. */
+		ctx_of(hc->c)->stats->http_proxy_aborted++;
+		conn_close(hc->c);
+		return -1;
+	}
+	if (take && hp_to_client(hc, d, take) < 0)
+		return -1;
+	return hp_body_sent(hc, take, n, done);
+}
+
+/* A final head was parsed at h (r bytes): its rewritten form is written
+ * to t->head_out, and its length returned (-1: answered with 502). The
+ * client is kept only when its request went up whole (or the rest of it
+ * could not be told from the next request) and neither side said
+ * close. */
 static int hp_response_head(struct hp_client *hc, const char *h, size_t r,
 			    const struct http_response *resp)
 {
@@ -407,8 +428,35 @@ static int hp_response_head(struct hp_client *hc, const char *h, size_t r,
 	hc->resp_keep = (uint8_t)resp->keep_alive;
 	if (resp->framing == HTTP_RESP_CHUNKED)
 		http_chunked_init(&hc->rck);
+	return n;
+}
+
+/* The head just written to t->head_out (hn bytes) and the body bytes
+ * that came with it, d[0..n), go to the client: in one send when they
+ * fit behind the head (they do up to proxy_buffer), else one after the
+ * other. A chunk size refused in them is a 502 still: nothing has left.
+ * 0, or -1 when the exchange ended. */
+static int hp_head_and_body(struct hp_client *hc, size_t hn, const char *d,
+			    size_t n)
+{
+	struct hp_ctx *t = ctx_of(hc->c);
+	size_t take;
+	int done;
+
+	if (hp_body_take(hc, d, n, &take, &done) < 0) {
+		hp_answer(hc, 502);
+		return -1;
+	}
 	hc->head_sent = 1;
-	return hp_to_client(hc, t->head_out, (size_t)n);
+	if (hn + take <= t->head_out_len) {
+		memcpy(t->head_out + hn, d, take);
+		if (hp_to_client(hc, t->head_out, hn + take) < 0)
+			return -1;
+	} else if (hp_to_client(hc, t->head_out, hn) < 0 ||
+		   (take && hp_to_client(hc, d, take) < 0)) {
+		return -1;
+	}
+	return hp_body_sent(hc, take, n, done);
 }
 
 /* An interim answer (1xx) goes to a client that speaks 1.1; a 1.0
@@ -484,12 +532,14 @@ static int hp_response_heads(struct hp_client *hc, const char *d, size_t n)
 			n -= (size_t)r;
 			continue;
 		}
-		if (hp_response_head(hc, d, (size_t)r, &resp) < 0)
+		int hn = hp_response_head(hc, d, (size_t)r, &resp);
+
+		if (hn < 0)
 			return -1;
 		/* The rest is body, in the scratch space or hc->rh: either
 		 * stays put while it is passed on. */
 		hc->rhlen = 0;
-		return hp_response_body(hc, d + r, n - (size_t)r);
+		return hp_head_and_body(hc, (size_t)hn, d + r, n - (size_t)r);
 	}
 }
 

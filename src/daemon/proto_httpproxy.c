@@ -61,8 +61,11 @@ static int hp_init(const struct config *cfg, struct stats_counters *stats,
 	loop_timer_init(&t->state_timer, hp_state_timer);
 	for (int i = 0; i < CFG_MAX_UPSTREAMS; i++)
 		upp_init(&t->pools[i], (unsigned)cfg->proxy_pool);
-	t->head_out_len = cfg->http_max_header_bytes +
-			  cfg->http_max_request_line + HTTP_FWD_RESPONSE_GROWTH;
+	/* A response head as rewritten, and room behind it for the body
+	 * bytes that came with it (one read: at most proxy_buffer), so that
+	 * both leave in one send - one segment, one wake-up of the client. */
+	t->head_out_len = cfg->http_max_header_bytes + cfg->http_max_request_line +
+			  HTTP_FWD_RESPONSE_GROWTH + cfg->proxy_buffer;
 	t->head_out = malloc(t->head_out_len);
 	if (!t->head_out || (cfg->health_check != CFG_HEALTH_OFF &&
 			     !(t->hc = hc_new(cfg, &t->up, stats)))) {
@@ -151,36 +154,50 @@ static void consume_in(struct hp_client *hc, size_t n)
  * up as fast as the upstream takes it; an upstream is read while its
  * client takes what it sent, and while it idles in the pool (to see it
  * close). A taken-over client was not opened here: made duplex on its
- * first read. */
+ * first read.
+ *
+ * Stopping is lazy: a side that is not to be read stays registered for
+ * input and is paused only when input comes while it is not wanted
+ * (hp_readable). Between a request and its response a client sends
+ * nothing, as a rule, so the two epoll_ctl calls per request that an
+ * eager pause and resume cost are saved; a pipelining client, or a body
+ * held back by a slow upstream, pays them as before. */
 void hp_set_reading(struct conn *c, int on)
 {
-	if (conn_read_paused(c) == !on)
-		return;
-	conn_pause_read(c, !on);
+	if (on && conn_read_paused(c))
+		conn_pause_read(c, 0);
+}
+
+/* Whether hc's client is to be read now. */
+static int hp_client_wants(const struct hp_client *hc)
+{
+	switch (hc->state) {
+	case HP_IDLE:
+	case HP_LINGER:
+		return 1;
+	case HP_EXCHANGE:
+		return !hc->req_done && hc->up && !conn_has_output(hc->up->c);
+	default:
+		return 0;
+	}
 }
 
 static void hp_client_reads(struct hp_client *hc)
 {
-	int on;
+	hp_set_reading(hc->c, hp_client_wants(hc));
+}
 
-	switch (hc->state) {
-	case HP_IDLE:
-	case HP_LINGER:
-		on = 1;
-		break;
-	case HP_EXCHANGE:
-		on = !hc->req_done && hc->up && !conn_has_output(hc->up->c);
-		break;
-	default:
-		on = 0;
-	}
-	hp_set_reading(hc->c, on);
+/* Whether u, an upstream connection, is to be read now: in the pool (to
+ * see it close), or while its client has taken what it sent. */
+static int hp_up_wants(const struct hp_up *u)
+{
+	return !u->cl || !conn_has_output(u->cl->c);
 }
 
 void hp_up_reads(struct hp_client *hc)
 {
 	if (hc->up)
-		hp_set_reading(hc->up->c, !conn_has_output(hc->c));
+		hp_set_reading(hc->up->c, hp_up_wants(hc->up));
 }
 
 /* To the client: 0, or -1 when it failed and the client is closed (its
@@ -479,11 +496,19 @@ static void hp_readable(struct conn *c)
 	struct hp_client *hc;
 
 	if (conn_is_outbound(c)) {
-		if (conn_data(c))
-			hp_up_readable(conn_data(c));
+		struct hp_up *u = conn_data(c);
+
+		if (u && !hp_up_wants(u))
+			conn_pause_read(c, 1); /* see hp_set_reading */
+		else if (u)
+			hp_up_readable(u);
 		return;
 	}
 	conn_set_duplex(c);
+	if ((hc = conn_data(c)) && !hp_client_wants(hc)) {
+		conn_pause_read(c, 1);
+		return;
+	}
 	hc = hp_client_get(c);
 	if (!hc) {
 		conn_close(c);
