@@ -475,6 +475,14 @@ static void test_pool_reused_across_clients(void **state)
 		     hr_jint(st, "totals/http_proxy_pool_idle"));
 	hr_check_int("responses 2xx", 3, hr_jint(st, "totals/responses/2xx"));
 	json_decref(st);
+	/* The upstreams view: the server's requests, reuses and pool. */
+	st = hr_query_ok(d, "upstreams");
+	hr_check_int("upstream requests", 3, hr_jint(st, "upstreams/0/requests"));
+	hr_check_int("upstream reuses", 2, hr_jint(st, "upstreams/0/reuses"));
+	hr_check_int("upstream pool_idle", 1,
+		     hr_jint(st, "upstreams/0/pool_idle"));
+	hr_check_int("upstream connects", 1, hr_jint(st, "upstreams/0/connects"));
+	json_decref(st);
 	hr_check_int("backend connections", 1, backend_count(&b, "accepted") - 1);
 	cli_close(c1);
 	cli_close(c2);

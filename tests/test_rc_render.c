@@ -558,7 +558,8 @@ static void test_top_rates(void **state)
 static const char doc_upstreams[] =
 	"{\"upstreams\":[{\"server\":\"127.0.0.1:8001\",\"state\":\"up\","
 	"\"down_workers\":0,\"down_reasons\":{\"failures\":0,\"check\":0},"
-	"\"active\":850,\"connects\":900,\"errors\":{\"refused\":1,"
+	"\"active\":850,\"connects\":900,\"requests\":4000,\"reuses\":3100,"
+	"\"pool_idle\":31,\"reuse_pct\":77.5,\"errors\":{\"refused\":1,"
 	"\"timeout\":2,\"unreachable\":3,\"no_port\":7,\"other\":0,"
 	"\"total\":13},\"connect_us\":{\"count\":900,\"p50\":412.0,"
 	"\"p99\":2400.5,\"sum\":1},\"response_us\":{\"count\":0,"
@@ -584,6 +585,11 @@ static void test_upstreams_table(void **state)
 	assert_true(strncmp(row, "127.0.0.1:8001", 14) == 0);
 	assert_right_aligned(head, row, "NO_PORT");
 	assert_right_aligned(head, row, "CONNECTS");
+	assert_right_aligned(head, row, "REQUESTS");
+	assert_right_aligned(head, row, "IDLE");
+	assert_non_null(strstr(row, " 4000 "));
+	assert_non_null(strstr(row, " 31 "));
+	assert_non_null(strstr(row, " 77.5% "));
 	assert_non_null(strstr(row, " 7 "));
 	assert_non_null(strstr(row, "412us"));
 	assert_non_null(strstr(row, "2.4ms"));

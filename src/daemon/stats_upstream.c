@@ -249,20 +249,28 @@ static json_t *stats_json_server(const struct stats_daemon_view *d,
 	for (unsigned k = 0; k < STATS_NERR; k++)
 		errors += tot->upstream_errors[i][k];
 	json_object_set_new(e, "total", json_integer((json_int_t)errors));
-	return json_pack("{s:s, s:s, s:I, s:o, s:I, s:I, s:o, s:o, s:o, s:o}",
-			 "server",
-			 stats_upstream_label(d, (unsigned)i, ub, sizeof(ub)),
-			 "state", stats_server_state(tot->upstream_down[i], live),
-			 "down_workers", (json_int_t)tot->upstream_down[i],
-			 "down_reasons",
-			 stats_json_down(tot->upstream_down_by[i]), "active",
-			 (json_int_t)tot->upstream_active[i], "connects",
-			 (json_int_t)tot->upstream_connects[i], "errors", e,
-			 "connect_us",
-			 stats_json_hist(tot->upstream_connect_us[i]),
-			 "response_us",
-			 stats_json_hist(tot->upstream_response_us[i]),
-			 "sources", stats_json_server_ports(d, u, nu, i));
+	/* The HTTP proxy's pool (0 for the TCP proxy, which has none):
+	 * requests sent, how many went on a reused connection, and the
+	 * connections idle in the pools now. */
+	return json_pack(
+		"{s:s, s:s, s:I, s:o, s:I, s:I, s:o, s:o, s:o, s:o, "
+		"s:I, s:I, s:I, s:f}",
+		"server", stats_upstream_label(d, (unsigned)i, ub, sizeof(ub)),
+		"state", stats_server_state(tot->upstream_down[i], live),
+		"down_workers", (json_int_t)tot->upstream_down[i],
+		"down_reasons", stats_json_down(tot->upstream_down_by[i]),
+		"active", (json_int_t)tot->upstream_active[i], "connects",
+		(json_int_t)tot->upstream_connects[i], "errors", e,
+		"connect_us", stats_json_hist(tot->upstream_connect_us[i]),
+		"response_us", stats_json_hist(tot->upstream_response_us[i]),
+		"sources", stats_json_server_ports(d, u, nu, i), "requests",
+		(json_int_t)tot->upstream_requests[i], "reuses",
+		(json_int_t)tot->upstream_reuses[i], "pool_idle",
+		(json_int_t)tot->upstream_pool_idle[i], "reuse_pct",
+		tot->upstream_requests[i] ?
+			100.0 * (double)tot->upstream_reuses[i] /
+				(double)tot->upstream_requests[i] :
+			0.0);
 }
 
 char *stats_json_upstreams(const struct stats_daemon_view *d,

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define RC_TABLE_MAX_COLS 16
+#define RC_TABLE_MAX_COLS 20
 #define RC_CELL_MAX 96
 
 enum rc_align { RC_LEFT, RC_RIGHT };

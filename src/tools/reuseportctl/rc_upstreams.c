@@ -53,13 +53,15 @@ static void rc_headroom_cell(const json_t *sources, char *cell)
 }
 
 static const struct rc_col rc_up_cols[] = {
-	{ "SERVER", RC_LEFT },    { "STATE", RC_LEFT },
-	{ "ACTIVE", RC_RIGHT },   { "CONNECTS", RC_RIGHT },
-	{ "REFUSED", RC_RIGHT },  { "TIMEOUT", RC_RIGHT },
-	{ "UNREACH", RC_RIGHT },  { "NO_PORT", RC_RIGHT },
-	{ "OTHER", RC_RIGHT },    { "CONN p50", RC_RIGHT },
-	{ "CONN p99", RC_RIGHT }, { "RESP p50", RC_RIGHT },
-	{ "RESP p99", RC_RIGHT }, { "SOURCE PORTS", RC_LEFT },
+	{ "SERVER", RC_LEFT },       { "STATE", RC_LEFT },
+	{ "ACTIVE", RC_RIGHT },      { "CONNECTS", RC_RIGHT },
+	{ "REQUESTS", RC_RIGHT },    { "IDLE", RC_RIGHT },
+	{ "REUSED", RC_RIGHT },      { "REFUSED", RC_RIGHT },
+	{ "TIMEOUT", RC_RIGHT },     { "UNREACH", RC_RIGHT },
+	{ "NO_PORT", RC_RIGHT },     { "OTHER", RC_RIGHT },
+	{ "CONN p50", RC_RIGHT },    { "CONN p99", RC_RIGHT },
+	{ "RESP p50", RC_RIGHT },    { "RESP p99", RC_RIGHT },
+	{ "SOURCE PORTS", RC_LEFT },
 };
 #define RC_UP_NCOLS (sizeof(rc_up_cols) / sizeof(rc_up_cols[0]))
 
@@ -92,12 +94,23 @@ static void rc_up_row(void *ctx, size_t row, char cells[][RC_CELL_MAX])
 		 (unsigned long long)rc_json_u64(u, "active"));
 	snprintf(cells[3], RC_CELL_MAX, "%llu",
 		 (unsigned long long)rc_json_u64(u, "connects"));
+	/* The HTTP proxy's pool: requests, idle connections, and the share
+	 * of requests that went on a reused one ("-": no request). */
+	snprintf(cells[4], RC_CELL_MAX, "%llu",
+		 (unsigned long long)rc_json_u64(u, "requests"));
+	snprintf(cells[5], RC_CELL_MAX, "%llu",
+		 (unsigned long long)rc_json_u64(u, "pool_idle"));
+	if (rc_json_u64(u, "requests"))
+		snprintf(cells[6], RC_CELL_MAX, "%.1f%%",
+			 rc_json_real(u, "reuse_pct"));
+	else
+		snprintf(cells[6], RC_CELL_MAX, "-");
 	for (size_t k = 0; k < 5; k++)
-		snprintf(cells[4 + k], RC_CELL_MAX, "%llu",
+		snprintf(cells[7 + k], RC_CELL_MAX, "%llu",
 			 (unsigned long long)rc_json_u64(e, causes[k]));
-	rc_latency_cells(json_object_get(u, "connect_us"), cells[9], cells[10]);
-	rc_latency_cells(json_object_get(u, "response_us"), cells[11], cells[12]);
-	rc_headroom_cell(json_object_get(u, "sources"), cells[13]);
+	rc_latency_cells(json_object_get(u, "connect_us"), cells[12], cells[13]);
+	rc_latency_cells(json_object_get(u, "response_us"), cells[14], cells[15]);
+	rc_headroom_cell(json_object_get(u, "sources"), cells[16]);
 }
 
 int rc_render_upstreams(FILE *out, const json_t *doc, char *err, size_t errlen)
@@ -110,7 +123,7 @@ int rc_render_upstreams(FILE *out, const json_t *doc, char *err, size_t errlen)
 
 	if (!json_is_array(ups)) {
 		snprintf(err, errlen,
-			 "the answer has no \"upstreams\" array (not a tcp_proxy?)");
+			 "the answer has no \"upstreams\" array (not a proxy?)");
 		return -1;
 	}
 	t.nrows = json_array_size(ups);
