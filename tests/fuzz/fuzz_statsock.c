@@ -51,7 +51,14 @@ static const char *const names[] = {
 	[STATSOCK_HELP] = "help",
 	[STATSOCK_PROMETHEUS] = "prometheus",
 	[STATSOCK_RELOAD] = "reload",
+	[STATSOCK_UPGRADE] = "upgrade",
+	[STATSOCK_UPSTREAMS] = "upstreams",
 };
+/* Every command has its name here (STATSOCK_UPSTREAMS is the last
+ * kind): upgrade and upstreams were missing, and the fuzzer took their
+ * lines for failures of the parser. */
+_Static_assert(sizeof(names) / sizeof(names[0]) == STATSOCK_UPSTREAMS + 1,
+	       "a name for every statsock command");
 
 struct result {
 	int r;
