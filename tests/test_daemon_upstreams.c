@@ -351,6 +351,37 @@ static int port_taken(int port, int dst)
 	return 0;
 }
 
+/* 1 if a connect to 127.0.0.1:dst can leave from local port port now,
+ * tried as the proxy will: IP_BIND_ADDRESS_NO_PORT and a one-port
+ * IP_LOCAL_PORT_RANGE. A socket's state cannot tell it: a port bound
+ * once with bind() (a listener on port 0 takes one from the range) stays
+ * closed to connects while any socket of it lingers in TIME_WAIT. The
+ * probe is reset, so it leaves no TIME_WAIT of its own. */
+static int port_usable(int port, int dst)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)dst),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in l = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(l);
+	uint32_t range = (uint32_t)port << 16 | (uint32_t)port;
+	int one = 1, ok;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ok = fd >= 0 &&
+	     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+			sizeof(one)) == 0 &&
+	     setsockopt(fd, IPPROTO_IP, 51, &range, sizeof(range)) == 0 &&
+	     bind(fd, (struct sockaddr *)&l, sizeof(l)) == 0 &&
+	     connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	     getsockname(fd, (struct sockaddr *)&l, &len) == 0 &&
+	     ntohs(l.sin_port) == port;
+	if (fd >= 0)
+		close_reset(fd);
+	return ok;
+}
+
 /* WALL consecutive ports of ip_local_port_range (lo..hi) free for a
  * connection to port dst now (port_taken; other tests share the range,
  * and one of them uses up the whole range for a while), from a random
@@ -364,6 +395,9 @@ static int free_ports_in(long lo, long hi, int dst)
 
 		while (p < base + WALL && !port_taken(p, dst))
 			p++;
+		if (p == base + WALL)
+			for (p = base; p < base + WALL && port_usable(p, dst);)
+				p++;
 		if (p == base + WALL)
 			return base;
 	}
