@@ -1270,6 +1270,10 @@ static void test_config_errors(void **state)
 	hr_check(hr_run(d, verbose, T_MS, out, sizeof(out), err, sizeof(err)) == 0 &&
 			 strstr(out, "up to 10 descriptors per worker"),
 		 "-t -v counts the pool's descriptors: %s", out);
+	/* ... out of the connections' share: full pools never make an
+	 * accept or a connect fail for want of a descriptor. */
+	hr_check(strstr(out, "connections x 2 + 10 (pools, checks)") != NULL,
+		 "the pools' descriptors come out of the cap: %s", out);
 }
 
 int main(void)

@@ -185,7 +185,8 @@ static void report_files(const struct config *c, const struct limits *lim,
 	long per = lim->max_connections_per_worker;
 	/* What every worker keeps open besides connections, as counted by
 	 * syslimits.c. */
-	long conn_fds = per * lim->fds_per_connection + lim->open_file_cache;
+	long conn_fds = per * lim->fds_per_connection + lim->open_file_cache +
+			lim->proxy_idle_fds;
 	long reserve = lim->nofile_soft > conn_fds ? lim->nofile_soft - conn_fds :
 						     0;
 	long long need = (long long)c->workers * (conn_fds + reserve);
@@ -194,6 +195,9 @@ static void report_files(const struct config *c, const struct limits *lim,
 	if (lim->open_file_cache > 0)
 		snprintf(cached, sizeof(cached), " + %ld (open_file_cache)",
 			 lim->open_file_cache);
+	else if (lim->proxy_idle_fds > 0)
+		snprintf(cached, sizeof(cached), " + %ld (pools, checks)",
+			 lim->proxy_idle_fds);
 	util_read_sysctl("/proc/sys/fs/nr_open", &nr_open, NULL);
 	util_read_sysctl("/proc/sys/fs/file-max", &file_max, NULL);
 	snprintf(v, sizeof(v), "%s (hard %s)",

@@ -109,6 +109,22 @@ long limits_open_file_cache(const struct config *cfg, long nofile_soft)
 			limits_worker_fds(cfg, nofile_soft) / 4);
 }
 
+/* The descriptors a proxy worker holds beside its clients' pairs: the
+ * HTTP proxy's idle pools (proxy_pool per server) and a health check in
+ * flight per server; at most a quarter of what the worker has, as for
+ * the open-file cache. Counted out of the connections' share, so that
+ * full pools never make an accept or a connect fail. */
+static long limits_proxy_idle_fds(const struct config *cfg, long fds)
+{
+	long n = 0;
+
+	if (cfg->protocol == CFG_PROTO_HTTP_PROXY)
+		n += (long)cfg->proxy_pool * cfg->nupstreams;
+	if (config_is_proxy(cfg->protocol) && cfg->health_check != CFG_HEALTH_OFF)
+		n += cfg->nupstreams;
+	return UTIL_MIN(n, fds / 4);
+}
+
 /* The per-worker connection cap and the listen backlog, from the limits
  * and the configuration, with a warning for each that falls short. */
 static void limits_derive(struct limits *lim, const struct config *cfg)
@@ -126,6 +142,8 @@ static void limits_derive(struct limits *lim, const struct config *cfg)
 		     cfg->open_file_cache, lim->nofile_soft,
 		     lim->open_file_cache);
 	fds -= lim->open_file_cache;
+	lim->proxy_idle_fds = limits_proxy_idle_fds(cfg, fds);
+	fds -= lim->proxy_idle_fds;
 	lim->fds_per_connection = limits_fds_per_connection(cfg);
 	cap = fds / lim->fds_per_connection;
 	lim->max_connections_per_worker = cap;

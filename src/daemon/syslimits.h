@@ -13,6 +13,7 @@ struct limits {
 	long max_connections_per_worker;
 	long fds_per_connection; /* what the cap counts for each connection */
 	long open_file_cache;    /* its entries per worker (descriptors) */
+	long proxy_idle_fds;     /* HTTP proxy pools, health checks */
 	long somaxconn, tcp_max_syn_backlog;
 	long port_lo, port_hi;
 	long tcp_migrate_req;
