@@ -53,10 +53,9 @@ static struct proc *proc_new(struct proc_table *t, int slot)
 	 * history), which calloc would write in full and every worker forked
 	 * later would carry; fresh pages stay untouched until the counters
 	 * they hold are used. */
-	struct proc *p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct proc *p = util_map(sizeof(*p));
 
-	if (p == MAP_FAILED)
+	if (!p)
 		return NULL;
 	p->t = t;
 	p->slot = slot;
@@ -66,7 +65,7 @@ static struct proc *proc_new(struct proc_table *t, int slot)
 	p->shared = mmap(NULL, sizeof(*p->shared), PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p->shared == MAP_FAILED) {
-		munmap(p, sizeof(*p));
+		util_unmap(p, sizeof(*p));
 		return NULL;
 	}
 	return p;
@@ -85,7 +84,7 @@ void proc_free(struct proc *p)
 	munmap(p->shared, sizeof(*p->shared));
 	chan_close(&p->chan);
 	loop_timer_disarm(p->t->loop, &p->timer);
-	munmap(p, sizeof(*p));
+	util_unmap(p, sizeof(*p));
 }
 
 void proc_table_cleanup(struct proc_table *t)

@@ -7,8 +7,20 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UTIL_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UTIL_LSAN 1
+#endif
+#endif
+#ifdef UTIL_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #include "util.h"
 
@@ -90,4 +102,27 @@ void util_stdio_to_null(void)
 			dup2(fd, i);
 	if (fd > 2)
 		close(fd);
+}
+
+void *util_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef UTIL_LSAN
+	__lsan_register_root_region(p, size);
+#endif
+	return p;
+}
+
+void util_unmap(void *p, size_t size)
+{
+	if (!p)
+		return;
+#ifdef UTIL_LSAN
+	__lsan_unregister_root_region(p, size);
+#endif
+	munmap(p, size);
 }

@@ -53,4 +53,12 @@ void util_close_fds_except(const int *keep, int nkeep);
 /* Points stdin, stdout and stderr at /dev/null. */
 void util_stdio_to_null(void);
 
+/* size bytes of fresh zeroed pages (MAP_PRIVATE | MAP_ANONYMOUS), or
+ * NULL: memory whose untouched pages cost nothing, in this process or in
+ * a child forked later. Under LeakSanitizer the region is a root, so
+ * that what it points to on the heap is not reported as leaked (LSan
+ * scans the heap and the globals, not anonymous mappings). */
+void *util_map(size_t size);
+void util_unmap(void *p, size_t size);
+
 #endif
