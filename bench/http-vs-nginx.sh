@@ -44,6 +44,7 @@
 #   rpdl   reuseportd with its access log on (a file, combined):
 #          rpdl/rpd is the access log's cost
 #   rpdj   the same with access_log_format json
+#   rpda   reuseportd with cpu_affinity on (worker i pinned to CPU i)
 #   ngxl   nginx with an access log as Debian ships it (a file, combined,
 #          a write per request): ngxl/ngx is its cost
 #   ngxb   nginx with access_log ... buffer=64k flush=1s (buffered, as
@@ -105,7 +106,7 @@ LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
 need="$RPD $(command -v wrk || echo wrk) $(command -v curl || echo curl)"
 for s in $SERVERS; do
 	case $s in
-	rpd | rpdy | rpdn | rpdl | rpdj) ;;
+	rpd | rpdy | rpdn | rpdl | rpdj | rpda) ;;
 	ngx | ngxd | ngxc | ngxl | ngxb) need="$need $NGINX" ;;
 	h2o) need="$need $H2O" ;;
 	lty | ltyr) need="$need $LIGHTTPD" ;;
@@ -173,6 +174,7 @@ nginx_conf "$work/ngxb" "" "$work/access.log combined buffer=64k flush=1s"
 echo "defer_accept off" > "$work/rpdn.conf"
 printf 'access_log %s\n' "$work/access.log" > "$work/rpdl.conf"
 printf 'access_log %s\naccess_log_format json\n' "$work/access.log" > "$work/rpdj.conf"
+echo "cpu_affinity on" > "$work/rpda.conf"
 # h2o: no access-log line is no access log; compression is off unless
 # asked for (compress:, file.send-compressed:).
 mkdir -p "$work/h2o"
@@ -332,11 +334,11 @@ for c in $cases; do
 		for s in $SERVERS; do
 			[ -e "$work/$c.$s" ] || continue
 			case $s in
-			rpd | rpdy | rpdn | rpdl | rpdj | base)
+			rpd | rpdy | rpdn | rpdl | rpdj | rpda | base)
 				bin=$RPD y=""
 				case $s in
 				rpdy) y=--idle-yield ;;
-				rpdn | rpdl | rpdj) y="-c $work/$s.conf" ;;
+				rpdn | rpdl | rpdj | rpda) y="-c $work/$s.conf" ;;
 				base) bin=$BASE ;;
 				esac
 				case $c in
