@@ -267,6 +267,29 @@ static int conn_watch(struct conn *c, uint32_t events)
 	return 0;
 }
 
+void conn_close_timed_out(struct conn *c, int kind)
+{
+	struct stats_counters *st = conn_pool_of(c)->stats;
+
+	switch (kind) {
+	case CONN_TMO_HEADER:
+		st->timeouts_header++;
+		break;
+	case CONN_TMO_BODY:
+		st->timeouts_body++;
+		break;
+	case CONN_TMO_KEEPALIVE:
+		st->timeouts_keepalive++;
+		break;
+	case CONN_TMO_SEND:
+		st->timeouts_send++;
+		break;
+	default:
+		break;
+	}
+	conn_close(c);
+}
+
 void conn_set_duplex(struct conn *c)
 {
 	c->flags |= CONN_F_DUPLEX;

@@ -362,6 +362,10 @@ void conn_pool_set_timeout(struct conn_pool *p, enum conn_tmo kind, uint64_t ms)
  * On expiry the protocol's on_timeout is called, or the conn is closed;
  * CONN_TMO_CONNECT, which conn_connect sets, ends in on_connect. */
 void conn_timeout(struct conn *c, enum conn_tmo kind);
+/* A client's request-side timeout of this kind expired (header, body,
+ * keep-alive, send): counted in the pool's stats (timeouts_*), and c
+ * closed. HTTP's and the HTTP proxy's on_timeout. */
+void conn_close_timed_out(struct conn *c, int kind);
 /* The kind of timeout running now (CONN_TMO_NONE: none). */
 static inline enum conn_tmo conn_timeout_kind(const struct conn *c)
 {

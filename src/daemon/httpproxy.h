@@ -39,7 +39,6 @@ struct hp_ctx {
 	struct upp_pool pools[CFG_MAX_UPSTREAMS];
 	int ports_set;
 	int draining;
-	uint64_t last_exhausted_log;
 	/* The loop (known at start) and the timer that brings a server's
 	 * state back in the stats when its fail_timeout ends, traffic or
 	 * not; the active health checks (NULL: health_check off). */

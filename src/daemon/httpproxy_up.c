@@ -36,40 +36,11 @@ void hp_state_timer(struct loop_timer *timer)
 	hp_gauges(t, loop_now(t->loop));
 }
 
-/* A failure that is this host's, not the server's (proto_tcpproxy.c). */
-static int hp_local_error(int err)
-{
-	return err == EADDRNOTAVAIL || err == EMFILE || err == ENFILE ||
-	       err == ENOBUFS || err == ENOMEM;
-}
-
 static void hp_count_failure(struct hp_ctx *t, int i, int source, int err,
 			     uint64_t now)
 {
-	char buf[ADDR_STRLEN];
-
-	up_record_connect(&t->up, i, source, 0, err);
-	t->stats->proxy_connect_errors++;
-	t->stats->upstream_connect_errors[i]++;
-	if (err == ETIMEDOUT)
-		t->stats->proxy_connect_timeouts++;
-	if (err == EADDRNOTAVAIL) {
-		t->stats->proxy_port_exhausted++;
-		if (now - t->last_exhausted_log >= 1000 ||
-		    t->last_exhausted_log == 0) {
-			t->last_exhausted_log = now;
-			log_warn("upstream %s: no local port left (EADDRNOTAVAIL): add proxy_source addresses, or proxy_pool",
-				 addr_format(&t->up.servers[i].addr.u.sa, buf,
-					     sizeof(buf)));
-		}
-	}
-	if (hp_local_error(err) || !up_failed(&t->up, i, now))
-		return;
-	t->stats->proxy_servers_down++;
-	log_warn("upstream %s is down for %llu ms: %s",
-		 addr_format(&t->up.servers[i].addr.u.sa, buf, sizeof(buf)),
-		 (unsigned long long)t->up.servers[i].fail_timeout_ms,
-		 strerror(err));
+	up_connect_failed(&t->up, i, source, err, now,
+			  "add proxy_source addresses, or proxy_pool");
 }
 
 static struct hp_up *hp_up_of(struct upp_link *l)

@@ -744,29 +744,6 @@ static void http_writable(struct conn *c)
 	http_finish(hw, c, hc);
 }
 
-static void http_timeout(struct conn *c, int kind)
-{
-	struct http_worker *hw = conn_proto_ctx(c);
-
-	switch (kind) {
-	case CONN_TMO_HEADER:
-		hw->stats->timeouts_header++;
-		break;
-	case CONN_TMO_BODY:
-		hw->stats->timeouts_body++;
-		break;
-	case CONN_TMO_KEEPALIVE:
-		hw->stats->timeouts_keepalive++;
-		break;
-	case CONN_TMO_SEND:
-		hw->stats->timeouts_send++;
-		break;
-	default:
-		break;
-	}
-	conn_close(c);
-}
-
 static void http_open(struct conn *c)
 {
 	/* A new connection must send its first request within the header
@@ -841,7 +818,7 @@ const struct proto proto_http = {
 	.on_open = http_open,
 	.on_readable = http_readable,
 	.on_writable = http_writable,
-	.on_timeout = http_timeout,
+	.on_timeout = conn_close_timed_out,
 	.on_drain = http_drain,
 	.can_hand_over = http_can_hand_over,
 	.on_close = http_close,

@@ -605,32 +605,12 @@ static void hp_writable(struct conn *c)
 
 static void hp_timeout(struct conn *c, int kind)
 {
-	struct hp_ctx *t = ctx_of(c);
-
-	if (conn_is_outbound(c)) {
-		if (conn_data(c))
-			hp_up_timeout(conn_data(c), kind);
-		else
-			conn_close(c);
-		return;
-	}
-	switch (kind) {
-	case CONN_TMO_HEADER:
-		t->stats->timeouts_header++;
-		break;
-	case CONN_TMO_BODY:
-		t->stats->timeouts_body++;
-		break;
-	case CONN_TMO_KEEPALIVE:
-		t->stats->timeouts_keepalive++;
-		break;
-	case CONN_TMO_SEND:
-		t->stats->timeouts_send++;
-		break;
-	default:
-		break;
-	}
-	conn_close(c);
+	if (!conn_is_outbound(c))
+		conn_close_timed_out(c, kind);
+	else if (conn_data(c))
+		hp_up_timeout(conn_data(c), kind);
+	else
+		conn_close(c);
 }
 
 static void hp_open(struct conn *c)

@@ -38,7 +38,6 @@ struct tp_ctx {
 	struct up_table up;
 	struct hc_set *hc; /* active health checks; NULL: health_check off */
 	int ports_set;     /* up_set_ports ran (it needs the worker's id) */
-	uint64_t last_exhausted_log;
 	/* Fires when a server down comes back, so that its state shows
 	 * without waiting for a connection to try it. */
 	struct loop_timer state_timer;
@@ -174,42 +173,11 @@ static void tp_state_timer(struct loop_timer *timer)
 	tp_gauges(t, loop_now(t->loop));
 }
 
-/* A failure that is this host's, not the server's: no local port (the
- * 4-tuples to it are used up), no descriptor, no memory. */
-static int tp_local_error(int err)
-{
-	return err == EADDRNOTAVAIL || err == EMFILE || err == ENFILE ||
-	       err == ENOBUFS || err == ENOMEM;
-}
-
 static void tp_count_failure(struct tp_ctx *t, struct tp_pair *pr, int i,
 			     int err, uint64_t now)
 {
-	char buf[ADDR_STRLEN];
-
-	up_record_connect(&t->up, i, pr->source, 0, err);
-	t->stats->proxy_connect_errors++;
-	t->stats->upstream_connect_errors[i]++;
-	if (err == ETIMEDOUT)
-		t->stats->proxy_connect_timeouts++;
-	if (err == EADDRNOTAVAIL) {
-		t->stats->proxy_port_exhausted++;
-		/* Exhaustion comes in floods: a line a second at most. */
-		if (now - t->last_exhausted_log >= 1000 ||
-		    t->last_exhausted_log == 0) {
-			t->last_exhausted_log = now;
-			log_warn("upstream %s: no local port left (EADDRNOTAVAIL): add proxy_source addresses",
-				 addr_format(&t->up.servers[i].addr.u.sa, buf,
-					     sizeof(buf)));
-		}
-	}
-	if (tp_local_error(err) || !up_failed(&t->up, i, now))
-		return;
-	t->stats->proxy_servers_down++;
-	log_warn("upstream %s is down for %llu ms: %s",
-		 addr_format(&t->up.servers[i].addr.u.sa, buf, sizeof(buf)),
-		 (unsigned long long)t->up.servers[i].fail_timeout_ms,
-		 strerror(err));
+	up_connect_failed(&t->up, i, pr->source, err, now,
+			  "add proxy_source addresses");
 }
 
 static void tp_server_gone(struct tp_ctx *t, struct tp_pair *pr)

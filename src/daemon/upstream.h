@@ -52,6 +52,8 @@ struct up_table {
 	uint32_t port_range;
 	enum cfg_balance balance;
 	int rise, fall; /* health_rise, health_fall */
+	/* The last port-exhaustion line logged (up_connect_failed). */
+	uint64_t last_exhausted_log;
 	/* The worker's counters (upstream_stats.c); NULL: none kept. */
 	struct stats_counters *stats;
 };
@@ -144,5 +146,15 @@ uint64_t up_publish_state(struct up_table *t, uint64_t now_ms);
  * share that whole range. */
 void up_publish_ports(struct up_table *t, int worker, int nworkers, long sys_lo,
 		      long sys_hi);
+
+/* A connect to server i from source range source (up_next_source_in)
+ * failed with err at now_ms: counted (the causes, the timeouts, port
+ * exhaustion), port exhaustion logged at most once a second (it comes in
+ * floods) with hint as the remedy, and passive health told - unless the
+ * failure is this host's (no local port, no descriptor, no memory),
+ * which says nothing of the server. Its going down is counted and
+ * logged. */
+void up_connect_failed(struct up_table *t, int i, int source, int err,
+		       uint64_t now_ms, const char *hint);
 
 #endif

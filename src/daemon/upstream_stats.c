@@ -5,7 +5,12 @@
  * the master merges them and judges the headroom (stats_upstream.c). */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <string.h>
+
+#include "addr.h"
 #include "hist.h"
+#include "log.h"
 #include "stats.h"
 #include "upstream.h"
 
@@ -151,4 +156,41 @@ void up_publish_ports(struct up_table *t, int worker, int nworkers, long sys_lo,
 			t->stats->upstream_ports_available[STATS_SOURCE_KERNEL] =
 				ports;
 	}
+}
+
+/* A failure that is this host's, not the server's: no local port (the
+ * 4-tuples to it are used up), no descriptor, no memory. */
+static int up_local_error(int err)
+{
+	return err == EADDRNOTAVAIL || err == EMFILE || err == ENFILE ||
+	       err == ENOBUFS || err == ENOMEM;
+}
+
+void up_connect_failed(struct up_table *t, int i, int source, int err,
+		       uint64_t now_ms, const char *hint)
+{
+	char buf[ADDR_STRLEN];
+
+	up_record_connect(t, i, source, 0, err);
+	if (t->stats) {
+		t->stats->proxy_connect_errors++;
+		t->stats->upstream_connect_errors[i]++;
+		t->stats->proxy_connect_timeouts += err == ETIMEDOUT;
+		t->stats->proxy_port_exhausted += err == EADDRNOTAVAIL;
+	}
+	if (err == EADDRNOTAVAIL && (now_ms - t->last_exhausted_log >= 1000 ||
+				     t->last_exhausted_log == 0)) {
+		t->last_exhausted_log = now_ms;
+		log_warn("upstream %s: no local port left (EADDRNOTAVAIL): %s",
+			 addr_format(&t->servers[i].addr.u.sa, buf, sizeof(buf)),
+			 hint);
+	}
+	if (up_local_error(err) || !up_failed(t, i, now_ms))
+		return;
+	if (t->stats)
+		t->stats->proxy_servers_down++;
+	log_warn("upstream %s is down for %llu ms: %s",
+		 addr_format(&t->servers[i].addr.u.sa, buf, sizeof(buf)),
+		 (unsigned long long)t->servers[i].fail_timeout_ms,
+		 strerror(err));
 }
