@@ -210,7 +210,10 @@ static void test_changes_seen_after_validity(void **state)
 /* Rewritten in place to another size within the validity time: seen at
  * once, since the read of a cached file asks for a byte past its cached
  * end - the old length and ETag never go out with new bytes. Small files
- * (read into the answer) and large ones (sendfile) alike. */
+ * (read into the answer) and large ones (sendfile) alike. Files written
+ * just now, as here, are not settled, so the cache keeps no copy of
+ * their bytes; one it keeps is served whole as that version until the
+ * validity time is over (test_settled_file_from_memory). */
 static void test_resized_in_place_seen_at_once(void **state)
 {
 	struct hr_daemon *d = *state;

@@ -130,8 +130,9 @@ static inline uint64_t hp_now(const struct conn *c)
 
 /* Appends n bytes to a growing buffer; 0, or -1 when out of memory. */
 int hp_append(char **b, uint32_t *len, uint32_t *cap, const char *d, size_t n);
-/* Reading a duplex connection on (1) or off, when it changes. */
-void hp_set_reading(struct conn *c, int on);
+/* Reading a duplex connection on (1) or off (lazily: see
+ * proto_httpproxy.c). 0, or -1 when resuming failed and c is closed. */
+int hp_set_reading(struct conn *c, int on);
 /* hc's upstream is read while the client takes what it sent. */
 void hp_up_reads(struct hp_client *hc);
 /* Sends to the client, or to hc's upstream: 0, or -1 when the send

@@ -162,10 +162,9 @@ static void consume_in(struct hp_client *hc, size_t n)
  * nothing, as a rule, so the two epoll_ctl calls per request that an
  * eager pause and resume cost are saved; a pipelining client, or a body
  * held back by a slow upstream, pays them as before. */
-void hp_set_reading(struct conn *c, int on)
+int hp_set_reading(struct conn *c, int on)
 {
-	if (on && conn_read_paused(c))
-		conn_pause_read(c, 0);
+	return on && conn_read_paused(c) ? conn_pause_read(c, 0) : 0;
 }
 
 /* Whether hc's client is to be read now. */
@@ -453,7 +452,10 @@ void hp_send_request(struct hp_client *hc)
 	} else {
 		hc->req_done = 1;
 	}
-	hp_set_reading(hc->up->c, 1);
+	/* A failed resume closed the upstream, and its close went on with
+	 * the exchange (hp_up_lost): nothing here is ours any more. */
+	if (hp_set_reading(hc->up->c, 1) < 0)
+		return;
 	if (!hc->has_body) {
 		if (!conn_has_output(hc->up->c))
 			conn_timeout(hc->up->c, CONN_TMO_READ);
