@@ -89,6 +89,32 @@ static int hr_left(int64_t deadline)
 
 /* --- process setup --- */
 
+/* Every daemon hr_new made that hr_free has not freed: a test that
+ * fails between starting an extra daemon (a backend, an echo server)
+ * and stopping it would leave it running after the program; the next
+ * hr_teardown, or the program's exit, stops it. */
+#define HR_LIVE_MAX 64
+static struct hr_daemon *hr_live[HR_LIVE_MAX];
+static pid_t hr_live_owner; /* not a forked child's exit */
+
+static void hr_live_set(struct hr_daemon *d, struct hr_daemon *to)
+{
+	for (int i = 0; i < HR_LIVE_MAX; i++)
+		if (hr_live[i] == d) {
+			hr_live[i] = to;
+			return;
+		}
+}
+
+static void hr_free_all(void)
+{
+	if (getpid() != hr_live_owner)
+		return;
+	for (int i = 0; i < HR_LIVE_MAX; i++)
+		if (hr_live[i])
+			hr_free(hr_live[i]);
+}
+
 static void hr_process_setup(void)
 {
 	static int done;
@@ -97,6 +123,8 @@ static void hr_process_setup(void)
 	if (done)
 		return;
 	done = 1;
+	hr_live_owner = getpid();
+	atexit(hr_free_all);
 	/* Writes to sockets the daemon closed must fail, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
 	/* Thousands of client sockets at once: take the hard limit. */
@@ -131,6 +159,7 @@ struct hr_daemon *hr_new(void)
 	snprintf(d->default_conf, sizeof(d->default_conf),
 		 "%s/etc-reuseportd.conf", d->dir);
 	setenv("REUSEPORTD_CONFIG", d->default_conf, 1);
+	hr_live_set(NULL, d);
 	return d;
 }
 
@@ -182,6 +211,7 @@ void hr_free(struct hr_daemon *d)
 {
 	if (!d)
 		return;
+	hr_live_set(d, NULL);
 	if (d->pid > 0 && !d->reaped) {
 		hr_log_dump(d, "daemon still running at teardown (test failed?)");
 		hr_kill_group(d);
@@ -1669,5 +1699,6 @@ int hr_setup(void **state)
 int hr_teardown(void **state)
 {
 	hr_free(*state);
+	hr_free_all(); /* the extra daemons of a test that failed */
 	return 0;
 }
