@@ -229,6 +229,22 @@ void hr_free(struct hr_daemon *d)
 	free(d);
 }
 
+struct hr_daemon *hr_echo_daemon(void)
+{
+	struct hr_daemon *e = hr_new();
+	const char *args[] = { "-c", "none", "-w", "1", NULL };
+
+	hr_check(e != NULL, "a temp dir");
+	hr_start_ok(e, args);
+	return e;
+}
+
+void hr_stop_free(struct hr_daemon *e)
+{
+	hr_check_int("echo server stopped", 0, hr_stop(e, SIGTERM));
+	hr_free(e);
+}
+
 /* --- spawning --- */
 
 static int hr_has_opt(const char *const *args, const char *s, const char *l)

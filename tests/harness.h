@@ -57,6 +57,12 @@ struct hr_daemon *hr_new(void);
 /* Kills whatever of the daemon is left (its whole process group), prints
  * its log if the test did not stop it cleanly, removes the temp dir. */
 void hr_free(struct hr_daemon *d);
+/* Another daemon beside the test's own: reuseportd's echo service with
+ * its built-in defaults and one worker, on a port of its own (a backend
+ * for the proxies' tests). hr_stop_free checks that it stops cleanly
+ * (SIGTERM, exit status 0) and frees it. */
+struct hr_daemon *hr_echo_daemon(void);
+void hr_stop_free(struct hr_daemon *e);
 
 /* cmocka fixtures: a fresh hr_daemon per test, freed (and anything left
  * of the daemon killed) after it. */

@@ -84,23 +84,6 @@ static void start_proxy(struct hr_daemon *d, const char *fmt, ...)
 	hr_start_ok(d, args);
 }
 
-/* An echo server: another reuseportd. */
-static struct hr_daemon *echo_server(void)
-{
-	struct hr_daemon *e = hr_new();
-	const char *args[] = { "-c", "none", "-w", "1", NULL };
-
-	hr_check(e != NULL, "a temp dir");
-	hr_start_ok(e, args);
-	return e;
-}
-
-static void stop_echo(struct hr_daemon *e)
-{
-	hr_check_int("echo server stopped", 0, hr_stop(e, SIGTERM));
-	hr_free(e);
-}
-
 struct at_least {
 	const char *path;
 	json_int_t min;
@@ -166,7 +149,7 @@ static void echo_through(int fd, size_t len, uint32_t seed)
  * pair closes with the client. */
 static void test_relay_both_ways(void **state)
 {
-	struct hr_daemon *d = *state, *e = echo_server();
+	struct hr_daemon *d = *state, *e = hr_echo_daemon();
 	int fd[2];
 
 	start_proxy(d, "upstream 127.0.0.1:%d\n", e->port);
@@ -192,7 +175,7 @@ static void test_relay_both_ways(void **state)
 	json_decref(st);
 	wait_total(e, "totals/closed", 2); /* the server's side closed too */
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
-	stop_echo(e);
+	hr_stop_free(e);
 }
 
 /* A client that does not read, a server that sends without end: the
@@ -376,7 +359,7 @@ static void test_reset_propagation(void **state)
  * first is marked down and skipped from then on. */
 static void test_refused_retried(void **state)
 {
-	struct hr_daemon *d = *state, *e = echo_server();
+	struct hr_daemon *d = *state, *e = hr_echo_daemon();
 	int bad, hold = refusing(&bad);
 	char buf[8];
 	json_t *st;
@@ -409,7 +392,7 @@ static void test_refused_retried(void **state)
 	json_decref(st);
 	close(hold);
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
-	stop_echo(e);
+	hr_stop_free(e);
 }
 
 /* Every server refuses: the client is closed at once, counted; while
@@ -467,7 +450,7 @@ static void test_connect_timeout(void **state)
 /* A connection with nothing to say for proxy_idle_timeout is closed. */
 static void test_idle_timeout(void **state)
 {
-	struct hr_daemon *d = *state, *e = echo_server();
+	struct hr_daemon *d = *state, *e = hr_echo_daemon();
 	int fd;
 	char buf[4];
 
@@ -481,7 +464,7 @@ static void test_idle_timeout(void **state)
 	hr_check_int("proxy_timeouts_idle", 1, hr_total(d, "proxy_timeouts_idle"));
 	close(fd);
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
-	stop_echo(e);
+	hr_stop_free(e);
 }
 
 /* Connections to the server leave from each proxy_source address in

@@ -38,22 +38,6 @@ static int refusing(int *port)
 	return s;
 }
 
-static struct hr_daemon *echo_server(void)
-{
-	struct hr_daemon *e = hr_new();
-	const char *args[] = { "-c", "none", "-w", "1", NULL };
-
-	hr_check(e != NULL, "a temp dir");
-	hr_start_ok(e, args);
-	return e;
-}
-
-static void stop_echo(struct hr_daemon *e)
-{
-	hr_check_int("echo server stopped", 0, hr_stop(e, SIGTERM));
-	hr_free(e);
-}
-
 /* The proxy with `workers` workers and these directives besides
  * "protocol tcp_proxy". */
 static void start_proxy(struct hr_daemon *d, const char *workers, const char *fmt,
@@ -157,7 +141,7 @@ static void ctl_upstreams(struct hr_daemon *d, char *buf, size_t cap)
  * clients go, the ports are free again. */
 static void test_upstreams_view(void **state)
 {
-	struct hr_daemon *d = *state, *e = echo_server();
+	struct hr_daemon *d = *state, *e = hr_echo_daemon();
 	char good[32], bad[32], key[160];
 	int fds[NCLIENTS], badport, rs = refusing(&badport);
 	json_t *doc, *row, *src;
@@ -240,7 +224,7 @@ static void test_upstreams_view(void **state)
 	free(text);
 	close(rs);
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
-	stop_echo(e);
+	hr_stop_free(e);
 }
 
 static int state_is_up(json_t *st, void *arg)
@@ -443,7 +427,7 @@ static void test_port_wall(void **state)
 		hr_note("no IP_LOCAL_PORT_RANGE (Linux 6.3+): skipped");
 		skip();
 	}
-	e = echo_server();
+	e = hr_echo_daemon();
 	the_daemon = d;
 	base = free_ports(e->port);
 	hr_check(base > 0, "%d free ports in a row", WALL);
@@ -498,7 +482,7 @@ static void test_port_wall(void **state)
 	for (int i = 0; i < WALL; i++)
 		close(fds[i]);
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
-	stop_echo(e);
+	hr_stop_free(e);
 }
 
 int main(void)

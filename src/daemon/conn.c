@@ -796,6 +796,20 @@ void conn_count_out(struct conn *c, uint64_t n)
 
 /* --- the handover at a reload --- */
 
+int conn_between_requests(const struct conn *c)
+{
+	if (c->proto_data)
+		return 0;
+	switch (c->tmo) {
+	case CONN_TMO_KEEPALIVE:
+		return 1;
+	case CONN_TMO_HEADER:
+		return c->bytes_in == 0;
+	default:
+		return 0;
+	}
+}
+
 int conn_can_hand_over(const struct conn *c)
 {
 	const struct proto *proto;

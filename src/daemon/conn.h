@@ -313,6 +313,11 @@ struct conn_transfer {
 /* c may change worker now: accepted, nothing queued or in progress, and
  * its protocol agrees (proto can_hand_over). */
 int conn_can_hand_over(const struct conn *c);
+/* A request/response protocol's can_hand_over (HTTP, the HTTP proxy):
+ * between requests with nothing kept - idle after an answer (its
+ * keep-alive timeout runs), or not a byte read yet (its header timeout).
+ * A request that has arrived but was not read moves with the socket. */
+int conn_between_requests(const struct conn *c);
 /* c leaves this worker: its record goes in *t, it is out of epoll, off
  * the timeout lists and out of the active count (counted in
  * handed_over), its slot is free. Returns its descriptor, which the

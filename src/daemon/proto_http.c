@@ -783,23 +783,6 @@ static void http_drain(struct conn *c)
 		conn_close(c);
 }
 
-/* Between requests with nothing kept: idle after an answer (its
- * keep-alive timeout runs), or not a byte read yet (its header timeout).
- * A request that has arrived but was not read moves with the socket. */
-static int http_can_hand_over(const struct conn *c)
-{
-	if (conn_data(c))
-		return 0;
-	switch (conn_timeout_kind(c)) {
-	case CONN_TMO_KEEPALIVE:
-		return 1;
-	case CONN_TMO_HEADER:
-		return conn_bytes_in(c) == 0;
-	default:
-		return 0;
-	}
-}
-
 static unsigned http_release_fds(void *ctx)
 {
 	return http_file_release_fds(ctx);
@@ -820,7 +803,7 @@ const struct proto proto_http = {
 	.on_writable = http_writable,
 	.on_timeout = conn_close_timed_out,
 	.on_drain = http_drain,
-	.can_hand_over = http_can_hand_over,
+	.can_hand_over = conn_between_requests,
 	.on_close = http_close,
 	.release_fds = http_release_fds,
 };

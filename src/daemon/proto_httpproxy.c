@@ -658,22 +658,6 @@ static void hp_drain(struct conn *c)
 		conn_close(c);
 }
 
-/* Between requests with nothing kept and no upstream in use (a pooled
- * one is the worker's, not the client's). */
-static int hp_can_hand_over(const struct conn *c)
-{
-	if (conn_data(c))
-		return 0;
-	switch (conn_timeout_kind(c)) {
-	case CONN_TMO_KEEPALIVE:
-		return 1;
-	case CONN_TMO_HEADER:
-		return conn_bytes_in(c) == 0;
-	default:
-		return 0;
-	}
-}
-
 const struct proto proto_httpproxy = {
 	.name = "http_proxy",
 	.init = hp_init,
@@ -685,6 +669,6 @@ const struct proto proto_httpproxy = {
 	.on_writable = hp_writable,
 	.on_timeout = hp_timeout,
 	.on_drain = hp_drain,
-	.can_hand_over = hp_can_hand_over,
+	.can_hand_over = conn_between_requests,
 	.on_close = hp_close,
 };
