@@ -472,7 +472,7 @@ static void test_back_pressure(void **state)
 	/* This is conn.c's own test: it may look at the watcher's events and
 	 * the queued output, which nobody else reads. */
 	assert_true(conn_has_output(c));
-	assert_int_equal(c->w.events, EPOLLOUT);
+	assert_int_equal(c->w.events, EPOLLOUT | EPOLLET);
 	assert_false(c->w.events & EPOLLIN);
 	assert_true(c->out->len > c->out->off);
 	assert_true(c->out->len <= CONN_SCRATCH_LEN);
@@ -498,7 +498,8 @@ static void test_back_pressure(void **state)
 	assert_memory_equal(in, out, sent);
 	turns(2);
 	assert_false(conn_has_output(c));
-	assert_int_equal(c->w.events, EPOLLIN); /* reading again */
+	/* reading again, edge-triggered, told of the peer's FIN */
+	assert_int_equal(c->w.events, EPOLLIN | EPOLLRDHUP | EPOLLET);
 	assert_int_equal(st.bytes_in, sent);
 	assert_int_equal(st.bytes_out, sent);
 	assert_int_equal(conn_bytes_in(c), sent);
@@ -904,6 +905,42 @@ static void test_read_max(void **state)
 	assert_false(conn_read_filled(conn_of(k[0])));
 	close(k[1]);
 	wait_closed(1);
+}
+
+/* Edge-triggered, the peer's FIN comes with its last bytes in one
+ * wake-up: reads short of the bytes there (max) and a read short of the
+ * buffer (the FIN behind it) both go on to the EOF without a new event,
+ * and the connection closes. */
+static void test_read_to_fin(void **state)
+{
+	char big[2500] = { 0 }, err[64];
+	int srv, cli;
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)),
+			 1);
+	count_state.max = 1000;
+	tcp_pair(&srv, &cli, 0);
+	assert_int_equal(write(cli, big, sizeof(big)), (ssize_t)sizeof(big));
+	assert_int_equal(shutdown(cli, SHUT_WR), 0);
+	assert_int_equal(conn_open(&pool, srv, 1), 0);
+	wait_closed(1);
+	assert_int_equal(count_state.bytes, sizeof(big));
+	assert_int_equal(count_state.reads, 3);
+	close(cli);
+
+	/* a few bytes and the FIN: one short read, then the EOF */
+	memset(&count_state, 0, sizeof(count_state));
+	count_state.max = 1000;
+	tcp_pair(&srv, &cli, 0);
+	assert_int_equal(write(cli, "abc", 3), 3);
+	assert_int_equal(shutdown(cli, SHUT_WR), 0);
+	assert_int_equal(conn_open(&pool, srv, 1), 0);
+	wait_closed(2);
+	assert_int_equal(count_state.bytes, 3);
+	assert_int_equal(count_state.reads, 1);
+	close(cli);
 }
 
 /* --- outbound connections --- */
@@ -1503,6 +1540,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_to_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup,

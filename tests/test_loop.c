@@ -527,6 +527,103 @@ static void run_killers(int mode, int *calls_of_dead)
 	free(b);
 }
 
+/* --- posted work (loop_post) --- */
+
+/* The order the callbacks ran in, by a letter each. */
+static char post_log[16];
+static size_t post_nlog;
+
+struct poster {
+	struct loop_watch w;
+	char name;
+	int again;    /* posts itself this many more times */
+	int read_one; /* reads a byte, not all there is */
+	uint32_t events;
+};
+
+static void poster_io(struct loop_watch *w, uint32_t events)
+{
+	struct poster *p = util_container_of(w, struct poster, w);
+
+	if (post_nlog < sizeof(post_log))
+		post_log[post_nlog++] = p->name;
+	p->events = events;
+	if (p->w.fd >= 0) {
+		char b[8];
+
+		while (read(p->w.fd, b, p->read_one ? 1 : sizeof(b)) > 0 &&
+		       !p->read_one)
+			;
+	}
+	if (p->again > 0) {
+		p->again--;
+		assert_int_equal(loop_post(g_loop, w, EPOLLIN), 0);
+	}
+}
+
+/* An edge-triggered owner that stopped reading early posts itself: it
+ * runs in the same turn, after what epoll reported, without the loop
+ * waiting; what it posts while it runs waits for the next turn (after
+ * that turn's events), so it cannot hold the loop; loop_forget drops it. */
+static void test_posted(void **state)
+{
+	struct poster a = { .name = 'a', .again = 1 }, b = { .name = 'b' };
+	struct poster c = { .name = 'c' };
+	uint64_t start;
+	int fds[2];
+
+	(void)state;
+	a.w.fn = poster_io;
+	a.w.fd = -1;
+	c.w.fn = poster_io;
+	c.w.fd = -1;
+	nb_pipe(fds);
+	assert_int_equal(loop_add(g_loop, &b.w, fds[0], EPOLLIN | EPOLLET,
+				  poster_io),
+			 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	assert_int_equal(loop_post(g_loop, &a.w, EPOLLIN), 0);
+
+	/* b (epoll's) before a (posted); no waiting for the 10 s */
+	start = util_now_ms();
+	assert_int_equal(loop_run_once(g_loop, 10000), 2);
+	assert_true(util_now_ms() - start < 5000);
+	assert_memory_equal(post_log, "ba", 2);
+	assert_int_equal(a.events, EPOLLIN);
+
+	/* a posted itself again while running: it runs next turn, after b's
+	 * new event, and not again */
+	assert_int_equal(write(fds[1], "y", 1), 1);
+	assert_int_equal(loop_run_once(g_loop, 10000), 2);
+	assert_int_equal(post_nlog, 4);
+	assert_memory_equal(post_log + 2, "ba", 2);
+	assert_int_equal(loop_run_once(g_loop, 0), 0);
+	assert_int_equal(post_nlog, 4);
+
+	/* forgotten before its turn: not run */
+	assert_int_equal(loop_post(g_loop, &c.w, EPOLLIN), 0);
+	assert_int_equal(loop_post(g_loop, &a.w, EPOLLIN), 0);
+	loop_forget(g_loop, &c.w);
+	assert_int_equal(loop_run_once(g_loop, 10000), 1);
+	assert_int_equal(post_nlog, 5);
+	assert_int_equal(post_log[4], 'a');
+
+	/* edge-triggered, b reads one byte of two: epoll says no more of
+	 * the other until loop_rearm has it look again */
+	b.read_one = 1;
+	assert_int_equal(write(fds[1], "zz", 2), 2);
+	assert_int_equal(loop_run_once(g_loop, 10000), 1);
+	assert_int_equal(post_nlog, 6);
+	assert_int_equal(loop_run_once(g_loop, 0), 0);
+	assert_int_equal(loop_rearm(g_loop, &b.w), 0);
+	assert_int_equal(loop_run_once(g_loop, 0), 1);
+	assert_int_equal(post_nlog, 7);
+	assert_memory_equal(post_log + 5, "bb", 2);
+	assert_int_equal(loop_del(g_loop, &b.w), 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static void test_forget_pending_event(void **state)
 {
 	int dead_calls;
@@ -562,6 +659,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_forget_pending_event,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_yield, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_posted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,10 @@ _Static_assert(sizeof(void *) != 8 || sizeof(struct conn) == 80,
 #define CONN_F_DUPLEX 0x40u
 /* Duplex, and the protocol stopped reading (conn_pause_read). */
 #define CONN_F_NO_READ 0x80u
+/* On the loop's posted list (conn_repost). */
+#define CONN_F_POSTED 0x100u
+/* epoll said the peer has sent all it will (EPOLLRDHUP, or a hangup). */
+#define CONN_F_PEER_DONE 0x200u
 
 /* The connections with one kind of timeout running, oldest first. */
 struct conn_tmo_list {

@@ -14,6 +14,11 @@
 
 #define LOOP_MAX_EVENTS 256
 
+struct loop_posted {
+	struct loop_watch *w;
+	uint32_t events;
+};
+
 struct loop {
 	int epfd;
 	int stop;
@@ -21,9 +26,13 @@ struct loop {
 	int cur, ncur;   /* the batch being run: events[cur+1 .. ncur) wait */
 	int in_timers;   /* run_timers is running */
 	int idle_yield;  /* loop_set_idle_yield() */
-	int busy;        /* the last wait returned events */
+	int busy;        /* the last turn ran events or posted work */
 	uint64_t yields; /* sched_yield() calls made by loop_wait */
 	uint64_t *turns; /* loop_count_turns(): one more per iteration */
+	/* loop_post(): watches to run after this turn's events, as if epoll
+	 * had reported them; NULL where loop_forget dropped one. */
+	struct loop_posted *posted;
+	size_t nposted, capposted;
 	struct loop_timer **heap;
 	size_t nheap, capheap;
 	struct epoll_event events[LOOP_MAX_EVENTS];
@@ -51,6 +60,7 @@ void loop_free(struct loop *l)
 	for (size_t i = 0; i < l->nheap; i++)
 		l->heap[i]->idx = LOOP_TIMER_IDLE;
 	close(l->epfd);
+	free(l->posted);
 	free(l->heap);
 	free(l);
 }
@@ -87,11 +97,63 @@ int loop_del(struct loop *l, struct loop_watch *w)
 	return epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 }
 
+int loop_rearm(struct loop *l, struct loop_watch *w)
+{
+	struct epoll_event ev = { .events = w->events, .data.ptr = w };
+
+	return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev);
+}
+
 void loop_forget(struct loop *l, struct loop_watch *w)
 {
 	for (int i = l->cur + 1; i < l->ncur; i++)
 		if (l->events[i].data.ptr == w)
 			l->events[i].data.ptr = NULL;
+	for (size_t i = 0; i < l->nposted; i++)
+		if (l->posted[i].w == w)
+			l->posted[i].w = NULL;
+}
+
+int loop_post(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+	if (l->nposted == l->capposted) {
+		size_t cap = l->capposted ? l->capposted * 2 : 64;
+		struct loop_posted *p = realloc(l->posted, cap * sizeof(*p));
+
+		if (!p)
+			return -1;
+		l->posted = p;
+		l->capposted = cap;
+	}
+	l->posted[l->nposted].w = w;
+	l->posted[l->nposted].events = events;
+	l->nposted++;
+	return 0;
+}
+
+/* Runs the watches posted before this call; those they post in turn wait
+ * for the next turn, after its events, so that a connection with more
+ * to read is served in rotation with the others rather than ahead of
+ * them. */
+static int run_posted(struct loop *l)
+{
+	size_t n = l->nposted;
+	int ran = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct loop_watch *w = l->posted[i].w;
+
+		if (!w)
+			continue;
+		l->posted[i].w = NULL;
+		w->fn(w, l->posted[i].events);
+		ran++;
+	}
+	memmove(l->posted, l->posted + n, (l->nposted - n) * sizeof(*l->posted));
+	l->nposted -= n;
+	return ran;
 }
 
 uint64_t loop_now(const struct loop *l)
@@ -254,9 +316,10 @@ uint64_t loop_yields(const struct loop *l)
 
 int loop_run_once(struct loop *l, int max_wait_ms)
 {
-	int n = loop_wait(l, max_wait_ms);
+	/* Posted work does not wait: epoll is only asked what else is
+	 * ready. */
+	int n = loop_wait(l, l->nposted ? 0 : max_wait_ms);
 
-	l->busy = n > 0;
 	if (n < 0 && errno != EINTR)
 		return -1;
 	l->now = util_now_ms();
@@ -268,7 +331,9 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 			w->fn(w, l->events[l->cur].events);
 	}
 	l->ncur = 0;
-	n = (n > 0 ? n : 0) + run_timers(l);
+	n = (n > 0 ? n : 0) + run_posted(l);
+	l->busy = n > 0;
+	n += run_timers(l);
 	if (l->turns)
 		(*l->turns)++;
 	return n;

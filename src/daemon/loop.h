@@ -47,6 +47,15 @@ int loop_del(struct loop *l, struct loop_watch *w);
  * close() removes the fd from epoll only when no other process holds a
  * copy: a process that forks must loop_del() instead. */
 void loop_forget(struct loop *l, struct loop_watch *w);
+/* Runs w->fn(w, events) in this turn, after the events epoll reported:
+ * an edge-triggered owner that stopped before it had read all there was
+ * (to serve its neighbours in turn) is called again as if epoll had said
+ * so. Once per call; loop_forget() drops it. 0, or -1 when out of
+ * memory. */
+int loop_post(struct loop *l, struct loop_watch *w, uint32_t events);
+/* Registers w's events again (EPOLL_CTL_MOD): epoll looks at the fd at
+ * once, and reports it if ready, even edge-triggered. 0 or -1. */
+int loop_rearm(struct loop *l, struct loop_watch *w);
 
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn);
 int loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t delay_ms);

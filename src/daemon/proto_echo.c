@@ -7,8 +7,9 @@
 
 #include "conn.h"
 
-/* One read per readiness event: epoll is level-triggered, so a busy
- * connection is served again next turn, after its neighbours. */
+/* One read per readiness event: a read that filled the scratch space
+ * has the connection served again this turn, after its neighbours
+ * (conn_repost), so a busy one cannot starve them. */
 static void echo_readable(struct conn *c)
 {
 	char *data;

@@ -415,8 +415,8 @@ static void tp_eof(struct tp_pair *pr, int i)
 		tp_shut(pr, !i);
 }
 
-/* One read per readiness event (level-triggered epoll): a busy pair is
- * served again next turn, after its neighbours. */
+/* One read per readiness event: a read that filled the buffer has the
+ * side served again after its neighbours (conn_repost). */
 static void tp_readable(struct conn *c)
 {
 	struct tp_pair *pr = conn_data(c);
