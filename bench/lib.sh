@@ -46,13 +46,17 @@ stop_srv() {
 	srv=""
 }
 
+# Where the load runs: LOAD_PIN, a command prefix (taskset -c CPUS) or
+# empty; WRK_THREADS, wrk's threads.
+LOAD_PIN=${LOAD_PIN:-} WRK_THREADS=${WRK_THREADS:-2}
+
 # wrk_run NAME URL [wrk args...] -> prints "rps p99_us cpu_us_per_req",
 # the CPU being that of $srv's tree over the run. wrk counting any answer
 # but 2xx/3xx ends the script: a server failing fast must not win.
 wrk_run() {
 	name=$1 url=$2; shift 2
 	t0=$(server_ticks "$srv")
-	out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
+	out=$($LOAD_PIN wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
 	t1=$(server_ticks "$srv")
 	if echo "$out" | grep -q "Non-2xx"; then
 		echo "$name: wrk counted answers other than 2xx/3xx to $url:" >&2
