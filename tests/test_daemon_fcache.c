@@ -37,7 +37,7 @@ static void make_root(struct hr_daemon *d, const char *name, char *root, size_t 
 
 static void put(const char *root, const char *name, const char *text)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 64];
 
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	ht_write_file(path, text, strlen(text));
@@ -345,7 +345,6 @@ static void test_vhosts_apart(void **state)
 {
 	struct hr_daemon *d = *state;
 	char a[PATH_MAX], b[PATH_MAX];
-	struct ht_response r;
 
 	make_root(d, "a", a, sizeof(a));
 	make_root(d, "b", b, sizeof(b));
@@ -404,6 +403,29 @@ static void test_precompressed_apart(void **state)
 	hr_check_int("misses", 3, hr_total(d, "open_file_cache_misses"));
 	hr_check_int("hits", 3 * 4 - 3, hr_total(d, "open_file_cache_hits"));
 	hr_check_int("precompressed", 3, hr_total(d, "precompressed"));
+	/* The copy asked for by its own name: the same entry as the gzip
+	 * answers' but another answer - its own type and ETag, not the
+	 * ones those answers left with the entry, and theirs after it. */
+	for (int i = 0; i < 2; i++) {
+		get(d, &r, "t", "/x.css.gz", NULL);
+		expect_body(&r, 200, "GZIPPED", "the copy by its name");
+		ht_field(&r, "Content-Type", val, sizeof(val));
+		hr_check(strncmp(val, "text/css", 8) != 0, "Content-Type: %s",
+			 val);
+		hr_check(!ht_field(&r, "Content-Encoding", val, sizeof(val))[0],
+			 "Content-Encoding: %s", val);
+		ht_field(&r, "ETag", plain, sizeof(plain));
+		hr_check(strcmp(gz, plain) != 0, "the gzip answer's ETag: %s", gz);
+		free(r.body);
+		get(d, &r, "t", "/x.css", "Accept-Encoding: gzip\r\n");
+		expect_body(&r, 200, "GZIPPED", "gzip accepted, after");
+		ht_field(&r, "Content-Type", val, sizeof(val));
+		hr_check(strncmp(val, "text/css", 8) == 0, "Content-Type: %s",
+			 val);
+		ht_field(&r, "ETag", val, sizeof(val));
+		hr_check(strcmp(gz, val) == 0, "ETag %s, not %s", val, gz);
+		free(r.body);
+	}
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
@@ -472,7 +494,6 @@ static void test_download_outlives_eviction(void **state)
 	struct hr_daemon *d = *state;
 	char root[PATH_MAX], name[32];
 	struct ht_client c;
-	struct ht_response r;
 
 	make_root(d, "www", root, sizeof(root));
 	put_big(root, "big.bin", 1);
@@ -517,7 +538,7 @@ static void test_download_outlives_invalidation(void **state)
 		char req[] = "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
 		struct ht_response h1;
 		struct stat st;
-		char etag[128], want[128];
+		char etag[128], want[PATH_MAX + 16];
 
 		ht_fetch(d->port, req, &h1, 1);
 		snprintf(want, sizeof(want), "%s/big.bin", root);
@@ -572,7 +593,6 @@ static void test_inactive_closed(void **state)
 {
 	struct hr_daemon *d = *state;
 	char root[PATH_MAX], path[PATH_MAX + 16];
-	struct ht_response r;
 	pid_t w;
 	int64_t end;
 
@@ -598,7 +618,6 @@ static void test_cut_to_fd_limit(void **state)
 {
 	struct hr_daemon *d = *state;
 	char root[PATH_MAX], name[32], target[40];
-	struct ht_response r;
 
 	make_root(d, "www", root, sizeof(root));
 	for (int i = 0; i < 60; i++) {
@@ -702,7 +721,6 @@ static void test_off(void **state)
 {
 	struct hr_daemon *d = *state;
 	char root[PATH_MAX];
-	struct ht_response r;
 
 	make_root(d, "www", root, sizeof(root));
 	put(root, "f.txt", "one\n");

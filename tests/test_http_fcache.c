@@ -359,6 +359,23 @@ static void test_long_path_not_kept(void **state)
 	assert_non_null(fcache_put(fx->fc, fx->root, key, sizeof(key) - 1, &f, 0));
 }
 
+/* Rewrites name in place (same inode) with text, its mtime set far
+ * apart (1000000 s) so the change shows whatever the clock's
+ * granularity. */
+static void rewrite_in_place(struct fixture *fx, const char *name, const char *text)
+{
+	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", fx->dir, name);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(futimens(fd, ts), 0);
+	close(fd);
+}
+
 /* The bytes of a file settled for FCACHE_SETTLE_SECONDS are kept once,
  * whole; not those of a file whose status changed just now (a second
  * write could land in the same timestamp), nor a part of one. */
@@ -440,9 +457,6 @@ static void test_body_dropped_on_change(void **state)
 {
 	struct fixture *fx = *state;
 	const struct fcache_file *c;
-	struct timespec ts[2] = { { 1000000, 0 }, { 1000000, 0 } };
-	char path[160];
-	int fd;
 
 	new_cache(fx, 8, 1000, 60000);
 	write_file(fx, "a.txt", "version 1\n");
@@ -455,12 +469,7 @@ static void test_body_dropped_on_change(void **state)
 	assert_non_null(c->body);
 	/* Rewritten in place, same size; its mtime set apart so the change
 	 * shows whatever the clock's granularity. */
-	snprintf(path, sizeof(path), "%s/a.txt", fx->dir);
-	fd = open(path, O_WRONLY | O_TRUNC);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "version 2\n", 10), 10);
-	assert_int_equal(futimens(fd, ts), 0);
-	close(fd);
+	rewrite_in_place(fx, "a.txt", "version 2\n");
 	c = get(fx, fx->root, "a.txt", 1500); /* within the validity time */
 	assert_non_null(c->body);
 	c = get(fx, fx->root, "a.txt", 2000);
@@ -468,6 +477,36 @@ static void test_body_dropped_on_change(void **state)
 	assert_null(c->body);
 	assert_int_equal(c->st.st_mtim.tv_sec, 1000000);
 	assert_int_equal(fcache_body_bytes(fx->fc), 0);
+}
+
+/* An entry's memo (what answers make of its stat) is kept under its
+ * key, survives a check that finds the file unchanged, and goes when a
+ * check finds it rewritten; a new entry has none. */
+static void test_memo_dropped_on_change(void **state)
+{
+	struct fixture *fx = *state;
+	const struct fcache_file *c;
+	char big[FCACHE_MEMO_MAX + 1] = { 0 };
+
+	new_cache(fx, 8, 1000, 60000);
+	write_file(fx, "a.txt", "version 1\n");
+	c = put(fx, fx->root, "a.txt", "a.txt", 0, 0);
+	assert_int_equal(c->memo_key, 0);
+	fcache_keep_memo(fx->fc, c, 3, "etag-1", 7);
+	assert_int_equal(c->memo_key, 3);
+	assert_string_equal((const char *)c->memo, "etag-1");
+	/* too long for the room, or key 0: not kept, the memo stays */
+	fcache_keep_memo(fx->fc, c, 4, big, sizeof(big));
+	fcache_keep_memo(fx->fc, c, 0, "x", 2);
+	assert_int_equal(c->memo_key, 3);
+	c = get(fx, fx->root, "a.txt", 1000); /* checked: unchanged */
+	assert_non_null(c);
+	assert_int_equal(c->memo_key, 3);
+	rewrite_in_place(fx, "a.txt", "version 2\n");
+	c = get(fx, fx->root, "a.txt", 2000);
+	assert_non_null(c);
+	assert_int_equal(c->memo_key, 0);
+	assert_int_equal(c->st.st_mtim.tv_sec, 1000000);
 }
 
 int main(void)
@@ -492,6 +531,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_kept_when_settled,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_memo_dropped_on_change,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_dropped_on_change,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_path_not_kept, setup,

@@ -168,8 +168,10 @@ static int still_same(struct fcache *fc, struct fcache_entry *e)
 	 * are those of another version. */
 	if (st.st_size != e->f.st.st_size ||
 	    !same_time(&st.st_mtim, &e->f.st.st_mtim) ||
-	    !same_time(&st.st_ctim, &e->f.st.st_ctim))
+	    !same_time(&st.st_ctim, &e->f.st.st_ctim)) {
 		body_free(fc, e);
+		e->f.memo_key = 0;
+	}
 	e->f.st = st;
 	return 1;
 }
@@ -238,6 +240,7 @@ const struct fcache_file *fcache_put(struct fcache *fc, int root,
 	}
 	e->f = *f;
 	e->f.body = NULL;
+	e->f.memo_key = 0;
 	e->holds = 0;
 	e->checked = e->used = now;
 	e->hash = h;
@@ -321,6 +324,18 @@ int fcache_keep_body(struct fcache *fc, const struct fcache_file *f,
 	e->f.body = copy;
 	fc->body_bytes += len;
 	return 1;
+}
+
+void fcache_keep_memo(struct fcache *fc, const struct fcache_file *f,
+		      unsigned key, const void *data, size_t len)
+{
+	struct fcache_entry *e = util_container_of(f, struct fcache_entry, f);
+
+	(void)fc;
+	if (key == 0 || len > sizeof(e->f.memo))
+		return;
+	memcpy(e->f.memo, data, len);
+	e->f.memo_key = key;
 }
 
 size_t fcache_body_bytes(const struct fcache *fc)

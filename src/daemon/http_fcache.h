@@ -27,6 +27,9 @@ struct stats_counters;
  * stale copy with a stat that still matches. Git's "racily clean" rule. */
 #define FCACHE_SETTLE_SECONDS 2
 
+/* Room for an entry's memo (struct fcache_file). */
+#define FCACHE_MEMO_MAX 112
+
 /* What a path resolved to. */
 struct fcache_file {
 	int fd;       /* the file, O_RDONLY; -1: none, status says why */
@@ -37,6 +40,11 @@ struct fcache_file {
 	 * took it; NULL: read it from fd. Dropped when a check finds the
 	 * file's size or times changed. */
 	const char *body;
+	/* What an answer makes of st alone (http_file.c: the validators and
+	 * the type), kept by fcache_keep_memo under a key of the caller's;
+	 * memo_key 0: none. Dropped with the body. */
+	unsigned memo_key;
+	_Alignas(8) unsigned char memo[FCACHE_MEMO_MAX];
 };
 
 struct fcache;
@@ -95,6 +103,12 @@ unsigned fcache_shrink(struct fcache *fc);
  * within the validity time, as every other change is. */
 int fcache_keep_body(struct fcache *fc, const struct fcache_file *f,
 		     const char *data, size_t len, time_t now_wall);
+/* The entry f (as for fcache_keep_body) keeps len bytes of data, a
+ * function of f->st, under key (not 0; len <= FCACHE_MEMO_MAX) until a
+ * check finds the file's size or times changed: its next answers need
+ * not make them again. */
+void fcache_keep_memo(struct fcache *fc, const struct fcache_file *f,
+		      unsigned key, const void *data, size_t len);
 /* Bytes of file contents kept now. */
 size_t fcache_body_bytes(const struct fcache *fc);
 /* Entries held now. */

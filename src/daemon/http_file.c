@@ -36,14 +36,26 @@
  * one big file does not hold the loop while others wait. */
 #define HTTP_SENDFILE_CHUNK (512u * 1024)
 
+/* What an answer makes of its file's stat and name alone: made once for
+ * each version of a cached file (fcache_keep_memo), not for each answer -
+ * the dates' and the entity-tag's printing and the type's lookup were a
+ * tenth of the worker's own code on the static keep-alive path. */
+struct file_memo {
+	char last_modified[HTTP_DATE_LEN + 1];
+	char etag[HTTP_ETAG_MAX];
+	size_t etag_len;
+	const char *type; /* the worker's MIME table's, which outlives it */
+};
+_Static_assert(sizeof(struct file_memo) <= FCACHE_MEMO_MAX,
+	       "struct file_memo must fit an entry's memo");
+
 /* The part of a file an answer carries, and what its head says of it. */
 struct file_part {
 	int status; /* 200 or 206 */
 	uint64_t start, end, length;
 	enum http_coding coding; /* a precompressed copy's, or identity */
 	int vary; /* precompressed is on: Vary: Accept-Encoding */
-	char last_modified[HTTP_DATE_LEN + 1];
-	char etag[HTTP_ETAG_MAX];
+	const struct file_memo *id;
 };
 
 /* The precompressed copies of a file: its name with these suffixes. */
@@ -356,9 +368,9 @@ static int put_unservable(struct http_worker *hw, const struct http_answer *ans,
 static char *put_validators(char *p, const struct file_part *part)
 {
 	p = stpcpy(p, "Last-Modified: ");
-	p = stpcpy(p, part->last_modified);
+	p = stpcpy(p, part->id->last_modified);
 	p = stpcpy(p, "\r\nETag: ");
-	p = stpcpy(p, part->etag);
+	p = stpcpy(p, part->id->etag);
 	p = stpcpy(p, "\r\n");
 	if (part->vary)
 		p = stpcpy(p, "Vary: Accept-Encoding\r\n");
@@ -388,7 +400,8 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 		       const struct http_answer *ans, const struct stat *st,
 		       struct file_part *part)
 {
-	struct http_validators v = { .etag = part->etag,
+	struct http_validators v = { .etag = part->id->etag,
+				     .etag_len = part->id->etag_len,
 				     .last_modified = st->st_mtime };
 	uint64_t size = (uint64_t)st->st_size;
 	enum http_cond c;
@@ -397,10 +410,6 @@ static int choose_part(struct http_worker *hw, const struct http_request *req,
 	part->status = 200;
 	part->start = 0;
 	part->end = size ? size - 1 : 0;
-	http_format_date(st->st_mtime, part->last_modified,
-			 sizeof(part->last_modified));
-	v.etag_len = http_etag(part->etag, (uint64_t)st->st_ino, size,
-			       &st->st_mtim, coding_tag[part->coding]);
 	/* The clock only for If-Range's date (vDSO, but every request). */
 	c = http_cond_evaluate(req, &v, req->if_range.v ? time(NULL) : 0);
 	if (c == HTTP_COND_NOT_MODIFIED || c == HTTP_COND_FAILED)
@@ -488,11 +497,10 @@ static int send_fd(struct http_worker *hw, struct target *t)
 	return fd;
 }
 
-/* The head of the file named name (its type comes from there: the file
- * served, not the request's path). */
+/* The head of the file (its type is the memo's: from the file served,
+ * not the request's path). */
 static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
-			 const char *name, const struct stat *st,
-			 const struct file_part *part)
+			 const struct stat *st, const struct file_part *part)
 {
 	char extra[512];
 	char *p = stpcpy(put_validators(extra, part), "Accept-Ranges: bytes\r\n");
@@ -508,17 +516,16 @@ static int put_file_head(struct http_worker *hw, const struct http_answer *ans,
 			 (unsigned long long)part->start,
 			 (unsigned long long)part->end,
 			 (unsigned long long)st->st_size);
-	return http_put_head(hw, ans, part->status, mime_type(hw->mime, name),
+	return http_put_head(hw, ans, part->status, part->id->type,
 			     part->length, extra);
 }
 
-/* The head and the body of part of t's file, named name: a small body in
+/* The head and the body of part of t's file (path for the log): a small body in
  * the batch after the head (0), a large one left for http_file_send in
  * hc (1); -1, or FILE_STALE with nothing in the batch. */
 static int put_file(struct http_worker *hw, struct http_conn *hc,
 		    const struct http_answer *ans, struct target *t,
-		    const struct file_part *part, const char *name,
-		    const char *path)
+		    const struct file_part *part, const char *path)
 {
 	int body = !ans->head_only && part->length > 0;
 	int small = body && part->length <= HTTP_SMALL_BODY;
@@ -544,7 +551,7 @@ static int put_file(struct http_worker *hw, struct http_conn *hc,
 			return http_put_error(hw, ans, 500);
 		}
 	}
-	if (put_file_head(hw, ans, name, &t->f->st, part) < 0) {
+	if (put_file_head(hw, ans, &t->f->st, part) < 0) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -559,6 +566,30 @@ static int put_file(struct http_worker *hw, struct http_conn *hc,
 	return 1;
 }
 
+/* The memo of t's file, sent with coding and typed by name: the cached
+ * entry's, made now if it has none for this coding, or *own. For a given
+ * entry and coding the name is always the same file's (the entry's own,
+ * or, for a copy, the file it is a copy of). */
+static const struct file_memo *file_memo(
+	struct http_worker *hw, const struct target *t, enum http_coding coding,
+	const char *name, struct file_memo *own)
+{
+	const struct stat *st = &t->f->st;
+	unsigned key = (unsigned)coding + 1;
+
+	if (t->f != &t->own && t->f->memo_key == key)
+		return (const struct file_memo *)(const void *)t->f->memo;
+	http_format_date(st->st_mtime, own->last_modified,
+			 sizeof(own->last_modified));
+	own->etag_len = http_etag(own->etag, (uint64_t)st->st_ino,
+				  (uint64_t)st->st_size, &st->st_mtim,
+				  coding_tag[coding]);
+	own->type = mime_type(hw->mime, name);
+	if (t->f != &t->own)
+		fcache_keep_memo(hw->fcache, t->f, key, own, sizeof(*own));
+	return own;
+}
+
 /* One attempt at the answer; the coding of the copy chosen in *coding.
  * last: a stale cached stat gets a 500 rather than FILE_STALE. */
 static int serve(struct http_worker *hw, struct http_conn *hc,
@@ -567,6 +598,7 @@ static int serve(struct http_worker *hw, struct http_conn *hc,
 {
 	struct file_part part = { .coding = HTTP_CODING_IDENTITY };
 	struct target t;
+	struct file_memo memo;
 	int is_index, r;
 	char name[HTTP_PATH_MAX + 16];
 
@@ -584,10 +616,11 @@ static int serve(struct http_worker *hw, struct http_conn *hc,
 		part.coding = find_precompressed(hw, req, name, &t);
 	}
 	*coding = part.coding;
+	part.id = file_memo(hw, &t, part.coding,
+			    is_index ? "index.html" : req->path, &memo);
 	r = choose_part(hw, req, ans, &t.f->st, &part);
 	if (r > 0)
-		r = put_file(hw, hc, ans, &t, &part,
-			     is_index ? "index.html" : req->path, req->path);
+		r = put_file(hw, hc, ans, &t, &part, req->path);
 	if (r == FILE_STALE) {
 		/* Only a cached file is found stale: held, it is dropped. */
 		fcache_drop(hw->fcache, t.f);
