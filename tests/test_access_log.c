@@ -433,7 +433,12 @@ static void log_one(int i)
 	char head[128];
 	int n = snprintf(head, sizeof(head),
 			 "GET /%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
-	struct alog_entry e = { head, (size_t)n, 0, 200, 5, alog_now_us(), -1 };
+	struct alog_entry e = { .head = head,
+				.head_len = (size_t)n,
+				.status = 200,
+				.bytes = 5,
+				.start_us = alog_now_us(),
+				.fd = -1 };
 
 	alog_request(&e);
 }

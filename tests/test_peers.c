@@ -146,7 +146,7 @@ static void test_many_addresses(void **state)
 	enum { N = 200000 };
 	struct peers *t = peers_new(2 * N, 2);
 	uint32_t *ref = calloc(N, sizeof(*ref));
-	size_t empty, peak;
+	size_t empty, peak = 0;
 	char ip[64];
 
 	(void)state;
