@@ -251,6 +251,21 @@ static void test_resized_in_place_seen_at_once(void **state)
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
 
+/* Asks for target until an answer comes from the cache's copy of its
+ * bytes (the file settled: http_fcache.h), which is text. */
+static void wait_from_memory(struct hr_daemon *d, const char *target,
+			     const char *text)
+{
+	int64_t end = hr_now_ms() + DEADLINE_MS;
+
+	while (hr_total(d, "open_file_cache_body_hits") == 0) {
+		hr_check(hr_now_ms() < end, "no answer from memory in %d ms",
+			 DEADLINE_MS);
+		check_get(d, "t", target, 200, text, "settling");
+		poll(NULL, 0, 50);
+	}
+}
+
 /* A settled small file's bytes are kept in memory (open_file_cache_content):
  * once its status is FCACHE_SETTLE_SECONDS old, answers are copied from
  * the cache (open_file_cache_body_hits), ranges of it too. Rewritten in
@@ -267,13 +282,7 @@ static void test_settled_file_from_memory(void **state)
 	make_root(d, "www", root, sizeof(root));
 	put(root, "s.txt", "settled v1\n");
 	start(d, "docroot %s\nworkers 1\nopen_file_cache_valid 300ms\n", root);
-	end = hr_now_ms() + DEADLINE_MS;
-	while (hr_total(d, "open_file_cache_body_hits") == 0) {
-		hr_check(hr_now_ms() < end, "no answer from memory in %d ms",
-			 DEADLINE_MS);
-		check_get(d, "t", "/s.txt", 200, "settled v1\n", "settling");
-		poll(NULL, 0, 50);
-	}
+	wait_from_memory(d, "/s.txt", "settled v1\n");
 	get(d, &r, "t", "/s.txt", NULL);
 	expect_body(&r, 200, "settled v1\n", "from memory");
 	ht_field(&r, "ETag", etag1, sizeof(etag1));
@@ -304,6 +313,51 @@ static void test_settled_file_from_memory(void **state)
 	}
 	hr_note("%d answers of the kept version after the rewrite", v1_after);
 	hr_check(hr_total(d, "open_file_cache_body_hits") >= 2,
+		 "body hits: %lld", hr_total(d, "open_file_cache_body_hits"));
+	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
+}
+
+/* Answers from memory leave from the cache's copy, after their head,
+ * without being copied into the batch (proto_http.h's tail). Pipelined
+ * behind such an answer, another request's lookup can close the entry
+ * that copy belongs to: with a cache of one entry, every other request
+ * here does. Each answer must still arrive whole and in order (and,
+ * under AddressSanitizer, from live memory). */
+static void test_memory_answers_pipelined(void **state)
+{
+	struct hr_daemon *d = *state;
+	static const char *const order[] = { "a", "a", "b", "b", "a",
+					     "a", "x", "a", "b", "a" };
+	enum { N = sizeof(order) / sizeof(order[0]) };
+	char root[PATH_MAX], req[N * 64], *p = req;
+	struct ht_client c;
+	struct ht_response r;
+
+	make_root(d, "www", root, sizeof(root));
+	put(root, "a.txt", "the bytes of a\n");
+	put(root, "b.txt", "b, with other bytes\n");
+	start(d, "docroot %s\nworkers 1\nopen_file_cache 1\n", root);
+	/* settled: an entry kept (a then a again) answers from memory */
+	wait_from_memory(d, "/a.txt", "the bytes of a\n");
+	for (int i = 0; i < N; i++)
+		p += sprintf(p, "GET /%s.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+			     order[i]);
+	ht_open(&c, d->port);
+	ht_request(&c, req);
+	for (int i = 0; i < N; i++) {
+		const char *want = order[i][0] == 'a' ? "the bytes of a\n" :
+				   order[i][0] == 'b' ? "b, with other bytes\n" :
+							NULL;
+
+		hr_check(ht_read_response(&c, &r, 0) == 0, "answer %d", i);
+		if (want)
+			expect_body(&r, 200, want, order[i]);
+		else
+			hr_check(r.status == 404, "answer %d: %d", i, r.status);
+		free(r.body);
+	}
+	ht_close(&c);
+	hr_check(hr_total(d, "open_file_cache_body_hits") >= 3,
 		 "body hits: %lld", hr_total(d, "open_file_cache_body_hits"));
 	hr_check_int("stopped", 0, hr_stop(d, SIGTERM));
 }
@@ -759,6 +813,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accept_out_of_fds_takes_from_cache,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_settled_file_from_memory,
+						hr_setup, hr_teardown),
+		cmocka_unit_test_setup_teardown(test_memory_answers_pipelined,
 						hr_setup, hr_teardown),
 		cmocka_unit_test_setup_teardown(test_off, hr_setup, hr_teardown),
 	};

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -757,17 +758,31 @@ int conn_send(struct conn *c, const void *data, size_t len)
 	return conn_send_flags(c, data, len, 0);
 }
 
-/* Writes what the socket takes now: the bytes sent, or -1 on an error
- * other than a full socket. */
-static ssize_t conn_send_now(struct conn_pool *p, struct conn *c,
-			     const char *data, size_t len, int flags)
+/* Writes what the socket takes now of a and then b (blen may be 0): the
+ * bytes sent, or -1 on an error other than a full socket. Two parts go
+ * in one sendmsg(2); one in a send(2), which costs the kernel less. */
+static ssize_t conn_send_now(struct conn_pool *p, struct conn *c, const char *a,
+			     size_t alen, const char *b, size_t blen, int flags)
 {
-	size_t done = 0;
+	size_t done = 0, len = alen + blen;
 
 	while (done < len) {
-		ssize_t n = send(c->w.fd, data + done, len - done,
-				 MSG_NOSIGNAL | flags);
+		ssize_t n;
 
+		if (done < alen && blen > 0) {
+			struct iovec iov[2] = {
+				{ (char *)a + done, alen - done },
+				{ (char *)b, blen },
+			};
+			struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+
+			n = sendmsg(c->w.fd, &m, MSG_NOSIGNAL | flags);
+		} else {
+			const char *at = done < alen ? a + done :
+						       b + (done - alen);
+
+			n = send(c->w.fd, at, len - done, MSG_NOSIGNAL | flags);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -814,21 +829,38 @@ static int conn_queue(struct conn *c, const char *rest, size_t len, int sent)
 
 int conn_send_flags(struct conn *c, const void *data, size_t len, int flags)
 {
-	struct conn_pool *p = conn_pool_of(c);
-	ssize_t done = 0;
+	return conn_send2(c, data, len, NULL, 0, flags);
+}
 
-	/* Behind queued output nothing may jump the queue. */
+int conn_send2(struct conn *c, const void *a, size_t alen, const void *b,
+	       size_t blen, int flags)
+{
+	struct conn_pool *p = conn_pool_of(c);
+	size_t done = 0;
+	int r;
+
 	if (!c->out) {
-		done = conn_send_now(p, c, data, len, flags);
-		if (done < 0) {
+		ssize_t n = conn_send_now(p, c, a, alen, b, blen, flags);
+
+		if (n < 0) {
 			conn_close(c);
 			return -1;
 		}
-		if ((size_t)done == len)
+		done = (size_t)n;
+		if (done == alen + blen)
 			return 0;
 	}
-	if (conn_queue(c, (const char *)data + done, len - (size_t)done,
-		       done > 0) < 0) {
+	/* Behind queued output nothing may jump the queue: all of it is
+	 * queued then, else what the socket did not take (conn_queue
+	 * appends). */
+	if (done < alen)
+		r = conn_queue(c, (const char *)a + done, alen - done,
+			       done > 0) < 0 ||
+		    (blen > 0 && conn_queue(c, b, blen, 0) < 0);
+	else
+		r = conn_queue(c, (const char *)b + (done - alen),
+			       blen - (done - alen), done > 0) < 0;
+	if (r) {
 		conn_close(c);
 		return -1;
 	}

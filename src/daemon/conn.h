@@ -356,6 +356,10 @@ static inline int conn_read_filled(const struct conn *c)
 int conn_send(struct conn *c, const void *p, size_t len);
 /* The same with send(2) flags, e.g. MSG_MORE when a body follows. */
 int conn_send_flags(struct conn *c, const void *p, size_t len, int flags);
+/* The same for a followed by b, which need not be copied together
+ * first: one sendmsg(2) with both (what the socket refuses is queued). */
+int conn_send2(struct conn *c, const void *a, size_t alen, const void *b,
+	       size_t blen, int flags);
 static inline int conn_has_output(const struct conn *c)
 {
 	return c->out != NULL;

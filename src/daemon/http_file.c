@@ -558,6 +558,12 @@ static int put_file(struct http_worker *hw, struct http_conn *hc,
 	}
 	if (!body)
 		return 0;
+	/* The cache's copy is sent from where it is (hw->tail). */
+	if (small && bytes != hw->small) {
+		hw->tail = bytes;
+		hw->tail_len = (size_t)part->length;
+		return 0;
+	}
 	if (small)
 		return buf_append(&hw->batch, bytes, (size_t)part->length);
 	hc->file_fd = fd;

@@ -209,11 +209,25 @@ static int flush_batch(struct http_worker *hw, struct conn *c, int flags)
 {
 	int r = 0;
 
-	if (buf_pending(&hw->batch) > 0)
+	if (hw->tail)
+		r = conn_send2(c, buf_head(&hw->batch), buf_pending(&hw->batch),
+			       hw->tail, hw->tail_len, flags);
+	else if (buf_pending(&hw->batch) > 0)
 		r = conn_send_flags(c, buf_head(&hw->batch),
 				    buf_pending(&hw->batch), flags);
 	hw->batch.off = hw->batch.len = 0;
+	hw->tail = NULL;
 	return r;
+}
+
+int http_batch_settle(struct http_worker *hw)
+{
+	const char *t = hw->tail;
+
+	if (!t)
+		return 0;
+	hw->tail = NULL;
+	return buf_append(&hw->batch, t, hw->tail_len);
 }
 
 /* Something could not be built or sent: the answers of this batch are
@@ -221,6 +235,7 @@ static int flush_batch(struct http_worker *hw, struct conn *c, int flags)
 static void fail(struct http_worker *hw, struct conn *c)
 {
 	hw->batch.off = hw->batch.len = 0;
+	hw->tail = NULL;
 	if (conn_is_open(c))
 		conn_close(c);
 }
@@ -423,6 +438,10 @@ static enum batch_end answer_requests(
 		size_t n;
 		int r;
 
+		/* Before this request's answer looks the cache up, or adds
+		 * to the batch. */
+		if (http_batch_settle(hw) < 0)
+			return BATCH_FAILED;
 		if (hc->body_left) {
 			off += skip_body(hc, len - off);
 			continue;

@@ -114,6 +114,15 @@ struct http_worker {
 	struct loop *loop;
 	int draining;
 	struct buf batch; /* the answers to one batch of pipelined requests */
+	/* The body of the batch's last answer when it is a cached file's
+	 * bytes (http_file.c): sent after the batch from where they are,
+	 * in the same sendmsg, not copied into it - the copy was the
+	 * largest of the worker's own costs on 4 KiB keep-alive answers.
+	 * The cache may drop them at its next lookup, and nothing may come
+	 * between them and the batch: the next request's answer copies
+	 * them in first (http_batch_settle). NULL: none. */
+	const char *tail;
+	size_t tail_len;
 	struct http_conn *spare; /* one freed state, reused (hc_get) */
 	/* The last answer built: its status and the body bytes it carries
 	 * (the access log's). */
@@ -126,6 +135,9 @@ struct http_worker {
 	 * cached file grew (http_file.c, read_small). */
 	char small[HTTP_SMALL_BODY + 1];
 };
+
+/* Copies hw->tail into the batch: 0, or -1 when out of memory. */
+int http_batch_settle(struct http_worker *hw);
 
 /* http_answer.c: each appends one answer to hw->batch and counts it;
  * 0, or -1 when it cannot be built. */
