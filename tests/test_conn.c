@@ -943,6 +943,42 @@ static void test_read_to_fin(void **state)
 	close(cli);
 }
 
+/* A socket kept full is read once more per turn after the others
+ * (conn_repost), however often epoll reports it meanwhile: not one
+ * read more every turn. */
+static void test_posted_once_per_turn(void **state)
+{
+	char chunk[100] = { 0 }, err[64];
+	int k[2], most = 0;
+
+	(void)state;
+	assert_int_equal(conn_pool_add_handler(&pool, &proto_count, NULL, err,
+					       sizeof(err)),
+			 1);
+	count_state.max = sizeof(chunk);
+	unix_pair(k);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(write(k[1], chunk, sizeof(chunk)),
+				 (ssize_t)sizeof(chunk));
+	assert_int_equal(conn_open(&pool, k[0], 1), 0);
+	/* each turn the client sends a chunk more: epoll reports the
+	 * socket while its post waits */
+	for (int turn = 0; turn < 30; turn++) {
+		int before = count_state.reads;
+
+		assert_int_equal(write(k[1], chunk, sizeof(chunk)),
+				 (ssize_t)sizeof(chunk));
+		assert_true(loop_run_once(L, 0) >= 0);
+		if (count_state.reads - before > most)
+			most = count_state.reads - before;
+	}
+	assert_true(most <= 2);
+	assert_true(count_state.reads >= 30);
+	close(k[1]);
+	wait_closed(1);
+	assert_int_equal(count_state.bytes, 50 * sizeof(chunk));
+}
+
 /* --- outbound connections --- */
 
 /* Turns the loop until cond holds, or fails at the deadline. */
@@ -1541,6 +1577,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_filled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_to_fin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_posted_once_per_turn,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_exchanges, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup,

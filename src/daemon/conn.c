@@ -694,11 +694,19 @@ static void conn_io_dispatch(struct conn_pool *p, struct conn *c, uint32_t event
 		conn_proto(p, c)->on_readable(c);
 }
 
+/* Marks the events of a posted call (conn_repost): a bit epoll never
+ * reports for a socket. */
+#define CONN_EV_POSTED ((uint32_t)EPOLLMSG)
+
 static void conn_io(struct loop_watch *w, uint32_t events)
 {
 	struct conn *c = util_container_of(w, struct conn, w);
 
-	c->flags &= (uint16_t)~CONN_F_POSTED;
+	/* Only the posted call ends the post: one from epoll meanwhile
+	 * leaves it pending, or a socket kept full would be posted once
+	 * more every turn (a read more per turn, every turn). */
+	if (events & CONN_EV_POSTED)
+		c->flags &= (uint16_t)~CONN_F_POSTED;
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->flags |= CONN_F_PEER_DONE;
 	conn_io_dispatch(conn_pool_of(c), c, events);
@@ -715,7 +723,7 @@ static int conn_repost(struct conn_pool *p, struct conn *c)
 {
 	if ((c->flags & CONN_F_POSTED) || !(c->flags & CONN_F_WATCHED))
 		return 0;
-	if (loop_post(p->loop, &c->w, EPOLLIN) == 0) {
+	if (loop_post(p->loop, &c->w, EPOLLIN | CONN_EV_POSTED) == 0) {
 		c->flags |= CONN_F_POSTED;
 		return 0;
 	}

@@ -657,8 +657,10 @@ static void process(struct http_worker *hw, struct conn *c, const char *buf,
 			fail(hw, c);
 			return;
 		}
+		/* The batch (and its tail, which points into the open-file
+		 * cache) goes with the connection: never to the next one. */
 		if (keep_rest(hc, buf + used, len - used) < 0) {
-			conn_close(c);
+			fail(hw, c);
 			return;
 		}
 		if (end == BATCH_DONE) {
