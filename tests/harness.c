@@ -969,6 +969,44 @@ void hr_write_conf(const struct hr_daemon *d, const char *name,
 	hr_check(fclose(f) == 0, "%s: %s", path, strerror(errno));
 }
 
+void hr_start_conf(struct hr_daemon *d, const char *const *extra,
+		   const char *head, const char *fmt, va_list ap)
+{
+	char text[2048], path[256];
+	const char *args[16] = { "-c", path };
+	int n = snprintf(text, sizeof(text), "%s", head), k = 2;
+
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	hr_write_conf(d, "daemon.conf", text, path, sizeof(path));
+	for (; extra && *extra && k < 15; extra++)
+		args[k++] = *extra;
+	args[k] = NULL;
+	hr_start_ok(d, args);
+}
+
+struct hr_int_at {
+	const char *path;
+	json_int_t want;
+	int at_least;
+};
+
+static int hr_int_holds(json_t *st, void *arg)
+{
+	const struct hr_int_at *a = arg;
+	json_int_t v = hr_jint(st, a->path);
+
+	return a->at_least ? v >= a->want : v == a->want;
+}
+
+void hr_wait_int(struct hr_daemon *d, const char *path, json_int_t want,
+		 int at_least, int timeout_ms)
+{
+	struct hr_int_at a = { path, want, at_least };
+
+	hr_check(hr_wait_for(d, hr_int_holds, &a, timeout_ms), "%s %s %lld",
+		 path, at_least ? "reaches" : "is", (long long)want);
+}
+
 int hr_wait_for(struct hr_daemon *d, hr_pred pred, void *arg, int timeout_ms)
 {
 	int64_t deadline = hr_now_ms() + timeout_ms;
@@ -1164,6 +1202,20 @@ int hr_connect(int family, int port, int timeout_ms)
 int hr_connect_tcp(int port)
 {
 	return hr_connect(AF_INET, port, 5000);
+}
+
+int hr_refusing_port(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	hr_check(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			 getsockname(s, (struct sockaddr *)&a, &len) == 0,
+		 "a refusing port");
+	*port = ntohs(a.sin_port);
+	return s;
 }
 
 ssize_t hr_write_all(int fd, const void *buf, size_t len, int timeout_ms)

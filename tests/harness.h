@@ -113,6 +113,11 @@ int hr_log_contains(const struct hr_daemon *d, const char *needle);
 void hr_write_conf(const struct hr_daemon *d, const char *name,
 		   const char *text, char *path, size_t len);
 void hr_log_dump(const struct hr_daemon *d, const char *why);
+/* Writes DIR/daemon.conf as head followed by fmt's text and starts the
+ * daemon with -c on it and the extra arguments (NULL-terminated, may be
+ * NULL); fails the test if it does not come up. */
+void hr_start_conf(struct hr_daemon *d, const char *const *extra,
+		   const char *head, const char *fmt, va_list ap);
 
 /* --- the stats socket --- */
 
@@ -136,6 +141,10 @@ typedef int (*hr_pred)(json_t *st, void *arg);
 /* Polls `stats` until pred(doc, arg) holds: 1, or 0 at the deadline
  * (after printing the last document seen). */
 int hr_wait_for(struct hr_daemon *d, hr_pred pred, void *arg, int timeout_ms);
+/* Waits until the integer at path of `stats` is at least want (at_least)
+ * or exactly want; fails the test at the deadline. */
+void hr_wait_int(struct hr_daemon *d, const char *path, json_int_t want,
+		 int at_least, int timeout_ms);
 /* The predicate hr_start waits on: every configured worker runs. */
 int hr_all_running(json_t *st, void *arg);
 /* Generation *(json_int_t *)arg is current and all its workers run
@@ -165,6 +174,9 @@ int64_t hr_now_us(void);
 /* A connected non-blocking socket to 127.0.0.1 (AF_INET) or ::1 (AF_INET6). */
 int hr_connect(int family, int port, int timeout_ms);
 int hr_connect_tcp(int port); /* AF_INET, 5 s */
+/* A socket bound to a free 127.0.0.1 port that refuses connections (it
+ * does not listen, and holds the port from others); its port in *port. */
+int hr_refusing_port(int *port);
 ssize_t hr_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 /* Reads exactly len bytes (or -1 on EOF/error/timeout, with a note). */
 ssize_t hr_read_exact(int fd, void *buf, size_t len, int timeout_ms);

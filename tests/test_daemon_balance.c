@@ -111,55 +111,22 @@ static void start_proxy(struct hr_daemon *d, const char *const *extra,
 static void start_proxy(struct hr_daemon *d, const char *const *extra,
 			const char *fmt, ...)
 {
-	char text[2048], path[256];
-	const char *args[16] = { "-c", path };
-	int n = snprintf(text, sizeof(text), "protocol tcp_proxy\n"), k = 2;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	hr_start_conf(d, extra, "protocol tcp_proxy\n", fmt, ap);
 	va_end(ap);
-	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
-	for (; extra && *extra && k < 15; extra++)
-		args[k++] = *extra;
-	args[k] = NULL;
-	hr_start_ok(d, args);
-}
-
-struct want_value {
-	const char *path;
-	json_int_t value;
-};
-
-static int has_value(json_t *st, void *arg)
-{
-	const struct want_value *w = arg;
-
-	return hr_jint(st, w->path) == w->value;
 }
 
 static void wait_value(struct hr_daemon *d, const char *path, json_int_t v,
 		       int timeout_ms)
 {
-	struct want_value w = { path, v };
-
-	hr_check(hr_wait_for(d, has_value, &w, timeout_ms), "%s reaches %lld",
-		 path, (long long)v);
-}
-
-static int at_least(json_t *st, void *arg)
-{
-	const struct want_value *w = arg;
-
-	return hr_jint(st, w->path) >= w->value;
+	hr_wait_int(d, path, v, 0, timeout_ms);
 }
 
 static void wait_at_least(struct hr_daemon *d, const char *path, json_int_t v)
 {
-	struct want_value w = { path, v };
-
-	hr_check(hr_wait_for(d, at_least, &w, T_MS), "%s reaches %lld", path,
-		 (long long)v);
+	hr_wait_int(d, path, v, 1, T_MS);
 }
 
 /* "totals/FIELD/127.0.0.1:PORT" */
@@ -666,7 +633,7 @@ static void test_reload_with_checks(void **state)
 		 "upstream 127.0.0.1:%d\nhealth_check tcp\n"
 		 "health_interval 200ms\nhealth_timeout 100ms\n",
 		 p1, p2);
-	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
+	hr_write_conf(d, "daemon.conf", text, path, sizeof(path));
 	kill(d->pid, SIGHUP);
 	hr_check(hr_wait_for(d, only_generation, &gen2, T_MS),
 		 "generation 2 alone");

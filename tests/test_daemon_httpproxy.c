@@ -358,53 +358,28 @@ static void start_proxy(struct hr_daemon *d, const char *fmt, ...)
 
 static void start_proxy(struct hr_daemon *d, const char *fmt, ...)
 {
-	char text[2048], path[256];
-	int n = snprintf(text, sizeof(text), "protocol http_proxy\n");
+	static const char *const one[] = { "-w", "1", NULL };
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	hr_start_conf(d, one, "protocol http_proxy\n", fmt, ap);
 	va_end(ap);
-	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
-	const char *args[] = { "-c", path, "-w", "1", NULL };
+}
 
-	hr_start_ok(d, args);
+static void wait_total(struct hr_daemon *d, const char *path, json_int_t min)
+{
+	hr_wait_int(d, path, min, 1, T_MS);
+}
+
+static void wait_exactly(struct hr_daemon *d, const char *path, json_int_t v)
+{
+	hr_wait_int(d, path, v, 0, T_MS);
 }
 
 struct at_least {
 	const char *path;
 	json_int_t min;
 };
-
-static int reaches(json_t *st, void *arg)
-{
-	const struct at_least *a = arg;
-
-	return hr_jint(st, a->path) >= a->min;
-}
-
-static int is_exactly(json_t *st, void *arg)
-{
-	const struct at_least *a = arg;
-
-	return hr_jint(st, a->path) == a->min;
-}
-
-static void wait_total(struct hr_daemon *d, const char *path, json_int_t min)
-{
-	struct at_least a = { path, min };
-
-	hr_check(hr_wait_for(d, reaches, &a, T_MS), "%s reaches %lld", path,
-		 (long long)min);
-}
-
-static void wait_exactly(struct hr_daemon *d, const char *path, json_int_t v)
-{
-	struct at_least a = { path, v };
-
-	hr_check(hr_wait_for(d, is_exactly, &a, T_MS), "%s is %lld", path,
-		 (long long)v);
-}
 
 /* The value of the first (only) server of a per-upstream counter:
  * they are objects keyed by the server's address. */
@@ -963,21 +938,6 @@ static void test_read_timeout(void **state)
 	stop_all(d, &b);
 }
 
-/* A port that refuses: bound (so nobody else takes it), not listening. */
-static int refusing(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	hr_check(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-			 getsockname(s, (struct sockaddr *)&a, &len) == 0,
-		 "a refusing port");
-	*port = ntohs(a.sin_port);
-	return s;
-}
-
 /* One server refuses: the request goes to the other. Both refuse: 502,
  * and at once for the next request (both are down). After fail_timeout
  * a server that came back serves again. */
@@ -985,7 +945,7 @@ static void test_servers_down_and_back(void **state)
 {
 	struct hr_daemon *d = *state;
 	struct backend b = backend_start(0);
-	int p1, p2, s1 = refusing(&p1), s2 = refusing(&p2);
+	int p1, p2, s1 = hr_refusing_port(&p1), s2 = hr_refusing_port(&p2);
 	struct cli *c;
 	struct resp r;
 	int64_t t0;
@@ -1064,7 +1024,7 @@ static void test_health_checks(void **state)
 {
 	struct hr_daemon *d = *state;
 	struct backend b = backend_start(0);
-	int p1, s1 = refusing(&p1);
+	int p1, s1 = hr_refusing_port(&p1);
 	struct cli *c;
 	struct resp r;
 

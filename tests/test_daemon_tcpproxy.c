@@ -37,21 +37,6 @@ static int server(int backlog, int *port)
 	return l;
 }
 
-/* A port that refuses: bound (so nobody else takes it), not listening. */
-static int refusing(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	hr_check(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-			 getsockname(s, (struct sockaddr *)&a, &len) == 0,
-		 "a refusing port");
-	*port = ntohs(a.sin_port);
-	return s;
-}
-
 /* The server's side of the next connection the proxy opens. */
 static int accept_one(int l)
 {
@@ -71,37 +56,17 @@ static void start_proxy(struct hr_daemon *d, const char *fmt, ...)
 
 static void start_proxy(struct hr_daemon *d, const char *fmt, ...)
 {
-	char text[2048], path[256];
-	int n = snprintf(text, sizeof(text), "protocol tcp_proxy\n");
+	static const char *const one[] = { "-w", "1", NULL };
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	hr_start_conf(d, one, "protocol tcp_proxy\n", fmt, ap);
 	va_end(ap);
-	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
-	const char *args[] = { "-c", path, "-w", "1", NULL };
-
-	hr_start_ok(d, args);
-}
-
-struct at_least {
-	const char *path;
-	json_int_t min;
-};
-
-static int reaches(json_t *st, void *arg)
-{
-	const struct at_least *a = arg;
-
-	return hr_jint(st, a->path) >= a->min;
 }
 
 static void wait_total(struct hr_daemon *d, const char *path, json_int_t min)
 {
-	struct at_least a = { path, min };
-
-	hr_check(hr_wait_for(d, reaches, &a, T_MS), "%s reaches %lld", path,
-		 (long long)min);
+	hr_wait_int(d, path, min, 1, T_MS);
 }
 
 /* Writes len bytes of pattern and reads them back at the same time,
@@ -360,7 +325,7 @@ static void test_reset_propagation(void **state)
 static void test_refused_retried(void **state)
 {
 	struct hr_daemon *d = *state, *e = hr_echo_daemon();
-	int bad, hold = refusing(&bad);
+	int bad, hold = hr_refusing_port(&bad);
 	char buf[8];
 	json_t *st;
 
@@ -400,7 +365,7 @@ static void test_refused_retried(void **state)
 static void test_all_down(void **state)
 {
 	struct hr_daemon *d = *state;
-	int p1, p2, h1 = refusing(&p1), h2 = refusing(&p2);
+	int p1, p2, h1 = hr_refusing_port(&p1), h2 = hr_refusing_port(&p2);
 
 	start_proxy(d, "upstream 127.0.0.1:%d\nupstream 127.0.0.1:%d\n", p1, p2);
 	for (int k = 0; k < 3; k++) {

@@ -23,21 +23,6 @@
 #define T_MS 10000
 #define NCLIENTS 12
 
-/* A port that refuses: bound (so nobody else takes it), not listening. */
-static int refusing(int *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	hr_check(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-			 getsockname(s, (struct sockaddr *)&a, &len) == 0,
-		 "a refusing port");
-	*port = ntohs(a.sin_port);
-	return s;
-}
-
 /* The proxy with `workers` workers and these directives besides
  * "protocol tcp_proxy". */
 static void start_proxy(struct hr_daemon *d, const char *workers, const char *fmt,
@@ -46,43 +31,22 @@ static void start_proxy(struct hr_daemon *d, const char *workers, const char *fm
 static void start_proxy(struct hr_daemon *d, const char *workers,
 			const char *fmt, ...)
 {
-	char text[2048], path[256];
-	int n = snprintf(text, sizeof(text), "protocol tcp_proxy\n");
+	const char *const extra[] = { "-w", workers, NULL };
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	hr_start_conf(d, extra, "protocol tcp_proxy\n", fmt, ap);
 	va_end(ap);
-	hr_write_conf(d, "proxy.conf", text, path, sizeof(path));
-	const char *args[] = { "-c", path, "-w", workers, NULL };
-
-	hr_start_ok(d, args);
-}
-
-struct at {
-	const char *path;
-	json_int_t want;
-	int at_least; /* else exactly */
-};
-
-static int holds(json_t *st, void *arg)
-{
-	const struct at *a = arg;
-	json_int_t v = hr_jint(st, a->path);
-
-	return a->at_least ? v >= a->want : v == a->want;
 }
 
 /* Waits until totals/PATH of `stats` is (at least) want. */
 static void wait_total(struct hr_daemon *d, const char *path, json_int_t want,
 		       int at_least)
 {
-	char full[160];
-	struct at a = { full, want, at_least };
+	char full[192];
 
 	snprintf(full, sizeof(full), "totals/%s", path);
-	hr_check(hr_wait_for(d, holds, &a, T_MS), "%s reaches %lld", full,
-		 (long long)want);
+	hr_wait_int(d, full, want, at_least, T_MS);
 }
 
 /* One byte-checked round trip through the proxy. */
@@ -143,7 +107,7 @@ static void test_upstreams_view(void **state)
 {
 	struct hr_daemon *d = *state, *e = hr_echo_daemon();
 	char good[32], bad[32], key[160];
-	int fds[NCLIENTS], badport, rs = refusing(&badport);
+	int fds[NCLIENTS], badport, rs = hr_refusing_port(&badport);
 	json_t *doc, *row, *src;
 	long lo = 0, hi = 0;
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
@@ -238,7 +202,7 @@ static int state_is_up(json_t *st, void *arg)
 static void test_down_then_up_without_traffic(void **state)
 {
 	struct hr_daemon *d = *state;
-	int badport, rs = refusing(&badport), fd;
+	int badport, rs = hr_refusing_port(&badport), fd;
 	char bad[32], key[96];
 	json_t *doc;
 	int64_t t0;
