@@ -439,6 +439,10 @@ static void test_pool_reused_across_clients(void **state)
 	id3 = conn_id(c2);
 	hr_check(id1 == id2 && id2 == id3,
 		 "one upstream connection: ids %d %d %d", id1, id2, id3);
+	/* `stats` reads the workers' counters at once: the client has its
+	 * answer a moment before the proxy puts the upstream connection
+	 * back in the pool. */
+	wait_exactly(d, "totals/http_proxy_pool_idle", 1);
 	json_t *st = hr_query_ok(d, "stats");
 
 	hr_check_int("proxy_connects", 1, hr_jint(st, "totals/proxy_connects"));
