@@ -1,9 +1,9 @@
-# bench/lib.sh - what the side-by-side benchmarks share: a server's
-# process tree and its CPU time, a wrk run turned into "req/s p99_us
-# us/req", and the tables of medians and ratios. Sourced (POSIX sh) by
-# bench/http-vs-nginx.sh and bench/proxy-vs-haproxy.sh; they set work
-# (the work directory), srv (the server's pid), CONNS, DURATION, ROUNDS
-# and WORKERS.
+# bench/lib.sh - what the benchmarks share: a server's process tree and
+# its CPU time, a wrk run turned into "req/s p99_us us/req", the tables
+# of medians and ratios, and the machine's sysctls checked, raised for a
+# run and restored. Sourced (POSIX sh) by the bench scripts; they set
+# work (the work directory), srv (the server's pid), CONNS, DURATION,
+# ROUNDS and WORKERS, and for the sysctls TUNE and saved.
 
 # The server's process and all its descendants, one pid a line.
 tree_pids() {
@@ -126,4 +126,38 @@ report() {
 				lo == "" ? "-" : sprintf("%.2f-%.2fx", lo, hi)
 		}
 	}' "$work/rounds" "$work/medians"
+}
+
+# --- the machine: messages, times, sysctls ---
+
+say() { printf '%s\n' "$*"; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Puts back what need_sysctl raised ($saved: "name value" lines).
+restore_sysctls() {
+	[ -n "$saved" ] || return 0
+	printf '%s\n' "$saved" | while read -r k v; do
+		[ -n "$k" ] && sysctl -q -w "$k=$v" >/dev/null
+	done
+	saved=""
+}
+
+# need_sysctl NAME MIN stop|warn [WHY]: with TUNE=1 (-t) a sysctl below
+# MIN is raised for the run (restore_sysctls puts it back); else the run
+# stops, or a note says so (and WHY, what it costs).
+need_sysctl() {
+	have=$(sysctl -n "$1" | awk '{print $1}')
+	[ "$have" -ge "$2" ] && return 0
+	if [ "$TUNE" = 1 ]; then
+		saved="$saved
+$1 $(sysctl -n "$1")"
+		sysctl -q -w "$1=$2"
+		say "sysctl $1: $have -> $2 (restored at the end)"
+	elif [ "$3" = stop ]; then
+		say "sysctl $1 is $have; this run needs $2 (-t sets it for the run)" >&2
+		exit 1
+	else
+		say "note: sysctl $1 is $have ($2 recommended, -t sets it)${4:+: $4}"
+	fi
 }

@@ -54,17 +54,8 @@ BPORT=18191 PPORT=18192
 BSOCK=$work/backend.sock PSOCK=$work/proxy.sock
 backend="" proxy="" holders="" saved=""
 
-say() { printf '%s\n' "$*"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+. "$(dirname "$0")/lib.sh"
 
-restore_sysctls() {
-	[ -n "$saved" ] || return 0
-	printf '%s\n' "$saved" | while read -r k v; do
-		[ -n "$k" ] && sysctl -q -w "$k=$v" >/dev/null
-	done
-	saved=""
-}
 stop_holders() {
 	for p in $holders; do kill -INT "$p" 2>/dev/null || true; done
 	for p in $holders; do wait "$p" 2>/dev/null || true; done
@@ -83,21 +74,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need_sysctl() { # name, wanted minimum, "stop" or "warn"
-	have=$(sysctl -n "$1" | awk '{print $1}')
-	[ "$have" -ge "$2" ] && return 0
-	if [ "$TUNE" = 1 ]; then
-		saved="$saved
-$1 $(sysctl -n "$1")"
-		sysctl -q -w "$1=$2"
-		say "sysctl $1: $have -> $2 (restored at the end)"
-	elif [ "$3" = stop ]; then
-		say "sysctl $1 is $have; this run needs $2 (-t sets it for the run)" >&2
-		exit 1
-	else
-		say "note: sysctl $1 is $have ($2 recommended, -t sets it)"
-	fi
-}
 # Four sockets per proxied connection live on this machine.
 need_sysctl fs.file-max $((4 * CONNS + 200000)) stop
 need_sysctl net.core.somaxconn 65535 warn

@@ -48,17 +48,8 @@ PORT=18091
 SOCK=$work/stats.sock
 srv="" holders="" saved=""
 
-say() { printf '%s\n' "$*"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+. "$(dirname "$0")/lib.sh"
 
-restore_sysctls() {
-	[ -n "$saved" ] || return 0
-	printf '%s\n' "$saved" | while read -r k v; do
-		[ -n "$k" ] && sysctl -q -w "$k=$v" >/dev/null
-	done
-	saved=""
-}
 cleanup() {
 	for p in $holders; do kill -CONT "$p" 2>/dev/null || true; done
 	for p in $holders; do kill -INT "$p" 2>/dev/null || true; done
@@ -74,26 +65,11 @@ trap 'exit 130' INT TERM
 
 # --- the machine ---
 
-need_sysctl() { # name, wanted minimum, "stop" or "warn"
-	have=$(sysctl -n "$1" | awk '{print $1}')
-	[ "$have" -ge "$2" ] && return 0
-	if [ "$TUNE" = 1 ]; then
-		saved="$saved
-$1 $(sysctl -n "$1")"
-		sysctl -q -w "$1=$2"
-		say "sysctl $1: $have -> $2 (restored at the end)"
-	elif [ "$3" = stop ]; then
-		say "sysctl $1 is $have; this run needs $2 (run with -t to set it for the run)" >&2
-		exit 1
-	else
-		say "note: sysctl $1 is $have ($2 recommended, -t sets it): the ramp may be slower"
-	fi
-}
 # Both ends of every connection are on this machine.
 need_sysctl fs.file-max $((2 * CONNS + 200000)) stop
-need_sysctl net.core.somaxconn 65535 warn
-need_sysctl net.ipv4.tcp_max_syn_backlog 65535 warn
-need_sysctl net.core.netdev_max_backlog 10000 warn
+need_sysctl net.core.somaxconn 65535 warn "the ramp may be slower"
+need_sysctl net.ipv4.tcp_max_syn_backlog 65535 warn "the ramp may be slower"
+need_sysctl net.core.netdev_max_backlog 10000 warn "the ramp may be slower"
 
 # --- helpers ---
 
