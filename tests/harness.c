@@ -1204,6 +1204,17 @@ int hr_connect_tcp(int port)
 	return hr_connect(AF_INET, port, 5000);
 }
 
+int hr_have_port_range(void)
+{
+	uint32_t v = 40000u << 16 | 30000u;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	ok = setsockopt(fd, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &v,
+			sizeof(v)) == 0;
+	close(fd);
+	return ok;
+}
+
 int hr_refusing_port(int *port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };

@@ -177,6 +177,9 @@ int hr_connect_tcp(int port); /* AF_INET, 5 s */
 /* A socket bound to a free 127.0.0.1 port that refuses connections (it
  * does not listen, and holds the port from others); its port in *port. */
 int hr_refusing_port(int *port);
+/* Whether this kernel has IP_LOCAL_PORT_RANGE (6.3 and later), which the
+ * proxies' port tests need. */
+int hr_have_port_range(void);
 ssize_t hr_write_all(int fd, const void *buf, size_t len, int timeout_ms);
 /* Reads exactly len bytes (or -1 on EOF/error/timeout, with a note). */
 ssize_t hr_read_exact(int fd, void *buf, size_t len, int timeout_ms);

@@ -1054,17 +1054,6 @@ static void test_health_checks(void **state)
 	stop_all(d, &b);
 }
 
-static int have_port_range(void)
-{
-	uint32_t v = 40000u << 16 | 30000u;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-
-	ok = setsockopt(fd, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &v,
-			sizeof(v)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* One source address, two ports, no pool: slow requests hold the ports,
  * and one that finds none is answered 503, counted; the others are
  * served. (Three clients for two ports: a port of the pair may be held
@@ -1079,7 +1068,7 @@ static void test_port_exhaustion_503(void **state)
 	long lo, hi;
 	FILE *f;
 
-	if (!have_port_range()) {
+	if (!hr_have_port_range()) {
 		hr_note("no IP_LOCAL_PORT_RANGE in this kernel (Linux 6.3+)");
 		backend_stop(&b);
 		skip();

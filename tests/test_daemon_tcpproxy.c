@@ -474,17 +474,6 @@ static void port_range(long *lo, long *hi)
 	fclose(f);
 }
 
-static int have_port_range(void)
-{
-	uint32_t v = 40000u << 16 | 30000u;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-
-	ok = setsockopt(fd, IPPROTO_IP, 51 /* IP_LOCAL_PORT_RANGE */, &v,
-			sizeof(v)) == 0;
-	close(fd);
-	return ok;
-}
-
 /* One source address and two ports (IP_LOCAL_PORT_RANGE): the third
  * concurrent connection to the server finds no port. EADDRNOTAVAIL is
  * counted, that client is closed, the worker does not spin, and once a
@@ -496,7 +485,7 @@ static void test_port_exhaustion(void **state)
 	long lo, hi;
 	json_t *st;
 
-	if (!have_port_range()) {
+	if (!hr_have_port_range()) {
 		hr_note("no IP_LOCAL_PORT_RANGE in this kernel (Linux 6.3+)");
 		skip();
 	}
